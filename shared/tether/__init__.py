@@ -1,0 +1,1 @@
+"""Tether: connector and credential service."""

@@ -1,0 +1,67 @@
+"""Pure domain: models, errors, ids, clock, status machine. Nothing here does I/O."""
+
+from tether.domain.clock import Clock, FixedClock, SystemClock
+from tether.domain.errors import (
+    BackendUnavailable,
+    ConfigurationError,
+    Conflict,
+    CryptoError,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    TetherError,
+    Unauthenticated,
+    VersionConflict,
+)
+from tether.domain.ids import IdGenerator, RandomIds, SequentialIds
+from tether.domain.models import (
+    AuditAction,
+    AuditEvent,
+    Connection,
+    CredentialRef,
+    LastTest,
+    Lease,
+    OAuthState,
+    Page,
+    Principal,
+    StatusDetail,
+    WebhookEvent,
+    WebhookInfo,
+)
+from tether.domain.status import ConnectionStatus, check_transition
+
+__all__ = [
+    "AuditAction",
+    "AuditEvent",
+    "BackendUnavailable",
+    "Clock",
+    "ConfigurationError",
+    "Conflict",
+    "Connection",
+    "ConnectionStatus",
+    "CredentialRef",
+    "CryptoError",
+    "FixedClock",
+    "Forbidden",
+    "IdGenerator",
+    "InvalidRequest",
+    "LastTest",
+    "Lease",
+    "NotFound",
+    "OAuthState",
+    "Page",
+    "PayloadTooLarge",
+    "PreconditionFailed",
+    "Principal",
+    "RandomIds",
+    "SequentialIds",
+    "StatusDetail",
+    "TetherError",
+    "Unauthenticated",
+    "VersionConflict",
+    "WebhookEvent",
+    "WebhookInfo",
+    "check_transition",
+]

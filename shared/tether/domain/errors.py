@@ -1,0 +1,128 @@
+"""Tether's one error tree.
+
+Every failure Tether reports is a :class:`TetherError` carrying data, not prose:
+
+    TetherError                      code, message, http_status, retryable
+    ├── InvalidRequest               400  malformed JSON, wrong types, schema violations
+    │   └── PayloadTooLarge          413  body over the configured cap
+    ├── Unauthenticated              401  missing or unverifiable bearer token
+    ├── Forbidden                    403
+    ├── NotFound                     404  unknown id *or another tenant's id* (never 403)
+    ├── Conflict                     409  id or dedupe key already exists
+    │   └── VersionConflict          409  optimistic-concurrency check failed
+    ├── PreconditionFailed           412  If-Match did not match
+    ├── CryptoError                  500  tamper, wrong tenant/record/purpose, unknown key id
+    ├── ConfigurationError           500  start-up refused (missing keyring, dev auth in cloud)
+    └── BackendUnavailable           503  store/secret/queue backend failed; retryable
+
+Messages are safe to show to a caller: they never contain a credential value.
+Task handlers use ``retryable`` to choose between 5xx (Cloud Tasks retries) and 2xx.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "BackendUnavailable",
+    "ConfigurationError",
+    "Conflict",
+    "CryptoError",
+    "Forbidden",
+    "InvalidRequest",
+    "NotFound",
+    "PayloadTooLarge",
+    "PreconditionFailed",
+    "TetherError",
+    "Unauthenticated",
+    "VersionConflict",
+]
+
+
+class TetherError(Exception):
+    """Root of every error Tether raises on purpose."""
+
+    default_code: ClassVar[str] = "INTERNAL"
+    default_status: ClassVar[int] = 500
+    default_retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+        retryable: bool | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.http_status = http_status or self.default_status
+        self.retryable = self.default_retryable if retryable is None else retryable
+        self.details = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class InvalidRequest(TetherError):
+    default_code = "INVALID_REQUEST"
+    default_status = 400
+
+
+class PayloadTooLarge(InvalidRequest):
+    default_code = "PAYLOAD_TOO_LARGE"
+    default_status = 413
+
+
+class Unauthenticated(TetherError):
+    default_code = "UNAUTHENTICATED"
+    default_status = 401
+
+
+class Forbidden(TetherError):
+    default_code = "FORBIDDEN"
+    default_status = 403
+
+
+class NotFound(TetherError):
+    default_code = "NOT_FOUND"
+    default_status = 404
+
+
+class Conflict(TetherError):
+    default_code = "CONFLICT"
+    default_status = 409
+
+
+class VersionConflict(Conflict):
+    default_code = "VERSION_CONFLICT"
+    default_retryable = True
+
+
+class PreconditionFailed(TetherError):
+    default_code = "PRECONDITION_FAILED"
+    default_status = 412
+
+
+class CryptoError(TetherError):
+    default_code = "CRYPTO_ERROR"
+    default_status = 500
+
+
+class ConfigurationError(TetherError):
+    default_code = "CONFIGURATION_ERROR"
+    default_status = 500
+
+
+class BackendUnavailable(TetherError):
+    default_code = "BACKEND_UNAVAILABLE"
+    default_status = 503
+    default_retryable = True

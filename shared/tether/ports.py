@@ -1,0 +1,166 @@
+"""The interfaces every backend implements. Services depend on these and nothing else.
+
+Each port has one contract test suite in ``tests/contract/`` that every adapter passes:
+the embedded adapters always, the GCP adapters against emulators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from tether.domain.models import (
+    AuditEvent,
+    Connection,
+    CredentialRef,
+    Lease,
+    OAuthState,
+    Page,
+    WebhookEvent,
+)
+
+__all__ = ["ConnectionStore", "SecretStore", "TaskHandler", "TaskQueue"]
+
+
+@runtime_checkable
+class ConnectionStore(Protocol):
+    """Tenant-scoped connection records plus the small records the flows around them need.
+
+    Every read and write of a connection names its tenant; a record of another tenant is
+    indistinguishable from a missing one.
+    """
+
+    # -- connections ------------------------------------------------------------------------
+    def create_connection(self, connection: Connection) -> None:
+        """Insert a new record. :class:`~tether.domain.errors.Conflict` if the id exists."""
+        ...
+
+    def get_connection(
+        self, tenant_id: str, connection_id: str, *, include_deleted: bool = False
+    ) -> Connection | None: ...
+
+    def list_connections(
+        self,
+        tenant_id: str,
+        *,
+        status: str | None = None,
+        provider: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Connection]:
+        """Newest first; ``cursor`` is opaque and comes from a previous page. Soft-deleted
+        records are never listed."""
+        ...
+
+    def update_connection(self, connection: Connection, *, expected_version: int) -> Connection:
+        """Compare-and-set on ``version``: writes ``connection`` with ``version =
+        expected_version + 1`` only if the stored record still has ``expected_version``;
+        otherwise :class:`~tether.domain.errors.VersionConflict`. Returns what was stored."""
+        ...
+
+    def scan_connections(self, *, cursor: str | None = None, limit: int = 200) -> Page[Connection]:
+        """Every record of every tenant, deleted ones included: for key rotation and sweeps."""
+        ...
+
+    def find_connection_by_webhook_token(self, token_hash: str) -> Connection | None: ...
+
+    # -- audit ------------------------------------------------------------------------------
+    def append_audit(self, event: AuditEvent) -> None: ...
+
+    def list_audit(
+        self, tenant_id: str, *, connection_id: str | None = None, limit: int = 100
+    ) -> list[AuditEvent]:
+        """Newest first."""
+        ...
+
+    # -- OAuth states (single use) ----------------------------------------------------------
+    def create_oauth_state(self, state: OAuthState) -> None:
+        """Atomic create; :class:`~tether.domain.errors.Conflict` if the hash exists."""
+        ...
+
+    def consume_oauth_state(self, state_hash: str, *, now: datetime) -> OAuthState | None:
+        """Atomically mark the state used and return it *as it was before*: a caller sees
+        ``used_at`` set when the state had already been consumed (a replay). ``None`` when
+        unknown."""
+        ...
+
+    # -- webhook events (dedupe by atomic create) -------------------------------------------
+    def create_webhook_event(self, event: WebhookEvent) -> bool:
+        """``True`` if created, ``False`` if ``(provider, dedupe_key)`` already exists."""
+        ...
+
+    def get_webhook_event(self, provider: str, dedupe_key: str) -> WebhookEvent | None: ...
+
+    def update_webhook_event(self, event: WebhookEvent) -> None: ...
+
+    def delete_webhook_event(self, provider: str, dedupe_key: str) -> None: ...
+
+    # -- leases -----------------------------------------------------------------------------
+    def acquire_lease(
+        self, name: str, owner: str, *, ttl_seconds: float, now: datetime
+    ) -> Lease | None:
+        """Take ``name`` if it is free, expired, or already ours; ``None`` if someone else
+        holds it."""
+        ...
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Release only if ``owner`` still holds it."""
+        ...
+
+    # -- housekeeping -----------------------------------------------------------------------
+    def purge_expired(self, *, now: datetime) -> int:
+        """Delete expired OAuth states and webhook events; returns how many. (Firestore does
+        this with TTL policies; the embedded store does it here.)"""
+        ...
+
+
+@runtime_checkable
+class SecretStore(Protocol):
+    """Durable credential payloads (API keys, client secrets, refresh tokens) of connections."""
+
+    backend: str
+
+    def put(
+        self,
+        *,
+        tenant_id: str,
+        connection_id: str,
+        provider: str,
+        payload: Mapping[str, Any],
+        previous: CredentialRef | None = None,
+    ) -> CredentialRef:
+        """Store ``payload`` as the connection's current credentials; ``previous`` (if any) is
+        superseded. Returns the reference to keep on the record."""
+        ...
+
+    def get(self, *, tenant_id: str, connection_id: str, ref: CredentialRef) -> dict[str, Any]: ...
+
+    def delete(self, *, tenant_id: str, connection_id: str, ref: CredentialRef | None) -> None:
+        """Destroy every version of the connection's credentials. Idempotent."""
+        ...
+
+
+TaskHandler = Callable[[str, dict[str, Any]], None]
+"""``handler(kind, payload)``: returns on success; raises a retryable
+:class:`~tether.domain.errors.TetherError` (or any unexpected exception) to be retried, a
+non-retryable one to be recorded as failed and not retried."""
+
+
+@runtime_checkable
+class TaskQueue(Protocol):
+    """Deferred work: token refresh, sync, webhook delivery."""
+
+    def enqueue(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        run_at: datetime | None = None,
+    ) -> bool:
+        """Schedule ``payload`` for the ``kind`` handler at ``run_at`` (default: now).
+
+        ``name`` deduplicates: a second enqueue with a name already used returns ``False``
+        and schedules nothing (best effort on Cloud Tasks; handlers stay idempotent)."""
+        ...
