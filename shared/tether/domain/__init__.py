@@ -58,6 +58,7 @@ __all__ = [
     "RandomIds",
     "SequentialIds",
     "StatusDetail",
+    "SystemClock",
     "TetherError",
     "Unauthenticated",
     "VersionConflict",

@@ -160,6 +160,6 @@ class Lease(_Record):
 T = TypeVar("T")
 
 
-class Page(BaseModel, Generic[T]):  # noqa: UP046 - PEP 695 syntax needs Python 3.12
+class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None

@@ -1,0 +1,5 @@
+"""The "db" SecretStore: credential payloads sealed with AES-256-GCM on the record itself."""
+
+from tether.adapters.db_secrets.store import DbSecretStore
+
+__all__ = ["DbSecretStore"]

@@ -1,0 +1,8 @@
+"""The embedded task queue (``TETHER_TASKS=local``): SQLite-backed, one worker thread."""
+
+from __future__ import annotations
+
+from tether.adapters.local_tasks.backoff import backoff_delay
+from tether.adapters.local_tasks.queue import LocalTaskQueue, TaskRecord, TaskStatus
+
+__all__ = ["LocalTaskQueue", "TaskRecord", "TaskStatus", "backoff_delay"]

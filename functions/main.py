@@ -1,0 +1,33 @@
+"""Tether's HTTP entry points, one per deployed Cloud Function.
+
+Each is thin: it hands the request to its routes in ``tether.api`` (parse → one service →
+errors mapped to JSON). Imports happen inside the functions so a cold instance loads only what
+its own function needs.
+"""
+
+from __future__ import annotations
+
+import functions_framework
+from flask import Request, Response
+
+from tether.logs import configure_logging
+
+__all__ = ["catalog", "connections"]
+
+configure_logging()
+
+
+@functions_framework.http
+def catalog(request: Request) -> Response:
+    """Public provider catalog: GET / (filters q, category, auth_mode, region), GET /<key>."""
+    from tether.api.catalog import handle
+
+    return handle(request)
+
+
+@functions_framework.http
+def connections(request: Request) -> Response:
+    """Tenant connections: POST /, GET /, GET|PATCH|DELETE /<id>, GET /<id>/audit."""
+    from tether.api.connections import handle
+
+    return handle(request)

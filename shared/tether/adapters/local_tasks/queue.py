@@ -1,0 +1,551 @@
+"""The embedded task queue: Tether's local stand-in for Cloud Tasks.
+
+Durable in one SQLite file (WAL) and served by one daemon worker thread, it keeps the Cloud
+Tasks behaviours services rely on:
+
+- a named task deduplicates: enqueueing a name already used returns ``False`` and changes
+  nothing (Cloud Tasks answers ``ALREADY_EXISTS``); here a name stays taken until the task is
+  purged;
+- a schedule time (``run_at``);
+- at-least-once execution: a running task holds a lease, and if the process dies mid-task the
+  lease expires and the task runs again, so handlers stay idempotent;
+- retries with capped exponential backoff and jitter, then a dead letter after
+  ``max_attempts``. A non-retryable :class:`~tether.domain.errors.TetherError` is recorded as
+  failed and not retried (the cloud tasks function answers 2xx for it).
+
+States::
+
+    pending ──claim──▶ running ──ok──────────────────▶ done
+       ▲                  ├──── permanent error ──────▶ failed ─┐
+       └── retryable ─────┴──── attempts exhausted ───▶ dead ───┤
+       └───────────────────────── replay() ◀────────────────────┘
+
+One connection behind a lock serves every thread (request threads enqueueing, the worker
+claiming); each statement is short and handlers run outside the lock. Claims run inside
+``BEGIN IMMEDIATE``, so several queues (or processes) on one file never claim the same task.
+Times are stored as integer microseconds since the Unix epoch, UTC.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple
+
+from tether.adapters.local_tasks.backoff import backoff_delay
+from tether.domain.clock import Clock, SystemClock
+from tether.domain.errors import (
+    BackendUnavailable,
+    ConfigurationError,
+    InvalidRequest,
+    TetherError,
+)
+from tether.domain.ids import IdGenerator, RandomIds
+from tether.ports import TaskHandler
+
+__all__ = ["LocalTaskQueue", "TaskRecord", "TaskStatus"]
+
+_log = logging.getLogger(__name__)
+
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """
+        CREATE TABLE tasks (
+            id TEXT PRIMARY KEY,
+            name TEXT UNIQUE,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL,
+            run_at INTEGER NOT NULL,
+            locked_until INTEGER,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            last_error TEXT
+        )
+        """,
+        "CREATE INDEX tasks_due ON tasks (status, run_at)",
+        "CREATE INDEX tasks_by_kind ON tasks (kind, status)",
+    ),
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_MAX_NAME_LENGTH = 500  # Cloud Tasks' limit on a task id
+_MAX_ERROR_LENGTH = 1000
+_LEASE_LOST = "LEASE_EXPIRED: the worker stopped during the last attempt"
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """A task as stored, for the dev CLI and visibility features."""
+
+    id: str
+    name: str | None
+    kind: str
+    payload: dict[str, Any] = field(repr=False)
+    status: TaskStatus
+    attempts: int
+    max_attempts: int
+    run_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    last_error: str | None
+
+
+class _Claim(NamedTuple):
+    id: str
+    kind: str
+    payload: str
+    attempts: int  # including the attempt this claim starts
+    max_attempts: int
+
+
+class _ClosedError(RuntimeError):
+    pass
+
+
+def _to_db(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _from_db(value: int) -> datetime:
+    return _EPOCH + value * _MICROSECOND
+
+
+def _require_aware(moment: datetime, what: str) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidRequest(f"{what} must be timezone-aware")
+
+
+def _record(row: sqlite3.Row) -> TaskRecord:
+    return TaskRecord(
+        id=row["id"],
+        name=row["name"],
+        kind=row["kind"],
+        payload=json.loads(row["payload"]),
+        status=TaskStatus(row["status"]),
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        run_at=_from_db(row["run_at"]),
+        created_at=_from_db(row["created_at"]),
+        updated_at=_from_db(row["updated_at"]),
+        last_error=row["last_error"],
+    )
+
+
+def _describe(exc: Exception) -> str:
+    """``code: message`` of a TetherError (its messages are safe to show); only the type name
+    of anything else, whose text may carry a credential."""
+    if isinstance(exc, TetherError):
+        return f"{exc.code}: {exc.message}"[:_MAX_ERROR_LENGTH]
+    return type(exc).__name__
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Apply pending migrations, tracked in ``PRAGMA user_version``."""
+    (current,) = db.execute("PRAGMA user_version").fetchone()
+    if current == len(_MIGRATIONS):
+        return
+    for version, statements in enumerate(_MIGRATIONS, start=1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Read under the write lock: another process may be migrating the same file.
+            (current,) = db.execute("PRAGMA user_version").fetchone()
+            if current > len(_MIGRATIONS):
+                raise ConfigurationError("the task queue database is newer than this code")
+            if current < version:
+                for statement in statements:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {version:d}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+class LocalTaskQueue:
+    """A :class:`~tether.ports.TaskQueue` in a SQLite file, run by a worker thread.
+
+    ``start()`` runs due tasks in the background; ``run_due()`` runs them in the caller's
+    thread (deterministic tests with a :class:`~tether.domain.clock.FixedClock`).
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        handler: TaskHandler,
+        *,
+        clock: Clock | None = None,
+        ids: IdGenerator | None = None,
+        rng: random.Random | None = None,
+        max_attempts: int = 8,
+        min_backoff_seconds: float = 1.0,
+        max_backoff_seconds: float = 600.0,
+        poll_interval_seconds: float = 0.2,
+        lease_seconds: float = 300.0,
+        jitter: bool = True,
+        busy_timeout_seconds: float = 10.0,
+    ) -> None:
+        if max_attempts < 1:
+            raise ConfigurationError("max_attempts must be at least 1")
+        if not 0 <= min_backoff_seconds <= max_backoff_seconds:
+            raise ConfigurationError("backoff needs 0 <= min_backoff_seconds <= max_backoff")
+        if poll_interval_seconds <= 0 or lease_seconds <= 0:
+            raise ConfigurationError("poll_interval_seconds and lease_seconds must be positive")
+        self._handler = handler
+        self._clock: Clock = clock or SystemClock()
+        self._ids: IdGenerator = ids or RandomIds()
+        self._rng = rng or random.SystemRandom()
+        self._max_attempts = max_attempts
+        self._min_backoff = min_backoff_seconds
+        self._max_backoff = max_backoff_seconds
+        self._poll = poll_interval_seconds
+        self._lease_us = int(lease_seconds * 1_000_000)
+        self._jitter = jitter
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._db: sqlite3.Connection | None = self._open(str(path), busy_timeout_seconds)
+
+    @staticmethod
+    def _open(path: str, busy_timeout: float) -> sqlite3.Connection:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(
+            path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000):d}")
+            _migrate(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    @contextmanager
+    def _session(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock; ``write`` wraps the block in ``BEGIN IMMEDIATE``."""
+        with self._lock:
+            db = self._db
+            if db is None:
+                raise _ClosedError("the task queue is closed")
+            try:
+                if not write:
+                    yield db
+                    return
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                raise BackendUnavailable("the local task queue database is unavailable") from exc
+
+    # -- TaskQueue --------------------------------------------------------------------------
+    def enqueue(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        run_at: datetime | None = None,
+    ) -> bool:
+        if not kind:
+            raise InvalidRequest("a task needs a kind")
+        if name is not None and not 0 < len(name) <= _MAX_NAME_LENGTH:
+            raise InvalidRequest(f"a task name has 1 to {_MAX_NAME_LENGTH} characters")
+        if run_at is not None:
+            _require_aware(run_at, "run_at")
+        try:
+            body = json.dumps(dict(payload), allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError):
+            raise InvalidRequest("a task payload must be JSON-serialisable") from None
+        now = _to_db(self._clock.now())
+        with self._session(write=True) as db:
+            cursor = db.execute(
+                "INSERT INTO tasks (id, name, kind, payload, status, attempts, max_attempts, "
+                "run_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (
+                    self._ids.new("task"),
+                    name,
+                    kind,
+                    body,
+                    TaskStatus.PENDING,
+                    self._max_attempts,
+                    now if run_at is None else _to_db(run_at),
+                    now,
+                    now,
+                ),
+            )
+            created = cursor.rowcount == 1
+        if created:
+            self._wake.set()
+        return created
+
+    # -- running tasks ----------------------------------------------------------------------
+    def run_due(self, *, limit: int = 100) -> int:
+        """Run up to ``limit`` due tasks in this thread; returns how many ran."""
+        ran = 0
+        while ran < limit and self._run_next():
+            ran += 1
+        return ran
+
+    def start(self) -> None:
+        """Start the worker thread (no-op if it is running)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        if self._db is None:
+            raise _ClosedError("the task queue is closed")
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._work, name="tether-local-tasks", daemon=True)
+        self._thread.start()
+
+    def stop(self, *, timeout: float = 5.0) -> bool:
+        """Stop the worker after its current task; ``False`` if it is still busy after
+        ``timeout`` seconds (its task's lease then lets a later worker run it again)."""
+        thread = self._thread
+        if thread is None:
+            return True
+        self._stopping.set()
+        self._wake.set()
+        thread.join(timeout)
+        if thread.is_alive():
+            _log.warning("local task worker still busy after %.1fs; leaving it", timeout)
+            return False
+        self._thread = None
+        return True
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                if self._run_next():
+                    continue
+                delay = self._idle_delay()
+            except _ClosedError:
+                return
+            except (BackendUnavailable, sqlite3.Error):
+                _log.exception("local task worker: database error; retrying")
+                delay = self._poll
+            if self._stopping.is_set():
+                return
+            self._wake.wait(delay)
+
+    def _idle_delay(self) -> float:
+        """Seconds until the next task may become due, capped at the poll interval."""
+        with self._session(write=False) as db:
+            (next_due,) = db.execute(
+                "SELECT MIN(CASE status WHEN 'pending' THEN run_at ELSE locked_until END) "
+                "FROM tasks WHERE status IN ('pending', 'running')"
+            ).fetchone()
+        if next_due is None:
+            return self._poll
+        wait = (_from_db(next_due) - self._clock.now()).total_seconds()
+        return min(self._poll, max(wait, 0.001))
+
+    def _run_next(self) -> bool:
+        claim = self._claim()
+        if claim is None:
+            return False
+        try:
+            self._handler(claim.kind, json.loads(claim.payload))
+        except TetherError as exc:
+            self._settle_failure(claim, _describe(exc), retry=exc.retryable)
+        except Exception as exc:  # noqa: BLE001 - a queue records whatever its handler raises
+            self._settle_failure(claim, _describe(exc), retry=True)
+        else:
+            self._settle(claim, TaskStatus.DONE, run_at=None, error=None)
+        return True
+
+    def _claim(self) -> _Claim | None:
+        now = _to_db(self._clock.now())
+        with self._session(write=True) as db:
+            # A lease that ran out on the last allowed attempt: the worker died on it.
+            db.execute(
+                "UPDATE tasks SET status = ?, locked_until = NULL, updated_at = ?, "
+                "last_error = ? WHERE status = ? AND locked_until <= ? "
+                "AND attempts >= max_attempts",
+                (TaskStatus.DEAD, now, _LEASE_LOST, TaskStatus.RUNNING, now),
+            )
+            row = db.execute(
+                "SELECT id, kind, payload, attempts, max_attempts FROM tasks "
+                "WHERE (status = 'pending' AND run_at <= ?) "
+                "OR (status = 'running' AND locked_until <= ?) "
+                "ORDER BY run_at, rowid LIMIT 1",
+                (now, now),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE tasks SET status = ?, attempts = attempts + 1, locked_until = ?, "
+                "updated_at = ? WHERE id = ?",
+                (TaskStatus.RUNNING, now + self._lease_us, now, row["id"]),
+            )
+        return _Claim(
+            row["id"], row["kind"], row["payload"], row["attempts"] + 1, row["max_attempts"]
+        )
+
+    def _settle_failure(self, claim: _Claim, error: str, *, retry: bool) -> None:
+        if not retry:
+            status, run_at = TaskStatus.FAILED, None
+        elif claim.attempts >= claim.max_attempts:
+            status, run_at = TaskStatus.DEAD, None
+        else:
+            delay = backoff_delay(
+                claim.attempts,
+                min_seconds=self._min_backoff,
+                max_seconds=self._max_backoff,
+                jitter=self._jitter,
+                rng=self._rng,
+            )
+            status, run_at = TaskStatus.PENDING, self._clock.now() + timedelta(seconds=delay)
+        _log.warning(
+            "task %s (%s) attempt %d/%d failed with %s: now %s",
+            claim.id,
+            claim.kind,
+            claim.attempts,
+            claim.max_attempts,
+            error,
+            status,
+        )
+        self._settle(claim, status, run_at=run_at, error=error)
+
+    def _settle(
+        self, claim: _Claim, status: TaskStatus, *, run_at: datetime | None, error: str | None
+    ) -> None:
+        """Record an attempt's outcome, unless the lease was lost and the task re-claimed
+        meanwhile (``attempts`` fences stale outcomes)."""
+        with self._session(write=True) as db:
+            cursor = db.execute(
+                "UPDATE tasks SET status = ?, run_at = COALESCE(?, run_at), "
+                "locked_until = NULL, updated_at = ?, last_error = COALESCE(?, last_error) "
+                "WHERE id = ? AND status = ? AND attempts = ?",
+                (
+                    status,
+                    None if run_at is None else _to_db(run_at),
+                    _to_db(self._clock.now()),
+                    error,
+                    claim.id,
+                    TaskStatus.RUNNING,
+                    claim.attempts,
+                ),
+            )
+        if cursor.rowcount == 0:
+            _log.warning("task %s finished after its lease ran out; outcome dropped", claim.id)
+
+    # -- inspection -------------------------------------------------------------------------
+    def get(self, task_id_or_name: str) -> TaskRecord | None:
+        with self._session(write=False) as db:
+            row = db.execute(
+                "SELECT * FROM tasks WHERE id = :key OR name = :key "
+                "ORDER BY id = :key DESC LIMIT 1",  # the id wins over a look-alike name
+                {"key": task_id_or_name},
+            ).fetchone()
+        return None if row is None else _record(row)
+
+    def list_tasks(
+        self, *, status: str | None = None, kind: str | None = None, limit: int = 100
+    ) -> list[TaskRecord]:
+        """Newest first, optionally filtered by status and kind."""
+        if status is not None and status not in set(TaskStatus):
+            raise InvalidRequest(f"unknown task status; use one of {', '.join(TaskStatus)}")
+        if not 1 <= limit <= 1000:
+            raise InvalidRequest("limit must be between 1 and 1000")
+        with self._session(write=False) as db:
+            rows = db.execute(
+                "SELECT * FROM tasks WHERE (:status IS NULL OR status = :status) "
+                "AND (:kind IS NULL OR kind = :kind) "
+                "ORDER BY created_at DESC, rowid DESC LIMIT :limit",
+                {"status": status, "kind": kind, "limit": limit},
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def replay(self, task_id_or_name: str) -> bool:
+        """Run a failed or dead task again now, with a fresh attempt budget. ``last_error``
+        is kept until the next outcome. ``False`` if unknown or not failed/dead."""
+        now = _to_db(self._clock.now())
+        with self._session(write=True) as db:
+            cursor = db.execute(
+                "UPDATE tasks SET status = :pending, attempts = 0, run_at = :now, "
+                "locked_until = NULL, updated_at = :now "
+                "WHERE id = (SELECT id FROM tasks WHERE id = :key OR name = :key "
+                "ORDER BY id = :key DESC LIMIT 1) AND status IN ('failed', 'dead')",
+                {"pending": TaskStatus.PENDING, "now": now, "key": task_id_or_name},
+            )
+            replayed = cursor.rowcount == 1
+        if replayed:
+            self._wake.set()
+        return replayed
+
+    def stats(self) -> dict[str, int]:
+        """Task counts by status, every status present."""
+        counts = dict.fromkeys(TaskStatus, 0)
+        with self._session(write=False) as db:
+            for status, count in db.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status"):
+                counts[TaskStatus(status)] = count
+        return {str(status): count for status, count in counts.items()}
+
+    def purge_finished(self, older_than: datetime) -> int:
+        """Delete done, failed and dead tasks last updated before ``older_than``; their names
+        become free again. Returns how many were deleted."""
+        _require_aware(older_than, "older_than")
+        with self._session(write=True) as db:
+            cursor = db.execute(
+                "DELETE FROM tasks WHERE status IN ('done', 'failed', 'dead') AND updated_at < ?",
+                (_to_db(older_than),),
+            )
+            return cursor.rowcount
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def close(self, *, timeout: float = 5.0) -> None:
+        """Stop the worker and close the database. Idempotent."""
+        self.stop(timeout=timeout)
+        self._stopping.set()
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self) -> LocalTaskQueue:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,368 @@
+"""SQLite implementation of :class:`~tether.ports.ConnectionStore`.
+
+One file, WAL journal (readers never block the writer), one connection per thread, explicit
+``BEGIN IMMEDIATE`` for every read-modify-write so compare-and-set, single-use states, dedupe
+and leases are atomic across threads *and* processes sharing the file.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tether.adapters.sqlite.schema import migrate
+from tether.domain.errors import BackendUnavailable, Conflict, InvalidRequest, VersionConflict
+from tether.domain.models import (
+    AuditEvent,
+    Connection,
+    Lease,
+    OAuthState,
+    Page,
+    WebhookEvent,
+)
+
+__all__ = ["SqliteConnectionStore", "format_time"]
+
+
+def format_time(value: datetime) -> str:
+    """Fixed-width UTC text, so string order is time order."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _encode_cursor(created_at: str, record_id: str) -> str:
+    raw = json.dumps([created_at, record_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, record_id = json.loads(raw)
+        if not isinstance(created_at, str) or not isinstance(record_id, str):
+            raise TypeError
+    except (ValueError, TypeError):
+        raise InvalidRequest("cursor is not valid", code="INVALID_CURSOR") from None
+    return created_at, record_id
+
+
+class SqliteConnectionStore:
+    def __init__(self, path: Path | str, *, busy_timeout_ms: int = 10_000) -> None:
+        self._path = str(path)
+        if self._path != ":memory:":
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._closed = False
+        migrate(self._db())
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            if self._closed:
+                raise BackendUnavailable("the store is closed")
+            db = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms:d}")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+            with self._all_lock:
+                self._all.append(db)
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise BackendUnavailable("the local store is busy; try again") from exc
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        else:
+            db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._closed = True
+        with self._all_lock:
+            for db in self._all:
+                db.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    # -- connections ------------------------------------------------------------------------
+    def create_connection(self, connection: Connection) -> None:
+        try:
+            with self._write() as db:
+                db.execute(
+                    "INSERT INTO connections (id, tenant_id, provider, status, created_at, "
+                    "version, deleted, webhook_token_hash, doc) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        connection.id,
+                        connection.tenant_id,
+                        connection.provider,
+                        connection.status.value,
+                        format_time(connection.created_at),
+                        connection.version,
+                        int(connection.deleted_at is not None),
+                        connection.webhook.token_hash if connection.webhook else None,
+                        connection.model_dump_json(),
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            raise Conflict("a connection with this id already exists") from None
+
+    def get_connection(
+        self, tenant_id: str, connection_id: str, *, include_deleted: bool = False
+    ) -> Connection | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT doc, deleted FROM connections WHERE id = ? AND tenant_id = ?",
+                (connection_id, tenant_id),
+            )
+            .fetchone()
+        )
+        if row is None or (row[1] and not include_deleted):
+            return None
+        return Connection.model_validate_json(row[0])
+
+    def list_connections(
+        self,
+        tenant_id: str,
+        *,
+        status: str | None = None,
+        provider: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Connection]:
+        sql = "SELECT doc, created_at, id FROM connections WHERE tenant_id = ? AND deleted = 0"
+        args: list[object] = [tenant_id]
+        if status is not None:
+            sql += " AND status = ?"
+            args.append(status)
+        if provider is not None:
+            sql += " AND provider = ?"
+            args.append(provider)
+        if cursor is not None:
+            created_at, record_id = _decode_cursor(cursor)
+            sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            args += [created_at, created_at, record_id]
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        args.append(limit + 1)
+        rows = self._db().execute(sql, args).fetchall()
+        items = [Connection.model_validate_json(r[0]) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = _encode_cursor(last[1], last[2])
+        return Page[Connection](items=items, next_cursor=next_cursor)
+
+    def update_connection(self, connection: Connection, *, expected_version: int) -> Connection:
+        stored = connection.model_copy(update={"version": expected_version + 1})
+        with self._write() as db:
+            cur = db.execute(
+                "UPDATE connections SET provider = ?, status = ?, version = ?, deleted = ?, "
+                "webhook_token_hash = ?, doc = ? WHERE id = ? AND tenant_id = ? AND version = ?",
+                (
+                    stored.provider,
+                    stored.status.value,
+                    stored.version,
+                    int(stored.deleted_at is not None),
+                    stored.webhook.token_hash if stored.webhook else None,
+                    stored.model_dump_json(),
+                    stored.id,
+                    stored.tenant_id,
+                    expected_version,
+                ),
+            )
+            if cur.rowcount != 1:
+                raise VersionConflict("the connection was changed by someone else; re-read it")
+        return stored
+
+    def scan_connections(self, *, cursor: str | None = None, limit: int = 200) -> Page[Connection]:
+        after = cursor or ""
+        rows = (
+            self._db()
+            .execute(
+                "SELECT id, doc FROM connections WHERE id > ? ORDER BY id LIMIT ?",
+                (after, limit + 1),
+            )
+            .fetchall()
+        )
+        items = [Connection.model_validate_json(r[1]) for r in rows[:limit]]
+        next_cursor = rows[limit - 1][0] if len(rows) > limit else None
+        return Page[Connection](items=items, next_cursor=next_cursor)
+
+    def find_connection_by_webhook_token(self, token_hash: str) -> Connection | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT doc FROM connections WHERE webhook_token_hash = ? AND deleted = 0",
+                (token_hash,),
+            )
+            .fetchone()
+        )
+        return None if row is None else Connection.model_validate_json(row[0])
+
+    # -- audit ------------------------------------------------------------------------------
+    def append_audit(self, event: AuditEvent) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO audit (id, tenant_id, connection_id, at, doc) VALUES (?,?,?,?,?)",
+                (
+                    event.id,
+                    event.tenant_id,
+                    event.connection_id,
+                    format_time(event.at),
+                    event.model_dump_json(),
+                ),
+            )
+
+    def list_audit(
+        self, tenant_id: str, *, connection_id: str | None = None, limit: int = 100
+    ) -> list[AuditEvent]:
+        if connection_id is None:
+            rows = (
+                self._db()
+                .execute(
+                    "SELECT doc FROM audit WHERE tenant_id = ? ORDER BY seq DESC LIMIT ?",
+                    (tenant_id, limit),
+                )
+                .fetchall()
+            )
+        else:
+            rows = (
+                self._db()
+                .execute(
+                    "SELECT doc FROM audit WHERE tenant_id = ? AND connection_id = ? "
+                    "ORDER BY seq DESC LIMIT ?",
+                    (tenant_id, connection_id, limit),
+                )
+                .fetchall()
+            )
+        return [AuditEvent.model_validate_json(r[0]) for r in rows]
+
+    # -- OAuth states -----------------------------------------------------------------------
+    def create_oauth_state(self, state: OAuthState) -> None:
+        try:
+            with self._write() as db:
+                db.execute(
+                    "INSERT INTO oauth_states (state_hash, expires_at, doc) VALUES (?,?,?)",
+                    (state.state_hash, format_time(state.expires_at), state.model_dump_json()),
+                )
+        except sqlite3.IntegrityError:
+            raise Conflict("this OAuth state already exists") from None
+
+    def consume_oauth_state(self, state_hash: str, *, now: datetime) -> OAuthState | None:
+        with self._write() as db:
+            row = db.execute(
+                "SELECT doc FROM oauth_states WHERE state_hash = ?", (state_hash,)
+            ).fetchone()
+            if row is None:
+                return None
+            before = OAuthState.model_validate_json(row[0])
+            if before.used_at is None:
+                used = before.model_copy(update={"used_at": now})
+                db.execute(
+                    "UPDATE oauth_states SET doc = ? WHERE state_hash = ?",
+                    (used.model_dump_json(), state_hash),
+                )
+        return before
+
+    # -- webhook events ---------------------------------------------------------------------
+    def create_webhook_event(self, event: WebhookEvent) -> bool:
+        try:
+            with self._write() as db:
+                db.execute(
+                    "INSERT INTO webhook_events (provider, dedupe_key, expires_at, doc) "
+                    "VALUES (?,?,?,?)",
+                    (
+                        event.provider,
+                        event.dedupe_key,
+                        format_time(event.expires_at),
+                        event.model_dump_json(),
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def get_webhook_event(self, provider: str, dedupe_key: str) -> WebhookEvent | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT doc FROM webhook_events WHERE provider = ? AND dedupe_key = ?",
+                (provider, dedupe_key),
+            )
+            .fetchone()
+        )
+        return None if row is None else WebhookEvent.model_validate_json(row[0])
+
+    def update_webhook_event(self, event: WebhookEvent) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE webhook_events SET doc = ?, expires_at = ? "
+                "WHERE provider = ? AND dedupe_key = ?",
+                (
+                    event.model_dump_json(),
+                    format_time(event.expires_at),
+                    event.provider,
+                    event.dedupe_key,
+                ),
+            )
+
+    def delete_webhook_event(self, provider: str, dedupe_key: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM webhook_events WHERE provider = ? AND dedupe_key = ?",
+                (provider, dedupe_key),
+            )
+
+    # -- leases -----------------------------------------------------------------------------
+    def acquire_lease(
+        self, name: str, owner: str, *, ttl_seconds: float, now: datetime
+    ) -> Lease | None:
+        expires = now + timedelta(seconds=ttl_seconds)
+        with self._write() as db:
+            row = db.execute(
+                "SELECT owner, expires_at FROM leases WHERE name = ?", (name,)
+            ).fetchone()
+            if row is not None and row[0] != owner and row[1] > format_time(now):
+                return None
+            db.execute(
+                "INSERT INTO leases (name, owner, expires_at) VALUES (?,?,?) "
+                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+                "expires_at = excluded.expires_at",
+                (name, owner, format_time(expires)),
+            )
+        return Lease(name=name, owner=owner, expires_at=expires)
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+
+    # -- housekeeping -----------------------------------------------------------------------
+    def purge_expired(self, *, now: datetime) -> int:
+        cutoff = format_time(now)
+        with self._write() as db:
+            a = db.execute("DELETE FROM oauth_states WHERE expires_at <= ?", (cutoff,)).rowcount
+            b = db.execute("DELETE FROM webhook_events WHERE expires_at <= ?", (cutoff,)).rowcount
+            c = db.execute("DELETE FROM leases WHERE expires_at <= ?", (cutoff,)).rowcount
+        return int(a + b + c)

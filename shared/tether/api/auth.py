@@ -1,0 +1,172 @@
+"""Bearer-token authentication. The tenant comes from the verified token and nowhere else.
+
+Three verifiers, chosen by ``TETHER_AUTH``:
+
+* ``dev`` — HS256 tokens signed with ``TETHER_DEV_JWT_SECRET`` (``tether token`` prints one);
+  only ``tether dev`` may use it.
+* ``jwks`` — RS256/ES256 tokens from any OIDC issuer, keys from its JWKS URL (PyJWT's
+  ``PyJWKClient`` caches them), issuer and audience enforced.
+* ``firebase`` — Firebase / Identity Platform ID tokens: Google's securetoken JWKS, issuer
+  ``https://securetoken.google.com/<project>``, audience ``<project>``.
+
+Every token must be signed with an allowed algorithm (never ``none``), unexpired, and carry
+``sub`` and the tenant claim (a dotted path, e.g. ``firebase.tenant``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import jwt
+
+from tether.domain.errors import Unauthenticated
+from tether.domain.models import Principal
+
+__all__ = [
+    "DevTokenVerifier",
+    "JwksTokenVerifier",
+    "TokenVerifier",
+    "bearer_token",
+    "firebase_verifier",
+    "issue_dev_token",
+]
+
+_TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+_REQUIRED = ["exp", "sub"]
+_LEEWAY_SECONDS = 30
+
+
+class TokenVerifier(Protocol):
+    def verify(self, token: str) -> Principal: ...
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthenticated("missing Authorization: Bearer token", code="MISSING_TOKEN")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Authorization must be 'Bearer <token>'", code="MISSING_TOKEN")
+    return token.strip()
+
+
+def _claim(claims: Mapping[str, Any], path: str) -> Any:
+    value: Any = claims
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _principal(claims: Mapping[str, Any], tenant_claim: str) -> Principal:
+    tenant = _claim(claims, tenant_claim)
+    if not isinstance(tenant, str) or not _TENANT_RE.match(tenant):
+        raise Unauthenticated(
+            f"the token has no valid '{tenant_claim}' claim", code="INVALID_TOKEN"
+        )
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise Unauthenticated("the token has no subject", code="INVALID_TOKEN")
+    return Principal(tenant_id=tenant, user_id=subject, claims=dict(claims))
+
+
+def _decode(token: str, key: Any, algorithms: Sequence[str], **checks: Any) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=list(algorithms),
+            leeway=_LEEWAY_SECONDS,
+            options={"require": [*_REQUIRED, *(k for k in ("iss", "aud") if k in checks)]},
+            **{("issuer" if k == "iss" else "audience"): v for k, v in checks.items()},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated("the token has expired", code="TOKEN_EXPIRED") from None
+    except jwt.PyJWTError as exc:
+        # The reason names the failed check (signature, audience…), never token contents.
+        raise Unauthenticated(
+            f"the token is not valid ({type(exc).__name__})", code="INVALID_TOKEN"
+        ) from None
+    return claims
+
+
+class DevTokenVerifier:
+    def __init__(self, secret: str, *, tenant_claim: str = "tenant_id") -> None:
+        if len(secret) < 32:
+            raise ValueError("the dev JWT secret must be at least 32 characters")
+        self._secret = secret
+        self._tenant_claim = tenant_claim
+
+    def verify(self, token: str) -> Principal:
+        return _principal(_decode(token, self._secret, ["HS256"]), self._tenant_claim)
+
+
+def issue_dev_token(
+    secret: str,
+    *,
+    tenant_id: str,
+    user_id: str = "dev-user",
+    ttl: timedelta = timedelta(hours=12),
+    now: datetime | None = None,
+) -> str:
+    issued = now or datetime.now(UTC)
+    claims = {
+        "sub": user_id,
+        "tenant_id": tenant_id,
+        "iat": int(issued.timestamp()),
+        "exp": int((issued + ttl).timestamp()),
+        "iss": "tether-dev",
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+class JwksTokenVerifier:
+    def __init__(
+        self,
+        *,
+        jwks_url: str,
+        issuer: str,
+        audience: str,
+        algorithms: Sequence[str] = ("RS256", "ES256"),
+        tenant_claim: str = "tenant_id",
+        timeout_seconds: float = 5.0,
+    ) -> None:
+        if any(a.upper().startswith("HS") or a.lower() == "none" for a in algorithms):
+            raise ValueError("JWKS verification takes asymmetric algorithms only")
+        self._client = jwt.PyJWKClient(
+            jwks_url, cache_keys=True, lifespan=3600, timeout=int(timeout_seconds)
+        )
+        self._issuer = issuer
+        self._audience = audience
+        self._algorithms = list(algorithms)
+        self._tenant_claim = tenant_claim
+
+    def verify(self, token: str) -> Principal:
+        try:
+            key = self._client.get_signing_key_from_jwt(token).key
+        except jwt.PyJWKClientConnectionError:
+            raise Unauthenticated(
+                "the token's signing keys could not be fetched", code="JWKS_UNAVAILABLE"
+            ) from None
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(
+                f"the token is not valid ({type(exc).__name__})", code="INVALID_TOKEN"
+            ) from None
+        claims = _decode(token, key, self._algorithms, iss=self._issuer, aud=self._audience)
+        return _principal(claims, self._tenant_claim)
+
+
+def firebase_verifier(
+    *, project_id: str, jwks_url: str, tenant_claim: str = "tenant_id"
+) -> JwksTokenVerifier:
+    """Firebase Auth / Identity Platform ID tokens (RS256, Google's securetoken keys)."""
+    return JwksTokenVerifier(
+        jwks_url=jwks_url,
+        issuer=f"https://securetoken.google.com/{project_id}",
+        audience=project_id,
+        algorithms=("RS256",),
+        tenant_claim=tenant_claim,
+    )

@@ -1,0 +1,58 @@
+"""HTTP routes of the public ``catalog`` function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Request, Response
+
+from tether.api.endpoint import Call, serve
+from tether.api.parsing import parse_query
+from tether.api.responses import json_response
+from tether.api.routing import Router
+from tether.catalog import Provider
+from tether.services.commands import CatalogQuery
+
+__all__ = ["handle"]
+
+_CACHE = {"Cache-Control": "public, max-age=300"}
+
+
+def summary(provider: Provider) -> dict[str, Any]:
+    return {
+        "key": provider.key,
+        "display_name": provider.display_name,
+        "description": provider.description,
+        "auth_mode": provider.auth_mode,
+        "categories": list(provider.categories),
+        "regions": list(provider.regions),
+        "docs_url": provider.docs_url,
+        "webhooks": provider.webhook is not None and provider.webhook.scheme != "none",
+    }
+
+
+def detail(provider: Provider) -> dict[str, Any]:
+    entry = provider.model_dump(mode="json", exclude_none=True)
+    entry.update(summary(provider))
+    return entry
+
+
+def list_(call: Call) -> Response:
+    query = parse_query(call.request.args, CatalogQuery)
+    providers = call.container.catalog.search(
+        q=query.q, category=query.category, auth_mode=query.auth_mode, region=query.region
+    )
+    return json_response({"providers": [summary(p) for p in providers]}, headers=_CACHE)
+
+
+def get(call: Call) -> Response:
+    return json_response(detail(call.container.catalog.get(call.params["key"])), headers=_CACHE)
+
+
+router = Router()
+router.add("GET", "/", list_, public=True)
+router.add("GET", "/:key", get, public=True)
+
+
+def handle(request: Request) -> Response:
+    return serve("catalog", request, router)

@@ -1,0 +1,95 @@
+"""HTTP routes of the ``connections`` function."""
+
+from __future__ import annotations
+
+from flask import Request, Response
+
+from tether.api.endpoint import Call, serve
+from tether.api.parsing import parse_body, parse_query
+from tether.api.responses import json_response, no_content
+from tether.api.routing import Router
+from tether.api.views import audit_view, connection_view, etag
+from tether.domain.errors import InvalidRequest, NotFound
+from tether.domain.ids import is_well_formed
+from tether.services.commands import CreateConnection, ListConnections, UpdateConnection
+
+__all__ = ["handle"]
+
+
+def _connection_id(call: Call) -> str:
+    connection_id = call.params["id"]
+    if not is_well_formed(connection_id):
+        raise NotFound("no such connection", code="CONNECTION_NOT_FOUND")
+    return connection_id
+
+
+def _if_match(call: Call) -> int | None:
+    header = call.request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    value = header.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise InvalidRequest("If-Match must be an ETag from this API", code="INVALID_IF_MATCH")
+    return int(value)
+
+
+def create(call: Call) -> Response:
+    body = parse_body(
+        call.request, CreateConnection, max_bytes=call.container.settings.max_body_bytes
+    )
+    connection = call.container.connections.create(call.principal, body)
+    return json_response(
+        connection_view(connection),
+        201,
+        headers={
+            "Location": f"{call.request.script_root}/{connection.id}",
+            "ETag": etag(connection),
+        },
+    )
+
+
+def list_(call: Call) -> Response:
+    query = parse_query(call.request.args, ListConnections)
+    page = call.container.connections.list_connections(call.principal, query)
+    return json_response(
+        {"connections": [connection_view(c) for c in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+def get(call: Call) -> Response:
+    connection = call.container.connections.get(call.principal, _connection_id(call))
+    return json_response(connection_view(connection), headers={"ETag": etag(connection)})
+
+
+def update(call: Call) -> Response:
+    connection_id = _connection_id(call)
+    body = parse_body(
+        call.request, UpdateConnection, max_bytes=call.container.settings.max_body_bytes
+    )
+    connection = call.container.connections.update(
+        call.principal, connection_id, body, if_match=_if_match(call)
+    )
+    return json_response(connection_view(connection), headers={"ETag": etag(connection)})
+
+
+def delete(call: Call) -> Response:
+    call.container.connections.delete(call.principal, _connection_id(call))
+    return no_content()
+
+
+def audit(call: Call) -> Response:
+    events = call.container.connections.audit_trail(call.principal, _connection_id(call))
+    return json_response({"audit": [audit_view(e) for e in events]})
+
+
+router = Router()
+router.add("POST", "/", create)
+router.add("GET", "/", list_)
+router.add("GET", "/:id", get)
+router.add("PATCH", "/:id", update)
+router.add("DELETE", "/:id", delete)
+router.add("GET", "/:id/audit", audit)
+
+
+def handle(request: Request) -> Response:
+    return serve("connections", request, router)

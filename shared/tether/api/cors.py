@@ -1,0 +1,40 @@
+"""CORS for the configured frontend origin(s) only (``TETHER_FRONTEND_URL``).
+
+Credentials travel in the ``Authorization`` header, not cookies, so no
+``Access-Control-Allow-Credentials``; an origin that is not configured gets no CORS headers
+and the browser blocks the read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from flask import Request, Response
+
+__all__ = ["apply_cors", "is_preflight", "preflight_response"]
+
+_ALLOWED_HEADERS = "Authorization, Content-Type, If-Match"
+_EXPOSED_HEADERS = "ETag, Location"
+_ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+
+
+def is_preflight(request: Request) -> bool:
+    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+
+
+def preflight_response(request: Request, origins: Collection[str]) -> Response:
+    response = Response(status=204)
+    apply_cors(request, response, origins)
+    if "Access-Control-Allow-Origin" in response.headers:
+        response.headers["Access-Control-Allow-Methods"] = _ALLOWED_METHODS
+        response.headers["Access-Control-Allow-Headers"] = _ALLOWED_HEADERS
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+def apply_cors(request: Request, response: Response, origins: Collection[str]) -> None:
+    origin = request.headers.get("Origin")
+    response.vary.add("Origin")
+    if origin and origin.rstrip("/") in origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = _EXPOSED_HEADERS

@@ -1,0 +1,85 @@
+"""The frame every function runs in: CORS, authentication, routing, errors → JSON, one log
+line per request. Functions in ``functions/main.py`` call :func:`serve` and nothing else."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import Request, Response
+
+from tether.api.auth import bearer_token
+from tether.api.cors import apply_cors, is_preflight, preflight_response
+from tether.api.responses import error_response
+from tether.api.routing import Router
+from tether.domain.errors import TetherError
+from tether.domain.models import Principal
+
+if TYPE_CHECKING:
+    from tether.bootstrap import Container
+
+__all__ = ["Call", "serve"]
+
+log = logging.getLogger("tether.http")
+
+
+@dataclass(frozen=True)
+class Call:
+    request: Request
+    params: dict[str, str]
+    container: Container
+    principal_or_none: Principal | None
+
+    @property
+    def principal(self) -> Principal:
+        if self.principal_or_none is None:  # a public route asked for a principal
+            raise TetherError("route is public but needs a principal")
+        return self.principal_or_none
+
+
+def serve(function: str, request: Request, router: Router) -> Response:
+    from tether.bootstrap import get_container
+
+    started = time.perf_counter()
+    origins: frozenset[str] = frozenset()
+    tenant: str | None = None
+    try:
+        container = get_container()
+        origins = container.settings.cors_origins
+        if is_preflight(request):
+            return preflight_response(request, origins)
+        route, params = router.match(request.method, request.path)
+        principal = None
+        if not route.public:
+            principal = container.verifier.verify(
+                bearer_token(request.headers.get("Authorization"))
+            )
+            tenant = principal.tenant_id
+        response = route.handler(Call(request, params, container, principal))
+    except TetherError as error:
+        if error.http_status >= 500:
+            log.error("request failed: %s", error.code, extra={"error_code": error.code})
+        response = error_response(error)
+    except Exception:
+        log.exception("unhandled error in %s", function)
+        response = error_response(TetherError("internal error", code="INTERNAL"))
+    apply_cors(request, response, origins)
+    log.info(
+        "%s %s %s",
+        request.method,
+        function,
+        response.status_code,
+        extra={
+            "http_request": {
+                "requestMethod": request.method,
+                "requestUrl": f"/{function}{request.path}",
+                "status": response.status_code,
+                "latency": f"{time.perf_counter() - started:.6f}s",
+                "userAgent": request.headers.get("User-Agent", ""),
+            },
+            "tenant_id": tenant,
+        },
+    )
+    return response

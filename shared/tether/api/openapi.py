@@ -1,0 +1,220 @@
+"""The HTTP contract as OpenAPI 3.1, served by ``tether dev`` at ``/openapi.json``.
+
+Request bodies come straight from the pydantic input models, so the document cannot drift
+from what the functions accept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tether.services.commands import CreateConnection, UpdateConnection
+
+__all__ = ["openapi_document"]
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
+
+_CONNECTION = {
+    "type": "object",
+    "description": "A connection as callers see it: never a credential, only masked hints.",
+    "properties": {
+        "id": {"type": "string", "pattern": "^conn_"},
+        "provider": {"type": "string"},
+        "auth_mode": {"type": "string"},
+        "display_name": {"type": "string"},
+        "status": {
+            "type": "string",
+            "enum": ["pending", "active", "error", "needs_reauth", "disabled"],
+        },
+        "status_detail": {"type": ["object", "null"]},
+        "config": {"type": "object"},
+        "metadata": {"type": "object"},
+        "credential_hints": {"type": "object", "additionalProperties": {"type": "string"}},
+        "has_credentials": {"type": "boolean"},
+        "scopes": {"type": "array", "items": {"type": "string"}},
+        "token_expires_at": {"type": ["string", "null"], "format": "date-time"},
+        "last_test": {"type": ["object", "null"]},
+        "last_sync_at": {"type": ["string", "null"], "format": "date-time"},
+        "webhook": {"type": ["object", "null"]},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "created_by": {"type": "string"},
+        "version": {"type": "integer"},
+    },
+}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {
+        str(s): {
+            "description": "error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for s in statuses
+    }
+
+
+def _json(ref: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def openapi_document(server_url: str | None = None) -> dict[str, Any]:
+    secured: list[dict[str, list[str]]] = [{"bearer": []}]
+    paths: dict[str, Any] = {
+        "/catalog/": {
+            "get": {
+                "summary": "List providers",
+                "security": [],
+                "parameters": [
+                    _query("q", "text search over key, name, description, categories"),
+                    _query("category", "e.g. accounting, ecommerce, crm"),
+                    _query(
+                        "auth_mode",
+                        "oauth2, oauth2_client_credentials, api_key, bearer, basic, none",
+                    ),
+                    _query("region", "e.g. global, us, uk, eu, za"),
+                ],
+                "responses": {"200": _json("ProviderList", "providers"), **_errors(400)},
+            }
+        },
+        "/catalog/{key}": {
+            "get": {
+                "summary": "One provider with its credentials and config JSON Schemas",
+                "security": [],
+                "parameters": [
+                    {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _json("Provider", "provider"), **_errors(404)},
+            }
+        },
+        "/connections/": {
+            "post": {
+                "summary": "Create a connection",
+                "security": secured,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/CreateConnection"}
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _json("Connection", "created"),
+                    **_errors(400, 401, 404, 413, 415),
+                },
+            },
+            "get": {
+                "summary": "List the tenant's connections, newest first",
+                "security": secured,
+                "parameters": [
+                    _query("status", "filter by status"),
+                    _query("provider", "filter by provider key"),
+                    _query("limit", "page size (1-200, default 50)", {"type": "integer"}),
+                    _query("cursor", "next_cursor of the previous page"),
+                ],
+                "responses": {"200": _json("ConnectionList", "a page"), **_errors(400, 401)},
+            },
+        },
+        "/connections/{id}": {
+            "parameters": [_ID],
+            "get": {
+                "summary": "Get a connection",
+                "security": secured,
+                "responses": {"200": _json("Connection", "the connection"), **_errors(401, 404)},
+            },
+            "patch": {
+                "summary": "Change display name, config, metadata or credentials",
+                "description": "Credentials merge field by field; null removes a field. "
+                "Send If-Match with the ETag to refuse lost updates.",
+                "security": secured,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/UpdateConnection"}
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json("Connection", "updated"),
+                    **_errors(400, 401, 404, 412, 413),
+                },
+            },
+            "delete": {
+                "summary": "Delete a connection (soft delete; credentials destroyed)",
+                "security": secured,
+                "responses": {"204": {"description": "deleted"}, **_errors(401, 404)},
+            },
+        },
+        "/connections/{id}/audit": {
+            "parameters": [_ID],
+            "get": {
+                "summary": "Audit trail of a connection (no secrets)",
+                "security": secured,
+                "responses": {"200": {"description": "audit entries"}, **_errors(401, 404)},
+            },
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Tether", "version": "0.1.0"},
+        "servers": [{"url": server_url}] if server_url else [],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+            "schemas": {
+                "Error": _ERROR,
+                "Connection": _CONNECTION,
+                "ConnectionList": {
+                    "type": "object",
+                    "properties": {
+                        "connections": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Connection"},
+                        },
+                        "next_cursor": {"type": ["string", "null"]},
+                    },
+                },
+                "Provider": {"type": "object"},
+                "ProviderList": {
+                    "type": "object",
+                    "properties": {"providers": {"type": "array", "items": {"type": "object"}}},
+                },
+                "CreateConnection": CreateConnection.model_json_schema(),
+                "UpdateConnection": UpdateConnection.model_json_schema(),
+            },
+        },
+    }

@@ -1,0 +1,44 @@
+"""JSON responses and the mapping of typed errors to HTTP."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Response
+
+from tether.domain.errors import TetherError
+
+__all__ = ["error_response", "json_response", "no_content"]
+
+_SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def json_response(
+    body: Any, status: int = 200, *, headers: dict[str, str] | None = None
+) -> Response:
+    response = Response(
+        json.dumps(body, separators=(",", ":"), default=str),
+        status=status,
+        mimetype="application/json",
+    )
+    response.headers.update(_SECURITY_HEADERS)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def no_content(*, headers: dict[str, str] | None = None) -> Response:
+    response = Response(status=204)
+    response.headers.update(_SECURITY_HEADERS)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def error_response(error: TetherError) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else None
+    return json_response({"error": error.to_dict()}, error.http_status, headers=headers)

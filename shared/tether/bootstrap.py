@@ -1,0 +1,247 @@
+"""Composition root: configuration → adapters → services, built lazily once per instance.
+
+Nothing here runs at import time. A warm function instance builds each client on first use
+and keeps it; tests build a :class:`Container` with their own settings (and may hand in any
+part) and call :func:`reset_container` between cases.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from tether.config import Settings
+from tether.domain.clock import Clock, SystemClock
+from tether.domain.errors import ConfigurationError, TetherError
+from tether.domain.ids import IdGenerator, RandomIds
+
+if TYPE_CHECKING:
+    from tether.api.auth import TokenVerifier
+    from tether.catalog import Catalog
+    from tether.crypto import Keyring, Sealer
+    from tether.ports import ConnectionStore, SecretStore, TaskQueue
+    from tether.services.connections import ConnectionService
+    from tether.services.key_rotation import KeyRotationService
+
+__all__ = ["Container", "get_container", "reset_container"]
+
+log = logging.getLogger("tether.bootstrap")
+
+T = TypeVar("T")
+
+
+class lazy(Generic[T]):  # noqa: N801 - reads like the decorator it is
+    """``functools.cached_property`` with a lock: two threads of a warm instance never build
+    the same client twice (Python 3.12 dropped the lock from ``cached_property``)."""
+
+    def __init__(self, build: Callable[[Any], T]) -> None:
+        self._build = build
+        self._name = build.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> T:
+        if obj is None:
+            raise AttributeError(self._name)
+        try:
+            return obj.__dict__[self._name]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        with obj._lock:
+            if self._name not in obj.__dict__:
+                obj.__dict__[self._name] = self._build(obj)
+            return obj.__dict__[self._name]  # type: ignore[no-any-return]
+
+
+class Container:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        ids: IdGenerator | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.settings.check()
+        self.clock: Clock = clock or SystemClock()
+        self.ids: IdGenerator = ids or RandomIds()
+        self._lock = threading.RLock()
+        for name, value in overrides.items():
+            if not isinstance(type(self).__dict__.get(name), lazy):
+                raise TypeError(f"unknown override {name!r}")
+            self.__dict__[name] = value
+
+    # -- secrets of Tether itself -----------------------------------------------------------
+    @lazy
+    def keyring(self) -> Keyring:
+        from tether.crypto import Keyring, load_keyring_file, save_keyring_file
+
+        s = self.settings
+        if s.keyring is not None:
+            return Keyring.from_json(s.keyring.get_secret_value())
+        path = s.default_keyring_file
+        with self._lock:
+            keyring = load_keyring_file(path)
+            if keyring is not None:
+                return keyring
+            if s.mode != "dev" or s.keyring_file is not None:
+                raise ConfigurationError(
+                    "no keyring found: set TETHER_KEYRING or TETHER_KEYRING_FILE "
+                    "(`tether keys generate` prints one)"
+                )
+            keyring = Keyring.generate()
+            save_keyring_file(path, keyring)
+            log.warning(
+                "generated a new development keyring at %s; keep it to keep reading stored "
+                "credentials (never use it outside `tether dev`)",
+                path,
+            )
+            return keyring
+
+    @lazy
+    def dev_jwt_secret(self) -> str:
+        s = self.settings
+        if s.dev_jwt_secret is not None:
+            return s.dev_jwt_secret.get_secret_value()
+        if s.mode != "dev":
+            raise ConfigurationError("TETHER_DEV_JWT_SECRET is required for TETHER_AUTH=dev")
+        path = s.data_dir / "dev_jwt_secret"
+        with self._lock:
+            if path.exists():
+                return path.read_text().strip()
+            s.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            value = secrets.token_urlsafe(48)
+            path.touch(mode=0o600)
+            path.write_text(value + "\n")
+            log.warning("generated a development JWT secret at %s", path)
+            return value
+
+    @lazy
+    def sealer(self) -> Sealer:
+        from tether.crypto import Sealer
+
+        return Sealer(self.keyring)
+
+    @lazy
+    def verifier(self) -> TokenVerifier:
+        from tether.api import auth
+
+        s = self.settings
+        if s.auth == "dev":
+            return auth.DevTokenVerifier(self.dev_jwt_secret, tenant_claim=s.tenant_claim)
+        if s.auth == "jwks":
+            # Settings.check() guarantees all three.
+            return auth.JwksTokenVerifier(
+                jwks_url=s.jwks_url or "",
+                issuer=s.jwt_issuer or "",
+                audience=s.jwt_audience or "",
+                algorithms=s.algorithms,
+                tenant_claim=s.tenant_claim,
+            )
+        return auth.firebase_verifier(
+            project_id=s.firebase_project or "",
+            jwks_url=s.firebase_jwks_url,
+            tenant_claim=s.tenant_claim,
+        )
+
+    # -- adapters ---------------------------------------------------------------------------
+    @lazy
+    def store(self) -> ConnectionStore:
+        s = self.settings
+        if s.store == "sqlite":
+            from tether.adapters.sqlite import SqliteConnectionStore
+
+            return SqliteConnectionStore(s.sqlite_path)
+        raise ConfigurationError(f"TETHER_STORE={s.store} is not available in this build")
+
+    @lazy
+    def secrets(self) -> SecretStore:
+        s = self.settings
+        if s.secrets == "db":
+            from tether.adapters.db_secrets import DbSecretStore
+
+            return DbSecretStore(self.sealer)
+        raise ConfigurationError(f"TETHER_SECRETS={s.secrets} is not available in this build")
+
+    @lazy
+    def tasks(self) -> TaskQueue:
+        s = self.settings
+        if s.tasks == "local":
+            from tether.adapters.local_tasks import LocalTaskQueue
+
+            queue = LocalTaskQueue(
+                s.tasks_path, self.dispatch_task, max_attempts=s.task_max_attempts
+            )
+            if s.task_worker:
+                queue.start()
+            return queue
+        raise ConfigurationError(f"TETHER_TASKS={s.tasks} is not available in this build")
+
+    @lazy
+    def catalog(self) -> Catalog:
+        from tether.catalog import load_catalog
+
+        return load_catalog()
+
+    # -- services ---------------------------------------------------------------------------
+    @lazy
+    def connections(self) -> ConnectionService:
+        from tether.services.connections import ConnectionService
+
+        return ConnectionService(
+            store=self.store,
+            secrets=self.secrets,
+            catalog=lambda: self.catalog,
+            clock=self.clock,
+            ids=self.ids,
+        )
+
+    @lazy
+    def key_rotation(self) -> KeyRotationService:
+        from tether.services.key_rotation import KeyRotationService
+
+        return KeyRotationService(
+            store=self.store, sealer=self.sealer, clock=self.clock, ids=self.ids
+        )
+
+    def dispatch_task(self, kind: str, payload: dict[str, Any]) -> None:
+        """Run one task in-process (the local queue's handler). Later task kinds register
+        here; an unknown kind is a permanent failure, recorded and not retried."""
+        raise TetherError(f"no handler for task kind {kind!r}", code="UNKNOWN_TASK_KIND")
+
+    def close(self) -> None:
+        for name in ("tasks", "store"):
+            part = self.__dict__.get(name)
+            stop = getattr(part, "stop", None)
+            if stop is not None:
+                stop()
+            close = getattr(part, "close", None)
+            if close is not None:
+                close()
+
+
+_container: Container | None = None
+_container_lock = threading.Lock()
+
+
+def get_container() -> Container:
+    global _container
+    if _container is None:
+        with _container_lock:
+            if _container is None:
+                _container = Container()
+    return _container
+
+
+def reset_container(container: Container | None = None) -> None:
+    """Drop (and close) the current container; optionally install ``container`` instead."""
+    global _container
+    with _container_lock:
+        if _container is not None and _container is not container:
+            _container.close()
+        _container = container

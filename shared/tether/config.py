@@ -1,0 +1,100 @@
+"""Configuration: the one place that reads the environment (all variables prefixed ``TETHER_``).
+
+``mode=dev`` (set by ``tether dev``) may generate a missing keyring and dev JWT secret into the
+data folder; ``mode=cloud`` (the default, what a deployed function gets) refuses to start with a
+missing keyring or with ``auth=dev`` — fail closed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tether.domain.errors import ConfigurationError
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TETHER_", extra="ignore", frozen=True)
+
+    mode: Literal["dev", "cloud"] = "cloud"
+    store: Literal["sqlite", "firestore"] = "sqlite"
+    secrets: Literal["db", "secret_manager"] = "db"
+    tasks: Literal["local", "cloud_tasks"] = "local"
+    auth: Literal["dev", "firebase", "jwks"] = "firebase"
+
+    data_dir: Path = Path(".tether")
+    keyring: SecretStr | None = None
+    keyring_file: Path | None = None
+
+    public_url: str | None = None
+    frontend_url: str | None = None
+
+    dev_jwt_secret: SecretStr | None = None
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_algorithms: str = "RS256,ES256"
+    tenant_claim: str = "tenant_id"
+    firebase_project: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TETHER_FIREBASE_PROJECT", "GOOGLE_CLOUD_PROJECT"),
+    )
+    firebase_jwks_url: str = (
+        "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
+    )
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    task_max_attempts: int = Field(default=8, ge=1, le=100)
+    task_worker: bool = True
+    log_level: str = "INFO"
+
+    @field_validator("public_url", "frontend_url", "jwks_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "tether.sqlite3"
+
+    @property
+    def tasks_path(self) -> Path:
+        return self.data_dir / "tasks.sqlite3"
+
+    @property
+    def default_keyring_file(self) -> Path:
+        return self.keyring_file or self.data_dir / "keyring.json"
+
+    @property
+    def cors_origins(self) -> frozenset[str]:
+        if not self.frontend_url:
+            return frozenset()
+        return frozenset(o.strip().rstrip("/") for o in self.frontend_url.split(",") if o.strip())
+
+    @property
+    def algorithms(self) -> list[str]:
+        return [a.strip() for a in self.jwt_algorithms.split(",") if a.strip()]
+
+    def check(self) -> None:
+        """Refuse configurations that would run open or half-configured."""
+        if self.mode == "cloud":
+            if self.auth == "dev":
+                raise ConfigurationError("TETHER_AUTH=dev is only allowed with `tether dev`")
+            if self.keyring is None and self.keyring_file is None:
+                raise ConfigurationError(
+                    "no keyring: set TETHER_KEYRING or TETHER_KEYRING_FILE "
+                    "(`tether keys generate` prints one)"
+                )
+        if self.auth == "jwks" and not (self.jwks_url and self.jwt_issuer and self.jwt_audience):
+            raise ConfigurationError(
+                "TETHER_AUTH=jwks needs TETHER_JWKS_URL, TETHER_JWT_ISSUER and TETHER_JWT_AUDIENCE"
+            )
+        if self.auth == "firebase" and not self.firebase_project:
+            raise ConfigurationError(
+                "TETHER_AUTH=firebase needs TETHER_FIREBASE_PROJECT or GOOGLE_CLOUD_PROJECT"
+            )

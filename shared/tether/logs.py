@@ -1,0 +1,111 @@
+"""Structured JSON logs in the shape Cloud Logging reads from stdout, with secrets redacted.
+
+Redaction happens in the formatter, on the finished line, three ways: values of fields whose
+*names* look secret (``authorization``, ``password``, ``api_key``…), bearer tokens and JWTs by
+shape, and any exact value registered with :func:`register_secret` (credential values pass
+through it as they enter Tether), so even a stray ``repr`` in a traceback comes out masked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import threading
+import traceback
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["JsonFormatter", "configure_logging", "redact", "register_secret"]
+
+_SENSITIVE_KEY = re.compile(
+    r"(authorization|password|passwd|secret|token|api[_-]?key|credential|private[_-]?key|cookie)",
+    re.IGNORECASE,
+)
+_SHAPES = (
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
+    re.compile(r"\b(sk|rk|pk)_(live|test)_[A-Za-z0-9]{6,}"),
+    re.compile(r"\bwhsec_[A-Za-z0-9+/=]{8,}"),
+)
+_REDACTED = "[REDACTED]"
+_MAX_REGISTERED = 1024
+_MIN_SECRET_LEN = 6
+
+_registered: OrderedDict[str, None] = OrderedDict()
+_registered_lock = threading.Lock()
+
+
+def register_secret(value: str) -> None:
+    """Remember ``value`` so it is masked in every later log line of this process (bounded)."""
+    if not isinstance(value, str) or len(value) < _MIN_SECRET_LEN:
+        return
+    with _registered_lock:
+        if value in _registered:
+            _registered.move_to_end(value)
+            return
+        _registered[value] = None
+        while len(_registered) > _MAX_REGISTERED:
+            _registered.popitem(last=False)
+
+
+def redact(text: str) -> str:
+    with _registered_lock:
+        known = [v for v in _registered if v in text]
+    for value in sorted(known, key=len, reverse=True):
+        text = text.replace(value, _REDACTED)
+    for shape in _SHAPES:
+        text = shape.sub(lambda m: (m.group(1) if m.re.groups == 1 else "") + _REDACTED, text)
+    return text
+
+
+def _scrub(value: Any, key: str = "") -> Any:
+    if key and _SENSITIVE_KEY.search(key) and not key.endswith(("_hash", "_hint", "_hints")):
+        return _REDACTED
+    if isinstance(value, dict):
+        return {k: _scrub(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    if isinstance(value, str):
+        return redact(value)
+    return value
+
+
+_STANDARD_ATTRS = frozenset(
+    logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime"}
+)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "severity": record.levelname,
+            "message": redact(record.getMessage()),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
+            "logger": record.name,
+            "logging.googleapis.com/sourceLocation": {
+                "file": record.pathname.rsplit("/", 1)[-1],
+                "line": record.lineno,
+                "function": record.funcName,
+            },
+        }
+        for key, value in record.__dict__.items():
+            if key in _STANDARD_ATTRS or key.startswith("_") or value is None:
+                continue
+            entry["httpRequest" if key == "http_request" else key] = _scrub(value, key)
+        if record.exc_info:
+            entry["stack_trace"] = redact("".join(traceback.format_exception(*record.exc_info)))
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str | None = None) -> None:
+    """Route the root logger to stdout as JSON lines (idempotent)."""
+    root = logging.getLogger()
+    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    root.addHandler(handler)
+    root.setLevel(level or "INFO")

@@ -1,0 +1,83 @@
+"""Validated inputs of the connection services (what an HTTP body or query parses into)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tether.domain.status import ConnectionStatus
+
+__all__ = ["CatalogQuery", "CreateConnection", "ListConnections", "UpdateConnection"]
+
+_MAX_METADATA_BYTES = 16 * 1024
+_MAX_CONFIG_BYTES = 64 * 1024
+_PROVIDER_KEY = r"^[a-z][a-z0-9_]{0,63}$"
+
+
+def _bounded(value: dict[str, Any] | None, limit: int, what: str) -> dict[str, Any] | None:
+    if value is not None and len(json.dumps(value, default=str)) > limit:
+        raise ValueError(f"{what} is larger than {limit // 1024} KiB")
+    return value
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CreateConnection(_Input):
+    provider: str = Field(pattern=_PROVIDER_KEY)
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    credentials: dict[str, Any] = Field(default_factory=dict, repr=False)
+    config: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _bounded(value, _MAX_METADATA_BYTES, "metadata") or {}
+
+    @field_validator("config")
+    @classmethod
+    def _config_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _bounded(value, _MAX_CONFIG_BYTES, "config") or {}
+
+
+class UpdateConnection(_Input):
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    credentials: dict[str, Any] | None = Field(default=None, repr=False)
+    config: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _bounded(value, _MAX_METADATA_BYTES, "metadata")
+
+    @field_validator("config")
+    @classmethod
+    def _config_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _bounded(value, _MAX_CONFIG_BYTES, "config")
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdateConnection:
+        if not self.model_fields_set:
+            raise ValueError(
+                "nothing to change: send display_name, config, metadata or credentials"
+            )
+        return self
+
+
+class ListConnections(_Input):
+    status: ConnectionStatus | None = None
+    provider: str | None = Field(default=None, pattern=_PROVIDER_KEY)
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=512)
+
+
+class CatalogQuery(_Input):
+    q: str | None = Field(default=None, max_length=100)
+    category: str | None = Field(default=None, max_length=50)
+    auth_mode: str | None = Field(default=None, max_length=50)
+    region: str | None = Field(default=None, max_length=20)

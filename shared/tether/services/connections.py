@@ -1,0 +1,291 @@
+"""Connections: create, read, list, update and soft-delete a tenant's connections.
+
+Every operation is scoped to the principal's tenant (taken from the verified token). Credential
+payloads go to the :class:`~tether.ports.SecretStore`; the record keeps only the reference and
+masked hints. Every create, update, delete and credential read leaves an audit entry that names
+fields, never values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tether.catalog import Catalog, Provider
+from tether.domain.clock import Clock
+from tether.domain.errors import (
+    BackendUnavailable,
+    NotFound,
+    PreconditionFailed,
+    VersionConflict,
+)
+from tether.domain.ids import IdGenerator
+from tether.domain.models import (
+    AuditAction,
+    AuditEvent,
+    Connection,
+    Page,
+    Principal,
+)
+from tether.domain.status import ConnectionStatus
+from tether.logs import register_secret
+from tether.ports import ConnectionStore, SecretStore
+from tether.services.commands import CreateConnection, ListConnections, UpdateConnection
+from tether.services.masking import credential_hints
+from tether.services.schema_validation import validate_against_schema
+
+__all__ = ["ConnectionService"]
+
+_OAUTH_MODES = frozenset({"oauth2"})
+
+
+def _remember_secrets(payload: Mapping[str, Any]) -> None:
+    """Teach the log redactor the exact values, so they are masked wherever they surface."""
+    for value in payload.values():
+        if isinstance(value, str):
+            register_secret(value)
+
+
+_CAS_ATTEMPTS = 5
+
+
+class ConnectionService:
+    def __init__(
+        self,
+        *,
+        store: ConnectionStore,
+        secrets: SecretStore,
+        catalog: Callable[[], Catalog],
+        clock: Clock,
+        ids: IdGenerator,
+    ) -> None:
+        self._store = store
+        self._secrets = secrets
+        self._catalog = catalog
+        self._clock = clock
+        self._ids = ids
+
+    # -- queries ----------------------------------------------------------------------------
+    def get(self, principal: Principal, connection_id: str) -> Connection:
+        connection = self._store.get_connection(principal.tenant_id, connection_id)
+        if connection is None:
+            raise NotFound("no such connection", code="CONNECTION_NOT_FOUND")
+        return connection
+
+    def list_connections(self, principal: Principal, query: ListConnections) -> Page[Connection]:
+        return self._store.list_connections(
+            principal.tenant_id,
+            status=query.status.value if query.status else None,
+            provider=query.provider,
+            limit=query.limit,
+            cursor=query.cursor,
+        )
+
+    def audit_trail(self, principal: Principal, connection_id: str) -> list[AuditEvent]:
+        self.get(principal, connection_id)
+        return self._store.list_audit(principal.tenant_id, connection_id=connection_id)
+
+    # -- commands ---------------------------------------------------------------------------
+    def create(self, principal: Principal, request: CreateConnection) -> Connection:
+        _remember_secrets(request.credentials)
+        provider = self._catalog().get(request.provider)
+        validate_against_schema(request.config, provider.config_schema, section="config")
+        validate_against_schema(
+            request.credentials, provider.credentials_schema, section="credentials"
+        )
+        now = self._clock.now()
+        connection_id = self._ids.new("conn")
+        connection = Connection(
+            id=connection_id,
+            tenant_id=principal.tenant_id,
+            provider=provider.key,
+            auth_mode=provider.auth_mode,
+            display_name=request.display_name or provider.display_name,
+            status=self._initial_status(provider, request.credentials),
+            config=dict(request.config),
+            metadata=dict(request.metadata),
+            created_at=now,
+            updated_at=now,
+            created_by=principal.user_id,
+        )
+        if request.credentials:
+            connection.credential_ref = self._secrets.put(
+                tenant_id=principal.tenant_id,
+                connection_id=connection_id,
+                provider=provider.key,
+                payload=request.credentials,
+            )
+            connection.credential_hints = credential_hints(
+                request.credentials, provider.credentials_schema
+            )
+        try:
+            self._store.create_connection(connection)
+        except BaseException:
+            # No orphaned secret when the record could not be written.
+            self._secrets.delete(
+                tenant_id=principal.tenant_id,
+                connection_id=connection_id,
+                ref=connection.credential_ref,
+            )
+            raise
+        self._audit(
+            principal,
+            connection_id,
+            AuditAction.CREATED,
+            provider=provider.key,
+            credential_fields=sorted(request.credentials),
+            config_fields=sorted(request.config),
+        )
+        return connection
+
+    def update(
+        self,
+        principal: Principal,
+        connection_id: str,
+        request: UpdateConnection,
+        *,
+        if_match: int | None = None,
+    ) -> Connection:
+        provider: Provider | None = None
+        for _ in range(_CAS_ATTEMPTS):
+            current = self.get(principal, connection_id)
+            if if_match is not None and current.version != if_match:
+                raise PreconditionFailed(
+                    "the connection has changed since you read it", code="VERSION_MISMATCH"
+                )
+            provider = provider or self._catalog().get(current.provider)
+            changed = current.model_copy(deep=True)
+            changed.updated_at = self._clock.now()
+            if request.display_name is not None:
+                changed.display_name = request.display_name
+            if request.metadata is not None:
+                changed.metadata = dict(request.metadata)
+            if request.config is not None:
+                validate_against_schema(request.config, provider.config_schema, section="config")
+                changed.config = dict(request.config)
+            new_ref = None
+            if request.credentials is not None:
+                _remember_secrets(request.credentials)
+                merged = self._merged_credentials(principal, current, request.credentials)
+                validate_against_schema(merged, provider.credentials_schema, section="credentials")
+                new_ref = self._secrets.put(
+                    tenant_id=principal.tenant_id,
+                    connection_id=connection_id,
+                    provider=provider.key,
+                    payload=merged,
+                    previous=current.credential_ref,
+                )
+                changed.credential_ref = new_ref
+                changed.credential_hints = credential_hints(merged, provider.credentials_schema)
+                if current.status in (ConnectionStatus.ERROR, ConnectionStatus.NEEDS_REAUTH) or (
+                    current.status == ConnectionStatus.PENDING
+                    and provider.auth_mode not in _OAUTH_MODES
+                ):
+                    changed.status = self._initial_status(provider, merged)
+                    changed.status_detail = None
+            try:
+                stored = self._store.update_connection(changed, expected_version=current.version)
+            except VersionConflict:
+                if if_match is not None:
+                    raise PreconditionFailed(
+                        "the connection has changed since you read it", code="VERSION_MISMATCH"
+                    ) from None
+                continue
+            self._audit(
+                principal,
+                connection_id,
+                AuditAction.UPDATED,
+                fields=sorted(request.model_dump(exclude_none=True).keys()),
+                credential_fields=sorted(request.credentials or {}),
+            )
+            return stored
+        raise BackendUnavailable(
+            "the connection is being changed concurrently; try again", code="CONTENDED"
+        )
+
+    def delete(self, principal: Principal, connection_id: str) -> None:
+        for _ in range(_CAS_ATTEMPTS):
+            current = self.get(principal, connection_id)
+            now = self._clock.now()
+            gone = current.model_copy(
+                update={
+                    "status": ConnectionStatus.DISABLED,
+                    "deleted_at": now,
+                    "updated_at": now,
+                    "credential_ref": None,
+                    "credential_hints": {},
+                    "sealed_access_token": None,
+                    "token_expires_at": None,
+                    "webhook": None,
+                }
+            )
+            try:
+                self._store.update_connection(gone, expected_version=current.version)
+            except VersionConflict:
+                continue
+            # The record no longer points at the credentials; now destroy them.
+            self._secrets.delete(
+                tenant_id=principal.tenant_id,
+                connection_id=connection_id,
+                ref=current.credential_ref,
+            )
+            self._audit(principal, connection_id, AuditAction.DELETED)
+            return
+        raise BackendUnavailable(
+            "the connection is being changed concurrently; try again", code="CONTENDED"
+        )
+
+    def read_credentials(
+        self, principal: Principal, connection_id: str, *, purpose: str
+    ) -> dict[str, Any]:
+        """The decrypted credential payload, for services that call the provider. Audited."""
+        connection = self.get(principal, connection_id)
+        return self._read(principal, connection, purpose=purpose)
+
+    # -- internals --------------------------------------------------------------------------
+    def _read(
+        self, principal: Principal, connection: Connection, *, purpose: str
+    ) -> dict[str, Any]:
+        if connection.credential_ref is None:
+            return {}
+        payload = self._secrets.get(
+            tenant_id=connection.tenant_id,
+            connection_id=connection.id,
+            ref=connection.credential_ref,
+        )
+        _remember_secrets(payload)
+        self._audit(principal, connection.id, AuditAction.CREDENTIALS_READ, purpose=purpose)
+        return payload
+
+    def _merged_credentials(
+        self, principal: Principal, current: Connection, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """PATCH semantics: given fields replace stored ones, ``null`` removes a field."""
+        merged = self._read(principal, current, purpose="update") if changes.keys() else {}
+        for name, value in changes.items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+        return merged
+
+    @staticmethod
+    def _initial_status(provider: Provider, credentials: Mapping[str, Any]) -> ConnectionStatus:
+        if provider.auth_mode in _OAUTH_MODES:
+            # Becomes active when the OAuth callback stores tokens.
+            return ConnectionStatus.PENDING
+        return ConnectionStatus.ACTIVE
+
+    def _audit(
+        self, principal: Principal, connection_id: str | None, action: AuditAction, **detail: Any
+    ) -> None:
+        event = AuditEvent(
+            id=self._ids.new("aud"),
+            tenant_id=principal.tenant_id,
+            connection_id=connection_id,
+            action=action.value,
+            actor=principal.user_id,
+            at=self._clock.now(),
+            detail=detail,
+        )
+        self._store.append_audit(event)

@@ -1,0 +1,315 @@
+"""The ConnectionStore contract: every backend passes all of it."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tether.domain.errors import Conflict, InvalidRequest, VersionConflict
+from tether.domain.models import (
+    AuditEvent,
+    Connection,
+    OAuthState,
+    WebhookEvent,
+    WebhookInfo,
+)
+from tether.domain.status import ConnectionStatus
+from tether.ports import ConnectionStore
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def make(connection_id: str, tenant: str = "t1", *, minutes: int = 0, **extra: object) -> Connection:
+    at = T0 + timedelta(minutes=minutes)
+    fields: dict[str, object] = {
+        "id": connection_id,
+        "tenant_id": tenant,
+        "provider": "stripe",
+        "auth_mode": "api_key",
+        "display_name": f"conn {connection_id}",
+        "created_at": at,
+        "updated_at": at,
+        "created_by": "u1",
+    }
+    fields.update(extra)
+    return Connection.model_validate(fields)
+
+
+def test_create_then_get_round_trips_every_field(store: ConnectionStore) -> None:
+    original = make(
+        "conn_a1",
+        config={"shop": "acme", "nested": {"n": 1}},
+        metadata={"team": "x"},
+        credential_hints={"api_key": "sk_live_…4242"},
+        scopes=["read", "write"],
+        status=ConnectionStatus.ACTIVE,
+        webhook=WebhookInfo(url="https://h/x", token_hash="abc"),
+    )
+    store.create_connection(original)
+    assert store.get_connection("t1", "conn_a1") == original
+
+
+def test_duplicate_id_conflicts(store: ConnectionStore) -> None:
+    store.create_connection(make("conn_dup"))
+    with pytest.raises(Conflict):
+        store.create_connection(make("conn_dup"))
+
+
+def test_other_tenant_sees_nothing(store: ConnectionStore) -> None:
+    store.create_connection(make("conn_t1", "t1"))
+    assert store.get_connection("t2", "conn_t1") is None
+    assert store.list_connections("t2").items == []
+    with pytest.raises(VersionConflict):
+        store.update_connection(make("conn_t1", "t2"), expected_version=1)
+    assert store.get_connection("t1", "conn_t1") is not None
+
+
+def test_list_is_newest_first_paginated_and_filtered(store: ConnectionStore) -> None:
+    for i in range(7):
+        store.create_connection(
+            make(
+                f"conn_{i:02d}",
+                minutes=i,
+                provider="xero" if i % 2 else "stripe",
+                status=ConnectionStatus.ACTIVE if i < 5 else ConnectionStatus.ERROR,
+            )
+        )
+    store.create_connection(make("conn_other", "t2"))
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = store.list_connections("t1", limit=3, cursor=cursor)
+        seen += [c.id for c in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == [f"conn_{i:02d}" for i in reversed(range(7))]
+    assert [c.id for c in store.list_connections("t1", provider="xero").items] == [
+        "conn_05",
+        "conn_03",
+        "conn_01",
+    ]
+    assert [c.id for c in store.list_connections("t1", status="error").items] == [
+        "conn_06",
+        "conn_05",
+    ]
+
+
+def test_same_timestamp_pages_do_not_skip_or_repeat(store: ConnectionStore) -> None:
+    for i in range(5):
+        store.create_connection(make(f"conn_same{i}"))
+    first = store.list_connections("t1", limit=2)
+    rest = store.list_connections("t1", limit=10, cursor=first.next_cursor)
+    ids = [c.id for c in first.items + rest.items]
+    assert sorted(ids) == sorted(f"conn_same{i}" for i in range(5))
+    assert len(set(ids)) == 5
+
+
+def test_bad_cursor_is_a_client_error(store: ConnectionStore) -> None:
+    with pytest.raises(InvalidRequest):
+        store.list_connections("t1", cursor="!!not-a-cursor")
+
+
+def test_update_is_compare_and_set(store: ConnectionStore) -> None:
+    store.create_connection(make("conn_cas"))
+    current = store.get_connection("t1", "conn_cas")
+    assert current is not None
+    stored = store.update_connection(
+        current.model_copy(update={"display_name": "renamed"}), expected_version=1
+    )
+    assert stored.version == 2
+    with pytest.raises(VersionConflict):
+        store.update_connection(current.model_copy(update={"display_name": "stale"}), expected_version=1)
+    again = store.get_connection("t1", "conn_cas")
+    assert again is not None and again.display_name == "renamed" and again.version == 2
+
+
+def test_concurrent_updates_exactly_one_wins(store: ConnectionStore) -> None:
+    store.create_connection(make("conn_race"))
+    base = store.get_connection("t1", "conn_race")
+    assert base is not None
+    wins: list[str] = []
+    losses: list[str] = []
+
+    def attempt(name: str) -> None:
+        try:
+            store.update_connection(base.model_copy(update={"display_name": name}), expected_version=1)
+            wins.append(name)
+        except VersionConflict:
+            losses.append(name)
+
+    threads = [threading.Thread(target=attempt, args=(f"w{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1 and len(losses) == 7
+    final = store.get_connection("t1", "conn_race")
+    assert final is not None and final.display_name == wins[0]
+
+
+def test_soft_deleted_is_hidden_but_scannable(store: ConnectionStore) -> None:
+    store.create_connection(make("conn_gone"))
+    current = store.get_connection("t1", "conn_gone")
+    assert current is not None
+    store.update_connection(current.model_copy(update={"deleted_at": T0}), expected_version=1)
+    assert store.get_connection("t1", "conn_gone") is None
+    assert store.get_connection("t1", "conn_gone", include_deleted=True) is not None
+    assert store.list_connections("t1").items == []
+    assert [c.id for c in store.scan_connections().items] == ["conn_gone"]
+
+
+def test_scan_walks_every_tenant_in_pages(store: ConnectionStore) -> None:
+    for i in range(5):
+        store.create_connection(make(f"conn_s{i}", f"tenant{i % 2}"))
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = store.scan_connections(cursor=cursor, limit=2)
+        seen += [c.id for c in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert sorted(seen) == [f"conn_s{i}" for i in range(5)]
+
+
+def test_find_by_webhook_token_hash(store: ConnectionStore) -> None:
+    store.create_connection(make("conn_wh", webhook=WebhookInfo(url="u", token_hash="h1")))
+    found = store.find_connection_by_webhook_token("h1")
+    assert found is not None and found.id == "conn_wh"
+    assert store.find_connection_by_webhook_token("h2") is None
+
+
+def test_audit_is_tenant_scoped_newest_first(store: ConnectionStore) -> None:
+    for i in range(3):
+        store.append_audit(
+            AuditEvent(
+                id=f"aud_{i}",
+                tenant_id="t1",
+                connection_id="conn_1" if i < 2 else "conn_2",
+                action="connection.updated",
+                actor="u1",
+                at=T0 + timedelta(seconds=i),
+                detail={"fields": ["display_name"]},
+            )
+        )
+    assert [e.id for e in store.list_audit("t1")] == ["aud_2", "aud_1", "aud_0"]
+    assert [e.id for e in store.list_audit("t1", connection_id="conn_1")] == ["aud_1", "aud_0"]
+    assert store.list_audit("t2") == []
+
+
+def _state(state_hash: str, *, expires_in: int = 600) -> OAuthState:
+    return OAuthState(
+        state_hash=state_hash,
+        tenant_id="t1",
+        user_id="u1",
+        provider="google_drive",
+        redirect_uri="https://tether.example/oauth_callback/",
+        created_at=T0,
+        expires_at=T0 + timedelta(seconds=expires_in),
+        data={"verifier_sealed": "tg1.x"},
+    )
+
+
+def test_oauth_state_is_single_use(store: ConnectionStore) -> None:
+    store.create_oauth_state(_state("s1"))
+    with pytest.raises(Conflict):
+        store.create_oauth_state(_state("s1"))
+    first = store.consume_oauth_state("s1", now=T0)
+    assert first is not None and first.used_at is None
+    replay = store.consume_oauth_state("s1", now=T0 + timedelta(seconds=5))
+    assert replay is not None and replay.used_at == T0
+    assert store.consume_oauth_state("unknown", now=T0) is None
+
+
+def test_oauth_state_concurrent_consume_has_one_winner(store: ConnectionStore) -> None:
+    store.create_oauth_state(_state("race"))
+    fresh: list[bool] = []
+    lock = threading.Lock()
+
+    def consume() -> None:
+        got = store.consume_oauth_state("race", now=T0)
+        with lock:
+            fresh.append(got is not None and got.used_at is None)
+
+    threads = [threading.Thread(target=consume) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert fresh.count(True) == 1
+
+
+def _event(key: str, *, expires_in: int = 3600) -> WebhookEvent:
+    return WebhookEvent(
+        id=f"evt_{key}",
+        provider="stripe",
+        dedupe_key=key,
+        tenant_id="t1",
+        connection_id="conn_1",
+        received_at=T0,
+        expires_at=T0 + timedelta(seconds=expires_in),
+        body='{"id": "evt_1"}',
+    )
+
+
+def test_webhook_event_dedupe_by_atomic_create(store: ConnectionStore) -> None:
+    assert store.create_webhook_event(_event("e1")) is True
+    assert store.create_webhook_event(_event("e1")) is False
+    got = store.get_webhook_event("stripe", "e1")
+    assert got is not None and got.body == '{"id": "evt_1"}'
+    store.update_webhook_event(got.model_copy(update={"status": "enqueued"}))
+    updated = store.get_webhook_event("stripe", "e1")
+    assert updated is not None and updated.status == "enqueued"
+    store.delete_webhook_event("stripe", "e1")
+    assert store.get_webhook_event("stripe", "e1") is None
+    assert store.create_webhook_event(_event("e1")) is True
+
+
+def test_webhook_event_concurrent_create_has_one_winner(store: ConnectionStore) -> None:
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def create() -> None:
+        ok = store.create_webhook_event(_event("race"))
+        with lock:
+            results.append(ok)
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(True) == 1
+
+
+def test_leases_exclude_others_until_expiry(store: ConnectionStore) -> None:
+    lease = store.acquire_lease("refresh:conn_1", "a", ttl_seconds=30, now=T0)
+    assert lease is not None and lease.owner == "a"
+    assert store.acquire_lease("refresh:conn_1", "b", ttl_seconds=30, now=T0) is None
+    # the holder may extend
+    assert store.acquire_lease("refresh:conn_1", "a", ttl_seconds=30, now=T0) is not None
+    # expired → someone else may take it
+    later = T0 + timedelta(seconds=31)
+    taken = store.acquire_lease("refresh:conn_1", "b", ttl_seconds=30, now=later)
+    assert taken is not None and taken.owner == "b"
+    # a stale owner's release does nothing
+    store.release_lease("refresh:conn_1", "a")
+    assert store.acquire_lease("refresh:conn_1", "c", ttl_seconds=30, now=later) is None
+    store.release_lease("refresh:conn_1", "b")
+    assert store.acquire_lease("refresh:conn_1", "c", ttl_seconds=30, now=later) is not None
+
+
+def test_purge_expired_removes_only_expired(store: ConnectionStore) -> None:
+    store.create_oauth_state(_state("old", expires_in=10))
+    store.create_oauth_state(_state("new", expires_in=1000))
+    store.create_webhook_event(_event("old", expires_in=10))
+    store.create_webhook_event(_event("new", expires_in=1000))
+    removed = store.purge_expired(now=T0 + timedelta(seconds=60))
+    assert removed == 2
+    assert store.consume_oauth_state("old", now=T0) is None
+    assert store.consume_oauth_state("new", now=T0) is not None
+    assert store.get_webhook_event("stripe", "old") is None
+    assert store.get_webhook_event("stripe", "new") is not None

@@ -1,0 +1,171 @@
+"""The contract every TaskQueue backend passes.
+
+Backends run in real time (a cloud queue cannot be given a fake clock), so delays here are
+short real ones and waits are bounded. A backend plugs in through ``_BACKENDS``: a function
+that builds the queue around ``harness.handle`` and attaches it with how to shut it down.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tether.adapters.local_tasks import LocalTaskQueue
+from tether.domain.errors import BackendUnavailable, InvalidRequest
+from tether.ports import TaskQueue
+
+
+@dataclass(frozen=True)
+class Call:
+    kind: str
+    payload: dict[str, Any]
+    at: datetime
+    ok: bool
+
+
+class QueueHarness:
+    """Owns the handler a backend calls; records every call and fails on request."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._calls: list[Call] = []
+        self._failures: dict[str, list[Exception]] = {}
+        self.queue: TaskQueue
+        # How long to keep watching before concluding that something did *not* happen.
+        self.settle_seconds = 0.3
+        self._shutdown: Callable[[], None] = lambda: None
+
+    def attach(self, queue: TaskQueue, shutdown: Callable[[], None]) -> None:
+        self.queue = queue
+        self._shutdown = shutdown
+
+    def handle(self, kind: str, payload: dict[str, Any]) -> None:
+        with self._cond:
+            scripted = self._failures.get(kind)
+            failure = scripted.pop(0) if scripted else None
+            self._calls.append(Call(kind, payload, datetime.now(UTC), ok=failure is None))
+            self._cond.notify_all()
+        if failure is not None:
+            raise failure
+
+    def fail_next(self, kind: str, *errors: Exception) -> None:
+        """The next calls for ``kind`` raise ``errors``, in order."""
+        with self._cond:
+            self._failures.setdefault(kind, []).extend(errors)
+
+    def calls(self, kind: str | None = None) -> list[Call]:
+        with self._cond:
+            return [call for call in self._calls if kind is None or call.kind == kind]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``predicate()`` holds (re-checked on each handler call); ``False`` on
+        timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(min(remaining, 0.05))
+            return True
+
+    def settle(self) -> None:
+        time.sleep(self.settle_seconds)
+
+    def close(self) -> None:
+        self._shutdown()
+
+
+def _local(harness: QueueHarness, tmp_path: Path) -> None:
+    queue = LocalTaskQueue(
+        tmp_path / "tasks.db",
+        harness.handle,
+        min_backoff_seconds=0.02,
+        max_backoff_seconds=0.1,
+        poll_interval_seconds=0.05,
+    )
+    harness.attach(queue, queue.close)
+    queue.start()
+
+
+_BACKENDS: dict[str, Callable[[QueueHarness, Path], None]] = {"local": _local}
+
+
+@pytest.fixture(params=sorted(_BACKENDS))
+def queue_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[QueueHarness]:
+    harness = QueueHarness()
+    _BACKENDS[request.param](harness, tmp_path)
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+def test_backend_is_a_task_queue(queue_harness):
+    assert isinstance(queue_harness.queue, TaskQueue)
+
+
+def test_enqueue_runs_the_handler_with_kind_and_payload(queue_harness):
+    payload = {"connection_id": "con_1", "pages": [1, 2], "nested": {"ok": True}}
+
+    assert queue_harness.queue.enqueue("sync", payload) is True
+
+    assert queue_harness.wait_for(lambda: len(queue_harness.calls()) == 1, timeout=2.0)
+    (call,) = queue_harness.calls()
+    assert (call.kind, call.payload) == ("sync", payload)
+
+
+def test_a_name_used_twice_schedules_once(queue_harness):
+    queue = queue_harness.queue
+
+    assert queue.enqueue("refresh", {"v": 1}, name="refresh-con_1") is True
+    assert queue.enqueue("refresh", {"v": 2}, name="refresh-con_1") is False
+
+    assert queue_harness.wait_for(lambda: len(queue_harness.calls()) == 1, timeout=2.0)
+    queue_harness.settle()
+    assert [call.payload for call in queue_harness.calls()] == [{"v": 1}]
+
+
+def test_a_future_task_runs_at_its_time_not_before(queue_harness):
+    run_at = datetime.now(UTC) + timedelta(seconds=0.6)
+
+    assert queue_harness.queue.enqueue("deliver", {"n": 1}, run_at=run_at) is True
+
+    assert not queue_harness.wait_for(lambda: bool(queue_harness.calls()), timeout=0.4)
+    assert queue_harness.wait_for(lambda: bool(queue_harness.calls()), timeout=1.5)
+    assert queue_harness.calls()[0].at >= run_at
+
+
+def test_a_retryable_failure_is_retried_until_it_succeeds(queue_harness):
+    queue_harness.fail_next("flaky", BackendUnavailable("provider down"), RuntimeError("boom"))
+
+    queue_harness.queue.enqueue("flaky", {"id": "x"})
+
+    assert queue_harness.wait_for(
+        lambda: any(call.ok for call in queue_harness.calls("flaky")), timeout=2.0
+    )
+    calls = queue_harness.calls("flaky")
+    assert [call.ok for call in calls] == [False, False, True]
+    assert all(call.payload == {"id": "x"} for call in calls)
+
+
+def test_a_permanent_failure_is_not_retried(queue_harness):
+    queue_harness.fail_next("bad", InvalidRequest("the connection no longer exists"))
+
+    queue_harness.queue.enqueue("bad", {"id": "y"})
+
+    assert queue_harness.wait_for(lambda: len(queue_harness.calls("bad")) == 1, timeout=2.0)
+    queue_harness.settle()
+    assert len(queue_harness.calls("bad")) == 1
+
+
+def test_a_payload_that_is_not_json_is_refused(queue_harness):
+    with pytest.raises(InvalidRequest):
+        queue_harness.queue.enqueue("sync", {"when": object()})
