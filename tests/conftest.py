@@ -52,4 +52,5 @@ def container(settings: Settings) -> Iterator[Container]:
 
 
 def bearer(tenant: str, user: str = "user-1") -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_dev_token(TEST_JWT_SECRET, tenant_id=tenant, user_id=user)}"}
+    token = issue_dev_token(TEST_JWT_SECRET, tenant_id=tenant, user_id=user)
+    return {"Authorization": f"Bearer {token}"}

@@ -21,7 +21,9 @@ from tether.ports import ConnectionStore
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def make(connection_id: str, tenant: str = "t1", *, minutes: int = 0, **extra: object) -> Connection:
+def make(
+    connection_id: str, tenant: str = "t1", *, minutes: int = 0, **extra: object
+) -> Connection:
     at = T0 + timedelta(minutes=minutes)
     fields: dict[str, object] = {
         "id": connection_id,
@@ -121,7 +123,9 @@ def test_update_is_compare_and_set(store: ConnectionStore) -> None:
     )
     assert stored.version == 2
     with pytest.raises(VersionConflict):
-        store.update_connection(current.model_copy(update={"display_name": "stale"}), expected_version=1)
+        store.update_connection(
+            current.model_copy(update={"display_name": "stale"}), expected_version=1
+        )
     again = store.get_connection("t1", "conn_cas")
     assert again is not None and again.display_name == "renamed" and again.version == 2
 
@@ -135,7 +139,9 @@ def test_concurrent_updates_exactly_one_wins(store: ConnectionStore) -> None:
 
     def attempt(name: str) -> None:
         try:
-            store.update_connection(base.model_copy(update={"display_name": name}), expected_version=1)
+            store.update_connection(
+                base.model_copy(update={"display_name": name}), expected_version=1
+            )
             wins.append(name)
         except VersionConflict:
             losses.append(name)

@@ -14,6 +14,7 @@ __all__ = ["credential_hints", "mask_secret", "secret_fields"]
 
 _PREFIX_RE = re.compile(r"^([A-Za-z]{1,8}[_-](?:(?:live|test|prod|sandbox)[_-])?)")
 _MIN_TAIL_LENGTH = 16
+_MIN_HIDDEN = 8  # never show so much that fewer than 8 characters stay hidden
 _MASK = "…"
 
 
@@ -21,9 +22,11 @@ def mask_secret(value: str) -> str:
     """``sk_live_abcdef…4242`` → ``sk_live_…4242``; short values → ``••••``."""
     if len(value) < 8:
         return "••••"
-    match = _PREFIX_RE.match(value)
-    prefix = match.group(1) if match and len(match.group(1)) <= len(value) // 3 else ""
     tail = value[-4:] if len(value) >= _MIN_TAIL_LENGTH else ""
+    match = _PREFIX_RE.match(value)
+    prefix = match.group(1) if match else ""
+    if len(value) - len(prefix) - len(tail) < _MIN_HIDDEN:
+        prefix = ""
     return f"{prefix}{_MASK}{tail}"
 
 

@@ -494,8 +494,9 @@ class LocalTaskQueue:
         return [_record(row) for row in rows]
 
     def replay(self, task_id_or_name: str) -> bool:
-        """Run a failed or dead task again now, with a fresh attempt budget. ``last_error``
-        is kept until the next outcome. ``False`` if unknown or not failed/dead."""
+        """Run a failed or dead task again now, with a fresh attempt budget. ``False`` if
+        unknown or not failed/dead. (``last_error`` always holds the latest failure, also on
+        a task that later succeeded.)"""
         now = _to_db(self._clock.now())
         with self._session(write=True) as db:
             cursor = db.execute(

@@ -1,0 +1,208 @@
+"""Load ``providers.yaml`` into a :class:`Catalog`, and query it.
+
+File layout::
+
+    version: 1
+    definitions: {...}        # optional: YAML anchors reused below, ignored otherwise
+    providers:
+      <key>: {<Provider fields, ``key`` optional>}
+
+The packaged file is parsed once per process (``functools.cache``) with libyaml's
+``CSafeLoader`` when PyYAML was built with it, the pure-Python ``SafeLoader`` otherwise.
+Duplicate mapping keys are an error (plain YAML keeps the last one silently). A broken entry
+raises :class:`~tether.domain.errors.ConfigurationError` (code ``CATALOG_INVALID``) naming the
+provider key.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from tether.catalog.schema import AUTH_MODES, CATEGORIES, REGIONS, Provider
+from tether.domain.errors import ConfigurationError, InvalidRequest, NotFound
+
+__all__ = ["Catalog", "load_catalog"]
+
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+_TOP_LEVEL = frozenset({"version", "definitions", "providers"})
+
+
+class Catalog:
+    """Providers in file order, looked up by key and filtered for the public catalog."""
+
+    __slots__ = ("_haystacks", "_providers")
+
+    def __init__(self, providers: Iterable[Provider]) -> None:
+        self._providers: dict[str, Provider] = {}
+        for provider in providers:
+            if provider.key in self._providers:
+                raise ConfigurationError(
+                    f"Catalog lists provider '{provider.key}' twice.",
+                    code="CATALOG_INVALID",
+                    details={"provider": provider.key},
+                )
+            self._providers[provider.key] = provider
+        self._haystacks = {
+            key: " ".join([key, p.display_name, p.description, *p.categories]).casefold()
+            for key, p in self._providers.items()
+        }
+
+    def get(self, key: str) -> Provider:
+        """The provider named ``key``; :class:`NotFound` (``UNKNOWN_PROVIDER``) otherwise."""
+        provider = self._providers.get(key)
+        if provider is None:
+            shown = key if len(key) <= 64 and set(key) <= _KEY_CHARS else None
+            raise NotFound(
+                f"Unknown provider '{shown}'." if shown else "Unknown provider.",
+                code="UNKNOWN_PROVIDER",
+            )
+        return provider
+
+    def keys(self) -> list[str]:
+        return list(self._providers)
+
+    def search(
+        self,
+        *,
+        q: str | None = None,
+        category: str | None = None,
+        auth_mode: str | None = None,
+        region: str | None = None,
+    ) -> list[Provider]:
+        """Providers matching every given filter, in catalog order.
+
+        ``q`` is a case-insensitive substring of the key, display name, description or a
+        category. A provider available ``global``-ly matches any ``region``. An unknown
+        category, auth mode or region is an :class:`InvalidRequest` (``INVALID_FILTER``).
+        """
+        _check_choice("category", category, CATEGORIES)
+        _check_choice("auth_mode", auth_mode, AUTH_MODES)
+        _check_choice("region", region, REGIONS)
+        needle = q.strip().casefold() if q else ""
+        found = []
+        for key, provider in self._providers.items():
+            if category is not None and category not in provider.categories:
+                continue
+            if auth_mode is not None and provider.auth_mode != auth_mode:
+                continue
+            if region is not None and not {region, "global"} & set(provider.regions):
+                continue
+            if needle and needle not in self._haystacks[key]:
+                continue
+            found.append(provider)
+        return found
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._providers
+
+    def __iter__(self) -> Iterator[Provider]:
+        return iter(self._providers.values())
+
+    def __len__(self) -> int:
+        return len(self._providers)
+
+    def __repr__(self) -> str:
+        return f"Catalog({len(self)} providers)"
+
+
+def _check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise InvalidRequest(
+            f"Unknown {name} filter; use one of: {', '.join(allowed)}.",
+            code="INVALID_FILTER",
+            details={"filter": name, "allowed": list(allowed)},
+        )
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    """The catalog in ``path``, or the packaged ``providers.yaml`` (parsed once per process)."""
+    if path is None:
+        return _packaged_catalog()
+    return parse_catalog(path.read_text(encoding="utf-8"), source=path.name)
+
+
+@functools.cache
+def _packaged_catalog() -> Catalog:
+    text = resources.files("tether.catalog").joinpath("providers.yaml").read_text("utf-8")
+    return parse_catalog(text, source="providers.yaml")
+
+
+def parse_catalog(text: str, *, source: str = "<catalog>") -> Catalog:
+    """Parse and validate catalog YAML ``text``; ``source`` names it in error messages."""
+    try:
+        document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(
+            f"{source} is not valid YAML: {exc}", code="CATALOG_INVALID"
+        ) from None
+    if not isinstance(document, dict) or not isinstance(document.get("providers"), dict):
+        raise ConfigurationError(
+            f"{source} must be a mapping with a 'providers' mapping.", code="CATALOG_INVALID"
+        )
+    extra = sorted(set(document) - _TOP_LEVEL)
+    if extra:
+        raise ConfigurationError(
+            f"{source} has unknown top-level keys: {', '.join(map(str, extra))}.",
+            code="CATALOG_INVALID",
+        )
+    return Catalog(_provider(key, entry, source) for key, entry in document["providers"].items())
+
+
+def _provider(key: Any, entry: Any, source: str) -> Provider:
+    def fail(reason: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"{source}: provider '{key}' is invalid: {reason}",
+            code="CATALOG_INVALID",
+            details={"provider": str(key)},
+        )
+
+    if not isinstance(entry, dict):
+        raise fail("its entry must be a mapping")
+    if "key" in entry and entry["key"] != key:
+        raise fail(f"its key field '{entry['key']}' differs from its mapping key")
+    try:
+        return Provider.model_validate({**entry, "key": key})
+    except ValidationError as exc:
+        raise fail(_summarize(exc)) from None
+
+
+def _summarize(exc: ValidationError, limit: int = 3) -> str:
+    parts = []
+    for error in exc.errors(include_url=False)[:limit]:
+        where = ".".join(str(part) for part in error["loc"]) or "entry"
+        parts.append(f"{where}: {error['msg']}")
+    more = exc.error_count() - limit
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
+
+
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """A SafeLoader that refuses duplicate keys in a mapping (merge keys may still override)."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)

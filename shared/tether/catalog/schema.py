@@ -1,0 +1,383 @@
+"""Pydantic models of one catalog entry (``providers.yaml``), validated strictly.
+
+Every model forbids unknown fields and is frozen. ``Provider.auth`` is a discriminated union on
+``mode`` with exactly six variants: ``oauth2``, ``oauth2_client_credentials``, ``api_key``,
+``bearer``, ``basic`` and ``none``. A provider's quirks are data here (extra authorize
+parameters, a JSON token request, values copied from the callback into the config), never an
+``if provider == ...`` elsewhere.
+
+``credentials_schema`` and ``config_schema`` are JSON Schema draft 2020-12 object schemas from
+which a frontend renders the setup form. Secret fields carry ``"writeOnly": true``; the config
+never holds secrets. URL templates (:mod:`tether.catalog.templates`) may only name properties of
+``config_schema``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from tether.catalog.templates import PLACEHOLDER, is_absolute_url, placeholders
+
+__all__ = [
+    "AUTH_MODES",
+    "CATEGORIES",
+    "REGIONS",
+    "ApiKeyAuth",
+    "Auth",
+    "AuthMode",
+    "BasicAuth",
+    "BearerAuth",
+    "Category",
+    "ClientCredentialsAuth",
+    "NoAuth",
+    "OAuth2Auth",
+    "Provider",
+    "RateLimit",
+    "Region",
+    "TestRequest",
+    "WebhookScheme",
+    "WebhookSpec",
+]
+
+Category = Literal[
+    "accounting",
+    "ai",
+    "analytics",
+    "calendar",
+    "communication",
+    "crm",
+    "database",
+    "developer",
+    "ecommerce",
+    "email",
+    "generic",
+    "hr",
+    "marketing",
+    "marketplace",
+    "payments",
+    "pos",
+    "productivity",
+    "storage",
+    "support",
+]
+Region = Literal["global", "us", "ca", "uk", "eu", "za", "ng", "gh", "ke", "au", "nz", "in", "jp"]
+AuthMode = Literal["oauth2", "oauth2_client_credentials", "api_key", "bearer", "basic", "none"]
+WebhookScheme = Literal[
+    "stripe",
+    "shopify",
+    "slack",
+    "github",
+    "hubspot_v3",
+    "square",
+    "xero",
+    "twilio",
+    "standard_webhooks",
+    "hmac",
+    "none",
+]
+TokenAuthMethod = Literal["client_secret_basic", "client_secret_post"]
+
+CATEGORIES: tuple[str, ...] = get_args(Category)
+REGIONS: tuple[str, ...] = get_args(Region)
+AUTH_MODES: tuple[str, ...] = get_args(AuthMode)
+
+# Parameters Tether itself sets on an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3).
+_RESERVED_AUTHORIZE_PARAMS = frozenset(
+    {
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+    }
+)
+# A dotted JSON path (``data``, ``events.0.tenantId``) or ``header:<Name>``.
+_FIELD_PATH = r"^(header:[A-Za-z0-9-]+|[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*)$"
+_HEADER_NAME = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"  # RFC 9110 §5.1 token
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_url_template(value: str) -> str:
+    """An https URL, or a template that opens with a placeholder; no stray braces."""
+    rest = PLACEHOLDER.sub("x", value)
+    if "{" in rest or "}" in rest:
+        raise ValueError("braces are only allowed around a lowercase placeholder name")
+    if not (value.startswith("https://") or PLACEHOLDER.match(value)):
+        raise ValueError("must be an https:// URL or open with a {placeholder}")
+    return value
+
+
+HttpsUrl = Annotated[str, Field(pattern=r"^https://\S+$")]
+
+
+class OAuth2Auth(_Model):
+    """Authorization code grant (RFC 6749 §4.1) with PKCE (RFC 7636) unless ``pkce`` is off."""
+
+    mode: Literal["oauth2"]
+    authorization_url: str
+    token_url: str
+    revocation_url: str | None = None
+    default_scopes: list[str] = Field(default_factory=list)
+    scope_separator: str = " "
+    pkce: bool = True
+    token_auth_method: TokenAuthMethod
+    token_request_format: Literal["form", "json"] = "form"
+    extra_authorize_params: dict[str, str] = Field(default_factory=dict)
+    default_token_lifetime_seconds: int = Field(gt=0)
+    refresh_margin_seconds: int | None = Field(default=None, ge=0)
+    issuer: HttpsUrl | None = None
+    refresh_token_rotates: bool = False
+    keep_alive_days: int | None = Field(default=None, gt=0)
+    callback_code_param: str = "code"
+    config_from_callback: dict[str, str] = Field(default_factory=dict)
+    config_from_token_response: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("authorization_url", "token_url", "revocation_url")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return None if value is None else _check_url_template(value)
+
+    @field_validator("extra_authorize_params")
+    @classmethod
+    def _not_reserved(cls, value: dict[str, str]) -> dict[str, str]:
+        clash = sorted(_RESERVED_AUTHORIZE_PARAMS & value.keys())
+        if clash:
+            raise ValueError(f"Tether sets these parameters itself: {', '.join(clash)}")
+        return value
+
+
+class ClientCredentialsAuth(_Model):
+    """Client credentials grant (RFC 6749 §4.4); the tenant supplies its own client."""
+
+    mode: Literal["oauth2_client_credentials"]
+    token_url: str
+    default_scopes: list[str] = Field(default_factory=list)
+    scope_separator: str = " "
+    token_auth_method: TokenAuthMethod
+    default_token_lifetime_seconds: int = Field(gt=0)
+
+    @field_validator("token_url")
+    @classmethod
+    def _urls(cls, value: str) -> str:
+        return _check_url_template(value)
+
+
+class ApiKeyAuth(_Model):
+    mode: Literal["api_key"]
+    location: Literal["header", "query"]
+    name: str = Field(pattern=_HEADER_NAME)
+    prefix: str = ""
+    credential_field: str = "api_key"
+
+
+class BearerAuth(_Model):
+    mode: Literal["bearer"]
+    credential_field: str = "token"
+
+
+class BasicAuth(_Model):
+    mode: Literal["basic"]
+    username_field: str = "username"
+    password_field: str = "password"
+
+
+class NoAuth(_Model):
+    mode: Literal["none"]
+
+
+Auth = Annotated[
+    OAuth2Auth | ClientCredentialsAuth | ApiKeyAuth | BearerAuth | BasicAuth | NoAuth,
+    Field(discriminator="mode"),
+]
+
+
+class TestRequest(_Model):
+    """The cheapest authenticated call that proves a connection works."""
+
+    __test__: ClassVar[bool] = False  # not a pytest test class
+
+    method: Literal["GET", "POST"] = "GET"
+    path: str
+    expect_status: list[int] = Field(default_factory=lambda: [200], min_length=1)
+    records_path: str | None = Field(default=None, pattern=_FIELD_PATH)
+    body: dict[str, Any] | None = None
+    description: str = Field(min_length=1)
+
+    @field_validator("path")
+    @classmethod
+    def _path_shape(cls, value: str) -> str:
+        if value == "" or value.startswith(("/", "?")):
+            rest = PLACEHOLDER.sub("x", value)
+            if "{" in rest or "}" in rest:
+                raise ValueError("braces are only allowed around a lowercase placeholder name")
+            return value
+        return _check_url_template(value)
+
+
+class WebhookSpec(_Model):
+    """How the provider signs and identifies webhook deliveries.
+
+    Paths are dotted JSON paths into the payload (a numeric segment indexes a list) or
+    ``header:<Name>``. ``route_field`` identifies the account on app-level webhook URLs;
+    ``secret_field`` names the credentials field holding the signing secret (``None``: an
+    app-level secret from Tether's configuration).
+    """
+
+    scheme: WebhookScheme
+    event_id_path: str | None = Field(default=None, pattern=_FIELD_PATH)
+    event_type_path: str | None = Field(default=None, pattern=_FIELD_PATH)
+    route_field: str | None = Field(default=None, pattern=_FIELD_PATH)
+    secret_field: str | None = None
+
+
+class RateLimit(_Model):
+    requests_per_minute: int = Field(gt=0)
+    burst: int = Field(gt=0)
+
+
+def _empty_object_schema() -> dict[str, Any]:
+    return {"type": "object", "properties": {}, "required": [], "additionalProperties": False}
+
+
+@functools.cache
+def _draft_2020_12() -> Any:
+    # Imported here: jsonschema is only needed when a catalog file is validated.
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator
+
+
+def _check_object_schema(schema: dict[str, Any], label: str) -> dict[str, Any]:
+    """Draft 2020-12 valid, a closed object, and every property titled and described."""
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        _draft_2020_12().check_schema(schema)
+    except SchemaError as exc:
+        raise ValueError(f"{label} is not valid JSON Schema 2020-12: {exc.message}") from None
+    if schema.get("type") != "object" or schema.get("additionalProperties") is not False:
+        raise ValueError(f'{label} must be "type": "object" with "additionalProperties": false')
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        raise ValueError(f"{label} must have properties")
+    missing = [name for name in schema.get("required", []) if name not in properties]
+    if missing:
+        raise ValueError(f"{label} requires undefined properties: {', '.join(missing)}")
+    for name, prop in properties.items():
+        if not isinstance(prop, dict) or not prop.get("title") or not prop.get("description"):
+            raise ValueError(f"{label} property '{name}' needs a title and a description")
+    return schema
+
+
+class Provider(_Model):
+    """One catalog entry."""
+
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
+    display_name: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    categories: list[Category] = Field(min_length=1)
+    regions: list[Region] = Field(min_length=1)
+    docs_url: HttpsUrl
+    api_base_url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    auth: Auth
+    credentials_schema: dict[str, Any] = Field(default_factory=_empty_object_schema)
+    config_schema: dict[str, Any] = Field(default_factory=_empty_object_schema)
+    test: TestRequest | None = None
+    webhook: WebhookSpec | None = None
+    rate_limit: RateLimit | None = None
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_url_template(value)
+
+    @field_validator("headers")
+    @classmethod
+    def _static_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, header_value in value.items():
+            bad_value = any(c in header_value for c in "\r\n{}")
+            if re.fullmatch(_HEADER_NAME, name) is None or bad_value:
+                raise ValueError(f"header '{name}' must be a static, valid HTTP header")
+        return value
+
+    @property
+    def auth_mode(self) -> AuthMode:
+        return self.auth.mode
+
+    @property
+    def secret_fields(self) -> tuple[str, ...]:
+        """Credentials fields marked ``writeOnly``: never shown, logged or returned."""
+        props: dict[str, Any] = self.credentials_schema.get("properties", {})
+        return tuple(name for name, prop in props.items() if prop.get("writeOnly") is True)
+
+    @property
+    def url_templates(self) -> dict[str, str]:
+        """Every templated URL of the entry by its dotted field name."""
+        found = {"api_base_url": self.api_base_url}
+        for name in ("authorization_url", "token_url", "revocation_url"):
+            found[f"auth.{name}"] = getattr(self.auth, name, None)
+        if self.test is not None:
+            found["test.path"] = self.test.path
+        return {name: value for name, value in found.items() if value is not None}
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> Self:
+        context = info.context if isinstance(info.context, dict) else {}
+        if context.get("check_json_schema", True):
+            _check_object_schema(self.credentials_schema, "credentials_schema")
+            _check_object_schema(self.config_schema, "config_schema")
+        config_props: dict[str, Any] = self.config_schema.get("properties", {})
+        credential_props: dict[str, Any] = self.credentials_schema.get("properties", {})
+        for where, template in self.url_templates.items():
+            names = placeholders(template)
+            unknown = [name for name in names if name not in config_props]
+            if unknown:
+                raise ValueError(f"{where} names undefined config properties: {unknown}")
+            leading = PLACEHOLDER.match(template)
+            if leading and not {"pattern", "enum"} & config_props[leading.group(1)].keys():
+                raise ValueError(
+                    f"{where} opens with {{{leading.group(1)}}}, so that config property "
+                    "needs a pattern or an enum"
+                )
+        if self.test is not None and self.api_base_url is None:
+            if not (is_absolute_url(self.test.path) or PLACEHOLDER.match(self.test.path)):
+                raise ValueError("test.path is relative but api_base_url is null")
+        for field in self._credential_fields():
+            if field not in credential_props:
+                raise ValueError(f"auth names credentials field '{field}' not in the schema")
+        if self.auth.mode == "oauth2_client_credentials" and not (
+            "client_id" in credential_props or "client_id" in config_props
+        ):
+            raise ValueError("client credentials need a client_id in credentials or config")
+        if isinstance(self.auth, OAuth2Auth):
+            targets = {**self.auth.config_from_callback, **self.auth.config_from_token_response}
+            for target in targets.values():
+                if target not in config_props:
+                    raise ValueError(f"auth copies a value into undefined config '{target}'")
+        secret = self.webhook.secret_field if self.webhook else None
+        if secret is not None and secret not in credential_props:
+            raise ValueError(f"webhook.secret_field '{secret}' is not a credentials property")
+        writeonly_config = [n for n, p in config_props.items() if p.get("writeOnly")]
+        if writeonly_config:
+            raise ValueError(f"config holds no secrets; move {writeonly_config} to credentials")
+        return self
+
+    def _credential_fields(self) -> list[str]:
+        auth = self.auth
+        if isinstance(auth, ApiKeyAuth | BearerAuth):
+            return [auth.credential_field]
+        if isinstance(auth, BasicAuth):
+            return [auth.username_field, auth.password_field]
+        if isinstance(auth, ClientCredentialsAuth):
+            return ["client_secret"]
+        return []

@@ -1,0 +1,188 @@
+"""`tether dev` as a user runs it: a real process, real HTTP on loopback, data on disk.
+
+Covers the foundation's promises end to end: both functions answer under one port, a
+credential appears in no response, log line or file, connections survive a restart, and a new
+primary key plus `tether keys rotate` re-encrypts everything while every connection still works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "sk_live_51E2eSecretNeverLeaks000000000000"
+SECRET_2 = "sk_live_51E2eSecondSecretNeverLeaks11111"
+
+
+def _tether() -> list[str]:
+    script = Path(sys.executable).parent / "tether"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tether.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+
+
+@dataclass
+class DevServer:
+    data_dir: Path
+    port: int = field(default_factory=_free_port)
+    process: subprocess.Popen[str] | None = None
+    output: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [*_tether(), "dev", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            cwd=ROOT,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"tether dev exited:\n{self.process.communicate()[0]}")
+            try:
+                if httpx.get(f"{self.url}/catalog/", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("tether dev did not answer within 30 s")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            out, _ = self.process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, _ = self.process.communicate()
+        self.output += out
+        self.process = None
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run(
+            [*_tether(), *args, "--data-dir", str(self.data_dir)],
+            cwd=ROOT,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        self.output += result.stderr
+        return result.stdout.strip()
+
+
+@pytest.fixture
+def dev(tmp_path: Path) -> Iterator[DevServer]:
+    server = DevServer(tmp_path / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_dev_server_end_to_end(dev: DevServer) -> None:
+    client = httpx.Client(base_url=dev.url, timeout=10)
+    assert "keyring" in json.dumps(sorted(p.name for p in dev.data_dir.iterdir()))
+
+    catalog = client.get("/catalog/").json()["providers"]
+    assert len(catalog) >= 40
+    assert client.get("/catalog/stripe").json()["auth_mode"] == "api_key"
+    spec = client.get("/openapi.json").json()
+    assert "/connections/{id}" in spec["paths"]
+
+    token = dev.cli("token", "--tenant", "acme")
+    other = dev.cli("token", "--tenant", "globex")
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.get("/connections/").status_code == 401
+
+    created = client.post(
+        "/connections/",
+        json={"provider": "stripe", "display_name": "Live", "credentials": {"api_key": SECRET}},
+        headers=auth,
+    )
+    assert created.status_code == 201, created.text
+    assert SECRET not in created.text
+    cid = created.json()["id"]
+    second = client.post(
+        "/connections",
+        json={"provider": "stripe", "credentials": {"api_key": SECRET_2}},
+        headers=auth,
+    )
+    assert second.status_code == 201, second.text
+
+    listed = client.get("/connections/", headers=auth)
+    assert {c["id"] for c in listed.json()["connections"]} == {cid, second.json()["id"]}
+    assert (
+        client.get(f"/connections/{cid}", headers={"Authorization": f"Bearer {other}"}).status_code
+        == 404
+    )
+    assert SECRET not in listed.text
+
+    # Restart: connections are kept.
+    dev.stop()
+    dev.start()
+    kept = client.get(f"/connections/{cid}", headers=auth)
+    assert kept.status_code == 200 and kept.json()["display_name"] == "Live"
+
+    # New primary key, rotate, and every connection still decrypts.
+    dev.stop()
+    added = dev.cli("keys", "generate", "--add")
+    assert "as primary" in added
+    report = json.loads(dev.cli("keys", "rotate"))
+    assert report["rotated"] == 2 and report["failed"] == 0
+    again = json.loads(dev.cli("keys", "rotate"))
+    assert again["rotated"] == 0 and again["already_current"] == 2
+    keyring = json.loads((dev.data_dir / "keyring.json").read_text())
+    assert report["primary_key_id"] == keyring["primary"] and len(keyring["keys"]) == 2
+    dev.start()
+    # PATCH merges credentials, which needs the stored ones decrypted under the new key.
+    patched = client.patch(
+        f"/connections/{cid}", json={"credentials": {"api_key": SECRET_2}}, headers=auth
+    )
+    assert patched.status_code == 200, patched.text
+    trail = client.get(f"/connections/{cid}/audit", headers=auth).json()["audit"]
+    assert [e["action"] for e in trail][:3] == [
+        "connection.updated",
+        "credentials.read",
+        "credentials.rotated",
+    ]
+
+    deleted = client.delete(f"/connections/{cid}", headers=auth)
+    assert deleted.status_code == 204
+    dev.stop()
+
+    # The secrets appear in no log line and in no file of the data folder.
+    assert '"severity"' in dev.output  # the server did log, as JSON
+    for secret in (SECRET, SECRET_2):
+        assert secret not in dev.output
+        for path in dev.data_dir.rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path
