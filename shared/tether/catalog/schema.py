@@ -120,7 +120,19 @@ HttpsUrl = Annotated[str, Field(pattern=r"^https://\S+$")]
 
 
 class OAuth2Auth(_Model):
-    """Authorization code grant (RFC 6749 §4.1) with PKCE (RFC 7636) unless ``pkce`` is off."""
+    """Authorization code grant (RFC 6749 §4.1) with PKCE (RFC 7636) unless ``pkce`` is off.
+
+    URLs may be templates over the config. ``default_token_lifetime_seconds`` applies when a
+    token response has no ``expires_in``; ``refresh_margin_seconds`` refreshes that long before
+    expiry (``None``: Tether's default). ``refresh_token_rotates``: a refresh may return a new
+    refresh token that replaces the old one. ``keep_alive_days``: the provider revokes a refresh
+    token left unused this long, so Tether refreshes before then. ``token_request_format``:
+    ``json`` where the provider documents a JSON token request instead of RFC 6749's form.
+    ``token_header``/``token_prefix``: how API calls carry the access token.
+    ``callback_code_param``: the callback query parameter holding the code.
+    ``config_from_callback`` / ``config_from_token_response``: callback query parameters and
+    token-response fields copied into the connection config (parameter -> config property).
+    """
 
     mode: Literal["oauth2"]
     authorization_url: str
@@ -137,6 +149,8 @@ class OAuth2Auth(_Model):
     issuer: HttpsUrl | None = None
     refresh_token_rotates: bool = False
     keep_alive_days: int | None = Field(default=None, gt=0)
+    token_header: str = Field(default="Authorization", pattern=_HEADER_NAME)
+    token_prefix: str = "Bearer "
     callback_code_param: str = "code"
     config_from_callback: dict[str, str] = Field(default_factory=dict)
     config_from_token_response: dict[str, str] = Field(default_factory=dict)
@@ -201,7 +215,13 @@ Auth = Annotated[
 
 
 class TestRequest(_Model):
-    """The cheapest authenticated call that proves a connection works."""
+    """The cheapest authenticated call that proves a connection works.
+
+    ``path`` is appended to ``api_base_url`` unless it is absolute. ``records_path`` points at
+    sample records in the JSON response (``None``: the body itself when it is a list).
+    ``ok_path`` must be truthy in the response for success (Slack answers 200 with
+    ``"ok": false``; GraphQL answers 200 with errors).
+    """
 
     __test__: ClassVar[bool] = False  # not a pytest test class
 
@@ -209,6 +229,7 @@ class TestRequest(_Model):
     path: str
     expect_status: list[int] = Field(default_factory=lambda: [200], min_length=1)
     records_path: str | None = Field(default=None, pattern=_FIELD_PATH)
+    ok_path: str | None = Field(default=None, pattern=_FIELD_PATH)
     body: dict[str, Any] | None = None
     description: str = Field(min_length=1)
 

@@ -35,14 +35,21 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
 
 from tether.adapters.local_tasks.backoff import backoff_delay
+from tether.adapters.local_tasks.records import (
+    TaskRecord,
+    TaskStatus,
+    from_db,
+    migrate,
+    record,
+    require_aware,
+    to_db,
+)
 from tether.domain.clock import Clock, SystemClock
 from tether.domain.errors import (
     BackendUnavailable,
@@ -57,59 +64,9 @@ __all__ = ["LocalTaskQueue", "TaskRecord", "TaskStatus"]
 
 _log = logging.getLogger(__name__)
 
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """
-        CREATE TABLE tasks (
-            id TEXT PRIMARY KEY,
-            name TEXT UNIQUE,
-            kind TEXT NOT NULL,
-            payload TEXT NOT NULL,
-            status TEXT NOT NULL,
-            attempts INTEGER NOT NULL DEFAULT 0,
-            max_attempts INTEGER NOT NULL,
-            run_at INTEGER NOT NULL,
-            locked_until INTEGER,
-            created_at INTEGER NOT NULL,
-            updated_at INTEGER NOT NULL,
-            last_error TEXT
-        )
-        """,
-        "CREATE INDEX tasks_due ON tasks (status, run_at)",
-        "CREATE INDEX tasks_by_kind ON tasks (kind, status)",
-    ),
-)
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _MAX_NAME_LENGTH = 500  # Cloud Tasks' limit on a task id
 _MAX_ERROR_LENGTH = 1000
 _LEASE_LOST = "LEASE_EXPIRED: the worker stopped during the last attempt"
-
-
-class TaskStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    DEAD = "dead"
-
-
-@dataclass(frozen=True, slots=True)
-class TaskRecord:
-    """A task as stored, for the dev CLI and visibility features."""
-
-    id: str
-    name: str | None
-    kind: str
-    payload: dict[str, Any] = field(repr=False)
-    status: TaskStatus
-    attempts: int
-    max_attempts: int
-    run_at: datetime
-    created_at: datetime
-    updated_at: datetime
-    last_error: str | None
 
 
 class _Claim(NamedTuple):
@@ -124,63 +81,12 @@ class _ClosedError(RuntimeError):
     pass
 
 
-def _to_db(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def _from_db(value: int) -> datetime:
-    return _EPOCH + value * _MICROSECOND
-
-
-def _require_aware(moment: datetime, what: str) -> None:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise InvalidRequest(f"{what} must be timezone-aware")
-
-
-def _record(row: sqlite3.Row) -> TaskRecord:
-    return TaskRecord(
-        id=row["id"],
-        name=row["name"],
-        kind=row["kind"],
-        payload=json.loads(row["payload"]),
-        status=TaskStatus(row["status"]),
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        run_at=_from_db(row["run_at"]),
-        created_at=_from_db(row["created_at"]),
-        updated_at=_from_db(row["updated_at"]),
-        last_error=row["last_error"],
-    )
-
-
 def _describe(exc: Exception) -> str:
     """``code: message`` of a TetherError (its messages are safe to show); only the type name
     of anything else, whose text may carry a credential."""
     if isinstance(exc, TetherError):
         return f"{exc.code}: {exc.message}"[:_MAX_ERROR_LENGTH]
     return type(exc).__name__
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Apply pending migrations, tracked in ``PRAGMA user_version``."""
-    (current,) = db.execute("PRAGMA user_version").fetchone()
-    if current == len(_MIGRATIONS):
-        return
-    for version, statements in enumerate(_MIGRATIONS, start=1):
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            # Read under the write lock: another process may be migrating the same file.
-            (current,) = db.execute("PRAGMA user_version").fetchone()
-            if current > len(_MIGRATIONS):
-                raise ConfigurationError("the task queue database is newer than this code")
-            if current < version:
-                for statement in statements:
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {version:d}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
 
 class LocalTaskQueue:
@@ -240,7 +146,7 @@ class LocalTaskQueue:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000):d}")
-            _migrate(db)
+            migrate(db)
         except BaseException:
             db.close()
             raise
@@ -282,12 +188,12 @@ class LocalTaskQueue:
         if name is not None and not 0 < len(name) <= _MAX_NAME_LENGTH:
             raise InvalidRequest(f"a task name has 1 to {_MAX_NAME_LENGTH} characters")
         if run_at is not None:
-            _require_aware(run_at, "run_at")
+            require_aware(run_at, "run_at")
         try:
             body = json.dumps(dict(payload), allow_nan=False, separators=(",", ":"))
         except (TypeError, ValueError):
             raise InvalidRequest("a task payload must be JSON-serialisable") from None
-        now = _to_db(self._clock.now())
+        now = to_db(self._clock.now())
         with self._session(write=True) as db:
             cursor = db.execute(
                 "INSERT INTO tasks (id, name, kind, payload, status, attempts, max_attempts, "
@@ -300,7 +206,7 @@ class LocalTaskQueue:
                     body,
                     TaskStatus.PENDING,
                     self._max_attempts,
-                    now if run_at is None else _to_db(run_at),
+                    now if run_at is None else to_db(run_at),
                     now,
                     now,
                 ),
@@ -373,7 +279,7 @@ class LocalTaskQueue:
             ).fetchone()
         if next_due is None:
             return self._poll
-        wait = (_from_db(next_due) - self._clock.now()).total_seconds()
+        wait = (from_db(next_due) - self._clock.now()).total_seconds()
         return min(self._poll, max(wait, 0.001))
 
     def _run_next(self) -> bool:
@@ -391,7 +297,7 @@ class LocalTaskQueue:
         return True
 
     def _claim(self) -> _Claim | None:
-        now = _to_db(self._clock.now())
+        now = to_db(self._clock.now())
         with self._session(write=True) as db:
             # A lease that ran out on the last allowed attempt: the worker died on it.
             db.execute(
@@ -455,8 +361,8 @@ class LocalTaskQueue:
                 "WHERE id = ? AND status = ? AND attempts = ?",
                 (
                     status,
-                    None if run_at is None else _to_db(run_at),
-                    _to_db(self._clock.now()),
+                    None if run_at is None else to_db(run_at),
+                    to_db(self._clock.now()),
                     error,
                     claim.id,
                     TaskStatus.RUNNING,
@@ -474,7 +380,7 @@ class LocalTaskQueue:
                 "ORDER BY id = :key DESC LIMIT 1",  # the id wins over a look-alike name
                 {"key": task_id_or_name},
             ).fetchone()
-        return None if row is None else _record(row)
+        return None if row is None else record(row)
 
     def list_tasks(
         self, *, status: str | None = None, kind: str | None = None, limit: int = 100
@@ -491,13 +397,13 @@ class LocalTaskQueue:
                 "ORDER BY created_at DESC, rowid DESC LIMIT :limit",
                 {"status": status, "kind": kind, "limit": limit},
             ).fetchall()
-        return [_record(row) for row in rows]
+        return [record(row) for row in rows]
 
     def replay(self, task_id_or_name: str) -> bool:
         """Run a failed or dead task again now, with a fresh attempt budget. ``False`` if
         unknown or not failed/dead. (``last_error`` always holds the latest failure, also on
         a task that later succeeded.)"""
-        now = _to_db(self._clock.now())
+        now = to_db(self._clock.now())
         with self._session(write=True) as db:
             cursor = db.execute(
                 "UPDATE tasks SET status = :pending, attempts = 0, run_at = :now, "
@@ -522,11 +428,11 @@ class LocalTaskQueue:
     def purge_finished(self, older_than: datetime) -> int:
         """Delete done, failed and dead tasks last updated before ``older_than``; their names
         become free again. Returns how many were deleted."""
-        _require_aware(older_than, "older_than")
+        require_aware(older_than, "older_than")
         with self._session(write=True) as db:
             cursor = db.execute(
                 "DELETE FROM tasks WHERE status IN ('done', 'failed', 'dead') AND updated_at < ?",
-                (_to_db(older_than),),
+                (to_db(older_than),),
             )
             return cursor.rowcount
 
