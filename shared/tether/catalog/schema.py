@@ -16,11 +16,18 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from tether.catalog.templates import PLACEHOLDER, is_absolute_url, placeholders
+from tether.catalog.templates import (
+    PLACEHOLDER,
+    is_absolute_url,
+    join_url,
+    placeholders,
+    render_template,
+)
 
 __all__ = [
     "AUTH_MODES",
@@ -142,7 +149,7 @@ class OAuth2Auth(_Model):
     scope_separator: str = " "
     pkce: bool = True
     token_auth_method: TokenAuthMethod
-    token_request_format: Literal["form", "json"] = "form"
+    token_request_format: Literal["form", "json"] = "form"  # noqa: S105 - not a secret
     extra_authorize_params: dict[str, str] = Field(default_factory=dict)
     default_token_lifetime_seconds: int = Field(gt=0)
     refresh_margin_seconds: int | None = Field(default=None, ge=0)
@@ -150,7 +157,7 @@ class OAuth2Auth(_Model):
     refresh_token_rotates: bool = False
     keep_alive_days: int | None = Field(default=None, gt=0)
     token_header: str = Field(default="Authorization", pattern=_HEADER_NAME)
-    token_prefix: str = "Bearer "
+    token_prefix: str = "Bearer "  # noqa: S105 - a header prefix, not a secret
     callback_code_param: str = "code"
     config_from_callback: dict[str, str] = Field(default_factory=dict)
     config_from_token_response: dict[str, str] = Field(default_factory=dict)
@@ -201,7 +208,7 @@ class BearerAuth(_Model):
 class BasicAuth(_Model):
     mode: Literal["basic"]
     username_field: str = "username"
-    password_field: str = "password"
+    password_field: str = "password"  # noqa: S105 - a field name, not a secret
 
 
 class NoAuth(_Model):
@@ -271,36 +278,47 @@ def _empty_object_schema() -> dict[str, Any]:
 
 @functools.cache
 def _draft_2020_12() -> Any:
-    # Imported here: jsonschema is only needed when a catalog file is validated.
+    # Imported on first use: the packaged catalog is loaded without it (see loader.py).
     from jsonschema import Draft202012Validator
 
     return Draft202012Validator
 
 
-def _check_object_schema(schema: dict[str, Any], label: str) -> dict[str, Any]:
-    """Draft 2020-12 valid, a closed object, and every property titled and described."""
+def _check_meta_schema(schema: dict[str, Any], label: str) -> None:
+    """``Draft202012Validator.check_schema``: the schema is valid JSON Schema 2020-12."""
     from jsonschema.exceptions import SchemaError
 
     try:
         _draft_2020_12().check_schema(schema)
     except SchemaError as exc:
         raise ValueError(f"{label} is not valid JSON Schema 2020-12: {exc.message}") from None
+
+
+def _check_form_schema(schema: dict[str, Any], label: str) -> None:
+    """A closed object whose properties all have a title and a description (form labels)."""
     if schema.get("type") != "object" or schema.get("additionalProperties") is not False:
         raise ValueError(f'{label} must be "type": "object" with "additionalProperties": false')
     properties = schema.get("properties")
     if not isinstance(properties, dict):
         raise ValueError(f"{label} must have properties")
-    missing = [name for name in schema.get("required", []) if name not in properties]
+    required = schema.get("required", [])
+    missing = [name for name in required if name not in properties]
     if missing:
         raise ValueError(f"{label} requires undefined properties: {', '.join(missing)}")
     for name, prop in properties.items():
         if not isinstance(prop, dict) or not prop.get("title") or not prop.get("description"):
             raise ValueError(f"{label} property '{name}' needs a title and a description")
-    return schema
 
 
 class Provider(_Model):
-    """One catalog entry."""
+    """One catalog entry.
+
+    Validation checks the entry as a whole: both JSON schemas (meta-schema check skipped only
+    with the validation context ``{"check_json_schema": False}``), every URL placeholder
+    against ``config_schema``, the credentials fields the auth mode names, and the config
+    properties OAuth2 values are copied into. ``headers`` are static headers sent with every
+    API call (API version pins such as ``Notion-Version``), not with OAuth token requests.
+    """
 
     key: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
     display_name: str = Field(min_length=1)
@@ -351,12 +369,29 @@ class Provider(_Model):
             found["test.path"] = self.test.path
         return {name: value for name, value in found.items() if value is not None}
 
+    def render_api_base_url(self, config: Mapping[str, Any]) -> str | None:
+        """``api_base_url`` rendered with ``config``; ``None`` when the entry has none."""
+        if self.api_base_url is None:
+            return None
+        return render_template(self.api_base_url, config)
+
+    def render_test_url(self, config: Mapping[str, Any]) -> str | None:
+        """The absolute URL of the test request; ``None`` when the entry has no test."""
+        if self.test is None:
+            return None
+        path = render_template(self.test.path, config)
+        if is_absolute_url(path):
+            return path
+        return join_url(self.render_api_base_url(config), path)
+
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Self:
         context = info.context if isinstance(info.context, dict) else {}
-        if context.get("check_json_schema", True):
-            _check_object_schema(self.credentials_schema, "credentials_schema")
-            _check_object_schema(self.config_schema, "config_schema")
+        for label in ("credentials_schema", "config_schema"):
+            schema = getattr(self, label)
+            if context.get("check_json_schema", True):
+                _check_meta_schema(schema, label)
+            _check_form_schema(schema, label)
         config_props: dict[str, Any] = self.config_schema.get("properties", {})
         credential_props: dict[str, Any] = self.credentials_schema.get("properties", {})
         for where, template in self.url_templates.items():
@@ -370,8 +405,10 @@ class Provider(_Model):
                     f"{where} opens with {{{leading.group(1)}}}, so that config property "
                     "needs a pattern or an enum"
                 )
-        if self.test is not None and self.api_base_url is None:
-            if not (is_absolute_url(self.test.path) or PLACEHOLDER.match(self.test.path)):
+        test_path = self.test.path if self.test is not None else None
+        if test_path is not None and self.api_base_url is None:
+            absolute = is_absolute_url(test_path) or PLACEHOLDER.match(test_path)
+            if not absolute:
                 raise ValueError("test.path is relative but api_base_url is null")
         for field in self._credential_fields():
             if field not in credential_props:

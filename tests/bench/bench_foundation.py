@@ -1,0 +1,392 @@
+"""Foundation benchmark: Tether next to its baselines, each pair measured side by side in one run.
+
+1. Cold start: wall time from starting ``functions-framework --target X --source FILE`` (the
+   same CLI and server for both) to the first answered request, polled every 5 ms. Baseline: a
+   bare HTTP function returning a tiny JSON (``bare_function.py`` here). Tether: the
+   ``connections`` function of ``functions/main.py`` on the embedded stack (dev auth, fresh
+   SQLite data folder each run), first request an authenticated ``GET /``. Runs alternate
+   bare/Tether. Extra line: Tether's time to its first answered create (``POST /`` of a Stripe
+   connection, which loads the provider catalog), sent right after that first list.
+2. Throughput: each server started once and warmed up, then C threads in this process, each
+   with its own keep-alive ``httpx.Client``, send requests for S seconds. Bare ``GET /`` vs
+   Tether ``GET /<id>`` and ``POST /``. Only 2xx count; errors are reported apart.
+3. Crypto: seal+open per second of a ~200-byte credential JSON: Tether's ``Sealer``
+   (AES-256-GCM, HKDF tenant key, tenant/record/purpose bound as AAD) vs ``Fernet``, with raw
+   ``AESGCM`` for context. All three include the JSON encoding and decoding.
+
+Run: ``make bench`` or ``python tests/bench/bench_foundation.py [--runs N] [--seconds S]
+[--concurrency C] [--json]``. Exit code 0 whatever the figures (this measures, it does not
+judge); 1 only if a measurement is invalid (more than 1% errors under load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from tether.api.auth import issue_dev_token
+from tether.crypto import Keyring, Sealer
+
+HERE = Path(__file__).resolve().parent
+BARE = ("bare", HERE / "bare_function.py")
+TETHER = ("connections", HERE.parents[1] / "functions" / "main.py")
+FRAMEWORK = Path(sys.executable).with_name("functions-framework")
+JWT_SECRET = secrets.token_hex(32)  # 64 characters
+KEYRING = Keyring.generate().to_json()
+STRIPE = {"provider": "stripe", "credentials": {"api_key": "sk_test_51BenchKey000000000000000000"}}
+CREDENTIALS = {  # a typical credential payload, ~200 bytes of JSON
+    "api_key": "sk_live_51Hx" + "a1B2c3D4e5F6g7H8" * 6,
+    "webhook_secret": "whsec_" + "Zy9Xw8Vu7Ts6" * 4,
+    "account_id": "acct_1Hx2Yz3Ab4Cd5Ef6",
+}
+TARGETS = {"cold_start": 2.0, "get_vs_bare": 0.5, "sealer_vs_fernet": 1.0}
+POLL_SECONDS = 0.005
+START_DEADLINE = 60.0
+QUIET = False
+
+
+def say(text: str) -> None:
+    if not QUIET:
+        print(text, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def environment(data_dir: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    env.update(
+        TETHER_MODE="dev",
+        TETHER_AUTH="dev",
+        TETHER_DEV_JWT_SECRET=JWT_SECRET,
+        TETHER_KEYRING=KEYRING,
+        TETHER_DATA_DIR=data_dir,
+        TETHER_TASK_WORKER="false",
+    )
+    return env
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+    started: float
+    log: IO[bytes]
+    http: httpx.Client
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-2000:]
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server, SIGKILL its process group (the worker too) if it lingers."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    with suppress(ProcessLookupError):  # a worker left behind by the arbiter
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def client(token: str | None = None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(headers=headers, timeout=httpx.Timeout(60.0, connect=1.0))
+
+
+@contextmanager
+def serve(function: tuple[str, Path], token: str | None = None) -> Iterator[Server]:
+    """Start ``functions-framework`` on a free loopback port with a fresh data folder."""
+    target, source = function
+    port = free_port()
+    command = [str(FRAMEWORK), "--target", target, "--source", str(source)]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    with (
+        tempfile.TemporaryDirectory() as data,
+        tempfile.TemporaryFile() as log,
+        client(token) as http,
+    ):
+        env = environment(data)
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)
+        try:
+            yield Server(process, f"http://127.0.0.1:{port}", started, log, http)
+        finally:
+            http.close()  # an open keep-alive connection would hold up the graceful stop
+            stop(process)
+
+
+def first_answer(server: Server, status: int, body: dict[str, Any] | None = None) -> float:
+    """Poll ``/`` (GET, or POST of ``body``) until answered; seconds since the process started."""
+    deadline = time.perf_counter() + START_DEADLINE
+    while True:
+        try:
+            response = server.http.request(
+                "GET" if body is None else "POST", server.url + "/", json=body
+            )
+        except httpx.TransportError:
+            if server.process.poll() is not None or time.perf_counter() > deadline:
+                raise RuntimeError(f"server did not answer:\n{server.output()}") from None
+            time.sleep(POLL_SECONDS)
+            continue
+        elapsed = time.perf_counter() - server.started
+        if response.status_code != status:
+            raise RuntimeError(f"{response.status_code} {response.text[:500]}\n{server.output()}")
+        return elapsed
+
+
+def cold_starts(runs: int, token: str) -> dict[str, Any]:
+    bare: list[float] = []
+    tether: list[float] = []
+    create: list[float] = []
+    for run in range(runs):
+        with serve(BARE) as srv:
+            bare.append(first_answer(srv, 200))
+        with serve(TETHER, token) as srv:
+            tether.append(first_answer(srv, 200))
+            create.append(first_answer(srv, 201, STRIPE))
+        say(f"  cold run {run + 1}/{runs}: bare {bare[-1]:.3f}s, tether {tether[-1]:.3f}s")
+    return {
+        "bare_median_s": statistics.median(bare),
+        "bare_min_s": min(bare),
+        "tether_median_s": statistics.median(tether),
+        "tether_min_s": min(tether),
+        "tether_first_create_median_s": statistics.median(create),
+        "tether_first_create_min_s": min(create),
+        "ratio": statistics.median(tether) / statistics.median(bare),
+    }
+
+
+def drive(
+    url: str, token: str | None, body: dict[str, Any] | None, seconds: float, concurrency: int
+) -> dict[str, Any]:
+    """C threads, one keep-alive client each, for ``seconds``; 2xx per second and errors."""
+    ok = [0] * concurrency
+    errors = [0] * concurrency
+    ready = threading.Barrier(concurrency + 1)
+    end = [0.0]
+
+    def worker(slot: int) -> None:
+        with client(token) as http:
+            ready.wait()
+            while time.perf_counter() < end[0]:
+                try:
+                    response = http.request("GET" if body is None else "POST", url, json=body)
+                except httpx.HTTPError:
+                    errors[slot] += 1
+                    continue
+                if 200 <= response.status_code < 300:
+                    ok[slot] += 1
+                else:
+                    errors[slot] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    start = time.perf_counter()
+    end[0] = start + seconds
+    ready.wait()
+    for thread in threads:
+        thread.join(timeout=seconds + 120)
+    elapsed = time.perf_counter() - start
+    total = sum(ok) + sum(errors)
+    return {
+        "rps": sum(ok) / elapsed,
+        "ok": sum(ok),
+        "errors": sum(errors),
+        "error_rate": sum(errors) / total if total else 1.0,
+    }
+
+
+def throughput(seconds: float, concurrency: int, warmup: float, token: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"concurrency": concurrency, "seconds": seconds}
+    with serve(BARE) as srv:
+        first_answer(srv, 200)
+        drive(srv.url + "/", None, None, warmup, concurrency)
+        out["bare_get"] = drive(srv.url + "/", None, None, seconds, concurrency)
+    say(f"  bare GET: {out['bare_get']['rps']:.0f} req/s")
+    with serve(TETHER, token) as srv:
+        first_answer(srv, 200)
+        created = srv.http.post(srv.url + "/", json=STRIPE)
+        created.raise_for_status()
+        one = f"{srv.url}/{created.json()['id']}"
+        drive(one, token, None, warmup, concurrency)
+        out["tether_get"] = drive(one, token, None, seconds, concurrency)
+        say(f"  tether GET /<id>: {out['tether_get']['rps']:.0f} req/s")
+        drive(srv.url + "/", token, STRIPE, warmup, concurrency)
+        out["tether_create"] = drive(srv.url + "/", token, STRIPE, seconds, concurrency)
+        say(f"  tether POST /: {out['tether_create']['rps']:.0f} req/s")
+    bare_rps = out["bare_get"]["rps"]
+    out["get_ratio"] = out["tether_get"]["rps"] / bare_rps if bare_rps else 0.0
+    out["create_ratio"] = out["tether_create"]["rps"] / bare_rps if bare_rps else 0.0
+    return out
+
+
+def crypto(seconds: float, rounds: int = 4) -> dict[str, Any]:
+    """Seal+open per second, the three contenders alternating in ``rounds`` slices."""
+    sealer = Sealer(Keyring.generate())
+    fernet = Fernet(Fernet.generate_key())
+    aesgcm = AESGCM(AESGCM.generate_key(bit_length=256))
+    bind = {
+        "tenant_id": "acme",
+        "record_id": "conn_BenchRecord0000000000",
+        "purpose": "credentials",
+    }
+    aad = json.dumps(bind).encode()
+
+    def compact(payload: dict[str, Any]) -> bytes:
+        return json.dumps(payload, separators=(",", ":")).encode()
+
+    def sealer_once() -> None:
+        sealer.open_json(sealer.seal_json(CREDENTIALS, **bind), **bind)
+
+    def fernet_once() -> None:
+        json.loads(fernet.decrypt(fernet.encrypt(compact(CREDENTIALS))))
+
+    def aesgcm_once() -> None:
+        nonce = os.urandom(12)
+        json.loads(aesgcm.decrypt(nonce, aesgcm.encrypt(nonce, compact(CREDENTIALS), aad), aad))
+
+    contenders = {"sealer": sealer_once, "fernet": fernet_once, "aesgcm": aesgcm_once}
+    counts = dict.fromkeys(contenders, 0)
+    spent = dict.fromkeys(contenders, 0.0)
+    for _ in range(rounds):
+        for name, once in contenders.items():
+            start = time.perf_counter()
+            end = start + seconds / rounds
+            while (now := time.perf_counter()) < end:
+                for _ in range(100):
+                    once()
+                counts[name] += 100
+            spent[name] += now - start
+    out: dict[str, Any] = {f"{n}_ops": counts[n] / spent[n] for n in contenders}
+    out["payload_bytes"] = len(compact(CREDENTIALS))
+    out["ratio"] = out["sealer_ops"] / out["fernet_ops"]
+    return out
+
+
+def report(result: dict[str, Any]) -> None:
+    cold, load, cr, ok = (result[k] for k in ("cold_start", "throughput", "crypto", "targets"))
+
+    def row(label: str, *cells: str) -> None:
+        print(f"   {label:30}" + "".join(f"{c:>12}" for c in cells))
+
+    def target(label: str, ratio: float, goal: str, passed: bool | None) -> None:
+        verdict = "" if passed is None else ("PASS" if passed else "FAIL")
+        print(f"   {label:30}{ratio:>11.2f}x   target {goal:8} {verdict}")
+
+    rule = "-" * 78
+    print(f"{rule}\nTether foundation benchmark: {result['cpus']} CPU cores, Python", end=" ")
+    print(f"{result['python']}\n{rule}")
+    print(f"1. Cold start: process start -> first answered request ({result['runs']} runs each)")
+    row("", "median", "min")
+    row("bare function GET /", f"{cold['bare_median_s']:.3f}s", f"{cold['bare_min_s']:.3f}s")
+    row(
+        "tether connections GET /",
+        f"{cold['tether_median_s']:.3f}s",
+        f"{cold['tether_min_s']:.3f}s",
+    )
+    first_create = (cold["tether_first_create_median_s"], cold["tether_first_create_min_s"])
+    row("tether first create POST /", *(f"{v:.3f}s" for v in first_create))
+    print("   (the create follows the first list in the same process; it loads the catalog)")
+    target("ratio tether/bare (medians)", cold["ratio"], "<= 2.0", ok["cold_start"])
+    print(f"2. Throughput: {load['concurrency']} keep-alive clients, {load['seconds']:g}s per line")
+    print(
+        f"   NOTE: the load generator shares the machine's {result['cpus']} cores with the server"
+    )
+    row("", "req/s", "2xx", "errors")
+    for key, label in (
+        ("bare_get", "bare function GET /"),
+        ("tether_get", "tether GET /<id>"),
+        ("tether_create", "tether POST / (create)"),
+    ):
+        line = load[key]
+        row(label, f"{line['rps']:.0f}", str(line["ok"]), str(line["errors"]))
+        if line["error_rate"] > 0.01:
+            print(f"   ** INVALID: {line['error_rate']:.1%} of {label} requests failed **")
+    target("ratio get/bare", load["get_ratio"], ">= 0.5", ok["get_vs_bare"])
+    target("ratio create/bare", load["create_ratio"], "none", None)
+    print(f"3. Crypto: seal+open of a {cr['payload_bytes']}-byte credential JSON")
+    row("", "ops/s")
+    row("tether Sealer (AES-256-GCM)", f"{cr['sealer_ops']:.0f}")
+    row("Fernet (AES-128-CBC + HMAC)", f"{cr['fernet_ops']:.0f}")
+    row("raw AESGCM (context)", f"{cr['aesgcm_ops']:.0f}")
+    target("ratio Sealer/Fernet", cr["ratio"], "> 1.0", ok["sealer_vs_fernet"])
+    print(rule)
+
+
+def main(argv: list[str] | None = None) -> int:
+    global QUIET
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=7, help="cold starts of each (default 7)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="load per figure (default 5)")
+    parser.add_argument("--concurrency", type=int, default=8, help="client threads (default 8)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up load (default 1 s)")
+    parser.add_argument("--crypto-seconds", type=float, default=2.0, help="per cipher (default 2)")
+    parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    args = parser.parse_args(argv)
+    QUIET = args.json
+    if not FRAMEWORK.exists():
+        parser.error(f"no functions-framework next to {sys.executable}")
+    token = issue_dev_token(JWT_SECRET, tenant_id="bench", user_id="bench-user")
+
+    say(f"cold start: {args.runs} alternating runs each")
+    cold = cold_starts(args.runs, token)
+    say(f"throughput: {args.concurrency} clients, {args.seconds:g}s per figure")
+    load = throughput(args.seconds, args.concurrency, args.warmup, token)
+    say(f"crypto: {args.crypto_seconds:g}s per cipher")
+    cr = crypto(args.crypto_seconds)
+
+    result: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "runs": args.runs,
+        "cold_start": cold,
+        "throughput": load,
+        "crypto": cr,
+        "targets": {
+            "cold_start": cold["ratio"] <= TARGETS["cold_start"],
+            "get_vs_bare": load["get_ratio"] >= TARGETS["get_vs_bare"],
+            "sealer_vs_fernet": cr["ratio"] > TARGETS["sealer_vs_fernet"],
+        },
+    }
+    invalid = [
+        k for k in ("bare_get", "tether_get", "tether_create") if load[k]["error_rate"] > 0.01
+    ]
+    result["invalid"] = invalid
+    if not args.json:
+        report(result)
+        if invalid:
+            print(f"ERROR: more than 1% errors under load in {', '.join(invalid)}; figures invalid")
+    print(json.dumps(result, separators=(",", ":")))
+    return 1 if invalid else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

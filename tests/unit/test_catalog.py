@@ -1,0 +1,463 @@
+"""The provider catalog: every packaged entry, the loader, search, and URL templates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from pydantic import TypeAdapter, ValidationError
+
+from tether.catalog import (
+    AUTH_MODES,
+    Auth,
+    Catalog,
+    OAuth2Auth,
+    Provider,
+    join_url,
+    load_catalog,
+    parse_catalog,
+    placeholders,
+    render_template,
+)
+from tether.catalog.loader import packaged_catalog_text
+from tether.domain.errors import ConfigurationError, InvalidRequest, NotFound
+
+REQUIRED_PROVIDERS = {
+    "google_drive",
+    "gmail",
+    "google_calendar",
+    "xero",
+    "sage",
+    "shopify",
+    "square",
+    "quickbooks",
+    "woocommerce",
+    "stripe",
+    "hubspot",
+    "slack",
+    "amazon_selling_partner",
+    "takealot",
+    "rest_api",
+    "graphql_api",
+    "webhook",
+    "oauth2",
+    "postgresql",
+    "github",
+}
+# Generic entries whose URLs the tenant types in (http allowed for local test servers).
+GENERIC = {"rest_api", "graphql_api", "oauth2"}
+SECRET_WORDS = ("secret", "password", "token", "key")
+NOT_SECRET = {"key_id", "username"}
+
+# Config that satisfies each entry's config_schema, to render every template.
+SAMPLE_CONFIG: dict[str, dict[str, Any]] = {
+    "quickbooks": {"realm_id": "9130347596"},
+    "shopify": {"shop": "acme-store"},
+    "woocommerce": {"store_url": "https://shop.example.com"},
+    "bigcommerce": {"store_hash": "abc123"},
+    "salesforce": {"instance_url": "https://acme.my.salesforce.com"},
+    "zoho_crm": {
+        "accounts_server": "https://accounts.zoho.eu",
+        "api_domain": "https://www.zohoapis.eu",
+    },
+    "pipedrive": {"company_domain": "acme"},
+    "mailchimp": {"dc": "us21"},
+    "zendesk": {"subdomain": "acme"},
+    "jira": {"cloud_id": "11223344-a1b2-3b33-c444-def123456789"},
+    "docusign": {"base_uri": "https://na4.docusign.net"},
+    "rest_api": {"base_url": "https://api.example.com/v1", "test_path": "/status"},
+    "graphql_api": {"endpoint": "https://api.example.com/graphql"},
+    "oauth2": {
+        "authorization_url": "https://id.example.com/authorize",
+        "token_url": "https://id.example.com/token",
+        "revocation_url": "https://id.example.com/revoke",
+        "client_id": "tether",
+        "api_base_url": "https://api.example.com",
+        "test_url": "https://api.example.com/me",
+    },
+    "postgresql": {"host": "db.example.com", "port": 5432, "database": "app"},
+}
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    # The full check, meta-schema included, that the runtime fast path relies on.
+    return parse_catalog(packaged_catalog_text(), source="providers.yaml", check_json_schema=True)
+
+
+def _sample_config(provider: Provider) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for name, prop in provider.config_schema["properties"].items():
+        if "default" in prop:
+            config[name] = prop["default"]
+        elif "enum" in prop:
+            config[name] = prop["enum"][0]
+    config.update(SAMPLE_CONFIG.get(provider.key, {}))
+    return config
+
+
+def _is_secret_name(name: str) -> bool:
+    return name not in NOT_SECRET and any(word in name for word in SECRET_WORDS)
+
+
+def _urls(provider: Provider) -> dict[str, str]:
+    urls = {"docs_url": provider.docs_url, **provider.url_templates}
+    if isinstance(provider.auth, OAuth2Auth) and provider.auth.issuer:
+        urls["auth.issuer"] = provider.auth.issuer
+    return urls
+
+
+def test_catalog_is_large_and_has_the_required_providers(catalog: Catalog) -> None:
+    assert len(catalog) >= 40
+    assert set(catalog.keys()) >= REQUIRED_PROVIDERS
+    assert len(set(catalog.keys())) == len(catalog)
+    assert {p.auth_mode for p in catalog} == set(AUTH_MODES)
+
+
+def test_every_entry_is_consistent(catalog: Catalog) -> None:
+    for provider in catalog:
+        key = provider.key
+        assert key.replace("_", "").isalnum() and key == key.lower(), key
+        credentials = provider.credentials_schema
+        config = provider.config_schema
+        for schema in (credentials, config):
+            Draft202012Validator.check_schema(schema)
+            for prop in schema["properties"].values():
+                if "default" in prop:
+                    Draft202012Validator(prop).validate(prop["default"])
+
+        for name, prop in credentials["properties"].items():
+            if _is_secret_name(name):
+                assert prop.get("writeOnly") is True, f"{key}.{name} must be writeOnly"
+        assert not [n for n, p in config["properties"].items() if p.get("writeOnly")], key
+
+        for where, template in provider.url_templates.items():
+            for name in placeholders(template):
+                assert name in config["properties"], f"{key} {where} uses {{{name}}}"
+
+        for where, url in _urls(provider).items():
+            if url.startswith("{"):
+                name = placeholders(url)[0]
+                prop = config["properties"][name]
+                https_only = prop.get("pattern", "").startswith("^https://") or all(
+                    value.startswith("https://") for value in prop.get("enum", ["x"])
+                )
+                assert https_only or key in GENERIC, f"{key} {where} may not be https"
+            elif where != "test.path" or "://" in url:
+                assert url.startswith("https://"), f"{key} {where} is not https"
+
+        sample = _sample_config(provider)
+        Draft202012Validator(config).validate(sample)
+        test_url = provider.render_test_url(sample)
+        if provider.test is not None:
+            assert test_url is not None and test_url.startswith("https://"), key
+            assert "{" not in test_url, key
+            if provider.test.method == "POST" and provider.test.path == "":
+                assert provider.test.body is not None, key
+
+        if provider.auth_mode == "oauth2" and key != "oauth2":
+            # Tether's configuration holds the OAuth client, never the tenant.
+            assert credentials["properties"] == {}, key
+        if provider.webhook is not None and provider.webhook.secret_field:
+            assert provider.webhook.secret_field in provider.secret_fields, key
+
+
+def test_required_entries_match_the_design(catalog: Catalog) -> None:
+    google = catalog.get("google_drive").auth
+    assert isinstance(google, OAuth2Auth)
+    assert google.authorization_url == "https://accounts.google.com/o/oauth2/v2/auth"
+    assert google.issuer == "https://accounts.google.com"
+    assert google.extra_authorize_params["access_type"] == "offline"
+
+    xero = catalog.get("xero").auth
+    assert isinstance(xero, OAuth2Auth)
+    assert xero.token_url == "https://identity.xero.com/connect/token"
+    assert xero.keep_alive_days == 60 and xero.refresh_token_rotates
+
+    shopify = catalog.get("shopify")
+    assert shopify.render_api_base_url({"shop": "acme"}) == (
+        "https://acme.myshopify.com/admin/api/2025-01"
+    )
+    assert shopify.webhook is not None
+    assert shopify.webhook.route_field == "header:X-Shopify-Shop-Domain"
+
+    stripe = catalog.get("stripe")
+    assert stripe.auth_mode == "api_key"
+    assert stripe.webhook is not None and stripe.webhook.scheme == "stripe"
+    key_pattern = stripe.credentials_schema["properties"]["api_key"]["pattern"]
+    assert key_pattern == "^(sk|rk)_(test|live)_[A-Za-z0-9]+$"
+
+    assert catalog.get("takealot").regions == ["za"]
+    assert catalog.get("rest_api").auth_mode == "none"
+    assert catalog.get("webhook").webhook is not None
+    assert catalog.get("postgresql").test is None
+    assert catalog.get("postgresql").api_base_url is None
+    assert set(catalog.get("rest_api").secret_fields) == {"token", "api_key", "password"}
+
+
+def test_packaged_catalog_is_loaded_once() -> None:
+    first = load_catalog()
+    assert load_catalog() is first
+    assert "xero" in first
+
+
+def test_search_filters(catalog: Catalog) -> None:
+    keys = lambda providers: {p.key for p in providers}  # noqa: E731
+
+    assert "xero" in keys(catalog.search(q="XERO"))
+    assert {"xero", "sage", "quickbooks"} <= keys(catalog.search(q="accounting"))
+    assert keys(catalog.search(q="  ")) == set(catalog.keys())
+
+    accounting = keys(catalog.search(category="accounting"))
+    assert {"xero", "sage", "quickbooks"} <= accounting
+    assert "stripe" not in accounting
+
+    api_key = catalog.search(auth_mode="api_key")
+    assert "stripe" in keys(api_key) and "xero" not in keys(api_key)
+    assert all(p.auth_mode == "api_key" for p in api_key)
+
+    south_africa = keys(catalog.search(region="za"))
+    assert {"takealot", "paystack", "stripe"} <= south_africa  # stripe is global
+    assert "sage" not in south_africa
+
+    both = catalog.search(category="marketplace", region="za")
+    assert {"takealot", "amazon_selling_partner"} == keys(both)
+    assert catalog.search(q="no such thing anywhere") == []
+
+    order = [p.key for p in catalog.search(category="accounting")]
+    assert order == [p.key for p in catalog if p.key in set(order)]
+
+
+@pytest.mark.parametrize(
+    ("filters", "name"),
+    [({"category": "nope"}, "category"), ({"auth_mode": "magic"}, "auth_mode")],
+)
+def test_search_rejects_unknown_filter_values(
+    catalog: Catalog, filters: dict[str, str], name: str
+) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        catalog.search(**filters)
+    assert info.value.code == "INVALID_FILTER"
+    assert info.value.details["filter"] == name
+
+
+def test_get_unknown_provider_is_not_found(catalog: Catalog) -> None:
+    with pytest.raises(NotFound) as info:
+        catalog.get("no_such_provider")
+    assert info.value.code == "UNKNOWN_PROVIDER"
+    assert info.value.http_status == 404
+    assert "no_such_provider" in info.value.message
+
+    with pytest.raises(NotFound) as info:
+        catalog.get("<script>alert(1)</script>")
+    assert "<script>" not in info.value.message
+
+
+def test_render_template_quotes_values() -> None:
+    template = "https://{shop}.myshopify.com/admin/{path}"
+    rendered = render_template(template, {"shop": "acme", "path": "a/b?c#d@e"})
+    assert rendered == "https://acme.myshopify.com/admin/a%2Fb%3Fc%23d%40e"
+    assert render_template("/companyinfo/{realm_id}", {"realm_id": 42}) == "/companyinfo/42"
+
+
+def test_render_template_inserts_an_opening_placeholder_as_is() -> None:
+    rendered = render_template("{base_url}/v3", {"base_url": "https://api.example.com/x"})
+    assert rendered == "https://api.example.com/x/v3"
+
+
+@pytest.mark.parametrize("config", [{}, {"shop": ""}, {"shop": None}])
+def test_render_template_refuses_missing_values(config: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        render_template("https://{shop}.myshopify.com", config)
+    assert info.value.code == "MISSING_CONFIG"
+    assert info.value.details == {"field": "shop"}
+
+
+@pytest.mark.parametrize("value", [True, ["a"], {"a": 1}, "has space", "line\nbreak"])
+def test_render_template_refuses_odd_values(value: object) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        render_template("https://{shop}.myshopify.com", {"shop": value})
+    assert info.value.code == "INVALID_CONFIG"
+
+
+def test_join_url() -> None:
+    assert join_url("https://a.example/v1/", "/users") == "https://a.example/v1/users"
+    assert join_url("https://a.example/v1", "users") == "https://a.example/v1/users"
+    assert join_url("https://a.example/graphql", "") == "https://a.example/graphql"
+    assert join_url("https://a.example/x", "https://b.example/y") == "https://b.example/y"
+    with pytest.raises(InvalidRequest):
+        join_url(None, "/users")
+
+
+def _entry(**overrides: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "key": "demo",
+        "display_name": "Demo",
+        "description": "A demo API.",
+        "categories": ["generic"],
+        "regions": ["global"],
+        "docs_url": "https://example.com/docs",
+        "api_base_url": "https://api.example.com",
+        "auth": {"mode": "bearer"},
+        "credentials_schema": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["token"],
+            "properties": {
+                "token": {"type": "string", "title": "Token", "description": "A token."}
+            },
+        },
+    }
+    entry.update(overrides)
+    return entry
+
+
+def test_a_minimal_entry_validates() -> None:
+    provider = Provider.model_validate(_entry())
+    assert provider.auth_mode == "bearer"
+    assert provider.config_schema["properties"] == {}
+
+
+def test_auth_union_rejects_unknown_modes_and_extra_fields() -> None:
+    adapter: TypeAdapter[Any] = TypeAdapter(Auth)
+    assert adapter.validate_python({"mode": "none"}).mode == "none"
+    with pytest.raises(ValidationError):
+        adapter.validate_python({"mode": "magic"})
+    with pytest.raises(ValidationError):
+        adapter.validate_python({"mode": "bearer", "credential_field": "token", "extra": 1})
+    with pytest.raises(ValidationError):
+        Provider.model_validate(_entry(auth={"mode": "magic"}))
+    with pytest.raises(ValidationError):
+        Provider.model_validate(_entry(unexpected="field"))
+
+
+def test_models_are_frozen() -> None:
+    provider = Provider.model_validate(_entry())
+    with pytest.raises(ValidationError):
+        provider.display_name = "Changed"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"api_base_url": "https://{tenant}.example.com"}, "undefined config"),
+        ({"api_base_url": "http://api.example.com"}, "https://"),
+        ({"docs_url": "http://example.com"}, "docs_url"),
+        ({"auth": {"mode": "basic"}}, "credentials field"),
+        ({"credentials_schema": {"type": "objekt"}}, "JSON Schema"),
+        (
+            {
+                "credentials_schema": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"token": {"type": "string"}},
+                }
+            },
+            "title",
+        ),
+        ({"test": {"path": "/me", "description": "Me."}, "api_base_url": None}, "relative"),
+        ({"test": {"path": "/me"}}, "description"),
+        ({"webhook": {"scheme": "stripe", "secret_field": "nope"}}, "secret_field"),
+        (
+            {
+                "auth": {
+                    "mode": "oauth2",
+                    "authorization_url": "https://id.example.com/authorize",
+                    "token_url": "https://id.example.com/token",
+                    "token_auth_method": "client_secret_post",
+                    "default_token_lifetime_seconds": 3600,
+                    "extra_authorize_params": {"state": "fixed"},
+                }
+            },
+            "state",
+        ),
+    ],
+)
+def test_inconsistent_entries_are_refused(overrides: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        Provider.model_validate(_entry(**overrides))
+    assert fragment in str(info.value)
+
+
+def test_a_leading_placeholder_needs_a_constrained_property() -> None:
+    config = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"base": {"type": "string", "title": "Base", "description": "Base URL."}},
+    }
+    with pytest.raises(ValidationError, match="pattern or an enum"):
+        Provider.model_validate(_entry(api_base_url="{base}/v1", config_schema=config))
+    config["properties"]["base"]["pattern"] = "^https://\\S+$"
+    provider = Provider.model_validate(_entry(api_base_url="{base}/v1", config_schema=config))
+    assert provider.render_api_base_url({"base": "https://x.example"}) == "https://x.example/v1"
+
+
+BROKEN_YAML = """\
+version: 1
+providers:
+  fine_one:
+    display_name: Fine
+    description: Works.
+    categories: [generic]
+    regions: [global]
+    docs_url: https://example.com
+    auth: {mode: none}
+  broken_one:
+    display_name: Broken
+    description: Has a bad auth mode.
+    categories: [generic]
+    regions: [global]
+    docs_url: https://example.com
+    auth: {mode: telepathy}
+"""
+
+
+def test_a_broken_file_names_the_provider(tmp_path: Path) -> None:
+    path = tmp_path / "providers.yaml"
+    path.write_text(BROKEN_YAML, encoding="utf-8")
+    with pytest.raises(ConfigurationError) as info:
+        load_catalog(path)
+    assert info.value.code == "CATALOG_INVALID"
+    assert "broken_one" in info.value.message
+    assert info.value.details == {"provider": "broken_one"}
+
+
+def test_a_good_file_loads_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "providers.yaml"
+    path.write_text(BROKEN_YAML.split("  broken_one:")[0], encoding="utf-8")
+    loaded = load_catalog(path)
+    assert loaded.keys() == ["fine_one"]
+    assert [p.key for p in loaded] == ["fine_one"]
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("providers: [1, 2]", "'providers' mapping"),
+        ("providers: {}\nextra: 1", "unknown top-level"),
+        ("providers: {a: 1", "not valid YAML"),
+        (
+            "providers:\n  dup: {auth: {mode: none}}\n  dup: {auth: {mode: none}}",
+            "duplicate key",
+        ),
+        ("providers:\n  Bad-Key: {auth: {mode: none}}", "Bad-Key"),
+        ("providers:\n  named: {key: other, auth: {mode: none}}", "differs"),
+    ],
+)
+def test_malformed_files_are_refused(text: str, fragment: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        parse_catalog(text)
+    assert fragment in info.value.message
+
+
+def test_yaml_merge_keys_may_be_overridden() -> None:
+    text = """\
+definitions:
+  base: &base {display_name: Base, description: Shared., categories: [generic],
+               regions: [global], docs_url: "https://example.com", auth: {mode: none}}
+providers:
+  merged: {<<: *base, display_name: Merged}
+"""
+    assert parse_catalog(text).get("merged").display_name == "Merged"
