@@ -10,11 +10,14 @@ from __future__ import annotations
 import functions_framework
 from flask import Request, Response
 
+from tether.bootstrap import check_startup
 from tether.logs import configure_logging
 
 __all__ = ["catalog", "connections"]
 
 configure_logging()
+# A missing keyring, or dev auth outside `tether dev`, stops the instance here.
+check_startup()
 
 
 @functions_framework.http

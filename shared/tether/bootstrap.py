@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from tether.services.connections import ConnectionService
     from tether.services.key_rotation import KeyRotationService
 
-__all__ = ["Container", "get_container", "reset_container"]
+__all__ = ["Container", "check_startup", "get_container", "reset_container"]
 
 log = logging.getLogger("tether.bootstrap")
 
@@ -245,3 +245,11 @@ def reset_container(container: Container | None = None) -> None:
         if _container is not None and _container is not container:
             _container.close()
         _container = container
+
+
+def check_startup() -> Container:
+    """Fail the instance at start, not on its first request, when configuration is unusable:
+    settings are checked and the keyring is loaded (parsing only; no client is built)."""
+    container = get_container()
+    _ = container.keyring
+    return container

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
+from functions_framework import create_app
+
+from tests.functions.conftest import SOURCE
+from tether.bootstrap import reset_container
+from tether.domain.errors import ConfigurationError
 
 
 def test_lists_providers_without_auth(catalog_client: FlaskClient) -> None:
@@ -42,3 +48,18 @@ def test_unknown_provider_is_404(catalog_client: FlaskClient) -> None:
     response = catalog_client.get("/nope")
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "UNKNOWN_PROVIDER"
+
+
+def test_cloud_mode_without_a_keyring_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    reset_container(None)
+    monkeypatch.setenv("TETHER_MODE", "cloud")
+    monkeypatch.setenv("TETHER_AUTH", "firebase")
+    monkeypatch.setenv("TETHER_FIREBASE_PROJECT", "proj-1")
+    with pytest.raises(ConfigurationError, match="no keyring"):
+        create_app("catalog", SOURCE)
+    reset_container(None)
+    monkeypatch.setenv("TETHER_AUTH", "dev")
+    monkeypatch.setenv("TETHER_KEYRING", '{"primary": "k1", "keys": {"k1": "' + "A" * 43 + '="}}')
+    with pytest.raises(ConfigurationError, match="only allowed with `tether dev`"):
+        create_app("catalog", SOURCE)
+    reset_container(None)
