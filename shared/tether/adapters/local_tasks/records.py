@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from tether.domain.errors import ConfigurationError, InvalidRequest
+from tether.adapters.sqlite.migrations import apply_migrations
+from tether.domain.errors import InvalidRequest
 
 __all__ = ["TaskRecord", "TaskStatus", "from_db", "migrate", "record", "require_aware", "to_db"]
 
@@ -98,22 +99,5 @@ def record(row: sqlite3.Row) -> TaskRecord:
 
 
 def migrate(db: sqlite3.Connection) -> None:
-    """Apply pending migrations, tracked in ``PRAGMA user_version``."""
-    (current,) = db.execute("PRAGMA user_version").fetchone()
-    if current == len(_MIGRATIONS):
-        return
-    for version, statements in enumerate(_MIGRATIONS, start=1):
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            # Read under the write lock: another process may be migrating the same file.
-            (current,) = db.execute("PRAGMA user_version").fetchone()
-            if current > len(_MIGRATIONS):
-                raise ConfigurationError("the task queue database is newer than this code")
-            if current < version:
-                for statement in statements:
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {version:d}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    """Bring the task queue file to the newest schema."""
+    apply_migrations(db, _MIGRATIONS, what="task queue")

@@ -1,4 +1,4 @@
-"""Schema migrations of the embedded store, applied in order and tracked in ``user_version``.
+"""Schema of the embedded store: migrations applied in order (see ``migrations.py``).
 
 Each record is kept whole as JSON (``doc``) next to the few columns queries filter or sort
 on, so adding a field to a model needs no migration; adding a query does.
@@ -7,6 +7,8 @@ on, so adding a field to a model needs no migration; adding a query does.
 from __future__ import annotations
 
 import sqlite3
+
+from tether.adapters.sqlite.migrations import apply_migrations
 
 __all__ = ["MIGRATIONS", "migrate"]
 
@@ -60,25 +62,7 @@ MIGRATIONS: tuple[str, ...] = (
 
 
 def migrate(db: sqlite3.Connection) -> int:
-    """Bring ``db`` to the newest schema; returns the resulting version."""
-    (current,) = db.execute("PRAGMA user_version").fetchone()
-    for version, script in enumerate(MIGRATIONS, start=1):
-        if version <= current:
-            continue
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            # Re-check under the write lock: another process may have migrated meanwhile.
-            (now_at,) = db.execute("PRAGMA user_version").fetchone()
-            if now_at >= version:
-                db.execute("ROLLBACK")
-                continue
-            for statement in script.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version = {version:d}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-    (final,) = db.execute("PRAGMA user_version").fetchone()
-    return int(final)
+    """Bring the store file to the newest schema; returns the resulting version."""
+    return apply_migrations(
+        db, [[st for st in script.split(";") if st.strip()] for script in MIGRATIONS], what="store"
+    )

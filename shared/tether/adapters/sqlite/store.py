@@ -63,7 +63,11 @@ class SqliteConnectionStore:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._closed = False
-        migrate(self._db())
+        try:
+            migrate(self._db())
+        except BaseException:
+            self.close()
+            raise
 
     # -- plumbing ---------------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:

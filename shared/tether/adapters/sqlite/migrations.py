@@ -1,0 +1,41 @@
+"""Ordered schema migrations for the embedded SQLite files, tracked in ``PRAGMA user_version``.
+
+Shared by the store and the local task queue. Each step runs under ``BEGIN IMMEDIATE`` and
+re-reads the version under that lock, so two processes opening one file never both migrate; a
+file newer than the code is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from tether.domain.errors import ConfigurationError
+
+__all__ = ["apply_migrations"]
+
+
+def apply_migrations(
+    db: sqlite3.Connection, migrations: Sequence[Sequence[str]], *, what: str
+) -> int:
+    """Apply the pending steps of ``migrations`` (each a list of statements); returns the
+    resulting version. ``db`` must be in autocommit mode (``isolation_level=None``)."""
+    (current,) = db.execute("PRAGMA user_version").fetchone()
+    if current > len(migrations):
+        raise ConfigurationError(f"the {what} database is newer than this code")
+    for version, statements in enumerate(migrations, start=1):
+        if version <= current:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            (current,) = db.execute("PRAGMA user_version").fetchone()
+            if current < version:
+                for statement in statements:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {version:d}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    (final,) = db.execute("PRAGMA user_version").fetchone()
+    return int(final)
