@@ -66,7 +66,7 @@ class Container:
         ids: IdGenerator | None = None,
         **overrides: Any,
     ) -> None:
-        self.settings = settings or Settings()
+        self.settings = settings or Settings.from_env()
         self.settings.check()
         self.clock: Clock = clock or SystemClock()
         self.ids: IdGenerator = ids or RandomIds()
@@ -129,6 +129,11 @@ class Container:
 
     @lazy
     def verifier(self) -> TokenVerifier:
+        from tether.api import auth
+
+        return auth.CachingVerifier(self._token_verifier(), clock=self.clock)
+
+    def _token_verifier(self) -> TokenVerifier:
         from tether.api import auth
 
         s = self.settings
@@ -212,7 +217,10 @@ class Container:
     def dispatch_task(self, kind: str, payload: dict[str, Any]) -> None:
         """Run one task in-process (the local queue's handler). Later task kinds register
         here; an unknown kind is a permanent failure, recorded and not retried."""
-        raise TetherError(f"no handler for task kind {kind!r}", code="UNKNOWN_TASK_KIND")
+        from tether.logs import secret_scope
+
+        with secret_scope():
+            raise TetherError(f"no handler for task kind {kind!r}", code="UNKNOWN_TASK_KIND")
 
     def close(self) -> None:
         for name in ("tasks", "store"):

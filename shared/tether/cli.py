@@ -106,7 +106,7 @@ def _cmd_keys_generate(args: argparse.Namespace) -> int:
     _dev_environment(args.data_dir)
     from tether.config import Settings
 
-    path = Settings().default_keyring_file
+    path = Settings.from_env().default_keyring_file
     current = load_keyring_file(path)
     keyring = (
         Keyring({key_id: key}, key_id)
@@ -124,7 +124,7 @@ def _cmd_keys_rotate(args: argparse.Namespace) -> int:
     from tether.bootstrap import Container
     from tether.config import Settings
 
-    container = Container(Settings(task_worker=False))
+    container = Container(Settings.from_env(task_worker=False))
     try:
         report = container.key_rotation.rotate()
     finally:

@@ -2,8 +2,9 @@
 
 Redaction happens in the formatter, on the finished line, three ways: values of fields whose
 *names* look secret (``authorization``, ``password``, ``api_key``…), bearer tokens and JWTs by
-shape, and any exact value registered with :func:`register_secret` (credential values pass
-through it as they enter Tether), so even a stray ``repr`` in a traceback comes out masked.
+shape, and any exact value registered with :func:`register_secret` during the current request
+or task (credential values pass through it as they enter or leave the secret store), so even a
+stray ``repr`` in a traceback comes out masked.
 """
 
 from __future__ import annotations
@@ -12,53 +13,62 @@ import json
 import logging
 import re
 import sys
-import threading
 import traceback
-from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["JsonFormatter", "configure_logging", "redact", "register_secret"]
+__all__ = ["JsonFormatter", "configure_logging", "redact", "register_secret", "secret_scope"]
 
 _SENSITIVE_KEY = re.compile(
     r"(authorization|password|passwd|secret|token|api[_-]?key|credential|private[_-]?key|cookie)",
     re.IGNORECASE,
 )
-_SHAPES = (
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
-    re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
-    re.compile(r"\b(sk|rk|pk)_(live|test)_[A-Za-z0-9]{6,}"),
-    re.compile(r"\bwhsec_[A-Za-z0-9+/=]{8,}"),
+_SHAPES = re.compile(
+    r"(?P<bearer>(?i:bearer)\s+)[A-Za-z0-9._~+/=-]{8,}"
+    r"|eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"
+    r"|\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{6,}"
+    r"|\bwhsec_[A-Za-z0-9+/=]{8,}"
 )
 _REDACTED = "[REDACTED]"
-_MAX_REGISTERED = 1024
+_MAX_PER_SCOPE = 256
 _MIN_SECRET_LEN = 6
 
-_registered: OrderedDict[str, None] = OrderedDict()
-_registered_lock = threading.Lock()
+# Exact values to mask, scoped to the current request or task (a context variable, so threads
+# and requests never see each other's values and the set stays small and cheap to scan).
+_scope: ContextVar[tuple[str, ...]] = ContextVar("tether_log_secrets", default=())
+
+
+@contextmanager
+def secret_scope() -> Iterator[None]:
+    """Open a fresh set of registered secrets for one request or task; dropped at exit."""
+    token = _scope.set(())
+    try:
+        yield
+    finally:
+        _scope.reset(token)
 
 
 def register_secret(value: str) -> None:
-    """Remember ``value`` so it is masked in every later log line of this process (bounded)."""
+    """Mask ``value`` in every log line written later in the current scope."""
     if not isinstance(value, str) or len(value) < _MIN_SECRET_LEN:
         return
-    with _registered_lock:
-        if value in _registered:
-            _registered.move_to_end(value)
-            return
-        _registered[value] = None
-        while len(_registered) > _MAX_REGISTERED:
-            _registered.popitem(last=False)
+    current = _scope.get()
+    if value not in current:
+        _scope.set((*current, value)[-_MAX_PER_SCOPE:])
+
+
+def _mask_shape(match: re.Match[str]) -> str:
+    return (match.group("bearer") or "") + _REDACTED
 
 
 def redact(text: str) -> str:
-    with _registered_lock:
-        known = [v for v in _registered if v in text]
+    known = [v for v in _scope.get() if v in text]
     for value in sorted(known, key=len, reverse=True):
         text = text.replace(value, _REDACTED)
-    for shape in _SHAPES:
-        text = shape.sub(lambda m: (m.group(1) if m.re.groups == 1 else "") + _REDACTED, text)
-    return text
+    return _SHAPES.sub(_mask_shape, text)
 
 
 def _scrub(value: Any, key: str = "") -> Any:

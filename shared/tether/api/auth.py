@@ -16,16 +16,20 @@ Every token must be signed with an allowed algorithm (never ``none``), unexpired
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import jwt
 
+from tether.domain.clock import Clock, SystemClock
 from tether.domain.errors import Unauthenticated
 from tether.domain.models import Principal
 
 __all__ = [
+    "CachingVerifier",
     "DevTokenVerifier",
     "JwksTokenVerifier",
     "TokenVerifier",
@@ -170,3 +174,37 @@ def firebase_verifier(
         algorithms=("RS256",),
         tenant_claim=tenant_claim,
     )
+
+
+class CachingVerifier:
+    """Remembers tokens that verified, until they expire, so a frontend's session token is
+    checked once per instance rather than on every request (PyJWT's decode dominates a cheap
+    request). Only successful verifications are kept, keyed by the whole token; a hit is
+    re-checked against the token's ``exp`` every time; the cache is bounded (LRU)."""
+
+    def __init__(
+        self, inner: TokenVerifier, *, clock: Clock | None = None, maxsize: int = 1024
+    ) -> None:
+        self._inner = inner
+        self._clock = clock or SystemClock()
+        self._maxsize = maxsize
+        self._entries: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify(self, token: str) -> Principal:
+        now = self._clock.now().timestamp()
+        with self._lock:
+            hit = self._entries.get(token)
+            if hit is not None:
+                if hit[1] > now:
+                    self._entries.move_to_end(token)
+                    return hit[0]
+                del self._entries[token]
+        principal = self._inner.verify(token)  # raises for expired, forged, or malformed
+        expires = principal.claims.get("exp")
+        if isinstance(expires, int | float) and expires > now:
+            with self._lock:
+                self._entries[token] = (principal, float(expires))
+                while len(self._entries) > self._maxsize:
+                    self._entries.popitem(last=False)
+        return principal

@@ -16,6 +16,7 @@ from tether.api.responses import error_response
 from tether.api.routing import Router
 from tether.domain.errors import TetherError
 from tether.domain.models import Principal
+from tether.logs import secret_scope
 
 if TYPE_CHECKING:
     from tether.bootstrap import Container
@@ -40,6 +41,11 @@ class Call:
 
 
 def serve(function: str, request: Request, router: Router) -> Response:
+    with secret_scope():
+        return _serve(function, request, router)
+
+
+def _serve(function: str, request: Request, router: Router) -> Response:
     from tether.bootstrap import get_container
 
     started = time.perf_counter()

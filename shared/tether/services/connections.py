@@ -9,9 +9,8 @@ fields, never values.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tether.catalog import Catalog, Provider
 from tether.domain.clock import Clock
 from tether.domain.errors import (
     BackendUnavailable,
@@ -32,9 +31,21 @@ from tether.logs import register_secret
 from tether.ports import ConnectionStore, SecretStore
 from tether.services.commands import CreateConnection, ListConnections, UpdateConnection
 from tether.services.masking import credential_hints
-from tether.services.schema_validation import validate_against_schema
+
+if TYPE_CHECKING:
+    from tether.catalog import Catalog, Provider
 
 __all__ = ["ConnectionService"]
+
+
+def validate_against_schema(
+    instance: Mapping[str, Any], schema: Mapping[str, Any], *, section: str
+) -> None:
+    # Imported on first write: jsonschema costs ~30 ms at cold start and reads never need it.
+    from tether.services.schema_validation import validate_against_schema as validate
+
+    validate(instance, schema, section=section)
+
 
 _OAUTH_MODES = frozenset({"oauth2"})
 

@@ -1,0 +1,52 @@
+"""Settings from the environment, and the refusal of unsafe configurations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tether.config import Settings
+from tether.domain.errors import ConfigurationError
+
+
+def test_reads_prefixed_variables_and_aliases() -> None:
+    settings = Settings.from_env(
+        {
+            "TETHER_MODE": "dev",
+            "TETHER_AUTH": "dev",
+            "TETHER_DATA_DIR": "/srv/tether",
+            "TETHER_TASK_WORKER": "false",
+            "TETHER_MAX_BODY_BYTES": "2048",
+            "TETHER_FRONTEND_URL": "https://a.example/, https://b.example",
+            "GOOGLE_CLOUD_PROJECT": "proj-9",
+            "TETHER_KEYRING": "",  # empty counts as unset
+        }
+    )
+    assert settings.mode == "dev"
+    assert settings.data_dir == Path("/srv/tether")
+    assert settings.task_worker is False
+    assert settings.max_body_bytes == 2048
+    assert settings.firebase_project == "proj-9"
+    assert settings.keyring is None
+    assert settings.cors_origins == {"https://a.example", "https://b.example"}
+
+
+def test_overrides_win() -> None:
+    assert Settings.from_env({"TETHER_TASK_WORKER": "true"}, task_worker=False).task_worker is False
+
+
+def test_invalid_values_name_the_variable_without_echoing_it() -> None:
+    with pytest.raises(ConfigurationError, match="TETHER_STORE") as info:
+        Settings.from_env({"TETHER_STORE": "mongodb-secret-ish"})
+    assert "mongodb-secret-ish" not in info.value.message
+
+
+def test_cloud_mode_fails_closed() -> None:
+    with pytest.raises(ConfigurationError, match="no keyring"):
+        Settings.from_env({"TETHER_FIREBASE_PROJECT": "p"}).check()
+    with pytest.raises(ConfigurationError, match="only allowed with `tether dev`"):
+        Settings.from_env({"TETHER_AUTH": "dev", "TETHER_KEYRING": "{}"}).check()
+    with pytest.raises(ConfigurationError, match="TETHER_JWKS_URL"):
+        Settings.from_env({"TETHER_AUTH": "jwks", "TETHER_KEYRING": "{}"}).check()
+    Settings.from_env({"TETHER_FIREBASE_PROJECT": "p", "TETHER_KEYRING": "{}"}).check()
