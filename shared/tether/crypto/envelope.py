@@ -39,6 +39,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -54,22 +55,28 @@ ENVELOPE_VERSION = "tg1"
 NONCE_SIZE = 12
 TAG_SIZE = 16
 
-_B64URL = r"[A-Za-z0-9_-]+"
-_ENVELOPE_RE = re.compile(
-    rf"(?P<version>[^.]*)\.(?P<key_id>{KEY_ID_PATTERN})\.(?P<nonce>{_B64URL})\.(?P<body>{_B64URL})"
-)
+_B64URL_RE = re.compile(r"[A-Za-z0-9_-]+")
+_KEY_ID_RE = re.compile(KEY_ID_PATTERN)
 
 
 # -- pure primitives ------------------------------------------------------------------------
 def _gcm_encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
     """AES-GCM encryption; returns ciphertext followed by the 16-byte tag."""
-    return AESGCM(key).encrypt(nonce, plaintext, aad)
+    return _encrypt_with(AESGCM(key), nonce, plaintext, aad)
 
 
 def _gcm_decrypt(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
     """Inverse of :func:`_gcm_encrypt`; ``DECRYPTION_FAILED`` if the tag does not verify."""
+    return _decrypt_with(AESGCM(key), nonce, data, aad)
+
+
+def _encrypt_with(cipher: AESGCM, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    return cipher.encrypt(nonce, plaintext, aad)
+
+
+def _decrypt_with(cipher: AESGCM, nonce: bytes, data: bytes, aad: bytes) -> bytes:
     try:
-        return AESGCM(key).decrypt(nonce, data, aad)
+        return cipher.decrypt(nonce, data, aad)
     except InvalidTag:
         raise CryptoError(
             "credential could not be decrypted (tampered, or bound to another record)",
@@ -87,6 +94,17 @@ def envelope_aad(
         out += len(encoded).to_bytes(4, "big")
         out += encoded
     return bytes(out)
+
+
+@lru_cache(maxsize=4096)
+def _cached_aad(key_id: str, tenant_id: str, record_id: str, purpose: str) -> bytes:
+    return envelope_aad(
+        version=ENVELOPE_VERSION,
+        key_id=key_id,
+        tenant_id=tenant_id,
+        record_id=record_id,
+        purpose=purpose,
+    )
 
 
 def _b64url_encode(raw: bytes) -> str:
@@ -112,14 +130,20 @@ def _parse(envelope: object) -> tuple[str, bytes, bytes]:
     """``(key_id, nonce, ciphertext||tag)`` of a well-formed envelope."""
     if not isinstance(envelope, str):
         raise _malformed()
-    match = _ENVELOPE_RE.fullmatch(envelope)
-    if match is None or match["version"] != ENVELOPE_VERSION:
+    parts = envelope.split(".")
+    if (
+        len(parts) != 4
+        or parts[0] != ENVELOPE_VERSION
+        or _KEY_ID_RE.fullmatch(parts[1]) is None
+        or _B64URL_RE.fullmatch(parts[2]) is None
+        or _B64URL_RE.fullmatch(parts[3]) is None
+    ):
         raise _malformed()
-    nonce = _b64url_decode(match["nonce"])
-    body = _b64url_decode(match["body"])
+    nonce = _b64url_decode(parts[2])
+    body = _b64url_decode(parts[3])
     if len(nonce) != NONCE_SIZE or len(body) < TAG_SIZE:
         raise _malformed()
-    return match["key_id"], nonce, body
+    return parts[1], nonce, body
 
 
 def _check_binding(tenant_id: str, record_id: str, purpose: str) -> None:
@@ -151,31 +175,20 @@ class Sealer:
     def seal(self, plaintext: bytes, *, tenant_id: str, record_id: str, purpose: str) -> str:
         """Encrypt under the primary key's derived tenant key with a fresh random nonce."""
         _check_binding(tenant_id, record_id, purpose)
-        key_id, key = self._tenant_keys.primary(tenant_id)
+        key_id = self._keyring.primary
+        cipher = self._tenant_keys.cipher(key_id, tenant_id)
         nonce = os.urandom(NONCE_SIZE)
-        aad = envelope_aad(
-            version=ENVELOPE_VERSION,
-            key_id=key_id,
-            tenant_id=tenant_id,
-            record_id=record_id,
-            purpose=purpose,
-        )
-        body = _gcm_encrypt(key, nonce, bytes(plaintext), aad)
+        aad = _cached_aad(key_id, tenant_id, record_id, purpose)
+        body = _encrypt_with(cipher, nonce, bytes(plaintext), aad)
         return f"{ENVELOPE_VERSION}.{key_id}.{_b64url_encode(nonce)}.{_b64url_encode(body)}"
 
     def open(self, envelope: str, *, tenant_id: str, record_id: str, purpose: str) -> bytes:
         """Decrypt an envelope sealed for exactly this tenant, record and purpose."""
         _check_binding(tenant_id, record_id, purpose)
         key_id, nonce, body = _parse(envelope)
-        key = self._tenant_keys.tenant_key(key_id, tenant_id)
-        aad = envelope_aad(
-            version=ENVELOPE_VERSION,
-            key_id=key_id,
-            tenant_id=tenant_id,
-            record_id=record_id,
-            purpose=purpose,
-        )
-        return _gcm_decrypt(key, nonce, body, aad)
+        cipher = self._tenant_keys.cipher(key_id, tenant_id)
+        aad = _cached_aad(key_id, tenant_id, record_id, purpose)
+        return _decrypt_with(cipher, nonce, body, aad)
 
     @staticmethod
     def key_id_of(envelope: str) -> str:

@@ -24,6 +24,7 @@ import threading
 from collections import OrderedDict
 
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tether.crypto.keyring import KEY_SIZE, Keyring
@@ -68,7 +69,8 @@ class TenantKeyCache:
             raise ValueError("maxsize must be at least 1")
         self._keyring = keyring
         self._maxsize = maxsize
-        self._entries: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        # The derived key and its AES-GCM cipher object (whose key schedule is then reused).
+        self._entries: OrderedDict[tuple[str, str], tuple[bytes, AESGCM]] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -77,6 +79,13 @@ class TenantKeyCache:
 
     def tenant_key(self, key_id: str, tenant_id: str) -> bytes:
         """The derived key; :class:`CryptoError` ``UNKNOWN_KEY_ID`` if the keyring lacks it."""
+        return self._entry(key_id, tenant_id)[0]
+
+    def cipher(self, key_id: str, tenant_id: str) -> AESGCM:
+        """An AES-256-GCM cipher under the derived key (cached with it)."""
+        return self._entry(key_id, tenant_id)[1]
+
+    def _entry(self, key_id: str, tenant_id: str) -> tuple[bytes, AESGCM]:
         slot = (key_id, tenant_id)
         with self._lock:
             cached = self._entries.get(slot)
@@ -84,12 +93,13 @@ class TenantKeyCache:
                 self._entries.move_to_end(slot)
                 return cached
         derived = derive_tenant_key(self._keyring.get(key_id), tenant_id)
+        entry = (derived, AESGCM(derived))
         with self._lock:
-            self._entries[slot] = derived
+            self._entries[slot] = entry
             self._entries.move_to_end(slot)
             while len(self._entries) > self._maxsize:
                 self._entries.popitem(last=False)
-        return derived
+        return entry
 
     def primary(self, tenant_id: str) -> tuple[str, bytes]:
         """``(primary key id, derived key)`` for sealing."""
