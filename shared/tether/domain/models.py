@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
@@ -27,7 +28,11 @@ __all__ = [
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
+    # defer_build: a model's validator is built on first use, so a cold instance pays only for
+    # the records its first request touches.
+    model_config = ConfigDict(
+        extra="forbid", frozen=False, validate_assignment=True, defer_build=True
+    )
 
 
 class Principal(_Record):
@@ -160,6 +165,10 @@ class Lease(_Record):
 T = TypeVar("T")
 
 
-class Page(BaseModel, Generic[T]):
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a listing. A plain dataclass: it carries already-validated records, and a
+    parametrized pydantic model would cost a schema build per item type on a cold start."""
+
     items: list[T]
     next_cursor: str | None = None

@@ -23,7 +23,7 @@ def _bounded(value: dict[str, Any] | None, limit: int, what: str) -> dict[str, A
 
 
 class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class CreateConnection(_Input):

@@ -176,7 +176,7 @@ class SqliteConnectionStore:
         if len(rows) > limit:
             last = rows[limit - 1]
             next_cursor = _encode_cursor(last[1], last[2])
-        return Page[Connection](items=items, next_cursor=next_cursor)
+        return Page(items=items, next_cursor=next_cursor)
 
     def update_connection(self, connection: Connection, *, expected_version: int) -> Connection:
         stored = connection.model_copy(update={"version": expected_version + 1})
@@ -212,7 +212,7 @@ class SqliteConnectionStore:
         )
         items = [Connection.model_validate_json(r[1]) for r in rows[:limit]]
         next_cursor = rows[limit - 1][0] if len(rows) > limit else None
-        return Page[Connection](items=items, next_cursor=next_cursor)
+        return Page(items=items, next_cursor=next_cursor)
 
     def find_connection_by_webhook_token(self, token_hash: str) -> Connection | None:
         row = (
