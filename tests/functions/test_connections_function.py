@@ -164,6 +164,20 @@ def test_requests_without_a_valid_token_are_401(
         ),
         (b'{"provider": "no_such_provider"}', "application/json", 404, "UNKNOWN_PROVIDER"),
         (b'{"provider": "stripe"}', "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE"),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "INVALID_JSON"),
+        (
+            b'{"provider": "stripe", "credentials": {"api_key": 7}}',
+            "application/json",
+            400,
+            "INVALID_CREDENTIALS",
+        ),
+        (
+            b'{"provider": "stripe", "display_name": ""}',
+            "application/json",
+            400,
+            "VALIDATION_FAILED",
+        ),
+        (b'\xff\xfe{"provider": "stripe"}', "application/json", 400, "INVALID_JSON"),
     ],
 )
 def test_bad_input_gets_a_clear_error_and_writes_nothing(

@@ -85,6 +85,7 @@ def _query(name: str, description: str, schema: dict[str, Any] | None = None) ->
     }
 
 
+_KEY = "^[a-z][a-z0-9_]{0,63}$"
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
@@ -138,9 +139,19 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                 "summary": "List the tenant's connections, newest first",
                 "security": secured,
                 "parameters": [
-                    _query("status", "filter by status"),
-                    _query("provider", "filter by provider key"),
-                    _query("limit", "page size (1-200, default 50)", {"type": "integer"}),
+                    _query(
+                        "status",
+                        "filter by status",
+                        {"enum": ["pending", "active", "error", "needs_reauth", "disabled"]},
+                    ),
+                    _query(
+                        "provider", "filter by provider key", {"type": "string", "pattern": _KEY}
+                    ),
+                    _query(
+                        "limit",
+                        "page size (default 50)",
+                        {"type": "integer", "minimum": 1, "maximum": 200},
+                    ),
                     _query("cursor", "next_cursor of the previous page"),
                 ],
                 "responses": {"200": _json("ConnectionList", "a page"), **_errors(400, 401)},

@@ -38,7 +38,7 @@ def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any]:
         raise InvalidRequest("the body must be a JSON object", code="INVALID_JSON")
     try:
         value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidRequest("the body is not valid JSON", code="INVALID_JSON") from None
     if not isinstance(value, dict):
         raise InvalidRequest("the body must be a JSON object", code="INVALID_JSON")

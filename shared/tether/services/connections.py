@@ -112,7 +112,7 @@ class ConnectionService:
             provider=provider.key,
             auth_mode=provider.auth_mode,
             display_name=request.display_name or provider.display_name,
-            status=self._initial_status(provider, request.credentials),
+            status=self._initial_status(provider),
             config=dict(request.config),
             metadata=dict(request.metadata),
             created_at=now,
@@ -192,7 +192,7 @@ class ConnectionService:
                     current.status == ConnectionStatus.PENDING
                     and provider.auth_mode not in _OAUTH_MODES
                 ):
-                    changed.status = self._initial_status(provider, merged)
+                    changed.status = self._initial_status(provider)
                     changed.status_detail = None
             try:
                 stored = self._store.update_connection(changed, expected_version=current.version)
@@ -281,7 +281,7 @@ class ConnectionService:
         return merged
 
     @staticmethod
-    def _initial_status(provider: Provider, credentials: Mapping[str, Any]) -> ConnectionStatus:
+    def _initial_status(provider: Provider) -> ConnectionStatus:
         if provider.auth_mode in _OAUTH_MODES:
             # Becomes active when the OAuth callback stores tokens.
             return ConnectionStatus.PENDING
