@@ -322,3 +322,33 @@ def test_ciphertext_moved_to_another_record_does_not_decrypt(
     )
     with pytest.raises(CryptoError):
         container.connections.read_credentials(_principal("acme"), c, purpose="test")
+
+
+@pytest.mark.parametrize("broken", ["error", "needs_reauth"])
+def test_new_credentials_revive_a_broken_connection(
+    connections_client: FlaskClient, container: Container, broken: str
+) -> None:
+    from tether.domain.models import StatusDetail
+    from tether.domain.status import ConnectionStatus
+
+    cid = create_stripe(connections_client)["id"]
+    record = container.store.get_connection("acme", cid)
+    assert record is not None
+    container.store.update_connection(
+        record.model_copy(
+            update={
+                "status": ConnectionStatus(broken),
+                "status_detail": StatusDetail(code="X", message="broken", at=record.created_at),
+            }
+        ),
+        expected_version=record.version,
+    )
+    assert connections_client.get(f"/{cid}", headers=ACME).get_json()["status"] == broken
+    renamed = connections_client.patch(f"/{cid}", json={"display_name": "n"}, headers=ACME)
+    assert renamed.get_json()["status"] == broken  # a rename fixes nothing
+    fixed = connections_client.patch(
+        f"/{cid}", json={"credentials": {"api_key": SECRET + "2"}}, headers=ACME
+    )
+    assert fixed.status_code == 200
+    assert fixed.get_json()["status"] == "active"
+    assert fixed.get_json()["status_detail"] is None

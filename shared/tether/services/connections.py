@@ -26,7 +26,7 @@ from tether.domain.models import (
     Page,
     Principal,
 )
-from tether.domain.status import ConnectionStatus
+from tether.domain.status import ConnectionStatus, check_transition
 from tether.logs import register_secret
 from tether.ports import ConnectionStore, SecretStore
 from tether.services.commands import CreateConnection, ListConnections, UpdateConnection
@@ -192,7 +192,9 @@ class ConnectionService:
                     current.status == ConnectionStatus.PENDING
                     and provider.auth_mode not in _OAUTH_MODES
                 ):
-                    changed.status = self._initial_status(provider)
+                    new_status = self._initial_status(provider)
+                    check_transition(current.status, new_status)
+                    changed.status = new_status
                     changed.status_detail = None
             try:
                 stored = self._store.update_connection(changed, expected_version=current.version)
