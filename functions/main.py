@@ -17,7 +17,7 @@ __all__ = ["catalog", "connections"]
 
 configure_logging()
 # A missing keyring, or dev auth outside `tether dev`, stops the instance here.
-check_startup()
+configure_logging(check_startup().settings.log_level)
 
 
 @functions_framework.http

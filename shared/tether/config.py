@@ -62,7 +62,10 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     task_max_attempts: int = Field(default=8, ge=1, le=100)
     task_worker: bool = True
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # One JSON line per request. Default: on in dev, off in cloud, where Cloud Run already
+    # writes a request log entry (status, latency, URL) for every request.
+    access_log: bool | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -92,10 +95,19 @@ class Settings(BaseModel):
             )
             raise ConfigurationError(f"invalid configuration: {problems}") from None
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
     @field_validator("public_url", "frontend_url", "jwks_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @property
+    def access_log_enabled(self) -> bool:
+        return self.mode == "dev" if self.access_log is None else self.access_log
 
     @property
     def sqlite_path(self) -> Path:

@@ -352,3 +352,21 @@ def test_new_credentials_revive_a_broken_connection(
     assert fixed.status_code == 200
     assert fixed.get_json()["status"] == "active"
     assert fixed.get_json()["status_detail"] is None
+
+
+def test_without_access_log_answered_requests_write_no_line(
+    settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from functions_framework import create_app
+
+    from tests.functions.conftest import SOURCE
+    from tether.bootstrap import Container, reset_container
+
+    quiet = Container(settings.model_copy(update={"access_log": False}))
+    reset_container(quiet)
+    client = create_app("connections", SOURCE).test_client()
+    caplog.set_level(logging.INFO, logger="tether.http")
+    assert client.get("/", headers=ACME).status_code == 200
+    assert client.get("/", headers={}).status_code == 401
+    assert [r for r in caplog.records if r.name == "tether.http"] == []
+    reset_container(None)

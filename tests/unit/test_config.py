@@ -50,3 +50,13 @@ def test_cloud_mode_fails_closed() -> None:
     with pytest.raises(ConfigurationError, match="TETHER_JWKS_URL"):
         Settings.from_env({"TETHER_AUTH": "jwks", "TETHER_KEYRING": "{}"}).check()
     Settings.from_env({"TETHER_FIREBASE_PROJECT": "p", "TETHER_KEYRING": "{}"}).check()
+
+
+def test_access_log_defaults_on_in_dev_off_in_cloud() -> None:
+    assert Settings.from_env({"TETHER_MODE": "dev"}).access_log_enabled is True
+    assert Settings.from_env({}).access_log_enabled is False
+    assert Settings.from_env({"TETHER_ACCESS_LOG": "true"}).access_log_enabled is True
+    assert (
+        Settings.from_env({"TETHER_MODE": "dev", "TETHER_ACCESS_LOG": "0"}).access_log_enabled
+        is False
+    )

@@ -34,7 +34,10 @@ def preflight_response(request: Request, origins: Collection[str]) -> Response:
 
 def apply_cors(request: Request, response: Response, origins: Collection[str]) -> None:
     origin = request.headers.get("Origin")
-    response.vary.add("Origin")
+    if "Vary" not in response.headers:
+        response.headers["Vary"] = "Origin"
+    else:
+        response.vary.add("Origin")
     if origin and origin.rstrip("/") in origins:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Expose-Headers"] = _EXPOSED_HEADERS

@@ -51,8 +51,10 @@ def _serve(function: str, request: Request, router: Router) -> Response:
     started = time.perf_counter()
     origins: frozenset[str] = frozenset()
     tenant: str | None = None
+    access_log = True
     try:
         container = get_container()
+        access_log = container.settings.access_log_enabled
         origins = container.settings.cors_origins
         if is_preflight(request):
             return preflight_response(request, origins)
@@ -72,6 +74,8 @@ def _serve(function: str, request: Request, router: Router) -> Response:
         log.exception("unhandled error in %s", function)
         response = error_response(TetherError("internal error", code="INTERNAL"))
     apply_cors(request, response, origins)
+    if not access_log and response.status_code < 500:
+        return response
     log.info(
         "%s %s %s",
         request.method,
