@@ -220,24 +220,34 @@ def drive(
 def throughput(
     seconds: float, concurrency: int, warmup: float, token: str, rounds: int = 3
 ) -> dict[str, Any]:
-    """Both servers run at once; the three loads alternate for ``rounds`` rounds of
-    ``seconds / rounds`` each and each figure is the median round, so a burst of noise on this
-    shared 2-core machine cannot land on one side only."""
+    """The servers run at once (bare; Tether as deployed; Tether with `tether dev`'s access
+    log) and the loads alternate for ``rounds`` rounds of ``seconds / rounds`` each; each figure
+    is its median round, so a burst of noise on this shared 2-core machine cannot land on one
+    side only."""
     out: dict[str, Any] = {"concurrency": concurrency, "seconds": seconds, "rounds": rounds}
     samples: dict[str, list[dict[str, Any]]] = {
         "bare_get": [],
         "tether_get": [],
         "tether_create": [],
+        "tether_get_logged": [],
     }
-    with serve(BARE) as bare, serve(TETHER, token) as tether:
-        first_answer(bare, 200)
-        first_answer(tether, 200)
-        created = tether.http.post(tether.url + "/", json=STRIPE)
-        created.raise_for_status()
+    with (
+        serve(BARE) as bare,
+        serve(TETHER, token) as tether,
+        serve(TETHER, token, access_log=True) as logged,
+    ):
+        ids: dict[str, str] = {}
+        for server in (bare, tether, logged):
+            first_answer(server, 200)
+        for server in (tether, logged):
+            created = server.http.post(server.url + "/", json=STRIPE)
+            created.raise_for_status()
+            ids[server.url] = created.json()["id"]
         loads = {
             "bare_get": (bare.url + "/", None, None),
-            "tether_get": (f"{tether.url}/{created.json()['id']}", token, None),
+            "tether_get": (f"{tether.url}/{ids[tether.url]}", token, None),
             "tether_create": (tether.url + "/", token, STRIPE),
+            "tether_get_logged": (f"{logged.url}/{ids[logged.url]}", token, None),
         }
         for url, auth, body in loads.values():
             drive(url, auth, body, warmup, concurrency)

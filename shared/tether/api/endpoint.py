@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from flask import Request, Response
 
@@ -26,8 +25,7 @@ __all__ = ["Call", "serve"]
 log = logging.getLogger("tether.http")
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
     request: Request
     params: dict[str, str]
     container: Container

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Response
 
@@ -15,8 +14,7 @@ __all__ = ["Route", "Router"]
 Handler = Callable[[Any], Response]
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     method: str
     parts: tuple[str, ...]
     handler: Handler

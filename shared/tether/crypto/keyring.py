@@ -22,7 +22,6 @@ import json
 import os
 import re
 import secrets
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -240,6 +239,8 @@ def save_keyring_file(path: Path, keyring: Keyring) -> None:
     parent = target.parent
     if not parent.exists():
         parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    import tempfile  # only on writes; keeps it off the cold-start path
+
     fd, tmp_name = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
