@@ -60,3 +60,9 @@ def test_access_log_defaults_on_in_dev_off_in_cloud() -> None:
         Settings.from_env({"TETHER_MODE": "dev", "TETHER_ACCESS_LOG": "0"}).access_log_enabled
         is False
     )
+
+
+def test_unknown_variables_are_reported(caplog: pytest.LogCaptureFixture) -> None:
+    Settings.from_env({"TETHER_KEYRNG": "typo", "TETHER_MODE": "dev"})
+    assert "TETHER_KEYRNG" in caplog.text
+    assert "typo" not in caplog.text
