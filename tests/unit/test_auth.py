@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -194,3 +195,61 @@ def test_firebase_tokens(jwks: _Jwks) -> None:
         verifier.verify(jwks.sign(wrong_project))
     with pytest.raises(Unauthenticated):  # Firebase tokens are RS256 only
         verifier.verify(jwks.sign(claims, alg="ES256", kid="ec1"))
+
+
+def test_weak_or_symmetric_configuration_is_refused() -> None:
+    from tether.domain.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError):
+        DevTokenVerifier("short")
+    with pytest.raises(ConfigurationError):
+        JwksTokenVerifier(
+            jwks_url="http://127.0.0.1:9/", issuer="i", audience="a", algorithms=("HS256",)
+        )
+
+
+def test_caching_verifier_reuses_only_unexpired_results() -> None:
+    from tether.api.auth import CachingVerifier
+    from tether.domain.clock import FixedClock
+
+    clock = FixedClock(datetime.fromtimestamp(time.time(), UTC))
+    calls: list[str] = []
+    inner = DevTokenVerifier(SECRET)
+
+    class Counting:
+        def verify(self, token: str):
+            calls.append(token)
+            return inner.verify(token)
+
+    verifier = CachingVerifier(Counting(), clock=clock, maxsize=2)
+    token = issue_dev_token(SECRET, tenant_id="acme", ttl=timedelta(seconds=60), now=clock.now())
+    assert verifier.verify(token).tenant_id == "acme"
+    assert verifier.verify(token).tenant_id == "acme"
+    assert len(calls) == 1
+    clock.advance(61)  # past exp by this clock: the cache must not answer, the inner one must
+    verifier.verify(token)
+    assert len(calls) == 2
+    with pytest.raises(Unauthenticated):
+        verifier.verify("forged.token.value")
+    assert len(calls) == 3
+
+
+def test_caching_verifier_is_bounded() -> None:
+    from tether.api.auth import CachingVerifier
+
+    calls: list[str] = []
+    inner = DevTokenVerifier(SECRET)
+
+    class Counting:
+        def verify(self, token: str):
+            calls.append(token)
+            return inner.verify(token)
+
+    verifier = CachingVerifier(Counting(), maxsize=2)
+    a, b, c = (issue_dev_token(SECRET, tenant_id=t) for t in ("a", "b", "c"))
+    for token in (a, b, c):
+        verifier.verify(token)
+    verifier.verify(c)
+    assert len(calls) == 3  # c was cached
+    verifier.verify(a)
+    assert len(calls) == 4  # a had been pushed out

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import jwt
 
 from tether.domain.clock import Clock, SystemClock
-from tether.domain.errors import Unauthenticated
+from tether.domain.errors import ConfigurationError, Unauthenticated
 from tether.domain.models import Principal
 
 __all__ = [
@@ -100,7 +100,7 @@ def _decode(token: str, key: Any, algorithms: Sequence[str], **checks: Any) -> d
 class DevTokenVerifier:
     def __init__(self, secret: str, *, tenant_claim: str = "tenant_id") -> None:
         if len(secret) < 32:
-            raise ValueError("the dev JWT secret must be at least 32 characters")
+            raise ConfigurationError("TETHER_DEV_JWT_SECRET must be at least 32 characters")
         self._secret = secret
         self._tenant_claim = tenant_claim
 
@@ -139,7 +139,7 @@ class JwksTokenVerifier:
         timeout_seconds: float = 5.0,
     ) -> None:
         if any(a.upper().startswith("HS") or a.lower() == "none" for a in algorithms):
-            raise ValueError("JWKS verification takes asymmetric algorithms only")
+            raise ConfigurationError("TETHER_JWT_ALGORITHMS takes asymmetric algorithms only")
         self._client = jwt.PyJWKClient(
             jwks_url, cache_keys=True, lifespan=3600, timeout=int(timeout_seconds)
         )
