@@ -197,6 +197,18 @@ def test_firebase_tokens(jwks: _Jwks) -> None:
         verifier.verify(jwks.sign(claims, alg="ES256", kid="ec1"))
 
 
+class _Counting:
+    """A dev verifier that records every token it is asked to verify."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self._inner = DevTokenVerifier(SECRET)
+
+    def verify(self, token: str):
+        self.calls.append(token)
+        return self._inner.verify(token)
+
+
 def test_weak_or_symmetric_configuration_is_refused() -> None:
     from tether.domain.errors import ConfigurationError
 
@@ -213,15 +225,9 @@ def test_caching_verifier_reuses_only_unexpired_results() -> None:
     from tether.domain.clock import FixedClock
 
     clock = FixedClock(datetime.fromtimestamp(time.time(), UTC))
-    calls: list[str] = []
-    inner = DevTokenVerifier(SECRET)
-
-    class Counting:
-        def verify(self, token: str):
-            calls.append(token)
-            return inner.verify(token)
-
-    verifier = CachingVerifier(Counting(), clock=clock, maxsize=2)
+    counting = _Counting()
+    calls = counting.calls
+    verifier = CachingVerifier(counting, clock=clock, maxsize=2)
     token = issue_dev_token(SECRET, tenant_id="acme", ttl=timedelta(seconds=60), now=clock.now())
     assert verifier.verify(token).tenant_id == "acme"
     assert verifier.verify(token).tenant_id == "acme"
@@ -237,15 +243,9 @@ def test_caching_verifier_reuses_only_unexpired_results() -> None:
 def test_caching_verifier_is_bounded() -> None:
     from tether.api.auth import CachingVerifier
 
-    calls: list[str] = []
-    inner = DevTokenVerifier(SECRET)
-
-    class Counting:
-        def verify(self, token: str):
-            calls.append(token)
-            return inner.verify(token)
-
-    verifier = CachingVerifier(Counting(), maxsize=2)
+    counting = _Counting()
+    calls = counting.calls
+    verifier = CachingVerifier(counting, maxsize=2)
     a, b, c = (issue_dev_token(SECRET, tenant_id=t) for t in ("a", "b", "c"))
     for token in (a, b, c):
         verifier.verify(token)
