@@ -217,10 +217,7 @@ class Container:
     def dispatch_task(self, kind: str, payload: dict[str, Any]) -> None:
         """Run one task in-process (the local queue's handler). Later task kinds register
         here; an unknown kind is a permanent failure, recorded and not retried."""
-        from tether.logs import secret_scope
-
-        with secret_scope():
-            raise TetherError(f"no handler for task kind {kind!r}", code="UNKNOWN_TASK_KIND")
+        raise TetherError(f"no handler for task kind {kind!r}", code="UNKNOWN_TASK_KIND")
 
     def close(self) -> None:
         for name in ("tasks", "store"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -121,8 +122,9 @@ class Settings(BaseModel):
     def default_keyring_file(self) -> Path:
         return self.keyring_file or self.data_dir / "keyring.json"
 
-    @property
+    @cached_property
     def cors_origins(self) -> frozenset[str]:
+        """Parsed once: read on every request."""
         if not self.frontend_url:
             return frozenset()
         return frozenset(o.strip().rstrip("/") for o in self.frontend_url.split(",") if o.strip())

@@ -370,3 +370,14 @@ def test_without_access_log_answered_requests_write_no_line(
     assert client.get("/", headers={}).status_code == 401
     assert [r for r in caplog.records if r.name == "tether.http"] == []
     reset_container(None)
+
+
+def test_empty_credentials_patch_keeps_the_stored_ones(
+    connections_client: FlaskClient, container: Container
+) -> None:
+    cid = create_stripe(connections_client)["id"]
+    response = connections_client.patch(f"/{cid}", json={"credentials": {}}, headers=ACME)
+    assert response.status_code == 200
+    assert response.get_json()["credential_hints"]["api_key"].endswith(SECRET[-4:])
+    stored = container.connections.read_credentials(_principal("acme"), cid, purpose="test")
+    assert stored == {"api_key": SECRET}

@@ -3,6 +3,7 @@ so a new secret-bearing field can never leak by default."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from tether.domain.models import AuditEvent, Connection
@@ -10,7 +11,7 @@ from tether.domain.models import AuditEvent, Connection
 __all__ = ["audit_view", "connection_view", "etag"]
 
 
-def _time(value: Any) -> str | None:
+def _time(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 

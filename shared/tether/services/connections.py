@@ -273,8 +273,9 @@ class ConnectionService:
     def _merged_credentials(
         self, principal: Principal, current: Connection, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """PATCH semantics: given fields replace stored ones, ``null`` removes a field."""
-        merged = self._read(principal, current, purpose="update") if changes.keys() else {}
+        """PATCH semantics: given fields replace stored ones, ``null`` removes a field; an
+        empty object changes nothing (it never wipes the stored credentials)."""
+        merged = self._read(principal, current, purpose="update")
         for name, value in changes.items():
             if value is None:
                 merged.pop(name, None)

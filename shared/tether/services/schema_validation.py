@@ -9,7 +9,6 @@ back to the caller and into logs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -36,13 +35,21 @@ _KEYWORD_MESSAGES = {
 }
 
 
-@lru_cache(maxsize=256)
-def _validator(schema_json: str) -> Draft202012Validator:
-    import json
+# Validators by schema object: catalog schemas live as long as the process, so each is
+# compiled once. The entry keeps its schema alive, so an id is never reused while cached.
+_VALIDATORS: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
+_MAX_VALIDATORS = 512
 
-    return Draft202012Validator(
-        json.loads(schema_json), format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
+
+def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:
+    entry = _VALIDATORS.get(id(schema))
+    if entry is not None and entry[0] is schema:
+        return entry[1]
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    if len(_VALIDATORS) >= _MAX_VALIDATORS:
+        _VALIDATORS.clear()
+    _VALIDATORS[id(schema)] = (schema, validator)
+    return validator
 
 
 def _describe(error: ValidationError, section: str) -> dict[str, str]:
@@ -68,9 +75,7 @@ def validate_against_schema(
     instance: Mapping[str, Any], schema: Mapping[str, Any], *, section: str
 ) -> None:
     """Raise :class:`InvalidRequest` listing every problem (field + problem, no values)."""
-    import json
-
-    validator = _validator(json.dumps(schema, sort_keys=True))
+    validator = _validator(schema)
     problems = [_describe(e, section) for e in validator.iter_errors(dict(instance))]
     if problems:
         problems.sort(key=lambda p: p["field"])

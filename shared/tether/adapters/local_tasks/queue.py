@@ -58,6 +58,7 @@ from tether.domain.errors import (
     TetherError,
 )
 from tether.domain.ids import IdGenerator, RandomIds
+from tether.logs import secret_scope
 from tether.ports import TaskHandler
 
 __all__ = ["LocalTaskQueue", "TaskRecord", "TaskStatus"]
@@ -287,7 +288,9 @@ class LocalTaskQueue:
         if claim is None:
             return False
         try:
-            self._handler(claim.kind, json.loads(claim.payload))
+            # Secrets a handler registers for log redaction are dropped with its task.
+            with secret_scope():
+                self._handler(claim.kind, json.loads(claim.payload))
         except TetherError as exc:
             self._settle_failure(claim, _describe(exc), retry=exc.retryable)
         except Exception as exc:  # noqa: BLE001 - a queue records whatever its handler raises
