@@ -50,6 +50,7 @@ from tether.adapters.local_tasks.records import (
     require_aware,
     to_db,
 )
+from tether.adapters.sqlite.migrations import enable_wal
 from tether.domain.clock import Clock, SystemClock
 from tether.domain.errors import (
     BackendUnavailable,
@@ -144,7 +145,7 @@ class LocalTaskQueue:
         )
         try:
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
+            enable_wal(db, timeout_seconds=busy_timeout)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000):d}")
             migrate(db)

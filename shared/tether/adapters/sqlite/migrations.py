@@ -8,11 +8,12 @@ file newer than the code is refused rather than misread.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 
 from tether.domain.errors import ConfigurationError
 
-__all__ = ["apply_migrations"]
+__all__ = ["apply_migrations", "enable_wal"]
 
 
 def apply_migrations(
@@ -39,3 +40,20 @@ def apply_migrations(
             raise
     (final,) = db.execute("PRAGMA user_version").fetchone()
     return int(final)
+
+
+def enable_wal(db: sqlite3.Connection, *, timeout_seconds: float = 10.0) -> None:
+    """Switch ``db`` to the WAL journal. When several connections open a brand-new file at
+    once, this pragma can fail with "database is locked" without SQLite consulting its busy
+    handler, so it is retried here with a short backoff."""
+    deadline = time.monotonic() + timeout_seconds
+    delay = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)

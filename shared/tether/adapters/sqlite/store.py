@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tether.adapters.sqlite.migrations import enable_wal
 from tether.adapters.sqlite.schema import migrate
 from tether.domain.errors import BackendUnavailable, Conflict, InvalidRequest, VersionConflict
 from tether.domain.models import (
@@ -78,7 +79,7 @@ class SqliteConnectionStore:
             db = sqlite3.connect(
                 self._path, isolation_level=None, check_same_thread=False, timeout=30
             )
-            db.execute("PRAGMA journal_mode=WAL")
+            enable_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms:d}")
             db.execute("PRAGMA foreign_keys=ON")
