@@ -15,6 +15,14 @@ from tether.api.auth import issue_dev_token
 from tether.bootstrap import Container, reset_container
 from tether.config import Settings
 
+# The emulators the GCP adapters are tested against: started once per session (or taken from
+# FIRESTORE_EMULATOR_HOST, SECRET_MANAGER_EMULATOR_HOST, CLOUD_TASKS_EMULATOR_HOST when set).
+pytest_plugins = [
+    "tests.fixtures.firestore",
+    "tests.fixtures.secret_manager",
+    "tests.fixtures.cloud_tasks",
+]
+
 TEST_JWT_SECRET = "test-secret-for-dev-tokens-0123456789abcdef"
 TEST_KEYRING = json.dumps(
     {"primary": "ktest1", "keys": {"ktest1": base64.b64encode(bytes(range(32))).decode()}}

@@ -1,0 +1,1175 @@
+"""An in-memory Secret Manager v1 emulator that speaks the real gRPC API.
+
+Google ships no Secret Manager emulator, so this module serves
+``google.cloud.secretmanager.v1.SecretManagerService`` on loopback with the request and response
+types of ``google-cloud-secret-manager``: the real ``SecretManagerServiceClient``, on an insecure
+channel to :attr:`SecretManagerEmulator.address`, talks to it unchanged.
+
+Implemented, with the documented semantics of the real service:
+
+- ``CreateSecret``, ``GetSecret``, ``UpdateSecret``, ``DeleteSecret``, ``ListSecrets``;
+- ``AddSecretVersion``, ``GetSecretVersion``, ``AccessSecretVersion``, ``ListSecretVersions``,
+  ``DisableSecretVersion``, ``EnableSecretVersion``, ``DestroySecretVersion``.
+
+Details that follow the real service:
+
+- names ``projects/<p>/secrets/<id>[/versions/<n|latest|alias>]`` and the regional forms
+  ``projects/<p>/locations/<l>/secrets/...`` (a separate namespace per location); malformed
+  names and parents answer INVALID_ARGUMENT;
+- secret ids ``[A-Za-z0-9_-]{1,255}``; label, annotation and version-alias rules; replication is
+  required on global secrets (automatic, or user-managed with replica locations and optional
+  ``customer_managed_encryption.kms_key_name``) and refused on regional ones;
+- versions are numbered 1, 2, 3... and never reused; ``latest`` is the most recently created
+  version whatever its state (no fallback to an older enabled one);
+- ``AddSecretVersion`` needs a ``payload``, of at most 64 KiB; ``payload.data_crc32c``, when
+  sent, must be the CRC32C of the data (else INVALID_ARGUMENT); ``AccessSecretVersion`` always
+  returns ``data_crc32c``;
+- accessing a DISABLED or DESTROYED version, enabling or disabling a destroyed one, and
+  destroying it again answer FAILED_PRECONDITION; destroying clears the payload and sets
+  ``destroy_time``;
+- etags are quoted strings, renewed by every change of their resource (even a no-op enable);
+  a stale ``etag`` on DeleteSecret, UpdateSecret (``secret.etag``) or the version state
+  changes answers FAILED_PRECONDITION, as the Secret Manager documentation specifies;
+- ``UpdateSecret`` needs an ``update_mask``; updatable paths: ``labels``, ``annotations``,
+  ``version_aliases``, ``topics``, ``rotation``, ``expire_time``, ``ttl``,
+  ``version_destroy_ttl`` and, on regional secrets, ``customer_managed_encryption``;
+- ``expire_time``/``ttl``: a secret past its expiry is deleted (lazily, on next touch);
+- lists are sorted by name (secrets) or newest first (versions), paginated with ``page_size``
+  (0 means the maximum, 25000) and an opaque ``page_token`` bound to its parent and filter;
+  ``total_size`` is set when no filter is given;
+- ``filter``: restrictions ``field<op>value`` with ``:`` (has / contains, ``*`` wildcard),
+  ``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``; combined with ``AND`` (or a space), ``OR``
+  (binding tighter, as in AIP-160), ``NOT``/``-`` and parentheses. Fields on secrets:
+  ``name`` (``:`` searches the full resource name, ``=`` takes it or the bare id),
+  ``labels`` (``labels:key``), ``labels.<key>``, ``annotations``,
+  ``annotations.<key>``, ``create_time``, ``expire_time``, ``replication.automatic``,
+  ``replication.user_managed``, ``replication.user_managed.replicas.location``; on versions:
+  ``name``, ``state``, ``create_time``, ``destroy_time``. Anything else: INVALID_ARGUMENT.
+
+Not implemented: IAM (``GetIamPolicy``, ``SetIamPolicy``, ``TestIamPermissions``) and the
+``google.cloud.location.Locations`` mixin answer UNIMPLEMENTED; no authentication or
+authorization; no Pub/Sub notifications for ``topics`` and no rotation messages (both are only
+stored); ``version_destroy_ttl`` is stored but destruction is always immediate (no delayed
+destroy); names keep the project as the caller spelled it (the real service answers with the
+project number); state lives in memory only.
+
+Run it in the foreground with ``python -m tether_emulators.secret_manager --port 8086``: it
+prints ``export SECRET_MANAGER_EMULATOR_HOST=host:port`` once it listens, and stops on SIGINT or
+SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import ipaddress
+import json
+import re
+import signal
+import sys
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any, TypeAlias
+
+import google_crc32c
+import grpc
+from google.cloud.secretmanager_v1.types import resources, service
+
+from tether_emulators.grpc_service import Method, RpcError, serve
+
+__all__ = [
+    "EMULATOR_HOST_VAR",
+    "MAX_PAYLOAD_BYTES",
+    "SERVICE_NAME",
+    "WRITE_METHODS",
+    "SecretManagerEmulator",
+    "main",
+]
+
+SERVICE_NAME = "google.cloud.secretmanager.v1.SecretManagerService"
+EMULATOR_HOST_VAR = "SECRET_MANAGER_EMULATOR_HOST"
+DEFAULT_PORT = 8086
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_PAGE_SIZE = 25_000
+MAX_LABELS = 64
+MAX_ALIASES = 50
+MAX_TOPICS = 10
+MAX_ANNOTATIONS_BYTES = 16 * 1024
+
+WRITE_METHODS = frozenset(
+    {
+        "CreateSecret",
+        "UpdateSecret",
+        "DeleteSecret",
+        "AddSecretVersion",
+        "DisableSecretVersion",
+        "EnableSecretVersion",
+        "DestroySecretVersion",
+    }
+)
+
+State = resources.SecretVersion.State
+
+_PARENT_RE = re.compile(r"projects/(?P<project>[^/]+)(?:/locations/(?P<location>[^/]+))?")
+_SECRET_NAME_RE = re.compile(_PARENT_RE.pattern + r"/secrets/(?P<secret>[^/]+)")
+_VERSION_NAME_RE = re.compile(_SECRET_NAME_RE.pattern + r"/versions/(?P<version>[^/]+)")
+_SECRET_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")
+_ANNOTATION_KEY_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
+_TOPIC_RE = re.compile(r"projects/[^/]+/topics/[^/]+")
+
+_UPDATABLE_PATHS = frozenset(
+    {
+        "labels",
+        "annotations",
+        "version_aliases",
+        "topics",
+        "rotation",
+        "expire_time",
+        "ttl",
+        "version_destroy_ttl",
+        "customer_managed_encryption",
+    }
+)
+
+
+def _invalid(message: str) -> RpcError:
+    return RpcError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def _not_found(message: str) -> RpcError:
+    return RpcError(grpc.StatusCode.NOT_FOUND, message)
+
+
+def _precondition(message: str) -> RpcError:
+    return RpcError(grpc.StatusCode.FAILED_PRECONDITION, message)
+
+
+def _crc32c(data: bytes) -> int:
+    return int(google_crc32c.value(data))
+
+
+def _copy(message: Any) -> Any:
+    """A deep copy of a proto-plus message (what we store must never alias what we answer)."""
+    kind = type(message)
+    return kind.deserialize(kind.serialize(message))
+
+
+# --- Names ----------------------------------------------------------------------------------
+
+
+def _parse_parent(parent: str) -> str:
+    if not _PARENT_RE.fullmatch(parent):
+        raise _invalid(
+            f"Invalid parent [{parent}]: expected projects/*/ or projects/*/locations/*."
+        )
+    return parent
+
+
+def _parse_secret_name(name: str) -> tuple[str, str]:
+    """``(parent, secret_id)`` of ``projects/*/[locations/*/]secrets/*``."""
+    match = _SECRET_NAME_RE.fullmatch(name)
+    if match is None or not _SECRET_ID_RE.fullmatch(match["secret"]):
+        raise _invalid(f"Invalid resource name [{name}]: expected projects/*/secrets/*.")
+    return name.rsplit("/secrets/", 1)[0], match["secret"]
+
+
+def _parse_version_name(name: str) -> tuple[str, str]:
+    """``(secret name, version id)`` of ``projects/*/[locations/*/]secrets/*/versions/*``."""
+    match = _VERSION_NAME_RE.fullmatch(name)
+    if match is None or not _SECRET_ID_RE.fullmatch(match["secret"]):
+        raise _invalid(f"Invalid resource name [{name}]: expected projects/*/secrets/*/versions/*.")
+    version = match["version"]
+    if not (version.isdigit() or version == "latest" or _ALIAS_RE.fullmatch(version)):
+        raise _invalid(f"Invalid secret version id [{version}] in [{name}].")
+    return name.rsplit("/versions/", 1)[0], version
+
+
+def _location_of(parent: str) -> str | None:
+    match = _PARENT_RE.fullmatch(parent)
+    return match["location"] if match else None
+
+
+# --- Validation -----------------------------------------------------------------------------
+
+
+def _is_lower_letter(char: str) -> bool:
+    return unicodedata.category(char) in ("Ll", "Lo")
+
+
+def _label_text_ok(text: str, *, key: bool) -> bool:
+    if len(text) > 63 or len(text.encode()) > 128:
+        return False
+    if key and (not text or not _is_lower_letter(text[0])):
+        return False
+    return all(
+        _is_lower_letter(c) or unicodedata.category(c).startswith("N") or c in "_-" for c in text
+    )
+
+
+def _validate_labels(labels: dict[str, str]) -> None:
+    if len(labels) > MAX_LABELS:
+        raise _invalid(f"A secret can have at most {MAX_LABELS} labels.")
+    for key, value in labels.items():
+        if not _label_text_ok(key, key=True):
+            raise _invalid(f"Invalid label key [{key}].")
+        if not _label_text_ok(value, key=False):
+            raise _invalid(f"Invalid value for label [{key}].")
+
+
+def _validate_annotations(annotations: dict[str, str]) -> None:
+    total = 0
+    for key, value in annotations.items():
+        if not _ANNOTATION_KEY_RE.fullmatch(key):
+            raise _invalid(f"Invalid annotation key [{key}].")
+        total += len(key.encode()) + len(value.encode())
+    if total >= MAX_ANNOTATIONS_BYTES:
+        raise _invalid("The total size of annotations must be less than 16KiB.")
+
+
+def _validate_topics(topics: Sequence[Any]) -> None:
+    if len(topics) > MAX_TOPICS:
+        raise _invalid(f"A secret can have at most {MAX_TOPICS} topics.")
+    for topic in topics:
+        if not _TOPIC_RE.fullmatch(topic.name):
+            raise _invalid(f"Invalid topic name [{topic.name}]: expected projects/*/topics/*.")
+
+
+def _validate_kms_key(kms_key_name: str) -> None:
+    if not kms_key_name:
+        raise _invalid("customer_managed_encryption.kms_key_name is required.")
+
+
+def _validate_replication(replication: Any) -> None:
+    if "automatic" in replication:
+        automatic = replication.automatic
+        if "customer_managed_encryption" in automatic:
+            _validate_kms_key(automatic.customer_managed_encryption.kms_key_name)
+        return
+    if "user_managed" not in replication:
+        raise _invalid("Secret.replication must set either automatic or user_managed.")
+    replicas = list(replication.user_managed.replicas)
+    if not replicas:
+        raise _invalid("Replication.user_managed needs at least one replica.")
+    seen: set[str] = set()
+    for replica in replicas:
+        if not replica.location:
+            raise _invalid("Every user-managed replica needs a location.")
+        if replica.location in seen:
+            raise _invalid(f"Duplicate replica location [{replica.location}].")
+        seen.add(replica.location)
+        if "customer_managed_encryption" in replica:
+            _validate_kms_key(replica.customer_managed_encryption.kms_key_name)
+
+
+# --- Filters (the list-filtering language of the Secret Manager docs, a practical subset) ---
+
+_FILTER_TOKEN_RE = re.compile(
+    r"""\s*(?:
+        (?P<lparen>\()
+      | (?P<rparen>\))
+      | (?P<restriction>
+            (?P<field>[A-Za-z_][A-Za-z0-9_.\-]*)\s*
+            (?P<op><=|>=|!=|=|:|<|>)\s*
+            (?P<value>"(?:[^"\\]|\\.)*"|[^\s()"]+)
+        )
+      | (?P<keyword>AND|OR|NOT)(?=[\s(]|$)
+      | (?P<minus>-)
+    )""",
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class _Restriction:
+    field: str
+    op: str
+    value: str
+
+
+@dataclass(frozen=True)
+class _Not:
+    child: _Node
+
+
+@dataclass(frozen=True)
+class _AllOf:
+    children: tuple[_Node, ...]
+
+
+@dataclass(frozen=True)
+class _AnyOf:
+    children: tuple[_Node, ...]
+
+
+_Node: TypeAlias = _Restriction | _Not | _AllOf | _AnyOf
+
+
+def _tokenize(text: str) -> list[tuple[str, Any]]:
+    tokens: list[tuple[str, Any]] = []
+    position = 0
+    while position < len(text):
+        if text[position:].isspace():
+            break
+        match = _FILTER_TOKEN_RE.match(text, position)
+        if match is None or match.end() == position:
+            raise _invalid(f"Invalid filter [{text}] near position {position}.")
+        position = match.end()
+        if match["restriction"]:
+            value = match["value"]
+            if value.startswith('"'):
+                value = re.sub(r"\\(.)", r"\1", value[1:-1])
+            tokens.append(("restriction", _Restriction(match["field"], match["op"], value)))
+        elif match["keyword"]:
+            tokens.append((match["keyword"], None))
+        elif match["minus"]:
+            tokens.append(("NOT", None))
+        else:
+            tokens.append(("(" if match["lparen"] else ")", None))
+    return tokens
+
+
+class _FilterParser:
+    """``expr := term {[AND] term}``, ``term := unary {OR unary}``, ``unary := [NOT|-] unary |
+    ( expr ) | restriction`` — OR binds tighter than AND, as AIP-160 specifies."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.position = 0
+
+    def parse(self) -> _Node | None:
+        if not self.tokens:
+            return None
+        node = self._expression()
+        if self.position != len(self.tokens):
+            raise _invalid(f"Invalid filter [{self.text}]: unbalanced parentheses.")
+        return node
+
+    def _peek(self) -> str | None:
+        return self.tokens[self.position][0] if self.position < len(self.tokens) else None
+
+    def _expression(self) -> _Node:
+        children = [self._term()]
+        while self._peek() not in (None, ")"):
+            if self._peek() == "AND":
+                self.position += 1
+            children.append(self._term())
+        return children[0] if len(children) == 1 else _AllOf(tuple(children))
+
+    def _term(self) -> _Node:
+        children = [self._unary()]
+        while self._peek() == "OR":
+            self.position += 1
+            children.append(self._unary())
+        return children[0] if len(children) == 1 else _AnyOf(tuple(children))
+
+    def _unary(self) -> _Node:
+        kind = self._peek()
+        if kind == "NOT":
+            self.position += 1
+            return _Not(self._unary())
+        if kind == "(":
+            self.position += 1
+            node = self._expression()
+            if self._peek() != ")":
+                raise _invalid(f"Invalid filter [{self.text}]: missing ')'.")
+            self.position += 1
+            return node
+        if kind == "restriction":
+            restriction: _Restriction = self.tokens[self.position][1]
+            self.position += 1
+            return restriction
+        raise _invalid(f"Invalid filter [{self.text}]: expected a restriction.")
+
+
+def _evaluate(node: _Node, match: Callable[[_Restriction], bool]) -> bool:
+    if isinstance(node, _Restriction):
+        return match(node)
+    if isinstance(node, _Not):
+        return not _evaluate(node.child, match)
+    if isinstance(node, _AllOf):
+        return all(_evaluate(child, match) for child in node.children)
+    return any(_evaluate(child, match) for child in node.children)
+
+
+def _check_fields(node: _Node, known: Callable[[str], bool]) -> None:
+    """Refuse unknown fields up front, even in branches no resource reaches."""
+    if isinstance(node, _Restriction):
+        if not known(node.field):
+            raise _invalid(f"Unsupported filter field [{node.field}].")
+    elif isinstance(node, _Not):
+        _check_fields(node.child, known)
+    else:
+        for child in node.children:
+            _check_fields(child, known)
+
+
+def _pattern(value: str, *, anchored: bool) -> re.Pattern[str]:
+    body = ".*".join(re.escape(part) for part in value.split("*"))
+    return re.compile(body if anchored else f".*{body}.*", re.DOTALL)
+
+
+def _match_text(actual: str | None, op: str, value: str) -> bool:
+    """``:`` has/contains (``*`` alone: present), ``=``/``!=`` whole value; ``*`` wildcards."""
+    if actual is None:
+        return op == "!="
+    if op == ":":
+        return value == "*" or _pattern(value, anchored=False).fullmatch(actual) is not None
+    if op == "=":
+        return _pattern(value, anchored=True).fullmatch(actual) is not None
+    if op == "!=":
+        return _pattern(value, anchored=True).fullmatch(actual) is None
+    raise _invalid(f"Operator [{op}] applies to timestamps only.")
+
+
+def _match_time(actual: datetime | None, op: str, value: str) -> bool:
+    if op == ":" and value == "*":
+        return actual is not None
+    try:
+        wanted = datetime.fromisoformat(value)
+    except ValueError:
+        raise _invalid(f"Invalid timestamp [{value}] in filter (use RFC 3339).") from None
+    if wanted.tzinfo is None:
+        wanted = wanted.replace(tzinfo=UTC)
+    if actual is None:
+        return op == "!="
+    comparisons: dict[str, Callable[[datetime, datetime], bool]] = {
+        ":": lambda a, b: a == b,
+        "=": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+        "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b,
+        ">": lambda a, b: a > b,
+        ">=": lambda a, b: a >= b,
+    }
+    return comparisons[op](actual, wanted)
+
+
+def _match_map(mapping: dict[str, str], path: str, op: str, value: str) -> bool:
+    """``labels:key`` (has key) or ``labels.key<op>value``."""
+    if "." not in path:
+        if op != ":":
+            raise _invalid(f"Use [{path}:KEY] or [{path}.KEY=VALUE] in filters.")
+        return value in mapping or (value == "*" and bool(mapping))
+    key = path.split(".", 1)[1]
+    return _match_text(mapping.get(key), op, value)
+
+
+_SECRET_FILTER_FIELDS = frozenset(
+    {
+        "name",
+        "create_time",
+        "expire_time",
+        "replication.automatic",
+        "replication.user_managed",
+        "replication.user_managed.replicas.location",
+    }
+)
+_VERSION_FILTER_FIELDS = frozenset({"name", "state", "create_time", "destroy_time"})
+
+
+def _secret_field_known(name: str) -> bool:
+    if name in _SECRET_FILTER_FIELDS or name in ("labels", "annotations"):
+        return True
+    head, _, key = name.partition(".")
+    return head in ("labels", "annotations") and bool(key)
+
+
+# --- State ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _VersionRecord:
+    number: int
+    create_time: datetime
+    data: bytes
+    crc32c: int
+    client_checksum: bool
+    etag: str
+    replication_status: Any | None
+    cmek_status: Any | None
+    state: Any = State.ENABLED
+    destroy_time: datetime | None = None
+
+
+@dataclass
+class _SecretRecord:
+    name: str
+    parent: str
+    secret_id: str
+    message: Any  # resources.Secret as stored, output-ready (name, create_time, etag set)
+    versions: dict[int, _VersionRecord] = field(default_factory=dict)
+    next_version: int = 1
+
+    @property
+    def expire_time(self) -> datetime | None:
+        return self.message.expire_time if "expire_time" in self.message else None
+
+
+@dataclass(frozen=True)
+class _Page:
+    start_after: str | None
+
+
+class SecretManagerEmulator:
+    """Secret Manager v1 over gRPC, in memory. ``start()`` it, point the real client at
+    :attr:`address`, ``stop()`` it. Thread-safe; :attr:`stats` counts calls per method."""
+
+    def __init__(self, *, clock: Callable[[], datetime] | None = None) -> None:
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.RLock()
+        self._secrets: dict[str, _SecretRecord] = {}
+        self._last_etag = 0
+        self._server: grpc.Server | None = None
+        self._host = "127.0.0.1"
+        self._port = 0
+        handlers: dict[str, tuple[Callable[[Any], Any], Any, Any]] = {
+            "CreateSecret": (self._create_secret, service.CreateSecretRequest, resources.Secret),
+            "GetSecret": (self._get_secret, service.GetSecretRequest, resources.Secret),
+            "UpdateSecret": (self._update_secret, service.UpdateSecretRequest, resources.Secret),
+            "DeleteSecret": (self._delete_secret, service.DeleteSecretRequest, _EmptyType),
+            "ListSecrets": (
+                self._list_secrets,
+                service.ListSecretsRequest,
+                service.ListSecretsResponse,
+            ),
+            "AddSecretVersion": (
+                self._add_secret_version,
+                service.AddSecretVersionRequest,
+                resources.SecretVersion,
+            ),
+            "GetSecretVersion": (
+                self._get_secret_version,
+                service.GetSecretVersionRequest,
+                resources.SecretVersion,
+            ),
+            "AccessSecretVersion": (
+                self._access_secret_version,
+                service.AccessSecretVersionRequest,
+                service.AccessSecretVersionResponse,
+            ),
+            "ListSecretVersions": (
+                self._list_secret_versions,
+                service.ListSecretVersionsRequest,
+                service.ListSecretVersionsResponse,
+            ),
+            "DisableSecretVersion": (
+                self._disable_secret_version,
+                service.DisableSecretVersionRequest,
+                resources.SecretVersion,
+            ),
+            "EnableSecretVersion": (
+                self._enable_secret_version,
+                service.EnableSecretVersionRequest,
+                resources.SecretVersion,
+            ),
+            "DestroySecretVersion": (
+                self._destroy_secret_version,
+                service.DestroySecretVersionRequest,
+                resources.SecretVersion,
+            ),
+        }
+        self._stats: dict[str, int] = dict.fromkeys(handlers, 0)
+        self._errors: dict[str, int] = dict.fromkeys(handlers, 0)
+        self.methods: dict[str, Method] = {
+            name: Method(self._counted(name, handler), request_type, response_type)
+            for name, (handler, request_type, response_type) in handlers.items()
+        }
+
+    # --- Lifecycle ---
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen on ``host:port`` (0 picks a free port); returns the bound port."""
+        with self._lock:
+            if self._server is not None:
+                raise RuntimeError("the Secret Manager emulator is already started")
+            self._server, self._port = serve(SERVICE_NAME, self.methods, host=host, port=port)
+            self._host = host
+            return self._port
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop serving (idempotent); in-flight calls get ``grace`` seconds to finish."""
+        with self._lock:
+            server, self._server = self._server, None
+        if server is not None:
+            server.stop(grace).wait()
+
+    def __enter__(self) -> SecretManagerEmulator:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def address(self) -> str:
+        """``host:port`` for ``SECRET_MANAGER_EMULATOR_HOST`` (IPv6 hosts in brackets)."""
+        if not self._port:
+            raise RuntimeError("the Secret Manager emulator is not started")
+        host = self._host
+        try:
+            if ipaddress.ip_address(host).is_unspecified:  # a wildcard bind: dial loopback
+                host = "::1" if ":" in host else "127.0.0.1"
+        except ValueError:  # a host name
+            pass
+        host = f"[{host}]" if ":" in host else host
+        return f"{host}:{self._port}"
+
+    # --- Counters and state ---
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Calls received per RPC name (a snapshot; failed calls included)."""
+        with self._lock:
+            return dict(self._stats)
+
+    @property
+    def errors(self) -> dict[str, int]:
+        """Calls per RPC name that ended with a non-OK status (a snapshot)."""
+        with self._lock:
+            return dict(self._errors)
+
+    @property
+    def writes(self) -> int:
+        """Calls received by the mutating RPCs (:data:`WRITE_METHODS`)."""
+        with self._lock:
+            return sum(self._stats[name] for name in WRITE_METHODS)
+
+    @property
+    def secret_count(self) -> int:
+        with self._lock:
+            return len(self._secrets)
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            for counters in (self._stats, self._errors):
+                for name in counters:
+                    counters[name] = 0
+
+    def reset(self) -> None:
+        """Forget every secret and zero the counters."""
+        with self._lock:
+            self._secrets.clear()
+        self.reset_stats()
+
+    def _counted(self, name: str, handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def call(request: Any) -> Any:
+            with self._lock:
+                self._stats[name] += 1
+            try:
+                return handler(request)
+            except RpcError:
+                with self._lock:
+                    self._errors[name] += 1
+                raise
+
+        return call
+
+    # --- Helpers (callers hold the lock) ---
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    def _new_etag(self) -> str:
+        self._last_etag = max(time.time_ns() // 1000, self._last_etag + 1)
+        return f'"{self._last_etag:x}"'
+
+    def _purge_expired(self, record: _SecretRecord) -> bool:
+        expire_time = record.expire_time
+        if expire_time is not None and expire_time <= self._now():
+            del self._secrets[record.name]
+            return True
+        return False
+
+    def _secret(self, name: str) -> _SecretRecord:
+        _parse_secret_name(name)
+        record = self._secrets.get(name)
+        if record is None or self._purge_expired(record):
+            raise _not_found(f"Secret [{name}] not found or has no versions.")
+        return record
+
+    def _version(self, name: str) -> tuple[_SecretRecord, _VersionRecord]:
+        secret_name, version_id = _parse_version_name(name)
+        record = self._secret(secret_name)
+        number: int | None
+        if version_id == "latest":
+            number = max(record.versions, default=None)
+        elif version_id.isdigit():
+            number = int(version_id)
+        else:
+            number = record.message.version_aliases.get(version_id)
+        version = record.versions.get(number) if number is not None else None
+        if version is None:
+            raise _not_found(f"Secret Version [{name}] not found.")
+        return record, version
+
+    def _version_message(self, record: _SecretRecord, version: _VersionRecord) -> Any:
+        message = resources.SecretVersion(
+            name=f"{record.name}/versions/{version.number}",
+            create_time=version.create_time,
+            state=version.state,
+            etag=version.etag,
+            client_specified_payload_checksum=version.client_checksum,
+        )
+        if version.destroy_time is not None:
+            message.destroy_time = version.destroy_time
+        if version.replication_status is not None:
+            message.replication_status = version.replication_status
+        if version.cmek_status is not None:
+            message.customer_managed_encryption = version.cmek_status
+        return message
+
+    @staticmethod
+    def _check_etag(kind: str, name: str, sent: str, current: str) -> None:
+        if sent and sent != current:
+            raise _precondition(
+                f"The etag provided in the request does not match the current etag of "
+                f"{kind} [{name}]."
+            )
+
+    @staticmethod
+    def _kms_status(kms_key_name: str) -> Any:
+        return resources.CustomerManagedEncryptionStatus(
+            kms_key_version_name=f"{kms_key_name}/cryptoKeyVersions/1"
+        )
+
+    def _replication_status(self, secret: Any) -> Any | None:
+        if "replication" not in secret:
+            return None
+        replication = secret.replication
+        status = resources.ReplicationStatus
+        if "automatic" in replication:
+            automatic = status.AutomaticStatus()
+            if "customer_managed_encryption" in replication.automatic:
+                kms = replication.automatic.customer_managed_encryption.kms_key_name
+                automatic.customer_managed_encryption = self._kms_status(kms)
+            return status(automatic=automatic)
+        replicas = []
+        for replica in replication.user_managed.replicas:
+            replica_status = status.UserManagedStatus.ReplicaStatus(location=replica.location)
+            if "customer_managed_encryption" in replica:
+                kms = replica.customer_managed_encryption.kms_key_name
+                replica_status.customer_managed_encryption = self._kms_status(kms)
+            replicas.append(replica_status)
+        return status(user_managed=status.UserManagedStatus(replicas=replicas))
+
+    def _validate_aliases(self, aliases: dict[str, int], record: _SecretRecord | None) -> None:
+        if len(aliases) > MAX_ALIASES:
+            raise _invalid(f"A secret can have at most {MAX_ALIASES} version aliases.")
+        for alias, number in aliases.items():
+            if not _ALIAS_RE.fullmatch(alias) or alias in ("latest", "NEW"):
+                raise _invalid(f"Invalid version alias [{alias}].")
+            if record is None or number not in record.versions:
+                raise _invalid(f"Version alias [{alias}] refers to a version that does not exist.")
+
+    def _apply_expiration(self, secret: Any) -> None:
+        """``ttl`` becomes ``expire_time``; an expiry must lie in the future."""
+        now = self._now()
+        if "ttl" in secret:
+            ttl: timedelta = secret.ttl
+            if ttl <= timedelta(0):
+                raise _invalid("Secret.ttl must be positive.")
+            secret.expire_time = now + ttl
+        elif "expire_time" in secret and secret.expire_time <= now:
+            raise _invalid("Secret.expire_time must be in the future.")
+
+    # --- Secrets ---
+
+    def _create_secret(self, request: Any) -> Any:
+        parent = _parse_parent(request.parent)
+        secret_id = request.secret_id
+        if not _SECRET_ID_RE.fullmatch(secret_id):
+            raise _invalid(
+                f"Invalid secret_id [{secret_id}]: 1 to 255 letters, digits, '_' or '-'."
+            )
+        secret = _copy(request.secret)
+        regional = _location_of(parent) is not None
+        if regional:
+            if "replication" in secret:
+                raise _invalid("Regional secrets take no replication policy.")
+            if "customer_managed_encryption" in secret:
+                _validate_kms_key(secret.customer_managed_encryption.kms_key_name)
+        else:
+            if "replication" not in secret:
+                raise _invalid("Secret.replication is required.")
+            _validate_replication(secret.replication)
+            if "customer_managed_encryption" in secret:
+                raise _invalid(
+                    "Secret.customer_managed_encryption applies to regional secrets only; "
+                    "set it on the replication policy."
+                )
+        _validate_labels(dict(secret.labels))
+        _validate_annotations(dict(secret.annotations))
+        _validate_topics(list(secret.topics))
+        self._validate_aliases(dict(secret.version_aliases), None)
+        name = f"{parent}/secrets/{secret_id}"
+        with self._lock:
+            existing = self._secrets.get(name)
+            if existing is not None and not self._purge_expired(existing):
+                raise RpcError(grpc.StatusCode.ALREADY_EXISTS, f"Secret [{name}] already exists.")
+            self._apply_expiration(secret)
+            secret.name = name
+            secret.create_time = self._now()
+            secret.etag = self._new_etag()
+            del secret.tags  # input only
+            del secret.policy_member  # output only, and not modelled
+            self._secrets[name] = _SecretRecord(name, parent, secret_id, secret)
+            return _copy(secret)
+
+    def _get_secret(self, request: Any) -> Any:
+        with self._lock:
+            return _copy(self._secret(request.name).message)
+
+    def _update_secret(self, request: Any) -> Any:
+        incoming = request.secret
+        paths = list(request.update_mask.paths) if "update_mask" in request else []
+        if not paths:
+            raise _invalid("UpdateSecretRequest.update_mask is required.")
+        for path in paths:
+            if path not in _UPDATABLE_PATHS:
+                raise _invalid(f"Invalid update_mask path [{path}]: not updatable.")
+        with self._lock:
+            record = self._secret(incoming.name)
+            self._check_etag("Secret", record.name, incoming.etag, record.message.etag)
+            updated = _copy(record.message)
+            for path in paths:
+                if path == "labels":
+                    _validate_labels(dict(incoming.labels))
+                    updated.labels = dict(incoming.labels)
+                elif path == "annotations":
+                    _validate_annotations(dict(incoming.annotations))
+                    updated.annotations = dict(incoming.annotations)
+                elif path == "version_aliases":
+                    self._validate_aliases(dict(incoming.version_aliases), record)
+                    updated.version_aliases = dict(incoming.version_aliases)
+                elif path == "topics":
+                    _validate_topics(list(incoming.topics))
+                    updated.topics = list(incoming.topics)
+                elif path in ("expire_time", "ttl"):
+                    if path in incoming:
+                        setattr(updated, path, getattr(incoming, path))
+                        self._apply_expiration(updated)
+                    else:
+                        del updated.expire_time
+                elif path == "customer_managed_encryption":
+                    if _location_of(record.parent) is None:
+                        raise _invalid(
+                            "customer_managed_encryption applies to regional secrets only."
+                        )
+                    if path in incoming:
+                        _validate_kms_key(incoming.customer_managed_encryption.kms_key_name)
+                        updated.customer_managed_encryption = incoming.customer_managed_encryption
+                    else:
+                        del updated.customer_managed_encryption
+                elif path in incoming:  # rotation, version_destroy_ttl: stored as sent
+                    setattr(updated, path, getattr(incoming, path))
+                else:
+                    delattr(updated, path)
+            updated.etag = self._new_etag()
+            record.message = updated
+            return _copy(updated)
+
+    def _delete_secret(self, request: Any) -> None:
+        with self._lock:
+            record = self._secret(request.name)
+            self._check_etag("Secret", record.name, request.etag, record.message.etag)
+            del self._secrets[record.name]
+
+    def _list_secrets(self, request: Any) -> Any:
+        parent = _parse_parent(request.parent)
+        node = _FilterParser(request.filter).parse()
+        if node is not None:
+            _check_fields(node, _secret_field_known)
+        page_size = _page_size(request.page_size)
+        page = _decode_token(request.page_token, parent, request.filter)
+        with self._lock:
+            records = sorted(
+                (r for r in list(self._secrets.values()) if r.parent == parent),
+                key=lambda r: r.name,
+            )
+            records = [r for r in records if not self._purge_expired(r)]
+            total = len(records)
+            if node is not None:
+                records = [r for r in records if _evaluate(node, _secret_matcher(r))]
+            if page.start_after is not None:
+                records = [r for r in records if r.name > page.start_after]
+            chunk = records[:page_size]
+            more = len(records) > page_size
+            return service.ListSecretsResponse(
+                secrets=[_copy(r.message) for r in chunk],
+                next_page_token=(
+                    _encode_token(chunk[-1].name, parent, request.filter) if more else ""
+                ),
+                total_size=0 if node is not None else total,
+            )
+
+    # --- Versions ---
+
+    def _add_secret_version(self, request: Any) -> Any:
+        if "payload" not in request:
+            raise _invalid("Field [payload] is required.")
+        payload = request.payload
+        data = bytes(payload.data)
+        if len(data) > MAX_PAYLOAD_BYTES:
+            raise _invalid(
+                f"Secret payload is {len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes."
+            )
+        checksum = _crc32c(data)
+        client_checksum = "data_crc32c" in payload
+        if client_checksum and payload.data_crc32c != checksum:
+            raise _invalid(
+                "Checksum mismatch: the data_crc32c of the payload does not match the CRC32C "
+                "of its data (data integrity check failed)."
+            )
+        with self._lock:
+            record = self._secret(request.parent)
+            number = record.next_version
+            record.next_version += 1
+            cmek_status = None
+            if "customer_managed_encryption" in record.message:
+                kms = record.message.customer_managed_encryption.kms_key_name
+                cmek_status = self._kms_status(kms)
+            version = _VersionRecord(
+                number=number,
+                create_time=self._now(),
+                data=data,
+                crc32c=checksum,
+                client_checksum=client_checksum,
+                etag=self._new_etag(),
+                replication_status=self._replication_status(record.message),
+                cmek_status=cmek_status,
+            )
+            record.versions[number] = version
+            return self._version_message(record, version)
+
+    def _get_secret_version(self, request: Any) -> Any:
+        with self._lock:
+            return self._version_message(*self._version(request.name))
+
+    def _access_secret_version(self, request: Any) -> Any:
+        with self._lock:
+            record, version = self._version(request.name)
+            name = f"{record.name}/versions/{version.number}"
+            if version.state != State.ENABLED:
+                raise _precondition(f"Secret Version [{name}] is in {version.state.name} state.")
+            return service.AccessSecretVersionResponse(
+                name=name,
+                payload=resources.SecretPayload(data=version.data, data_crc32c=version.crc32c),
+            )
+
+    def _list_secret_versions(self, request: Any) -> Any:
+        node = _FilterParser(request.filter).parse()
+        if node is not None:
+            _check_fields(node, lambda name: name in _VERSION_FILTER_FIELDS)
+        page_size = _page_size(request.page_size)
+        page = _decode_token(request.page_token, request.parent, request.filter)
+        with self._lock:
+            record = self._secret(request.parent)
+            versions = sorted(record.versions.values(), key=lambda v: v.number, reverse=True)
+            total = len(versions)
+            if node is not None:
+                versions = [v for v in versions if _evaluate(node, _version_matcher(record, v))]
+            if page.start_after is not None:
+                if not page.start_after.isdigit():
+                    raise _invalid("The page_token does not belong to this parent and filter.")
+                after = int(page.start_after)
+                versions = [v for v in versions if v.number < after]
+            chunk = versions[:page_size]
+            more = len(versions) > page_size
+            return service.ListSecretVersionsResponse(
+                versions=[self._version_message(record, v) for v in chunk],
+                next_page_token=(
+                    _encode_token(str(chunk[-1].number), request.parent, request.filter)
+                    if more
+                    else ""
+                ),
+                total_size=0 if node is not None else total,
+            )
+
+    def _change_state(self, request: Any, target: Any) -> Any:
+        with self._lock:
+            record, version = self._version(request.name)
+            name = f"{record.name}/versions/{version.number}"
+            self._check_etag("SecretVersion", name, request.etag, version.etag)
+            if version.state == State.DESTROYED:
+                raise _precondition(f"Secret Version [{name}] is in DESTROYED state.")
+            version.state = target
+            if target == State.DESTROYED:
+                version.data = b""
+                version.crc32c = 0
+                version.destroy_time = self._now()
+            version.etag = self._new_etag()
+            return self._version_message(record, version)
+
+    def _disable_secret_version(self, request: Any) -> Any:
+        return self._change_state(request, State.DISABLED)
+
+    def _enable_secret_version(self, request: Any) -> Any:
+        return self._change_state(request, State.ENABLED)
+
+    def _destroy_secret_version(self, request: Any) -> Any:
+        return self._change_state(request, State.DESTROYED)
+
+
+class _EmptyType:
+    """The serializer pair for ``google.protobuf.Empty`` answers. Empty is a plain protobuf
+    message, not a proto-plus type (no ``serialize``), and its wire form is zero bytes, which
+    the client's ``Empty.FromString`` reads back; handlers answering Empty return ``None``."""
+
+    @staticmethod
+    def serialize(message: None) -> bytes:
+        return b""
+
+    @staticmethod
+    def deserialize(data: bytes) -> None:
+        return None
+
+
+# --- Filter matchers and pages --------------------------------------------------------------
+
+
+def _secret_matcher(record: _SecretRecord) -> Callable[[_Restriction], bool]:
+    secret = record.message
+
+    def match(restriction: _Restriction) -> bool:
+        path, op, value = restriction.field, restriction.op, restriction.value
+        head = path.split(".", 1)[0]
+        if path == "name":
+            if op in ("=", "!="):
+                exact = _match_text(record.name, "=", value) or _match_text(
+                    record.secret_id, "=", value
+                )
+                return exact if op == "=" else not exact
+            return _match_text(record.name, op, value)
+        if head == "labels":
+            return _match_map(dict(secret.labels), path, op, value)
+        if head == "annotations":
+            return _match_map(dict(secret.annotations), path, op, value)
+        if path == "create_time":
+            return _match_time(secret.create_time, op, value)
+        if path == "expire_time":
+            return _match_time(record.expire_time, op, value)
+        replication = secret.replication if "replication" in secret else None
+        if path in ("replication.automatic", "replication.user_managed"):
+            kind = path.split(".", 1)[1]
+            present = replication is not None and kind in replication
+            if op != ":" or value != "*":
+                raise _invalid(f"Use [{path}:*] in filters.")
+            return present
+        # replication.user_managed.replicas.location
+        locations: Iterable[str] = (
+            [r.location for r in replication.user_managed.replicas]
+            if replication is not None and "user_managed" in replication
+            else []
+        )
+        if op == "!=":
+            return all(_match_text(loc, "!=", value) for loc in locations)
+        return any(_match_text(loc, op, value) for loc in locations)
+
+    return match
+
+
+def _version_matcher(
+    record: _SecretRecord, version: _VersionRecord
+) -> Callable[[_Restriction], bool]:
+    def match(restriction: _Restriction) -> bool:
+        path, op, value = restriction.field, restriction.op, restriction.value
+        if path == "state":
+            wanted = value.upper()
+            if wanted not in State.__members__:
+                raise _invalid(f"Unknown secret version state [{value}] in filter.")
+            text_op = "=" if op == ":" else op
+            return _match_text(version.state.name, text_op, wanted)
+        if path == "name":
+            return _match_text(f"{record.name}/versions/{version.number}", op, value)
+        if path == "create_time":
+            return _match_time(version.create_time, op, value)
+        return _match_time(version.destroy_time, op, value)
+
+    return match
+
+
+def _page_size(requested: int) -> int:
+    if requested < 0:
+        raise _invalid("page_size must not be negative.")
+    return min(requested or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def _token_scope(parent: str, filter_text: str) -> str:
+    return hashlib.sha256(f"{parent}\0{filter_text}".encode()).hexdigest()[:16]
+
+
+def _encode_token(last_key: str, parent: str, filter_text: str) -> str:
+    body = json.dumps({"after": last_key, "scope": _token_scope(parent, filter_text)})
+    return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str, parent: str, filter_text: str) -> _Page:
+    if not token:
+        return _Page(None)
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        body = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        after = body["after"]
+        scope = body["scope"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise _invalid(f"Invalid page_token [{token}].") from None
+    if not isinstance(after, str) or scope != _token_scope(parent, filter_text):
+        raise _invalid("The page_token does not belong to this parent and filter.")
+    return _Page(after)
+
+
+# --- Command line ---------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve in the foreground until SIGINT or SIGTERM."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tether_emulators.secret_manager",
+        description="An in-memory Secret Manager v1 emulator speaking the real gRPC API.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port to listen on (0: any free port)"
+    )
+    args = parser.parse_args(argv)
+    emulator = SecretManagerEmulator()
+    try:
+        emulator.start(args.host, args.port)
+    except (OSError, RuntimeError) as exc:
+        sys.stderr.write(f"cannot start the Secret Manager emulator: {exc}\n")
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sys.stdout.write(f"export {EMULATOR_HOST_VAR}={emulator.address}\n")
+    sys.stdout.flush()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        emulator.stop(grace=1.0)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
