@@ -1,0 +1,568 @@
+"""Firestore implementation of :class:`~tether.ports.ConnectionStore`.
+
+Layout (paths relative to the database; ``<t>`` etc. are :func:`~.paths.doc_id` of the id)::
+
+    tenants/<t>/connections/<connection id>   record + tenant_id, id, provider, status,
+                                              deleted, created_at, version, webhook_token_hash
+    tenants/<t>/audit/<event id>              record + id, connection_id, at
+    webhook_tokens/<token hash>               tenant_id, connection_id  (lookup, unique)
+    oauth_states/<state hash>                 record + expires_at       (TTL)
+    webhook_events/<sha256(provider NUL key)> record + provider, expires_at (TTL)
+    leases/<name>                             name, owner, expires_at   (TTL)
+
+Why this shape:
+
+- **Tenant in the path.** Every connection and audit read or query starts from
+  ``tenants/<t>``, so a query cannot reach another tenant's records by a missing filter, and
+  each tenant has its own index ranges. The tenant document itself is never written.
+  Tenant ids come from tokens and may hold characters Firestore refuses in ids ("/", ".",
+  "..", ``__x__``, over 1,500 bytes): those are stored under ``~`` + sha256 hex, a form no
+  id used as-is can take (see :mod:`.paths`).
+- **The record is one JSON string** (``record``, exactly what the SQLite store keeps), next
+  to the few top-level fields queries filter or sort on. Not a Firestore map: JSON that
+  callers may put in ``config``/``metadata`` is not always a valid Firestore value (arrays
+  inside arrays, integers beyond 64 bits, ``""`` or ``__x__`` keys are all refused), and a
+  map would create an index entry per nested field (up to the 40,000-entries-per-document
+  limit). ``record`` is exempt from indexing (``infra/firestore.indexes.json``).
+- **Optimistic concurrency with preconditions, not transactions.** Compare-and-set,
+  single-use OAuth states and leases read the document, decide, and write with an
+  ``update_time`` precondition (``create()`` when it must not exist); several writes that
+  must go together (a connection and its webhook-token lookup) are one atomic batch. A
+  failed precondition means exactly "someone wrote since I read": ``VersionConflict`` for
+  :meth:`update_connection`, re-read and decide again for states and leases. Server-side
+  transactions would take pessimistic locks instead: eight writers racing for one
+  connection on the emulator took 2-4 s that way against some 50 ms with preconditions.
+- **Webhook tokens** are looked up through ``webhook_tokens/<hash>`` documents written in
+  the same batch as the connection (create, update, token change), which also makes the
+  hash unique as in SQLite; no collection-group query on a hash field is needed.
+- ``scan_connections`` is a collection-group query over ``connections`` ordered by document
+  name (ascending, served by the built-in index); its cursor is the last document's path.
+
+Firestore limits considered:
+
+- **1 MiB per document.** The stored size is computed with Firestore's own formula before
+  every write; a larger record is refused with ``InvalidRequest`` (code
+  ``RECORD_TOO_LARGE``) rather than failing inside the backend. The API's body cap is also
+  1 MiB, so a webhook event with a body close to it cannot be stored here.
+- **Hot documents** (about one sustained write per second per document): only a lease or
+  a single connection is written repeatedly, and both change at human or scheduler pace.
+- **500 writes/s on sequential indexed values.** ``created_at`` and ``at`` grow
+  monotonically, but their indexes are per tenant collection (``COLLECTION`` scope), so the
+  ceiling applies per tenant. Document ids are random (connection and audit ids carry 128
+  random bits) or hashes, so writes spread over the key range. ``expires_at`` of the
+  top-level TTL collections is sequential and keeps an ascending index only for
+  :meth:`purge_expired`: that caps webhook intake near 500 events/s; past that, drop the
+  index in the indexes file and let the TTL policies alone do the purging.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_document import DocumentSnapshot
+from google.cloud.firestore_v1.base_query import FieldFilter
+from google.cloud.firestore_v1.collection import CollectionReference
+from google.cloud.firestore_v1.document import DocumentReference
+
+from tether.adapters.firestore.paths import (
+    MAX_DOCUMENT_BYTES,
+    decode_list_cursor,
+    decode_scan_cursor,
+    doc_id,
+    document_size,
+    encode_list_cursor,
+    encode_scan_cursor,
+    webhook_event_id,
+)
+from tether.domain.errors import BackendUnavailable, Conflict, InvalidRequest, VersionConflict
+from tether.domain.models import (
+    AuditEvent,
+    Connection,
+    Lease,
+    OAuthState,
+    Page,
+    WebhookEvent,
+)
+
+__all__ = [
+    "AUDIT",
+    "CONNECTIONS",
+    "LEASES",
+    "OAUTH_STATES",
+    "TENANTS",
+    "WEBHOOK_EVENTS",
+    "WEBHOOK_TOKENS",
+    "FirestoreConnectionStore",
+    "firestore_client",
+]
+
+TENANTS = "tenants"
+CONNECTIONS = "connections"
+AUDIT = "audit"
+WEBHOOK_TOKENS = "webhook_tokens"
+OAUTH_STATES = "oauth_states"
+WEBHOOK_EVENTS = "webhook_events"
+LEASES = "leases"
+
+# The special field path of the document's own name (``FieldPath.document_id()``).
+_DOCUMENT_NAME = "__name__"
+
+# Writes per commit when purging (Firestore's historical per-commit limit).
+_PURGE_BATCH = 500
+
+_DESC: str = firestore.Query.DESCENDING
+
+# Failures of the backend itself, worth retrying; everything else is a bug or a refusal.
+_UNAVAILABLE: tuple[type[Exception], ...] = (
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.InternalServerError,
+    gexc.ResourceExhausted,
+    gexc.Aborted,
+    gexc.RetryError,
+)
+
+T = TypeVar("T")
+_Snapshot = DocumentSnapshot[DocumentReference]
+
+
+def firestore_client(project: str, database: str = "(default)") -> firestore.Client:
+    """A client for ``project``/``database``. The library itself talks to the emulator when
+    ``FIRESTORE_EMULATOR_HOST`` is set. Create it when it is needed, never at import."""
+    return firestore.Client(project=project, database=database)
+
+
+@contextmanager
+def _backend() -> Iterator[None]:
+    try:
+        yield
+    except _UNAVAILABLE as exc:
+        raise BackendUnavailable("the Firestore store is unavailable; try again") from exc
+
+
+class _Stale(Exception):
+    """A precondition failed: the document changed since it was read. Read it again."""
+
+
+def _record(snapshot: _Snapshot) -> str:
+    value = snapshot.get("record")
+    if not isinstance(value, str):
+        raise TypeError("stored record is not a JSON string")
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value
+
+
+def _too_large() -> InvalidRequest:
+    return InvalidRequest(
+        f"the record is larger than the {MAX_DOCUMENT_BYTES // 1024} KiB a document may hold",
+        code="RECORD_TOO_LARGE",
+    )
+
+
+class FirestoreConnectionStore:
+    """Tenant-scoped records in Firestore. Thread-safe: share one per process.
+
+    ``client`` is used as given (the caller owns it, unless ``owns_client``: then
+    :meth:`close` closes it). ``contention_attempts`` bounds the re-reads of a state or
+    lease that keeps changing under us before giving up with ``BackendUnavailable``.
+    """
+
+    def __init__(
+        self,
+        client: firestore.Client,
+        *,
+        owns_client: bool = False,
+        contention_attempts: int = 10,
+    ) -> None:
+        if contention_attempts < 1:
+            raise ValueError("contention_attempts must be at least 1")
+        self._client = client
+        self._owns_client = owns_client
+        self._attempts = contention_attempts
+
+    @classmethod
+    def for_project(cls, project: str, database: str = "(default)") -> FirestoreConnectionStore:
+        """A store with a client of its own for ``project``/``database``."""
+        return cls(firestore_client(project, database), owns_client=True)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()  # type: ignore[no-untyped-call]  # unannotated in the library
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _tenant(self, tenant_id: str) -> DocumentReference:
+        return self._client.collection(TENANTS).document(doc_id(tenant_id))
+
+    def _connection_ref(self, tenant_id: str, connection_id: str) -> DocumentReference:
+        connections: CollectionReference = self._tenant(tenant_id).collection(CONNECTIONS)
+        return connections.document(doc_id(connection_id))
+
+    def _token_ref(self, token_hash: str) -> DocumentReference:
+        return self._client.collection(WEBHOOK_TOKENS).document(doc_id(token_hash))
+
+    def _state_ref(self, state_hash: str) -> DocumentReference:
+        return self._client.collection(OAUTH_STATES).document(doc_id(state_hash))
+
+    def _event_ref(self, provider: str, dedupe_key: str) -> DocumentReference:
+        return self._client.collection(WEBHOOK_EVENTS).document(
+            webhook_event_id(provider, dedupe_key)
+        )
+
+    def _lease_ref(self, name: str) -> DocumentReference:
+        return self._client.collection(LEASES).document(doc_id(name))
+
+    def _unchanged_since(self, snapshot: _Snapshot) -> Any:
+        """Write option: only if the document still has the ``update_time`` we read."""
+        return self._client.write_option(last_update_time=snapshot.update_time)
+
+    @staticmethod
+    def _checked(ref: DocumentReference, fields: dict[str, Any]) -> dict[str, Any]:
+        if document_size(ref.path, fields) > MAX_DOCUMENT_BYTES:
+            raise _too_large()
+        return fields
+
+    def _optimistic(self, attempt: Callable[[], T]) -> T:
+        """Run read-decide-write ``attempt`` until no one else wrote in between."""
+        for n in range(self._attempts):
+            try:
+                return attempt()
+            except _Stale:
+                if n + 1 < self._attempts:
+                    # jitter, not security: spreads the retries of racing writers
+                    time.sleep(random.uniform(0, min(0.2, 0.005 * 2**n)))  # noqa: S311
+        raise BackendUnavailable("the record is busy; try again")
+
+    # -- connections ------------------------------------------------------------------------
+    @staticmethod
+    def _connection_fields(connection: Connection) -> dict[str, Any]:
+        return {
+            "record": connection.model_dump_json(),
+            "tenant_id": connection.tenant_id,
+            "id": connection.id,
+            "provider": connection.provider,
+            "status": connection.status.value,
+            "deleted": connection.deleted_at is not None,
+            "created_at": _aware(connection.created_at),
+            "version": connection.version,
+            "webhook_token_hash": _token_hash(connection),
+        }
+
+    @staticmethod
+    def _token_fields(connection: Connection) -> dict[str, Any]:
+        return {"tenant_id": connection.tenant_id, "connection_id": connection.id}
+
+    def create_connection(self, connection: Connection) -> None:
+        ref = self._connection_ref(connection.tenant_id, connection.id)
+        fields = self._checked(ref, self._connection_fields(connection))
+        token_hash = _token_hash(connection)
+        with _backend():
+            batch = self._client.batch()
+            batch.create(ref, fields)
+            if token_hash is not None:
+                batch.create(self._token_ref(token_hash), self._token_fields(connection))
+            try:
+                batch.commit()
+            except gexc.AlreadyExists:
+                if ref.get(field_paths=["version"]).exists:
+                    raise Conflict("a connection with this id already exists") from None
+                raise Conflict("this webhook token is already in use") from None
+
+    def get_connection(
+        self, tenant_id: str, connection_id: str, *, include_deleted: bool = False
+    ) -> Connection | None:
+        with _backend():
+            snapshot = self._connection_ref(tenant_id, connection_id).get(
+                field_paths=["record", "deleted"]
+            )
+        if not snapshot.exists or (snapshot.get("deleted") and not include_deleted):
+            return None
+        return Connection.model_validate_json(_record(snapshot))
+
+    def list_connections(
+        self,
+        tenant_id: str,
+        *,
+        status: str | None = None,
+        provider: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Connection]:
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
+        query = (
+            self._tenant(tenant_id)
+            .collection(CONNECTIONS)
+            .where(filter=FieldFilter("deleted", "==", False))
+        )
+        if status is not None:
+            query = query.where(filter=FieldFilter("status", "==", status))
+        if provider is not None:
+            query = query.where(filter=FieldFilter("provider", "==", provider))
+        query = query.order_by("created_at", direction=_DESC).order_by("id", direction=_DESC)
+        if cursor is not None:
+            created_at, record_id = decode_list_cursor(cursor)
+            query = query.start_after({"created_at": created_at, "id": record_id})
+        query = query.select(["record"]).limit(limit + 1)
+        with _backend():
+            snapshots = list(query.stream())
+        items = [Connection.model_validate_json(_record(s)) for s in snapshots[:limit]]
+        next_cursor = None
+        if len(snapshots) > limit:
+            last = items[-1]
+            next_cursor = encode_list_cursor(last.created_at, last.id)
+        return Page(items=items, next_cursor=next_cursor)
+
+    def update_connection(self, connection: Connection, *, expected_version: int) -> Connection:
+        stored = connection.model_copy(update={"version": expected_version + 1})
+        ref = self._connection_ref(stored.tenant_id, stored.id)
+        fields = self._checked(ref, self._connection_fields(stored))
+        stale = VersionConflict("the connection was changed by someone else; re-read it")
+        with _backend():
+            current = ref.get(field_paths=["version", "webhook_token_hash"])
+            if not current.exists or current.get("version") != expected_version:
+                raise stale
+            batch = self._client.batch()
+            batch.update(ref, fields, option=self._unchanged_since(current))
+            old_hash, new_hash = current.get("webhook_token_hash"), _token_hash(stored)
+            if old_hash != new_hash:
+                if old_hash is not None:
+                    batch.delete(self._token_ref(old_hash))
+                if new_hash is not None:
+                    batch.create(self._token_ref(new_hash), self._token_fields(stored))
+            try:
+                batch.commit()
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                raise stale from None
+            except gexc.AlreadyExists:
+                raise Conflict("this webhook token is already in use") from None
+        return stored
+
+    def scan_connections(self, *, cursor: str | None = None, limit: int = 200) -> Page[Connection]:
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
+        query = self._client.collection_group(CONNECTIONS).order_by(_DOCUMENT_NAME)
+        if cursor is not None:
+            path = decode_scan_cursor(cursor, parent=TENANTS, collection=CONNECTIONS)
+            query = query.start_after({_DOCUMENT_NAME: self._client.document(path)})
+        query = query.select(["record"]).limit(limit + 1)
+        with _backend():
+            snapshots = list(query.stream())
+        items = [Connection.model_validate_json(_record(s)) for s in snapshots[:limit]]
+        next_cursor = None
+        if len(snapshots) > limit:
+            next_cursor = encode_scan_cursor(snapshots[limit - 1].reference.path)
+        return Page(items=items, next_cursor=next_cursor)
+
+    def find_connection_by_webhook_token(self, token_hash: str) -> Connection | None:
+        with _backend():
+            lookup = self._token_ref(token_hash).get()
+        if not lookup.exists:
+            return None
+        found = self.get_connection(lookup.get("tenant_id"), lookup.get("connection_id"))
+        if found is None or _token_hash(found) != token_hash:
+            return None
+        return found
+
+    # -- audit ------------------------------------------------------------------------------
+    def append_audit(self, event: AuditEvent) -> None:
+        ref = self._tenant(event.tenant_id).collection(AUDIT).document(doc_id(event.id))
+        fields = {
+            "record": event.model_dump_json(),
+            "id": event.id,
+            "connection_id": event.connection_id,
+            "at": _aware(event.at),
+        }
+        with _backend():
+            try:
+                ref.create(self._checked(ref, fields))
+            except gexc.AlreadyExists:
+                raise Conflict("an audit event with this id already exists") from None
+
+    def list_audit(
+        self, tenant_id: str, *, connection_id: str | None = None, limit: int = 100
+    ) -> list[AuditEvent]:
+        if limit < 1:
+            return []
+        query = self._tenant(tenant_id).collection(AUDIT)
+        if connection_id is not None:
+            query = query.where(filter=FieldFilter("connection_id", "==", connection_id))
+        query = (
+            query.order_by("at", direction=_DESC)
+            .order_by("id", direction=_DESC)
+            .select(["record"])
+            .limit(limit)
+        )
+        with _backend():
+            snapshots = list(query.stream())
+        return [AuditEvent.model_validate_json(_record(s)) for s in snapshots]
+
+    # -- OAuth states -----------------------------------------------------------------------
+    def create_oauth_state(self, state: OAuthState) -> None:
+        ref = self._state_ref(state.state_hash)
+        fields = {"record": state.model_dump_json(), "expires_at": _aware(state.expires_at)}
+        with _backend():
+            try:
+                ref.create(self._checked(ref, fields))
+            except gexc.AlreadyExists:
+                raise Conflict("this OAuth state already exists") from None
+
+    def consume_oauth_state(self, state_hash: str, *, now: datetime) -> OAuthState | None:
+        ref = self._state_ref(state_hash)
+
+        def attempt() -> OAuthState | None:
+            snapshot = ref.get(field_paths=["record"])
+            if not snapshot.exists:
+                return None
+            before = OAuthState.model_validate_json(_record(snapshot))
+            if before.used_at is not None:
+                return before
+            used = before.model_copy(update={"used_at": now})
+            try:
+                ref.update(
+                    {"record": used.model_dump_json()}, option=self._unchanged_since(snapshot)
+                )
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                raise _Stale from None
+            return before
+
+        with _backend():
+            return self._optimistic(attempt)
+
+    # -- webhook events ---------------------------------------------------------------------
+    @staticmethod
+    def _event_fields(event: WebhookEvent) -> dict[str, Any]:
+        return {
+            "record": event.model_dump_json(),
+            "provider": event.provider,
+            "expires_at": _aware(event.expires_at),
+        }
+
+    def create_webhook_event(self, event: WebhookEvent) -> bool:
+        ref = self._event_ref(event.provider, event.dedupe_key)
+        fields = self._checked(ref, self._event_fields(event))
+        with _backend():
+            try:
+                ref.create(fields)
+            except gexc.AlreadyExists:
+                return False
+        return True
+
+    def get_webhook_event(self, provider: str, dedupe_key: str) -> WebhookEvent | None:
+        with _backend():
+            snapshot = self._event_ref(provider, dedupe_key).get(field_paths=["record"])
+        if not snapshot.exists:
+            return None
+        event = WebhookEvent.model_validate_json(_record(snapshot))
+        if event.provider != provider or event.dedupe_key != dedupe_key:
+            return None
+        return event
+
+    def update_webhook_event(self, event: WebhookEvent) -> None:
+        ref = self._event_ref(event.provider, event.dedupe_key)
+        fields = self._checked(ref, self._event_fields(event))
+        with _backend():
+            try:
+                ref.update(fields)
+            except gexc.NotFound:
+                return
+
+    def delete_webhook_event(self, provider: str, dedupe_key: str) -> None:
+        with _backend():
+            self._event_ref(provider, dedupe_key).delete()
+
+    # -- leases -----------------------------------------------------------------------------
+    def acquire_lease(
+        self, name: str, owner: str, *, ttl_seconds: float, now: datetime
+    ) -> Lease | None:
+        ref = self._lease_ref(name)
+        lease = Lease(name=name, owner=owner, expires_at=now + timedelta(seconds=ttl_seconds))
+        fields = {"name": name, "owner": owner, "expires_at": _aware(lease.expires_at)}
+
+        def attempt() -> Lease | None:
+            current = ref.get()
+            try:
+                if not current.exists:
+                    ref.create(fields)
+                    return lease
+                if current.get("owner") != owner and current.get("expires_at") > now:
+                    return None
+                ref.update(fields, option=self._unchanged_since(current))
+            except (gexc.AlreadyExists, gexc.FailedPrecondition, gexc.NotFound):
+                raise _Stale from None
+            return lease
+
+        with _backend():
+            return self._optimistic(attempt)
+
+    def release_lease(self, name: str, owner: str) -> None:
+        ref = self._lease_ref(name)
+
+        def attempt() -> None:
+            current = ref.get(field_paths=["owner"])
+            if not current.exists or current.get("owner") != owner:
+                return
+            try:
+                ref.delete(option=self._unchanged_since(current))
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                raise _Stale from None
+
+        with _backend():
+            self._optimistic(attempt)
+
+    # -- housekeeping -----------------------------------------------------------------------
+    def purge_expired(self, *, now: datetime) -> int:
+        """Delete expired OAuth states, webhook events and leases (the TTL policies do the same
+        lazily in production). A document changed since the query saw it is left alone: a
+        lease taken again must not be deleted under its new owner."""
+        cutoff = _aware(now)
+        removed = 0
+        with _backend():
+            for name in (OAUTH_STATES, WEBHOOK_EVENTS, LEASES):
+                query = (
+                    self._client.collection(name)
+                    .where(filter=FieldFilter("expires_at", "<=", cutoff))
+                    .select([])
+                    .limit(_PURGE_BATCH)
+                )
+                while True:
+                    snapshots = list(query.stream())
+                    deleted = self._delete_unchanged(snapshots) if snapshots else 0
+                    removed += deleted
+                    if len(snapshots) < _PURGE_BATCH or deleted == 0:
+                        break
+        return removed
+
+    def _delete_unchanged(self, snapshots: Sequence[_Snapshot]) -> int:
+        batch = self._client.batch()
+        for snapshot in snapshots:
+            batch.delete(snapshot.reference, option=self._unchanged_since(snapshot))
+        try:
+            batch.commit()
+        except (gexc.FailedPrecondition, gexc.NotFound):
+            pass  # one of them changed meanwhile: one at a time, skipping the changed ones
+        else:
+            return len(snapshots)
+        deleted = 0
+        for snapshot in snapshots:
+            try:
+                snapshot.reference.delete(option=self._unchanged_since(snapshot))
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                continue
+            deleted += 1
+        return deleted
+
+
+def _token_hash(connection: Connection) -> str | None:
+    return connection.webhook.token_hash if connection.webhook else None

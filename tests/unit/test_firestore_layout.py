@@ -1,0 +1,180 @@
+"""The pure parts of the Firestore layout: document ids, cursors, document sizes, and how
+backend failures are reported."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from unittest.mock import MagicMock
+
+import pytest
+
+from tether.adapters.firestore.paths import (
+    HASHED_ID_PREFIX,
+    decode_list_cursor,
+    decode_scan_cursor,
+    doc_id,
+    document_size,
+    encode_list_cursor,
+    encode_scan_cursor,
+    webhook_event_id,
+)
+from tether.domain.errors import BackendUnavailable, InvalidRequest
+
+
+@pytest.mark.parametrize("value", ["t1", "acme-eu", "conn_AbC123", "refresh:conn_1", "a.b", "x@y"])
+def test_safe_ids_are_kept(value: str) -> None:
+    assert doc_id(value) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", ".", "..", "a/b", "__x__", "_x", "-x", "~abc", "a" * 201, "é", "a b", "a\x00b"],
+)
+def test_other_ids_are_hashed(value: str) -> None:
+    hashed = doc_id(value)
+    assert hashed.startswith(HASHED_ID_PREFIX) and len(hashed) == 65
+    assert "/" not in hashed and not hashed.startswith("__")
+    assert doc_id(hashed) != hashed  # a hashed form is never taken as-is: no aliasing
+
+
+def test_hashed_ids_are_distinct() -> None:
+    values = ["a/b", "a/c", "", ".", "..", "é", "a" * 5000]
+    assert len({doc_id(v) for v in values}) == len(values)
+
+
+def test_webhook_event_id_separates_provider_and_key() -> None:
+    assert webhook_event_id("ab", "c") != webhook_event_id("a", "bc")
+    assert "/" not in webhook_event_id("stripe", "evt/1")
+
+
+def test_list_cursor_round_trips() -> None:
+    at = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    assert decode_list_cursor(encode_list_cursor(at, "conn_1")) == (at, "conn_1")
+    other_zone = at.astimezone(timezone(timedelta(hours=5)))
+    assert decode_list_cursor(encode_list_cursor(other_zone, "c")) == (at, "c")
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "!!not-a-cursor",
+        "a b",
+        _b64(b"not json"),
+        _b64(json.dumps(["2026-03-01T12:00:00Z"]).encode()),
+        _b64(json.dumps([1, "c"]).encode()),
+        _b64(json.dumps(["yesterday", "c"]).encode()),
+        _b64(json.dumps(["2026-03-01T12:00:00", "c"]).encode()),  # no zone
+        _b64(b"\xff\xfe"),
+    ],
+)
+def test_bad_list_cursors_are_client_errors(cursor: str) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        decode_list_cursor(cursor)
+    assert refused.value.code == "INVALID_CURSOR"
+
+
+def test_scan_cursor_round_trips_and_is_checked() -> None:
+    path = f"tenants/{doc_id('a/b')}/connections/conn_1"
+    assert decode_scan_cursor(encode_scan_cursor(path), parent="tenants", collection="connections")
+    for bad in [
+        "tenants/t1/audit/x",
+        "tenants/t1/connections",
+        "other/t1/connections/c",
+        "tenants/t1/connections/c/more/x",
+        "tenants/../connections/c",
+        "tenants/~nothex/connections/c",
+    ]:
+        with pytest.raises(InvalidRequest):
+            decode_scan_cursor(encode_scan_cursor(bad), parent="tenants", collection="connections")
+
+
+def test_document_size_follows_firestore_formula() -> None:
+    # The worked example of Firestore's "storage size calculations" page: 147 bytes.
+    fields = {
+        "type": "Personal",
+        "done": False,
+        "priority": 1,
+        "description": "Learn Cloud Firestore",
+    }
+    assert document_size("users/jeff/tasks/my_task_id", fields) == 147
+    nested: dict[str, Any] = {"m": {"a": [1, 2.5, None, "é"]}, "at": datetime.now(UTC), "b": b"xy"}
+    # m(2) + a(2) + 8 + 8 + 1 + 3  |  at(3) + 8  |  b(2) + 2
+    assert document_size("c/d", nested) == (2 + 2 + 16) + (2 + 2 + 8 + 8 + 1 + 3) + 11 + 4 + 32
+
+
+@pytest.mark.parametrize(
+    "failure", ["ServiceUnavailable", "DeadlineExceeded", "InternalServerError"]
+)
+def test_backend_failures_become_backend_unavailable(failure: str) -> None:
+    from google.api_core import exceptions as gexc
+
+    from tether.adapters.firestore import FirestoreConnectionStore
+
+    client = MagicMock()
+    tenant = client.collection.return_value.document.return_value
+    connection = tenant.collection.return_value.document.return_value
+    connection.get.side_effect = getattr(gexc, failure)("tenants/secret-tenant: refused")
+    store = FirestoreConnectionStore(client)
+    with pytest.raises(BackendUnavailable) as failed:
+        store.get_connection("secret-tenant", "conn_1")
+    assert failed.value.retryable and "secret-tenant" not in failed.value.message
+
+
+INDEXES_FILE = Path(__file__).resolve().parents[2] / "infra" / "firestore.indexes.json"
+
+
+def _covered(indexes: list[dict[str, Any]], group: str, equal: set[str], order: list[str]) -> bool:
+    """An index on ``group`` with the equality fields first (any order) then ``order``."""
+    for index in indexes:
+        fields = [(f["fieldPath"], f.get("order")) for f in index["fields"]]
+        head, tail = fields[: len(equal)], fields[len(equal) :]
+        if (
+            index["collectionGroup"] == group
+            and index["queryScope"] == "COLLECTION"
+            and {name for name, _ in head} == equal
+            and [f"{name} {direction}" for name, direction in tail] == order
+        ):
+            return True
+    return False
+
+
+@pytest.mark.parametrize(
+    ("group", "equal", "order"),
+    [
+        ("connections", {"deleted"}, ["created_at DESCENDING", "id DESCENDING"]),
+        ("connections", {"deleted", "status"}, ["created_at DESCENDING", "id DESCENDING"]),
+        ("connections", {"deleted", "provider"}, ["created_at DESCENDING", "id DESCENDING"]),
+        (
+            "connections",
+            {"deleted", "status", "provider"},
+            ["created_at DESCENDING", "id DESCENDING"],
+        ),
+        ("audit", set(), ["at DESCENDING", "id DESCENDING"]),
+        ("audit", {"connection_id"}, ["at DESCENDING", "id DESCENDING"]),
+    ],
+)
+def test_indexes_file_covers_the_store_queries(
+    group: str, equal: set[str], order: list[str]
+) -> None:
+    indexes = json.loads(INDEXES_FILE.read_text())["indexes"]
+    assert _covered(indexes, group, equal, order)
+
+
+def test_indexes_file_has_ttl_policies_and_exempts_records() -> None:
+    overrides = json.loads(INDEXES_FILE.read_text())["fieldOverrides"]
+    by_field = {(o["collectionGroup"], o["fieldPath"]): o for o in overrides}
+    for group in ("oauth_states", "webhook_events", "leases"):
+        ttl = by_field[(group, "expires_at")]
+        # TTL, and the one index purge_expired's "expires_at <= now" query needs
+        assert ttl["ttl"] is True
+        assert ttl["indexes"] == [{"order": "ASCENDING", "queryScope": "COLLECTION"}]
+    for group in ("connections", "audit", "oauth_states", "webhook_events"):
+        assert by_field[(group, "record")]["indexes"] == []
