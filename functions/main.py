@@ -13,7 +13,7 @@ from flask import Request, Response
 from tether.bootstrap import check_startup
 from tether.logs import configure_logging
 
-__all__ = ["catalog", "connections"]
+__all__ = ["catalog", "connections", "tasks"]
 
 configure_logging()
 # A missing keyring, or dev auth outside `tether dev`, stops the instance here.
@@ -32,5 +32,13 @@ def catalog(request: Request) -> Response:
 def connections(request: Request) -> Response:
     """Tenant connections: POST /, GET /, GET|PATCH|DELETE /<id>, GET /<id>/audit."""
     from tether.api.connections import handle
+
+    return handle(request)
+
+
+@functions_framework.http
+def tasks(request: Request) -> Response:
+    """Cloud Tasks / Scheduler target: POST /<kind> (OIDC in the cloud, task token locally)."""
+    from tether.api.tasks import handle
 
     return handle(request)

@@ -20,11 +20,13 @@ from tether.domain.ids import IdGenerator, RandomIds
 
 if TYPE_CHECKING:
     from tether.api.auth import TokenVerifier
+    from tether.api.task_auth import TaskCallerVerifier
     from tether.catalog import Catalog
     from tether.crypto import Keyring, Sealer
     from tether.ports import ConnectionStore, SecretStore, TaskQueue
     from tether.services.connections import ConnectionService
     from tether.services.key_rotation import KeyRotationService
+    from tether.services.token_storage import TokenStorage
 
 __all__ = ["Container", "check_startup", "get_container", "reset_container"]
 
@@ -110,16 +112,42 @@ class Container:
             return s.dev_jwt_secret.get_secret_value()
         if s.mode != "dev":
             raise ConfigurationError("TETHER_DEV_JWT_SECRET is required for TETHER_AUTH=dev")
-        path = s.data_dir / "dev_jwt_secret"
+        return self._dev_secret_file("dev_jwt_secret", "a development JWT secret")
+
+    @lazy
+    def task_token(self) -> str:
+        """The shared secret ``tether dev`` callers of the ``tasks`` function present."""
+        s = self.settings
+        if s.task_token is not None:
+            return s.task_token.get_secret_value()
+        if s.mode != "dev":
+            raise ConfigurationError("TETHER_TASK_TOKEN is only generated under `tether dev`")
+        return self._dev_secret_file("task_token", "a development task token")
+
+    def _dev_secret_file(self, name: str, what: str) -> str:
+        path = self.settings.data_dir / name
         with self._lock:
             if path.exists():
                 return path.read_text().strip()
-            s.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             value = secrets.token_urlsafe(48)
             path.touch(mode=0o600)
             path.write_text(value + "\n")
-            log.warning("generated a development JWT secret at %s", path)
+            log.warning("generated %s at %s", what, path)
             return value
+
+    @lazy
+    def task_caller_verifier(self) -> TaskCallerVerifier:
+        from tether.api import task_auth
+
+        s = self.settings
+        if s.task_auth_mode == "token":
+            return task_auth.TaskTokenVerifier(self.task_token)
+        return task_auth.OidcTaskCallerVerifier(
+            jwks_url=s.tasks_oidc_jwks_url,
+            audience=s.tasks_audience or s.tasks_url or "",
+            service_account=s.tasks_service_account or "",
+        )
 
     @lazy
     def sealer(self) -> Sealer:
@@ -158,34 +186,56 @@ class Container:
     @lazy
     def store(self) -> ConnectionStore:
         s = self.settings
-        if s.store == "sqlite":
-            from tether.adapters.sqlite import SqliteConnectionStore
+        if s.store == "firestore":
+            from tether.adapters.firestore import FirestoreConnectionStore
 
-            return SqliteConnectionStore(s.sqlite_path)
-        raise ConfigurationError(f"TETHER_STORE={s.store} is not available in this build")
+            return FirestoreConnectionStore.for_project(s.gcp_project or "", s.firestore_database)
+        from tether.adapters.sqlite import SqliteConnectionStore
+
+        return SqliteConnectionStore(s.sqlite_path)
 
     @lazy
     def secrets(self) -> SecretStore:
         s = self.settings
-        if s.secrets == "db":
-            from tether.adapters.db_secrets import DbSecretStore
+        if s.secrets == "secret_manager":
+            from tether.adapters.secret_manager import SecretManagerSecretStore
+            from tether.adapters.secret_manager.client import secret_manager_client
 
-            return DbSecretStore(self.sealer)
-        raise ConfigurationError(f"TETHER_SECRETS={s.secrets} is not available in this build")
+            return SecretManagerSecretStore(
+                secret_manager_client(),
+                project=s.gcp_project or "",
+                locations=s.secret_location_list,
+                kms_key=s.secret_kms_key,
+                cache_seconds=s.secret_cache_seconds,
+                cache_size=s.secret_cache_size,
+            )
+        from tether.adapters.db_secrets import DbSecretStore
+
+        return DbSecretStore(self.sealer)
 
     @lazy
     def tasks(self) -> TaskQueue:
         s = self.settings
-        if s.tasks == "local":
-            from tether.adapters.local_tasks import LocalTaskQueue
+        if s.tasks == "cloud_tasks":
+            from tether.adapters.cloud_tasks import CloudTasksQueue
+            from tether.adapters.cloud_tasks.client import cloud_tasks_client
 
-            queue = LocalTaskQueue(
-                s.tasks_path, self.dispatch_task, max_attempts=s.task_max_attempts
+            # Settings.check() guarantees the project, URL and service account.
+            return CloudTasksQueue(
+                cloud_tasks_client(),
+                project=s.gcp_project or "",
+                location=s.tasks_location,
+                queue_for=s.task_queue,
+                tasks_url=s.tasks_url or "",
+                service_account=s.tasks_service_account or "",
+                audience=s.tasks_audience,
             )
-            if s.task_worker:
-                queue.start()
-            return queue
-        raise ConfigurationError(f"TETHER_TASKS={s.tasks} is not available in this build")
+        from tether.adapters.local_tasks import LocalTaskQueue
+
+        queue = LocalTaskQueue(s.tasks_path, self.dispatch_task, max_attempts=s.task_max_attempts)
+        if s.task_worker:
+            queue.start()
+        return queue
 
     @lazy
     def catalog(self) -> Catalog:
@@ -204,6 +254,15 @@ class Container:
             catalog=lambda: self.catalog,
             clock=self.clock,
             ids=self.ids,
+            tasks=lambda: self.tasks,
+        )
+
+    @lazy
+    def token_storage(self) -> TokenStorage:
+        from tether.services.token_storage import TokenStorage
+
+        return TokenStorage(
+            store=self.store, secrets=self.secrets, sealer=self.sealer, clock=self.clock
         )
 
     @lazy
@@ -214,10 +273,20 @@ class Container:
             store=self.store, sealer=self.sealer, clock=self.clock, ids=self.ids
         )
 
+    @lazy
+    def task_handlers(self) -> dict[str, Callable[[dict[str, Any]], None]]:
+        """Task kind → handler. Later task kinds (refresh, sync, deliver) register here."""
+        from tether.services.connections import PURGE_CREDENTIALS_TASK
+
+        return {PURGE_CREDENTIALS_TASK: self.connections.purge_credentials}
+
     def dispatch_task(self, kind: str, payload: dict[str, Any]) -> None:
-        """Run one task in-process (the local queue's handler). Later task kinds register
-        here; an unknown kind is a permanent failure, recorded and not retried."""
-        raise TetherError(f"no handler for task kind {kind!r}", code="UNKNOWN_TASK_KIND")
+        """Run one task in-process: the local queue's handler and the ``tasks`` function's
+        body. An unknown kind is a permanent failure, recorded and not retried."""
+        handler = self.task_handlers.get(kind)
+        if handler is None:
+            raise TetherError(f"no handler for task kind {kind!r}", code="UNKNOWN_TASK_KIND")
+        handler(payload)
 
     def close(self) -> None:
         for name in ("tasks", "store"):

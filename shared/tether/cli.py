@@ -1,4 +1,5 @@
-"""The ``tether`` command: ``dev``, ``token``, ``keys generate|rotate``, ``catalog``."""
+"""The ``tether`` command: ``dev [--gcp]``, ``token``, ``keys generate|rotate``,
+``emulators start``, ``catalog``."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import json
 import os
 import signal
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 __all__ = ["main"]
 
@@ -24,8 +27,43 @@ def _dev_environment(data_dir: str | None) -> None:
         os.environ["TETHER_DATA_DIR"] = data_dir
 
 
+# `tether dev --gcp`: the project the emulators serve, and the service account whose OIDC
+# tokens the Cloud Tasks emulator signs for the `tasks` function.
+_DEV_GCP_PROJECT = "tether-dev"
+_DEV_TASKS_SERVICE_ACCOUNT = "tether-tasks@tether-dev.iam.gserviceaccount.com"
+
+
+def _gcp_environment(base_url: str) -> Any:
+    """Point every backend at the emulators named by the ``*_EMULATOR_HOST`` variables,
+    starting those that are not set. Returns the emulators it started (to stop them)."""
+    from tether_emulators.launcher import CLOUD_TASKS_JWKS, EMULATOR_VARIABLES, start_emulators
+
+    given = {name: os.environ[name] for name in EMULATOR_VARIABLES if os.environ.get(name)}
+    if CLOUD_TASKS_JWKS in os.environ:
+        given[CLOUD_TASKS_JWKS] = os.environ[CLOUD_TASKS_JWKS]
+    if "CLOUD_TASKS_EMULATOR_HOST" in given and CLOUD_TASKS_JWKS not in given:
+        raise SystemExit(
+            "tether dev --gcp: CLOUD_TASKS_EMULATOR_HOST is set without "
+            "CLOUD_TASKS_EMULATOR_JWKS_URL (both lines come from `tether emulators start`)"
+        )
+    started = start_emulators(already_running=given)
+    os.environ.update(started.environment)
+    os.environ.setdefault("GOOGLE_CLOUD_PROJECT", _DEV_GCP_PROJECT)
+    defaults = {
+        "TETHER_STORE": "firestore",
+        "TETHER_SECRETS": "secret_manager",
+        "TETHER_TASKS": "cloud_tasks",
+        "TETHER_TASKS_URL": f"{base_url}/tasks",
+        "TETHER_TASKS_SERVICE_ACCOUNT": _DEV_TASKS_SERVICE_ACCOUNT,
+        "TETHER_TASKS_AUTH": "oidc",
+        "TETHER_TASKS_OIDC_JWKS_URL": started.environment[CLOUD_TASKS_JWKS],
+    }
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+    return started
+
+
 def _cmd_dev(args: argparse.Namespace) -> int:
-    from werkzeug.serving import make_server
 
     _dev_environment(args.data_dir)
     base_url = f"http://{args.host}:{args.port}"
@@ -39,6 +77,17 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+    emulators = _gcp_environment(base_url) if args.gcp else None
+    try:
+        return _serve_dev(args, base_url, emulators)
+    finally:
+        if emulators is not None:
+            emulators.stop()
+
+
+def _serve_dev(args: argparse.Namespace, base_url: str, emulators: Any) -> int:
+    from werkzeug.serving import make_server
+
     from tether.api.openapi import openapi_document
     from tether.bootstrap import get_container
     from tether.devserver import build_app, find_functions_source, load_functions
@@ -46,6 +95,12 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     container = get_container()
     # Build everything up front: a broken keyring or store fails here, not on a request.
     _ = (container.keyring, container.verifier, container.store, container.tasks, container.catalog)
+    s = container.settings
+    if emulators is not None:
+        from tether.adapters.cloud_tasks import CloudTasksQueue
+
+        if isinstance(container.tasks, CloudTasksQueue):
+            container.tasks.ensure_queues(s.task_queue_names)
     functions = load_functions(find_functions_source(Path(args.source) if args.source else None))
     app = build_app(functions, openapi=lambda: openapi_document(base_url))
     server = make_server(args.host, args.port, app, threaded=True)
@@ -54,10 +109,17 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    data_dir = container.settings.data_dir.resolve()
+    if emulators is None:
+        backends = f"{s.data_dir.resolve()} (SQLite store, AES-GCM secrets, local task queue)"
+    else:
+        backends = (
+            f"Firestore {os.environ['FIRESTORE_EMULATOR_HOST']}, Secret Manager "
+            f"{os.environ['SECRET_MANAGER_EMULATOR_HOST']}, Cloud Tasks "
+            f"{os.environ['CLOUD_TASKS_EMULATOR_HOST']} (project {s.gcp_project})"
+        )
     print(
         f"tether dev: serving {', '.join('/' + n + '/' for n in functions)} on {base_url}\n"
-        f"  data:    {data_dir} (SQLite store, AES-GCM secrets, local task queue)\n"
+        f"  data:    {backends}\n"
         f"  openapi: {base_url}/openapi.json\n"
         f"  token:   tether token --tenant acme",
         file=sys.stderr,
@@ -70,6 +132,35 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
         container.close()
+    return 0
+
+
+def _cmd_emulators_start(args: argparse.Namespace) -> int:
+    import logging
+
+    from tether_emulators.launcher import start_emulators
+
+    # stdout carries only the `export` lines, so `source <(...)`-style use works.
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
+    emulators = start_emulators(
+        host=args.host,
+        firestore_port=args.firestore_port,
+        secret_manager_port=args.secret_manager_port,
+        tasks_port=args.tasks_port,
+        tasks_http_port=args.tasks_jwks_port,
+    )
+    stopped = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print("\n".join(emulators.export_lines()), flush=True)
+    try:
+        stopped.wait()
+    finally:
+        emulators.stop()
     return 0
 
 
@@ -158,6 +249,12 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     dev.add_argument("--source", help="path of functions/main.py")
+    dev.add_argument(
+        "--gcp",
+        action="store_true",
+        help="use Firestore, Secret Manager and Cloud Tasks on their emulators "
+        "(those named by *_EMULATOR_HOST, starting any that are not set)",
+    )
     data_dir_arg(dev)
     dev.set_defaults(run=_cmd_dev)
 
@@ -180,6 +277,19 @@ def _parser() -> argparse.ArgumentParser:
     rotate = keys.add_parser("rotate", help="re-encrypt every credential under the primary key")
     data_dir_arg(rotate)
     rotate.set_defaults(run=_cmd_keys_rotate)
+
+    emulators = sub.add_parser("emulators", help="local GCP emulators").add_subparsers(
+        dest="emulators_command", required=True
+    )
+    start = emulators.add_parser(
+        "start", help="run the Firestore, Secret Manager and Cloud Tasks emulators"
+    )
+    start.add_argument("--host", default="127.0.0.1")
+    start.add_argument("--firestore-port", type=int, default=8681)
+    start.add_argument("--secret-manager-port", type=int, default=8682)
+    start.add_argument("--tasks-port", type=int, default=8683)
+    start.add_argument("--tasks-jwks-port", type=int, default=8684)
+    start.set_defaults(run=_cmd_emulators_start)
 
     catalog = sub.add_parser("catalog", help="list or validate the provider catalog")
     catalog.add_argument("action", choices=["list", "validate"], nargs="?", default="list")

@@ -28,7 +28,13 @@ __all__ = ["Settings"]
 
 ENV_PREFIX = "TETHER_"
 # Variables read under another name as well (Google's own convention first).
-_ALIASES = {"firebase_project": ("GOOGLE_CLOUD_PROJECT",)}
+_ALIASES = {
+    "firebase_project": ("GOOGLE_CLOUD_PROJECT",),
+    "gcp_project": ("GOOGLE_CLOUD_PROJECT",),
+}
+GOOGLE_OIDC_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
+# Task kinds with a queue of their own; every other kind goes to the "default" queue.
+QUEUED_TASK_KINDS = ("refresh", "sync", "deliver")
 
 log = logging.getLogger("tether.config")
 
@@ -59,6 +65,28 @@ class Settings(BaseModel):
     firebase_jwks_url: str = (
         "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
     )
+
+    # -- Google Cloud backends --------------------------------------------------------------
+    gcp_project: str | None = None
+    firestore_database: str = "(default)"
+    # Secret Manager: automatic replication unless locations are given (comma-separated);
+    # an optional CMEK key name, where "{location}" stands for each replica's location.
+    secret_locations: str | None = None
+    secret_kms_key: str | None = None
+    # Decrypted payloads kept per instance, keyed by immutable version name (0 turns it off).
+    secret_cache_seconds: float = Field(default=30.0, ge=0, le=300)
+    secret_cache_size: int = Field(default=256, ge=1, le=10_000)
+    # Cloud Tasks: queue "<prefix><kind>" in this location, HTTP target = the `tasks` function.
+    tasks_location: str = "us-central1"
+    tasks_queue_prefix: str = "tether-"
+    tasks_url: str | None = None
+    tasks_service_account: str | None = None
+    tasks_audience: str | None = None
+    # How the `tasks` function checks its caller: Google-signed OIDC tokens from Cloud Tasks
+    # and Cloud Scheduler, or (locally) a shared task token. Default: oidc in cloud mode.
+    tasks_auth: Literal["oidc", "token"] | None = None
+    tasks_oidc_jwks_url: str = GOOGLE_OIDC_JWKS_URL
+    task_token: SecretStr | None = None
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     task_max_attempts: int = Field(default=8, ge=1, le=100)
@@ -101,7 +129,7 @@ class Settings(BaseModel):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("public_url", "frontend_url", "jwks_url")
+    @field_validator("public_url", "frontend_url", "jwks_url", "tasks_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
@@ -130,6 +158,25 @@ class Settings(BaseModel):
         return frozenset(o.strip().rstrip("/") for o in self.frontend_url.split(",") if o.strip())
 
     @property
+    def task_auth_mode(self) -> Literal["oidc", "token"]:
+        if self.tasks_auth is not None:
+            return self.tasks_auth
+        return "oidc" if self.mode == "cloud" else "token"
+
+    @property
+    def secret_location_list(self) -> list[str]:
+        if not self.secret_locations:
+            return []
+        return [loc.strip() for loc in self.secret_locations.split(",") if loc.strip()]
+
+    def task_queue(self, kind: str) -> str:
+        return self.tasks_queue_prefix + (kind if kind in QUEUED_TASK_KINDS else "default")
+
+    @property
+    def task_queue_names(self) -> list[str]:
+        return [self.task_queue(kind) for kind in (*QUEUED_TASK_KINDS, "default")]
+
+    @property
     def algorithms(self) -> list[str]:
         return [a.strip() for a in self.jwt_algorithms.split(",") if a.strip()]
 
@@ -143,6 +190,36 @@ class Settings(BaseModel):
                     "no keyring: set TETHER_KEYRING or TETHER_KEYRING_FILE "
                     "(`tether keys generate` prints one)"
                 )
+        if self.task_auth_mode == "token" and self.mode == "cloud":
+            raise ConfigurationError(
+                "TETHER_TASKS_AUTH=token is only allowed with `tether dev`; deployed task "
+                "endpoints take Google-signed OIDC tokens"
+            )
+        needs_project = [
+            var
+            for var, used in (
+                ("TETHER_STORE=firestore", self.store == "firestore"),
+                ("TETHER_SECRETS=secret_manager", self.secrets == "secret_manager"),
+                ("TETHER_TASKS=cloud_tasks", self.tasks == "cloud_tasks"),
+            )
+            if used
+        ]
+        if needs_project and not self.gcp_project:
+            raise ConfigurationError(
+                f"{', '.join(needs_project)} needs GOOGLE_CLOUD_PROJECT (or TETHER_GCP_PROJECT)"
+            )
+        if self.tasks == "cloud_tasks" and not self.tasks_url:
+            raise ConfigurationError(
+                "TETHER_TASKS=cloud_tasks needs TETHER_TASKS_URL (the `tasks` function's URL)"
+            )
+        if self.tasks == "cloud_tasks":
+            # (The `tasks` function re-checks this when it verifies a caller: fail closed.)
+            if not self.tasks_service_account:
+                raise ConfigurationError(
+                    "Cloud Tasks OIDC needs TETHER_TASKS_SERVICE_ACCOUNT (the invoker's email)"
+                )
+            if not (self.tasks_audience or self.tasks_url):
+                raise ConfigurationError("OIDC task tokens need TETHER_TASKS_AUDIENCE or _URL")
         if self.auth == "jwks" and not (self.jwks_url and self.jwt_issuer and self.jwt_audience):
             raise ConfigurationError(
                 "TETHER_AUTH=jwks needs TETHER_JWKS_URL, TETHER_JWT_ISSUER and TETHER_JWT_AUDIENCE"

@@ -117,7 +117,13 @@ class ConnectionStore(Protocol):
 
 @runtime_checkable
 class SecretStore(Protocol):
-    """Durable credential payloads (API keys, client secrets, refresh tokens) of connections."""
+    """Durable credential payloads (API keys, client secrets, refresh tokens) of connections.
+
+    A change is three steps so that a failure at any point leaves the record and the secret
+    consistent: :meth:`put` a new version (others untouched), write the record that points at
+    it, then :meth:`retire` the superseded version, or retire the new one if the record could
+    not be written.
+    """
 
     backend: str
 
@@ -128,13 +134,21 @@ class SecretStore(Protocol):
         connection_id: str,
         provider: str,
         payload: Mapping[str, Any],
-        previous: CredentialRef | None = None,
     ) -> CredentialRef:
-        """Store ``payload`` as the connection's current credentials; ``previous`` (if any) is
-        superseded. Returns the reference to keep on the record."""
+        """Store ``payload`` as a new version and return the reference to keep on the record.
+        Raises (a retryable :class:`~tether.domain.errors.BackendUnavailable` when the
+        backend failed) with nothing stored."""
         ...
 
-    def get(self, *, tenant_id: str, connection_id: str, ref: CredentialRef) -> dict[str, Any]: ...
+    def get(self, *, tenant_id: str, connection_id: str, ref: CredentialRef) -> dict[str, Any]:
+        """The payload ``ref`` names. :class:`~tether.domain.errors.NotFound` when that version
+        is gone or retired (re-read the record: it may point at a newer one)."""
+        ...
+
+    def retire(self, *, tenant_id: str, connection_id: str, ref: CredentialRef) -> None:
+        """Make one version unreadable for good (superseded, or written for a record that
+        never landed). Idempotent."""
+        ...
 
     def delete(self, *, tenant_id: str, connection_id: str, ref: CredentialRef | None) -> None:
         """Destroy every version of the connection's credentials. Idempotent."""

@@ -27,7 +27,6 @@ def test_new_version_supersedes_previous(secret_store: SecretStore) -> None:
         connection_id="conn_2",
         provider="stripe",
         payload={"api_key": "two-222222"},
-        previous=first,
     )
     assert second.locator != first.locator
     assert secret_store.get(tenant_id="t1", connection_id="conn_2", ref=second) == {

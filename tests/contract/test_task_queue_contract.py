@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tether.adapters.cloud_tasks import CloudTasksQueue
+from tether.adapters.cloud_tasks.client import cloud_tasks_client
 from tether.adapters.local_tasks import LocalTaskQueue
 from tether.domain.errors import BackendUnavailable, InvalidRequest
 from tether.ports import TaskQueue
@@ -95,13 +98,63 @@ def _local(harness: QueueHarness, tmp_path: Path) -> None:
     queue.start()
 
 
+def _cloud_tasks(harness: QueueHarness, tmp_path: Path, emulator: Any) -> None:
+    """Cloud Tasks on the emulator, dispatching over real HTTP to a loopback server that does
+    what the `tasks` function does: verify the OIDC token, run the task, answer 200 or 503."""
+    from flask import Flask, Response, request
+    from werkzeug.serving import make_server
+
+    from tether.api.task_auth import OidcTaskCallerVerifier
+    from tether.api.tasks import execute
+
+    service_account = "tether-tasks@contract.iam.gserviceaccount.com"
+    app = Flask("contract-tasks")
+
+    @app.post("/tasks/<kind>")
+    def run(kind: str) -> Response:
+        verifier.verify(request.headers.get("Authorization"))
+        return execute(harness.handle, kind, request.get_json())
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}/tasks"
+    verifier = OidcTaskCallerVerifier(
+        jwks_url=emulator.jwks_url, audience=url, service_account=service_account
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = cloud_tasks_client(emulator.address)
+    queue = CloudTasksQueue(
+        client,
+        project=f"contract-{uuid.uuid4().hex[:8]}",
+        location="us-central1",
+        queue_for=lambda kind: f"tether-{kind}",
+        tasks_url=url,
+        service_account=service_account,
+    )
+    queue.ensure_queues(
+        [f"tether-{kind}" for kind in ("sync", "refresh", "deliver", "flaky", "bad")],
+        min_backoff_seconds=0.02,
+    )
+
+    def shutdown() -> None:
+        server.shutdown()
+        server.server_close()
+        client.transport.close()
+
+    harness.attach(queue, shutdown)
+
+
 _BACKENDS: dict[str, Callable[[QueueHarness, Path], None]] = {"local": _local}
+_EMULATED: dict[str, Callable[[QueueHarness, Path, Any], None]] = {"cloud_tasks": _cloud_tasks}
 
 
-@pytest.fixture(params=sorted(_BACKENDS))
+@pytest.fixture(params=sorted([*_BACKENDS, *_EMULATED]))
 def queue_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[QueueHarness]:
     harness = QueueHarness()
-    _BACKENDS[request.param](harness, tmp_path)
+    if request.param in _EMULATED:
+        emulator = request.getfixturevalue("cloud_tasks_emulator")
+        _EMULATED[request.param](harness, tmp_path, emulator)
+    else:
+        _BACKENDS[request.param](harness, tmp_path)
     try:
         yield harness
     finally:

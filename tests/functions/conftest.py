@@ -21,3 +21,8 @@ def connections_client(container: Container) -> FlaskClient:
 @pytest.fixture
 def catalog_client(container: Container) -> FlaskClient:
     return create_app("catalog", SOURCE).test_client()
+
+
+@pytest.fixture
+def tasks_client(container: Container) -> FlaskClient:
+    return create_app("tasks", SOURCE).test_client()

@@ -8,14 +8,17 @@ fields, never values.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tether.domain.clock import Clock
 from tether.domain.errors import (
     BackendUnavailable,
+    InvalidRequest,
     NotFound,
     PreconditionFailed,
+    TetherError,
     VersionConflict,
 )
 from tether.domain.ids import IdGenerator
@@ -23,19 +26,24 @@ from tether.domain.models import (
     AuditAction,
     AuditEvent,
     Connection,
+    CredentialRef,
     Page,
     Principal,
 )
 from tether.domain.status import ConnectionStatus, check_transition
 from tether.logs import register_secret
-from tether.ports import ConnectionStore, SecretStore
+from tether.ports import ConnectionStore, SecretStore, TaskQueue
 from tether.services.commands import CreateConnection, ListConnections, UpdateConnection
 from tether.services.masking import credential_hints
 
 if TYPE_CHECKING:
     from tether.catalog import Catalog, Provider
 
-__all__ = ["ConnectionService"]
+__all__ = ["PURGE_CREDENTIALS_TASK", "ConnectionService", "retire_quietly"]
+
+log = logging.getLogger("tether.connections")
+
+PURGE_CREDENTIALS_TASK = "purge_credentials"
 
 
 def validate_against_schema(
@@ -60,6 +68,23 @@ def _remember_secrets(payload: Mapping[str, Any]) -> None:
 _CAS_ATTEMPTS = 5
 
 
+def retire_quietly(
+    secrets: SecretStore, tenant_id: str, connection_id: str, ref: CredentialRef | None
+) -> None:
+    """Retire a credential version, best effort: the record is consistent either way, and a
+    version left enabled is unreferenced and goes when the connection's secret is deleted."""
+    if ref is None:
+        return
+    try:
+        secrets.retire(tenant_id=tenant_id, connection_id=connection_id, ref=ref)
+    except TetherError as exc:
+        log.warning(
+            "could not retire a credential version of %s (%s); it is unreferenced",
+            connection_id,
+            type(exc).__name__,
+        )
+
+
 class ConnectionService:
     def __init__(
         self,
@@ -69,9 +94,11 @@ class ConnectionService:
         catalog: Callable[[], Catalog],
         clock: Clock,
         ids: IdGenerator,
+        tasks: Callable[[], TaskQueue] | None = None,
     ) -> None:
         self._store = store
         self._secrets = secrets
+        self._tasks = tasks
         self._catalog = catalog
         self._clock = clock
         self._ids = ids
@@ -133,11 +160,13 @@ class ConnectionService:
             self._store.create_connection(connection)
         except BaseException:
             # No orphaned secret when the record could not be written.
-            self._secrets.delete(
-                tenant_id=principal.tenant_id,
-                connection_id=connection_id,
-                ref=connection.credential_ref,
-            )
+            if connection.credential_ref is not None:
+                try:
+                    self._destroy_credentials(
+                        principal.tenant_id, connection_id, connection.credential_ref
+                    )
+                except Exception:
+                    log.exception("orphaned credentials of %s could not be removed", connection_id)
             raise
         self._audit(
             principal,
@@ -184,7 +213,6 @@ class ConnectionService:
                     connection_id=connection_id,
                     provider=provider.key,
                     payload=merged,
-                    previous=current.credential_ref,
                 )
                 changed.credential_ref = new_ref
                 changed.credential_hints = credential_hints(merged, provider.credentials_schema)
@@ -199,11 +227,21 @@ class ConnectionService:
             try:
                 stored = self._store.update_connection(changed, expected_version=current.version)
             except VersionConflict:
+                # The new version never became current: retire it, then retry on a re-read.
+                retire_quietly(self._secrets, principal.tenant_id, connection_id, new_ref)
                 if if_match is not None:
                     raise PreconditionFailed(
                         "the connection has changed since you read it", code="VERSION_MISMATCH"
                     ) from None
                 continue
+            except BaseException:
+                retire_quietly(self._secrets, principal.tenant_id, connection_id, new_ref)
+                raise
+            if new_ref is not None:
+                # The record now points at the new version; the old one is superseded.
+                retire_quietly(
+                    self._secrets, principal.tenant_id, connection_id, current.credential_ref
+                )
             self._audit(
                 principal,
                 connection_id,
@@ -237,11 +275,7 @@ class ConnectionService:
             except VersionConflict:
                 continue
             # The record no longer points at the credentials; now destroy them.
-            self._secrets.delete(
-                tenant_id=principal.tenant_id,
-                connection_id=connection_id,
-                ref=current.credential_ref,
-            )
+            self._destroy_credentials(principal.tenant_id, connection_id, current.credential_ref)
             self._audit(principal, connection_id, AuditAction.DELETED)
             return
         raise BackendUnavailable(
@@ -255,17 +289,59 @@ class ConnectionService:
         connection = self.get(principal, connection_id)
         return self._read(principal, connection, purpose=purpose)
 
+    def purge_credentials(self, payload: Mapping[str, Any]) -> None:
+        """Task handler: destroy what is left of a deleted connection's credentials (scheduled
+        when the secret backend failed during delete). Never touches a live connection."""
+        tenant_id, connection_id = payload.get("tenant_id"), payload.get("connection_id")
+        if not isinstance(tenant_id, str) or not isinstance(connection_id, str):
+            raise InvalidRequest("purge_credentials needs tenant_id and connection_id")
+        record = self._store.get_connection(tenant_id, connection_id, include_deleted=True)
+        if record is not None and record.deleted_at is None:
+            log.warning("not purging the credentials of a live connection %s", connection_id)
+            return
+        self._secrets.delete(tenant_id=tenant_id, connection_id=connection_id, ref=None)
+
     # -- internals --------------------------------------------------------------------------
+    def _destroy_credentials(
+        self, tenant_id: str, connection_id: str, ref: CredentialRef | None
+    ) -> None:
+        try:
+            self._secrets.delete(tenant_id=tenant_id, connection_id=connection_id, ref=ref)
+        except TetherError as exc:
+            if self._tasks is None or not exc.retryable:
+                raise
+            # The record is already deleted; a durable task finishes the job with retries.
+            log.warning(
+                "credentials of %s not destroyed yet (%s); purge scheduled",
+                connection_id,
+                type(exc).__name__,
+            )
+            self._tasks().enqueue(
+                PURGE_CREDENTIALS_TASK,
+                {"tenant_id": tenant_id, "connection_id": connection_id},
+                name=f"purge-{connection_id}",
+            )
+
     def _read(
         self, principal: Principal, connection: Connection, *, purpose: str
     ) -> dict[str, Any]:
         if connection.credential_ref is None:
             return {}
-        payload = self._secrets.get(
-            tenant_id=connection.tenant_id,
-            connection_id=connection.id,
-            ref=connection.credential_ref,
-        )
+        try:
+            payload = self._secrets.get(
+                tenant_id=connection.tenant_id,
+                connection_id=connection.id,
+                ref=connection.credential_ref,
+            )
+        except NotFound:
+            # A concurrent change may have retired the version this copy of the record names.
+            fresh = self._store.get_connection(connection.tenant_id, connection.id)
+            if fresh is None or fresh.credential_ref in (None, connection.credential_ref):
+                raise
+            assert fresh.credential_ref is not None
+            payload = self._secrets.get(
+                tenant_id=fresh.tenant_id, connection_id=fresh.id, ref=fresh.credential_ref
+            )
         _remember_secrets(payload)
         self._audit(principal, connection.id, AuditAction.CREDENTIALS_READ, purpose=purpose)
         return payload

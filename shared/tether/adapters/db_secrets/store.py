@@ -33,7 +33,6 @@ class DbSecretStore:
         connection_id: str,
         provider: str,
         payload: Mapping[str, Any],
-        previous: CredentialRef | None = None,
     ) -> CredentialRef:
         envelope = self._sealer.seal_json(
             payload, tenant_id=tenant_id, record_id=connection_id, purpose=CREDENTIALS_PURPOSE
@@ -46,6 +45,10 @@ class DbSecretStore:
         return self._sealer.open_json(
             ref.locator, tenant_id=tenant_id, record_id=connection_id, purpose=CREDENTIALS_PURPOSE
         )
+
+    def retire(self, *, tenant_id: str, connection_id: str, ref: CredentialRef) -> None:
+        # The ciphertext lives only on the record: once no record holds it, it is gone.
+        return None
 
     def delete(self, *, tenant_id: str, connection_id: str, ref: CredentialRef | None) -> None:
         # The ciphertext lives only on the record; the caller clears the reference.

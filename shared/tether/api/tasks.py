@@ -1,0 +1,77 @@
+"""HTTP routes of the ``tasks`` function: ``POST /<kind>`` runs one task.
+
+Called by Cloud Tasks (and Cloud Scheduler for ``/sweep``) with an OIDC token, or with the
+task token under ``tether dev``. The answer tells the queue what to do next: 2xx when the task
+is done *or* failed for good (recorded in the log, not retried), 503 when it failed in a way
+worth retrying (Cloud Tasks retries any non-2xx with backoff).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Request, Response
+
+from tether.api.endpoint import Call, serve
+from tether.api.parsing import read_json_object
+from tether.api.responses import json_response
+from tether.api.routing import Router
+from tether.domain.errors import TetherError
+
+__all__ = ["execute", "handle"]
+
+log = logging.getLogger("tether.tasks")
+
+
+def run(call: Call) -> Response:
+    container = call.container
+    container.task_caller_verifier.verify(call.request.headers.get("Authorization"))
+    payload = read_json_object(call.request, max_bytes=container.settings.max_body_bytes)
+    attempt = call.request.headers.get("X-CloudTasks-TaskRetryCount", "0")
+    return execute(container.dispatch_task, call.params["kind"], payload, attempt=attempt)
+
+
+def execute(
+    dispatch: Callable[[str, dict[str, Any]], None],
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    attempt: str = "0",
+) -> Response:
+    """Run one task and answer the queue: 200 done or failed for good, 503 retry."""
+    extra = {"task_kind": kind, "attempt": attempt}
+    try:
+        dispatch(kind, payload)
+    except TetherError as error:
+        if error.retryable:
+            log.warning(
+                "task %s failed, will be retried: %s",
+                kind,
+                error.code,
+                extra={**extra, "error_code": error.code},
+            )
+            return json_response({"ok": False, "error": error.to_dict()}, 503)
+        log.error(
+            "task %s failed for good: %s",
+            kind,
+            error.code,
+            extra={**extra, "error_code": error.code},
+        )
+        return json_response({"ok": False, "retry": False, "error": error.to_dict()})
+    except Exception:
+        log.exception("task %s crashed; will be retried", kind, extra=extra)
+        return json_response(
+            {"ok": False, "error": {"code": "INTERNAL", "message": "internal error"}}, 503
+        )
+    return json_response({"ok": True})
+
+
+_router = Router()
+# Public as far as tenants go: the caller is checked against the task credentials instead.
+_router.add("POST", "/:kind", run, public=True)
+
+
+def handle(request: Request) -> Response:
+    return serve("tasks", request, _router)

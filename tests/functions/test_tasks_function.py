@@ -1,0 +1,96 @@
+"""The `tasks` function: who may call it, and what its answers tell the queue (2xx: done or
+failed for good; 503: retry)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from functions_framework import create_app
+
+from tests.conftest import bearer
+from tests.functions.conftest import SOURCE
+from tether.bootstrap import Container, reset_container
+from tether.config import Settings
+from tether.domain.errors import BackendUnavailable, InvalidRequest
+
+
+def _auth(container: Container) -> dict[str, str]:
+    return {"Authorization": f"Bearer {container.task_token}"}
+
+
+def test_callers_without_the_task_token_are_refused(container, tasks_client):
+    assert tasks_client.post("/purge_credentials", json={}).status_code == 401
+    wrong = {"Authorization": "Bearer " + "x" * 64}
+    assert tasks_client.post("/purge_credentials", json={}, headers=wrong).status_code == 401
+    # A tenant's token is not a task token.
+    response = tasks_client.post("/purge_credentials", json={}, headers=bearer("acme"))
+    assert response.status_code == 401
+
+
+def test_an_unknown_kind_is_a_permanent_failure_not_retried(container, tasks_client):
+    response = tasks_client.post("/no_such_kind", json={"a": 1}, headers=_auth(container))
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "ok": False,
+        "retry": False,
+        "error": {
+            "code": "UNKNOWN_TASK_KIND",
+            "message": "no handler for task kind 'no_such_kind'",
+        },
+    }
+
+
+def test_a_body_that_is_not_a_json_object_is_a_client_error(container, tasks_client):
+    response = tasks_client.post(
+        "/purge_credentials",
+        data="[1,2]",
+        headers={**_auth(container), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+
+
+def test_purge_credentials_runs_for_a_deleted_connection(
+    container, tasks_client, connections_client
+):
+    created = connections_client.post(
+        "/",
+        json={"provider": "stripe", "credentials": {"api_key": "sk_test_" + "a" * 24}},
+        headers=bearer("acme"),
+    ).get_json()
+    assert connections_client.delete(f"/{created['id']}", headers=bearer("acme")).status_code == 204
+    response = tasks_client.post(
+        "/purge_credentials",
+        json={"tenant_id": "acme", "connection_id": created["id"]},
+        headers=_auth(container),
+    )
+    assert (response.status_code, response.get_json()) == (200, {"ok": True})
+
+
+@pytest.fixture
+def scripted(settings: Settings) -> Iterator[tuple[Container, list[Exception | None]]]:
+    outcomes: list[Exception | None] = []
+
+    def handler(payload: dict[str, Any]) -> None:
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+
+    built = Container(settings, task_handlers={"sync": handler})
+    reset_container(built)
+    yield built, outcomes
+    reset_container(None)
+
+
+def test_retryable_failures_answer_503_and_permanent_ones_200(scripted):
+    container, outcomes = scripted
+    client: FlaskClient = create_app("tasks", SOURCE).test_client()
+    outcomes.extend(
+        [BackendUnavailable("store down"), RuntimeError("bug"), InvalidRequest("bad"), None]
+    )
+    statuses = [
+        client.post("/sync", json={"n": i}, headers=_auth(container)).status_code for i in range(4)
+    ]
+    assert statuses == [503, 503, 200, 200]
