@@ -49,6 +49,8 @@ class DevServer:
     port: int = field(default_factory=_free_port)
     process: subprocess.Popen[str] | None = None
     output: str = ""
+    extra_args: tuple[str, ...] = ()
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -56,9 +58,17 @@ class DevServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [*_tether(), "dev", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            [
+                *_tether(),
+                "dev",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                *self.extra_args,
+            ],
             cwd=ROOT,
-            env=_env(),
+            env={**_env(), **self.extra_env},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -90,7 +100,7 @@ class DevServer:
         result = subprocess.run(
             [*_tether(), *args, "--data-dir", str(self.data_dir)],
             cwd=ROOT,
-            env=_env(),
+            env={**_env(), **self.extra_env},
             capture_output=True,
             text=True,
             timeout=60,
