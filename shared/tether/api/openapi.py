@@ -196,6 +196,24 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                 "responses": {"200": {"description": "audit entries"}, **_errors(401, 404)},
             },
         },
+        "/tasks/{kind}": {
+            "parameters": [
+                {"name": "kind", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "post": {
+                "summary": "Run one task (Cloud Tasks / Scheduler target)",
+                "security": [{"taskCaller": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "200": {"description": "done, or failed for good (ok: false, not retried)"},
+                    "503": {"description": "failed; the queue retries"},
+                    **_errors(400, 401, 403),
+                },
+            },
+        },
     }
     return {
         "openapi": "3.1.0",
@@ -204,7 +222,12 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "taskCaller": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "Google-signed OIDC token of the tasks service account",
+                },
             },
             "schemas": {
                 "Error": _ERROR,
