@@ -208,18 +208,12 @@ class Settings(BaseModel):
             raise ConfigurationError(
                 f"{', '.join(needs_project)} needs GOOGLE_CLOUD_PROJECT (or TETHER_GCP_PROJECT)"
             )
-        if self.tasks == "cloud_tasks" and not self.tasks_url:
+        if self.tasks == "cloud_tasks" and not (self.tasks_url and self.tasks_service_account):
+            # (The `tasks` function re-checks its OIDC settings when it verifies a caller.)
             raise ConfigurationError(
-                "TETHER_TASKS=cloud_tasks needs TETHER_TASKS_URL (the `tasks` function's URL)"
+                "TETHER_TASKS=cloud_tasks needs TETHER_TASKS_URL (the `tasks` function's URL) "
+                "and TETHER_TASKS_SERVICE_ACCOUNT (the identity of its OIDC tokens)"
             )
-        if self.tasks == "cloud_tasks":
-            # (The `tasks` function re-checks this when it verifies a caller: fail closed.)
-            if not self.tasks_service_account:
-                raise ConfigurationError(
-                    "Cloud Tasks OIDC needs TETHER_TASKS_SERVICE_ACCOUNT (the invoker's email)"
-                )
-            if not (self.tasks_audience or self.tasks_url):
-                raise ConfigurationError("OIDC task tokens need TETHER_TASKS_AUDIENCE or _URL")
         if self.auth == "jwks" and not (self.jwks_url and self.jwt_issuer and self.jwt_audience):
             raise ConfigurationError(
                 "TETHER_AUTH=jwks needs TETHER_JWKS_URL, TETHER_JWT_ISSUER and TETHER_JWT_AUDIENCE"

@@ -200,3 +200,25 @@ def test_a_secret_manager_failure_on_delete_schedules_a_purge_that_finishes_it(s
     parts.sm_client.failing.clear()
     assert container.tasks.run_due() == 1  # the local queue runs the scheduled purge
     assert parts.secrets_of_project() == []
+
+
+def test_a_read_through_a_stale_copy_follows_the_record_to_the_new_version(stack):
+    _parts, client, container = stack
+    connection_id = _create(client).get_json()["id"]
+    service = container.connections
+    principal = container.verifier.verify(ACME["Authorization"].split()[1])
+    stale = service.get(principal, connection_id)
+    client.patch(
+        f"/{connection_id}", json={"credentials": {"api_key": API_KEY + "n"}}, headers=ACME
+    )
+    # `stale` names version 1, destroyed by the change; the read re-reads the record.
+    payload = service._read(principal, stale, purpose="test")
+    assert payload == {"api_key": API_KEY + "n"}
+
+
+def test_a_purge_task_never_touches_a_live_connection(stack):
+    parts, client, container = stack
+    connection_id = _create(client).get_json()["id"]
+    container.connections.purge_credentials({"tenant_id": "acme", "connection_id": connection_id})
+    assert len(parts.secrets_of_project()) == 1
+    assert client.get(f"/{connection_id}", headers=ACME).status_code == 200

@@ -66,3 +66,33 @@ def test_unknown_variables_are_reported(caplog: pytest.LogCaptureFixture) -> Non
     Settings.from_env({"TETHER_KEYRNG": "typo", "TETHER_MODE": "dev"})
     assert "TETHER_KEYRNG" in caplog.text
     assert "typo" not in caplog.text
+
+
+def test_gcp_backends_need_their_settings() -> None:
+    base = {"TETHER_KEYRING": "{}", "TETHER_FIREBASE_PROJECT": "p"}
+    with pytest.raises(ConfigurationError, match="GOOGLE_CLOUD_PROJECT"):
+        Settings.from_env({**base, "TETHER_STORE": "firestore"}).check()
+    with pytest.raises(ConfigurationError, match="TETHER_TASKS_URL"):
+        Settings.from_env(
+            {**base, "GOOGLE_CLOUD_PROJECT": "p", "TETHER_TASKS": "cloud_tasks"}
+        ).check()
+    with pytest.raises(ConfigurationError, match="only allowed with `tether dev`"):
+        Settings.from_env({**base, "TETHER_TASKS_AUTH": "token"}).check()
+    settings = Settings.from_env(
+        {
+            **base,
+            "GOOGLE_CLOUD_PROJECT": "p",
+            "TETHER_STORE": "firestore",
+            "TETHER_SECRETS": "secret_manager",
+            "TETHER_TASKS": "cloud_tasks",
+            "TETHER_TASKS_URL": "https://tasks.example/",
+            "TETHER_TASKS_SERVICE_ACCOUNT": "sa@p.iam.gserviceaccount.com",
+            "TETHER_SECRET_LOCATIONS": "europe-west1, europe-west4",
+        }
+    )
+    settings.check()
+    assert settings.gcp_project == "p" and settings.tasks_url == "https://tasks.example"
+    assert settings.task_auth_mode == "oidc"
+    assert settings.secret_location_list == ["europe-west1", "europe-west4"]
+    assert settings.task_queue("refresh") == "tether-refresh"
+    assert settings.task_queue("purge_credentials") == "tether-default"

@@ -336,11 +336,11 @@ class ConnectionService:
         except NotFound:
             # A concurrent change may have retired the version this copy of the record names.
             fresh = self._store.get_connection(connection.tenant_id, connection.id)
-            if fresh is None or fresh.credential_ref in (None, connection.credential_ref):
+            ref = fresh.credential_ref if fresh is not None else None
+            if ref is None or ref == connection.credential_ref:
                 raise
-            assert fresh.credential_ref is not None
             payload = self._secrets.get(
-                tenant_id=fresh.tenant_id, connection_id=fresh.id, ref=fresh.credential_ref
+                tenant_id=connection.tenant_id, connection_id=connection.id, ref=ref
             )
         _remember_secrets(payload)
         self._audit(principal, connection.id, AuditAction.CREDENTIALS_READ, purpose=purpose)
