@@ -12,7 +12,10 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tether_emulators.launcher import RunningEmulators
 
 __all__ = ["main"]
 
@@ -33,10 +36,20 @@ _DEV_GCP_PROJECT = "tether-dev"
 _DEV_TASKS_SERVICE_ACCOUNT = "tether-tasks@tether-dev.iam.gserviceaccount.com"
 
 
-def _gcp_environment(base_url: str) -> Any:
+def _start_emulators(**options: Any) -> RunningEmulators:
+    from tether_emulators.firestore import EmulatorError
+    from tether_emulators.launcher import start_emulators
+
+    try:
+        return start_emulators(**options)
+    except (EmulatorError, OSError) as exc:
+        raise SystemExit(f"tether: the emulators did not start: {exc}") from None
+
+
+def _gcp_environment(base_url: str) -> RunningEmulators:
     """Point every backend at the emulators named by the ``*_EMULATOR_HOST`` variables,
     starting those that are not set. Returns the emulators it started (to stop them)."""
-    from tether_emulators.launcher import CLOUD_TASKS_JWKS, EMULATOR_VARIABLES, start_emulators
+    from tether_emulators.launcher import CLOUD_TASKS_JWKS, EMULATOR_VARIABLES
 
     given = {name: os.environ[name] for name in EMULATOR_VARIABLES if os.environ.get(name)}
     if CLOUD_TASKS_JWKS in os.environ:
@@ -46,7 +59,7 @@ def _gcp_environment(base_url: str) -> Any:
             "tether dev --gcp: CLOUD_TASKS_EMULATOR_HOST is set without "
             "CLOUD_TASKS_EMULATOR_JWKS_URL (both lines come from `tether emulators start`)"
         )
-    started = start_emulators(already_running=given)
+    started = _start_emulators(already_running=given)
     os.environ.update(started.environment)
     os.environ.setdefault("GOOGLE_CLOUD_PROJECT", _DEV_GCP_PROJECT)
     defaults = {
@@ -85,7 +98,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
             emulators.stop()
 
 
-def _serve_dev(args: argparse.Namespace, base_url: str, emulators: Any) -> int:
+def _serve_dev(args: argparse.Namespace, base_url: str, emulators: RunningEmulators | None) -> int:
     from werkzeug.serving import make_server
 
     from tether.api.openapi import openapi_document
@@ -138,11 +151,9 @@ def _serve_dev(args: argparse.Namespace, base_url: str, emulators: Any) -> int:
 def _cmd_emulators_start(args: argparse.Namespace) -> int:
     import logging
 
-    from tether_emulators.launcher import start_emulators
-
     # stdout carries only the `export` lines, so `source <(...)`-style use works.
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
-    emulators = start_emulators(
+    emulators = _start_emulators(
         host=args.host,
         firestore_port=args.firestore_port,
         secret_manager_port=args.secret_manager_port,
@@ -170,6 +181,12 @@ def _cmd_token(args: argparse.Namespace) -> int:
     from tether.bootstrap import Container
 
     container = Container()
+    if args.tasks:
+        print(container.task_token)
+        return 0
+    if not args.tenant:
+        print("tether token: --tenant is required (or --tasks)", file=sys.stderr)
+        return 2
     token = issue_dev_token(
         container.dev_jwt_secret,
         tenant_id=args.tenant,
@@ -259,7 +276,10 @@ def _parser() -> argparse.ArgumentParser:
     dev.set_defaults(run=_cmd_dev)
 
     token = sub.add_parser("token", help="print a dev bearer token")
-    token.add_argument("--tenant", required=True)
+    token.add_argument("--tenant")
+    token.add_argument(
+        "--tasks", action="store_true", help="print the dev task token for the tasks function"
+    )
     token.add_argument("--user", default="dev-user")
     token.add_argument("--ttl-hours", type=float, default=12.0)
     data_dir_arg(token)
