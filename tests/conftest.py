@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.fixtures.firestore",
     "tests.fixtures.secret_manager",
     "tests.fixtures.cloud_tasks",
+    "tests.fixtures.oauth_provider",
 ]
 
 TEST_JWT_SECRET = "test-secret-for-dev-tokens-0123456789abcdef"

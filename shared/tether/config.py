@@ -88,6 +88,21 @@ class Settings(BaseModel):
     tasks_oidc_jwks_url: str = GOOGLE_OIDC_JWKS_URL
     task_token: SecretStr | None = None
 
+    # -- OAuth ------------------------------------------------------------------------------
+    # return_to URLs allowed after the OAuth callback (comma-separated prefixes: scheme, host
+    # and port must match exactly; the path must start with the given one).
+    allowed_return_urls: str | None = None
+    oauth_state_ttl_seconds: int = Field(default=600, ge=60, le=3600)
+    # Refresh this long before expiry (a provider's catalog entry may say otherwise); capped
+    # at half the token's lifetime so a short-lived token is not refreshed on every read.
+    oauth_refresh_margin_seconds: int = Field(default=300, ge=0)
+    # Retryable refresh failures in a row before a connection is marked ``error``.
+    oauth_refresh_retry_budget: int = Field(default=5, ge=1, le=100)
+    # How long one instance may hold a connection's refresh lease.
+    oauth_refresh_lease_seconds: float = Field(default=30.0, gt=0, le=300)
+    # The sweep enqueues refreshes of tokens expiring within this window.
+    oauth_sweep_window_seconds: int = Field(default=900, ge=60)
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     task_max_attempts: int = Field(default=8, ge=1, le=100)
     task_worker: bool = True

@@ -94,6 +94,10 @@ class Connection(_Record):
     credential_hints: dict[str, str] = Field(default_factory=dict)
     sealed_access_token: str | None = Field(default=None, repr=False)
     token_expires_at: datetime | None = None
+    token_refreshed_at: datetime | None = None
+    # Consecutive refresh attempts that failed in a retryable way (network, 5xx); reset by a
+    # successful refresh. Past the retry budget the connection moves to ``error``.
+    refresh_failures: int = 0
     scopes: list[str] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
@@ -112,6 +116,14 @@ class AuditAction(StrEnum):
     CREDENTIALS_READ = "credentials.read"
     CREDENTIALS_UPDATED = "credentials.updated"
     CREDENTIALS_ROTATED = "credentials.rotated"
+    OAUTH_STARTED = "oauth.started"
+    OAUTH_CONNECTED = "oauth.connected"
+    OAUTH_FAILED = "oauth.failed"
+    TOKEN_REFRESHED = "token.refreshed"
+    TOKEN_REFRESH_FAILED = "token.refresh_failed"
+    NEEDS_REAUTH = "connection.needs_reauth"
+    TOKEN_REVOKED = "token.revoked"
+    TOKEN_REVOCATION_FAILED = "token.revocation_failed"
 
 
 class AuditEvent(_Record):
