@@ -63,6 +63,19 @@ class ConnectionStore(Protocol):
         """Every record of every tenant, deleted ones included: for key rotation and sweeps."""
         ...
 
+    def list_expiring(
+        self, *, before: datetime, limit: int = 200, cursor: str | None = None
+    ) -> Page[Connection]:
+        """Live (not deleted) connections of every tenant whose ``token_expires_at`` is set and
+        <= ``before``, soonest first; ``cursor`` (opaque) continues a previous page. Served by an
+        index on the expiry, so its cost grows with the number of matches, not of connections.
+
+        Records that share an expiry come in a fixed order of the backend's choosing, so pages
+        neither skip nor repeat them. A malformed cursor is
+        :class:`~tether.domain.errors.InvalidRequest` (code ``INVALID_CURSOR``); a ``limit``
+        below 1 is :class:`~tether.domain.errors.InvalidRequest` too."""
+        ...
+
     def find_connection_by_webhook_token(self, token_hash: str) -> Connection | None: ...
 
     # -- audit ------------------------------------------------------------------------------

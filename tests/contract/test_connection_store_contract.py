@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -179,6 +181,131 @@ def test_scan_walks_every_tenant_in_pages(store: ConnectionStore) -> None:
             break
         cursor = page.next_cursor
     assert sorted(seen) == [f"conn_s{i}" for i in range(5)]
+
+
+def _expiring(connection: Connection, expires_at: datetime | None) -> Connection:
+    return connection.model_copy(update={"auth_mode": "oauth2", "token_expires_at": expires_at})
+
+
+def _all_expiring(store: ConnectionStore, before: datetime, *, limit: int) -> list[Connection]:
+    seen: list[Connection] = []
+    cursor = None
+    while True:
+        page = store.list_expiring(before=before, limit=limit, cursor=cursor)
+        assert len(page.items) <= limit
+        seen += page.items
+        if page.next_cursor is None:
+            return seen
+        cursor = page.next_cursor
+
+
+def test_list_expiring_finds_live_due_connections_soonest_first(store: ConnectionStore) -> None:
+    plus_five = timezone(timedelta(hours=5))
+    store.create_connection(_expiring(make("conn_late", "t2"), T0 + timedelta(minutes=50)))
+    store.create_connection(_expiring(make("conn_soon", "t1"), T0 + timedelta(minutes=5)))
+    # another zone, and a microsecond after conn_soon: order is by instant, not by text
+    store.create_connection(
+        _expiring(
+            make("conn_zoned", "t3"),
+            (T0 + timedelta(minutes=5, microseconds=1)).astimezone(plus_five),
+        )
+    )
+    store.create_connection(_expiring(make("conn_past", "t2"), T0 - timedelta(days=3)))
+    store.create_connection(_expiring(make("conn_edge", "t1"), T0 + timedelta(hours=1)))
+    store.create_connection(_expiring(make("conn_later", "t1"), T0 + timedelta(hours=2)))
+    store.create_connection(make("conn_apikey", "t1"))  # no expiry at all
+    store.create_connection(
+        _expiring(make("conn_deleted", "t2", deleted_at=T0), T0 + timedelta(minutes=1))
+    )
+    due = store.list_expiring(before=T0 + timedelta(hours=1))
+    assert [(c.tenant_id, c.id) for c in due.items] == [
+        ("t2", "conn_past"),
+        ("t1", "conn_soon"),
+        ("t3", "conn_zoned"),
+        ("t2", "conn_late"),
+        ("t1", "conn_edge"),  # <= before: an expiry equal to it is due
+    ]
+    assert due.next_cursor is None
+    zoned = store.get_connection("t3", "conn_zoned")
+    assert zoned is not None and due.items[2] == zoned  # whole records, as stored
+    assert store.list_expiring(before=T0 - timedelta(days=4)).items == []
+
+
+def test_list_expiring_follows_updates(store: ConnectionStore) -> None:
+    store.create_connection(_expiring(make("conn_a"), T0 + timedelta(hours=3)))
+    store.create_connection(_expiring(make("conn_b", "t2"), T0 + timedelta(minutes=10)))
+    before = T0 + timedelta(hours=1)
+    assert [c.id for c in store.list_expiring(before=before).items] == ["conn_b"]
+
+    # a record refreshed further out leaves the sweep; one brought forward enters it
+    b = store.get_connection("t2", "conn_b")
+    assert b is not None
+    store.update_connection(
+        b.model_copy(update={"token_expires_at": T0 + timedelta(hours=5)}), expected_version=1
+    )
+    a = store.get_connection("t1", "conn_a")
+    assert a is not None
+    a = store.update_connection(
+        a.model_copy(update={"token_expires_at": T0 + timedelta(minutes=20)}), expected_version=1
+    )
+    due = store.list_expiring(before=before).items
+    assert [c.id for c in due] == ["conn_a"] and due[0].version == 2
+
+    # a cleared expiry (revoked, API key) or a deleted record is never due
+    a = store.update_connection(a.model_copy(update={"token_expires_at": None}), expected_version=2)
+    assert store.list_expiring(before=before).items == []
+    a = store.update_connection(
+        a.model_copy(update={"token_expires_at": T0 + timedelta(minutes=20)}), expected_version=3
+    )
+    assert [c.id for c in store.list_expiring(before=before).items] == ["conn_a"]
+    store.update_connection(a.model_copy(update={"deleted_at": T0}), expected_version=4)
+    assert store.list_expiring(before=before).items == []
+    assert store.list_expiring(before=T0 + timedelta(days=1)).items[0].id == "conn_b"
+
+
+def test_list_expiring_pages_neither_skip_nor_repeat(store: ConnectionStore) -> None:
+    expected: list[tuple[str, str]] = []
+    for i in range(9):
+        # three expiry times, three records each, in three tenants: ties across tenants
+        tenant = f"tenant{i % 3}"
+        store.create_connection(
+            _expiring(make(f"conn_p{i}", tenant), T0 + timedelta(minutes=i // 3))
+        )
+        expected.append((tenant, f"conn_p{i}"))
+    store.create_connection(_expiring(make("conn_out"), T0 + timedelta(days=1)))
+    store.create_connection(_expiring(make("conn_gone", deleted_at=T0), T0 + timedelta(minutes=1)))
+    before = T0 + timedelta(hours=1)
+    for limit in (1, 2, 4, 9, 50):
+        seen = _all_expiring(store, before, limit=limit)
+        keys = [(c.tenant_id, c.id) for c in seen]
+        assert sorted(keys) == sorted(expected), limit
+        times = [c.token_expires_at for c in seen if c.token_expires_at is not None]
+        assert len(times) == len(seen)
+        assert times == sorted(times), limit  # soonest first, ties in any fixed order
+    full = store.list_expiring(before=before, limit=9)
+    assert len(full.items) == 9 and full.next_cursor is None
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "!!not-a-cursor",
+        "a b",
+        base64.urlsafe_b64encode(b"not json").decode(),
+        base64.urlsafe_b64encode(json.dumps(["2026-03-01"]).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps([1, 2]).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps(["yesterday", "conn_1"]).encode()).decode(),
+    ],
+)
+def test_list_expiring_bad_cursor_is_a_client_error(store: ConnectionStore, cursor: str) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        store.list_expiring(before=T0, cursor=cursor)
+    assert refused.value.code == "INVALID_CURSOR"
+
+
+def test_list_expiring_needs_a_positive_limit(store: ConnectionStore) -> None:
+    with pytest.raises(InvalidRequest):
+        store.list_expiring(before=T0, limit=0)
 
 
 def test_find_by_webhook_token_hash(store: ConnectionStore) -> None:

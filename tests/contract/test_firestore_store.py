@@ -171,6 +171,45 @@ def test_scan_cursor_is_checked(fs_store: FirestoreConnectionStore) -> None:
         assert refused.value.code == "INVALID_CURSOR"
 
 
+def test_list_expiring_pages_over_hashed_tenant_paths(fs_store: FirestoreConnectionStore) -> None:
+    for i, tenant in enumerate(AWKWARD_TENANTS):
+        expiry = T0 + timedelta(minutes=i % 2)  # ties across tenants
+        fs_store.create_connection(make(f"conn_{i}", tenant, token_expires_at=expiry))
+    seen: list[tuple[str, str]] = []
+    cursor = None
+    while True:
+        page = fs_store.list_expiring(before=T0 + timedelta(hours=1), limit=2, cursor=cursor)
+        seen += [(c.tenant_id, c.id) for c in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert sorted(seen) == sorted((t, f"conn_{i}") for i, t in enumerate(AWKWARD_TENANTS))
+    scan_cursor = fs_store.scan_connections(limit=1).next_cursor
+    assert scan_cursor is not None
+    with pytest.raises(InvalidRequest) as refused:
+        fs_store.list_expiring(before=T0, cursor=scan_cursor)  # another query's cursor
+    assert refused.value.code == "INVALID_CURSOR"
+
+
+def test_expiry_field_is_top_level_and_older_documents_join_on_update(
+    fs_store: FirestoreConnectionStore, firestore_client: firestore.Client
+) -> None:
+    from google.cloud.firestore import DELETE_FIELD
+
+    fs_store.create_connection(make("conn_none"))
+    fs_store.create_connection(make("conn_old", token_expires_at=T0))
+    connections = firestore_client.collection("tenants").document("t1").collection("connections")
+    assert connections.document("conn_none").get().get("token_expires_at") is None
+    assert connections.document("conn_old").get().get("token_expires_at") == T0
+    # as written before the field existed: the record has an expiry, the document no field
+    connections.document("conn_old").update({"token_expires_at": DELETE_FIELD})
+    assert fs_store.list_expiring(before=T0).items == []
+    old = fs_store.get_connection("t1", "conn_old")
+    assert old is not None
+    fs_store.update_connection(old, expected_version=1)
+    assert [c.id for c in fs_store.list_expiring(before=T0).items] == ["conn_old"]
+
+
 def test_purge_also_removes_expired_leases_only(fs_store: FirestoreConnectionStore) -> None:
     fs_store.acquire_lease("old", "a", ttl_seconds=10, now=T0)
     fs_store.acquire_lease("new", "a", ttl_seconds=1000, now=T0)

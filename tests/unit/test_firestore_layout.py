@@ -14,10 +14,12 @@ import pytest
 
 from tether.adapters.firestore.paths import (
     HASHED_ID_PREFIX,
+    decode_expiry_cursor,
     decode_list_cursor,
     decode_scan_cursor,
     doc_id,
     document_size,
+    encode_expiry_cursor,
     encode_list_cursor,
     encode_scan_cursor,
     webhook_event_id,
@@ -96,6 +98,28 @@ def test_scan_cursor_round_trips_and_is_checked() -> None:
             decode_scan_cursor(encode_scan_cursor(bad), parent="tenants", collection="connections")
 
 
+def test_expiry_cursor_round_trips_and_is_checked() -> None:
+    at = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    path = f"tenants/{doc_id('a/b')}/connections/conn_1"
+    cursor = encode_expiry_cursor(at.astimezone(timezone(timedelta(hours=-3))), path)
+    assert decode_expiry_cursor(cursor, parent="tenants", collection="connections") == (at, path)
+    stamp = "2026-03-01T12:00:00.000000Z"
+    for bad in [
+        "!!not-a-cursor",
+        _b64(b"not json"),
+        _b64(json.dumps([stamp]).encode()),
+        _b64(json.dumps(["2026-03-01T12:00:00", "tenants/t1/connections/c"]).encode()),
+        _b64(json.dumps(["soon", "tenants/t1/connections/c"]).encode()),
+        _b64(json.dumps([stamp, "tenants/t1/audit/x"]).encode()),
+        _b64(json.dumps([stamp, "tenants/../connections/c"]).encode()),
+        _b64(json.dumps([stamp, 7]).encode()),
+        encode_scan_cursor("tenants/t1/connections/c"),  # another query's cursor
+    ]:
+        with pytest.raises(InvalidRequest) as refused:
+            decode_expiry_cursor(bad, parent="tenants", collection="connections")
+        assert refused.value.code == "INVALID_CURSOR"
+
+
 def test_document_size_follows_firestore_formula() -> None:
     # The worked example of Firestore's "storage size calculations" page: 147 bytes.
     fields = {
@@ -131,14 +155,21 @@ def test_backend_failures_become_backend_unavailable(failure: str) -> None:
 INDEXES_FILE = Path(__file__).resolve().parents[2] / "infra" / "firestore.indexes.json"
 
 
-def _covered(indexes: list[dict[str, Any]], group: str, equal: set[str], order: list[str]) -> bool:
-    """An index on ``group`` with the equality fields first (any order) then ``order``."""
+def _covered(
+    indexes: list[dict[str, Any]],
+    group: str,
+    equal: set[str],
+    order: list[str],
+    scope: str = "COLLECTION",
+) -> bool:
+    """An index on ``group`` (``scope``: one collection, or all of that name) with the
+    equality fields first (any order) then ``order``."""
     for index in indexes:
         fields = [(f["fieldPath"], f.get("order")) for f in index["fields"]]
         head, tail = fields[: len(equal)], fields[len(equal) :]
         if (
             index["collectionGroup"] == group
-            and index["queryScope"] == "COLLECTION"
+            and index["queryScope"] == scope
             and {name for name, _ in head} == equal
             and [f"{name} {direction}" for name, direction in tail] == order
         ):
@@ -147,25 +178,39 @@ def _covered(indexes: list[dict[str, Any]], group: str, equal: set[str], order: 
 
 
 @pytest.mark.parametrize(
-    ("group", "equal", "order"),
+    ("group", "equal", "order", "scope"),
     [
-        ("connections", {"deleted"}, ["created_at DESCENDING", "id DESCENDING"]),
-        ("connections", {"deleted", "status"}, ["created_at DESCENDING", "id DESCENDING"]),
-        ("connections", {"deleted", "provider"}, ["created_at DESCENDING", "id DESCENDING"]),
+        ("connections", {"deleted"}, ["created_at DESCENDING", "id DESCENDING"], "COLLECTION"),
+        (
+            "connections",
+            {"deleted", "status"},
+            ["created_at DESCENDING", "id DESCENDING"],
+            "COLLECTION",
+        ),
+        (
+            "connections",
+            {"deleted", "provider"},
+            ["created_at DESCENDING", "id DESCENDING"],
+            "COLLECTION",
+        ),
         (
             "connections",
             {"deleted", "status", "provider"},
             ["created_at DESCENDING", "id DESCENDING"],
+            "COLLECTION",
         ),
-        ("audit", set(), ["at DESCENDING", "id DESCENDING"]),
-        ("audit", {"connection_id"}, ["at DESCENDING", "id DESCENDING"]),
+        ("audit", set(), ["at DESCENDING", "id DESCENDING"], "COLLECTION"),
+        ("audit", {"connection_id"}, ["at DESCENDING", "id DESCENDING"], "COLLECTION"),
+        # list_expiring, across tenants: then by document name, which every index ends with
+        # in the direction of its last field (ascending here), so it is not listed
+        ("connections", {"deleted"}, ["token_expires_at ASCENDING"], "COLLECTION_GROUP"),
     ],
 )
 def test_indexes_file_covers_the_store_queries(
-    group: str, equal: set[str], order: list[str]
+    group: str, equal: set[str], order: list[str], scope: str
 ) -> None:
     indexes = json.loads(INDEXES_FILE.read_text())["indexes"]
-    assert _covered(indexes, group, equal, order)
+    assert _covered(indexes, group, equal, order, scope)
 
 
 def test_indexes_file_has_ttl_policies_and_exempts_records() -> None:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from tether.adapters.sqlite import SqliteConnectionStore
-from tether.adapters.sqlite.schema import MIGRATIONS
+from tether.adapters.sqlite.schema import MIGRATIONS, format_time
+from tether.adapters.sqlite.store import _EXPIRING_AFTER, _EXPIRING_SQL
 from tether.domain.errors import ConfigurationError
+from tether.domain.models import Connection
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def test_reopening_keeps_the_schema_version(tmp_path: Path) -> None:
@@ -52,3 +58,115 @@ def test_a_newer_file_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(ConfigurationError, match="newer than this code"):
         SqliteConnectionStore(path)
+
+
+def _connection(connection_id: str, tenant_id: str, expires_at: datetime | None) -> Connection:
+    return Connection(
+        id=connection_id,
+        tenant_id=tenant_id,
+        provider="google_drive",
+        auth_mode="oauth2",
+        display_name=connection_id,
+        created_at=T0,
+        updated_at=T0,
+        created_by="u1",
+        token_expires_at=expires_at,
+    )
+
+
+def _version_1_file(path: Path, docs: dict[str, tuple[str, str, bool]]) -> None:
+    """A store file as the first schema left it: ``id -> (tenant, doc JSON, deleted)``."""
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0])
+    for connection_id, (tenant_id, doc, deleted) in docs.items():
+        db.execute(
+            "INSERT INTO connections (id, tenant_id, provider, status, created_at, version, "
+            "deleted, webhook_token_hash, doc) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                connection_id,
+                tenant_id,
+                "google_drive",
+                "active",
+                format_time(T0),
+                1,
+                deleted,
+                None,
+                doc,
+            ),
+        )
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+
+
+def test_version_1_connections_with_an_expiry_are_found_after_migrating(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite3"
+    zoned = (T0 + timedelta(minutes=5, microseconds=7)).astimezone(timezone(timedelta(hours=5)))
+    naive = _connection("conn_naive", "t3", None).model_dump(mode="json")
+    naive["token_expires_at"] = "2026-03-01T12:03:00"  # no zone: taken as UTC
+    odd = _connection("conn_odd", "t3", None).model_dump(mode="json")
+    odd["token_expires_at"] = "not a time"  # unreadable: left out rather than failing
+    docs = {
+        "conn_soon": ("t1", _connection("conn_soon", "t1", T0).model_dump_json(), False),
+        "conn_zoned": ("t2", _connection("conn_zoned", "t2", zoned).model_dump_json(), False),
+        "conn_naive": ("t3", json.dumps(naive), False),
+        "conn_odd": ("t3", json.dumps(odd), False),
+        "conn_late": (
+            "t1",
+            _connection("conn_late", "t1", T0 + timedelta(days=1)).model_dump_json(),
+            False,
+        ),
+        "conn_none": ("t1", _connection("conn_none", "t1", None).model_dump_json(), False),
+        "conn_gone": ("t2", _connection("conn_gone", "t2", T0).model_dump_json(), True),
+    }
+    assert '"token_expires_at":"2026-03-01T12:00:00Z"' in docs["conn_soon"][1]
+    _version_1_file(path, docs)
+
+    store = SqliteConnectionStore(path)
+    try:
+        due = store.list_expiring(before=T0 + timedelta(hours=1))
+        assert [c.id for c in due.items] == ["conn_soon", "conn_naive", "conn_zoned"]
+        assert due.items[2] == Connection.model_validate_json(docs["conn_zoned"][1])
+        # the migrated row stays in step with later writes
+        soon = store.get_connection("t1", "conn_soon")
+        assert soon is not None
+        store.update_connection(
+            soon.model_copy(update={"token_expires_at": T0 + timedelta(hours=2)}),
+            expected_version=1,
+        )
+        assert [c.id for c in store.list_expiring(before=T0 + timedelta(hours=1)).items] == [
+            "conn_naive",
+            "conn_zoned",
+        ]
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        column = dict(db.execute("SELECT id, token_expires_at FROM connections").fetchall())
+    db.close()
+    assert column == {
+        "conn_soon": format_time(T0 + timedelta(hours=2)),
+        "conn_zoned": "2026-03-01T12:05:00.000007Z",
+        "conn_naive": "2026-03-01T12:03:00.000000Z",
+        "conn_odd": None,
+        "conn_late": "2026-03-02T12:00:00.000000Z",
+        "conn_none": None,
+        "conn_gone": "2026-03-01T12:00:00.000000Z",
+    }
+
+
+@pytest.mark.parametrize(("after", "args"), [("", ["b", 3]), (_EXPIRING_AFTER, ["a", "c", "b", 3])])
+def test_expiring_query_is_served_by_the_expiry_index(
+    tmp_path: Path, after: str, args: list[object]
+) -> None:
+    """The sweep reads a range of the partial index, never the whole table: its cost grows
+    with the number of matches, not of connections."""
+    path = tmp_path / "plan.sqlite3"
+    SqliteConnectionStore(path).close()
+    with sqlite3.connect(path) as db:
+        plan = db.execute("EXPLAIN QUERY PLAN " + _EXPIRING_SQL.format(after=after), args)
+        details = [row[3] for row in plan.fetchall()]
+    db.close()
+    assert len(details) == 1, details
+    assert details[0].startswith("SEARCH connections USING INDEX connections_by_token_expiry ")
+    assert "TEMP B-TREE" not in details[0]  # index order is the result order: no sort

@@ -19,10 +19,12 @@ from tether.domain.errors import InvalidRequest
 __all__ = [
     "HASHED_ID_PREFIX",
     "MAX_DOCUMENT_BYTES",
+    "decode_expiry_cursor",
     "decode_list_cursor",
     "decode_scan_cursor",
     "doc_id",
     "document_size",
+    "encode_expiry_cursor",
     "encode_list_cursor",
     "encode_scan_cursor",
     "format_time",
@@ -83,20 +85,24 @@ def encode_list_cursor(created_at: datetime, record_id: str) -> str:
     return _b64encode(raw.encode())
 
 
-def decode_list_cursor(cursor: str) -> tuple[datetime, str]:
-    """``(created_at, id)`` of the last item of the previous page; anything else is the
-    caller's mistake (400 INVALID_CURSOR), never a backend error."""
+def _decode_time_and_text(cursor: str) -> tuple[datetime, str]:
     raw = _b64decode(cursor)
     try:
-        created_at, record_id = json.loads(raw)
-        if not isinstance(created_at, str) or not isinstance(record_id, str):
+        when, text = json.loads(raw)
+        if not isinstance(when, str) or not isinstance(text, str):
             raise TypeError
-        at = datetime.fromisoformat(created_at)
+        at = datetime.fromisoformat(when)
         if at.tzinfo is None:
             raise ValueError
     except (ValueError, TypeError):
         raise InvalidRequest(_INVALID_CURSOR, code="INVALID_CURSOR") from None
-    return at, record_id
+    return at, text
+
+
+def decode_list_cursor(cursor: str) -> tuple[datetime, str]:
+    """``(created_at, id)`` of the last item of the previous page; anything else is the
+    caller's mistake (400 INVALID_CURSOR), never a backend error."""
+    return _decode_time_and_text(cursor)
 
 
 def encode_scan_cursor(path: str) -> str:
@@ -109,6 +115,22 @@ def decode_scan_cursor(cursor: str, *, parent: str, collection: str) -> str:
         path = _b64decode(cursor).decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidRequest(_INVALID_CURSOR, code="INVALID_CURSOR") from None
+    return _checked_path(path, parent=parent, collection=collection)
+
+
+def encode_expiry_cursor(token_expires_at: datetime, path: str) -> str:
+    raw = json.dumps([format_time(token_expires_at), path], separators=(",", ":"))
+    return _b64encode(raw.encode())
+
+
+def decode_expiry_cursor(cursor: str, *, parent: str, collection: str) -> tuple[datetime, str]:
+    """``(token_expires_at, document path)`` of the last item of the previous page of the
+    expiry sweep; the path is checked as :func:`decode_scan_cursor` checks it."""
+    at, path = _decode_time_and_text(cursor)
+    return at, _checked_path(path, parent=parent, collection=collection)
+
+
+def _checked_path(path: str, *, parent: str, collection: str) -> str:
     parts = path.split("/")
     if (
         len(parts) != 4

@@ -3,7 +3,8 @@
 Layout (paths relative to the database; ``<t>`` etc. are :func:`~.paths.doc_id` of the id)::
 
     tenants/<t>/connections/<connection id>   record + tenant_id, id, provider, status,
-                                              deleted, created_at, version, webhook_token_hash
+                                              deleted, created_at, version, webhook_token_hash,
+                                              token_expires_at
     tenants/<t>/audit/<event id>              record + id, connection_id, at
     webhook_tokens/<token hash>               tenant_id, connection_id  (lookup, unique)
     oauth_states/<state hash>                 record + expires_at       (TTL)
@@ -37,6 +38,14 @@ Why this shape:
   hash unique as in SQLite; no collection-group query on a hash field is needed.
 - ``scan_connections`` is a collection-group query over ``connections`` ordered by document
   name (ascending, served by the built-in index); its cursor is the last document's path.
+- ``list_expiring`` (the OAuth refresh sweep) is a collection-group query over
+  ``connections``: ``deleted == false`` and ``token_expires_at <= before``, ordered by
+  ``token_expires_at`` then document name, served by the composite ``COLLECTION_GROUP``
+  index (deleted, token_expires_at) of the indexes file, so it reads only the matches. Its
+  cursor is the last item's expiry and path. ``token_expires_at`` is a top-level timestamp
+  (null when the record has none; a range filter never matches null). Documents written
+  before the field existed lack it, and are invisible to the sweep until their next
+  :meth:`update_connection` writes every top-level field again.
 
 Firestore limits considered:
 
@@ -53,6 +62,9 @@ Firestore limits considered:
   top-level TTL collections is sequential and keeps an ascending index only for
   :meth:`purge_expired`: that caps webhook intake near 500 events/s; past that, drop the
   index in the indexes file and let the TTL policies alone do the purging.
+  ``token_expires_at`` is indexed across tenants (``COLLECTION_GROUP`` scope) and clusters
+  near "now + token lifetime", so that ceiling applies to token writes of all tenants
+  together: far above the pace of OAuth grants and refreshes.
 """
 
 from __future__ import annotations
@@ -73,10 +85,12 @@ from google.cloud.firestore_v1.document import DocumentReference
 
 from tether.adapters.firestore.paths import (
     MAX_DOCUMENT_BYTES,
+    decode_expiry_cursor,
     decode_list_cursor,
     decode_scan_cursor,
     doc_id,
     document_size,
+    encode_expiry_cursor,
     encode_list_cursor,
     encode_scan_cursor,
     webhook_event_id,
@@ -257,6 +271,9 @@ class FirestoreConnectionStore:
             "created_at": _aware(connection.created_at),
             "version": connection.version,
             "webhook_token_hash": _token_hash(connection),
+            "token_expires_at": (
+                None if connection.token_expires_at is None else _aware(connection.token_expires_at)
+            ),
         }
 
     @staticmethod
@@ -363,6 +380,36 @@ class FirestoreConnectionStore:
         next_cursor = None
         if len(snapshots) > limit:
             next_cursor = encode_scan_cursor(snapshots[limit - 1].reference.path)
+        return Page(items=items, next_cursor=next_cursor)
+
+    def list_expiring(
+        self, *, before: datetime, limit: int = 200, cursor: str | None = None
+    ) -> Page[Connection]:
+        """See :meth:`~tether.ports.ConnectionStore.list_expiring`. Documents written before
+        ``token_expires_at`` became a top-level field lack it and are not found until their
+        next update rewrites them."""
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
+        query = (
+            self._client.collection_group(CONNECTIONS)
+            .where(filter=FieldFilter("deleted", "==", False))
+            .where(filter=FieldFilter("token_expires_at", "<=", _aware(before)))
+            .order_by("token_expires_at")
+            .order_by(_DOCUMENT_NAME)
+        )
+        if cursor is not None:
+            at, path = decode_expiry_cursor(cursor, parent=TENANTS, collection=CONNECTIONS)
+            query = query.start_after(
+                {"token_expires_at": at, _DOCUMENT_NAME: self._client.document(path)}
+            )
+        query = query.select(["record", "token_expires_at"]).limit(limit + 1)
+        with _backend():
+            snapshots = list(query.stream())
+        items = [Connection.model_validate_json(_record(s)) for s in snapshots[:limit]]
+        next_cursor = None
+        if len(snapshots) > limit:
+            last = snapshots[limit - 1]
+            next_cursor = encode_expiry_cursor(last.get("token_expires_at"), last.reference.path)
         return Page(items=items, next_cursor=next_cursor)
 
     def find_connection_by_webhook_token(self, token_hash: str) -> Connection | None:

@@ -1,16 +1,45 @@
 """Schema of the embedded store: migrations applied in order (see ``migrations.py``).
 
 Each record is kept whole as JSON (``doc``) next to the few columns queries filter or sort
-on, so adding a field to a model needs no migration; adding a query does.
+on, so adding a field to a model needs no migration; adding a query does. Times in columns
+are :func:`format_time` text, so string order is time order.
+
+A step is SQL only. When a step derives a column from the stored JSON it calls
+``tether_utc_text(value)``, a function :func:`migrate` registers on the connection: it turns
+the ISO form pydantic writes (``2026-03-01T12:00:00Z``, ``…12:00:00.123456+05:00``) into the
+fixed-width column form exactly, which SQLite's own date functions cannot (they keep
+milliseconds only).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 
 from tether.adapters.sqlite.migrations import apply_migrations
 
-__all__ = ["MIGRATIONS", "migrate"]
+__all__ = ["MIGRATIONS", "format_time", "migrate"]
+
+
+def format_time(value: datetime) -> str:
+    """Fixed-width UTC text, so string order is time order."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _utc_text(value: object) -> str | None:
+    """``tether_utc_text``: a stored ISO time as :func:`format_time` text. Total, so that a
+    migration never fails on an odd record: a time without a zone is taken as UTC (Tether's
+    clock), anything unreadable becomes NULL."""
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return format_time(at if at.tzinfo is not None else at.replace(tzinfo=UTC))
+
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: connections, audit, OAuth states, webhook events, leases
@@ -58,11 +87,22 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at TEXT NOT NULL
     );
     """,
+    # 2: token expiry of connections, for the OAuth refresh sweep (list_expiring); existing
+    # records are backfilled from their JSON
+    """
+    ALTER TABLE connections ADD COLUMN token_expires_at TEXT;
+    UPDATE connections
+        SET token_expires_at = tether_utc_text(json_extract(doc, '$.token_expires_at'))
+        WHERE json_extract(doc, '$.token_expires_at') IS NOT NULL;
+    CREATE INDEX connections_by_token_expiry ON connections (token_expires_at, id)
+        WHERE deleted = 0 AND token_expires_at IS NOT NULL;
+    """,
 )
 
 
 def migrate(db: sqlite3.Connection) -> int:
     """Bring the store file to the newest schema; returns the resulting version."""
+    db.create_function("tether_utc_text", 1, _utc_text, deterministic=True)
     return apply_migrations(
         db, [[st for st in script.split(";") if st.strip()] for script in MIGRATIONS], what="store"
     )

@@ -8,16 +8,18 @@ and leases are atomic across threads *and* processes sharing the file.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from tether.adapters.sqlite.migrations import enable_wal
-from tether.adapters.sqlite.schema import migrate
+from tether.adapters.sqlite.schema import format_time, migrate
 from tether.domain.errors import BackendUnavailable, Conflict, InvalidRequest, VersionConflict
 from tether.domain.models import (
     AuditEvent,
@@ -29,13 +31,6 @@ from tether.domain.models import (
 )
 
 __all__ = ["SqliteConnectionStore", "format_time"]
-
-
-def format_time(value: datetime) -> str:
-    """Fixed-width UTC text, so string order is time order."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _encode_cursor(created_at: str, record_id: str) -> str:
@@ -52,6 +47,45 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     except (ValueError, TypeError):
         raise InvalidRequest("cursor is not valid", code="INVALID_CURSOR") from None
     return created_at, record_id
+
+
+# What format_time writes, and so the only time an expiry cursor may carry.
+_FIXED_WIDTH_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+
+
+def _encode_expiry_cursor(token_expires_at: str, record_id: str) -> str:
+    raw = json.dumps([token_expires_at, record_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_expiry_cursor(cursor: str) -> tuple[str, str]:
+    """``(token_expires_at, id)`` of the last item of the previous page, checked strictly:
+    anything else is the caller's mistake (400 INVALID_CURSOR)."""
+    try:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        expires_at, record_id = json.loads(raw)
+        if not isinstance(expires_at, str) or not isinstance(record_id, str):
+            raise TypeError
+        if not _FIXED_WIDTH_TIME.fullmatch(expires_at):
+            raise ValueError
+    except (binascii.Error, ValueError, TypeError):
+        raise InvalidRequest("cursor is not valid", code="INVALID_CURSOR") from None
+    return expires_at, record_id
+
+
+def _expiry(connection: Connection) -> str | None:
+    at = connection.token_expires_at
+    return None if at is None else format_time(at)
+
+
+# The refresh sweep's query. Its WHERE repeats the partial index's condition word for word so
+# SQLite serves it from ``connections_by_token_expiry`` (schema step 2), in index order.
+_EXPIRING_SQL = (
+    "SELECT doc, token_expires_at, id FROM connections "
+    "WHERE deleted = 0 AND token_expires_at IS NOT NULL AND token_expires_at <= ?{after} "
+    "ORDER BY token_expires_at, id LIMIT ?"
+)
+_EXPIRING_AFTER = " AND (token_expires_at, id) > (?, ?)"
 
 
 class SqliteConnectionStore:
@@ -117,7 +151,8 @@ class SqliteConnectionStore:
             with self._write() as db:
                 db.execute(
                     "INSERT INTO connections (id, tenant_id, provider, status, created_at, "
-                    "version, deleted, webhook_token_hash, doc) VALUES (?,?,?,?,?,?,?,?,?)",
+                    "version, deleted, webhook_token_hash, token_expires_at, doc) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (
                         connection.id,
                         connection.tenant_id,
@@ -127,6 +162,7 @@ class SqliteConnectionStore:
                         connection.version,
                         int(connection.deleted_at is not None),
                         connection.webhook.token_hash if connection.webhook else None,
+                        _expiry(connection),
                         connection.model_dump_json(),
                     ),
                 )
@@ -184,13 +220,15 @@ class SqliteConnectionStore:
         with self._write() as db:
             cur = db.execute(
                 "UPDATE connections SET provider = ?, status = ?, version = ?, deleted = ?, "
-                "webhook_token_hash = ?, doc = ? WHERE id = ? AND tenant_id = ? AND version = ?",
+                "webhook_token_hash = ?, token_expires_at = ?, doc = ? "
+                "WHERE id = ? AND tenant_id = ? AND version = ?",
                 (
                     stored.provider,
                     stored.status.value,
                     stored.version,
                     int(stored.deleted_at is not None),
                     stored.webhook.token_hash if stored.webhook else None,
+                    _expiry(stored),
                     stored.model_dump_json(),
                     stored.id,
                     stored.tenant_id,
@@ -213,6 +251,26 @@ class SqliteConnectionStore:
         )
         items = [Connection.model_validate_json(r[1]) for r in rows[:limit]]
         next_cursor = rows[limit - 1][0] if len(rows) > limit else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    def list_expiring(
+        self, *, before: datetime, limit: int = 200, cursor: str | None = None
+    ) -> Page[Connection]:
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
+        args: list[object] = [format_time(before)]
+        after = ""
+        if cursor is not None:
+            expires_at, record_id = _decode_expiry_cursor(cursor)
+            after = _EXPIRING_AFTER
+            args += [expires_at, record_id]
+        args.append(limit + 1)
+        rows = self._db().execute(_EXPIRING_SQL.format(after=after), args).fetchall()
+        items = [Connection.model_validate_json(r[0]) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = _encode_expiry_cursor(last[1], last[2])
         return Page(items=items, next_cursor=next_cursor)
 
     def find_connection_by_webhook_token(self, token_hash: str) -> Connection | None:
