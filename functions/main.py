@@ -13,7 +13,7 @@ from flask import Request, Response
 from tether.bootstrap import check_startup
 from tether.logs import configure_logging
 
-__all__ = ["catalog", "connections", "tasks"]
+__all__ = ["catalog", "connections", "oauth_callback", "oauth_start", "tasks"]
 
 configure_logging()
 # A missing keyring, or dev auth outside `tether dev`, stops the instance here.
@@ -34,6 +34,23 @@ def connections(request: Request) -> Response:
     from tether.api.connections import handle
 
     return handle(request)
+
+
+@functions_framework.http
+def oauth_start(request: Request) -> Response:
+    """Start an OAuth2 authorization: POST / {provider, config, scopes, return_to} or
+    {connection_id, return_to} → {authorization_url, state, expires_at}."""
+    from tether.api.oauth import handle_start
+
+    return handle_start(request)
+
+
+@functions_framework.http
+def oauth_callback(request: Request) -> Response:
+    """The provider's redirect: GET /?code&state[&iss] → 302 to return_to with the outcome."""
+    from tether.api.oauth import handle_callback
+
+    return handle_callback(request)
 
 
 @functions_framework.http

@@ -19,13 +19,18 @@ from tether.domain.errors import ConfigurationError, TetherError
 from tether.domain.ids import IdGenerator, RandomIds
 
 if TYPE_CHECKING:
+    import httpx
+
     from tether.api.auth import TokenVerifier
     from tether.api.task_auth import TaskCallerVerifier
     from tether.catalog import Catalog
     from tether.crypto import Keyring, Sealer
+    from tether.oauth.token_endpoint import TokenEndpoint
     from tether.ports import ConnectionStore, SecretStore, TaskQueue
     from tether.services.connections import ConnectionService
     from tether.services.key_rotation import KeyRotationService
+    from tether.services.oauth_clients import OAuthClients
+    from tether.services.oauth_flow import OAuthFlowService
     from tether.services.token_storage import TokenStorage
 
 __all__ = ["Container", "check_startup", "get_container", "reset_container"]
@@ -266,6 +271,45 @@ class Container:
         )
 
     @lazy
+    def http(self) -> httpx.Client:
+        """The outbound HTTP client for provider calls (token endpoints, APIs)."""
+        import httpx
+
+        return httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=False)
+
+    @lazy
+    def token_endpoint(self) -> TokenEndpoint:
+        from tether.oauth.token_endpoint import TokenEndpoint
+
+        return TokenEndpoint(self.http)
+
+    @lazy
+    def oauth_clients(self) -> OAuthClients:
+        from tether.services.oauth_clients import OAuthClients
+
+        return OAuthClients(self.settings.oauth_clients)
+
+    @lazy
+    def oauth_flow(self) -> OAuthFlowService:
+        from tether.services.oauth_flow import OAuthFlowService
+
+        s = self.settings
+        return OAuthFlowService(
+            store=self.store,
+            secrets=self.secrets,
+            sealer=self.sealer,
+            token_storage=self.token_storage,
+            catalog=lambda: self.catalog,
+            clients=self.oauth_clients,
+            endpoint=lambda: self.token_endpoint,
+            clock=self.clock,
+            ids=self.ids,
+            redirect_uri=s.callback_url,
+            allowed_return_urls=s.return_url_prefixes,
+            state_ttl_seconds=s.oauth_state_ttl_seconds,
+        )
+
+    @lazy
     def key_rotation(self) -> KeyRotationService:
         from tether.services.key_rotation import KeyRotationService
 
@@ -289,7 +333,7 @@ class Container:
         handler(payload)
 
     def close(self) -> None:
-        for name in ("tasks", "store"):
+        for name in ("tasks", "store", "http"):
             part = self.__dict__.get(name)
             stop = getattr(part, "stop", None)
             if stop is not None:

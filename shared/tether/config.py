@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from tether.domain.errors import ConfigurationError
 
-__all__ = ["Settings"]
+__all__ = ["OAuthClientCredentials", "Settings"]
 
 
 ENV_PREFIX = "TETHER_"
@@ -37,6 +38,17 @@ GOOGLE_OIDC_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
 QUEUED_TASK_KINDS = ("refresh", "sync", "deliver")
 
 log = logging.getLogger("tether.config")
+
+# OAuth clients of catalog providers: TETHER_OAUTH_CLIENT_<PROVIDER>_ID / _SECRET (for example
+# TETHER_OAUTH_CLIENT_GOOGLE_DRIVE_ID). Deployed functions map these from Secret Manager.
+_OAUTH_CLIENT_VAR = re.compile(r"^TETHER_OAUTH_CLIENT_(?P<key>[A-Z0-9_]+?)_(?P<part>ID|SECRET)$")
+
+
+class OAuthClientCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr | None = None
 
 
 class Settings(BaseModel):
@@ -92,6 +104,11 @@ class Settings(BaseModel):
     # return_to URLs allowed after the OAuth callback (comma-separated prefixes: scheme, host
     # and port must match exactly; the path must start with the given one).
     allowed_return_urls: str | None = None
+    # The redirect URI registered with providers: the `oauth_callback` function's URL
+    # (default: PUBLIC_URL + /oauth_callback/).
+    oauth_callback_url: str | None = None
+    # Filled from TETHER_OAUTH_CLIENT_<PROVIDER>_ID / _SECRET, keyed by catalog provider key.
+    oauth_clients: dict[str, OAuthClientCredentials] = Field(default_factory=dict, repr=False)
     oauth_state_ttl_seconds: int = Field(default=600, ge=60, le=3600)
     # Refresh this long before expiry (a provider's catalog entry may say otherwise); capped
     # at half the token's lifetime so a short-lived token is not refreshed on every read.
@@ -122,10 +139,20 @@ class Settings(BaseModel):
                 if env.get(var):
                     values[name] = env[var]
                     break
+        clients: dict[str, dict[str, str]] = {}
+        for var, value in env.items():
+            match = _OAUTH_CLIENT_VAR.match(var)
+            if match and value:
+                part = "client_id" if match["part"] == "ID" else "client_secret"
+                clients.setdefault(match["key"].lower(), {})[part] = value
+        if clients:
+            values["oauth_clients"] = clients
         unknown = sorted(
             k
             for k in env
-            if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :].lower() not in cls.model_fields
+            if k.startswith(ENV_PREFIX)
+            and k[len(ENV_PREFIX) :].lower() not in cls.model_fields
+            and not _OAUTH_CLIENT_VAR.match(k)
         )
         if unknown:
             log.warning("ignoring unknown settings: %s", ", ".join(unknown))
@@ -171,6 +198,18 @@ class Settings(BaseModel):
         if not self.frontend_url:
             return frozenset()
         return frozenset(o.strip().rstrip("/") for o in self.frontend_url.split(",") if o.strip())
+
+    @property
+    def callback_url(self) -> str | None:
+        if self.oauth_callback_url:
+            return self.oauth_callback_url
+        return f"{self.public_url}/oauth_callback/" if self.public_url else None
+
+    @cached_property
+    def return_url_prefixes(self) -> tuple[str, ...]:
+        if not self.allowed_return_urls:
+            return ()
+        return tuple(u.strip() for u in self.allowed_return_urls.split(",") if u.strip())
 
     @property
     def task_auth_mode(self) -> Literal["oidc", "token"]:

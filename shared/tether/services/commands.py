@@ -9,7 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from tether.domain.status import ConnectionStatus
 
-__all__ = ["CatalogQuery", "CreateConnection", "ListConnections", "UpdateConnection"]
+__all__ = [
+    "CatalogQuery",
+    "CreateConnection",
+    "ListConnections",
+    "StartOAuth",
+    "UpdateConnection",
+]
 
 _MAX_METADATA_BYTES = 16 * 1024
 _MAX_CONFIG_BYTES = 64 * 1024
@@ -81,3 +87,34 @@ class CatalogQuery(_Input):
     category: str | None = Field(default=None, max_length=50)
     auth_mode: str | None = Field(default=None, max_length=50)
     region: str | None = Field(default=None, max_length=20)
+
+
+class StartOAuth(_Input):
+    """``oauth_start``: a new connection (``provider`` …) or a reconnect (``connection_id``)."""
+
+    provider: str | None = Field(default=None, pattern=_PROVIDER_KEY)
+    connection_id: str | None = Field(default=None, max_length=100)
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    config: dict[str, Any] = Field(default_factory=dict)
+    credentials: dict[str, Any] = Field(default_factory=dict, repr=False)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    scopes: list[str] | None = Field(default=None, max_length=100)
+    return_to: str = Field(min_length=1, max_length=2000)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _bounded(value, _MAX_METADATA_BYTES, "metadata") or {}
+
+    @field_validator("config")
+    @classmethod
+    def _config_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _bounded(value, _MAX_CONFIG_BYTES, "config") or {}
+
+    @model_validator(mode="after")
+    def _one_target(self) -> StartOAuth:
+        if (self.provider is None) == (self.connection_id is None):
+            raise ValueError("give either provider (a new connection) or connection_id")
+        if self.connection_id is not None and (self.config or self.credentials):
+            raise ValueError("a reconnect keeps the connection's config and credentials")
+        return self

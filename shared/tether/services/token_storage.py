@@ -42,6 +42,16 @@ class TokenStorage:
         self._sealer = sealer
         self._clock = clock
 
+    def seal_access_token(self, *, tenant_id: str, connection_id: str, token: str) -> str:
+        """The envelope of ``token`` for the record of ``connection_id``."""
+        register_secret(token)
+        return self._sealer.seal(
+            token.encode(),
+            tenant_id=tenant_id,
+            record_id=connection_id,
+            purpose=ACCESS_TOKEN_PURPOSE,
+        )
+
     def access_token(self, connection: Connection) -> str | None:
         """The stored access token, or ``None`` when there is none."""
         if connection.sealed_access_token is None:
@@ -74,13 +84,9 @@ class TokenStorage:
             raise InvalidRequest("the provider returned no access token")
         if expires_at.tzinfo is None:
             raise InvalidRequest("token expiry must carry a time zone")
-        register_secret(access_token)
         changed = connection.model_copy(deep=True)
-        changed.sealed_access_token = self._sealer.seal(
-            access_token.encode(),
-            tenant_id=connection.tenant_id,
-            record_id=connection.id,
-            purpose=ACCESS_TOKEN_PURPOSE,
+        changed.sealed_access_token = self.seal_access_token(
+            tenant_id=connection.tenant_id, connection_id=connection.id, token=access_token
         )
         changed.token_expires_at = expires_at
         changed.updated_at = self._clock.now()

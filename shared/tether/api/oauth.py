@@ -1,0 +1,57 @@
+"""HTTP routes of the ``oauth_start`` and ``oauth_callback`` functions."""
+
+from __future__ import annotations
+
+from flask import Request, Response
+
+from tether.api.endpoint import Call, serve
+from tether.api.parsing import parse_body
+from tether.api.responses import json_response
+from tether.api.routing import Router
+from tether.services.commands import StartOAuth
+
+__all__ = ["handle_callback", "handle_start"]
+
+# The callback URL carries the code and state: no Referer may leak them onward (RFC 9700).
+_CALLBACK_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+def start(call: Call) -> Response:
+    body = parse_body(call.request, StartOAuth, max_bytes=call.container.settings.max_body_bytes)
+    started = call.container.oauth_flow.start(call.principal, body)
+    return json_response(
+        {
+            "authorization_url": started.authorization_url,
+            "state": started.state,
+            "expires_at": started.expires_at,
+        },
+        201,
+    )
+
+
+def callback(call: Call) -> Response:
+    result = call.container.oauth_flow.callback(call.request.args.to_dict())
+    if result.location is None:
+        response = json_response(
+            {"error": {"code": "INVALID_STATE", "message": result.message or "invalid state"}},
+            400,
+        )
+    else:
+        response = Response(status=302)
+        response.headers["Location"] = result.location
+    response.headers.update(_CALLBACK_HEADERS)
+    return response
+
+
+_start_router = Router()
+_start_router.add("POST", "/", start)
+_callback_router = Router()
+_callback_router.add("GET", "/", callback, public=True)
+
+
+def handle_start(request: Request) -> Response:
+    return serve("oauth_start", request, _start_router)
+
+
+def handle_callback(request: Request) -> Response:
+    return serve("oauth_callback", request, _callback_router)

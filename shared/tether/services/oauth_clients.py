@@ -1,0 +1,101 @@
+"""Which OAuth client talks to a provider for a connection.
+
+* Catalog providers: the endpoints come from the catalog entry (URL templates rendered over
+  the connection's config, e.g. a Shopify shop), the client id and secret from Tether's own
+  configuration (``TETHER_OAUTH_CLIENT_<PROVIDER>_ID`` / ``_SECRET``), never from the tenant.
+* The custom ``oauth2`` provider: the tenant brings its own client, so endpoints, client id,
+  scopes and client authentication come from the connection's config and the client secret
+  from its credentials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tether.catalog.schema import OAuth2Auth, Provider
+from tether.catalog.templates import render_template
+from tether.config import OAuthClientCredentials
+from tether.domain.errors import ConfigurationError, InvalidRequest
+from tether.oauth.model import OAuthClient
+
+__all__ = ["CUSTOM_OAUTH_PROVIDER", "OAuthClients", "requested_scopes"]
+
+CUSTOM_OAUTH_PROVIDER = "oauth2"
+
+
+def _oauth(provider: Provider) -> OAuth2Auth:
+    if not isinstance(provider.auth, OAuth2Auth):
+        raise InvalidRequest(
+            f"{provider.display_name} does not connect with OAuth2", code="NOT_OAUTH_PROVIDER"
+        )
+    return provider.auth
+
+
+def requested_scopes(
+    provider: Provider, config: Mapping[str, Any], asked: list[str] | None
+) -> list[str]:
+    """The scopes to ask for: the caller's, else the custom config's, else the catalog's."""
+    if asked:
+        return list(asked)
+    custom = config.get("scopes") if provider.key == CUSTOM_OAUTH_PROVIDER else None
+    if isinstance(custom, list) and custom:
+        return [str(s) for s in custom]
+    return list(_oauth(provider).default_scopes)
+
+
+class OAuthClients:
+    def __init__(self, registered: Mapping[str, OAuthClientCredentials]) -> None:
+        self._registered = registered
+
+    def is_custom(self, provider: Provider) -> bool:
+        return provider.key == CUSTOM_OAUTH_PROVIDER
+
+    def client(
+        self, provider: Provider, config: Mapping[str, Any], credentials: Mapping[str, Any]
+    ) -> OAuthClient:
+        auth = _oauth(provider)
+        if self.is_custom(provider):
+            client_id = str(config.get("client_id") or "")
+            secret = credentials.get("client_secret")
+            client_secret = secret if isinstance(secret, str) and secret else None
+            method = config.get("token_auth_method") or auth.token_auth_method
+        else:
+            registered = self._registered.get(provider.key)
+            if registered is None:
+                var = f"TETHER_OAUTH_CLIENT_{provider.key.upper()}"
+                raise ConfigurationError(
+                    f"no OAuth client is configured for {provider.display_name}: "
+                    f"set {var}_ID and {var}_SECRET",
+                    code="OAUTH_CLIENT_NOT_CONFIGURED",
+                )
+            client_id = registered.client_id
+            client_secret = (
+                registered.client_secret.get_secret_value() if registered.client_secret else None
+            )
+            method = auth.token_auth_method
+        if not client_id:
+            raise InvalidRequest("the OAuth client id is missing", code="MISSING_CONFIG")
+        revocation = None
+        if auth.revocation_url and (not self.is_custom(provider) or config.get("revocation_url")):
+            revocation = render_template(auth.revocation_url, config)
+        return OAuthClient(
+            client_id=client_id,
+            client_secret=client_secret,
+            authorization_url=render_template(auth.authorization_url, config),
+            token_url=render_template(auth.token_url, config),
+            revocation_url=revocation,
+            token_auth_method=(
+                "client_secret_post" if method == "client_secret_post" else "client_secret_basic"
+            ),
+            token_request_format=auth.token_request_format,
+            scope_separator=auth.scope_separator,
+            extra_authorize_params=dict(auth.extra_authorize_params),
+            pkce=auth.pkce,
+            issuer=(
+                str(config["issuer"])
+                if self.is_custom(provider) and config.get("issuer")
+                else auth.issuer
+            ),
+            default_token_lifetime_seconds=auth.default_token_lifetime_seconds,
+        )

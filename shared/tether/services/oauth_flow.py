@@ -1,0 +1,496 @@
+"""The OAuth2 authorization code flow with PKCE: ``oauth_start`` and ``oauth_callback``.
+
+Start (authenticated) checks the request, creates a single-use state and answers the
+provider's authorization URL. The state is random (≥ 128 bits), stored only as its SHA-256
+hash, expires (10 minutes by default) and is bound to the tenant, the user, the provider, the
+exact redirect URI and the expected issuer; the PKCE verifier and any client secret the tenant
+gave travel inside it sealed (AES-256-GCM, AAD bound to tenant, state hash and purpose).
+
+The callback (public: the browser arrives from the provider) consumes the state atomically,
+checks it (known, unused, unexpired), checks ``iss`` against the provider's issuer when it is
+sent (RFC 9207), exchanges the code with the verifier and only then writes anything: the
+connection is created (or, for a reconnect, updated) in one step, already ``active``, with the
+refresh token in the credential payload and the access token sealed on the record. Every
+failure ends in a redirect to ``return_to`` carrying ``error`` and a safe message, and leaves
+no half-made connection. Replays, unknown states and tampered states write nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from tether.crypto import Sealer
+from tether.domain.clock import Clock
+from tether.domain.errors import InvalidRequest, NotFound, TetherError, VersionConflict
+from tether.domain.ids import IdGenerator
+from tether.domain.models import (
+    AuditAction,
+    AuditEvent,
+    Connection,
+    OAuthState,
+    Principal,
+)
+from tether.domain.status import ConnectionStatus, check_transition
+from tether.logs import register_secret
+from tether.oauth.authorize import authorization_url, new_state, state_hash
+from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
+from tether.oauth.pkce import new_verifier, s256_challenge
+from tether.ports import ConnectionStore, SecretStore
+from tether.services.commands import StartOAuth
+from tether.services.connections import validate_against_schema
+from tether.services.masking import credential_hints
+from tether.services.oauth_clients import OAuthClients, requested_scopes
+from tether.services.token_storage import REFRESH_TOKEN_FIELD, TokenStorage
+
+if TYPE_CHECKING:
+    from tether.catalog import Catalog, Provider
+
+__all__ = ["OAuthCallbackResult", "OAuthFlowService", "StartedOAuth"]
+
+log = logging.getLogger("tether.oauth")
+
+STATE_PURPOSE = "oauth_state"
+_SAFE_ERROR = re.compile(r"^[a-z_]{1,64}$")
+
+
+class CodeExchanger(Protocol):
+    def exchange_code(
+        self,
+        client: OAuthClient,
+        *,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str | None,
+        now: datetime,
+    ) -> TokenSet: ...
+
+
+@dataclass(frozen=True)
+class StartedOAuth:
+    authorization_url: str
+    state: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class OAuthCallbackResult:
+    """Where to send the browser: ``location`` is ``return_to`` with the outcome, or ``None``
+    when the state is unknown (then there is nowhere safe to go: the callback answers 400)."""
+
+    location: str | None
+    connection_id: str | None = None
+    error: str | None = None
+    message: str | None = None
+
+
+class _Abort(Exception):
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+        self.message = message
+
+
+def return_url_allowed(url: str, prefixes: tuple[str, ...]) -> bool:
+    """Exact scheme, host and port of an allowed prefix; the path must start with its path."""
+    try:
+        target = urlsplit(url)
+    except ValueError:
+        return False
+    if target.scheme not in ("http", "https") or not target.netloc or "@" in target.netloc:
+        return False
+    for prefix in prefixes:
+        allowed = urlsplit(prefix)
+        if (
+            allowed.scheme == target.scheme
+            and allowed.netloc.lower() == target.netloc.lower()
+            and target.path.startswith(allowed.path or "/")
+        ):
+            return True
+    return False
+
+
+def _with_query(url: str, params: Mapping[str, str]) -> str:
+    parts = urlsplit(url)
+    query = "&".join(q for q in (parts.query, urlencode(params)) if q)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+class OAuthFlowService:
+    def __init__(
+        self,
+        *,
+        store: ConnectionStore,
+        secrets: SecretStore,
+        sealer: Sealer,
+        token_storage: TokenStorage,
+        catalog: Callable[[], Catalog],
+        clients: OAuthClients,
+        endpoint: Callable[[], CodeExchanger],
+        clock: Clock,
+        ids: IdGenerator,
+        redirect_uri: str | None,
+        allowed_return_urls: tuple[str, ...],
+        state_ttl_seconds: int = 600,
+        on_tokens_stored: Callable[[Connection], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._secrets = secrets
+        self._sealer = sealer
+        self._tokens = token_storage
+        self._catalog = catalog
+        self._clients = clients
+        self._endpoint = endpoint
+        self._clock = clock
+        self._ids = ids
+        self._redirect_uri = redirect_uri
+        self._allowed = allowed_return_urls
+        self._ttl = timedelta(seconds=state_ttl_seconds)
+        self._on_tokens_stored = on_tokens_stored
+
+    # -- start ------------------------------------------------------------------------------
+    def start(self, principal: Principal, request: StartOAuth) -> StartedOAuth:
+        if not self._redirect_uri:
+            raise InvalidRequest(
+                "the OAuth callback URL is not configured (TETHER_PUBLIC_URL)",
+                code="OAUTH_NOT_CONFIGURED",
+                http_status=500,
+            )
+        if not return_url_allowed(request.return_to, self._allowed):
+            raise InvalidRequest(
+                "return_to is not an allowed return URL (TETHER_ALLOWED_RETURN_URLS)",
+                code="RETURN_TO_NOT_ALLOWED",
+            )
+        existing: Connection | None = None
+        if request.connection_id is not None:
+            existing = self._store.get_connection(principal.tenant_id, request.connection_id)
+            if existing is None:
+                raise NotFound("no such connection", code="CONNECTION_NOT_FOUND")
+            provider = self._catalog().get(existing.provider)
+            config = dict(existing.config)
+            credentials = self._stored_credentials(existing)
+            scopes = request.scopes or list(existing.scopes)
+        else:
+            provider = self._catalog().get(request.provider or "")
+            config = _with_defaults(request.config, provider.config_schema)
+            credentials = dict(request.credentials)
+            for value in credentials.values():
+                if isinstance(value, str):
+                    register_secret(value)
+            if credentials and not self._clients.is_custom(provider):
+                raise InvalidRequest(
+                    f"{provider.display_name} uses Tether's registered OAuth client; "
+                    "credentials are only taken for custom OAuth2 providers",
+                    code="CREDENTIALS_NOT_ALLOWED",
+                )
+            validate_against_schema(config, provider.config_schema, section="config")
+            validate_against_schema(credentials, provider.credentials_schema, section="credentials")
+            scopes = requested_scopes(provider, config, request.scopes)
+        client = self._clients.client(provider, config, credentials)
+
+        now = self._clock.now()
+        state = new_state()
+        hashed = state_hash(state)
+        verifier = new_verifier() if client.pkce else None
+        sealed = self._sealer.seal_json(
+            {"verifier": verifier, "credentials": credentials if existing is None else {}},
+            tenant_id=principal.tenant_id,
+            record_id=hashed,
+            purpose=STATE_PURPOSE,
+        )
+        expires_at = now + self._ttl
+        self._store.create_oauth_state(
+            OAuthState(
+                state_hash=hashed,
+                tenant_id=principal.tenant_id,
+                user_id=principal.user_id,
+                provider=provider.key,
+                redirect_uri=self._redirect_uri,
+                created_at=now,
+                expires_at=expires_at,
+                data={
+                    "sealed": sealed,
+                    "issuer": client.issuer,
+                    "return_to": request.return_to,
+                    "connection_id": request.connection_id,
+                    "display_name": request.display_name,
+                    "config": config if existing is None else {},
+                    "metadata": dict(request.metadata),
+                    "scopes": scopes,
+                },
+            )
+        )
+        self._audit(
+            principal,
+            request.connection_id,
+            AuditAction.OAUTH_STARTED,
+            provider=provider.key,
+            scopes=scopes,
+        )
+        url = authorization_url(
+            client,
+            redirect_uri=self._redirect_uri,
+            state=state,
+            scopes=scopes,
+            code_challenge=s256_challenge(verifier) if verifier else None,
+        )
+        return StartedOAuth(authorization_url=url, state=state, expires_at=expires_at)
+
+    # -- callback ---------------------------------------------------------------------------
+    def callback(self, query: Mapping[str, str]) -> OAuthCallbackResult:
+        raw_state = query.get("state", "")
+        if not raw_state or len(raw_state) > 512:
+            return OAuthCallbackResult(None, error="invalid_state", message="missing state")
+        now = self._clock.now()
+        state = self._store.consume_oauth_state(state_hash(raw_state), now=now)
+        if state is None:
+            return OAuthCallbackResult(
+                None, error="invalid_state", message="unknown or tampered state"
+            )
+        return_to = str(state.data.get("return_to") or "")
+        principal = Principal(tenant_id=state.tenant_id, user_id=state.user_id)
+        try:
+            connection = self._complete(state, principal, query, now)
+        except _Abort as abort:
+            self._audit(
+                principal,
+                state.data.get("connection_id"),
+                AuditAction.OAUTH_FAILED,
+                provider=state.provider,
+                error=abort.error,
+            )
+            log.info("OAuth callback refused: %s", abort.error, extra={"provider": state.provider})
+            return OAuthCallbackResult(
+                _with_query(return_to, {"error": abort.error, "message": abort.message}),
+                error=abort.error,
+                message=abort.message,
+            )
+        return OAuthCallbackResult(
+            _with_query(return_to, {"connection_id": connection.id, "status": "active"}),
+            connection_id=connection.id,
+        )
+
+    def _complete(
+        self, state: OAuthState, principal: Principal, query: Mapping[str, str], now: datetime
+    ) -> Connection:
+        if state.used_at is not None:
+            raise _Abort("state_used", "this authorization was already completed")
+        if state.expires_at <= now:
+            raise _Abort("state_expired", "the authorization took too long; start again")
+        provider_error = query.get("error")
+        if provider_error:
+            reason = provider_error if _SAFE_ERROR.match(provider_error) else "provider_error"
+            raise _Abort(reason, "the provider did not grant access")
+        expected_issuer = state.data.get("issuer")
+        issuer = query.get("iss")
+        if issuer is not None and expected_issuer and issuer != expected_issuer:
+            raise _Abort("issuer_mismatch", "the answer came from an unexpected issuer")
+        provider = self._catalog().get(state.provider)
+        code = query.get(_code_param(provider))
+        if not code:
+            raise _Abort("missing_code", "the provider sent no authorization code")
+        secrets = self._sealer.open_json(
+            state.data["sealed"],
+            tenant_id=state.tenant_id,
+            record_id=state.state_hash,
+            purpose=STATE_PURPOSE,
+        )
+        existing: Connection | None = None
+        connection_id = state.data.get("connection_id")
+        if connection_id:
+            existing = self._store.get_connection(state.tenant_id, connection_id)
+            if existing is None:
+                raise _Abort("connection_gone", "the connection was deleted meanwhile")
+            config = dict(existing.config)
+            credentials = self._stored_credentials(existing)
+        else:
+            config = dict(state.data.get("config") or {})
+            credentials = dict(secrets.get("credentials") or {})
+        config.update(_copied(_auth_map(provider, "config_from_callback"), query))
+        client = self._clients.client(provider, config, credentials)
+        try:
+            tokens = self._endpoint().exchange_code(
+                client,
+                code=code,
+                redirect_uri=state.redirect_uri,
+                code_verifier=secrets.get("verifier"),
+                now=now,
+            )
+        except TokenEndpointError as exc:
+            raise _Abort(
+                "token_exchange_failed", f"the provider refused the code ({exc.error})"
+            ) from None
+        except TetherError as exc:
+            raise _Abort(
+                "token_exchange_failed", f"the token request failed ({exc.code})"
+            ) from None
+        config.update(_copied(_auth_map(provider, "config_from_token_response"), tokens.extra))
+        scopes = list(tokens.scopes) if tokens.scopes else list(state.data.get("scopes") or [])
+        try:
+            if existing is None:
+                connection = self._create(
+                    state, principal, provider, config, credentials, tokens, scopes
+                )
+            else:
+                connection = self._reconnect(existing, config, credentials, tokens, scopes)
+        except TetherError as exc:
+            log.warning("storing an OAuth connection failed: %s", exc.code)
+            raise _Abort("storage_failed", "the connection could not be saved; try again") from None
+        self._audit(
+            principal,
+            connection.id,
+            AuditAction.OAUTH_CONNECTED,
+            provider=provider.key,
+            reconnect=existing is not None,
+            scopes=scopes,
+        )
+        if self._on_tokens_stored is not None:
+            try:
+                self._on_tokens_stored(connection)
+            except TetherError as exc:
+                # The proactive refresh is a convenience; on-demand refresh and the sweep remain.
+                log.warning("could not schedule the proactive refresh: %s", exc.code)
+        return connection
+
+    def _create(
+        self,
+        state: OAuthState,
+        principal: Principal,
+        provider: Provider,
+        config: dict[str, Any],
+        credentials: dict[str, Any],
+        tokens: TokenSet,
+        scopes: list[str],
+    ) -> Connection:
+        now = self._clock.now()
+        connection_id = self._ids.new("conn")
+        payload = dict(credentials)
+        if tokens.refresh_token:
+            payload[REFRESH_TOKEN_FIELD] = tokens.refresh_token
+        ref = self._secrets.put(
+            tenant_id=state.tenant_id,
+            connection_id=connection_id,
+            provider=provider.key,
+            payload=payload,
+        )
+        connection = Connection(
+            id=connection_id,
+            tenant_id=state.tenant_id,
+            provider=provider.key,
+            auth_mode=provider.auth_mode,
+            display_name=str(state.data.get("display_name") or provider.display_name),
+            status=ConnectionStatus.ACTIVE,
+            config=config,
+            metadata=dict(state.data.get("metadata") or {}),
+            credential_ref=ref,
+            credential_hints=credential_hints(credentials, provider.credentials_schema),
+            sealed_access_token=self._tokens.seal_access_token(
+                tenant_id=state.tenant_id, connection_id=connection_id, token=tokens.access_token
+            ),
+            token_expires_at=tokens.expires_at,
+            token_refreshed_at=now,
+            scopes=scopes,
+            created_at=now,
+            updated_at=now,
+            created_by=principal.user_id,
+        )
+        try:
+            self._store.create_connection(connection)
+        except BaseException:
+            self._secrets.delete(tenant_id=state.tenant_id, connection_id=connection_id, ref=ref)
+            raise
+        return connection
+
+    def _reconnect(
+        self,
+        existing: Connection,
+        config: dict[str, Any],
+        credentials: dict[str, Any],
+        tokens: TokenSet,
+        scopes: list[str],
+    ) -> Connection:
+        current = existing
+        for _ in range(5):
+            if current.status != ConnectionStatus.ACTIVE:
+                check_transition(current.status, ConnectionStatus.ACTIVE)
+            changed = current.model_copy(
+                update={
+                    "status": ConnectionStatus.ACTIVE,
+                    "status_detail": None,
+                    "refresh_failures": 0,
+                    "config": config,
+                    "scopes": scopes,
+                    "token_refreshed_at": self._clock.now(),
+                }
+            )
+            try:
+                return self._tokens.store_tokens(
+                    changed,
+                    access_token=tokens.access_token,
+                    expires_at=tokens.expires_at,
+                    refresh_token=tokens.refresh_token,
+                    credentials=credentials,
+                )
+            except VersionConflict:
+                fresh = self._store.get_connection(existing.tenant_id, existing.id)
+                if fresh is None:
+                    raise
+                current = fresh
+        raise VersionConflict("the connection is being changed concurrently")
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _stored_credentials(self, connection: Connection) -> dict[str, Any]:
+        if connection.credential_ref is None:
+            return {}
+        return self._secrets.get(
+            tenant_id=connection.tenant_id,
+            connection_id=connection.id,
+            ref=connection.credential_ref,
+        )
+
+    def _audit(
+        self, principal: Principal, connection_id: str | None, action: AuditAction, **detail: Any
+    ) -> None:
+        self._store.append_audit(
+            AuditEvent(
+                id=self._ids.new("aud"),
+                tenant_id=principal.tenant_id,
+                connection_id=connection_id,
+                action=action.value,
+                actor=principal.user_id,
+                at=self._clock.now(),
+                detail=detail,
+            )
+        )
+
+
+def _with_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` plus the ``default`` of each top-level property it leaves out."""
+    filled = dict(config)
+    for name, prop in (schema.get("properties") or {}).items():
+        if name not in filled and isinstance(prop, dict) and "default" in prop:
+            filled[name] = prop["default"]
+    return filled
+
+
+def _code_param(provider: Provider) -> str:
+    return str(getattr(provider.auth, "callback_code_param", "code"))
+
+
+def _auth_map(provider: Provider, name: str) -> dict[str, str]:
+    value = getattr(provider.auth, name, None)
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _copied(mapping: Mapping[str, str], source: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy ``source[param]`` into ``config[property]`` for each ``param -> property``."""
+    return {
+        prop: source[param]
+        for param, prop in mapping.items()
+        if isinstance(source.get(param), str | int) and not isinstance(source.get(param), bool)
+    }
