@@ -121,3 +121,7 @@ def configure_logging(level: str | None = None) -> None:
         root.setLevel(level or "INFO")
     elif level:
         root.setLevel(level)
+    # httpx logs every request URL at INFO: URLs of provider calls may carry states, codes or
+    # API keys in their query. Tether logs its own outbound calls, redacted.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)

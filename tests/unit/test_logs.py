@@ -53,3 +53,13 @@ def test_secret_shapes_and_keys_are_masked() -> None:
 def test_short_values_are_not_registered() -> None:
     register_secret("abc")
     assert redact("abc def") == "abc def"
+
+
+def test_http_client_request_lines_are_not_logged() -> None:
+    import logging
+
+    from tether.logs import configure_logging
+
+    configure_logging()
+    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    assert not logging.getLogger("httpcore").isEnabledFor(logging.INFO)
