@@ -77,7 +77,6 @@ def _gcp_environment(base_url: str) -> RunningEmulators:
 
 
 def _cmd_dev(args: argparse.Namespace) -> int:
-
     _dev_environment(args.data_dir)
     base_url = f"http://{args.host}:{args.port}"
     os.environ.setdefault("TETHER_PUBLIC_URL", base_url)
@@ -90,12 +89,49 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    emulators = _gcp_environment(base_url) if args.gcp else None
+    os.environ.setdefault("TETHER_ALLOWED_RETURN_URLS", f"{_DEV_FRONTENDS},{base_url}/")
+    demo = None if args.demo_provider_port == 0 else _start_demo_provider(args, base_url)
+    emulators = None
     try:
+        emulators = _gcp_environment(base_url) if args.gcp else None
         return _serve_dev(args, base_url, emulators)
     finally:
         if emulators is not None:
             emulators.stop()
+        if demo is not None:
+            demo.stop()
+
+
+def _start_demo_provider(args: argparse.Namespace, base_url: str) -> Any:
+    """The local OAuth provider behind the catalog's ``demo`` entry, with a client registered
+    for this server's callback URL, so the whole OAuth flow works offline."""
+    import logging
+    import secrets
+
+    from tether_emulators.oauth_provider import ClientSpec, OAuthProvider
+
+    client_secret = secrets.token_urlsafe(32)
+    provider = OAuthProvider(
+        clients={
+            "tether-demo": ClientSpec(
+                "tether-demo",
+                client_secret,
+                redirect_uris=[f"{base_url}/oauth_callback/"],
+            )
+        }
+    )
+    try:
+        provider.start(host=args.host, port=args.demo_provider_port)
+    except OSError as exc:
+        logging.getLogger("tether.dev").warning(
+            "the demo OAuth provider could not start on port %d (%s); the demo entry is off",
+            args.demo_provider_port,
+            exc,
+        )
+        return None
+    os.environ.setdefault("TETHER_OAUTH_CLIENT_DEMO_ID", "tether-demo")
+    os.environ.setdefault("TETHER_OAUTH_CLIENT_DEMO_SECRET", client_secret)
+    return provider
 
 
 def _serve_dev(args: argparse.Namespace, base_url: str, emulators: RunningEmulators | None) -> int:
@@ -134,7 +170,13 @@ def _serve_dev(args: argparse.Namespace, base_url: str, emulators: RunningEmulat
         f"tether dev: serving {', '.join('/' + n + '/' for n in functions)} on {base_url}\n"
         f"  data:    {backends}\n"
         f"  openapi: {base_url}/openapi.json\n"
-        f"  token:   tether token --tenant acme",
+        f"  token:   tether token --tenant acme"
+        + (
+            f"\n  demo:    the `demo` provider's OAuth server on "
+            f"http://{args.host}:{args.demo_provider_port}"
+            if "demo" in s.oauth_clients
+            else ""
+        ),
         file=sys.stderr,
         flush=True,
     )
@@ -266,6 +308,12 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     dev.add_argument("--source", help="path of functions/main.py")
+    dev.add_argument(
+        "--demo-provider-port",
+        type=int,
+        default=8085,
+        help="port of the local OAuth provider behind the `demo` catalog entry (0: off)",
+    )
     dev.add_argument(
         "--gcp",
         action="store_true",

@@ -49,7 +49,7 @@ class DevServer:
     port: int = field(default_factory=_free_port)
     process: subprocess.Popen[str] | None = None
     output: str = ""
-    extra_args: tuple[str, ...] = ()
+    extra_args: tuple[str, ...] = ("--demo-provider-port", "0")
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
