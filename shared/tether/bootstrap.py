@@ -25,12 +25,15 @@ if TYPE_CHECKING:
     from tether.api.task_auth import TaskCallerVerifier
     from tether.catalog import Catalog
     from tether.crypto import Keyring, Sealer
+    from tether.domain.models import Connection
+    from tether.oauth.model import OAuthClient
     from tether.oauth.token_endpoint import TokenEndpoint
     from tether.ports import ConnectionStore, SecretStore, TaskQueue
     from tether.services.connections import ConnectionService
     from tether.services.key_rotation import KeyRotationService
     from tether.services.oauth_clients import OAuthClients
     from tether.services.oauth_flow import OAuthFlowService
+    from tether.services.token_lifecycle import TokenLifecycle
     from tether.services.token_storage import TokenStorage
 
 __all__ = ["Container", "check_startup", "get_container", "reset_container"]
@@ -260,6 +263,7 @@ class Container:
             clock=self.clock,
             ids=self.ids,
             tasks=lambda: self.tasks,
+            revoke=lambda connection: self.token_lifecycle.revoke(connection),
         )
 
     @lazy
@@ -307,6 +311,46 @@ class Container:
             redirect_uri=s.callback_url,
             allowed_return_urls=s.return_url_prefixes,
             state_ttl_seconds=s.oauth_state_ttl_seconds,
+            on_tokens_stored=self._schedule_refresh,
+        )
+
+    def _schedule_refresh(self, connection: Connection) -> None:
+        self.token_lifecycle.schedule_refresh(connection)
+
+    def oauth_client_for(self, connection: Connection) -> OAuthClient:
+        """The provider client of a stored connection (a custom provider's client secret is
+        in the connection's credentials)."""
+        provider = self.catalog.get(connection.provider)
+        credentials: dict[str, Any] = {}
+        if self.oauth_clients.is_custom(provider) and connection.credential_ref is not None:
+            credentials = self.secrets.get(
+                tenant_id=connection.tenant_id,
+                connection_id=connection.id,
+                ref=connection.credential_ref,
+            )
+        return self.oauth_clients.client(provider, connection.config, credentials)
+
+    @lazy
+    def token_lifecycle(self) -> TokenLifecycle:
+        from tether.services.token_lifecycle import TokenLifecycle
+        from tether.services.token_refresh_policy import catalog_refresh_policies
+
+        s = self.settings
+        return TokenLifecycle(
+            store=self.store,
+            secrets=self.secrets,
+            token_storage=self.token_storage,
+            endpoint=lambda: self.token_endpoint,
+            client_for=self.oauth_client_for,
+            policy_for=catalog_refresh_policies(
+                lambda: self.catalog, default_margin_seconds=s.oauth_refresh_margin_seconds
+            ),
+            tasks=lambda: self.tasks,
+            clock=self.clock,
+            ids=self.ids,
+            lease_seconds=s.oauth_refresh_lease_seconds,
+            retry_budget=s.oauth_refresh_retry_budget,
+            sweep_window_seconds=s.oauth_sweep_window_seconds,
         )
 
     @lazy
@@ -319,10 +363,15 @@ class Container:
 
     @lazy
     def task_handlers(self) -> dict[str, Callable[[dict[str, Any]], None]]:
-        """Task kind → handler. Later task kinds (refresh, sync, deliver) register here."""
+        """Task kind → handler. Later task kinds (sync, deliver) register here."""
         from tether.services.connections import PURGE_CREDENTIALS_TASK
+        from tether.services.token_lifecycle import REFRESH_TASK, SWEEP_TASK
 
-        return {PURGE_CREDENTIALS_TASK: self.connections.purge_credentials}
+        return {
+            PURGE_CREDENTIALS_TASK: self.connections.purge_credentials,
+            REFRESH_TASK: self.token_lifecycle.refresh_task,
+            SWEEP_TASK: self.token_lifecycle.sweep_task,
+        }
 
     def dispatch_task(self, kind: str, payload: dict[str, Any]) -> None:
         """Run one task in-process: the local queue's handler and the ``tasks`` function's

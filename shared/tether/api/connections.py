@@ -77,6 +77,15 @@ def delete(call: Call) -> Response:
     return no_content()
 
 
+def refresh(call: Call) -> Response:
+    """Force a token refresh now (OAuth connections)."""
+    connection = call.container.connections.get(call.principal, _connection_id(call))
+    refreshed = call.container.token_lifecycle.force_refresh(
+        connection, actor=call.principal.user_id
+    )
+    return json_response(connection_view(refreshed), headers={"ETag": etag(refreshed)})
+
+
 def audit(call: Call) -> Response:
     events = call.container.connections.audit_trail(call.principal, _connection_id(call))
     return json_response({"audit": [audit_view(e) for e in events]})
@@ -86,6 +95,7 @@ router = Router()
 router.add("POST", "/", create)
 router.add("GET", "/", list_)
 router.add("GET", "/:id", get)
+router.add("POST", "/:id/refresh", refresh)
 router.add("PATCH", "/:id", update)
 router.add("DELETE", "/:id", delete)
 router.add("GET", "/:id/audit", audit)

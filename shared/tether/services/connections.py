@@ -95,10 +95,12 @@ class ConnectionService:
         clock: Clock,
         ids: IdGenerator,
         tasks: Callable[[], TaskQueue] | None = None,
+        revoke: Callable[[Connection], None] | None = None,
     ) -> None:
         self._store = store
         self._secrets = secrets
         self._tasks = tasks
+        self._revoke = revoke
         self._catalog = catalog
         self._clock = clock
         self._ids = ids
@@ -255,8 +257,15 @@ class ConnectionService:
         )
 
     def delete(self, principal: Principal, connection_id: str) -> None:
-        for _ in range(_CAS_ATTEMPTS):
+        current = self.get(principal, connection_id)
+        if self._revoke is not None and current.auth_mode in _OAUTH_MODES:
+            # RFC 7009 at the provider first, while the tokens still exist; best effort
+            # (a failure is audited by the revoker and never blocks the delete).
+            self._revoke(current)
             current = self.get(principal, connection_id)
+        for attempt in range(_CAS_ATTEMPTS):
+            if attempt:
+                current = self.get(principal, connection_id)
             now = self._clock.now()
             gone = current.model_copy(
                 update={
