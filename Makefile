@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install dev test lint bench bench-backends clean
+.PHONY: install dev test lint bench bench-backends bench-oauth clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ bench: install
 
 bench-backends: install
 	$(BIN)/python tests/bench/bench_backends.py
+
+bench-oauth: install
+	$(BIN)/python tests/bench/bench_oauth.py
 
 clean:
 	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache
