@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tether.services.commands import CreateConnection, UpdateConnection
+from tether.services.commands import CreateConnection, StartOAuth, UpdateConnection
 
 __all__ = ["openapi_document"]
 
@@ -196,6 +196,49 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                 "responses": {"200": {"description": "audit entries"}, **_errors(401, 404)},
             },
         },
+        "/connections/{id}/refresh": {
+            "parameters": [_ID],
+            "post": {
+                "summary": "Refresh an OAuth connection's access token now",
+                "security": secured,
+                "responses": {
+                    "200": _json("Connection", "refreshed"),
+                    **_errors(401, 404, 409, 503),
+                },
+            },
+        },
+        "/oauth_start/": {
+            "post": {
+                "summary": "Start an OAuth2 authorization (PKCE S256)",
+                "security": secured,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/StartOAuth"}}
+                    },
+                },
+                "responses": {
+                    "201": {"description": "{authorization_url, state, expires_at}"},
+                    **_errors(400, 401, 404),
+                },
+            },
+        },
+        "/oauth_callback/": {
+            "get": {
+                "summary": "The provider's redirect; 302 to return_to with connection_id and "
+                "status, or error and message",
+                "parameters": [
+                    _query("code", "authorization code"),
+                    _query("state", "the state from oauth_start"),
+                    _query("iss", "issuer (RFC 9207)"),
+                    _query("error", "the provider's error code"),
+                ],
+                "responses": {
+                    "302": {"description": "to return_to"},
+                    **_errors(400),
+                },
+            },
+        },
         "/tasks/{kind}": {
             "parameters": [
                 {"name": "kind", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -249,6 +292,7 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                 },
                 "CreateConnection": CreateConnection.model_json_schema(),
                 "UpdateConnection": UpdateConnection.model_json_schema(),
+                "StartOAuth": StartOAuth.model_json_schema(),
             },
         },
     }
