@@ -32,8 +32,9 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
-class CreateConnection(_Input):
-    provider: str = Field(pattern=_PROVIDER_KEY)
+class _NewConnection(_Input):
+    """What a new connection is made of (plain ``POST /connections`` or an OAuth start)."""
+
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
     credentials: dict[str, Any] = Field(default_factory=dict, repr=False)
     config: dict[str, Any] = Field(default_factory=dict)
@@ -48,6 +49,10 @@ class CreateConnection(_Input):
     @classmethod
     def _config_size(cls, value: dict[str, Any]) -> dict[str, Any]:
         return _bounded(value, _MAX_CONFIG_BYTES, "config") or {}
+
+
+class CreateConnection(_NewConnection):
+    provider: str = Field(pattern=_PROVIDER_KEY)
 
 
 class UpdateConnection(_Input):
@@ -89,27 +94,13 @@ class CatalogQuery(_Input):
     region: str | None = Field(default=None, max_length=20)
 
 
-class StartOAuth(_Input):
+class StartOAuth(_NewConnection):
     """``oauth_start``: a new connection (``provider`` …) or a reconnect (``connection_id``)."""
 
     provider: str | None = Field(default=None, pattern=_PROVIDER_KEY)
     connection_id: str | None = Field(default=None, max_length=100)
-    display_name: str | None = Field(default=None, min_length=1, max_length=200)
-    config: dict[str, Any] = Field(default_factory=dict)
-    credentials: dict[str, Any] = Field(default_factory=dict, repr=False)
-    metadata: dict[str, Any] = Field(default_factory=dict)
     scopes: list[str] | None = Field(default=None, max_length=100)
     return_to: str = Field(min_length=1, max_length=2000)
-
-    @field_validator("metadata")
-    @classmethod
-    def _metadata_size(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _bounded(value, _MAX_METADATA_BYTES, "metadata") or {}
-
-    @field_validator("config")
-    @classmethod
-    def _config_size(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _bounded(value, _MAX_CONFIG_BYTES, "config") or {}
 
     @model_validator(mode="after")
     def _one_target(self) -> StartOAuth:
