@@ -120,6 +120,14 @@ class Settings(BaseModel):
     # The sweep enqueues refreshes of tokens expiring within this window.
     oauth_sweep_window_seconds: int = Field(default=900, ge=60)
 
+    # -- Outbound HTTP ----------------------------------------------------------------------
+    # host:port pairs (comma-separated) the SSRF guard lets through although they resolve to
+    # private or loopback addresses: for tests and the local demo only.
+    egress_allowlist: str | None = None
+    # Default proactive rate limit per connection (a connection's config or the catalog wins).
+    rate_limit_per_minute: int = Field(default=60, ge=1, le=100_000)
+    rate_limit_burst: int = Field(default=10, ge=1, le=10_000)
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     task_max_attempts: int = Field(default=8, ge=1, le=100)
     task_worker: bool = True
