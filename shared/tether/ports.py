@@ -121,6 +121,18 @@ class ConnectionStore(Protocol):
         """Release only if ``owner`` still holds it."""
         ...
 
+    # -- rate limits ------------------------------------------------------------------------
+    def acquire_rate(self, key: str, *, per_minute: int, burst: int, now: datetime) -> float:
+        """Token bucket ``key``, shared by every instance: refill at ``per_minute`` tokens per
+        minute up to ``burst``; take one token and return 0.0 if one is there, else take nothing
+        and return the seconds until the next token. Atomic across threads and processes.
+
+        A bucket never used starts full. ``burst`` below 1 counts as 1; with ``per_minute``
+        0 an empty bucket never refills (``inf``). A ``now`` earlier than the bucket's last
+        grant (instances' clocks differ) refills nothing and never moves the bucket back. Only
+        a grant writes; a refusal reads."""
+        ...
+
     # -- housekeeping -----------------------------------------------------------------------
     def purge_expired(self, *, now: datetime) -> int:
         """Delete expired OAuth states and webhook events; returns how many. (Firestore does

@@ -446,3 +446,107 @@ def test_purge_expired_removes_only_expired(store: ConnectionStore) -> None:
     assert store.consume_oauth_state("new", now=T0) is not None
     assert store.get_webhook_event("stripe", "old") is None
     assert store.get_webhook_event("stripe", "new") is not None
+
+
+def _drain(store: ConnectionStore, key: str, *, per_minute: int, burst: int, now: datetime) -> int:
+    """Acquire on ``key`` at ``now`` until refused; how many were granted."""
+    granted = 0
+    while store.acquire_rate(key, per_minute=per_minute, burst=burst, now=now) == 0.0:
+        granted += 1
+        assert granted <= burst, "granted more than the burst"
+    return granted
+
+
+def test_rate_bucket_allows_the_burst_then_says_how_long_to_wait(store: ConnectionStore) -> None:
+    for _ in range(4):
+        assert store.acquire_rate("rate:conn_a", per_minute=30, burst=4, now=T0) == 0.0
+    wait = store.acquire_rate("rate:conn_a", per_minute=30, burst=4, now=T0)
+    assert wait == pytest.approx(60 / 30)
+    # a refusal takes nothing: asking again at the same time gets the same answer
+    assert store.acquire_rate("rate:conn_a", per_minute=30, burst=4, now=T0) == wait
+    half = T0 + timedelta(seconds=1)
+    assert store.acquire_rate("rate:conn_a", per_minute=30, burst=4, now=half) == pytest.approx(1.0)
+
+
+def test_rate_bucket_refills_with_time_up_to_the_burst(store: ConnectionStore) -> None:
+    key, rate = "rate:conn_refill", {"per_minute": 60, "burst": 3}
+    assert _drain(store, key, now=T0, **rate) == 3
+    # one token a second
+    assert _drain(store, key, now=T0 + timedelta(seconds=1), **rate) == 1
+    assert _drain(store, key, now=T0 + timedelta(seconds=3.5), **rate) == 2
+    wait = store.acquire_rate(key, now=T0 + timedelta(seconds=3.5), **rate)
+    assert wait == pytest.approx(0.5)
+    # sleeping exactly the wait is enough
+    assert store.acquire_rate(key, now=T0 + timedelta(seconds=3.5 + wait), **rate) == 0.0
+    # a long pause refills to the burst, not beyond
+    assert _drain(store, key, now=T0 + timedelta(hours=1), **rate) == 3
+
+
+def test_rate_bucket_wait_of_an_odd_rate_is_enough(store: ConnectionStore) -> None:
+    key, rate = "rate:conn_odd", {"per_minute": 7, "burst": 1}
+    assert store.acquire_rate(key, now=T0, **rate) == 0.0
+    wait = store.acquire_rate(key, now=T0, **rate)
+    assert wait == pytest.approx(60 / 7, abs=1e-5)
+    assert store.acquire_rate(key, now=T0 + timedelta(seconds=wait), **rate) == 0.0
+
+
+def test_rate_bucket_keys_are_independent(store: ConnectionStore) -> None:
+    assert _drain(store, "rate:conn_1", per_minute=60, burst=2, now=T0) == 2
+    assert _drain(store, "rate:conn_2", per_minute=60, burst=5, now=T0) == 5
+    assert store.acquire_rate("rate:conn/with/slashes", per_minute=60, burst=1, now=T0) == 0.0
+    assert store.acquire_rate("rate:conn_1", per_minute=60, burst=2, now=T0) > 0
+
+
+def test_rate_bucket_clock_behind_refills_nothing(store: ConnectionStore) -> None:
+    key, rate = "rate:conn_skew", {"per_minute": 60, "burst": 2}
+    later = T0 + timedelta(seconds=10)
+    assert _drain(store, key, now=later, **rate) == 2
+    # another instance whose clock is behind: no refill, and the bucket keeps its time
+    assert store.acquire_rate(key, now=T0, **rate) == pytest.approx(1.0)
+    assert _drain(store, key, now=later + timedelta(seconds=1), **rate) == 1
+
+
+def test_rate_bucket_edge_rates(store: ConnectionStore) -> None:
+    # a burst below 1 counts as 1; no refill at all means waiting forever
+    assert store.acquire_rate("rate:conn_zero", per_minute=0, burst=0, now=T0) == 0.0
+    assert store.acquire_rate("rate:conn_zero", per_minute=0, burst=0, now=T0) == float("inf")
+    later = T0 + timedelta(days=30)
+    assert store.acquire_rate("rate:conn_zero", per_minute=0, burst=0, now=later) == float("inf")
+
+
+def test_rate_bucket_concurrent_acquires_grant_exactly_the_burst(store: ConnectionStore) -> None:
+    results: list[float] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def acquire() -> None:
+        start.wait()
+        wait = store.acquire_rate("rate:conn_race", per_minute=60, burst=5, now=T0)
+        with lock:
+            results.append(wait)
+
+    threads = [threading.Thread(target=acquire) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8
+    assert results.count(0.0) == 5
+    assert all(w == pytest.approx(1.0) for w in results if w != 0.0)
+
+
+def test_store_rate_limiter_is_shared_by_every_instance(store: ConnectionStore) -> None:
+    from tether.domain.clock import FixedClock
+    from tether.http.model import RateSpec
+    from tether.http.rate_limit_store import StoreRateLimiter
+
+    clock = FixedClock(T0)
+    one, two = StoreRateLimiter(store, clock), StoreRateLimiter(store, clock)
+    rate = RateSpec(per_minute=120, burst=2)
+    assert one.acquire("rate:conn_shared", rate) == 0.0
+    assert two.acquire("rate:conn_shared", rate) == 0.0
+    wait = one.acquire("rate:conn_shared", rate)
+    assert wait == pytest.approx(0.5) and two.acquire("rate:conn_shared", rate) == wait
+    clock.advance(wait)
+    assert two.acquire("rate:conn_shared", rate) == 0.0
+    assert one.acquire("rate:conn_other", rate) == 0.0

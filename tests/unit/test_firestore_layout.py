@@ -223,3 +223,13 @@ def test_indexes_file_has_ttl_policies_and_exempts_records() -> None:
         assert ttl["indexes"] == [{"order": "ASCENDING", "queryScope": "COLLECTION"}]
     for group in ("connections", "audit", "oauth_states", "webhook_events"):
         assert by_field[(group, "record")]["indexes"] == []
+
+
+def test_indexes_file_has_rate_bucket_ttl_and_indexes_none_of_its_fields() -> None:
+    """A bucket is written on every granted request and never queried: indexing its
+    sequential times would cap all buckets together at Firestore's 500 writes/s."""
+    overrides = json.loads(INDEXES_FILE.read_text())["fieldOverrides"]
+    by_field = {(o["collectionGroup"], o["fieldPath"]): o for o in overrides}
+    assert by_field[("rate_buckets", "expires_at")]["ttl"] is True
+    for field in ("tokens", "updated_at", "expires_at"):
+        assert by_field[("rate_buckets", field)]["indexes"] == []

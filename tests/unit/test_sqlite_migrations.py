@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tether.adapters.sqlite import SqliteConnectionStore
-from tether.adapters.sqlite.schema import MIGRATIONS, format_time
+from tether.adapters.sqlite.schema import MIGRATIONS, _utc_text, format_time
 from tether.adapters.sqlite.store import _EXPIRING_AFTER, _EXPIRING_SQL
 from tether.domain.errors import ConfigurationError
 from tether.domain.models import Connection
@@ -153,6 +153,49 @@ def test_version_1_connections_with_an_expiry_are_found_after_migrating(tmp_path
         "conn_none": None,
         "conn_gone": "2026-03-01T12:00:00.000000Z",
     }
+
+
+def test_version_2_file_gains_rate_buckets_and_keeps_its_records(tmp_path: Path) -> None:
+    path = tmp_path / "v2.sqlite3"
+    kept = _connection("conn_kept", "t1", T0)
+    db = sqlite3.connect(path)
+    db.create_function("tether_utc_text", 1, _utc_text, deterministic=True)
+    for script in MIGRATIONS[:2]:
+        db.executescript(script)
+    db.execute(
+        "INSERT INTO connections (id, tenant_id, provider, status, created_at, version, "
+        "deleted, webhook_token_hash, token_expires_at, doc) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (
+            kept.id,
+            kept.tenant_id,
+            kept.provider,
+            "active",
+            format_time(T0),
+            1,
+            0,
+            None,
+            format_time(T0),
+            kept.model_dump_json(),
+        ),
+    )
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    assert db.execute("SELECT name FROM sqlite_master WHERE name = 'rate_buckets'").fetchall() == []
+    db.close()
+
+    store = SqliteConnectionStore(path)
+    try:
+        assert store.get_connection("t1", "conn_kept") == kept
+        assert [c.id for c in store.list_expiring(before=T0).items] == ["conn_kept"]
+        assert store.acquire_rate("rate:conn_kept", per_minute=60, burst=1, now=T0) == 0.0
+        assert store.acquire_rate("rate:conn_kept", per_minute=60, burst=1, now=T0) == 1.0
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
+        rows = db.execute("SELECT key, tokens, updated_at FROM rate_buckets").fetchall()
+    db.close()
+    assert rows == [("rate:conn_kept", 0.0, format_time(T0))]
 
 
 @pytest.mark.parametrize(("after", "args"), [("", ["b", 3]), (_EXPIRING_AFTER, ["a", "c", "b", 3])])

@@ -10,6 +10,7 @@ Layout (paths relative to the database; ``<t>`` etc. are :func:`~.paths.doc_id` 
     oauth_states/<state hash>                 record + expires_at       (TTL)
     webhook_events/<sha256(provider NUL key)> record + provider, expires_at (TTL)
     leases/<name>                             name, owner, expires_at   (TTL)
+    rate_buckets/<rate key>                   tokens, updated_at, expires_at (TTL)
 
 Why this shape:
 
@@ -33,6 +34,13 @@ Why this shape:
   :meth:`update_connection`, re-read and decide again for states and leases. Server-side
   transactions would take pessimistic locks instead: eight writers racing for one
   connection on the emulator took 2-4 s that way against some 50 ms with preconditions.
+- **Rate buckets** (:meth:`acquire_rate`, the outbound rate limit every instance shares) are
+  read, refilled from ``updated_at`` and written back the same way: ``create()`` for a new
+  bucket, the ``update_time`` precondition otherwise, re-read on contention. Only a granted
+  request writes; a refusal is a read. ``expires_at`` is when the bucket would be full again:
+  from then on a missing bucket (a fresh one starts full) means the same, so the TTL policy
+  may delete it. None of its fields is queried, so none is indexed (``updated_at`` and
+  ``expires_at`` are sequential and written on every request, see below).
 - **Webhook tokens** are looked up through ``webhook_tokens/<hash>`` documents written in
   the same batch as the connection (create, update, token change), which also makes the
   hash unique as in SQLite; no collection-group query on a hash field is needed.
@@ -53,8 +61,16 @@ Firestore limits considered:
   every write; a larger record is refused with ``InvalidRequest`` (code
   ``RECORD_TOO_LARGE``) rather than failing inside the backend. The API's body cap is also
   1 MiB, so a webhook event with a body close to it cannot be stored here.
-- **Hot documents** (about one sustained write per second per document): only a lease or
-  a single connection is written repeatedly, and both change at human or scheduler pace.
+- **Hot documents** (about one sustained write per second per document): a lease or a
+  single connection changes at human or scheduler pace. A rate bucket is written once per
+  granted outbound request of its connection, so at most ``per_minute`` times a minute
+  after the initial burst: the default 60/min is the guidance itself. For a connection
+  configured well above it, shard its bucket (N documents ``<key>#<i>`` each with
+  ``per_minute / N`` and ``burst / N``, a request picking one at random and trying another
+  when it is empty), or give that connection the in-process limiter
+  (:class:`~tether.http.rate_limit.LocalRateLimiter`) with its rate divided by the number
+  of instances. Contention on one bucket costs retries (``contention_attempts``), then
+  ``BackendUnavailable``.
 - **500 writes/s on sequential indexed values.** ``created_at`` and ``at`` grow
   monotonically, but their indexes are per tenant collection (``COLLECTION`` scope), so the
   ceiling applies per tenant. Document ids are random (connection and audit ids carry 128
@@ -69,6 +85,7 @@ Firestore limits considered:
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -110,6 +127,7 @@ __all__ = [
     "CONNECTIONS",
     "LEASES",
     "OAUTH_STATES",
+    "RATE_BUCKETS",
     "TENANTS",
     "WEBHOOK_EVENTS",
     "WEBHOOK_TOKENS",
@@ -124,6 +142,7 @@ WEBHOOK_TOKENS = "webhook_tokens"
 OAUTH_STATES = "oauth_states"
 WEBHOOK_EVENTS = "webhook_events"
 LEASES = "leases"
+RATE_BUCKETS = "rate_buckets"
 
 # The special field path of the document's own name (``FieldPath.document_id()``).
 _DOCUMENT_NAME = "__name__"
@@ -236,6 +255,9 @@ class FirestoreConnectionStore:
 
     def _lease_ref(self, name: str) -> DocumentReference:
         return self._client.collection(LEASES).document(doc_id(name))
+
+    def _rate_ref(self, key: str) -> DocumentReference:
+        return self._client.collection(RATE_BUCKETS).document(doc_id(key))
 
     def _unchanged_since(self, snapshot: _Snapshot) -> Any:
         """Write option: only if the document still has the ``update_time`` we read."""
@@ -568,11 +590,47 @@ class FirestoreConnectionStore:
         with _backend():
             self._optimistic(attempt)
 
+    # -- rate limits ------------------------------------------------------------------------
+    def acquire_rate(self, key: str, *, per_minute: int, burst: int, now: datetime) -> float:
+        """See :meth:`~tether.ports.ConnectionStore.acquire_rate`: read the bucket, and when
+        it holds a token write it back only if no one wrote it since (else read again)."""
+        ref = self._rate_ref(key)
+        at = _aware(now)
+
+        def attempt() -> float:
+            current = ref.get()
+            if current.exists:
+                tokens, updated = float(current.get("tokens")), current.get("updated_at")
+            else:
+                tokens, updated = float(max(1, burst)), at
+            elapsed = (at - updated).total_seconds()
+            left, wait = _take_token(tokens, elapsed, per_minute=per_minute, burst=burst)
+            if wait > 0.0:
+                return wait
+            stamp = max(at, updated)
+            fields = {
+                "tokens": left,
+                "updated_at": stamp,
+                "expires_at": _full_at(stamp, left, per_minute=per_minute, burst=burst),
+            }
+            try:
+                if current.exists:
+                    ref.update(fields, option=self._unchanged_since(current))
+                else:
+                    ref.create(fields)
+            except (gexc.AlreadyExists, gexc.FailedPrecondition, gexc.NotFound):
+                raise _Stale from None
+            return 0.0
+
+        with _backend():
+            return self._optimistic(attempt)
+
     # -- housekeeping -----------------------------------------------------------------------
     def purge_expired(self, *, now: datetime) -> int:
         """Delete expired OAuth states, webhook events and leases (the TTL policies do the same
         lazily in production). A document changed since the query saw it is left alone: a
-        lease taken again must not be deleted under its new owner."""
+        lease taken again must not be deleted under its new owner. Rate buckets are left to
+        their TTL policy alone: their ``expires_at`` is not indexed."""
         cutoff = _aware(now)
         removed = 0
         with _backend():
@@ -609,6 +667,43 @@ class FirestoreConnectionStore:
                 continue
             deleted += 1
         return deleted
+
+
+# A refill this close to a whole token counts as one: times have microseconds only.
+_TOKEN_SLACK = 1e-9
+
+# Beyond this a bucket's ``expires_at`` is left unset (never deleted): a year-long refill is a
+# misconfiguration, and a date past the calendar's end would not be representable.
+_TTL_HORIZON_SECONDS = 366 * 24 * 3600.0
+
+
+def _take_token(
+    tokens: float, elapsed_seconds: float, *, per_minute: int, burst: int
+) -> tuple[float, float]:
+    """One step of the token bucket (the embedded store's, exactly): ``tokens`` as last
+    stored, refilled for ``elapsed_seconds`` (nothing when negative: a clock behind the last
+    grant) up to the burst. Returns ``(tokens left, 0.0)`` when one was taken, else
+    ``(tokens, wait)`` with the seconds until the next token, rounded up to the microsecond."""
+    capacity = float(max(1, burst))
+    per_second = max(per_minute, 0) / 60.0
+    tokens = min(capacity, tokens + max(0.0, elapsed_seconds) * per_second)
+    if tokens >= 1.0 - _TOKEN_SLACK:
+        return max(0.0, tokens - 1.0), 0.0
+    if per_second == 0.0:
+        return tokens, math.inf
+    return tokens, math.ceil((1.0 - tokens) / per_second * 1e6) / 1e6
+
+
+def _full_at(updated: datetime, tokens: float, *, per_minute: int, burst: int) -> datetime | None:
+    """When a bucket left with ``tokens`` at ``updated`` is full again (its TTL), or ``None``
+    when it never refills or only beyond the horizon."""
+    per_second = max(per_minute, 0) / 60.0
+    if per_second == 0.0:
+        return None
+    seconds = max(0.0, float(max(1, burst)) - tokens) / per_second
+    if seconds > _TTL_HORIZON_SECONDS:
+        return None
+    return updated + timedelta(seconds=seconds)
 
 
 def _token_hash(connection: Connection) -> str | None:

@@ -97,6 +97,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX connections_by_token_expiry ON connections (token_expires_at, id)
         WHERE deleted = 0 AND token_expires_at IS NOT NULL;
     """,
+    # 3: token buckets of the shared outbound rate limit (acquire_rate), one per rate key
+    """
+    CREATE TABLE rate_buckets (
+        key TEXT PRIMARY KEY,
+        tokens REAL NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 )
 
 

@@ -1,8 +1,8 @@
 """SQLite implementation of :class:`~tether.ports.ConnectionStore`.
 
 One file, WAL journal (readers never block the writer), one connection per thread, explicit
-``BEGIN IMMEDIATE`` for every read-modify-write so compare-and-set, single-use states, dedupe
-and leases are atomic across threads *and* processes sharing the file.
+``BEGIN IMMEDIATE`` for every read-modify-write so compare-and-set, single-use states, dedupe,
+leases and rate buckets are atomic across threads *and* processes sharing the file.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import sqlite3
 import threading
@@ -86,6 +87,27 @@ _EXPIRING_SQL = (
     "ORDER BY token_expires_at, id LIMIT ?"
 )
 _EXPIRING_AFTER = " AND (token_expires_at, id) > (?, ?)"
+
+
+# A refill this close to a whole token counts as one: times have microseconds only.
+_TOKEN_SLACK = 1e-9
+
+
+def _take_token(
+    tokens: float, elapsed_seconds: float, *, per_minute: int, burst: int
+) -> tuple[float, float]:
+    """One step of the token bucket: ``tokens`` as last stored, refilled for
+    ``elapsed_seconds`` (nothing when negative: a clock behind the last grant) up to the
+    burst. Returns ``(tokens left, 0.0)`` when one was taken, else ``(tokens, wait)`` with
+    the seconds until the next token, rounded up to the microsecond."""
+    capacity = float(max(1, burst))
+    per_second = max(per_minute, 0) / 60.0
+    tokens = min(capacity, tokens + max(0.0, elapsed_seconds) * per_second)
+    if tokens >= 1.0 - _TOKEN_SLACK:
+        return max(0.0, tokens - 1.0), 0.0
+    if per_second == 0.0:
+        return tokens, math.inf
+    return tokens, math.ceil((1.0 - tokens) / per_second * 1e6) / 1e6
 
 
 class SqliteConnectionStore:
@@ -420,6 +442,30 @@ class SqliteConnectionStore:
     def release_lease(self, name: str, owner: str) -> None:
         with self._write() as db:
             db.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+
+    # -- rate limits ------------------------------------------------------------------------
+    def acquire_rate(self, key: str, *, per_minute: int, burst: int, now: datetime) -> float:
+        """See :meth:`~tether.ports.ConnectionStore.acquire_rate`. The read and the write share
+        one ``BEGIN IMMEDIATE`` transaction, so racing threads and processes take turns."""
+        stamp = format_time(now)
+        with self._write() as db:
+            row = db.execute(
+                "SELECT tokens, updated_at FROM rate_buckets WHERE key = ?", (key,)
+            ).fetchone()
+            if row is None:
+                tokens, updated = float(max(1, burst)), stamp
+            else:
+                tokens, updated = float(row[0]), str(row[1])
+            elapsed = (now - datetime.fromisoformat(updated)).total_seconds()
+            left, wait = _take_token(tokens, elapsed, per_minute=per_minute, burst=burst)
+            if wait == 0.0:
+                db.execute(
+                    "INSERT INTO rate_buckets (key, tokens, updated_at) VALUES (?,?,?) "
+                    "ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, "
+                    "updated_at = excluded.updated_at",
+                    (key, left, max(stamp, updated)),
+                )
+        return wait
 
     # -- housekeeping -----------------------------------------------------------------------
     def purge_expired(self, *, now: datetime) -> int:
