@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.fixtures.secret_manager",
     "tests.fixtures.cloud_tasks",
     "tests.fixtures.oauth_provider",
+    "tests.fixtures.test_api",
 ]
 
 TEST_JWT_SECRET = "test-secret-for-dev-tokens-0123456789abcdef"
