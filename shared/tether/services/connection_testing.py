@@ -1,0 +1,995 @@
+"""Connection tests: does this connection work, and if not, why?
+
+:meth:`ConnectionTester.test_unsaved` checks what a user is about to save (provider, config,
+credentials); :meth:`ConnectionTester.test_stored` checks a saved connection and records the
+result on it. Both answer a :class:`~tether.services.test_outcomes.TestOutcome` for every
+verdict on the connection (bad credentials, unreachable host, invalid settings…); exceptions
+are left for what is not a verdict (unknown provider or connection, a failing store).
+
+The test request
+    The catalog entry's ``test``: its method and body, the URL from
+    :meth:`Provider.render_test_url`, the entry's static ``headers``, with the connection's auth
+    (:func:`tether.services.request_auth.auth_for`). Entries whose config declares them bring
+    their own parts: ``headers`` (extra static headers), ``records_path`` and, for GraphQL,
+    ``test_query``: the generic ``rest_api`` calls ``base_url`` + ``test_path`` and
+    ``graphql_api`` POSTs ``{"query": test_query}`` (default ``query { __typename }``) to
+    ``endpoint``. A custom query is judged by a non-empty ``data`` instead of the entry's
+    ``ok_path``. The timeout is at most 30 s.
+
+Success
+    The status is in ``expect_status``; for a GraphQL request (a body with a ``query``) the
+    answer is a JSON object without ``errors``; and ``ok_path``, when given, is truthy. A
+    GraphQL ``errors`` array or a false ``ok_path`` is classified by the provider's error text
+    (``unauthorized``… → ``INVALID_CREDENTIALS``, ``forbidden``/``missing_scope`` →
+    ``PERMISSION_DENIED``, else ``PROVIDER_ERROR``). An unexpected 400/422 is classified the same
+    way, since some providers answer a bad key with 400.
+
+The sample
+    Up to three records of the answer: at ``records_path``, else the body when it is a list,
+    else the body as one record; on failure, the error document (GraphQL ``errors``, or the
+    JSON body). Every key named like a secret (token, secret, password, key, authorization,
+    cookie, session, credential) is ``"[redacted]"`` at any depth, every credential value (as
+    written or URL-encoded) is cut out of every string, and strings are cut to 200 characters.
+    Messages name the host at most: never a credential, a full URL or any of the body.
+
+Not testable
+    An entry without a test request (incoming webhooks), an OAuth connection that is not
+    authorized yet, and a tester without a token source for the entry's mode answer
+    ``NOT_TESTABLE`` (``ok: false``; see :mod:`tether.services.test_outcomes`). A stored
+    connection's ``last_test`` and status are left alone and no audit entry is written: nothing
+    was tested.
+
+Stored connections
+    Credentials are read with :meth:`ConnectionService.read_credentials` (``purpose="test"``,
+    audited there); OAuth2 connections get their access token from the ``oauth_token``
+    callable instead (and ``oauth_refresh`` after a 401). The result lands in one
+    compare-and-set write with retries: ``last_test`` always; ``INVALID_CREDENTIALS`` moves an
+    ``active`` connection to ``error`` with a ``TEST_INVALID_CREDENTIALS`` status detail; any
+    passing test moves ``error`` back to ``active``. Other statuses are left to the flows that
+    own them. An audit entry ``connection.tested`` records ``ok`` and ``code`` only.
+
+PostgreSQL
+    The ``postgresql`` entry is tested by connecting (TLS per ``sslmode``) and running
+    ``SELECT 1`` within the timeout, through an injectable ``pg_connect``. The host goes
+    through the same SSRF guard as HTTP and the driver connects to the checked address. With
+    no ``pg_connect`` given, ``pg8000`` is used when it is installed; otherwise the outcome is
+    ``INVALID_CONFIG`` "PostgreSQL support is not installed".
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+import socket
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+from tether.domain.clock import Clock
+from tether.domain.errors import InvalidRequest, TetherError, VersionConflict
+from tether.domain.ids import IdGenerator
+from tether.domain.models import AuditEvent, Connection, LastTest, Principal, StatusDetail
+from tether.domain.status import ConnectionStatus, check_transition
+from tether.http.guard import EgressGuard
+from tether.http.model import OutboundError, OutboundResponse, RequestAuth
+from tether.logs import register_secret
+from tether.oauth.model import TokenEndpointError
+from tether.ports import ConnectionStore
+from tether.services.request_auth import AuthUnavailable, auth_for, generic_auth_method
+from tether.services.test_outcomes import (
+    MISSING,
+    SAMPLE_RECORDS,
+    OutcomeCode,
+    SampleRedactor,
+    TestOutcome,
+    code_for_error_text,
+    describe_failure,
+    describe_status,
+    dig,
+    sample_records,
+    suggestion_for,
+)
+from tether.services.token_lifecycle import (
+    NO_REFRESH_TOKEN_CODE,
+    REFRESH_FAILED_CODE,
+    ReauthRequired,
+)
+
+if TYPE_CHECKING:
+    from tether.catalog import Catalog, Provider
+    from tether.http.client import OutboundClient
+    from tether.services.connections import ConnectionService
+
+__all__ = [
+    "DEFAULT_TIMEOUT_SECONDS",
+    "MAX_TIMEOUT_SECONDS",
+    "TESTED_ACTION",
+    "ClientCredentialsToken",
+    "ConnectionTester",
+    "HttpTest",
+    "OutboundSender",
+    "PgConnect",
+    "PgConnection",
+    "describe_pg_error",
+    "evaluate_response",
+    "http_test_for",
+    "pg8000_connect",
+]
+
+log = logging.getLogger("tether.connection_testing")
+
+TESTED_ACTION = "connection.tested"
+DEFAULT_TIMEOUT_SECONDS = 15.0
+MAX_TIMEOUT_SECONDS = 30.0
+STATUS_DETAIL_CODE = "TEST_INVALID_CREDENTIALS"
+
+_POSTGRESQL = "postgresql"
+_CAS_ATTEMPTS = 5
+
+
+# -- ports -----------------------------------------------------------------------------------
+class OutboundSender(Protocol):
+    """What the tester needs of :class:`tether.http.client.OutboundClient`: one request,
+    4xx/5xx as answers, :class:`OutboundError` when there is no usable answer."""
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        auth: RequestAuth | None = None,
+        timeout: float | None = None,
+    ) -> OutboundResponse: ...
+
+
+ClientCredentialsToken = Callable[["Provider", Mapping[str, Any], Mapping[str, Any]], str]
+"""An access token for an ``oauth2_client_credentials`` entry from (provider, config,
+credentials): the client credentials grant."""
+
+
+class PgCursor(Protocol):
+    def execute(self, operation: str) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+
+class PgConnection(Protocol):
+    def cursor(self) -> PgCursor: ...
+
+    def close(self) -> None: ...
+
+
+class PgConnect(Protocol):
+    """Open a PostgreSQL connection to ``address`` (checked by the SSRF guard), with ``host``
+    as the TLS server name."""
+
+    def __call__(
+        self,
+        *,
+        host: str,
+        address: str,
+        port: int,
+        database: str,
+        user: str,
+        password: str,
+        ssl_context: ssl.SSLContext,
+        timeout: float,
+    ) -> PgConnection: ...
+
+
+def pg8000_connect() -> PgConnect | None:
+    """A :class:`PgConnect` backed by ``pg8000`` (pure Python), or ``None`` when it is not
+    installed. The socket is opened here, to the checked address, and handed to pg8000."""
+    try:
+        dbapi = importlib.import_module("pg8000.dbapi")
+    except ImportError:
+        return None
+
+    def connect(
+        *,
+        host: str,
+        address: str,
+        port: int,
+        database: str,
+        user: str,
+        password: str,
+        ssl_context: ssl.SSLContext,
+        timeout: float,
+    ) -> PgConnection:
+        sock = socket.create_connection((address, port), timeout)
+        try:
+            connection: PgConnection = dbapi.connect(
+                user=user,
+                host=host,
+                port=port,
+                database=database,
+                password=password,
+                ssl_context=ssl_context,
+                timeout=timeout,
+                sock=sock,
+                application_name="tether",
+            )
+        except BaseException:
+            sock.close()
+            raise
+        return connection
+
+    return connect
+
+
+# -- the HTTP test request -------------------------------------------------------------------
+@dataclass(frozen=True)
+class HttpTest:
+    """One test request, ready to send."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+    expect_status: tuple[int, ...]
+    ok_path: str | None
+    records_path: str | None
+
+    @property
+    def graphql(self) -> bool:
+        return self.body is not None and isinstance(self.body.get("query"), str)
+
+    @property
+    def host(self) -> str:
+        return _host_of(self.url)
+
+
+def http_test_for(provider: Provider, config: Mapping[str, Any]) -> HttpTest | None:
+    """The entry's test request for ``config`` (``None`` when the entry defines none). Raises
+    :class:`InvalidRequest` when the config cannot make one (a missing URL value…)."""
+    test = provider.test
+    if test is None:
+        return None
+    url = provider.render_test_url(config)
+    if url is None:  # pragma: no cover - render_test_url answers None only without a test
+        return None
+    props: Mapping[str, Any] = provider.config_schema.get("properties", {})
+    headers = dict(provider.headers)
+    if "headers" in props:
+        headers.update(_config_headers(config.get("headers")))
+    if not any(name.lower() == "accept" for name in headers):
+        headers["Accept"] = "application/json"
+    body = dict(test.body) if test.body is not None else None
+    ok_path = test.ok_path
+    custom_query = config.get("test_query") if "test_query" in props else None
+    if (
+        body is not None
+        and isinstance(body.get("query"), str)
+        and isinstance(custom_query, str)
+        and custom_query.strip()
+        and custom_query.strip() != str(body["query"]).strip()
+    ):
+        body["query"] = custom_query
+        ok_path = "data"  # the entry's ok_path belongs to its own query
+    records_path = test.records_path
+    custom_records = config.get("records_path") if "records_path" in props else None
+    if isinstance(custom_records, str) and custom_records.strip():
+        records_path = custom_records.strip()
+    return HttpTest(
+        method=test.method,
+        url=url,
+        headers=headers,
+        body=body,
+        expect_status=tuple(test.expect_status),
+        ok_path=ok_path,
+        records_path=records_path,
+    )
+
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+
+
+def _config_headers(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidRequest("config.headers has the wrong type", code="INVALID_CONFIG")
+    headers: dict[str, str] = {}
+    for name, header_value in value.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise InvalidRequest(
+                "config.headers has a header name that is not valid", code="INVALID_CONFIG"
+            )
+        if not isinstance(header_value, str) or any(c in header_value for c in "\r\n\x00"):
+            raise InvalidRequest(
+                f"config.headers.{name} must be a single-line string", code="INVALID_CONFIG"
+            )
+        headers[name] = header_value
+    return headers
+
+
+def _host_of(url: str) -> str:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        host = None
+    return host or "the server"
+
+
+def _error_sample(body: Any, redactor: SampleRedactor) -> list[Any] | None:
+    if body is MISSING:
+        return None
+    if isinstance(body, list):
+        return [redactor.value(item) for item in body[:SAMPLE_RECORDS]]
+    return [redactor.value(body)]
+
+
+def _json_body(response: OutboundResponse) -> Any:
+    if not response.content:
+        return MISSING
+    try:
+        return response.json()
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        return MISSING
+
+
+def _error_texts(body: Any) -> str:
+    """The error texts of a JSON error document, for classification only (never shown)."""
+    texts: list[str] = []
+
+    def collect(value: Any, depth: int = 0) -> None:
+        if depth > 3:
+            return
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, Mapping):
+            for key in ("error", "errors", "message", "code", "type", "extensions", "detail"):
+                if key in value:
+                    collect(value[key], depth + 1)
+        elif isinstance(value, list):
+            for item in value[:10]:
+                collect(item, depth + 1)
+
+    collect(body)
+    return " ".join(texts)
+
+
+def evaluate_response(
+    test: HttpTest,
+    response: OutboundResponse,
+    redactor: SampleRedactor,
+    *,
+    auth_kind: str | None = None,
+) -> TestOutcome:
+    """Judge the answer to a test request (see the module documentation)."""
+    host, status, latency = test.host, response.status, response.elapsed_ms
+    body = _json_body(response)
+
+    def failed(code: OutcomeCode, message: str, sample: list[Any] | None) -> TestOutcome:
+        return TestOutcome(
+            ok=False,
+            code=code,
+            message=redactor.text(message, limit=None),
+            suggestion=suggestion_for(code, auth_kind=auth_kind),
+            http_status=status,
+            latency_ms=latency,
+            sample=sample,
+        )
+
+    if status not in test.expect_status:
+        code, message = describe_status(status, host, test.expect_status)
+        if status in (400, 422) and body is not MISSING:
+            refined = code_for_error_text(_error_texts(body))
+            if refined in (OutcomeCode.INVALID_CREDENTIALS, OutcomeCode.PERMISSION_DENIED):
+                code = refined
+                what = "credentials" if refined == OutcomeCode.INVALID_CREDENTIALS else "access"
+                message = f"{host} refused the request (HTTP {status}); its error is about {what}."
+        return failed(code, message, _error_sample(body, redactor))
+
+    needs_json = test.graphql or (test.ok_path is not None and not _is_header(test.ok_path))
+    if body is MISSING and needs_json:
+        return failed(
+            OutcomeCode.PROVIDER_ERROR,
+            f"{host} answered HTTP {status}, but not with the JSON the test expects.",
+            None,
+        )
+    if test.graphql:
+        if not isinstance(body, Mapping):
+            return failed(
+                OutcomeCode.PROVIDER_ERROR,
+                f"{host} answered HTTP {status}, but not with a GraphQL response.",
+                _error_sample(body, redactor),
+            )
+        errors = body.get("errors")
+        if errors:
+            listed = errors if isinstance(errors, list) else [errors]
+            return failed(
+                code_for_error_text(_error_texts(listed)),
+                f"{host} answered the GraphQL query with errors.",
+                [redactor.value(e) for e in listed[:SAMPLE_RECORDS]],
+            )
+    if test.ok_path is not None:
+        if _is_header(test.ok_path):
+            wanted = test.ok_path.split(":", 1)[1].lower()
+            value: Any = next((v for k, v in response.headers.items() if k.lower() == wanted), None)
+        else:
+            value = dig(body, test.ok_path)
+        if value is MISSING or not value:
+            # Why it is false is in the error text, when there is one (Slack: "invalid_auth").
+            code = OutcomeCode.PROVIDER_ERROR
+            if body is not MISSING:
+                code = code_for_error_text(_error_texts(body))
+            return failed(
+                code,
+                f"{host} answered HTTP {status}, but '{test.ok_path}' in the answer is not "
+                "set to a true value.",
+                _error_sample(body, redactor),
+            )
+    sample = None if body is MISSING else sample_records(body, test.records_path, redactor)
+    return TestOutcome(
+        ok=True,
+        code=OutcomeCode.OK,
+        message=redactor.text(f"Connected to {host} (HTTP {status}).", limit=None),
+        suggestion=None,
+        http_status=status,
+        latency_ms=latency,
+        sample=sample,
+    )
+
+
+def _is_header(path: str) -> bool:
+    return path.startswith("header:")
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+_SQLSTATES: dict[str, tuple[OutcomeCode, str]] = {
+    "28P01": (OutcomeCode.INVALID_CREDENTIALS, "The database rejected the password."),
+    "28000": (
+        OutcomeCode.INVALID_CREDENTIALS,
+        "The database did not accept this user (unknown role, or not allowed from Tether's "
+        "address).",
+    ),
+    "3D000": (OutcomeCode.NOT_FOUND, "The database does not exist on the server."),
+    "42501": (OutcomeCode.PERMISSION_DENIED, "The user may not connect to this database."),
+    "53300": (OutcomeCode.RATE_LIMITED, "The server has too many connections."),
+    "57P03": (OutcomeCode.PROVIDER_ERROR, "The server is not accepting connections yet."),
+}
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for attribute in ("sqlstate", "pgcode"):  # psycopg 3, psycopg2
+        value = getattr(exc, attribute, None)
+        if isinstance(value, str):
+            return value
+    if exc.args and isinstance(exc.args[0], Mapping):  # pg8000: the ErrorResponse fields
+        code = exc.args[0].get("C")
+        if isinstance(code, str):
+            return code
+    return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def describe_pg_error(exc: BaseException, host: str) -> tuple[OutcomeCode, str]:
+    """Code and message for a failed PostgreSQL connection or ``SELECT 1``. Uses the error's
+    type and SQLSTATE only: the server's message text is never shown."""
+    for error in _chain(exc):
+        if isinstance(error, ssl.SSLError | ssl.CertificateError):
+            return OutcomeCode.TLS_ERROR, f"The TLS connection to {host} failed."
+        if isinstance(error, TimeoutError):
+            return OutcomeCode.TIMEOUT, f"{host} did not answer in time."
+        state = _sqlstate(error)
+        if state is not None:
+            if state in _SQLSTATES:
+                code, message = _SQLSTATES[state]
+                return code, f"{message} (SQLSTATE {state})"
+            if state.startswith("08"):
+                return OutcomeCode.CONNECTION_FAILED, f"The connection to {host} failed."
+            return OutcomeCode.PROVIDER_ERROR, f"The database answered an error (SQLSTATE {state})."
+        if "refuses ssl" in str(error).lower():
+            return OutcomeCode.TLS_ERROR, f"{host} does not accept TLS connections."
+        if isinstance(error, socket.gaierror):
+            return OutcomeCode.CONNECTION_FAILED, f"Could not resolve {host}."
+        if isinstance(error, ConnectionRefusedError):
+            return OutcomeCode.CONNECTION_FAILED, f"{host} refused the connection."
+        if isinstance(error, OSError):
+            return OutcomeCode.CONNECTION_FAILED, f"Could not connect to {host}."
+    return OutcomeCode.PROVIDER_ERROR, f"The connection to the database on {host} failed."
+
+
+def _ssl_context(sslmode: str) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if sslmode == "verify-full":
+        return context
+    context.check_hostname = False
+    if sslmode == "require":  # encrypted, certificate not checked (libpq's meaning)
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+# -- the service -----------------------------------------------------------------------------
+class _Refused(Exception):
+    """A verdict reached before any request: carries the outcome out of nested helpers."""
+
+    def __init__(self, outcome: TestOutcome) -> None:
+        super().__init__(outcome.code.value)
+        self.outcome = outcome
+
+
+def _verdict(
+    code: OutcomeCode,
+    message: str,
+    *,
+    auth_kind: str | None = None,
+    latency_ms: int | None = None,
+    suggestion: str | None = None,
+) -> TestOutcome:
+    return TestOutcome(
+        ok=code == OutcomeCode.OK,
+        code=code,
+        message=message,
+        suggestion=suggestion or suggestion_for(code, auth_kind=auth_kind),
+        latency_ms=latency_ms,
+    )
+
+
+def _with_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(config)
+    for name, prop in (schema.get("properties") or {}).items():
+        if name not in merged and isinstance(prop, Mapping) and "default" in prop:
+            merged[name] = prop["default"]
+    return merged
+
+
+def _string_values(payload: Mapping[str, Any]) -> list[str]:
+    return [v for v in payload.values() if isinstance(v, str)]
+
+
+class ConnectionTester:
+    """Tests connections; see the module documentation.
+
+    ``oauth_token(connection)`` returns a stored OAuth2 connection's valid access token and
+    ``oauth_refresh(connection)`` a new one after a 401 (``None`` if there is none), e.g.
+    ``lifecycle.access_token`` and ``lambda c: lifecycle.access_token(lifecycle.force_refresh(c))``.
+    ``client_credentials`` obtains the token of an ``oauth2_client_credentials`` entry.
+    ``guard`` checks PostgreSQL hosts (the HTTP client has its own).
+    """
+
+    def __init__(
+        self,
+        *,
+        connections: ConnectionService,
+        store: ConnectionStore,
+        catalog: Callable[[], Catalog],
+        client: OutboundSender,
+        clock: Clock,
+        ids: IdGenerator,
+        oauth_token: Callable[[Connection], str] | None = None,
+        oauth_refresh: Callable[[Connection], str | None] | None = None,
+        client_credentials: ClientCredentialsToken | None = None,
+        pg_connect: PgConnect | None = None,
+        guard: EgressGuard | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 0 < timeout <= MAX_TIMEOUT_SECONDS:
+            raise ValueError(f"timeout must be in (0, {MAX_TIMEOUT_SECONDS}] seconds")
+        self._connections = connections
+        self._store = store
+        self._catalog = catalog
+        self._client = client
+        self._clock = clock
+        self._ids = ids
+        self._oauth_token = oauth_token
+        self._oauth_refresh = oauth_refresh
+        self._client_credentials = client_credentials
+        self._pg_connect = pg_connect
+        self._guard = guard or EgressGuard()
+        self._timeout = timeout
+        self._monotonic = monotonic
+
+    # -- public ------------------------------------------------------------------------------
+    def test_unsaved(
+        self,
+        principal: Principal,
+        provider_key: str,
+        credentials: Mapping[str, Any],
+        config: Mapping[str, Any],
+    ) -> TestOutcome:
+        """Test a connection before it is saved. Unknown provider: ``NotFound``; invalid
+        config or credentials: an ``INVALID_CONFIG`` outcome."""
+        provider = self._catalog().get(provider_key)
+        for value in _string_values(credentials):
+            register_secret(value)
+        from tether.services.schema_validation import validate_against_schema
+
+        try:
+            validate_against_schema(config, provider.config_schema, section="config")
+            validate_against_schema(credentials, provider.credentials_schema, section="credentials")
+        except InvalidRequest as exc:
+            return _verdict(OutcomeCode.INVALID_CONFIG, exc.message)
+        log.debug("testing an unsaved %s connection of %s", provider.key, principal.tenant_id)
+        return self._run(provider, _with_defaults(config, provider.config_schema), credentials)
+
+    def test_stored(self, principal: Principal, connection_id: str) -> TestOutcome:
+        """Test a saved connection and record the result (``last_test``, status, audit)."""
+        connection = self._connections.get(principal, connection_id)
+        provider = self._catalog().get(connection.provider)
+        config = _with_defaults(connection.config, provider.config_schema)
+        if provider.auth_mode == "oauth2" and connection.status == ConnectionStatus.PENDING:
+            return _verdict(
+                OutcomeCode.NOT_TESTABLE,
+                "This connection is waiting for its OAuth authorization; test it once the "
+                "account is connected.",
+                suggestion="Finish connecting the account, then test again.",
+            )
+        if not self._testable(provider):
+            return self._not_testable(provider)
+        credentials: Mapping[str, Any] = {}
+        if provider.auth_mode != "oauth2":  # OAuth2 tokens come from the token source
+            credentials = self._connections.read_credentials(
+                principal, connection_id, purpose="test"
+            )
+        outcome = self._run(provider, config, credentials, connection=connection)
+        if outcome.code == OutcomeCode.NOT_TESTABLE:
+            return outcome
+        self._record(principal, connection_id, outcome)
+        self._audit(principal, connection_id, outcome)
+        return outcome
+
+    # -- running a test ----------------------------------------------------------------------
+    def _testable(self, provider: Provider) -> bool:
+        return provider.key == _POSTGRESQL or provider.test is not None
+
+    @staticmethod
+    def _not_testable(provider: Provider) -> TestOutcome:
+        return _verdict(
+            OutcomeCode.NOT_TESTABLE,
+            f"{provider.display_name} has no test request: the connection is checked when it "
+            "is first used.",
+        )
+
+    def _run(
+        self,
+        provider: Provider,
+        config: Mapping[str, Any],
+        credentials: Mapping[str, Any],
+        *,
+        connection: Connection | None = None,
+    ) -> TestOutcome:
+        if provider.key == _POSTGRESQL:
+            return self._test_postgres(provider, config, credentials)
+        try:
+            test = http_test_for(provider, config)
+            if test is None:
+                return self._not_testable(provider)
+            auth = self._auth(provider, config, credentials, connection)
+        except _Refused as refused:
+            return refused.outcome
+        except InvalidRequest as exc:
+            return _verdict(OutcomeCode.INVALID_CONFIG, exc.message)
+        return self._send(test, auth, credentials, auth_kind=_auth_kind(provider, config))
+
+    def _auth(
+        self,
+        provider: Provider,
+        config: Mapping[str, Any],
+        credentials: Mapping[str, Any],
+        connection: Connection | None,
+    ) -> RequestAuth | None:
+        get_token: Callable[[], str] | None = None
+        refresh: Callable[[], str | None] | None = None
+        if provider.auth_mode == "oauth2":
+            if connection is None:
+                raise _Refused(
+                    _verdict(
+                        OutcomeCode.NOT_TESTABLE,
+                        "OAuth connections are tested once the account is connected.",
+                        suggestion="Connect the account, then test the saved connection.",
+                    )
+                )
+            get_token, refresh = self._stored_oauth(connection)
+        elif provider.auth_mode == "oauth2_client_credentials" and self._client_credentials:
+            issue = self._client_credentials
+            token = self._fetch_token(
+                lambda: issue(provider, config, credentials), auth_kind=provider.auth_mode
+            )
+
+            def get_token() -> str:
+                return token
+
+        try:
+            return auth_for(
+                provider, config, credentials, oauth_token=get_token, oauth_refresh=refresh
+            )
+        except AuthUnavailable:
+            raise _Refused(
+                _verdict(
+                    OutcomeCode.NOT_TESTABLE,
+                    "Tether cannot obtain an access token for this connection here.",
+                )
+            ) from None
+        except InvalidRequest as exc:
+            raise _Refused(_verdict(OutcomeCode.INVALID_CONFIG, exc.message)) from None
+
+    def _stored_oauth(
+        self, connection: Connection
+    ) -> tuple[Callable[[], str] | None, Callable[[], str | None] | None]:
+        source, renew = self._oauth_token, self._oauth_refresh
+        if source is None:
+            return None, None
+        current = [self._fetch_token(lambda: source(connection), auth_kind="oauth2")]
+
+        def get_token() -> str:
+            return current[0]
+
+        def refresh() -> str | None:
+            if renew is None:
+                return None
+            try:
+                fresh = renew(connection)
+            except TetherError as exc:
+                log.info("no fresh token for the test of %s (%s)", connection.id, exc.code)
+                return None
+            if fresh:
+                current[0] = fresh
+            return fresh
+
+        return get_token, refresh
+
+    def _fetch_token(self, fetch: Callable[[], str], *, auth_kind: str) -> str:
+        """Get an access token now, so that a failure is an outcome of its own."""
+        try:
+            return fetch()
+        except TetherError as exc:
+            outcome = _token_failure(exc, auth_kind)
+            if outcome is None:
+                raise
+            raise _Refused(outcome) from None
+
+    def _send(
+        self,
+        test: HttpTest,
+        auth: RequestAuth | None,
+        credentials: Mapping[str, Any],
+        *,
+        auth_kind: str | None,
+    ) -> TestOutcome:
+        redactor = SampleRedactor(_string_values(credentials))
+        started = self._monotonic()
+        try:
+            response = self._client.request(
+                test.method,
+                test.url,
+                headers=dict(test.headers),
+                json=test.body,
+                auth=auth,
+                timeout=self._timeout,
+            )
+        except OutboundError as exc:
+            code, message = describe_failure(exc.failure, test.host)
+            return _verdict(
+                code,
+                redactor.text(message, limit=None),
+                auth_kind=auth_kind,
+                latency_ms=self._elapsed_ms(started),
+            )
+        except TetherError as exc:
+            outcome = _token_failure(exc, auth_kind or "oauth2")
+            if outcome is None:
+                raise
+            return outcome
+        if auth is not None:
+            redactor.add(auth.secrets())
+        return evaluate_response(test, response, redactor, auth_kind=auth_kind)
+
+    def _elapsed_ms(self, started: float) -> int:
+        return max(0, round((self._monotonic() - started) * 1000))
+
+    # -- PostgreSQL --------------------------------------------------------------------------
+    def _test_postgres(
+        self, provider: Provider, config: Mapping[str, Any], credentials: Mapping[str, Any]
+    ) -> TestOutcome:
+        connect = self._pg_connect or pg8000_connect()
+        if connect is None:
+            return _verdict(
+                OutcomeCode.INVALID_CONFIG,
+                "PostgreSQL support is not installed",
+                suggestion="Ask the operator of this Tether installation to install the "
+                "PostgreSQL driver (pg8000).",
+            )
+        host, port = config.get("host"), config.get("port", 5432)
+        database, sslmode = config.get("database"), config.get("sslmode", "verify-full")
+        user, password = credentials.get("username"), credentials.get("password")
+        for name, value in (("config.host", host), ("config.database", database)):
+            if not isinstance(value, str) or not value:
+                return _verdict(OutcomeCode.INVALID_CONFIG, f"{name} is required")
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            return _verdict(OutcomeCode.INVALID_CONFIG, "config.port is not a valid port")
+        if sslmode not in ("require", "verify-ca", "verify-full"):
+            return _verdict(OutcomeCode.INVALID_CONFIG, "config.sslmode is not supported")
+        if not isinstance(user, str) or not user or not isinstance(password, str):
+            return _verdict(
+                OutcomeCode.INVALID_CONFIG, "credentials.username and password are required"
+            )
+        assert isinstance(host, str)  # for mypy: checked above
+        assert isinstance(database, str)
+        redactor = SampleRedactor(_string_values(credentials))
+        url_host = f"[{host}]" if ":" in host else host
+        try:
+            target = self._guard.check(f"https://{url_host}:{port}/")
+        except OutboundError as exc:
+            code, message = describe_failure(exc.failure, host)
+            return _verdict(code, redactor.text(message, limit=None), auth_kind="database")
+        started = self._monotonic()
+        try:
+            connection = connect(
+                host=host,
+                address=target.ip,
+                port=port,
+                database=database,
+                user=user,
+                password=password,
+                ssl_context=_ssl_context(str(sslmode)),
+                timeout=self._timeout,
+            )
+            try:
+                cursor = connection.cursor()
+                cursor.execute("SELECT 1")
+                row = cursor.fetchone()
+            finally:
+                _close_quietly(connection)
+        except Exception as exc:  # noqa: BLE001 - every driver failure is a verdict
+            code, message = describe_pg_error(exc, host)
+            return _verdict(
+                code,
+                redactor.text(message, limit=None),
+                auth_kind="database",
+                latency_ms=self._elapsed_ms(started),
+            )
+        latency = self._elapsed_ms(started)
+        first = row[0] if isinstance(row, list | tuple) and row else row
+        if first != 1:
+            return _verdict(
+                OutcomeCode.PROVIDER_ERROR,
+                f"{host} answered SELECT 1 with something other than 1.",
+                latency_ms=latency,
+            )
+        return TestOutcome(
+            ok=True,
+            code=OutcomeCode.OK,
+            message=f"Connected to {database} on {host} and ran SELECT 1.",
+            suggestion=None,
+            latency_ms=latency,
+            sample=None,
+        )
+
+    # -- recording ---------------------------------------------------------------------------
+    def _record(self, principal: Principal, connection_id: str, outcome: TestOutcome) -> None:
+        """``last_test`` and the status change in one compare-and-set, retried on a re-read.
+        A record that stays contended keeps its old ``last_test``: the caller still gets the
+        outcome."""
+        now = self._clock.now()
+        for _ in range(_CAS_ATTEMPTS):
+            current = self._store.get_connection(principal.tenant_id, connection_id)
+            if current is None:
+                return  # deleted while it was tested
+            changed = current.model_copy(deep=True)
+            changed.last_test = LastTest(
+                ok=outcome.ok, code=outcome.code.value, at=now, latency_ms=outcome.latency_ms
+            )
+            changed.updated_at = now
+            new_status = _status_after(current.status, outcome)
+            if new_status != current.status:
+                check_transition(current.status, new_status)
+                changed.status = new_status
+                changed.status_detail = (
+                    StatusDetail(code=STATUS_DETAIL_CODE, message=outcome.message, at=now)
+                    if new_status == ConnectionStatus.ERROR
+                    else None
+                )
+            try:
+                self._store.update_connection(changed, expected_version=current.version)
+            except VersionConflict:
+                continue
+            return
+        log.warning(
+            "the test result of %s was not recorded: the record is contended", connection_id
+        )
+
+    def _audit(self, principal: Principal, connection_id: str, outcome: TestOutcome) -> None:
+        self._store.append_audit(
+            AuditEvent(
+                id=self._ids.new("aud"),
+                tenant_id=principal.tenant_id,
+                connection_id=connection_id,
+                action=TESTED_ACTION,
+                actor=principal.user_id,
+                at=self._clock.now(),
+                detail={"ok": outcome.ok, "code": outcome.code.value},
+            )
+        )
+
+
+def _status_after(status: ConnectionStatus, outcome: TestOutcome) -> ConnectionStatus:
+    if outcome.ok and status == ConnectionStatus.ERROR:
+        return ConnectionStatus.ACTIVE
+    if outcome.code == OutcomeCode.INVALID_CREDENTIALS and status == ConnectionStatus.ACTIVE:
+        return ConnectionStatus.ERROR
+    return status
+
+
+def _auth_kind(provider: Provider, config: Mapping[str, Any]) -> str:
+    try:
+        method = generic_auth_method(provider, config)
+    except InvalidRequest:
+        method = None
+    return method or provider.auth_mode
+
+
+_TOKEN_CREDENTIAL_ERRORS = frozenset(
+    {"invalid_grant", "invalid_client", "unauthorized_client", "access_denied"}
+)
+
+
+def _token_failure(exc: TetherError, auth_kind: str) -> TestOutcome | None:
+    """The outcome of failing to get an access token; ``None`` when the failure is not about
+    the connection (a store or lease problem), which the caller re-raises."""
+    if isinstance(exc, OutboundError):
+        code, message = describe_failure(exc.failure, "the token endpoint")
+        return _verdict(code, message, auth_kind=auth_kind)
+    if isinstance(exc, TokenEndpointError):
+        if exc.error in _TOKEN_CREDENTIAL_ERRORS:
+            code = OutcomeCode.INVALID_CREDENTIALS
+        elif exc.error == "rate_limited":
+            code = OutcomeCode.RATE_LIMITED
+        elif exc.error == "timeout":
+            code = OutcomeCode.TIMEOUT
+        elif exc.error == "network":
+            code = OutcomeCode.CONNECTION_FAILED
+        else:
+            code = OutcomeCode.PROVIDER_ERROR
+        return _verdict(
+            code,
+            f"The provider did not issue an access token ({exc.error}).",
+            auth_kind=auth_kind,
+        )
+    if isinstance(exc, ReauthRequired) or exc.code == NO_REFRESH_TOKEN_CODE:
+        return _verdict(
+            OutcomeCode.INVALID_CREDENTIALS,
+            "The provider no longer accepts this connection's authorization.",
+            auth_kind="oauth2",
+        )
+    if exc.code == REFRESH_FAILED_CODE:
+        return _verdict(
+            OutcomeCode.PROVIDER_ERROR,
+            "The provider could not refresh this connection's access token.",
+            auth_kind=auth_kind,
+        )
+    if exc.code == "CONNECTION_NOT_ACTIVE":
+        return _verdict(
+            OutcomeCode.NOT_TESTABLE,
+            "This connection has no access token to test with.",
+            suggestion="Reconnect the account, then test again.",
+        )
+    return None
+
+
+def _close_quietly(connection: PgConnection) -> None:
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001 - the test is decided; closing is best effort
+        log.debug("closing the PostgreSQL test connection failed")
+
+
+if TYPE_CHECKING:  # mypy checks that the real client fits the port
+    _CLIENT_FITS: type[OutboundSender] = OutboundClient
