@@ -26,10 +26,14 @@ if TYPE_CHECKING:
     from tether.catalog import Catalog
     from tether.crypto import Keyring, Sealer
     from tether.domain.models import Connection
+    from tether.http.client import OutboundClient
+    from tether.http.guard import EgressGuard
     from tether.oauth.model import OAuthClient
     from tether.oauth.token_endpoint import TokenEndpoint
     from tether.ports import ConnectionStore, SecretStore, TaskQueue
+    from tether.services.connection_testing import ConnectionTester
     from tether.services.connections import ConnectionService
+    from tether.services.endpoint_discovery import EndpointDiscovery
     from tether.services.key_rotation import KeyRotationService
     from tether.services.oauth_clients import OAuthClients
     from tether.services.oauth_flow import OAuthFlowService
@@ -279,7 +283,56 @@ class Container:
         """The outbound HTTP client for provider calls (token endpoints, APIs)."""
         import httpx
 
-        return httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=False)
+        from tether.http.guarded_transport import GuardedTransport
+
+        return httpx.Client(
+            transport=GuardedTransport(self.egress_guard),
+            timeout=httpx.Timeout(10.0, connect=5.0),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    @lazy
+    def egress_guard(self) -> EgressGuard:
+        from tether.http.guard import EgressGuard
+
+        return EgressGuard.from_text(self.settings.egress_allowlist)
+
+    @lazy
+    def outbound(self) -> OutboundClient:
+        """The outbound client for provider APIs and user-configured URLs."""
+        from tether.http.client import OutboundClient
+        from tether.http.rate_limit_store import StoreRateLimiter
+
+        return OutboundClient(
+            self.egress_guard, rate_limiter=StoreRateLimiter(self.store, self.clock)
+        )
+
+    @lazy
+    def connection_tester(self) -> ConnectionTester:
+        from tether.services.connection_testing import ConnectionTester, pg8000_connect
+
+        lifecycle = self.token_lifecycle
+        return ConnectionTester(
+            connections=self.connections,
+            store=self.store,
+            catalog=lambda: self.catalog,
+            client=self.outbound,
+            clock=self.clock,
+            ids=self.ids,
+            oauth_token=lifecycle.access_token,
+            oauth_refresh=lambda c: lifecycle.access_token(lifecycle.force_refresh(c)),
+            guard=self.egress_guard,
+            pg_connect=pg8000_connect(),
+        )
+
+    @lazy
+    def endpoint_discovery(self) -> EndpointDiscovery:
+        import time
+
+        from tether.services.endpoint_discovery import EndpointDiscovery
+
+        return EndpointDiscovery(monotonic=time.monotonic)
 
     @lazy
     def token_endpoint(self) -> TokenEndpoint:
@@ -382,7 +435,7 @@ class Container:
         handler(payload)
 
     def close(self) -> None:
-        for name in ("tasks", "store", "http"):
+        for name in ("tasks", "store", "http", "outbound"):
             part = self.__dict__.get(name)
             stop = getattr(part, "stop", None)
             if stop is not None:

@@ -129,6 +129,12 @@ def _start_demo_provider(args: argparse.Namespace, base_url: str) -> Any:
             exc,
         )
         return None
+    # The demo provider is on loopback, which the SSRF guard refuses unless allowlisted.
+    demo_address = f"{args.host}:{provider.port}"
+    allowlist = os.environ.get("TETHER_EGRESS_ALLOWLIST")
+    os.environ["TETHER_EGRESS_ALLOWLIST"] = (
+        f"{allowlist},{demo_address}" if allowlist else demo_address
+    )
     os.environ.setdefault("TETHER_OAUTH_CLIENT_DEMO_ID", "tether-demo")
     os.environ.setdefault("TETHER_OAUTH_CLIENT_DEMO_SECRET", client_secret)
     return provider

@@ -89,6 +89,8 @@ def flow(settings: Settings, oauth_provider: OAuthProvider, clock: FixedClock) -
         update={
             "public_url": "http://127.0.0.1:8080",
             "allowed_return_urls": "https://app.example.com/integrations",
+            # The local provider is on loopback: only an explicit allowlist reaches it.
+            "egress_allowlist": f"127.0.0.1:{oauth_provider.port}",
         }
     )
     container = Container(configured, clock=clock)
