@@ -13,7 +13,15 @@ from flask import Request, Response
 from tether.bootstrap import check_startup
 from tether.logs import configure_logging
 
-__all__ = ["catalog", "connections", "oauth_callback", "oauth_start", "tasks"]
+__all__ = [
+    "catalog",
+    "connections",
+    "fetch",
+    "oauth_callback",
+    "oauth_start",
+    "tasks",
+    "test_connection",
+]
 
 configure_logging()
 # A missing keyring, or dev auth outside `tether dev`, stops the instance here.
@@ -51,6 +59,23 @@ def oauth_callback(request: Request) -> Response:
     from tether.api.oauth import handle_callback
 
     return handle_callback(request)
+
+
+@functions_framework.http
+def test_connection(request: Request) -> Response:
+    """Test credentials: POST / {provider, credentials, config} (unsaved) or POST /<id>."""
+    from tether.api.testing import handle
+
+    return handle(request)
+
+
+@functions_framework.http
+def fetch(request: Request) -> Response:
+    """Fetch from a connection's API: POST /<id> {method, path, params, pagination, …};
+    GET /<id>/endpoints."""
+    from tether.api.fetch import handle
+
+    return handle(request)
 
 
 @functions_framework.http

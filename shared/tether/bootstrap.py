@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from tether.oauth.model import OAuthClient
     from tether.oauth.token_endpoint import TokenEndpoint
     from tether.ports import ConnectionStore, SecretStore, TaskQueue
+    from tether.services.connection_calls import ConnectionCalls
     from tether.services.connection_testing import ConnectionTester
     from tether.services.connections import ConnectionService
     from tether.services.endpoint_discovery import EndpointDiscovery
@@ -324,6 +325,21 @@ class Container:
             oauth_refresh=lambda c: lifecycle.access_token(lifecycle.force_refresh(c)),
             guard=self.egress_guard,
             pg_connect=pg8000_connect(),
+            timeout=self.settings.connection_test_timeout_seconds,
+        )
+
+    @lazy
+    def connection_calls(self) -> ConnectionCalls:
+        from tether.http.model import RateSpec
+        from tether.services.connection_calls import ConnectionCalls
+
+        s = self.settings
+        return ConnectionCalls(
+            connections=self.connections,
+            catalog=lambda: self.catalog,
+            client=lambda: self.outbound,
+            lifecycle=lambda: self.token_lifecycle,
+            default_rate=RateSpec(per_minute=s.rate_limit_per_minute, burst=s.rate_limit_burst),
         )
 
     @lazy

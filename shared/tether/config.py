@@ -127,6 +127,8 @@ class Settings(BaseModel):
     # Default proactive rate limit per connection (a connection's config or the catalog wins).
     rate_limit_per_minute: int = Field(default=60, ge=1, le=100_000)
     rate_limit_burst: int = Field(default=10, ge=1, le=10_000)
+    # A connection test gives up after this long (at most 30 s).
+    connection_test_timeout_seconds: float = Field(default=15.0, gt=0, le=30)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     task_max_attempts: int = Field(default=8, ge=1, le=100)

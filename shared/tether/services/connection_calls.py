@@ -1,0 +1,128 @@
+"""Calls to a stored connection's API on its behalf: the base URL, the auth, the static
+headers and the rate limit of that connection, bound around the one outbound client.
+
+Used by fetch and endpoint discovery. Credentials are read through the connection service
+(audited, purpose ``fetch``); OAuth connections get their access token from the token
+lifecycle (refreshed when due, once more after a 401).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tether.catalog import Catalog, Provider
+from tether.domain.errors import InvalidRequest
+from tether.domain.models import Connection, Principal
+from tether.http.client import OutboundClient
+from tether.http.model import OutboundResponse, RateSpec, RequestAuth
+from tether.services.connections import ConnectionService
+from tether.services.request_auth import auth_for
+from tether.services.token_lifecycle import TokenLifecycle
+
+__all__ = ["ConnectionCalls", "ConnectionSender"]
+
+
+@dataclass(frozen=True)
+class ConnectionSender:
+    """``send(method, url, *, params, json, headers)`` for one connection."""
+
+    client: OutboundClient
+    base_url: str
+    auth: RequestAuth | None
+    headers: Mapping[str, str]
+    rate_key: str
+    rate: RateSpec
+    default_pagination: Mapping[str, Any] | None
+
+    def __call__(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> OutboundResponse:
+        return self.client.request(
+            method,
+            url,
+            headers={**self.headers, **(headers or {})},
+            params=params,
+            json=json,
+            auth=self.auth,
+            rate_key=self.rate_key,
+            rate=self.rate,
+        )
+
+
+def _rate(provider: Provider, config: Mapping[str, Any], default: RateSpec) -> RateSpec:
+    per_minute = config.get("rate_limit_per_minute")
+    burst = config.get("rate_limit_burst")
+    if provider.rate_limit is not None:
+        per_minute = per_minute or provider.rate_limit.requests_per_minute
+        burst = burst or provider.rate_limit.burst
+    return RateSpec(
+        per_minute=int(per_minute or default.per_minute), burst=int(burst or default.burst)
+    )
+
+
+class ConnectionCalls:
+    def __init__(
+        self,
+        *,
+        connections: ConnectionService,
+        catalog: Callable[[], Catalog],
+        client: Callable[[], OutboundClient],
+        lifecycle: Callable[[], TokenLifecycle],
+        default_rate: RateSpec,
+    ) -> None:
+        self._connections = connections
+        self._catalog = catalog
+        self._client = client
+        self._lifecycle = lifecycle
+        self._default_rate = default_rate
+
+    def sender(self, principal: Principal, connection_id: str) -> ConnectionSender:
+        connection = self._connections.get(principal, connection_id)
+        provider = self._catalog().get(connection.provider)
+        base_url = provider.render_api_base_url(connection.config)
+        if not base_url:
+            raise InvalidRequest(
+                f"{provider.display_name} has no API base URL to call", code="NOT_CALLABLE"
+            )
+        headers = {**provider.headers}
+        configured = connection.config.get("headers")
+        if isinstance(configured, dict):
+            headers.update({str(k): str(v) for k, v in configured.items()})
+        pagination = connection.config.get("pagination")
+        return ConnectionSender(
+            client=self._client(),
+            base_url=base_url,
+            auth=self._auth(principal, connection, provider),
+            headers=headers,
+            rate_key=f"conn:{connection.tenant_id}:{connection.id}",
+            rate=_rate(provider, connection.config, self._default_rate),
+            default_pagination=pagination if isinstance(pagination, dict) else None,
+        )
+
+    def _auth(
+        self, principal: Principal, connection: Connection, provider: Provider
+    ) -> RequestAuth | None:
+        if provider.auth_mode in ("oauth2", "oauth2_client_credentials"):
+            lifecycle = self._lifecycle()
+            current = [connection]
+
+            def token() -> str:
+                return lifecycle.access_token(current[0])
+
+            def refresh() -> str | None:
+                current[0] = lifecycle.force_refresh(current[0])
+                return lifecycle.access_token(current[0])
+
+            return auth_for(
+                provider, connection.config, {}, oauth_token=token, oauth_refresh=refresh
+            )
+        credentials = self._connections.read_credentials(principal, connection.id, purpose="fetch")
+        return auth_for(provider, connection.config, credentials)
