@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install dev test lint bench bench-backends bench-oauth clean
+.PHONY: install dev test lint bench bench-backends bench-oauth bench-fetch clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ bench-backends: install
 
 bench-oauth: install
 	$(BIN)/python tests/bench/bench_oauth.py
+
+bench-fetch: install
+	$(BIN)/python tests/bench/bench_fetch.py
 
 clean:
 	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache
