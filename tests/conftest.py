@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.fixtures.secret_manager",
     "tests.fixtures.cloud_tasks",
     "tests.fixtures.oauth_provider",
+    "tests.fixtures.postgres",
     "tests.fixtures.test_api",
 ]
 
