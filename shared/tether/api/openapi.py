@@ -239,6 +239,43 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                 },
             },
         },
+        "/test_connection/": {
+            "post": {
+                "summary": "Test unsaved credentials: {provider, credentials, config} → "
+                "{ok, code, message, suggestion, http_status, latency_ms, sample}",
+                "security": secured,
+                "responses": {"200": {"description": "the outcome"}, **_errors(400, 401)},
+            },
+        },
+        "/test_connection/{id}": {
+            "parameters": [_ID],
+            "post": {
+                "summary": "Test a stored connection and record the result on it",
+                "security": secured,
+                "responses": {"200": {"description": "the outcome"}, **_errors(401, 404)},
+            },
+        },
+        "/fetch/{id}": {
+            "parameters": [_ID],
+            "post": {
+                "summary": "Fetch from the connection's API: {method, path, params, body, "
+                "records_path, pagination, max_pages, max_records, cursor} → "
+                "{records, pages, next_cursor, truncated}",
+                "security": secured,
+                "responses": {
+                    "200": {"description": "records"},
+                    **_errors(400, 401, 404, 502),
+                },
+            },
+        },
+        "/fetch/{id}/endpoints": {
+            "parameters": [_ID],
+            "get": {
+                "summary": "Endpoints of the connection's API (catalog, then OpenAPI/Swagger)",
+                "security": secured,
+                "responses": {"200": {"description": "endpoints"}, **_errors(401, 404)},
+            },
+        },
         "/tasks/{kind}": {
             "parameters": [
                 {"name": "kind", "in": "path", "required": True, "schema": {"type": "string"}}
