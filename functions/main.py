@@ -19,8 +19,10 @@ __all__ = [
     "fetch",
     "oauth_callback",
     "oauth_start",
+    "settings",
     "tasks",
     "test_connection",
+    "webhooks",
 ]
 
 configure_logging()
@@ -74,6 +76,22 @@ def fetch(request: Request) -> Response:
     """Fetch from a connection's API: POST /<id> {method, path, params, pagination, …};
     GET /<id>/endpoints."""
     from tether.api.fetch import handle
+
+    return handle(request)
+
+
+@functions_framework.http
+def webhooks(request: Request) -> Response:
+    """Provider webhooks (public, signature-verified): POST /<token>, POST /providers/<key>."""
+    from tether.api.webhooks import handle
+
+    return handle(request)
+
+
+@functions_framework.http
+def settings(request: Request) -> Response:
+    """The tenant's notify URL and signing secret: GET|PUT /, POST /notify-secret/rotate."""
+    from tether.api.settings import handle
 
     return handle(request)
 

@@ -34,12 +34,15 @@ if TYPE_CHECKING:
     from tether.services.connection_calls import ConnectionCalls
     from tether.services.connection_testing import ConnectionTester
     from tether.services.connections import ConnectionService
+    from tether.services.delivery import DeliveryService
     from tether.services.endpoint_discovery import EndpointDiscovery
     from tether.services.key_rotation import KeyRotationService
+    from tether.services.notify_settings import NotifySettingsService
     from tether.services.oauth_clients import OAuthClients
     from tether.services.oauth_flow import OAuthFlowService
     from tether.services.token_lifecycle import TokenLifecycle
     from tether.services.token_storage import TokenStorage
+    from tether.services.webhook_ingestion import WebhookIngestion
 
 __all__ = ["Container", "check_startup", "get_container", "reset_container"]
 
@@ -269,6 +272,7 @@ class Container:
             ids=self.ids,
             tasks=lambda: self.tasks,
             revoke=lambda connection: self.token_lifecycle.revoke(connection),
+            check_notify_url=lambda url: self.notify_settings.check_notify_url(url),
         )
 
     @lazy
@@ -340,6 +344,54 @@ class Container:
             client=lambda: self.outbound,
             lifecycle=lambda: self.token_lifecycle,
             default_rate=RateSpec(per_minute=s.rate_limit_per_minute, burst=s.rate_limit_burst),
+        )
+
+    @lazy
+    def notify_settings(self) -> NotifySettingsService:
+        from tether.services.notify_settings import NotifySettingsService
+
+        return NotifySettingsService(
+            store=self.store,
+            sealer=self.sealer,
+            clock=self.clock,
+            ids=self.ids,
+            guard=self.egress_guard,
+        )
+
+    @lazy
+    def delivery(self) -> DeliveryService:
+        from tether.http.client import OutboundClient
+        from tether.services.delivery import DeliveryService
+
+        # Its own client: the queue retries a delivery, not the client, and a redirect must
+        # count as a failed attempt (a followed 302 would turn the POST into a bodiless GET).
+        client = OutboundClient(self.egress_guard, max_retries=0, max_redirects=0)
+        self.__dict__["_delivery_client"] = client
+        return DeliveryService(
+            self.store,
+            self.notify_settings,
+            client,
+            self.clock,
+            max_attempts=self.settings.task_max_attempts,
+        )
+
+    @lazy
+    def webhook_ingestion(self) -> WebhookIngestion:
+        from tether.services.webhook_ingestion import WebhookIngestion
+
+        s = self.settings
+        return WebhookIngestion(
+            store=self.store,
+            connections=self.connections,
+            catalog=lambda: self.catalog,
+            tasks=lambda: self.tasks,
+            clock=self.clock,
+            ids=self.ids,
+            app_secrets=lambda provider: [
+                secret.get_secret_value() for secret in s.webhook_secrets.get(provider, [])
+            ],
+            max_body_bytes=s.max_body_bytes,
+            public_url=s.public_url,
         )
 
     @lazy
@@ -432,14 +484,18 @@ class Container:
 
     @lazy
     def task_handlers(self) -> dict[str, Callable[[dict[str, Any]], None]]:
-        """Task kind → handler. Later task kinds (sync, deliver) register here."""
+        """Task kind → handler."""
         from tether.services.connections import PURGE_CREDENTIALS_TASK
+        from tether.services.delivery import DELIVER_TASK
         from tether.services.token_lifecycle import REFRESH_TASK, SWEEP_TASK
+        from tether.services.webhook_ingestion import PROCESS_WEBHOOK_TASK
 
         return {
             PURGE_CREDENTIALS_TASK: self.connections.purge_credentials,
             REFRESH_TASK: self.token_lifecycle.refresh_task,
             SWEEP_TASK: self.token_lifecycle.sweep_task,
+            PROCESS_WEBHOOK_TASK: self.webhook_ingestion.process_webhook,
+            DELIVER_TASK: self.delivery.deliver,
         }
 
     def dispatch_task(self, kind: str, payload: dict[str, Any]) -> None:
@@ -451,7 +507,7 @@ class Container:
         handler(payload)
 
     def close(self) -> None:
-        for name in ("tasks", "store", "http", "outbound"):
+        for name in ("tasks", "store", "http", "outbound", "_delivery_client"):
             part = self.__dict__.get(name)
             stop = getattr(part, "stop", None)
             if stop is not None:

@@ -41,6 +41,7 @@ log = logging.getLogger("tether.config")
 
 # OAuth clients of catalog providers: TETHER_OAUTH_CLIENT_<PROVIDER>_ID / _SECRET (for example
 # TETHER_OAUTH_CLIENT_GOOGLE_DRIVE_ID). Deployed functions map these from Secret Manager.
+_WEBHOOK_SECRET_VAR = re.compile(r"^TETHER_WEBHOOK_SECRET_(?P<key>[A-Z0-9_]+)$")
 _OAUTH_CLIENT_VAR = re.compile(r"^TETHER_OAUTH_CLIENT_(?P<key>[A-Z0-9_]+?)_(?P<part>ID|SECRET)$")
 
 
@@ -109,6 +110,9 @@ class Settings(BaseModel):
     oauth_callback_url: str | None = None
     # Filled from TETHER_OAUTH_CLIENT_<PROVIDER>_ID / _SECRET, keyed by catalog provider key.
     oauth_clients: dict[str, OAuthClientCredentials] = Field(default_factory=dict, repr=False)
+    # App-level webhook signing secrets per provider: TETHER_WEBHOOK_SECRET_<PROVIDER>
+    # (comma-separated during a rotation).
+    webhook_secrets: dict[str, list[SecretStr]] = Field(default_factory=dict, repr=False)
     oauth_state_ttl_seconds: int = Field(default=600, ge=60, le=3600)
     # Refresh this long before expiry (a provider's catalog entry may say otherwise); capped
     # at half the token's lifetime so a short-lived token is not refreshed on every read.
@@ -157,12 +161,20 @@ class Settings(BaseModel):
                 clients.setdefault(match["key"].lower(), {})[part] = value
         if clients:
             values["oauth_clients"] = clients
+        secrets = {
+            m["key"].lower(): [v.strip() for v in value.split(",") if v.strip()]
+            for var, value in env.items()
+            if (m := _WEBHOOK_SECRET_VAR.match(var)) and value
+        }
+        if secrets:
+            values["webhook_secrets"] = secrets
         unknown = sorted(
             k
             for k in env
             if k.startswith(ENV_PREFIX)
             and k[len(ENV_PREFIX) :].lower() not in cls.model_fields
             and not _OAUTH_CLIENT_VAR.match(k)
+            and not _WEBHOOK_SECRET_VAR.match(k)
         )
         if unknown:
             log.warning("ignoring unknown settings: %s", ", ".join(unknown))

@@ -14,9 +14,11 @@ from tether.domain.models import (
     AuditEvent,
     Connection,
     CredentialRef,
+    Delivery,
     Lease,
     OAuthState,
     Page,
+    TenantSettings,
     WebhookEvent,
 )
 
@@ -109,6 +111,15 @@ class ConnectionStore(Protocol):
 
     def delete_webhook_event(self, provider: str, dedupe_key: str) -> None: ...
 
+    def list_webhook_events(
+        self, tenant_id: str, connection_id: str, *, limit: int = 50
+    ) -> list[WebhookEvent]:
+        """The connection's stored events, newest ``received_at`` first (ties: a fixed order of
+        the backend's choosing), at most ``limit``; events of no connection (unroutable) are
+        never listed. A summary: ``body`` and ``headers`` come back empty, so a listing never
+        reads payloads. A ``limit`` below 1 lists nothing."""
+        ...
+
     # -- leases -----------------------------------------------------------------------------
     def acquire_lease(
         self, name: str, owner: str, *, ttl_seconds: float, now: datetime
@@ -131,6 +142,36 @@ class ConnectionStore(Protocol):
         0 an empty bucket never refills (``inf``). A ``now`` earlier than the bucket's last
         grant (instances' clocks differ) refills nothing and never moves the bucket back. Only
         a grant writes; a refusal reads."""
+        ...
+
+    # -- tenant settings --------------------------------------------------------------------
+    def get_tenant_settings(self, tenant_id: str) -> TenantSettings | None: ...
+
+    def put_tenant_settings(
+        self, settings: TenantSettings, *, expected_version: int | None
+    ) -> TenantSettings:
+        """Compare-and-set of the tenant's one settings record. ``expected_version=None``
+        creates it with ``version = 1``; otherwise writes ``version = expected_version + 1``
+        only if the stored record still has ``expected_version``. Either way a mismatch (it
+        exists already, is missing, or changed) is
+        :class:`~tether.domain.errors.VersionConflict`: re-read and decide again. Returns
+        what was stored."""
+        ...
+
+    # -- event deliveries -------------------------------------------------------------------
+    def record_delivery(self, delivery: Delivery) -> None:
+        """Insert or replace the record ``(delivery.tenant_id, delivery.id)`` (last writer
+        wins: the queue runs one delivery at a time, give or take a rare duplicate)."""
+        ...
+
+    def get_delivery(self, tenant_id: str, delivery_id: str) -> Delivery | None: ...
+
+    def list_deliveries(
+        self, tenant_id: str, *, connection_id: str | None = None, limit: int = 50
+    ) -> list[Delivery]:
+        """The tenant's deliveries (of one connection, when given), newest ``created_at``
+        first, then by id descending. A ``limit`` below 1 is
+        :class:`~tether.domain.errors.InvalidRequest`."""
         ...
 
     # -- housekeeping -----------------------------------------------------------------------

@@ -13,7 +13,11 @@ from tether.domain.errors import Conflict, InvalidRequest, VersionConflict
 from tether.domain.models import (
     AuditEvent,
     Connection,
+    Delivery,
+    DeliveryStatus,
+    NotifySecret,
     OAuthState,
+    TenantSettings,
     WebhookEvent,
     WebhookInfo,
 )
@@ -550,3 +554,248 @@ def test_store_rate_limiter_is_shared_by_every_instance(store: ConnectionStore) 
     clock.advance(wait)
     assert two.acquire("rate:conn_shared", rate) == 0.0
     assert one.acquire("rate:conn_other", rate) == 0.0
+
+
+# -- tenant settings ---------------------------------------------------------------------------
+def _settings(tenant: str = "t1", **extra: object) -> TenantSettings:
+    fields: dict[str, object] = {"tenant_id": tenant, "updated_at": T0}
+    fields.update(extra)
+    return TenantSettings.model_validate(fields)
+
+
+def test_tenant_settings_round_trip_every_field(store: ConnectionStore) -> None:
+    assert store.get_tenant_settings("t1") is None
+    original = _settings(
+        notify_url="https://hooks.example.com/tether?x=1",
+        notify_secrets=[
+            NotifySecret(id="whs_new", sealed="tg1.k1.nonce.body", created_at=T0),
+            NotifySecret(
+                id="whs_old",
+                sealed="tg1.k1.nonce2.body2",
+                created_at=T0 - timedelta(days=3),
+                expires_at=T0 + timedelta(hours=24),
+            ),
+        ],
+        updated_at=T0 + timedelta(microseconds=7),
+    )
+    stored = store.put_tenant_settings(original, expected_version=None)
+    assert stored.version == 1
+    assert store.get_tenant_settings("t1") == stored == original.model_copy(update={"version": 1})
+    assert "tg1.k1" not in repr(stored)  # sealed secrets stay out of reprs
+
+
+def test_tenant_settings_are_compare_and_set(store: ConnectionStore) -> None:
+    with pytest.raises(VersionConflict):  # nothing to update yet
+        store.put_tenant_settings(_settings(), expected_version=1)
+    first = store.put_tenant_settings(
+        _settings(notify_url="https://a.example"), expected_version=None
+    )
+    with pytest.raises(VersionConflict):  # a second create: it exists
+        store.put_tenant_settings(_settings(notify_url="https://b.example"), expected_version=None)
+    second = store.put_tenant_settings(
+        first.model_copy(update={"notify_url": "https://c.example"}), expected_version=1
+    )
+    assert second.version == 2
+    with pytest.raises(VersionConflict):  # stale
+        store.put_tenant_settings(
+            first.model_copy(update={"notify_url": "https://d.example"}), expected_version=1
+        )
+    again = store.get_tenant_settings("t1")
+    assert again is not None and again.notify_url == "https://c.example" and again.version == 2
+
+
+def test_tenant_settings_are_per_tenant(store: ConnectionStore) -> None:
+    store.put_tenant_settings(
+        _settings("t1", notify_url="https://one.example"), expected_version=None
+    )
+    assert store.get_tenant_settings("t2") is None
+    with pytest.raises(VersionConflict):
+        store.put_tenant_settings(_settings("t2"), expected_version=1)
+    store.put_tenant_settings(
+        _settings("t2", notify_url="https://two.example"), expected_version=None
+    )
+    one, two = store.get_tenant_settings("t1"), store.get_tenant_settings("t2")
+    assert one is not None and one.notify_url == "https://one.example"
+    assert two is not None and two.notify_url == "https://two.example"
+    # tenant ids Firestore cannot use as document ids are kept apart too
+    store.put_tenant_settings(
+        _settings("a/b", notify_url="https://ab.example"), expected_version=None
+    )
+    ab = store.get_tenant_settings("a/b")
+    assert ab is not None and ab.notify_url == "https://ab.example"
+
+
+@pytest.mark.parametrize("expected", [None, 1])
+def test_tenant_settings_concurrent_writes_have_one_winner(
+    store: ConnectionStore, expected: int | None
+) -> None:
+    if expected is not None:
+        store.put_tenant_settings(_settings(), expected_version=None)
+    wins: list[str] = []
+    losses: list[str] = []
+    lock = threading.Lock()
+
+    def attempt(name: str) -> None:
+        try:
+            store.put_tenant_settings(
+                _settings(notify_url=f"https://{name}.example"), expected_version=expected
+            )
+        except VersionConflict:
+            with lock:
+                losses.append(name)
+        else:
+            with lock:
+                wins.append(name)
+
+    threads = [threading.Thread(target=attempt, args=(f"w{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1 and len(losses) == 7
+    final = store.get_tenant_settings("t1")
+    assert final is not None and final.notify_url == f"https://{wins[0]}.example"
+    assert final.version == (1 if expected is None else 2)
+
+
+# -- deliveries --------------------------------------------------------------------------------
+def _delivery(
+    delivery_id: str,
+    tenant: str = "t1",
+    *,
+    connection_id: str | None = "conn_1",
+    minutes: int = 0,
+    **extra: object,
+) -> Delivery:
+    at = T0 + timedelta(minutes=minutes)
+    fields: dict[str, object] = {
+        "id": delivery_id,
+        "tenant_id": tenant,
+        "connection_id": connection_id,
+        "event_type": "stripe.invoice.paid",
+        "provider": "stripe",
+        "created_at": at,
+        "updated_at": at,
+        "event": {
+            "id": delivery_id,
+            "type": "stripe.invoice.paid",
+            "data": {"n": [1, {"x": None}]},
+        },
+        "notify_url_host": "hooks.example.com",
+    }
+    fields.update(extra)
+    return Delivery.model_validate(fields)
+
+
+def test_delivery_round_trips_and_upserts(store: ConnectionStore) -> None:
+    assert store.get_delivery("t1", "evt_1") is None
+    first = _delivery("evt_1")
+    store.record_delivery(first)
+    assert store.get_delivery("t1", "evt_1") == first
+    settled = first.model_copy(
+        update={
+            "status": DeliveryStatus.DEAD,
+            "attempts": 5,
+            "last_status_code": 503,
+            "last_error": "UNEXPECTED_STATUS",
+            "updated_at": T0 + timedelta(hours=1, microseconds=3),
+            "next_attempt_at": T0 + timedelta(hours=2),
+        }
+    )
+    store.record_delivery(settled)
+    assert store.get_delivery("t1", "evt_1") == settled
+    assert [d.status for d in store.list_deliveries("t1")] == [DeliveryStatus.DEAD]
+
+
+def test_deliveries_are_tenant_scoped(store: ConnectionStore) -> None:
+    store.record_delivery(_delivery("evt_same", "t1", minutes=1))
+    store.record_delivery(_delivery("evt_same", "t2", attempts=3))
+    one, two = store.get_delivery("t1", "evt_same"), store.get_delivery("t2", "evt_same")
+    assert one is not None and one.attempts == 0
+    assert two is not None and two.attempts == 3
+    assert store.get_delivery("t3", "evt_same") is None
+    assert store.list_deliveries("t3") == []
+    assert [d.tenant_id for d in store.list_deliveries("t1")] == ["t1"]
+
+
+def test_deliveries_list_newest_first_by_connection_and_limited(store: ConnectionStore) -> None:
+    for i in range(6):
+        store.record_delivery(
+            _delivery(f"evt_{i}", connection_id="conn_a" if i % 2 else "conn_b", minutes=i)
+        )
+    store.record_delivery(_delivery("evt_own", connection_id=None, minutes=10))
+    store.record_delivery(_delivery("evt_tie_a", minutes=20))
+    store.record_delivery(_delivery("evt_tie_b", minutes=20))
+    assert [d.id for d in store.list_deliveries("t1")] == [
+        "evt_tie_b",
+        "evt_tie_a",
+        "evt_own",
+        "evt_5",
+        "evt_4",
+        "evt_3",
+        "evt_2",
+        "evt_1",
+        "evt_0",
+    ]
+    assert [d.id for d in store.list_deliveries("t1", limit=2)] == ["evt_tie_b", "evt_tie_a"]
+    assert [d.id for d in store.list_deliveries("t1", connection_id="conn_a")] == [
+        "evt_5",
+        "evt_3",
+        "evt_1",
+    ]
+    assert [d.id for d in store.list_deliveries("t1", connection_id="conn_b", limit=2)] == [
+        "evt_4",
+        "evt_2",
+    ]
+    with pytest.raises(InvalidRequest):
+        store.list_deliveries("t1", limit=0)
+
+
+def _received(
+    key: str, *, minutes: int, tenant: str = "t1", connection_id: str | None = "conn_1"
+) -> WebhookEvent:
+    at = T0 + timedelta(minutes=minutes)
+    return WebhookEvent(
+        id=f"whe_{key}",
+        provider="webhook",
+        dedupe_key=f"{connection_id}/{key}",
+        tenant_id=tenant if connection_id is not None else None,
+        connection_id=connection_id,
+        received_at=at,
+        expires_at=at + timedelta(days=7),
+        headers={"content-type": "application/json"},
+        body='{"type": "order.created"}',
+        detail={"type": "order.created"},
+    )
+
+
+def test_list_webhook_events_is_per_connection_newest_first_without_payloads(
+    store: ConnectionStore,
+) -> None:
+    for i in range(4):
+        store.create_webhook_event(_received(f"e{i}", minutes=i))
+    store.create_webhook_event(_received("other", minutes=9, connection_id="conn_2"))
+    store.create_webhook_event(_received("foreign", minutes=9, tenant="t2"))
+    store.create_webhook_event(_received("unrouted", minutes=9, connection_id=None))
+    listed = store.list_webhook_events("t1", "conn_1")
+    assert [e.id for e in listed] == ["whe_e3", "whe_e2", "whe_e1", "whe_e0"]
+    assert all(e.body == "" and e.headers == {} for e in listed)
+    assert listed[0].detail == {"type": "order.created"}
+    assert listed[0].received_at == T0 + timedelta(minutes=3)
+    assert [e.id for e in store.list_webhook_events("t1", "conn_1", limit=2)] == [
+        "whe_e3",
+        "whe_e2",
+    ]
+    assert store.list_webhook_events("t1", "conn_1", limit=0) == []
+    assert store.list_webhook_events("t2", "conn_2") == []
+    # a status change is seen by the listing; a deleted event is gone from it
+    first = store.get_webhook_event("webhook", "conn_1/e0")
+    assert first is not None
+    store.update_webhook_event(first.model_copy(update={"status": "processed"}))
+    store.delete_webhook_event("webhook", "conn_1/e1")
+    listed = store.list_webhook_events("t1", "conn_1")
+    assert [(e.id, e.status) for e in listed] == [
+        ("whe_e3", "received"),
+        ("whe_e2", "received"),
+        ("whe_e0", "processed"),
+    ]

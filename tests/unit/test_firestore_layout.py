@@ -204,6 +204,14 @@ def _covered(
         # list_expiring, across tenants: then by document name, which every index ends with
         # in the direction of its last field (ascending here), so it is not listed
         ("connections", {"deleted"}, ["token_expires_at ASCENDING"], "COLLECTION_GROUP"),
+        # list_deliveries, per tenant, of every connection or one
+        ("deliveries", set(), ["created_at DESCENDING", "id DESCENDING"], "COLLECTION"),
+        (
+            "deliveries",
+            {"connection_id"},
+            ["created_at DESCENDING", "id DESCENDING"],
+            "COLLECTION",
+        ),
     ],
 )
 def test_indexes_file_covers_the_store_queries(
@@ -221,7 +229,14 @@ def test_indexes_file_has_ttl_policies_and_exempts_records() -> None:
         # TTL, and the one index purge_expired's "expires_at <= now" query needs
         assert ttl["ttl"] is True
         assert ttl["indexes"] == [{"order": "ASCENDING", "queryScope": "COLLECTION"}]
-    for group in ("connections", "audit", "oauth_states", "webhook_events"):
+    for group in (
+        "connections",
+        "audit",
+        "oauth_states",
+        "webhook_events",
+        "settings",
+        "deliveries",
+    ):
         assert by_field[(group, "record")]["indexes"] == []
 
 

@@ -237,3 +237,12 @@ def test_international_names_are_checked_in_their_ascii_form():
     assert resolve.calls == [("xn--bcher-kva.example", 443)]  # type: ignore[attr-defined]
     # Fullwidth digits normalise to a loopback literal: still refused.
     assert_blocked(EgressGuard(resolver=resolver_to(PUBLIC)), "http://\uff11\uff12\uff17.0.0.1/")
+
+
+def test_is_allowlisted_matches_exact_host_and_port() -> None:
+    guard = EgressGuard(["127.0.0.1:8080", "[::1]:9000", "LocalHost:5"])
+    assert guard.is_allowlisted("127.0.0.1", 8080)
+    assert guard.is_allowlisted("::1", 9000)
+    assert guard.is_allowlisted("localhost", 5)
+    assert not guard.is_allowlisted("127.0.0.1", 8081)
+    assert not guard.is_allowlisted("127.0.0.2", 8080)

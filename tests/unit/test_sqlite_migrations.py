@@ -14,7 +14,7 @@ from tether.adapters.sqlite import SqliteConnectionStore
 from tether.adapters.sqlite.schema import MIGRATIONS, _utc_text, format_time
 from tether.adapters.sqlite.store import _EXPIRING_AFTER, _EXPIRING_SQL
 from tether.domain.errors import ConfigurationError
-from tether.domain.models import Connection
+from tether.domain.models import Connection, Delivery, TenantSettings
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -192,7 +192,7 @@ def test_version_2_file_gains_rate_buckets_and_keeps_its_records(tmp_path: Path)
     finally:
         store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         rows = db.execute("SELECT key, tokens, updated_at FROM rate_buckets").fetchall()
     db.close()
     assert rows == [("rate:conn_kept", 0.0, format_time(T0))]
@@ -213,3 +213,87 @@ def test_expiring_query_is_served_by_the_expiry_index(
     assert len(details) == 1, details
     assert details[0].startswith("SEARCH connections USING INDEX connections_by_token_expiry ")
     assert "TEMP B-TREE" not in details[0]  # index order is the result order: no sort
+
+
+def test_version_3_file_gains_settings_and_deliveries_and_keeps_its_records(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v3.sqlite3"
+    kept = _connection("conn_kept", "t1", None)
+    db = sqlite3.connect(path)
+    db.create_function("tether_utc_text", 1, _utc_text, deterministic=True)
+    for script in MIGRATIONS[:3]:
+        db.executescript(script)
+    db.execute(
+        "INSERT INTO connections (id, tenant_id, provider, status, created_at, version, "
+        "deleted, webhook_token_hash, token_expires_at, doc) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (
+            kept.id,
+            "t1",
+            kept.provider,
+            "pending",
+            format_time(T0),
+            1,
+            0,
+            None,
+            None,
+            kept.model_dump_json(),
+        ),
+    )
+    db.execute("PRAGMA user_version = 3")
+    db.commit()
+    db.close()
+
+    store = SqliteConnectionStore(path)
+    try:
+        assert store.get_connection("t1", "conn_kept") == kept
+        assert store.get_tenant_settings("t1") is None
+        store.put_tenant_settings(
+            TenantSettings(tenant_id="t1", notify_url="https://h.example", updated_at=T0),
+            expected_version=None,
+        )
+        store.record_delivery(
+            Delivery(
+                id="evt_1",
+                tenant_id="t1",
+                event_type="tether.test",
+                created_at=T0,
+                updated_at=T0,
+            )
+        )
+        assert [d.id for d in store.list_deliveries("t1")] == ["evt_1"]
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    db.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "args", "index"),
+    [
+        (
+            "SELECT doc FROM deliveries WHERE tenant_id = ? "
+            "ORDER BY created_at DESC, id DESC LIMIT ?",
+            ["t1", 50],
+            "deliveries_by_tenant",
+        ),
+        (
+            "SELECT doc FROM deliveries WHERE tenant_id = ? AND connection_id = ? "
+            "ORDER BY created_at DESC, id DESC LIMIT ?",
+            ["t1", "conn_1", 50],
+            "deliveries_by_connection",
+        ),
+    ],
+)
+def test_delivery_listing_is_served_by_an_index(
+    tmp_path: Path, sql: str, args: list[object], index: str
+) -> None:
+    path = tmp_path / "plan.sqlite3"
+    SqliteConnectionStore(path).close()
+    with sqlite3.connect(path) as db:
+        details = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, args).fetchall()]
+    db.close()
+    assert len(details) == 1, details
+    assert details[0].startswith(f"SEARCH deliveries USING INDEX {index} ")
+    assert "TEMP B-TREE" not in details[0]

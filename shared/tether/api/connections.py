@@ -11,6 +11,7 @@ from tether.api.routing import Router
 from tether.api.views import audit_view, connection_view, etag
 from tether.domain.errors import InvalidRequest, NotFound
 from tether.domain.ids import is_well_formed
+from tether.domain.models import WebhookInfo
 from tether.services.commands import CreateConnection, ListConnections, UpdateConnection
 
 __all__ = ["handle"]
@@ -33,13 +34,39 @@ def _if_match(call: Call) -> int | None:
     return int(value)
 
 
+def _new_webhook(call: Call, body: CreateConnection) -> tuple[WebhookInfo | None, dict[str, str]]:
+    """A per-connection webhook URL for providers whose signing secret is per connection
+    (and, for the generic Standard Webhooks connector, a signing secret when none is given)."""
+    spec = call.container.catalog.get(body.provider).webhook
+    if spec is None or spec.scheme == "none" or spec.secret_field is None:
+        return None, {}
+    from tether.services.webhook_ingestion import new_signing_secret
+
+    ingestion = call.container.webhook_ingestion
+    token, token_hash, _ = ingestion.issue_token()
+    once = {"url": ingestion.webhook_url(token)}
+    if spec.scheme == "standard_webhooks" and not body.credentials.get(spec.secret_field):
+        once.update(secret=new_signing_secret(), field=spec.secret_field)
+    return WebhookInfo(url=ingestion.masked_url(token), token_hash=token_hash), once
+
+
 def create(call: Call) -> Response:
     body = parse_body(
         call.request, CreateConnection, max_bytes=call.container.settings.max_body_bytes
     )
-    connection = call.container.connections.create(call.principal, body)
+    webhook, once = _new_webhook(call, body)
+    if "secret" in once:
+        body = body.model_copy(
+            update={"credentials": {**body.credentials, once.pop("field"): once["secret"]}}
+        )
+    connection = call.container.connections.create(call.principal, body, webhook=webhook)
+    view = connection_view(connection)
+    if webhook is not None:
+        # Shown this once: Tether keeps only the hash of the URL's token (and the secret
+        # only in the credential store).
+        view["webhook"] = {k: v for k, v in once.items() if k in ("url", "secret")}
     return json_response(
-        connection_view(connection),
+        view,
         201,
         headers={
             "Location": f"{call.request.script_root}/{connection.id}",
@@ -86,6 +113,40 @@ def refresh(call: Call) -> Response:
     return json_response(connection_view(refreshed), headers={"ETag": etag(refreshed)})
 
 
+def rotate_webhook(call: Call) -> Response:
+    """A new webhook URL (the old one stops working); shown this once."""
+    url = call.container.webhook_ingestion.rotate_webhook(call.principal, _connection_id(call))
+    return json_response({"url": url}, 201)
+
+
+def events(call: Call) -> Response:
+    """Recent inbound events and deliveries of the connection (no payload secrets)."""
+    connection_id = _connection_id(call)
+    inbound = call.container.webhook_ingestion.list_events(call.principal, connection_id)
+    deliveries = call.container.store.list_deliveries(
+        call.principal.tenant_id, connection_id=connection_id
+    )
+    return json_response(
+        {
+            "events": [e.as_dict() for e in inbound],
+            "deliveries": [
+                {
+                    "id": d.id,
+                    "type": d.event_type,
+                    "status": d.status.value,
+                    "attempts": d.attempts,
+                    "last_status_code": d.last_status_code,
+                    "last_error": d.last_error,
+                    "created_at": d.created_at,
+                    "updated_at": d.updated_at,
+                    "notify_url_host": d.notify_url_host,
+                }
+                for d in deliveries
+            ],
+        }
+    )
+
+
 def audit(call: Call) -> Response:
     events = call.container.connections.audit_trail(call.principal, _connection_id(call))
     return json_response({"audit": [audit_view(e) for e in events]})
@@ -96,6 +157,8 @@ router.add("POST", "/", create)
 router.add("GET", "/", list_)
 router.add("GET", "/:id", get)
 router.add("POST", "/:id/refresh", refresh)
+router.add("POST", "/:id/webhook/rotate", rotate_webhook)
+router.add("GET", "/:id/events", events)
 router.add("PATCH", "/:id", update)
 router.add("DELETE", "/:id", delete)
 router.add("GET", "/:id/audit", audit)

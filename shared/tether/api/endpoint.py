@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from flask import Request, Response
@@ -38,12 +39,22 @@ class Call(NamedTuple):
         return self.principal_or_none
 
 
-def serve(function: str, request: Request, router: Router) -> Response:
+def serve(
+    function: str,
+    request: Request,
+    router: Router,
+    *,
+    log_path: Callable[[str], str] | None = None,
+) -> Response:
+    """``log_path``: how the access log shows the request path (paths that carry a secret,
+    such as a webhook token, are masked by it); default: as is."""
     with secret_scope():
-        return _serve(function, request, router)
+        return _serve(function, request, router, log_path)
 
 
-def _serve(function: str, request: Request, router: Router) -> Response:
+def _serve(
+    function: str, request: Request, router: Router, log_path: Callable[[str], str] | None
+) -> Response:
     from tether.bootstrap import get_container
 
     started = time.perf_counter()
@@ -74,6 +85,7 @@ def _serve(function: str, request: Request, router: Router) -> Response:
     apply_cors(request, response, origins)
     if not access_log and response.status_code < 500:
         return response
+    shown_path = request.path if log_path is None else log_path(request.path)
     log.info(
         "%s %s %s",
         request.method,
@@ -82,7 +94,7 @@ def _serve(function: str, request: Request, router: Router) -> Response:
         extra={
             "http_request": {
                 "requestMethod": request.method,
-                "requestUrl": f"/{function}{request.path}",
+                "requestUrl": f"/{function}{shown_path}",
                 "status": response.status_code,
                 "latency": f"{time.perf_counter() - started:.6f}s",
                 "userAgent": request.headers.get("User-Agent", ""),

@@ -18,7 +18,7 @@ from tether.api.endpoint import Call, serve
 from tether.api.parsing import read_json_object
 from tether.api.responses import json_response
 from tether.api.routing import Router
-from tether.domain.errors import TetherError
+from tether.domain.errors import InvalidRequest, TetherError
 
 __all__ = ["execute", "handle"]
 
@@ -68,7 +68,21 @@ def execute(
     return json_response({"ok": True})
 
 
+def replay_delivery(call: Call) -> Response:
+    """``POST /deliver/replay`` ``{tenant_id, delivery_id}``: send a dead or failed delivery
+    again now (after the tenant's endpoint recovered)."""
+    container = call.container
+    container.task_caller_verifier.verify(call.request.headers.get("Authorization"))
+    body = read_json_object(call.request, max_bytes=container.settings.max_body_bytes)
+    tenant_id, delivery_id = body.get("tenant_id"), body.get("delivery_id")
+    if not isinstance(tenant_id, str) or not isinstance(delivery_id, str):
+        raise InvalidRequest("give tenant_id and delivery_id", code="INVALID_REQUEST")
+    delivered = container.delivery.replay(tenant_id, delivery_id)
+    return json_response({"ok": delivered})
+
+
 _router = Router()
+_router.add("POST", "/deliver/replay", replay_delivery, public=True)
 # Public as far as tenants go: the caller is checked against the task credentials instead.
 _router.add("POST", "/:kind", run, public=True)
 

@@ -44,6 +44,7 @@ def connection_view(connection: Connection) -> dict[str, Any]:
             "latency_ms": connection.last_test.latency_ms,
         },
         "last_sync_at": _time(connection.last_sync_at),
+        "notify_url": connection.notify_url,
         "webhook": None
         if connection.webhook is None or connection.webhook.url is None
         else {"url": connection.webhook.url},

@@ -16,12 +16,16 @@ __all__ = [
     "AuditEvent",
     "Connection",
     "CredentialRef",
+    "Delivery",
+    "DeliveryStatus",
     "LastTest",
     "Lease",
+    "NotifySecret",
     "OAuthState",
     "Page",
     "Principal",
     "StatusDetail",
+    "TenantSettings",
     "WebhookEvent",
     "WebhookInfo",
 ]
@@ -105,6 +109,8 @@ class Connection(_Record):
     last_test: LastTest | None = None
     last_sync_at: datetime | None = None
     webhook: WebhookInfo | None = None
+    # Where this connection's events go instead of the tenant's notify URL.
+    notify_url: str | None = None
     version: int = 1
     deleted_at: datetime | None = None
 
@@ -172,6 +178,60 @@ class Lease(_Record):
     name: str
     owner: str
     expires_at: datetime
+
+
+class NotifySecret(_Record):
+    """One signing secret of a tenant's event deliveries (Standard Webhooks ``whsec_…``).
+
+    ``sealed`` is the secret sealed for the tenant, with the secret's ``id`` as record id and
+    purpose ``notify_secret``; the plaintext is never stored. The current secret has no
+    ``expires_at``; a rotated-out one keeps signing, next to the new one, until it expires
+    (the overlap during which receivers move to the new secret)."""
+
+    id: str
+    sealed: str = Field(repr=False)
+    created_at: datetime
+    expires_at: datetime | None = None
+
+
+class TenantSettings(_Record):
+    """Per-tenant settings: where Tether delivers the tenant's events and what it signs them
+    with. Stored whole and replaced by compare-and-set on ``version``."""
+
+    tenant_id: str
+    notify_url: str | None = None
+    notify_secrets: list[NotifySecret] = Field(default_factory=list)
+    version: int = 1
+    updated_at: datetime
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # not delivered yet; the queue will try again
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # cannot be delivered as things are (no URL, refused URL); not retried
+    DEAD = "dead"  # every attempt failed; dead-lettered, replayable
+
+
+class Delivery(_Record):
+    """One event's delivery to a tenant, for visibility and replay. ``id`` is the event id
+    (one record per event and tenant). ``event`` is the envelope as sent (Tether's normalized
+    event, never a secret); ``last_error`` is a code, never a message or a response body;
+    ``notify_url_host`` is the host only (a URL may carry a token)."""
+
+    id: str
+    tenant_id: str
+    connection_id: str | None = None
+    event_type: str
+    provider: str | None = None
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    next_attempt_at: datetime | None = None
+    event: dict[str, Any] = Field(default_factory=dict)
+    notify_url_host: str | None = None
 
 
 T = TypeVar("T")

@@ -233,6 +233,12 @@ class EgressGuard:
         """A guard for a ``TETHER_EGRESS_ALLOWLIST`` value."""
         return cls(parse_allowlist(allowlist), resolver)
 
+    def is_allowlisted(self, host: str, port: int) -> bool:
+        """Whether ``host:port`` (as written in a URL) is on the egress allowlist."""
+        name = _normalise_host(host.lower())
+        entry = f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
+        return entry in self._allow
+
     def check(self, url: str) -> Target:
         """Parse, resolve and check ``url``; raise ``OutboundError(failure="blocked")`` if
         Tether must not connect to it (``"invalid_url"`` if it is malformed, ``"connect"`` if

@@ -39,6 +39,7 @@ class _NewConnection(_Input):
     credentials: dict[str, Any] = Field(default_factory=dict, repr=False)
     config: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    notify_url: str | None = Field(default=None, max_length=2000)
 
     @field_validator("metadata")
     @classmethod
@@ -57,6 +58,8 @@ class CreateConnection(_NewConnection):
 
 class UpdateConnection(_Input):
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    # "" clears the per-connection notify URL (null leaves it as it is, like every field here).
+    notify_url: str | None = Field(default=None, max_length=2000)
     credentials: dict[str, Any] | None = Field(default=None, repr=False)
     config: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None

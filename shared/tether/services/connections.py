@@ -29,6 +29,7 @@ from tether.domain.models import (
     CredentialRef,
     Page,
     Principal,
+    WebhookInfo,
 )
 from tether.domain.status import ConnectionStatus, check_transition
 from tether.logs import register_secret
@@ -96,11 +97,13 @@ class ConnectionService:
         ids: IdGenerator,
         tasks: Callable[[], TaskQueue] | None = None,
         revoke: Callable[[Connection], None] | None = None,
+        check_notify_url: Callable[[str], object] | None = None,
     ) -> None:
         self._store = store
         self._secrets = secrets
         self._tasks = tasks
         self._revoke = revoke
+        self._check_notify_url = check_notify_url
         self._catalog = catalog
         self._clock = clock
         self._ids = ids
@@ -126,7 +129,13 @@ class ConnectionService:
         return self._store.list_audit(principal.tenant_id, connection_id=connection_id)
 
     # -- commands ---------------------------------------------------------------------------
-    def create(self, principal: Principal, request: CreateConnection) -> Connection:
+    def create(
+        self,
+        principal: Principal,
+        request: CreateConnection,
+        *,
+        webhook: WebhookInfo | None = None,
+    ) -> Connection:
         _remember_secrets(request.credentials)
         provider = self._catalog().get(request.provider)
         validate_against_schema(request.config, provider.config_schema, section="config")
@@ -147,6 +156,8 @@ class ConnectionService:
             created_at=now,
             updated_at=now,
             created_by=principal.user_id,
+            notify_url=self._notify_url(request.notify_url),
+            webhook=webhook,
         )
         if request.credentials:
             connection.credential_ref = self._secrets.put(
@@ -178,6 +189,7 @@ class ConnectionService:
             credential_fields=sorted(request.credentials),
             config_fields=sorted(request.config),
         )
+        self._publish("connection.created", connection)
         return connection
 
     def update(
@@ -202,6 +214,8 @@ class ConnectionService:
                 changed.display_name = request.display_name
             if request.metadata is not None:
                 changed.metadata = dict(request.metadata)
+            if request.notify_url is not None:
+                changed.notify_url = self._notify_url(request.notify_url)
             if request.config is not None:
                 validate_against_schema(request.config, provider.config_schema, section="config")
                 changed.config = dict(request.config)
@@ -311,6 +325,36 @@ class ConnectionService:
         self._secrets.delete(tenant_id=tenant_id, connection_id=connection_id, ref=None)
 
     # -- internals --------------------------------------------------------------------------
+    def _notify_url(self, url: str | None) -> str | None:
+        if not url:
+            return None
+        if self._check_notify_url is not None:
+            self._check_notify_url(url)
+        return url
+
+    def _publish(self, event_type: str, connection: Connection) -> None:
+        """Tell the tenant (a ``deliver`` task with Tether's own event); best effort."""
+        if self._tasks is None:
+            return
+        event_id = f"evt_{event_type.replace('.', '_')}_{connection.id}"
+        event = {
+            "id": event_id,
+            "type": event_type,
+            "provider": connection.provider,
+            "connection_id": connection.id,
+            "tenant_id": connection.tenant_id,
+            "occurred_at": self._clock.now().isoformat().replace("+00:00", "Z"),
+            "data": {"status": connection.status.value, "display_name": connection.display_name},
+        }
+        try:
+            self._tasks().enqueue(
+                "deliver",
+                {"event": event, "notify_url": connection.notify_url},
+                name=f"deliver-{event_id}",
+            )
+        except TetherError as exc:
+            log.warning("could not announce %s for %s (%s)", event_type, connection.id, exc.code)
+
     def _destroy_credentials(
         self, tenant_id: str, connection_id: str, ref: CredentialRef | None
     ) -> None:

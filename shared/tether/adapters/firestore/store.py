@@ -6,9 +6,12 @@ Layout (paths relative to the database; ``<t>`` etc. are :func:`~.paths.doc_id` 
                                               deleted, created_at, version, webhook_token_hash,
                                               token_expires_at
     tenants/<t>/audit/<event id>              record + id, connection_id, at
+    tenants/<t>/settings/current              record + version          (tenant settings)
+    tenants/<t>/deliveries/<event id>         record + id, connection_id, created_at
     webhook_tokens/<token hash>               tenant_id, connection_id  (lookup, unique)
     oauth_states/<state hash>                 record + expires_at       (TTL)
-    webhook_events/<sha256(provider NUL key)> record + provider, expires_at (TTL)
+    webhook_events/<sha256(provider NUL key)> record + provider, expires_at (TTL),
+                                              tenant_id, connection_id, received_at, summary
     leases/<name>                             name, owner, expires_at   (TTL)
     rate_buckets/<rate key>                   tokens, updated_at, expires_at (TTL)
 
@@ -44,6 +47,12 @@ Why this shape:
 - **Webhook tokens** are looked up through ``webhook_tokens/<hash>`` documents written in
   the same batch as the connection (create, update, token change), which also makes the
   hash unique as in SQLite; no collection-group query on a hash field is needed.
+- **Tenant settings** are one document per tenant, replaced by compare-and-set on
+  ``version`` with the same ``update_time`` precondition (``create()`` for the first one).
+  The signing secrets in it are sealed envelopes inside ``record``, never indexed.
+- **Deliveries** (one per event delivered to the tenant) are upserted whole (``set``) and
+  listed per tenant, newest ``created_at`` first, optionally of one connection: the two
+  ``COLLECTION`` indexes on ``deliveries`` of the indexes file.
 - ``scan_connections`` is a collection-group query over ``connections`` ordered by document
   name (ascending, served by the built-in index); its cursor is the last document's path.
 - ``list_expiring`` (the OAuth refresh sweep) is a collection-group query over
@@ -73,11 +82,14 @@ Firestore limits considered:
   ``BackendUnavailable``.
 - **500 writes/s on sequential indexed values.** ``created_at`` and ``at`` grow
   monotonically, but their indexes are per tenant collection (``COLLECTION`` scope), so the
-  ceiling applies per tenant. Document ids are random (connection and audit ids carry 128
-  random bits) or hashes, so writes spread over the key range. ``expires_at`` of the
+  ceiling applies per tenant (deliveries too: each attempt rewrites its record). Document
+  ids are random (connection and audit ids carry 128 random bits), event ids or hashes, so
+  writes spread over the key range. ``expires_at`` of the
   top-level TTL collections is sequential and keeps an ascending index only for
   :meth:`purge_expired`: that caps webhook intake near 500 events/s; past that, drop the
-  index in the indexes file and let the TTL policies alone do the purging.
+  index in the indexes file and let the TTL policies alone do the purging. ``received_at``
+  of webhook events is sequential too: it has no index of its own, only the composite one of
+  :meth:`list_webhook_events`, which starts with the tenant and connection ids.
   ``token_expires_at`` is indexed across tenants (``COLLECTION_GROUP`` scope) and clusters
   near "now + token lifetime", so that ceiling applies to token writes of all tenants
   together: far above the pace of OAuth grants and refreshes.
@@ -116,18 +128,23 @@ from tether.domain.errors import BackendUnavailable, Conflict, InvalidRequest, V
 from tether.domain.models import (
     AuditEvent,
     Connection,
+    Delivery,
     Lease,
     OAuthState,
     Page,
+    TenantSettings,
     WebhookEvent,
 )
 
 __all__ = [
     "AUDIT",
     "CONNECTIONS",
+    "DELIVERIES",
     "LEASES",
     "OAUTH_STATES",
     "RATE_BUCKETS",
+    "SETTINGS",
+    "SETTINGS_DOCUMENT",
     "TENANTS",
     "WEBHOOK_EVENTS",
     "WEBHOOK_TOKENS",
@@ -143,6 +160,9 @@ OAUTH_STATES = "oauth_states"
 WEBHOOK_EVENTS = "webhook_events"
 LEASES = "leases"
 RATE_BUCKETS = "rate_buckets"
+SETTINGS = "settings"
+SETTINGS_DOCUMENT = "current"
+DELIVERIES = "deliveries"
 
 # The special field path of the document's own name (``FieldPath.document_id()``).
 _DOCUMENT_NAME = "__name__"
@@ -188,6 +208,13 @@ def _record(snapshot: _Snapshot) -> str:
     value = snapshot.get("record")
     if not isinstance(value, str):
         raise TypeError("stored record is not a JSON string")
+    return value
+
+
+def _summary(snapshot: _Snapshot) -> str:
+    value = snapshot.get("summary")
+    if not isinstance(value, str):
+        raise TypeError("stored summary is not a JSON string")
     return value
 
 
@@ -258,6 +285,14 @@ class FirestoreConnectionStore:
 
     def _rate_ref(self, key: str) -> DocumentReference:
         return self._client.collection(RATE_BUCKETS).document(doc_id(key))
+
+    def _settings_ref(self, tenant_id: str) -> DocumentReference:
+        settings: CollectionReference = self._tenant(tenant_id).collection(SETTINGS)
+        return settings.document(SETTINGS_DOCUMENT)
+
+    def _delivery_ref(self, tenant_id: str, delivery_id: str) -> DocumentReference:
+        deliveries: CollectionReference = self._tenant(tenant_id).collection(DELIVERIES)
+        return deliveries.document(doc_id(delivery_id))
 
     def _unchanged_since(self, snapshot: _Snapshot) -> Any:
         """Write option: only if the document still has the ``update_time`` we read."""
@@ -516,6 +551,12 @@ class FirestoreConnectionStore:
             "record": event.model_dump_json(),
             "provider": event.provider,
             "expires_at": _aware(event.expires_at),
+            # list_webhook_events: filtered on the ids, ordered by received_at, and reading
+            # only the summary (the record without body and headers), never the payload
+            "tenant_id": event.tenant_id,
+            "connection_id": event.connection_id,
+            "received_at": _aware(event.received_at),
+            "summary": event.model_dump_json(exclude={"body", "headers"}),
         }
 
     def create_webhook_event(self, event: WebhookEvent) -> bool:
@@ -550,6 +591,27 @@ class FirestoreConnectionStore:
     def delete_webhook_event(self, provider: str, dedupe_key: str) -> None:
         with _backend():
             self._event_ref(provider, dedupe_key).delete()
+
+    def list_webhook_events(
+        self, tenant_id: str, connection_id: str, *, limit: int = 50
+    ) -> list[WebhookEvent]:
+        """See :meth:`~tether.ports.ConnectionStore.list_webhook_events`: equality on the ids,
+        newest ``received_at`` first, served by the composite index of the indexes file.
+        Documents written before these fields existed are not listed (they expire within the
+        event TTL)."""
+        if limit < 1:
+            return []
+        query = (
+            self._client.collection(WEBHOOK_EVENTS)
+            .where(filter=FieldFilter("tenant_id", "==", tenant_id))
+            .where(filter=FieldFilter("connection_id", "==", connection_id))
+            .order_by("received_at", direction=_DESC)
+            .select(["summary"])
+            .limit(limit)
+        )
+        with _backend():
+            snapshots = list(query.stream())
+        return [WebhookEvent.model_validate_json(_summary(s)) for s in snapshots]
 
     # -- leases -----------------------------------------------------------------------------
     def acquire_lease(
@@ -624,6 +686,82 @@ class FirestoreConnectionStore:
 
         with _backend():
             return self._optimistic(attempt)
+
+    # -- tenant settings --------------------------------------------------------------------
+    def get_tenant_settings(self, tenant_id: str) -> TenantSettings | None:
+        with _backend():
+            snapshot = self._settings_ref(tenant_id).get(field_paths=["record"])
+        if not snapshot.exists:
+            return None
+        settings = TenantSettings.model_validate_json(_record(snapshot))
+        return settings if settings.tenant_id == tenant_id else None
+
+    def put_tenant_settings(
+        self, settings: TenantSettings, *, expected_version: int | None
+    ) -> TenantSettings:
+        """See :meth:`~tether.ports.ConnectionStore.put_tenant_settings`: ``create()`` for the
+        first record, else an update on the ``update_time`` read with the version."""
+        version = 1 if expected_version is None else expected_version + 1
+        stored = settings.model_copy(update={"version": version})
+        ref = self._settings_ref(stored.tenant_id)
+        fields = self._checked(ref, {"record": stored.model_dump_json(), "version": version})
+        stale = VersionConflict("the tenant settings were changed by someone else; re-read them")
+        with _backend():
+            if expected_version is None:
+                try:
+                    ref.create(fields)
+                except gexc.AlreadyExists:
+                    raise stale from None
+                return stored
+            current = ref.get(field_paths=["version"])
+            if not current.exists or current.get("version") != expected_version:
+                raise stale
+            try:
+                ref.update(fields, option=self._unchanged_since(current))
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                raise stale from None
+        return stored
+
+    # -- event deliveries -------------------------------------------------------------------
+    def record_delivery(self, delivery: Delivery) -> None:
+        ref = self._delivery_ref(delivery.tenant_id, delivery.id)
+        fields = {
+            "record": delivery.model_dump_json(),
+            "id": delivery.id,
+            "connection_id": delivery.connection_id,
+            "created_at": _aware(delivery.created_at),
+        }
+        fields = self._checked(ref, fields)
+        with _backend():
+            ref.set(fields)
+
+    def get_delivery(self, tenant_id: str, delivery_id: str) -> Delivery | None:
+        with _backend():
+            snapshot = self._delivery_ref(tenant_id, delivery_id).get(field_paths=["record"])
+        if not snapshot.exists:
+            return None
+        delivery = Delivery.model_validate_json(_record(snapshot))
+        if delivery.tenant_id != tenant_id or delivery.id != delivery_id:
+            return None
+        return delivery
+
+    def list_deliveries(
+        self, tenant_id: str, *, connection_id: str | None = None, limit: int = 50
+    ) -> list[Delivery]:
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
+        query = self._tenant(tenant_id).collection(DELIVERIES)
+        if connection_id is not None:
+            query = query.where(filter=FieldFilter("connection_id", "==", connection_id))
+        query = (
+            query.order_by("created_at", direction=_DESC)
+            .order_by("id", direction=_DESC)
+            .select(["record"])
+            .limit(limit)
+        )
+        with _backend():
+            snapshots = list(query.stream())
+        return [Delivery.model_validate_json(_record(s)) for s in snapshots]
 
     # -- housekeeping -----------------------------------------------------------------------
     def purge_expired(self, *, now: datetime) -> int:

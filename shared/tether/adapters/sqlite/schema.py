@@ -105,6 +105,39 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at TEXT NOT NULL
     );
     """,
+    # 4: tenant settings (notify URL, sealed signing secrets) and event deliveries to tenants
+    """
+    CREATE TABLE tenant_settings (
+        tenant_id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE TABLE deliveries (
+        tenant_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        connection_id TEXT,
+        created_at TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+    );
+    CREATE INDEX deliveries_by_tenant ON deliveries (tenant_id, created_at DESC, id DESC);
+    CREATE INDEX deliveries_by_connection
+        ON deliveries (tenant_id, connection_id, created_at DESC, id DESC);
+    """,
+    # 5: the connection and receipt time of webhook events, for a connection's recent inbound
+    # events (list_webhook_events); existing records are backfilled from their JSON
+    """
+    ALTER TABLE webhook_events ADD COLUMN tenant_id TEXT;
+    ALTER TABLE webhook_events ADD COLUMN connection_id TEXT;
+    ALTER TABLE webhook_events ADD COLUMN received_at TEXT;
+    UPDATE webhook_events
+        SET tenant_id = json_extract(doc, '$.tenant_id'),
+            connection_id = json_extract(doc, '$.connection_id'),
+            received_at = tether_utc_text(json_extract(doc, '$.received_at'));
+    CREATE INDEX webhook_events_by_connection
+        ON webhook_events (tenant_id, connection_id, received_at DESC)
+        WHERE connection_id IS NOT NULL;
+    """,
 )
 
 

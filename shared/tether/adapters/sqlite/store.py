@@ -25,9 +25,11 @@ from tether.domain.errors import BackendUnavailable, Conflict, InvalidRequest, V
 from tether.domain.models import (
     AuditEvent,
     Connection,
+    Delivery,
     Lease,
     OAuthState,
     Page,
+    TenantSettings,
     WebhookEvent,
 )
 
@@ -87,6 +89,14 @@ _EXPIRING_SQL = (
     "ORDER BY token_expires_at, id LIMIT ?"
 )
 _EXPIRING_AFTER = " AND (token_expires_at, id) > (?, ?)"
+
+
+# A connection's recent inbound events, newest first, from ``webhook_events_by_connection``
+# (schema step 5), without the payload: ``json_remove`` drops body and headers in SQL.
+_WEBHOOK_EVENTS_SQL = (
+    "SELECT json_remove(doc, '$.body', '$.headers') FROM webhook_events "
+    "WHERE tenant_id = ? AND connection_id = ? ORDER BY received_at DESC LIMIT ?"
+)
 
 
 # A refill this close to a whole token counts as one: times have microseconds only.
@@ -376,12 +386,15 @@ class SqliteConnectionStore:
         try:
             with self._write() as db:
                 db.execute(
-                    "INSERT INTO webhook_events (provider, dedupe_key, expires_at, doc) "
-                    "VALUES (?,?,?,?)",
+                    "INSERT INTO webhook_events (provider, dedupe_key, expires_at, tenant_id, "
+                    "connection_id, received_at, doc) VALUES (?,?,?,?,?,?,?)",
                     (
                         event.provider,
                         event.dedupe_key,
                         format_time(event.expires_at),
+                        event.tenant_id,
+                        event.connection_id,
+                        format_time(event.received_at),
                         event.model_dump_json(),
                     ),
                 )
@@ -403,11 +416,14 @@ class SqliteConnectionStore:
     def update_webhook_event(self, event: WebhookEvent) -> None:
         with self._write() as db:
             db.execute(
-                "UPDATE webhook_events SET doc = ?, expires_at = ? "
-                "WHERE provider = ? AND dedupe_key = ?",
+                "UPDATE webhook_events SET doc = ?, expires_at = ?, tenant_id = ?, "
+                "connection_id = ?, received_at = ? WHERE provider = ? AND dedupe_key = ?",
                 (
                     event.model_dump_json(),
                     format_time(event.expires_at),
+                    event.tenant_id,
+                    event.connection_id,
+                    format_time(event.received_at),
                     event.provider,
                     event.dedupe_key,
                 ),
@@ -419,6 +435,16 @@ class SqliteConnectionStore:
                 "DELETE FROM webhook_events WHERE provider = ? AND dedupe_key = ?",
                 (provider, dedupe_key),
             )
+
+    def list_webhook_events(
+        self, tenant_id: str, connection_id: str, *, limit: int = 50
+    ) -> list[WebhookEvent]:
+        """See :meth:`~tether.ports.ConnectionStore.list_webhook_events`; served by
+        ``webhook_events_by_connection`` (schema step 5), bodies left out in SQL."""
+        if limit < 1:
+            return []
+        rows = self._db().execute(_WEBHOOK_EVENTS_SQL, (tenant_id, connection_id, limit))
+        return [WebhookEvent.model_validate_json(r[0]) for r in rows.fetchall()]
 
     # -- leases -----------------------------------------------------------------------------
     def acquire_lease(
@@ -466,6 +492,81 @@ class SqliteConnectionStore:
                     (key, left, max(stamp, updated)),
                 )
         return wait
+
+    # -- tenant settings --------------------------------------------------------------------
+    def get_tenant_settings(self, tenant_id: str) -> TenantSettings | None:
+        row = (
+            self._db()
+            .execute("SELECT doc FROM tenant_settings WHERE tenant_id = ?", (tenant_id,))
+            .fetchone()
+        )
+        return None if row is None else TenantSettings.model_validate_json(row[0])
+
+    def put_tenant_settings(
+        self, settings: TenantSettings, *, expected_version: int | None
+    ) -> TenantSettings:
+        stale = VersionConflict("the tenant settings were changed by someone else; re-read them")
+        version = 1 if expected_version is None else expected_version + 1
+        stored = settings.model_copy(update={"version": version})
+        with self._write() as db:
+            if expected_version is None:
+                cur = db.execute(
+                    "INSERT INTO tenant_settings (tenant_id, version, doc) VALUES (?,?,?) "
+                    "ON CONFLICT (tenant_id) DO NOTHING",
+                    (stored.tenant_id, stored.version, stored.model_dump_json()),
+                )
+            else:
+                cur = db.execute(
+                    "UPDATE tenant_settings SET version = ?, doc = ? "
+                    "WHERE tenant_id = ? AND version = ?",
+                    (stored.version, stored.model_dump_json(), stored.tenant_id, expected_version),
+                )
+            if cur.rowcount != 1:
+                raise stale
+        return stored
+
+    # -- event deliveries -------------------------------------------------------------------
+    def record_delivery(self, delivery: Delivery) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO deliveries (tenant_id, id, connection_id, created_at, doc) "
+                "VALUES (?,?,?,?,?) ON CONFLICT (tenant_id, id) DO UPDATE SET "
+                "connection_id = excluded.connection_id, created_at = excluded.created_at, "
+                "doc = excluded.doc",
+                (
+                    delivery.tenant_id,
+                    delivery.id,
+                    delivery.connection_id,
+                    format_time(delivery.created_at),
+                    delivery.model_dump_json(),
+                ),
+            )
+
+    def get_delivery(self, tenant_id: str, delivery_id: str) -> Delivery | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT doc FROM deliveries WHERE tenant_id = ? AND id = ?",
+                (tenant_id, delivery_id),
+            )
+            .fetchone()
+        )
+        return None if row is None else Delivery.model_validate_json(row[0])
+
+    def list_deliveries(
+        self, tenant_id: str, *, connection_id: str | None = None, limit: int = 50
+    ) -> list[Delivery]:
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
+        sql = "SELECT doc FROM deliveries WHERE tenant_id = ?"
+        args: list[object] = [tenant_id]
+        if connection_id is not None:
+            sql += " AND connection_id = ?"
+            args.append(connection_id)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        args.append(limit)
+        rows = self._db().execute(sql, args).fetchall()
+        return [Delivery.model_validate_json(r[0]) for r in rows]
 
     # -- housekeeping -----------------------------------------------------------------------
     def purge_expired(self, *, now: datetime) -> int:

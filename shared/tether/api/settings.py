@@ -1,0 +1,60 @@
+"""HTTP routes of the ``settings`` function: the tenant's notify URL and its signing secret.
+
+``GET /`` → ``{notify_url, secrets: [{id, current, created_at, expires_at}], version}``;
+``PUT /`` with ``{notify_url}`` (``null`` clears it); ``POST /notify-secret/rotate`` with an
+optional ``{overlap_hours}`` answers the new ``whsec_…`` secret, shown this once.
+"""
+
+from __future__ import annotations
+
+from flask import Request, Response
+from pydantic import Field
+
+from tether.api.endpoint import Call, serve
+from tether.api.parsing import parse_body
+from tether.api.responses import json_response
+from tether.api.routing import Router
+from tether.services.commands import _Input
+
+__all__ = ["handle"]
+
+
+class PutSettings(_Input):
+    notify_url: str | None = Field(max_length=2000)
+
+
+class RotateSecret(_Input):
+    overlap_hours: int = Field(default=24, ge=0, le=720)
+
+
+def get(call: Call) -> Response:
+    return json_response(call.container.notify_settings.get(call.principal).as_dict())
+
+
+def put(call: Call) -> Response:
+    body = parse_body(call.request, PutSettings, max_bytes=call.container.settings.max_body_bytes)
+    view = call.container.notify_settings.set_notify_url(call.principal, body.notify_url)
+    return json_response(view.as_dict())
+
+
+def rotate(call: Call) -> Response:
+    body = (
+        parse_body(call.request, RotateSecret, max_bytes=call.container.settings.max_body_bytes)
+        if call.request.content_length
+        else RotateSecret()
+    )
+    secret = call.container.notify_settings.rotate_secret(
+        call.principal, overlap_hours=body.overlap_hours
+    )
+    view = call.container.notify_settings.get(call.principal)
+    return json_response({"secret": secret, **view.as_dict()}, 201)
+
+
+_router = Router()
+_router.add("GET", "/", get)
+_router.add("PUT", "/", put)
+_router.add("POST", "/notify-secret/rotate", rotate)
+
+
+def handle(request: Request) -> Response:
+    return serve("settings", request, _router)

@@ -1,0 +1,129 @@
+"""HTTP routes of the ``webhooks`` function: where providers deliver events.
+
+    POST /<token>                 a connection's own webhook URL
+    POST /providers/<provider>    a provider's app-level webhook URL
+
+Both are public (the sender proves itself by its signature, checked by
+:class:`~tether.services.webhook_ingestion.WebhookIngestion`) and answer fast: 200
+``{"ok": true, "duplicate": bool}`` once the event is stored and queued; 401 bad signature,
+404 unknown URL, 413 body too large, 503 try again. Providers that require an answer without a
+body (Xero) get the same statuses with no body on their app-level route. The request body is
+read raw, capped, and never parsed here: signatures are computed over the exact bytes.
+
+The token is a credential: the access log shows the path masked (``/…abcd``), and the token is
+registered with the log redactor for the rest of the request.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Protocol, cast
+
+from flask import Request, Response
+
+from tether.api.endpoint import Call, serve
+from tether.api.responses import json_response
+from tether.api.routing import Router
+from tether.domain.errors import PayloadTooLarge, TetherError
+from tether.webhooks.model import InboundRequest
+
+if TYPE_CHECKING:
+    from tether.services.webhook_ingestion import WebhookIngestion
+
+__all__ = ["FUNCTION", "handle", "masked_path"]
+
+FUNCTION = "webhooks"
+_PROVIDERS = "providers"
+_MASK = "…"
+
+
+class _WithIngestion(Protocol):
+    """The container as these routes use it (``Container.webhook_ingestion``)."""
+
+    @property
+    def webhook_ingestion(self) -> WebhookIngestion: ...
+
+
+def masked_path(path: str) -> str:
+    """The path as logged: ``/<token>`` → ``/…<last 4>``; provider routes as they are."""
+    segments = [s for s in path.split("/") if s]
+    if not segments or segments[0] == _PROVIDERS:
+        return path
+    return "/" + _MASK + segments[0][-4:] + ("/" + _MASK if len(segments) > 1 else "")
+
+
+def _service(call: Call) -> WebhookIngestion:
+    return cast("_WithIngestion", call.container).webhook_ingestion
+
+
+def _inbound(call: Call, service: WebhookIngestion, public_url: str | None) -> InboundRequest:
+    """The delivery as received: raw body (at most the cap), lower-case header names, and the
+    public URL the sender called (``<public URL>/webhooks<path>[?query]``; the URL this
+    instance saw when no public URL is configured)."""
+    request = call.request
+    limit = service.max_body_bytes
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+    base = public_url if public_url is not None else call.container.settings.public_url
+    if base:
+        url = f"{base.rstrip('/')}/{FUNCTION}{request.path}"
+        query = request.query_string.decode("latin-1")
+        if query:
+            url += "?" + query
+    else:
+        url = request.url
+    return InboundRequest(
+        method=request.method,
+        url=url,
+        headers={name.lower(): value for name, value in request.headers.items()},
+        body=body,
+        received_at=call.container.clock.now(),
+    )
+
+
+def _answer(duplicate: bool) -> Response:
+    return json_response({"ok": True, "duplicate": duplicate})
+
+
+def _bodyless(status: int) -> Response:
+    """An answer without a body, for senders that require one (Xero: 200 or 401)."""
+    response = Response(status=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@functools.cache
+def _router(public_url: str | None) -> Router:
+    def by_token(call: Call) -> Response:
+        service = _service(call)
+        accepted = service.receive_for_token(
+            call.params["token"], _inbound(call, service, public_url)
+        )
+        return _answer(accepted.duplicate)
+
+    def by_provider(call: Call) -> Response:
+        service = _service(call)
+        provider = call.params["provider"]
+        if not service.replies_without_body(provider):
+            accepted = service.receive_for_provider(provider, _inbound(call, service, public_url))
+            return _answer(accepted.duplicate)
+        try:
+            service.receive_for_provider(provider, _inbound(call, service, public_url))
+        except TetherError as error:
+            return _bodyless(error.http_status)
+        return _bodyless(200)
+
+    router = Router()
+    router.add("POST", f"/{_PROVIDERS}/:provider", by_provider, public=True)
+    router.add("POST", "/:token", by_token, public=True)
+    return router
+
+
+def handle(request: Request, *, public_url: str | None = None) -> Response:
+    """Serve one delivery. ``public_url``: Tether's public base URL (default: the
+    ``TETHER_PUBLIC_URL`` setting), for schemes that sign the URL (Twilio, Square, HubSpot)."""
+    return serve(FUNCTION, request, _router(public_url), log_path=masked_path)

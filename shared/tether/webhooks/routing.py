@@ -1,0 +1,164 @@
+"""Reading an inbound delivery: its payload, the catalog's field paths, its dedupe key and the
+headers worth keeping. Pure functions, no I/O.
+
+A field path (``WebhookSpec.event_id_path``, ``event_type_path``, ``route_field``) is either
+``header:<Name>`` or a dotted path into the payload whose numeric segments index lists
+(``events.0.tenantId``, ``0.portalId``). The payload is the JSON body, or the fields of a form
+body (Twilio posts ``application/x-www-form-urlencoded``), or ``None`` when it is neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from tether.catalog.schema import WebhookSpec
+
+__all__ = [
+    "MAX_EVENT_ID_LENGTH",
+    "dedupe_key",
+    "field_text",
+    "field_value",
+    "is_empty_batch",
+    "kept_headers",
+    "parse_payload",
+]
+
+_HEADER = "header:"
+_FORM = "application/x-www-form-urlencoded"
+# A provider event id longer than this is kept as its digest (ids are short in practice).
+MAX_EVENT_ID_LENGTH = 200
+# Scope of a dedupe key when the delivery could not be tied to a connection.
+_NO_CONNECTION = "_"
+
+# Header names never stored with an event: credentials, cookies and the signatures themselves
+# (a stored signature plus the body is a replayable delivery). Matched as substrings of the
+# lower-case name, so vendor variants (``x-hub-signature-256``, ``x-shopify-hmac-sha256``,
+# ``x-square-hmacsha256-signature``) are covered.
+_SENSITIVE_HEADER_PARTS = (
+    "authorization",
+    "cookie",
+    "signature",
+    "hmac",
+    "secret",
+    "token",
+    "api-key",
+    "apikey",
+    "password",
+)
+_MAX_HEADERS = 64
+_MAX_HEADER_VALUE = 1024
+
+
+def parse_payload(body: bytes, content_type: str | None) -> Any:
+    """The JSON value of ``body``; for a form content type, its fields (the first value of a
+    repeated field); ``None`` when the body is neither (or empty)."""
+    mimetype = (content_type or "").split(";", 1)[0].strip().lower()
+    if mimetype == _FORM:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        fields: dict[str, str] = {}
+        for name, value in parse_qsl(text, keep_blank_values=True):
+            fields.setdefault(name, value)
+        return fields
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+def field_value(path: str, headers: Mapping[str, str], payload: Any) -> Any:
+    """The value at ``path`` (see the module docstring); ``None`` when absent."""
+    if path.startswith(_HEADER):
+        return headers.get(path[len(_HEADER) :].lower())
+    value = payload
+    for segment in path.split("."):
+        if isinstance(value, Mapping):
+            value = value.get(segment)
+        elif isinstance(value, list) and segment.isdigit():
+            index = int(segment)
+            value = value[index] if index < len(value) else None
+        else:
+            return None
+        if value is None:
+            return None
+    return value
+
+
+def field_text(path: str | None, headers: Mapping[str, str], payload: Any) -> str | None:
+    """The value at ``path`` as text when it is a non-empty string or an integer (GitHub's
+    ``installation.id``, HubSpot's ``portalId``); ``None`` otherwise."""
+    if path is None:
+        return None
+    value = field_value(path, headers, payload)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def is_empty_batch(spec: WebhookSpec, payload: Any) -> bool:
+    """True when the delivery carries no event at all: a payload path of the spec indexes a
+    list (``events.0.tenantId``, ``0.portalId``) and that list is empty. Xero's
+    intent-to-receive check is such a delivery (``{"events": [], ...}``)."""
+    for path in (spec.route_field, spec.event_type_path, spec.event_id_path):
+        if path is None or path.startswith(_HEADER):
+            continue
+        segments = path.split(".")
+        for depth, segment in enumerate(segments):
+            if not segment.isdigit():
+                continue
+            container = field_value(".".join(segments[:depth]), {}, payload) if depth else payload
+            if isinstance(container, list) and not container:
+                return True
+            break
+    return False
+
+
+def dedupe_key(
+    spec: WebhookSpec,
+    headers: Mapping[str, str],
+    payload: Any,
+    body: bytes,
+    *,
+    connection_id: str | None,
+) -> str:
+    """``<connection id>/<provider event id>``, or ``<connection id>/sha256:<hex of the body>``
+    when the spec names no event id or the delivery lacks one.
+
+    Scoped by connection (``_`` when there is none) because the store dedupes on
+    ``(provider, key)`` across tenants: two tenants' senders may both number their events
+    ``msg_1`` (generic webhooks) or send identical bodies, and neither may swallow the other's
+    event. The same provider event reaching one connection twice (retries, or both the
+    connection's URL and the app-level route) is still one event."""
+    scope = connection_id or _NO_CONNECTION
+    event_id = field_text(spec.event_id_path, headers, payload)
+    if event_id is None:
+        return f"{scope}/sha256:{hashlib.sha256(body).hexdigest()}"
+    if len(event_id) > MAX_EVENT_ID_LENGTH:
+        event_id = "sha256:" + hashlib.sha256(event_id.encode("utf-8")).hexdigest()
+    return f"{scope}/{event_id}"
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers stored with an event: lower-case names, nothing sensitive (see
+    ``_SENSITIVE_HEADER_PARTS``), bounded in number and length."""
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        if any(part in lower for part in _SENSITIVE_HEADER_PARTS):
+            continue
+        kept[lower] = value[:_MAX_HEADER_VALUE]
+        if len(kept) >= _MAX_HEADERS:
+            break
+    return kept

@@ -1,0 +1,877 @@
+"""Inbound webhook ingestion on real parts (SQLite store, database secret store, connection
+service, the real signature schemes) with a recording task queue: verified, deduplicated,
+stored, enqueued, processed once, and the token never logged."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask, request
+from standardwebhooks.webhooks import Webhook
+from twilio.request_validator import RequestValidator
+
+from tether.adapters.db_secrets import DbSecretStore
+from tether.adapters.sqlite import SqliteConnectionStore
+from tether.adapters.sqlite.schema import MIGRATIONS, _utc_text, format_time
+from tether.adapters.sqlite.store import _WEBHOOK_EVENTS_SQL
+from tether.api.webhooks import handle, masked_path
+from tether.bootstrap import Container, reset_container
+from tether.catalog import Catalog, load_catalog
+from tether.crypto import Keyring, Sealer
+from tether.domain.clock import FixedClock
+from tether.domain.errors import BackendUnavailable, NotFound, PayloadTooLarge
+from tether.domain.ids import RandomIds
+from tether.domain.models import Connection, Principal, WebhookEvent
+from tether.logs import JsonFormatter
+from tether.services.commands import CreateConnection
+from tether.services.connections import ConnectionService
+from tether.services.webhook_ingestion import (
+    DELIVER_TASK,
+    PROCESS_WEBHOOK_TASK,
+    WebhookIngestion,
+    event_id_for,
+    hash_token,
+    new_signing_secret,
+    process_task_name,
+)
+from tether.webhooks.model import InboundRequest, SignatureError
+
+T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+TENANT = "t1"
+PUBLIC = "https://tether.example.com"
+SHOPIFY_APP_SECRET = "shpss_app_secret_0123456789abcdef"
+XERO_WEBHOOK_KEY = "xero-webhook-key-0123456789abcdefghij"
+STRIPE_SECRET = "whsec_stripeendpointsecret0123456789"
+TWILIO_TOKEN = "0123456789abcdef0123456789abcdef"
+PRINCIPAL = Principal(tenant_id=TENANT, user_id="user-1")
+
+
+# -- fakes -----------------------------------------------------------------------------------
+@dataclass
+class RecordingQueue:
+    """A task queue that records every call; names deduplicate as on Cloud Tasks, and the
+    next ``fail`` calls raise as a queue outage would."""
+
+    calls: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
+    tasks: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
+    fail: int = 0
+    _names: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def enqueue(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        run_at: datetime | None = None,
+    ) -> bool:
+        with self._lock:
+            self.calls.append((kind, dict(payload), name))
+            if self.fail:
+                self.fail -= 1
+                raise BackendUnavailable("the queue is down")
+            if name is not None and name in self._names:
+                return False
+            if name is not None:
+                self._names.add(name)
+            self.tasks.append((kind, dict(payload), name))
+            return True
+
+    def of(self, kind: str) -> list[tuple[str, dict[str, Any], str | None]]:
+        return [t for t in self.tasks if t[0] == kind]
+
+
+@dataclass
+class Stack:
+    store: SqliteConnectionStore
+    connections: ConnectionService
+    ingestion: WebhookIngestion
+    queue: RecordingQueue
+    clock: FixedClock
+    catalog: Catalog
+    app_secrets: dict[str, list[str]]
+    routes: dict[tuple[str, str], Connection]
+
+    def build(self, **overrides: Any) -> WebhookIngestion:
+        """Another service on the same parts (a smaller body cap, no router...)."""
+        args: dict[str, Any] = {
+            "store": self.store,
+            "connections": self.connections,
+            "catalog": lambda: self.catalog,
+            "tasks": lambda: self.queue,
+            "clock": self.clock,
+            "ids": RandomIds(),
+            "app_secrets": lambda key: list(self.app_secrets.get(key, [])),
+            "public_url": PUBLIC,
+            "find_by_route": lambda provider, value: self.routes.get((provider, value)),
+        }
+        args.update(overrides)
+        return WebhookIngestion(**args)
+
+    def stored(self, connection_id: str) -> list[WebhookEvent]:
+        return self.store.list_webhook_events(TENANT, connection_id)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    store = SqliteConnectionStore(tmp_path / "store.sqlite3")
+    catalog = load_catalog()
+    clock = FixedClock(T0)
+    connections = ConnectionService(
+        store=store,
+        secrets=DbSecretStore(Sealer(Keyring.generate("ktest"))),
+        catalog=lambda: catalog,
+        clock=clock,
+        ids=RandomIds(),
+    )
+    built = Stack(
+        store=store,
+        connections=connections,
+        ingestion=None,  # type: ignore[arg-type]
+        queue=RecordingQueue(),
+        clock=clock,
+        catalog=catalog,
+        app_secrets={"shopify": [SHOPIFY_APP_SECRET], "xero": [XERO_WEBHOOK_KEY]},
+        routes={},
+    )
+    built.ingestion = built.build()
+    yield built
+    store.close()
+
+
+# -- deliveries ------------------------------------------------------------------------------
+def standard_request(
+    secret: str,
+    payload: Any,
+    *,
+    at: datetime = T0,
+    msg_id: str = "msg_1",
+    url: str = f"{PUBLIC}/webhooks/x",
+) -> InboundRequest:
+    body = json.dumps(payload).encode()
+    return InboundRequest(
+        method="POST",
+        url=url,
+        headers={
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(at.timestamp())),
+            "webhook-signature": Webhook(secret).sign(msg_id, at, body.decode()),
+            "user-agent": "sender/1.0",
+            "authorization": "Bearer should-not-be-kept",
+        },
+        body=body,
+        received_at=at,
+    )
+
+
+def body_hmac_request(
+    header: str, secret: str, payload: Any, *, headers: dict[str, str] | None = None
+) -> InboundRequest:
+    body = json.dumps(payload).encode()
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return InboundRequest(
+        method="POST",
+        url=f"{PUBLIC}/webhooks/providers/x",
+        headers={
+            "content-type": "application/json",
+            header: base64.b64encode(digest).decode(),
+            **(headers or {}),
+        },
+        body=body,
+        received_at=T0,
+    )
+
+
+def stripe_request(secret: str, payload: Any, *, at: datetime = T0) -> InboundRequest:
+    body = json.dumps(payload).encode()
+    stamp = str(int(at.timestamp()))
+    signature = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256)
+    return InboundRequest(
+        method="POST",
+        url=f"{PUBLIC}/webhooks/providers/stripe",
+        headers={
+            "content-type": "application/json",
+            "stripe-signature": f"t={stamp},v1={signature.hexdigest()}",
+        },
+        body=body,
+        received_at=at,
+    )
+
+
+def generic_connection(stack: Stack, secret: str) -> tuple[Connection, str]:
+    """A generic ``webhook`` connection with the tenant's own secret, and its URL token."""
+    created = stack.connections.create(
+        PRINCIPAL,
+        CreateConnection(provider="webhook", credentials={"signing_secret": secret}),
+    )
+    connection, url, minted = stack.ingestion.enable_for_new_connection(created)
+    assert url is not None and minted is None
+    token = url.rsplit("/", 1)[1]
+    return connection, token
+
+
+@pytest.fixture
+def secret() -> str:
+    return new_signing_secret()
+
+
+# -- issuing URLs ------------------------------------------------------------------------------
+def test_the_url_is_shown_once_and_only_its_hash_is_stored(stack: Stack, secret: str) -> None:
+    connection, token = generic_connection(stack, secret)
+    assert len(base64.urlsafe_b64decode(token + "=")) == 32  # 256 bits
+    assert connection.webhook is not None
+    assert connection.webhook.token_hash == hash_token(token)
+    assert connection.webhook.url == f"{PUBLIC}/webhooks/…{token[-4:]}"
+    record = stack.store.get_connection(TENANT, connection.id)
+    assert record is not None and token not in record.model_dump_json()
+    # enabling again changes nothing and shows nothing
+    again, url, minted = stack.ingestion.enable_for_new_connection(record)
+    assert (again, url, minted) == (record, None, None)
+
+
+def test_rotation_replaces_the_url_and_the_old_one_stops_working(stack: Stack, secret: str) -> None:
+    connection, old = generic_connection(stack, secret)
+    url = stack.ingestion.rotate_webhook(PRINCIPAL, connection.id)
+    new = url.rsplit("/", 1)[1]
+    assert url == f"{PUBLIC}/webhooks/{new}" and new != old
+    with pytest.raises(NotFound):
+        stack.ingestion.receive_for_token(old, standard_request(secret, {"type": "a"}))
+    accepted = stack.ingestion.receive_for_token(new, standard_request(secret, {"type": "a"}))
+    assert accepted.status == "enqueued"
+    trail = stack.store.list_audit(TENANT, connection_id=connection.id)
+    assert any(e.detail.get("fields") == ["webhook"] for e in trail)
+    with pytest.raises(NotFound):
+        stack.ingestion.rotate_webhook(Principal(tenant_id="t2", user_id="u"), connection.id)
+
+
+def test_a_generic_connection_without_a_secret_gets_one_minted(stack: Stack) -> None:
+    now = stack.clock.now()
+    bare = Connection(
+        id="conn_generic00000001",
+        tenant_id=TENANT,
+        provider="webhook",
+        auth_mode="none",
+        display_name="Incoming",
+        created_at=now,
+        updated_at=now,
+        created_by="user-1",
+    )
+    stack.store.create_connection(bare)
+    connection, url, minted = stack.ingestion.enable_for_new_connection(bare)
+    assert url is not None and minted is not None and minted.startswith("whsec_")
+    stored = stack.connections.read_credentials(PRINCIPAL, connection.id, purpose="test")
+    assert stored == {"signing_secret": minted}
+    token = url.rsplit("/", 1)[1]
+    accepted = stack.ingestion.receive_for_token(token, standard_request(minted, {"type": "x"}))
+    assert accepted.status == "enqueued"
+
+
+def test_providers_with_app_level_secrets_get_no_url_of_their_own(stack: Stack) -> None:
+    created = stack.connections.create(
+        PRINCIPAL,
+        CreateConnection(provider="stripe", credentials={"api_key": "sk_test_abcdefghijklmnop"}),
+    )
+    # Stripe's secret is per connection: it gets a URL (the secret comes from Stripe later)
+    _, url, minted = stack.ingestion.enable_for_new_connection(created)
+    assert url is not None and minted is None
+
+
+# -- receiving on a connection's URL -----------------------------------------------------------
+def test_a_verified_delivery_is_stored_and_enqueued_once(stack: Stack, secret: str) -> None:
+    connection, token = generic_connection(stack, secret)
+    delivery = standard_request(secret, {"type": "order.created", "data": {"id": 7}})
+    accepted = stack.ingestion.receive_for_token(token, delivery)
+    assert (accepted.status, accepted.duplicate) == ("enqueued", False)
+    assert accepted.dedupe_key == f"{connection.id}/msg_1"
+    [event] = stack.stored(connection.id)
+    assert (event.status, event.detail["type"]) == ("enqueued", "order.created")
+    full = stack.store.get_webhook_event("webhook", accepted.dedupe_key)
+    assert full is not None and full.body == delivery.body.decode()
+    assert full.expires_at == T0 + timedelta(days=7)
+    # sensitive headers are never stored; the rest is
+    assert "webhook-signature" not in full.headers and "authorization" not in full.headers
+    assert full.headers["user-agent"] == "sender/1.0"
+    assert stack.queue.tasks == [
+        (
+            PROCESS_WEBHOOK_TASK,
+            {"provider": "webhook", "dedupe_key": accepted.dedupe_key},
+            process_task_name("webhook", accepted.dedupe_key),
+        )
+    ]
+    name = stack.queue.tasks[0][2]
+    assert name is not None and name.startswith("wh-webhook-") and len(name) == 43
+
+
+def test_a_duplicate_is_answered_without_a_second_task(stack: Stack, secret: str) -> None:
+    connection, token = generic_connection(stack, secret)
+    delivery = standard_request(secret, {"type": "a"})
+    stack.ingestion.receive_for_token(token, delivery)
+    again = stack.ingestion.receive_for_token(token, delivery)
+    assert (again.status, again.duplicate) == ("duplicate", True)
+    assert len(stack.stored(connection.id)) == 1
+    assert len(stack.queue.calls) == 1
+
+
+def test_fifty_concurrent_deliveries_of_one_event_store_and_enqueue_it_once(
+    stack: Stack, secret: str
+) -> None:
+    connection, token = generic_connection(stack, secret)
+    delivery = standard_request(secret, {"type": "a"}, msg_id="msg_race")
+    outcomes: list[bool] = []
+    errors: list[Exception] = []
+    lock = threading.Lock()
+    start = threading.Barrier(50)
+
+    def deliver() -> None:
+        start.wait()
+        try:
+            accepted = stack.ingestion.receive_for_token(token, delivery)
+        except Exception as exc:  # noqa: BLE001 - every failure is collected and asserted on
+            with lock:
+                errors.append(exc)
+            return
+        with lock:
+            outcomes.append(accepted.duplicate)
+
+    threads = [threading.Thread(target=deliver) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(outcomes) == [False] + [True] * 49
+    assert len(stack.stored(connection.id)) == 1
+    # one enqueue call at all, not 50 calls deduplicated by the queue
+    assert len(stack.queue.calls) == 1 and len(stack.queue.of(PROCESS_WEBHOOK_TASK)) == 1
+
+
+def test_a_failed_enqueue_forgets_the_event_so_the_retry_succeeds(
+    stack: Stack, secret: str
+) -> None:
+    connection, token = generic_connection(stack, secret)
+    delivery = standard_request(secret, {"type": "a"})
+    stack.queue.fail = 1
+    with pytest.raises(BackendUnavailable) as failed:
+        stack.ingestion.receive_for_token(token, delivery)
+    assert failed.value.http_status == 503 and failed.value.retryable
+    assert stack.stored(connection.id) == []
+    retry = stack.ingestion.receive_for_token(token, delivery)
+    assert (retry.status, retry.duplicate) == ("enqueued", False)
+    assert len(stack.queue.of(PROCESS_WEBHOOK_TASK)) == 1
+    assert [e.status for e in stack.stored(connection.id)] == ["enqueued"]
+
+
+def test_a_task_name_taken_by_an_earlier_record_gets_a_task_of_its_own(
+    stack: Stack, secret: str
+) -> None:
+    """The queue said "already exists" (an earlier record under this key ran, or the failed
+    enqueue had in fact landed): this record still gets processed."""
+    connection, token = generic_connection(stack, secret)
+    delivery = standard_request(secret, {"type": "a"})
+    first = stack.ingestion.receive_for_token(token, delivery)
+    assert first.dedupe_key is not None
+    stack.store.delete_webhook_event("webhook", first.dedupe_key)  # as if it had expired
+    stack.ingestion.receive_for_token(token, delivery)
+    names = [name for _, _, name in stack.queue.of(PROCESS_WEBHOOK_TASK)]
+    [event] = stack.stored(connection.id)
+    assert names == [
+        process_task_name("webhook", first.dedupe_key),
+        f"{process_task_name('webhook', first.dedupe_key)}-{event.id}",
+    ]
+
+
+def test_a_stalled_event_is_enqueued_again_by_the_next_retry(stack: Stack, secret: str) -> None:
+    connection, token = generic_connection(stack, secret)
+    delivery = standard_request(secret, {"type": "a"})
+    accepted = stack.ingestion.receive_for_token(token, delivery)
+    assert accepted.dedupe_key is not None
+    # the instance died between the create and the enqueue: the record stays "received"
+    event = stack.store.get_webhook_event("webhook", accepted.dedupe_key)
+    assert event is not None
+    stack.store.update_webhook_event(event.model_copy(update={"status": "received"}))
+    stack.queue.tasks.clear()
+    assert stack.ingestion.receive_for_token(token, delivery).duplicate  # too soon: no task
+    assert stack.queue.tasks == []
+    stack.clock.advance(120)
+    later = standard_request(secret, {"type": "a"}, at=stack.clock.now())
+    assert stack.ingestion.receive_for_token(token, later).duplicate
+    assert len(stack.queue.of(PROCESS_WEBHOOK_TASK)) == 1
+    assert [e.status for e in stack.stored(connection.id)] == ["enqueued"]
+
+
+def test_an_oversized_body_is_refused_before_anything_else(stack: Stack, secret: str) -> None:
+    connection, token = generic_connection(stack, secret)
+    small = stack.build(max_body_bytes=64)
+    big = standard_request(secret, {"type": "a", "pad": "x" * 100})
+    with pytest.raises(PayloadTooLarge) as refused:
+        small.receive_for_token(token, big)
+    assert refused.value.http_status == 413
+    with pytest.raises(PayloadTooLarge):  # even for an unknown token: no lookup at all
+        small.receive_for_token("unknown-token-0123456789", big)
+    assert stack.stored(connection.id) == [] and stack.queue.calls == []
+
+
+@pytest.mark.parametrize("token", ["unknown-token-0123456789abcdef", "short", "bad/../token"])
+def test_an_unknown_token_is_not_found(stack: Stack, secret: str, token: str) -> None:
+    with pytest.raises(NotFound) as missing:
+        stack.ingestion.receive_for_token(token, standard_request(secret, {"type": "a"}))
+    assert missing.value.code == "WEBHOOK_NOT_FOUND"
+
+
+def test_a_deleted_connection_is_not_found(stack: Stack, secret: str) -> None:
+    connection, token = generic_connection(stack, secret)
+    stack.connections.delete(PRINCIPAL, connection.id)
+    with pytest.raises(NotFound):
+        stack.ingestion.receive_for_token(token, standard_request(secret, {"type": "a"}))
+
+
+def test_a_bad_signature_is_refused_with_nothing_stored(stack: Stack, secret: str) -> None:
+    connection, token = generic_connection(stack, secret)
+    forged = standard_request(new_signing_secret(), {"type": "a"})
+    with pytest.raises(SignatureError) as refused:
+        stack.ingestion.receive_for_token(token, forged)
+    assert refused.value.http_status == 401 and refused.value.reason == "mismatch"
+    stale = standard_request(secret, {"type": "a"}, at=T0 - timedelta(hours=1))
+    with pytest.raises(SignatureError) as late:
+        stack.ingestion.receive_for_token(token, stale)
+    assert late.value.reason == "stale"
+    assert stack.stored(connection.id) == [] and stack.queue.calls == []
+
+
+def test_no_secret_fails_closed(stack: Stack) -> None:
+    """A Stripe connection whose webhook secret was never given: nothing verifies."""
+    created = stack.connections.create(
+        PRINCIPAL,
+        CreateConnection(provider="stripe", credentials={"api_key": "sk_test_abcdefghijklmnop"}),
+    )
+    connection, url, _ = stack.ingestion.enable_for_new_connection(created)
+    assert url is not None
+    token = url.rsplit("/", 1)[1]
+    with pytest.raises(SignatureError) as refused:
+        stack.ingestion.receive_for_token(token, stripe_request(STRIPE_SECRET, {"id": "evt_1"}))
+    assert refused.value.reason == "no_secret"
+    assert stack.stored(connection.id) == []
+
+
+def test_twilio_verifies_the_public_url_and_a_form_body(stack: Stack) -> None:
+    created = stack.connections.create(
+        PRINCIPAL,
+        CreateConnection(
+            provider="twilio",
+            credentials={"account_sid": "AC" + "0" * 32, "auth_token": TWILIO_TOKEN},
+        ),
+    )
+    connection, url, _ = stack.ingestion.enable_for_new_connection(created)
+    assert url is not None and url.startswith(f"{PUBLIC}/webhooks/")
+    params = {"AccountSid": "AC" + "0" * 32, "MessageSid": "SM1", "MessageStatus": "sent"}
+    body = "&".join(f"{k}={v}" for k, v in params.items()).encode()
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(url, params)
+    delivery = InboundRequest(
+        method="POST",
+        url=url,
+        headers={
+            "content-type": "application/x-www-form-urlencoded",
+            "x-twilio-signature": signature,
+            "i-twilio-idempotency-token": "idem-1",
+        },
+        body=body,
+        received_at=T0,
+    )
+    accepted = stack.ingestion.receive_for_token(url.rsplit("/", 1)[1], delivery)
+    assert accepted.dedupe_key == f"{connection.id}/idem-1"
+    stored = stack.store.get_webhook_event("twilio", accepted.dedupe_key)
+    assert stored is not None and "x-twilio-signature" not in stored.headers
+
+
+# -- receiving on a provider's app-level URL ---------------------------------------------------
+def test_an_app_level_event_without_a_route_is_recorded_unroutable(stack: Stack) -> None:
+    delivery = body_hmac_request(
+        "x-shopify-hmac-sha256",
+        SHOPIFY_APP_SECRET,
+        {"id": 1, "total": "9.99"},
+        headers={
+            "x-shopify-topic": "orders/create",
+            "x-shopify-shop-domain": "nobody.myshopify.com",
+            "x-shopify-event-id": "ev-1",
+        },
+    )
+    accepted = stack.ingestion.receive_for_provider("shopify", delivery)
+    assert (accepted.status, accepted.connection_id) == ("unroutable", None)
+    assert accepted.dedupe_key == "_/ev-1"
+    stored = stack.store.get_webhook_event("shopify", "_/ev-1")
+    assert stored is not None and stored.status == "unroutable"
+    assert stored.tenant_id is None and stored.connection_id is None
+    assert stored.detail["route"] == "nobody.myshopify.com"
+    assert "x-shopify-hmac-sha256" not in stored.headers
+    assert stack.queue.calls == []
+    # processing an unroutable event (a stray task) forwards nothing
+    stack.ingestion.process_webhook({"provider": "shopify", "dedupe_key": "_/ev-1"})
+    assert stack.queue.calls == []
+
+
+def test_an_app_level_event_is_routed_to_its_connection(stack: Stack) -> None:
+    created = stack.connections.create(
+        PRINCIPAL,
+        CreateConnection(provider="shopify", config={"shop": "acme"}),
+    )
+    stack.routes[("shopify", "acme.myshopify.com")] = created
+    delivery = body_hmac_request(
+        "x-shopify-hmac-sha256",
+        SHOPIFY_APP_SECRET,
+        {"id": 1},
+        headers={
+            "x-shopify-topic": "orders/create",
+            "x-shopify-shop-domain": "acme.myshopify.com",
+            "x-shopify-event-id": "ev-2",
+        },
+    )
+    accepted = stack.ingestion.receive_for_provider("shopify", delivery)
+    assert (accepted.status, accepted.connection_id) == ("enqueued", created.id)
+    assert [e.status for e in stack.stored(created.id)] == ["enqueued"]
+
+
+def test_a_per_connection_secret_is_used_after_routing(stack: Stack) -> None:
+    created = stack.connections.create(
+        PRINCIPAL,
+        CreateConnection(
+            provider="stripe",
+            credentials={"api_key": "sk_test_abcdefghijklmnop", "webhook_secret": STRIPE_SECRET},
+        ),
+    )
+    stack.routes[("stripe", "acct_1")] = created
+    event = {"id": "evt_1", "type": "invoice.paid", "account": "acct_1"}
+    accepted = stack.ingestion.receive_for_provider("stripe", stripe_request(STRIPE_SECRET, event))
+    assert (accepted.status, accepted.connection_id) == ("enqueued", created.id)
+    forged = stripe_request("whsec_someoneelse0123456789", {**event, "id": "evt_2"})
+    with pytest.raises(SignatureError):
+        stack.ingestion.receive_for_provider("stripe", forged)
+    # an account nobody connected has no secret to verify with: refused, not recorded
+    stray = stripe_request(STRIPE_SECRET, {**event, "id": "evt_3", "account": "acct_x"})
+    with pytest.raises(SignatureError) as refused:
+        stack.ingestion.receive_for_provider("stripe", stray)
+    assert refused.value.reason == "no_secret"
+    assert stack.store.get_webhook_event("stripe", "_/evt_3") is None
+
+
+def test_app_level_bad_signature_and_unknown_provider(stack: Stack) -> None:
+    forged = body_hmac_request("x-shopify-hmac-sha256", "not-the-app-secret", {"id": 1})
+    with pytest.raises(SignatureError):
+        stack.ingestion.receive_for_provider("shopify", forged)
+    stack.app_secrets.pop("shopify")
+    signed = body_hmac_request("x-shopify-hmac-sha256", SHOPIFY_APP_SECRET, {"id": 1})
+    with pytest.raises(SignatureError) as refused:  # no app secret configured
+        stack.ingestion.receive_for_provider("shopify", signed)
+    assert refused.value.reason == "no_secret"
+    for key in ("no_such_provider", "openai"):  # unknown, or a provider without webhooks
+        with pytest.raises(NotFound):
+            stack.ingestion.receive_for_provider(key, signed)
+    assert stack.queue.calls == []
+
+
+def test_xero_intent_to_receive(stack: Stack) -> None:
+    check = {"events": [], "firstEventSequence": 0, "lastEventSequence": 0, "entropy": "S0m3"}
+    good = body_hmac_request("x-xero-signature", XERO_WEBHOOK_KEY, check)
+    accepted = stack.ingestion.receive_for_provider("xero", good)
+    assert (accepted.status, accepted.duplicate) == ("ignored", False)
+    assert stack.store.get_webhook_event("xero", accepted.dedupe_key or "") is None
+    bad = body_hmac_request("x-xero-signature", "wrong-key-0123456789", check)
+    with pytest.raises(SignatureError):
+        stack.ingestion.receive_for_provider("xero", bad)
+    assert stack.queue.calls == []
+
+
+# -- processing --------------------------------------------------------------------------------
+def test_processing_normalizes_and_enqueues_one_delivery(stack: Stack, secret: str) -> None:
+    connection, token = generic_connection(stack, secret)
+    accepted = stack.ingestion.receive_for_token(
+        token, standard_request(secret, {"type": "order.created", "data": {"id": 7}})
+    )
+    assert accepted.dedupe_key is not None
+    [(_, payload, _)] = stack.queue.of(PROCESS_WEBHOOK_TASK)
+    stack.ingestion.process_webhook(payload)
+    stack.ingestion.process_webhook(payload)  # a redelivered task: nothing new
+    [(kind, delivery, name)] = stack.queue.of(DELIVER_TASK)
+    event_id = event_id_for("webhook", accepted.dedupe_key)
+    assert (kind, name) == (DELIVER_TASK, f"deliver-{event_id}")
+    assert delivery == {
+        "event": {
+            "id": event_id,
+            "type": "order.created",
+            "provider": "webhook",
+            "connection_id": connection.id,
+            "tenant_id": TENANT,
+            "occurred_at": "2026-05-01T12:00:00Z",
+            "data": {"type": "order.created", "data": {"id": 7}},
+        },
+        "notify_url": None,
+    }
+    stored = stack.store.get_webhook_event("webhook", accepted.dedupe_key)
+    assert stored is not None and stored.status == "processed"
+    assert stored.detail["event_id"] == event_id
+    assert len(stack.queue.calls) == 2  # one process task, one deliver: no retries hidden
+
+
+def test_processing_is_idempotent_even_when_the_status_was_lost(stack: Stack, secret: str) -> None:
+    _, token = generic_connection(stack, secret)
+    accepted = stack.ingestion.receive_for_token(token, standard_request(secret, {"type": "a"}))
+    assert accepted.dedupe_key is not None
+    payload = {"provider": "webhook", "dedupe_key": accepted.dedupe_key}
+    stack.ingestion.process_webhook(payload)
+    event = stack.store.get_webhook_event("webhook", accepted.dedupe_key)
+    assert event is not None
+    stack.store.update_webhook_event(event.model_copy(update={"status": "enqueued"}))
+    stack.ingestion.process_webhook(payload)
+    assert len(stack.queue.of(DELIVER_TASK)) == 1  # the deliver task's name deduplicates
+
+
+def test_processing_drops_events_of_a_deleted_connection_and_skips_missing_ones(
+    stack: Stack, secret: str
+) -> None:
+    connection, token = generic_connection(stack, secret)
+    accepted = stack.ingestion.receive_for_token(token, standard_request(secret, {"type": "a"}))
+    assert accepted.dedupe_key is not None
+    stack.connections.delete(PRINCIPAL, connection.id)
+    stack.ingestion.process_webhook({"provider": "webhook", "dedupe_key": accepted.dedupe_key})
+    stored = stack.store.get_webhook_event("webhook", accepted.dedupe_key)
+    assert stored is not None and stored.status == "dropped"
+    stack.ingestion.process_webhook({"provider": "webhook", "dedupe_key": "gone/x"})
+    assert stack.queue.of(DELIVER_TASK) == []
+
+
+def test_processing_a_stripe_event_uses_its_normalizer_and_notify_url(stack: Stack) -> None:
+    created = stack.connections.create(
+        PRINCIPAL,
+        CreateConnection(
+            provider="stripe",
+            credentials={"api_key": "sk_test_abcdefghijklmnop", "webhook_secret": STRIPE_SECRET},
+        ),
+    )
+    stack.routes[("stripe", "acct_9")] = created
+    created_at = int((T0 - timedelta(minutes=5)).timestamp())
+    event = {
+        "id": "evt_9",
+        "type": "invoice.paid",
+        "account": "acct_9",
+        "created": created_at,
+        "data": {"object": {"id": "in_1", "amount_paid": 500}},
+    }
+    accepted = stack.ingestion.receive_for_provider("stripe", stripe_request(STRIPE_SECRET, event))
+    [(_, payload, _)] = stack.queue.of(PROCESS_WEBHOOK_TASK)
+    stack.ingestion.process_webhook(payload)
+    [(_, delivery, _)] = stack.queue.of(DELIVER_TASK)
+    assert delivery["event"]["type"] == "invoice.paid"
+    assert delivery["event"]["data"] == {"id": "in_1", "amount_paid": 500}
+    assert delivery["event"]["occurred_at"] == "2026-05-01T11:55:00Z"
+    assert accepted.dedupe_key == f"{created.id}/evt_9"
+
+
+# -- listing -----------------------------------------------------------------------------------
+def test_list_events_shows_recent_events_without_payloads(stack: Stack, secret: str) -> None:
+    connection, token = generic_connection(stack, secret)
+    for n in range(3):
+        stack.clock.advance(1)
+        stack.ingestion.receive_for_token(
+            token,
+            standard_request(secret, {"type": f"t{n}"}, msg_id=f"m{n}", at=stack.clock.now()),
+        )
+    listed = stack.ingestion.list_events(PRINCIPAL, connection.id, limit=2)
+    assert [e.type for e in listed] == ["t2", "t1"]
+    view = listed[0].as_dict()
+    assert set(view) == {"id", "provider", "status", "type", "received_at", "dedupe_key"}
+    assert view["status"] == "enqueued" and view["received_at"].endswith("Z")
+    with pytest.raises(NotFound):
+        stack.ingestion.list_events(Principal(tenant_id="t2", user_id="u"), connection.id)
+
+
+# -- HTTP --------------------------------------------------------------------------------------
+@pytest.fixture
+def http_stack(container: Container, stack: Stack) -> tuple[Container, Stack]:
+    """The container of ``serve`` with this stack's service as its ``webhook_ingestion``."""
+    stack.app_secrets["xero"] = [XERO_WEBHOOK_KEY]
+    container.webhook_ingestion = stack.ingestion  # type: ignore[attr-defined]
+    reset_container(container)  # the container fixture resets it again afterwards
+    return container, stack
+
+
+def _post(path: str, delivery: InboundRequest) -> Any:
+    app = Flask("webhooks-test")
+    with app.test_request_context(
+        path,
+        base_url="http://localhost/webhooks",
+        method="POST",
+        data=delivery.body,
+        headers=dict(delivery.headers),
+    ):
+        return handle(request, public_url=PUBLIC)
+
+
+def test_http_answers_and_never_logs_the_token(
+    http_stack: tuple[Container, Stack], secret: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, stack = http_stack
+    connection, token = generic_connection(stack, secret)
+    delivery = standard_request(secret, {"type": "a"}, url=f"{PUBLIC}/webhooks/{token}")
+    caplog.set_level(logging.DEBUG)
+    first = _post(f"/{token}", delivery)
+    assert (first.status_code, first.get_json()) == (200, {"ok": True, "duplicate": False})
+    again = _post(f"/{token}", delivery)
+    assert again.get_json() == {"ok": True, "duplicate": True}
+    forged = standard_request(new_signing_secret(), {"type": "b"}, msg_id="m2")
+    assert _post(f"/{token}", forged).status_code == 401
+    assert _post("/unknown-token-0123456789abcdef", delivery).status_code == 404
+    assert _post("/providers/no_such_provider", delivery).status_code == 404
+    stack.queue.fail = 1
+    retry = standard_request(secret, {"type": "c"}, msg_id="m3")
+    assert _post(f"/{token}", retry).status_code == 503
+    assert _post(f"/{token}", retry).status_code == 200
+    access = [r for r in caplog.records if hasattr(r, "http_request")]
+    assert access, "the access log line is written"
+    urls = {r.http_request["requestUrl"] for r in access}  # type: ignore[attr-defined]
+    assert f"/webhooks/…{token[-4:]}" in urls
+    formatter = JsonFormatter()
+    for record in caplog.records:
+        assert token not in str(record.__dict__)
+        assert token not in formatter.format(record)
+    assert len(stack.stored(connection.id)) == 2
+
+
+def test_http_refuses_an_oversized_body(http_stack: tuple[Container, Stack], secret: str) -> None:
+    container, stack = http_stack
+    container.webhook_ingestion = stack.build(max_body_bytes=32)  # type: ignore[attr-defined]
+    _, token = generic_connection(stack, secret)
+    response = _post(f"/{token}", standard_request(secret, {"type": "a", "pad": "x" * 64}))
+    assert response.status_code == 413
+    assert stack.queue.calls == []
+
+
+def test_http_xero_answers_without_a_body(http_stack: tuple[Container, Stack]) -> None:
+    check = {"events": [], "firstEventSequence": 0, "lastEventSequence": 0, "entropy": "abc"}
+    good = _post("/providers/xero", body_hmac_request("x-xero-signature", XERO_WEBHOOK_KEY, check))
+    assert (good.status_code, good.get_data()) == (200, b"")
+    bad = _post("/providers/xero", body_hmac_request("x-xero-signature", "nope-0123456", check))
+    assert (bad.status_code, bad.get_data()) == (401, b"")
+    assert "set-cookie" not in {h.lower() for h, _ in good.headers.items()}
+
+
+def test_http_passes_the_public_url_to_schemes_that_sign_it(
+    http_stack: tuple[Container, Stack],
+) -> None:
+    _, stack = http_stack
+    created = stack.connections.create(
+        PRINCIPAL,
+        CreateConnection(
+            provider="twilio",
+            credentials={"account_sid": "AC" + "1" * 32, "auth_token": TWILIO_TOKEN},
+        ),
+    )
+    _, url, _ = stack.ingestion.enable_for_new_connection(created)
+    assert url is not None
+    params = {"AccountSid": "AC" + "1" * 32, "CallStatus": "completed"}
+    signed_url = url + "?source=test"
+    delivery = InboundRequest(
+        method="POST",
+        url=signed_url,
+        headers={
+            "content-type": "application/x-www-form-urlencoded",
+            "x-twilio-signature": RequestValidator(TWILIO_TOKEN).compute_signature(
+                signed_url, params
+            ),
+        },
+        body="&".join(f"{k}={v}" for k, v in params.items()).encode(),
+        received_at=T0,
+    )
+    response = _post(f"/{url.rsplit('/', 1)[1]}?source=test", delivery)
+    assert response.status_code == 200, response.get_data()
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        ("/abcdefghijklmnopqrstuvwxyz0123456789", "/…6789"),
+        ("/abcdefghijklmnop/extra", "/…mnop/…"),
+        ("/providers/xero", "/providers/xero"),
+        ("/", "/"),
+    ],
+)
+def test_masked_path(path: str, shown: str) -> None:
+    assert masked_path(path) == shown
+
+
+# -- the store query behind list_events --------------------------------------------------------
+def test_listing_is_served_by_the_connection_index(tmp_path: Path) -> None:
+    path = tmp_path / "plan.sqlite3"
+    SqliteConnectionStore(path).close()
+    with sqlite3.connect(path) as db:
+        plan = db.execute("EXPLAIN QUERY PLAN " + _WEBHOOK_EVENTS_SQL, ["t1", "conn_1", 50])
+        details = [row[3] for row in plan.fetchall()]
+    db.close()
+    assert len(details) == 1, details
+    assert details[0].startswith("SEARCH webhook_events USING INDEX webhook_events_by_connection")
+    assert "TEMP B-TREE" not in details[0]
+
+
+def test_events_stored_before_the_migration_are_listed_after_it(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    step = next(i for i, s in enumerate(MIGRATIONS) if "webhook_events_by_connection" in s)
+    old = WebhookEvent(
+        id="whe_old",
+        provider="webhook",
+        dedupe_key="conn_1/m1",
+        tenant_id="t1",
+        connection_id="conn_1",
+        received_at=T0,
+        expires_at=T0 + timedelta(days=7),
+        body="{}",
+    )
+    db = sqlite3.connect(path)
+    db.create_function("tether_utc_text", 1, _utc_text, deterministic=True)
+    for script in MIGRATIONS[:step]:
+        db.executescript(script)
+    db.execute(
+        "INSERT INTO webhook_events (provider, dedupe_key, expires_at, doc) VALUES (?,?,?,?)",
+        (old.provider, old.dedupe_key, format_time(old.expires_at), old.model_dump_json()),
+    )
+    db.execute(f"PRAGMA user_version = {step:d}")
+    db.commit()
+    db.close()
+    store = SqliteConnectionStore(path)
+    try:
+        assert [e.id for e in store.list_webhook_events("t1", "conn_1")] == ["whe_old"]
+    finally:
+        store.close()
+
+
+def test_the_firestore_indexes_cover_the_listing() -> None:
+    indexes_file = Path(__file__).resolve().parents[2] / "infra" / "firestore.indexes.json"
+    spec = json.loads(indexes_file.read_text())
+    wanted = [
+        ("tenant_id", "ASCENDING"),
+        ("connection_id", "ASCENDING"),
+        ("received_at", "DESCENDING"),
+    ]
+    assert any(
+        i["collectionGroup"] == "webhook_events"
+        and i["queryScope"] == "COLLECTION"
+        and [(f["fieldPath"], f["order"]) for f in i["fields"]] == wanted
+        for i in spec["indexes"]
+    )
+    exempt = {
+        o["fieldPath"]
+        for o in spec["fieldOverrides"]
+        if o["collectionGroup"] == "webhook_events" and o["indexes"] == []
+    }
+    assert {"record", "summary", "received_at"} <= exempt
