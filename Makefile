@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install dev test lint bench bench-backends bench-oauth bench-fetch clean
+.PHONY: install dev test lint bench bench-backends bench-oauth bench-fetch bench-webhooks clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ bench-oauth: install
 
 bench-fetch: install
 	$(BIN)/python tests/bench/bench_fetch.py
+
+bench-webhooks: install
+	$(BIN)/python tests/bench/bench_webhooks.py
 
 clean:
 	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache

@@ -29,7 +29,7 @@ Either way a delivery goes through the same steps, in this order:
    duplicate answers 200 with no second task;
 7. a ``process_webhook`` task, named after the key. If it cannot be enqueued the record is
    deleted again (so the provider's retry is not taken for a duplicate) and the answer is a
-   retryable 503. Then the record is marked ``enqueued``.
+   retryable 503. (The record is written as ``enqueued`` up front, saving a write.)
 
 :meth:`WebhookIngestion.process_webhook` (task kind ``process_webhook``) normalizes the stored
 event into a :class:`~tether.webhooks.model.TetherEvent` and enqueues its ``deliver`` task.
@@ -49,6 +49,9 @@ import hashlib
 import logging
 import re
 import secrets as random_secrets
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -105,6 +108,9 @@ __all__ = [
 
 log = logging.getLogger("tether.webhooks")
 
+_SecretKey = tuple[str, str, str, str]  # tenant, connection, credential ref, field
+_SECRET_CACHE_SECONDS = 300.0
+_SECRET_CACHE_SIZE = 1024
 PROCESS_WEBHOOK_TASK = "process_webhook"
 DELIVER_TASK = "deliver"  # the same kind token_lifecycle announces its own events with
 SYSTEM_ACTOR = "system:webhooks"
@@ -257,6 +263,8 @@ class WebhookIngestion:
         self._app_secrets = app_secrets
         self.max_body_bytes = max_body_bytes
         self._ttl = timedelta(days=event_ttl_days)
+        self._secret_lock = threading.Lock()
+        self._secret_cache: OrderedDict[_SecretKey, tuple[float, tuple[str, ...]]] = OrderedDict()
         self._public_url = (public_url or "").rstrip("/")
         self._schemes: SchemeFactory = schemes or _default_scheme_for
         self._find_by_route = find_by_route
@@ -428,14 +436,32 @@ class WebhookIngestion:
         return found
 
     def _connection_secrets(self, connection: Connection, field: str) -> list[str]:
+        """The connection's signing secret. Kept per instance for a few minutes, keyed by the
+        credential reference: a change of credentials makes a new reference (a new envelope
+        or secret version), so a cached secret is never served after a change. Without the
+        cache every delivery would read (and audit) the credentials; with it, the first
+        delivery after a change does."""
         if connection.credential_ref is None:
             return []
+        key = (connection.tenant_id, connection.id, connection.credential_ref.locator, field)
+        now = time.monotonic()
+        with self._secret_lock:
+            hit = self._secret_cache.get(key)
+            if hit is not None and hit[0] > now:
+                self._secret_cache.move_to_end(key)
+                return list(hit[1])
         principal = Principal(tenant_id=connection.tenant_id, user_id=SYSTEM_ACTOR)
         credentials = self._connections.read_credentials(
             principal, connection.id, purpose="webhook"
         )
         value = credentials.get(field)
-        return [value] if isinstance(value, str) and value.strip() else []
+        found = [value] if isinstance(value, str) and value.strip() else []
+        with self._secret_lock:
+            self._secret_cache[key] = (now + _SECRET_CACHE_SECONDS, tuple(found))
+            self._secret_cache.move_to_end(key)
+            while len(self._secret_cache) > _SECRET_CACHE_SIZE:
+                self._secret_cache.popitem(last=False)
+        return found
 
     def _verify(
         self,
@@ -499,7 +525,10 @@ class WebhookIngestion:
             connection_id=connection_id,
             received_at=now,
             expires_at=now + self._ttl,
-            status="received" if connection is not None else "unroutable",
+            # Written as ``enqueued`` up front: one write fewer on the hot path. If the task
+            # cannot be queued the record is deleted; if the process dies first, a later
+            # duplicate finds it stalled and queues it (the task name keeps that single).
+            status="enqueued" if connection is not None else "unroutable",
             headers=kept_headers(request.headers),
             body=body,
             detail=detail,
@@ -528,7 +557,6 @@ class WebhookIngestion:
             raise BackendUnavailable(
                 "the event could not be queued; try again", code="WEBHOOK_QUEUE_UNAVAILABLE"
             ) from exc
-        self._mark_enqueued(event.provider, event.dedupe_key)
         return Accepted(
             provider=provider_key, status="enqueued", dedupe_key=key, connection_id=connection_id
         )
@@ -551,21 +579,11 @@ class WebhookIngestion:
         except Exception:
             log.exception("webhook event %s could not be deleted after a failed enqueue", event.id)
 
-    def _mark_enqueued(self, provider_key: str, key: str) -> None:
-        """Status ``enqueued`` unless the task already moved it on (best effort: the status is
-        for people; exactly-once rests on the record's key and the task names)."""
-        try:
-            current = self._store.get_webhook_event(provider_key, key)
-            if current is not None and current.status == "received":
-                self._store.update_webhook_event(current.model_copy(update={"status": "enqueued"}))
-        except TetherError as exc:
-            log.warning("could not mark webhook event of %s enqueued (%s)", provider_key, exc.code)
-
     def _recover_stalled(self, provider_key: str, key: str, now: datetime) -> None:
         """A duplicate of an event still ``received`` long after its receipt: its task was
         lost, so enqueue it now (503 for the provider to retry if that fails too)."""
         existing = self._store.get_webhook_event(provider_key, key)
-        if existing is None or existing.status != "received":
+        if existing is None or existing.status not in ("received", "enqueued"):
             return
         if now - existing.received_at < _STALLED_AFTER:
             return
@@ -575,8 +593,7 @@ class WebhookIngestion:
             raise BackendUnavailable(
                 "the event could not be queued; try again", code="WEBHOOK_QUEUE_UNAVAILABLE"
             ) from exc
-        log.warning("webhook event %s had no task; enqueued again", existing.id)
-        self._mark_enqueued(provider_key, key)
+        log.warning("webhook event %s not processed yet; enqueued again", existing.id)
 
     # -- processing -------------------------------------------------------------------------
     def process_webhook(self, payload: Mapping[str, Any]) -> None:
