@@ -276,6 +276,66 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                 "responses": {"200": {"description": "endpoints"}, **_errors(401, 404)},
             },
         },
+        "/connections/{id}/webhook/rotate": {
+            "parameters": [_ID],
+            "post": {
+                "summary": "A new webhook URL for the connection (shown once; the old one stops)",
+                "security": secured,
+                "responses": {"201": {"description": "{url}"}, **_errors(401, 404)},
+            },
+        },
+        "/connections/{id}/events": {
+            "parameters": [_ID],
+            "get": {
+                "summary": "Recent inbound events and deliveries of the connection",
+                "security": secured,
+                "responses": {"200": {"description": "{events, deliveries}"}, **_errors(401, 404)},
+            },
+        },
+        "/webhooks/{token}": {
+            "parameters": [
+                {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "post": {
+                "summary": "A provider's webhook delivery to one connection (signature verified)",
+                "responses": {
+                    "200": {"description": "{ok, duplicate}"},
+                    **_errors(401, 404, 413, 503),
+                },
+            },
+        },
+        "/webhooks/providers/{provider}": {
+            "parameters": [
+                {"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "post": {
+                "summary": "An app-level webhook delivery, routed by the catalog's route field",
+                "responses": {
+                    "200": {"description": "{ok, duplicate}"},
+                    **_errors(401, 404, 413, 503),
+                },
+            },
+        },
+        "/settings/": {
+            "get": {
+                "summary": "The tenant's notify URL and signing secrets (ids, never values)",
+                "security": secured,
+                "responses": {"200": {"description": "settings"}, **_errors(401)},
+            },
+            "put": {
+                "summary": "Set the notify URL ({notify_url}; null clears it)",
+                "security": secured,
+                "responses": {"200": {"description": "settings"}, **_errors(400, 401)},
+            },
+        },
+        "/settings/notify-secret/rotate": {
+            "post": {
+                "summary": "A new whsec_ signing secret, shown once; previous ones keep signing "
+                "for overlap_hours",
+                "security": secured,
+                "responses": {"201": {"description": "{secret, …}"}, **_errors(400, 401)},
+            },
+        },
         "/tasks/{kind}": {
             "parameters": [
                 {"name": "kind", "in": "path", "required": True, "schema": {"type": "string"}}
