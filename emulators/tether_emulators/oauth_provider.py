@@ -126,6 +126,7 @@ class OAuthProvider:
         issue_refresh_tokens: bool = True,
         refresh_token_lifetime: int | None = None,
         subject: str = "user-1",
+        extra_token_fields: Mapping[str, Any] | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._settings = ProviderSettings(
@@ -139,6 +140,7 @@ class OAuthProvider:
             issue_refresh_tokens=issue_refresh_tokens,
             refresh_token_lifetime=refresh_token_lifetime,
             subject=subject,
+            extra_token_fields=dict(extra_token_fields or {}),
         )
         if clients is None:
             clients = {

@@ -19,7 +19,7 @@ import hmac
 import re
 import secrets
 import threading
-from collections.abc import Sequence, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -104,6 +104,12 @@ class ClientSpec:
         return hmac.compare_digest(presented.encode(), self.client_secret.encode())
 
 
+# What a token response says itself; ``extra_token_fields`` never sets these.
+_STANDARD_TOKEN_FIELDS = frozenset(
+    {"access_token", "token_type", "expires_in", "refresh_token", "scope"}
+)
+
+
 @dataclass(frozen=True)
 class ProviderSettings:
     """The provider's behaviour; replaced as a whole (see ``OAuthProvider.configure``).
@@ -124,6 +130,8 @@ class ProviderSettings:
     - ``subject``: the ``sub`` of the emulated user (``login_hint`` at ``/authorize``
       overrides it for that authorization).
     - ``api_items``: how many records ``/api/items`` serves, 10 per page.
+    - ``extra_token_fields``: more top-level fields of every token response (an account id,
+      as Slack's ``team`` or Square's ``merchant_id``); they never replace the standard ones.
     """
 
     access_token_lifetime: int = 3600
@@ -138,6 +146,7 @@ class ProviderSettings:
     code_lifetime: int = 60
     subject: str = "user-1"
     api_items: int = 25
+    extra_token_fields: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.access_token_lifetime < 0 or self.code_lifetime < 0 or self.api_items < 0:
@@ -510,7 +519,12 @@ class GrantStore:
         self._access[access_token] = _AccessToken(
             family_id=family.id, client_id=family.client_id, scope=scope, expires_at=now + lifetime
         )
-        body: dict[str, Any] = {"access_token": access_token, "token_type": "Bearer"}
+        body: dict[str, Any] = {
+            key: value
+            for key, value in settings.extra_token_fields.items()
+            if key not in _STANDARD_TOKEN_FIELDS
+        }
+        body.update({"access_token": access_token, "token_type": "Bearer"})
         if settings.send_expires_in:
             body["expires_in"] = lifetime
         if refresh_token is not None:

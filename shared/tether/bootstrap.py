@@ -392,6 +392,7 @@ class Container:
             ],
             max_body_bytes=s.max_body_bytes,
             public_url=s.public_url,
+            find_by_route=self.store.find_connection_by_route,
         )
 
     @lazy

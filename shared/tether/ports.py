@@ -80,6 +80,14 @@ class ConnectionStore(Protocol):
 
     def find_connection_by_webhook_token(self, token_hash: str) -> Connection | None: ...
 
+    def find_connection_by_route(self, provider: str, route: str) -> Connection | None:
+        """The live connection of ``provider`` whose ``webhook_route`` is ``route`` (exact
+        match), for app-level webhook deliveries. At most one live connection holds a
+        ``(provider, route)``: :meth:`create_connection` and :meth:`update_connection` refuse a
+        second one with :class:`~tether.domain.errors.Conflict` (code
+        ``WEBHOOK_ROUTE_TAKEN``); a deleted connection holds none."""
+        ...
+
     # -- audit ------------------------------------------------------------------------------
     def append_audit(self, event: AuditEvent) -> None: ...
 

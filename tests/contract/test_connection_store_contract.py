@@ -319,6 +319,77 @@ def test_find_by_webhook_token_hash(store: ConnectionStore) -> None:
     assert store.find_connection_by_webhook_token("h2") is None
 
 
+def test_find_by_route_finds_the_live_connection_of_that_provider(
+    store: ConnectionStore,
+) -> None:
+    store.create_connection(make("conn_r1", "t1", webhook_route="acct/1"))
+    store.create_connection(make("conn_r2", "t2", webhook_route="acct_2"))
+    # the same value under another provider is another account
+    store.create_connection(make("conn_r3", "t1", provider="slack", webhook_route="acct/1"))
+    store.create_connection(make("conn_none", "t1"))
+    found = store.find_connection_by_route("stripe", "acct/1")
+    assert found is not None and (found.tenant_id, found.id) == ("t1", "conn_r1")
+    assert found.webhook_route == "acct/1"
+    other = store.find_connection_by_route("stripe", "acct_2")
+    assert other is not None and (other.tenant_id, other.id) == ("t2", "conn_r2")
+    slack = store.find_connection_by_route("slack", "acct/1")
+    assert slack is not None and slack.id == "conn_r3"
+    assert store.find_connection_by_route("stripe", "ACCT/1") is None
+    assert store.find_connection_by_route("stripe", "acct") is None
+    assert store.find_connection_by_route("hubspot", "acct_2") is None
+
+
+def test_a_deleted_connection_is_not_found_by_route_and_frees_it(store: ConnectionStore) -> None:
+    store.create_connection(make("conn_del", webhook_route="acct_1"))
+    current = store.get_connection("t1", "conn_del")
+    assert current is not None
+    store.update_connection(current.model_copy(update={"deleted_at": T0}), expected_version=1)
+    assert store.find_connection_by_route("stripe", "acct_1") is None
+    # the account can be connected again, by anyone
+    store.create_connection(make("conn_again", "t2", webhook_route="acct_1"))
+    found = store.find_connection_by_route("stripe", "acct_1")
+    assert found is not None and found.id == "conn_again"
+
+
+def test_a_second_live_connection_cannot_claim_a_route(store: ConnectionStore) -> None:
+    store.create_connection(make("conn_first", webhook_route="acct_1"))
+    with pytest.raises(Conflict) as refused:
+        store.create_connection(make("conn_second", "t2", webhook_route="acct_1"))
+    assert refused.value.code == "WEBHOOK_ROUTE_TAKEN"
+    assert store.get_connection("t2", "conn_second") is None
+    store.create_connection(make("conn_third", webhook_route="acct_3"))
+    third = store.get_connection("t1", "conn_third")
+    assert third is not None
+    with pytest.raises(Conflict) as refused:
+        store.update_connection(
+            third.model_copy(update={"webhook_route": "acct_1"}), expected_version=1
+        )
+    assert refused.value.code == "WEBHOOK_ROUTE_TAKEN"
+    assert store.get_connection("t1", "conn_third") == third
+    found = store.find_connection_by_route("stripe", "acct_1")
+    assert found is not None and found.id == "conn_first"
+    # unchanged routes do not conflict with themselves
+    store.update_connection(third.model_copy(update={"display_name": "x"}), expected_version=1)
+    assert store.find_connection_by_route("stripe", "acct_3") is not None
+
+
+def test_a_route_change_moves_the_lookup(store: ConnectionStore) -> None:
+    store.create_connection(make("conn_mv", webhook_route="acct_old"))
+    current = store.get_connection("t1", "conn_mv")
+    assert current is not None
+    moved = store.update_connection(
+        current.model_copy(update={"webhook_route": "acct_new"}), expected_version=1
+    )
+    assert store.find_connection_by_route("stripe", "acct_old") is None
+    found = store.find_connection_by_route("stripe", "acct_new")
+    assert found is not None and found.id == "conn_mv" and found.version == 2
+    # the old value is free again; clearing the route frees the new one too
+    store.create_connection(make("conn_old", webhook_route="acct_old"))
+    store.update_connection(moved.model_copy(update={"webhook_route": None}), expected_version=2)
+    assert store.find_connection_by_route("stripe", "acct_new") is None
+    store.create_connection(make("conn_new", webhook_route="acct_new"))
+
+
 def test_audit_is_tenant_scoped_newest_first(store: ConnectionStore) -> None:
     for i in range(3):
         store.append_audit(

@@ -23,6 +23,7 @@ from tether.adapters.firestore.paths import (
     encode_list_cursor,
     encode_scan_cursor,
     webhook_event_id,
+    webhook_route_id,
 )
 from tether.domain.errors import BackendUnavailable, InvalidRequest
 
@@ -51,6 +52,15 @@ def test_hashed_ids_are_distinct() -> None:
 def test_webhook_event_id_separates_provider_and_key() -> None:
     assert webhook_event_id("ab", "c") != webhook_event_id("a", "bc")
     assert "/" not in webhook_event_id("stripe", "evt/1")
+
+
+def test_webhook_route_id_separates_provider_and_route() -> None:
+    assert webhook_route_id("ab", "c") != webhook_route_id("a", "bc")
+    assert webhook_route_id("shopify", "a.myshopify.com") != webhook_route_id(
+        "shopify", "b.myshopify.com"
+    )
+    assert len(webhook_route_id("github", "123/4")) == 64
+    assert "/" not in webhook_route_id("github", "123/4")
 
 
 def test_list_cursor_round_trips() -> None:
@@ -238,6 +248,13 @@ def test_indexes_file_has_ttl_policies_and_exempts_records() -> None:
         "deliveries",
     ):
         assert by_field[(group, "record")]["indexes"] == []
+
+
+def test_indexes_file_does_not_index_the_route_lookup_key() -> None:
+    """``webhook_route_key`` only tells an update which lookup to remove; never queried."""
+    overrides = json.loads(INDEXES_FILE.read_text())["fieldOverrides"]
+    by_field = {(o["collectionGroup"], o["fieldPath"]): o for o in overrides}
+    assert by_field[("connections", "webhook_route_key")]["indexes"] == []
 
 
 def test_indexes_file_has_rate_bucket_ttl_and_indexes_none_of_its_fields() -> None:

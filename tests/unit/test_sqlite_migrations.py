@@ -13,7 +13,7 @@ import pytest
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.adapters.sqlite.schema import MIGRATIONS, _utc_text, format_time
 from tether.adapters.sqlite.store import _EXPIRING_AFTER, _EXPIRING_SQL
-from tether.domain.errors import ConfigurationError
+from tether.domain.errors import ConfigurationError, Conflict
 from tether.domain.models import Connection, Delivery, TenantSettings
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -297,3 +297,55 @@ def test_delivery_listing_is_served_by_an_index(
     assert len(details) == 1, details
     assert details[0].startswith(f"SEARCH deliveries USING INDEX {index} ")
     assert "TEMP B-TREE" not in details[0]
+
+
+def test_version_5_file_gains_unique_webhook_routes_and_keeps_its_records(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v5.sqlite3"
+    kept = _connection("conn_kept", "t1", None)
+    db = sqlite3.connect(path)
+    db.create_function("tether_utc_text", 1, _utc_text, deterministic=True)
+    for script in MIGRATIONS[:5]:
+        db.executescript(script)
+    db.execute(
+        "INSERT INTO connections (id, tenant_id, provider, status, created_at, version, "
+        "deleted, webhook_token_hash, token_expires_at, doc) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (
+            kept.id,
+            "t1",
+            kept.provider,
+            "pending",
+            format_time(T0),
+            1,
+            0,
+            None,
+            None,
+            kept.model_dump_json(),
+        ),
+    )
+    db.execute("PRAGMA user_version = 5")
+    db.commit()
+    db.close()
+
+    store = SqliteConnectionStore(path)
+    try:
+        assert store.get_connection("t1", "conn_kept") == kept
+        routed = _connection("conn_routed", "t1", None).model_copy(update={"webhook_route": "T123"})
+        store.create_connection(routed)
+        found = store.find_connection_by_route("google_drive", "T123")
+        assert found is not None and found.id == "conn_routed"
+        with pytest.raises(Conflict) as refused:
+            store.create_connection(routed.model_copy(update={"id": "conn_twin"}))
+        assert refused.value.code == "WEBHOOK_ROUTE_TAKEN"
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT doc FROM connections "
+            "WHERE provider = ? AND webhook_route = ? AND deleted = 0",
+            ("google_drive", "T123"),
+        ).fetchall()
+    db.close()
+    assert "connections_by_webhook_route" in plan[0][3], plan

@@ -139,6 +139,13 @@ class OAuth2Auth(_Model):
     ``callback_code_param``: the callback query parameter holding the code.
     ``config_from_callback`` / ``config_from_token_response``: callback query parameters and
     token-response fields copied into the connection config (parameter -> config property).
+    ``webhook_route_from``: where the provider proves the account id its app-level webhooks
+    name (the webhook's ``route_field``), stored as the connection's ``webhook_route``:
+    ``token:<dotted path>`` into the token response of the code exchange (Slack
+    ``token:team.id``), or ``token_host``: the host of the token endpoint the code was
+    redeemed at (Shopify's ``<shop>.myshopify.com``). Never a callback query parameter: the
+    browser carries those, so a tenant could change them. Unset: app-level events of the
+    provider stay unroutable.
     """
 
     mode: Literal["oauth2"]
@@ -161,6 +168,9 @@ class OAuth2Auth(_Model):
     callback_code_param: str = "code"
     config_from_callback: dict[str, str] = Field(default_factory=dict)
     config_from_token_response: dict[str, str] = Field(default_factory=dict)
+    webhook_route_from: str | None = Field(
+        default=None, pattern=r"^(token_host|token:[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*)$"
+    )
 
     @field_validator("authorization_url", "token_url", "revocation_url")
     @classmethod
@@ -422,6 +432,9 @@ class Provider(_Model):
             for target in targets.values():
                 if target not in config_props:
                     raise ValueError(f"auth copies a value into undefined config '{target}'")
+            route_field = self.webhook.route_field if self.webhook else None
+            if self.auth.webhook_route_from is not None and route_field is None:
+                raise ValueError("auth.webhook_route_from needs a webhook with a route_field")
         secret = self.webhook.secret_field if self.webhook else None
         if secret is not None and secret not in credential_props:
             raise ValueError(f"webhook.secret_field '{secret}' is not a credentials property")

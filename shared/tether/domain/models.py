@@ -109,6 +109,11 @@ class Connection(_Record):
     last_test: LastTest | None = None
     last_sync_at: datetime | None = None
     webhook: WebhookInfo | None = None
+    # The account id app-level webhook deliveries name (the catalog's ``route_field``), as the
+    # provider proved it when the connection was authorized. Only Tether sets it, never a
+    # tenant: whoever holds a route value receives that account's events. Unique per
+    # provider among live connections.
+    webhook_route: str | None = None
     # Where this connection's events go instead of the tenant's notify URL.
     notify_url: str | None = None
     version: int = 1

@@ -13,6 +13,12 @@ connection is created (or, for a reconnect, updated) in one step, already ``acti
 refresh token in the credential payload and the access token sealed on the record. Every
 failure ends in a redirect to ``return_to`` carrying ``error`` and a safe message, and leaves
 no half-made connection. Replays, unknown states and tampered states write nothing.
+
+When the provider's catalog entry says where its answer proves the account id its app-level
+webhooks name (``webhook_route_from``), the callback stores that value as the connection's
+``webhook_route`` (see :mod:`tether.services.webhook_ingestion`), on a reconnect too (``None``
+when the answer lacks it). Another live connection already holding the value makes the
+callback fail with ``error=route_taken`` and nothing stored.
 """
 
 from __future__ import annotations
@@ -27,7 +33,13 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from tether.crypto import Sealer
 from tether.domain.clock import Clock
-from tether.domain.errors import InvalidRequest, NotFound, TetherError, VersionConflict
+from tether.domain.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    TetherError,
+    VersionConflict,
+)
 from tether.domain.ids import IdGenerator
 from tether.domain.models import (
     AuditAction,
@@ -56,6 +68,7 @@ __all__ = ["OAuthCallbackResult", "OAuthFlowService", "StartedOAuth"]
 log = logging.getLogger("tether.oauth")
 
 STATE_PURPOSE = "oauth_state"
+ROUTE_TAKEN = "WEBHOOK_ROUTE_TAKEN"
 _SAFE_ERROR = re.compile(r"^[a-z_]{1,64}$")
 
 
@@ -331,13 +344,23 @@ class OAuthFlowService:
             ) from None
         config.update(_copied(_auth_map(provider, "config_from_token_response"), tokens.extra))
         scopes = list(tokens.scopes) if tokens.scopes else list(state.data.get("scopes") or [])
+        route = _proven_route(provider, client, tokens)
         try:
             if existing is None:
                 connection = self._create(
-                    state, principal, provider, config, credentials, tokens, scopes
+                    state, principal, provider, config, credentials, tokens, scopes, route
                 )
             else:
-                connection = self._reconnect(existing, config, credentials, tokens, scopes)
+                connection = self._reconnect(existing, config, credentials, tokens, scopes, route)
+        except Conflict as exc:
+            if exc.code != ROUTE_TAKEN:
+                log.warning("storing an OAuth connection failed: %s", exc.code)
+                raise _Abort(
+                    "storage_failed", "the connection could not be saved; try again"
+                ) from None
+            raise _Abort(
+                "route_taken", "this account is already connected; remove that connection first"
+            ) from None
         except TetherError as exc:
             log.warning("storing an OAuth connection failed: %s", exc.code)
             raise _Abort("storage_failed", "the connection could not be saved; try again") from None
@@ -366,6 +389,7 @@ class OAuthFlowService:
         credentials: dict[str, Any],
         tokens: TokenSet,
         scopes: list[str],
+        route: str | None,
     ) -> Connection:
         now = self._clock.now()
         connection_id = self._ids.new("conn")
@@ -395,6 +419,7 @@ class OAuthFlowService:
             token_expires_at=tokens.expires_at,
             token_refreshed_at=now,
             scopes=scopes,
+            webhook_route=route,
             created_at=now,
             updated_at=now,
             created_by=principal.user_id,
@@ -413,6 +438,7 @@ class OAuthFlowService:
         credentials: dict[str, Any],
         tokens: TokenSet,
         scopes: list[str],
+        route: str | None,
     ) -> Connection:
         current = existing
         for _ in range(5):
@@ -425,6 +451,7 @@ class OAuthFlowService:
                     "refresh_failures": 0,
                     "config": config,
                     "scopes": scopes,
+                    "webhook_route": route,
                     "token_refreshed_at": self._clock.now(),
                 }
             )
@@ -494,3 +521,32 @@ def _copied(mapping: Mapping[str, str], source: Mapping[str, Any]) -> dict[str, 
         for param, prop in mapping.items()
         if isinstance(source.get(param), str | int) and not isinstance(source.get(param), bool)
     }
+
+
+def _proven_route(provider: Provider, client: OAuthClient, tokens: TokenSet) -> str | None:
+    """The connection's ``webhook_route``, from the provider's answer as the catalog's
+    ``webhook_route_from`` says: a token-response field, or the host of the token endpoint
+    the code was just redeemed at. ``None`` when the entry names no source or the answer
+    lacks the value."""
+    source = getattr(provider.auth, "webhook_route_from", None)
+    spec = provider.webhook
+    if not isinstance(source, str) or spec is None:
+        return None
+    # Imported here: only providers with app-level webhook routes need them.
+    from tether.services.webhook_ingestion import normalize_route
+    from tether.webhooks.routing import field_value
+
+    raw: object
+    if source == "token_host":
+        raw = urlsplit(client.token_url).hostname
+    else:
+        raw = field_value(source.removeprefix("token:"), {}, tokens.extra)
+    route = normalize_route(spec, raw)
+    if route is None:
+        log.warning(
+            "the provider's answer carried no webhook route (%s); its app-level events will "
+            "not reach this connection",
+            source,
+            extra={"provider": provider.key},
+        )
+    return route

@@ -34,12 +34,19 @@ Either way a delivery goes through the same steps, in this order:
 :meth:`WebhookIngestion.process_webhook` (task kind ``process_webhook``) normalizes the stored
 event into a :class:`~tether.webhooks.model.TetherEvent` and enqueues its ``deliver`` task.
 
-Routing on the app-level route needs a lookup from ``(provider, route value)`` to a
-connection that the store port does not offer yet: the service takes it as ``find_by_route``.
-Without one (the default), every app-level event is recorded with status ``unroutable`` and
-no connection, logged, and never forwarded. The route value must be one Tether set from what
-the provider proved (the OAuth callback, the provider's API), never a tenant-writable field:
-a tenant able to claim another account's route value would receive its events.
+Routing on the app-level route looks up ``(provider, route value)`` with the store's
+:meth:`~tether.ports.ConnectionStore.find_connection_by_route` (wired as ``find_by_route``;
+without one every app-level event is unroutable). The value it matches is the connection's
+``webhook_route``, which only Tether sets: the OAuth callback takes it from what the provider
+proved (the catalog's ``webhook_route_from``: a field of the token response, or the host of
+the token endpoint the code was redeemed at), never from a tenant-writable field or a callback
+query parameter, since a tenant able to claim another account's route value would receive its
+events. At most one live connection holds a route value per provider; a second one is refused
+(the OAuth callback ends in ``error=route_taken``). Both sides compare values normalized by
+:func:`normalize_route`. A delivery naming no connection (the provider has no
+``webhook_route_from``, as for Xero, GitHub, Stripe and Twilio, or the account was never
+connected) is recorded with status ``unroutable`` and no connection, logged, and never
+forwarded.
 """
 
 from __future__ import annotations
@@ -103,6 +110,7 @@ __all__ = [
     "event_id_for",
     "hash_token",
     "new_signing_secret",
+    "normalize_route",
     "process_task_name",
 ]
 
@@ -177,6 +185,26 @@ class EventSummary:
 def hash_token(token: str) -> str:
     """What is stored for a webhook token: its SHA-256, hex."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+_MAX_ROUTE_CHARS = 256
+
+
+def normalize_route(spec: WebhookSpec, value: object) -> str | None:
+    """A route value as stored on a connection and as looked up: text, trimmed (integers as
+    decimal text: HubSpot's portal id, GitHub's installation id); lower-case when the
+    ``route_field`` is a header (Shopify's shop domain: a host name). ``None`` for anything
+    else, empty, or longer than 256 characters."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if spec.route_field is not None and spec.route_field.startswith("header:"):
+        text = text.lower()
+    return text if 0 < len(text) <= _MAX_ROUTE_CHARS else None
 
 
 def new_signing_secret() -> str:
@@ -402,7 +430,7 @@ class WebhookIngestion:
         self._check_size(request)
         spec = self._webhook_spec(provider_key, error=_unknown_webhook)
         payload = parse_payload(request.body, request.header("content-type"))
-        route = field_text(spec.route_field, request.headers, payload)
+        route = normalize_route(spec, field_text(spec.route_field, request.headers, payload))
         # Before verification the route only chooses a secret: the connection it names is
         # trusted once its own secret (or the app's) has verified the delivery.
         connection = self._route(provider_key, route)

@@ -29,6 +29,7 @@ __all__ = [
     "encode_scan_cursor",
     "format_time",
     "webhook_event_id",
+    "webhook_route_id",
 ]
 
 # Firestore's documented limit on one document ("Maximum size for a document: 1 MiB").
@@ -60,6 +61,12 @@ def webhook_event_id(provider: str, dedupe_key: str) -> str:
     """Dedupe keys are provider-chosen (they may contain "/"): always hashed, with a
     separator no provider key contains, so ``(a, bc)`` and ``(ab, c)`` differ."""
     return hashlib.sha256(_utf8(provider) + b"\x00" + _utf8(dedupe_key)).hexdigest()
+
+
+def webhook_route_id(provider: str, route: str) -> str:
+    """The ``webhook_routes`` lookup id of a connection's route value (provider-chosen text):
+    hashed like :func:`webhook_event_id`, so ``(a, bc)`` and ``(ab, c)`` differ."""
+    return hashlib.sha256(_utf8(provider) + b"\x00" + _utf8(route)).hexdigest()
 
 
 def format_time(value: datetime) -> str:

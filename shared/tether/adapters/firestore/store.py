@@ -4,11 +4,12 @@ Layout (paths relative to the database; ``<t>`` etc. are :func:`~.paths.doc_id` 
 
     tenants/<t>/connections/<connection id>   record + tenant_id, id, provider, status,
                                               deleted, created_at, version, webhook_token_hash,
-                                              token_expires_at
+                                              token_expires_at, webhook_route_key
     tenants/<t>/audit/<event id>              record + id, connection_id, at
     tenants/<t>/settings/current              record + version          (tenant settings)
     tenants/<t>/deliveries/<event id>         record + id, connection_id, created_at
     webhook_tokens/<token hash>               tenant_id, connection_id  (lookup, unique)
+    webhook_routes/<sha256(provider NUL route)> tenant_id, connection_id (lookup, unique)
     oauth_states/<state hash>                 record + expires_at       (TTL)
     webhook_events/<sha256(provider NUL key)> record + provider, expires_at (TTL),
                                               tenant_id, connection_id, received_at, summary
@@ -47,6 +48,13 @@ Why this shape:
 - **Webhook tokens** are looked up through ``webhook_tokens/<hash>`` documents written in
   the same batch as the connection (create, update, token change), which also makes the
   hash unique as in SQLite; no collection-group query on a hash field is needed.
+- **Webhook routes** (the account id of app-level webhook deliveries,
+  :meth:`find_connection_by_route`) work the same way: a ``webhook_routes/<id>`` document per
+  live connection with a ``webhook_route``, created, moved or deleted in the batch that
+  writes the connection (a deleted connection holds none, so the account can be connected
+  again). ``create()`` makes ``(provider, route)`` unique among live connections. The
+  connection keeps the id of its lookup as ``webhook_route_key`` (never queried, not indexed)
+  so an update knows which lookup to remove without reading the old record.
 - **Tenant settings** are one document per tenant, replaced by compare-and-set on
   ``version`` with the same ``update_time`` precondition (``create()`` for the first one).
   The signing secrets in it are sealed envelopes inside ``record``, never indexed.
@@ -123,6 +131,7 @@ from tether.adapters.firestore.paths import (
     encode_list_cursor,
     encode_scan_cursor,
     webhook_event_id,
+    webhook_route_id,
 )
 from tether.domain.errors import BackendUnavailable, Conflict, InvalidRequest, VersionConflict
 from tether.domain.models import (
@@ -147,6 +156,7 @@ __all__ = [
     "SETTINGS_DOCUMENT",
     "TENANTS",
     "WEBHOOK_EVENTS",
+    "WEBHOOK_ROUTES",
     "WEBHOOK_TOKENS",
     "FirestoreConnectionStore",
     "firestore_client",
@@ -156,6 +166,7 @@ TENANTS = "tenants"
 CONNECTIONS = "connections"
 AUDIT = "audit"
 WEBHOOK_TOKENS = "webhook_tokens"
+WEBHOOK_ROUTES = "webhook_routes"
 OAUTH_STATES = "oauth_states"
 WEBHOOK_EVENTS = "webhook_events"
 LEASES = "leases"
@@ -272,6 +283,9 @@ class FirestoreConnectionStore:
     def _token_ref(self, token_hash: str) -> DocumentReference:
         return self._client.collection(WEBHOOK_TOKENS).document(doc_id(token_hash))
 
+    def _route_ref(self, route_key: str) -> DocumentReference:
+        return self._client.collection(WEBHOOK_ROUTES).document(route_key)
+
     def _state_ref(self, state_hash: str) -> DocumentReference:
         return self._client.collection(OAUTH_STATES).document(doc_id(state_hash))
 
@@ -331,6 +345,7 @@ class FirestoreConnectionStore:
             "token_expires_at": (
                 None if connection.token_expires_at is None else _aware(connection.token_expires_at)
             ),
+            "webhook_route_key": _route_key(connection),
         }
 
     @staticmethod
@@ -340,18 +355,20 @@ class FirestoreConnectionStore:
     def create_connection(self, connection: Connection) -> None:
         ref = self._connection_ref(connection.tenant_id, connection.id)
         fields = self._checked(ref, self._connection_fields(connection))
-        token_hash = _token_hash(connection)
+        token_hash, route_key = _token_hash(connection), _route_key(connection)
         with _backend():
             batch = self._client.batch()
             batch.create(ref, fields)
             if token_hash is not None:
                 batch.create(self._token_ref(token_hash), self._token_fields(connection))
+            if route_key is not None:
+                batch.create(self._route_ref(route_key), self._token_fields(connection))
             try:
                 batch.commit()
             except gexc.AlreadyExists:
                 if ref.get(field_paths=["version"]).exists:
                     raise Conflict("a connection with this id already exists") from None
-                raise Conflict("this webhook token is already in use") from None
+                raise self._lookup_clash(route_key) from None
 
     def get_connection(
         self, tenant_id: str, connection_id: str, *, include_deleted: bool = False
@@ -404,24 +421,44 @@ class FirestoreConnectionStore:
         fields = self._checked(ref, self._connection_fields(stored))
         stale = VersionConflict("the connection was changed by someone else; re-read it")
         with _backend():
-            current = ref.get(field_paths=["version", "webhook_token_hash"])
+            current = ref.get(field_paths=["version", "webhook_token_hash", "webhook_route_key"])
             if not current.exists or current.get("version") != expected_version:
                 raise stale
+            known = current.to_dict() or {}
             batch = self._client.batch()
             batch.update(ref, fields, option=self._unchanged_since(current))
-            old_hash, new_hash = current.get("webhook_token_hash"), _token_hash(stored)
+            old_hash, new_hash = known.get("webhook_token_hash"), _token_hash(stored)
             if old_hash != new_hash:
                 if old_hash is not None:
                     batch.delete(self._token_ref(old_hash))
                 if new_hash is not None:
                     batch.create(self._token_ref(new_hash), self._token_fields(stored))
+            old_route, new_route = known.get("webhook_route_key"), _route_key(stored)
+            if old_route != new_route:
+                if old_route is not None:
+                    batch.delete(self._route_ref(old_route))
+                if new_route is not None:
+                    batch.create(self._route_ref(new_route), self._token_fields(stored))
             try:
                 batch.commit()
             except (gexc.FailedPrecondition, gexc.NotFound):
                 raise stale from None
             except gexc.AlreadyExists:
-                raise Conflict("this webhook token is already in use") from None
+                raise self._lookup_clash(new_route if old_route != new_route else None) from None
         return stored
+
+    def _lookup_clash(self, route_key: str | None) -> Conflict:
+        """Which lookup a failed ``create()`` of a connection batch hit: the route's (when
+        one was created and it exists now) or else the webhook token's."""
+        if (
+            route_key is not None
+            and self._route_ref(route_key).get(field_paths=["connection_id"]).exists
+        ):
+            return Conflict(
+                "another connection already receives this account's webhooks",
+                code="WEBHOOK_ROUTE_TAKEN",
+            )
+        return Conflict("this webhook token is already in use")
 
     def scan_connections(self, *, cursor: str | None = None, limit: int = 200) -> Page[Connection]:
         if limit < 1:
@@ -476,6 +513,16 @@ class FirestoreConnectionStore:
             return None
         found = self.get_connection(lookup.get("tenant_id"), lookup.get("connection_id"))
         if found is None or _token_hash(found) != token_hash:
+            return None
+        return found
+
+    def find_connection_by_route(self, provider: str, route: str) -> Connection | None:
+        with _backend():
+            lookup = self._route_ref(webhook_route_id(provider, route)).get()
+        if not lookup.exists:
+            return None
+        found = self.get_connection(lookup.get("tenant_id"), lookup.get("connection_id"))
+        if found is None or found.provider != provider or found.webhook_route != route:
             return None
         return found
 
@@ -846,3 +893,10 @@ def _full_at(updated: datetime, tokens: float, *, per_minute: int, burst: int) -
 
 def _token_hash(connection: Connection) -> str | None:
     return connection.webhook.token_hash if connection.webhook else None
+
+
+def _route_key(connection: Connection) -> str | None:
+    """The ``webhook_routes`` lookup id the connection holds: none once it is deleted."""
+    if connection.webhook_route is None or connection.deleted_at is not None:
+        return None
+    return webhook_route_id(connection.provider, connection.webhook_route)

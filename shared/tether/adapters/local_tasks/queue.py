@@ -196,7 +196,8 @@ class LocalTaskQueue:
         except (TypeError, ValueError):
             raise InvalidRequest("a task payload must be JSON-serialisable") from None
         now = to_db(self._clock.now())
-        with self._session(write=True) as db:
+        # One INSERT: atomic by itself in autocommit, no explicit transaction needed.
+        with self._session(write=False) as db:
             cursor = db.execute(
                 "INSERT INTO tasks (id, name, kind, payload, status, attempts, max_attempts, "
                 "run_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?) "

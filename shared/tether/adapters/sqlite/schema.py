@@ -138,6 +138,13 @@ MIGRATIONS: tuple[str, ...] = (
         ON webhook_events (tenant_id, connection_id, received_at DESC)
         WHERE connection_id IS NOT NULL;
     """,
+    # 6: the account id app-level webhooks are routed by (find_connection_by_route), unique per
+    # provider among live connections; a new field, so there is nothing to backfill
+    """
+    ALTER TABLE connections ADD COLUMN webhook_route TEXT;
+    CREATE UNIQUE INDEX connections_by_webhook_route ON connections (provider, webhook_route)
+        WHERE webhook_route IS NOT NULL AND deleted = 0;
+    """,
 )
 
 

@@ -99,6 +99,19 @@ _WEBHOOK_EVENTS_SQL = (
 )
 
 
+def _route_clash(error: sqlite3.IntegrityError) -> bool:
+    """Whether ``error`` is the unique index on ``(provider, webhook_route)`` (schema step 6)
+    refusing a second live holder; SQLite names the index's columns in its message."""
+    return "webhook_route" in str(error)
+
+
+def _route_taken() -> Conflict:
+    return Conflict(
+        "another connection already receives this account's webhooks",
+        code="WEBHOOK_ROUTE_TAKEN",
+    )
+
+
 # A refill this close to a whole token counts as one: times have microseconds only.
 _TOKEN_SLACK = 1e-9
 
@@ -169,6 +182,14 @@ class SqliteConnectionStore:
         else:
             db.execute("COMMIT")
 
+    def _insert(self, sql: str, args: tuple[object, ...]) -> None:
+        """One INSERT in autocommit: a single statement is atomic by itself, so it needs no
+        explicit transaction (two statements fewer on the hot paths: events, audit)."""
+        try:
+            self._db().execute(sql, args)
+        except sqlite3.OperationalError as exc:
+            raise BackendUnavailable("the local store is busy; try again") from exc
+
     def close(self) -> None:
         self._closed = True
         with self._all_lock:
@@ -183,8 +204,8 @@ class SqliteConnectionStore:
             with self._write() as db:
                 db.execute(
                     "INSERT INTO connections (id, tenant_id, provider, status, created_at, "
-                    "version, deleted, webhook_token_hash, token_expires_at, doc) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    "version, deleted, webhook_token_hash, token_expires_at, webhook_route, doc) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         connection.id,
                         connection.tenant_id,
@@ -195,10 +216,13 @@ class SqliteConnectionStore:
                         int(connection.deleted_at is not None),
                         connection.webhook.token_hash if connection.webhook else None,
                         _expiry(connection),
+                        connection.webhook_route,
                         connection.model_dump_json(),
                     ),
                 )
-        except sqlite3.IntegrityError:
+        except sqlite3.IntegrityError as exc:
+            if _route_clash(exc):
+                raise _route_taken() from None
             raise Conflict("a connection with this id already exists") from None
 
     def get_connection(
@@ -250,23 +274,29 @@ class SqliteConnectionStore:
     def update_connection(self, connection: Connection, *, expected_version: int) -> Connection:
         stored = connection.model_copy(update={"version": expected_version + 1})
         with self._write() as db:
-            cur = db.execute(
-                "UPDATE connections SET provider = ?, status = ?, version = ?, deleted = ?, "
-                "webhook_token_hash = ?, token_expires_at = ?, doc = ? "
-                "WHERE id = ? AND tenant_id = ? AND version = ?",
-                (
-                    stored.provider,
-                    stored.status.value,
-                    stored.version,
-                    int(stored.deleted_at is not None),
-                    stored.webhook.token_hash if stored.webhook else None,
-                    _expiry(stored),
-                    stored.model_dump_json(),
-                    stored.id,
-                    stored.tenant_id,
-                    expected_version,
-                ),
-            )
+            try:
+                cur = db.execute(
+                    "UPDATE connections SET provider = ?, status = ?, version = ?, deleted = ?, "
+                    "webhook_token_hash = ?, token_expires_at = ?, webhook_route = ?, doc = ? "
+                    "WHERE id = ? AND tenant_id = ? AND version = ?",
+                    (
+                        stored.provider,
+                        stored.status.value,
+                        stored.version,
+                        int(stored.deleted_at is not None),
+                        stored.webhook.token_hash if stored.webhook else None,
+                        _expiry(stored),
+                        stored.webhook_route,
+                        stored.model_dump_json(),
+                        stored.id,
+                        stored.tenant_id,
+                        expected_version,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                if _route_clash(exc):
+                    raise _route_taken() from None
+                raise Conflict("this webhook token is already in use") from None
             if cur.rowcount != 1:
                 raise VersionConflict("the connection was changed by someone else; re-read it")
         return stored
@@ -311,6 +341,18 @@ class SqliteConnectionStore:
             .execute(
                 "SELECT doc FROM connections WHERE webhook_token_hash = ? AND deleted = 0",
                 (token_hash,),
+            )
+            .fetchone()
+        )
+        return None if row is None else Connection.model_validate_json(row[0])
+
+    def find_connection_by_route(self, provider: str, route: str) -> Connection | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT doc FROM connections "
+                "WHERE provider = ? AND webhook_route = ? AND deleted = 0",
+                (provider, route),
             )
             .fetchone()
         )
@@ -384,20 +426,19 @@ class SqliteConnectionStore:
     # -- webhook events ---------------------------------------------------------------------
     def create_webhook_event(self, event: WebhookEvent) -> bool:
         try:
-            with self._write() as db:
-                db.execute(
-                    "INSERT INTO webhook_events (provider, dedupe_key, expires_at, tenant_id, "
-                    "connection_id, received_at, doc) VALUES (?,?,?,?,?,?,?)",
-                    (
-                        event.provider,
-                        event.dedupe_key,
-                        format_time(event.expires_at),
-                        event.tenant_id,
-                        event.connection_id,
-                        format_time(event.received_at),
-                        event.model_dump_json(),
-                    ),
-                )
+            self._insert(
+                "INSERT INTO webhook_events (provider, dedupe_key, expires_at, tenant_id, "
+                "connection_id, received_at, doc) VALUES (?,?,?,?,?,?,?)",
+                (
+                    event.provider,
+                    event.dedupe_key,
+                    format_time(event.expires_at),
+                    event.tenant_id,
+                    event.connection_id,
+                    format_time(event.received_at),
+                    event.model_dump_json(),
+                ),
+            )
         except sqlite3.IntegrityError:
             return False
         return True
