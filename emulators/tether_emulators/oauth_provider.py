@@ -90,9 +90,9 @@ from tether_emulators.oauth_provider_http import (
     Endpoint,
     Injection,
     ProviderApp,
-    ProviderServer,
     RequestRecord,
 )
+from tether_emulators.wsgi_server import StoppableWSGIServer, serve_in_thread
 
 __all__ = [
     "ClientSpec",
@@ -157,7 +157,7 @@ class OAuthProvider:
         self._clock_offset = 0.0
         self._host = "127.0.0.1"
         self._port: int | None = None
-        self._server: ProviderServer | None = None
+        self._server: StoppableWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._app = ProviderApp(self)
@@ -168,18 +168,12 @@ class OAuthProvider:
         """Listen on ``host:port`` (0: a free port) from a daemon thread; the port."""
         if self._server is not None:
             raise RuntimeError("the OAuth provider is already started")
-        server = ProviderServer(host, port, self._app)
+        server = StoppableWSGIServer(host, port, self._app)
         self._host = host
         self._port = int(server.server_port)
         self._stopping.clear()
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.5},
-            name="oauth-provider",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(server, "oauth-provider")
         return self.port
 
     def stop(self) -> None:

@@ -9,25 +9,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import html
 import json
 import logging
-import socket
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 from werkzeug.datastructures import MultiDict
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
-from tether_emulators.cloud_tasks_oidc import connectable_host
 from tether_emulators.oauth_provider_grants import (
     S256_CHALLENGE_RE,
     ClientSpec,
@@ -50,8 +45,6 @@ __all__ = [
     "Endpoint",
     "Injection",
     "ProviderApp",
-    "ProviderServer",
-    "QuietRequestHandler",
     "RequestRecord",
 ]
 
@@ -126,60 +119,6 @@ class Exchange:
     client_id: str | None = None
     auth_method: str | None = None
     error: str | None = None
-
-
-class QuietRequestHandler(WSGIRequestHandler):
-    """Logs method, path and status at DEBUG, never the query string (it can hold codes)."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        path = urllib.parse.urlsplit(getattr(self, "path", "")).path
-        log.debug("%s %s %s", getattr(self, "command", "-"), path, code)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Werkzeug's own access lines would carry the query string: dropped."""
-
-
-class ProviderServer(ThreadedWSGIServer):
-    """What ``make_server(..., threaded=True)`` builds, plus a record of the open connections,
-    so that :meth:`stop` also ends keep-alive connections (a stopped provider answers
-    nothing, not even on a connection a client opened earlier) and returns at once."""
-
-    def __init__(self, host: str, port: int, app: WSGIApplication) -> None:
-        super().__init__(host, port, app, QuietRequestHandler)
-        self._connections_lock = threading.Lock()
-        self._connections: set[socket.socket] = set()
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        connection, address = super().get_request()
-        with self._connections_lock:
-            self._connections.add(connection)
-        return connection, address
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def stop(self) -> None:
-        """Stop serving, close the listening socket and every open connection."""
-        stopper = threading.Thread(target=self.shutdown, name="oauth-provider-stop", daemon=True)
-        stopper.start()
-        # serve_forever notices the request between two select() calls: a connection attempt
-        # wakes it up instead of waiting for the poll interval to pass.
-        host = connectable_host(str(self.server_address[0])).strip("[]")
-        while stopper.is_alive():
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection((host, self.server_port), timeout=0.2),
-            ):
-                pass
-            stopper.join(0.005)
-        self.server_close()
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
 
 
 def _json_response(

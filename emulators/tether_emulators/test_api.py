@@ -64,7 +64,8 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 from werkzeug.wrappers import Request, Response
 
 from tether_emulators.cloud_tasks_oidc import connectable_host
-from tether_emulators.test_api_server import ApiServer, self_signed_certificate
+from tether_emulators.test_api_server import self_signed_certificate
+from tether_emulators.wsgi_server import StoppableWSGIServer, serve_in_thread
 
 __all__ = [
     "AuthMode",
@@ -224,7 +225,7 @@ class TestApi:
         self._in_flight = 0
         self._host = "127.0.0.1"
         self._port: int | None = None
-        self._server: ApiServer | None = None
+        self._server: StoppableWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._routes: dict[str, Callable[[Request], Response]] = {
@@ -247,18 +248,14 @@ class TestApi:
         """Listen on ``host:port`` (0: a free port) from a daemon thread; the port."""
         if self._server is not None:
             raise RuntimeError("the test API is already started")
-        server = ApiServer(host, port, self._wsgi, self._tls_context() if self.tls else None)
+        server = StoppableWSGIServer(
+            host, port, self._wsgi, self._tls_context() if self.tls else None
+        )
         self._host = host
         self._port = int(server.server_port)
         self._stopping.clear()
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.5},
-            name="test-api",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(server, "test-api")
         return self._port
 
     def stop(self) -> None:

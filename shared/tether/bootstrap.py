@@ -359,18 +359,22 @@ class Container:
         )
 
     @lazy
-    def delivery(self) -> DeliveryService:
+    def delivery_client(self) -> OutboundClient:
+        """The client of deliveries to tenants: the queue retries a delivery, not the client,
+        and a redirect counts as a failed attempt (a followed 302 would turn the POST into a
+        bodiless GET)."""
         from tether.http.client import OutboundClient
+
+        return OutboundClient(self.egress_guard, max_retries=0, max_redirects=0)
+
+    @lazy
+    def delivery(self) -> DeliveryService:
         from tether.services.delivery import DeliveryService
 
-        # Its own client: the queue retries a delivery, not the client, and a redirect must
-        # count as a failed attempt (a followed 302 would turn the POST into a bodiless GET).
-        client = OutboundClient(self.egress_guard, max_retries=0, max_redirects=0)
-        self.__dict__["_delivery_client"] = client
         return DeliveryService(
             self.store,
             self.notify_settings,
-            client,
+            self.delivery_client,
             self.clock,
             max_attempts=self.settings.task_max_attempts,
         )
@@ -508,7 +512,7 @@ class Container:
         handler(payload)
 
     def close(self) -> None:
-        for name in ("tasks", "store", "http", "outbound", "_delivery_client"):
+        for name in ("tasks", "store", "http", "outbound", "delivery_client"):
             part = self.__dict__.get(name)
             stop = getattr(part, "stop", None)
             if stop is not None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from flask import Request, Response
 
 from tether.api.endpoint import Call, serve
-from tether.api.parsing import read_json_object
+from tether.api.parsing import parse_body
 from tether.api.responses import json_response
 from tether.api.routing import Router
-from tether.domain.errors import InvalidRequest, NotFound
+from tether.domain.errors import NotFound
 from tether.domain.ids import is_well_formed
 
 __all__ = ["handle"]
@@ -23,17 +23,11 @@ def _connection_id(call: Call) -> str:
 
 
 def fetch(call: Call) -> Response:
-    from pydantic import ValidationError
-
     from tether.services.fetch import FetchRequest, FetchService
 
-    data = read_json_object(call.request, max_bytes=call.container.settings.max_body_bytes)
-    try:
-        request = FetchRequest.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise InvalidRequest(f"{where}: {first['msg']}", code="INVALID_REQUEST") from None
+    request = parse_body(
+        call.request, FetchRequest, max_bytes=call.container.settings.max_body_bytes
+    )
     sender = call.container.connection_calls.sender(call.principal, _connection_id(call))
     service = FetchService(sender, sender.base_url, sender.default_pagination)
     result = service.fetch(request)
@@ -41,10 +35,8 @@ def fetch(call: Call) -> Response:
 
 
 def endpoints(call: Call) -> Response:
-    connection_id = _connection_id(call)
-    connection = call.container.connections.get(call.principal, connection_id)
-    provider = call.container.catalog.get(connection.provider)
-    sender = call.container.connection_calls.sender(call.principal, connection_id)
+    sender = call.container.connection_calls.sender(call.principal, _connection_id(call))
+    connection, provider = sender.connection, sender.provider
     from tether.services.endpoint_discovery import Endpoint
 
     known = []

@@ -14,16 +14,16 @@ from tether.api.endpoint import Call, serve
 from tether.api.parsing import parse_body
 from tether.api.responses import json_response
 from tether.api.routing import Router
-from tether.services.commands import _Input
+from tether.services.commands import InputModel
 
 __all__ = ["handle"]
 
 
-class PutSettings(_Input):
+class PutSettings(InputModel):
     notify_url: str | None = Field(max_length=2000)
 
 
-class RotateSecret(_Input):
+class RotateSecret(InputModel):
     overlap_hours: int = Field(default=24, ge=0, le=720)
 
 

@@ -14,12 +14,12 @@ from tether.api.responses import json_response
 from tether.api.routing import Router
 from tether.domain.errors import NotFound
 from tether.domain.ids import is_well_formed
-from tether.services.commands import _Input
+from tether.services.commands import InputModel
 
 __all__ = ["handle"]
 
 
-class TestUnsaved(_Input):
+class TestUnsaved(InputModel):
     __test__ = False  # not a pytest test class
 
     provider: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")

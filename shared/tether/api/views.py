@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from tether.domain.clock import iso_utc
 from tether.domain.models import AuditEvent, Connection
 
 __all__ = ["audit_view", "connection_view", "etag"]
 
 
 def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+    return None if value is None else iso_utc(value)
 
 
 def connection_view(connection: Connection) -> dict[str, Any]:

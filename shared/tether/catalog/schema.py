@@ -385,6 +385,14 @@ class Provider(_Model):
             return None
         return render_template(self.api_base_url, config)
 
+    def config_with_defaults(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """``config`` plus the ``default`` of each top-level config property it leaves out."""
+        filled = dict(config)
+        for name, prop in (self.config_schema.get("properties") or {}).items():
+            if name not in filled and isinstance(prop, Mapping) and "default" in prop:
+                filled[name] = prop["default"]
+        return filled
+
     def render_test_url(self, config: Mapping[str, Any]) -> str | None:
         """The absolute URL of the test request; ``None`` when the entry has no test."""
         if self.test is None:

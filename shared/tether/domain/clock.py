@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "FixedClock", "SystemClock"]
+__all__ = ["Clock", "FixedClock", "SystemClock", "iso_utc", "sortable_utc"]
 
 
 class Clock(Protocol):
@@ -30,3 +30,15 @@ class FixedClock:
 
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)
+
+
+def iso_utc(value: datetime) -> str:
+    """ISO 8601 with ``Z`` for UTC, as the API and events show times."""
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def sortable_utc(value: datetime) -> str:
+    """Fixed-width UTC text, so that string order is time order (stores and cursors)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

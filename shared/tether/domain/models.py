@@ -127,6 +127,7 @@ class AuditAction(StrEnum):
     CREDENTIALS_READ = "credentials.read"
     CREDENTIALS_UPDATED = "credentials.updated"
     CREDENTIALS_ROTATED = "credentials.rotated"
+    TESTED = "connection.tested"
     OAUTH_STARTED = "oauth.started"
     OAUTH_CONNECTED = "oauth.connected"
     OAUTH_FAILED = "oauth.failed"

@@ -12,6 +12,7 @@ from tether.domain.status import ConnectionStatus
 __all__ = [
     "CatalogQuery",
     "CreateConnection",
+    "InputModel",
     "ListConnections",
     "StartOAuth",
     "UpdateConnection",
@@ -28,11 +29,11 @@ def _bounded(value: dict[str, Any] | None, limit: int, what: str) -> dict[str, A
     return value
 
 
-class _Input(BaseModel):
+class InputModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
-class _NewConnection(_Input):
+class _NewConnection(InputModel):
     """What a new connection is made of (plain ``POST /connections`` or an OAuth start)."""
 
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -56,7 +57,7 @@ class CreateConnection(_NewConnection):
     provider: str = Field(pattern=_PROVIDER_KEY)
 
 
-class UpdateConnection(_Input):
+class UpdateConnection(InputModel):
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
     # "" clears the per-connection notify URL (null leaves it as it is, like every field here).
     notify_url: str | None = Field(default=None, max_length=2000)
@@ -83,14 +84,14 @@ class UpdateConnection(_Input):
         return self
 
 
-class ListConnections(_Input):
+class ListConnections(InputModel):
     status: ConnectionStatus | None = None
     provider: str | None = Field(default=None, pattern=_PROVIDER_KEY)
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=512)
 
 
-class CatalogQuery(_Input):
+class CatalogQuery(InputModel):
     q: str | None = Field(default=None, max_length=100)
     category: str | None = Field(default=None, max_length=50)
     auth_mode: str | None = Field(default=None, max_length=50)

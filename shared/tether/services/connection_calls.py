@@ -29,6 +29,8 @@ class ConnectionSender:
     """``send(method, url, *, params, json, headers)`` for one connection."""
 
     client: OutboundClient
+    connection: Connection
+    provider: Provider
     base_url: str
     auth: RequestAuth | None
     headers: Mapping[str, str]
@@ -99,6 +101,8 @@ class ConnectionCalls:
         pagination = connection.config.get("pagination")
         return ConnectionSender(
             client=self._client(),
+            connection=connection,
+            provider=provider,
             base_url=base_url,
             auth=self._auth(principal, connection, provider),
             headers=headers,
@@ -124,5 +128,5 @@ class ConnectionCalls:
             return auth_for(
                 provider, connection.config, {}, oauth_token=token, oauth_refresh=refresh
             )
-        credentials = self._connections.read_credentials(principal, connection.id, purpose="fetch")
+        credentials = self._connections.credentials_of(principal, connection, purpose="fetch")
         return auth_for(provider, connection.config, credentials)

@@ -72,13 +72,14 @@ from urllib.parse import urlsplit
 from tether.domain.clock import Clock
 from tether.domain.errors import InvalidRequest, TetherError, VersionConflict
 from tether.domain.ids import IdGenerator
-from tether.domain.models import AuditEvent, Connection, LastTest, Principal, StatusDetail
+from tether.domain.models import AuditAction, Connection, LastTest, Principal, StatusDetail
 from tether.domain.status import ConnectionStatus, check_transition
 from tether.http.guard import EgressGuard
 from tether.http.model import OutboundError, OutboundResponse, RequestAuth
 from tether.logs import register_secret
 from tether.oauth.model import TokenEndpointError
 from tether.ports import ConnectionStore
+from tether.services.audit import audit_entry
 from tether.services.request_auth import AuthUnavailable, auth_for, generic_auth_method
 from tether.services.test_outcomes import (
     MISSING,
@@ -122,7 +123,7 @@ __all__ = [
 
 log = logging.getLogger("tether.connection_testing")
 
-TESTED_ACTION = "connection.tested"
+TESTED_ACTION = AuditAction.TESTED.value
 DEFAULT_TIMEOUT_SECONDS = 15.0
 MAX_TIMEOUT_SECONDS = 30.0
 STATUS_DETAIL_CODE = "TEST_INVALID_CREDENTIALS"
@@ -542,14 +543,6 @@ def _verdict(
     )
 
 
-def _with_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(config)
-    for name, prop in (schema.get("properties") or {}).items():
-        if name not in merged and isinstance(prop, Mapping) and "default" in prop:
-            merged[name] = prop["default"]
-    return merged
-
-
 def _string_values(payload: Mapping[str, Any]) -> list[str]:
     return [v for v in payload.values() if isinstance(v, str)]
 
@@ -618,13 +611,13 @@ class ConnectionTester:
         except InvalidRequest as exc:
             return _verdict(OutcomeCode.INVALID_CONFIG, exc.message)
         log.debug("testing an unsaved %s connection of %s", provider.key, principal.tenant_id)
-        return self._run(provider, _with_defaults(config, provider.config_schema), credentials)
+        return self._run(provider, provider.config_with_defaults(config), credentials)
 
     def test_stored(self, principal: Principal, connection_id: str) -> TestOutcome:
         """Test a saved connection and record the result (``last_test``, status, audit)."""
         connection = self._connections.get(principal, connection_id)
         provider = self._catalog().get(connection.provider)
-        config = _with_defaults(connection.config, provider.config_schema)
+        config = provider.config_with_defaults(connection.config)
         if provider.auth_mode == "oauth2" and connection.status == ConnectionStatus.PENDING:
             return _verdict(
                 OutcomeCode.NOT_TESTABLE,
@@ -636,9 +629,7 @@ class ConnectionTester:
             return self._not_testable(provider)
         credentials: Mapping[str, Any] = {}
         if provider.auth_mode != "oauth2":  # OAuth2 tokens come from the token source
-            credentials = self._connections.read_credentials(
-                principal, connection_id, purpose="test"
-            )
+            credentials = self._connections.credentials_of(principal, connection, purpose="test")
         outcome = self._run(provider, config, credentials, connection=connection)
         if outcome.code == OutcomeCode.NOT_TESTABLE:
             return outcome
@@ -908,14 +899,14 @@ class ConnectionTester:
 
     def _audit(self, principal: Principal, connection_id: str, outcome: TestOutcome) -> None:
         self._store.append_audit(
-            AuditEvent(
-                id=self._ids.new("aud"),
-                tenant_id=principal.tenant_id,
-                connection_id=connection_id,
-                action=TESTED_ACTION,
-                actor=principal.user_id,
-                at=self._clock.now(),
-                detail={"ok": outcome.ok, "code": outcome.code.value},
+            audit_entry(
+                self._ids,
+                self._clock,
+                principal,
+                connection_id,
+                TESTED_ACTION,
+                ok=outcome.ok,
+                code=outcome.code.value,
             )
         )
 

@@ -34,8 +34,10 @@ from tether.domain.models import (
 from tether.domain.status import ConnectionStatus, check_transition
 from tether.logs import register_secret
 from tether.ports import ConnectionStore, SecretStore, TaskQueue
+from tether.services.audit import audit_entry
 from tether.services.commands import CreateConnection, ListConnections, UpdateConnection
 from tether.services.masking import credential_hints
+from tether.webhooks.model import TetherEvent
 
 if TYPE_CHECKING:
     from tether.catalog import Catalog, Provider
@@ -312,6 +314,12 @@ class ConnectionService:
         connection = self.get(principal, connection_id)
         return self._read(principal, connection, purpose=purpose)
 
+    def credentials_of(
+        self, principal: Principal, connection: Connection, *, purpose: str
+    ) -> dict[str, Any]:
+        """:meth:`read_credentials` for a record the caller has just read (no second read)."""
+        return self._read(principal, connection, purpose=purpose)
+
     def purge_credentials(self, payload: Mapping[str, Any]) -> None:
         """Task handler: destroy what is left of a deleted connection's credentials (scheduled
         when the secret backend failed during delete). Never touches a live connection."""
@@ -336,21 +344,20 @@ class ConnectionService:
         """Tell the tenant (a ``deliver`` task with Tether's own event); best effort."""
         if self._tasks is None:
             return
-        event_id = f"evt_{event_type.replace('.', '_')}_{connection.id}"
-        event = {
-            "id": event_id,
-            "type": event_type,
-            "provider": connection.provider,
-            "connection_id": connection.id,
-            "tenant_id": connection.tenant_id,
-            "occurred_at": self._clock.now().isoformat().replace("+00:00", "Z"),
-            "data": {"status": connection.status.value, "display_name": connection.display_name},
-        }
+        event = TetherEvent(
+            id=f"evt_{event_type.replace('.', '_')}_{connection.id}",
+            type=event_type,
+            provider=connection.provider,
+            connection_id=connection.id,
+            tenant_id=connection.tenant_id,
+            occurred_at=self._clock.now(),
+            data={"status": connection.status.value, "display_name": connection.display_name},
+        )
         try:
             self._tasks().enqueue(
                 "deliver",
-                {"event": event, "notify_url": connection.notify_url},
-                name=f"deliver-{event_id}",
+                {"event": event.as_dict(), "notify_url": connection.notify_url},
+                name=f"deliver-{event.id}",
             )
         except TetherError as exc:
             log.warning("could not announce %s for %s (%s)", event_type, connection.id, exc.code)
@@ -422,13 +429,6 @@ class ConnectionService:
     def _audit(
         self, principal: Principal, connection_id: str | None, action: AuditAction, **detail: Any
     ) -> None:
-        event = AuditEvent(
-            id=self._ids.new("aud"),
-            tenant_id=principal.tenant_id,
-            connection_id=connection_id,
-            action=action.value,
-            actor=principal.user_id,
-            at=self._clock.now(),
-            detail=detail,
+        self._store.append_audit(
+            audit_entry(self._ids, self._clock, principal, connection_id, action.value, **detail)
         )
-        self._store.append_audit(event)

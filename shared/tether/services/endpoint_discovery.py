@@ -11,8 +11,6 @@ are cached per connection for an hour, in a bounded per-instance cache.
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -20,6 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 from tether.domain.errors import TetherError
 from tether.http.model import OutboundResponse
+from tether.ttl_cache import TtlCache
 
 __all__ = ["Discovered", "Endpoint", "EndpointDiscovery"]
 
@@ -101,11 +100,9 @@ class EndpointDiscovery:
         ttl_seconds: float = 3600.0,
         max_entries: int = 1024,
     ) -> None:
-        self._now = monotonic
-        self._ttl = ttl_seconds
-        self._max = max_entries
-        self._cache: OrderedDict[str, tuple[float, Discovered]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: TtlCache[str, Discovered] = TtlCache(
+            ttl=ttl_seconds, size=max_entries, now=monotonic
+        )
 
     def discover(
         self,
@@ -115,22 +112,15 @@ class EndpointDiscovery:
         send: Send,
         known: list[Endpoint] | None = None,
     ) -> Discovered:
-        with self._lock:
-            hit = self._cache.get(cache_key)
-            if hit is not None and hit[0] > self._now():
-                self._cache.move_to_end(cache_key)
-                return hit[1]
+        hit = self._cache.get(cache_key)
+        if hit is not None:
+            return hit
         result = self._discover(base_url, send, list(known or []))
-        with self._lock:
-            self._cache[cache_key] = (self._now() + self._ttl, result)
-            self._cache.move_to_end(cache_key)
-            while len(self._cache) > self._max:
-                self._cache.popitem(last=False)
+        self._cache.put(cache_key, result)
         return result
 
     def forget(self, cache_key: str) -> None:
-        with self._lock:
-            self._cache.pop(cache_key, None)
+        self._cache.drop(lambda key: key == cache_key)
 
     @staticmethod
     def _discover(base_url: str, send: Send, known: list[Endpoint]) -> Discovered:

@@ -30,14 +30,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tether.crypto import Sealer
-from tether.domain.clock import Clock
+from tether.domain.clock import Clock, iso_utc
 from tether.domain.errors import InvalidRequest, TetherError, VersionConflict
 from tether.domain.ids import IdGenerator
-from tether.domain.models import AuditEvent, NotifySecret, Principal, TenantSettings
+from tether.domain.models import NotifySecret, Principal, TenantSettings
 from tether.http.guard import EgressGuard, Target
 from tether.http.model import OutboundError
 from tether.logs import register_secret
 from tether.ports import ConnectionStore
+from tether.services.audit import audit_entry
 
 __all__ = [
     "MAX_NOTIFY_SECRETS",
@@ -108,7 +109,7 @@ class NotifySettingsView:
 
 
 def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+    return None if value is None else iso_utc(value)
 
 
 def _allowlisted(guard: EgressGuard, target: Target) -> bool:
@@ -313,15 +314,7 @@ class NotifySettingsService:
     def _audit(self, principal: Principal, action: str, **detail: Any) -> None:
         try:
             self._store.append_audit(
-                AuditEvent(
-                    id=self._ids.new("aud"),
-                    tenant_id=principal.tenant_id,
-                    connection_id=None,
-                    action=action,
-                    actor=principal.user_id,
-                    at=self._clock.now(),
-                    detail=detail,
-                )
+                audit_entry(self._ids, self._clock, principal, None, action, **detail)
             )
         except TetherError as exc:
             log.warning("could not write the audit entry %s (%s)", action, type(exc).__name__)

@@ -43,7 +43,6 @@ from tether.domain.errors import (
 from tether.domain.ids import IdGenerator
 from tether.domain.models import (
     AuditAction,
-    AuditEvent,
     Connection,
     OAuthState,
     Principal,
@@ -54,6 +53,7 @@ from tether.oauth.authorize import authorization_url, new_state, state_hash
 from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
 from tether.oauth.pkce import new_verifier, s256_challenge
 from tether.ports import ConnectionStore, SecretStore
+from tether.services.audit import audit_entry
 from tether.services.commands import StartOAuth
 from tether.services.connections import validate_against_schema
 from tether.services.masking import credential_hints
@@ -190,7 +190,7 @@ class OAuthFlowService:
             scopes = request.scopes or list(existing.scopes)
         else:
             provider = self._catalog().get(request.provider or "")
-            config = _with_defaults(request.config, provider.config_schema)
+            config = provider.config_with_defaults(request.config)
             credentials = dict(request.credentials)
             for value in credentials.values():
                 if isinstance(value, str):
@@ -484,25 +484,8 @@ class OAuthFlowService:
         self, principal: Principal, connection_id: str | None, action: AuditAction, **detail: Any
     ) -> None:
         self._store.append_audit(
-            AuditEvent(
-                id=self._ids.new("aud"),
-                tenant_id=principal.tenant_id,
-                connection_id=connection_id,
-                action=action.value,
-                actor=principal.user_id,
-                at=self._clock.now(),
-                detail=detail,
-            )
+            audit_entry(self._ids, self._clock, principal, connection_id, action.value, **detail)
         )
-
-
-def _with_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
-    """``config`` plus the ``default`` of each top-level property it leaves out."""
-    filled = dict(config)
-    for name, prop in (schema.get("properties") or {}).items():
-        if name not in filled and isinstance(prop, dict) and "default" in prop:
-            filled[name] = prop["default"]
-    return filled
 
 
 def _code_param(provider: Provider) -> str:

@@ -56,14 +56,12 @@ import hashlib
 import logging
 import re
 import secrets as random_secrets
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from tether.domain.clock import iso_utc
 from tether.domain.errors import (
     BackendUnavailable,
     InvalidRequest,
@@ -81,6 +79,7 @@ from tether.domain.models import (
     WebhookInfo,
 )
 from tether.logs import register_secret
+from tether.ttl_cache import TtlCache
 from tether.webhooks.model import InboundRequest, SignatureError, SignatureScheme, TetherEvent
 from tether.webhooks.normalizers import RawEvent, normalize
 from tether.webhooks.routing import (
@@ -177,7 +176,7 @@ class EventSummary:
             "provider": self.provider,
             "status": self.status,
             "type": self.type,
-            "received_at": self.received_at.isoformat().replace("+00:00", "Z"),
+            "received_at": iso_utc(self.received_at),
             "dedupe_key": self.dedupe_key,
         }
 
@@ -291,8 +290,9 @@ class WebhookIngestion:
         self._app_secrets = app_secrets
         self.max_body_bytes = max_body_bytes
         self._ttl = timedelta(days=event_ttl_days)
-        self._secret_lock = threading.Lock()
-        self._secret_cache: OrderedDict[_SecretKey, tuple[float, tuple[str, ...]]] = OrderedDict()
+        self._secret_cache: TtlCache[_SecretKey, tuple[str, ...]] = TtlCache(
+            ttl=_SECRET_CACHE_SECONDS, size=_SECRET_CACHE_SIZE
+        )
         self._public_url = (public_url or "").rstrip("/")
         self._schemes: SchemeFactory = schemes or _default_scheme_for
         self._find_by_route = find_by_route
@@ -472,23 +472,14 @@ class WebhookIngestion:
         if connection.credential_ref is None:
             return []
         key = (connection.tenant_id, connection.id, connection.credential_ref.locator, field)
-        now = time.monotonic()
-        with self._secret_lock:
-            hit = self._secret_cache.get(key)
-            if hit is not None and hit[0] > now:
-                self._secret_cache.move_to_end(key)
-                return list(hit[1])
+        cached = self._secret_cache.get(key)
+        if cached is not None:
+            return list(cached)
         principal = Principal(tenant_id=connection.tenant_id, user_id=SYSTEM_ACTOR)
-        credentials = self._connections.read_credentials(
-            principal, connection.id, purpose="webhook"
-        )
+        credentials = self._connections.credentials_of(principal, connection, purpose="webhook")
         value = credentials.get(field)
         found = [value] if isinstance(value, str) and value.strip() else []
-        with self._secret_lock:
-            self._secret_cache[key] = (now + _SECRET_CACHE_SECONDS, tuple(found))
-            self._secret_cache.move_to_end(key)
-            while len(self._secret_cache) > _SECRET_CACHE_SIZE:
-                self._secret_cache.popitem(last=False)
+        self._secret_cache.put(key, tuple(found))
         return found
 
     def _verify(

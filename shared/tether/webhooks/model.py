@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
+from tether.domain.clock import iso_utc
 from tether.domain.errors import TetherError
 
 __all__ = ["InboundRequest", "SignatureError", "SignatureScheme", "TetherEvent"]
@@ -68,6 +69,6 @@ class TetherEvent:
             "provider": self.provider,
             "connection_id": self.connection_id,
             "tenant_id": self.tenant_id,
-            "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z"),
+            "occurred_at": iso_utc(self.occurred_at),
             "data": dict(self.data),
         }

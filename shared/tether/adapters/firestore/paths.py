@@ -11,9 +11,10 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from tether.domain.clock import sortable_utc
 from tether.domain.errors import InvalidRequest
 
 __all__ = [
@@ -69,11 +70,7 @@ def webhook_route_id(provider: str, route: str) -> str:
     return hashlib.sha256(_utf8(provider) + b"\x00" + _utf8(route)).hexdigest()
 
 
-def format_time(value: datetime) -> str:
-    """Fixed-width UTC text (the cursor's time format, as in the embedded store)."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+format_time = sortable_utc  # the cursor's time format, as in the embedded store
 
 
 def _b64encode(raw: bytes) -> str:

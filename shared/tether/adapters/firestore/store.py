@@ -329,6 +329,28 @@ class FirestoreConnectionStore:
                     time.sleep(random.uniform(0, min(0.2, 0.005 * 2**n)))  # noqa: S311
         raise BackendUnavailable("the record is busy; try again")
 
+    def _newest(
+        self,
+        tenant_id: str,
+        collection: str,
+        time_field: str,
+        connection_id: str | None,
+        limit: int,
+    ) -> list[_Snapshot]:
+        """The ``record`` of a tenant's newest documents in ``collection`` (ties by id),
+        optionally of one connection (a composite index each, in the indexes file)."""
+        query = self._tenant(tenant_id).collection(collection)
+        if connection_id is not None:
+            query = query.where(filter=FieldFilter("connection_id", "==", connection_id))
+        query = (
+            query.order_by(time_field, direction=_DESC)
+            .order_by("id", direction=_DESC)
+            .select(["record"])
+            .limit(limit)
+        )
+        with _backend():
+            return list(query.stream())
+
     # -- connections ------------------------------------------------------------------------
     @staticmethod
     def _connection_fields(connection: Connection) -> dict[str, Any]:
@@ -546,17 +568,7 @@ class FirestoreConnectionStore:
     ) -> list[AuditEvent]:
         if limit < 1:
             return []
-        query = self._tenant(tenant_id).collection(AUDIT)
-        if connection_id is not None:
-            query = query.where(filter=FieldFilter("connection_id", "==", connection_id))
-        query = (
-            query.order_by("at", direction=_DESC)
-            .order_by("id", direction=_DESC)
-            .select(["record"])
-            .limit(limit)
-        )
-        with _backend():
-            snapshots = list(query.stream())
+        snapshots = self._newest(tenant_id, AUDIT, "at", connection_id, limit)
         return [AuditEvent.model_validate_json(_record(s)) for s in snapshots]
 
     # -- OAuth states -----------------------------------------------------------------------
@@ -797,17 +809,7 @@ class FirestoreConnectionStore:
     ) -> list[Delivery]:
         if limit < 1:
             raise InvalidRequest("limit must be at least 1")
-        query = self._tenant(tenant_id).collection(DELIVERIES)
-        if connection_id is not None:
-            query = query.where(filter=FieldFilter("connection_id", "==", connection_id))
-        query = (
-            query.order_by("created_at", direction=_DESC)
-            .order_by("id", direction=_DESC)
-            .select(["record"])
-            .limit(limit)
-        )
-        with _backend():
-            snapshots = list(query.stream())
+        snapshots = self._newest(tenant_id, DELIVERIES, "created_at", connection_id, limit)
         return [Delivery.model_validate_json(_record(s)) for s in snapshots]
 
     # -- housekeeping -----------------------------------------------------------------------

@@ -26,9 +26,7 @@ import hashlib
 import json
 import logging
 import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -39,6 +37,7 @@ from google.api_core.retry import Retry, if_transient_error
 
 from tether.domain.errors import BackendUnavailable, CryptoError, InvalidRequest, NotFound
 from tether.domain.models import CredentialRef
+from tether.ttl_cache import TtlCache
 
 if TYPE_CHECKING:
     from google.cloud.secretmanager_v1 import SecretManagerServiceClient
@@ -71,47 +70,6 @@ def _label(value: str) -> str:
 
 def _crc32c(data: bytes) -> int:
     return int(google_crc32c.value(data))
-
-
-class _VersionCache:
-    """Bounded LRU of version name → payload bytes, each entry living ``ttl`` seconds."""
-
-    def __init__(self, *, ttl: float, size: int, now: Callable[[], float]) -> None:
-        self._ttl = ttl
-        self._size = size
-        self._now = now
-        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, name: str) -> bytes | None:
-        if self._ttl <= 0:
-            return None
-        with self._lock:
-            hit = self._entries.get(name)
-            if hit is None:
-                return None
-            if hit[0] <= self._now():
-                del self._entries[name]
-                return None
-            self._entries.move_to_end(name)
-            return hit[1]
-
-    def put(self, name: str, data: bytes) -> None:
-        if self._ttl <= 0:
-            return
-        with self._lock:
-            self._entries[name] = (self._now() + self._ttl, data)
-            self._entries.move_to_end(name)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-    def drop(self, predicate: Callable[[str], bool]) -> None:
-        with self._lock:
-            for name in [n for n in self._entries if predicate(n)]:
-                del self._entries[name]
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 _TRANSIENT = (
@@ -176,7 +134,9 @@ class SecretManagerSecretStore:
             multiplier=2.0,
             timeout=retry_seconds,
         )
-        self._cache = _VersionCache(ttl=cache_seconds, size=cache_size, now=monotonic)
+        self._cache: TtlCache[str, bytes] = TtlCache(
+            ttl=cache_seconds, size=cache_size, now=monotonic
+        )
 
     # -- names ------------------------------------------------------------------------------
     def secret_name(self, tenant_id: str, connection_id: str) -> str:

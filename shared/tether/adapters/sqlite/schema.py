@@ -17,15 +17,12 @@ import sqlite3
 from datetime import UTC, datetime
 
 from tether.adapters.sqlite.migrations import apply_migrations
+from tether.domain.clock import sortable_utc
 
 __all__ = ["MIGRATIONS", "format_time", "migrate"]
 
 
-def format_time(value: datetime) -> str:
-    """Fixed-width UTC text, so string order is time order."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+format_time = sortable_utc
 
 
 def _utc_text(value: object) -> str | None:

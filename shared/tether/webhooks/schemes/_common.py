@@ -14,7 +14,7 @@ import hmac
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Self
 
 from tether.webhooks.model import InboundRequest, SignatureError
 
@@ -167,3 +167,20 @@ def tolerance_option(scheme: str, options: Mapping[str, Any]) -> int:
             f"between 1 and {_MAX_TOLERANCE_SECONDS}"
         )
     return value
+
+
+class TimestampedScheme:
+    """Base of the schemes that sign a timestamp (Stripe, Slack, HubSpot v3, Standard
+    Webhooks): the tolerance and the one option that sets it."""
+
+    name: str = ""
+    event_id_header: str | None = None
+    verifies: bool = True
+
+    def __init__(self, *, tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS) -> None:
+        self.tolerance_seconds = tolerance_seconds
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any] | None) -> Self:
+        opts = check_options(cls.name, options, ("tolerance_seconds",))
+        return cls(tolerance_seconds=tolerance_option(cls.name, opts))

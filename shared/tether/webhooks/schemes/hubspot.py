@@ -18,19 +18,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final, Self
+from typing import Final
 
 from tether.webhooks.model import InboundRequest
 from tether.webhooks.schemes._common import (
-    DEFAULT_TOLERANCE_SECONDS,
+    TimestampedScheme,
     check_fresh,
-    check_options,
     decode_base64,
     fail,
     hmac_digest,
     parse_timestamp,
     require_header,
-    tolerance_option,
     usable_secrets,
     verify_any,
 )
@@ -63,18 +61,8 @@ def hubspot_v3_uri(url: str) -> str:
     return _ESCAPE.sub(lambda m: _DECODED[m.group(1).upper()], url)
 
 
-class HubSpotV3Scheme:
+class HubSpotV3Scheme(TimestampedScheme):
     name: str = "hubspot_v3"
-    event_id_header: str | None = None
-    verifies: bool = True
-
-    def __init__(self, *, tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS) -> None:
-        self.tolerance_seconds = tolerance_seconds
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any] | None) -> Self:
-        opts = check_options("hubspot_v3", options, ("tolerance_seconds",))
-        return cls(tolerance_seconds=tolerance_option("hubspot_v3", opts))
 
     def verify(self, request: InboundRequest, secrets: list[str], *, now: datetime) -> None:
         keys = usable_secrets(self.name, secrets)

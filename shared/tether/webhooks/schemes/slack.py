@@ -8,21 +8,17 @@ option ``tolerance_seconds``) of ``now``, either side. The event id is in the bo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Self
 
 from tether.webhooks.model import InboundRequest
 from tether.webhooks.schemes._common import (
-    DEFAULT_TOLERANCE_SECONDS,
+    TimestampedScheme,
     check_fresh,
-    check_options,
     decode_hex,
     fail,
     hmac_digest,
     parse_timestamp,
     require_header,
-    tolerance_option,
     usable_secrets,
     verify_any,
 )
@@ -34,18 +30,8 @@ _TIMESTAMP = "X-Slack-Request-Timestamp"
 _VERSION = "v0"
 
 
-class SlackScheme:
+class SlackScheme(TimestampedScheme):
     name: str = "slack"
-    event_id_header: str | None = None
-    verifies: bool = True
-
-    def __init__(self, *, tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS) -> None:
-        self.tolerance_seconds = tolerance_seconds
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any] | None) -> Self:
-        opts = check_options("slack", options, ("tolerance_seconds",))
-        return cls(tolerance_seconds=tolerance_option("slack", opts))
 
     def verify(self, request: InboundRequest, secrets: list[str], *, now: datetime) -> None:
         keys = usable_secrets(self.name, secrets)

@@ -14,21 +14,17 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Self
 
 from tether.webhooks.model import InboundRequest
 from tether.webhooks.schemes._common import (
-    DEFAULT_TOLERANCE_SECONDS,
+    TimestampedScheme,
     check_fresh,
-    check_options,
     decode_base64,
     fail,
     hmac_digest,
     parse_timestamp,
     require_header,
-    tolerance_option,
     usable_secrets,
     verify_any,
 )
@@ -55,18 +51,9 @@ def decode_whsec(secret: str) -> bytes | None:
     return key or None
 
 
-class StandardWebhooksScheme:
+class StandardWebhooksScheme(TimestampedScheme):
     name: str = "standard_webhooks"
     event_id_header: str | None = _ID
-    verifies: bool = True
-
-    def __init__(self, *, tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS) -> None:
-        self.tolerance_seconds = tolerance_seconds
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any] | None) -> Self:
-        opts = check_options("standard_webhooks", options, ("tolerance_seconds",))
-        return cls(tolerance_seconds=tolerance_option("standard_webhooks", opts))
 
     def verify(self, request: InboundRequest, secrets: list[str], *, now: datetime) -> None:
         usable_secrets(self.name, secrets)
