@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from tether.api.auth import TokenVerifier
     from tether.api.task_auth import TaskCallerVerifier
     from tether.catalog import Catalog
-    from tether.crypto import Keyring, Sealer
+    from tether.crypto import Keyring, KeyringSource, Sealer
     from tether.domain.models import Connection
     from tether.http.client import OutboundClient
     from tether.http.guard import EgressGuard
@@ -96,30 +96,41 @@ class Container:
 
     # -- secrets of Tether itself -----------------------------------------------------------
     @lazy
-    def keyring(self) -> Keyring:
-        from tether.crypto import Keyring, load_keyring_file, save_keyring_file
+    def keyring_source(self) -> KeyringSource:
+        """Where the keyring comes from: ``TETHER_KEYRING`` (fixed for the process) or the
+        keyring file, re-read when it changes so ``tether keys generate --add`` and ``tether
+        keys rotate`` need no restart. In development a missing file is generated."""
+        from tether.crypto import (
+            FileKeyringSource,
+            Keyring,
+            StaticKeyringSource,
+            load_keyring_file,
+            save_keyring_file,
+        )
 
         s = self.settings
         if s.keyring is not None:
-            return Keyring.from_json(s.keyring.get_secret_value())
+            return StaticKeyringSource(Keyring.from_json(s.keyring.get_secret_value()))
         path = s.default_keyring_file
         with self._lock:
-            keyring = load_keyring_file(path)
-            if keyring is not None:
-                return keyring
-            if s.mode != "dev" or s.keyring_file is not None:
-                raise ConfigurationError(
-                    "no keyring found: set TETHER_KEYRING or TETHER_KEYRING_FILE "
-                    "(`tether keys generate` prints one)"
+            if load_keyring_file(path) is None:
+                if s.mode != "dev" or s.keyring_file is not None:
+                    raise ConfigurationError(
+                        "no keyring found: set TETHER_KEYRING or TETHER_KEYRING_FILE "
+                        "(`tether keys generate` prints one)"
+                    )
+                save_keyring_file(path, Keyring.generate())
+                log.warning(
+                    "generated a new development keyring at %s; keep it to keep reading "
+                    "stored credentials (never use it outside `tether dev`)",
+                    path,
                 )
-            keyring = Keyring.generate()
-            save_keyring_file(path, keyring)
-            log.warning(
-                "generated a new development keyring at %s; keep it to keep reading stored "
-                "credentials (never use it outside `tether dev`)",
-                path,
-            )
-            return keyring
+            return FileKeyringSource(path)
+
+    @property
+    def keyring(self) -> Keyring:
+        """The keyring in use now."""
+        return self.keyring_source.current()
 
     @lazy
     def dev_jwt_secret(self) -> str:
@@ -169,7 +180,7 @@ class Container:
     def sealer(self) -> Sealer:
         from tether.crypto import Sealer
 
-        return Sealer(self.keyring)
+        return Sealer(self.keyring_source)
 
     @lazy
     def verifier(self) -> TokenVerifier:

@@ -38,6 +38,7 @@ import binascii
 import json
 import os
 import re
+import threading
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -46,6 +47,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tether.crypto.keyring import KEY_ID_PATTERN, Keyring
+from tether.crypto.keyring_source import KeyringSource, StaticKeyringSource
 from tether.crypto.tenant_keys import TenantKeyCache
 from tether.domain.errors import CryptoError
 
@@ -156,27 +158,66 @@ def _check_binding(tenant_id: str, record_id: str, purpose: str) -> None:
 
 
 # -- the sealer -----------------------------------------------------------------------------
-class Sealer:
-    """Seals and opens credential envelopes with one keyring. Thread-safe."""
+class _Keys:
+    """One keyring and the tenant keys derived from it (replaced together when it changes)."""
 
-    def __init__(self, keyring: Keyring, *, cache_size: int = 1024) -> None:
-        self._keyring = keyring
-        self._tenant_keys = TenantKeyCache(keyring, maxsize=cache_size)
+    __slots__ = ("keyring", "tenant_keys")
+
+    def __init__(self, keyring: Keyring, cache_size: int) -> None:
+        self.keyring = keyring
+        self.tenant_keys = TenantKeyCache(keyring, maxsize=cache_size)
+
+
+class Sealer:
+    """Seals and opens credential envelopes with the keyring of a source. Thread-safe.
+
+    Given a :class:`Keyring`, that keyring is used for good; given a
+    :class:`~tether.crypto.keyring_source.KeyringSource`, every seal uses the source's current
+    primary, and an envelope naming a key id the current keyring lacks makes the source reload
+    once before it fails with ``UNKNOWN_KEY_ID`` (another process rotated keys meanwhile).
+    """
+
+    def __init__(self, keyring: Keyring | KeyringSource, *, cache_size: int = 1024) -> None:
+        self._source: KeyringSource = (
+            StaticKeyringSource(keyring) if isinstance(keyring, Keyring) else keyring
+        )
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self._keys = _Keys(self._source.current(), cache_size)
+
+    def _current(self, keyring: Keyring | None = None) -> _Keys:
+        """The derived-key cache of ``keyring`` (default: the source's current one)."""
+        wanted = self._source.current() if keyring is None else keyring
+        keys = self._keys
+        if keys.keyring is not wanted:
+            with self._lock:
+                if self._keys.keyring is not wanted:
+                    self._keys = _Keys(wanted, self._cache_size)
+                keys = self._keys
+        return keys
+
+    def _keys_for(self, key_id: str) -> _Keys:
+        """Keys that include ``key_id`` if the source has it, reloading the source once."""
+        keys = self._current()
+        if key_id in keys.keyring:
+            return keys
+        return self._current(self._source.reload())
 
     @property
     def keyring(self) -> Keyring:
-        return self._keyring
+        return self._current().keyring
 
     @property
     def primary_key_id(self) -> str:
         """The key id new envelopes are sealed under."""
-        return self._keyring.primary
+        return self._current().keyring.primary
 
     def seal(self, plaintext: bytes, *, tenant_id: str, record_id: str, purpose: str) -> str:
         """Encrypt under the primary key's derived tenant key with a fresh random nonce."""
         _check_binding(tenant_id, record_id, purpose)
-        key_id = self._keyring.primary
-        cipher = self._tenant_keys.cipher(key_id, tenant_id)
+        keys = self._current()
+        key_id = keys.keyring.primary
+        cipher = keys.tenant_keys.cipher(key_id, tenant_id)
         nonce = os.urandom(NONCE_SIZE)
         aad = _cached_aad(key_id, tenant_id, record_id, purpose)
         body = _encrypt_with(cipher, nonce, bytes(plaintext), aad)
@@ -186,7 +227,7 @@ class Sealer:
         """Decrypt an envelope sealed for exactly this tenant, record and purpose."""
         _check_binding(tenant_id, record_id, purpose)
         key_id, nonce, body = _parse(envelope)
-        cipher = self._tenant_keys.cipher(key_id, tenant_id)
+        cipher = self._keys_for(key_id).tenant_keys.cipher(key_id, tenant_id)
         aad = _cached_aad(key_id, tenant_id, record_id, purpose)
         return _decrypt_with(cipher, nonce, body, aad)
 
@@ -198,7 +239,7 @@ class Sealer:
 
     def needs_rotation(self, envelope: str) -> bool:
         """True if the envelope is not sealed under the keyring's primary key."""
-        return self.key_id_of(envelope) != self._keyring.primary
+        return self.key_id_of(envelope) != self.primary_key_id
 
     def reseal(self, envelope: str, *, tenant_id: str, record_id: str, purpose: str) -> str:
         """Open and seal again under the primary key (with a new nonce)."""
@@ -237,4 +278,4 @@ class Sealer:
         return payload
 
     def __repr__(self) -> str:
-        return f"Sealer(keyring={self._keyring!r})"
+        return f"Sealer(keyring={self.keyring!r})"
