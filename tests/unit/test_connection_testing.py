@@ -197,6 +197,7 @@ class FakeClient:
 
     script: list[OutboundResponse | Exception] = field(default_factory=list)
     sent: list[Sent] = field(default_factory=list)
+    auth_origins: list[Any] = field(default_factory=list)
 
     def answer(
         self,
@@ -233,8 +234,10 @@ class FakeClient:
         headers: Any = None,
         json: Any = None,
         auth: RequestAuth | None = None,
+        auth_origins: Any = None,
         timeout: float | None = None,
     ) -> OutboundResponse:
+        self.auth_origins.append(auth_origins)
         while True:
             sent_headers, params = dict(headers or {}), {}
             if auth is not None:

@@ -32,6 +32,7 @@ from tether.http.auth import BearerAuth, CallbackBearerAuth, HeaderApiKey, Query
 from tether.http.client import OutboundClient, _Transports
 from tether.http.guard import EgressGuard, Target
 from tether.http.model import OutboundError, RateSpec
+from tether.http.origin import origin_of
 from tether.http.rate_limit import LocalRateLimiter
 from tether.logs import JsonFormatter, redact, secret_scope
 
@@ -520,6 +521,27 @@ def test_credentials_stay_on_their_origin_across_redirects(serve, clients):
     )
     assert bearer_origin.seen[0].headers["authorization"] == "Bearer bearer-secret-0123"
     assert "authorization" not in bearer_target.seen[0].headers
+
+
+def test_bound_credentials_are_never_sent_to_another_origin(serve, clients):
+    home = serve([Reply(200)])
+    stranger = serve([Reply(200)])
+    client = clients(home, stranger)
+    bound = {origin_of(home.url())}
+
+    with pytest.raises(OutboundError) as refused:
+        client.request(
+            "GET", stranger.url("/me"), auth=BearerAuth("bound-secret-0123"), auth_origins=bound
+        )
+
+    assert refused.value.code == "CREDENTIALS_NOT_BOUND"
+    assert refused.value.failure == "blocked"
+    assert "bound-secret" not in str(refused.value)
+    assert stranger.seen == []
+    client.request("GET", home.url("/me"), auth=BearerAuth("bound-secret-0123"), auth_origins=bound)
+    assert home.seen[0].headers["authorization"] == "Bearer bound-secret-0123"
+    # Unbound requests (no auth) go anywhere the guard allows.
+    assert client.request("GET", stranger.url("/"), auth_origins=bound).status == 200
 
 
 def test_a_caller_authorization_header_is_dropped_on_another_origin(serve, clients):

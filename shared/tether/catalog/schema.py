@@ -328,6 +328,7 @@ class Provider(_Model):
     against ``config_schema``, the credentials fields the auth mode names, and the config
     properties OAuth2 values are copied into. ``headers`` are static headers sent with every
     API call (API version pins such as ``Notion-Version``), not with OAuth token requests.
+    ``destination_config``: see :mod:`tether.catalog.destination`.
     """
 
     key: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
@@ -344,6 +345,9 @@ class Provider(_Model):
     test: TestRequest | None = None
     webhook: WebhookSpec | None = None
     rate_limit: RateLimit | None = None
+    # Config properties that locate the server of a provider that is not HTTP (a database's
+    # host and port): part of the connection's destination (tether.catalog.destination).
+    destination_config: list[str] = Field(default_factory=list)
 
     @field_validator("api_base_url")
     @classmethod
@@ -443,6 +447,9 @@ class Provider(_Model):
             route_field = self.webhook.route_field if self.webhook else None
             if self.auth.webhook_route_from is not None and route_field is None:
                 raise ValueError("auth.webhook_route_from needs a webhook with a route_field")
+        unknown_destination = [n for n in self.destination_config if n not in config_props]
+        if unknown_destination:
+            raise ValueError(f"destination_config names undefined config {unknown_destination}")
         secret = self.webhook.secret_field if self.webhook else None
         if secret is not None and secret not in credential_props:
             raise ValueError(f"webhook.secret_field '{secret}' is not a credentials property")

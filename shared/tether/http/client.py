@@ -36,7 +36,7 @@ import ssl
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +52,7 @@ from tether.http.model import (
     RateSpec,
     RequestAuth,
 )
+from tether.http.origin import origin_of
 from tether.http.rate_limit import LocalRateLimiter, RateLimiter
 from tether.http.redact import REDACTED, Redactor
 
@@ -227,10 +228,16 @@ class OutboundClient:
         retry_unsafe: bool = False,
         timeout: float | None = None,
         rate_limit_headers: Mapping[str, str] | None = None,
+        auth_origins: Collection[str] | None = None,
     ) -> OutboundResponse:
         """Send one logical request (following redirects, retrying as described in the module
         documentation) and return its final response, whatever its status. Raises
-        :class:`OutboundError` when there is no usable response."""
+        :class:`OutboundError` when there is no usable response.
+
+        ``auth_origins`` binds ``auth`` to its destination (``scheme://host:port`` strings,
+        :func:`tether.http.origin.origin_of`): a request to another origin is refused
+        before anything is sent (code ``CREDENTIALS_NOT_BOUND``), and a redirect to one
+        continues without the credentials."""
         if json is not None and content is not None:
             raise ValueError("pass json or content, not both")
         started = self._monotonic()
@@ -248,6 +255,7 @@ class OutboundClient:
             rate=rate,
             retry_unsafe=retry_unsafe,
             rate_limit_headers=rate_limit_headers,
+            auth_origins=None if auth_origins is None else frozenset(auth_origins),
         )
         try:
             response = self._run(call, started)
@@ -265,6 +273,16 @@ class OutboundClient:
             call.host = target.host
             if call.origin is None:
                 call.origin = _origin(target)
+            if call.auth_active and not call.may_authenticate(target):
+                if call.hops == 0:
+                    raise OutboundError(
+                        f"this connection's credentials are not sent to {target.host}: it is "
+                        "not part of the connection's destination",
+                        failure="blocked",
+                        retryable=False,
+                        code="CREDENTIALS_NOT_BOUND",
+                    )
+                self._leave_origin(call)
             block_key = call.rate_key or f"host:{target.host}"
             self._wait_turn(call, block_key, target)
 
@@ -575,6 +593,7 @@ class _Call:
     rate: RateSpec | None
     retry_unsafe: bool
     rate_limit_headers: Mapping[str, str] | None
+    auth_origins: frozenset[str] | None = None
     host: str = "-"
     origin: tuple[str, str, int] | None = None
     auth_active: bool = True
@@ -587,6 +606,12 @@ class _Call:
     @property
     def may_resend(self) -> bool:
         return self.retry_unsafe or self.method in _IDEMPOTENT
+
+    def may_authenticate(self, target: Target) -> bool:
+        """Whether ``auth`` may be attached for ``target`` (always, when it is not bound)."""
+        if self.auth is None or self.auth_origins is None:
+            return True
+        return origin_of(target.url) in self.auth_origins
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tether.catalog import Catalog, Provider
+from tether.catalog.destination import destination_of
 from tether.domain.errors import InvalidRequest
 from tether.domain.models import Connection, Principal
 from tether.http.client import OutboundClient
@@ -37,6 +38,8 @@ class ConnectionSender:
     rate_key: str
     rate: RateSpec
     default_pagination: Mapping[str, Any] | None
+    # The origins the credentials are bound to (tether.catalog.destination).
+    origins: frozenset[str]
 
     def __call__(
         self,
@@ -54,6 +57,7 @@ class ConnectionSender:
             params=params,
             json=json,
             auth=self.auth,
+            auth_origins=self.origins,
             rate_key=self.rate_key,
             rate=self.rate,
         )
@@ -109,6 +113,7 @@ class ConnectionCalls:
             rate_key=f"conn:{connection.tenant_id}:{connection.id}",
             rate=_rate(provider, connection.config, self._default_rate),
             default_pagination=pagination if isinstance(pagination, dict) else None,
+            origins=destination_of(provider, connection.config).origins,
         )
 
     def _auth(

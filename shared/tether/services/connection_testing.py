@@ -64,11 +64,12 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from tether.catalog.destination import destination_of
 from tether.domain.clock import Clock
 from tether.domain.errors import InvalidRequest, TetherError, VersionConflict
 from tether.domain.ids import IdGenerator
@@ -145,6 +146,7 @@ class OutboundSender(Protocol):
         headers: Mapping[str, str] | None = None,
         json: Any = None,
         auth: RequestAuth | None = None,
+        auth_origins: Collection[str] | None = None,
         timeout: float | None = None,
     ) -> OutboundResponse: ...
 
@@ -668,7 +670,13 @@ class ConnectionTester:
             return refused.outcome
         except InvalidRequest as exc:
             return _verdict(OutcomeCode.INVALID_CONFIG, exc.message)
-        return self._send(test, auth, credentials, auth_kind=_auth_kind(provider, config))
+        return self._send(
+            test,
+            auth,
+            credentials,
+            auth_kind=_auth_kind(provider, config),
+            origins=destination_of(provider, config).origins,
+        )
 
     def _auth(
         self,
@@ -754,6 +762,7 @@ class ConnectionTester:
         credentials: Mapping[str, Any],
         *,
         auth_kind: str | None,
+        origins: frozenset[str],
     ) -> TestOutcome:
         redactor = SampleRedactor(_string_values(credentials))
         started = self._monotonic()
@@ -764,6 +773,7 @@ class ConnectionTester:
                 headers=dict(test.headers),
                 json=test.body,
                 auth=auth,
+                auth_origins=origins,
                 timeout=self._timeout,
             )
         except OutboundError as exc:

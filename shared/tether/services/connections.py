@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from tether.catalog.destination import destination_of
 from tether.domain.clock import Clock
 from tether.domain.errors import (
     BackendUnavailable,
+    Conflict,
     InvalidRequest,
     NotFound,
     PreconditionFailed,
@@ -29,6 +32,7 @@ from tether.domain.models import (
     CredentialRef,
     Page,
     Principal,
+    StatusDetail,
     WebhookInfo,
 )
 from tether.domain.status import ConnectionStatus, check_transition
@@ -86,6 +90,35 @@ def retire_quietly(
             connection_id,
             type(exc).__name__,
         )
+
+
+def _moved_destination(provider: Provider, current: Connection, changed: Connection) -> list[str]:
+    """What of the destination ``changed`` moves, when ``current`` holds credentials or
+    tokens; empty when nothing moves (or there is nothing to protect)."""
+    if current.config == changed.config:
+        return []
+    if current.credential_ref is None and current.sealed_access_token is None:
+        return []
+    before = destination_of(provider, current.config)
+    return destination_of(provider, changed.config).changed_parts(before)
+
+
+def _rebind(connection: Connection, provider: Provider, *, now: datetime) -> None:
+    """Drop what was issued for the old destination: the sealed access token, and for an
+    authorization-code grant the grant itself (the connection waits for a reconnect)."""
+    connection.sealed_access_token = None
+    connection.token_expires_at = None
+    connection.token_refreshed_at = None
+    connection.refresh_failures = 0
+    if provider.auth_mode in _OAUTH_MODES:
+        check_transition(connection.status, ConnectionStatus.PENDING)
+        connection.status = ConnectionStatus.PENDING
+        connection.status_detail = StatusDetail(
+            code="RECONNECT_REQUIRED",
+            message="The connection's destination changed; reconnect it to authorize again.",
+            at=now,
+        )
+        connection.webhook_route = None
 
 
 class ConnectionService:
@@ -221,10 +254,24 @@ class ConnectionService:
             if request.config is not None:
                 validate_against_schema(request.config, provider.config_schema, section="config")
                 changed.config = dict(request.config)
+            moved = _moved_destination(provider, current, changed)
+            if moved:
+                if request.credentials is None:
+                    raise Conflict(
+                        "this change moves where the connection's credentials are sent "
+                        f"({', '.join(moved)}); send the credentials again in the same request",
+                        code="CREDENTIALS_REQUIRED",
+                        details={"changed": moved},
+                    )
+                _rebind(changed, provider, now=changed.updated_at)
             new_ref = None
             if request.credentials is not None:
                 _remember_secrets(request.credentials)
-                merged = self._merged_credentials(principal, current, request.credentials)
+                if moved:
+                    # Bound to the old destination: nothing stored follows the new one.
+                    merged = {k: v for k, v in request.credentials.items() if v is not None}
+                else:
+                    merged = self._merged_credentials(principal, current, request.credentials)
                 validate_against_schema(merged, provider.credentials_schema, section="credentials")
                 new_ref = self._secrets.put(
                     tenant_id=principal.tenant_id,
@@ -234,9 +281,14 @@ class ConnectionService:
                 )
                 changed.credential_ref = new_ref
                 changed.credential_hints = credential_hints(merged, provider.credentials_schema)
-                if current.status in (ConnectionStatus.ERROR, ConnectionStatus.NEEDS_REAUTH) or (
-                    current.status == ConnectionStatus.PENDING
-                    and provider.auth_mode not in _OAUTH_MODES
+                # (A moved OAuth connection stays pending: it waits for a new grant.)
+                regrant = bool(moved) and provider.auth_mode in _OAUTH_MODES
+                if not regrant and (
+                    current.status in (ConnectionStatus.ERROR, ConnectionStatus.NEEDS_REAUTH)
+                    or (
+                        current.status == ConnectionStatus.PENDING
+                        and provider.auth_mode not in _OAUTH_MODES
+                    )
                 ):
                     new_status = self._initial_status(provider)
                     check_transition(current.status, new_status)
@@ -266,6 +318,7 @@ class ConnectionService:
                 AuditAction.UPDATED,
                 fields=sorted(request.model_dump(exclude_none=True).keys()),
                 credential_fields=sorted(request.credentials or {}),
+                **({"destination_changed": moved} if moved else {}),
             )
             return stored
         raise BackendUnavailable(

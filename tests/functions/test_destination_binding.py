@@ -1,0 +1,212 @@
+"""Credentials are bound to their destination (the origins they are sent to).
+
+Red-team steps, through the deployed functions: a PATCH that moves a connection's base URL,
+token URL or database host must bring the credentials again, or nothing is written; once
+moved, nothing stored follows; and no outbound call attaches a connection's credentials to an
+origin outside its destination. "elsewhere" is a second local API that records what reaches it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from functions_framework import create_app
+
+from tests.conftest import bearer
+from tests.functions.conftest import SOURCE
+from tests.functions.oauth_harness import ACME as OAUTH_ACME
+from tests.functions.oauth_harness import clock, connect, flow
+from tether.bootstrap import Container, reset_container
+from tether.config import Settings
+from tether_emulators.test_api import AuthRequirement, TestApi
+
+__all__ = ["clock", "flow"]  # fixtures
+
+ACME = bearer("acme")
+TOKEN = "home-secret-token-0123456789"
+
+
+class Clients:
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self.connections = create_app("connections", SOURCE).test_client()
+        self.test = create_app("test_connection", SOURCE).test_client()
+        self.fetch = create_app("fetch", SOURCE).test_client()
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        created = self.connections.post("/", json=body, headers=ACME)
+        assert created.status_code == 201, created.get_json()
+        return dict(created.get_json())
+
+    def get(self, connection_id: str) -> dict[str, Any]:
+        answer = self.connections.get(f"/{connection_id}", headers=ACME)
+        assert answer.status_code == 200
+        return dict(answer.get_json())
+
+    def patch(self, connection_id: str, body: dict[str, Any]) -> Any:
+        return self.connections.patch(f"/{connection_id}", json=body, headers=ACME)
+
+
+@pytest.fixture
+def home(test_api_factory) -> TestApi:
+    return test_api_factory(items=30, auth=AuthRequirement(mode="bearer", secret=TOKEN))
+
+
+@pytest.fixture
+def elsewhere(test_api_factory) -> TestApi:
+    return test_api_factory(items=30)
+
+
+@pytest.fixture
+def clients(settings: Settings, home: TestApi, elsewhere: TestApi) -> Iterator[Clients]:
+    allow = f"127.0.0.1:{home.port},127.0.0.1:{elsewhere.port}"
+    container = Container(settings.model_copy(update={"egress_allowlist": allow}))
+    reset_container(container)
+    yield Clients(container)
+    reset_container(None)
+
+
+def _rest_api(url: str, **credentials: str) -> dict[str, Any]:
+    return {
+        "provider": "rest_api",
+        "config": {"base_url": url, "auth_method": "bearer", "test_path": "/me"},
+        "credentials": credentials or {"token": TOKEN},
+    }
+
+
+def _leaked(api: TestApi, secret: str) -> list[str]:
+    return [r.path for r in api.requests if secret in repr(r)]
+
+
+def test_moving_the_base_url_without_credentials_is_refused_and_writes_nothing(
+    clients, home, elsewhere
+):
+    created = clients.create(_rest_api(home.url))
+    before = clients.get(created["id"])
+
+    moved = clients.patch(
+        created["id"], {"config": {**before["config"], "base_url": elsewhere.url}}
+    )
+
+    assert moved.status_code == 409
+    error = moved.get_json()["error"]
+    assert error["code"] == "CREDENTIALS_REQUIRED"
+    assert f"127.0.0.1:{elsewhere.port}" in error["message"]
+    assert TOKEN not in moved.get_data(as_text=True)
+    after = clients.get(created["id"])
+    assert after == before  # same config, same version
+    # The stored credentials still go home only.
+    tested = clients.test.post(f"/{created['id']}", headers=ACME)
+    assert tested.get_json()["code"] == "OK"
+    assert elsewhere.requests == []
+    assert home.requests and all(r.header("Authorization") for r in home.requests)
+
+
+def test_a_change_within_the_same_origin_needs_no_credentials(clients, home):
+    created = clients.create(_rest_api(home.url))
+
+    moved = clients.patch(
+        created["id"], {"config": {**created["config"], "base_url": f"{home.url}/v2"}}
+    )
+
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["config"]["base_url"] == f"{home.url}/v2"
+    assert moved.get_json()["credential_hints"] == created["credential_hints"]
+
+
+def test_moving_with_credentials_replaces_them_and_nothing_stored_follows(clients, home, elsewhere):
+    created = clients.create(
+        _rest_api(home.url, token=TOKEN, username="ops", password="home-password-987")
+    )
+
+    moved = clients.patch(
+        created["id"],
+        {
+            "config": {**created["config"], "base_url": elsewhere.url},
+            "credentials": {"token": "elsewhere-token-555"},
+        },
+    )
+
+    assert moved.status_code == 200, moved.get_json()
+    # Not merged: the password and user name of the old destination are gone.
+    assert set(moved.get_json()["credential_hints"]) == {"token"}
+    clients.test.post(f"/{created['id']}", headers=ACME)
+    clients.fetch.post(f"/{created['id']}", json={"path": "/me"}, headers=ACME)
+    assert elsewhere.requests
+    assert {r.header("Authorization") for r in elsewhere.requests} == {"Bearer elsewhere-token-555"}
+    for secret in (TOKEN, "home-password-987"):
+        assert _leaked(elsewhere, secret) == []
+    audit = clients.connections.get(f"/{created['id']}/audit", headers=ACME).get_json()["audit"]
+    updated = next(e for e in audit if e["action"] == "connection.updated")
+    assert updated["detail"]["destination_changed"] == sorted(
+        [f"http://127.0.0.1:{home.port}", f"http://127.0.0.1:{elsewhere.port}"]
+    )
+
+
+def test_fetch_never_sends_credentials_to_another_origin(clients, home, elsewhere):
+    created = clients.create(_rest_api(home.url))
+
+    answer = clients.fetch.post(
+        f"/{created['id']}", json={"path": f"{elsewhere.url}/me"}, headers=ACME
+    )
+
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]["code"] == "INVALID_PATH"
+    assert elsewhere.requests == []
+
+
+def test_moving_a_database_host_needs_the_password_again(clients):
+    body = {
+        "provider": "postgresql",
+        "config": {
+            "host": "db.internal.example",
+            "port": 5432,
+            "database": "app",
+            "sslmode": "verify-full",
+        },
+        "credentials": {"username": "app", "password": "db-password-123"},
+    }
+    created = clients.create(body)
+    for change in ({"host": "db.attacker.example"}, {"port": 6543}, {"sslmode": "require"}):
+        moved = clients.patch(created["id"], {"config": {**created["config"], **change}})
+        assert moved.status_code == 409, change
+        assert moved.get_json()["error"]["code"] == "CREDENTIALS_REQUIRED"
+    renamed = clients.patch(created["id"], {"config": {**created["config"], "database": "other"}})
+    assert renamed.status_code == 200
+
+
+def test_moving_an_oauth_token_url_needs_a_new_grant(flow, test_api_factory):
+    elsewhere = test_api_factory(items=1)
+    connection_id = connect(flow)
+    connections = flow.connections
+    current = connections.get(f"/{connection_id}", headers=OAUTH_ACME).get_json()
+    evil = {**current["config"], "token_url": f"{elsewhere.url}/token"}
+
+    refused = connections.patch(f"/{connection_id}", json={"config": evil}, headers=OAUTH_ACME)
+
+    assert refused.status_code == 409
+    assert refused.get_json()["error"]["code"] == "CREDENTIALS_REQUIRED"
+    assert connections.get(f"/{connection_id}", headers=OAUTH_ACME).get_json() == current
+
+    moved = connections.patch(
+        f"/{connection_id}",
+        json={"config": evil, "credentials": {"client_secret": "a-new-client-secret"}},
+        headers=OAUTH_ACME,
+    )
+
+    assert moved.status_code == 200, moved.get_json()
+    view = moved.get_json()
+    assert view["status"] == "pending"
+    assert view["status_detail"]["code"] == "RECONNECT_REQUIRED"
+    record = flow.container.store.get_connection("acme", connection_id)
+    assert record is not None
+    assert record.sealed_access_token is None and record.token_expires_at is None
+    payload = flow.container.secrets.get(
+        tenant_id="acme", connection_id=connection_id, ref=record.credential_ref
+    )
+    assert payload == {"client_secret": "a-new-client-secret"}  # no refresh token follows
+    refreshed = connections.post(f"/{connection_id}/refresh", headers=OAUTH_ACME)
+    assert 400 <= refreshed.status_code < 500
+    assert elsewhere.requests == []
