@@ -6,7 +6,7 @@ the embedded adapters always, the GCP adapters against emulators.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -34,8 +34,13 @@ class ConnectionStore(Protocol):
     """
 
     # -- connections ------------------------------------------------------------------------
-    def create_connection(self, connection: Connection) -> None:
-        """Insert a new record. :class:`~tether.domain.errors.Conflict` if the id exists."""
+    def create_connection(
+        self, connection: Connection, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
+        """Insert a new record. :class:`~tether.domain.errors.Conflict` if the id exists.
+
+        ``audit``: entries written in the same atomic write as the record (see
+        :meth:`append_audit`): both land or neither does."""
         ...
 
     def get_connection(
@@ -55,10 +60,20 @@ class ConnectionStore(Protocol):
         records are never listed."""
         ...
 
-    def update_connection(self, connection: Connection, *, expected_version: int) -> Connection:
+    def update_connection(
+        self,
+        connection: Connection,
+        *,
+        expected_version: int,
+        audit: Sequence[AuditEvent] = (),
+    ) -> Connection:
         """Compare-and-set on ``version``: writes ``connection`` with ``version =
         expected_version + 1`` only if the stored record still has ``expected_version``;
-        otherwise :class:`~tether.domain.errors.VersionConflict`. Returns what was stored."""
+        otherwise :class:`~tether.domain.errors.VersionConflict`. Returns what was stored.
+
+        ``audit``: entries written in the same atomic write as the change: a refused
+        compare-and-set writes none of them, and an entry that cannot be written (an id
+        already used: :class:`~tether.domain.errors.Conflict`) leaves the record as it was."""
         ...
 
     def scan_connections(self, *, cursor: str | None = None, limit: int = 200) -> Page[Connection]:
@@ -89,7 +104,16 @@ class ConnectionStore(Protocol):
         ...
 
     # -- audit ------------------------------------------------------------------------------
-    def append_audit(self, event: AuditEvent) -> None: ...
+    def append_audit(self, event: AuditEvent) -> None:
+        """Write one entry on its own: for what changed nothing in this store (a credential
+        read, a test whose record could not be written, a revocation at the provider). A
+        change audits through the ``audit`` argument of its write instead, so that a crash
+        between the two can never leave a change without its entry.
+
+        Entries passed to a write (here and there) must be of the written record's tenant
+        (:class:`~tether.domain.errors.InvalidRequest` otherwise, nothing written); an id
+        already used is :class:`~tether.domain.errors.Conflict`."""
+        ...
 
     def list_audit(
         self, tenant_id: str, *, connection_id: str | None = None, limit: int = 100
@@ -156,14 +180,18 @@ class ConnectionStore(Protocol):
     def get_tenant_settings(self, tenant_id: str) -> TenantSettings | None: ...
 
     def put_tenant_settings(
-        self, settings: TenantSettings, *, expected_version: int | None
+        self,
+        settings: TenantSettings,
+        *,
+        expected_version: int | None,
+        audit: Sequence[AuditEvent] = (),
     ) -> TenantSettings:
         """Compare-and-set of the tenant's one settings record. ``expected_version=None``
         creates it with ``version = 1``; otherwise writes ``version = expected_version + 1``
         only if the stored record still has ``expected_version``. Either way a mismatch (it
         exists already, is missing, or changed) is
         :class:`~tether.domain.errors.VersionConflict`: re-read and decide again. Returns
-        what was stored."""
+        what was stored. ``audit`` commits with the write, as for :meth:`update_connection`."""
         ...
 
     # -- event deliveries -------------------------------------------------------------------

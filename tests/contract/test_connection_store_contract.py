@@ -408,6 +408,116 @@ def test_audit_is_tenant_scoped_newest_first(store: ConnectionStore) -> None:
     assert store.list_audit("t2") == []
 
 
+def _entry(event_id: str, tenant: str = "t1", connection_id: str | None = "conn_au") -> AuditEvent:
+    return AuditEvent(
+        id=event_id,
+        tenant_id=tenant,
+        connection_id=connection_id,
+        action="connection.updated",
+        actor="u1",
+        at=T0,
+        detail={"fields": ["display_name"]},
+    )
+
+
+def test_a_write_commits_its_audit_entries_with_it(store: ConnectionStore) -> None:
+    store.create_connection(make("conn_au"), audit=[_entry("aud_c1"), _entry("aud_c2")])
+    current = store.get_connection("t1", "conn_au")
+    assert current is not None
+    store.update_connection(
+        current.model_copy(update={"display_name": "renamed"}),
+        expected_version=1,
+        audit=[_entry("aud_u1")],
+    )
+    stored = store.get_connection("t1", "conn_au")
+    assert stored is not None and stored.display_name == "renamed" and stored.version == 2
+    assert {e.id for e in store.list_audit("t1", connection_id="conn_au")} == {
+        "aud_c1",
+        "aud_c2",
+        "aud_u1",
+    }
+
+
+def test_a_create_whose_audit_entry_fails_leaves_neither(store: ConnectionStore) -> None:
+    """The entry cannot be written (its id is taken): the record is not created either."""
+    store.append_audit(_entry("aud_taken", connection_id="conn_other"))
+    with pytest.raises(Conflict):
+        store.create_connection(make("conn_au"), audit=[_entry("aud_new"), _entry("aud_taken")])
+    assert store.get_connection("t1", "conn_au", include_deleted=True) is None
+    assert [e.id for e in store.list_audit("t1")] == ["aud_taken"]
+    # nothing half-written blocks a retry with fresh entries
+    store.create_connection(make("conn_au"), audit=[_entry("aud_new")])
+    assert [e.id for e in store.list_audit("t1", connection_id="conn_au")] == ["aud_new"]
+
+
+def test_an_update_whose_audit_entry_fails_leaves_neither(store: ConnectionStore) -> None:
+    store.create_connection(
+        make("conn_au", webhook=WebhookInfo(url="https://h/x", token_hash="h1"))
+    )
+    store.append_audit(_entry("aud_taken"))
+    current = store.get_connection("t1", "conn_au")
+    assert current is not None
+    changed = current.model_copy(
+        update={
+            "display_name": "renamed",
+            "webhook": WebhookInfo(url="https://h/y", token_hash="h2"),
+        }
+    )
+    with pytest.raises(Conflict):
+        store.update_connection(changed, expected_version=1, audit=[_entry("aud_taken")])
+    assert store.get_connection("t1", "conn_au") == current
+    assert [e.id for e in store.list_audit("t1")] == ["aud_taken"]
+    # the webhook-token lookup written with it is rolled back too
+    assert store.find_connection_by_webhook_token("h1") == current
+    assert store.find_connection_by_webhook_token("h2") is None
+
+
+def test_a_refused_compare_and_set_writes_no_audit_entry(store: ConnectionStore) -> None:
+    store.create_connection(make("conn_au"))
+    current = store.get_connection("t1", "conn_au")
+    assert current is not None
+    with pytest.raises(VersionConflict):
+        store.update_connection(current, expected_version=7, audit=[_entry("aud_lost")])
+    assert store.list_audit("t1") == []
+
+
+def test_audit_entries_of_another_tenant_never_commit(store: ConnectionStore) -> None:
+    with pytest.raises(InvalidRequest):
+        store.create_connection(make("conn_au"), audit=[_entry("aud_x", tenant="t2")])
+    assert store.get_connection("t1", "conn_au") is None
+    store.create_connection(make("conn_au"))
+    current = store.get_connection("t1", "conn_au")
+    assert current is not None
+    with pytest.raises(InvalidRequest):
+        store.update_connection(current, expected_version=1, audit=[_entry("aud_x", tenant="t2")])
+    assert store.get_connection("t1", "conn_au") == current
+    assert store.list_audit("t1") == [] and store.list_audit("t2") == []
+
+
+def test_tenant_settings_commit_their_audit_entries_with_them(store: ConnectionStore) -> None:
+    settings = TenantSettings(tenant_id="t1", notify_url="https://a.example/hook", updated_at=T0)
+    first = store.put_tenant_settings(
+        settings, expected_version=None, audit=[_entry("aud_s1", connection_id=None)]
+    )
+    store.append_audit(_entry("aud_taken", connection_id=None))
+    changed = first.model_copy(update={"notify_url": "https://b.example/hook"})
+    with pytest.raises(Conflict):
+        store.put_tenant_settings(
+            changed, expected_version=1, audit=[_entry("aud_taken", connection_id=None)]
+        )
+    assert store.get_tenant_settings("t1") == first
+    with pytest.raises(VersionConflict):
+        store.put_tenant_settings(
+            changed, expected_version=5, audit=[_entry("aud_lost", connection_id=None)]
+        )
+    store.put_tenant_settings(
+        changed, expected_version=1, audit=[_entry("aud_s2", connection_id=None)]
+    )
+    stored = store.get_tenant_settings("t1")
+    assert stored is not None and stored.notify_url == "https://b.example/hook"
+    assert {e.id for e in store.list_audit("t1")} == {"aud_s1", "aud_taken", "aud_s2"}
+
+
 def _state(state_hash: str, *, expires_in: int = 600) -> OAuthState:
     return OAuthState(
         state_hash=state_hash,

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from functions_framework import create_app
 
 from tests.conftest import bearer
-from tether.bootstrap import Container
+from tests.functions.conftest import SOURCE
+from tether.adapters.sqlite import SqliteConnectionStore
+from tether.bootstrap import Container, reset_container
+from tether.config import Settings
+from tether.domain.errors import BackendUnavailable
+from tether.domain.models import AuditEvent
 
 SECRET = "sk_test_51TetherSecretValue0123456789abcdef"
 ACME = bearer("acme")
@@ -381,3 +389,42 @@ def test_empty_credentials_patch_keeps_the_stored_ones(
     assert response.get_json()["credential_hints"]["api_key"].endswith(SECRET[-4:])
     stored = container.connections.read_credentials(_principal("acme"), cid, purpose="test")
     assert stored == {"api_key": SECRET}
+
+
+class AuditFailingStore(SqliteConnectionStore):
+    """The real store, whose audit inserts fail once ``failing`` is set: a change must not
+    commit without its entry (a crash between the two left one in the past)."""
+
+    failing = False
+
+    def _insert_audit(self, db: sqlite3.Connection, events: Sequence[AuditEvent]) -> None:
+        if self.failing and events:
+            raise BackendUnavailable("the audit entry could not be written")
+        super()._insert_audit(db, events)
+
+
+def test_a_change_whose_audit_entry_fails_is_not_committed(settings: Settings) -> None:
+    store = AuditFailingStore(settings.sqlite_path)
+    reset_container(Container(settings, store=store))
+    try:
+        client = create_app("connections", SOURCE).test_client()
+        cid = create_stripe(client)["id"]
+        store.failing = True
+
+        renamed = client.patch(f"/{cid}", json={"display_name": "renamed"}, headers=ACME)
+        assert renamed.status_code == 503
+        created = client.post(
+            "/", json={"provider": "stripe", "credentials": {"api_key": SECRET}}, headers=ACME
+        )
+        assert created.status_code == 503
+        deleted = client.delete(f"/{cid}", headers=ACME)
+        assert deleted.status_code == 503
+
+        store.failing = False
+        current = client.get(f"/{cid}", headers=ACME).get_json()
+        assert current["display_name"] == "Main Stripe" and current["version"] == 1
+        assert [c["id"] for c in client.get("/", headers=ACME).get_json()["connections"]] == [cid]
+        trail = client.get(f"/{cid}/audit", headers=ACME).get_json()["audit"]
+        assert [e["action"] for e in trail] == ["connection.created"]
+    finally:
+        reset_container(None)

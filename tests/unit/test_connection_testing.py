@@ -11,7 +11,7 @@ import socket
 import ssl
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +26,7 @@ from tether.crypto import Keyring, Sealer
 from tether.domain.clock import FixedClock
 from tether.domain.errors import BackendUnavailable, NotFound, VersionConflict
 from tether.domain.ids import SequentialIds
-from tether.domain.models import Connection, Principal
+from tether.domain.models import AuditEvent, Connection, Principal
 from tether.domain.status import ConnectionStatus
 from tether.http.guard import EgressGuard
 from tether.http.model import OutboundError, OutboundResponse, RequestAuth
@@ -269,11 +269,15 @@ class ContendedStore:
         self.inner = inner
         self.conflicts = 0
 
-    def update_connection(self, connection: Connection, *, expected_version: int) -> Connection:
+    def update_connection(
+        self, connection: Connection, *, expected_version: int, audit: Sequence[AuditEvent] = ()
+    ) -> Connection:
         if self.conflicts:
             self.conflicts -= 1
             raise VersionConflict("someone else wrote first")
-        return self.inner.update_connection(connection, expected_version=expected_version)
+        return self.inner.update_connection(
+            connection, expected_version=expected_version, audit=audit
+        )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -972,7 +976,9 @@ def test_a_store_failure_while_recording_is_raised(world):
     connection = world.create("keyed", {"api_key": KEY}, {"region": "eu"})
     world.client.answer(200, {"data": []})
 
-    def broken(connection: Connection, *, expected_version: int) -> Connection:
+    def broken(
+        connection: Connection, *, expected_version: int, audit: Sequence[AuditEvent] = ()
+    ) -> Connection:
         raise BackendUnavailable("store down")
 
     world.store.update_connection = broken  # type: ignore[method-assign]

@@ -21,7 +21,7 @@ from tether.crypto import Keyring, Sealer
 from tether.domain.clock import FixedClock
 from tether.domain.errors import BackendUnavailable, Conflict, TetherError
 from tether.domain.ids import SequentialIds
-from tether.domain.models import AuditAction, Connection, CredentialRef
+from tether.domain.models import AuditAction, AuditEvent, Connection, CredentialRef
 from tether.domain.status import ConnectionStatus
 from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
 from tether.services.token_lifecycle import (
@@ -140,10 +140,14 @@ class FlakyStore:
         self.fail_updates: list[BaseException] = []
         self.on_release: Callable[[], None] | None = None
 
-    def update_connection(self, connection: Connection, *, expected_version: int) -> Connection:
+    def update_connection(
+        self, connection: Connection, *, expected_version: int, audit: Sequence[AuditEvent] = ()
+    ) -> Connection:
         if self.fail_updates:
             raise self.fail_updates.pop(0)
-        return self.inner.update_connection(connection, expected_version=expected_version)
+        return self.inner.update_connection(
+            connection, expected_version=expected_version, audit=audit
+        )
 
     def release_lease(self, name: str, owner: str) -> None:
         if self.on_release is not None:

@@ -636,7 +636,6 @@ class ConnectionTester:
         if outcome.code == OutcomeCode.NOT_TESTABLE:
             return outcome
         self._record(principal, connection_id, outcome)
-        self._audit(principal, connection_id, outcome)
         return outcome
 
     # -- running a test ----------------------------------------------------------------------
@@ -876,14 +875,24 @@ class ConnectionTester:
 
     # -- recording ---------------------------------------------------------------------------
     def _record(self, principal: Principal, connection_id: str, outcome: TestOutcome) -> None:
-        """``last_test`` and the status change in one compare-and-set, retried on a re-read.
-        A record that stays contended keeps its old ``last_test``: the caller still gets the
-        outcome."""
+        """``last_test``, the status change and the audit entry in one compare-and-set,
+        retried on a re-read. A record that stays contended (or was deleted meanwhile) keeps
+        its old ``last_test``: the test is still audited, on its own, and the caller still
+        gets the outcome."""
         now = self._clock.now()
+        tested = audit_entry(
+            self._ids,
+            self._clock,
+            principal,
+            connection_id,
+            TESTED_ACTION,
+            ok=outcome.ok,
+            code=outcome.code.value,
+        )
         for _ in range(_CAS_ATTEMPTS):
             current = self._store.get_connection(principal.tenant_id, connection_id)
             if current is None:
-                return  # deleted while it was tested
+                break  # deleted while it was tested
             changed = current.model_copy(deep=True)
             changed.last_test = LastTest(
                 ok=outcome.ok, code=outcome.code.value, at=now, latency_ms=outcome.latency_ms
@@ -899,26 +908,17 @@ class ConnectionTester:
                     else None
                 )
             try:
-                self._store.update_connection(changed, expected_version=current.version)
+                self._store.update_connection(
+                    changed, expected_version=current.version, audit=[tested]
+                )
             except VersionConflict:
                 continue
             return
-        log.warning(
-            "the test result of %s was not recorded: the record is contended", connection_id
-        )
-
-    def _audit(self, principal: Principal, connection_id: str, outcome: TestOutcome) -> None:
-        self._store.append_audit(
-            audit_entry(
-                self._ids,
-                self._clock,
-                principal,
-                connection_id,
-                TESTED_ACTION,
-                ok=outcome.ok,
-                code=outcome.code.value,
+        else:
+            log.warning(
+                "the test result of %s was not recorded: the record is contended", connection_id
             )
-        )
+        self._store.append_audit(tested)
 
 
 def _status_after(status: ConnectionStatus, outcome: TestOutcome) -> ConnectionStatus:

@@ -204,8 +204,16 @@ class ConnectionService:
             connection.credential_hints = credential_hints(
                 request.credentials, provider.credentials_schema
             )
+        created = self._entry(
+            principal,
+            connection_id,
+            AuditAction.CREATED,
+            provider=provider.key,
+            credential_fields=sorted(request.credentials),
+            config_fields=sorted(request.config),
+        )
         try:
-            self._store.create_connection(connection)
+            self._store.create_connection(connection, audit=[created])
         except BaseException:
             # No orphaned secret when the record could not be written.
             if connection.credential_ref is not None:
@@ -216,14 +224,6 @@ class ConnectionService:
                 except Exception:
                     log.exception("orphaned credentials of %s could not be removed", connection_id)
             raise
-        self._audit(
-            principal,
-            connection_id,
-            AuditAction.CREATED,
-            provider=provider.key,
-            credential_fields=sorted(request.credentials),
-            config_fields=sorted(request.config),
-        )
         self._publish("connection.created", connection)
         return connection
 
@@ -294,8 +294,18 @@ class ConnectionService:
                     check_transition(current.status, new_status)
                     changed.status = new_status
                     changed.status_detail = None
+            updated = self._entry(
+                principal,
+                connection_id,
+                AuditAction.UPDATED,
+                fields=sorted(request.model_dump(exclude_none=True).keys()),
+                credential_fields=sorted(request.credentials or {}),
+                **({"destination_changed": moved} if moved else {}),
+            )
             try:
-                stored = self._store.update_connection(changed, expected_version=current.version)
+                stored = self._store.update_connection(
+                    changed, expected_version=current.version, audit=[updated]
+                )
             except VersionConflict:
                 # The new version never became current: retire it, then retry on a re-read.
                 retire_quietly(self._secrets, principal.tenant_id, connection_id, new_ref)
@@ -312,14 +322,6 @@ class ConnectionService:
                 retire_quietly(
                     self._secrets, principal.tenant_id, connection_id, current.credential_ref
                 )
-            self._audit(
-                principal,
-                connection_id,
-                AuditAction.UPDATED,
-                fields=sorted(request.model_dump(exclude_none=True).keys()),
-                credential_fields=sorted(request.credentials or {}),
-                **({"destination_changed": moved} if moved else {}),
-            )
             return stored
         raise BackendUnavailable(
             "the connection is being changed concurrently; try again", code="CONTENDED"
@@ -348,13 +350,15 @@ class ConnectionService:
                     "webhook": None,
                 }
             )
+            deleted = self._entry(principal, connection_id, AuditAction.DELETED)
             try:
-                self._store.update_connection(gone, expected_version=current.version)
+                self._store.update_connection(
+                    gone, expected_version=current.version, audit=[deleted]
+                )
             except VersionConflict:
                 continue
             # The record no longer points at the credentials; now destroy them.
             self._destroy_credentials(principal.tenant_id, connection_id, current.credential_ref)
-            self._audit(principal, connection_id, AuditAction.DELETED)
             return
         raise BackendUnavailable(
             "the connection is being changed concurrently; try again", code="CONTENDED"
@@ -479,9 +483,14 @@ class ConnectionService:
             return ConnectionStatus.PENDING
         return ConnectionStatus.ACTIVE
 
+    def _entry(
+        self, principal: Principal, connection_id: str | None, action: AuditAction, **detail: Any
+    ) -> AuditEvent:
+        """An entry to commit with the write it records (``audit=`` of the store's writes)."""
+        return audit_entry(self._ids, self._clock, principal, connection_id, action.value, **detail)
+
     def _audit(
         self, principal: Principal, connection_id: str | None, action: AuditAction, **detail: Any
     ) -> None:
-        self._store.append_audit(
-            audit_entry(self._ids, self._clock, principal, connection_id, action.value, **detail)
-        )
+        """An entry on its own: for reads, which change nothing to commit it with."""
+        self._store.append_audit(self._entry(principal, connection_id, action, **detail))

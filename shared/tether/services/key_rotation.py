@@ -84,25 +84,25 @@ class KeyRotationService:
                 else:
                     report.not_applicable += 1
                 return
+            rotated = AuditEvent(
+                id=self._ids.new("aud"),
+                tenant_id=current.tenant_id,
+                connection_id=current.id,
+                action=AuditAction.CREDENTIALS_ROTATED.value,
+                actor="system:keys-rotate",
+                at=self._clock.now(),
+                detail={"key_id": self._sealer.primary_key_id},
+            )
             try:
-                self._store.update_connection(changed, expected_version=current.version)
+                self._store.update_connection(
+                    changed, expected_version=current.version, audit=[rotated]
+                )
             except VersionConflict:
                 current = self._store.get_connection(
                     connection.tenant_id, connection.id, include_deleted=True
                 )
                 continue
             report.rotated += 1
-            self._store.append_audit(
-                AuditEvent(
-                    id=self._ids.new("aud"),
-                    tenant_id=current.tenant_id,
-                    connection_id=current.id,
-                    action=AuditAction.CREDENTIALS_ROTATED.value,
-                    actor="system:keys-rotate",
-                    at=self._clock.now(),
-                    detail={"key_id": self._sealer.primary_key_id},
-                )
-            )
             return
         report.failed.append(connection.id)
 

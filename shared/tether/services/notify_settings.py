@@ -31,9 +31,9 @@ from urllib.parse import urlsplit
 
 from tether.crypto import Sealer
 from tether.domain.clock import Clock, iso_utc
-from tether.domain.errors import InvalidRequest, TetherError, VersionConflict
+from tether.domain.errors import InvalidRequest, VersionConflict
 from tether.domain.ids import IdGenerator
-from tether.domain.models import NotifySecret, Principal, TenantSettings
+from tether.domain.models import AuditEvent, NotifySecret, Principal, TenantSettings
 from tether.http.guard import EgressGuard, Target
 from tether.http.model import OutboundError
 from tether.logs import register_secret
@@ -200,8 +200,11 @@ class NotifySettingsService:
         def change(settings: TenantSettings, now: datetime) -> None:
             settings.notify_url = url
 
-        self._update(principal.tenant_id, change)
-        self._audit(principal, AUDIT_URL_UPDATED, host=host, cleared=url is None)
+        self._update(
+            principal.tenant_id,
+            change,
+            audit=lambda: self._entry(principal, AUDIT_URL_UPDATED, host=host, cleared=url is None),
+        )
         return self.get(principal)
 
     def rotate_secret(self, principal: Principal, *, overlap_hours: int = 24) -> str:
@@ -236,12 +239,17 @@ class NotifySettingsService:
             created[:] = [(secret_id, plaintext)]
             settings.notify_secrets = [record, *previous][:MAX_NOTIFY_SECRETS]
 
-        self._update(principal.tenant_id, change)
-        secret_id, plaintext = created[0]
-        self._audit(
-            principal, AUDIT_SECRET_ROTATED, secret_id=secret_id, overlap_hours=overlap_hours
+        self._update(
+            principal.tenant_id,
+            change,
+            audit=lambda: self._entry(
+                principal,
+                AUDIT_SECRET_ROTATED,
+                secret_id=created[0][0],
+                overlap_hours=overlap_hours,
+            ),
         )
-        return plaintext
+        return created[0][1]
 
     def signing_secrets(self, tenant_id: str) -> list[str]:
         """Every secret a delivery is signed with now, in plaintext: the current one first,
@@ -290,9 +298,14 @@ class NotifySettingsService:
         return value
 
     def _update(
-        self, tenant_id: str, change: Callable[[TenantSettings, datetime], None]
+        self,
+        tenant_id: str,
+        change: Callable[[TenantSettings, datetime], None],
+        *,
+        audit: Callable[[], AuditEvent],
     ) -> TenantSettings:
-        """Read, apply ``change(settings, now)`` to a copy, compare-and-set; again on a race."""
+        """Read, apply ``change(settings, now)`` to a copy, compare-and-set with the entry
+        ``audit()`` makes of that change; again on a race."""
         for _ in range(_CAS_ATTEMPTS):
             now = self._clock.now()
             current = self._store.get_tenant_settings(tenant_id)
@@ -305,16 +318,13 @@ class NotifySettingsService:
             changed.updated_at = now
             try:
                 return self._store.put_tenant_settings(
-                    changed, expected_version=None if current is None else current.version
+                    changed,
+                    expected_version=None if current is None else current.version,
+                    audit=[audit()],
                 )
             except VersionConflict:
                 continue
         raise VersionConflict("the tenant settings keep changing; try again")
 
-    def _audit(self, principal: Principal, action: str, **detail: Any) -> None:
-        try:
-            self._store.append_audit(
-                audit_entry(self._ids, self._clock, principal, None, action, **detail)
-            )
-        except TetherError as exc:
-            log.warning("could not write the audit entry %s (%s)", action, type(exc).__name__)
+    def _entry(self, principal: Principal, action: str, **detail: Any) -> AuditEvent:
+        return audit_entry(self._ids, self._clock, principal, None, action, **detail)

@@ -43,6 +43,7 @@ from tether.domain.errors import (
 from tether.domain.ids import IdGenerator
 from tether.domain.models import (
     AuditAction,
+    AuditEvent,
     Connection,
     OAuthState,
     Principal,
@@ -345,13 +346,31 @@ class OAuthFlowService:
         config.update(_copied(_auth_map(provider, "config_from_token_response"), tokens.extra))
         scopes = list(tokens.scopes) if tokens.scopes else list(state.data.get("scopes") or [])
         route = _proven_route(provider, client, tokens)
+        connected = self._entry(
+            principal,
+            connection_id or None,
+            AuditAction.OAUTH_CONNECTED,
+            provider=provider.key,
+            reconnect=existing is not None,
+            scopes=scopes,
+        )
         try:
             if existing is None:
                 connection = self._create(
-                    state, principal, provider, config, credentials, tokens, scopes, route
+                    state,
+                    principal,
+                    provider,
+                    config,
+                    credentials,
+                    tokens,
+                    scopes,
+                    route,
+                    connected,
                 )
             else:
-                connection = self._reconnect(existing, config, credentials, tokens, scopes, route)
+                connection = self._reconnect(
+                    existing, config, credentials, tokens, scopes, route, connected
+                )
         except Conflict as exc:
             if exc.code != ROUTE_TAKEN:
                 log.warning("storing an OAuth connection failed: %s", exc.code)
@@ -364,14 +383,6 @@ class OAuthFlowService:
         except TetherError as exc:
             log.warning("storing an OAuth connection failed: %s", exc.code)
             raise _Abort("storage_failed", "the connection could not be saved; try again") from None
-        self._audit(
-            principal,
-            connection.id,
-            AuditAction.OAUTH_CONNECTED,
-            provider=provider.key,
-            reconnect=existing is not None,
-            scopes=scopes,
-        )
         if self._on_tokens_stored is not None:
             try:
                 self._on_tokens_stored(connection)
@@ -390,6 +401,7 @@ class OAuthFlowService:
         tokens: TokenSet,
         scopes: list[str],
         route: str | None,
+        connected: AuditEvent,
     ) -> Connection:
         now = self._clock.now()
         connection_id = self._ids.new("conn")
@@ -425,7 +437,9 @@ class OAuthFlowService:
             created_by=principal.user_id,
         )
         try:
-            self._store.create_connection(connection)
+            self._store.create_connection(
+                connection, audit=[connected.model_copy(update={"connection_id": connection_id})]
+            )
         except BaseException:
             self._secrets.delete(tenant_id=state.tenant_id, connection_id=connection_id, ref=ref)
             raise
@@ -439,6 +453,7 @@ class OAuthFlowService:
         tokens: TokenSet,
         scopes: list[str],
         route: str | None,
+        connected: AuditEvent,
     ) -> Connection:
         current = existing
         for _ in range(5):
@@ -462,6 +477,7 @@ class OAuthFlowService:
                     expires_at=tokens.expires_at,
                     refresh_token=tokens.refresh_token,
                     credentials=credentials,
+                    audit=[connected],
                 )
             except VersionConflict:
                 fresh = self._store.get_connection(existing.tenant_id, existing.id)
@@ -480,12 +496,17 @@ class OAuthFlowService:
             ref=connection.credential_ref,
         )
 
+    def _entry(
+        self, principal: Principal, connection_id: str | None, action: AuditAction, **detail: Any
+    ) -> AuditEvent:
+        """An entry to commit with the write it records (``audit=`` of the store's writes)."""
+        return audit_entry(self._ids, self._clock, principal, connection_id, action.value, **detail)
+
     def _audit(
         self, principal: Principal, connection_id: str | None, action: AuditAction, **detail: Any
     ) -> None:
-        self._store.append_audit(
-            audit_entry(self._ids, self._clock, principal, connection_id, action.value, **detail)
-        )
+        """An entry on its own: a start or a refusal changes no connection."""
+        self._store.append_audit(self._entry(principal, connection_id, action, **detail))
 
 
 def _code_param(provider: Provider) -> str:

@@ -550,36 +550,50 @@ class TokenLifecycle:
             self._refresh_failed(current, exc, trigger=trigger, actor=actor)
         # From here until the commit, nothing but the commit: see "Crash window" above.
         rotated = bool(tokens.refresh_token) and tokens.refresh_token != refresh_token
-        previous = current.status
-        stored = self._commit(current, tokens, payload, lease=lease)
         detail: dict[str, Any] = {
             "rotated": rotated,
             "expires_at": tokens.expires_at.isoformat(),
             "trigger": trigger,
         }
-        if stored.status != previous:
-            detail["recovered_from"] = previous.value
-        self._audit_quietly(stored, AuditAction.TOKEN_REFRESHED, actor, **detail)
+        stored = self._commit(current, tokens, payload, lease=lease, actor=actor, detail=detail)
         self._schedule_quietly(stored)
         return stored
 
     def _commit(
-        self, current: Connection, tokens: TokenSet, payload: dict[str, Any], *, lease: str
+        self,
+        current: Connection,
+        tokens: TokenSet,
+        payload: dict[str, Any],
+        *,
+        lease: str,
+        actor: str | None,
+        detail: dict[str, Any],
     ) -> Connection:
-        """Store the token set, retrying on a re-read record: these tokens exist nowhere else
-        and the provider may already have retired the refresh token they replace."""
+        """Store the token set with its audit entry, retrying on a re-read record: these
+        tokens exist nowhere else and the provider may already have retired the refresh token
+        they replace."""
         last: TetherError | None = None
         for attempt in range(_WRITE_ATTEMPTS):
             try:
                 if attempt:
                     self._renew(lease)
                     current, payload = self._reread_for_commit(current, payload)
+                changed = self._succeeded(current, tokens)
+                recovered = (
+                    {"recovered_from": current.status.value}
+                    if changed.status != current.status
+                    else {}
+                )
+                refreshed = self._entry(
+                    changed, AuditAction.TOKEN_REFRESHED, actor, **detail, **recovered
+                )
                 return self._tokens.store_tokens(
-                    self._succeeded(current, tokens),
+                    changed,
                     access_token=tokens.access_token,
                     expires_at=tokens.expires_at,
                     refresh_token=tokens.refresh_token,
                     credentials=payload,
+                    audit=[refreshed],
                 )
             except VersionConflict as exc:
                 last = exc
@@ -677,9 +691,20 @@ class TokenLifecycle:
                     ),
                     at=now,
                 )
+            changed = current.model_copy(update=update)
+            failed = self._entry(
+                changed,
+                AuditAction.TOKEN_REFRESH_FAILED,
+                actor,
+                error=reason,
+                retryable=exc.retryable,
+                failures=changed.refresh_failures,
+                status=changed.status.value,
+                trigger=trigger,
+            )
             try:
                 stored = self._store.update_connection(
-                    current.model_copy(update=update), expected_version=current.version
+                    changed, expected_version=current.version, audit=[failed]
                 )
                 break
             except VersionConflict:
@@ -696,16 +721,6 @@ class TokenLifecycle:
             reason,
             exc.retryable,
             stored.refresh_failures,
-        )
-        self._audit_quietly(
-            stored,
-            AuditAction.TOKEN_REFRESH_FAILED,
-            actor,
-            error=reason,
-            retryable=exc.retryable,
-            failures=stored.refresh_failures,
-            status=stored.status.value,
-            trigger=trigger,
         )
         return stored
 
@@ -747,8 +762,13 @@ class TokenLifecycle:
                     "updated_at": now,
                 }
             )
+            marked = self._entry(
+                changed, AuditAction.NEEDS_REAUTH, actor, reason=_reason_of(code), trigger=trigger
+            )
             try:
-                stored = self._store.update_connection(changed, expected_version=current.version)
+                stored = self._store.update_connection(
+                    changed, expected_version=current.version, audit=[marked]
+                )
                 break
             except VersionConflict:
                 fresh = self._store.get_connection(current.tenant_id, current.id)
@@ -760,13 +780,6 @@ class TokenLifecycle:
                 "the connection is being changed concurrently; try again", code="CONTENDED"
             )
         log.warning("connection %s needs reauthorization (%s)", stored.id, code)
-        self._audit_quietly(
-            stored,
-            AuditAction.NEEDS_REAUTH,
-            actor,
-            reason=_reason_of(code),
-            trigger=trigger,
-        )
         try:
             self._announce_needs_reauth(stored)
         except TetherError as exc:
@@ -909,21 +922,26 @@ class TokenLifecycle:
             # A convenience: on-demand refresh and the sweep remain.
             log.warning("could not schedule the refresh of %s (%s)", connection.id, exc.code)
 
+    def _entry(
+        self, connection: Connection, action: AuditAction, actor: str | None, **detail: Any
+    ) -> AuditEvent:
+        """An entry about ``connection``: committed with the write it records, or alone by
+        :meth:`_audit_quietly` for what changes no record (a revocation at the provider)."""
+        return AuditEvent(
+            id=self._ids.new("aud"),
+            tenant_id=connection.tenant_id,
+            connection_id=connection.id,
+            action=action.value,
+            actor=actor or SYSTEM_ACTOR,
+            at=self._clock.now(),
+            detail=detail,
+        )
+
     def _audit_quietly(
         self, connection: Connection, action: AuditAction, actor: str | None, **detail: Any
     ) -> None:
         try:
-            self._store.append_audit(
-                AuditEvent(
-                    id=self._ids.new("aud"),
-                    tenant_id=connection.tenant_id,
-                    connection_id=connection.id,
-                    action=action.value,
-                    actor=actor or SYSTEM_ACTOR,
-                    at=self._clock.now(),
-                    detail=detail,
-                )
-            )
+            self._store.append_audit(self._entry(connection, action, actor, **detail))
         except TetherError as exc:
             log.warning("could not audit %s of %s (%s)", action.value, connection.id, exc.code)
 

@@ -16,13 +16,14 @@ builds on this.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from tether.crypto import Sealer
 from tether.domain.clock import Clock
 from tether.domain.errors import InvalidRequest
-from tether.domain.models import Connection, CredentialRef
+from tether.domain.models import AuditEvent, Connection, CredentialRef
 from tether.logs import register_secret
 from tether.ports import ConnectionStore, SecretStore
 from tether.services.connections import retire_quietly
@@ -73,12 +74,14 @@ class TokenStorage:
         expires_at: datetime,
         refresh_token: str | None = None,
         credentials: dict[str, Any] | None = None,
+        audit: Sequence[AuditEvent] = (),
     ) -> Connection:
         """Write a fresh token set onto ``connection`` (compare-and-set on its version: a
         ``VersionConflict`` means someone else changed it; re-read and decide again).
 
         ``credentials`` is the current durable payload when the caller has it (it just used
         the refresh token); otherwise it is read when a rotated refresh token must be saved.
+        ``audit`` commits with the record (never a token value in it).
         """
         if not access_token:
             raise InvalidRequest("the provider returned no access token")
@@ -105,7 +108,9 @@ class TokenStorage:
                 )
                 changed.credential_ref = new_ref
         try:
-            stored = self._store.update_connection(changed, expected_version=connection.version)
+            stored = self._store.update_connection(
+                changed, expected_version=connection.version, audit=audit
+            )
         except BaseException:
             # The new version never became current (VersionConflict included).
             retire_quietly(self._secrets, connection.tenant_id, connection.id, new_ref)

@@ -388,17 +388,17 @@ class WebhookIngestion:
                 "updated_at": now,
             }
         )
-        stored = self._store.update_connection(changed, expected_version=current.version)
-        self._store.append_audit(
-            AuditEvent(
-                id=self._ids.new("aud"),
-                tenant_id=current.tenant_id,
-                connection_id=current.id,
-                action=AuditAction.UPDATED.value,
-                actor=actor,
-                at=now,
-                detail={"fields": ["webhook"]},
-            )
+        updated = AuditEvent(
+            id=self._ids.new("aud"),
+            tenant_id=current.tenant_id,
+            connection_id=current.id,
+            action=AuditAction.UPDATED.value,
+            actor=actor,
+            at=now,
+            detail={"fields": ["webhook"]},
+        )
+        stored = self._store.update_connection(
+            changed, expected_version=current.version, audit=[updated]
         )
         return stored, self.webhook_url(token)
 

@@ -120,6 +120,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.collection import CollectionReference
 from google.cloud.firestore_v1.document import DocumentReference
 
+from tether.adapters.audited_writes import entries_of
 from tether.adapters.firestore.paths import (
     MAX_DOCUMENT_BYTES,
     decode_expiry_cursor,
@@ -374,9 +375,12 @@ class FirestoreConnectionStore:
     def _token_fields(connection: Connection) -> dict[str, Any]:
         return {"tenant_id": connection.tenant_id, "connection_id": connection.id}
 
-    def create_connection(self, connection: Connection) -> None:
+    def create_connection(
+        self, connection: Connection, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
         ref = self._connection_ref(connection.tenant_id, connection.id)
         fields = self._checked(ref, self._connection_fields(connection))
+        entries = self._audit_writes(entries_of(connection.tenant_id, audit))
         token_hash, route_key = _token_hash(connection), _route_key(connection)
         with _backend():
             batch = self._client.batch()
@@ -385,12 +389,14 @@ class FirestoreConnectionStore:
                 batch.create(self._token_ref(token_hash), self._token_fields(connection))
             if route_key is not None:
                 batch.create(self._route_ref(route_key), self._token_fields(connection))
+            for audit_ref, audit_fields in entries:
+                batch.create(audit_ref, audit_fields)
             try:
                 batch.commit()
             except gexc.AlreadyExists:
                 if ref.get(field_paths=["version"]).exists:
                     raise Conflict("a connection with this id already exists") from None
-                raise self._lookup_clash(route_key) from None
+                raise self._audit_clash(entries) or self._lookup_clash(route_key) from None
 
     def get_connection(
         self, tenant_id: str, connection_id: str, *, include_deleted: bool = False
@@ -437,10 +443,17 @@ class FirestoreConnectionStore:
             next_cursor = encode_list_cursor(last.created_at, last.id)
         return Page(items=items, next_cursor=next_cursor)
 
-    def update_connection(self, connection: Connection, *, expected_version: int) -> Connection:
+    def update_connection(
+        self,
+        connection: Connection,
+        *,
+        expected_version: int,
+        audit: Sequence[AuditEvent] = (),
+    ) -> Connection:
         stored = connection.model_copy(update={"version": expected_version + 1})
         ref = self._connection_ref(stored.tenant_id, stored.id)
         fields = self._checked(ref, self._connection_fields(stored))
+        entries = self._audit_writes(entries_of(stored.tenant_id, audit))
         stale = VersionConflict("the connection was changed by someone else; re-read it")
         with _backend():
             current = ref.get(field_paths=["version", "webhook_token_hash", "webhook_route_key"])
@@ -461,12 +474,16 @@ class FirestoreConnectionStore:
                     batch.delete(self._route_ref(old_route))
                 if new_route is not None:
                     batch.create(self._route_ref(new_route), self._token_fields(stored))
+            for audit_ref, audit_fields in entries:
+                batch.create(audit_ref, audit_fields)
             try:
                 batch.commit()
             except (gexc.FailedPrecondition, gexc.NotFound):
                 raise stale from None
             except gexc.AlreadyExists:
-                raise self._lookup_clash(new_route if old_route != new_route else None) from None
+                raise self._audit_clash(entries) or self._lookup_clash(
+                    new_route if old_route != new_route else None
+                ) from None
         return stored
 
     def _lookup_clash(self, route_key: str | None) -> Conflict:
@@ -550,18 +567,36 @@ class FirestoreConnectionStore:
 
     # -- audit ------------------------------------------------------------------------------
     def append_audit(self, event: AuditEvent) -> None:
-        ref = self._tenant(event.tenant_id).collection(AUDIT).document(doc_id(event.id))
-        fields = {
-            "record": event.model_dump_json(),
-            "id": event.id,
-            "connection_id": event.connection_id,
-            "at": _aware(event.at),
-        }
+        ((ref, fields),) = self._audit_writes((event,))
         with _backend():
             try:
-                ref.create(self._checked(ref, fields))
+                ref.create(fields)
             except gexc.AlreadyExists:
-                raise Conflict("an audit event with this id already exists") from None
+                raise _audit_taken() from None
+
+    def _audit_writes(
+        self, events: Sequence[AuditEvent]
+    ) -> list[tuple[DocumentReference, dict[str, Any]]]:
+        """The ``create()`` of each entry, for the batch of the write it records."""
+        writes = []
+        for event in events:
+            ref = self._tenant(event.tenant_id).collection(AUDIT).document(doc_id(event.id))
+            fields = {
+                "record": event.model_dump_json(),
+                "id": event.id,
+                "connection_id": event.connection_id,
+                "at": _aware(event.at),
+            }
+            writes.append((ref, self._checked(ref, fields)))
+        return writes
+
+    @staticmethod
+    def _audit_clash(writes: Sequence[tuple[DocumentReference, dict[str, Any]]]) -> Conflict | None:
+        """:class:`Conflict` when a failed batch's ``create()`` of an entry hit an existing one."""
+        for ref, _ in writes:
+            if ref.get(field_paths=["id"]).exists:
+                return _audit_taken()
+        return None
 
     def list_audit(
         self, tenant_id: str, *, connection_id: str | None = None, limit: int = 100
@@ -756,29 +791,38 @@ class FirestoreConnectionStore:
         return settings if settings.tenant_id == tenant_id else None
 
     def put_tenant_settings(
-        self, settings: TenantSettings, *, expected_version: int | None
+        self,
+        settings: TenantSettings,
+        *,
+        expected_version: int | None,
+        audit: Sequence[AuditEvent] = (),
     ) -> TenantSettings:
         """See :meth:`~tether.ports.ConnectionStore.put_tenant_settings`: ``create()`` for the
-        first record, else an update on the ``update_time`` read with the version."""
+        first record, else an update on the ``update_time`` read with the version; one batch
+        with the audit entries."""
         version = 1 if expected_version is None else expected_version + 1
         stored = settings.model_copy(update={"version": version})
         ref = self._settings_ref(stored.tenant_id)
         fields = self._checked(ref, {"record": stored.model_dump_json(), "version": version})
+        entries = self._audit_writes(entries_of(stored.tenant_id, audit))
         stale = VersionConflict("the tenant settings were changed by someone else; re-read them")
         with _backend():
+            batch = self._client.batch()
             if expected_version is None:
-                try:
-                    ref.create(fields)
-                except gexc.AlreadyExists:
-                    raise stale from None
-                return stored
-            current = ref.get(field_paths=["version"])
-            if not current.exists or current.get("version") != expected_version:
-                raise stale
+                batch.create(ref, fields)
+            else:
+                current = ref.get(field_paths=["version"])
+                if not current.exists or current.get("version") != expected_version:
+                    raise stale
+                batch.update(ref, fields, option=self._unchanged_since(current))
+            for audit_ref, audit_fields in entries:
+                batch.create(audit_ref, audit_fields)
             try:
-                ref.update(fields, option=self._unchanged_since(current))
+                batch.commit()
             except (gexc.FailedPrecondition, gexc.NotFound):
                 raise stale from None
+            except gexc.AlreadyExists:
+                raise self._audit_clash(entries) or stale from None
         return stored
 
     # -- event deliveries -------------------------------------------------------------------
@@ -891,6 +935,10 @@ def _full_at(updated: datetime, tokens: float, *, per_minute: int, burst: int) -
     if seconds > _TTL_HORIZON_SECONDS:
         return None
     return updated + timedelta(seconds=seconds)
+
+
+def _audit_taken() -> Conflict:
+    return Conflict("an audit event with this id already exists")
 
 
 def _token_hash(connection: Connection) -> str | None:

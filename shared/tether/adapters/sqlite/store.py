@@ -14,11 +14,12 @@ import math
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from tether.adapters.audited_writes import entries_of
 from tether.adapters.sqlite.migrations import enable_wal
 from tether.adapters.sqlite.schema import format_time, migrate
 from tether.domain.errors import BackendUnavailable, Conflict, InvalidRequest, VersionConflict
@@ -199,7 +200,10 @@ class SqliteConnectionStore:
         self._local = threading.local()
 
     # -- connections ------------------------------------------------------------------------
-    def create_connection(self, connection: Connection) -> None:
+    def create_connection(
+        self, connection: Connection, *, audit: Sequence[AuditEvent] = ()
+    ) -> None:
+        entries = entries_of(connection.tenant_id, audit)
         try:
             with self._write() as db:
                 db.execute(
@@ -220,6 +224,7 @@ class SqliteConnectionStore:
                         connection.model_dump_json(),
                     ),
                 )
+                self._insert_audit(db, entries)
         except sqlite3.IntegrityError as exc:
             if _route_clash(exc):
                 raise _route_taken() from None
@@ -271,7 +276,14 @@ class SqliteConnectionStore:
             next_cursor = _encode_cursor(last[1], last[2])
         return Page(items=items, next_cursor=next_cursor)
 
-    def update_connection(self, connection: Connection, *, expected_version: int) -> Connection:
+    def update_connection(
+        self,
+        connection: Connection,
+        *,
+        expected_version: int,
+        audit: Sequence[AuditEvent] = (),
+    ) -> Connection:
+        entries = entries_of(connection.tenant_id, audit)
         stored = connection.model_copy(update={"version": expected_version + 1})
         with self._write() as db:
             try:
@@ -299,6 +311,7 @@ class SqliteConnectionStore:
                 raise Conflict("this webhook token is already in use") from None
             if cur.rowcount != 1:
                 raise VersionConflict("the connection was changed by someone else; re-read it")
+            self._insert_audit(db, entries)
         return stored
 
     def scan_connections(self, *, cursor: str | None = None, limit: int = 200) -> Page[Connection]:
@@ -361,16 +374,27 @@ class SqliteConnectionStore:
     # -- audit ------------------------------------------------------------------------------
     def append_audit(self, event: AuditEvent) -> None:
         with self._write() as db:
-            db.execute(
+            self._insert_audit(db, (event,))
+
+    def _insert_audit(self, db: sqlite3.Connection, events: Sequence[AuditEvent]) -> None:
+        """Insert ``events`` inside the caller's transaction, so they commit or roll back
+        with the write they record."""
+        try:
+            db.executemany(
                 "INSERT INTO audit (id, tenant_id, connection_id, at, doc) VALUES (?,?,?,?,?)",
-                (
-                    event.id,
-                    event.tenant_id,
-                    event.connection_id,
-                    format_time(event.at),
-                    event.model_dump_json(),
-                ),
+                [
+                    (
+                        event.id,
+                        event.tenant_id,
+                        event.connection_id,
+                        format_time(event.at),
+                        event.model_dump_json(),
+                    )
+                    for event in events
+                ],
             )
+        except sqlite3.IntegrityError:
+            raise Conflict("an audit event with this id already exists") from None
 
     def list_audit(
         self, tenant_id: str, *, connection_id: str | None = None, limit: int = 100
@@ -544,8 +568,13 @@ class SqliteConnectionStore:
         return None if row is None else TenantSettings.model_validate_json(row[0])
 
     def put_tenant_settings(
-        self, settings: TenantSettings, *, expected_version: int | None
+        self,
+        settings: TenantSettings,
+        *,
+        expected_version: int | None,
+        audit: Sequence[AuditEvent] = (),
     ) -> TenantSettings:
+        entries = entries_of(settings.tenant_id, audit)
         stale = VersionConflict("the tenant settings were changed by someone else; re-read them")
         version = 1 if expected_version is None else expected_version + 1
         stored = settings.model_copy(update={"version": version})
@@ -564,6 +593,7 @@ class SqliteConnectionStore:
                 )
             if cur.rowcount != 1:
                 raise stale
+            self._insert_audit(db, entries)
         return stored
 
     # -- event deliveries -------------------------------------------------------------------
