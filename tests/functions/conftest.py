@@ -26,3 +26,8 @@ def catalog_client(container: Container) -> FlaskClient:
 @pytest.fixture
 def tasks_client(container: Container) -> FlaskClient:
     return create_app("tasks", SOURCE).test_client()
+
+
+@pytest.fixture
+def fetch_client(container: Container) -> FlaskClient:
+    return create_app("fetch", SOURCE).test_client()

@@ -172,7 +172,7 @@ def test_requests_without_a_valid_token_are_401(
         ),
         (b'{"provider": "no_such_provider"}', "application/json", 404, "UNKNOWN_PROVIDER"),
         (b'{"provider": "stripe"}', "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE"),
-        (b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "INVALID_JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "JSON_TOO_DEEP"),
         (
             b'{"provider": "stripe", "credentials": {"api_key": 7}}',
             "application/json",

@@ -247,6 +247,37 @@ def test_non_2xx_is_a_provider_error_without_the_body(status, retryable):
     assert "alice" not in str(error) and "alice" not in json.dumps(error.to_dict())
 
 
+@pytest.mark.parametrize("odd", ["\xb2", "\u0661", "9" * 40, "soon"])
+def test_a_retry_after_that_is_not_ascii_digits_is_left_out(odd):
+    # "²" passes str.isdigit() and fails int(); "\u0661" (Arabic-Indic one) int() reads as 1
+    service = FetchService(fixed(response({}, 429, {"Retry-After": odd})), BASE)
+    with pytest.raises(ProviderError) as caught:
+        service.fetch(FetchRequest())
+    assert caught.value.details == {"provider_status": 429}
+
+
+@pytest.mark.parametrize("content", [b"NaN", b'{"n": Infinity}', b"[-Infinity]", b'{"n": 1e400}'])
+def test_an_answer_with_non_finite_numbers_is_not_json(content):
+    bad = OutboundResponse(status=200, headers={}, content=content, url="u", elapsed_ms=1)
+    with pytest.raises(ProviderError) as caught:
+        FetchService(fixed(bad), BASE).fetch(FetchRequest())
+    assert caught.value.code == "PROVIDER_INVALID_RESPONSE"
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        b"[" * 5000 + b"]" * 5000,
+        b'{"v":1,"m":"GET","t":null,"u":"https://api.example.com/\\ud800"}',
+    ],
+)
+def test_a_hostile_cursor_is_an_invalid_cursor(state):
+    cursor = base64.urlsafe_b64encode(state).decode()
+    with pytest.raises(InvalidRequest) as caught:
+        FetchService(fixed(), BASE).fetch(FetchRequest(cursor=cursor, pagination=None))
+    assert caught.value.code == "INVALID_CURSOR"
+
+
 def test_error_on_a_later_page_stops_the_walk():
     send = fixed(
         response({"data": [1], "meta": {"next_cursor": "2"}}),

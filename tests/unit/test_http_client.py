@@ -295,6 +295,16 @@ def test_429_honours_retry_after_as_an_http_date(serve, clients):
     assert clock.sleeps == [12.0]
 
 
+@pytest.mark.parametrize("odd", ["\xb2", "\xb9\xb2", "1" * 40, "-3", "1.5"])
+def test_a_retry_after_that_is_not_ascii_digits_falls_back_to_the_backoff(serve, clients, odd):
+    # "\xb2" reaches the client as "²": str.isdigit() accepts it, int() and float() do not.
+    server = serve([Reply(429, {"Retry-After": odd}), Reply(200)])
+    clock = Clock()
+    got = clients(server, clock=clock).request("GET", server.url())
+    assert (got.status, got.attempts) == (200, 2)
+    assert clock.sleeps == [0.5]
+
+
 def test_a_retry_after_beyond_the_backoff_cap_returns_the_429(serve, clients):
     server = serve([Reply(429, {"Retry-After": "120"}, b"slow down"), Reply(200)])
     clock = Clock()

@@ -9,6 +9,7 @@ from tether.api.parsing import parse_body, parse_query
 from tether.api.responses import json_response, no_content
 from tether.api.routing import Router
 from tether.api.views import audit_view, connection_view, etag
+from tether.domain.decimal_digits import parse_decimal
 from tether.domain.errors import InvalidRequest, NotFound
 from tether.domain.ids import is_well_formed
 from tether.domain.models import WebhookInfo
@@ -28,10 +29,10 @@ def _if_match(call: Call) -> int | None:
     header = call.request.headers.get("If-Match")
     if header is None or header.strip() == "*":
         return None
-    value = header.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    version = parse_decimal(header.strip().removeprefix("W/").strip('"'))
+    if version is None:
         raise InvalidRequest("If-Match must be an ETag from this API", code="INVALID_IF_MATCH")
-    return int(value)
+    return version
 
 
 def _new_webhook(call: Call, body: CreateConnection) -> tuple[WebhookInfo | None, dict[str, str]]:

@@ -1,18 +1,20 @@
 """Turning raw requests into validated pydantic models, with clear 4xx errors.
 
-Validation errors report the location and pydantic's message, never the offending input
-(which may be a credential).
+Every JSON body is decoded within the limits of :mod:`tether.domain.bounded_json` (depth,
+members, string length, no NaN or Infinity, no lone surrogates) before anything reads it, so
+nothing stored from a request can break a later reader. Validation errors report the location
+and pydantic's message, never the offending input (which may be a credential).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from flask import Request
 from pydantic import BaseModel, ValidationError
 
+from tether.domain.bounded_json import loads_bounded
 from tether.domain.errors import InvalidRequest, PayloadTooLarge
 
 __all__ = ["parse_body", "parse_query", "read_json_object"]
@@ -36,10 +38,7 @@ def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any]:
         )
     if not raw.strip():
         raise InvalidRequest("the body must be a JSON object", code="INVALID_JSON")
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise InvalidRequest("the body is not valid JSON", code="INVALID_JSON") from None
+    value = loads_bounded(raw)
     if not isinstance(value, dict):
         raise InvalidRequest("the body must be a JSON object", code="INVALID_JSON")
     return value

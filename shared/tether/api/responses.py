@@ -21,7 +21,9 @@ def json_response(
     body: Any, status: int = 200, *, headers: dict[str, str] | None = None
 ) -> Response:
     response = Response(
-        json.dumps(body, separators=(",", ":"), default=str),
+        # allow_nan=False: NaN and Infinity are not JSON; refusing them here (a 500 with a
+        # valid error body) beats sending a response no client can parse.
+        json.dumps(body, separators=(",", ":"), default=str, allow_nan=False),
         status=status,
         mimetype="application/json",
     )

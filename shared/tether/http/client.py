@@ -44,6 +44,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from tether.domain.decimal_digits import parse_decimal
 from tether.http.guard import EgressGuard, Target
 from tether.http.model import (
     OutboundError,
@@ -394,9 +395,9 @@ class OutboundClient:
         return _Received(status=response.status_code, headers=response.headers, content=content)
 
     def _read_body(self, call: _Call, target: Target, response: httpx.Response) -> bytes:
-        declared = response.headers.get("content-length", "")
+        declared = parse_decimal(response.headers.get("content-length", "").strip())
         has_body = call.method != "HEAD" and response.status_code not in (204, 304)
-        if has_body and declared.isdigit() and int(declared) > self._max_bytes:
+        if has_body and declared is not None and declared > self._max_bytes:
             raise self._too_large(target)
         chunks: list[bytes] = []
         size = 0
@@ -668,8 +669,9 @@ def _retry_after(text: str | None, wall_clock: Callable[[], float]) -> float | N
     if not text:
         return None
     text = text.strip()
-    if text.isdigit():
-        return float(text)
+    seconds = parse_decimal(text)
+    if seconds is not None:
+        return float(seconds)
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError):

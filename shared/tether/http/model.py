@@ -55,9 +55,11 @@ class OutboundResponse:
     attempts: int = 1
 
     def json(self) -> Any:
-        import json
+        """The body as JSON; ``ValueError`` when it is not JSON, including NaN, Infinity and
+        numbers out of range, which could never be passed on as JSON."""
+        from tether.domain.bounded_json import loads_finite
 
-        return json.loads(self.content)
+        return loads_finite(self.content)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ from pydantic import (
 )
 
 from tether.catalog.templates import join_url
+from tether.domain.bounded_json import loads_bounded
+from tether.domain.decimal_digits import parse_decimal
 from tether.domain.errors import InvalidRequest, TetherError
 from tether.http.model import OutboundResponse
 from tether.http.pagination import (
@@ -328,8 +330,9 @@ class FetchService:
             retry_after = next(
                 (v for k, v in response.headers.items() if k.lower() == "retry-after"), None
             )
-            if retry_after is not None and retry_after.strip().isdigit():
-                details["retry_after"] = int(retry_after.strip())
+            seconds = None if retry_after is None else parse_decimal(retry_after.strip())
+            if seconds is not None:
+                details["retry_after"] = seconds
             raise ProviderError(
                 f"the provider answered HTTP {status}", provider_status=status, details=details
             )
@@ -378,8 +381,8 @@ class FetchService:
     ) -> tuple[PageRequest, int]:
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-            state = json.loads(raw)
-        except (binascii.Error, ValueError, UnicodeDecodeError):
+            state = loads_bounded(raw)
+        except (binascii.Error, ValueError, InvalidRequest):
             raise _invalid_cursor("it does not decode") from None
         if not isinstance(state, dict) or state.get("v") != _CURSOR_VERSION:
             raise _invalid_cursor("unknown format")

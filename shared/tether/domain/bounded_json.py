@@ -1,0 +1,130 @@
+"""JSON from callers, decoded within limits: every value Tether accepts can be stored, read
+back by every reader and sent again as valid JSON.
+
+Python's :func:`json.loads` is more lenient than the JSON it must produce later:
+
+- it accepts ``NaN``, ``Infinity`` and ``-Infinity`` (not JSON, RFC 8259 section 6) and turns
+  out-of-range numbers such as ``1e400`` into ``inf``, which no JSON encoder may emit again;
+- it accepts lone UTF-16 surrogates (``"\\ud800"``): RFC 8259 section 8.2 leaves their meaning
+  unpredictable, and they cannot be encoded as UTF-8, so they fail later in an HTTP client, a
+  log line or a backend;
+- it nests as deep as the interpreter's recursion allows (about 1,000), while pydantic's JSON
+  parser stops at 200: a record stored 250 levels deep could never be read back.
+
+:func:`loads_bounded` refuses all of these with :class:`~tether.domain.errors.InvalidRequest`
+(a 400): ``JSON_TOO_DEEP`` past :data:`MAX_DEPTH` nested arrays/objects, ``JSON_TOO_LARGE``
+past :data:`MAX_ITEMS` members of one array or object or :data:`MAX_STRING_CHARS` characters
+in one string (keys included), ``INVALID_JSON`` otherwise. Messages never quote the input.
+:func:`loads_finite` is the lenient half for JSON Tether did not ask for (a provider's
+answer): no size limits, but still no value that could not be sent on as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any, NoReturn
+
+from tether.domain.errors import InvalidRequest
+
+__all__ = ["MAX_DEPTH", "MAX_ITEMS", "MAX_STRING_CHARS", "loads_bounded", "loads_finite"]
+
+MAX_DEPTH = 32
+"""Nested arrays and objects, the outermost one counting as 1."""
+
+MAX_ITEMS = 10_000
+"""Members of one array or object."""
+
+MAX_STRING_CHARS = 100_000
+"""Characters of one string or object key."""
+
+# json.loads joins a valid surrogate pair into one character: any left over is a lone half.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+_NOT_FINITE = "NaN, Infinity and numbers out of range are not JSON"
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(_NOT_FINITE)
+    return value
+
+
+def _no_constant(_name: str) -> NoReturn:
+    raise _NotFinite(_NOT_FINITE)
+
+
+def _invalid(message: str) -> InvalidRequest:
+    return InvalidRequest(message, code="INVALID_JSON")
+
+
+def _too_deep() -> InvalidRequest:
+    return InvalidRequest(
+        f"the JSON nests deeper than {MAX_DEPTH} arrays or objects", code="JSON_TOO_DEEP"
+    )
+
+
+def _check_string(value: str) -> None:
+    if len(value) > MAX_STRING_CHARS:
+        raise InvalidRequest(
+            f"a JSON string is longer than {MAX_STRING_CHARS} characters", code="JSON_TOO_LARGE"
+        )
+    if _SURROGATE.search(value):
+        raise _invalid("a JSON string holds a lone UTF-16 surrogate (\\ud800-\\udfff)")
+
+
+def _check(value: Any) -> None:
+    """Walk ``value`` without recursion (its depth is what is being checked)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            _check_string(node)
+            continue
+        if not isinstance(node, dict | list):
+            continue
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        if len(node) > MAX_ITEMS:
+            raise InvalidRequest(
+                f"a JSON array or object has more than {MAX_ITEMS} members",
+                code="JSON_TOO_LARGE",
+            )
+        if isinstance(node, dict):
+            for key in node:
+                _check_string(key)
+            stack.extend((child, depth + 1) for child in node.values())
+        else:
+            stack.extend((child, depth + 1) for child in node)
+
+
+def loads_finite(raw: bytes | str) -> Any:
+    """``raw`` decoded, refusing NaN, Infinity, out-of-range numbers and nesting past the
+    interpreter's recursion limit with ``ValueError`` (as :func:`json.loads` refuses anything
+    else that is not JSON)."""
+    try:
+        return json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("the JSON nests too deep") from None
+
+
+def loads_bounded(raw: bytes | str) -> Any:
+    """``raw`` decoded (UTF-8, -16 or -32, as :func:`json.loads` detects) and checked against
+    the limits above; :class:`~tether.domain.errors.InvalidRequest` when it is refused."""
+    try:
+        value = json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+    except _NotFinite:
+        raise _invalid(_NOT_FINITE) from None
+    except RecursionError:
+        raise _too_deep() from None
+    except (ValueError, UnicodeDecodeError):
+        raise _invalid("the body is not valid JSON") from None
+    _check(value)
+    return value

@@ -1,0 +1,76 @@
+"""Bounded JSON decoding (limits at the edge) and the response encoder that never emits what
+is not JSON."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tether.api.responses import json_response
+from tether.domain.bounded_json import (
+    MAX_DEPTH,
+    MAX_ITEMS,
+    MAX_STRING_CHARS,
+    loads_bounded,
+    loads_finite,
+)
+from tether.domain.errors import InvalidRequest
+
+
+def code_of(raw: str) -> str:
+    with pytest.raises(InvalidRequest) as caught:
+        loads_bounded(raw)
+    return caught.value.code
+
+
+def test_the_limits_are_inclusive() -> None:
+    assert loads_bounded("[" * MAX_DEPTH + "]" * MAX_DEPTH) is not None
+    assert code_of("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)) == "JSON_TOO_DEEP"
+    assert len(loads_bounded("[" + ",".join(["1"] * MAX_ITEMS) + "]")) == MAX_ITEMS
+    assert code_of("[" + ",".join(["1"] * (MAX_ITEMS + 1)) + "]") == "JSON_TOO_LARGE"
+    assert loads_bounded('"' + "x" * MAX_STRING_CHARS + '"')
+    assert code_of('"' + "x" * (MAX_STRING_CHARS + 1) + '"') == "JSON_TOO_LARGE"
+    assert code_of('{"' + "k" * (MAX_STRING_CHARS + 1) + '": 1}') == "JSON_TOO_LARGE"
+
+
+def test_scalars_do_not_count_as_a_level() -> None:
+    assert loads_bounded("[" * MAX_DEPTH + "1" + "]" * MAX_DEPTH) is not None
+
+
+def test_deeper_than_the_interpreter_can_parse_is_too_deep_not_a_crash() -> None:
+    assert code_of("[" * 100_000 + "]" * 100_000) == "JSON_TOO_DEEP"
+
+
+@pytest.mark.parametrize("raw", ["NaN", "[Infinity]", '{"a": -Infinity}', "1e400", "[-1E309]"])
+def test_non_finite_numbers(raw: str) -> None:
+    assert code_of(raw) == "INVALID_JSON"
+    with pytest.raises(ValueError, match="not JSON"):
+        loads_finite(raw)
+
+
+def test_big_finite_numbers_are_fine() -> None:
+    assert loads_bounded("[1.7e308, -2.5e-320, 12345678901234567890]") == [
+        1.7e308,
+        -2.5e-320,
+        12345678901234567890,
+    ]
+
+
+def test_loads_finite_has_no_size_limits_but_no_recursion_crash() -> None:
+    assert len(loads_finite("[" + ",".join(["1"] * (MAX_ITEMS + 5)) + "]")) == MAX_ITEMS + 5
+    with pytest.raises(ValueError, match="too deep"):
+        loads_finite("[" * 100_000 + "]" * 100_000)
+
+
+def test_messages_never_quote_the_input() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        loads_bounded('{"api_key": "sk_live_secret\\ud800"}')
+    assert "sk_live" not in caught.value.message
+
+
+def test_the_response_encoder_refuses_nan_rather_than_emit_it() -> None:
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        json_response({"n": math.nan})
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        json_response([math.inf])
