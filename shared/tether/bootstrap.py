@@ -268,7 +268,8 @@ class Container:
     def catalog(self) -> Catalog:
         from tether.catalog import load_catalog
 
-        return load_catalog()
+        defaults = self.settings.catalog_config_defaults
+        return load_catalog().with_config_defaults(defaults) if defaults else load_catalog()
 
     # -- services ---------------------------------------------------------------------------
     @lazy

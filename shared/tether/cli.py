@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 from datetime import timedelta
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
+_DEMO_PORT = 8085
 _DEV_FRONTENDS = "http://localhost:3000,http://localhost:5173,http://127.0.0.1:3000"
 
 
@@ -91,15 +93,26 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("TETHER_ALLOWED_RETURN_URLS", f"{_DEV_FRONTENDS},{base_url}/")
     demo = None if args.demo_provider_port == 0 else _start_demo_provider(args, base_url)
+    demo_port = None if demo is None else demo.port
     emulators = None
     try:
         emulators = _gcp_environment(base_url) if args.gcp else None
-        return _serve_dev(args, base_url, emulators)
+        return _serve_dev(args, base_url, emulators, demo_port)
     finally:
         if emulators is not None:
             emulators.stop()
         if demo is not None:
             demo.stop()
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _start_demo_provider(args: argparse.Namespace, base_url: str) -> Any:
@@ -120,27 +133,44 @@ def _start_demo_provider(args: argparse.Namespace, base_url: str) -> Any:
             )
         }
     )
-    try:
-        provider.start(host=args.host, port=args.demo_provider_port)
-    except OSError as exc:
+    wanted = _DEMO_PORT if args.demo_provider_port is None else args.demo_provider_port
+    if args.demo_provider_port is None and not _port_free(args.host, wanted):
+        # Most likely a second `tether dev` on this machine: any free port will do, and the
+        # `demo` entry is pointed at it below.
         logging.getLogger("tether.dev").warning(
-            "the demo OAuth provider could not start on port %d (%s); the demo entry is off",
-            args.demo_provider_port,
-            exc,
+            "port %d is taken (another tether dev?); the demo OAuth provider takes a free port",
+            wanted,
         )
-        return None
+        wanted = 0
+    try:
+        provider.start(host=args.host, port=wanted)
+    except (OSError, SystemExit) as exc:  # werkzeug exits when it cannot bind
+        raise SystemExit(
+            f"tether dev: the demo OAuth provider cannot listen on port {wanted} ({exc}); "
+            "pass another --demo-provider-port, or 0 to run without it"
+        ) from None
     # The demo provider is on loopback, which the SSRF guard refuses unless allowlisted.
-    demo_address = f"{args.host}:{provider.port}"
+    loopback = args.host if args.host in ("127.0.0.1", "localhost") else "127.0.0.1"
+    demo_address = f"{loopback}:{provider.port}"
     allowlist = os.environ.get("TETHER_EGRESS_ALLOWLIST")
     os.environ["TETHER_EGRESS_ALLOWLIST"] = (
         f"{allowlist},{demo_address}" if allowlist else demo_address
+    )
+    os.environ.setdefault(
+        "TETHER_CATALOG_CONFIG_DEFAULTS",
+        json.dumps({"demo": {"base_url": f"http://{loopback}:{provider.port}"}}),
     )
     os.environ.setdefault("TETHER_OAUTH_CLIENT_DEMO_ID", "tether-demo")
     os.environ.setdefault("TETHER_OAUTH_CLIENT_DEMO_SECRET", client_secret)
     return provider
 
 
-def _serve_dev(args: argparse.Namespace, base_url: str, emulators: RunningEmulators | None) -> int:
+def _serve_dev(
+    args: argparse.Namespace,
+    base_url: str,
+    emulators: RunningEmulators | None,
+    demo_port: int | None,
+) -> int:
     from werkzeug.serving import make_server
 
     from tether.api.openapi import openapi_document
@@ -178,8 +208,7 @@ def _serve_dev(args: argparse.Namespace, base_url: str, emulators: RunningEmulat
         f"  openapi: {base_url}/openapi.json\n"
         f"  token:   tether token --tenant acme"
         + (
-            f"\n  demo:    the `demo` provider's OAuth server on "
-            f"http://{args.host}:{args.demo_provider_port}"
+            f"\n  demo:    the `demo` provider's OAuth server on http://{args.host}:{demo_port}"
             if "demo" in s.oauth_clients
             else ""
         ),
@@ -223,8 +252,36 @@ def _cmd_emulators_start(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dev_data_dir(explicit: str | None, secret_file: str) -> Path:
+    """The data folder of the ``tether dev`` this command talks to: ``--data-dir``, else
+    ``$TETHER_DATA_DIR``, else the nearest ``.tether`` holding ``secret_file`` from here up
+    (so the command works from any subfolder of the project, like git)."""
+    if explicit or os.environ.get("TETHER_DATA_DIR"):
+        return Path(explicit or os.environ["TETHER_DATA_DIR"])
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / ".tether" / secret_file).is_file():
+            return folder / ".tether"
+    return here / ".tether"
+
+
 def _cmd_token(args: argparse.Namespace) -> int:
-    _dev_environment(args.data_dir)
+    secret_file, variable = (
+        ("task_token", "TETHER_TASK_TOKEN")
+        if args.tasks
+        else ("dev_jwt_secret", "TETHER_DEV_JWT_SECRET")
+    )
+    data_dir = _dev_data_dir(args.data_dir, secret_file)
+    if not os.environ.get(variable) and not (data_dir / secret_file).is_file():
+        # Minting a secret here would give a token the running server refuses (401).
+        print(
+            f"tether token: no {secret_file} in {data_dir.resolve()}: `tether dev` creates it "
+            "when it first starts. Run `tether token` in the folder where `tether dev` runs "
+            f"(or below it), or pass --data-dir, or set {variable}.",
+            file=sys.stderr,
+        )
+        return 2
+    _dev_environment(str(data_dir))
     from tether.api.auth import issue_dev_token
     from tether.bootstrap import Container
 
@@ -311,14 +368,22 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     dev = sub.add_parser("dev", help="run every function locally on the embedded stack")
-    dev.add_argument("--host", default="127.0.0.1")
-    dev.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
-    dev.add_argument("--source", help="path of functions/main.py")
+    dev.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    dev.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT", "8080")),
+        help="port to serve every function on (default: $PORT or 8080)",
+    )
+    dev.add_argument(
+        "--source", help="path of functions/main.py (default: the project's, found from here)"
+    )
     dev.add_argument(
         "--demo-provider-port",
         type=int,
-        default=8085,
-        help="port of the local OAuth provider behind the `demo` catalog entry (0: off)",
+        default=None,
+        help=f"port of the local OAuth provider behind the `demo` catalog entry (default: "
+        f"{_DEMO_PORT}, or any free port when that is taken; 0: off)",
     )
     dev.add_argument(
         "--gcp",
@@ -330,12 +395,14 @@ def _parser() -> argparse.ArgumentParser:
     dev.set_defaults(run=_cmd_dev)
 
     token = sub.add_parser("token", help="print a dev bearer token")
-    token.add_argument("--tenant")
+    token.add_argument("--tenant", help="the tenant id the token carries (e.g. acme)")
     token.add_argument(
         "--tasks", action="store_true", help="print the dev task token for the tasks function"
     )
-    token.add_argument("--user", default="dev-user")
-    token.add_argument("--ttl-hours", type=float, default=12.0)
+    token.add_argument("--user", default="dev-user", help="the user id the token carries")
+    token.add_argument(
+        "--ttl-hours", type=float, default=12.0, help="hours until the token expires (12)"
+    )
     data_dir_arg(token)
     token.set_defaults(run=_cmd_token)
 
@@ -358,15 +425,26 @@ def _parser() -> argparse.ArgumentParser:
     start = emulators.add_parser(
         "start", help="run the Firestore, Secret Manager and Cloud Tasks emulators"
     )
-    start.add_argument("--host", default="127.0.0.1")
-    start.add_argument("--firestore-port", type=int, default=8681)
-    start.add_argument("--secret-manager-port", type=int, default=8682)
-    start.add_argument("--tasks-port", type=int, default=8683)
-    start.add_argument("--tasks-jwks-port", type=int, default=8684)
+    start.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    for name, port, what in (
+        ("firestore", 8681, "the Firestore emulator"),
+        ("secret-manager", 8682, "the Secret Manager emulator (gRPC)"),
+        ("tasks", 8683, "the Cloud Tasks emulator (gRPC)"),
+        ("tasks-jwks", 8684, "the key set of the Cloud Tasks emulator's OIDC tokens (HTTP)"),
+    ):
+        start.add_argument(
+            f"--{name}-port", type=int, default=port, help=f"port of {what} (0: any free one)"
+        )
     start.set_defaults(run=_cmd_emulators_start)
 
     catalog = sub.add_parser("catalog", help="list or validate the provider catalog")
-    catalog.add_argument("action", choices=["list", "validate"], nargs="?", default="list")
+    catalog.add_argument(
+        "action",
+        choices=["list", "validate"],
+        nargs="?",
+        default="list",
+        help="list the providers (default) or validate the catalog",
+    )
     catalog.set_defaults(run=_cmd_catalog)
     return parser
 

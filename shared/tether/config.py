@@ -20,7 +20,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Json,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from tether.domain.errors import ConfigurationError
 
@@ -128,6 +136,9 @@ class Settings(BaseModel):
     # host:port pairs (comma-separated) the SSRF guard lets through although they resolve to
     # private or loopback addresses: for tests and the local demo only.
     egress_allowlist: str | None = None
+    # JSON {provider: {config property: default}}: a deployment's own defaults for catalog
+    # config (`tether dev` points the `demo` entry at its demo provider's address).
+    catalog_config_defaults: Json[dict[str, dict[str, Any]]] | None = None
     # Default proactive rate limit per connection (a connection's config or the catalog wins).
     rate_limit_per_minute: int = Field(default=60, ge=1, le=100_000)
     rate_limit_burst: int = Field(default=10, ge=1, le=10_000)

@@ -63,3 +63,38 @@ def test_demo_oauth_flow_end_to_end(dev_with_demo: tuple[DevServer, int]) -> Non
     dev.stop()
     code = parse_qs(urlsplit(callback).query)["code"][0]
     assert code not in dev.output  # codes and states stay out of the logs
+
+
+def _demo_flow_without_config(dev: DevServer) -> tuple[str, dict[str, str]]:
+    """The README's OAuth example as typed (no config): where the browser went, and the
+    outcome Tether redirected it to."""
+    client = httpx.Client(base_url=dev.url, timeout=10)
+    auth = {"Authorization": f"Bearer {dev.cli('token', '--tenant', 'acme')}"}
+    started = client.post(
+        "/oauth_start/", json={"provider": "demo", "return_to": f"{dev.url}/"}, headers=auth
+    )
+    assert started.status_code == 201, started.text
+    authorization_url = started.json()["authorization_url"]
+    at_provider = httpx.get(authorization_url, follow_redirects=False)
+    assert at_provider.status_code == 302, at_provider.text
+    back = httpx.get(at_provider.headers["location"], follow_redirects=False)
+    outcome = {k: v[0] for k, v in parse_qs(urlsplit(back.headers["location"]).query).items()}
+    return authorization_url, outcome
+
+
+def test_two_dev_servers_on_one_machine_each_run_their_own_demo_provider(tmp_path: Path) -> None:
+    first = DevServer(tmp_path / "first", extra_args=())
+    second = DevServer(tmp_path / "second", extra_args=())
+    first.start()
+    try:
+        second.start()
+        try:
+            went_first, outcome_first = _demo_flow_without_config(first)
+            went_second, outcome_second = _demo_flow_without_config(second)
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+    assert outcome_first["status"] == "active", outcome_first
+    assert outcome_second["status"] == "active", outcome_second
+    assert urlsplit(went_first).port != urlsplit(went_second).port

@@ -52,6 +52,16 @@ def test_a_body_that_is_not_a_json_object_is_a_client_error(container, tasks_cli
     assert response.status_code == 400
 
 
+def test_a_task_without_parameters_needs_no_body(container, tasks_client):
+    # As the README shows it: `curl -X POST …/tasks/sweep -H "Authorization: …"`.
+    response = tasks_client.post("/sweep", headers=_auth(container))
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == {"ok": True}
+    # An empty body with a JSON content type reads the same.
+    typed = {**_auth(container), "Content-Type": "application/json"}
+    assert tasks_client.post("/sweep", data=b"", headers=typed).status_code == 200
+
+
 def test_purge_credentials_runs_for_a_deleted_connection(
     container, tasks_client, connections_client
 ):

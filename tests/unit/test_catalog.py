@@ -463,3 +463,18 @@ providers:
   merged: {<<: *base, display_name: Merged}
 """
     assert parse_catalog(text).get("merged").display_name == "Merged"
+
+
+def test_a_deployment_can_set_config_defaults_that_fit_the_schema():
+    catalog = load_catalog().with_config_defaults({"demo": {"base_url": "http://127.0.0.1:9005"}})
+    demo = catalog.get("demo")
+    assert demo.config_with_defaults({})["base_url"] == "http://127.0.0.1:9005"
+    assert load_catalog().get("demo").config_with_defaults({})["base_url"].endswith(":8085")
+    assert len(catalog) == len(load_catalog())
+    for bad in (
+        {"nope": {"base_url": "http://127.0.0.1:1"}},  # unknown provider
+        {"demo": {"no_such_field": "x"}},  # unknown property
+        {"demo": {"base_url": "http://evil.example"}},  # outside the property's pattern
+    ):
+        with pytest.raises(ConfigurationError):
+            load_catalog().with_config_defaults(bad)

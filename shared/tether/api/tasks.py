@@ -28,9 +28,19 @@ log = logging.getLogger("tether.tasks")
 def run(call: Call) -> Response:
     container = call.container
     container.task_caller_verifier.verify(call.request.headers.get("Authorization"))
-    payload = read_json_object(call.request, max_bytes=container.settings.max_body_bytes)
+    payload = (
+        read_json_object(call.request, max_bytes=container.settings.max_body_bytes)
+        if _has_body(call.request)
+        else {}  # `curl -X POST …/tasks/sweep`: a task with no parameters
+    )
     attempt = call.request.headers.get("X-CloudTasks-TaskRetryCount", "0")
     return execute(container.dispatch_task, call.params["kind"], payload, attempt=attempt)
+
+
+def _has_body(request: Request) -> bool:
+    if request.content_length is not None:
+        return request.content_length > 0
+    return "chunked" in request.headers.get("Transfer-Encoding", "").lower()
 
 
 def execute(

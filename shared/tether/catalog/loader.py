@@ -21,8 +21,9 @@ the full check. ``yaml`` and ``jsonschema`` are imported on first use, not with 
 
 from __future__ import annotations
 
+import copy
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,34 @@ class Catalog:
                 continue
             found.append(provider)
         return found
+
+    def with_config_defaults(self, defaults: Mapping[str, Mapping[str, Any]]) -> Catalog:
+        """A copy whose providers' config properties default to ``defaults[provider][name]``
+        (a deployment's own values, such as the address of ``tether dev``'s demo provider).
+        Each value must be valid for its property; anything else is a
+        :class:`ConfigurationError`, at start-up."""
+        from jsonschema import Draft202012Validator
+
+        changed = dict(self._providers)
+        for key, values in defaults.items():
+            provider = self._providers.get(key)
+            properties = (provider.config_schema.get("properties") if provider else None) or {}
+            unknown = sorted(set(values) - set(properties))
+            if provider is None or unknown:
+                raise ConfigurationError(
+                    f"config defaults name an unknown provider or property ({key}: {unknown})",
+                    code="CATALOG_INVALID",
+                )
+            schema = copy.deepcopy(provider.config_schema)
+            for name, value in values.items():
+                if not Draft202012Validator(properties[name]).is_valid(value):
+                    raise ConfigurationError(
+                        f"the config default of {key}.{name} does not fit its schema",
+                        code="CATALOG_INVALID",
+                    )
+                schema["properties"][name]["default"] = value
+            changed[key] = provider.model_copy(update={"config_schema": schema})
+        return Catalog(changed.values())
 
     def __contains__(self, key: object) -> bool:
         return key in self._providers
