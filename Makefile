@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install dev test lint bench bench-backends bench-oauth bench-fetch bench-webhooks clean
+.PHONY: install dev test lint bench bench-backends bench-oauth bench-fetch bench-webhooks bench-listing clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench-fetch: install
 
 bench-webhooks: install
 	$(BIN)/python tests/bench/bench_webhooks.py
+
+bench-listing: install
+	$(BIN)/python tests/bench/bench_listing.py
 
 clean:
 	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache

@@ -115,9 +115,85 @@ def test_same_timestamp_pages_do_not_skip_or_repeat(store: ConnectionStore) -> N
     assert len(set(ids)) == 5
 
 
-def test_bad_cursor_is_a_client_error(store: ConnectionStore) -> None:
-    with pytest.raises(InvalidRequest):
-        store.list_connections("t1", cursor="!!not-a-cursor")
+def _listing_fixture(store: ConnectionStore) -> list[Connection]:
+    """24 live connections of t1, four to a ``created_at`` (so page ends fall between equal
+    times), statuses and providers mixed, plus soft-deleted ones and another tenant's, none
+    of which a listing may show. Returns the live ones, newest first as listings order them
+    (``created_at`` then id, both descending)."""
+    live = []
+    statuses = (ConnectionStatus.ACTIVE, ConnectionStatus.ERROR, ConnectionStatus.ACTIVE)
+    for i in range(24):
+        connection = make(
+            f"conn_{(i * 7) % 24:02d}",
+            minutes=i // 4,
+            status=statuses[i % 3],
+            provider="xero" if i % 2 else "stripe",
+        )
+        store.create_connection(connection)
+        live.append(connection)
+    for i in range(4):
+        gone = make(f"conn_gone{i}", minutes=i, status=ConnectionStatus.ERROR, provider="xero")
+        store.create_connection(gone)
+        store.update_connection(gone.model_copy(update={"deleted_at": T0}), expected_version=1)
+        store.create_connection(make(f"conn_t2_{i}", "t2", minutes=i, status="error"))
+    return sorted(live, key=lambda c: (c.created_at, c.id), reverse=True)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"status": "error"}, {"provider": "xero"}, {"status": "active", "provider": "xero"}],
+)
+@pytest.mark.parametrize("limit", [1, 3, 5])
+def test_filtered_pages_across_equal_times_neither_skip_nor_repeat(
+    store: ConnectionStore, filters: dict[str, str], limit: int
+) -> None:
+    expected = [
+        c.id
+        for c in _listing_fixture(store)
+        if c.status.value == filters.get("status", c.status.value)
+        and c.provider == filters.get("provider", c.provider)
+    ]
+    seen: list[str] = []
+    cursor = None
+    for _ in range(len(expected) + 1):
+        page = store.list_connections("t1", limit=limit, cursor=cursor, **filters)
+        assert len(page.items) <= limit
+        seen += [c.id for c in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == expected
+    assert len(expected) >= 4  # the filter keeps several of one created_at
+
+
+def test_a_cursor_from_the_last_item_ends_the_listing(store: ConnectionStore) -> None:
+    for i in range(4):
+        store.create_connection(make(f"conn_end{i}", status="error"))
+    page = store.list_connections("t1", status="error", limit=4)
+    assert len(page.items) == 4 and page.next_cursor is None
+    first = store.list_connections("t1", status="error", limit=3)
+    assert first.next_cursor is not None
+    last = store.list_connections("t1", status="error", limit=3, cursor=first.next_cursor)
+    assert [c.id for c in last.items] == ["conn_end0"] and last.next_cursor is None
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "!!not-a-cursor",
+        "a b",
+        base64.urlsafe_b64encode(b"not json").decode(),
+        base64.urlsafe_b64encode(json.dumps(["2026-03-01"]).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps([1, 2]).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps(["yesterday", "conn_1"]).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps({"created_at": "x"}).encode()).decode(),
+    ],
+)
+def test_bad_cursor_is_a_client_error(store: ConnectionStore, cursor: str) -> None:
+    for filters in ({}, {"status": "error"}, {"provider": "xero", "status": "active"}):
+        with pytest.raises(InvalidRequest) as refused:
+            store.list_connections("t1", cursor=cursor, **filters)
+        assert refused.value.code == "INVALID_CURSOR"
 
 
 def test_update_is_compare_and_set(store: ConnectionStore) -> None:

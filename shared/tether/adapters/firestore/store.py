@@ -61,6 +61,12 @@ Why this shape:
 - **Deliveries** (one per event delivered to the tenant) are upserted whole (``set``) and
   listed per tenant, newest ``created_at`` first, optionally of one connection: the two
   ``COLLECTION`` indexes on ``deliveries`` of the indexes file.
+- ``list_connections`` (one tenant's live connections, newest first, optionally of one
+  status and/or provider) is a query on the tenant's collection with equality on
+  ``deleted`` and the filters, ordered by ``created_at`` then ``id``, both descending; the
+  cursor is the last item's pair, given to ``start_after``. Each of the four filter
+  combinations has its composite ``COLLECTION`` index in the indexes file, so a page reads
+  its own entries only, at any depth.
 - ``scan_connections`` is a collection-group query over ``connections`` ordered by document
   name (ascending, served by the built-in index); its cursor is the last document's path.
 - ``list_expiring`` (the OAuth refresh sweep) is a collection-group query over
@@ -409,18 +415,15 @@ class FirestoreConnectionStore:
             return None
         return Connection.model_validate_json(_record(snapshot))
 
-    def list_connections(
-        self,
-        tenant_id: str,
-        *,
-        status: str | None = None,
-        provider: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> Page[Connection]:
-        if limit < 1:
-            raise InvalidRequest("limit must be at least 1")
-        query = (
+    def _listing_query(
+        self, tenant_id: str, *, status: str | None, provider: str | None, cursor: str | None
+    ) -> firestore.Query:
+        """A tenant's live connections, newest first, from the cursor on: equality on
+        ``deleted`` and each filter given, ordered by ``created_at`` then ``id``. Each filter
+        combination is one composite ``COLLECTION`` index of ``infra/firestore.indexes.json``
+        (equality fields, then the two sort fields descending), so Firestore reads only the
+        page's entries, from the cursor's position in that index, at any depth."""
+        query: firestore.Query = (
             self._tenant(tenant_id)
             .collection(CONNECTIONS)
             .where(filter=FieldFilter("deleted", "==", False))
@@ -433,6 +436,20 @@ class FirestoreConnectionStore:
         if cursor is not None:
             created_at, record_id = decode_list_cursor(cursor)
             query = query.start_after({"created_at": created_at, "id": record_id})
+        return query
+
+    def list_connections(
+        self,
+        tenant_id: str,
+        *,
+        status: str | None = None,
+        provider: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Connection]:
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
+        query = self._listing_query(tenant_id, status=status, provider=provider, cursor=cursor)
         query = query.select(["record"]).limit(limit + 1)
         with _backend():
             snapshots = list(query.stream())

@@ -142,6 +142,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX connections_by_webhook_route ON connections (provider, webhook_route)
         WHERE webhook_route IS NOT NULL AND deleted = 0;
     """,
+    # 7: a tenant's live connections by status, by provider and by both, newest first, so a
+    # filtered page (list_connections) reads a range of one index from the cursor on instead
+    # of scanning the tenant; partial, so soft-deleted connections take no room in them
+    """
+    CREATE INDEX connections_by_status ON connections
+        (tenant_id, status, created_at DESC, id DESC) WHERE deleted = 0;
+    CREATE INDEX connections_by_provider ON connections
+        (tenant_id, provider, created_at DESC, id DESC) WHERE deleted = 0;
+    CREATE INDEX connections_by_provider_status ON connections
+        (tenant_id, provider, status, created_at DESC, id DESC) WHERE deleted = 0;
+    """,
 )
 
 

@@ -37,44 +37,30 @@ from tether.domain.models import (
 __all__ = ["SqliteConnectionStore", "format_time"]
 
 
-def _encode_cursor(created_at: str, record_id: str) -> str:
-    raw = json.dumps([created_at, record_id], separators=(",", ":")).encode()
+def _encode_cursor(at: str, record_id: str) -> str:
+    """The opaque cursor after a row: its sort time (as stored) and id."""
+    raw = json.dumps([at, record_id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, record_id = json.loads(raw)
-        if not isinstance(created_at, str) or not isinstance(record_id, str):
-            raise TypeError
-    except (ValueError, TypeError):
-        raise InvalidRequest("cursor is not valid", code="INVALID_CURSOR") from None
-    return created_at, record_id
-
-
-# What format_time writes, and so the only time an expiry cursor may carry.
+# What format_time writes, and so the only time a cursor may carry.
 _FIXED_WIDTH_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 
 
-def _encode_expiry_cursor(token_expires_at: str, record_id: str) -> str:
-    raw = json.dumps([token_expires_at, record_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_expiry_cursor(cursor: str) -> tuple[str, str]:
-    """``(token_expires_at, id)`` of the last item of the previous page, checked strictly:
-    anything else is the caller's mistake (400 INVALID_CURSOR)."""
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    """``(time, id)`` of the last item of the previous page (``created_at`` of a listing,
+    ``token_expires_at`` of the expiry sweep), checked strictly: anything else is the
+    caller's mistake (400 INVALID_CURSOR)."""
     try:
         raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        expires_at, record_id = json.loads(raw)
-        if not isinstance(expires_at, str) or not isinstance(record_id, str):
+        at, record_id = json.loads(raw)
+        if not isinstance(at, str) or not isinstance(record_id, str):
             raise TypeError
-        if not _FIXED_WIDTH_TIME.fullmatch(expires_at):
+        if not _FIXED_WIDTH_TIME.fullmatch(at):
             raise ValueError
     except (binascii.Error, ValueError, TypeError):
         raise InvalidRequest("cursor is not valid", code="INVALID_CURSOR") from None
-    return expires_at, record_id
+    return at, record_id
 
 
 def _expiry(connection: Connection) -> str | None:
@@ -90,6 +76,27 @@ _EXPIRING_SQL = (
     "ORDER BY token_expires_at, id LIMIT ?"
 )
 _EXPIRING_AFTER = " AND (token_expires_at, id) > (?, ?)"
+
+
+def listing_sql(*, status: bool, provider: bool, after: bool) -> str:
+    """The query of one page of a tenant's live connections, newest first; parameters: the
+    tenant, the status and provider when filtered, the cursor's ``(created_at, id)`` when
+    ``after``, the row limit.
+
+    The cursor is a row-value comparison, which SQLite turns into the start of a range of
+    the index (an ``OR`` of the two halves cannot be, and makes a page deep in the listing
+    read every row before it). Each filter combination has an index (``connections_by_tenant``
+    of schema step 1, the three partial ones of step 7) whose equality columns are exactly
+    the filters, followed by the sort order, so a page reads ``limit + 1`` index entries at
+    any depth and needs no sort."""
+    sql = "SELECT doc, created_at, id FROM connections WHERE tenant_id = ? AND deleted = 0"
+    if status:
+        sql += " AND status = ?"
+    if provider:
+        sql += " AND provider = ?"
+    if after:
+        sql += " AND (created_at, id) < (?, ?)"
+    return sql + " ORDER BY created_at DESC, id DESC LIMIT ?"
 
 
 # A connection's recent inbound events, newest first, from ``webhook_events_by_connection``
@@ -254,20 +261,14 @@ class SqliteConnectionStore:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Connection]:
-        sql = "SELECT doc, created_at, id FROM connections WHERE tenant_id = ? AND deleted = 0"
         args: list[object] = [tenant_id]
-        if status is not None:
-            sql += " AND status = ?"
-            args.append(status)
-        if provider is not None:
-            sql += " AND provider = ?"
-            args.append(provider)
+        args += [value for value in (status, provider) if value is not None]
         if cursor is not None:
-            created_at, record_id = _decode_cursor(cursor)
-            sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
-            args += [created_at, created_at, record_id]
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+            args += _decode_cursor(cursor)
         args.append(limit + 1)
+        sql = listing_sql(
+            status=status is not None, provider=provider is not None, after=cursor is not None
+        )
         rows = self._db().execute(sql, args).fetchall()
         items = [Connection.model_validate_json(r[0]) for r in rows[:limit]]
         next_cursor = None
@@ -336,7 +337,7 @@ class SqliteConnectionStore:
         args: list[object] = [format_time(before)]
         after = ""
         if cursor is not None:
-            expires_at, record_id = _decode_expiry_cursor(cursor)
+            expires_at, record_id = _decode_cursor(cursor)
             after = _EXPIRING_AFTER
             args += [expires_at, record_id]
         args.append(limit + 1)
@@ -345,7 +346,7 @@ class SqliteConnectionStore:
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
-            next_cursor = _encode_expiry_cursor(last[1], last[2])
+            next_cursor = _encode_cursor(last[1], last[2])
         return Page(items=items, next_cursor=next_cursor)
 
     def find_connection_by_webhook_token(self, token_hash: str) -> Connection | None:
