@@ -114,6 +114,7 @@ def test_private_and_internal_targets_are_blocked(service: NotifySettingsService
         service.set_notify_url(ALICE, url)
     assert refused.value.code == "BLOCKED_DESTINATION"
     assert refused.value.http_status == 400
+    assert "TETHER_EGRESS_ALLOWLIST" in refused.value.message  # says what to do locally
     assert service.get(ALICE).notify_url is None
 
 

@@ -182,7 +182,12 @@ class NotifySettingsService:
             target = self._guard.check(url)
         except OutboundError as exc:
             if exc.failure == "blocked":
-                raise InvalidRequest(exc.message, code="BLOCKED_DESTINATION") from None
+                raise InvalidRequest(
+                    f"{exc.message} (an endpoint on this machine or network is reachable only "
+                    "when the operator lists its host:port in TETHER_EGRESS_ALLOWLIST and "
+                    "restarts Tether)",
+                    code="BLOCKED_DESTINATION",
+                ) from None
             if exc.failure == "connect":
                 raise InvalidRequest(
                     "the notify_url host does not resolve", code="NOTIFY_URL_UNRESOLVABLE"
