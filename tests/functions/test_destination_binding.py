@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 from functions_framework import create_app
+from pydantic import SecretStr
 
 from tests.conftest import bearer
 from tests.functions.conftest import SOURCE
 from tests.functions.oauth_harness import ACME as OAUTH_ACME
 from tests.functions.oauth_harness import clock, connect, flow
 from tether.bootstrap import Container, reset_container
-from tether.config import Settings
+from tether.config import OAuthClientCredentials, Settings
 from tether_emulators.test_api import AuthRequirement, TestApi
 
 __all__ = ["clock", "flow"]  # fixtures
@@ -210,3 +211,58 @@ def test_moving_an_oauth_token_url_needs_a_new_grant(flow, test_api_factory):
     refreshed = connections.post(f"/{connection_id}/refresh", headers=OAUTH_ACME)
     assert 400 <= refreshed.status_code < 500
     assert elsewhere.requests == []
+
+
+@pytest.fixture
+def zoho(settings: Settings) -> Iterator[Clients]:
+    configured = settings.model_copy(
+        update={
+            "public_url": "http://127.0.0.1:8080",
+            "allowed_return_urls": "https://app.example.com/",
+            "oauth_clients": {
+                "zoho_crm": OAuthClientCredentials(
+                    client_id="tether-zoho", client_secret=SecretStr("platform-secret-0")
+                )
+            },
+        }
+    )
+    container = Container(configured)
+    reset_container(container)
+    yield Clients(container)
+    reset_container(None)
+
+
+def test_a_callback_cannot_point_the_token_request_at_another_host(zoho):
+    # Zoho's callback names the data center (accounts-server) the code is redeemed at; the
+    # browser carries it, so only the catalog's data centers may receive Tether's secret.
+    start = create_app("oauth_start", SOURCE).test_client()
+    callback = create_app("oauth_callback", SOURCE).test_client()
+    started = start.post(
+        "/",
+        json={"provider": "zoho_crm", "return_to": "https://app.example.com/done"},
+        headers=ACME,
+    )
+    assert started.status_code == 201, started.get_json()
+
+    answer = callback.get(
+        "/",
+        query_string={
+            "code": "a-code",
+            "state": started.get_json()["state"],
+            "accounts-server": "https://accounts.evil.example",
+        },
+    )
+
+    assert answer.status_code == 302
+    assert "error=invalid_config" in answer.headers["Location"]
+    assert zoho.connections.get("/", headers=ACME).get_json()["connections"] == []
+
+    # Without the data center, there is nowhere to redeem the code: an error, not a crash.
+    again = start.post(
+        "/",
+        json={"provider": "zoho_crm", "return_to": "https://app.example.com/done"},
+        headers=ACME,
+    ).get_json()
+    answer = callback.get("/", query_string={"code": "a-code", "state": again["state"]})
+    assert answer.status_code == 302
+    assert "error=invalid_callback" in answer.headers["Location"]

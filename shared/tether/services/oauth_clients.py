@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tether.catalog.schema import OAuth2Auth, Provider
-from tether.catalog.templates import render_template
+from tether.catalog.templates import placeholders, render_template
 from tether.config import OAuthClientCredentials
 from tether.domain.errors import ConfigurationError, InvalidRequest
 from tether.oauth.model import OAuthClient
@@ -83,7 +83,7 @@ class OAuthClients:
             client_id=client_id,
             client_secret=client_secret,
             authorization_url=render_template(auth.authorization_url, config),
-            token_url=render_template(auth.token_url, config),
+            token_url=_token_url(auth, config),
             revocation_url=revocation,
             token_auth_method=(
                 "client_secret_post" if method == "client_secret_post" else "client_secret_basic"
@@ -99,3 +99,12 @@ class OAuthClients:
             ),
             default_token_lifetime_seconds=auth.default_token_lifetime_seconds,
         )
+
+
+def _token_url(auth: OAuth2Auth, config: Mapping[str, Any]) -> str:
+    """The rendered token endpoint; ``""`` before the callback when it is built from a value
+    the callback brings (Zoho's data center), so the authorization request can be made."""
+    waiting = set(auth.config_from_callback.values()) - set(config)
+    if any(name in waiting for name in placeholders(auth.token_url)):
+        return ""
+    return render_template(auth.token_url, config)

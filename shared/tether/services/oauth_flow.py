@@ -326,7 +326,12 @@ class OAuthFlowService:
             config = dict(state.data.get("config") or {})
             credentials = dict(secrets.get("credentials") or {})
         config.update(_copied(_auth_map(provider, "config_from_callback"), query))
+        # The browser carries the callback's query: a copied value may only take the values
+        # the catalog allows, before any secret is sent to a URL built from it.
+        _check_copied_config(provider, config, "the callback")
         client = self._clients.client(provider, config, credentials)
+        if not client.token_url:
+            raise _Abort("invalid_callback", "the callback lacks what the token endpoint needs")
         try:
             tokens = self._endpoint().exchange_code(
                 client,
@@ -344,6 +349,7 @@ class OAuthFlowService:
                 "token_exchange_failed", f"the token request failed ({exc.code})"
             ) from None
         config.update(_copied(_auth_map(provider, "config_from_token_response"), tokens.extra))
+        _check_copied_config(provider, config, "the token response")
         scopes = list(tokens.scopes) if tokens.scopes else list(state.data.get("scopes") or [])
         route = _proven_route(provider, client, tokens)
         connected = self._entry(
@@ -516,6 +522,15 @@ def _code_param(provider: Provider) -> str:
 def _auth_map(provider: Provider, name: str) -> dict[str, str]:
     value = getattr(provider.auth, name, None)
     return dict(value) if isinstance(value, dict) else {}
+
+
+def _check_copied_config(provider: Provider, config: Mapping[str, Any], source: str) -> None:
+    try:
+        validate_against_schema(config, provider.config_schema, section="config")
+    except InvalidRequest:
+        raise _Abort(
+            "invalid_config", f"{source} named configuration the provider does not allow"
+        ) from None
 
 
 def _copied(mapping: Mapping[str, str], source: Mapping[str, Any]) -> dict[str, Any]:
