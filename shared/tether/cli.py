@@ -16,6 +16,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tether.services.key_rotation import RotationReport
     from tether_emulators.launcher import RunningEmulators
 
 __all__ = ["main"]
@@ -336,14 +337,44 @@ def _cmd_keys_rotate(args: argparse.Namespace) -> int:
     _dev_environment(args.data_dir)
     from tether.bootstrap import Container
     from tether.config import Settings
+    from tether.crypto import FileKeyringSource
 
     container = Container(Settings.from_env(task_worker=False))
     try:
+        source = container.keyring_source
+        if isinstance(source, FileKeyringSource):
+            _let_instances_reload(source.path)
         report = container.key_rotation.rotate()
     finally:
         container.close()
-    print(json.dumps({"primary_key_id": container.sealer.primary_key_id, **report.as_dict()}))
+    print(json.dumps(report.as_dict()))
+    print(_rotation_summary(report), file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def _let_instances_reload(path: Path) -> None:
+    """Running instances check the keyring file at most once per reload interval: wait that
+    long after its last change, so none of them still seals under the old primary while the
+    records are walked (a value sealed meanwhile is caught by the next run anyway)."""
+    import time
+
+    from tether.crypto import DEFAULT_RELOAD_INTERVAL_SECONDS
+
+    settle = DEFAULT_RELOAD_INTERVAL_SECONDS + 0.2
+    age = time.time() - path.stat().st_mtime
+    if 0 <= age < settle:
+        time.sleep(settle - age)
+
+
+def _rotation_summary(report: RotationReport) -> str:
+    lines = [f"resealed under key {report.primary_key_id}:"]
+    for kind, counts in report.kinds.items():
+        lines.append(
+            f"  {kind.replace('_', ' '):20} resealed {counts.resealed}, already current "
+            f"{counts.already_current}, skipped {counts.skipped}, failed {counts.failed}"
+        )
+    lines.extend(f"  FAILED {f.kind} {f.id}: {f.code}" for f in report.failures)
+    return "\n".join(lines)
 
 
 def _cmd_catalog(args: argparse.Namespace) -> int:
@@ -415,7 +446,11 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--secondary", action="store_true", help="with --add: not as primary")
     data_dir_arg(gen)
     gen.set_defaults(run=_cmd_keys_generate)
-    rotate = keys.add_parser("rotate", help="re-encrypt every credential under the primary key")
+    rotate = keys.add_parser(
+        "rotate",
+        help="re-encrypt everything sealed under an older key (credential payloads, access "
+        "tokens, notify secrets, pending OAuth states) under the primary key",
+    )
     data_dir_arg(rotate)
     rotate.set_defaults(run=_cmd_keys_rotate)
 

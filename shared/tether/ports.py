@@ -132,6 +132,19 @@ class ConnectionStore(Protocol):
         unknown."""
         ...
 
+    def scan_oauth_states(self, *, cursor: str | None = None, limit: int = 200) -> Page[OAuthState]:
+        """Every stored state, used and expired ones included until purged, in a fixed order
+        of the backend's choosing; ``cursor`` (opaque) continues a previous page. For key
+        rotation, which reseals the data of pending states."""
+        ...
+
+    def replace_oauth_state(self, state: OAuthState, *, expected: OAuthState) -> bool:
+        """Write ``state`` over the stored state of the same hash, atomically, if that is
+        still exactly ``expected`` and unused. ``False`` (nothing written) when it was
+        consumed, purged or changed meanwhile. For key rotation: a state is single use, so
+        nothing else ever rewrites one."""
+        ...
+
     # -- webhook events (dedupe by atomic create) -------------------------------------------
     def create_webhook_event(self, event: WebhookEvent) -> bool:
         """``True`` if created, ``False`` if ``(provider, dedupe_key)`` already exists."""
@@ -192,6 +205,13 @@ class ConnectionStore(Protocol):
         exists already, is missing, or changed) is
         :class:`~tether.domain.errors.VersionConflict`: re-read and decide again. Returns
         what was stored. ``audit`` commits with the write, as for :meth:`update_connection`."""
+        ...
+
+    def scan_tenant_settings(
+        self, *, cursor: str | None = None, limit: int = 200
+    ) -> Page[TenantSettings]:
+        """Every tenant's settings record, in a fixed order of the backend's choosing;
+        ``cursor`` (opaque) continues a previous page. For key rotation."""
         ...
 
     # -- event deliveries -------------------------------------------------------------------

@@ -167,9 +167,9 @@ def test_dev_server_end_to_end(dev: DevServer) -> None:
     added = dev.cli("keys", "generate", "--add")
     assert "as primary" in added
     report = json.loads(dev.cli("keys", "rotate"))
-    assert report["rotated"] == 2 and report["failed"] == 0
-    again = json.loads(dev.cli("keys", "rotate"))
-    assert again["rotated"] == 0 and again["already_current"] == 2
+    assert report["kinds"]["credential_payloads"]["resealed"] == 2 and report["failed"] == 0
+    again = json.loads(dev.cli("keys", "rotate"))["kinds"]["credential_payloads"]
+    assert again["resealed"] == 0 and again["already_current"] == 2
     keyring = json.loads((dev.data_dir / "keyring.json").read_text())
     assert report["primary_key_id"] == keyring["primary"] and len(keyring["keys"]) == 2
     dev.start()

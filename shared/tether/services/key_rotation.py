@@ -1,47 +1,146 @@
 """``tether keys rotate``: re-encrypt every sealed value under the keyring's primary key.
 
-Walks every record of every tenant (deleted ones hold nothing sealed), reseals the DB-held
-credential payload and the sealed access token when their key id is not the primary's, and
-writes each record back with compare-and-set so a concurrent change is retried, never lost.
-Credentials held by Secret Manager are encrypted by Google, not by the keyring, and are counted
-apart.
+Everything the keyring seals lives in the store (see :mod:`tether.crypto.purposes`):
+
+* **credential payloads** held by the ``db`` secret backend, on connection records;
+* **access tokens** sealed on connection records (whatever the secret backend);
+* **notify secrets**, the tenants' event-signing secrets in their settings;
+* **OAuth states** still pending: their sealed PKCE verifier (and a custom client's
+  credentials). Used or expired states are never opened again and are left alone.
+
+Payloads held by Secret Manager are encrypted by Google, not by the keyring: they are counted
+as ``skipped``, as are states that are used or expired.
+
+Every record is rewritten with compare-and-set (connections and settings on their version, a
+state only while it is still unused and unchanged), so a concurrent change is read again and
+never lost. A value that does not open (tampered, or sealed under a key no longer in the
+keyring) is reported by id and error code and left as it is; one failure never stops the
+rest. Running instances pick up the new primary from their keyring source within a second,
+so a value sealed under the old key meanwhile is caught by running the command again (it then
+reports only ``already_current``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
 
-from tether.adapters.db_secrets.store import CREDENTIALS_PURPOSE
 from tether.crypto import Sealer
+from tether.crypto.purposes import (
+    ACCESS_TOKEN_PURPOSE,
+    CREDENTIALS_PURPOSE,
+    NOTIFY_SECRET_PURPOSE,
+    OAUTH_STATE_PURPOSE,
+)
 from tether.domain.clock import Clock
-from tether.domain.errors import CryptoError, VersionConflict
+from tether.domain.errors import CryptoError, TetherError, VersionConflict
 from tether.domain.ids import IdGenerator
-from tether.domain.models import AuditAction, AuditEvent, Connection, CredentialRef
+from tether.domain.models import (
+    AuditAction,
+    AuditEvent,
+    Connection,
+    CredentialRef,
+    OAuthState,
+    TenantSettings,
+)
 from tether.ports import ConnectionStore
 
-__all__ = ["ACCESS_TOKEN_PURPOSE", "KeyRotationService", "RotationReport"]
+__all__ = ["ACCESS_TOKEN_PURPOSE", "KeyRotationService", "KindReport", "RotationReport"]
 
-ACCESS_TOKEN_PURPOSE = "access_token"  # noqa: S105 - an AAD label, not a secret
+R = TypeVar("R", Connection, TenantSettings)
+
 _CAS_ATTEMPTS = 5
+_ACTOR = "system:keys-rotate"
+AUDIT_NOTIFY_SECRETS_RESEALED = "notify.secrets_resealed"
+
+CREDENTIAL_PAYLOADS = "credential_payloads"
+ACCESS_TOKENS = "access_tokens"
+NOTIFY_SECRETS = "notify_secrets"
+OAUTH_STATES = "oauth_states"
+KINDS = (CREDENTIAL_PAYLOADS, ACCESS_TOKENS, NOTIFY_SECRETS, OAUTH_STATES)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A value left as it was: which kind, which record, and the error code (never a value)."""
+
+    kind: str
+    id: str
+    code: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "id": self.id, "code": self.code}
+
+
+@dataclass
+class KindReport:
+    resealed: int = 0
+    already_current: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "resealed": self.resealed,
+            "already_current": self.already_current,
+            "skipped": self.skipped,
+            "failed": self.failed,
+        }
 
 
 @dataclass
 class RotationReport:
-    scanned: int = 0
-    rotated: int = 0
-    already_current: int = 0
-    not_applicable: int = 0
-    failed: list[str] = field(default_factory=list)
+    primary_key_id: str
+    kinds: dict[str, KindReport] = field(default_factory=lambda: {k: KindReport() for k in KINDS})
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    def fail(self, kind: str, record_id: str, code: str) -> None:
+        self.kinds[kind].failed += 1
+        self.failures.append(Failure(kind, record_id, code))
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "scanned": self.scanned,
-            "rotated": self.rotated,
-            "already_current": self.already_current,
-            "not_applicable": self.not_applicable,
-            "failed": len(self.failed),
-            "failed_ids": self.failed,
+            "primary_key_id": self.primary_key_id,
+            "kinds": {k: r.as_dict() for k, r in self.kinds.items()},
+            "failed": self.failed,
+            "failures": [f.as_dict() for f in self.failures],
         }
+
+
+class _Tally:
+    """Outcomes of one record's values, applied to the report once the record is written."""
+
+    def __init__(self) -> None:
+        # (kind, id shown in the report, outcome, error code)
+        self.outcomes: list[tuple[str, str, str, str | None]] = []
+
+    def add(self, kind: str, shown: str, outcome: str, code: str | None = None) -> None:
+        self.outcomes.append((kind, shown, outcome, code))
+
+    @property
+    def resealed(self) -> list[str]:
+        return [kind for kind, _, outcome, _ in self.outcomes if outcome == "resealed"]
+
+    def apply(self, report: RotationReport, *, write_failed: str | None) -> None:
+        """Count every outcome; with ``write_failed`` (an error code) the record could not be
+        written, so what would have been resealed failed."""
+        for kind, shown, outcome, code in self.outcomes:
+            if outcome == "resealed" and write_failed is not None:
+                outcome, code = "failed", write_failed
+            if outcome == "failed":
+                report.fail(kind, shown, code or "UNKNOWN")
+            elif outcome == "resealed":
+                report.kinds[kind].resealed += 1
+            elif outcome == "already_current":
+                report.kinds[kind].already_current += 1
+            else:
+                report.kinds[kind].skipped += 1
 
 
 class KeyRotationService:
@@ -54,79 +153,222 @@ class KeyRotationService:
         self._ids = ids
 
     def rotate(self) -> RotationReport:
-        report = RotationReport()
+        report = RotationReport(primary_key_id=self._sealer.primary_key_id)
         cursor: str | None = None
         while True:
             page = self._store.scan_connections(cursor=cursor)
             for connection in page.items:
-                report.scanned += 1
-                self._rotate_one(connection, report)
-            if page.next_cursor is None:
-                return report
-            cursor = page.next_cursor
+                self._rotate_connection(connection, report)
+            if (cursor := page.next_cursor) is None:
+                break
+        while True:
+            settings_page = self._store.scan_tenant_settings(cursor=cursor)
+            for settings in settings_page.items:
+                self._rotate_settings(settings, report)
+            if (cursor := settings_page.next_cursor) is None:
+                break
+        now = self._clock.now()
+        while True:
+            states = self._store.scan_oauth_states(cursor=cursor)
+            for state in states.items:
+                self._rotate_state(state, report, now)
+            if (cursor := states.next_cursor) is None:
+                break
+        return report
 
-    def _rotate_one(self, connection: Connection, report: RotationReport) -> None:
-        current: Connection | None = connection
+    # -- one envelope -----------------------------------------------------------------------
+    def _resealed(
+        self,
+        envelope: str,
+        tally: _Tally,
+        kind: str,
+        *,
+        shown: str,
+        tenant_id: str,
+        record_id: str,
+        purpose: str,
+    ) -> str | None:
+        """The envelope sealed under the primary, or ``None`` when it is current or does not
+        open (the outcome goes to ``tally``)."""
+        try:
+            if not self._sealer.needs_rotation(envelope):
+                tally.add(kind, shown, "already_current")
+                return None
+            fresh = self._sealer.reseal(
+                envelope, tenant_id=tenant_id, record_id=record_id, purpose=purpose
+            )
+        except CryptoError as exc:
+            tally.add(kind, shown, "failed", exc.code)
+            return None
+        tally.add(kind, shown, "resealed")
+        return fresh
+
+    # -- connections ------------------------------------------------------------------------
+    def _rotate_connection(self, connection: Connection, report: RotationReport) -> None:
+        def reseal(current: Connection, tally: _Tally) -> Connection | None:
+            updates: dict[str, object] = {}
+            ref = current.credential_ref
+            if ref is not None and ref.backend != "db":
+                tally.add(CREDENTIAL_PAYLOADS, current.id, "skipped")  # encrypted by Secret Manager
+            elif ref is not None:
+                envelope = self._resealed(
+                    ref.locator,
+                    tally,
+                    CREDENTIAL_PAYLOADS,
+                    shown=current.id,
+                    tenant_id=current.tenant_id,
+                    record_id=current.id,
+                    purpose=CREDENTIALS_PURPOSE,
+                )
+                if envelope is not None:
+                    updates["credential_ref"] = CredentialRef(
+                        backend="db", locator=envelope, key_id=Sealer.key_id_of(envelope)
+                    )
+            if current.sealed_access_token is not None:
+                token = self._resealed(
+                    current.sealed_access_token,
+                    tally,
+                    ACCESS_TOKENS,
+                    shown=current.id,
+                    tenant_id=current.tenant_id,
+                    record_id=current.id,
+                    purpose=ACCESS_TOKEN_PURPOSE,
+                )
+                if token is not None:
+                    updates["sealed_access_token"] = token
+            return current.model_copy(update=updates) if updates else None
+
+        def write(changed: Connection, current: Connection, tally: _Tally) -> None:
+            entry = self._audit_entry(
+                current.tenant_id,
+                current.id,
+                AuditAction.CREDENTIALS_ROTATED.value,
+                resealed=tally.resealed,
+            )
+            self._store.update_connection(changed, expected_version=current.version, audit=[entry])
+
+        def reread(current: Connection) -> Connection | None:
+            return self._store.get_connection(current.tenant_id, current.id, include_deleted=True)
+
+        self._compare_and_set(connection, report, reseal, write, reread)
+
+    # -- tenant settings --------------------------------------------------------------------
+    def _rotate_settings(self, settings: TenantSettings, report: RotationReport) -> None:
+        def reseal(current: TenantSettings, tally: _Tally) -> TenantSettings | None:
+            secrets = []
+            changed = False
+            for secret in current.notify_secrets:
+                sealed = self._resealed(
+                    secret.sealed,
+                    tally,
+                    NOTIFY_SECRETS,
+                    shown=f"{current.tenant_id}/{secret.id}",
+                    tenant_id=current.tenant_id,
+                    record_id=secret.id,
+                    purpose=NOTIFY_SECRET_PURPOSE,
+                )
+                changed = changed or sealed is not None
+                secrets.append(
+                    secret if sealed is None else secret.model_copy(update={"sealed": sealed})
+                )
+            if not changed:
+                return None
+            return current.model_copy(update={"notify_secrets": secrets})
+
+        def write(changed: TenantSettings, current: TenantSettings, tally: _Tally) -> None:
+            entry = self._audit_entry(
+                current.tenant_id,
+                None,
+                AUDIT_NOTIFY_SECRETS_RESEALED,
+                resealed=len(tally.resealed),
+            )
+            self._store.put_tenant_settings(
+                changed, expected_version=current.version, audit=[entry]
+            )
+
+        def reread(current: TenantSettings) -> TenantSettings | None:
+            return self._store.get_tenant_settings(current.tenant_id)
+
+        self._compare_and_set(settings, report, reseal, write, reread)
+
+    # -- OAuth states -----------------------------------------------------------------------
+    def _rotate_state(self, state: OAuthState, report: RotationReport, now: datetime) -> None:
+        sealed = state.data.get("sealed")
+        if not isinstance(sealed, str):
+            return  # nothing sealed in it
+        if state.used_at is not None or state.expires_at <= now:
+            report.kinds[OAUTH_STATES].skipped += 1  # never opened again
+            return
+        tally = _Tally()
+        fresh = self._resealed(
+            sealed,
+            tally,
+            OAUTH_STATES,
+            shown=f"{state.tenant_id}/{state.state_hash}",
+            tenant_id=state.tenant_id,
+            record_id=state.state_hash,
+            purpose=OAUTH_STATE_PURPOSE,
+        )
+        if fresh is None:
+            tally.apply(report, write_failed=None)
+            return
+        replaced = state.model_copy(update={"data": {**state.data, "sealed": fresh}})
+        try:
+            written = self._store.replace_oauth_state(replaced, expected=state)
+        except TetherError as exc:
+            tally.apply(report, write_failed=exc.code)
+            return
+        if not written:  # completed (or purged) meanwhile: it will not be opened again
+            report.kinds[OAUTH_STATES].skipped += 1
+            return
+        tally.apply(report, write_failed=None)
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _compare_and_set(
+        self,
+        record: R,
+        report: RotationReport,
+        reseal: Callable[[R, _Tally], R | None],
+        write: Callable[[R, R, _Tally], None],
+        reread: Callable[[R], R | None],
+    ) -> None:
+        """Reseal ``record`` and write it back (with its audit entry) on its version; on a
+        conflict read it again and start over (counting only the last attempt's outcomes)."""
+        current: R | None = record
+        tally = _Tally()
         for _ in range(_CAS_ATTEMPTS):
             if current is None:
-                return
-            try:
-                changed = self._resealed(current)
-            except CryptoError:
-                report.failed.append(current.id)
-                return
+                return  # gone meanwhile
+            tally = _Tally()
+            changed = reseal(current, tally)
             if changed is None:
-                sealed_here = (
-                    current.credential_ref is not None and current.credential_ref.backend == "db"
-                ) or current.sealed_access_token is not None
-                if sealed_here:
-                    report.already_current += 1
-                else:
-                    report.not_applicable += 1
+                tally.apply(report, write_failed=None)
                 return
-            rotated = AuditEvent(
-                id=self._ids.new("aud"),
-                tenant_id=current.tenant_id,
-                connection_id=current.id,
-                action=AuditAction.CREDENTIALS_ROTATED.value,
-                actor="system:keys-rotate",
-                at=self._clock.now(),
-                detail={"key_id": self._sealer.primary_key_id},
-            )
             try:
-                self._store.update_connection(
-                    changed, expected_version=current.version, audit=[rotated]
-                )
+                write(changed, current, tally)
             except VersionConflict:
-                current = self._store.get_connection(
-                    connection.tenant_id, connection.id, include_deleted=True
-                )
+                try:
+                    current = reread(current)
+                except TetherError as exc:
+                    tally.apply(report, write_failed=exc.code)
+                    return
                 continue
-            report.rotated += 1
+            except TetherError as exc:
+                tally.apply(report, write_failed=exc.code)
+                return
+            tally.apply(report, write_failed=None)
             return
-        report.failed.append(connection.id)
+        tally.apply(report, write_failed="VERSION_CONFLICT")
 
-    def _resealed(self, connection: Connection) -> Connection | None:
-        updates: dict[str, object] = {}
-        ref = connection.credential_ref
-        if ref is not None and ref.backend == "db" and self._sealer.needs_rotation(ref.locator):
-            envelope = self._sealer.reseal(
-                ref.locator,
-                tenant_id=connection.tenant_id,
-                record_id=connection.id,
-                purpose=CREDENTIALS_PURPOSE,
-            )
-            updates["credential_ref"] = CredentialRef(
-                backend="db", locator=envelope, key_id=Sealer.key_id_of(envelope)
-            )
-        token = connection.sealed_access_token
-        if token is not None and self._sealer.needs_rotation(token):
-            updates["sealed_access_token"] = self._sealer.reseal(
-                token,
-                tenant_id=connection.tenant_id,
-                record_id=connection.id,
-                purpose=ACCESS_TOKEN_PURPOSE,
-            )
-        if not updates:
-            return None
-        return connection.model_copy(update=updates)
+    def _audit_entry(
+        self, tenant_id: str, connection_id: str | None, action: str, **detail: object
+    ) -> AuditEvent:
+        return AuditEvent(
+            id=self._ids.new("aud"),
+            tenant_id=tenant_id,
+            connection_id=connection_id,
+            action=action,
+            actor=_ACTOR,
+            at=self._clock.now(),
+            detail={"key_id": self._sealer.primary_key_id, **detail},
+        )

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tether.crypto import Sealer
+from tether.crypto.purposes import NOTIFY_SECRET_PURPOSE
 from tether.domain.clock import Clock, iso_utc
 from tether.domain.errors import InvalidRequest, VersionConflict
 from tether.domain.ids import IdGenerator
@@ -51,7 +52,6 @@ __all__ = [
 
 log = logging.getLogger("tether.notify")
 
-NOTIFY_SECRET_PURPOSE = "notify_secret"  # noqa: S105 - a sealing purpose, not a secret
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix
 SECRET_BYTES = 32  # Standard Webhooks asks for 24 to 64 random bytes
 MAX_OVERLAP_HOURS = 24 * 30

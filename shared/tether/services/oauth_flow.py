@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from tether.crypto import Sealer
+from tether.crypto.purposes import OAUTH_STATE_PURPOSE
 from tether.domain.clock import Clock
 from tether.domain.errors import (
     Conflict,
@@ -68,7 +69,7 @@ __all__ = ["OAuthCallbackResult", "OAuthFlowService", "StartedOAuth"]
 
 log = logging.getLogger("tether.oauth")
 
-STATE_PURPOSE = "oauth_state"
+STATE_PURPOSE = OAUTH_STATE_PURPOSE
 ROUTE_TAKEN = "WEBHOOK_ROUTE_TAKEN"
 _SAFE_ERROR = re.compile(r"^[a-z_]{1,64}$")
 

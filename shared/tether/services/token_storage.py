@@ -21,13 +21,13 @@ from datetime import datetime
 from typing import Any
 
 from tether.crypto import Sealer
+from tether.crypto.purposes import ACCESS_TOKEN_PURPOSE
 from tether.domain.clock import Clock
 from tether.domain.errors import InvalidRequest
 from tether.domain.models import AuditEvent, Connection, CredentialRef
 from tether.logs import register_secret
 from tether.ports import ConnectionStore, SecretStore
 from tether.services.connections import retire_quietly
-from tether.services.key_rotation import ACCESS_TOKEN_PURPOSE
 
 __all__ = ["REFRESH_TOKEN_FIELD", "TokenStorage"]
 

@@ -12,12 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from tether.crypto import Sealer
+from tether.crypto.purposes import CREDENTIALS_PURPOSE
 from tether.domain.errors import CryptoError
 from tether.domain.models import CredentialRef
 
 __all__ = ["CREDENTIALS_PURPOSE", "DbSecretStore"]
-
-CREDENTIALS_PURPOSE = "credentials"
 
 
 class DbSecretStore:

@@ -69,6 +69,9 @@ Why this shape:
   its own entries only, at any depth.
 - ``scan_connections`` is a collection-group query over ``connections`` ordered by document
   name (ascending, served by the built-in index); its cursor is the last document's path.
+  ``scan_tenant_settings`` (a collection-group query over ``settings``) and
+  ``scan_oauth_states`` (key rotation) are ordered the same way; their cursors are the last
+  record's tenant id or state hash, which name its document.
 - ``list_expiring`` (the OAuth refresh sweep) is a collection-group query over
   ``connections``: ``deleted == false`` and ``token_expires_at <= before``, ordered by
   ``token_expires_at`` then document name, served by the composite ``COLLECTION_GROUP``
@@ -655,6 +658,42 @@ class FirestoreConnectionStore:
         with _backend():
             return self._optimistic(attempt)
 
+    def scan_oauth_states(self, *, cursor: str | None = None, limit: int = 200) -> Page[OAuthState]:
+        """By document name; the cursor is the last state's hash."""
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
+        query = self._client.collection(OAUTH_STATES).order_by(_DOCUMENT_NAME)
+        if cursor is not None:
+            query = query.start_after({_DOCUMENT_NAME: self._state_ref(cursor)})
+        query = query.select(["record"]).limit(limit + 1)
+        with _backend():
+            snapshots = list(query.stream())
+        items = [OAuthState.model_validate_json(_record(s)) for s in snapshots[:limit]]
+        next_cursor = items[-1].state_hash if len(snapshots) > limit else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    def replace_oauth_state(self, state: OAuthState, *, expected: OAuthState) -> bool:
+        """Read, compare, then update on the ``update_time`` read: a consume in between fails
+        the precondition, and the state is left as the consume wrote it."""
+        if state.state_hash != expected.state_hash:
+            raise ValueError("a state can only replace the state of the same hash")
+        ref = self._state_ref(state.state_hash)
+        fields = self._checked(
+            ref, {"record": state.model_dump_json(), "expires_at": _aware(state.expires_at)}
+        )
+        with _backend():
+            snapshot = ref.get(field_paths=["record"])
+            if not snapshot.exists:
+                return False
+            stored = OAuthState.model_validate_json(_record(snapshot))
+            if stored != expected or stored.used_at is not None:
+                return False
+            try:
+                ref.update(fields, option=self._unchanged_since(snapshot))
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                return False
+        return True
+
     # -- webhook events ---------------------------------------------------------------------
     @staticmethod
     def _event_fields(event: WebhookEvent) -> dict[str, Any]:
@@ -841,6 +880,23 @@ class FirestoreConnectionStore:
             except gexc.AlreadyExists:
                 raise self._audit_clash(entries) or stale from None
         return stored
+
+    def scan_tenant_settings(
+        self, *, cursor: str | None = None, limit: int = 200
+    ) -> Page[TenantSettings]:
+        """A collection-group query over ``settings`` by document name; the cursor is the last
+        record's tenant id."""
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
+        query = self._client.collection_group(SETTINGS).order_by(_DOCUMENT_NAME)
+        if cursor is not None:
+            query = query.start_after({_DOCUMENT_NAME: self._settings_ref(cursor)})
+        query = query.select(["record"]).limit(limit + 1)
+        with _backend():
+            snapshots = list(query.stream())
+        items = [TenantSettings.model_validate_json(_record(s)) for s in snapshots[:limit]]
+        next_cursor = items[-1].tenant_id if len(snapshots) > limit else None
+        return Page(items=items, next_cursor=next_cursor)
 
     # -- event deliveries -------------------------------------------------------------------
     def record_delivery(self, delivery: Delivery) -> None:

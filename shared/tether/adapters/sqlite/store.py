@@ -448,6 +448,39 @@ class SqliteConnectionStore:
                 )
         return before
 
+    def scan_oauth_states(self, *, cursor: str | None = None, limit: int = 200) -> Page[OAuthState]:
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
+        rows = (
+            self._db()
+            .execute(
+                "SELECT state_hash, doc FROM oauth_states WHERE state_hash > ? "
+                "ORDER BY state_hash LIMIT ?",
+                (cursor or "", limit + 1),
+            )
+            .fetchall()
+        )
+        items = [OAuthState.model_validate_json(r[1]) for r in rows[:limit]]
+        return Page(items=items, next_cursor=rows[limit - 1][0] if len(rows) > limit else None)
+
+    def replace_oauth_state(self, state: OAuthState, *, expected: OAuthState) -> bool:
+        if state.state_hash != expected.state_hash:
+            raise ValueError("a state can only replace the state of the same hash")
+        with self._write() as db:
+            row = db.execute(
+                "SELECT doc FROM oauth_states WHERE state_hash = ?", (expected.state_hash,)
+            ).fetchone()
+            if row is None:
+                return False
+            stored = OAuthState.model_validate_json(row[0])
+            if stored != expected or stored.used_at is not None:
+                return False
+            db.execute(
+                "UPDATE oauth_states SET expires_at = ?, doc = ? WHERE state_hash = ?",
+                (format_time(state.expires_at), state.model_dump_json(), state.state_hash),
+            )
+        return True
+
     # -- webhook events ---------------------------------------------------------------------
     def create_webhook_event(self, event: WebhookEvent) -> bool:
         try:
@@ -596,6 +629,23 @@ class SqliteConnectionStore:
                 raise stale
             self._insert_audit(db, entries)
         return stored
+
+    def scan_tenant_settings(
+        self, *, cursor: str | None = None, limit: int = 200
+    ) -> Page[TenantSettings]:
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
+        rows = (
+            self._db()
+            .execute(
+                "SELECT tenant_id, doc FROM tenant_settings WHERE tenant_id > ? "
+                "ORDER BY tenant_id LIMIT ?",
+                (cursor or "", limit + 1),
+            )
+            .fetchall()
+        )
+        items = [TenantSettings.model_validate_json(r[1]) for r in rows[:limit]]
+        return Page(items=items, next_cursor=rows[limit - 1][0] if len(rows) > limit else None)
 
     # -- event deliveries -------------------------------------------------------------------
     def record_delivery(self, delivery: Delivery) -> None:

@@ -1,0 +1,96 @@
+"""`tether keys rotate` as a command: the report per kind on stdout, a summary on stderr, and
+a non-zero exit when anything could not be resealed."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tether.adapters.db_secrets import DbSecretStore
+from tether.adapters.sqlite import SqliteConnectionStore
+from tether.cli import main
+from tether.crypto import Keyring, Sealer, load_keyring_file, new_key_entry, save_keyring_file
+from tether.domain.models import Connection
+
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "data"
+    # The command sets these for itself; monkeypatch puts them back after the test.
+    monkeypatch.setenv("TETHER_DATA_DIR", str(folder))
+    monkeypatch.setenv("TETHER_MODE", "dev")
+    monkeypatch.setenv("TETHER_AUTH", "dev")
+    return folder
+
+
+def _stored(data_dir: Path, cid: str, sealer: Sealer) -> None:
+    store = SqliteConnectionStore(data_dir / "tether.sqlite3")
+    ref = DbSecretStore(sealer).put(
+        tenant_id="acme", connection_id=cid, provider="stripe", payload={"api_key": "sk_x"}
+    )
+    store.create_connection(
+        Connection(
+            id=cid,
+            tenant_id="acme",
+            provider="stripe",
+            auth_mode="api_key",
+            display_name=cid,
+            credential_ref=ref,
+            created_at=T0,
+            updated_at=T0,
+            created_by="u",
+        )
+    )
+    store.close()
+
+
+def _new_primary(data_dir: Path) -> None:
+    path = data_dir / "keyring.json"
+    current = load_keyring_file(path)
+    assert current is not None
+    save_keyring_file(path, current.with_key(*new_key_entry("knew")))
+    os.utime(path, (0, 0))  # long ago: no instance to wait for
+
+
+def test_rotate_reports_per_kind_and_fails_on_anything_unreadable(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ring = Keyring.generate("kold")
+    save_keyring_file(data_dir / "keyring.json", ring)
+    _stored(data_dir, "conn_ok", Sealer(ring))
+    _new_primary(data_dir)
+
+    assert main(["keys", "rotate", "--data-dir", str(data_dir)]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["primary_key_id"] == "knew" and report["failed"] == 0
+    assert report["kinds"]["credential_payloads"] == {
+        "resealed": 1,
+        "already_current": 0,
+        "skipped": 0,
+        "failed": 0,
+    }
+    assert set(report["kinds"]) == {
+        "credential_payloads",
+        "access_tokens",
+        "notify_secrets",
+        "oauth_states",
+    }
+    assert "resealed under key knew" in err
+
+    _stored(data_dir, "conn_bad", Sealer(Keyring.generate("kforeign")))
+    assert main(["keys", "rotate", "--data-dir", str(data_dir)]) == 1
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["failures"] == [
+        {"kind": "credential_payloads", "id": "conn_bad", "code": "UNKNOWN_KEY_ID"}
+    ]
+    assert report["kinds"]["credential_payloads"]["already_current"] == 1
+    assert "FAILED credential_payloads conn_bad: UNKNOWN_KEY_ID" in err
+    assert "sk_x" not in out + err
