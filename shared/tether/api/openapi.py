@@ -167,7 +167,11 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
             "patch": {
                 "summary": "Change display name, config, metadata or credentials",
                 "description": "Credentials merge field by field; null removes a field. "
-                "Send If-Match with the ETag to refuse lost updates.",
+                "Credentials are bound to their destination: a config change that moves where "
+                "they are sent (a base URL's origin, a token URL, a database host) needs the "
+                "credentials again in the same request, which then replace the stored ones "
+                "(409 CREDENTIALS_REQUIRED otherwise; an OAuth connection waits for a "
+                "reconnect). Send If-Match with the ETag to refuse lost updates.",
                 "security": secured,
                 "requestBody": {
                     "required": True,
@@ -179,7 +183,7 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                 },
                 "responses": {
                     "200": _json("Connection", "updated"),
-                    **_errors(400, 401, 404, 412, 413),
+                    **_errors(400, 401, 404, 409, 412, 413),
                 },
             },
             "delete": {
