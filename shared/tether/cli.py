@@ -179,8 +179,10 @@ def _serve_dev(
     from tether.devserver import build_app, find_functions_source, load_functions
 
     container = get_container()
-    # Build everything up front: a broken keyring or store fails here, not on a request.
+    # Build everything up front: a broken keyring or store fails here, not on a request, and
+    # the dev secrets `tether token` reads exist from the start.
     _ = (container.keyring, container.verifier, container.store, container.tasks, container.catalog)
+    _ = container.task_caller_verifier
     s = container.settings
     if emulators is not None:
         from tether.adapters.cloud_tasks import CloudTasksQueue

@@ -196,3 +196,13 @@ def test_dev_server_end_to_end(dev: DevServer) -> None:
         for path in dev.data_dir.rglob("*"):
             if path.is_file():
                 assert secret.encode() not in path.read_bytes(), path
+
+
+def test_readme_task_call_works_as_typed(dev: DevServer) -> None:
+    # `curl -X POST localhost:8080/tasks/<kind> -H "Authorization: Bearer $(tether token --tasks)"`
+    task_token = dev.cli("token", "--tasks")
+    answer = httpx.post(
+        f"{dev.url}/tasks/sweep", headers={"Authorization": f"Bearer {task_token}"}, timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"ok": True}
