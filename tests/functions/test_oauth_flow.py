@@ -155,3 +155,40 @@ def test_a_reconnect_keeps_the_connection_and_stores_the_new_refresh_token(flow)
     )
     assert payload["client_secret"] == "tether-test-secret"
     assert flow.connection_count() == 1
+
+
+# -- RFC 9207: the issuer of the authorization response ------------------------------------
+
+
+def test_a_wrong_iss_in_the_answer_is_refused_before_the_code_is_redeemed(flow):
+    started = flow.authorize(flow.custom_body())
+    returned = flow.browser(started["authorization_url"])
+    status, outcome, _ = flow.finish({**returned, "iss": "http://127.0.0.1:1"})
+    assert (status, outcome["error"]) == (302, "issuer_mismatch")
+    assert flow.connection_count() == 0
+    assert flow.provider.stats.get("token.authorization_code", 0) == 0
+
+
+def test_a_missing_iss_is_refused_when_the_issuer_is_known(flow):
+    started = flow.authorize(flow.custom_body())
+    returned = flow.browser(started["authorization_url"])
+    stripped = {k: v for k, v in returned.items() if k != "iss"}
+    status, outcome, _ = flow.finish(stripped)
+    assert (status, outcome["error"]) == (302, "issuer_missing")
+    assert outcome["message"]
+    assert flow.connection_count() == 0
+    assert flow.provider.stats.get("token.authorization_code", 0) == 0
+
+
+def test_the_right_iss_is_accepted_and_no_iss_is_needed_without_a_known_issuer(flow):
+    started = flow.authorize(flow.custom_body())
+    returned = flow.browser(started["authorization_url"])
+    assert returned["iss"] == flow.provider.issuer
+    assert flow.finish(returned)[1]["status"] == "active"
+
+    body = flow.custom_body()
+    del body["config"]["issuer"]
+    started = flow.authorize(body)
+    returned = flow.browser(started["authorization_url"])
+    stripped = {k: v for k, v in returned.items() if k != "iss"}
+    assert flow.finish(stripped)[1]["status"] == "active"

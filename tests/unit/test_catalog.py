@@ -104,10 +104,7 @@ def _is_secret_name(name: str) -> bool:
 
 
 def _urls(provider: Provider) -> dict[str, str]:
-    urls = {"docs_url": provider.docs_url, **provider.url_templates}
-    if isinstance(provider.auth, OAuth2Auth) and provider.auth.issuer:
-        urls["auth.issuer"] = provider.auth.issuer
-    return urls
+    return {"docs_url": provider.docs_url, **provider.url_templates}
 
 
 def test_catalog_is_large_and_has_the_required_providers(catalog: Catalog) -> None:
@@ -478,3 +475,56 @@ def test_a_deployment_can_set_config_defaults_that_fit_the_schema():
     ):
         with pytest.raises(ConfigurationError):
             load_catalog().with_config_defaults(bad)
+
+
+def _oauth_entry(issuer: str) -> dict[str, Any]:
+    auth = {
+        "mode": "oauth2",
+        "authorization_url": "https://idp.example.com/authorize",
+        "token_url": "https://idp.example.com/token",
+        "token_auth_method": "client_secret_basic",
+        "default_token_lifetime_seconds": 3600,
+        "issuer": issuer,
+    }
+    config = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "base_url": {
+                "type": "string",
+                "title": "Base",
+                "description": "Where it answers.",
+                "pattern": "^http://127\\.0\\.0\\.1(:[0-9]+)?$",
+            }
+        },
+    }
+    empty = {"type": "object", "additionalProperties": False, "properties": {}}
+    return _entry(auth=auth, credentials_schema=empty, config_schema=config)
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "https://idp.example.com",
+        "http://127.0.0.1:8085",
+        "http://localhost:8085/issuer",
+        "http://[::1]:8085",
+        "{base_url}",
+    ],
+)
+def test_an_issuer_is_https_or_loopback_http(issuer: str) -> None:
+    auth = Provider.model_validate(_oauth_entry(issuer)).auth
+    assert isinstance(auth, OAuth2Auth) and auth.issuer == issuer
+
+
+@pytest.mark.parametrize(
+    "issuer", ["http://idp.example.com", "http://127.0.0.1.example.com", "ftp://idp", "{nope}"]
+)
+def test_other_issuers_are_refused(issuer: str) -> None:
+    with pytest.raises(ValidationError):
+        Provider.model_validate(_oauth_entry(issuer))
+
+
+def test_the_demo_entry_declares_its_issuer_over_its_address(catalog: Catalog) -> None:
+    demo = catalog.get("demo")
+    assert isinstance(demo.auth, OAuth2Auth) and demo.auth.issuer == "{base_url}"

@@ -580,3 +580,13 @@ def test_revoke_without_a_revocation_url(http_client: Any) -> None:
     with pytest.raises(ValueError, match="no revocation endpoint"):
         endpoint.revoke(make_client(revocation_url=None), token=REFRESH)
     assert provider.requests == []
+
+
+@pytest.mark.parametrize("url", ["http://0177.0.0.1/token", "http://[::1/token"])
+def test_a_token_url_httpx_cannot_parse_is_a_permanent_endpoint_error(http_client, url):
+    provider = Provider()
+    endpoint = TokenEndpoint(http_client(provider))
+    with pytest.raises(TokenEndpointError) as info:
+        endpoint.refresh(make_client(token_url=url), refresh_token="rt-1", now=NOW)
+    assert info.value.error == "invalid_url" and not info.value.retryable
+    assert "rt-1" not in str(info.value) and provider.requests == []

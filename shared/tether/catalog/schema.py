@@ -124,6 +124,16 @@ def _check_url_template(value: str) -> str:
 
 
 HttpsUrl = Annotated[str, Field(pattern=r"^https://\S+$")]
+# An https URL, or http on loopback (a provider on this machine, like the ``demo`` entry).
+_LOOPBACK_HTTP = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?(/\S*)?$")
+
+
+def _check_issuer_template(value: str) -> str:
+    """An issuer (RFC 9207): https, http on loopback, or a template opening with a
+    placeholder (checked again once rendered)."""
+    if _LOOPBACK_HTTP.match(value):
+        return value
+    return _check_url_template(value)
 
 
 class OAuth2Auth(_Model):
@@ -137,6 +147,10 @@ class OAuth2Auth(_Model):
     ``json`` where the provider documents a JSON token request instead of RFC 6749's form.
     ``token_header``/``token_prefix``: how API calls carry the access token.
     ``callback_code_param``: the callback query parameter holding the code.
+    ``issuer``: the issuer identifier the provider names in the ``iss`` parameter of its
+    authorization responses (RFC 9207). Set it only for providers that send ``iss``: with an
+    issuer, a callback carrying another ``iss`` or none is refused (§2.4). https, or http on
+    loopback for a local provider; it may be a template over the config (``{base_url}``).
     ``config_from_callback`` / ``config_from_token_response``: callback query parameters and
     token-response fields copied into the connection config (parameter -> config property).
     ``webhook_route_from``: where the provider proves the account id its app-level webhooks
@@ -160,7 +174,7 @@ class OAuth2Auth(_Model):
     extra_authorize_params: dict[str, str] = Field(default_factory=dict)
     default_token_lifetime_seconds: int = Field(gt=0)
     refresh_margin_seconds: int | None = Field(default=None, ge=0)
-    issuer: HttpsUrl | None = None
+    issuer: str | None = None
     refresh_token_rotates: bool = False
     keep_alive_days: int | None = Field(default=None, gt=0)
     token_header: str = Field(default="Authorization", pattern=_HEADER_NAME)
@@ -176,6 +190,11 @@ class OAuth2Auth(_Model):
     @classmethod
     def _urls(cls, value: str | None) -> str | None:
         return None if value is None else _check_url_template(value)
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        return None if value is None else _check_issuer_template(value)
 
     @field_validator("extra_authorize_params")
     @classmethod
@@ -377,7 +396,7 @@ class Provider(_Model):
     def url_templates(self) -> dict[str, str]:
         """Every templated URL of the entry by its dotted field name."""
         found = {"api_base_url": self.api_base_url}
-        for name in ("authorization_url", "token_url", "revocation_url"):
+        for name in ("authorization_url", "token_url", "revocation_url", "issuer"):
             found[f"auth.{name}"] = getattr(self.auth, name, None)
         if self.test is not None:
             found["test.path"] = self.test.path

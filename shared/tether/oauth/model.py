@@ -56,7 +56,8 @@ class TokenEndpointError(TetherError):
     ``error`` is the OAuth error code the provider answered (``invalid_grant``,
     ``invalid_client``, ``temporarily_unavailable``…) or a transport reason (``network``,
     ``timeout``, ``server_error`` for 5xx, ``rate_limited`` for 429, ``bad_response`` for an
-    unparseable answer). ``retryable`` is true for network errors, timeouts, 5xx, 429 and
+    unparseable answer, ``invalid_url`` for an endpoint address the HTTP client cannot
+    parse). ``retryable`` is true for network errors, timeouts, 5xx, 429 and
     ``temporarily_unavailable``; ``invalid_grant`` means the grant is gone for good (the user
     must reconnect). Messages never contain tokens, codes or secrets.
     """

@@ -180,9 +180,19 @@ class TokenEndpoint:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
 
         host = _host(url)
-        request = self._http.build_request(
-            "POST", url, content=content, headers=headers, timeout=self._timeout
-        )
+        try:
+            request = self._http.build_request(
+                "POST", url, content=content, headers=headers, timeout=self._timeout
+            )
+        except (httpx.InvalidURL, ValueError) as exc:
+            # httpx refuses some URLs urllib takes (``http://0177.0.0.1``): not retryable.
+            error = TokenEndpointError(
+                f"the endpoint address of {host} is not a valid URL",
+                error="invalid_url",
+                retryable=False,
+            )
+            self._log_failure(url, error)
+            raise error from exc
         request.headers.pop("Cookie", None)
         try:
             response = self._http.send(request, stream=True, follow_redirects=False)

@@ -40,6 +40,7 @@ from tether.logs import register_secret
 from tether.ports import ConnectionStore, SecretStore, TaskQueue
 from tether.services.audit import audit_entry
 from tether.services.commands import CreateConnection, ListConnections, UpdateConnection
+from tether.services.config_urls import check_config_urls
 from tether.services.masking import credential_hints
 from tether.webhooks.model import TetherEvent
 
@@ -174,6 +175,7 @@ class ConnectionService:
         _remember_secrets(request.credentials)
         provider = self._catalog().get(request.provider)
         validate_against_schema(request.config, provider.config_schema, section="config")
+        check_config_urls(provider, request.config)
         validate_against_schema(
             request.credentials, provider.credentials_schema, section="credentials"
         )

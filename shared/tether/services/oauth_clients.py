@@ -17,6 +17,7 @@ from tether.catalog.schema import OAuth2Auth, Provider
 from tether.catalog.templates import placeholders, render_template
 from tether.config import OAuthClientCredentials
 from tether.domain.errors import ConfigurationError, InvalidRequest
+from tether.http.url_check import check_http_url, check_issuer_url
 from tether.oauth.model import OAuthClient
 
 __all__ = ["CUSTOM_OAUTH_PROVIDER", "OAuthClients", "requested_scopes"]
@@ -78,11 +79,11 @@ class OAuthClients:
             raise InvalidRequest("the OAuth client id is missing", code="MISSING_CONFIG")
         revocation = None
         if auth.revocation_url and (not self.is_custom(provider) or config.get("revocation_url")):
-            revocation = render_template(auth.revocation_url, config)
+            revocation = _endpoint(auth.revocation_url, config, "revocation_url")
         return OAuthClient(
             client_id=client_id,
             client_secret=client_secret,
-            authorization_url=render_template(auth.authorization_url, config),
+            authorization_url=_endpoint(auth.authorization_url, config, "authorization_url"),
             token_url=_token_url(auth, config),
             revocation_url=revocation,
             token_auth_method=(
@@ -92,13 +93,28 @@ class OAuthClients:
             scope_separator=auth.scope_separator,
             extra_authorize_params=dict(auth.extra_authorize_params),
             pkce=auth.pkce,
-            issuer=(
-                str(config["issuer"])
-                if self.is_custom(provider) and config.get("issuer")
-                else auth.issuer
-            ),
+            issuer=self._issuer(provider, auth, config),
             default_token_lifetime_seconds=auth.default_token_lifetime_seconds,
         )
+
+    def _issuer(
+        self, provider: Provider, auth: OAuth2Auth, config: Mapping[str, Any]
+    ) -> str | None:
+        """The issuer authorization responses must name (RFC 9207): the custom provider's
+        ``config.issuer``, else the catalog's (rendered over the config)."""
+        if self.is_custom(provider):
+            # The config schema's pattern checked it when the tenant gave it.
+            custom = config.get("issuer")
+            return str(custom) if custom else None
+        if auth.issuer is None:
+            return None
+        return check_issuer_url(render_template(auth.issuer, config), field="issuer")
+
+
+def _endpoint(template: str, config: Mapping[str, Any], field: str) -> str:
+    """A provider endpoint rendered over the config and parsed the way it will be used, so
+    an address no client can reach is a 400 here rather than a 500 mid-flow."""
+    return check_http_url(render_template(template, config), field=field)
 
 
 def _token_url(auth: OAuth2Auth, config: Mapping[str, Any]) -> str:
@@ -107,4 +123,4 @@ def _token_url(auth: OAuth2Auth, config: Mapping[str, Any]) -> str:
     waiting = set(auth.config_from_callback.values()) - set(config)
     if any(name in waiting for name in placeholders(auth.token_url)):
         return ""
-    return render_template(auth.token_url, config)
+    return _endpoint(auth.token_url, config, "token_url")

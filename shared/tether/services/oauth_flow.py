@@ -7,12 +7,14 @@ exact redirect URI and the expected issuer; the PKCE verifier and any client sec
 gave travel inside it sealed (AES-256-GCM, AAD bound to tenant, state hash and purpose).
 
 The callback (public: the browser arrives from the provider) consumes the state atomically,
-checks it (known, unused, unexpired), checks ``iss`` against the provider's issuer when it is
-sent (RFC 9207), exchanges the code with the verifier and only then writes anything: the
-connection is created (or, for a reconnect, updated) in one step, already ``active``, with the
-refresh token in the credential payload and the access token sealed on the record. Every
-failure ends in a redirect to ``return_to`` carrying ``error`` and a safe message, and leaves
-no half-made connection. Replays, unknown states and tampered states write nothing.
+checks it (known, unused, unexpired), checks ``iss`` when the provider's issuer is known
+(RFC 9207 §2.4: a different ``iss`` and a missing one are both refused), exchanges the code
+with the verifier and only then writes anything: the connection is created (or, for a
+reconnect, updated) in one step, already ``active``, with the refresh token in the credential
+payload and the access token sealed on the record. Once the state is consumed every failure,
+typed or unexpected, ends in a redirect to ``return_to`` carrying ``error`` and a safe
+message, and leaves no half-made connection. Replays, unknown states and tampered states write
+nothing.
 
 When the provider's catalog entry says where its answer proves the account id its app-level
 webhooks name (``webhook_route_from``), the callback stores that value as the connection's
@@ -57,6 +59,7 @@ from tether.oauth.pkce import new_verifier, s256_challenge
 from tether.ports import ConnectionStore, SecretStore
 from tether.services.audit import audit_entry
 from tether.services.commands import StartOAuth
+from tether.services.config_urls import check_config_urls
 from tether.services.connections import validate_against_schema
 from tether.services.masking import credential_hints
 from tether.services.oauth_clients import OAuthClients, requested_scopes
@@ -72,6 +75,7 @@ log = logging.getLogger("tether.oauth")
 STATE_PURPOSE = OAUTH_STATE_PURPOSE
 ROUTE_TAKEN = "WEBHOOK_ROUTE_TAKEN"
 _SAFE_ERROR = re.compile(r"^[a-z_]{1,64}$")
+_SERVER_ERROR_MESSAGE = "the connection could not be completed; try again"
 
 
 class CodeExchanger(Protocol):
@@ -204,6 +208,7 @@ class OAuthFlowService:
                     code="CREDENTIALS_NOT_ALLOWED",
                 )
             validate_against_schema(config, provider.config_schema, section="config")
+            check_config_urls(provider, config)
             validate_against_schema(credentials, provider.credentials_schema, section="credentials")
             scopes = requested_scopes(provider, config, request.scopes)
         client = self._clients.client(provider, config, credentials)
@@ -272,6 +277,25 @@ class OAuthFlowService:
         try:
             connection = self._complete(state, principal, query, now)
         except _Abort as abort:
+            return self._refused(state, principal, return_to, abort)
+        except TetherError as exc:
+            # The state is spent: whatever failed, the browser goes back with the reason.
+            log.warning("OAuth callback failed: %s", exc.code, extra={"provider": state.provider})
+            return self._refused(state, principal, return_to, _abort_for(exc))
+        except Exception:
+            log.exception("OAuth callback failed unexpectedly", extra={"provider": state.provider})
+            return self._refused(
+                state, principal, return_to, _Abort("server_error", _SERVER_ERROR_MESSAGE)
+            )
+        return OAuthCallbackResult(
+            _with_query(return_to, {"connection_id": connection.id, "status": "active"}),
+            connection_id=connection.id,
+        )
+
+    def _refused(
+        self, state: OAuthState, principal: Principal, return_to: str, abort: _Abort
+    ) -> OAuthCallbackResult:
+        try:
             self._audit(
                 principal,
                 state.data.get("connection_id"),
@@ -279,15 +303,13 @@ class OAuthFlowService:
                 provider=state.provider,
                 error=abort.error,
             )
-            log.info("OAuth callback refused: %s", abort.error, extra={"provider": state.provider})
-            return OAuthCallbackResult(
-                _with_query(return_to, {"error": abort.error, "message": abort.message}),
-                error=abort.error,
-                message=abort.message,
-            )
+        except TetherError as exc:
+            log.warning("could not audit a refused OAuth callback (%s)", exc.code)
+        log.info("OAuth callback refused: %s", abort.error, extra={"provider": state.provider})
         return OAuthCallbackResult(
-            _with_query(return_to, {"connection_id": connection.id, "status": "active"}),
-            connection_id=connection.id,
+            _with_query(return_to, {"error": abort.error, "message": abort.message}),
+            error=abort.error,
+            message=abort.message,
         )
 
     def _complete(
@@ -301,10 +323,7 @@ class OAuthFlowService:
         if provider_error:
             reason = provider_error if _SAFE_ERROR.match(provider_error) else "provider_error"
             raise _Abort(reason, "the provider did not grant access")
-        expected_issuer = state.data.get("issuer")
-        issuer = query.get("iss")
-        if issuer is not None and expected_issuer and issuer != expected_issuer:
-            raise _Abort("issuer_mismatch", "the answer came from an unexpected issuer")
+        _check_issuer(state.data.get("issuer"), query.get("iss"))
         provider = self._catalog().get(state.provider)
         code = query.get(_code_param(provider))
         if not code:
@@ -514,6 +533,27 @@ class OAuthFlowService:
     ) -> None:
         """An entry on its own: a start or a refusal changes no connection."""
         self._store.append_audit(self._entry(principal, connection_id, action, **detail))
+
+
+def _check_issuer(expected: object, sent: str | None) -> None:
+    """RFC 9207 §2.4: when the provider's issuer is known, the response must name it; a
+    missing ``iss`` is refused like a different one (a mix-up attacker can strip it)."""
+    if not expected:
+        return
+    if sent is None:
+        raise _Abort("issuer_missing", "the answer did not name the provider that sent it")
+    if sent != expected:
+        raise _Abort("issuer_mismatch", "the answer came from an unexpected issuer")
+
+
+def _abort_for(exc: TetherError) -> _Abort:
+    """The redirect's ``error`` for a typed failure: its code in lower case; the message when
+    it is the caller's to fix (a 4xx: messages never carry secrets), else a generic one."""
+    code = exc.code.lower()
+    error = code if _SAFE_ERROR.match(code) else "server_error"
+    if exc.http_status < 500:
+        return _Abort(error, exc.message)
+    return _Abort(error, _SERVER_ERROR_MESSAGE)
 
 
 def _code_param(provider: Provider) -> str:

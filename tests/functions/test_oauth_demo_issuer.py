@@ -1,0 +1,66 @@
+"""The `demo` catalog entry declares its issuer (a template over its `base_url`), so its flow
+checks `iss` like any provider's (RFC 9207), against the local provider over loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from pydantic import SecretStr
+
+from tests.functions.oauth_harness import RETURN_TO, Flow, clock
+from tether.bootstrap import Container, reset_container
+from tether.config import OAuthClientCredentials, Settings
+from tether.domain.clock import FixedClock
+from tether_emulators.oauth_provider import OAuthProvider
+
+__all__ = ["clock"]  # fixtures
+
+
+@pytest.fixture
+def demo(settings: Settings, oauth_provider: OAuthProvider, clock: FixedClock) -> Iterator[Flow]:
+    configured = settings.model_copy(
+        update={
+            "public_url": "http://127.0.0.1:8080",
+            "allowed_return_urls": "https://app.example.com/integrations",
+            "egress_allowlist": f"127.0.0.1:{oauth_provider.port}",
+            "oauth_clients": {
+                "demo": OAuthClientCredentials(
+                    client_id="tether-test", client_secret=SecretStr("tether-test-secret")
+                )
+            },
+        }
+    )
+    container = Container(configured, clock=clock)
+    reset_container(container)
+    yield Flow(container, oauth_provider)
+    reset_container(None)
+
+
+def _start(demo: Flow) -> dict[str, str]:
+    started = demo.authorize(
+        {"provider": "demo", "config": {"base_url": demo.provider.url}, "return_to": RETURN_TO}
+    )
+    return demo.browser(started["authorization_url"])
+
+
+def test_the_demo_flow_accepts_its_own_issuer(demo):
+    returned = _start(demo)
+    assert returned["iss"] == demo.provider.url
+    status, outcome, _ = demo.finish(returned)
+    assert (status, outcome.get("status")) == (302, "active"), outcome
+
+
+def test_the_demo_flow_refuses_another_issuer(demo):
+    demo.provider.issuer = "http://127.0.0.1:1"
+    status, outcome, _ = demo.finish(_start(demo))
+    assert (status, outcome["error"]) == (302, "issuer_mismatch")
+    assert demo.connection_count() == 0
+
+
+def test_the_demo_flow_refuses_an_answer_without_iss(demo):
+    returned = {k: v for k, v in _start(demo).items() if k != "iss"}
+    status, outcome, _ = demo.finish(returned)
+    assert (status, outcome["error"]) == (302, "issuer_missing")
+    assert demo.connection_count() == 0
+    assert demo.provider.stats.get("token.authorization_code", 0) == 0
