@@ -157,9 +157,11 @@ def _start_demo_provider(args: argparse.Namespace, base_url: str) -> Any:
     os.environ["TETHER_EGRESS_ALLOWLIST"] = (
         f"{allowlist},{demo_address}" if allowlist else demo_address
     )
+    # The `demo` entry's issuer is its base_url (RFC 9207): name the provider the same way.
+    provider.issuer = f"http://{loopback}:{provider.port}"
     os.environ.setdefault(
         "TETHER_CATALOG_CONFIG_DEFAULTS",
-        json.dumps({"demo": {"base_url": f"http://{loopback}:{provider.port}"}}),
+        json.dumps({"demo": {"base_url": provider.issuer}}),
     )
     os.environ.setdefault("TETHER_OAUTH_CLIENT_DEMO_ID", "tether-demo")
     os.environ.setdefault("TETHER_OAUTH_CLIENT_DEMO_SECRET", client_secret)
