@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install dev test lint bench bench-backends bench-oauth bench-fetch bench-webhooks bench-listing clean
+.PHONY: install dev test lint bench bench-backends bench-oauth bench-fetch bench-webhooks bench-listing bench-keyring clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ bench-webhooks: install
 
 bench-listing: install
 	$(BIN)/python tests/bench/bench_listing.py
+
+bench-keyring: install
+	$(BIN)/python tests/bench/bench_keyring.py
 
 clean:
 	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache
