@@ -1,4 +1,4 @@
-"""The ``tether`` command: ``dev [--gcp]``, ``token``, ``keys generate|rotate``,
+"""The ``tether`` command: ``dev [--gcp]``, ``token``, ``keys generate|rotate|retire``,
 ``emulators start``, ``catalog``."""
 
 from __future__ import annotations
@@ -356,6 +356,42 @@ def _cmd_keys_rotate(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def _cmd_keys_retire(args: argparse.Namespace) -> int:
+    if os.environ.get("TETHER_KEYRING"):
+        print(
+            "TETHER_KEYRING is set in the environment; remove the key there instead",
+            file=sys.stderr,
+        )
+        return 2
+    _dev_environment(args.data_dir)
+    from tether.bootstrap import Container
+    from tether.config import Settings
+    from tether.crypto import load_keyring_file, save_keyring_file
+
+    container = Container(Settings.from_env(task_worker=False))
+    try:
+        path = container.settings.default_keyring_file
+        container.keyring.without_key(args.key_id)  # refuses the primary or an unknown id
+        usage = container.key_rotation.key_usage()
+    finally:
+        container.close()
+    still = {kind: counts[args.key_id] for kind, counts in usage.items() if args.key_id in counts}
+    if still:
+        counted = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in still.items())
+        print(
+            f"key {args.key_id} still seals {counted}; run `tether keys rotate` first",
+            file=sys.stderr,
+        )
+        return 1
+    current = load_keyring_file(path)  # as it is now, should it have changed meanwhile
+    if current is None:
+        print(f"no keyring file at {path}", file=sys.stderr)
+        return 1
+    save_keyring_file(path, current.without_key(args.key_id))
+    print(f"removed key {args.key_id} from {path}: nothing in the store is sealed under it")
+    return 0
+
+
 def _let_instances_reload(path: Path) -> None:
     """Running instances check the keyring file at most once per reload interval: wait that
     long after its last change, so none of them still seals under the old primary while the
@@ -457,6 +493,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     data_dir_arg(rotate)
     rotate.set_defaults(run=_cmd_keys_rotate)
+    retire = keys.add_parser(
+        "retire",
+        help="remove an old key from the keyring file, once nothing in the store is sealed "
+        "under it (after `tether keys rotate`)",
+    )
+    retire.add_argument("key_id", help="the key id to remove (never the primary)")
+    data_dir_arg(retire)
+    retire.set_defaults(run=_cmd_keys_retire)
 
     emulators = sub.add_parser("emulators", help="local GCP emulators").add_subparsers(
         dest="emulators_command", required=True

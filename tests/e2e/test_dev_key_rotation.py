@@ -5,6 +5,7 @@ writing everything it had sealed, without a restart, even once the old key is go
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_dev_server import SECRET, SECRET_2, DevServer, _free_port
-from tether.crypto import load_keyring_file, save_keyring_file
+from tether.crypto import DEFAULT_RELOAD_INTERVAL_SECONDS
 
 pytestmark = pytest.mark.e2e
 
@@ -71,7 +72,8 @@ def test_rotation_on_a_running_server_needs_no_restart(dev: tuple[DevServer, int
     # The tenant's notify signing secret, sealed in its settings.
     assert client.post("/settings/notify-secret/rotate", headers=auth).status_code == 201
 
-    old_primary = json.loads((server.data_dir / "keyring.json").read_text())["primary"]
+    before = json.loads((server.data_dir / "keyring.json").read_text())
+    old_primary = before["primary"]
     assert "as primary" in server.cli("keys", "generate", "--add")
     report = json.loads(server.cli("keys", "rotate"))
     assert report["failed"] == 0, report
@@ -90,10 +92,9 @@ def test_rotation_on_a_running_server_needs_no_restart(dev: tuple[DevServer, int
     assert tested.status_code == 200 and tested.json()["ok"], tested.text
 
     # The old key leaves the keyring (nothing refers to it any more), still no restart.
-    path = server.data_dir / "keyring.json"
-    keyring = load_keyring_file(path)
-    assert keyring is not None and keyring.primary != old_primary
-    save_keyring_file(path, keyring.without_key(old_primary))
+    assert f"removed key {old_primary}" in server.cli("keys", "retire", old_primary)
+    assert old_primary not in json.loads((server.data_dir / "keyring.json").read_text())["keys"]
+    time.sleep(DEFAULT_RELOAD_INTERVAL_SECONDS + 0.2)  # the server re-checks the file by then
 
     finished = _finish_demo_flow(pending_callback)
     assert finished["status"] == "active", finished
@@ -109,5 +110,7 @@ def test_rotation_on_a_running_server_needs_no_restart(dev: tuple[DevServer, int
     assert again["failed"] == 0 and all(k["resealed"] == 0 for k in again["kinds"].values())
 
     server.stop()
-    for secret in (SECRET, SECRET_2):
+    assert f"keyring reloaded: primary {report['primary_key_id']}" in server.output
+    after = json.loads((server.data_dir / "keyring.json").read_text())
+    for secret in (SECRET, SECRET_2, *before["keys"].values(), *after["keys"].values()):
         assert secret not in server.output

@@ -94,3 +94,33 @@ def test_rotate_reports_per_kind_and_fails_on_anything_unreadable(
     assert report["kinds"]["credential_payloads"]["already_current"] == 1
     assert "FAILED credential_payloads conn_bad: UNKNOWN_KEY_ID" in err
     assert "sk_x" not in out + err
+
+
+def test_retire_drops_an_old_key_only_once_nothing_is_sealed_under_it(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ring = Keyring.generate("kold")
+    save_keyring_file(data_dir / "keyring.json", ring)
+    _stored(data_dir, "conn_1", Sealer(ring))
+    _new_primary(data_dir)
+    argv = ["--data-dir", str(data_dir)]
+
+    assert main(["keys", "retire", "knew", *argv]) == 1  # the primary
+    assert "primary key cannot be removed" in capsys.readouterr().err
+    assert main(["keys", "retire", "kold", *argv]) == 1
+    assert "key kold still seals 1 credential payloads" in capsys.readouterr().err
+    keyring = load_keyring_file(data_dir / "keyring.json")
+    assert keyring is not None and keyring.key_ids == ("knew", "kold")
+
+    assert main(["keys", "rotate", *argv]) == 0
+    assert main(["keys", "retire", "kold", *argv]) == 0
+    assert "removed key kold" in capsys.readouterr().out
+    keyring = load_keyring_file(data_dir / "keyring.json")
+    assert keyring is not None and keyring.key_ids == ("knew",)
+    assert main(["keys", "rotate", *argv]) == 0  # everything opens without it
+    assert json.loads(capsys.readouterr().out)["kinds"]["credential_payloads"] == {
+        "resealed": 0,
+        "already_current": 1,
+        "skipped": 0,
+        "failed": 0,
+    }

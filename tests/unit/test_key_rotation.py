@@ -148,6 +148,13 @@ def test_rotate_reseals_every_kind_and_nothing_needs_the_old_key(
         "oauth_states": (1, 0, 2, 0),
     }
 
+    assert _rotation(store, Sealer(new_ring)).key_usage() == {
+        "credential_payloads": {"knew": 2},
+        "access_tokens": {"knew": 2},
+        "notify_secrets": {"knew": 2},
+        "oauth_states": {"knew": 1},  # used and expired states are never opened again
+    }
+
     # The old key leaves the keyring: everything still opens.
     only_new = Sealer(new_ring.without_key("kold"))
     for cid, tenant in (("conn_a", "a"), ("conn_b", "b")):

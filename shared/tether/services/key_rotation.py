@@ -176,6 +176,49 @@ class KeyRotationService:
                 break
         return report
 
+    def key_usage(self) -> dict[str, dict[str, int]]:
+        """How many values of each kind are sealed under each key id (read only): what
+        ``tether keys retire`` checks before it drops a key. Payloads held by Secret Manager
+        and used or expired states are not counted (nothing will open them with a key);
+        an envelope that does not parse counts under ``"malformed"``."""
+        usage: dict[str, dict[str, int]] = {kind: {} for kind in KINDS}
+
+        def count(kind: str, envelope: str) -> None:
+            try:
+                key_id = Sealer.key_id_of(envelope)
+            except CryptoError:
+                key_id = "malformed"
+            usage[kind][key_id] = usage[kind].get(key_id, 0) + 1
+
+        cursor: str | None = None
+        while True:
+            page = self._store.scan_connections(cursor=cursor)
+            for connection in page.items:
+                ref = connection.credential_ref
+                if ref is not None and ref.backend == "db":
+                    count(CREDENTIAL_PAYLOADS, ref.locator)
+                if connection.sealed_access_token is not None:
+                    count(ACCESS_TOKENS, connection.sealed_access_token)
+            if (cursor := page.next_cursor) is None:
+                break
+        while True:
+            settings_page = self._store.scan_tenant_settings(cursor=cursor)
+            for settings in settings_page.items:
+                for secret in settings.notify_secrets:
+                    count(NOTIFY_SECRETS, secret.sealed)
+            if (cursor := settings_page.next_cursor) is None:
+                break
+        now = self._clock.now()
+        while True:
+            states = self._store.scan_oauth_states(cursor=cursor)
+            for state in states.items:
+                sealed = state.data.get("sealed")
+                if isinstance(sealed, str) and state.used_at is None and state.expires_at > now:
+                    count(OAUTH_STATES, sealed)
+            if (cursor := states.next_cursor) is None:
+                break
+        return usage
+
     # -- one envelope -----------------------------------------------------------------------
     def _resealed(
         self,
