@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from tether.services.connections import ConnectionService
     from tether.services.delivery import DeliveryService
     from tether.services.endpoint_discovery import EndpointDiscovery
+    from tether.services.housekeeping import Housekeeping
     from tether.services.key_rotation import KeyRotationService
     from tether.services.notify_settings import NotifySettingsService
     from tether.services.oauth_clients import OAuthClients
@@ -216,10 +217,12 @@ class Container:
         if s.store == "firestore":
             from tether.adapters.firestore import FirestoreConnectionStore
 
-            return FirestoreConnectionStore.for_project(s.gcp_project or "", s.firestore_database)
+            return FirestoreConnectionStore.for_project(
+                s.gcp_project or "", s.firestore_database, retention=s.retention
+            )
         from tether.adapters.sqlite import SqliteConnectionStore
 
-        return SqliteConnectionStore(s.sqlite_path)
+        return SqliteConnectionStore(s.sqlite_path, retention=s.retention)
 
     @lazy
     def secrets(self) -> SecretStore:
@@ -257,9 +260,19 @@ class Container:
                 service_account=s.tasks_service_account or "",
                 audience=s.tasks_audience,
             )
-        from tether.adapters.local_tasks import LocalTaskQueue
+        from datetime import timedelta
 
-        queue = LocalTaskQueue(s.tasks_path, self.dispatch_task, max_attempts=s.task_max_attempts)
+        from tether.adapters.local_tasks import LocalTaskQueue, Periodic
+        from tether.services.housekeeping import HOUSEKEEPING_TASK
+
+        # Stands in for Cloud Scheduler: housekeeping once per interval, by itself.
+        every = timedelta(seconds=s.housekeeping_interval_seconds)
+        queue = LocalTaskQueue(
+            s.tasks_path,
+            self.dispatch_task,
+            max_attempts=s.task_max_attempts,
+            periodic=[Periodic(HOUSEKEEPING_TASK, every)],
+        )
         if s.task_worker:
             queue.start()
         return queue
@@ -409,6 +422,23 @@ class Container:
             max_body_bytes=s.max_body_bytes,
             public_url=s.public_url,
             find_by_route=self.store.find_connection_by_route,
+            event_ttl_days=s.retention_webhook_events_days,
+        )
+
+    @lazy
+    def housekeeping(self) -> Housekeeping:
+        from tether.adapters.local_tasks import LocalTaskQueue
+        from tether.services.housekeeping import Housekeeping
+
+        # Cloud Tasks deletes its tasks itself; the embedded queue's are ours to purge.
+        purge_finished_tasks = None
+        if self.settings.tasks == "local" and isinstance(self.tasks, LocalTaskQueue):
+            purge_finished_tasks = self.tasks.purge_finished
+        return Housekeeping(
+            store=self.store,
+            clock=self.clock,
+            retention=self.settings.retention,
+            purge_finished_tasks=purge_finished_tasks,
         )
 
     @lazy
@@ -504,6 +534,7 @@ class Container:
         """Task kind → handler."""
         from tether.services.connections import PURGE_CREDENTIALS_TASK
         from tether.services.delivery import DELIVER_TASK
+        from tether.services.housekeeping import HOUSEKEEPING_TASK
         from tether.services.token_lifecycle import REFRESH_TASK, SWEEP_TASK
         from tether.services.webhook_ingestion import PROCESS_WEBHOOK_TASK
 
@@ -513,6 +544,7 @@ class Container:
             SWEEP_TASK: self.token_lifecycle.sweep_task,
             PROCESS_WEBHOOK_TASK: self.webhook_ingestion.process_webhook,
             DELIVER_TASK: self.delivery.deliver,
+            HOUSEKEEPING_TASK: self.housekeeping.run_task,
         }
 
     def dispatch_task(self, kind: str, payload: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +32,7 @@ from pydantic import (
 )
 
 from tether.domain.errors import ConfigurationError
+from tether.domain.retention import Retention
 
 __all__ = ["OAuthClientCredentials", "Settings"]
 
@@ -145,6 +147,15 @@ class Settings(BaseModel):
     # A connection test gives up after this long (at most 30 s).
     connection_test_timeout_seconds: float = Field(default=15.0, gt=0, le=30)
 
+    # -- Retention (housekeeping deletes what is older; Firestore TTL policies too) -----------
+    retention_finished_tasks_days: int = Field(default=7, ge=1, le=3650)
+    retention_deliveries_days: int = Field(default=30, ge=1, le=3650)
+    retention_webhook_events_days: int = Field(default=7, ge=1, le=3650)
+    retention_audit_days: int = Field(default=365, ge=1, le=3650)
+    # How often the embedded stack's task queue runs housekeeping by itself (in the cloud,
+    # Cloud Scheduler calls the `tasks` function's /housekeeping).
+    housekeeping_interval_seconds: int = Field(default=3600, ge=60, le=86_400)
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     task_max_attempts: int = Field(default=8, ge=1, le=100)
     task_worker: bool = True
@@ -212,6 +223,15 @@ class Settings(BaseModel):
     @property
     def access_log_enabled(self) -> bool:
         return self.mode == "dev" if self.access_log is None else self.access_log
+
+    @property
+    def retention(self) -> Retention:
+        return Retention(
+            finished_tasks=timedelta(days=self.retention_finished_tasks_days),
+            deliveries=timedelta(days=self.retention_deliveries_days),
+            webhook_events=timedelta(days=self.retention_webhook_events_days),
+            audit=timedelta(days=self.retention_audit_days),
+        )
 
     @property
     def sqlite_path(self) -> Path:

@@ -232,8 +232,12 @@ class ConnectionStore(Protocol):
 
     # -- housekeeping -----------------------------------------------------------------------
     def purge_expired(self, *, now: datetime) -> int:
-        """Delete expired OAuth states and webhook events; returns how many. (Firestore does
-        this with TTL policies; the embedded store does it here.)"""
+        """Housekeeping: delete what has outlived its time at ``now`` and return how many.
+        OAuth states (used or not), webhook events and leases past their ``expires_at``;
+        deliveries (by ``created_at``) and audit entries (by ``at``) older than the store's
+        :class:`~tether.domain.retention.Retention`; rate buckets full again (a missing
+        bucket starts full). Records younger than that stay. Firestore's TTL policies delete
+        the same on their own, and its rate buckets only that way."""
         ...
 
 

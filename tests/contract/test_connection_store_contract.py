@@ -21,6 +21,7 @@ from tether.domain.models import (
     WebhookEvent,
     WebhookInfo,
 )
+from tether.domain.retention import Retention
 from tether.domain.status import ConnectionStatus
 from tether.ports import ConnectionStore
 
@@ -1056,3 +1057,68 @@ def test_list_webhook_events_is_per_connection_newest_first_without_payloads(
         ("whe_e2", "received"),
         ("whe_e0", "processed"),
     ]
+
+
+# -- housekeeping: nothing grows without bound -------------------------------------------------
+DAY = timedelta(days=1)
+
+
+def test_housekeeping_purges_what_outlived_its_retention_and_keeps_the_rest(
+    store: ConnectionStore,
+) -> None:
+    """Default :class:`Retention`: deliveries 30 days, audit entries 365 days; states, events
+    and leases by their own expiry. ``now`` is T0; "old" is just past, "fresh" just short."""
+    retention = Retention()
+    # OAuth states: a used one and an unused one past their expiry, a live one
+    store.create_oauth_state(_state("used", expires_in=-60))
+    store.consume_oauth_state("used", now=T0 - timedelta(seconds=90))
+    store.create_oauth_state(_state("unused", expires_in=-1))
+    store.create_oauth_state(_state("live", expires_in=600))
+    # webhook events: expired yesterday, expiring tomorrow
+    store.create_webhook_event(_event("old", expires_in=-86_400))
+    store.create_webhook_event(_event("fresh", expires_in=86_400))
+    # leases
+    store.acquire_lease("old", "a", ttl_seconds=10, now=T0 - timedelta(seconds=60))
+    store.acquire_lease("held", "a", ttl_seconds=600, now=T0)
+    # deliveries, by creation, of two tenants
+    old_at = -int((retention.deliveries + timedelta(minutes=1)) / timedelta(minutes=1))
+    fresh_at = -int((retention.deliveries - timedelta(minutes=1)) / timedelta(minutes=1))
+    store.record_delivery(_delivery("dlv_old", minutes=old_at, status=DeliveryStatus.DELIVERED))
+    store.record_delivery(_delivery("dlv_old2", "t2", minutes=old_at, status=DeliveryStatus.DEAD))
+    store.record_delivery(_delivery("dlv_fresh", minutes=fresh_at))
+    # audit entries, by time, of two tenants
+    for event_id, tenant, age in (
+        ("aud_old", "t1", retention.audit + DAY),
+        ("aud_old2", "t2", retention.audit + DAY),
+        ("aud_fresh", "t1", retention.audit - DAY),
+    ):
+        store.append_audit(_entry(event_id, tenant).model_copy(update={"at": T0 - age}))
+
+    assert store.purge_expired(now=T0) == 8
+
+    assert store.consume_oauth_state("used", now=T0) is None
+    assert store.consume_oauth_state("unused", now=T0) is None
+    assert store.consume_oauth_state("live", now=T0) is not None
+    assert store.get_webhook_event("stripe", "old") is None
+    assert store.get_webhook_event("stripe", "fresh") is not None
+    assert store.acquire_lease("old", "b", ttl_seconds=10, now=T0) is not None
+    assert store.acquire_lease("held", "b", ttl_seconds=10, now=T0) is None
+    assert [d.id for d in store.list_deliveries("t1")] == ["dlv_fresh"]
+    assert store.list_deliveries("t2") == []
+    assert [e.id for e in store.list_audit("t1")] == ["aud_fresh"]
+    assert store.list_audit("t2") == []
+    # idempotent: a second run in a row finds nothing more
+    store.release_lease("old", "b")
+    assert store.purge_expired(now=T0) == 0
+
+
+def test_an_idle_rate_bucket_may_be_purged_once_full_again(store: ConnectionStore) -> None:
+    """A bucket drained at T0 refills one token a second up to 3: full again at T0 + 3 s.
+    Purging before that changes nothing; after it, the bucket grants a full burst again."""
+    assert _drain(store, "rk_idle", per_minute=60, burst=3, now=T0) == 3
+    second = T0 + timedelta(seconds=1)
+    store.purge_expired(now=second)
+    assert _drain(store, "rk_idle", per_minute=60, burst=3, now=second) == 1, "kept: one refilled"
+    later = T0 + timedelta(seconds=30)
+    store.purge_expired(now=later)
+    assert _drain(store, "rk_idle", per_minute=60, burst=3, now=later) == 3

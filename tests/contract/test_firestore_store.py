@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.contract.test_connection_store_contract import T0, _event, make
+from tests.contract.test_connection_store_contract import T0, _delivery, _event, make
 from tether.domain.errors import Conflict, InvalidRequest
 from tether.domain.models import AuditEvent, WebhookInfo
 
@@ -216,3 +216,37 @@ def test_purge_also_removes_expired_leases_only(fs_store: FirestoreConnectionSto
     assert fs_store.purge_expired(now=T0 + timedelta(seconds=60)) == 1
     assert fs_store.acquire_lease("old", "b", ttl_seconds=10, now=T0) is not None
     assert fs_store.acquire_lease("new", "b", ttl_seconds=10, now=T0) is None
+
+
+def test_deliveries_and_audit_entries_carry_their_ttl(
+    firestore_client: firestore.Client,
+) -> None:
+    """``expires_at`` is what the TTL policies of the indexes file delete by: the time the
+    record counts from plus the store's retention."""
+    from tether.adapters.firestore import FirestoreConnectionStore
+    from tether.domain.retention import Retention
+
+    retention = Retention(deliveries=timedelta(days=3), audit=timedelta(days=90))
+    fs_store = FirestoreConnectionStore(firestore_client, retention=retention)
+    fs_store.record_delivery(_delivery("dlv_ttl"))
+    fs_store.create_connection(
+        make("conn_ttl"),
+        audit=[
+            AuditEvent(
+                id="aud_ttl",
+                tenant_id="t1",
+                connection_id="conn_ttl",
+                action="connection.created",
+                actor="u1",
+                at=T0,
+            )
+        ],
+    )
+    tenant = firestore_client.collection("tenants").document("t1")
+    delivery = tenant.collection("deliveries").document("dlv_ttl").get()
+    assert delivery.get("expires_at") == T0 + timedelta(days=3)
+    entry = tenant.collection("audit").document("aud_ttl").get()
+    assert entry.get("expires_at") == T0 + timedelta(days=90)
+    assert fs_store.purge_expired(now=T0 + timedelta(days=3)) == 1
+    assert fs_store.list_deliveries("t1") == []
+    assert [e.id for e in fs_store.list_audit("t1")] == ["aud_ttl"]

@@ -11,10 +11,12 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,3 +208,28 @@ def test_readme_task_call_works_as_typed(dev: DevServer) -> None:
     )
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"ok": True}
+
+
+def _housekeeping_runs(data_dir: Path) -> list[tuple[str, str]]:
+    with closing(sqlite3.connect(data_dir / "tasks.sqlite3", timeout=10)) as db:
+        return db.execute(
+            "SELECT name, status FROM tasks WHERE kind = 'housekeeping' ORDER BY name"
+        ).fetchall()
+
+
+def test_dev_runs_housekeeping_by_itself_once_per_period(dev: DevServer) -> None:
+    """`tether dev` schedules its own housekeeping (hourly by default), named per period so a
+    restart within the hour does not add another run."""
+    deadline = time.monotonic() + 15
+    while not any(status == "done" for _, status in _housekeeping_runs(dev.data_dir)):
+        assert time.monotonic() < deadline, _housekeeping_runs(dev.data_dir)
+        time.sleep(0.1)
+    (name, _), *more = _housekeeping_runs(dev.data_dir)
+    assert name.startswith("housekeeping-") and name.endswith("0000Z") and not more
+
+    dev.stop()
+    dev.start()
+    time.sleep(1)  # the worker enqueues on its first turn
+    runs = _housekeeping_runs(dev.data_dir)
+    # the same name again (or, across an hour boundary, the next hour's)
+    assert len(runs) <= 2 and runs[0][0] == name, runs

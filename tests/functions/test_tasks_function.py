@@ -4,6 +4,7 @@ failed for good; 503: retry)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,9 +13,12 @@ from functions_framework import create_app
 
 from tests.conftest import bearer
 from tests.functions.conftest import SOURCE
+from tether.adapters.local_tasks import LocalTaskQueue
 from tether.bootstrap import Container, reset_container
 from tether.config import Settings
+from tether.domain.clock import FixedClock
 from tether.domain.errors import BackendUnavailable, InvalidRequest
+from tether.domain.models import Delivery, WebhookEvent
 
 
 def _auth(container: Container) -> dict[str, str]:
@@ -104,3 +108,56 @@ def test_retryable_failures_answer_503_and_permanent_ones_200(scripted):
         client.post("/sync", json={"n": i}, headers=_auth(container)).status_code for i in range(4)
     ]
     assert statuses == [503, 503, 200, 200]
+
+
+def test_housekeeping_purges_what_outlived_its_retention_and_keeps_the_rest(
+    settings: Settings,
+) -> None:
+    """``POST /housekeeping`` (Cloud Scheduler's target; the embedded queue runs the same task
+    hourly by itself): finished tasks, deliveries, webhook events and OAuth states past their
+    retention go, pending tasks and younger records stay."""
+    now = datetime.now(UTC) + timedelta(days=8)  # the queue's finished tasks are 8 days old
+    container = Container(settings, clock=FixedClock(now))
+    reset_container(container)
+    try:
+        store, queue = container.store, container.tasks
+        assert isinstance(queue, LocalTaskQueue)
+        queue.enqueue("housekeeping", {}, name="an-old-run")
+        queue.run_due()
+        queue.enqueue("deliver", {}, name="a-pending-one", run_at=now + timedelta(days=1))
+        for dlv, days in (("dlv_old", 31), ("dlv_fresh", 29)):
+            store.record_delivery(
+                Delivery(
+                    id=dlv,
+                    tenant_id="acme",
+                    event_type="connection.created",
+                    created_at=now - timedelta(days=days),
+                    updated_at=now - timedelta(days=days),
+                )
+            )
+        for key, days in (("evt_old", 8), ("evt_fresh", 6)):
+            received = now - timedelta(days=days)
+            store.create_webhook_event(
+                WebhookEvent(
+                    id=key,
+                    provider="stripe",
+                    dedupe_key=key,
+                    tenant_id="acme",
+                    connection_id="conn_1",
+                    received_at=received,
+                    expires_at=received + settings.retention.webhook_events,
+                    body="{}",
+                )
+            )
+
+        tasks_client = create_app("tasks", SOURCE).test_client()
+        response = tasks_client.post("/housekeeping", json={}, headers=_auth(container))
+
+        assert response.status_code == 200 and response.get_json() == {"ok": True}
+        assert queue.get("an-old-run") is None
+        assert queue.get("a-pending-one") is not None
+        assert [d.id for d in store.list_deliveries("acme")] == ["dlv_fresh"]
+        assert store.get_webhook_event("stripe", "evt_old") is None
+        assert store.get_webhook_event("stripe", "evt_fresh") is not None
+    finally:
+        reset_container(None)

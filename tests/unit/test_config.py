@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tether.config import Settings
 from tether.domain.errors import ConfigurationError
+from tether.domain.retention import Retention
 
 
 def test_reads_prefixed_variables_and_aliases() -> None:
@@ -96,3 +98,36 @@ def test_gcp_backends_need_their_settings() -> None:
     assert settings.secret_location_list == ["europe-west1", "europe-west4"]
     assert settings.task_queue("refresh") == "tether-refresh"
     assert settings.task_queue("purge_credentials") == "tether-default"
+
+
+def test_retention_settings_have_defaults_and_are_validated() -> None:
+    defaults = Settings.from_env({}).retention
+    assert defaults == Retention()
+    assert (defaults.finished_tasks, defaults.deliveries) == (timedelta(days=7), timedelta(days=30))
+    assert (defaults.webhook_events, defaults.audit) == (timedelta(days=7), timedelta(days=365))
+    assert Settings.from_env({}).housekeeping_interval_seconds == 3600
+    chosen = Settings.from_env(
+        {
+            "TETHER_RETENTION_FINISHED_TASKS_DAYS": "2",
+            "TETHER_RETENTION_DELIVERIES_DAYS": "14",
+            "TETHER_RETENTION_WEBHOOK_EVENTS_DAYS": "3",
+            "TETHER_RETENTION_AUDIT_DAYS": "90",
+            "TETHER_HOUSEKEEPING_INTERVAL_SECONDS": "600",
+        }
+    )
+    assert chosen.retention == Retention(
+        finished_tasks=timedelta(days=2),
+        deliveries=timedelta(days=14),
+        webhook_events=timedelta(days=3),
+        audit=timedelta(days=90),
+    )
+    for variable, value in (
+        ("TETHER_RETENTION_DELIVERIES_DAYS", "0"),
+        ("TETHER_RETENTION_AUDIT_DAYS", "-1"),
+        ("TETHER_RETENTION_FINISHED_TASKS_DAYS", "forever"),
+        ("TETHER_HOUSEKEEPING_INTERVAL_SECONDS", "5"),
+    ):
+        with pytest.raises(ConfigurationError, match=variable):
+            Settings.from_env({variable: value})
+    with pytest.raises(ValueError, match="positive"):
+        Retention(audit=timedelta(0))

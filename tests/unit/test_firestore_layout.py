@@ -250,6 +250,17 @@ def test_indexes_file_has_ttl_policies_and_exempts_records() -> None:
         assert by_field[(group, "record")]["indexes"] == []
 
 
+def test_indexes_file_has_ttl_policies_for_deliveries_and_audit_across_tenants() -> None:
+    """Housekeeping finds expired deliveries and audit entries of every tenant with one
+    collection-group query each (``expires_at <= now``); the TTL policies delete them too."""
+    overrides = json.loads(INDEXES_FILE.read_text())["fieldOverrides"]
+    by_field = {(o["collectionGroup"], o["fieldPath"]): o for o in overrides}
+    for group in ("deliveries", "audit"):
+        ttl = by_field[(group, "expires_at")]
+        assert ttl["ttl"] is True
+        assert ttl["indexes"] == [{"order": "ASCENDING", "queryScope": "COLLECTION_GROUP"}]
+
+
 def test_indexes_file_does_not_index_the_route_lookup_key() -> None:
     """``webhook_route_key`` only tells an update which lookup to remove; never queried."""
     overrides = json.loads(INDEXES_FILE.read_text())["fieldOverrides"]

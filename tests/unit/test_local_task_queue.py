@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tether.adapters.local_tasks import LocalTaskQueue, TaskStatus, backoff_delay
+from tether.adapters.local_tasks import LocalTaskQueue, Periodic, TaskStatus, backoff_delay
 from tether.domain.clock import FixedClock, SystemClock
 from tether.domain.errors import (
     BackendUnavailable,
@@ -442,3 +442,83 @@ def test_close_is_idempotent_and_final(open_queue):
     assert not queue.running
     with pytest.raises(RuntimeError, match="closed"):
         queue.enqueue("sync", {})
+
+
+# -- periodic tasks (the embedded stand-in for Cloud Scheduler) -------------------------------
+HOURLY = Periodic("housekeeping", timedelta(hours=1))
+
+
+def test_a_periodic_task_runs_once_per_period_and_restarts_do_not_pile_it_up(open_queue, clock):
+    handler = Handler()
+    queue = open_queue(handler, periodic=[HOURLY])
+    clock.advance(5 * 60)  # 12:05
+
+    assert queue.run_due() == 1
+    assert handler.calls == [("housekeeping", {})]
+    task = queue.get("housekeeping-20260301T120000Z")
+    assert task is not None and task.status == "done"
+    assert task.run_at == datetime(2026, 3, 1, 12, 0, tzinfo=UTC), "due when its period began"
+
+    clock.advance(50 * 60)  # 12:55: same period, also for a restarted process on the file
+    assert queue.run_due() == 0
+    queue.close()
+    assert open_queue(handler, periodic=[HOURLY]).run_due() == 0
+
+    clock.advance(10 * 60)  # 13:05: the next period
+    assert open_queue(handler, periodic=[HOURLY]).run_due() == 1
+    assert [t.name for t in open_queue(handler).list_tasks(kind="housekeeping")] == [
+        "housekeeping-20260301T130000Z",
+        "housekeeping-20260301T120000Z",
+    ]
+
+
+def test_a_periodic_task_that_fails_is_retried_like_any_other(open_queue, clock):
+    handler = Handler(BackendUnavailable("store busy"))
+    queue = open_queue(handler, periodic=[HOURLY], min_backoff_seconds=1)
+    assert queue.run_due() == 1
+    clock.advance(2)
+    assert queue.run_due() == 1
+    assert queue.get("housekeeping-20260301T120000Z").status == "done"
+    assert len(handler.calls) == 2
+
+
+def test_the_worker_enqueues_periodic_tasks_by_itself(open_queue):
+    handler = Handler()
+    queue = open_queue(handler, clock=SystemClock(), periodic=[HOURLY], poll_interval_seconds=0.02)
+    queue.start()
+    assert wait_until(lambda: handler.calls == [("housekeeping", {})])
+    queue.stop()
+    assert [t.kind for t in queue.list_tasks()] == ["housekeeping"]
+
+
+@pytest.mark.parametrize("every", [timedelta(0), timedelta(milliseconds=500)])
+def test_a_periodic_task_needs_a_period_of_a_second_or_more(open_queue, every):
+    with pytest.raises(ConfigurationError):
+        open_queue(Handler(), periodic=[Periodic("housekeeping", every)])
+
+
+def test_hourly_housekeeping_keeps_the_queue_bounded(open_queue, clock, db_path):
+    """Three days of ten tasks an hour, with a housekeeping task purging what finished more
+    than a day ago: the table holds about a day of tasks, not three, and the file stops
+    growing once freed pages are reused."""
+    retention = timedelta(days=1)
+    queues: list[LocalTaskQueue] = []
+
+    def handler(kind: str, payload: dict[str, Any]) -> None:
+        if kind == "housekeeping":
+            queues[0].purge_finished(clock.now() - retention)
+
+    queue = open_queue(handler, periodic=[HOURLY])
+    queues.append(queue)
+    sizes = []
+    for hour in range(72):
+        for n in range(10):
+            queue.enqueue("deliver", {"event": "x" * 400}, name=f"deliver-{hour}-{n}")
+        queue.run_due()
+        clock.advance(3600)
+        if hour % 24 == 23:
+            sizes.append(db_path.stat().st_size + (db_path.with_suffix(".db-wal").stat().st_size))
+    total = sum(queue.stats().values())
+    assert total <= 25 * 11, total  # a day and an hour of 10 deliveries + 1 housekeeping
+    assert queue.get("deliver-0-0") is None and queue.get("deliver-71-9") is not None
+    assert sizes[2] <= sizes[1] * 1.1, sizes

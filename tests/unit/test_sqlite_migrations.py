@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -349,3 +350,54 @@ def test_version_5_file_gains_unique_webhook_routes_and_keeps_its_records(
         ).fetchall()
     db.close()
     assert "connections_by_webhook_route" in plan[0][3], plan
+
+
+def _rate_rows(path: Path) -> dict[str, str | None]:
+    with closing(sqlite3.connect(path)) as db:
+        return dict(db.execute("SELECT key, expires_at FROM rate_buckets").fetchall())
+
+
+def test_version_7_rate_buckets_expire_a_day_after_their_last_grant(tmp_path: Path) -> None:
+    """Buckets written before they knew when they are full again are given a day."""
+    path = tmp_path / "v7.sqlite3"
+    db = sqlite3.connect(path)
+    db.create_function("tether_utc_text", 1, _utc_text, deterministic=True)
+    for script in MIGRATIONS[:7]:
+        db.executescript(script)
+    db.execute(
+        "INSERT INTO rate_buckets (key, tokens, updated_at) VALUES (?,?,?)",
+        ("rk_old", 0.5, format_time(T0 + timedelta(microseconds=123456))),
+    )
+    db.execute("PRAGMA user_version = 7")
+    db.commit()
+    db.close()
+
+    store = SqliteConnectionStore(path)
+    try:
+        assert _rate_rows(path) == {
+            "rk_old": format_time(T0 + timedelta(days=1, microseconds=123000))
+        }
+        assert store.purge_expired(now=T0 + timedelta(hours=23)) == 0
+        assert store.purge_expired(now=T0 + timedelta(days=1, seconds=1)) == 1
+        assert _rate_rows(path) == {}
+    finally:
+        store.close()
+
+
+def test_housekeeping_deletes_idle_rate_buckets_once_full_again(tmp_path: Path) -> None:
+    """The embedded store's rate buckets table stays as large as the buckets in use: each
+    granted request stamps when its bucket is full again, and housekeeping deletes it then."""
+    path = tmp_path / "buckets.sqlite3"
+    store = SqliteConnectionStore(path)
+    try:
+        for n in range(50):
+            store.acquire_rate(f"rk_{n}", per_minute=60, burst=5, now=T0)
+        store.acquire_rate("rk_never", per_minute=0, burst=5, now=T0)  # never refills
+        rows = _rate_rows(path)
+        assert rows["rk_0"] == format_time(T0 + timedelta(seconds=1))
+        assert rows["rk_never"] is None
+        assert store.purge_expired(now=T0) == 0
+        assert store.purge_expired(now=T0 + timedelta(seconds=1)) == 50
+        assert _rate_rows(path) == {"rk_never": None}
+    finally:
+        store.close()

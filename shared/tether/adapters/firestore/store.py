@@ -5,9 +5,10 @@ Layout (paths relative to the database; ``<t>`` etc. are :func:`~.paths.doc_id` 
     tenants/<t>/connections/<connection id>   record + tenant_id, id, provider, status,
                                               deleted, created_at, version, webhook_token_hash,
                                               token_expires_at, webhook_route_key
-    tenants/<t>/audit/<event id>              record + id, connection_id, at
+    tenants/<t>/audit/<event id>              record + id, connection_id, at, expires_at (TTL)
     tenants/<t>/settings/current              record + version          (tenant settings)
-    tenants/<t>/deliveries/<event id>         record + id, connection_id, created_at
+    tenants/<t>/deliveries/<event id>         record + id, connection_id, created_at,
+                                              expires_at (TTL)
     webhook_tokens/<token hash>               tenant_id, connection_id  (lookup, unique)
     webhook_routes/<sha256(provider NUL route)> tenant_id, connection_id (lookup, unique)
     oauth_states/<state hash>                 record + expires_at       (TTL)
@@ -104,7 +105,11 @@ Firestore limits considered:
   writes spread over the key range. ``expires_at`` of the
   top-level TTL collections is sequential and keeps an ascending index only for
   :meth:`purge_expired`: that caps webhook intake near 500 events/s; past that, drop the
-  index in the indexes file and let the TTL policies alone do the purging. ``received_at``
+  index in the indexes file and let the TTL policies alone do the purging. The same goes
+  for ``expires_at`` of deliveries and audit entries (``at`` or ``created_at`` plus their
+  retention), indexed across tenants (``COLLECTION_GROUP``) for :meth:`purge_expired`: a
+  ceiling of some 500 deliveries plus audit entries per second over all tenants, before the
+  same remedy. ``received_at``
   of webhook events is sequential too: it has no index of its own, only the composite one of
   :meth:`list_webhook_events`, which starts with the tenant and connection ids.
   ``token_expires_at`` is indexed across tenants (``COLLECTION_GROUP`` scope) and clusters
@@ -114,7 +119,6 @@ Firestore limits considered:
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -143,6 +147,7 @@ from tether.adapters.firestore.paths import (
     webhook_event_id,
     webhook_route_id,
 )
+from tether.adapters.token_bucket import full_at, take_token
 from tether.domain.errors import BackendUnavailable, Conflict, InvalidRequest, VersionConflict
 from tether.domain.models import (
     AuditEvent,
@@ -154,6 +159,7 @@ from tether.domain.models import (
     TenantSettings,
     WebhookEvent,
 )
+from tether.domain.retention import Retention
 
 __all__ = [
     "AUDIT",
@@ -266,17 +272,21 @@ class FirestoreConnectionStore:
         *,
         owns_client: bool = False,
         contention_attempts: int = 10,
+        retention: Retention | None = None,
     ) -> None:
         if contention_attempts < 1:
             raise ValueError("contention_attempts must be at least 1")
+        self._retention = retention or Retention()
         self._client = client
         self._owns_client = owns_client
         self._attempts = contention_attempts
 
     @classmethod
-    def for_project(cls, project: str, database: str = "(default)") -> FirestoreConnectionStore:
+    def for_project(
+        cls, project: str, database: str = "(default)", *, retention: Retention | None = None
+    ) -> FirestoreConnectionStore:
         """A store with a client of its own for ``project``/``database``."""
-        return cls(firestore_client(project, database), owns_client=True)
+        return cls(firestore_client(project, database), owns_client=True, retention=retention)
 
     def close(self) -> None:
         if self._owns_client:
@@ -606,6 +616,7 @@ class FirestoreConnectionStore:
                 "id": event.id,
                 "connection_id": event.connection_id,
                 "at": _aware(event.at),
+                "expires_at": event.at + self._retention.audit,  # TTL
             }
             writes.append((ref, self._checked(ref, fields)))
         return writes
@@ -816,14 +827,14 @@ class FirestoreConnectionStore:
             else:
                 tokens, updated = float(max(1, burst)), at
             elapsed = (at - updated).total_seconds()
-            left, wait = _take_token(tokens, elapsed, per_minute=per_minute, burst=burst)
+            left, wait = take_token(tokens, elapsed, per_minute=per_minute, burst=burst)
             if wait > 0.0:
                 return wait
             stamp = max(at, updated)
             fields = {
                 "tokens": left,
                 "updated_at": stamp,
-                "expires_at": _full_at(stamp, left, per_minute=per_minute, burst=burst),
+                "expires_at": full_at(stamp, left, per_minute=per_minute, burst=burst),
             }
             try:
                 if current.exists:
@@ -906,6 +917,7 @@ class FirestoreConnectionStore:
             "id": delivery.id,
             "connection_id": delivery.connection_id,
             "created_at": _aware(delivery.created_at),
+            "expires_at": delivery.created_at + self._retention.deliveries,  # TTL
         }
         fields = self._checked(ref, fields)
         with _backend():
@@ -931,17 +943,25 @@ class FirestoreConnectionStore:
 
     # -- housekeeping -----------------------------------------------------------------------
     def purge_expired(self, *, now: datetime) -> int:
-        """Delete expired OAuth states, webhook events and leases (the TTL policies do the same
-        lazily in production). A document changed since the query saw it is left alone: a
-        lease taken again must not be deleted under its new owner. Rate buckets are left to
-        their TTL policy alone: their ``expires_at`` is not indexed."""
+        """Delete expired OAuth states, webhook events, leases, deliveries and audit entries
+        (the TTL policies do the same lazily in production; deliveries and audit entries are
+        found across tenants by collection-group queries). A document changed since the query
+        saw it is left alone: a lease taken again must not be deleted under its new owner.
+        Rate buckets are left to their TTL policy alone: their ``expires_at`` is not indexed.
+        Deliveries and audit entries written before they carried ``expires_at`` are never
+        found: delete those once by hand, or let them be."""
         cutoff = _aware(now)
         removed = 0
         with _backend():
-            for name in (OAUTH_STATES, WEBHOOK_EVENTS, LEASES):
+            for query_of in (
+                self._client.collection(OAUTH_STATES),
+                self._client.collection(WEBHOOK_EVENTS),
+                self._client.collection(LEASES),
+                self._client.collection_group(DELIVERIES),
+                self._client.collection_group(AUDIT),
+            ):
                 query = (
-                    self._client.collection(name)
-                    .where(filter=FieldFilter("expires_at", "<=", cutoff))
+                    query_of.where(filter=FieldFilter("expires_at", "<=", cutoff))
                     .select([])
                     .limit(_PURGE_BATCH)
                 )
@@ -971,43 +991,6 @@ class FirestoreConnectionStore:
                 continue
             deleted += 1
         return deleted
-
-
-# A refill this close to a whole token counts as one: times have microseconds only.
-_TOKEN_SLACK = 1e-9
-
-# Beyond this a bucket's ``expires_at`` is left unset (never deleted): a year-long refill is a
-# misconfiguration, and a date past the calendar's end would not be representable.
-_TTL_HORIZON_SECONDS = 366 * 24 * 3600.0
-
-
-def _take_token(
-    tokens: float, elapsed_seconds: float, *, per_minute: int, burst: int
-) -> tuple[float, float]:
-    """One step of the token bucket (the embedded store's, exactly): ``tokens`` as last
-    stored, refilled for ``elapsed_seconds`` (nothing when negative: a clock behind the last
-    grant) up to the burst. Returns ``(tokens left, 0.0)`` when one was taken, else
-    ``(tokens, wait)`` with the seconds until the next token, rounded up to the microsecond."""
-    capacity = float(max(1, burst))
-    per_second = max(per_minute, 0) / 60.0
-    tokens = min(capacity, tokens + max(0.0, elapsed_seconds) * per_second)
-    if tokens >= 1.0 - _TOKEN_SLACK:
-        return max(0.0, tokens - 1.0), 0.0
-    if per_second == 0.0:
-        return tokens, math.inf
-    return tokens, math.ceil((1.0 - tokens) / per_second * 1e6) / 1e6
-
-
-def _full_at(updated: datetime, tokens: float, *, per_minute: int, burst: int) -> datetime | None:
-    """When a bucket left with ``tokens`` at ``updated`` is full again (its TTL), or ``None``
-    when it never refills or only beyond the horizon."""
-    per_second = max(per_minute, 0) / 60.0
-    if per_second == 0.0:
-        return None
-    seconds = max(0.0, float(max(1, burst)) - tokens) / per_second
-    if seconds > _TTL_HORIZON_SECONDS:
-        return None
-    return updated + timedelta(seconds=seconds)
 
 
 def _audit_taken() -> Conflict:

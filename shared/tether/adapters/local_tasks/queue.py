@@ -11,7 +11,10 @@ Tasks behaviours services rely on:
   lease expires and the task runs again, so handlers stay idempotent;
 - retries with capped exponential backoff and jitter, then a dead letter after
   ``max_attempts``. A non-retryable :class:`~tether.domain.errors.TetherError` is recorded as
-  failed and not retried (the cloud tasks function answers 2xx for it).
+  failed and not retried (the cloud tasks function answers 2xx for it);
+- and, standing in for Cloud Scheduler, ``periodic`` tasks it enqueues by itself once per
+  period under a name per period (:mod:`.schedule`), e.g. hourly housekeeping, which also
+  purges the finished tasks of this file (:meth:`LocalTaskQueue.purge_finished`).
 
 States::
 
@@ -33,7 +36,7 @@ import logging
 import random
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -50,6 +53,7 @@ from tether.adapters.local_tasks.records import (
     require_aware,
     to_db,
 )
+from tether.adapters.local_tasks.schedule import Periodic
 from tether.adapters.sqlite.migrations import enable_wal
 from tether.domain.clock import Clock, SystemClock
 from tether.domain.errors import (
@@ -62,7 +66,7 @@ from tether.domain.ids import IdGenerator, RandomIds
 from tether.logs import secret_scope
 from tether.ports import TaskHandler
 
-__all__ = ["LocalTaskQueue", "TaskRecord", "TaskStatus"]
+__all__ = ["LocalTaskQueue", "Periodic", "TaskRecord", "TaskStatus"]
 
 _log = logging.getLogger(__name__)
 
@@ -113,7 +117,10 @@ class LocalTaskQueue:
         lease_seconds: float = 300.0,
         jitter: bool = True,
         busy_timeout_seconds: float = 10.0,
+        periodic: Sequence[Periodic] = (),
     ) -> None:
+        for schedule in periodic:
+            schedule.check()
         if max_attempts < 1:
             raise ConfigurationError("max_attempts must be at least 1")
         if not 0 <= min_backoff_seconds <= max_backoff_seconds:
@@ -130,6 +137,8 @@ class LocalTaskQueue:
         self._poll = poll_interval_seconds
         self._lease_us = int(lease_seconds * 1_000_000)
         self._jitter = jitter
+        self._periodic = tuple(periodic)
+        self._scheduled: dict[str, datetime] = {}  # kind -> start of the period enqueued
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -221,7 +230,9 @@ class LocalTaskQueue:
 
     # -- running tasks ----------------------------------------------------------------------
     def run_due(self, *, limit: int = 100) -> int:
-        """Run up to ``limit`` due tasks in this thread; returns how many ran."""
+        """Run up to ``limit`` due tasks in this thread (periodic ones enqueued first);
+        returns how many ran."""
+        self._schedule_periodic()
         ran = 0
         while ran < limit and self._run_next():
             ran += 1
@@ -261,6 +272,7 @@ class LocalTaskQueue:
         while not self._stopping.is_set():
             self._wake.clear()
             try:
+                self._schedule_periodic()
                 if self._run_next():
                     continue
                 delay = self._idle_delay()
@@ -284,6 +296,17 @@ class LocalTaskQueue:
             return self._poll
         wait = (from_db(next_due) - self._clock.now()).total_seconds()
         return min(self._poll, max(wait, 0.001))
+
+    def _schedule_periodic(self) -> None:
+        """Enqueue each periodic task of the current period, once per period and process
+        (cheap to call on every turn of the worker: one dictionary look-up per schedule)."""
+        now = self._clock.now()
+        for schedule in self._periodic:
+            start = schedule.period_start(now)
+            if self._scheduled.get(schedule.kind) == start:
+                continue
+            self.enqueue(schedule.kind, {}, name=schedule.task_name(start), run_at=start)
+            self._scheduled[schedule.kind] = start
 
     def _run_next(self) -> bool:
         claim = self._claim()

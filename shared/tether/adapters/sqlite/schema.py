@@ -153,6 +153,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX connections_by_provider_status ON connections
         (tenant_id, provider, status, created_at DESC, id DESC) WHERE deleted = 0;
     """,
+    # 8: when a rate bucket is full again, after which housekeeping deletes it (a missing
+    # bucket starts full). Existing buckets do not know their rate: a day after their last
+    # grant, which at any rate of one token a day or more means full.
+    """
+    ALTER TABLE rate_buckets ADD COLUMN expires_at TEXT;
+    UPDATE rate_buckets
+        SET expires_at = tether_utc_text(strftime('%Y-%m-%dT%H:%M:%fZ', updated_at, '+1 day'));
+    """,
 )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import re
 import sqlite3
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 from tether.adapters.audited_writes import entries_of
 from tether.adapters.sqlite.migrations import enable_wal
 from tether.adapters.sqlite.schema import format_time, migrate
+from tether.adapters.token_bucket import full_at, take_token
 from tether.domain.errors import BackendUnavailable, Conflict, InvalidRequest, VersionConflict
 from tether.domain.models import (
     AuditEvent,
@@ -33,6 +33,7 @@ from tether.domain.models import (
     TenantSettings,
     WebhookEvent,
 )
+from tether.domain.retention import Retention
 
 __all__ = ["SqliteConnectionStore", "format_time"]
 
@@ -120,29 +121,23 @@ def _route_taken() -> Conflict:
     )
 
 
-# A refill this close to a whole token counts as one: times have microseconds only.
-_TOKEN_SLACK = 1e-9
-
-
-def _take_token(
-    tokens: float, elapsed_seconds: float, *, per_minute: int, burst: int
-) -> tuple[float, float]:
-    """One step of the token bucket: ``tokens`` as last stored, refilled for
-    ``elapsed_seconds`` (nothing when negative: a clock behind the last grant) up to the
-    burst. Returns ``(tokens left, 0.0)`` when one was taken, else ``(tokens, wait)`` with
-    the seconds until the next token, rounded up to the microsecond."""
-    capacity = float(max(1, burst))
-    per_second = max(per_minute, 0) / 60.0
-    tokens = min(capacity, tokens + max(0.0, elapsed_seconds) * per_second)
-    if tokens >= 1.0 - _TOKEN_SLACK:
-        return max(0.0, tokens - 1.0), 0.0
-    if per_second == 0.0:
-        return tokens, math.inf
-    return tokens, math.ceil((1.0 - tokens) / per_second * 1e6) / 1e6
+# Rows per DELETE when purging: each batch is its own short write transaction, so a large
+# purge never holds the writer lock for long.
+_PURGE_BATCH = 1000
 
 
 class SqliteConnectionStore:
-    def __init__(self, path: Path | str, *, busy_timeout_ms: int = 10_000) -> None:
+    """``retention`` says how long deliveries and audit entries are kept (purged by
+    :meth:`purge_expired`); the other records carry their own expiry."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        busy_timeout_ms: int = 10_000,
+        retention: Retention | None = None,
+    ) -> None:
+        self._retention = retention or Retention()
         self._path = str(path)
         if self._path != ":memory:":
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
@@ -582,13 +577,17 @@ class SqliteConnectionStore:
             else:
                 tokens, updated = float(row[0]), str(row[1])
             elapsed = (now - datetime.fromisoformat(updated)).total_seconds()
-            left, wait = _take_token(tokens, elapsed, per_minute=per_minute, burst=burst)
+            left, wait = take_token(tokens, elapsed, per_minute=per_minute, burst=burst)
             if wait == 0.0:
+                latest = max(stamp, updated)
+                full = full_at(
+                    datetime.fromisoformat(latest), left, per_minute=per_minute, burst=burst
+                )
                 db.execute(
-                    "INSERT INTO rate_buckets (key, tokens, updated_at) VALUES (?,?,?) "
-                    "ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, "
-                    "updated_at = excluded.updated_at",
-                    (key, left, max(stamp, updated)),
+                    "INSERT INTO rate_buckets (key, tokens, updated_at, expires_at) "
+                    "VALUES (?,?,?,?) ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, "
+                    "updated_at = excluded.updated_at, expires_at = excluded.expires_at",
+                    (key, left, latest, None if full is None else format_time(full)),
                 )
         return wait
 
@@ -692,9 +691,27 @@ class SqliteConnectionStore:
 
     # -- housekeeping -----------------------------------------------------------------------
     def purge_expired(self, *, now: datetime) -> int:
+        """See :meth:`~tether.ports.ConnectionStore.purge_expired`: records past their
+        expiry, deliveries and audit entries older than their retention, in batches."""
         cutoff = format_time(now)
-        with self._write() as db:
-            a = db.execute("DELETE FROM oauth_states WHERE expires_at <= ?", (cutoff,)).rowcount
-            b = db.execute("DELETE FROM webhook_events WHERE expires_at <= ?", (cutoff,)).rowcount
-            c = db.execute("DELETE FROM leases WHERE expires_at <= ?", (cutoff,)).rowcount
-        return int(a + b + c)
+        purges = (
+            ("oauth_states", "expires_at", cutoff),
+            ("webhook_events", "expires_at", cutoff),
+            ("leases", "expires_at", cutoff),
+            ("rate_buckets", "expires_at", cutoff),
+            ("deliveries", "created_at", format_time(now - self._retention.deliveries)),
+            ("audit", "at", format_time(now - self._retention.audit)),
+        )
+        removed = 0
+        for table, column, before in purges:
+            while True:
+                with self._write() as db:
+                    deleted = db.execute(
+                        f"DELETE FROM {table} WHERE rowid IN "  # noqa: S608 - names are ours
+                        f"(SELECT rowid FROM {table} WHERE {column} <= ? LIMIT ?)",
+                        (before, _PURGE_BATCH),
+                    ).rowcount
+                removed += deleted
+                if deleted < _PURGE_BATCH:
+                    break
+        return removed

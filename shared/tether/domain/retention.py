@@ -1,0 +1,27 @@
+"""How long Tether keeps what it only keeps for a while: finished tasks, event deliveries,
+inbound webhook events and audit entries. Housekeeping deletes what has outlived these, and the
+Firestore store stamps each such document with the ``expires_at`` its TTL policy deletes it by.
+
+OAuth states and leases carry their own expiry (minutes) and go when it passes; a rate bucket
+goes once it would be full again (a missing bucket starts full, so nothing is lost).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+__all__ = ["Retention"]
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    finished_tasks: timedelta = timedelta(days=7)
+    deliveries: timedelta = timedelta(days=30)
+    webhook_events: timedelta = timedelta(days=7)
+    audit: timedelta = timedelta(days=365)
+
+    def __post_init__(self) -> None:
+        for name in self.__slots__:
+            if getattr(self, name) <= timedelta(0):
+                raise ValueError(f"the retention of {name.replace('_', ' ')} must be positive")

@@ -1,0 +1,72 @@
+"""Housekeeping: keep every table bounded by deleting what has outlived its retention.
+
+One task kind, ``housekeeping``, runs it: the embedded queue enqueues it by itself once per
+``TETHER_HOUSEKEEPING_INTERVAL_SECONDS`` (a named task per period, see
+:mod:`tether.adapters.local_tasks.schedule`), and in the cloud Cloud Scheduler calls the
+``tasks`` function's ``/housekeeping``. It is idempotent: a second run in a row finds nothing.
+
+What goes (:class:`~tether.domain.retention.Retention`): the store's expired OAuth states
+(used or not), webhook events, leases, deliveries, audit entries and idle rate buckets
+(:meth:`~tether.ports.ConnectionStore.purge_expired`; Firestore's TTL policies delete the same
+on their own), and the finished tasks of the embedded queue. Cloud Tasks deletes its tasks
+itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tether.domain.clock import Clock
+from tether.domain.retention import Retention
+from tether.ports import ConnectionStore
+
+__all__ = ["HOUSEKEEPING_TASK", "Housekeeping", "HousekeepingReport"]
+
+HOUSEKEEPING_TASK = "housekeeping"
+
+log = logging.getLogger("tether.housekeeping")
+
+
+@dataclass(frozen=True, slots=True)
+class HousekeepingReport:
+    store_records: int
+    finished_tasks: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"store_records": self.store_records, "finished_tasks": self.finished_tasks}
+
+
+class Housekeeping:
+    """``purge_finished_tasks(older_than)`` deletes the queue's finished tasks last changed
+    before ``older_than`` (the embedded queue's; ``None`` where the queue keeps its own)."""
+
+    def __init__(
+        self,
+        *,
+        store: ConnectionStore,
+        clock: Clock,
+        retention: Retention,
+        purge_finished_tasks: Callable[[datetime], int] | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._retention = retention
+        self._purge_finished_tasks = purge_finished_tasks
+
+    def run(self) -> HousekeepingReport:
+        now = self._clock.now()
+        records = self._store.purge_expired(now=now)
+        tasks = 0
+        if self._purge_finished_tasks is not None:
+            tasks = self._purge_finished_tasks(now - self._retention.finished_tasks)
+        report = HousekeepingReport(store_records=records, finished_tasks=tasks)
+        log.info("housekeeping: %s", report.as_dict())
+        return report
+
+    def run_task(self, payload: Mapping[str, Any]) -> None:
+        """``housekeeping`` as a task handler (its payload carries nothing)."""
+        self.run()
