@@ -22,7 +22,7 @@ reports only ``already_current``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -43,6 +43,7 @@ from tether.domain.models import (
     Connection,
     CredentialRef,
     OAuthState,
+    Page,
     TenantSettings,
 )
 from tether.ports import ConnectionStore
@@ -50,6 +51,7 @@ from tether.ports import ConnectionStore
 __all__ = ["ACCESS_TOKEN_PURPOSE", "KeyRotationService", "KindReport", "RotationReport"]
 
 R = TypeVar("R", Connection, TenantSettings)
+T = TypeVar("T")
 
 _CAS_ATTEMPTS = 5
 _ACTOR = "system:keys-rotate"
@@ -154,26 +156,13 @@ class KeyRotationService:
 
     def rotate(self) -> RotationReport:
         report = RotationReport(primary_key_id=self._sealer.primary_key_id)
-        cursor: str | None = None
-        while True:
-            page = self._store.scan_connections(cursor=cursor)
-            for connection in page.items:
-                self._rotate_connection(connection, report)
-            if (cursor := page.next_cursor) is None:
-                break
-        while True:
-            settings_page = self._store.scan_tenant_settings(cursor=cursor)
-            for settings in settings_page.items:
-                self._rotate_settings(settings, report)
-            if (cursor := settings_page.next_cursor) is None:
-                break
+        for connection in self._connections():
+            self._rotate_connection(connection, report)
+        for settings in self._tenant_settings():
+            self._rotate_settings(settings, report)
         now = self._clock.now()
-        while True:
-            states = self._store.scan_oauth_states(cursor=cursor)
-            for state in states.items:
-                self._rotate_state(state, report, now)
-            if (cursor := states.next_cursor) is None:
-                break
+        for state in self._oauth_states():
+            self._rotate_state(state, report, now)
         return report
 
     def key_usage(self) -> dict[str, dict[str, int]]:
@@ -190,34 +179,31 @@ class KeyRotationService:
                 key_id = "malformed"
             usage[kind][key_id] = usage[kind].get(key_id, 0) + 1
 
-        cursor: str | None = None
-        while True:
-            page = self._store.scan_connections(cursor=cursor)
-            for connection in page.items:
-                ref = connection.credential_ref
-                if ref is not None and ref.backend == "db":
-                    count(CREDENTIAL_PAYLOADS, ref.locator)
-                if connection.sealed_access_token is not None:
-                    count(ACCESS_TOKENS, connection.sealed_access_token)
-            if (cursor := page.next_cursor) is None:
-                break
-        while True:
-            settings_page = self._store.scan_tenant_settings(cursor=cursor)
-            for settings in settings_page.items:
-                for secret in settings.notify_secrets:
-                    count(NOTIFY_SECRETS, secret.sealed)
-            if (cursor := settings_page.next_cursor) is None:
-                break
+        for connection in self._connections():
+            ref = connection.credential_ref
+            if ref is not None and ref.backend == "db":
+                count(CREDENTIAL_PAYLOADS, ref.locator)
+            if connection.sealed_access_token is not None:
+                count(ACCESS_TOKENS, connection.sealed_access_token)
+        for settings in self._tenant_settings():
+            for secret in settings.notify_secrets:
+                count(NOTIFY_SECRETS, secret.sealed)
         now = self._clock.now()
-        while True:
-            states = self._store.scan_oauth_states(cursor=cursor)
-            for state in states.items:
-                sealed = state.data.get("sealed")
-                if isinstance(sealed, str) and state.used_at is None and state.expires_at > now:
-                    count(OAUTH_STATES, sealed)
-            if (cursor := states.next_cursor) is None:
-                break
+        for state in self._oauth_states():
+            sealed = state.data.get("sealed")
+            if isinstance(sealed, str) and state.used_at is None and state.expires_at > now:
+                count(OAUTH_STATES, sealed)
         return usage
+
+    # -- walking the store ------------------------------------------------------------------
+    def _connections(self) -> Iterator[Connection]:
+        return _pages(self._store.scan_connections)
+
+    def _tenant_settings(self) -> Iterator[TenantSettings]:
+        return _pages(self._store.scan_tenant_settings)
+
+    def _oauth_states(self) -> Iterator[OAuthState]:
+        return _pages(self._store.scan_oauth_states)
 
     # -- one envelope -----------------------------------------------------------------------
     def _resealed(
@@ -415,3 +401,13 @@ class KeyRotationService:
             at=self._clock.now(),
             detail={"key_id": self._sealer.primary_key_id, **detail},
         )
+
+
+def _pages(scan: Callable[..., Page[T]]) -> Iterator[T]:
+    """Every item of a ``scan_*(cursor=...)`` listing, page after page."""
+    cursor: str | None = None
+    while True:
+        page = scan(cursor=cursor)
+        yield from page.items
+        if (cursor := page.next_cursor) is None:
+            return
