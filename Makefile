@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install dev test lint bench bench-backends bench-oauth bench-fetch bench-webhooks bench-listing bench-keyring clean
+.PHONY: install dev test lint bench bench-backends bench-oauth bench-fetch bench-webhooks bench-listing bench-keyring bench-soak clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench-listing: install
 
 bench-keyring: install
 	$(BIN)/python tests/bench/bench_keyring.py
+
+bench-soak: install
+	$(BIN)/python tests/bench/bench_soak.py
 
 clean:
 	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache

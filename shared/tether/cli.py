@@ -174,11 +174,10 @@ def _serve_dev(
     emulators: RunningEmulators | None,
     demo_port: int | None,
 ) -> int:
-    from werkzeug.serving import make_server
-
     from tether.api.openapi import openapi_document
     from tether.bootstrap import get_container
     from tether.devserver import build_app, find_functions_source, load_functions
+    from tether.worker_pool_server import WorkerPoolWSGIServer
 
     container = get_container()
     # Build everything up front: a broken keyring or store fails here, not on a request, and
@@ -193,7 +192,7 @@ def _serve_dev(
             container.tasks.ensure_queues(s.task_queue_names)
     functions = load_functions(find_functions_source(Path(args.source) if args.source else None))
     app = build_app(functions, openapi=lambda: openapi_document(base_url))
-    server = make_server(args.host, args.port, app, threaded=True)
+    server = WorkerPoolWSGIServer(args.host, args.port, app, workers=args.threads)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -429,6 +428,13 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tether", description="Tether connector service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -448,6 +454,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     dev.add_argument(
         "--source", help="path of functions/main.py (default: the project's, found from here)"
+    )
+    dev.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=16,
+        help="requests served at once, each on a thread of a fixed pool with its own store "
+        "connection (default: 16)",
     )
     dev.add_argument(
         "--demo-provider-port",

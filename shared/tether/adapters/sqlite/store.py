@@ -1,8 +1,9 @@
 """SQLite implementation of :class:`~tether.ports.ConnectionStore`.
 
-One file, WAL journal (readers never block the writer), one connection per thread, explicit
-``BEGIN IMMEDIATE`` for every read-modify-write so compare-and-set, single-use states, dedupe,
-leases and rate buckets are atomic across threads *and* processes sharing the file.
+One file, WAL journal (readers never block the writer), one connection per live thread (closed
+when its thread ends), explicit ``BEGIN IMMEDIATE`` for every read-modify-write so
+compare-and-set, single-use states, dedupe, leases and rate buckets are atomic across threads
+*and* processes sharing the file.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import binascii
 import json
 import re
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -21,6 +21,7 @@ from pathlib import Path
 from tether.adapters.audited_writes import entries_of
 from tether.adapters.sqlite.migrations import enable_wal
 from tether.adapters.sqlite.schema import format_time, migrate
+from tether.adapters.sqlite.thread_connections import ThreadConnections
 from tether.adapters.token_bucket import full_at, take_token
 from tether.domain.errors import BackendUnavailable, Conflict, InvalidRequest, VersionConflict
 from tether.domain.models import (
@@ -142,10 +143,7 @@ class SqliteConnectionStore:
         if self._path != ":memory:":
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         self._busy_timeout_ms = busy_timeout_ms
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
-        self._closed = False
+        self._connections = ThreadConnections(self._connect)
         try:
             migrate(self._db())
         except BaseException:
@@ -153,22 +151,22 @@ class SqliteConnectionStore:
             raise
 
     # -- plumbing ---------------------------------------------------------------------------
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            if self._closed:
-                raise BackendUnavailable("the store is closed")
-            db = sqlite3.connect(
-                self._path, isolation_level=None, check_same_thread=False, timeout=30
-            )
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30)
+        try:
             enable_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms:d}")
             db.execute("PRAGMA foreign_keys=ON")
-            self._local.db = db
-            with self._all_lock:
-                self._all.append(db)
+        except BaseException:
+            db.close()
+            raise
         return db
+
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection (see :class:`ThreadConnections`: closed when the thread
+        ends, so a thread per request does not leave a connection per request open)."""
+        return self._connections.get()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -194,12 +192,7 @@ class SqliteConnectionStore:
             raise BackendUnavailable("the local store is busy; try again") from exc
 
     def close(self) -> None:
-        self._closed = True
-        with self._all_lock:
-            for db in self._all:
-                db.close()
-            self._all.clear()
-        self._local = threading.local()
+        self._connections.close()
 
     # -- connections ------------------------------------------------------------------------
     def create_connection(
