@@ -265,11 +265,13 @@ class Container:
         from tether.adapters.local_tasks import LocalTaskQueue, Periodic
         from tether.services.housekeeping import HOUSEKEEPING_TASK
 
-        # Stands in for Cloud Scheduler: housekeeping once per interval, by itself.
+        # Stands in for Cloud Scheduler: housekeeping once per interval, by itself. On the
+        # container's clock, like every other part: tests move it by hand.
         every = timedelta(seconds=s.housekeeping_interval_seconds)
         queue = LocalTaskQueue(
             s.tasks_path,
             self.dispatch_task,
+            clock=self.clock,
             max_attempts=s.task_max_attempts,
             periodic=[Periodic(HOUSEKEEPING_TASK, every)],
         )

@@ -30,7 +30,7 @@ from tether.services.token_lifecycle import (
     RefreshEndpoint,
     TokenLifecycle,
 )
-from tether.services.token_refresh_policy import RefreshPolicy
+from tether.services.token_refresh_policy import RefreshPolicy, refresh_task_name
 from tether.services.token_storage import TokenStorage
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
@@ -606,11 +606,15 @@ def test_failures_of_followers_are_shared_not_repeated(world):
 def test_a_refresh_schedules_the_next_one(world):
     connection = world.connection(expires_in=-1, issued_ago=3600)
     world.lifecycle().access_token(connection)
-    expires = world.clock.now() + timedelta(hours=1)
+    due = world.clock.now() + timedelta(hours=1) - timedelta(seconds=300)
     [task] = world.tasks.of("refresh")
-    assert task["name"] == f"refresh-{connection.id}-{int(expires.timestamp())}"
-    assert task["run_at"] == expires - timedelta(seconds=300)
-    assert task["payload"] == {"tenant_id": TENANT, "connection_id": connection.id}
+    assert task["name"] == refresh_task_name(connection.id, due)
+    assert task["run_at"] == due
+    assert task["payload"] == {
+        "tenant_id": TENANT,
+        "connection_id": connection.id,
+        "name": task["name"],
+    }
 
 
 def test_the_schedule_honours_keep_alive_for_long_tokens(world):
@@ -759,7 +763,10 @@ def test_the_sweep_enqueues_only_expiring_active_oauth_connections(world):
         deleted.model_copy(update={"deleted_at": T0, "status": ConnectionStatus.DISABLED}),
         expected_version=deleted.version,
     )
-    lifecycle = world.lifecycle(sweep_window_seconds=900, sweep_page_size=2)
+    # (A grace long enough that the overdue token's new task is not taken for a lost one.)
+    lifecycle = world.lifecycle(
+        sweep_window_seconds=900, sweep_page_size=2, repair_grace_seconds=600
+    )
     report = lifecycle.sweep()
     assert (report.scanned, report.enqueued, report.skipped, report.already_scheduled) == (
         4,
@@ -769,15 +776,54 @@ def test_the_sweep_enqueues_only_expiring_active_oauth_connections(world):
     )
     assert report.pages == 2 and report.failed == 0
     [task] = world.tasks.of("refresh")
-    assert task["payload"] == {"tenant_id": TENANT, "connection_id": "conn_due"}
     expires = due.token_expires_at
     assert expires is not None
-    assert task["name"] == f"refresh-conn_due-{int(expires.timestamp())}"
+    assert task["name"] == refresh_task_name("conn_due", expires - timedelta(seconds=300))
+    assert task["payload"] == {
+        "tenant_id": TENANT,
+        "connection_id": "conn_due",
+        "name": task["name"],
+    }
     assert task["run_at"] == world.clock.now()  # already inside the margin
     again = lifecycle.sweep()
-    assert (again.enqueued, again.already_scheduled) == (0, 1)
+    assert (again.enqueued, again.already_scheduled, again.repaired) == (0, 1, 0)
     assert len(world.tasks.of("refresh")) == 1
     assert report.as_dict()["enqueued"] == 1
+
+
+def test_the_sweep_repairs_an_overdue_token_whose_task_already_ran(world):
+    """The scheduled task ran (or the queue gave it up) without leaving a fresh token: the
+    sweep must not take its name for a pending refresh."""
+    connection = world.connection("conn_lost", expires_in=200, issued_ago=3400)
+    lifecycle = world.lifecycle(repair_grace_seconds=60)
+    assert lifecycle.schedule_refresh(connection)  # the chain's task, gone without a refresh
+    report = lifecycle.sweep()
+    assert (report.enqueued, report.already_scheduled, report.repaired) == (0, 0, 1)
+    repair = world.tasks.of("refresh")[-1]
+    assert repair["name"].startswith(world.tasks.of("refresh")[0]["name"] + "-sweep")
+    assert repair["run_at"] == world.clock.now()
+    lifecycle.refresh_task(repair["payload"])
+    assert world.endpoint.calls == 1
+    # The new token has a task of its own; the next sweep finds it and adds nothing.
+    again = lifecycle.sweep()
+    assert (again.enqueued, again.repaired) == (0, 0)
+
+
+def test_a_task_run_early_under_its_own_name_is_retried_not_lost(world):
+    """An instance whose clock is behind the queue's runs the task before the token is due:
+    re-arming would collide with the task's own name, so it asks the queue to retry."""
+    connection = world.connection("conn_1", expires_in=3600, issued_ago=0)
+    lifecycle = world.lifecycle()
+    assert lifecycle.schedule_refresh(connection)
+    [task] = world.tasks.of("refresh")
+    with pytest.raises(BackendUnavailable) as raised:
+        lifecycle.refresh_task(task["payload"])
+    assert raised.value.code == "REFRESH_NOT_DUE" and raised.value.retryable
+    assert world.endpoint.calls == 0
+    # A task of an older token re-arms the current one's schedule instead.
+    stale = {**task["payload"], "name": "refresh-conn_1-1"}
+    lifecycle.refresh_task(stale)
+    assert [t["name"] for t in world.tasks.of("refresh")] == [task["name"]]
 
 
 def test_the_sweep_task_is_retryable_when_enqueueing_failed(world):

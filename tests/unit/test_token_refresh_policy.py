@@ -93,11 +93,14 @@ def test_a_far_due_time_is_reached_in_hops_on_a_fixed_grid(days: int):
     assert later.run_at == due - later.hop * MAX_SCHEDULE_AHEAD
 
 
-def test_task_names_are_derived_from_the_expiry():
-    expires = T0 + timedelta(hours=1)
-    epoch = int(expires.timestamp())
-    assert refresh_task_name("conn_1", expires) == f"refresh-conn_1-{epoch}"
-    assert refresh_task_name("conn_1", expires, 2) == f"refresh-conn_1-{epoch}-hop2"
+def test_task_names_are_derived_from_the_due_time_to_the_microsecond():
+    due = T0 + timedelta(hours=1)
+    micros = int(due.timestamp()) * 1_000_000
+    assert refresh_task_name("conn_1", due) == f"refresh-conn_1-{micros}"
+    assert refresh_task_name("conn_1", due, 2) == f"refresh-conn_1-{micros}-hop2"
+    # Two token writes within one second get two names (whole seconds used to collide).
+    later = due + timedelta(milliseconds=500)
+    assert refresh_task_name("conn_1", later) == f"refresh-conn_1-{micros + 500_000}"
 
 
 def test_policy_values_are_checked():

@@ -167,13 +167,15 @@ class RefreshEndpoint(Protocol):
 @dataclass
 class SweepReport:
     """``scanned``: connections listed; ``enqueued``: refresh tasks created;
-    ``already_scheduled``: named tasks that existed; ``skipped``: not live, active OAuth ones
-    (or ones that cannot be scheduled for good); ``failed``: enqueue failures worth a retry;
-    ``pages``: store pages read."""
+    ``already_scheduled``: named tasks that existed for tokens not yet overdue; ``repaired``:
+    overdue tokens whose task existed (ran, or was given up) and got a repair task;
+    ``skipped``: not live, active OAuth ones (or ones that cannot be scheduled for good);
+    ``failed``: enqueue failures worth a retry; ``pages``: store pages read."""
 
     scanned: int = 0
     enqueued: int = 0
     already_scheduled: int = 0
+    repaired: int = 0
     skipped: int = 0
     failed: int = 0
     pages: int = 0
@@ -231,7 +233,9 @@ class TokenLifecycle:
     ``endpoint`` is the token endpoint or a zero-argument factory of it (built on first
     use, so a warm read that needs no refresh never builds an HTTP client). ``client_for``
     resolves the provider client of a connection; ``policy_for`` its refresh timing
-    (:func:`~tether.services.token_refresh_policy.catalog_refresh_policies`). ``owner`` names
+    (:func:`~tether.services.token_refresh_policy.catalog_refresh_policies`).
+    ``repair_grace_seconds``: how long after its due time a token's scheduled refresh may
+    still be on its way before the sweep adds a repair task. ``owner`` names
     this instance in refresh leases (default: random). ``wait_seconds`` bounds how long a
     caller waits for another instance's refresh (default: ``lease_seconds``); ``sleep`` and
     ``monotonic`` are injectable for tests.
@@ -254,6 +258,7 @@ class TokenLifecycle:
         retry_budget: int = 5,
         sweep_window_seconds: float = 900,
         sweep_page_size: int = 200,
+        repair_grace_seconds: float = 60,
         wait_seconds: float | None = None,
         poll_seconds: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
@@ -278,6 +283,7 @@ class TokenLifecycle:
         self._retry_budget = retry_budget
         self._sweep_window = timedelta(seconds=sweep_window_seconds)
         self._sweep_page_size = sweep_page_size
+        self._repair_grace = timedelta(seconds=repair_grace_seconds)
         self._wait_seconds = lease_seconds if wait_seconds is None else wait_seconds
         self._poll_seconds = poll_seconds
         self._sleep = sleep
@@ -324,10 +330,14 @@ class TokenLifecycle:
         return self._refresh(connection, force=True, trigger="forced", actor=actor)
 
     def refresh_task(self, payload: Mapping[str, Any]) -> None:
-        """Handler of task kind ``refresh`` (``{"tenant_id", "connection_id"[, "force"]}``).
+        """Handler of task kind ``refresh`` (``{"tenant_id", "connection_id"[, "name"]
+        [, "force"]}``; ``name`` is the task's own name).
 
         Idempotent: deleted, non-OAuth, pending and disabled connections and tokens not yet
-        due are skipped (a token not yet due re-arms its schedule). A retryable failure raises
+        due are skipped (a token not yet due re-arms its schedule). A task that runs before
+        its token is due *under its own name* (this instance's clock is behind the queue's)
+        raises a retryable ``REFRESH_NOT_DUE`` instead: re-arming would collide with its own
+        name and schedule nothing, so the queue brings it back. A retryable failure raises
         (the queue retries); ``needs_reauth`` is recorded and the task ends normally."""
         tenant_id, connection_id = _target(payload)
         record = self._store.get_connection(tenant_id, connection_id)
@@ -340,6 +350,12 @@ class TokenLifecycle:
             return
         force = payload.get("force") is True
         if not force and not self._due(record, self._policy_for(record)):
+            slot = self._slot(record, self._clock.now())
+            if slot is not None and slot[0] == payload.get("name"):
+                raise BackendUnavailable(
+                    "the token is not due yet; the queue runs this task again",
+                    code="REFRESH_NOT_DUE",
+                )
             self._schedule_quietly(record)
             return
         try:
@@ -354,27 +370,20 @@ class TokenLifecycle:
         """Enqueue the named proactive refresh of the token ``connection`` holds, at its due
         time (now if past; an early hop when beyond the queue's horizon). ``False`` when that
         task already exists or the record has no token expiry."""
-        expires_at = connection.token_expires_at
-        if expires_at is None:
+        slot = self._slot(connection, now or self._clock.now())
+        if slot is None:
             return False
-        now = now or self._clock.now()
-        due = refresh_due_at(
-            self._policy_for(connection),
-            issued_at=connection.token_refreshed_at,
-            expires_at=expires_at,
-        )
-        slot = schedule_refresh_at(due, now=now)
-        return self._tasks().enqueue(
-            REFRESH_TASK,
-            {"tenant_id": connection.tenant_id, "connection_id": connection.id},
-            name=refresh_task_name(connection.id, expires_at, slot.hop),
-            run_at=slot.run_at,
-        )
+        name, run_at = slot
+        return self._enqueue_refresh(connection, name=name, run_at=run_at)
 
     def sweep(self, now: datetime | None = None) -> SweepReport:
         """Handler of task kind ``sweep``: a named refresh task for every live, active OAuth
         connection whose token expires within the sweep window. Repeated sweeps find the
-        tasks by name and add nothing."""
+        tasks by name and add nothing, except where the chain is broken: a token due more
+        than ``repair_grace_seconds`` ago whose task already exists (it ran without leaving
+        a fresh token, or was given up by the queue) gets a repair task of its own
+        (``<name>-sweep<epoch>``), counted as ``repaired``: the refresh behind it is
+        idempotent, so a task merely late costs one refresh that finds the token fresh."""
         now = now or self._clock.now()
         before = now + self._sweep_window
         report = SweepReport()
@@ -400,6 +409,8 @@ class TokenLifecycle:
                     continue
                 if created:
                     report.enqueued += 1
+                elif self._repair(connection, now):
+                    report.repaired += 1
                 else:
                     report.already_scheduled += 1
             cursor = page.next_cursor
@@ -407,6 +418,46 @@ class TokenLifecycle:
                 break
         log.info("token sweep: %s", report.as_dict())
         return report
+
+    def _slot(self, connection: Connection, now: datetime) -> tuple[str, datetime] | None:
+        """The name and run time of the proactive refresh of the token ``connection`` holds;
+        ``None`` without a token expiry."""
+        expires_at = connection.token_expires_at
+        if expires_at is None:
+            return None
+        due = self._due_at(connection, expires_at)
+        slot = schedule_refresh_at(due, now=now)
+        return refresh_task_name(connection.id, due, slot.hop), slot.run_at
+
+    def _due_at(self, connection: Connection, expires_at: datetime) -> datetime:
+        return refresh_due_at(
+            self._policy_for(connection),
+            issued_at=connection.token_refreshed_at,
+            expires_at=expires_at,
+        )
+
+    def _repair(self, connection: Connection, now: datetime) -> bool:
+        """A repair task for a token whose scheduled refresh should have run by now; ``False``
+        when it is not overdue (or this sweep already added one)."""
+        expires_at = connection.token_expires_at
+        if expires_at is None:
+            return False
+        due = self._due_at(connection, expires_at)
+        if due + self._repair_grace > now:
+            return False
+        name = f"{refresh_task_name(connection.id, due)}-sweep{int(now.timestamp())}"
+        created = self._enqueue_refresh(connection, name=name, run_at=now)
+        if created:
+            log.warning("the refresh chain of %s was broken; the sweep repaired it", connection.id)
+        return created
+
+    def _enqueue_refresh(self, connection: Connection, *, name: str, run_at: datetime) -> bool:
+        return self._tasks().enqueue(
+            REFRESH_TASK,
+            {"tenant_id": connection.tenant_id, "connection_id": connection.id, "name": name},
+            name=name,
+            run_at=run_at,
+        )
 
     def sweep_task(self, payload: Mapping[str, Any]) -> None:
         """``sweep`` as a task handler: retryable when some enqueue failed (named tasks make

@@ -14,9 +14,14 @@ token of the provider's default lifetime.
 
 A refresh task is scheduled at the due time. Cloud Tasks schedules at most 30 days ahead, so a
 due time further out is reached in hops of :data:`MAX_SCHEDULE_AHEAD`; each hop has a name of
-its own, derived from the token's expiry and the hop number, so every path that schedules the
-same token (the refresh that stored it, a sweep, an early task re-scheduling) names the same
-tasks and the queue's name dedupe keeps one of each.
+its own, derived from the token's due time (to the microsecond) and the hop number, so every
+path that schedules the same token (the refresh that stored it, a sweep, an early task
+re-scheduling) names the same tasks and the queue's name dedupe keeps one of each.
+
+The name is unique per token generation: two token writes in the same second (a connect and
+a forced refresh) have different due times, so the second token's task never collides with
+the first one's (a name the queue keeps even after that task ran). Names once derived from
+the expiry in whole seconds did collide, and the chain of proactive refreshes stopped.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from tether.catalog.schema import OAuth2Auth
@@ -158,7 +163,12 @@ def schedule_refresh_at(due_at: datetime, *, now: datetime) -> ScheduledRefresh:
     return ScheduledRefresh(run_at=due_at - hop * MAX_SCHEDULE_AHEAD, hop=hop)
 
 
-def refresh_task_name(connection_id: str, expires_at: datetime, hop: int = 0) -> str:
-    """``refresh-<id>-<expiry epoch>`` (``-hop<k>`` for an early wake-up)."""
-    name = f"refresh-{connection_id}-{int(expires_at.timestamp())}"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def refresh_task_name(connection_id: str, due_at: datetime, hop: int = 0) -> str:
+    """``refresh-<id>-<due time in epoch microseconds>`` (``-hop<k>`` for an early
+    wake-up); exact integer arithmetic, so every path derives the same name."""
+    name = f"refresh-{connection_id}-{(due_at - _EPOCH) // _MICROSECOND}"
     return name if hop == 0 else f"{name}-hop{hop}"
