@@ -116,14 +116,16 @@ def test_housekeeping_purges_what_outlived_its_retention_and_keeps_the_rest(
     """``POST /housekeeping`` (Cloud Scheduler's target; the embedded queue runs the same task
     hourly by itself): finished tasks, deliveries, webhook events and OAuth states past their
     retention go, pending tasks and younger records stay."""
-    now = datetime.now(UTC) + timedelta(days=8)  # the queue's finished tasks are 8 days old
-    container = Container(settings, clock=FixedClock(now))
+    clock = FixedClock(datetime.now(UTC))
+    container = Container(settings, clock=clock)
     reset_container(container)
     try:
         store, queue = container.store, container.tasks
         assert isinstance(queue, LocalTaskQueue)
         queue.enqueue("housekeeping", {}, name="an-old-run")
         queue.run_due()
+        clock.advance(8 * 86400)  # the queue runs on the container's clock: 8 days later
+        now = clock.now()
         queue.enqueue("deliver", {}, name="a-pending-one", run_at=now + timedelta(days=1))
         for dlv, days in (("dlv_old", 31), ("dlv_fresh", 29)):
             store.record_delivery(
