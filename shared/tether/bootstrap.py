@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from tether.oauth.token_endpoint import TokenEndpoint
     from tether.ports import ConnectionStore, SecretStore, TaskQueue
     from tether.services.connection_calls import ConnectionCalls
+    from tether.services.connection_events import ConnectionEvents
     from tether.services.connection_testing import ConnectionTester
     from tether.services.connections import ConnectionService
     from tether.services.delivery import DeliveryService
@@ -300,7 +301,15 @@ class Container:
             tasks=lambda: self.tasks,
             revoke=lambda connection: self.token_lifecycle.revoke(connection),
             check_notify_url=lambda url: self.notify_settings.check_notify_url(url),
+            events=self.connection_events,
         )
+
+    @lazy
+    def connection_events(self) -> ConnectionEvents:
+        """The one publisher of connection lifecycle events, for every service."""
+        from tether.services.connection_events import ConnectionEvents
+
+        return ConnectionEvents(lambda: self.tasks)
 
     @lazy
     def token_storage(self) -> TokenStorage:
@@ -482,6 +491,7 @@ class Container:
             allowed_return_urls=s.return_url_prefixes,
             state_ttl_seconds=s.oauth_state_ttl_seconds,
             on_tokens_stored=self._schedule_refresh,
+            events=self.connection_events,
         )
 
     def _schedule_refresh(self, connection: Connection) -> None:
@@ -521,6 +531,7 @@ class Container:
             lease_seconds=s.oauth_refresh_lease_seconds,
             retry_budget=s.oauth_refresh_retry_budget,
             sweep_window_seconds=s.oauth_sweep_window_seconds,
+            events=self.connection_events,
         )
 
     @lazy

@@ -18,12 +18,13 @@ import pytest
 from tether.adapters.db_secrets import DbSecretStore
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.crypto import Keyring, Sealer
-from tether.domain.clock import FixedClock
+from tether.domain.clock import FixedClock, iso_utc
 from tether.domain.errors import BackendUnavailable, Conflict, TetherError
 from tether.domain.ids import SequentialIds
 from tether.domain.models import AuditAction, AuditEvent, Connection, CredentialRef
 from tether.domain.status import ConnectionStatus
 from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
+from tether.services.connection_events import ConnectionEvent, event_id
 from tether.services.token_lifecycle import (
     REFRESH_FAILED_CODE,
     ReauthRequired,
@@ -483,17 +484,21 @@ def test_invalid_grant_moves_to_needs_reauth_once(world):
     [audit] = world.audit(AuditAction.NEEDS_REAUTH)
     assert audit.detail["reason"] == "invalid_grant"
     [task] = world.tasks.of("deliver")
-    epoch = int(connection.token_refreshed_at.timestamp())  # type: ignore[union-attr]
-    assert task["name"] == f"evt-needs-reauth-{connection.id}-{epoch}"
     event = task["payload"]["event"]
+    assert task["name"] == f"deliver-{event['id']}"
+    assert event["id"] == event_id(ConnectionEvent.NEEDS_REAUTH, record)
     assert event["type"] == "connection.needs_reauth"
     assert (event["tenant_id"], event["connection_id"], event["provider"]) == (
         TENANT,
         connection.id,
         "acme",
     )
-    assert event["occurred_at"] == world.clock.now().isoformat()
-    assert event["data"] == {"reason": "invalid_grant"}
+    assert event["occurred_at"] == iso_utc(world.clock.now())
+    assert event["data"] == {
+        "reason": "invalid_grant",
+        "status": "needs_reauth",
+        "display_name": record.display_name,
+    }
     # Nothing calls the provider again: reads, stale copies, tasks, forced refreshes.
     for attempt in (
         lambda: lifecycle.access_token(record),
@@ -517,9 +522,9 @@ def test_an_expired_token_without_a_refresh_token_needs_reauth(world):
     assert record.status == ConnectionStatus.NEEDS_REAUTH
     assert record.status_detail is not None
     assert record.status_detail.code == "OAUTH_NO_REFRESH_TOKEN"
-    assert world.tasks.of("deliver")[0]["payload"]["event"]["data"] == {
-        "reason": "no_refresh_token"
-    }
+    assert world.tasks.of("deliver")[0]["payload"]["event"]["data"]["reason"] == (
+        "no_refresh_token"
+    )
 
 
 def test_a_valid_token_without_a_refresh_token_is_served_until_it_expires(world):

@@ -41,8 +41,8 @@ from tether.ports import ConnectionStore, SecretStore, TaskQueue
 from tether.services.audit import audit_entry
 from tether.services.commands import CreateConnection, ListConnections, UpdateConnection
 from tether.services.config_urls import check_config_urls
+from tether.services.connection_events import ConnectionEvent, ConnectionEvents
 from tether.services.masking import credential_hints
-from tether.webhooks.model import TetherEvent
 
 if TYPE_CHECKING:
     from tether.catalog import Catalog, Provider
@@ -64,6 +64,8 @@ def validate_against_schema(
 
 
 _OAUTH_MODES = frozenset({"oauth2"})
+# Statuses a connection "recovers" from when it is active again.
+_RECOVERABLE = frozenset({ConnectionStatus.ERROR, ConnectionStatus.NEEDS_REAUTH})
 
 
 def _remember_secrets(payload: Mapping[str, Any]) -> None:
@@ -134,10 +136,12 @@ class ConnectionService:
         tasks: Callable[[], TaskQueue] | None = None,
         revoke: Callable[[Connection], None] | None = None,
         check_notify_url: Callable[[str], object] | None = None,
+        events: ConnectionEvents | None = None,
     ) -> None:
         self._store = store
         self._secrets = secrets
         self._tasks = tasks
+        self._events = events or (ConnectionEvents(tasks) if tasks is not None else None)
         self._revoke = revoke
         self._check_notify_url = check_notify_url
         self._catalog = catalog
@@ -226,7 +230,7 @@ class ConnectionService:
                 except Exception:
                     log.exception("orphaned credentials of %s could not be removed", connection_id)
             raise
-        self._publish("connection.created", connection)
+        self._publish(ConnectionEvent.CREATED, connection)
         return connection
 
     def update(
@@ -324,6 +328,7 @@ class ConnectionService:
                 retire_quietly(
                     self._secrets, principal.tenant_id, connection_id, current.credential_ref
                 )
+            self._announce_update(current, stored, credentials=request.credentials is not None)
             return stored
         raise BackendUnavailable(
             "the connection is being changed concurrently; try again", code="CONTENDED"
@@ -354,13 +359,14 @@ class ConnectionService:
             )
             deleted = self._entry(principal, connection_id, AuditAction.DELETED)
             try:
-                self._store.update_connection(
+                stored = self._store.update_connection(
                     gone, expected_version=current.version, audit=[deleted]
                 )
             except VersionConflict:
                 continue
             # The record no longer points at the credentials; now destroy them.
             self._destroy_credentials(principal.tenant_id, connection_id, current.credential_ref)
+            self._publish(ConnectionEvent.DELETED, stored)
             return
         raise BackendUnavailable(
             "the connection is being changed concurrently; try again", code="CONTENDED"
@@ -399,27 +405,18 @@ class ConnectionService:
             self._check_notify_url(url)
         return url
 
-    def _publish(self, event_type: str, connection: Connection) -> None:
-        """Tell the tenant (a ``deliver`` task with Tether's own event); best effort."""
-        if self._tasks is None:
-            return
-        event = TetherEvent(
-            id=f"evt_{event_type.replace('.', '_')}_{connection.id}",
-            type=event_type,
-            provider=connection.provider,
-            connection_id=connection.id,
-            tenant_id=connection.tenant_id,
-            occurred_at=self._clock.now(),
-            data={"status": connection.status.value, "display_name": connection.display_name},
-        )
-        try:
-            self._tasks().enqueue(
-                "deliver",
-                {"event": event.as_dict(), "notify_url": connection.notify_url},
-                name=f"deliver-{event.id}",
-            )
-        except TetherError as exc:
-            log.warning("could not announce %s for %s (%s)", event_type, connection.id, exc.code)
+    def _publish(self, event: ConnectionEvent, connection: Connection, **data: Any) -> None:
+        """Tell the tenant through the one lifecycle publisher; best effort."""
+        if self._events is not None:
+            self._events.publish_quietly(event, connection, **data)
+
+    def _announce_update(
+        self, current: Connection, stored: Connection, *, credentials: bool
+    ) -> None:
+        if credentials:
+            self._publish(ConnectionEvent.CREDENTIALS_UPDATED, stored)
+        if stored.status == ConnectionStatus.ACTIVE and current.status in _RECOVERABLE:
+            self._publish(ConnectionEvent.RECOVERED, stored, previous_status=current.status.value)
 
     def _destroy_credentials(
         self, tenant_id: str, connection_id: str, ref: CredentialRef | None

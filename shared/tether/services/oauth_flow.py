@@ -60,6 +60,7 @@ from tether.ports import ConnectionStore, SecretStore
 from tether.services.audit import audit_entry
 from tether.services.commands import StartOAuth
 from tether.services.config_urls import check_config_urls
+from tether.services.connection_events import ConnectionEvent, ConnectionEvents
 from tether.services.connections import validate_against_schema
 from tether.services.masking import credential_hints
 from tether.services.oauth_clients import OAuthClients, requested_scopes
@@ -157,6 +158,7 @@ class OAuthFlowService:
         allowed_return_urls: tuple[str, ...],
         state_ttl_seconds: int = 600,
         on_tokens_stored: Callable[[Connection], None] | None = None,
+        events: ConnectionEvents | None = None,
     ) -> None:
         self._store = store
         self._secrets = secrets
@@ -171,6 +173,7 @@ class OAuthFlowService:
         self._allowed = allowed_return_urls
         self._ttl = timedelta(seconds=state_ttl_seconds)
         self._on_tokens_stored = on_tokens_stored
+        self._events = events
 
     # -- start ------------------------------------------------------------------------------
     def start(self, principal: Principal, request: StartOAuth) -> StartedOAuth:
@@ -409,6 +412,13 @@ class OAuthFlowService:
         except TetherError as exc:
             log.warning("storing an OAuth connection failed: %s", exc.code)
             raise _Abort("storage_failed", "the connection could not be saved; try again") from None
+        if self._events is not None:
+            if existing is None:
+                self._events.publish_quietly(ConnectionEvent.CREATED, connection)
+            else:
+                self._events.publish_quietly(
+                    ConnectionEvent.RECONNECTED, connection, previous_status=existing.status.value
+                )
         if self._on_tokens_stored is not None:
             try:
                 self._on_tokens_stored(connection)

@@ -51,14 +51,16 @@ Crash window
 Failures
     ``invalid_grant`` (and a missing refresh token once the access token has expired) moves
     the connection to ``needs_reauth``: one audit entry by the writer that made the
-    transition, and a named ``deliver`` task with the tenant event. Retryable failures
-    (network, timeouts, 5xx, 429, ``temporarily_unavailable``) count ``refresh_failures`` and
-    raise a retryable ``OAUTH_REFRESH_FAILED``; the connection stays ``active`` until the
-    count reaches the retry budget, then goes to ``error`` (a later successful refresh brings
-    it back). Other provider refusals (``invalid_client``, ``unauthorized_client``,
-    ``invalid_scope``…) cannot be fixed by retrying nor by the user reconnecting alone: the
-    connection goes to ``error`` at once and the error raised is not retryable. A read whose
-    refresh failed retryably still gets the stored token while it has not expired.
+    transition, and one ``connection.needs_reauth`` event through the lifecycle publisher
+    (:mod:`tether.services.connection_events`). Retryable failures (network, timeouts, 5xx,
+    429, ``temporarily_unavailable``) count ``refresh_failures`` and raise a retryable
+    ``OAUTH_REFRESH_FAILED``; the connection stays ``active`` until the count reaches the
+    retry budget, then goes to ``error`` (a later successful refresh brings it back and
+    announces ``connection.recovered``). Other provider refusals (``invalid_client``,
+    ``unauthorized_client``, ``invalid_scope``…) cannot be fixed by retrying nor by the user
+    reconnecting alone: the connection goes to ``error`` at once and the error raised is not
+    retryable. A read whose refresh failed retryably still gets the stored token while it has
+    not expired.
 
 Tokens never appear in logs, errors or audit entries: audit details carry outcomes
 (``rotated``, the expiry, reason codes).
@@ -66,7 +68,6 @@ Tokens never appear in logs, errors or audit entries: audit details carry outcom
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import threading
@@ -93,6 +94,7 @@ from tether.domain.status import ConnectionStatus, check_transition
 from tether.logs import register_secret
 from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
 from tether.ports import ConnectionStore, SecretStore, TaskQueue
+from tether.services.connection_events import DELIVER_TASK, ConnectionEvent, ConnectionEvents
 from tether.services.token_refresh_policy import (
     RefreshPolicy,
     is_due,
@@ -112,15 +114,13 @@ __all__ = [
     "RefreshEndpoint",
     "SweepReport",
     "TokenLifecycle",
-    "needs_reauth_task_name",
 ]
 
 log = logging.getLogger("tether.tokens")
 
 REFRESH_TASK = "refresh"
 SWEEP_TASK = "sweep"
-DELIVER_TASK = "deliver"
-NEEDS_REAUTH_EVENT = "connection.needs_reauth"
+NEEDS_REAUTH_EVENT = ConnectionEvent.NEEDS_REAUTH.value
 REFRESH_FAILED_CODE = "OAUTH_REFRESH_FAILED"
 NO_REFRESH_TOKEN_CODE = "OAUTH_NO_REFRESH_TOKEN"  # noqa: S105 - an error code
 SYSTEM_ACTOR = "system:token-lifecycle"
@@ -182,16 +182,6 @@ class SweepReport:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
-
-
-def needs_reauth_task_name(connection: Connection) -> str:
-    """``evt-needs-reauth-<id>-<refreshed-at epoch, or v<version>>``: stable for one
-    transition, so announcing it again never duplicates the event."""
-    if connection.token_refreshed_at is not None:
-        suffix = str(int(connection.token_refreshed_at.timestamp()))
-    else:
-        suffix = f"v{connection.version}"
-    return f"evt-needs-reauth-{connection.id}-{suffix}"
 
 
 class _Flights:
@@ -259,6 +249,7 @@ class TokenLifecycle:
         sweep_window_seconds: float = 900,
         sweep_page_size: int = 200,
         repair_grace_seconds: float = 60,
+        events: ConnectionEvents | None = None,
         wait_seconds: float | None = None,
         poll_seconds: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
@@ -284,6 +275,7 @@ class TokenLifecycle:
         self._sweep_window = timedelta(seconds=sweep_window_seconds)
         self._sweep_page_size = sweep_page_size
         self._repair_grace = timedelta(seconds=repair_grace_seconds)
+        self._events = events or ConnectionEvents(tasks)
         self._wait_seconds = lease_seconds if wait_seconds is None else wait_seconds
         self._poll_seconds = poll_seconds
         self._sleep = sleep
@@ -344,7 +336,7 @@ class TokenLifecycle:
         if record is None or record.auth_mode != _OAUTH2:
             return
         if record.status == ConnectionStatus.NEEDS_REAUTH:
-            self._announce_needs_reauth(record)  # named: a no-op when already enqueued
+            self._reannounce_needs_reauth(record)
             return
         if record.status not in (ConnectionStatus.ACTIVE, ConnectionStatus.ERROR):
             return
@@ -364,7 +356,7 @@ class TokenLifecycle:
             # Make sure the tenant hears about it even if enqueueing failed on the way.
             latest = self._store.get_connection(tenant_id, connection_id)
             if latest is not None and latest.status == ConnectionStatus.NEEDS_REAUTH:
-                self._announce_needs_reauth(latest)
+                self._reannounce_needs_reauth(latest)
 
     def schedule_refresh(self, connection: Connection, *, now: datetime | None = None) -> bool:
         """Enqueue the named proactive refresh of the token ``connection`` holds, at its due
@@ -601,12 +593,17 @@ class TokenLifecycle:
             self._refresh_failed(current, exc, trigger=trigger, actor=actor)
         # From here until the commit, nothing but the commit: see "Crash window" above.
         rotated = bool(tokens.refresh_token) and tokens.refresh_token != refresh_token
+        previous = current.status
         detail: dict[str, Any] = {
             "rotated": rotated,
             "expires_at": tokens.expires_at.isoformat(),
             "trigger": trigger,
         }
         stored = self._commit(current, tokens, payload, lease=lease, actor=actor, detail=detail)
+        if stored.status == ConnectionStatus.ACTIVE and previous != ConnectionStatus.ACTIVE:
+            self._events.publish_quietly(
+                ConnectionEvent.RECOVERED, stored, previous_status=previous.value
+            )
         self._schedule_quietly(stored)
         return stored
 
@@ -834,24 +831,24 @@ class TokenLifecycle:
         try:
             self._announce_needs_reauth(stored)
         except TetherError as exc:
-            # A refresh task re-announces (named, so never twice) before it finishes.
+            # A refresh task re-announces (same event id, so never twice) before it finishes.
             log.warning("could not enqueue the needs_reauth event of %s (%s)", stored.id, exc.code)
 
     def _announce_needs_reauth(self, connection: Connection) -> bool:
+        """``connection`` is the record the transition stored: the event id is derived from
+        its version, so each transition is one event."""
         detail = connection.status_detail
-        occurred_at = detail.at if detail is not None else connection.updated_at
         reason = _reason_of(detail.code) if detail is not None else "unknown"
-        name = needs_reauth_task_name(connection)
-        event = {
-            "id": "evt_" + hashlib.sha256(name.encode()).hexdigest()[:32],
-            "type": NEEDS_REAUTH_EVENT,
-            "tenant_id": connection.tenant_id,
-            "connection_id": connection.id,
-            "provider": connection.provider,
-            "occurred_at": occurred_at.isoformat(),
-            "data": {"reason": reason},
-        }
-        return self._tasks().enqueue(DELIVER_TASK, {"event": event}, name=name)
+        return self._events.publish(ConnectionEvent.NEEDS_REAUTH, connection, reason=reason)
+
+    def _reannounce_needs_reauth(self, record: Connection) -> None:
+        """Announce again in case the enqueue failed when the transition was stored; only
+        while ``record`` is still that write (its ``updated_at`` is the transition's time),
+        else its version names another occurrence and the tenant would hear it twice."""
+        detail = record.status_detail
+        if detail is None or detail.at != record.updated_at:
+            return
+        self._announce_needs_reauth(record)
 
     # -- helpers ----------------------------------------------------------------------------
     def _endpoint(self) -> RefreshEndpoint:

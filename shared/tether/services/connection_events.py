@@ -1,0 +1,100 @@
+"""Telling the tenant about a connection's lifecycle: one publisher for every path.
+
+Every lifecycle change reaches the tenant the same way, whichever service made it: one
+``deliver`` task carrying a :class:`~tether.webhooks.model.TetherEvent` (sent to the
+connection's ``notify_url`` when it has one, else the tenant's), signed and retried by the
+delivery service.
+
+========================================  ==================================================
+``connection.created``                    the API's create, and the OAuth callback's
+``connection.credentials_updated``        a PATCH that carries credentials (a refreshed or
+                                          rotated OAuth token is not announced)
+``connection.reconnected``                the OAuth flow authorized an existing connection
+``connection.needs_reauth``               the provider refused the grant for good
+``connection.recovered``                  back to ``active`` from ``error`` or
+                                          ``needs_reauth`` (a refresh that worked, new
+                                          credentials)
+``connection.deleted``                    the connection was deleted
+========================================  ==================================================
+
+One occurrence, one event id. A change is a record write, and a record's ``version`` only
+grows, so the id is derived from the connection, the event type and the version the write
+stored: a second ``needs_reauth`` of the same connection (after a reconnect) is a new event,
+while announcing the same transition again (a task re-announcing after a failed enqueue)
+names the same ``deliver`` task, which the queue keeps once. ``occurred_at`` is the write's
+``updated_at``, so a re-announcement carries the same envelope too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
+
+from tether.domain.errors import TetherError
+from tether.domain.models import Connection
+from tether.ports import TaskQueue
+from tether.webhooks.model import TetherEvent
+
+__all__ = ["DELIVER_TASK", "ConnectionEvent", "ConnectionEvents", "event_id"]
+
+log = logging.getLogger("tether.events")
+
+DELIVER_TASK = "deliver"
+
+
+class ConnectionEvent(StrEnum):
+    CREATED = "connection.created"
+    CREDENTIALS_UPDATED = "connection.credentials_updated"
+    RECONNECTED = "connection.reconnected"
+    NEEDS_REAUTH = "connection.needs_reauth"
+    RECOVERED = "connection.recovered"
+    DELETED = "connection.deleted"
+
+
+def event_id(event: ConnectionEvent, connection: Connection) -> str:
+    """``evt_<32 hex>``: one per (tenant, connection, type, stored version)."""
+    key = f"{connection.tenant_id}\n{connection.id}\n{event.value}\n{connection.version}"
+    return "evt_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+class ConnectionEvents:
+    """The one publisher of connection lifecycle events; ``tasks`` is the queue (or a
+    zero-argument factory of it, built on first use)."""
+
+    def __init__(self, tasks: Callable[[], TaskQueue]) -> None:
+        self._tasks = tasks
+
+    def publish(self, event: ConnectionEvent, connection: Connection, **data: Any) -> bool:
+        """Enqueue the ``deliver`` task of ``event`` about ``connection`` — the record as the
+        write that made the change stored it. ``data`` adds to ``status`` and
+        ``display_name``. ``False`` when that occurrence was already enqueued; raises the
+        queue's :class:`~tether.domain.errors.TetherError` when it could not be."""
+        envelope = TetherEvent(
+            id=event_id(event, connection),
+            type=event.value,
+            provider=connection.provider,
+            connection_id=connection.id,
+            tenant_id=connection.tenant_id,
+            occurred_at=connection.updated_at,
+            data={
+                "status": connection.status.value,
+                "display_name": connection.display_name,
+                **data,
+            },
+        )
+        return self._tasks().enqueue(
+            DELIVER_TASK,
+            {"event": envelope.as_dict(), "notify_url": connection.notify_url},
+            name=f"deliver-{envelope.id}",
+        )
+
+    def publish_quietly(self, event: ConnectionEvent, connection: Connection, **data: Any) -> None:
+        """:meth:`publish`, best effort: the change is made and stays made when the queue
+        fails; the failure is logged (by code, never with the connection's data)."""
+        try:
+            self.publish(event, connection, **data)
+        except TetherError as exc:
+            log.warning("could not announce %s for %s (%s)", event.value, connection.id, exc.code)
