@@ -352,7 +352,7 @@ def _cmd_keys_rotate(args: argparse.Namespace) -> int:
         container.close()
     print(json.dumps(report.as_dict()))
     print(_rotation_summary(report), file=sys.stderr)
-    return 1 if report.failed else 0
+    return 1 if report.failed or report.unreadable else 0
 
 
 def _cmd_keys_retire(args: argparse.Namespace) -> int:
@@ -413,6 +413,7 @@ def _rotation_summary(report: RotationReport) -> str:
             f"{counts.already_current}, skipped {counts.skipped}, failed {counts.failed}"
         )
     lines.extend(f"  FAILED {f.kind} {f.id}: {f.code}" for f in report.failures)
+    lines.extend(f"  UNREADABLE {record} {rid}: skipped" for record, rid in report.unreadable)
     return "\n".join(lines)
 
 

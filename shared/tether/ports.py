@@ -31,6 +31,13 @@ class ConnectionStore(Protocol):
 
     Every read and write of a connection names its tenant; a record of another tenant is
     indistinguishable from a missing one.
+
+    Unreadable records (stored JSON that no longer decodes: written by an older, laxer
+    version, or damaged) never break a reader of others: a listing leaves them out of
+    ``items`` and names their ids in ``Page.unreadable`` (listings returning plain lists just
+    leave them out), each one logged by id, never by content. A read of one such record
+    raises :class:`~tether.domain.errors.RecordUnreadable`; an unreadable connection can still
+    be removed (:meth:`remove_unreadable_connection`).
     """
 
     # -- connections ------------------------------------------------------------------------
@@ -74,6 +81,16 @@ class ConnectionStore(Protocol):
         ``audit``: entries written in the same atomic write as the change: a refused
         compare-and-set writes none of them, and an entry that cannot be written (an id
         already used: :class:`~tether.domain.errors.Conflict`) leaves the record as it was."""
+        ...
+
+    def remove_unreadable_connection(
+        self, tenant_id: str, connection_id: str, *, audit: Sequence[AuditEvent] = ()
+    ) -> bool:
+        """Delete the tenant's connection record for good, with its webhook token and route,
+        *only* if its stored record does not decode (a readable one is soft-deleted through
+        :meth:`update_connection`, never here). ``True`` if it was removed; ``False`` when
+        there is no such record or it is readable. ``audit`` as in :meth:`create_connection`.
+        """
         ...
 
     def scan_connections(self, *, cursor: str | None = None, limit: int = 200) -> Page[Connection]:

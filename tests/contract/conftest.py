@@ -3,6 +3,7 @@ the emulators, and every test in this folder runs on them unchanged."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,3 +42,75 @@ def secret_store(request: pytest.FixtureRequest) -> Iterator[SecretStore]:
         project = f"contract-{uuid.uuid4().hex[:8]}"
         yield SecretManagerSecretStore(client, project=project, cache_seconds=0)
         client.transport.close()
+
+
+class RecordPoisoner:
+    """Overwrites the stored JSON of one record behind the store's back, the way a record
+    written by an older, laxer version (or a damaged row) looks to a reader. Only the JSON
+    changes: the indexed columns and fields stay, so listings still find the record."""
+
+    def __init__(self, store: ConnectionStore, request: pytest.FixtureRequest, tmp_path: Path):
+        self._sqlite = (
+            tmp_path / "store.sqlite3" if isinstance(store, SqliteConnectionStore) else None
+        )
+        self._request = request
+
+    def connection(self, tenant_id: str, connection_id: str, raw: str) -> None:
+        self._write("connections", "id = ? AND tenant_id = ?", (connection_id, tenant_id), raw)
+
+    def audit(self, tenant_id: str, event_id: str, raw: str) -> None:
+        self._write("audit", "id = ? AND tenant_id = ?", (event_id, tenant_id), raw)
+
+    def delivery(self, tenant_id: str, delivery_id: str, raw: str) -> None:
+        self._write("deliveries", "tenant_id = ? AND id = ?", (tenant_id, delivery_id), raw)
+
+    def webhook_event(self, provider: str, dedupe_key: str, raw: str) -> None:
+        self._write(
+            "webhook_events", "provider = ? AND dedupe_key = ?", (provider, dedupe_key), raw
+        )
+
+    def tenant_settings(self, tenant_id: str, raw: str) -> None:
+        self._write("tenant_settings", "tenant_id = ?", (tenant_id,), raw)
+
+    def oauth_state(self, state_hash: str, raw: str) -> None:
+        self._write("oauth_states", "state_hash = ?", (state_hash,), raw)
+
+    def _write(self, table: str, where: str, key: tuple[str, ...], raw: str) -> None:
+        if self._sqlite is not None:
+            db = sqlite3.connect(self._sqlite)
+            try:
+                sql = f"UPDATE {table} SET doc = ? WHERE {where}"  # noqa: S608 - fixed names
+                with db:
+                    changed = db.execute(sql, (raw, *key))
+                assert changed.rowcount == 1, f"no {table} row {key}"
+            finally:
+                db.close()
+            return
+        from tether.adapters.firestore import store as fs
+        from tether.adapters.firestore.paths import doc_id, webhook_event_id
+
+        client = self._request.getfixturevalue("firestore_client")
+        fields = {"record": raw}
+        if table == "webhook_events":
+            ref = client.collection(fs.WEBHOOK_EVENTS).document(webhook_event_id(*key))
+            fields["summary"] = raw
+        elif table == "oauth_states":
+            ref = client.collection(fs.OAUTH_STATES).document(doc_id(key[0]))
+        elif table == "tenant_settings":
+            tenant = client.collection(fs.TENANTS).document(doc_id(key[0]))
+            ref = tenant.collection(fs.SETTINGS).document(fs.SETTINGS_DOCUMENT)
+        else:
+            tenant_id, record_id = (key[1], key[0]) if table != "deliveries" else key
+            collection = {"connections": fs.CONNECTIONS, "audit": fs.AUDIT}.get(
+                table, fs.DELIVERIES
+            )
+            tenant = client.collection(fs.TENANTS).document(doc_id(tenant_id))
+            ref = tenant.collection(collection).document(doc_id(record_id))
+        ref.update(fields)
+
+
+@pytest.fixture
+def poison(
+    store: ConnectionStore, request: pytest.FixtureRequest, tmp_path: Path
+) -> RecordPoisoner:
+    return RecordPoisoner(store, request, tmp_path)

@@ -9,7 +9,8 @@ Every failure Tether reports is a :class:`TetherError` carrying data, not prose:
     ├── Forbidden                    403
     ├── NotFound                     404  unknown id *or another tenant's id* (never 403)
     ├── Conflict                     409  id or dedupe key already exists
-    │   └── VersionConflict          409  optimistic-concurrency check failed
+    │   ├── VersionConflict          409  optimistic-concurrency check failed
+    │   └── RecordUnreadable         409  the stored record no longer decodes; delete it
     ├── PreconditionFailed           412  If-Match did not match
     ├── CryptoError                  500  tamper, wrong tenant/record/purpose, unknown key id
     ├── ConfigurationError           500  start-up refused (missing keyring, dev auth in cloud)
@@ -33,6 +34,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PreconditionFailed",
+    "RecordUnreadable",
     "TetherError",
     "Unauthenticated",
     "VersionConflict",
@@ -105,6 +107,15 @@ class Conflict(TetherError):
 class VersionConflict(Conflict):
     default_code = "VERSION_CONFLICT"
     default_retryable = True
+
+
+class RecordUnreadable(Conflict):
+    """The record exists but its stored form no longer decodes (written by an older, laxer
+    version, or damaged). A 409, not a 500: the request is fine and retrying cannot help, but
+    the caller can resolve the conflict by deleting the record (RFC 9110 section 15.5.10);
+    a listing skips such a record instead of failing. The message never quotes the record."""
+
+    default_code = "RECORD_UNREADABLE"
 
 
 class PreconditionFailed(TetherError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
@@ -250,3 +250,7 @@ class Page(Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+    # Ids of records of this page the store could not decode: left out of ``items`` (and
+    # logged by id) so one damaged record never breaks a listing; readers that must account
+    # for every record (key rotation, the refresh sweep) count them.
+    unreadable: list[str] = field(default_factory=list)

@@ -21,6 +21,7 @@ from tether.domain.errors import (
     InvalidRequest,
     NotFound,
     PreconditionFailed,
+    RecordUnreadable,
     TetherError,
     VersionConflict,
 )
@@ -335,7 +336,12 @@ class ConnectionService:
         )
 
     def delete(self, principal: Principal, connection_id: str) -> None:
-        current = self.get(principal, connection_id)
+        try:
+            current = self.get(principal, connection_id)
+        except RecordUnreadable:
+            if self._remove_unreadable(principal, connection_id):
+                return
+            current = self.get(principal, connection_id)  # it was fixed or removed meanwhile
         if self._revoke is not None and current.auth_mode in _OAUTH_MODES:
             # RFC 7009 at the provider first, while the tokens still exist; best effort
             # (a failure is audited by the revoker and never blocks the delete).
@@ -371,6 +377,22 @@ class ConnectionService:
         raise BackendUnavailable(
             "the connection is being changed concurrently; try again", code="CONTENDED"
         )
+
+    def _remove_unreadable(self, principal: Principal, connection_id: str) -> bool:
+        """Delete a record that no longer decodes: nothing of it can be read, so it goes for
+        good (no tombstone), its tokens cannot be revoked at the provider, and its credentials
+        are destroyed by connection id (Secret Manager; the DB backend's went with the row)."""
+        deleted = self._entry(principal, connection_id, AuditAction.DELETED, unreadable=True)
+        if not self._store.remove_unreadable_connection(
+            principal.tenant_id, connection_id, audit=[deleted]
+        ):
+            return False
+        log.warning(
+            "unreadable connection %s removed; its provider tokens were not revoked",
+            connection_id,
+        )
+        self._destroy_credentials(principal.tenant_id, connection_id, None)
+        return True
 
     def read_credentials(
         self, principal: Principal, connection_id: str, *, purpose: str

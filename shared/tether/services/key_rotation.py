@@ -15,9 +15,10 @@ Every record is rewritten with compare-and-set (connections and settings on thei
 state only while it is still unused and unchanged), so a concurrent change is read again and
 never lost. A value that does not open (tampered, or sealed under a key no longer in the
 keyring) is reported by id and error code and left as it is; one failure never stops the
-rest. Running instances pick up the new primary from their keyring source within a second,
-so a value sealed under the old key meanwhile is caught by running the command again (it then
-reports only ``already_current``).
+rest. A record the store cannot decode at all is reported by id as ``unreadable`` (nothing
+in it could be resealed) and skipped likewise. Running instances pick up the new primary from
+their keyring source within a second, so a value sealed under the old key meanwhile is caught
+by running the command again (it then reports only ``already_current``).
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ class RotationReport:
     primary_key_id: str
     kinds: dict[str, KindReport] = field(default_factory=lambda: {k: KindReport() for k in KINDS})
     failures: list[Failure] = field(default_factory=list)
+    # (record type, id) of records the store could not decode: none of their values resealed
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -112,6 +115,8 @@ class RotationReport:
             "kinds": {k: r.as_dict() for k, r in self.kinds.items()},
             "failed": self.failed,
             "failures": [f.as_dict() for f in self.failures],
+            "unreadable": len(self.unreadable),
+            "unreadable_records": [{"record": r, "id": i} for r, i in self.unreadable],
         }
 
 
@@ -156,12 +161,16 @@ class KeyRotationService:
 
     def rotate(self) -> RotationReport:
         report = RotationReport(primary_key_id=self._sealer.primary_key_id)
-        for connection in self._connections():
+
+        def unreadable(record: str) -> Callable[[list[str]], None]:
+            return lambda ids: report.unreadable.extend((record, i) for i in ids)
+
+        for connection in self._connections(unreadable("connection")):
             self._rotate_connection(connection, report)
-        for settings in self._tenant_settings():
+        for settings in self._tenant_settings(unreadable("tenant_settings")):
             self._rotate_settings(settings, report)
         now = self._clock.now()
-        for state in self._oauth_states():
+        for state in self._oauth_states(unreadable("oauth_state")):
             self._rotate_state(state, report, now)
         return report
 
@@ -179,31 +188,31 @@ class KeyRotationService:
                 key_id = "malformed"
             usage[kind][key_id] = usage[kind].get(key_id, 0) + 1
 
-        for connection in self._connections():
+        for connection in self._connections(lambda ids: None):
             ref = connection.credential_ref
             if ref is not None and ref.backend == "db":
                 count(CREDENTIAL_PAYLOADS, ref.locator)
             if connection.sealed_access_token is not None:
                 count(ACCESS_TOKENS, connection.sealed_access_token)
-        for settings in self._tenant_settings():
+        for settings in self._tenant_settings(lambda ids: None):
             for secret in settings.notify_secrets:
                 count(NOTIFY_SECRETS, secret.sealed)
         now = self._clock.now()
-        for state in self._oauth_states():
+        for state in self._oauth_states(lambda ids: None):
             sealed = state.data.get("sealed")
             if isinstance(sealed, str) and state.used_at is None and state.expires_at > now:
                 count(OAUTH_STATES, sealed)
         return usage
 
     # -- walking the store ------------------------------------------------------------------
-    def _connections(self) -> Iterator[Connection]:
-        return _pages(self._store.scan_connections)
+    def _connections(self, unreadable: Callable[[list[str]], None]) -> Iterator[Connection]:
+        return _pages(self._store.scan_connections, unreadable)
 
-    def _tenant_settings(self) -> Iterator[TenantSettings]:
-        return _pages(self._store.scan_tenant_settings)
+    def _tenant_settings(self, unreadable: Callable[[list[str]], None]) -> Iterator[TenantSettings]:
+        return _pages(self._store.scan_tenant_settings, unreadable)
 
-    def _oauth_states(self) -> Iterator[OAuthState]:
-        return _pages(self._store.scan_oauth_states)
+    def _oauth_states(self, unreadable: Callable[[list[str]], None]) -> Iterator[OAuthState]:
+        return _pages(self._store.scan_oauth_states, unreadable)
 
     # -- one envelope -----------------------------------------------------------------------
     def _resealed(
@@ -403,11 +412,14 @@ class KeyRotationService:
         )
 
 
-def _pages(scan: Callable[..., Page[T]]) -> Iterator[T]:
-    """Every item of a ``scan_*(cursor=...)`` listing, page after page."""
+def _pages(scan: Callable[..., Page[T]], unreadable: Callable[[list[str]], None]) -> Iterator[T]:
+    """Every item of a ``scan_*(cursor=...)`` listing, page after page; the ids of records
+    the store could not decode go to ``unreadable``."""
     cursor: str | None = None
     while True:
         page = scan(cursor=cursor)
+        if page.unreadable:
+            unreadable(page.unreadable)
         yield from page.items
         if (cursor := page.next_cursor) is None:
             return

@@ -170,7 +170,9 @@ class SweepReport:
     ``already_scheduled``: named tasks that existed for tokens not yet overdue; ``repaired``:
     overdue tokens whose task existed (ran, or was given up) and got a repair task;
     ``skipped``: not live, active OAuth ones (or ones that cannot be scheduled for good);
-    ``failed``: enqueue failures worth a retry; ``pages``: store pages read."""
+    ``failed``: enqueue failures worth a retry; ``pages``: store pages read; ``unreadable``:
+    due records the store could not decode (skipped, each logged by id by the store; not
+    retried: a rerun cannot read them either)."""
 
     scanned: int = 0
     enqueued: int = 0
@@ -179,6 +181,7 @@ class SweepReport:
     skipped: int = 0
     failed: int = 0
     pages: int = 0
+    unreadable: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -385,6 +388,7 @@ class TokenLifecycle:
                 before=before, limit=self._sweep_page_size, cursor=cursor
             )
             report.pages += 1
+            report.unreadable += len(page.unreadable)
             for connection in page.items:
                 report.scanned += 1
                 if not _sweepable(connection):

@@ -132,6 +132,7 @@ from google.cloud.firestore_v1.base_document import DocumentSnapshot
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.collection import CollectionReference
 from google.cloud.firestore_v1.document import DocumentReference
+from pydantic import BaseModel
 
 from tether.adapters.audited_writes import entries_of
 from tether.adapters.firestore.paths import (
@@ -147,6 +148,7 @@ from tether.adapters.firestore.paths import (
     webhook_event_id,
     webhook_route_id,
 )
+from tether.adapters.record_decoding import decode_many, decode_one, is_readable
 from tether.adapters.token_bucket import full_at, take_token
 from tether.domain.errors import BackendUnavailable, Conflict, InvalidRequest, VersionConflict
 from tether.domain.models import (
@@ -210,6 +212,7 @@ _UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 _Snapshot = DocumentSnapshot[DocumentReference]
 
 
@@ -231,18 +234,15 @@ class _Stale(Exception):
     """A precondition failed: the document changed since it was read. Read it again."""
 
 
-def _record(snapshot: _Snapshot) -> str:
-    value = snapshot.get("record")
-    if not isinstance(value, str):
-        raise TypeError("stored record is not a JSON string")
-    return value
+def _stored(snapshot: _Snapshot, field: str = "record") -> object:
+    """The stored JSON of a document (``None`` when it has none: then it is unreadable)."""
+    return (snapshot.to_dict() or {}).get(field)
 
 
-def _summary(snapshot: _Snapshot) -> str:
-    value = snapshot.get("summary")
-    if not isinstance(value, str):
-        raise TypeError("stored summary is not a JSON string")
-    return value
+def _decoded(model: type[M], snapshots: Sequence[_Snapshot], field: str = "record") -> Page[M]:
+    """The documents that decode as ``model`` and the ids of those that do not."""
+    items, unreadable = decode_many(model, ((s.id, _stored(s, field)) for s in snapshots))
+    return Page(items=items, unreadable=unreadable)
 
 
 def _aware(value: datetime) -> datetime:
@@ -426,7 +426,7 @@ class FirestoreConnectionStore:
             )
         if not snapshot.exists or (snapshot.get("deleted") and not include_deleted):
             return None
-        return Connection.model_validate_json(_record(snapshot))
+        return decode_one(Connection, _stored(snapshot), record_id=connection_id)
 
     def _listing_query(
         self, tenant_id: str, *, status: str | None, provider: str | None, cursor: str | None
@@ -463,15 +463,15 @@ class FirestoreConnectionStore:
         if limit < 1:
             raise InvalidRequest("limit must be at least 1")
         query = self._listing_query(tenant_id, status=status, provider=provider, cursor=cursor)
-        query = query.select(["record"]).limit(limit + 1)
+        query = query.select(["record", "created_at", "id"]).limit(limit + 1)
         with _backend():
             snapshots = list(query.stream())
-        items = [Connection.model_validate_json(_record(s)) for s in snapshots[:limit]]
-        next_cursor = None
+        page = _decoded(Connection, snapshots[:limit])
         if len(snapshots) > limit:
-            last = items[-1]
-            next_cursor = encode_list_cursor(last.created_at, last.id)
-        return Page(items=items, next_cursor=next_cursor)
+            last = snapshots[limit - 1]
+            cursor = encode_list_cursor(last.get("created_at"), last.get("id"))
+            page = Page(items=page.items, next_cursor=cursor, unreadable=page.unreadable)
+        return page
 
     def update_connection(
         self,
@@ -516,6 +516,39 @@ class FirestoreConnectionStore:
                 ) from None
         return stored
 
+    def remove_unreadable_connection(
+        self, tenant_id: str, connection_id: str, *, audit: Sequence[AuditEvent] = ()
+    ) -> bool:
+        """See :meth:`~tether.ports.ConnectionStore.remove_unreadable_connection`: one batch
+        deletes the document (if unchanged since it was read undecodable) and its webhook
+        token and route lookups, which its top-level fields name without the record."""
+        ref = self._connection_ref(tenant_id, connection_id)
+        entries = self._audit_writes(entries_of(tenant_id, audit))
+
+        def attempt() -> bool:
+            current = ref.get(field_paths=["record", "webhook_token_hash", "webhook_route_key"])
+            if not current.exists or is_readable(Connection, _stored(current)):
+                return False
+            known = current.to_dict() or {}
+            batch = self._client.batch()
+            batch.delete(ref, option=self._unchanged_since(current))
+            if isinstance(token_hash := known.get("webhook_token_hash"), str):
+                batch.delete(self._token_ref(token_hash))
+            if isinstance(route_key := known.get("webhook_route_key"), str):
+                batch.delete(self._route_ref(route_key))
+            for audit_ref, audit_fields in entries:
+                batch.create(audit_ref, audit_fields)
+            try:
+                batch.commit()
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                raise _Stale from None
+            except gexc.AlreadyExists:
+                raise self._audit_clash(entries) or _audit_taken() from None
+            return True
+
+        with _backend():
+            return self._optimistic(attempt)
+
     def _lookup_clash(self, route_key: str | None) -> Conflict:
         """Which lookup a failed ``create()`` of a connection batch hit: the route's (when
         one was created and it exists now) or else the webhook token's."""
@@ -539,11 +572,11 @@ class FirestoreConnectionStore:
         query = query.select(["record"]).limit(limit + 1)
         with _backend():
             snapshots = list(query.stream())
-        items = [Connection.model_validate_json(_record(s)) for s in snapshots[:limit]]
+        page = _decoded(Connection, snapshots[:limit])
         next_cursor = None
         if len(snapshots) > limit:
             next_cursor = encode_scan_cursor(snapshots[limit - 1].reference.path)
-        return Page(items=items, next_cursor=next_cursor)
+        return Page(items=page.items, next_cursor=next_cursor, unreadable=page.unreadable)
 
     def list_expiring(
         self, *, before: datetime, limit: int = 200, cursor: str | None = None
@@ -568,12 +601,12 @@ class FirestoreConnectionStore:
         query = query.select(["record", "token_expires_at"]).limit(limit + 1)
         with _backend():
             snapshots = list(query.stream())
-        items = [Connection.model_validate_json(_record(s)) for s in snapshots[:limit]]
+        page = _decoded(Connection, snapshots[:limit])
         next_cursor = None
         if len(snapshots) > limit:
             last = snapshots[limit - 1]
             next_cursor = encode_expiry_cursor(last.get("token_expires_at"), last.reference.path)
-        return Page(items=items, next_cursor=next_cursor)
+        return Page(items=page.items, next_cursor=next_cursor, unreadable=page.unreadable)
 
     def find_connection_by_webhook_token(self, token_hash: str) -> Connection | None:
         with _backend():
@@ -635,7 +668,7 @@ class FirestoreConnectionStore:
         if limit < 1:
             return []
         snapshots = self._newest(tenant_id, AUDIT, "at", connection_id, limit)
-        return [AuditEvent.model_validate_json(_record(s)) for s in snapshots]
+        return _decoded(AuditEvent, snapshots).items
 
     # -- OAuth states -----------------------------------------------------------------------
     def create_oauth_state(self, state: OAuthState) -> None:
@@ -654,7 +687,8 @@ class FirestoreConnectionStore:
             snapshot = ref.get(field_paths=["record"])
             if not snapshot.exists:
                 return None
-            before = OAuthState.model_validate_json(_record(snapshot))
+            # the hash of a single-use state, shortened: enough to find it, no more
+            before = decode_one(OAuthState, _stored(snapshot), record_id=state_hash[:16])
             if before.used_at is not None:
                 return before
             used = before.model_copy(update={"used_at": now})
@@ -679,9 +713,10 @@ class FirestoreConnectionStore:
         query = query.select(["record"]).limit(limit + 1)
         with _backend():
             snapshots = list(query.stream())
-        items = [OAuthState.model_validate_json(_record(s)) for s in snapshots[:limit]]
-        next_cursor = items[-1].state_hash if len(snapshots) > limit else None
-        return Page(items=items, next_cursor=next_cursor)
+        page = _decoded(OAuthState, snapshots[:limit])
+        # the document id is the hash itself (hex, a safe id), readable record or not
+        next_cursor = snapshots[limit - 1].id if len(snapshots) > limit else None
+        return Page(items=page.items, next_cursor=next_cursor, unreadable=page.unreadable)
 
     def replace_oauth_state(self, state: OAuthState, *, expected: OAuthState) -> bool:
         """Read, compare, then update on the ``update_time`` read: a consume in between fails
@@ -696,7 +731,7 @@ class FirestoreConnectionStore:
             snapshot = ref.get(field_paths=["record"])
             if not snapshot.exists:
                 return False
-            stored = OAuthState.model_validate_json(_record(snapshot))
+            stored = decode_one(OAuthState, _stored(snapshot), record_id=state.state_hash)
             if stored != expected or stored.used_at is not None:
                 return False
             try:
@@ -735,7 +770,7 @@ class FirestoreConnectionStore:
             snapshot = self._event_ref(provider, dedupe_key).get(field_paths=["record"])
         if not snapshot.exists:
             return None
-        event = WebhookEvent.model_validate_json(_record(snapshot))
+        event = decode_one(WebhookEvent, _stored(snapshot), record_id=dedupe_key)
         if event.provider != provider or event.dedupe_key != dedupe_key:
             return None
         return event
@@ -772,7 +807,7 @@ class FirestoreConnectionStore:
         )
         with _backend():
             snapshots = list(query.stream())
-        return [WebhookEvent.model_validate_json(_summary(s)) for s in snapshots]
+        return _decoded(WebhookEvent, snapshots, "summary").items
 
     # -- leases -----------------------------------------------------------------------------
     def acquire_lease(
@@ -854,7 +889,7 @@ class FirestoreConnectionStore:
             snapshot = self._settings_ref(tenant_id).get(field_paths=["record"])
         if not snapshot.exists:
             return None
-        settings = TenantSettings.model_validate_json(_record(snapshot))
+        settings = decode_one(TenantSettings, _stored(snapshot), record_id=tenant_id)
         return settings if settings.tenant_id == tenant_id else None
 
     def put_tenant_settings(
@@ -896,18 +931,22 @@ class FirestoreConnectionStore:
         self, *, cursor: str | None = None, limit: int = 200
     ) -> Page[TenantSettings]:
         """A collection-group query over ``settings`` by document name; the cursor is the last
-        record's tenant id."""
+        document's path (a tenant id cannot be read back from an unreadable record, nor from a
+        hashed path)."""
         if limit < 1:
             raise InvalidRequest("limit must be at least 1")
         query = self._client.collection_group(SETTINGS).order_by(_DOCUMENT_NAME)
         if cursor is not None:
-            query = query.start_after({_DOCUMENT_NAME: self._settings_ref(cursor)})
+            path = decode_scan_cursor(cursor, parent=TENANTS, collection=SETTINGS)
+            query = query.start_after({_DOCUMENT_NAME: self._client.document(path)})
         query = query.select(["record"]).limit(limit + 1)
         with _backend():
             snapshots = list(query.stream())
-        items = [TenantSettings.model_validate_json(_record(s)) for s in snapshots[:limit]]
-        next_cursor = items[-1].tenant_id if len(snapshots) > limit else None
-        return Page(items=items, next_cursor=next_cursor)
+        page = _decoded(TenantSettings, snapshots[:limit])
+        next_cursor = None
+        if len(snapshots) > limit:
+            next_cursor = encode_scan_cursor(snapshots[limit - 1].reference.path)
+        return Page(items=page.items, next_cursor=next_cursor, unreadable=page.unreadable)
 
     # -- event deliveries -------------------------------------------------------------------
     def record_delivery(self, delivery: Delivery) -> None:
@@ -928,7 +967,7 @@ class FirestoreConnectionStore:
             snapshot = self._delivery_ref(tenant_id, delivery_id).get(field_paths=["record"])
         if not snapshot.exists:
             return None
-        delivery = Delivery.model_validate_json(_record(snapshot))
+        delivery = decode_one(Delivery, _stored(snapshot), record_id=delivery_id)
         if delivery.tenant_id != tenant_id or delivery.id != delivery_id:
             return None
         return delivery
@@ -939,7 +978,7 @@ class FirestoreConnectionStore:
         if limit < 1:
             raise InvalidRequest("limit must be at least 1")
         snapshots = self._newest(tenant_id, DELIVERIES, "created_at", connection_id, limit)
-        return [Delivery.model_validate_json(_record(s)) for s in snapshots]
+        return _decoded(Delivery, snapshots).items
 
     # -- housekeeping -----------------------------------------------------------------------
     def purge_expired(self, *, now: datetime) -> int:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from tether.adapters.audited_writes import entries_of
+from tether.adapters.record_decoding import decode_many, decode_one, is_readable
 from tether.adapters.sqlite.migrations import enable_wal
 from tether.adapters.sqlite.schema import format_time, migrate
 from tether.adapters.sqlite.thread_connections import ThreadConnections
@@ -102,9 +103,11 @@ def listing_sql(*, status: bool, provider: bool, after: bool) -> str:
 
 
 # A connection's recent inbound events, newest first, from ``webhook_events_by_connection``
-# (schema step 5), without the payload: ``json_remove`` drops body and headers in SQL.
+# (schema step 5), without the payload: ``json_remove`` drops body and headers in SQL (and
+# would fail the whole query on one malformed document: those come back NULL, unreadable).
 _WEBHOOK_EVENTS_SQL = (
-    "SELECT json_remove(doc, '$.body', '$.headers') FROM webhook_events "
+    "SELECT dedupe_key, CASE WHEN json_valid(doc) "
+    "THEN json_remove(doc, '$.body', '$.headers') END FROM webhook_events "
     "WHERE tenant_id = ? AND connection_id = ? ORDER BY received_at DESC LIMIT ?"
 )
 
@@ -238,7 +241,7 @@ class SqliteConnectionStore:
         )
         if row is None or (row[1] and not include_deleted):
             return None
-        return Connection.model_validate_json(row[0])
+        return decode_one(Connection, row[0], record_id=connection_id)
 
     def list_connections(
         self,
@@ -258,12 +261,12 @@ class SqliteConnectionStore:
             status=status is not None, provider=provider is not None, after=cursor is not None
         )
         rows = self._db().execute(sql, args).fetchall()
-        items = [Connection.model_validate_json(r[0]) for r in rows[:limit]]
+        items, unreadable = decode_many(Connection, ((r[2], r[0]) for r in rows[:limit]))
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
             next_cursor = _encode_cursor(last[1], last[2])
-        return Page(items=items, next_cursor=next_cursor)
+        return Page(items=items, next_cursor=next_cursor, unreadable=unreadable)
 
     def update_connection(
         self,
@@ -303,6 +306,26 @@ class SqliteConnectionStore:
             self._insert_audit(db, entries)
         return stored
 
+    def remove_unreadable_connection(
+        self, tenant_id: str, connection_id: str, *, audit: Sequence[AuditEvent] = ()
+    ) -> bool:
+        """See :meth:`~tether.ports.ConnectionStore.remove_unreadable_connection`: the row goes
+        (its webhook token and route with it) only if its document still does not decode."""
+        entries = entries_of(tenant_id, audit)
+        with self._write() as db:
+            row = db.execute(
+                "SELECT doc FROM connections WHERE id = ? AND tenant_id = ?",
+                (connection_id, tenant_id),
+            ).fetchone()
+            if row is None or is_readable(Connection, row[0]):
+                return False
+            db.execute(
+                "DELETE FROM connections WHERE id = ? AND tenant_id = ?",
+                (connection_id, tenant_id),
+            )
+            self._insert_audit(db, entries)
+        return True
+
     def scan_connections(self, *, cursor: str | None = None, limit: int = 200) -> Page[Connection]:
         after = cursor or ""
         rows = (
@@ -313,9 +336,9 @@ class SqliteConnectionStore:
             )
             .fetchall()
         )
-        items = [Connection.model_validate_json(r[1]) for r in rows[:limit]]
+        items, unreadable = decode_many(Connection, ((r[0], r[1]) for r in rows[:limit]))
         next_cursor = rows[limit - 1][0] if len(rows) > limit else None
-        return Page(items=items, next_cursor=next_cursor)
+        return Page(items=items, next_cursor=next_cursor, unreadable=unreadable)
 
     def list_expiring(
         self, *, before: datetime, limit: int = 200, cursor: str | None = None
@@ -330,35 +353,35 @@ class SqliteConnectionStore:
             args += [expires_at, record_id]
         args.append(limit + 1)
         rows = self._db().execute(_EXPIRING_SQL.format(after=after), args).fetchall()
-        items = [Connection.model_validate_json(r[0]) for r in rows[:limit]]
+        items, unreadable = decode_many(Connection, ((r[2], r[0]) for r in rows[:limit]))
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
             next_cursor = _encode_cursor(last[1], last[2])
-        return Page(items=items, next_cursor=next_cursor)
+        return Page(items=items, next_cursor=next_cursor, unreadable=unreadable)
 
     def find_connection_by_webhook_token(self, token_hash: str) -> Connection | None:
         row = (
             self._db()
             .execute(
-                "SELECT doc FROM connections WHERE webhook_token_hash = ? AND deleted = 0",
+                "SELECT doc, id FROM connections WHERE webhook_token_hash = ? AND deleted = 0",
                 (token_hash,),
             )
             .fetchone()
         )
-        return None if row is None else Connection.model_validate_json(row[0])
+        return None if row is None else decode_one(Connection, row[0], record_id=row[1])
 
     def find_connection_by_route(self, provider: str, route: str) -> Connection | None:
         row = (
             self._db()
             .execute(
-                "SELECT doc FROM connections "
+                "SELECT doc, id FROM connections "
                 "WHERE provider = ? AND webhook_route = ? AND deleted = 0",
                 (provider, route),
             )
             .fetchone()
         )
-        return None if row is None else Connection.model_validate_json(row[0])
+        return None if row is None else decode_one(Connection, row[0], record_id=row[1])
 
     # -- audit ------------------------------------------------------------------------------
     def append_audit(self, event: AuditEvent) -> None:
@@ -392,7 +415,7 @@ class SqliteConnectionStore:
             rows = (
                 self._db()
                 .execute(
-                    "SELECT doc FROM audit WHERE tenant_id = ? ORDER BY seq DESC LIMIT ?",
+                    "SELECT id, doc FROM audit WHERE tenant_id = ? ORDER BY seq DESC LIMIT ?",
                     (tenant_id, limit),
                 )
                 .fetchall()
@@ -401,13 +424,13 @@ class SqliteConnectionStore:
             rows = (
                 self._db()
                 .execute(
-                    "SELECT doc FROM audit WHERE tenant_id = ? AND connection_id = ? "
+                    "SELECT id, doc FROM audit WHERE tenant_id = ? AND connection_id = ? "
                     "ORDER BY seq DESC LIMIT ?",
                     (tenant_id, connection_id, limit),
                 )
                 .fetchall()
             )
-        return [AuditEvent.model_validate_json(r[0]) for r in rows]
+        return decode_many(AuditEvent, ((r[0], r[1]) for r in rows))[0]
 
     # -- OAuth states -----------------------------------------------------------------------
     def create_oauth_state(self, state: OAuthState) -> None:
@@ -427,7 +450,7 @@ class SqliteConnectionStore:
             ).fetchone()
             if row is None:
                 return None
-            before = OAuthState.model_validate_json(row[0])
+            before = decode_one(OAuthState, row[0], record_id=state_hash)
             if before.used_at is None:
                 used = before.model_copy(update={"used_at": now})
                 db.execute(
@@ -448,8 +471,9 @@ class SqliteConnectionStore:
             )
             .fetchall()
         )
-        items = [OAuthState.model_validate_json(r[1]) for r in rows[:limit]]
-        return Page(items=items, next_cursor=rows[limit - 1][0] if len(rows) > limit else None)
+        items, unreadable = decode_many(OAuthState, ((r[0], r[1]) for r in rows[:limit]))
+        next_cursor = rows[limit - 1][0] if len(rows) > limit else None
+        return Page(items=items, next_cursor=next_cursor, unreadable=unreadable)
 
     def replace_oauth_state(self, state: OAuthState, *, expected: OAuthState) -> bool:
         if state.state_hash != expected.state_hash:
@@ -460,7 +484,7 @@ class SqliteConnectionStore:
             ).fetchone()
             if row is None:
                 return False
-            stored = OAuthState.model_validate_json(row[0])
+            stored = decode_one(OAuthState, row[0], record_id=expected.state_hash)
             if stored != expected or stored.used_at is not None:
                 return False
             db.execute(
@@ -498,7 +522,7 @@ class SqliteConnectionStore:
             )
             .fetchone()
         )
-        return None if row is None else WebhookEvent.model_validate_json(row[0])
+        return None if row is None else decode_one(WebhookEvent, row[0], record_id=dedupe_key)
 
     def update_webhook_event(self, event: WebhookEvent) -> None:
         with self._write() as db:
@@ -531,7 +555,7 @@ class SqliteConnectionStore:
         if limit < 1:
             return []
         rows = self._db().execute(_WEBHOOK_EVENTS_SQL, (tenant_id, connection_id, limit))
-        return [WebhookEvent.model_validate_json(r[0]) for r in rows.fetchall()]
+        return decode_many(WebhookEvent, ((r[0], r[1]) for r in rows.fetchall()))[0]
 
     # -- leases -----------------------------------------------------------------------------
     def acquire_lease(
@@ -591,7 +615,7 @@ class SqliteConnectionStore:
             .execute("SELECT doc FROM tenant_settings WHERE tenant_id = ?", (tenant_id,))
             .fetchone()
         )
-        return None if row is None else TenantSettings.model_validate_json(row[0])
+        return None if row is None else decode_one(TenantSettings, row[0], record_id=tenant_id)
 
     def put_tenant_settings(
         self,
@@ -636,8 +660,9 @@ class SqliteConnectionStore:
             )
             .fetchall()
         )
-        items = [TenantSettings.model_validate_json(r[1]) for r in rows[:limit]]
-        return Page(items=items, next_cursor=rows[limit - 1][0] if len(rows) > limit else None)
+        items, unreadable = decode_many(TenantSettings, ((r[0], r[1]) for r in rows[:limit]))
+        next_cursor = rows[limit - 1][0] if len(rows) > limit else None
+        return Page(items=items, next_cursor=next_cursor, unreadable=unreadable)
 
     # -- event deliveries -------------------------------------------------------------------
     def record_delivery(self, delivery: Delivery) -> None:
@@ -665,14 +690,14 @@ class SqliteConnectionStore:
             )
             .fetchone()
         )
-        return None if row is None else Delivery.model_validate_json(row[0])
+        return None if row is None else decode_one(Delivery, row[0], record_id=delivery_id)
 
     def list_deliveries(
         self, tenant_id: str, *, connection_id: str | None = None, limit: int = 50
     ) -> list[Delivery]:
         if limit < 1:
             raise InvalidRequest("limit must be at least 1")
-        sql = "SELECT doc FROM deliveries WHERE tenant_id = ?"
+        sql = "SELECT id, doc FROM deliveries WHERE tenant_id = ?"
         args: list[object] = [tenant_id]
         if connection_id is not None:
             sql += " AND connection_id = ?"
@@ -680,7 +705,7 @@ class SqliteConnectionStore:
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         args.append(limit)
         rows = self._db().execute(sql, args).fetchall()
-        return [Delivery.model_validate_json(r[0]) for r in rows]
+        return decode_many(Delivery, ((r[0], r[1]) for r in rows))[0]
 
     # -- housekeeping -----------------------------------------------------------------------
     def purge_expired(self, *, now: datetime) -> int:

@@ -1,0 +1,249 @@
+"""The ConnectionStore contract for records that can no longer be read (stored JSON that does
+not parse or does not validate): a reader of many skips them and names them, a reader of one
+gets ``RecordUnreadable``, and an unreadable connection can still be removed. Every backend
+passes all of it; the poisoned JSON is written behind the store's back (``poison``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.contract.conftest import RecordPoisoner
+from tests.contract.test_connection_store_contract import (
+    T0,
+    _delivery,
+    _received,
+    _settings,
+    make,
+)
+from tether.domain.errors import RecordUnreadable
+from tether.domain.models import AuditEvent, Connection, OAuthState, TenantSettings, WebhookInfo
+from tether.ports import ConnectionStore
+
+
+def _deep(depth: int) -> str:
+    """A connection record as the API stored it before bodies were bounded: config nested
+    ``depth`` levels, valid JSON that pydantic's JSON parser (200 levels at most) refuses."""
+    record = make("conn_placeholder").model_dump_json()
+    return record.replace('"config":{}', '"config":' + '{"a":' * depth + "{}" + "}" * depth)
+
+
+POISONS = {
+    "deep": _deep(250),
+    "not_json": '{"id": "conn_b", "tenant_id": "t1", ',
+    "wrong_shape": '{"id": 7}',
+    "not_an_object": "[]",
+}
+
+
+@pytest.fixture(params=sorted(POISONS))
+def poisoned(request: pytest.FixtureRequest) -> str:
+    return POISONS[request.param]
+
+
+def _oauth(connection_id: str, tenant: str = "t1", *, minutes: int) -> Connection:
+    return make(
+        connection_id,
+        tenant,
+        minutes=minutes,
+        auth_mode="oauth2",
+        token_expires_at=T0 + timedelta(minutes=minutes),
+    )
+
+
+def _three_with_the_middle_poisoned(
+    store: ConnectionStore, poison: RecordPoisoner, raw: str
+) -> None:
+    for i, cid in enumerate(["conn_a", "conn_b", "conn_c"]):
+        store.create_connection(_oauth(cid, minutes=i))
+    poison.connection("t1", "conn_b", raw)
+
+
+def test_a_listing_skips_an_unreadable_connection_and_names_it(
+    store: ConnectionStore, poison: RecordPoisoner, poisoned: str
+) -> None:
+    _three_with_the_middle_poisoned(store, poison, poisoned)
+    store.create_connection(_oauth("conn_other", "t2", minutes=5))
+    page = store.list_connections("t1")
+    assert [c.id for c in page.items] == ["conn_c", "conn_a"]
+    assert page.unreadable == ["conn_b"]
+    other = store.list_connections("t2")
+    assert ([c.id for c in other.items], other.unreadable) == (["conn_other"], [])
+
+
+def test_pages_walk_past_an_unreadable_connection(
+    store: ConnectionStore, poison: RecordPoisoner
+) -> None:
+    _three_with_the_middle_poisoned(store, poison, POISONS["deep"])
+    seen: list[str] = []
+    unreadable: list[str] = []
+    cursor = None
+    while True:
+        page = store.list_connections("t1", limit=1, cursor=cursor)
+        seen += [c.id for c in page.items]
+        unreadable += page.unreadable
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert (seen, unreadable) == (["conn_c", "conn_a"], ["conn_b"])
+
+
+def test_scan_and_the_expiry_listing_skip_it_for_every_tenant(
+    store: ConnectionStore, poison: RecordPoisoner, poisoned: str
+) -> None:
+    _three_with_the_middle_poisoned(store, poison, poisoned)
+    store.create_connection(_oauth("conn_other", "t2", minutes=1))
+    for limit in (1, 2, 200):
+        scanned: list[str] = []
+        expiring: list[str] = []
+        unreadable: list[str] = []
+        cursor = None
+        while True:
+            page = store.scan_connections(cursor=cursor, limit=limit)
+            scanned += [c.id for c in page.items]
+            unreadable += page.unreadable
+            if (cursor := page.next_cursor) is None:
+                break
+        while True:
+            page = store.list_expiring(before=T0 + timedelta(hours=1), limit=limit, cursor=cursor)
+            expiring += [c.id for c in page.items]
+            unreadable += page.unreadable
+            if (cursor := page.next_cursor) is None:
+                break
+        assert sorted(scanned) == ["conn_a", "conn_c", "conn_other"]
+        assert expiring == ["conn_a", "conn_other", "conn_c"]
+        assert unreadable == ["conn_b", "conn_b"]
+
+
+def test_reading_an_unreadable_connection_is_record_unreadable(
+    store: ConnectionStore, poison: RecordPoisoner, poisoned: str
+) -> None:
+    _three_with_the_middle_poisoned(store, poison, poisoned)
+    with pytest.raises(RecordUnreadable) as caught:
+        store.get_connection("t1", "conn_b")
+    assert caught.value.code == "RECORD_UNREADABLE"
+    assert caught.value.http_status == 409
+    assert "{" not in caught.value.message and "config" not in caught.value.message
+    with pytest.raises(RecordUnreadable):
+        store.get_connection("t1", "conn_b", include_deleted=True)
+    assert store.get_connection("t2", "conn_b") is None  # another tenant still sees nothing
+
+
+def test_an_unreadable_connection_can_be_removed_and_only_an_unreadable_one(
+    store: ConnectionStore, poison: RecordPoisoner, poisoned: str
+) -> None:
+    hooked = make(
+        "conn_b",
+        webhook=WebhookInfo(url="https://h/x", token_hash="hash_b"),
+        webhook_route="acct_1",
+    )
+    store.create_connection(make("conn_a"))
+    store.create_connection(hooked)
+    poison.connection("t1", "conn_b", poisoned)
+    assert store.remove_unreadable_connection("t1", "conn_a") is False
+    assert store.remove_unreadable_connection("t2", "conn_b") is False
+    assert store.remove_unreadable_connection("t1", "conn_missing") is False
+    assert store.remove_unreadable_connection("t1", "conn_b") is True
+    assert store.get_connection("t1", "conn_b", include_deleted=True) is None
+    assert store.get_connection("t1", "conn_a") is not None
+    page = store.list_connections("t1")
+    assert ([c.id for c in page.items], page.unreadable) == (["conn_a"], [])
+    # its webhook token and route are free again
+    assert store.find_connection_by_webhook_token("hash_b") is None
+    assert store.find_connection_by_route("stripe", "acct_1") is None
+    store.create_connection(
+        make("conn_new", webhook=WebhookInfo(url="https://h/y", token_hash="hash_b"))
+    )
+    store.create_connection(make("conn_new2", webhook_route="acct_1"))
+    assert store.remove_unreadable_connection("t1", "conn_b") is False
+
+
+def test_listings_of_audit_deliveries_and_events_skip_unreadable_records(
+    store: ConnectionStore, poison: RecordPoisoner, poisoned: str
+) -> None:
+    for i in range(3):
+        store.append_audit(
+            AuditEvent(
+                id=f"aud_{i}",
+                tenant_id="t1",
+                connection_id="conn_1",
+                action="connection.updated",
+                actor="u1",
+                at=T0 + timedelta(seconds=i),
+            )
+        )
+        store.record_delivery(_delivery(f"evt_{i}", minutes=i))
+        store.create_webhook_event(_received(f"e{i}", minutes=i))
+    poison.audit("t1", "aud_1", poisoned)
+    poison.delivery("t1", "evt_1", poisoned)
+    poison.webhook_event("webhook", "conn_1/e1", poisoned)
+    assert [e.id for e in store.list_audit("t1")] == ["aud_2", "aud_0"]
+    assert [e.id for e in store.list_audit("t1", connection_id="conn_1")] == ["aud_2", "aud_0"]
+    assert [d.id for d in store.list_deliveries("t1")] == ["evt_2", "evt_0"]
+    assert [d.id for d in store.list_deliveries("t1", connection_id="conn_1")] == [
+        "evt_2",
+        "evt_0",
+    ]
+    assert [e.id for e in store.list_webhook_events("t1", "conn_1")] == ["whe_e2", "whe_e0"]
+
+
+def test_single_reads_of_other_unreadable_records_are_record_unreadable(
+    store: ConnectionStore, poison: RecordPoisoner, poisoned: str
+) -> None:
+    store.record_delivery(_delivery("evt_1"))
+    store.create_webhook_event(_received("e1", minutes=1))
+    store.put_tenant_settings(_settings(), expected_version=None)
+    poison.delivery("t1", "evt_1", poisoned)
+    poison.webhook_event("webhook", "conn_1/e1", poisoned)
+    poison.tenant_settings("t1", poisoned)
+    with pytest.raises(RecordUnreadable):
+        store.get_delivery("t1", "evt_1")
+    with pytest.raises(RecordUnreadable):
+        store.get_webhook_event("webhook", "conn_1/e1")
+    with pytest.raises(RecordUnreadable):
+        store.get_tenant_settings("t1")
+
+
+def test_the_rotation_scans_of_settings_and_states_skip_and_name_unreadable_ones(
+    store: ConnectionStore, poison: RecordPoisoner, poisoned: str
+) -> None:
+    tenants = ["t1", "a/b", "t3", "..", "t5"]  # "a/b" and ".." are stored under hashed ids
+    for tenant in tenants:
+        store.put_tenant_settings(
+            TenantSettings(tenant_id=tenant, updated_at=T0), expected_version=None
+        )
+        store.create_oauth_state(
+            OAuthState(
+                state_hash=f"h_{len(tenant)}{tenant.encode().hex()}",
+                tenant_id=tenant,
+                user_id="u1",
+                provider="google_drive",
+                redirect_uri="https://tether.example/oauth_callback/",
+                created_at=T0,
+                expires_at=T0 + timedelta(minutes=10),
+            )
+        )
+    for bad in ("a/b", ".."):
+        poison.tenant_settings(bad, poisoned)
+        poison.oauth_state(f"h_{len(bad)}{bad.encode().hex()}", poisoned)
+    for limit in (1, 2, 100):  # a page may end on an unreadable record, or hold only those
+        settings: list[str] = []
+        states: list[str] = []
+        unreadable_settings: list[str] = []
+        unreadable_states: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = store.scan_tenant_settings(cursor=cursor, limit=limit)
+            settings += [s.tenant_id for s in page.items]
+            unreadable_settings += page.unreadable
+            if (cursor := page.next_cursor) is None:
+                break
+        while True:
+            states_page = store.scan_oauth_states(cursor=cursor, limit=limit)
+            states += [s.tenant_id for s in states_page.items]
+            unreadable_states += states_page.unreadable
+            if (cursor := states_page.next_cursor) is None:
+                break
+        assert sorted(settings) == sorted(states) == ["t1", "t3", "t5"]
+        assert len(unreadable_settings) == len(unreadable_states) == 2
