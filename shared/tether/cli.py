@@ -366,6 +366,7 @@ def _cmd_keys_retire(args: argparse.Namespace) -> int:
     from tether.bootstrap import Container
     from tether.config import Settings
     from tether.crypto import load_keyring_file, save_keyring_file
+    from tether.services.key_rotation import UNREADABLE_RECORDS
 
     container = Container(Settings.from_env(task_worker=False))
     try:
@@ -374,6 +375,15 @@ def _cmd_keys_retire(args: argparse.Namespace) -> int:
         usage = container.key_rotation.key_usage()
     finally:
         container.close()
+    unreadable = usage.pop(UNREADABLE_RECORDS, {})
+    if unreadable:
+        counted = ", ".join(f"{n} {record.replace('_', ' ')}" for record, n in unreadable.items())
+        print(
+            f"cannot tell what {counted} record(s) seal: they cannot be read; delete them "
+            "(`tether keys rotate` names them) before retiring a key",
+            file=sys.stderr,
+        )
+        return 1
     still = {kind: counts[args.key_id] for kind, counts in usage.items() if args.key_id in counts}
     if still:
         counted = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in still.items())

@@ -124,3 +124,31 @@ def test_retire_drops_an_old_key_only_once_nothing_is_sealed_under_it(
         "skipped": 0,
         "failed": 0,
     }
+
+
+def test_retire_refuses_while_a_record_cannot_be_read(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What an unreadable record seals is unknown: no key is provably unused until it is
+    deleted (or repaired), and rotate names it."""
+    import sqlite3
+
+    ring = Keyring.generate("kold")
+    save_keyring_file(data_dir / "keyring.json", ring)
+    _stored(data_dir, "conn_1", Sealer(ring))
+    _stored(data_dir, "conn_2", Sealer(ring))
+    db = sqlite3.connect(data_dir / "tether.sqlite3")
+    with db:
+        db.execute("UPDATE connections SET doc = '{\"id\": 7}' WHERE id = 'conn_2'")
+    db.close()
+    _new_primary(data_dir)
+    argv = ["--data-dir", str(data_dir)]
+
+    assert main(["keys", "rotate", *argv]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out)["unreadable_records"] == [{"record": "connection", "id": "conn_2"}]
+    assert "UNREADABLE connection conn_2" in err
+    assert main(["keys", "retire", "kold", *argv]) == 1
+    assert "cannot tell what 1 connection record(s) seal" in capsys.readouterr().err
+    keyring = load_keyring_file(data_dir / "keyring.json")
+    assert keyring is not None and keyring.key_ids == ("knew", "kold")

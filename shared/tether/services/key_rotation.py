@@ -63,6 +63,7 @@ ACCESS_TOKENS = "access_tokens"
 NOTIFY_SECRETS = "notify_secrets"
 OAUTH_STATES = "oauth_states"
 KINDS = (CREDENTIAL_PAYLOADS, ACCESS_TOKENS, NOTIFY_SECRETS, OAUTH_STATES)
+UNREADABLE_RECORDS = "unreadable_records"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +179,17 @@ class KeyRotationService:
         """How many values of each kind are sealed under each key id (read only): what
         ``tether keys retire`` checks before it drops a key. Payloads held by Secret Manager
         and used or expired states are not counted (nothing will open them with a key);
-        an envelope that does not parse counts under ``"malformed"``."""
+        an envelope that does not parse counts under ``"malformed"``. Records the store cannot
+        decode are counted per record type under ``"unreadable_records"`` (present only when
+        there are some): what they seal is unknown, so no key is provably unused."""
         usage: dict[str, dict[str, int]] = {kind: {} for kind in KINDS}
+
+        def unreadable(record: str) -> Callable[[list[str]], None]:
+            def add(ids: list[str]) -> None:
+                counts = usage.setdefault(UNREADABLE_RECORDS, {})
+                counts[record] = counts.get(record, 0) + len(ids)
+
+            return add
 
         def count(kind: str, envelope: str) -> None:
             try:
@@ -188,17 +198,17 @@ class KeyRotationService:
                 key_id = "malformed"
             usage[kind][key_id] = usage[kind].get(key_id, 0) + 1
 
-        for connection in self._connections(lambda ids: None):
+        for connection in self._connections(unreadable("connection")):
             ref = connection.credential_ref
             if ref is not None and ref.backend == "db":
                 count(CREDENTIAL_PAYLOADS, ref.locator)
             if connection.sealed_access_token is not None:
                 count(ACCESS_TOKENS, connection.sealed_access_token)
-        for settings in self._tenant_settings(lambda ids: None):
+        for settings in self._tenant_settings(unreadable("tenant_settings")):
             for secret in settings.notify_secrets:
                 count(NOTIFY_SECRETS, secret.sealed)
         now = self._clock.now()
-        for state in self._oauth_states(lambda ids: None):
+        for state in self._oauth_states(unreadable("oauth_state")):
             sealed = state.data.get("sealed")
             if isinstance(sealed, str) and state.used_at is None and state.expires_at > now:
                 count(OAUTH_STATES, sealed)
