@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.functions.oauth_harness import ACME, RETURN_TO, Flow, clock, connect, flow
+from tether.domain.models import StatusDetail
 from tether.domain.status import ConnectionStatus
 
 __all__ = ["clock", "flow"]  # fixtures
@@ -99,3 +100,33 @@ def test_a_refresh_that_works_again_announces_the_recovery(flow, clock):
     assert [e["type"] for e in events] == ["connection.created", "connection.recovered"]
     assert events[-1]["data"]["previous_status"] == "error"
     assert events[-1]["data"]["status"] == "active"
+
+
+def test_new_credentials_for_a_failed_connection_announce_the_update_and_the_recovery(flow):
+    created = flow.connections.post(
+        "/", json={"provider": "stripe", "credentials": {"api_key": SECRET}}, headers=ACME
+    )
+    connection_id = created.get_json()["id"]
+    store = flow.container.store
+    record = store.get_connection("acme", connection_id)
+    failed = record.model_copy(
+        update={
+            "status": ConnectionStatus.ERROR,
+            "status_detail": StatusDetail(
+                code="AUTH_FAILED", message="refused", at=record.updated_at
+            ),
+        }
+    )
+    store.update_connection(failed, expected_version=record.version)
+
+    patched = flow.connections.patch(
+        f"/{connection_id}", json={"credentials": {"api_key": SECRET + "2"}}, headers=ACME
+    )
+    assert patched.status_code == 200 and patched.get_json()["status"] == "active"
+    events = _events(flow, connection_id)
+    assert [e["type"] for e in events] == [
+        "connection.created",
+        "connection.credentials_updated",
+        "connection.recovered",
+    ]
+    assert events[-1]["data"]["previous_status"] == "error"

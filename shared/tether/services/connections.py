@@ -370,9 +370,10 @@ class ConnectionService:
                 )
             except VersionConflict:
                 continue
+            # Announced once the record is gone, whatever happens to the credentials next.
+            self._publish(ConnectionEvent.DELETED, stored)
             # The record no longer points at the credentials; now destroy them.
             self._destroy_credentials(principal.tenant_id, connection_id, current.credential_ref)
-            self._publish(ConnectionEvent.DELETED, stored)
             return
         raise BackendUnavailable(
             "the connection is being changed concurrently; try again", code="CONTENDED"
