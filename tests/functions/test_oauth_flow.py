@@ -192,3 +192,12 @@ def test_the_right_iss_is_accepted_and_no_iss_is_needed_without_a_known_issuer(f
     returned = flow.browser(started["authorization_url"])
     stripped = {k: v for k, v in returned.items() if k != "iss"}
     assert flow.finish(stripped)[1]["status"] == "active"
+
+
+def test_an_error_answer_from_another_issuer_is_refused_as_such(flow):
+    flow.provider.deny_next()
+    started = flow.authorize(flow.custom_body())
+    returned = flow.browser(started["authorization_url"])
+    assert returned["error"] == "access_denied"
+    status, outcome, _ = flow.finish({**returned, "iss": "https://impostor.example.com"})
+    assert (status, outcome["error"]) == (302, "issuer_mismatch")

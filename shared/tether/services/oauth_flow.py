@@ -322,11 +322,12 @@ class OAuthFlowService:
             raise _Abort("state_used", "this authorization was already completed")
         if state.expires_at <= now:
             raise _Abort("state_expired", "the authorization took too long; start again")
+        # RFC 9207 §2.4: error responses name their issuer too; check it first.
+        _check_issuer(state.data.get("issuer"), query.get("iss"))
         provider_error = query.get("error")
         if provider_error:
             reason = provider_error if _SAFE_ERROR.match(provider_error) else "provider_error"
             raise _Abort(reason, "the provider did not grant access")
-        _check_issuer(state.data.get("issuer"), query.get("iss"))
         provider = self._catalog().get(state.provider)
         code = query.get(_code_param(provider))
         if not code:
