@@ -22,6 +22,7 @@ from tether.http.pagination import (
     PaginationLoop,
     RecordsPathError,
 )
+from tether.http.redact import Redactor
 from tether.services.fetch import FetchRequest, FetchResult, FetchService, ProviderError
 
 BASE = "https://api.example.com/v1"
@@ -423,6 +424,33 @@ def test_relative_link_is_followed_with_its_own_query():
     # The link's query travels as parameters (clients differ on merging a URL's query).
     assert send.calls[1]["url"] == "https://api.example.com/v1/items"
     assert send.calls[1]["params"] == {"page": "2"}
+
+
+def test_echoed_credentials_are_masked_in_records_and_in_the_cursor():
+    """An API that echoes its API key in records and in its next-page link: the walk follows
+    the link, and neither the records nor the cursor handed back hold the key."""
+    secret = "k3y/with+odd=chars&more"
+    encoded = "k3y%2Fwith%2Bodd%3Dchars%26more"
+    next_link = f'</v1/items?page=2&api_key={encoded}>; rel="next"'
+    send = fixed(
+        response(
+            [{"seen_key": secret, secret: "as a key", "n": [1, {"deep": f"x{secret}y"}]}],
+            headers={"Link": next_link},
+        ),
+    )
+    service = FetchService(send, BASE, LinkPagination(), redact=Redactor([secret]).scrub)
+    result = service.fetch(FetchRequest(path="/items", max_pages=1))
+    assert result.records == [
+        {"seen_key": "[REDACTED]", "[REDACTED]": "as a key", "n": [1, {"deep": "x[REDACTED]y"}]}
+    ]
+    assert result.truncated and result.next_cursor is not None
+    state = base64.urlsafe_b64decode(result.next_cursor + "=" * (-len(result.next_cursor) % 4))
+    assert secret not in state.decode() and encoded not in state.decode()
+
+
+def test_without_a_redactor_records_pass_unchanged():
+    send = fixed(response([{"k": "k3y/with+odd=chars"}]))
+    assert FetchService(send, BASE).fetch(FetchRequest()).records == [{"k": "k3y/with+odd=chars"}]
 
 
 def test_graphql_walk_through_the_fake():

@@ -29,7 +29,7 @@ def fetch(call: Call) -> Response:
         call.request, FetchRequest, max_bytes=call.container.settings.max_body_bytes
     )
     sender = call.container.connection_calls.sender(call.principal, _connection_id(call))
-    service = FetchService(sender, sender.base_url, sender.default_pagination)
+    service = FetchService(sender, sender.base_url, sender.default_pagination, redact=sender.redact)
     result = service.fetch(request)
     return json_response(result.model_dump(mode="json"))
 

@@ -10,6 +10,7 @@ the log formatter too.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 from tether.logs import redact as redact_log_text
@@ -48,8 +49,38 @@ class Redactor:
         """Whether ``text`` carries one of the secrets (in any of its forms)."""
         return any(form in text for form in self._forms)
 
-    def __call__(self, text: str) -> str:
+    def text(self, value: str) -> str:
+        """``value`` with these secrets masked, and nothing else changed (no log shapes)."""
         for form in sorted(self._forms, key=len, reverse=True):
-            if form in text:
-                text = text.replace(form, REDACTED)
-        return redact_log_text(text)
+            if form in value:
+                value = value.replace(form, REDACTED)
+        return value
+
+    def scrub(self, value: Any) -> Any:
+        """A copy of JSON-shaped ``value`` (dicts, lists, scalars) with these secrets masked
+        in every string and object key, at any depth; nothing else changes. Walks with a
+        stack, not recursion: a provider's answer may nest as deep as the JSON parser went."""
+        if not self._forms:
+            return value
+        root: list[Any] = [value]
+        pending: list[tuple[Any, Any, Any]] = [(root, 0, value)]
+        while pending:
+            parent, slot, node = pending.pop()
+            if isinstance(node, str):
+                parent[slot] = self.text(node)
+            elif isinstance(node, dict):
+                copied: dict[Any, Any] = {}
+                for key, item in node.items():
+                    name = self.text(key) if isinstance(key, str) else key
+                    copied[name] = item
+                    pending.append((copied, name, item))
+                parent[slot] = copied
+            elif isinstance(node, list | tuple):
+                items = list(node)
+                pending.extend((items, i, item) for i, item in enumerate(items))
+                parent[slot] = items
+        return root[0]
+
+    def __call__(self, text: str) -> str:
+        """``text`` with these secrets and whatever the log redactor masks (for messages)."""
+        return redact_log_text(self.text(text))

@@ -9,7 +9,7 @@ lifecycle (refreshed when due, once more after a 401).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tether.catalog import Catalog, Provider
@@ -18,6 +18,7 @@ from tether.domain.errors import InvalidRequest
 from tether.domain.models import Connection, Principal
 from tether.http.client import OutboundClient
 from tether.http.model import OutboundResponse, RateSpec, RequestAuth
+from tether.http.redact import Redactor
 from tether.services.connections import ConnectionService
 from tether.services.request_auth import auth_for
 from tether.services.token_lifecycle import TokenLifecycle
@@ -40,6 +41,8 @@ class ConnectionSender:
     default_pagination: Mapping[str, Any] | None
     # The origins the credentials are bound to (tether.catalog.destination).
     origins: frozenset[str]
+    # The string values of the connection's stored credentials (see redact).
+    credential_values: tuple[str, ...] = field(default=(), repr=False)
 
     def __call__(
         self,
@@ -61,6 +64,13 @@ class ConnectionSender:
             rate_key=self.rate_key,
             rate=self.rate,
         )
+
+    def redact(self, value: Any) -> Any:
+        """``value`` (JSON-shaped, e.g. fetched records) with every credential of this
+        connection masked by value: the stored ones and whatever the auth put on the wire
+        (an OAuth access token, refreshed ones included), as sent and URL-encoded."""
+        secrets = [*self.credential_values, *(self.auth.secrets() if self.auth else ())]
+        return Redactor(secrets).scrub(value)
 
 
 def _rate(provider: Provider, config: Mapping[str, Any], default: RateSpec) -> RateSpec:
@@ -103,22 +113,26 @@ class ConnectionCalls:
         if isinstance(configured, dict):
             headers.update({str(k): str(v) for k, v in configured.items()})
         pagination = connection.config.get("pagination")
+        auth, credential_values = self._auth(principal, connection, provider)
         return ConnectionSender(
             client=self._client(),
             connection=connection,
             provider=provider,
             base_url=base_url,
-            auth=self._auth(principal, connection, provider),
+            auth=auth,
             headers=headers,
             rate_key=f"conn:{connection.tenant_id}:{connection.id}",
             rate=_rate(provider, connection.config, self._default_rate),
             default_pagination=pagination if isinstance(pagination, dict) else None,
             origins=destination_of(provider, connection.config).origins,
+            credential_values=credential_values,
         )
 
     def _auth(
         self, principal: Principal, connection: Connection, provider: Provider
-    ) -> RequestAuth | None:
+    ) -> tuple[RequestAuth | None, tuple[str, ...]]:
+        """The request auth, and the string values of the stored credentials it was built
+        from (none for OAuth: the access token comes from the lifecycle, see ``redact``)."""
         if provider.auth_mode in ("oauth2", "oauth2_client_credentials"):
             lifecycle = self._lifecycle()
             current = [connection]
@@ -130,8 +144,10 @@ class ConnectionCalls:
                 current[0] = lifecycle.force_refresh(current[0])
                 return lifecycle.access_token(current[0])
 
-            return auth_for(
+            auth = auth_for(
                 provider, connection.config, {}, oauth_token=token, oauth_refresh=refresh
             )
+            return auth, ()
         credentials = self._connections.credentials_of(principal, connection, purpose="fetch")
-        return auth_for(provider, connection.config, credentials)
+        values = tuple(v for v in credentials.values() if isinstance(v, str))
+        return auth_for(provider, connection.config, credentials), values

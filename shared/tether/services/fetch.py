@@ -16,6 +16,10 @@ many records of that page were already returned); it is checked again when it co
 Every URL the walk requests is on the base URL's origin: a ``Link`` to another host stops the
 walk (``PAGINATION_OFF_HOST``) rather than send the connection's credentials there. A non-2xx
 answer raises :class:`ProviderError` (status and ``Retry-After`` only: nothing of the body).
+
+The records and the cursor pass through ``redact`` (given by the caller: the connection's
+credential values, masked by value) before they leave: an API that echoes the request (its
+``Authorization`` header, its query) must not hand the tenant's own secrets back in the output.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal, Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -223,6 +227,7 @@ class FetchService:
         pagination: PaginationSpec | Mapping[str, Any] | None = None,
         *,
         headers: Mapping[str, str] | None = None,
+        redact: Callable[[Any], Any] | None = None,
     ) -> None:
         origin = _origin(base_url)
         if origin is None:
@@ -236,12 +241,19 @@ class FetchService:
             _SPEC.validate_python(pagination) if isinstance(pagination, Mapping) else pagination
         )
         self._headers = {"Accept": "application/json", **(headers or {})}
+        self._redact = redact
 
     @property
     def base_url(self) -> str:
         return self._base_url
 
     def fetch(self, request: FetchRequest) -> FetchResult:
+        result = self._walk(request)
+        if self._redact is None:
+            return result
+        return result.model_copy(update={"records": self._redact(result.records)})
+
+    def _walk(self, request: FetchRequest) -> FetchResult:
         explicit = "pagination" in request.model_fields_set
         spec = request.pagination if explicit else self._default_pagination
         check_spec(
@@ -359,9 +371,8 @@ class FetchService:
 
     # -- cursors ------------------------------------------------------------------------------
 
-    @staticmethod
     def _encode_cursor(
-        request: PageRequest, method: str, spec: PaginationSpec | None, skip: int
+        self, request: PageRequest, method: str, spec: PaginationSpec | None, skip: int
     ) -> str:
         state: dict[str, Any] = {
             "v": _CURSOR_VERSION,
@@ -373,6 +384,8 @@ class FetchService:
         }
         if request.body is not None:
             state["b"] = request.body
+        if self._redact is not None:
+            state = self._redact(state)
         raw = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
