@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tether.domain.bounded_json import MAX_DEPTH, MAX_ITEMS, MAX_STRING_CHARS
 from tether.services.commands import CreateConnection, StartOAuth, UpdateConnection
 
 __all__ = ["openapi_document"]
@@ -86,6 +87,14 @@ def _query(name: str, description: str, schema: dict[str, Any] | None = None) ->
 
 
 _KEY = "^[a-z][a-z0-9_]{0,63}$"
+_LIMITS = (
+    f"Every JSON body is checked before anything reads it: at most {MAX_DEPTH} nested arrays "
+    f"or objects (400 JSON_TOO_DEEP), {MAX_ITEMS} members in one array or object and "
+    f"{MAX_STRING_CHARS} characters in one string or key (400 JSON_TOO_LARGE); NaN, Infinity, "
+    "numbers out of range and lone UTF-16 surrogates are refused (400 INVALID_JSON). A record "
+    "stored before these limits that can no longer be read is left out of listings, answers "
+    "409 RECORD_UNREADABLE when asked for by id, and can still be deleted."
+)
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
@@ -162,7 +171,10 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
             "get": {
                 "summary": "Get a connection",
                 "security": secured,
-                "responses": {"200": _json("Connection", "the connection"), **_errors(401, 404)},
+                "responses": {
+                    "200": _json("Connection", "the connection"),
+                    **_errors(401, 404, 409),
+                },
             },
             "patch": {
                 "summary": "Change display name, config, metadata or credentials",
@@ -188,6 +200,8 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
             },
             "delete": {
                 "summary": "Delete a connection (soft delete; credentials destroyed)",
+                "description": "A record that can no longer be read (409 RECORD_UNREADABLE on "
+                "GET) is removed for good; its tokens cannot be revoked at the provider.",
                 "security": secured,
                 "responses": {"204": {"description": "deleted"}, **_errors(401, 404)},
             },
@@ -197,7 +211,7 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
             "get": {
                 "summary": "Audit trail of a connection (no secrets)",
                 "security": secured,
-                "responses": {"200": {"description": "audit entries"}, **_errors(401, 404)},
+                "responses": {"200": {"description": "audit entries"}, **_errors(401, 404, 409)},
             },
         },
         "/connections/{id}/refresh": {
@@ -265,10 +279,13 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                 "summary": "Fetch from the connection's API: {method, path, params, body, "
                 "records_path, pagination, max_pages, max_records, cursor} → "
                 "{records, pages, next_cursor, truncated}",
+                "description": "The connection's own credential values are masked "
+                "([REDACTED]) wherever they appear in the records or the cursor, as an API "
+                "that echoes the request would return them.",
                 "security": secured,
                 "responses": {
                     "200": {"description": "records"},
-                    **_errors(400, 401, 404, 502),
+                    **_errors(400, 401, 404, 409, 502),
                 },
             },
         },
@@ -361,7 +378,11 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Tether", "version": "0.1.0"},
+        "info": {
+            "title": "Tether",
+            "version": "0.1.0",
+            "description": _LIMITS,
+        },
         "servers": [{"url": server_url}] if server_url else [],
         "paths": paths,
         "components": {
