@@ -265,16 +265,20 @@ class Container:
 
         from tether.adapters.local_tasks import LocalTaskQueue, Periodic
         from tether.services.housekeeping import HOUSEKEEPING_TASK
+        from tether.services.token_lifecycle import SWEEP_TASK
 
-        # Stands in for Cloud Scheduler: housekeeping once per interval, by itself. On the
-        # container's clock, like every other part: tests move it by hand.
-        every = timedelta(seconds=s.housekeeping_interval_seconds)
+        # Stands in for Cloud Scheduler: housekeeping once per interval and the token sweep
+        # (the safety net of proactive refresh) three times per sweep window, by themselves.
+        # On the container's clock, like every other part: tests move it by hand.
         queue = LocalTaskQueue(
             s.tasks_path,
             self.dispatch_task,
             clock=self.clock,
             max_attempts=s.task_max_attempts,
-            periodic=[Periodic(HOUSEKEEPING_TASK, every)],
+            periodic=[
+                Periodic(HOUSEKEEPING_TASK, timedelta(seconds=s.housekeeping_interval_seconds)),
+                Periodic(SWEEP_TASK, timedelta(seconds=max(60, s.oauth_sweep_window_seconds // 3))),
+            ],
         )
         if s.task_worker:
             queue.start()

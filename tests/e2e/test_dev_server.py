@@ -210,10 +210,10 @@ def test_readme_task_call_works_as_typed(dev: DevServer) -> None:
     assert answer.json() == {"ok": True}
 
 
-def _housekeeping_runs(data_dir: Path) -> list[tuple[str, str]]:
+def _housekeeping_runs(data_dir: Path, kind: str = "housekeeping") -> list[tuple[str, str]]:
     with closing(sqlite3.connect(data_dir / "tasks.sqlite3", timeout=10)) as db:
         return db.execute(
-            "SELECT name, status FROM tasks WHERE kind = 'housekeeping' ORDER BY name"
+            "SELECT name, status FROM tasks WHERE kind = ? ORDER BY name", (kind,)
         ).fetchall()
 
 
@@ -233,3 +233,13 @@ def test_dev_runs_housekeeping_by_itself_once_per_period(dev: DevServer) -> None
     runs = _housekeeping_runs(dev.data_dir)
     # the same name again (or, across an hour boundary, the next hour's)
     assert len(runs) <= 2 and runs[0][0] == name, runs
+
+
+def test_dev_runs_the_token_sweep_by_itself(dev: DevServer) -> None:
+    """The safety net of proactive refresh runs without Cloud Scheduler too."""
+    deadline = time.monotonic() + 15
+    while not any(status == "done" for _, status in _housekeeping_runs(dev.data_dir, "sweep")):
+        assert time.monotonic() < deadline, _housekeeping_runs(dev.data_dir, "sweep")
+        time.sleep(0.1)
+    (name, _), *more = _housekeeping_runs(dev.data_dir, "sweep")
+    assert name.startswith("sweep-") and not more

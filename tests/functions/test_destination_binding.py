@@ -146,6 +146,19 @@ def test_moving_with_credentials_replaces_them_and_nothing_stored_follows(client
     )
 
 
+def test_a_config_url_no_client_can_parse_is_refused_on_patch_too(clients, home):
+    created = clients.create(_rest_api(home.url))
+
+    odd = clients.patch(
+        created["id"],
+        {"config": {**created["config"], "base_url": "http://[::1"}, "credentials": {}},
+    )
+
+    assert odd.status_code == 400
+    assert odd.get_json()["error"]["code"] == "INVALID_CONFIG"
+    assert clients.get(created["id"])["config"] == created["config"]
+
+
 def test_fetch_never_sends_credentials_to_another_origin(clients, home, elsewhere):
     created = clients.create(_rest_api(home.url))
 

@@ -260,6 +260,7 @@ class ConnectionService:
                 changed.notify_url = self._notify_url(request.notify_url)
             if request.config is not None:
                 validate_against_schema(request.config, provider.config_schema, section="config")
+                check_config_urls(provider, request.config)
                 changed.config = dict(request.config)
             moved = _moved_destination(provider, current, changed)
             if moved:
