@@ -71,6 +71,7 @@ def test_the_list_skips_the_unreadable_record_and_logs_its_id_only(
         response = connections_client.get("/", headers=ACME)
     assert response.status_code == 200
     assert [c["id"] for c in response.get_json()["connections"]] == [three[2], three[0]]
+    assert response.get_json()["unreadable"] == [three[1]]  # so the tenant can delete it
     assert MARKER not in response.get_data(as_text=True)
     assert any(three[1] in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
     assert MARKER not in caplog.text
@@ -100,8 +101,9 @@ def test_it_can_be_deleted_and_the_deletion_is_audited(
     assert response.status_code == 204
     assert connections_client.get(f"/{three[1]}", headers=ACME).status_code == 404
     assert connections_client.delete(f"/{three[1]}", headers=ACME).status_code == 404
-    listed = connections_client.get("/", headers=ACME).get_json()["connections"]
-    assert [c["id"] for c in listed] == [three[2], three[0]]
+    listed = connections_client.get("/", headers=ACME).get_json()
+    assert [c["id"] for c in listed["connections"]] == [three[2], three[0]]
+    assert listed["unreadable"] == []
     trail = container.store.list_audit("acme", connection_id=three[1])
     assert [(e.action, e.detail) for e in trail][:1] == [
         ("connection.deleted", {"unreadable": True})

@@ -80,7 +80,12 @@ def list_(call: Call) -> Response:
     query = parse_query(call.request.args, ListConnections)
     page = call.container.connections.list_connections(call.principal, query)
     return json_response(
-        {"connections": [connection_view(c) for c in page.items], "next_cursor": page.next_cursor}
+        {
+            "connections": [connection_view(c) for c in page.items],
+            "next_cursor": page.next_cursor,
+            # ids of this page's records that can no longer be read: the tenant can delete them
+            "unreadable": page.unreadable,
+        }
     )
 
 

@@ -405,6 +405,12 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                             "items": {"$ref": "#/components/schemas/Connection"},
                         },
                         "next_cursor": {"type": ["string", "null"]},
+                        "unreadable": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "ids of records of this page that can no longer "
+                            "be read (left out of connections; DELETE removes them)",
+                        },
                     },
                 },
                 "Provider": {"type": "object"},
