@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install dev test lint bench bench-backends bench-oauth bench-fetch bench-webhooks bench-listing bench-keyring bench-soak bench-housekeeping clean
+.PHONY: install dev test lint bench bench-backends bench-oauth bench-fetch bench-webhooks bench-listing bench-keyring bench-soak bench-housekeeping bench-json clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ bench-soak: install
 
 bench-housekeeping: install
 	$(BIN)/python tests/bench/bench_housekeeping.py
+
+bench-json: install
+	$(BIN)/python tests/bench/bench_bounded_json.py
 
 clean:
 	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache

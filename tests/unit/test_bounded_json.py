@@ -74,3 +74,19 @@ def test_the_response_encoder_refuses_nan_rather_than_emit_it() -> None:
         json_response({"n": math.nan})
     with pytest.raises(ValueError, match="not JSON compliant"):
         json_response([math.inf])
+
+
+def test_surrogate_escapes_paired_escaped_or_raw() -> None:
+    # a pair in a key is one character; an escaped backslash before "ud800" is plain text
+    assert loads_bounded(b'{"\\ud83d\\ude00": "\\\\ud800"}') == {"\U0001f600": "\\ud800"}
+    assert code_of('{"k": "\\ud800"}') == "INVALID_JSON"
+    assert code_of('{"k": "\ud800"}') == "INVALID_JSON"  # a str holding one unescaped
+    with pytest.raises(InvalidRequest):
+        loads_bounded(b'{"k": "\xed\xa0\x80"}')  # one encoded in UTF-8 bytes
+
+
+def test_only_utf8_bodies() -> None:
+    """RFC 8259 section 8.1: JSON exchanged between systems is UTF-8."""
+    with pytest.raises(InvalidRequest):
+        loads_bounded('{"k": "v"}'.encode("utf-16"))
+    assert loads_bounded('{"k": "\u00e9t\u00e9"}'.encode()) == {"k": "\u00e9t\u00e9"}

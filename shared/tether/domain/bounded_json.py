@@ -41,6 +41,8 @@ MAX_STRING_CHARS = 100_000
 
 # json.loads joins a valid surrogate pair into one character: any left over is a lone half.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# A \uXXXX escape that decodes to a surrogate (paired or not): only then are strings scanned.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 _NOT_FINITE = "NaN, Infinity and numbers out of range are not JSON"
@@ -71,38 +73,62 @@ def _too_deep() -> InvalidRequest:
     )
 
 
-def _check_string(value: str) -> None:
-    if len(value) > MAX_STRING_CHARS:
-        raise InvalidRequest(
-            f"a JSON string is longer than {MAX_STRING_CHARS} characters", code="JSON_TOO_LARGE"
-        )
-    if _SURROGATE.search(value):
-        raise _invalid("a JSON string holds a lone UTF-16 surrogate (\\ud800-\\udfff)")
+def _too_large(what: str) -> InvalidRequest:
+    return InvalidRequest(what, code="JSON_TOO_LARGE")
 
 
-def _check(value: Any) -> None:
-    """Walk ``value`` without recursion (its depth is what is being checked)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
+def _long() -> InvalidRequest:
+    return _too_large(f"a JSON string is longer than {MAX_STRING_CHARS} characters")
+
+
+def _lone() -> InvalidRequest:
+    return _invalid("a JSON string holds a lone UTF-16 surrogate (\\ud800-\\udfff)")
+
+
+def _check(value: Any, *, surrogates: bool) -> None:
+    """Walk ``value`` with a stack, not recursion (its depth is what is being checked).
+    ``surrogates``: whether the text had an escape that may have decoded to one, so strings
+    need scanning for them (a regex per string costs more than the rest of the walk)."""
+    if type(value) is str:
+        if len(value) > MAX_STRING_CHARS:
+            raise _long()
+        if surrogates and _SURROGATE.search(value):
+            raise _lone()
+        return
+    if type(value) is float:
+        if not math.isfinite(value):
+            raise _invalid(_NOT_FINITE)
+        return
+    if type(value) is not dict and type(value) is not list:
+        return
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, str):
-            _check_string(node)
-            continue
-        if not isinstance(node, dict | list):
-            continue
         if depth > MAX_DEPTH:
             raise _too_deep()
         if len(node) > MAX_ITEMS:
-            raise InvalidRequest(
-                f"a JSON array or object has more than {MAX_ITEMS} members",
-                code="JSON_TOO_LARGE",
-            )
-        if isinstance(node, dict):
+            raise _too_large(f"a JSON array or object has more than {MAX_ITEMS} members")
+        if type(node) is dict:
             for key in node:
-                _check_string(key)
-            stack.extend((child, depth + 1) for child in node.values())
+                if len(key) > MAX_STRING_CHARS:
+                    raise _long()
+                if surrogates and _SURROGATE.search(key):
+                    raise _lone()
+            children: Any = node.values()
         else:
-            stack.extend((child, depth + 1) for child in node)
+            children = node
+        for child in children:
+            kind = type(child)
+            if kind is str:
+                if len(child) > MAX_STRING_CHARS:
+                    raise _long()
+                if surrogates and _SURROGATE.search(child):
+                    raise _lone()
+            elif kind is float:
+                if not math.isfinite(child):  # 1e400 parses as inf
+                    raise _invalid(_NOT_FINITE)
+            elif kind is dict or kind is list:
+                stack.append((child, depth + 1))
 
 
 def loads_finite(raw: bytes | str) -> Any:
@@ -116,15 +142,24 @@ def loads_finite(raw: bytes | str) -> Any:
 
 
 def loads_bounded(raw: bytes | str) -> Any:
-    """``raw`` decoded (UTF-8, -16 or -32, as :func:`json.loads` detects) and checked against
-    the limits above; :class:`~tether.domain.errors.InvalidRequest` when it is refused."""
+    """``raw`` (UTF-8, RFC 8259 section 8.1) decoded and checked against the limits above;
+    :class:`~tether.domain.errors.InvalidRequest` when it is refused."""
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8")  # strict: encoded surrogates are refused here
+        except UnicodeDecodeError:
+            raise _invalid("the body is not valid UTF-8 JSON") from None
+    elif _SURROGATE.search(raw):  # a str can hold one unescaped
+        raise _lone()
+    else:
+        text = raw
     try:
-        value = json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+        value = json.loads(text, parse_constant=_no_constant)
     except _NotFinite:
         raise _invalid(_NOT_FINITE) from None
     except RecursionError:
         raise _too_deep() from None
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:
         raise _invalid("the body is not valid JSON") from None
-    _check(value)
+    _check(value, surrogates=_SURROGATE_ESCAPE.search(text) is not None)
     return value
