@@ -224,3 +224,34 @@ def test_a_purge_task_never_touches_a_live_connection(stack):
     container.connections.purge_credentials({"tenant_id": "acme", "connection_id": connection_id})
     assert len(parts.secrets_of_project()) == 1
     assert client.get(f"/{connection_id}", headers=ACME).status_code == 200
+
+
+def test_an_unreadable_record_is_deleted_with_its_secret(stack):
+    """A record that no longer decodes (here: JSON nested 250 levels, as bodies were stored
+    before they were bounded): listed by id only, 409 by id, and its DELETE removes the
+    document and destroys the Secret Manager secret, found by connection id alone."""
+    parts, client, _ = stack
+    connection_id = _create(client).get_json()["id"]
+    keep = _create(client).get_json()["id"]
+    ref = (
+        parts.fs.collection("tenants")
+        .document("acme")
+        .collection("connections")
+        .document(connection_id)
+    )
+    record = json.loads(ref.get().to_dict()["record"])
+    record["metadata"] = json.loads('{"a":' * 250 + "{}" + "}" * 250)
+    ref.update({"record": json.dumps(record)})
+    assert len(parts.secrets_of_project()) == 2
+
+    listed = client.get("/", headers=ACME).get_json()
+    assert [c["id"] for c in listed["connections"]] == [keep]
+    assert listed["unreadable"] == [connection_id]
+    response = client.get(f"/{connection_id}", headers=ACME)
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "RECORD_UNREADABLE"
+
+    assert client.delete(f"/{connection_id}", headers=ACME).status_code == 204
+    assert parts.document(connection_id) is None
+    assert len(parts.secrets_of_project()) == 1  # the other connection's
+    assert client.get(f"/{keep}", headers=ACME).status_code == 200
