@@ -215,3 +215,12 @@ def test_fetch_never_exceeds_the_connection_rate(clients, api):
     # and never more than 2 + 5 in any second.
     assert api.max_requests_in(1.0, "/offset") <= 7
     assert api.max_requests_in(0.2, "/offset") <= 3
+
+
+@pytest.mark.parametrize("odd", ["\xb2", "\u0661", "9" * 40])
+def test_a_records_path_with_odd_digits_is_not_a_crash(clients, api, odd):
+    """ "²" passes str.isdigit() and fails int(): a tenant's records_path indexing a list with
+    it (or with digits of another script, or thousands of them) finds nothing, never a 500."""
+    body = clients.rest_api(api, test_path="/cursor/items", records_path=f"data.{odd}")
+    outcome = clients.outcome(body)
+    assert outcome["ok"] is True and outcome["code"] == "OK"

@@ -195,7 +195,9 @@ def test_parse_allowlist():
     }
     assert parse_allowlist("") == frozenset()
     assert parse_allowlist(None) == frozenset()
-    for bad in ("localhost", "localhost:", "localhost:0", "localhost:99999", "::1:80", ":80"):
+    # "\u0661" (Arabic-Indic one) passed str.isdigit() and int() read it as port 1
+    odd = ("localhost:\u0661", "localhost:\xb2", "localhost:" + "8" * 40)
+    for bad in ("localhost", "localhost:", "localhost:0", "localhost:99999", "::1:80", ":80", *odd):
         with pytest.raises(ValueError, match="allowlist"):
             parse_allowlist(bad)
     guard = EgressGuard.from_text("localhost:8080")

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from tether.domain.decimal_digits import parse_decimal
 from tether.http.model import OutboundError
 
 __all__ = [
@@ -149,8 +150,9 @@ def parse_allowlist(text: str | None) -> frozenset[str]:
 
 
 def _normalise_allow_entry(entry: str) -> str:
-    host, sep, port = entry.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    host, sep, port_text = entry.rpartition(":")
+    port = parse_decimal(port_text)
+    if not sep or not host or port is None or not 0 < port < 65536:
         raise ValueError(f"egress allowlist entry {entry!r} is not host:port")
     if host.startswith("[") != host.endswith("]") or (":" in host and not host.startswith("[")):
         raise ValueError(f"egress allowlist entry {entry!r}: bracket IPv6 hosts as [addr]:port")
@@ -159,7 +161,7 @@ def _normalise_allow_entry(entry: str) -> str:
             host = f"[{ipaddress.IPv6Address(host[1:-1])}]"
         except ValueError:
             raise ValueError(f"egress allowlist entry {entry!r}: bad IPv6 address") from None
-    return f"{host}:{int(port)}"
+    return f"{host}:{port}"
 
 
 def _blocked(host: str, why: str = "is not allowed") -> OutboundError:

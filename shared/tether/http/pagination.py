@@ -31,6 +31,7 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tether.domain.decimal_digits import parse_decimal
 from tether.domain.errors import InvalidRequest
 
 __all__ = [
@@ -180,8 +181,7 @@ def _lookup(value: Any, path: str) -> Any:
             if part not in value:
                 return _MISSING
             value = value[part]
-        elif isinstance(value, list) and part.isdigit():
-            index = int(part)
+        elif isinstance(value, list) and (index := parse_decimal(part)) is not None:
             if index >= len(value):
                 return _MISSING
             value = value[index]

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from tether.domain.decimal_digits import parse_decimal
 from tether.http.model import OutboundFailure
 from tether.http.redact import encoded_forms
 
@@ -352,8 +353,10 @@ def dig(value: Any, path: str) -> Any:
     for segment in path.split("."):
         if isinstance(value, Mapping) and segment in value:
             value = value[segment]
-        elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
-            value = value[int(segment)]
+        elif isinstance(value, list) and (index := parse_decimal(segment)) is not None:
+            if index >= len(value):
+                return MISSING
+            value = value[index]
         else:
             return MISSING
     return value

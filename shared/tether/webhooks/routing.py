@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from tether.catalog.schema import WebhookSpec
+from tether.domain.decimal_digits import parse_decimal
 
 __all__ = [
     "MAX_EVENT_ID_LENGTH",
@@ -82,8 +83,7 @@ def field_value(path: str, headers: Mapping[str, str], payload: Any) -> Any:
     for segment in path.split("."):
         if isinstance(value, Mapping):
             value = value.get(segment)
-        elif isinstance(value, list) and segment.isdigit():
-            index = int(segment)
+        elif isinstance(value, list) and (index := parse_decimal(segment)) is not None:
             value = value[index] if index < len(value) else None
         else:
             return None
@@ -116,7 +116,7 @@ def is_empty_batch(spec: WebhookSpec, payload: Any) -> bool:
             continue
         segments = path.split(".")
         for depth, segment in enumerate(segments):
-            if not segment.isdigit():
+            if parse_decimal(segment) is None:
                 continue
             container = field_value(".".join(segments[:depth]), {}, payload) if depth else payload
             if isinstance(container, list) and not container:
