@@ -6,6 +6,7 @@ token, and none of them comes back in the fetch response. (Cursors: tests/unit/t
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -157,3 +158,31 @@ def test_an_oauth_connections_access_token_is_never_returned(
     text = response.get_data(as_text=True)
     assert token not in text
     assert response.get_json()["records"][0]["headers"]["authorization"] == "Bearer [REDACTED]"
+
+
+def test_endpoint_discovery_never_returns_the_credentials(clients: Any) -> None:
+    # An upstream whose OpenAPI document quotes the key it was called with.
+    requirement, config, credentials = CASES["bearer"]
+    api, connections, fetch = clients(requirement)
+    created = connections.post(
+        "/",
+        json={
+            "provider": "rest_api",
+            "config": {"base_url": api.url, "test_path": "/me", **config},
+            "credentials": credentials,
+        },
+        headers=ACME,
+    ).get_json()
+    document = {
+        "openapi": "3.0.3",
+        "info": {"title": "echo", "version": "1"},
+        "paths": {"/items": {"get": {"summary": f"Called with Bearer {SECRET}"}}},
+    }
+    api.inject("/openapi.json", status=200, body=json.dumps(document), times=5)
+
+    found = fetch.get(f"/{created['id']}/endpoints", headers=ACME)
+
+    assert found.status_code == 200, found.get_json()
+    paths = [e["path"] for e in found.get_json()["endpoints"]]
+    assert "/items" in paths  # the document was read
+    assert SECRET not in found.get_data(as_text=True)

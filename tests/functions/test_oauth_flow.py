@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -14,6 +15,8 @@ __all__ = ["clock", "flow"]  # fixtures
 
 def test_the_whole_flow_makes_an_active_connection_that_can_call_the_api(flow):
     started = flow.authorize(flow.custom_body())
+    # Times read as everywhere in the API: ISO 8601 in UTC with Z.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", started["expires_at"])
     url = urlsplit(started["authorization_url"])
     params = parse_qs(url.query)
     assert params["code_challenge_method"] == ["S256"]
@@ -201,3 +204,13 @@ def test_an_error_answer_from_another_issuer_is_refused_as_such(flow):
     assert returned["error"] == "access_denied"
     status, outcome, _ = flow.finish({**returned, "iss": "https://impostor.example.com"})
     assert (status, outcome["error"]) == (302, "issuer_mismatch")
+
+
+def test_a_provider_without_a_configured_client_is_a_clear_409(flow):
+    response = flow.start.post(
+        "/", json={"provider": "hubspot", "return_to": RETURN_TO}, headers=ACME
+    )
+    assert response.status_code == 409
+    error = response.get_json()["error"]
+    assert error["code"] == "OAUTH_CLIENT_NOT_CONFIGURED"
+    assert "TETHER_OAUTH_CLIENT_HUBSPOT_ID" in error["message"]

@@ -48,7 +48,7 @@ def endpoints(call: Call) -> Response:
         send=lambda method, url: sender(method, url),
         known=known,
     )
-    return json_response(found.as_dict())
+    return json_response(sender.redact(found.as_dict()))
 
 
 _router = Router()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from flask import Response
 
+from tether.domain.clock import iso_utc
 from tether.domain.errors import TetherError
 
 __all__ = ["error_response", "json_response", "no_content"]
@@ -17,13 +19,20 @@ _SECURITY_HEADERS = {
 }
 
 
+def _json_default(value: object) -> str:
+    """Times as the API shows them everywhere (ISO 8601, ``Z``); anything else as text."""
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    return str(value)
+
+
 def json_response(
     body: Any, status: int = 200, *, headers: dict[str, str] | None = None
 ) -> Response:
     response = Response(
         # allow_nan=False: NaN and Infinity are not JSON; refusing them here (a 500 with a
         # valid error body) beats sending a response no client can parse.
-        json.dumps(body, separators=(",", ":"), default=str, allow_nan=False),
+        json.dumps(body, separators=(",", ":"), default=_json_default, allow_nan=False),
         status=status,
         mimetype="application/json",
     )

@@ -37,6 +37,7 @@ from tether.crypto import Sealer
 from tether.crypto.purposes import OAUTH_STATE_PURPOSE
 from tether.domain.clock import Clock
 from tether.domain.errors import (
+    ConfigurationError,
     Conflict,
     InvalidRequest,
     NotFound,
@@ -214,7 +215,12 @@ class OAuthFlowService:
             check_config_urls(provider, config)
             validate_against_schema(credentials, provider.credentials_schema, section="credentials")
             scopes = requested_scopes(provider, config, request.scopes)
-        client = self._clients.client(provider, config, credentials)
+        try:
+            client = self._clients.client(provider, config, credentials)
+        except ConfigurationError as exc:
+            # The deployment has no OAuth client for this provider: nothing the caller can
+            # retry, and no server fault either; the message names the missing setting.
+            raise Conflict(exc.message, code=exc.code) from None
 
         now = self._clock.now()
         state = new_state()
