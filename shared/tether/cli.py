@@ -211,6 +211,7 @@ def _serve_dev(
         f"  data:    {backends}\n"
         f"  openapi: {base_url}/openapi.json\n"
         f"  token:   tether token --tenant acme"
+        + ("" if s.data_dir == Path(".tether") else f" --data-dir {s.data_dir}")
         + (
             f"\n  demo:    the `demo` provider's OAuth server on http://{args.host}:{demo_port}"
             if "demo" in s.oauth_clients
