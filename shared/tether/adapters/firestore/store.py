@@ -563,16 +563,24 @@ class FirestoreConnectionStore:
         return Conflict("this webhook token is already in use")
 
     def scan_connections(self, *, cursor: str | None = None, limit: int = 200) -> Page[Connection]:
+        return self._scan_tenant_group(Connection, CONNECTIONS, cursor=cursor, limit=limit)
+
+    def _scan_tenant_group(
+        self, model: type[M], collection: str, *, cursor: str | None, limit: int
+    ) -> Page[M]:
+        """Every tenant's ``collection`` by a collection-group query in document-name order;
+        the cursor is the last document's path (a tenant id cannot be read back from an
+        unreadable record, nor from a hashed path)."""
         if limit < 1:
             raise InvalidRequest("limit must be at least 1")
-        query = self._client.collection_group(CONNECTIONS).order_by(_DOCUMENT_NAME)
+        query = self._client.collection_group(collection).order_by(_DOCUMENT_NAME)
         if cursor is not None:
-            path = decode_scan_cursor(cursor, parent=TENANTS, collection=CONNECTIONS)
+            path = decode_scan_cursor(cursor, parent=TENANTS, collection=collection)
             query = query.start_after({_DOCUMENT_NAME: self._client.document(path)})
         query = query.select(["record"]).limit(limit + 1)
         with _backend():
             snapshots = list(query.stream())
-        page = _decoded(Connection, snapshots[:limit])
+        page = _decoded(model, snapshots[:limit])
         next_cursor = None
         if len(snapshots) > limit:
             next_cursor = encode_scan_cursor(snapshots[limit - 1].reference.path)
@@ -930,23 +938,7 @@ class FirestoreConnectionStore:
     def scan_tenant_settings(
         self, *, cursor: str | None = None, limit: int = 200
     ) -> Page[TenantSettings]:
-        """A collection-group query over ``settings`` by document name; the cursor is the last
-        document's path (a tenant id cannot be read back from an unreadable record, nor from a
-        hashed path)."""
-        if limit < 1:
-            raise InvalidRequest("limit must be at least 1")
-        query = self._client.collection_group(SETTINGS).order_by(_DOCUMENT_NAME)
-        if cursor is not None:
-            path = decode_scan_cursor(cursor, parent=TENANTS, collection=SETTINGS)
-            query = query.start_after({_DOCUMENT_NAME: self._client.document(path)})
-        query = query.select(["record"]).limit(limit + 1)
-        with _backend():
-            snapshots = list(query.stream())
-        page = _decoded(TenantSettings, snapshots[:limit])
-        next_cursor = None
-        if len(snapshots) > limit:
-            next_cursor = encode_scan_cursor(snapshots[limit - 1].reference.path)
-        return Page(items=page.items, next_cursor=next_cursor, unreadable=page.unreadable)
+        return self._scan_tenant_group(TenantSettings, SETTINGS, cursor=cursor, limit=limit)
 
     # -- event deliveries -------------------------------------------------------------------
     def record_delivery(self, delivery: Delivery) -> None:
