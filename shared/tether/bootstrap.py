@@ -24,27 +24,27 @@ if TYPE_CHECKING:
     from tether.api.auth import TokenVerifier
     from tether.api.task_auth import TaskCallerVerifier
     from tether.catalog import Catalog
+    from tether.connections.events import ConnectionEvents
+    from tether.connections.housekeeping import Housekeeping
+    from tether.connections.key_rotation import KeyRotationService
+    from tether.connections.service import ConnectionService
     from tether.crypto import Keyring, KeyringSource, Sealer
+    from tether.delivery.service import DeliveryService
+    from tether.delivery.settings import NotifySettingsService
     from tether.domain.models import Connection
+    from tether.fetch.calls import ConnectionCalls
+    from tether.fetch.discovery import EndpointDiscovery
+    from tether.fetch.probe import ConnectionTester
     from tether.http.client import OutboundClient
     from tether.http.guard import EgressGuard
+    from tether.oauth.clients import OAuthClients
+    from tether.oauth.flow import OAuthFlowService
+    from tether.oauth.lifecycle import TokenLifecycle
     from tether.oauth.model import OAuthClient
     from tether.oauth.token_endpoint import TokenEndpoint
+    from tether.oauth.token_storage import TokenStorage
     from tether.ports import ConnectionStore, SecretStore, TaskQueue
-    from tether.services.connection_calls import ConnectionCalls
-    from tether.services.connection_events import ConnectionEvents
-    from tether.services.connection_testing import ConnectionTester
-    from tether.services.connections import ConnectionService
-    from tether.services.delivery import DeliveryService
-    from tether.services.endpoint_discovery import EndpointDiscovery
-    from tether.services.housekeeping import Housekeeping
-    from tether.services.key_rotation import KeyRotationService
-    from tether.services.notify_settings import NotifySettingsService
-    from tether.services.oauth_clients import OAuthClients
-    from tether.services.oauth_flow import OAuthFlowService
-    from tether.services.token_lifecycle import TokenLifecycle
-    from tether.services.token_storage import TokenStorage
-    from tether.services.webhook_ingestion import WebhookIngestion
+    from tether.webhooks.ingestion import WebhookIngestion
 
 __all__ = ["Container", "check_startup", "get_container", "reset_container"]
 
@@ -264,8 +264,8 @@ class Container:
         from datetime import timedelta
 
         from tether.adapters.local_tasks import LocalTaskQueue, Periodic
-        from tether.services.housekeeping import HOUSEKEEPING_TASK
-        from tether.services.token_lifecycle import SWEEP_TASK
+        from tether.connections.housekeeping import HOUSEKEEPING_TASK
+        from tether.oauth.lifecycle import SWEEP_TASK
 
         # Stands in for Cloud Scheduler: housekeeping once per interval and the token sweep
         # (the safety net of proactive refresh) three times per sweep window, by themselves.
@@ -294,7 +294,7 @@ class Container:
     # -- services ---------------------------------------------------------------------------
     @lazy
     def connections(self) -> ConnectionService:
-        from tether.services.connections import ConnectionService
+        from tether.connections.service import ConnectionService
 
         return ConnectionService(
             store=self.store,
@@ -311,13 +311,13 @@ class Container:
     @lazy
     def connection_events(self) -> ConnectionEvents:
         """The one publisher of connection lifecycle events, for every service."""
-        from tether.services.connection_events import ConnectionEvents
+        from tether.connections.events import ConnectionEvents
 
         return ConnectionEvents(lambda: self.tasks)
 
     @lazy
     def token_storage(self) -> TokenStorage:
-        from tether.services.token_storage import TokenStorage
+        from tether.oauth.token_storage import TokenStorage
 
         return TokenStorage(
             store=self.store, secrets=self.secrets, sealer=self.sealer, clock=self.clock
@@ -355,7 +355,7 @@ class Container:
 
     @lazy
     def connection_tester(self) -> ConnectionTester:
-        from tether.services.connection_testing import ConnectionTester, pg8000_connect
+        from tether.fetch.probe import ConnectionTester, pg8000_connect
 
         lifecycle = self.token_lifecycle
         return ConnectionTester(
@@ -374,8 +374,8 @@ class Container:
 
     @lazy
     def connection_calls(self) -> ConnectionCalls:
+        from tether.fetch.calls import ConnectionCalls
         from tether.http.model import RateSpec
-        from tether.services.connection_calls import ConnectionCalls
 
         s = self.settings
         return ConnectionCalls(
@@ -388,7 +388,7 @@ class Container:
 
     @lazy
     def notify_settings(self) -> NotifySettingsService:
-        from tether.services.notify_settings import NotifySettingsService
+        from tether.delivery.settings import NotifySettingsService
 
         return NotifySettingsService(
             store=self.store,
@@ -409,7 +409,7 @@ class Container:
 
     @lazy
     def delivery(self) -> DeliveryService:
-        from tether.services.delivery import DeliveryService
+        from tether.delivery.service import DeliveryService
 
         return DeliveryService(
             self.store,
@@ -421,7 +421,7 @@ class Container:
 
     @lazy
     def webhook_ingestion(self) -> WebhookIngestion:
-        from tether.services.webhook_ingestion import WebhookIngestion
+        from tether.webhooks.ingestion import WebhookIngestion
 
         s = self.settings
         return WebhookIngestion(
@@ -443,7 +443,7 @@ class Container:
     @lazy
     def housekeeping(self) -> Housekeeping:
         from tether.adapters.local_tasks import LocalTaskQueue
-        from tether.services.housekeeping import Housekeeping
+        from tether.connections.housekeeping import Housekeeping
 
         # Cloud Tasks deletes its tasks itself; the embedded queue's are ours to purge.
         purge_finished_tasks = None
@@ -460,7 +460,7 @@ class Container:
     def endpoint_discovery(self) -> EndpointDiscovery:
         import time
 
-        from tether.services.endpoint_discovery import EndpointDiscovery
+        from tether.fetch.discovery import EndpointDiscovery
 
         return EndpointDiscovery(monotonic=time.monotonic)
 
@@ -472,13 +472,13 @@ class Container:
 
     @lazy
     def oauth_clients(self) -> OAuthClients:
-        from tether.services.oauth_clients import OAuthClients
+        from tether.oauth.clients import OAuthClients
 
         return OAuthClients(self.settings.oauth_clients)
 
     @lazy
     def oauth_flow(self) -> OAuthFlowService:
-        from tether.services.oauth_flow import OAuthFlowService
+        from tether.oauth.flow import OAuthFlowService
 
         s = self.settings
         return OAuthFlowService(
@@ -516,8 +516,8 @@ class Container:
 
     @lazy
     def token_lifecycle(self) -> TokenLifecycle:
-        from tether.services.token_lifecycle import TokenLifecycle
-        from tether.services.token_refresh_policy import catalog_refresh_policies
+        from tether.oauth.lifecycle import TokenLifecycle
+        from tether.oauth.refresh_policy import catalog_refresh_policies
 
         s = self.settings
         return TokenLifecycle(
@@ -540,7 +540,7 @@ class Container:
 
     @lazy
     def key_rotation(self) -> KeyRotationService:
-        from tether.services.key_rotation import KeyRotationService
+        from tether.connections.key_rotation import KeyRotationService
 
         return KeyRotationService(
             store=self.store, sealer=self.sealer, clock=self.clock, ids=self.ids
@@ -549,11 +549,11 @@ class Container:
     @lazy
     def task_handlers(self) -> dict[str, Callable[[dict[str, Any]], None]]:
         """Task kind → handler."""
-        from tether.services.connections import PURGE_CREDENTIALS_TASK
-        from tether.services.delivery import DELIVER_TASK
-        from tether.services.housekeeping import HOUSEKEEPING_TASK
-        from tether.services.token_lifecycle import REFRESH_TASK, SWEEP_TASK
-        from tether.services.webhook_ingestion import PROCESS_WEBHOOK_TASK
+        from tether.connections.housekeeping import HOUSEKEEPING_TASK
+        from tether.connections.service import PURGE_CREDENTIALS_TASK
+        from tether.delivery.service import DELIVER_TASK
+        from tether.oauth.lifecycle import REFRESH_TASK, SWEEP_TASK
+        from tether.webhooks.ingestion import PROCESS_WEBHOOK_TASK
 
         return {
             PURGE_CREDENTIALS_TASK: self.connections.purge_credentials,

@@ -16,7 +16,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tether.services.key_rotation import RotationReport
+    from tether.connections.key_rotation import RotationReport
     from tether_emulators.launcher import RunningEmulators
 
 __all__ = ["main"]
@@ -366,8 +366,8 @@ def _cmd_keys_retire(args: argparse.Namespace) -> int:
     _dev_environment(args.data_dir)
     from tether.bootstrap import Container
     from tether.config import Settings
+    from tether.connections.key_rotation import UNREADABLE_RECORDS
     from tether.crypto import load_keyring_file, save_keyring_file
-    from tether.services.key_rotation import UNREADABLE_RECORDS
 
     container = Container(Settings.from_env(task_worker=False))
     try:

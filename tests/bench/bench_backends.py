@@ -36,14 +36,14 @@ from tether.adapters.secret_manager import SecretManagerSecretStore
 from tether.adapters.secret_manager.client import secret_manager_client
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.catalog import load_catalog
+from tether.connections.commands import CreateConnection
+from tether.connections.service import ConnectionService
 from tether.crypto import Keyring, Sealer
 from tether.domain.clock import SystemClock
 from tether.domain.ids import RandomIds
 from tether.domain.models import Principal
+from tether.oauth.token_storage import TokenStorage
 from tether.ports import ConnectionStore, SecretStore
-from tether.services.commands import CreateConnection
-from tether.services.connections import ConnectionService
-from tether.services.token_storage import TokenStorage
 from tether_emulators.firestore import FirestoreEmulator
 from tether_emulators.secret_manager import SecretManagerEmulator
 

@@ -24,12 +24,12 @@ from typing import Any
 
 import httpx
 
+from tether.fetch.service import FetchRequest, FetchService
 from tether.http.auth import BearerAuth
 from tether.http.client import OutboundClient
 from tether.http.guard import EgressGuard
 from tether.http.model import RateSpec
 from tether.http.rate_limit import LocalRateLimiter
-from tether.services.fetch import FetchRequest, FetchService
 from tether_emulators.test_api import AuthRequirement, TestApi
 
 TOKEN = "bench-token-0123456789abcdef"

@@ -35,11 +35,11 @@ from tether.crypto import Keyring, Sealer
 from tether.domain.clock import SystemClock
 from tether.domain.ids import RandomIds
 from tether.domain.models import Connection, Page
+from tether.oauth.lifecycle import TokenLifecycle
 from tether.oauth.model import OAuthClient
+from tether.oauth.refresh_policy import RefreshPolicy
 from tether.oauth.token_endpoint import TokenEndpoint
-from tether.services.token_lifecycle import TokenLifecycle
-from tether.services.token_refresh_policy import RefreshPolicy
-from tether.services.token_storage import TokenStorage
+from tether.oauth.token_storage import TokenStorage
 from tether_emulators.oauth_provider import OAuthProvider
 
 SIZES = (1_000, 2_500, 5_000, 10_000)

@@ -36,9 +36,9 @@ import stripe
 
 from tether.bootstrap import Container
 from tether.config import Settings
+from tether.connections.commands import CreateConnection
 from tether.crypto import Keyring
 from tether.domain.models import Principal, WebhookInfo
-from tether.services.commands import CreateConnection
 
 HERE = Path(__file__).resolve().parent
 FRAMEWORK = Path(sys.executable).with_name("functions-framework")

@@ -12,16 +12,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tether.adapters.db_secrets import DbSecretStore
+from tether.connections.key_rotation import KeyRotationService
 from tether.crypto import Keyring, Sealer, new_key_entry
 from tether.crypto.purposes import ACCESS_TOKEN_PURPOSE, OAUTH_STATE_PURPOSE
+from tether.delivery.settings import NotifySettingsService
 from tether.domain.clock import FixedClock
 from tether.domain.errors import InvalidRequest
 from tether.domain.ids import RandomIds
 from tether.domain.models import Connection, OAuthState, Principal, TenantSettings
 from tether.http.guard import EgressGuard
 from tether.ports import ConnectionStore, SecretStore
-from tether.services.key_rotation import KeyRotationService
-from tether.services.notify_settings import NotifySettingsService
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -22,8 +22,8 @@ from tether.catalog import load_catalog
 from tether.catalog.schema import Provider
 from tether.config import OAuthClientCredentials, Settings
 from tether.domain.clock import FixedClock
+from tether.oauth.flow import _proven_route
 from tether.oauth.model import OAuthClient, TokenSet
-from tether.services.oauth_flow import _proven_route
 from tether_emulators.oauth_provider import OAuthProvider
 
 DEMO_SECRET = "whsec_ZGVtby1hcHAtbGV2ZWwtc2lnbmluZy1zZWNyZXQtMDE="

@@ -22,25 +22,16 @@ import pytest
 from tether.adapters.db_secrets import DbSecretStore
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.catalog import Catalog, load_catalog, parse_catalog
+from tether.connections.commands import CreateConnection
+from tether.connections.service import ConnectionService
 from tether.crypto import Keyring, Sealer
 from tether.domain.clock import FixedClock
 from tether.domain.errors import BackendUnavailable, NotFound, VersionConflict
 from tether.domain.ids import SequentialIds
 from tether.domain.models import AuditEvent, Connection, Principal
 from tether.domain.status import ConnectionStatus
-from tether.http.guard import EgressGuard
-from tether.http.model import OutboundError, OutboundResponse, RequestAuth
-from tether.oauth.model import TokenEndpointError
-from tether.services import connection_testing
-from tether.services.commands import CreateConnection
-from tether.services.connection_testing import (
-    MAX_TIMEOUT_SECONDS,
-    TESTED_ACTION,
-    ConnectionTester,
-    describe_pg_error,
-)
-from tether.services.connections import ConnectionService
-from tether.services.test_outcomes import (
+from tether.fetch import probe as connection_testing
+from tether.fetch.outcomes import (
     REDACTED,
     OutcomeCode,
     SampleRedactor,
@@ -49,7 +40,16 @@ from tether.services.test_outcomes import (
     sample_records,
     suggestion_for,
 )
-from tether.services.token_lifecycle import REFRESH_FAILED_CODE, ReauthRequired
+from tether.fetch.probe import (
+    MAX_TIMEOUT_SECONDS,
+    TESTED_ACTION,
+    ConnectionTester,
+    describe_pg_error,
+)
+from tether.http.guard import EgressGuard
+from tether.http.model import OutboundError, OutboundResponse, RequestAuth
+from tether.oauth.lifecycle import REFRESH_FAILED_CODE, ReauthRequired
+from tether.oauth.model import TokenEndpointError
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 TENANT = "t1"

@@ -22,14 +22,14 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from tether.adapters.local_tasks import LocalTaskQueue, TaskStatus
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.crypto import Keyring, Sealer
+from tether.delivery.service import DELIVER_TASK, DeliveryFailed, DeliveryService
+from tether.delivery.settings import NotifySettingsService
 from tether.domain.clock import FixedClock
 from tether.domain.errors import Conflict, InvalidRequest, NotFound, TetherError
 from tether.domain.ids import RandomIds
 from tether.domain.models import DeliveryStatus, Principal
 from tether.http.client import OutboundClient
 from tether.http.guard import EgressGuard
-from tether.services.delivery import DELIVER_TASK, DeliveryFailed, DeliveryService
-from tether.services.notify_settings import NotifySettingsService
 from tether.webhooks.model import TetherEvent
 
 ALICE = Principal(tenant_id="t-alice", user_id="u1")

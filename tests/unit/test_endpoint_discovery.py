@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 from tether.domain.errors import TetherError
-from tether.http.model import OutboundResponse
-from tether.services.endpoint_discovery import (
+from tether.fetch.discovery import (
     Endpoint,
     EndpointDiscovery,
     read_spec,
     spec_candidates,
 )
+from tether.http.model import OutboundResponse
 
 OPENAPI = {
     "openapi": "3.1.0",

@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from tether.domain.errors import InvalidRequest, TetherError
+from tether.fetch.service import FetchRequest, FetchResult, FetchService, ProviderError
 from tether.http.model import OutboundResponse
 from tether.http.pagination import (
     CursorPagination,
@@ -23,7 +24,6 @@ from tether.http.pagination import (
     RecordsPathError,
 )
 from tether.http.redact import Redactor
-from tether.services.fetch import FetchRequest, FetchResult, FetchService, ProviderError
 
 BASE = "https://api.example.com/v1"
 

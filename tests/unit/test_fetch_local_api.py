@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tether.fetch.service import FetchRequest, FetchResult, FetchService, ProviderError
 from tether.http.model import OutboundResponse
 from tether.http.pagination import PaginationLoop
-from tether.services.fetch import FetchRequest, FetchResult, FetchService, ProviderError
 from tether_emulators.test_api import AuthRequirement, TestApi
 
 TOTAL = 1234

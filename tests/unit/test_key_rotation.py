@@ -12,8 +12,10 @@ import pytest
 
 from tether.adapters.db_secrets import DbSecretStore
 from tether.adapters.sqlite import SqliteConnectionStore
+from tether.connections.key_rotation import KeyRotationService, RotationReport
 from tether.crypto import Keyring, Sealer, new_key_entry
 from tether.crypto.purposes import ACCESS_TOKEN_PURPOSE, OAUTH_STATE_PURPOSE
+from tether.delivery.settings import NotifySettingsService
 from tether.domain.clock import FixedClock
 from tether.domain.ids import RandomIds, SequentialIds
 from tether.domain.models import (
@@ -25,8 +27,6 @@ from tether.domain.models import (
     TenantSettings,
 )
 from tether.http.guard import EgressGuard
-from tether.services.key_rotation import KeyRotationService, RotationReport
-from tether.services.notify_settings import NotifySettingsService
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tether.connections.masking import credential_hints, mask_secret
+from tether.connections.schema_validation import validate_against_schema
 from tether.domain.errors import InvalidRequest
-from tether.services.masking import credential_hints, mask_secret
-from tether.services.schema_validation import validate_against_schema
 
 SCHEMA = {
     "type": "object",

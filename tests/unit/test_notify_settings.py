@@ -14,16 +14,16 @@ import pytest
 
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.crypto import Keyring, Sealer
+from tether.delivery.settings import (
+    MAX_NOTIFY_SECRETS,
+    NOTIFY_SECRET_PURPOSE,
+    NotifySettingsService,
+)
 from tether.domain.clock import FixedClock
 from tether.domain.errors import InvalidRequest
 from tether.domain.ids import RandomIds
 from tether.domain.models import Principal
 from tether.http.guard import EgressGuard
-from tether.services.notify_settings import (
-    MAX_NOTIFY_SECRETS,
-    NOTIFY_SECRET_PURPOSE,
-    NotifySettingsService,
-)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ALICE = Principal(tenant_id="t-alice", user_id="u1")

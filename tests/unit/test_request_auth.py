@@ -10,8 +10,8 @@ import pytest
 
 from tether.catalog import Provider, load_catalog, parse_catalog
 from tether.domain.errors import InvalidRequest
+from tether.fetch.request_auth import AuthUnavailable, auth_for, generic_auth_method
 from tether.http.model import RequestAuth
-from tether.services.request_auth import AuthUnavailable, auth_for, generic_auth_method
 
 CATALOG = parse_catalog(
     """

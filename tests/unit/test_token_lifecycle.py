@@ -17,22 +17,22 @@ import pytest
 
 from tether.adapters.db_secrets import DbSecretStore
 from tether.adapters.sqlite import SqliteConnectionStore
+from tether.connections.events import ConnectionEvent, event_id
 from tether.crypto import Keyring, Sealer
 from tether.domain.clock import FixedClock, iso_utc
 from tether.domain.errors import BackendUnavailable, Conflict, TetherError
 from tether.domain.ids import SequentialIds
 from tether.domain.models import AuditAction, AuditEvent, Connection, CredentialRef
 from tether.domain.status import ConnectionStatus
-from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
-from tether.services.connection_events import ConnectionEvent, event_id
-from tether.services.token_lifecycle import (
+from tether.oauth.lifecycle import (
     REFRESH_FAILED_CODE,
     ReauthRequired,
     RefreshEndpoint,
     TokenLifecycle,
 )
-from tether.services.token_refresh_policy import RefreshPolicy, refresh_task_name
-from tether.services.token_storage import TokenStorage
+from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
+from tether.oauth.refresh_policy import RefreshPolicy, refresh_task_name
+from tether.oauth.token_storage import TokenStorage
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 TENANT = "t1"

@@ -9,7 +9,7 @@ import pytest
 from tether.catalog import load_catalog
 from tether.catalog.schema import OAuth2Auth
 from tether.domain.models import Connection
-from tether.services.token_refresh_policy import (
+from tether.oauth.refresh_policy import (
     MAX_SCHEDULE_AHEAD,
     RefreshPolicy,
     catalog_refresh_policies,

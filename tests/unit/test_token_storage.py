@@ -16,7 +16,7 @@ from tether.crypto import Keyring, Sealer
 from tether.domain.clock import FixedClock
 from tether.domain.errors import BackendUnavailable, VersionConflict
 from tether.domain.models import Connection, CredentialRef
-from tether.services.token_storage import TokenStorage
+from tether.oauth.token_storage import TokenStorage
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 

@@ -29,15 +29,15 @@ from tether.adapters.sqlite.store import _WEBHOOK_EVENTS_SQL
 from tether.api.webhooks import handle, masked_path
 from tether.bootstrap import Container, reset_container
 from tether.catalog import Catalog, load_catalog
+from tether.connections.commands import CreateConnection
+from tether.connections.service import ConnectionService
 from tether.crypto import Keyring, Sealer
 from tether.domain.clock import FixedClock
 from tether.domain.errors import BackendUnavailable, NotFound, PayloadTooLarge
 from tether.domain.ids import RandomIds
 from tether.domain.models import Connection, Principal, WebhookEvent
 from tether.logs import JsonFormatter
-from tether.services.commands import CreateConnection
-from tether.services.connections import ConnectionService
-from tether.services.webhook_ingestion import (
+from tether.webhooks.ingestion import (
     DELIVER_TASK,
     PROCESS_WEBHOOK_TASK,
     WebhookIngestion,

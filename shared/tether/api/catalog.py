@@ -11,7 +11,7 @@ from tether.api.parsing import parse_query
 from tether.api.responses import json_response
 from tether.api.routing import Router
 from tether.catalog import Provider
-from tether.services.commands import CatalogQuery
+from tether.connections.commands import CatalogQuery
 
 __all__ = ["handle"]
 

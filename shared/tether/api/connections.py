@@ -9,11 +9,11 @@ from tether.api.parsing import parse_body, parse_query
 from tether.api.responses import json_response, no_content
 from tether.api.routing import Router
 from tether.api.views import audit_view, connection_view, etag
+from tether.connections.commands import CreateConnection, ListConnections, UpdateConnection
 from tether.domain.decimal_digits import parse_decimal
 from tether.domain.errors import InvalidRequest, NotFound
 from tether.domain.ids import is_well_formed
 from tether.domain.models import WebhookInfo
-from tether.services.commands import CreateConnection, ListConnections, UpdateConnection
 
 __all__ = ["handle"]
 
@@ -41,7 +41,7 @@ def _new_webhook(call: Call, body: CreateConnection) -> tuple[WebhookInfo | None
     spec = call.container.catalog.get(body.provider).webhook
     if spec is None or spec.scheme == "none" or spec.secret_field is None:
         return None, {}
-    from tether.services.webhook_ingestion import new_signing_secret
+    from tether.webhooks.ingestion import new_signing_secret
 
     ingestion = call.container.webhook_ingestion
     token, token_hash, _ = ingestion.issue_token()

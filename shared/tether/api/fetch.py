@@ -23,7 +23,7 @@ def _connection_id(call: Call) -> str:
 
 
 def fetch(call: Call) -> Response:
-    from tether.services.fetch import FetchRequest, FetchService
+    from tether.fetch.service import FetchRequest, FetchService
 
     request = parse_body(
         call.request, FetchRequest, max_bytes=call.container.settings.max_body_bytes
@@ -37,7 +37,7 @@ def fetch(call: Call) -> Response:
 def endpoints(call: Call) -> Response:
     sender = call.container.connection_calls.sender(call.principal, _connection_id(call))
     connection, provider = sender.connection, sender.provider
-    from tether.services.endpoint_discovery import Endpoint
+    from tether.fetch.discovery import Endpoint
 
     known = []
     if provider.test is not None and not provider.test.path.startswith("{"):

@@ -8,7 +8,7 @@ from tether.api.endpoint import Call, serve
 from tether.api.parsing import parse_body
 from tether.api.responses import json_response
 from tether.api.routing import Router
-from tether.services.commands import StartOAuth
+from tether.connections.commands import StartOAuth
 
 __all__ = ["handle_callback", "handle_start"]
 

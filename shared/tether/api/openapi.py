@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tether.connections.commands import CreateConnection, StartOAuth, UpdateConnection
 from tether.domain.bounded_json import MAX_DEPTH, MAX_ITEMS, MAX_STRING_CHARS
-from tether.services.commands import CreateConnection, StartOAuth, UpdateConnection
 
 __all__ = ["openapi_document"]
 

@@ -14,7 +14,7 @@ from tether.api.endpoint import Call, serve
 from tether.api.parsing import parse_body
 from tether.api.responses import json_response
 from tether.api.routing import Router
-from tether.services.commands import InputModel
+from tether.connections.commands import InputModel
 
 __all__ = ["handle"]
 

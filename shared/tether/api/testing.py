@@ -12,9 +12,9 @@ from tether.api.endpoint import Call, serve
 from tether.api.parsing import parse_body
 from tether.api.responses import json_response
 from tether.api.routing import Router
+from tether.connections.commands import InputModel
 from tether.domain.errors import NotFound
 from tether.domain.ids import is_well_formed
-from tether.services.commands import InputModel
 
 __all__ = ["handle"]
 

@@ -4,7 +4,7 @@
     POST /providers/<provider>    a provider's app-level webhook URL
 
 Both are public (the sender proves itself by its signature, checked by
-:class:`~tether.services.webhook_ingestion.WebhookIngestion`) and answer fast: 200
+:class:`~tether.webhooks.ingestion.WebhookIngestion`) and answer fast: 200
 ``{"ok": true, "duplicate": bool}`` once the event is stored and queued; 401 bad signature,
 404 unknown URL, 413 body too large, 503 try again. Providers that require an answer without a
 body (Xero) get the same statuses with no body on their app-level route. The request body is
@@ -28,7 +28,7 @@ from tether.domain.errors import PayloadTooLarge, TetherError
 from tether.webhooks.model import InboundRequest
 
 if TYPE_CHECKING:
-    from tether.services.webhook_ingestion import WebhookIngestion
+    from tether.webhooks.ingestion import WebhookIngestion
 
 __all__ = ["FUNCTION", "handle", "masked_path"]
 

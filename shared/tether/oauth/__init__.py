@@ -1,2 +1,4 @@
-"""OAuth2: pure helpers (PKCE, authorization URLs, token responses), the token endpoint
-client, and the shared shapes in :mod:`tether.oauth.model`."""
+"""OAuth2: pure protocol helpers (PKCE, authorization URLs, token responses, the token
+endpoint client, the shared shapes in :mod:`tether.oauth.model`) and, on top of them, the
+capability: the authorization flow (:mod:`~tether.oauth.flow`), clients, token storage and
+the token lifecycle (refresh, sweep, revoke)."""

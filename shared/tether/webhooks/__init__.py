@@ -1,2 +1,2 @@
-"""Webhooks: signature schemes (pure), routing of inbound events, normalizers, and the signed
-delivery of events to tenants."""
+"""Webhooks: signature schemes (pure), routing of inbound events, normalizers, and the
+ingestion of provider deliveries (:mod:`~tether.webhooks.ingestion`)."""

@@ -2,14 +2,14 @@
 
 :meth:`ConnectionTester.test_unsaved` checks what a user is about to save (provider, config,
 credentials); :meth:`ConnectionTester.test_stored` checks a saved connection and records the
-result on it. Both answer a :class:`~tether.services.test_outcomes.TestOutcome` for every
+result on it. Both answer a :class:`~tether.fetch.outcomes.TestOutcome` for every
 verdict on the connection (bad credentials, unreachable host, invalid settings…); exceptions
 are left for what is not a verdict (unknown provider or connection, a failing store).
 
 The test request
     The catalog entry's ``test``: its method and body, the URL from
     :meth:`Provider.render_test_url`, the entry's static ``headers``, with the connection's auth
-    (:func:`tether.services.request_auth.auth_for`). Entries whose config declares them bring
+    (:func:`tether.fetch.request_auth.auth_for`). Entries whose config declares them bring
     their own parts: ``headers`` (extra static headers), ``records_path`` and, for GraphQL,
     ``test_query``: the generic ``rest_api`` calls ``base_url`` + ``test_path`` and
     ``graphql_api`` POSTs ``{"query": test_query}`` (default ``query { __typename }``) to
@@ -35,7 +35,7 @@ The sample
 Not testable
     An entry without a test request (incoming webhooks), an OAuth connection that is not
     authorized yet, and a tester without a token source for the entry's mode answer
-    ``NOT_TESTABLE`` (``ok: false``; see :mod:`tether.services.test_outcomes`). A stored
+    ``NOT_TESTABLE`` (``ok: false``; see :mod:`tether.fetch.outcomes`). A stored
     connection's ``last_test`` and status are left alone and no audit entry is written: nothing
     was tested.
 
@@ -70,19 +70,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from tether.catalog.destination import destination_of
+from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock
 from tether.domain.errors import InvalidRequest, TetherError, VersionConflict
 from tether.domain.ids import IdGenerator
 from tether.domain.models import AuditAction, Connection, LastTest, Principal, StatusDetail
 from tether.domain.status import ConnectionStatus, check_transition
-from tether.http.guard import EgressGuard
-from tether.http.model import OutboundError, OutboundResponse, RequestAuth
-from tether.logs import register_secret
-from tether.oauth.model import TokenEndpointError
-from tether.ports import ConnectionStore
-from tether.services.audit import audit_entry
-from tether.services.request_auth import AuthUnavailable, auth_for, generic_auth_method
-from tether.services.test_outcomes import (
+from tether.fetch.outcomes import (
     MISSING,
     SAMPLE_RECORDS,
     OutcomeCode,
@@ -95,16 +89,22 @@ from tether.services.test_outcomes import (
     sample_records,
     suggestion_for,
 )
-from tether.services.token_lifecycle import (
+from tether.fetch.request_auth import AuthUnavailable, auth_for, generic_auth_method
+from tether.http.guard import EgressGuard
+from tether.http.model import OutboundError, OutboundResponse, RequestAuth
+from tether.logs import register_secret
+from tether.oauth.lifecycle import (
     NO_REFRESH_TOKEN_CODE,
     REFRESH_FAILED_CODE,
     ReauthRequired,
 )
+from tether.oauth.model import TokenEndpointError
+from tether.ports import ConnectionStore
 
 if TYPE_CHECKING:
     from tether.catalog import Catalog, Provider
+    from tether.connections.service import ConnectionService
     from tether.http.client import OutboundClient
-    from tether.services.connections import ConnectionService
 
 __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",
@@ -605,7 +605,7 @@ class ConnectionTester:
         provider = self._catalog().get(provider_key)
         for value in _string_values(credentials):
             register_secret(value)
-        from tether.services.schema_validation import validate_against_schema
+        from tether.connections.schema_validation import validate_against_schema
 
         try:
             validate_against_schema(config, provider.config_schema, section="config")

@@ -14,14 +14,14 @@ from typing import Any
 
 from tether.catalog import Catalog, Provider
 from tether.catalog.destination import destination_of
+from tether.connections.service import ConnectionService
 from tether.domain.errors import InvalidRequest
 from tether.domain.models import Connection, Principal
+from tether.fetch.request_auth import auth_for
 from tether.http.client import OutboundClient
 from tether.http.model import OutboundResponse, RateSpec, RequestAuth
 from tether.http.redact import Redactor
-from tether.services.connections import ConnectionService
-from tether.services.request_auth import auth_for
-from tether.services.token_lifecycle import TokenLifecycle
+from tether.oauth.lifecycle import TokenLifecycle
 
 __all__ = ["ConnectionCalls", "ConnectionSender"]
 

@@ -90,7 +90,7 @@ class RefreshPolicy:
 def catalog_refresh_policies(
     catalog: Callable[[], Catalog], *, default_margin_seconds: int
 ) -> Callable[[Connection], RefreshPolicy]:
-    """``policy_for`` of :class:`~tether.services.token_lifecycle.TokenLifecycle`: the
+    """``policy_for`` of :class:`~tether.oauth.lifecycle.TokenLifecycle`: the
     connection's catalog entry (the custom ``oauth2`` provider included) plus the default
     margin from the settings (``oauth_refresh_margin_seconds``)."""
     fallback = RefreshPolicy(margin_seconds=default_margin_seconds)

@@ -92,10 +92,10 @@ from tether.webhooks.routing import (
 
 if TYPE_CHECKING:
     from tether.catalog import Catalog, WebhookSpec
+    from tether.connections.service import ConnectionService
     from tether.domain.clock import Clock
     from tether.domain.ids import IdGenerator
     from tether.ports import ConnectionStore, TaskQueue
-    from tether.services.connections import ConnectionService
 
 __all__ = [
     "DELIVER_TASK",
@@ -358,7 +358,7 @@ class WebhookIngestion:
         if spec.scheme == "standard_webhooks" and spec.secret_field not in (
             connection.credential_hints
         ):
-            from tether.services.commands import UpdateConnection
+            from tether.connections.commands import UpdateConnection
 
             secret = new_signing_secret()
             register_secret(secret)

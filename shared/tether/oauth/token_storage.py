@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from tether.connections.service import retire_quietly
 from tether.crypto import Sealer
 from tether.crypto.purposes import ACCESS_TOKEN_PURPOSE
 from tether.domain.clock import Clock
@@ -27,7 +28,6 @@ from tether.domain.errors import InvalidRequest
 from tether.domain.models import AuditEvent, Connection, CredentialRef
 from tether.logs import register_secret
 from tether.ports import ConnectionStore, SecretStore
-from tether.services.connections import retire_quietly
 
 __all__ = ["REFRESH_TOKEN_FIELD", "TokenStorage"]
 

@@ -3,7 +3,7 @@
 Reads
     :meth:`TokenLifecycle.access_token` returns the stored access token while it is valid
     beyond the refresh margin and not past its keep-alive point (see
-    :mod:`tether.services.token_refresh_policy`), without a single store write. Otherwise it
+    :mod:`tether.oauth.refresh_policy`), without a single store write. Otherwise it
     refreshes first.
 
 One refresh per connection at a time
@@ -52,7 +52,7 @@ Failures
     ``invalid_grant`` (and a missing refresh token once the access token has expired) moves
     the connection to ``needs_reauth``: one audit entry by the writer that made the
     transition, and one ``connection.needs_reauth`` event through the lifecycle publisher
-    (:mod:`tether.services.connection_events`). Retryable failures (network, timeouts, 5xx,
+    (:mod:`tether.connections.events`). Retryable failures (network, timeouts, 5xx,
     429, ``temporarily_unavailable``) count ``refresh_failures`` and raise a retryable
     ``OAUTH_REFRESH_FAILED``; the connection stays ``active`` until the count reaches the
     retry budget, then goes to ``error`` (a later successful refresh brings it back and
@@ -79,6 +79,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, Protocol, runtime_checkable
 
+from tether.connections.events import DELIVER_TASK, ConnectionEvent, ConnectionEvents
 from tether.domain.clock import Clock
 from tether.domain.errors import (
     BackendUnavailable,
@@ -93,16 +94,15 @@ from tether.domain.models import AuditAction, AuditEvent, Connection, StatusDeta
 from tether.domain.status import ConnectionStatus, check_transition
 from tether.logs import register_secret
 from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
-from tether.ports import ConnectionStore, SecretStore, TaskQueue
-from tether.services.connection_events import DELIVER_TASK, ConnectionEvent, ConnectionEvents
-from tether.services.token_refresh_policy import (
+from tether.oauth.refresh_policy import (
     RefreshPolicy,
     is_due,
     refresh_due_at,
     refresh_task_name,
     schedule_refresh_at,
 )
-from tether.services.token_storage import REFRESH_TOKEN_FIELD, TokenStorage
+from tether.oauth.token_storage import REFRESH_TOKEN_FIELD, TokenStorage
+from tether.ports import ConnectionStore, SecretStore, TaskQueue
 
 __all__ = [
     "DELIVER_TASK",
@@ -226,7 +226,7 @@ class TokenLifecycle:
     ``endpoint`` is the token endpoint or a zero-argument factory of it (built on first
     use, so a warm read that needs no refresh never builds an HTTP client). ``client_for``
     resolves the provider client of a connection; ``policy_for`` its refresh timing
-    (:func:`~tether.services.token_refresh_policy.catalog_refresh_policies`).
+    (:func:`~tether.oauth.refresh_policy.catalog_refresh_policies`).
     ``repair_grace_seconds``: how long after its due time a token's scheduled refresh may
     still be on its way before the sweep adds a repair task. ``owner`` names
     this instance in refresh leases (default: random). ``wait_seconds`` bounds how long a

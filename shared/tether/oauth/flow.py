@@ -18,7 +18,7 @@ nothing.
 
 When the provider's catalog entry says where its answer proves the account id its app-level
 webhooks name (``webhook_route_from``), the callback stores that value as the connection's
-``webhook_route`` (see :mod:`tether.services.webhook_ingestion`), on a reconnect too (``None``
+``webhook_route`` (see :mod:`tether.webhooks.ingestion`), on a reconnect too (``None``
 when the answer lacks it). Another live connection already holding the value makes the
 callback fail with ``error=route_taken`` and nothing stored.
 """
@@ -33,8 +33,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from tether.connections.commands import StartOAuth
+from tether.connections.config_urls import check_config_urls
+from tether.connections.events import ConnectionEvent, ConnectionEvents
+from tether.connections.masking import credential_hints
+from tether.connections.service import validate_against_schema
 from tether.crypto import Sealer
 from tether.crypto.purposes import OAUTH_STATE_PURPOSE
+from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock
 from tether.domain.errors import (
     ConfigurationError,
@@ -55,17 +61,11 @@ from tether.domain.models import (
 from tether.domain.status import ConnectionStatus, check_transition
 from tether.logs import register_secret
 from tether.oauth.authorize import authorization_url, new_state, state_hash
+from tether.oauth.clients import OAuthClients, requested_scopes
 from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
 from tether.oauth.pkce import new_verifier, s256_challenge
+from tether.oauth.token_storage import REFRESH_TOKEN_FIELD, TokenStorage
 from tether.ports import ConnectionStore, SecretStore
-from tether.services.audit import audit_entry
-from tether.services.commands import StartOAuth
-from tether.services.config_urls import check_config_urls
-from tether.services.connection_events import ConnectionEvent, ConnectionEvents
-from tether.services.connections import validate_against_schema
-from tether.services.masking import credential_hints
-from tether.services.oauth_clients import OAuthClients, requested_scopes
-from tether.services.token_storage import REFRESH_TOKEN_FIELD, TokenStorage
 
 if TYPE_CHECKING:
     from tether.catalog import Catalog, Provider
@@ -610,7 +610,7 @@ def _proven_route(provider: Provider, client: OAuthClient, tokens: TokenSet) -> 
     if not isinstance(source, str) or spec is None:
         return None
     # Imported here: only providers with app-level webhook routes need them.
-    from tether.services.webhook_ingestion import normalize_route
+    from tether.webhooks.ingestion import normalize_route
     from tether.webhooks.routing import field_value
 
     raw: object

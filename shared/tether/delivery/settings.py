@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from tether.crypto import Sealer
 from tether.crypto.purposes import NOTIFY_SECRET_PURPOSE
+from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock, iso_utc
 from tether.domain.errors import InvalidRequest, VersionConflict
 from tether.domain.ids import IdGenerator
@@ -39,7 +40,6 @@ from tether.http.guard import EgressGuard, Target
 from tether.http.model import OutboundError
 from tether.logs import register_secret
 from tether.ports import ConnectionStore
-from tether.services.audit import audit_entry
 
 __all__ = [
     "MAX_NOTIFY_SECRETS",

@@ -41,12 +41,12 @@ from typing import Any, ClassVar, Protocol
 
 from standardwebhooks import Webhook
 
+from tether.delivery.settings import NotifySettingsService
 from tether.domain.clock import Clock
 from tether.domain.errors import Conflict, InvalidRequest, NotFound, TetherError
 from tether.domain.models import Delivery, DeliveryStatus
 from tether.http.model import OutboundError, OutboundResponse
 from tether.ports import ConnectionStore
-from tether.services.notify_settings import NotifySettingsService
 from tether.webhooks.model import TetherEvent
 
 __all__ = ["DELIVER_TASK", "DeliveryFailed", "DeliveryService", "NotifyClient"]

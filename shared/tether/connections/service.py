@@ -14,6 +14,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tether.catalog.destination import destination_of
+from tether.connections.commands import CreateConnection, ListConnections, UpdateConnection
+from tether.connections.config_urls import check_config_urls
+from tether.connections.events import ConnectionEvent, ConnectionEvents
+from tether.connections.masking import credential_hints
+from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock
 from tether.domain.errors import (
     BackendUnavailable,
@@ -39,11 +44,6 @@ from tether.domain.models import (
 from tether.domain.status import ConnectionStatus, check_transition
 from tether.logs import register_secret
 from tether.ports import ConnectionStore, SecretStore, TaskQueue
-from tether.services.audit import audit_entry
-from tether.services.commands import CreateConnection, ListConnections, UpdateConnection
-from tether.services.config_urls import check_config_urls
-from tether.services.connection_events import ConnectionEvent, ConnectionEvents
-from tether.services.masking import credential_hints
 
 if TYPE_CHECKING:
     from tether.catalog import Catalog, Provider
@@ -59,7 +59,7 @@ def validate_against_schema(
     instance: Mapping[str, Any], schema: Mapping[str, Any], *, section: str
 ) -> None:
     # Imported on first write: jsonschema costs ~30 ms at cold start and reads never need it.
-    from tether.services.schema_validation import validate_against_schema as validate
+    from tether.connections.schema_validation import validate_against_schema as validate
 
     validate(instance, schema, section=section)
 
