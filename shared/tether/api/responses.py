@@ -9,7 +9,7 @@ from typing import Any
 from flask import Response
 
 from tether.domain.clock import iso_utc
-from tether.domain.errors import TetherError
+from tether.domain.errors import MethodNotAllowed, TetherError
 
 __all__ = ["error_response", "json_response", "no_content"]
 
@@ -51,5 +51,9 @@ def no_content(*, headers: dict[str, str] | None = None) -> Response:
 
 
 def error_response(error: TetherError) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else None
+    headers: dict[str, str] = {}
+    if error.http_status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, MethodNotAllowed):
+        headers["Allow"] = ", ".join(error.allowed)
     return json_response({"error": error.to_dict()}, error.http_status, headers=headers)

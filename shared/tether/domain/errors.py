@@ -4,7 +4,8 @@ Every failure Tether reports is a :class:`TetherError` carrying data, not prose:
 
     TetherError                      code, message, http_status, retryable
     ├── InvalidRequest               400  malformed JSON, wrong types, schema violations
-    │   └── PayloadTooLarge          413  body over the configured cap
+    │   ├── PayloadTooLarge          413  body over the configured cap
+    │   └── MethodNotAllowed         405  path exists, method does not; carries ``allowed``
     ├── Unauthenticated              401  missing or unverifiable bearer token
     ├── Forbidden                    403
     ├── NotFound                     404  unknown id *or another tenant's id* (never 403)
@@ -31,6 +32,7 @@ __all__ = [
     "CryptoError",
     "Forbidden",
     "InvalidRequest",
+    "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
     "PreconditionFailed",
@@ -82,6 +84,18 @@ class InvalidRequest(TetherError):
 class PayloadTooLarge(InvalidRequest):
     default_code = "PAYLOAD_TOO_LARGE"
     default_status = 413
+
+
+class MethodNotAllowed(InvalidRequest):
+    """The path exists but not with this method; ``allowed`` becomes the response's ``Allow``
+    header, which a 405 must carry (RFC 9110 section 15.5.6)."""
+
+    default_code = "METHOD_NOT_ALLOWED"
+    default_status = 405
+
+    def __init__(self, message: str, *, allowed: list[str]) -> None:
+        super().__init__(message)
+        self.allowed = tuple(allowed)
 
 
 class Unauthenticated(TetherError):
