@@ -35,16 +35,12 @@ Details that follow the real service:
   ``version_destroy_ttl`` and, on regional secrets, ``customer_managed_encryption``;
 - ``expire_time``/``ttl``: a secret past its expiry is deleted (lazily, on next touch);
 - lists are sorted by name (secrets) or newest first (versions), paginated with ``page_size``
-  (0 means the maximum, 25000) and an opaque ``page_token`` bound to its parent and filter;
-  ``total_size`` is set when no filter is given;
-- ``filter``: restrictions ``field<op>value`` with ``:`` (has / contains, ``*`` wildcard),
-  ``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``; combined with ``AND`` (or a space), ``OR``
-  (binding tighter, as in AIP-160), ``NOT``/``-`` and parentheses. Fields on secrets:
-  ``name`` (``:`` searches the full resource name, ``=`` takes it or the bare id),
-  ``labels`` (``labels:key``), ``labels.<key>``, ``annotations``,
-  ``annotations.<key>``, ``create_time``, ``expire_time``, ``replication.automatic``,
-  ``replication.user_managed``, ``replication.user_managed.replicas.location``; on versions:
-  ``name``, ``state``, ``create_time``, ``destroy_time``. Anything else: INVALID_ARGUMENT.
+  (0 means the maximum, 25000) and an opaque ``page_token`` bound to its parent; ``total_size``
+  is set.
+
+Not emulated: the list ``filter`` language. Nothing in Tether filters a listing (its adapter
+never lists; tests list a parent whole), so a request with a ``filter`` answers
+INVALID_ARGUMENT rather than an unfiltered list a caller would take for a filtered one.
 
 Not implemented: IAM (``GetIamPolicy``, ``SetIamPolicy``, ``TestIamPermissions``) and the
 ``google.cloud.location.Locations`` mixin answer UNIMPLEMENTED; no authentication or
@@ -72,11 +68,11 @@ import sys
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import FrameType
-from typing import Any, TypeAlias
+from typing import Any
 
 import google_crc32c
 import grpc
@@ -268,220 +264,6 @@ def _validate_replication(replication: Any) -> None:
         seen.add(replica.location)
         if "customer_managed_encryption" in replica:
             _validate_kms_key(replica.customer_managed_encryption.kms_key_name)
-
-
-# --- Filters (the list-filtering language of the Secret Manager docs, a practical subset) ---
-
-_FILTER_TOKEN_RE = re.compile(
-    r"""\s*(?:
-        (?P<lparen>\()
-      | (?P<rparen>\))
-      | (?P<restriction>
-            (?P<field>[A-Za-z_][A-Za-z0-9_.\-]*)\s*
-            (?P<op><=|>=|!=|=|:|<|>)\s*
-            (?P<value>"(?:[^"\\]|\\.)*"|[^\s()"]+)
-        )
-      | (?P<keyword>AND|OR|NOT)(?=[\s(]|$)
-      | (?P<minus>-)
-    )""",
-    re.VERBOSE,
-)
-
-
-@dataclass(frozen=True)
-class _Restriction:
-    field: str
-    op: str
-    value: str
-
-
-@dataclass(frozen=True)
-class _Not:
-    child: _Node
-
-
-@dataclass(frozen=True)
-class _AllOf:
-    children: tuple[_Node, ...]
-
-
-@dataclass(frozen=True)
-class _AnyOf:
-    children: tuple[_Node, ...]
-
-
-_Node: TypeAlias = _Restriction | _Not | _AllOf | _AnyOf
-
-
-def _tokenize(text: str) -> list[tuple[str, Any]]:
-    tokens: list[tuple[str, Any]] = []
-    position = 0
-    while position < len(text):
-        if text[position:].isspace():
-            break
-        match = _FILTER_TOKEN_RE.match(text, position)
-        if match is None or match.end() == position:
-            raise _invalid(f"Invalid filter [{text}] near position {position}.")
-        position = match.end()
-        if match["restriction"]:
-            value = match["value"]
-            if value.startswith('"'):
-                value = re.sub(r"\\(.)", r"\1", value[1:-1])
-            tokens.append(("restriction", _Restriction(match["field"], match["op"], value)))
-        elif match["keyword"]:
-            tokens.append((match["keyword"], None))
-        elif match["minus"]:
-            tokens.append(("NOT", None))
-        else:
-            tokens.append(("(" if match["lparen"] else ")", None))
-    return tokens
-
-
-class _FilterParser:
-    """``expr := term {[AND] term}``, ``term := unary {OR unary}``, ``unary := [NOT|-] unary |
-    ( expr ) | restriction`` — OR binds tighter than AND, as AIP-160 specifies."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.tokens = _tokenize(text)
-        self.position = 0
-
-    def parse(self) -> _Node | None:
-        if not self.tokens:
-            return None
-        node = self._expression()
-        if self.position != len(self.tokens):
-            raise _invalid(f"Invalid filter [{self.text}]: unbalanced parentheses.")
-        return node
-
-    def _peek(self) -> str | None:
-        return self.tokens[self.position][0] if self.position < len(self.tokens) else None
-
-    def _expression(self) -> _Node:
-        children = [self._term()]
-        while self._peek() not in (None, ")"):
-            if self._peek() == "AND":
-                self.position += 1
-            children.append(self._term())
-        return children[0] if len(children) == 1 else _AllOf(tuple(children))
-
-    def _term(self) -> _Node:
-        children = [self._unary()]
-        while self._peek() == "OR":
-            self.position += 1
-            children.append(self._unary())
-        return children[0] if len(children) == 1 else _AnyOf(tuple(children))
-
-    def _unary(self) -> _Node:
-        kind = self._peek()
-        if kind == "NOT":
-            self.position += 1
-            return _Not(self._unary())
-        if kind == "(":
-            self.position += 1
-            node = self._expression()
-            if self._peek() != ")":
-                raise _invalid(f"Invalid filter [{self.text}]: missing ')'.")
-            self.position += 1
-            return node
-        if kind == "restriction":
-            restriction: _Restriction = self.tokens[self.position][1]
-            self.position += 1
-            return restriction
-        raise _invalid(f"Invalid filter [{self.text}]: expected a restriction.")
-
-
-def _evaluate(node: _Node, match: Callable[[_Restriction], bool]) -> bool:
-    if isinstance(node, _Restriction):
-        return match(node)
-    if isinstance(node, _Not):
-        return not _evaluate(node.child, match)
-    if isinstance(node, _AllOf):
-        return all(_evaluate(child, match) for child in node.children)
-    return any(_evaluate(child, match) for child in node.children)
-
-
-def _check_fields(node: _Node, known: Callable[[str], bool]) -> None:
-    """Refuse unknown fields up front, even in branches no resource reaches."""
-    if isinstance(node, _Restriction):
-        if not known(node.field):
-            raise _invalid(f"Unsupported filter field [{node.field}].")
-    elif isinstance(node, _Not):
-        _check_fields(node.child, known)
-    else:
-        for child in node.children:
-            _check_fields(child, known)
-
-
-def _pattern(value: str, *, anchored: bool) -> re.Pattern[str]:
-    body = ".*".join(re.escape(part) for part in value.split("*"))
-    return re.compile(body if anchored else f".*{body}.*", re.DOTALL)
-
-
-def _match_text(actual: str | None, op: str, value: str) -> bool:
-    """``:`` has/contains (``*`` alone: present), ``=``/``!=`` whole value; ``*`` wildcards."""
-    if actual is None:
-        return op == "!="
-    if op == ":":
-        return value == "*" or _pattern(value, anchored=False).fullmatch(actual) is not None
-    if op == "=":
-        return _pattern(value, anchored=True).fullmatch(actual) is not None
-    if op == "!=":
-        return _pattern(value, anchored=True).fullmatch(actual) is None
-    raise _invalid(f"Operator [{op}] applies to timestamps only.")
-
-
-def _match_time(actual: datetime | None, op: str, value: str) -> bool:
-    if op == ":" and value == "*":
-        return actual is not None
-    try:
-        wanted = datetime.fromisoformat(value)
-    except ValueError:
-        raise _invalid(f"Invalid timestamp [{value}] in filter (use RFC 3339).") from None
-    if wanted.tzinfo is None:
-        wanted = wanted.replace(tzinfo=UTC)
-    if actual is None:
-        return op == "!="
-    comparisons: dict[str, Callable[[datetime, datetime], bool]] = {
-        ":": lambda a, b: a == b,
-        "=": lambda a, b: a == b,
-        "!=": lambda a, b: a != b,
-        "<": lambda a, b: a < b,
-        "<=": lambda a, b: a <= b,
-        ">": lambda a, b: a > b,
-        ">=": lambda a, b: a >= b,
-    }
-    return comparisons[op](actual, wanted)
-
-
-def _match_map(mapping: dict[str, str], path: str, op: str, value: str) -> bool:
-    """``labels:key`` (has key) or ``labels.key<op>value``."""
-    if "." not in path:
-        if op != ":":
-            raise _invalid(f"Use [{path}:KEY] or [{path}.KEY=VALUE] in filters.")
-        return value in mapping or (value == "*" and bool(mapping))
-    key = path.split(".", 1)[1]
-    return _match_text(mapping.get(key), op, value)
-
-
-_SECRET_FILTER_FIELDS = frozenset(
-    {
-        "name",
-        "create_time",
-        "expire_time",
-        "replication.automatic",
-        "replication.user_managed",
-        "replication.user_managed.replicas.location",
-    }
-)
-_VERSION_FILTER_FIELDS = frozenset({"name", "state", "create_time", "destroy_time"})
-
-
-def _secret_field_known(name: str) -> bool:
-    if name in _SECRET_FILTER_FIELDS or name in ("labels", "annotations"):
-        return True
-    head, _, key = name.partition(".")
-    return head in ("labels", "annotations") and bool(key)
 
 
 # --- State ----------------------------------------------------------------------------------
@@ -891,11 +673,9 @@ class SecretManagerEmulator:
 
     def _list_secrets(self, request: Any) -> Any:
         parent = _parse_parent(request.parent)
-        node = _FilterParser(request.filter).parse()
-        if node is not None:
-            _check_fields(node, _secret_field_known)
+        _refuse_filter(request.filter)
         page_size = _page_size(request.page_size)
-        page = _decode_token(request.page_token, parent, request.filter)
+        page = _decode_token(request.page_token, parent)
         with self._lock:
             records = sorted(
                 (r for r in list(self._secrets.values()) if r.parent == parent),
@@ -903,18 +683,14 @@ class SecretManagerEmulator:
             )
             records = [r for r in records if not self._purge_expired(r)]
             total = len(records)
-            if node is not None:
-                records = [r for r in records if _evaluate(node, _secret_matcher(r))]
             if page.start_after is not None:
                 records = [r for r in records if r.name > page.start_after]
             chunk = records[:page_size]
             more = len(records) > page_size
             return service.ListSecretsResponse(
                 secrets=[_copy(r.message) for r in chunk],
-                next_page_token=(
-                    _encode_token(chunk[-1].name, parent, request.filter) if more else ""
-                ),
-                total_size=0 if node is not None else total,
+                next_page_token=_encode_token(chunk[-1].name, parent) if more else "",
+                total_size=total,
             )
 
     # --- Versions ---
@@ -972,20 +748,16 @@ class SecretManagerEmulator:
             )
 
     def _list_secret_versions(self, request: Any) -> Any:
-        node = _FilterParser(request.filter).parse()
-        if node is not None:
-            _check_fields(node, lambda name: name in _VERSION_FILTER_FIELDS)
+        _refuse_filter(request.filter)
         page_size = _page_size(request.page_size)
-        page = _decode_token(request.page_token, request.parent, request.filter)
+        page = _decode_token(request.page_token, request.parent)
         with self._lock:
             record = self._secret(request.parent)
             versions = sorted(record.versions.values(), key=lambda v: v.number, reverse=True)
             total = len(versions)
-            if node is not None:
-                versions = [v for v in versions if _evaluate(node, _version_matcher(record, v))]
             if page.start_after is not None:
                 if not page.start_after.isdigit():
-                    raise _invalid("The page_token does not belong to this parent and filter.")
+                    raise _invalid("The page_token does not belong to this parent.")
                 after = int(page.start_after)
                 versions = [v for v in versions if v.number < after]
             chunk = versions[:page_size]
@@ -993,11 +765,9 @@ class SecretManagerEmulator:
             return service.ListSecretVersionsResponse(
                 versions=[self._version_message(record, v) for v in chunk],
                 next_page_token=(
-                    _encode_token(str(chunk[-1].number), request.parent, request.filter)
-                    if more
-                    else ""
+                    _encode_token(str(chunk[-1].number), request.parent) if more else ""
                 ),
-                total_size=0 if node is not None else total,
+                total_size=total,
             )
 
     def _change_state(self, request: Any, target: Any) -> Any:
@@ -1039,68 +809,7 @@ class _EmptyType:
         return None
 
 
-# --- Filter matchers and pages --------------------------------------------------------------
-
-
-def _secret_matcher(record: _SecretRecord) -> Callable[[_Restriction], bool]:
-    secret = record.message
-
-    def match(restriction: _Restriction) -> bool:
-        path, op, value = restriction.field, restriction.op, restriction.value
-        head = path.split(".", 1)[0]
-        if path == "name":
-            if op in ("=", "!="):
-                exact = _match_text(record.name, "=", value) or _match_text(
-                    record.secret_id, "=", value
-                )
-                return exact if op == "=" else not exact
-            return _match_text(record.name, op, value)
-        if head == "labels":
-            return _match_map(dict(secret.labels), path, op, value)
-        if head == "annotations":
-            return _match_map(dict(secret.annotations), path, op, value)
-        if path == "create_time":
-            return _match_time(secret.create_time, op, value)
-        if path == "expire_time":
-            return _match_time(record.expire_time, op, value)
-        replication = secret.replication if "replication" in secret else None
-        if path in ("replication.automatic", "replication.user_managed"):
-            kind = path.split(".", 1)[1]
-            present = replication is not None and kind in replication
-            if op != ":" or value != "*":
-                raise _invalid(f"Use [{path}:*] in filters.")
-            return present
-        # replication.user_managed.replicas.location
-        locations: Iterable[str] = (
-            [r.location for r in replication.user_managed.replicas]
-            if replication is not None and "user_managed" in replication
-            else []
-        )
-        if op == "!=":
-            return all(_match_text(loc, "!=", value) for loc in locations)
-        return any(_match_text(loc, op, value) for loc in locations)
-
-    return match
-
-
-def _version_matcher(
-    record: _SecretRecord, version: _VersionRecord
-) -> Callable[[_Restriction], bool]:
-    def match(restriction: _Restriction) -> bool:
-        path, op, value = restriction.field, restriction.op, restriction.value
-        if path == "state":
-            wanted = value.upper()
-            if wanted not in State.__members__:
-                raise _invalid(f"Unknown secret version state [{value}] in filter.")
-            text_op = "=" if op == ":" else op
-            return _match_text(version.state.name, text_op, wanted)
-        if path == "name":
-            return _match_text(f"{record.name}/versions/{version.number}", op, value)
-        if path == "create_time":
-            return _match_time(version.create_time, op, value)
-        return _match_time(version.destroy_time, op, value)
-
-    return match
+# --- Pages ----------------------------------------------------------------------------------
 
 
 def _page_size(requested: int) -> int:
@@ -1109,16 +818,21 @@ def _page_size(requested: int) -> int:
     return min(requested or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
-def _token_scope(parent: str, filter_text: str) -> str:
-    return hashlib.sha256(f"{parent}\0{filter_text}".encode()).hexdigest()[:16]
+def _refuse_filter(filter_text: str) -> None:
+    if filter_text:
+        raise _invalid("List filters are not emulated; list the parent and filter the result.")
 
 
-def _encode_token(last_key: str, parent: str, filter_text: str) -> str:
-    body = json.dumps({"after": last_key, "scope": _token_scope(parent, filter_text)})
+def _token_scope(parent: str) -> str:
+    return hashlib.sha256(parent.encode()).hexdigest()[:16]
+
+
+def _encode_token(last_key: str, parent: str) -> str:
+    body = json.dumps({"after": last_key, "scope": _token_scope(parent)})
     return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
 
 
-def _decode_token(token: str, parent: str, filter_text: str) -> _Page:
+def _decode_token(token: str, parent: str) -> _Page:
     if not token:
         return _Page(None)
     try:
@@ -1128,8 +842,8 @@ def _decode_token(token: str, parent: str, filter_text: str) -> _Page:
         scope = body["scope"]
     except (binascii.Error, ValueError, KeyError, TypeError):
         raise _invalid(f"Invalid page_token [{token}].") from None
-    if not isinstance(after, str) or scope != _token_scope(parent, filter_text):
-        raise _invalid("The page_token does not belong to this parent and filter.")
+    if not isinstance(after, str) or scope != _token_scope(parent):
+        raise _invalid("The page_token does not belong to this parent.")
     return _Page(after)
 
 

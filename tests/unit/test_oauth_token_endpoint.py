@@ -538,8 +538,13 @@ def test_revoke_with_json_format(http_client: Any) -> None:
     ],
 )
 def test_revoke_success(http_client: Any, answer: httpx.Response) -> None:
-    endpoint, _ = endpoint_for(http_client, answer)
-    endpoint.revoke(make_client(), token=REFRESH)
+    endpoint, provider = endpoint_for(http_client, answer)
+    endpoint.revoke(make_client(), token=REFRESH, token_type_hint="refresh_token")
+    # One request, and it is the RFC 7009 §2.1 one: the token, its hint, client authentication.
+    request = provider.request
+    assert (request.method, str(request.url)) == ("POST", REVOKE_URL)
+    assert form_fields(request) == {"token": REFRESH, "token_type_hint": "refresh_token"}
+    assert basic_credentials(request) == ("client%3A1+%C3%A9", "p%3Aa%2Bs%25s+w%2Frd~%3D%26")
 
 
 @pytest.mark.parametrize(
@@ -559,20 +564,22 @@ def test_revoke_success(http_client: Any, answer: httpx.Response) -> None:
 def test_revoke_failures(
     http_client: Any, answer: httpx.Response, error_code: str, retryable: bool
 ) -> None:
-    endpoint, _ = endpoint_for(http_client, answer)
+    endpoint, provider = endpoint_for(http_client, answer)
     with pytest.raises(TokenEndpointError) as info:
         endpoint.revoke(make_client(), token=REFRESH)
     assert (info.value.error, info.value.retryable) == (error_code, retryable)
+    assert form_fields(provider.request) == {"token": REFRESH}  # sent once, not retried here
     assert REFRESH not in str(info.value)
     if answer.status_code == 503:
         assert info.value.retry_after_seconds == 60.0
 
 
 def test_revoke_network_failure_is_retryable(http_client: Any) -> None:
-    endpoint, _ = endpoint_for(http_client, httpx.ConnectError("refused"))
+    endpoint, provider = endpoint_for(http_client, httpx.ConnectError("refused"))
     with pytest.raises(TokenEndpointError) as info:
         endpoint.revoke(make_client(), token=REFRESH)
     assert (info.value.error, info.value.retryable) == ("network", True)
+    assert len(provider.requests) == 1  # the caller's task queue retries, not the endpoint
 
 
 def test_revoke_without_a_revocation_url(http_client: Any) -> None:
