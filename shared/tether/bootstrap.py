@@ -240,9 +240,22 @@ class Container:
                 cache_seconds=s.secret_cache_seconds,
                 cache_size=s.secret_cache_size,
             )
-        from tether.adapters.db_secrets import DbSecretStore
+        from tether.adapters.db_secrets import DbSecretStore, RetiredVersions
 
-        return DbSecretStore(self.sealer)
+        retired: RetiredVersions
+        if s.store == "firestore":
+            from tether.adapters.firestore.retired_versions import FirestoreRetiredVersions
+            from tether.adapters.firestore.store import firestore_client
+
+            # Tombstones live next to the records that hold the sealed credentials.
+            retired = FirestoreRetiredVersions(
+                firestore_client(s.gcp_project or "", s.firestore_database)
+            )
+        else:
+            from tether.adapters.sqlite.retired_versions import SqliteRetiredVersions
+
+            retired = SqliteRetiredVersions(s.sqlite_path)
+        return DbSecretStore(self.sealer, retired=retired)
 
     @lazy
     def tasks(self) -> TaskQueue:
@@ -573,7 +586,7 @@ class Container:
         handler(payload)
 
     def close(self) -> None:
-        for name in ("tasks", "store", "http", "outbound", "delivery_client"):
+        for name in ("tasks", "store", "secrets", "http", "outbound", "delivery_client"):
             part = self.__dict__.get(name)
             stop = getattr(part, "stop", None)
             if stop is not None:

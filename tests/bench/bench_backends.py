@@ -35,6 +35,7 @@ from tether.adapters.firestore import FirestoreConnectionStore, firestore_client
 from tether.adapters.secret_manager import SecretManagerSecretStore
 from tether.adapters.secret_manager.client import secret_manager_client
 from tether.adapters.sqlite import SqliteConnectionStore
+from tether.adapters.sqlite.retired_versions import SqliteRetiredVersions
 from tether.catalog import load_catalog
 from tether.connections.commands import CreateConnection
 from tether.connections.service import ConnectionService
@@ -151,8 +152,12 @@ def main() -> int:
     results: dict[str, dict[str, tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as folder:
         sqlite = SqliteConnectionStore(Path(folder) / "bench.sqlite3")
-        embedded = DbSecretStore(Sealer(Keyring.generate("kbench")))
+        embedded = DbSecretStore(
+            Sealer(Keyring.generate("kbench")),
+            retired=SqliteRetiredVersions(Path(folder) / "bench.sqlite3"),
+        )
         results["embedded"] = measure(service(sqlite, embedded), args.calls)
+        embedded.close()
         sqlite.close()
 
     sm = SecretManagerEmulator()

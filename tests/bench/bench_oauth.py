@@ -29,8 +29,9 @@ from typing import Any
 
 import httpx
 
-from tether.adapters.db_secrets import DbSecretStore
+from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions
 from tether.adapters.sqlite import SqliteConnectionStore
+from tether.adapters.sqlite.retired_versions import SqliteRetiredVersions
 from tether.crypto import Keyring, Sealer
 from tether.domain.clock import SystemClock
 from tether.domain.ids import RandomIds
@@ -134,7 +135,9 @@ def refresh_rate(folder: Path, *, rotate: bool, threads: int, seconds: float) ->
     provider.start()
     sealer = Sealer(Keyring.generate("kbench"))
     store = SqliteConnectionStore(folder / f"refresh-{rotate}-{threads}.sqlite3")
-    secrets = DbSecretStore(sealer)
+    secrets = DbSecretStore(
+        sealer, retired=SqliteRetiredVersions(folder / f"refresh-{rotate}-{threads}.sqlite3")
+    )
     http = httpx.Client(timeout=10)
     life = lifecycle(store, secrets, sealer, provider, http)
     now = datetime.now(UTC)
@@ -191,7 +194,13 @@ def sweep_cost(folder: Path, size: int) -> dict[str, float]:
         inner.create_connection(_connection(i, now, expires_in=expires))
     provider = OAuthProvider()  # never called: the sweep only schedules
     provider.start()
-    life = lifecycle(store, DbSecretStore(sealer), sealer, provider, httpx.Client())
+    life = lifecycle(
+        store,
+        DbSecretStore(sealer, retired=MemoryRetiredVersions()),
+        sealer,
+        provider,
+        httpx.Client(),
+    )
 
     store.reset()
     started = time.perf_counter()

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tether.adapters.db_secrets import DbSecretStore
+from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions, RetiredVersions
 from tether.adapters.sqlite import SqliteConnectionStore
+from tether.adapters.sqlite.retired_versions import SqliteRetiredVersions
 from tether.crypto import Keyring, Sealer
 from tether.ports import ConnectionStore, SecretStore
 
@@ -29,10 +30,37 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Connection
         yield FirestoreConnectionStore(request.getfixturevalue("firestore_client"))
 
 
-@pytest.fixture(params=["db", "secret_manager"])
-def secret_store(request: pytest.FixtureRequest) -> Iterator[SecretStore]:
-    if request.param == "db":
-        yield DbSecretStore(Sealer(Keyring.generate("kcontract")))
+@pytest.fixture(params=["memory", "sqlite", "firestore"])
+def retired_versions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RetiredVersions]:
+    """Every place the db secret store keeps its tombstones; ``memory`` is the one unit tests
+    use, so it passes the same contract."""
+    if request.param == "memory":
+        yield MemoryRetiredVersions()
+    elif request.param == "sqlite":
+        backend = SqliteRetiredVersions(tmp_path / "store.sqlite3")
+        yield backend
+        backend.close()
+    elif request.param == "firestore":
+        from tether.adapters.firestore.retired_versions import FirestoreRetiredVersions
+
+        yield FirestoreRetiredVersions(request.getfixturevalue("firestore_client"))
+
+
+@pytest.fixture(params=["db-memory", "db-sqlite", "db-firestore", "secret_manager"])
+def secret_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SecretStore]:
+    if request.param.startswith("db-"):
+        retired: RetiredVersions
+        if request.param == "db-memory":
+            retired = MemoryRetiredVersions()
+        elif request.param == "db-sqlite":
+            retired = SqliteRetiredVersions(tmp_path / "store.sqlite3")
+        else:
+            from tether.adapters.firestore.retired_versions import FirestoreRetiredVersions
+
+            retired = FirestoreRetiredVersions(request.getfixturevalue("firestore_client"))
+        db_store = DbSecretStore(Sealer(Keyring.generate("kcontract")), retired=retired)
+        yield db_store
+        db_store.close()
     elif request.param == "secret_manager":
         from tether.adapters.secret_manager import SecretManagerSecretStore
         from tether.adapters.secret_manager.client import secret_manager_client

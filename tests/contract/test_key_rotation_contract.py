@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tether.adapters.db_secrets import DbSecretStore
+from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions
 from tether.connections.key_rotation import KeyRotationService
 from tether.crypto import Keyring, Sealer, new_key_entry
 from tether.crypto.purposes import ACCESS_TOKEN_PURPOSE, OAUTH_STATE_PURPOSE
@@ -153,7 +153,7 @@ def test_replace_racing_a_consume_never_undoes_it(store: ConnectionStore) -> Non
 def secrets_and_sealer(request: pytest.FixtureRequest) -> Iterator[tuple[SecretStore, Sealer]]:
     sealer = Sealer(Keyring.generate("kold"))
     if request.param == "db":
-        yield DbSecretStore(sealer), sealer
+        yield DbSecretStore(sealer, retired=MemoryRetiredVersions()), sealer
     else:
         from tether.adapters.secret_manager import SecretManagerSecretStore
         from tether.adapters.secret_manager.client import secret_manager_client
@@ -222,7 +222,9 @@ def test_rotation_reseals_what_the_store_holds_on_every_backend(
     only_new = Sealer(ring.without_key("kold"))
     record = store.get_connection("t1", "conn_1")
     assert record is not None and record.credential_ref is not None
-    reader: SecretStore = DbSecretStore(only_new) if in_store else secrets
+    reader: SecretStore = (
+        DbSecretStore(only_new, retired=MemoryRetiredVersions()) if in_store else secrets
+    )
     assert reader.get(tenant_id="t1", connection_id="conn_1", ref=record.credential_ref) == {
         "refresh_token": "r1"
     }

@@ -51,3 +51,68 @@ def test_delete_is_idempotent(secret_store: SecretStore) -> None:
     secret_store.delete(tenant_id="t1", connection_id="conn_4", ref=ref)
     secret_store.delete(tenant_id="t1", connection_id="conn_4", ref=ref)
     secret_store.delete(tenant_id="t1", connection_id="conn_4", ref=None)
+
+
+def test_a_retired_version_can_no_longer_be_read(secret_store: SecretStore) -> None:
+    old = secret_store.put(
+        tenant_id="t1", connection_id="conn_5", provider="stripe", payload={"api_key": "old-1111"}
+    )
+    new = secret_store.put(
+        tenant_id="t1", connection_id="conn_5", provider="stripe", payload={"api_key": "new-2222"}
+    )
+    secret_store.retire(tenant_id="t1", connection_id="conn_5", ref=old)
+    with pytest.raises(NotFound):
+        secret_store.get(tenant_id="t1", connection_id="conn_5", ref=old)
+    # The others stay: the live version, and the same tenant's other connection.
+    assert secret_store.get(tenant_id="t1", connection_id="conn_5", ref=new) == {
+        "api_key": "new-2222"
+    }
+    secret_store.retire(tenant_id="t1", connection_id="conn_5", ref=old)  # idempotent
+    with pytest.raises(NotFound):
+        secret_store.get(tenant_id="t1", connection_id="conn_5", ref=old)
+
+
+def test_retiring_a_version_written_for_a_record_that_never_landed(
+    secret_store: SecretStore,
+) -> None:
+    live = secret_store.put(
+        tenant_id="t1", connection_id="conn_6", provider="stripe", payload={"api_key": "live-1"}
+    )
+    orphan = secret_store.put(
+        tenant_id="t1", connection_id="conn_6", provider="stripe", payload={"api_key": "orph-2"}
+    )
+    secret_store.retire(tenant_id="t1", connection_id="conn_6", ref=orphan)
+    with pytest.raises(NotFound):
+        secret_store.get(tenant_id="t1", connection_id="conn_6", ref=orphan)
+    assert secret_store.get(tenant_id="t1", connection_id="conn_6", ref=live) == {
+        "api_key": "live-1"
+    }
+
+
+def test_delete_destroys_every_version_of_that_connection_only(
+    secret_store: SecretStore,
+) -> None:
+    refs = [
+        secret_store.put(
+            tenant_id="t1", connection_id="conn_7", provider="stripe", payload={"n": n}
+        )
+        for n in range(2)
+    ]
+    secret_store.retire(tenant_id="t1", connection_id="conn_7", ref=refs[0])
+    neighbour = secret_store.put(
+        tenant_id="t1", connection_id="conn_8", provider="stripe", payload=PAYLOAD
+    )
+    secret_store.delete(tenant_id="t1", connection_id="conn_7", ref=refs[1])
+    for ref in refs:
+        with pytest.raises(NotFound):
+            secret_store.get(tenant_id="t1", connection_id="conn_7", ref=ref)
+    assert secret_store.get(tenant_id="t1", connection_id="conn_8", ref=neighbour) == PAYLOAD
+
+
+def test_delete_without_a_reference_destroys_every_version(secret_store: SecretStore) -> None:
+    ref = secret_store.put(
+        tenant_id="t1", connection_id="conn_9", provider="stripe", payload=PAYLOAD
+    )
+    secret_store.delete(tenant_id="t1", connection_id="conn_9", ref=None)
+    with pytest.raises(NotFound):
+        secret_store.get(tenant_id="t1", connection_id="conn_9", ref=ref)

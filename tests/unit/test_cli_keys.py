@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tether.adapters.db_secrets import DbSecretStore
+from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.cli import main
 from tether.crypto import Keyring, Sealer, load_keyring_file, new_key_entry, save_keyring_file
@@ -31,7 +31,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _stored(data_dir: Path, cid: str, sealer: Sealer) -> None:
     store = SqliteConnectionStore(data_dir / "tether.sqlite3")
-    ref = DbSecretStore(sealer).put(
+    ref = DbSecretStore(sealer, retired=MemoryRetiredVersions()).put(
         tenant_id="acme", connection_id=cid, provider="stripe", payload={"api_key": "sk_x"}
     )
     store.create_connection(

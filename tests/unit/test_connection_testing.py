@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tether.adapters.db_secrets import DbSecretStore
+from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.catalog import Catalog, load_catalog, parse_catalog
 from tether.connections.commands import CreateConnection
@@ -344,7 +344,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     ids = SequentialIds()
     service = ConnectionService(
         store=store,
-        secrets=DbSecretStore(Sealer(Keyring.generate("ktest"))),
+        secrets=DbSecretStore(Sealer(Keyring.generate("ktest")), retired=MemoryRetiredVersions()),
         catalog=lambda: CATALOG,
         clock=clock,
         ids=ids,

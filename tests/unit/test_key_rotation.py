@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tether.adapters.db_secrets import DbSecretStore
+from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.connections.key_rotation import KeyRotationService, RotationReport
 from tether.crypto import Keyring, Sealer, new_key_entry
@@ -42,7 +42,7 @@ def _connection(
     cid: str, tenant: str, sealer: Sealer, *, payload: bool = True, token: bool = False
 ) -> Connection:
     ref = (
-        DbSecretStore(sealer).put(
+        DbSecretStore(sealer, retired=MemoryRetiredVersions()).put(
             tenant_id=tenant, connection_id=cid, provider="stripe", payload={"api_key": f"k-{cid}"}
         )
         if payload
@@ -161,7 +161,7 @@ def test_rotate_reseals_every_kind_and_nothing_needs_the_old_key(
         record = store.get_connection(tenant, cid)
         assert record is not None and record.credential_ref is not None
         assert record.credential_ref.key_id == "knew"
-        assert DbSecretStore(only_new).get(
+        assert DbSecretStore(only_new, retired=MemoryRetiredVersions()).get(
             tenant_id=tenant, connection_id=cid, ref=record.credential_ref
         ) == {"api_key": f"k-{cid}"}
     for cid, tenant in (("conn_a", "a"), ("conn_sm", "b")):

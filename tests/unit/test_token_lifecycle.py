@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tether.adapters.db_secrets import DbSecretStore
+from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.connections.events import ConnectionEvent, event_id
 from tether.crypto import Keyring, Sealer
@@ -282,7 +282,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     sealer = Sealer(Keyring.generate("klife"))
     inner = SqliteConnectionStore(tmp_path / "store.db")
     store = FlakyStore(inner)
-    secrets = CountingSecrets(DbSecretStore(sealer))
+    secrets = CountingSecrets(DbSecretStore(sealer, retired=MemoryRetiredVersions()))
     clock = FixedClock(T0)
     tokens = TokenStorage(store=store, secrets=secrets, sealer=sealer, clock=clock)
     yield World(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tether.adapters.db_secrets import DbSecretStore
+from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.crypto import Keyring, Sealer
 from tether.domain.clock import FixedClock
@@ -49,7 +49,7 @@ class CountingSecrets:
 def parts(tmp_path: Path):
     sealer = Sealer(Keyring.generate("ktok"))
     store = SqliteConnectionStore(tmp_path / "s.db")
-    secrets = CountingSecrets(DbSecretStore(sealer))
+    secrets = CountingSecrets(DbSecretStore(sealer, retired=MemoryRetiredVersions()))
     tokens = TokenStorage(store=store, secrets=secrets, sealer=sealer, clock=FixedClock(T0))
     ref = secrets.put(
         tenant_id="t1",

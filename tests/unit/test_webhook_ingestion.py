@@ -22,7 +22,7 @@ from flask import Flask, request
 from standardwebhooks.webhooks import Webhook
 from twilio.request_validator import RequestValidator
 
-from tether.adapters.db_secrets import DbSecretStore
+from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.adapters.sqlite.schema import MIGRATIONS, _utc_text, format_time
 from tether.adapters.sqlite.store import _WEBHOOK_EVENTS_SQL
@@ -132,7 +132,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     clock = FixedClock(T0)
     connections = ConnectionService(
         store=store,
-        secrets=DbSecretStore(Sealer(Keyring.generate("ktest"))),
+        secrets=DbSecretStore(Sealer(Keyring.generate("ktest")), retired=MemoryRetiredVersions()),
         catalog=lambda: catalog,
         clock=clock,
         ids=RandomIds(),

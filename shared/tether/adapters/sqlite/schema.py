@@ -161,6 +161,17 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE rate_buckets
         SET expires_at = tether_utc_text(strftime('%Y-%m-%dT%H:%M:%fZ', updated_at, '+1 day'));
     """,
+    # 9: tombstones of retired credential versions of the "db" secret store (a SHA-256 of the
+    # envelope, or '*' for every version of a deleted connection); nothing to backfill
+    """
+    CREATE TABLE retired_credentials (
+        tenant_id TEXT NOT NULL,
+        connection_id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        retired_at TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, connection_id, version)
+    ) WITHOUT ROWID;
+    """,
 )
 
 

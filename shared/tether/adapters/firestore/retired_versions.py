@@ -1,0 +1,94 @@
+"""The "db" secret store's tombstones in Firestore, next to the tenant's records::
+
+    tenants/<t>/retired_credentials/<sha256(connection id NUL version)>
+        connection_id, version, retired_at
+
+A point read of two documents (the version's and the connection's ``*``) answers
+:meth:`is_retired` in one round trip. Retiring every version writes the ``*`` document first
+(from then on nothing of the connection reads), then deletes the connection's other tombstones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+from google.cloud.firestore_v1.document import DocumentReference
+
+from tether.adapters.db_secrets.retired_versions import ALL_VERSIONS
+from tether.adapters.firestore.paths import doc_id
+from tether.domain.errors import BackendUnavailable
+
+__all__ = ["RETIRED_CREDENTIALS", "FirestoreRetiredVersions"]
+
+RETIRED_CREDENTIALS = "retired_credentials"
+_BATCH = 500
+_UNAVAILABLE: tuple[type[Exception], ...] = (
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.InternalServerError,
+    gexc.ResourceExhausted,
+    gexc.Aborted,
+    gexc.RetryError,
+)
+
+
+@contextmanager
+def _backend() -> Iterator[None]:
+    try:
+        yield
+    except _UNAVAILABLE as exc:
+        raise BackendUnavailable("the Firestore store is unavailable; try again") from exc
+
+
+class FirestoreRetiredVersions:
+    def __init__(self, client: firestore.Client) -> None:
+        self._client = client
+
+    def _ref(self, tenant_id: str, connection_id: str, version: str) -> DocumentReference:
+        key = hashlib.sha256(f"{connection_id}\0{version}".encode()).hexdigest()
+        tenant = self._client.collection("tenants").document(doc_id(tenant_id))
+        ref: DocumentReference = tenant.collection(RETIRED_CREDENTIALS).document(key)
+        return ref
+
+    def retire(self, tenant_id: str, connection_id: str, version: str) -> None:
+        fields = {
+            "connection_id": connection_id,
+            "version": version,
+            "retired_at": datetime.now(UTC),
+        }
+        with _backend():
+            self._ref(tenant_id, connection_id, version).set(fields)
+            if version == ALL_VERSIONS:
+                self._fold_into_all(tenant_id, connection_id)
+
+    def _fold_into_all(self, tenant_id: str, connection_id: str) -> None:
+        tenant = self._client.collection("tenants").document(doc_id(tenant_id))
+        query = tenant.collection(RETIRED_CREDENTIALS).where(
+            filter=FieldFilter("connection_id", "==", connection_id)
+        )
+        batch = self._client.batch()
+        pending = 0
+        for snapshot in query.stream():
+            if snapshot.get("version") == ALL_VERSIONS:
+                continue
+            batch.delete(snapshot.reference)
+            pending += 1
+            if pending == _BATCH:
+                batch.commit()
+                batch, pending = self._client.batch(), 0
+        if pending:
+            batch.commit()
+
+    def is_retired(self, tenant_id: str, connection_id: str, version: str) -> bool:
+        refs = [
+            self._ref(tenant_id, connection_id, version),
+            self._ref(tenant_id, connection_id, ALL_VERSIONS),
+        ]
+        with _backend():
+            return any(snapshot.exists for snapshot in self._client.get_all(refs))

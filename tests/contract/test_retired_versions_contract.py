@@ -1,0 +1,55 @@
+"""The contract of the db secret store's tombstones, on every place they are kept (the
+in-memory one unit tests use included)."""
+
+from __future__ import annotations
+
+from tether.adapters.db_secrets.retired_versions import ALL_VERSIONS, RetiredVersions, version_of
+
+
+def test_a_retired_version_is_retired_and_nothing_else_is(
+    retired_versions: RetiredVersions,
+) -> None:
+    v1, v2 = version_of("tg1.k1.first"), version_of("tg1.k1.second")
+    assert not retired_versions.is_retired("t1", "conn_1", v1)
+    retired_versions.retire("t1", "conn_1", v1)
+    retired_versions.retire("t1", "conn_1", v1)  # idempotent
+    assert retired_versions.is_retired("t1", "conn_1", v1)
+    assert not retired_versions.is_retired("t1", "conn_1", v2)
+    assert not retired_versions.is_retired("t1", "conn_2", v1)
+    assert not retired_versions.is_retired("t2", "conn_1", v1)
+
+
+def test_all_versions_covers_past_and_future_versions_of_one_connection(
+    retired_versions: RetiredVersions,
+) -> None:
+    v1, v2 = version_of("tg1.k1.first"), version_of("tg1.k1.second")
+    retired_versions.retire("t1", "conn_1", v1)
+    retired_versions.retire("t1", "conn_1", ALL_VERSIONS)
+    retired_versions.retire("t1", "conn_1", ALL_VERSIONS)
+    assert retired_versions.is_retired("t1", "conn_1", v1)
+    assert retired_versions.is_retired("t1", "conn_1", v2)
+    assert not retired_versions.is_retired("t1", "conn_2", v1)
+    assert not retired_versions.is_retired("t2", "conn_1", v2)
+    retired_versions.retire("t1", "conn_1", v2)  # after the fact: still retired
+    assert retired_versions.is_retired("t1", "conn_1", v2)
+
+
+def test_version_of_names_an_envelope_without_holding_it() -> None:
+    envelope = "tg1.k1.c2VjcmV0LWNpcGhlcnRleHQ"
+    assert envelope not in version_of(envelope)
+    assert version_of(envelope) == version_of(envelope) != version_of(envelope + "x")
+
+
+def test_sqlite_tombstones_outlive_the_instance_that_wrote_them(tmp_path) -> None:
+    from tether.adapters.sqlite import SqliteConnectionStore
+    from tether.adapters.sqlite.retired_versions import SqliteRetiredVersions
+
+    path = tmp_path / "store.sqlite3"
+    store = SqliteConnectionStore(path)  # the store and the tombstones share one file
+    first = SqliteRetiredVersions(path)
+    first.retire("t1", "conn_1", version_of("tg1.k1.a"))
+    first.close()
+    second = SqliteRetiredVersions(path)
+    assert second.is_retired("t1", "conn_1", version_of("tg1.k1.a"))
+    second.close()
+    store.close()
