@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import httpx
-
 from tether.domain.errors import InvalidRequest
 
 __all__ = ["INVALID_URL_CODE", "LOOPBACK_HOSTS", "check_http_url", "check_issuer_url"]
@@ -32,6 +30,8 @@ def check_http_url(value: object, *, field: str) -> str:
         raise _invalid(field, "must be a URL")
     if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in value):
         raise _invalid(field, "must not contain spaces or control characters")
+    import httpx  # here, not at the top: saving a connection needs it, listing them does not
+
     try:
         parts = urlsplit(value)
         _ = parts.port  # urllib checks the port only when asked
