@@ -294,7 +294,8 @@ class SecretStore(Protocol):
         ...
 
     def delete(self, *, tenant_id: str, connection_id: str, ref: CredentialRef | None) -> None:
-        """Destroy every version of the connection's credentials. Idempotent."""
+        """Destroy every version of the connection's credentials: from then on :meth:`get`
+        of any of them is :class:`~tether.domain.errors.NotFound`. Idempotent."""
         ...
 
 
@@ -319,5 +320,8 @@ class TaskQueue(Protocol):
         """Schedule ``payload`` for the ``kind`` handler at ``run_at`` (default: now).
 
         ``name`` deduplicates: a second enqueue with a name already used returns ``False``
-        and schedules nothing (best effort on Cloud Tasks; handlers stay idempotent)."""
+        and schedules nothing (best effort on Cloud Tasks; handlers stay idempotent). A
+        ``payload`` that is not JSON is :class:`~tether.domain.errors.InvalidRequest`, with
+        nothing scheduled. The handler runs at ``run_at`` or later, never before; a retryable
+        failure (see :data:`TaskHandler`) runs it again, a permanent one does not."""
         ...

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.recording_queue import RecordingQueue
 from tether.adapters.cloud_tasks import CloudTasksQueue
 from tether.adapters.cloud_tasks.client import cloud_tasks_client
 from tether.adapters.local_tasks import LocalTaskQueue
@@ -143,7 +144,29 @@ def _cloud_tasks(harness: QueueHarness, tmp_path: Path, emulator: Any) -> None:
     harness.attach(queue, shutdown)
 
 
-_BACKENDS: dict[str, Callable[[QueueHarness, Path], None]] = {"local": _local}
+def _recording(harness: QueueHarness, tmp_path: Path) -> None:
+    """The unit tests' fake, with a thread that runs what is due the way a worker would."""
+    queue = RecordingQueue()
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.wait(0.01):
+            queue.run_due(harness.handle, now=datetime.now(UTC))
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+
+    def shutdown() -> None:
+        stop.set()
+        worker.join(timeout=2)
+
+    harness.attach(queue, shutdown)
+
+
+_BACKENDS: dict[str, Callable[[QueueHarness, Path], None]] = {
+    "local": _local,
+    "recording": _recording,
+}
 _EMULATED: dict[str, Callable[[QueueHarness, Path, Any], None]] = {"cloud_tasks": _cloud_tasks}
 
 

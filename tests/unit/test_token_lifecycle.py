@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.recording_queue import RecordingQueue
 from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.connections.events import ConnectionEvent, event_id
@@ -106,33 +107,6 @@ class ScriptedEndpoint:
         self.revoked.append((token, token_type_hint))
 
 
-class RecordingTasks:
-    """A TaskQueue that records what was enqueued; names dedupe like the real queues."""
-
-    def __init__(self) -> None:
-        self.tasks: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-
-    def enqueue(
-        self,
-        kind: str,
-        payload: Any,
-        *,
-        name: str | None = None,
-        run_at: datetime | None = None,
-    ) -> bool:
-        with self._lock:
-            if name is not None and any(t["name"] == name for t in self.tasks):
-                return False
-            self.tasks.append(
-                {"kind": kind, "payload": dict(payload), "name": name, "run_at": run_at}
-            )
-            return True
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [t for t in self.tasks if t["kind"] == kind]
-
-
 class FlakyStore:
     """The real store, with the next ``update_connection`` calls failing on demand."""
 
@@ -196,7 +170,7 @@ class World:
     tokens: TokenStorage
     clock: FixedClock
     endpoint: ScriptedEndpoint
-    tasks: RecordingTasks
+    tasks: RecordingQueue
     policy: RefreshPolicy = field(default_factory=RefreshPolicy)
     client: OAuthClient = CLIENT
     ids: SequentialIds = field(default_factory=SequentialIds)
@@ -291,7 +265,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         tokens=tokens,
         clock=clock,
         endpoint=ScriptedEndpoint(clock),
-        tasks=RecordingTasks(),
+        tasks=RecordingQueue(),
     )
     inner.close()
 
@@ -484,8 +458,8 @@ def test_invalid_grant_moves_to_needs_reauth_once(world):
     [audit] = world.audit(AuditAction.NEEDS_REAUTH)
     assert audit.detail["reason"] == "invalid_grant"
     [task] = world.tasks.of("deliver")
-    event = task["payload"]["event"]
-    assert task["name"] == f"deliver-{event['id']}"
+    event = task.payload["event"]
+    assert task.name == f"deliver-{event['id']}"
     assert event["id"] == event_id(ConnectionEvent.NEEDS_REAUTH, record)
     assert event["type"] == "connection.needs_reauth"
     assert (event["tenant_id"], event["connection_id"], event["provider"]) == (
@@ -522,9 +496,7 @@ def test_an_expired_token_without_a_refresh_token_needs_reauth(world):
     assert record.status == ConnectionStatus.NEEDS_REAUTH
     assert record.status_detail is not None
     assert record.status_detail.code == "OAUTH_NO_REFRESH_TOKEN"
-    assert world.tasks.of("deliver")[0]["payload"]["event"]["data"]["reason"] == (
-        "no_refresh_token"
-    )
+    assert world.tasks.of("deliver")[0].payload["event"]["data"]["reason"] == ("no_refresh_token")
 
 
 def test_a_valid_token_without_a_refresh_token_is_served_until_it_expires(world):
@@ -613,12 +585,12 @@ def test_a_refresh_schedules_the_next_one(world):
     world.lifecycle().access_token(connection)
     due = world.clock.now() + timedelta(hours=1) - timedelta(seconds=300)
     [task] = world.tasks.of("refresh")
-    assert task["name"] == refresh_task_name(connection.id, due)
-    assert task["run_at"] == due
-    assert task["payload"] == {
+    assert task.name == refresh_task_name(connection.id, due)
+    assert task.run_at == due
+    assert task.payload == {
         "tenant_id": TENANT,
         "connection_id": connection.id,
-        "name": task["name"],
+        "name": task.name,
     }
 
 
@@ -628,10 +600,10 @@ def test_the_schedule_honours_keep_alive_for_long_tokens(world):
     connection = world.connection(expires_in=-1, issued_ago=3600)
     world.lifecycle().access_token(connection)
     [task] = world.tasks.of("refresh")
-    assert task["run_at"] == world.clock.now() + timedelta(days=5)
+    assert task.run_at == world.clock.now() + timedelta(days=5)
     # At that time the task refreshes although the token is valid for 25 more days.
     world.clock.advance(5 * 86400)
-    world.lifecycle().refresh_task(task["payload"])
+    world.lifecycle().refresh_task(task.payload)
     assert world.endpoint.calls == 2
 
 
@@ -641,14 +613,14 @@ def test_a_due_time_beyond_the_queue_horizon_is_reached_in_hops(world):
     lifecycle = world.lifecycle()
     lifecycle.access_token(connection)
     [hop] = world.tasks.of("refresh")
-    base, _, number = hop["name"].rpartition("-hop")
+    base, _, number = hop.name.rpartition("-hop")
     assert int(number) == 12  # 365 days in 29-day hops
-    assert world.clock.now() < hop["run_at"] <= world.clock.now() + timedelta(days=29)
+    assert world.clock.now() < hop.run_at <= world.clock.now() + timedelta(days=29)
     # The early wake-up does not refresh; it schedules the next hop.
-    world.clock.advance((hop["run_at"] - world.clock.now()).total_seconds())
-    lifecycle.refresh_task(hop["payload"])
+    world.clock.advance((hop.run_at - world.clock.now()).total_seconds())
+    lifecycle.refresh_task(hop.payload)
     assert world.endpoint.calls == 1
-    assert world.tasks.of("refresh")[-1]["name"] == f"{base}-hop11"
+    assert world.tasks.of("refresh")[-1].name == f"{base}-hop11"
 
 
 def test_a_failing_queue_does_not_fail_the_refresh(world):
@@ -783,13 +755,13 @@ def test_the_sweep_enqueues_only_expiring_active_oauth_connections(world):
     [task] = world.tasks.of("refresh")
     expires = due.token_expires_at
     assert expires is not None
-    assert task["name"] == refresh_task_name("conn_due", expires - timedelta(seconds=300))
-    assert task["payload"] == {
+    assert task.name == refresh_task_name("conn_due", expires - timedelta(seconds=300))
+    assert task.payload == {
         "tenant_id": TENANT,
         "connection_id": "conn_due",
-        "name": task["name"],
+        "name": task.name,
     }
-    assert task["run_at"] == world.clock.now()  # already inside the margin
+    assert task.run_at == world.clock.now()  # already inside the margin
     again = lifecycle.sweep()
     assert (again.enqueued, again.already_scheduled, again.repaired) == (0, 1, 0)
     assert len(world.tasks.of("refresh")) == 1
@@ -805,9 +777,9 @@ def test_the_sweep_repairs_an_overdue_token_whose_task_already_ran(world):
     report = lifecycle.sweep()
     assert (report.enqueued, report.already_scheduled, report.repaired) == (0, 0, 1)
     repair = world.tasks.of("refresh")[-1]
-    assert repair["name"].startswith(world.tasks.of("refresh")[0]["name"] + "-sweep")
-    assert repair["run_at"] == world.clock.now()
-    lifecycle.refresh_task(repair["payload"])
+    assert repair.name.startswith(world.tasks.of("refresh")[0].name + "-sweep")
+    assert repair.run_at == world.clock.now()
+    lifecycle.refresh_task(repair.payload)
     assert world.endpoint.calls == 1
     # The new token has a task of its own; the next sweep finds it and adds nothing.
     again = lifecycle.sweep()
@@ -822,13 +794,13 @@ def test_a_task_run_early_under_its_own_name_is_retried_not_lost(world):
     assert lifecycle.schedule_refresh(connection)
     [task] = world.tasks.of("refresh")
     with pytest.raises(BackendUnavailable) as raised:
-        lifecycle.refresh_task(task["payload"])
+        lifecycle.refresh_task(task.payload)
     assert raised.value.code == "REFRESH_NOT_DUE" and raised.value.retryable
     assert world.endpoint.calls == 0
     # A task of an older token re-arms the current one's schedule instead.
-    stale = {**task["payload"], "name": "refresh-conn_1-1"}
+    stale = {**task.payload, "name": "refresh-conn_1-1"}
     lifecycle.refresh_task(stale)
-    assert [t["name"] for t in world.tasks.of("refresh")] == [task["name"]]
+    assert [t.name for t in world.tasks.of("refresh")] == [task.name]
 
 
 def test_the_sweep_task_is_retryable_when_enqueueing_failed(world):

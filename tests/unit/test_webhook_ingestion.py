@@ -11,8 +11,8 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from flask import Flask, request
 from standardwebhooks.webhooks import Webhook
 from twilio.request_validator import RequestValidator
 
+from tests.support.recording_queue import RecordingQueue, Scheduled
 from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.adapters.sqlite.schema import MIGRATIONS, _utc_text, format_time
@@ -56,42 +57,6 @@ XERO_WEBHOOK_KEY = "xero-webhook-key-0123456789abcdefghij"
 STRIPE_SECRET = "whsec_stripeendpointsecret0123456789"
 TWILIO_TOKEN = "0123456789abcdef0123456789abcdef"
 PRINCIPAL = Principal(tenant_id=TENANT, user_id="user-1")
-
-
-# -- fakes -----------------------------------------------------------------------------------
-@dataclass
-class RecordingQueue:
-    """A task queue that records every call; names deduplicate as on Cloud Tasks, and the
-    next ``fail`` calls raise as a queue outage would."""
-
-    calls: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
-    tasks: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
-    fail: int = 0
-    _names: set[str] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def enqueue(
-        self,
-        kind: str,
-        payload: Mapping[str, Any],
-        *,
-        name: str | None = None,
-        run_at: datetime | None = None,
-    ) -> bool:
-        with self._lock:
-            self.calls.append((kind, dict(payload), name))
-            if self.fail:
-                self.fail -= 1
-                raise BackendUnavailable("the queue is down")
-            if name is not None and name in self._names:
-                return False
-            if name is not None:
-                self._names.add(name)
-            self.tasks.append((kind, dict(payload), name))
-            return True
-
-    def of(self, kind: str) -> list[tuple[str, dict[str, Any], str | None]]:
-        return [t for t in self.tasks if t[0] == kind]
 
 
 @dataclass
@@ -306,13 +271,14 @@ def test_a_verified_delivery_is_stored_and_enqueued_once(stack: Stack, secret: s
     assert "webhook-signature" not in full.headers and "authorization" not in full.headers
     assert full.headers["user-agent"] == "sender/1.0"
     assert stack.queue.tasks == [
-        (
+        Scheduled(
             PROCESS_WEBHOOK_TASK,
             {"provider": "webhook", "dedupe_key": accepted.dedupe_key},
             process_task_name("webhook", accepted.dedupe_key),
+            None,
         )
     ]
-    name = stack.queue.tasks[0][2]
+    name = stack.queue.tasks[0].name
     assert name is not None and name.startswith("wh-webhook-") and len(name) == 43
 
 
@@ -386,7 +352,7 @@ def test_a_task_name_taken_by_an_earlier_record_gets_a_task_of_its_own(
     assert first.dedupe_key is not None
     stack.store.delete_webhook_event("webhook", first.dedupe_key)  # as if it had expired
     stack.ingestion.receive_for_token(token, delivery)
-    names = [name for _, _, name in stack.queue.of(PROCESS_WEBHOOK_TASK)]
+    names = [task.name for task in stack.queue.of(PROCESS_WEBHOOK_TASK)]
     [event] = stack.stored(connection.id)
     assert names == [
         process_task_name("webhook", first.dedupe_key),
@@ -600,10 +566,10 @@ def test_processing_normalizes_and_enqueues_one_delivery(stack: Stack, secret: s
         token, standard_request(secret, {"type": "order.created", "data": {"id": 7}})
     )
     assert accepted.dedupe_key is not None
-    [(_, payload, _)] = stack.queue.of(PROCESS_WEBHOOK_TASK)
+    [(_, payload, _, _)] = stack.queue.of(PROCESS_WEBHOOK_TASK)
     stack.ingestion.process_webhook(payload)
     stack.ingestion.process_webhook(payload)  # a redelivered task: nothing new
-    [(kind, delivery, name)] = stack.queue.of(DELIVER_TASK)
+    [(kind, delivery, name, _)] = stack.queue.of(DELIVER_TASK)
     event_id = event_id_for("webhook", accepted.dedupe_key)
     assert (kind, name) == (DELIVER_TASK, f"deliver-{event_id}")
     assert delivery == {
@@ -669,9 +635,9 @@ def test_processing_a_stripe_event_uses_its_normalizer_and_notify_url(stack: Sta
         "data": {"object": {"id": "in_1", "amount_paid": 500}},
     }
     accepted = stack.ingestion.receive_for_provider("stripe", stripe_request(STRIPE_SECRET, event))
-    [(_, payload, _)] = stack.queue.of(PROCESS_WEBHOOK_TASK)
+    [(_, payload, _, _)] = stack.queue.of(PROCESS_WEBHOOK_TASK)
     stack.ingestion.process_webhook(payload)
-    [(_, delivery, _)] = stack.queue.of(DELIVER_TASK)
+    [(_, delivery, _, _)] = stack.queue.of(DELIVER_TASK)
     assert delivery["event"]["type"] == "invoice.paid"
     assert delivery["event"]["data"] == {"id": "in_1", "amount_paid": 500}
     assert delivery["event"]["occurred_at"] == "2026-05-01T11:55:00Z"
