@@ -36,7 +36,8 @@ from tether.crypto.purposes import (
     OAUTH_STATE_PURPOSE,
 )
 from tether.domain.clock import Clock
-from tether.domain.errors import CryptoError, TetherError, VersionConflict
+from tether.domain.compare_and_set import compare_and_set
+from tether.domain.errors import CryptoError, TetherError
 from tether.domain.ids import IdGenerator
 from tether.domain.models import (
     AuditAction,
@@ -54,7 +55,6 @@ __all__ = ["ACCESS_TOKEN_PURPOSE", "KeyRotationService", "KindReport", "Rotation
 R = TypeVar("R", Connection, TenantSettings)
 T = TypeVar("T")
 
-_CAS_ATTEMPTS = 5
 _ACTOR = "system:keys-rotate"
 AUDIT_NOTIFY_SECRETS_RESEALED = "notify.secrets_resealed"
 
@@ -382,31 +382,27 @@ class KeyRotationService:
     ) -> None:
         """Reseal ``record`` and write it back (with its audit entry) on its version; on a
         conflict read it again and start over (counting only the last attempt's outcomes)."""
-        current: R | None = record
-        tally = _Tally()
-        for _ in range(_CAS_ATTEMPTS):
+        tries: list[tuple[R, _Tally]] = []
+
+        def attempt(again: bool) -> bool:
+            current = reread(tries[-1][0]) if again else record
             if current is None:
-                return  # gone meanwhile
+                return False  # gone meanwhile
             tally = _Tally()
+            tries.append((current, tally))
             changed = reseal(current, tally)
-            if changed is None:
-                tally.apply(report, write_failed=None)
-                return
-            try:
+            if changed is not None:
                 write(changed, current, tally)
-            except VersionConflict:
-                try:
-                    current = reread(current)
-                except TetherError as exc:
-                    tally.apply(report, write_failed=exc.code)
-                    return
-                continue
-            except TetherError as exc:
-                tally.apply(report, write_failed=exc.code)
+            return True
+
+        try:
+            if not compare_and_set(attempt, what="a record being resealed"):
                 return
-            tally.apply(report, write_failed=None)
+        except TetherError as exc:
+            if tries:
+                tries[-1][1].apply(report, write_failed=exc.code)
             return
-        tally.apply(report, write_failed="VERSION_CONFLICT")
+        tries[-1][1].apply(report, write_failed=None)
 
     def _audit_entry(
         self, tenant_id: str, connection_id: str | None, action: str, **detail: object

@@ -20,8 +20,8 @@ from tether.connections.events import ConnectionEvent, ConnectionEvents
 from tether.connections.masking import credential_hints
 from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock
+from tether.domain.compare_and_set import compare_and_set
 from tether.domain.errors import (
-    BackendUnavailable,
     Conflict,
     InvalidRequest,
     NotFound,
@@ -74,9 +74,6 @@ def _remember_secrets(payload: Mapping[str, Any]) -> None:
     for value in payload.values():
         if isinstance(value, str):
             register_secret(value)
-
-
-_CAS_ATTEMPTS = 5
 
 
 def retire_quietly(
@@ -242,99 +239,108 @@ class ConnectionService:
         *,
         if_match: int | None = None,
     ) -> Connection:
-        provider: Provider | None = None
-        for _ in range(_CAS_ATTEMPTS):
-            current = self.get(principal, connection_id)
-            if if_match is not None and current.version != if_match:
+        return compare_and_set(
+            lambda _again: self._update_once(principal, connection_id, request, if_match=if_match),
+            what="the connection",
+        )
+
+    def _update_once(
+        self,
+        principal: Principal,
+        connection_id: str,
+        request: UpdateConnection,
+        *,
+        if_match: int | None,
+    ) -> Connection:
+        """One attempt of :meth:`update`; :class:`VersionConflict` when someone wrote first."""
+        current = self.get(principal, connection_id)
+        if if_match is not None and current.version != if_match:
+            raise PreconditionFailed(
+                "the connection has changed since you read it", code="VERSION_MISMATCH"
+            )
+        provider = self._catalog().get(current.provider)
+        changed = current.model_copy(deep=True)
+        changed.updated_at = self._clock.now()
+        if request.display_name is not None:
+            changed.display_name = request.display_name
+        if request.metadata is not None:
+            changed.metadata = dict(request.metadata)
+        if request.notify_url is not None:
+            changed.notify_url = self._notify_url(request.notify_url)
+        if request.config is not None:
+            validate_against_schema(request.config, provider.config_schema, section="config")
+            check_config_urls(provider, request.config)
+            changed.config = dict(request.config)
+        moved = _moved_destination(provider, current, changed)
+        if moved:
+            if request.credentials is None:
+                raise Conflict(
+                    "this change moves where the connection's credentials are sent "
+                    f"({', '.join(moved)}); send the credentials again in the same request",
+                    code="CREDENTIALS_REQUIRED",
+                    details={"changed": moved},
+                )
+            _rebind(changed, provider, now=changed.updated_at)
+        new_ref = None
+        if request.credentials is not None:
+            _remember_secrets(request.credentials)
+            if moved:
+                # Bound to the old destination: nothing stored follows the new one.
+                merged = {k: v for k, v in request.credentials.items() if v is not None}
+            else:
+                merged = self._merged_credentials(principal, current, request.credentials)
+            validate_against_schema(merged, provider.credentials_schema, section="credentials")
+            new_ref = self._secrets.put(
+                tenant_id=principal.tenant_id,
+                connection_id=connection_id,
+                provider=provider.key,
+                payload=merged,
+            )
+            changed.credential_ref = new_ref
+            changed.credential_hints = credential_hints(merged, provider.credentials_schema)
+            # (A moved OAuth connection stays pending: it waits for a new grant.)
+            regrant = bool(moved) and provider.auth_mode in _OAUTH_MODES
+            if not regrant and (
+                current.status in (ConnectionStatus.ERROR, ConnectionStatus.NEEDS_REAUTH)
+                or (
+                    current.status == ConnectionStatus.PENDING
+                    and provider.auth_mode not in _OAUTH_MODES
+                )
+            ):
+                new_status = self._initial_status(provider)
+                check_transition(current.status, new_status)
+                changed.status = new_status
+                changed.status_detail = None
+        updated = self._entry(
+            principal,
+            connection_id,
+            AuditAction.UPDATED,
+            fields=sorted(request.model_dump(exclude_none=True).keys()),
+            credential_fields=sorted(request.credentials or {}),
+            **({"destination_changed": moved} if moved else {}),
+        )
+        try:
+            stored = self._store.update_connection(
+                changed, expected_version=current.version, audit=[updated]
+            )
+        except VersionConflict:
+            # The new version never became current: retire it, then retry on a re-read.
+            retire_quietly(self._secrets, principal.tenant_id, connection_id, new_ref)
+            if if_match is not None:
                 raise PreconditionFailed(
                     "the connection has changed since you read it", code="VERSION_MISMATCH"
-                )
-            provider = provider or self._catalog().get(current.provider)
-            changed = current.model_copy(deep=True)
-            changed.updated_at = self._clock.now()
-            if request.display_name is not None:
-                changed.display_name = request.display_name
-            if request.metadata is not None:
-                changed.metadata = dict(request.metadata)
-            if request.notify_url is not None:
-                changed.notify_url = self._notify_url(request.notify_url)
-            if request.config is not None:
-                validate_against_schema(request.config, provider.config_schema, section="config")
-                check_config_urls(provider, request.config)
-                changed.config = dict(request.config)
-            moved = _moved_destination(provider, current, changed)
-            if moved:
-                if request.credentials is None:
-                    raise Conflict(
-                        "this change moves where the connection's credentials are sent "
-                        f"({', '.join(moved)}); send the credentials again in the same request",
-                        code="CREDENTIALS_REQUIRED",
-                        details={"changed": moved},
-                    )
-                _rebind(changed, provider, now=changed.updated_at)
-            new_ref = None
-            if request.credentials is not None:
-                _remember_secrets(request.credentials)
-                if moved:
-                    # Bound to the old destination: nothing stored follows the new one.
-                    merged = {k: v for k, v in request.credentials.items() if v is not None}
-                else:
-                    merged = self._merged_credentials(principal, current, request.credentials)
-                validate_against_schema(merged, provider.credentials_schema, section="credentials")
-                new_ref = self._secrets.put(
-                    tenant_id=principal.tenant_id,
-                    connection_id=connection_id,
-                    provider=provider.key,
-                    payload=merged,
-                )
-                changed.credential_ref = new_ref
-                changed.credential_hints = credential_hints(merged, provider.credentials_schema)
-                # (A moved OAuth connection stays pending: it waits for a new grant.)
-                regrant = bool(moved) and provider.auth_mode in _OAUTH_MODES
-                if not regrant and (
-                    current.status in (ConnectionStatus.ERROR, ConnectionStatus.NEEDS_REAUTH)
-                    or (
-                        current.status == ConnectionStatus.PENDING
-                        and provider.auth_mode not in _OAUTH_MODES
-                    )
-                ):
-                    new_status = self._initial_status(provider)
-                    check_transition(current.status, new_status)
-                    changed.status = new_status
-                    changed.status_detail = None
-            updated = self._entry(
-                principal,
-                connection_id,
-                AuditAction.UPDATED,
-                fields=sorted(request.model_dump(exclude_none=True).keys()),
-                credential_fields=sorted(request.credentials or {}),
-                **({"destination_changed": moved} if moved else {}),
+                ) from None
+            raise
+        except BaseException:
+            retire_quietly(self._secrets, principal.tenant_id, connection_id, new_ref)
+            raise
+        if new_ref is not None:
+            # The record now points at the new version; the old one is superseded.
+            retire_quietly(
+                self._secrets, principal.tenant_id, connection_id, current.credential_ref
             )
-            try:
-                stored = self._store.update_connection(
-                    changed, expected_version=current.version, audit=[updated]
-                )
-            except VersionConflict:
-                # The new version never became current: retire it, then retry on a re-read.
-                retire_quietly(self._secrets, principal.tenant_id, connection_id, new_ref)
-                if if_match is not None:
-                    raise PreconditionFailed(
-                        "the connection has changed since you read it", code="VERSION_MISMATCH"
-                    ) from None
-                continue
-            except BaseException:
-                retire_quietly(self._secrets, principal.tenant_id, connection_id, new_ref)
-                raise
-            if new_ref is not None:
-                # The record now points at the new version; the old one is superseded.
-                retire_quietly(
-                    self._secrets, principal.tenant_id, connection_id, current.credential_ref
-                )
-            self._announce_update(current, stored, credentials=request.credentials is not None)
-            return stored
-        raise BackendUnavailable(
-            "the connection is being changed concurrently; try again", code="CONTENDED"
-        )
+        self._announce_update(current, stored, credentials=request.credentials is not None)
+        return stored
 
     def delete(self, principal: Principal, connection_id: str) -> None:
         try:
@@ -348,9 +354,10 @@ class ConnectionService:
             # (a failure is audited by the revoker and never blocks the delete).
             self._revoke(current)
             current = self.get(principal, connection_id)
-        for attempt in range(_CAS_ATTEMPTS):
-            if attempt:
-                current = self.get(principal, connection_id)
+        read = current
+
+        def attempt(again: bool) -> None:
+            current = self.get(principal, connection_id) if again else read
             now = self._clock.now()
             gone = current.model_copy(
                 update={
@@ -365,20 +372,15 @@ class ConnectionService:
                 }
             )
             deleted = self._entry(principal, connection_id, AuditAction.DELETED)
-            try:
-                stored = self._store.update_connection(
-                    gone, expected_version=current.version, audit=[deleted]
-                )
-            except VersionConflict:
-                continue
+            stored = self._store.update_connection(
+                gone, expected_version=current.version, audit=[deleted]
+            )
             # Announced once the record is gone, whatever happens to the credentials next.
             self._publish(ConnectionEvent.DELETED, stored)
             # The record no longer points at the credentials; now destroy them.
             self._destroy_credentials(principal.tenant_id, connection_id, current.credential_ref)
-            return
-        raise BackendUnavailable(
-            "the connection is being changed concurrently; try again", code="CONTENDED"
-        )
+
+        compare_and_set(attempt, what="the connection")
 
     def _remove_unreadable(self, principal: Principal, connection_id: str) -> bool:
         """Delete a record that no longer decodes: nothing of it can be read, so it goes for

@@ -33,7 +33,8 @@ from tether.crypto import Sealer
 from tether.crypto.purposes import NOTIFY_SECRET_PURPOSE
 from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock, iso_utc
-from tether.domain.errors import InvalidRequest, VersionConflict
+from tether.domain.compare_and_set import compare_and_set
+from tether.domain.errors import InvalidRequest
 from tether.domain.ids import IdGenerator
 from tether.domain.models import AuditEvent, NotifySecret, Principal, TenantSettings
 from tether.http.guard import EgressGuard, Target
@@ -60,7 +61,6 @@ MAX_OVERLAP_HOURS = 24 * 30
 MAX_NOTIFY_SECRETS = 10
 MAX_URL_LENGTH = 2048
 
-_CAS_ATTEMPTS = 5
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 AUDIT_URL_UPDATED = "notify.url_updated"
@@ -260,7 +260,8 @@ class NotifySettingsService:
         """Every secret a delivery is signed with now, in plaintext: the current one first,
         then previous ones still in their overlap. Creates the tenant's first secret when it
         has none. The values are registered with the log redactor."""
-        for _ in range(_CAS_ATTEMPTS):
+
+        def attempt(_again: bool) -> list[str]:
             now = self._clock.now()
             settings = self._store.get_tenant_settings(tenant_id)
             live = [] if settings is None else _live(settings.notify_secrets, now)
@@ -271,15 +272,14 @@ class NotifySettingsService:
             changed = fresh.model_copy(
                 update={"notify_secrets": [record], "updated_at": now}, deep=True
             )
-            try:
-                self._store.put_tenant_settings(
-                    changed, expected_version=None if settings is None else settings.version
-                )
-            except VersionConflict:
-                continue  # someone else wrote (perhaps a secret): read again
+            # A conflict: someone else wrote (perhaps a secret), so read again.
+            self._store.put_tenant_settings(
+                changed, expected_version=None if settings is None else settings.version
+            )
             log.info("created the first notify signing secret of a tenant")
             return [plaintext]
-        raise VersionConflict("the tenant settings keep changing; try again")
+
+        return compare_and_set(attempt, what="the tenant settings")
 
     # -- helpers ----------------------------------------------------------------------------
     def _new_secret(self, tenant_id: str, now: datetime) -> tuple[str, str, NotifySecret]:
@@ -311,7 +311,8 @@ class NotifySettingsService:
     ) -> TenantSettings:
         """Read, apply ``change(settings, now)`` to a copy, compare-and-set with the entry
         ``audit()`` makes of that change; again on a race."""
-        for _ in range(_CAS_ATTEMPTS):
+
+        def attempt(_again: bool) -> TenantSettings:
             now = self._clock.now()
             current = self._store.get_tenant_settings(tenant_id)
             changed = (
@@ -321,15 +322,13 @@ class NotifySettingsService:
             )
             change(changed, now)
             changed.updated_at = now
-            try:
-                return self._store.put_tenant_settings(
-                    changed,
-                    expected_version=None if current is None else current.version,
-                    audit=[audit()],
-                )
-            except VersionConflict:
-                continue
-        raise VersionConflict("the tenant settings keep changing; try again")
+            return self._store.put_tenant_settings(
+                changed,
+                expected_version=None if current is None else current.version,
+                audit=[audit()],
+            )
+
+        return compare_and_set(attempt, what="the tenant settings")
 
     def _entry(self, principal: Principal, action: str, **detail: Any) -> AuditEvent:
         return audit_entry(self._ids, self._clock, principal, None, action, **detail)

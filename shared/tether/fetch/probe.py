@@ -72,7 +72,8 @@ from urllib.parse import urlsplit
 from tether.catalog.destination import destination_of
 from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock
-from tether.domain.errors import InvalidRequest, TetherError, VersionConflict
+from tether.domain.compare_and_set import Contended, compare_and_set
+from tether.domain.errors import InvalidRequest, TetherError
 from tether.domain.ids import IdGenerator
 from tether.domain.models import AuditAction, Connection, LastTest, Principal, StatusDetail
 from tether.domain.status import ConnectionStatus, check_transition
@@ -130,7 +131,6 @@ MAX_TIMEOUT_SECONDS = 30.0
 STATUS_DETAIL_CODE = "TEST_INVALID_CREDENTIALS"
 
 _POSTGRESQL = "postgresql"
-_CAS_ATTEMPTS = 5
 
 
 # -- ports -----------------------------------------------------------------------------------
@@ -889,10 +889,11 @@ class ConnectionTester:
             ok=outcome.ok,
             code=outcome.code.value,
         )
-        for _ in range(_CAS_ATTEMPTS):
+
+        def attempt(_again: bool) -> bool:
             current = self._store.get_connection(principal.tenant_id, connection_id)
             if current is None:
-                break  # deleted while it was tested
+                return False  # deleted while it was tested
             changed = current.model_copy(deep=True)
             changed.last_test = LastTest(
                 ok=outcome.ok, code=outcome.code.value, at=now, latency_ms=outcome.latency_ms
@@ -907,14 +908,13 @@ class ConnectionTester:
                     if new_status == ConnectionStatus.ERROR
                     else None
                 )
-            try:
-                self._store.update_connection(
-                    changed, expected_version=current.version, audit=[tested]
-                )
-            except VersionConflict:
-                continue
-            return
-        else:
+            self._store.update_connection(changed, expected_version=current.version, audit=[tested])
+            return True
+
+        try:
+            if compare_and_set(attempt, what="the connection"):
+                return
+        except Contended:
             log.warning(
                 "the test result of %s was not recorded: the record is contended", connection_id
             )

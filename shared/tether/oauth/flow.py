@@ -42,13 +42,13 @@ from tether.crypto import Sealer
 from tether.crypto.purposes import OAUTH_STATE_PURPOSE
 from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock
+from tether.domain.compare_and_set import compare_and_set
 from tether.domain.errors import (
     ConfigurationError,
     Conflict,
     InvalidRequest,
     NotFound,
     TetherError,
-    VersionConflict,
 )
 from tether.domain.ids import IdGenerator
 from tether.domain.models import (
@@ -498,8 +498,12 @@ class OAuthFlowService:
         route: str | None,
         connected: AuditEvent,
     ) -> Connection:
-        current = existing
-        for _ in range(5):
+        def attempt(again: bool) -> Connection:
+            current = (
+                self._store.get_connection(existing.tenant_id, existing.id) if again else existing
+            )
+            if current is None:
+                raise _Abort("connection_gone", "the connection was deleted meanwhile")
             if current.status != ConnectionStatus.ACTIVE:
                 check_transition(current.status, ConnectionStatus.ACTIVE)
             changed = current.model_copy(
@@ -513,21 +517,16 @@ class OAuthFlowService:
                     "token_refreshed_at": self._clock.now(),
                 }
             )
-            try:
-                return self._tokens.store_tokens(
-                    changed,
-                    access_token=tokens.access_token,
-                    expires_at=tokens.expires_at,
-                    refresh_token=tokens.refresh_token,
-                    credentials=credentials,
-                    audit=[connected],
-                )
-            except VersionConflict:
-                fresh = self._store.get_connection(existing.tenant_id, existing.id)
-                if fresh is None:
-                    raise
-                current = fresh
-        raise VersionConflict("the connection is being changed concurrently")
+            return self._tokens.store_tokens(
+                changed,
+                access_token=tokens.access_token,
+                expires_at=tokens.expires_at,
+                refresh_token=tokens.refresh_token,
+                credentials=credentials,
+                audit=[connected],
+            )
+
+        return compare_and_set(attempt, what="the connection")
 
     # -- helpers ----------------------------------------------------------------------------
     def _stored_credentials(self, connection: Connection) -> dict[str, Any]:

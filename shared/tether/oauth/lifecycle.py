@@ -81,6 +81,7 @@ from typing import Any, NoReturn, Protocol, runtime_checkable
 
 from tether.connections.events import DELIVER_TASK, ConnectionEvent, ConnectionEvents
 from tether.domain.clock import Clock
+from tether.domain.compare_and_set import Contended, compare_and_set
 from tether.domain.errors import (
     BackendUnavailable,
     Conflict,
@@ -132,7 +133,6 @@ _REAUTH_ERRORS = frozenset({"invalid_grant"})
 _OWN_DETAIL_PREFIX = "OAUTH_"
 _SAFE_REASON = re.compile(r"^[a-z0-9_]{1,64}$")
 _REAUTH_MESSAGE = "the provider no longer accepts this connection's authorization; reconnect it"
-_CAS_ATTEMPTS = 5
 _WRITE_ATTEMPTS = 5
 _MAX_POLL_SECONDS = 0.5
 _MAX_WRITE_BACKOFF_SECONDS = 1.0
@@ -726,13 +726,18 @@ class TokenLifecycle:
         """Count the failure (compare-and-set with re-read); ``error`` once the budget is
         spent, or at once for a refusal retrying cannot fix. ``None`` when moot."""
         reason = _safe_reason(exc.error)
-        for _ in range(_CAS_ATTEMPTS):
+        baseline = current.sealed_access_token
+
+        def attempt(again: bool) -> Connection | None:
+            record = self._store.get_connection(current.tenant_id, current.id) if again else current
+            if record is None or (again and self._newer_token(record, baseline)):
+                return None  # deleted, or refreshed by someone else: nothing to count
             now = self._clock.now()
-            failures = current.refresh_failures + 1
+            failures = record.refresh_failures + 1
             update: dict[str, Any] = {"refresh_failures": failures, "updated_at": now}
             to_error = not exc.retryable or failures >= self._retry_budget
-            if to_error and current.status == ConnectionStatus.ACTIVE:
-                check_transition(current.status, ConnectionStatus.ERROR)
+            if to_error and record.status == ConnectionStatus.ACTIVE:
+                check_transition(record.status, ConnectionStatus.ERROR)
                 update["status"] = ConnectionStatus.ERROR
                 update["status_detail"] = StatusDetail(
                     code=REFRESH_FAILED_CODE if exc.retryable else exc.code,
@@ -743,7 +748,7 @@ class TokenLifecycle:
                     ),
                     at=now,
                 )
-            changed = current.model_copy(update=update)
+            changed = record.model_copy(update=update)
             failed = self._entry(
                 changed,
                 AuditAction.TOKEN_REFRESH_FAILED,
@@ -754,18 +759,16 @@ class TokenLifecycle:
                 status=changed.status.value,
                 trigger=trigger,
             )
-            try:
-                stored = self._store.update_connection(
-                    changed, expected_version=current.version, audit=[failed]
-                )
-                break
-            except VersionConflict:
-                fresh = self._store.get_connection(current.tenant_id, current.id)
-                if fresh is None or self._newer_token(fresh, current.sealed_access_token):
-                    return None  # deleted, or refreshed by someone else: nothing to count
-                current = fresh
-        else:
+            return self._store.update_connection(
+                changed, expected_version=record.version, audit=[failed]
+            )
+
+        try:
+            stored = compare_and_set(attempt, what="the connection")
+        except Contended:
             log.warning("could not record a refresh failure of %s (contended)", current.id)
+            return None
+        if stored is None:
             return None
         log.warning(
             "refresh of %s failed (%s, retryable=%s, failures=%d)",
@@ -799,15 +802,20 @@ class TokenLifecycle:
     ) -> None:
         """Move to ``needs_reauth``; the writer of the transition audits it once and
         announces it with a named event task."""
-        for _ in range(_CAS_ATTEMPTS):
-            if current.status == ConnectionStatus.NEEDS_REAUTH:
-                return  # someone else recorded it
+        baseline = current.sealed_access_token
+
+        def attempt(again: bool) -> Connection | None:
+            record = self._store.get_connection(current.tenant_id, current.id) if again else current
+            if record is None or (again and self._newer_token(record, baseline)):
+                return None
+            if record.status == ConnectionStatus.NEEDS_REAUTH:
+                return None  # someone else recorded it
             try:
-                check_transition(current.status, ConnectionStatus.NEEDS_REAUTH)
+                check_transition(record.status, ConnectionStatus.NEEDS_REAUTH)
             except Conflict:
-                return  # disabled meanwhile
+                return None  # disabled meanwhile
             now = self._clock.now()
-            changed = current.model_copy(
+            changed = record.model_copy(
                 update={
                     "status": ConnectionStatus.NEEDS_REAUTH,
                     "status_detail": StatusDetail(code=code, message=_REAUTH_MESSAGE, at=now),
@@ -817,20 +825,13 @@ class TokenLifecycle:
             marked = self._entry(
                 changed, AuditAction.NEEDS_REAUTH, actor, reason=_reason_of(code), trigger=trigger
             )
-            try:
-                stored = self._store.update_connection(
-                    changed, expected_version=current.version, audit=[marked]
-                )
-                break
-            except VersionConflict:
-                fresh = self._store.get_connection(current.tenant_id, current.id)
-                if fresh is None or self._newer_token(fresh, current.sealed_access_token):
-                    return
-                current = fresh
-        else:
-            raise BackendUnavailable(
-                "the connection is being changed concurrently; try again", code="CONTENDED"
+            return self._store.update_connection(
+                changed, expected_version=record.version, audit=[marked]
             )
+
+        stored = compare_and_set(attempt, what="the connection")
+        if stored is None:
+            return
         log.warning("connection %s needs reauthorization (%s)", stored.id, code)
         try:
             self._announce_needs_reauth(stored)

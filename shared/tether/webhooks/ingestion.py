@@ -62,13 +62,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tether.domain.clock import iso_utc
+from tether.domain.compare_and_set import compare_and_set
 from tether.domain.errors import (
     BackendUnavailable,
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
     TetherError,
-    VersionConflict,
 )
 from tether.domain.models import (
     AuditAction,
@@ -132,7 +132,6 @@ SchemeFactory = Callable[[str, Mapping[str, Any] | None], SignatureScheme]
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 _TOKEN_BYTES = 32  # 256 bits
 _SIGNING_SECRET_BYTES = 32
-_CAS_ATTEMPTS = 5
 # A record still ``received`` this long after its receipt lost its task (the instance died
 # between the create and the enqueue, or the delete after a failed enqueue failed too): the
 # provider's next retry enqueues it again instead of being swallowed as a duplicate.
@@ -323,17 +322,13 @@ class WebhookIngestion:
     def rotate_webhook(self, principal: Principal, connection_id: str) -> str:
         """Give the connection a new webhook URL (the old one stops working at once) and
         return it. It is shown this once: only its hash and a masked form are stored."""
-        for _ in range(_CAS_ATTEMPTS):
+
+        def attempt(_again: bool) -> str:
             current = self._connections.get(principal, connection_id)
             self._webhook_spec(current.provider, error=_unsupported)
-            try:
-                _, url = self._install_token(current, actor=principal.user_id)
-            except VersionConflict:
-                continue
-            return url
-        raise BackendUnavailable(
-            "the connection is being changed concurrently; try again", code="CONTENDED"
-        )
+            return self._install_token(current, actor=principal.user_id)[1]
+
+        return compare_and_set(attempt, what="the connection")
 
     def enable_for_new_connection(
         self, connection: Connection
@@ -367,17 +362,14 @@ class WebhookIngestion:
                 connection.id,
                 UpdateConnection(credentials={spec.secret_field: secret}),
             )
-        for attempt in range(_CAS_ATTEMPTS):
-            if attempt:
-                connection = self._connections.get(principal, connection.id)
-            try:
-                stored, url = self._install_token(connection, actor=principal.user_id)
-            except VersionConflict:
-                continue
-            return stored, url, secret
-        raise BackendUnavailable(
-            "the connection is being changed concurrently; try again", code="CONTENDED"
-        )
+        written = connection
+
+        def attempt(again: bool) -> tuple[Connection, str]:
+            current = self._connections.get(principal, written.id) if again else written
+            return self._install_token(current, actor=principal.user_id)
+
+        stored, url = compare_and_set(attempt, what="the connection")
+        return stored, url, secret
 
     def _install_token(self, current: Connection, *, actor: str) -> tuple[Connection, str]:
         token, token_hash, _ = self.issue_token()
