@@ -5,49 +5,40 @@ Google ships no Secret Manager emulator, so this module serves
 types of ``google-cloud-secret-manager``: the real ``SecretManagerServiceClient``, on an insecure
 channel to :attr:`SecretManagerEmulator.address`, talks to it unchanged.
 
-Implemented, with the documented semantics of the real service:
+Implemented, with the documented semantics of the real service, is what Tether's Secret
+Manager adapter calls and what its tests read back:
 
-- ``CreateSecret``, ``GetSecret``, ``UpdateSecret``, ``DeleteSecret``, ``ListSecrets``;
-- ``AddSecretVersion``, ``GetSecretVersion``, ``AccessSecretVersion``, ``ListSecretVersions``,
-  ``DisableSecretVersion``, ``EnableSecretVersion``, ``DestroySecretVersion``.
+- ``CreateSecret``, ``GetSecret``, ``DeleteSecret``, ``ListSecrets``;
+- ``AddSecretVersion``, ``AccessSecretVersion``, ``ListSecretVersions``,
+  ``DisableSecretVersion``, ``DestroySecretVersion``.
 
 Details that follow the real service:
 
-- names ``projects/<p>/secrets/<id>[/versions/<n|latest|alias>]`` and the regional forms
-  ``projects/<p>/locations/<l>/secrets/...`` (a separate namespace per location); malformed
-  names and parents answer INVALID_ARGUMENT;
-- secret ids ``[A-Za-z0-9_-]{1,255}``; label, annotation and version-alias rules; replication is
-  required on global secrets (automatic, or user-managed with replica locations and optional
-  ``customer_managed_encryption.kms_key_name``) and refused on regional ones;
+- names ``projects/<p>/secrets/<id>[/versions/<n|latest>]``; malformed names and parents
+  answer INVALID_ARGUMENT;
+- secret ids ``[A-Za-z0-9_-]{1,255}``; label rules; replication is required (automatic, or
+  user-managed with replica locations and optional
+  ``customer_managed_encryption.kms_key_name``);
 - versions are numbered 1, 2, 3... and never reused; ``latest`` is the most recently created
   version whatever its state (no fallback to an older enabled one);
 - ``AddSecretVersion`` needs a ``payload``, of at most 64 KiB; ``payload.data_crc32c``, when
   sent, must be the CRC32C of the data (else INVALID_ARGUMENT); ``AccessSecretVersion`` always
   returns ``data_crc32c``;
-- accessing a DISABLED or DESTROYED version, enabling or disabling a destroyed one, and
-  destroying it again answer FAILED_PRECONDITION; destroying clears the payload and sets
-  ``destroy_time``;
-- etags are quoted strings, renewed by every change of their resource (even a no-op enable);
-  a stale ``etag`` on DeleteSecret, UpdateSecret (``secret.etag``) or the version state
-  changes answers FAILED_PRECONDITION, as the Secret Manager documentation specifies;
-- ``UpdateSecret`` needs an ``update_mask``; updatable paths: ``labels``, ``annotations``,
-  ``version_aliases``, ``topics``, ``rotation``, ``expire_time``, ``ttl``,
-  ``version_destroy_ttl`` and, on regional secrets, ``customer_managed_encryption``;
-- ``expire_time``/``ttl``: a secret past its expiry is deleted (lazily, on next touch);
+- accessing a DISABLED or DESTROYED version, disabling a destroyed one, and destroying it
+  again answer FAILED_PRECONDITION; destroying clears the payload and sets ``destroy_time``;
 - lists are sorted by name (secrets) or newest first (versions), paginated with ``page_size``
   (0 means the maximum, 25000) and an opaque ``page_token`` bound to its parent; ``total_size``
   is set.
 
-Not emulated: the list ``filter`` language. Nothing in Tether filters a listing (its adapter
-never lists; tests list a parent whole), so a request with a ``filter`` answers
-INVALID_ARGUMENT rather than an unfiltered list a caller would take for a filtered one.
-
-Not implemented: IAM (``GetIamPolicy``, ``SetIamPolicy``, ``TestIamPermissions``) and the
-``google.cloud.location.Locations`` mixin answer UNIMPLEMENTED; no authentication or
-authorization; no Pub/Sub notifications for ``topics`` and no rotation messages (both are only
-stored); ``version_destroy_ttl`` is stored but destruction is always immediate (no delayed
-destroy); names keep the project as the caller spelled it (the real service answers with the
-project number); state lives in memory only.
+Not emulated, because nothing in Tether uses it; a request that needs it is refused (an
+unfiltered list or an ignored field would pass for the real behaviour): list ``filter``s
+(INVALID_ARGUMENT); ``UpdateSecret``, ``GetSecretVersion``, ``EnableSecretVersion``, IAM
+(``GetIamPolicy``, ``SetIamPolicy``, ``TestIamPermissions``) and the
+``google.cloud.location.Locations`` mixin (UNIMPLEMENTED); regional secrets
+(``projects/*/locations/*``), version aliases, annotations, topics, rotation, expiry
+(``expire_time``, ``ttl``), ``version_destroy_ttl`` and etag preconditions (INVALID_ARGUMENT).
+No authentication or authorization; names keep the project as the caller spelled it (the real
+service answers with the project number); state lives in memory only.
 
 Run it in the foreground with ``python -m tether_emulators.secret_manager --port 8086``: it
 prints ``export SECRET_MANAGER_EMULATOR_HOST=host:port`` once it listens, and stops on SIGINT or
@@ -70,7 +61,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
@@ -96,44 +87,34 @@ DEFAULT_PORT = 8086
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_PAGE_SIZE = 25_000
 MAX_LABELS = 64
-MAX_ALIASES = 50
-MAX_TOPICS = 10
-MAX_ANNOTATIONS_BYTES = 16 * 1024
 
 WRITE_METHODS = frozenset(
     {
         "CreateSecret",
-        "UpdateSecret",
         "DeleteSecret",
         "AddSecretVersion",
         "DisableSecretVersion",
-        "EnableSecretVersion",
         "DestroySecretVersion",
     }
 )
 
 State = resources.SecretVersion.State
 
-_PARENT_RE = re.compile(r"projects/(?P<project>[^/]+)(?:/locations/(?P<location>[^/]+))?")
+_PARENT_RE = re.compile(r"projects/(?P<project>[^/]+)")
 _SECRET_NAME_RE = re.compile(_PARENT_RE.pattern + r"/secrets/(?P<secret>[^/]+)")
 _VERSION_NAME_RE = re.compile(_SECRET_NAME_RE.pattern + r"/versions/(?P<version>[^/]+)")
 _SECRET_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
-_ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")
-_ANNOTATION_KEY_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
-_TOPIC_RE = re.compile(r"projects/[^/]+/topics/[^/]+")
 
-_UPDATABLE_PATHS = frozenset(
-    {
-        "labels",
-        "annotations",
-        "version_aliases",
-        "topics",
-        "rotation",
-        "expire_time",
-        "ttl",
-        "version_destroy_ttl",
-        "customer_managed_encryption",
-    }
+# Fields of a Secret that Tether never sets and this emulator does not model.
+_NOT_EMULATED = (
+    "annotations",
+    "version_aliases",
+    "topics",
+    "rotation",
+    "expire_time",
+    "ttl",
+    "version_destroy_ttl",
+    "customer_managed_encryption",
 )
 
 
@@ -165,13 +146,13 @@ def _copy(message: Any) -> Any:
 def _parse_parent(parent: str) -> str:
     if not _PARENT_RE.fullmatch(parent):
         raise _invalid(
-            f"Invalid parent [{parent}]: expected projects/*/ or projects/*/locations/*."
+            f"Invalid parent [{parent}]: expected projects/* (regional secrets are not emulated)."
         )
     return parent
 
 
 def _parse_secret_name(name: str) -> tuple[str, str]:
-    """``(parent, secret_id)`` of ``projects/*/[locations/*/]secrets/*``."""
+    """``(parent, secret_id)`` of ``projects/*/secrets/*``."""
     match = _SECRET_NAME_RE.fullmatch(name)
     if match is None or not _SECRET_ID_RE.fullmatch(match["secret"]):
         raise _invalid(f"Invalid resource name [{name}]: expected projects/*/secrets/*.")
@@ -179,19 +160,14 @@ def _parse_secret_name(name: str) -> tuple[str, str]:
 
 
 def _parse_version_name(name: str) -> tuple[str, str]:
-    """``(secret name, version id)`` of ``projects/*/[locations/*/]secrets/*/versions/*``."""
+    """``(secret name, version id)`` of ``projects/*/secrets/*/versions/*``."""
     match = _VERSION_NAME_RE.fullmatch(name)
     if match is None or not _SECRET_ID_RE.fullmatch(match["secret"]):
         raise _invalid(f"Invalid resource name [{name}]: expected projects/*/secrets/*/versions/*.")
     version = match["version"]
-    if not (version.isdigit() or version == "latest" or _ALIAS_RE.fullmatch(version)):
+    if not (version.isdigit() or version == "latest"):
         raise _invalid(f"Invalid secret version id [{version}] in [{name}].")
     return name.rsplit("/versions/", 1)[0], version
-
-
-def _location_of(parent: str) -> str | None:
-    match = _PARENT_RE.fullmatch(parent)
-    return match["location"] if match else None
 
 
 # --- Validation -----------------------------------------------------------------------------
@@ -219,24 +195,6 @@ def _validate_labels(labels: dict[str, str]) -> None:
             raise _invalid(f"Invalid label key [{key}].")
         if not _label_text_ok(value, key=False):
             raise _invalid(f"Invalid value for label [{key}].")
-
-
-def _validate_annotations(annotations: dict[str, str]) -> None:
-    total = 0
-    for key, value in annotations.items():
-        if not _ANNOTATION_KEY_RE.fullmatch(key):
-            raise _invalid(f"Invalid annotation key [{key}].")
-        total += len(key.encode()) + len(value.encode())
-    if total >= MAX_ANNOTATIONS_BYTES:
-        raise _invalid("The total size of annotations must be less than 16KiB.")
-
-
-def _validate_topics(topics: Sequence[Any]) -> None:
-    if len(topics) > MAX_TOPICS:
-        raise _invalid(f"A secret can have at most {MAX_TOPICS} topics.")
-    for topic in topics:
-        if not _TOPIC_RE.fullmatch(topic.name):
-            raise _invalid(f"Invalid topic name [{topic.name}]: expected projects/*/topics/*.")
 
 
 def _validate_kms_key(kms_key_name: str) -> None:
@@ -278,7 +236,6 @@ class _VersionRecord:
     client_checksum: bool
     etag: str
     replication_status: Any | None
-    cmek_status: Any | None
     state: Any = State.ENABLED
     destroy_time: datetime | None = None
 
@@ -291,10 +248,6 @@ class _SecretRecord:
     message: Any  # resources.Secret as stored, output-ready (name, create_time, etag set)
     versions: dict[int, _VersionRecord] = field(default_factory=dict)
     next_version: int = 1
-
-    @property
-    def expire_time(self) -> datetime | None:
-        return self.message.expire_time if "expire_time" in self.message else None
 
 
 @dataclass(frozen=True)
@@ -317,7 +270,6 @@ class SecretManagerEmulator:
         handlers: dict[str, tuple[Callable[[Any], Any], Any, Any]] = {
             "CreateSecret": (self._create_secret, service.CreateSecretRequest, resources.Secret),
             "GetSecret": (self._get_secret, service.GetSecretRequest, resources.Secret),
-            "UpdateSecret": (self._update_secret, service.UpdateSecretRequest, resources.Secret),
             "DeleteSecret": (self._delete_secret, service.DeleteSecretRequest, _EmptyType),
             "ListSecrets": (
                 self._list_secrets,
@@ -327,11 +279,6 @@ class SecretManagerEmulator:
             "AddSecretVersion": (
                 self._add_secret_version,
                 service.AddSecretVersionRequest,
-                resources.SecretVersion,
-            ),
-            "GetSecretVersion": (
-                self._get_secret_version,
-                service.GetSecretVersionRequest,
                 resources.SecretVersion,
             ),
             "AccessSecretVersion": (
@@ -347,11 +294,6 @@ class SecretManagerEmulator:
             "DisableSecretVersion": (
                 self._disable_secret_version,
                 service.DisableSecretVersionRequest,
-                resources.SecretVersion,
-            ),
-            "EnableSecretVersion": (
-                self._enable_secret_version,
-                service.EnableSecretVersionRequest,
                 resources.SecretVersion,
             ),
             "DestroySecretVersion": (
@@ -470,30 +412,19 @@ class SecretManagerEmulator:
         self._last_etag = max(time.time_ns() // 1000, self._last_etag + 1)
         return f'"{self._last_etag:x}"'
 
-    def _purge_expired(self, record: _SecretRecord) -> bool:
-        expire_time = record.expire_time
-        if expire_time is not None and expire_time <= self._now():
-            del self._secrets[record.name]
-            return True
-        return False
-
     def _secret(self, name: str) -> _SecretRecord:
         _parse_secret_name(name)
         record = self._secrets.get(name)
-        if record is None or self._purge_expired(record):
+        if record is None:
             raise _not_found(f"Secret [{name}] not found or has no versions.")
         return record
 
     def _version(self, name: str) -> tuple[_SecretRecord, _VersionRecord]:
         secret_name, version_id = _parse_version_name(name)
         record = self._secret(secret_name)
-        number: int | None
-        if version_id == "latest":
-            number = max(record.versions, default=None)
-        elif version_id.isdigit():
-            number = int(version_id)
-        else:
-            number = record.message.version_aliases.get(version_id)
+        number: int | None = (
+            max(record.versions, default=None) if version_id == "latest" else int(version_id)
+        )
         version = record.versions.get(number) if number is not None else None
         if version is None:
             raise _not_found(f"Secret Version [{name}] not found.")
@@ -511,17 +442,12 @@ class SecretManagerEmulator:
             message.destroy_time = version.destroy_time
         if version.replication_status is not None:
             message.replication_status = version.replication_status
-        if version.cmek_status is not None:
-            message.customer_managed_encryption = version.cmek_status
         return message
 
     @staticmethod
-    def _check_etag(kind: str, name: str, sent: str, current: str) -> None:
-        if sent and sent != current:
-            raise _precondition(
-                f"The etag provided in the request does not match the current etag of "
-                f"{kind} [{name}]."
-            )
+    def _refuse_etag(etag: str) -> None:
+        if etag:
+            raise _invalid("etag preconditions are not emulated.")
 
     @staticmethod
     def _kms_status(kms_key_name: str) -> Any:
@@ -549,26 +475,6 @@ class SecretManagerEmulator:
             replicas.append(replica_status)
         return status(user_managed=status.UserManagedStatus(replicas=replicas))
 
-    def _validate_aliases(self, aliases: dict[str, int], record: _SecretRecord | None) -> None:
-        if len(aliases) > MAX_ALIASES:
-            raise _invalid(f"A secret can have at most {MAX_ALIASES} version aliases.")
-        for alias, number in aliases.items():
-            if not _ALIAS_RE.fullmatch(alias) or alias in ("latest", "NEW"):
-                raise _invalid(f"Invalid version alias [{alias}].")
-            if record is None or number not in record.versions:
-                raise _invalid(f"Version alias [{alias}] refers to a version that does not exist.")
-
-    def _apply_expiration(self, secret: Any) -> None:
-        """``ttl`` becomes ``expire_time``; an expiry must lie in the future."""
-        now = self._now()
-        if "ttl" in secret:
-            ttl: timedelta = secret.ttl
-            if ttl <= timedelta(0):
-                raise _invalid("Secret.ttl must be positive.")
-            secret.expire_time = now + ttl
-        elif "expire_time" in secret and secret.expire_time <= now:
-            raise _invalid("Secret.expire_time must be in the future.")
-
     # --- Secrets ---
 
     def _create_secret(self, request: Any) -> Any:
@@ -579,31 +485,17 @@ class SecretManagerEmulator:
                 f"Invalid secret_id [{secret_id}]: 1 to 255 letters, digits, '_' or '-'."
             )
         secret = _copy(request.secret)
-        regional = _location_of(parent) is not None
-        if regional:
-            if "replication" in secret:
-                raise _invalid("Regional secrets take no replication policy.")
-            if "customer_managed_encryption" in secret:
-                _validate_kms_key(secret.customer_managed_encryption.kms_key_name)
-        else:
-            if "replication" not in secret:
-                raise _invalid("Secret.replication is required.")
-            _validate_replication(secret.replication)
-            if "customer_managed_encryption" in secret:
-                raise _invalid(
-                    "Secret.customer_managed_encryption applies to regional secrets only; "
-                    "set it on the replication policy."
-                )
+        for unsupported in _NOT_EMULATED:
+            if unsupported in secret:
+                raise _invalid(f"Secret.{unsupported} is not emulated.")
+        if "replication" not in secret:
+            raise _invalid("Secret.replication is required.")
+        _validate_replication(secret.replication)
         _validate_labels(dict(secret.labels))
-        _validate_annotations(dict(secret.annotations))
-        _validate_topics(list(secret.topics))
-        self._validate_aliases(dict(secret.version_aliases), None)
         name = f"{parent}/secrets/{secret_id}"
         with self._lock:
-            existing = self._secrets.get(name)
-            if existing is not None and not self._purge_expired(existing):
+            if name in self._secrets:
                 raise RpcError(grpc.StatusCode.ALREADY_EXISTS, f"Secret [{name}] already exists.")
-            self._apply_expiration(secret)
             secret.name = name
             secret.create_time = self._now()
             secret.etag = self._new_etag()
@@ -616,59 +508,10 @@ class SecretManagerEmulator:
         with self._lock:
             return _copy(self._secret(request.name).message)
 
-    def _update_secret(self, request: Any) -> Any:
-        incoming = request.secret
-        paths = list(request.update_mask.paths) if "update_mask" in request else []
-        if not paths:
-            raise _invalid("UpdateSecretRequest.update_mask is required.")
-        for path in paths:
-            if path not in _UPDATABLE_PATHS:
-                raise _invalid(f"Invalid update_mask path [{path}]: not updatable.")
-        with self._lock:
-            record = self._secret(incoming.name)
-            self._check_etag("Secret", record.name, incoming.etag, record.message.etag)
-            updated = _copy(record.message)
-            for path in paths:
-                if path == "labels":
-                    _validate_labels(dict(incoming.labels))
-                    updated.labels = dict(incoming.labels)
-                elif path == "annotations":
-                    _validate_annotations(dict(incoming.annotations))
-                    updated.annotations = dict(incoming.annotations)
-                elif path == "version_aliases":
-                    self._validate_aliases(dict(incoming.version_aliases), record)
-                    updated.version_aliases = dict(incoming.version_aliases)
-                elif path == "topics":
-                    _validate_topics(list(incoming.topics))
-                    updated.topics = list(incoming.topics)
-                elif path in ("expire_time", "ttl"):
-                    if path in incoming:
-                        setattr(updated, path, getattr(incoming, path))
-                        self._apply_expiration(updated)
-                    else:
-                        del updated.expire_time
-                elif path == "customer_managed_encryption":
-                    if _location_of(record.parent) is None:
-                        raise _invalid(
-                            "customer_managed_encryption applies to regional secrets only."
-                        )
-                    if path in incoming:
-                        _validate_kms_key(incoming.customer_managed_encryption.kms_key_name)
-                        updated.customer_managed_encryption = incoming.customer_managed_encryption
-                    else:
-                        del updated.customer_managed_encryption
-                elif path in incoming:  # rotation, version_destroy_ttl: stored as sent
-                    setattr(updated, path, getattr(incoming, path))
-                else:
-                    delattr(updated, path)
-            updated.etag = self._new_etag()
-            record.message = updated
-            return _copy(updated)
-
     def _delete_secret(self, request: Any) -> None:
         with self._lock:
+            self._refuse_etag(request.etag)
             record = self._secret(request.name)
-            self._check_etag("Secret", record.name, request.etag, record.message.etag)
             del self._secrets[record.name]
 
     def _list_secrets(self, request: Any) -> Any:
@@ -681,7 +524,6 @@ class SecretManagerEmulator:
                 (r for r in list(self._secrets.values()) if r.parent == parent),
                 key=lambda r: r.name,
             )
-            records = [r for r in records if not self._purge_expired(r)]
             total = len(records)
             if page.start_after is not None:
                 records = [r for r in records if r.name > page.start_after]
@@ -715,10 +557,6 @@ class SecretManagerEmulator:
             record = self._secret(request.parent)
             number = record.next_version
             record.next_version += 1
-            cmek_status = None
-            if "customer_managed_encryption" in record.message:
-                kms = record.message.customer_managed_encryption.kms_key_name
-                cmek_status = self._kms_status(kms)
             version = _VersionRecord(
                 number=number,
                 create_time=self._now(),
@@ -727,14 +565,9 @@ class SecretManagerEmulator:
                 client_checksum=client_checksum,
                 etag=self._new_etag(),
                 replication_status=self._replication_status(record.message),
-                cmek_status=cmek_status,
             )
             record.versions[number] = version
             return self._version_message(record, version)
-
-    def _get_secret_version(self, request: Any) -> Any:
-        with self._lock:
-            return self._version_message(*self._version(request.name))
 
     def _access_secret_version(self, request: Any) -> Any:
         with self._lock:
@@ -772,9 +605,9 @@ class SecretManagerEmulator:
 
     def _change_state(self, request: Any, target: Any) -> Any:
         with self._lock:
+            self._refuse_etag(request.etag)
             record, version = self._version(request.name)
             name = f"{record.name}/versions/{version.number}"
-            self._check_etag("SecretVersion", name, request.etag, version.etag)
             if version.state == State.DESTROYED:
                 raise _precondition(f"Secret Version [{name}] is in DESTROYED state.")
             version.state = target
@@ -787,9 +620,6 @@ class SecretManagerEmulator:
 
     def _disable_secret_version(self, request: Any) -> Any:
         return self._change_state(request, State.DISABLED)
-
-    def _enable_secret_version(self, request: Any) -> Any:
-        return self._change_state(request, State.ENABLED)
 
     def _destroy_secret_version(self, request: Any) -> Any:
         return self._change_state(request, State.DESTROYED)
