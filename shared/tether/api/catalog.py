@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Request, Response
 
 from tether.api.endpoint import Call, serve
 from tether.api.parsing import parse_query
-from tether.api.responses import json_response
+from tether.api.responses import body_response
 from tether.api.routing import Router
+from tether.api.schemas import ProviderDetail, ProviderList, ProviderSummary
 from tether.catalog import Provider
 from tether.connections.commands import CatalogQuery
 
@@ -18,23 +17,23 @@ __all__ = ["handle"]
 _CACHE = {"Cache-Control": "public, max-age=300"}
 
 
-def summary(provider: Provider) -> dict[str, Any]:
-    return {
-        "key": provider.key,
-        "display_name": provider.display_name,
-        "description": provider.description,
-        "auth_mode": provider.auth_mode,
-        "categories": list(provider.categories),
-        "regions": list(provider.regions),
-        "docs_url": provider.docs_url,
-        "webhooks": provider.webhook is not None and provider.webhook.scheme != "none",
-    }
+def summary(provider: Provider) -> ProviderSummary:
+    return ProviderSummary(
+        key=provider.key,
+        display_name=provider.display_name,
+        description=provider.description,
+        auth_mode=provider.auth_mode,
+        categories=list(provider.categories),
+        regions=list(provider.regions),
+        docs_url=provider.docs_url,
+        webhooks=provider.webhook is not None and provider.webhook.scheme != "none",
+    )
 
 
-def detail(provider: Provider) -> dict[str, Any]:
+def detail(provider: Provider) -> ProviderDetail:
     entry = provider.model_dump(mode="json", exclude_none=True)
-    entry.update(summary(provider))
-    return entry
+    entry.update(summary(provider).model_dump(mode="json"))
+    return ProviderDetail(entry)
 
 
 def list_(call: Call) -> Response:
@@ -42,11 +41,11 @@ def list_(call: Call) -> Response:
     providers = call.container.catalog.search(
         q=query.q, category=query.category, auth_mode=query.auth_mode, region=query.region
     )
-    return json_response({"providers": [summary(p) for p in providers]}, headers=_CACHE)
+    return body_response(ProviderList(providers=[summary(p) for p in providers]), headers=_CACHE)
 
 
 def get(call: Call) -> Response:
-    return json_response(detail(call.container.catalog.get(call.params["key"])), headers=_CACHE)
+    return body_response(detail(call.container.catalog.get(call.params["key"])), headers=_CACHE)
 
 
 router = Router()

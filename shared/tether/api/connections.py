@@ -6,8 +6,16 @@ from flask import Request, Response
 
 from tether.api.endpoint import Call, serve
 from tether.api.parsing import parse_body, parse_query
-from tether.api.responses import json_response, no_content
+from tether.api.responses import body_response, no_content
 from tether.api.routing import Router
+from tether.api.schemas import (
+    AuditTrail,
+    ConnectionEvents,
+    ConnectionList,
+    DeliveryView,
+    InboundEventView,
+    WebhookUrl,
+)
 from tether.api.views import audit_view, connection_view, etag
 from tether.connections.commands import CreateConnection, ListConnections, UpdateConnection
 from tether.domain.decimal_digits import parse_decimal
@@ -61,13 +69,11 @@ def create(call: Call) -> Response:
             update={"credentials": {**body.credentials, once.pop("field"): once["secret"]}}
         )
     connection = call.container.connections.create(call.principal, body, webhook=webhook)
-    view = connection_view(connection)
-    if webhook is not None:
-        # Shown this once: Tether keeps only the hash of the URL's token (and the secret
-        # only in the credential store).
-        view["webhook"] = {k: v for k, v in once.items() if k in ("url", "secret")}
-    return json_response(
-        view,
+    # Shown this once: Tether keeps only the hash of the URL's token (and the secret only in
+    # the credential store).
+    shown = None if webhook is None else WebhookUrl(url=once["url"], secret=once.get("secret"))
+    return body_response(
+        connection_view(connection, webhook=shown),
         201,
         headers={
             "Location": f"{call.request.script_root}/{connection.id}",
@@ -79,19 +85,19 @@ def create(call: Call) -> Response:
 def list_(call: Call) -> Response:
     query = parse_query(call.request.args, ListConnections)
     page = call.container.connections.list_connections(call.principal, query)
-    return json_response(
-        {
-            "connections": [connection_view(c) for c in page.items],
-            "next_cursor": page.next_cursor,
+    return body_response(
+        ConnectionList(
+            connections=[connection_view(c) for c in page.items],
+            next_cursor=page.next_cursor,
             # ids of this page's records that can no longer be read: the tenant can delete them
-            "unreadable": page.unreadable,
-        }
+            unreadable=page.unreadable,
+        )
     )
 
 
 def get(call: Call) -> Response:
     connection = call.container.connections.get(call.principal, _connection_id(call))
-    return json_response(connection_view(connection), headers={"ETag": etag(connection)})
+    return body_response(connection_view(connection), headers={"ETag": etag(connection)})
 
 
 def update(call: Call) -> Response:
@@ -102,7 +108,7 @@ def update(call: Call) -> Response:
     connection = call.container.connections.update(
         call.principal, connection_id, body, if_match=_if_match(call)
     )
-    return json_response(connection_view(connection), headers={"ETag": etag(connection)})
+    return body_response(connection_view(connection), headers={"ETag": etag(connection)})
 
 
 def delete(call: Call) -> Response:
@@ -116,13 +122,13 @@ def refresh(call: Call) -> Response:
     refreshed = call.container.token_lifecycle.force_refresh(
         connection, actor=call.principal.user_id
     )
-    return json_response(connection_view(refreshed), headers={"ETag": etag(refreshed)})
+    return body_response(connection_view(refreshed), headers={"ETag": etag(refreshed)})
 
 
 def rotate_webhook(call: Call) -> Response:
     """A new webhook URL (the old one stops working); shown this once."""
     url = call.container.webhook_ingestion.rotate_webhook(call.principal, _connection_id(call))
-    return json_response({"url": url}, 201)
+    return body_response(WebhookUrl(url=url), 201)
 
 
 def events(call: Call) -> Response:
@@ -132,30 +138,40 @@ def events(call: Call) -> Response:
     deliveries = call.container.store.list_deliveries(
         call.principal.tenant_id, connection_id=connection_id
     )
-    return json_response(
-        {
-            "events": [e.as_dict() for e in inbound],
-            "deliveries": [
-                {
-                    "id": d.id,
-                    "type": d.event_type,
-                    "status": d.status.value,
-                    "attempts": d.attempts,
-                    "last_status_code": d.last_status_code,
-                    "last_error": d.last_error,
-                    "created_at": d.created_at,
-                    "updated_at": d.updated_at,
-                    "notify_url_host": d.notify_url_host,
-                }
+    return body_response(
+        ConnectionEvents(
+            events=[
+                InboundEventView(
+                    id=e.id,
+                    provider=e.provider,
+                    status=e.status,
+                    type=e.type,
+                    received_at=e.received_at,
+                    dedupe_key=e.dedupe_key,
+                )
+                for e in inbound
+            ],
+            deliveries=[
+                DeliveryView(
+                    id=d.id,
+                    type=d.event_type,
+                    status=d.status.value,
+                    attempts=d.attempts,
+                    last_status_code=d.last_status_code,
+                    last_error=d.last_error,
+                    created_at=d.created_at,
+                    updated_at=d.updated_at,
+                    notify_url_host=d.notify_url_host,
+                )
                 for d in deliveries
             ],
-        }
+        )
     )
 
 
 def audit(call: Call) -> Response:
     events = call.container.connections.audit_trail(call.principal, _connection_id(call))
-    return json_response({"audit": [audit_view(e) for e in events]})
+    return body_response(AuditTrail(audit=[audit_view(e) for e in events]))
 
 
 router = Router()

@@ -4,15 +4,33 @@
 from __future__ import annotations
 
 from flask import Request, Response
+from pydantic import Field
 
 from tether.api.endpoint import Call, serve
 from tether.api.parsing import parse_body
-from tether.api.responses import json_response
+from tether.api.responses import body_response
 from tether.api.routing import Router
+from tether.api.schemas import Body
 from tether.domain.errors import NotFound
 from tether.domain.ids import is_well_formed
 
-__all__ = ["handle"]
+__all__ = ["EndpointView", "EndpointsBody", "handle"]
+
+
+class EndpointView(Body):
+    method: str
+    path: str
+    summary: str | None
+    source: str = Field(description="catalog, openapi or swagger")
+
+
+class EndpointsBody(Body):
+    """What the connection's API offers: the catalog's known endpoint first, then those of
+    the OpenAPI/Swagger document found at ``spec_url``; credential values masked."""
+
+    endpoints: list[EndpointView]
+    spec_url: str | None
+    truncated: bool
 
 
 def _connection_id(call: Call) -> str:
@@ -31,7 +49,7 @@ def fetch(call: Call) -> Response:
     sender = call.container.connection_calls.sender(call.principal, _connection_id(call))
     service = FetchService(sender, sender.base_url, sender.default_pagination, redact=sender.redact)
     result = service.fetch(request)
-    return json_response(result.model_dump(mode="json"))
+    return body_response(result)
 
 
 def endpoints(call: Call) -> Response:
@@ -48,7 +66,7 @@ def endpoints(call: Call) -> Response:
         send=lambda method, url: sender(method, url),
         known=known,
     )
-    return json_response(sender.redact(found.as_dict()))
+    return body_response(EndpointsBody.model_validate(sender.redact(found.as_dict())))
 
 
 _router = Router()

@@ -6,8 +6,9 @@ from flask import Request, Response
 
 from tether.api.endpoint import Call, serve
 from tether.api.parsing import parse_body
-from tether.api.responses import json_response
+from tether.api.responses import body_response
 from tether.api.routing import Router
+from tether.api.schemas import ErrorBody, ErrorDetail, OAuthStarted
 from tether.connections.commands import StartOAuth
 
 __all__ = ["handle_callback", "handle_start"]
@@ -19,12 +20,12 @@ _CALLBACK_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-stor
 def start(call: Call) -> Response:
     body = parse_body(call.request, StartOAuth, max_bytes=call.container.settings.max_body_bytes)
     started = call.container.oauth_flow.start(call.principal, body)
-    return json_response(
-        {
-            "authorization_url": started.authorization_url,
-            "state": started.state,
-            "expires_at": started.expires_at,
-        },
+    return body_response(
+        OAuthStarted(
+            authorization_url=started.authorization_url,
+            state=started.state,
+            expires_at=started.expires_at,
+        ),
         201,
     )
 
@@ -32,9 +33,9 @@ def start(call: Call) -> Response:
 def callback(call: Call) -> Response:
     result = call.container.oauth_flow.callback(call.request.args.to_dict())
     if result.location is None:
-        response = json_response(
-            {"error": {"code": "INVALID_STATE", "message": result.message or "invalid state"}},
-            400,
+        message = result.message or "invalid state"
+        response = body_response(
+            ErrorBody(error=ErrorDetail(code="INVALID_STATE", message=message)), 400
         )
     else:
         response = Response(status=302)

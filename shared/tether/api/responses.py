@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from flask import Response
+from pydantic import BaseModel
 
 from tether.domain.clock import iso_utc
 from tether.domain.errors import MethodNotAllowed, TetherError
 
-__all__ = ["error_response", "json_response", "no_content"]
+__all__ = ["body_response", "error_response", "json_response", "no_content"]
 
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -42,6 +43,13 @@ def json_response(
     return response
 
 
+def body_response(
+    body: BaseModel, status: int = 200, *, headers: dict[str, str] | None = None
+) -> Response:
+    """A response model as JSON, as ``/openapi.json`` documents it."""
+    return json_response(body.model_dump(mode="json"), status, headers=headers)
+
+
 def no_content(*, headers: dict[str, str] | None = None) -> Response:
     response = Response(status=204)
     response.headers.update(_SECURITY_HEADERS)
@@ -56,4 +64,5 @@ def error_response(error: TetherError) -> Response:
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(error, MethodNotAllowed):
         headers["Allow"] = ", ".join(error.allowed)
+    # Built as a dict, not an ErrorBody: the error path must not fail on odd ``details``.
     return json_response({"error": error.to_dict()}, error.http_status, headers=headers)

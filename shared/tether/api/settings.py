@@ -7,14 +7,20 @@ optional ``{overlap_hours}`` answers the new ``whsec_…`` secret, shown this on
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from flask import Request, Response
 from pydantic import Field
 
 from tether.api.endpoint import Call, serve
 from tether.api.parsing import parse_body
-from tether.api.responses import json_response
+from tether.api.responses import body_response
 from tether.api.routing import Router
+from tether.api.schemas import NotifySecretView, NotifySettingsBody, RotatedNotifySecret
 from tether.connections.commands import InputModel
+
+if TYPE_CHECKING:
+    from tether.delivery.settings import NotifySettingsView
 
 __all__ = ["handle"]
 
@@ -27,14 +33,29 @@ class RotateSecret(InputModel):
     overlap_hours: int = Field(default=24, ge=0, le=720)
 
 
+def _fields(view: NotifySettingsView) -> dict[str, Any]:
+    return {
+        "notify_url": view.notify_url,
+        "secrets": [
+            NotifySecretView(
+                id=s.id, current=s.current, created_at=s.created_at, expires_at=s.expires_at
+            )
+            for s in view.secrets
+        ],
+        "version": view.version,
+        "updated_at": view.updated_at,
+    }
+
+
 def get(call: Call) -> Response:
-    return json_response(call.container.notify_settings.get(call.principal).as_dict())
+    view = call.container.notify_settings.get(call.principal)
+    return body_response(NotifySettingsBody(**_fields(view)))
 
 
 def put(call: Call) -> Response:
     body = parse_body(call.request, PutSettings, max_bytes=call.container.settings.max_body_bytes)
     view = call.container.notify_settings.set_notify_url(call.principal, body.notify_url)
-    return json_response(view.as_dict())
+    return body_response(NotifySettingsBody(**_fields(view)))
 
 
 def rotate(call: Call) -> Response:
@@ -47,7 +68,7 @@ def rotate(call: Call) -> Response:
         call.principal, overlap_hours=body.overlap_hours
     )
     view = call.container.notify_settings.get(call.principal)
-    return json_response({"secret": secret, **view.as_dict()}, 201)
+    return body_response(RotatedNotifySecret(secret=secret, **_fields(view)), 201)
 
 
 _router = Router()

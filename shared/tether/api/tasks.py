@@ -13,16 +13,25 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Request, Response
+from pydantic import BaseModel, ValidationError
 
 from tether.api.endpoint import Call, serve
 from tether.api.parsing import read_json_object
-from tether.api.responses import json_response
+from tether.api.responses import body_response
 from tether.api.routing import Router
+from tether.api.schemas import ErrorDetail, TaskAnswer
 from tether.domain.errors import InvalidRequest, TetherError
 
-__all__ = ["execute", "handle"]
+__all__ = ["ReplayDelivery", "execute", "handle"]
 
 log = logging.getLogger("tether.tasks")
+
+
+class ReplayDelivery(BaseModel):
+    """Which delivery to send again (other fields are ignored)."""
+
+    tenant_id: str
+    delivery_id: str
 
 
 def run(call: Call) -> Response:
@@ -62,20 +71,21 @@ def execute(
                 error.code,
                 extra={**extra, "error_code": error.code},
             )
-            return json_response({"ok": False, "error": error.to_dict()}, 503)
+            return body_response(TaskAnswer(ok=False, error=ErrorDetail(**error.to_dict())), 503)
         log.error(
             "task %s failed for good: %s",
             kind,
             error.code,
             extra={**extra, "error_code": error.code},
         )
-        return json_response({"ok": False, "retry": False, "error": error.to_dict()})
+        return body_response(
+            TaskAnswer(ok=False, retry=False, error=ErrorDetail(**error.to_dict()))
+        )
     except Exception:
         log.exception("task %s crashed; will be retried", kind, extra=extra)
-        return json_response(
-            {"ok": False, "error": {"code": "INTERNAL", "message": "internal error"}}, 503
-        )
-    return json_response({"ok": True})
+        internal = ErrorDetail(code="INTERNAL", message="internal error")
+        return body_response(TaskAnswer(ok=False, error=internal), 503)
+    return body_response(TaskAnswer(ok=True))
 
 
 def replay_delivery(call: Call) -> Response:
@@ -84,11 +94,12 @@ def replay_delivery(call: Call) -> Response:
     container = call.container
     container.task_caller_verifier.verify(call.request.headers.get("Authorization"))
     body = read_json_object(call.request, max_bytes=container.settings.max_body_bytes)
-    tenant_id, delivery_id = body.get("tenant_id"), body.get("delivery_id")
-    if not isinstance(tenant_id, str) or not isinstance(delivery_id, str):
-        raise InvalidRequest("give tenant_id and delivery_id", code="INVALID_REQUEST")
-    delivered = container.delivery.replay(tenant_id, delivery_id)
-    return json_response({"ok": delivered})
+    try:
+        wanted = ReplayDelivery.model_validate(body, strict=True)
+    except ValidationError:
+        raise InvalidRequest("give tenant_id and delivery_id", code="INVALID_REQUEST") from None
+    delivered = container.delivery.replay(wanted.tenant_id, wanted.delivery_id)
+    return body_response(TaskAnswer(ok=delivered))
 
 
 _router = Router()

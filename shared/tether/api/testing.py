@@ -10,11 +10,13 @@ from pydantic import Field
 
 from tether.api.endpoint import Call, serve
 from tether.api.parsing import parse_body
-from tether.api.responses import json_response
+from tether.api.responses import body_response
 from tether.api.routing import Router
+from tether.api.schemas import Body
 from tether.connections.commands import InputModel
 from tether.domain.errors import NotFound
 from tether.domain.ids import is_well_formed
+from tether.fetch.outcomes import OutcomeCode, TestOutcome
 
 __all__ = ["handle"]
 
@@ -27,12 +29,41 @@ class TestUnsaved(InputModel):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+class TestOutcomeBody(Body):
+    """Does the connection work, and if not, why: ``http_status`` is the provider's status
+    when it answered over HTTP, ``latency_ms`` the time the test took when a request was made,
+    ``sample`` up to three redacted records of the answer (on failure: the redacted error
+    document, when there was one)."""
+
+    __test__ = False  # not a pytest test class
+
+    ok: bool
+    code: OutcomeCode
+    message: str
+    suggestion: str | None
+    http_status: int | None
+    latency_ms: int | None
+    sample: list[Any] | None
+
+    @classmethod
+    def of(cls, outcome: TestOutcome) -> TestOutcomeBody:
+        return cls(
+            ok=outcome.ok,
+            code=outcome.code,
+            message=outcome.message,
+            suggestion=outcome.suggestion,
+            http_status=outcome.http_status,
+            latency_ms=outcome.latency_ms,
+            sample=outcome.sample,
+        )
+
+
 def unsaved(call: Call) -> Response:
     body = parse_body(call.request, TestUnsaved, max_bytes=call.container.settings.max_body_bytes)
     outcome = call.container.connection_tester.test_unsaved(
         call.principal, body.provider, body.credentials, body.config
     )
-    return json_response(outcome.as_dict())
+    return body_response(TestOutcomeBody.of(outcome))
 
 
 def stored(call: Call) -> Response:
@@ -40,7 +71,7 @@ def stored(call: Call) -> Response:
     if not is_well_formed(connection_id):
         raise NotFound("no such connection", code="CONNECTION_NOT_FOUND")
     outcome = call.container.connection_tester.test_stored(call.principal, connection_id)
-    return json_response(outcome.as_dict())
+    return body_response(TestOutcomeBody.of(outcome))
 
 
 _router = Router()

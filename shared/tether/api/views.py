@@ -1,69 +1,57 @@
-"""What callers see of a connection: an explicit allow-list of fields, never a model dump,
-so a new secret-bearing field can never leak by default."""
+"""What callers see of a connection and its audit trail, built field by field into the
+response models of :mod:`tether.api.schemas`."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
-from tether.domain.clock import iso_utc
+from tether.api.schemas import (
+    AuditEntry,
+    ConnectionView,
+    LastTestView,
+    StatusDetailView,
+    WebhookUrl,
+)
 from tether.domain.models import AuditEvent, Connection
 
 __all__ = ["audit_view", "connection_view", "etag"]
 
 
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else iso_utc(value)
+def connection_view(connection: Connection, *, webhook: WebhookUrl | None = None) -> ConnectionView:
+    """``webhook``: the full URL (and secret) shown once, instead of the stored masked URL."""
+    detail, test, hook = connection.status_detail, connection.last_test, connection.webhook
+    if webhook is None and hook is not None and hook.url is not None:
+        webhook = WebhookUrl(url=hook.url)
+    return ConnectionView(
+        id=connection.id,
+        provider=connection.provider,
+        auth_mode=connection.auth_mode,
+        display_name=connection.display_name,
+        status=connection.status,
+        status_detail=None
+        if detail is None
+        else StatusDetailView(code=detail.code, message=detail.message, at=detail.at),
+        config=connection.config,
+        metadata=connection.metadata,
+        credential_hints=connection.credential_hints,
+        has_credentials=connection.credential_ref is not None,
+        scopes=connection.scopes,
+        token_expires_at=connection.token_expires_at,
+        last_test=None
+        if test is None
+        else LastTestView(ok=test.ok, code=test.code, at=test.at, latency_ms=test.latency_ms),
+        last_sync_at=connection.last_sync_at,
+        notify_url=connection.notify_url,
+        webhook=webhook,
+        created_at=connection.created_at,
+        updated_at=connection.updated_at,
+        created_by=connection.created_by,
+        version=connection.version,
+    )
 
 
-def connection_view(connection: Connection) -> dict[str, Any]:
-    return {
-        "id": connection.id,
-        "provider": connection.provider,
-        "auth_mode": connection.auth_mode,
-        "display_name": connection.display_name,
-        "status": connection.status.value,
-        "status_detail": None
-        if connection.status_detail is None
-        else {
-            "code": connection.status_detail.code,
-            "message": connection.status_detail.message,
-            "at": _time(connection.status_detail.at),
-        },
-        "config": connection.config,
-        "metadata": connection.metadata,
-        "credential_hints": connection.credential_hints,
-        "has_credentials": connection.credential_ref is not None,
-        "scopes": connection.scopes,
-        "token_expires_at": _time(connection.token_expires_at),
-        "last_test": None
-        if connection.last_test is None
-        else {
-            "ok": connection.last_test.ok,
-            "code": connection.last_test.code,
-            "at": _time(connection.last_test.at),
-            "latency_ms": connection.last_test.latency_ms,
-        },
-        "last_sync_at": _time(connection.last_sync_at),
-        "notify_url": connection.notify_url,
-        "webhook": None
-        if connection.webhook is None or connection.webhook.url is None
-        else {"url": connection.webhook.url},
-        "created_at": _time(connection.created_at),
-        "updated_at": _time(connection.updated_at),
-        "created_by": connection.created_by,
-        "version": connection.version,
-    }
-
-
-def audit_view(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "action": event.action,
-        "actor": event.actor,
-        "at": _time(event.at),
-        "detail": event.detail,
-    }
+def audit_view(event: AuditEvent) -> AuditEntry:
+    return AuditEntry(
+        id=event.id, action=event.action, actor=event.actor, at=event.at, detail=event.detail
+    )
 
 
 def etag(connection: Connection) -> str:

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Protocol, cast
 from flask import Request, Response
 
 from tether.api.endpoint import Call, serve
-from tether.api.responses import json_response
+from tether.api.responses import body_response
 from tether.api.routing import Router
+from tether.api.schemas import WebhookAccepted
 from tether.domain.errors import PayloadTooLarge, TetherError
 from tether.webhooks.model import InboundRequest
 
@@ -86,7 +87,7 @@ def _inbound(call: Call, service: WebhookIngestion, public_url: str | None) -> I
 
 
 def _answer(duplicate: bool) -> Response:
-    return json_response({"ok": True, "duplicate": duplicate})
+    return body_response(WebhookAccepted(ok=True, duplicate=duplicate))
 
 
 def _bodyless(status: int) -> Response:

@@ -1,0 +1,276 @@
+"""Every operation the functions serve, with the models of its request and response bodies;
+:mod:`tether.api.openapi` turns this table into the OpenAPI document, and a test checks it
+against the routers so a route cannot go undocumented."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel
+
+from tether.api import schemas as s
+from tether.api.fetch import EndpointsBody
+from tether.api.settings import PutSettings, RotateSecret
+from tether.api.tasks import ReplayDelivery
+from tether.api.testing import TestOutcomeBody, TestUnsaved
+from tether.connections.commands import (
+    CatalogQuery,
+    CreateConnection,
+    ListConnections,
+    StartOAuth,
+    UpdateConnection,
+)
+from tether.domain.bounded_json import MAX_DEPTH, MAX_ITEMS, MAX_STRING_CHARS
+from tether.fetch.service import FetchRequest, FetchResult
+
+__all__ = ["LIMITS", "OPERATIONS", "Operation"]
+
+LIMITS = (
+    f"Every JSON body is checked before anything reads it: at most {MAX_DEPTH} nested arrays "
+    f"or objects (400 JSON_TOO_DEEP), {MAX_ITEMS} members in one array or object and "
+    f"{MAX_STRING_CHARS} characters in one string or key (400 JSON_TOO_LARGE); NaN, Infinity, "
+    "numbers out of range and lone UTF-16 surrogates are refused (400 INVALID_JSON). A record "
+    "stored before these limits that can no longer be read is left out of listings, answers "
+    "409 RECORD_UNREADABLE when asked for by id, and can still be deleted."
+)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method on one path (``/<function>/…`` with ``{param}``s). ``responses``: a model
+    per status, or a description for a status without a body; ``errors``: statuses answered
+    with the error body."""
+
+    method: str
+    path: str
+    summary: str
+    responses: dict[int, type[BaseModel] | str]
+    errors: tuple[int, ...] = ()
+    security: Literal["public", "bearer", "tasks"] = "bearer"
+    description: str | None = None
+    request: type[BaseModel] | None = None
+    request_optional: bool = False
+    raw_body: str | None = None
+    query: type[BaseModel] | None = None
+    query_text: tuple[tuple[str, str], ...] = ()
+    path_params: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.path_params:
+            params = tuple(p[1:-1] for p in self.path.split("/") if p.startswith("{"))
+            object.__setattr__(self, "path_params", params)
+
+
+_CONN = "/connections/{id}"
+_PATCH = (
+    "Credentials merge field by field; null removes a field. Credentials are bound to their "
+    "destination: a config change that moves where they are sent (a base URL's origin, a "
+    "token URL, a database host) needs the credentials again in the same request, which then "
+    "replace the stored ones (409 CREDENTIALS_REQUIRED otherwise; an OAuth connection waits "
+    "for a reconnect). Send If-Match with the ETag to refuse lost updates."
+)
+_RAW = "the provider's payload, read raw and verified over its exact bytes"
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "GET",
+        "/catalog/",
+        "List providers",
+        {200: s.ProviderList},
+        (400,),
+        security="public",
+        query=CatalogQuery,
+    ),
+    Operation(
+        "GET",
+        "/catalog/{key}",
+        "One provider with its credentials and config JSON Schemas",
+        {200: s.ProviderDetail},
+        (404,),
+        security="public",
+    ),
+    Operation(
+        "POST",
+        "/connections/",
+        "Create a connection",
+        {201: s.ConnectionView},
+        (400, 401, 404, 409, 413, 415),
+        request=CreateConnection,
+    ),
+    Operation(
+        "GET",
+        "/connections/",
+        "List the tenant's connections, newest first",
+        {200: s.ConnectionList},
+        (400, 401),
+        query=ListConnections,
+    ),
+    Operation("GET", _CONN, "Get a connection", {200: s.ConnectionView}, (401, 404, 409)),
+    Operation(
+        "PATCH",
+        _CONN,
+        "Change display name, config, metadata or credentials",
+        {200: s.ConnectionView},
+        (400, 401, 404, 409, 412, 413),
+        description=_PATCH,
+        request=UpdateConnection,
+    ),
+    Operation(
+        "DELETE",
+        _CONN,
+        "Delete a connection (soft delete; credentials destroyed)",
+        {204: "deleted"},
+        (401, 404),
+        description="A record that can no longer be read (409 RECORD_UNREADABLE on GET) is "
+        "removed for good; its tokens cannot be revoked at the provider.",
+    ),
+    Operation(
+        "GET",
+        f"{_CONN}/audit",
+        "Audit trail of a connection (no secrets)",
+        {200: s.AuditTrail},
+        (401, 404, 409),
+    ),
+    Operation(
+        "POST",
+        f"{_CONN}/refresh",
+        "Refresh an OAuth connection's access token now",
+        {200: s.ConnectionView},
+        (400, 401, 404, 409, 503),
+    ),
+    Operation(
+        "POST",
+        f"{_CONN}/webhook/rotate",
+        "A new webhook URL for the connection (shown once; the old one stops)",
+        {201: s.WebhookUrl},
+        (400, 401, 404),
+    ),
+    Operation(
+        "GET",
+        f"{_CONN}/events",
+        "Recent inbound events and deliveries of the connection",
+        {200: s.ConnectionEvents},
+        (401, 404),
+    ),
+    Operation(
+        "POST",
+        "/oauth_start/",
+        "Start an OAuth2 authorization (PKCE S256)",
+        {201: s.OAuthStarted},
+        (400, 401, 404, 409),
+        request=StartOAuth,
+    ),
+    Operation(
+        "GET",
+        "/oauth_callback/",
+        "The provider's redirect; 302 to return_to with connection_id and status, or error "
+        "and message",
+        {302: "to return_to"},
+        (400,),
+        security="public",
+        query_text=(
+            ("code", "authorization code"),
+            ("state", "the state from oauth_start"),
+            ("iss", "issuer (RFC 9207)"),
+            ("error", "the provider's error code"),
+        ),
+    ),
+    Operation(
+        "POST",
+        "/test_connection/",
+        "Test unsaved credentials",
+        {200: TestOutcomeBody},
+        (400, 401, 404),
+        request=TestUnsaved,
+    ),
+    Operation(
+        "POST",
+        "/test_connection/{id}",
+        "Test a stored connection and record the result on it",
+        {200: TestOutcomeBody},
+        (401, 404, 409),
+    ),
+    Operation(
+        "POST",
+        "/fetch/{id}",
+        "Fetch from the connection's API, page by page",
+        {200: FetchResult},
+        (400, 401, 404, 409, 502),
+        description="The connection's own credential values are masked ([REDACTED]) "
+        "wherever they appear in the records or the cursor, as an API that echoes the "
+        "request would return them.",
+        request=FetchRequest,
+    ),
+    Operation(
+        "GET",
+        "/fetch/{id}/endpoints",
+        "Endpoints of the connection's API (catalog, then OpenAPI/Swagger)",
+        {200: EndpointsBody},
+        (401, 404, 409),
+    ),
+    Operation(
+        "POST",
+        "/webhooks/{token}",
+        "A provider's webhook delivery to one connection (signature verified)",
+        {200: s.WebhookAccepted},
+        (401, 404, 413, 503),
+        security="public",
+        raw_body=_RAW,
+    ),
+    Operation(
+        "POST",
+        "/webhooks/providers/{provider}",
+        "An app-level webhook delivery, routed by the catalog's route field",
+        {200: s.WebhookAccepted},
+        (401, 404, 413, 503),
+        security="public",
+        description="Providers that require an answer without a body (Xero) get the same "
+        "statuses with no body.",
+        raw_body=_RAW,
+    ),
+    Operation(
+        "GET",
+        "/settings/",
+        "The tenant's notify URL and signing secrets (ids, never values)",
+        {200: s.NotifySettingsBody},
+        (401,),
+    ),
+    Operation(
+        "PUT",
+        "/settings/",
+        "Set the notify URL (null clears it)",
+        {200: s.NotifySettingsBody},
+        (400, 401, 409),
+        request=PutSettings,
+    ),
+    Operation(
+        "POST",
+        "/settings/notify-secret/rotate",
+        "A new whsec_ signing secret, shown once; previous ones keep signing for overlap_hours",
+        {201: s.RotatedNotifySecret},
+        (400, 401, 409),
+        request=RotateSecret,
+        request_optional=True,
+    ),
+    Operation(
+        "POST",
+        "/tasks/{kind}",
+        "Run one task (Cloud Tasks / Scheduler target)",
+        {200: s.TaskAnswer, 503: s.TaskAnswer},
+        (400, 401, 403, 413, 415),
+        security="tasks",
+        description="200: done, or failed for good (ok: false, retry: false; not retried); "
+        "503: failed, the queue retries. The body is the task's parameters (optional).",
+        raw_body="the task's parameters, a JSON object",
+    ),
+    Operation(
+        "POST",
+        "/tasks/deliver/replay",
+        "Send a dead or failed delivery again now",
+        {200: s.TaskAnswer},
+        (400, 401, 403, 404),
+        security="tasks",
+        request=ReplayDelivery,
+    ),
+)
