@@ -26,11 +26,11 @@ from tether.delivery.service import DELIVER_TASK, DeliveryFailed, DeliveryServic
 from tether.delivery.settings import NotifySettingsService
 from tether.domain.clock import FixedClock
 from tether.domain.errors import Conflict, InvalidRequest, NotFound, TetherError
+from tether.domain.events import TetherEvent
 from tether.domain.ids import RandomIds
 from tether.domain.models import DeliveryStatus, Principal
 from tether.http.client import OutboundClient
 from tether.http.guard import EgressGuard
-from tether.webhooks.model import TetherEvent
 
 ALICE = Principal(tenant_id="t-alice", user_id="u1")
 MAX_ATTEMPTS = 3

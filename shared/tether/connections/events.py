@@ -1,7 +1,7 @@
 """Telling the tenant about a connection's lifecycle: one publisher for every path.
 
 Every lifecycle change reaches the tenant the same way, whichever service made it: one
-``deliver`` task carrying a :class:`~tether.webhooks.model.TetherEvent` (sent to the
+``deliver`` task carrying a :class:`~tether.domain.events.TetherEvent` (sent to the
 connection's ``notify_url`` when it has one, else the tenant's), signed and retried by the
 delivery service.
 
@@ -33,16 +33,15 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
+from tether.delivery.publisher import DELIVER_TASK, QueuedEventPublisher
 from tether.domain.errors import TetherError
+from tether.domain.events import TetherEvent
 from tether.domain.models import Connection
 from tether.ports import TaskQueue
-from tether.webhooks.model import TetherEvent
 
 __all__ = ["DELIVER_TASK", "ConnectionEvent", "ConnectionEvents", "event_id"]
 
 log = logging.getLogger("tether.events")
-
-DELIVER_TASK = "deliver"
 
 
 class ConnectionEvent(StrEnum):
@@ -61,11 +60,12 @@ def event_id(event: ConnectionEvent, connection: Connection) -> str:
 
 
 class ConnectionEvents:
-    """The one publisher of connection lifecycle events; ``tasks`` is the queue (or a
-    zero-argument factory of it, built on first use)."""
+    """Connection lifecycle events, published through the one
+    :class:`~tether.delivery.publisher.EventPublisher`; ``tasks`` is the queue (or a
+    zero-argument factory of it, built on first use) that publisher schedules on."""
 
     def __init__(self, tasks: Callable[[], TaskQueue]) -> None:
-        self._tasks = tasks
+        self._publisher = QueuedEventPublisher(tasks)
 
     def publish(self, event: ConnectionEvent, connection: Connection, **data: Any) -> bool:
         """Enqueue the ``deliver`` task of ``event`` about ``connection`` — the record as the
@@ -85,11 +85,7 @@ class ConnectionEvents:
                 **data,
             },
         )
-        return self._tasks().enqueue(
-            DELIVER_TASK,
-            {"event": envelope.as_dict(), "notify_url": connection.notify_url},
-            name=f"deliver-{envelope.id}",
-        )
+        return self._publisher.publish(envelope, notify_url=connection.notify_url)
 
     def publish_quietly(self, event: ConnectionEvent, connection: Connection, **data: Any) -> None:
         """:meth:`publish`, best effort: the change is made and stays made when the queue

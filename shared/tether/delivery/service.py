@@ -41,19 +41,18 @@ from typing import Any, ClassVar, Protocol
 
 from standardwebhooks import Webhook
 
+from tether.delivery.publisher import DELIVER_TASK
 from tether.delivery.settings import NotifySettingsService
 from tether.domain.clock import Clock
 from tether.domain.errors import Conflict, InvalidRequest, NotFound, TetherError
+from tether.domain.events import TetherEvent
 from tether.domain.models import Delivery, DeliveryStatus
 from tether.http.model import OutboundError, OutboundResponse
 from tether.ports import ConnectionStore
-from tether.webhooks.model import TetherEvent
 
 __all__ = ["DELIVER_TASK", "DeliveryFailed", "DeliveryService", "NotifyClient"]
 
 log = logging.getLogger("tether.delivery")
-
-DELIVER_TASK = "deliver"
 
 NO_NOTIFY_URL = "NO_NOTIFY_URL"
 UNEXPECTED_STATUS = "UNEXPECTED_STATUS"

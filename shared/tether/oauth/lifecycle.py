@@ -79,7 +79,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, Protocol, runtime_checkable
 
-from tether.connections.events import DELIVER_TASK, ConnectionEvent, ConnectionEvents
+from tether.connections.events import ConnectionEvent, ConnectionEvents
+from tether.delivery.publisher import DELIVER_TASK
 from tether.domain.clock import Clock
 from tether.domain.compare_and_set import Contended, compare_and_set
 from tether.domain.errors import (

@@ -61,6 +61,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from tether.delivery.publisher import DELIVER_TASK, EventPublisher, QueuedEventPublisher
 from tether.domain.clock import iso_utc
 from tether.domain.compare_and_set import compare_and_set
 from tether.domain.errors import (
@@ -70,6 +71,7 @@ from tether.domain.errors import (
     PayloadTooLarge,
     TetherError,
 )
+from tether.domain.events import TetherEvent
 from tether.domain.models import (
     AuditAction,
     AuditEvent,
@@ -80,7 +82,7 @@ from tether.domain.models import (
 )
 from tether.logs import register_secret
 from tether.ttl_cache import TtlCache
-from tether.webhooks.model import InboundRequest, SignatureError, SignatureScheme, TetherEvent
+from tether.webhooks.model import InboundRequest, SignatureError, SignatureScheme
 from tether.webhooks.normalizers import RawEvent, normalize
 from tether.webhooks.routing import (
     dedupe_key,
@@ -119,7 +121,6 @@ _SecretKey = tuple[str, str, str, str]  # tenant, connection, credential ref, fi
 _SECRET_CACHE_SECONDS = 300.0
 _SECRET_CACHE_SIZE = 1024
 PROCESS_WEBHOOK_TASK = "process_webhook"
-DELIVER_TASK = "deliver"  # the same kind token_lifecycle announces its own events with
 SYSTEM_ACTOR = "system:webhooks"
 WEBHOOKS_PATH = "/webhooks"
 MAX_BODY_BYTES = 1024 * 1024
@@ -272,12 +273,14 @@ class WebhookIngestion:
         public_url: str | None = None,
         schemes: SchemeFactory | None = None,
         find_by_route: Callable[[str, str], Connection | None] | None = None,
+        events: EventPublisher | None = None,
     ) -> None:
         """``public_url``: Tether's public base URL (``TETHER_PUBLIC_URL``); issued webhook
         URLs are ``<public_url>/webhooks/<token>`` (just the path without it). ``schemes``:
         the signature scheme factory (default: ``tether.webhooks.signatures.scheme_for``).
         ``find_by_route``: ``(provider, route value) -> connection`` for app-level routes
-        (default: none, so those events are unroutable)."""
+        (default: none, so those events are unroutable). ``events``: where processed events
+        are published (default: ``deliver`` tasks on ``tasks``)."""
         if max_body_bytes < 1 or event_ttl_days < 1:
             raise ValueError("max_body_bytes and event_ttl_days must be positive")
         self._store = store
@@ -295,6 +298,7 @@ class WebhookIngestion:
         self._public_url = (public_url or "").rstrip("/")
         self._schemes: SchemeFactory = schemes or _default_scheme_for
         self._find_by_route = find_by_route
+        self._events = events or QueuedEventPublisher(tasks)
 
     def replies_without_body(self, provider_key: str) -> bool:
         """Whether the provider wants its answers without a body: Xero requires "no body in
@@ -632,11 +636,7 @@ class WebhookIngestion:
             log.info("webhook event %s dropped: its connection is gone", event.id)
             return
         tether_event = self._normalize(event, connection)
-        self._tasks().enqueue(
-            DELIVER_TASK,
-            {"event": tether_event.as_dict(), "notify_url": connection.notify_url},
-            name=f"deliver-{tether_event.id}",
-        )
+        self._events.publish(tether_event, notify_url=connection.notify_url)
         self._store.update_webhook_event(
             event.model_copy(
                 update={

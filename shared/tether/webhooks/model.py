@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
-from tether.domain.clock import iso_utc
 from tether.domain.errors import TetherError
 
-__all__ = ["InboundRequest", "SignatureError", "SignatureScheme", "TetherEvent"]
+__all__ = ["InboundRequest", "SignatureError", "SignatureScheme"]
 
 
 @dataclass(frozen=True)
@@ -48,27 +47,3 @@ class SignatureScheme(Protocol):
     name: str
 
     def verify(self, request: InboundRequest, secrets: list[str], *, now: datetime) -> None: ...
-
-
-@dataclass(frozen=True)
-class TetherEvent:
-    """The one envelope every tenant receives, for provider events and Tether's own."""
-
-    id: str
-    type: str
-    provider: str | None
-    connection_id: str | None
-    tenant_id: str
-    occurred_at: datetime
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "type": self.type,
-            "provider": self.provider,
-            "connection_id": self.connection_id,
-            "tenant_id": self.tenant_id,
-            "occurred_at": iso_utc(self.occurred_at),
-            "data": dict(self.data),
-        }

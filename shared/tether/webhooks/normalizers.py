@@ -1,5 +1,5 @@
 """Per-provider normalizers: a stored provider delivery → the type and data of a
-:class:`~tether.webhooks.model.TetherEvent`.
+:class:`~tether.domain.events.TetherEvent`.
 
 A normalizer is registered for a catalog key with :func:`register`; a provider without one
 gets :func:`default_normalizer`: the type from the catalog's ``event_type_path`` and the parsed
