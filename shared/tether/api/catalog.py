@@ -12,7 +12,7 @@ from tether.api.schemas import ProviderDetail, ProviderList, ProviderSummary
 from tether.catalog import Provider
 from tether.connections.commands import CatalogQuery
 
-__all__ = ["handle"]
+__all__ = ["handle", "router"]
 
 _CACHE = {"Cache-Control": "public, max-age=300"}
 

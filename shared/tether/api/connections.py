@@ -23,7 +23,7 @@ from tether.domain.errors import InvalidRequest, NotFound
 from tether.domain.ids import is_well_formed
 from tether.domain.models import WebhookInfo
 
-__all__ = ["handle"]
+__all__ = ["handle", "router"]
 
 
 def _connection_id(call: Call) -> str:

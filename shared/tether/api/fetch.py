@@ -14,7 +14,7 @@ from tether.api.schemas import Body
 from tether.domain.errors import NotFound
 from tether.domain.ids import is_well_formed
 
-__all__ = ["EndpointView", "EndpointsBody", "handle"]
+__all__ = ["EndpointView", "EndpointsBody", "handle", "router"]
 
 
 class EndpointView(Body):
@@ -69,10 +69,10 @@ def endpoints(call: Call) -> Response:
     return body_response(EndpointsBody.model_validate(sender.redact(found.as_dict())))
 
 
-_router = Router()
-_router.add("POST", "/:id", fetch)
-_router.add("GET", "/:id/endpoints", endpoints)
+router = Router()
+router.add("POST", "/:id", fetch)
+router.add("GET", "/:id/endpoints", endpoints)
 
 
 def handle(request: Request) -> Response:
-    return serve("fetch", request, _router)
+    return serve("fetch", request, router)

@@ -11,7 +11,7 @@ from tether.api.routing import Router
 from tether.api.schemas import ErrorBody, ErrorDetail, OAuthStarted
 from tether.connections.commands import StartOAuth
 
-__all__ = ["handle_callback", "handle_start"]
+__all__ = ["callback_router", "handle_callback", "handle_start", "start_router"]
 
 # The callback URL carries the code and state: no Referer may leak them onward (RFC 9700).
 _CALLBACK_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
@@ -44,15 +44,15 @@ def callback(call: Call) -> Response:
     return response
 
 
-_start_router = Router()
-_start_router.add("POST", "/", start)
-_callback_router = Router()
-_callback_router.add("GET", "/", callback, public=True)
+start_router = Router()
+start_router.add("POST", "/", start)
+callback_router = Router()
+callback_router.add("GET", "/", callback, public=True)
 
 
 def handle_start(request: Request) -> Response:
-    return serve("oauth_start", request, _start_router)
+    return serve("oauth_start", request, start_router)
 
 
 def handle_callback(request: Request) -> Response:
-    return serve("oauth_callback", request, _callback_router)
+    return serve("oauth_callback", request, callback_router)

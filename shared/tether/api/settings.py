@@ -22,7 +22,7 @@ from tether.connections.commands import InputModel
 if TYPE_CHECKING:
     from tether.delivery.settings import NotifySettingsView
 
-__all__ = ["handle"]
+__all__ = ["PutSettings", "RotateSecret", "handle", "router"]
 
 
 class PutSettings(InputModel):
@@ -71,11 +71,11 @@ def rotate(call: Call) -> Response:
     return body_response(RotatedNotifySecret(secret=secret, **_fields(view)), 201)
 
 
-_router = Router()
-_router.add("GET", "/", get)
-_router.add("PUT", "/", put)
-_router.add("POST", "/notify-secret/rotate", rotate)
+router = Router()
+router.add("GET", "/", get)
+router.add("PUT", "/", put)
+router.add("POST", "/notify-secret/rotate", rotate)
 
 
 def handle(request: Request) -> Response:
-    return serve("settings", request, _router)
+    return serve("settings", request, router)

@@ -22,7 +22,7 @@ from tether.api.routing import Router
 from tether.api.schemas import ErrorDetail, TaskAnswer
 from tether.domain.errors import InvalidRequest, TetherError
 
-__all__ = ["ReplayDelivery", "execute", "handle"]
+__all__ = ["ReplayDelivery", "execute", "handle", "router"]
 
 log = logging.getLogger("tether.tasks")
 
@@ -102,11 +102,11 @@ def replay_delivery(call: Call) -> Response:
     return body_response(TaskAnswer(ok=delivered))
 
 
-_router = Router()
-_router.add("POST", "/deliver/replay", replay_delivery, public=True)
+router = Router()
+router.add("POST", "/deliver/replay", replay_delivery, public=True)
 # Public as far as tenants go: the caller is checked against the task credentials instead.
-_router.add("POST", "/:kind", run, public=True)
+router.add("POST", "/:kind", run, public=True)
 
 
 def handle(request: Request) -> Response:
-    return serve("tasks", request, _router)
+    return serve("tasks", request, router)

@@ -18,7 +18,7 @@ from tether.domain.errors import NotFound
 from tether.domain.ids import is_well_formed
 from tether.fetch.outcomes import OutcomeCode, TestOutcome
 
-__all__ = ["handle"]
+__all__ = ["TestOutcomeBody", "TestUnsaved", "handle", "router"]
 
 
 class TestUnsaved(InputModel):
@@ -74,10 +74,10 @@ def stored(call: Call) -> Response:
     return body_response(TestOutcomeBody.of(outcome))
 
 
-_router = Router()
-_router.add("POST", "/", unsaved)
-_router.add("POST", "/:id", stored)
+router = Router()
+router.add("POST", "/", unsaved)
+router.add("POST", "/:id", stored)
 
 
 def handle(request: Request) -> Response:
-    return serve("test_connection", request, _router)
+    return serve("test_connection", request, router)

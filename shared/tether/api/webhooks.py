@@ -31,7 +31,7 @@ from tether.webhooks.model import InboundRequest
 if TYPE_CHECKING:
     from tether.webhooks.ingestion import WebhookIngestion
 
-__all__ = ["FUNCTION", "handle", "masked_path"]
+__all__ = ["FUNCTION", "handle", "masked_path", "router_for"]
 
 FUNCTION = "webhooks"
 _PROVIDERS = "providers"
@@ -98,7 +98,7 @@ def _bodyless(status: int) -> Response:
 
 
 @functools.cache
-def _router(public_url: str | None) -> Router:
+def router_for(public_url: str | None) -> Router:
     def by_token(call: Call) -> Response:
         service = _service(call)
         accepted = service.receive_for_token(
@@ -127,4 +127,4 @@ def _router(public_url: str | None) -> Router:
 def handle(request: Request, *, public_url: str | None = None) -> Response:
     """Serve one delivery. ``public_url``: Tether's public base URL (default: the
     ``TETHER_PUBLIC_URL`` setting), for schemes that sign the URL (Twilio, Square, HubSpot)."""
-    return serve(FUNCTION, request, _router(public_url), log_path=masked_path)
+    return serve(FUNCTION, request, router_for(public_url), log_path=masked_path)
