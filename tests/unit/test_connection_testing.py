@@ -30,7 +30,7 @@ from tether.domain.errors import BackendUnavailable, NotFound, VersionConflict
 from tether.domain.ids import SequentialIds
 from tether.domain.models import AuditEvent, Connection, Principal
 from tether.domain.status import ConnectionStatus
-from tether.fetch import probe as connection_testing
+from tether.fetch import postgres_probe
 from tether.fetch.outcomes import (
     REDACTED,
     OutcomeCode,
@@ -1352,7 +1352,7 @@ def fake_pg8000(monkeypatch):
     module.connect = connect  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "pg8000", types.ModuleType("pg8000"))
     monkeypatch.setitem(sys.modules, "pg8000.dbapi", module)
-    monkeypatch.setattr(connection_testing.socket, "create_connection", create_connection)
+    monkeypatch.setattr(postgres_probe.socket, "create_connection", create_connection)
     return state
 
 

@@ -58,16 +58,10 @@ PostgreSQL
 
 from __future__ import annotations
 
-import importlib
 import logging
-import re
-import socket
-import ssl
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
 
 from tether.catalog.destination import destination_of
 from tether.domain.audit import audit_entry
@@ -77,18 +71,21 @@ from tether.domain.errors import InvalidRequest, TetherError
 from tether.domain.ids import IdGenerator
 from tether.domain.models import AuditAction, Connection, LastTest, Principal, StatusDetail
 from tether.domain.status import ConnectionStatus, check_transition
+from tether.fetch.http_probe import HttpTest, evaluate_response, http_test_for
 from tether.fetch.outcomes import (
-    MISSING,
-    SAMPLE_RECORDS,
     OutcomeCode,
     SampleRedactor,
     TestOutcome,
-    code_for_error_text,
     describe_failure,
-    describe_status,
-    dig,
-    sample_records,
     suggestion_for,
+)
+from tether.fetch.postgres_probe import (
+    PgConnect,
+    PgConnection,
+    close_quietly,
+    describe_pg_error,
+    pg8000_connect,
+    ssl_context_for,
 )
 from tether.fetch.request_auth import AuthUnavailable, auth_for, generic_auth_method
 from tether.http.guard import EgressGuard
@@ -154,369 +151,6 @@ class OutboundSender(Protocol):
 ClientCredentialsToken = Callable[["Provider", Mapping[str, Any], Mapping[str, Any]], str]
 """An access token for an ``oauth2_client_credentials`` entry from (provider, config,
 credentials): the client credentials grant."""
-
-
-class PgCursor(Protocol):
-    def execute(self, operation: str) -> Any: ...
-
-    def fetchone(self) -> Any: ...
-
-
-class PgConnection(Protocol):
-    def cursor(self) -> PgCursor: ...
-
-    def close(self) -> None: ...
-
-
-class PgConnect(Protocol):
-    """Open a PostgreSQL connection to ``address`` (checked by the SSRF guard), with ``host``
-    as the TLS server name."""
-
-    def __call__(
-        self,
-        *,
-        host: str,
-        address: str,
-        port: int,
-        database: str,
-        user: str,
-        password: str,
-        ssl_context: ssl.SSLContext,
-        timeout: float,
-    ) -> PgConnection: ...
-
-
-def pg8000_connect() -> PgConnect | None:
-    """A :class:`PgConnect` backed by ``pg8000`` (pure Python), or ``None`` when it is not
-    installed. The socket is opened here, to the checked address, and handed to pg8000."""
-    try:
-        dbapi = importlib.import_module("pg8000.dbapi")
-    except ImportError:
-        return None
-
-    def connect(
-        *,
-        host: str,
-        address: str,
-        port: int,
-        database: str,
-        user: str,
-        password: str,
-        ssl_context: ssl.SSLContext,
-        timeout: float,
-    ) -> PgConnection:
-        sock = socket.create_connection((address, port), timeout)
-        try:
-            connection: PgConnection = dbapi.connect(
-                user=user,
-                host=host,
-                port=port,
-                database=database,
-                password=password,
-                ssl_context=ssl_context,
-                timeout=timeout,
-                sock=sock,
-                application_name="tether",
-            )
-        except BaseException:
-            sock.close()
-            raise
-        return connection
-
-    return connect
-
-
-# -- the HTTP test request -------------------------------------------------------------------
-@dataclass(frozen=True)
-class HttpTest:
-    """One test request, ready to send."""
-
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: dict[str, Any] | None
-    expect_status: tuple[int, ...]
-    ok_path: str | None
-    records_path: str | None
-
-    @property
-    def graphql(self) -> bool:
-        return self.body is not None and isinstance(self.body.get("query"), str)
-
-    @property
-    def host(self) -> str:
-        return _host_of(self.url)
-
-
-def http_test_for(provider: Provider, config: Mapping[str, Any]) -> HttpTest | None:
-    """The entry's test request for ``config`` (``None`` when the entry defines none). Raises
-    :class:`InvalidRequest` when the config cannot make one (a missing URL value…)."""
-    test = provider.test
-    if test is None:
-        return None
-    url = provider.render_test_url(config)
-    if url is None:  # pragma: no cover - render_test_url answers None only without a test
-        return None
-    props: Mapping[str, Any] = provider.config_schema.get("properties", {})
-    headers = dict(provider.headers)
-    if "headers" in props:
-        headers.update(_config_headers(config.get("headers")))
-    if not any(name.lower() == "accept" for name in headers):
-        headers["Accept"] = "application/json"
-    body = dict(test.body) if test.body is not None else None
-    ok_path = test.ok_path
-    custom_query = config.get("test_query") if "test_query" in props else None
-    if (
-        body is not None
-        and isinstance(body.get("query"), str)
-        and isinstance(custom_query, str)
-        and custom_query.strip()
-        and custom_query.strip() != str(body["query"]).strip()
-    ):
-        body["query"] = custom_query
-        ok_path = "data"  # the entry's ok_path belongs to its own query
-    records_path = test.records_path
-    custom_records = config.get("records_path") if "records_path" in props else None
-    if isinstance(custom_records, str) and custom_records.strip():
-        records_path = custom_records.strip()
-    return HttpTest(
-        method=test.method,
-        url=url,
-        headers=headers,
-        body=body,
-        expect_status=tuple(test.expect_status),
-        ok_path=ok_path,
-        records_path=records_path,
-    )
-
-
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-
-
-def _config_headers(value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidRequest("config.headers has the wrong type", code="INVALID_CONFIG")
-    headers: dict[str, str] = {}
-    for name, header_value in value.items():
-        if not isinstance(name, str) or not _HEADER_NAME.match(name):
-            raise InvalidRequest(
-                "config.headers has a header name that is not valid", code="INVALID_CONFIG"
-            )
-        if not isinstance(header_value, str) or any(c in header_value for c in "\r\n\x00"):
-            raise InvalidRequest(
-                f"config.headers.{name} must be a single-line string", code="INVALID_CONFIG"
-            )
-        headers[name] = header_value
-    return headers
-
-
-def _host_of(url: str) -> str:
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        host = None
-    return host or "the server"
-
-
-def _error_sample(body: Any, redactor: SampleRedactor) -> list[Any] | None:
-    if body is MISSING:
-        return None
-    if isinstance(body, list):
-        return [redactor.value(item) for item in body[:SAMPLE_RECORDS]]
-    return [redactor.value(body)]
-
-
-def _json_body(response: OutboundResponse) -> Any:
-    if not response.content:
-        return MISSING
-    try:
-        return response.json()
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
-        return MISSING
-
-
-def _error_texts(body: Any) -> str:
-    """The error texts of a JSON error document, for classification only (never shown)."""
-    texts: list[str] = []
-
-    def collect(value: Any, depth: int = 0) -> None:
-        if depth > 3:
-            return
-        if isinstance(value, str):
-            texts.append(value)
-        elif isinstance(value, Mapping):
-            for key in ("error", "errors", "message", "code", "type", "extensions", "detail"):
-                if key in value:
-                    collect(value[key], depth + 1)
-        elif isinstance(value, list):
-            for item in value[:10]:
-                collect(item, depth + 1)
-
-    collect(body)
-    return " ".join(texts)
-
-
-def evaluate_response(
-    test: HttpTest,
-    response: OutboundResponse,
-    redactor: SampleRedactor,
-    *,
-    auth_kind: str | None = None,
-) -> TestOutcome:
-    """Judge the answer to a test request (see the module documentation)."""
-    host, status, latency = test.host, response.status, response.elapsed_ms
-    body = _json_body(response)
-
-    def failed(code: OutcomeCode, message: str, sample: list[Any] | None) -> TestOutcome:
-        return TestOutcome(
-            ok=False,
-            code=code,
-            message=redactor.text(message, limit=None),
-            suggestion=suggestion_for(code, auth_kind=auth_kind),
-            http_status=status,
-            latency_ms=latency,
-            sample=sample,
-        )
-
-    if status not in test.expect_status:
-        code, message = describe_status(status, host, test.expect_status)
-        if status in (400, 422) and body is not MISSING:
-            refined = code_for_error_text(_error_texts(body))
-            if refined in (OutcomeCode.INVALID_CREDENTIALS, OutcomeCode.PERMISSION_DENIED):
-                code = refined
-                what = "credentials" if refined == OutcomeCode.INVALID_CREDENTIALS else "access"
-                message = f"{host} refused the request (HTTP {status}); its error is about {what}."
-        return failed(code, message, _error_sample(body, redactor))
-
-    needs_json = test.graphql or (test.ok_path is not None and not _is_header(test.ok_path))
-    if body is MISSING and needs_json:
-        return failed(
-            OutcomeCode.PROVIDER_ERROR,
-            f"{host} answered HTTP {status}, but not with the JSON the test expects.",
-            None,
-        )
-    if test.graphql:
-        if not isinstance(body, Mapping):
-            return failed(
-                OutcomeCode.PROVIDER_ERROR,
-                f"{host} answered HTTP {status}, but not with a GraphQL response.",
-                _error_sample(body, redactor),
-            )
-        errors = body.get("errors")
-        if errors:
-            listed = errors if isinstance(errors, list) else [errors]
-            return failed(
-                code_for_error_text(_error_texts(listed)),
-                f"{host} answered the GraphQL query with errors.",
-                [redactor.value(e) for e in listed[:SAMPLE_RECORDS]],
-            )
-    if test.ok_path is not None:
-        if _is_header(test.ok_path):
-            wanted = test.ok_path.split(":", 1)[1].lower()
-            value: Any = next((v for k, v in response.headers.items() if k.lower() == wanted), None)
-        else:
-            value = dig(body, test.ok_path)
-        if value is MISSING or not value:
-            # Why it is false is in the error text, when there is one (Slack: "invalid_auth").
-            code = OutcomeCode.PROVIDER_ERROR
-            if body is not MISSING:
-                code = code_for_error_text(_error_texts(body))
-            return failed(
-                code,
-                f"{host} answered HTTP {status}, but '{test.ok_path}' in the answer is not "
-                "set to a true value.",
-                _error_sample(body, redactor),
-            )
-    sample = None if body is MISSING else sample_records(body, test.records_path, redactor)
-    return TestOutcome(
-        ok=True,
-        code=OutcomeCode.OK,
-        message=redactor.text(f"Connected to {host} (HTTP {status}).", limit=None),
-        suggestion=None,
-        http_status=status,
-        latency_ms=latency,
-        sample=sample,
-    )
-
-
-def _is_header(path: str) -> bool:
-    return path.startswith("header:")
-
-
-# -- PostgreSQL ------------------------------------------------------------------------------
-_SQLSTATES: dict[str, tuple[OutcomeCode, str]] = {
-    "28P01": (OutcomeCode.INVALID_CREDENTIALS, "The database rejected the password."),
-    "28000": (
-        OutcomeCode.INVALID_CREDENTIALS,
-        "The database did not accept this user (unknown role, or not allowed from Tether's "
-        "address).",
-    ),
-    "3D000": (OutcomeCode.NOT_FOUND, "The database does not exist on the server."),
-    "42501": (OutcomeCode.PERMISSION_DENIED, "The user may not connect to this database."),
-    "53300": (OutcomeCode.RATE_LIMITED, "The server has too many connections."),
-    "57P03": (OutcomeCode.PROVIDER_ERROR, "The server is not accepting connections yet."),
-}
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    for attribute in ("sqlstate", "pgcode"):  # psycopg 3, psycopg2
-        value = getattr(exc, attribute, None)
-        if isinstance(value, str):
-            return value
-    if exc.args and isinstance(exc.args[0], Mapping):  # pg8000: the ErrorResponse fields
-        code = exc.args[0].get("C")
-        if isinstance(code, str):
-            return code
-    return None
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen and len(seen) < 10:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-def describe_pg_error(exc: BaseException, host: str) -> tuple[OutcomeCode, str]:
-    """Code and message for a failed PostgreSQL connection or ``SELECT 1``. Uses the error's
-    type and SQLSTATE only: the server's message text is never shown."""
-    for error in _chain(exc):
-        if isinstance(error, ssl.SSLError | ssl.CertificateError):
-            return OutcomeCode.TLS_ERROR, f"The TLS connection to {host} failed."
-        if isinstance(error, TimeoutError):
-            return OutcomeCode.TIMEOUT, f"{host} did not answer in time."
-        state = _sqlstate(error)
-        if state is not None:
-            if state in _SQLSTATES:
-                code, message = _SQLSTATES[state]
-                return code, f"{message} (SQLSTATE {state})"
-            if state.startswith("08"):
-                return OutcomeCode.CONNECTION_FAILED, f"The connection to {host} failed."
-            return OutcomeCode.PROVIDER_ERROR, f"The database answered an error (SQLSTATE {state})."
-        if "refuses ssl" in str(error).lower():
-            return OutcomeCode.TLS_ERROR, f"{host} does not accept TLS connections."
-        if isinstance(error, socket.gaierror):
-            return OutcomeCode.CONNECTION_FAILED, f"Could not resolve {host}."
-        if isinstance(error, ConnectionRefusedError):
-            return OutcomeCode.CONNECTION_FAILED, f"{host} refused the connection."
-        if isinstance(error, OSError):
-            return OutcomeCode.CONNECTION_FAILED, f"Could not connect to {host}."
-    return OutcomeCode.PROVIDER_ERROR, f"The connection to the database on {host} failed."
-
-
-def _ssl_context(sslmode: str) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if sslmode == "verify-full":
-        return context
-    context.check_hostname = False
-    if sslmode == "require":  # encrypted, certificate not checked (libpq's meaning)
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 # -- the service -----------------------------------------------------------------------------
@@ -839,7 +473,7 @@ class ConnectionTester:
                 database=database,
                 user=user,
                 password=password,
-                ssl_context=_ssl_context(str(sslmode)),
+                ssl_context=ssl_context_for(str(sslmode)),
                 timeout=self._timeout,
             )
             try:
@@ -847,7 +481,7 @@ class ConnectionTester:
                 cursor.execute("SELECT 1")
                 row = cursor.fetchone()
             finally:
-                _close_quietly(connection)
+                close_quietly(connection)
         except Exception as exc:  # noqa: BLE001 - every driver failure is a verdict
             code, message = describe_pg_error(exc, host)
             return _verdict(
@@ -983,13 +617,6 @@ def _token_failure(exc: TetherError, auth_kind: str) -> TestOutcome | None:
             suggestion="Reconnect the account, then test again.",
         )
     return None
-
-
-def _close_quietly(connection: PgConnection) -> None:
-    try:
-        connection.close()
-    except Exception:  # noqa: BLE001 - the test is decided; closing is best effort
-        log.debug("closing the PostgreSQL test connection failed")
 
 
 if TYPE_CHECKING:  # mypy checks that the real client fits the port
