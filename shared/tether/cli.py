@@ -399,7 +399,26 @@ def _cmd_keys_retire(args: argparse.Namespace) -> int:
         return 1
     save_keyring_file(path, current.without_key(args.key_id))
     print(f"removed key {args.key_id} from {path}: nothing in the store is sealed under it")
+    _forget_tombstones_of(args.key_id, path)
     return 0
+
+
+def _forget_tombstones_of(key_id: str, path: Path) -> None:
+    """The db secret store's tombstones of versions sealed under the removed key go too:
+    nothing can open those envelopes now. Once every instance has reloaded the keyring."""
+    from tether.adapters.db_secrets import DbSecretStore
+    from tether.bootstrap import Container
+    from tether.config import Settings
+
+    _let_instances_reload(path)
+    container = Container(Settings.from_env(task_worker=False))
+    try:
+        secrets = container.secrets
+        if isinstance(secrets, DbSecretStore):
+            forgotten = secrets.forget_key(key_id)
+            print(f"dropped {forgotten} tombstone(s) of credential versions sealed under {key_id}")
+    finally:
+        container.close()
 
 
 def _let_instances_reload(path: Path) -> None:

@@ -53,3 +53,32 @@ def test_sqlite_tombstones_outlive_the_instance_that_wrote_them(tmp_path) -> Non
     assert second.is_retired("t1", "conn_1", version_of("tg1.k1.a"))
     second.close()
     store.close()
+
+
+def test_a_tombstone_goes_with_the_key_that_sealed_its_version(
+    retired_versions: RetiredVersions,
+) -> None:
+    old, new, gone = version_of("tg1.kold.a"), version_of("tg1.knew.b"), version_of("tg1.kold.c")
+    retired_versions.retire("t1", "conn_1", old, key_id="kold")
+    retired_versions.retire("t2", "conn_2", new, key_id="knew")
+    retired_versions.retire("t1", "conn_3", gone, key_id="kold")
+    retired_versions.retire("t1", "conn_3", ALL_VERSIONS, key_id="kold")  # never keyed
+
+    assert retired_versions.forget_key("kold") == 1  # every tenant's, but not the '*'
+    assert not retired_versions.is_retired("t1", "conn_1", old)
+    assert retired_versions.is_retired("t2", "conn_2", new)
+    assert retired_versions.is_retired("t1", "conn_3", gone)
+    assert retired_versions.forget_key("kold") == 0
+
+
+def test_the_db_store_names_the_sealing_key_of_what_it_retires(
+    retired_versions: RetiredVersions,
+) -> None:
+    from tether.adapters.db_secrets import DbSecretStore
+    from tether.crypto import Keyring, Sealer
+
+    secrets = DbSecretStore(Sealer(Keyring.generate("kseal")), retired=retired_versions)
+    ref = secrets.put(tenant_id="t1", connection_id="conn_1", provider="stripe", payload={"a": 1})
+    secrets.retire(tenant_id="t1", connection_id="conn_1", ref=ref)
+    assert secrets.forget_key("kother") == 0
+    assert secrets.forget_key("kseal") == 1

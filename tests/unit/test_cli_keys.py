@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions
+from tether.adapters.db_secrets.retired_versions import version_of
 from tether.adapters.sqlite import SqliteConnectionStore
+from tether.adapters.sqlite.retired_versions import SqliteRetiredVersions
 from tether.cli import main
 from tether.crypto import Keyring, Sealer, load_keyring_file, new_key_entry, save_keyring_file
 from tether.domain.models import Connection
@@ -112,9 +114,19 @@ def test_retire_drops_an_old_key_only_once_nothing_is_sealed_under_it(
     keyring = load_keyring_file(data_dir / "keyring.json")
     assert keyring is not None and keyring.key_ids == ("knew", "kold")
 
+    # A version sealed under kold and retired has a tombstone; it goes with the key.
+    tombstones = SqliteRetiredVersions(data_dir / "tether.sqlite3")
+    tombstones.retire("acme", "conn_1", version_of("tg1.kold.superseded"), key_id="kold")
+    tombstones.close()
+
     assert main(["keys", "rotate", *argv]) == 0
     assert main(["keys", "retire", "kold", *argv]) == 0
-    assert "removed key kold" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "removed key kold" in out
+    assert "dropped 1 tombstone(s) of credential versions sealed under kold" in out
+    tombstones = SqliteRetiredVersions(data_dir / "tether.sqlite3")
+    assert not tombstones.is_retired("acme", "conn_1", version_of("tg1.kold.superseded"))
+    tombstones.close()
     keyring = load_keyring_file(data_dir / "keyring.json")
     assert keyring is not None and keyring.key_ids == ("knew",)
     assert main(["keys", "rotate", *argv]) == 0  # everything opens without it

@@ -8,8 +8,11 @@ that promise with tombstones kept next to the records (the embedded database, or
 
 A tombstone names the SHA-256 of the envelope (:func:`version_of`), never the envelope, or
 :data:`ALL_VERSIONS` for a deleted connection; a connection's per-version tombstones fold into
-that one when it is deleted, so they number at most one per credential change of a live
-connection.
+that one when it is deleted. A version's tombstone also names the key that sealed it, and
+lives as long as that key: once ``tether keys retire`` has removed the key from the keyring
+nothing can open the envelope any more, and :meth:`RetiredVersions.forget_key` drops its
+tombstones. So they number at most one per credential change of a live connection since the
+last key retirement, plus one per deleted connection.
 """
 
 from __future__ import annotations
@@ -34,10 +37,19 @@ def version_of(envelope: str) -> str:
 class RetiredVersions(Protocol):
     """Tombstones of retired credential versions, shared by every instance of a deployment."""
 
-    def retire(self, tenant_id: str, connection_id: str, version: str) -> None:
+    def retire(
+        self, tenant_id: str, connection_id: str, version: str, *, key_id: str | None = None
+    ) -> None:
         """Record ``version`` (or :data:`ALL_VERSIONS`) of the connection as retired, for
-        good. Idempotent. Retiring :data:`ALL_VERSIONS` may drop the connection's other
-        tombstones: it covers them."""
+        good (``key_id``: the key that sealed it, see :meth:`forget_key`). Idempotent.
+        Retiring :data:`ALL_VERSIONS` may drop the connection's other tombstones: it covers
+        them."""
+        ...
+
+    def forget_key(self, key_id: str) -> int:
+        """Drop the tombstones of versions sealed under ``key_id``, a key no longer in the
+        keyring (nothing can open those envelopes now); returns how many. Tombstones of
+        :data:`ALL_VERSIONS` are never dropped."""
         ...
 
     def is_retired(self, tenant_id: str, connection_id: str, version: str) -> bool:
@@ -51,19 +63,32 @@ class MemoryRetiredVersions:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._retired: set[tuple[str, str, str]] = set()
+        self._retired: dict[tuple[str, str, str], str | None] = {}
 
-    def retire(self, tenant_id: str, connection_id: str, version: str) -> None:
+    def retire(
+        self, tenant_id: str, connection_id: str, version: str, *, key_id: str | None = None
+    ) -> None:
         with self._lock:
             if version == ALL_VERSIONS:
                 self._retired = {
-                    key for key in self._retired if key[:2] != (tenant_id, connection_id)
+                    key: kid
+                    for key, kid in self._retired.items()
+                    if key[:2] != (tenant_id, connection_id)
                 }
-            self._retired.add((tenant_id, connection_id, version))
+                key_id = None
+            self._retired.setdefault((tenant_id, connection_id, version), key_id)
+
+    def forget_key(self, key_id: str) -> int:
+        with self._lock:
+            gone = [key for key, kid in self._retired.items() if kid == key_id]
+            for key in gone:
+                del self._retired[key]
+            return len(gone)
 
     def is_retired(self, tenant_id: str, connection_id: str, version: str) -> bool:
         with self._lock:
-            return bool(
-                {(tenant_id, connection_id, version), (tenant_id, connection_id, ALL_VERSIONS)}
-                & self._retired
-            )
+            return (tenant_id, connection_id, version) in self._retired or (
+                tenant_id,
+                connection_id,
+                ALL_VERSIONS,
+            ) in self._retired

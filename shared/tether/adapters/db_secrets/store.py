@@ -59,10 +59,17 @@ class DbSecretStore:
     def retire(self, *, tenant_id: str, connection_id: str, ref: CredentialRef) -> None:
         if ref.backend != "db":
             raise CryptoError("this credential is not held by the database secret store")
-        self._retired.retire(tenant_id, connection_id, version_of(ref.locator))
+        self._retired.retire(
+            tenant_id, connection_id, version_of(ref.locator), key_id=Sealer.key_id_of(ref.locator)
+        )
 
     def delete(self, *, tenant_id: str, connection_id: str, ref: CredentialRef | None) -> None:
         self._retired.retire(tenant_id, connection_id, ALL_VERSIONS)
+
+    def forget_key(self, key_id: str) -> int:
+        """After ``tether keys retire`` removed ``key_id``: drop the tombstones of versions
+        sealed under it (nothing opens them now); returns how many."""
+        return self._retired.forget_key(key_id)
 
     def close(self) -> None:
         """Close the tombstones' connections, when they hold any."""

@@ -1,11 +1,13 @@
 """The "db" secret store's tombstones in Firestore, next to the tenant's records::
 
     tenants/<t>/retired_credentials/<sha256(connection id NUL version)>
-        connection_id, version, retired_at
+        connection_id, version, retired_at, key_id
 
 A point read of two documents (the version's and the connection's ``*``) answers
 :meth:`is_retired` in one round trip. Retiring every version writes the ``*`` document first
 (from then on nothing of the connection reads), then deletes the connection's other tombstones.
+:meth:`forget_key` is a collection-group query on ``key_id``, served by its field override in
+``infra/firestore.indexes.json``.
 """
 
 from __future__ import annotations
@@ -56,11 +58,14 @@ class FirestoreRetiredVersions:
         ref: DocumentReference = tenant.collection(RETIRED_CREDENTIALS).document(key)
         return ref
 
-    def retire(self, tenant_id: str, connection_id: str, version: str) -> None:
+    def retire(
+        self, tenant_id: str, connection_id: str, version: str, *, key_id: str | None = None
+    ) -> None:
         fields = {
             "connection_id": connection_id,
             "version": version,
             "retired_at": datetime.now(UTC),
+            "key_id": None if version == ALL_VERSIONS else key_id,
         }
         with _backend():
             self._ref(tenant_id, connection_id, version).set(fields)
@@ -84,6 +89,26 @@ class FirestoreRetiredVersions:
                 batch, pending = self._client.batch(), 0
         if pending:
             batch.commit()
+
+    def forget_key(self, key_id: str) -> int:
+        """A collection-group query over every tenant's tombstones of that key."""
+        query = self._client.collection_group(RETIRED_CREDENTIALS).where(
+            filter=FieldFilter("key_id", "==", key_id)
+        )
+        gone = 0
+        with _backend():
+            batch, pending = self._client.batch(), 0
+            for snapshot in query.stream():
+                batch.delete(snapshot.reference)
+                pending += 1
+                if pending == _BATCH:
+                    batch.commit()
+                    gone += pending
+                    batch, pending = self._client.batch(), 0
+            if pending:
+                batch.commit()
+                gone += pending
+        return gone
 
     def is_retired(self, tenant_id: str, connection_id: str, version: str) -> bool:
         refs = [

@@ -45,7 +45,9 @@ class SqliteRetiredVersions:
     def close(self) -> None:
         self._connections.close()
 
-    def retire(self, tenant_id: str, connection_id: str, version: str) -> None:
+    def retire(
+        self, tenant_id: str, connection_id: str, version: str, *, key_id: str | None = None
+    ) -> None:
         db = self._connections.get()
         at = format_time(datetime.now(UTC))
         try:
@@ -58,10 +60,11 @@ class SqliteRetiredVersions:
                     "DELETE FROM retired_credentials WHERE tenant_id = ? AND connection_id = ?",
                     (tenant_id, connection_id),
                 )
+                key_id = None
             db.execute(
                 "INSERT OR IGNORE INTO retired_credentials"
-                " (tenant_id, connection_id, version, retired_at) VALUES (?, ?, ?, ?)",
-                (tenant_id, connection_id, version, at),
+                " (tenant_id, connection_id, version, retired_at, key_id) VALUES (?, ?, ?, ?, ?)",
+                (tenant_id, connection_id, version, at, key_id),
             )
             db.execute("COMMIT")
         except sqlite3.OperationalError as exc:
@@ -70,6 +73,14 @@ class SqliteRetiredVersions:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def forget_key(self, key_id: str) -> int:
+        try:
+            with self._connections.get() as db:
+                gone = db.execute("DELETE FROM retired_credentials WHERE key_id = ?", (key_id,))
+        except sqlite3.OperationalError as exc:
+            raise BackendUnavailable("the local store is busy; try again") from exc
+        return gone.rowcount
 
     def is_retired(self, tenant_id: str, connection_id: str, version: str) -> bool:
         row = (

@@ -172,6 +172,13 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (tenant_id, connection_id, version)
     ) WITHOUT ROWID;
     """,
+    # 10: the key that sealed a retired version, so its tombstone goes with the key
+    # (`tether keys retire`); tombstones written before stay
+    """
+    ALTER TABLE retired_credentials ADD COLUMN key_id TEXT;
+    CREATE INDEX retired_credentials_by_key ON retired_credentials (key_id)
+        WHERE key_id IS NOT NULL;
+    """,
 )
 
 
