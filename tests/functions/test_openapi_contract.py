@@ -71,6 +71,26 @@ def test_every_body_has_a_schema() -> None:
                 assert path.endswith(("/refresh", "/rotate", "/test_connection/{id}")), path
 
 
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str):
+            yield node["$ref"]
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def test_component_schemas_are_valid_and_every_reference_resolves() -> None:
+    components = DOCUMENT["components"]["schemas"]
+    for schema in components.values():
+        Draft202012Validator.check_schema(schema)
+    for ref in _refs(DOCUMENT):
+        assert ref.startswith("#/components/schemas/"), ref
+        assert ref.removeprefix("#/components/schemas/") in components, ref
+
+
 class Checker:
     """Validates each answer against the schema documented for it; keeps what it saw."""
 
