@@ -1,51 +1,40 @@
-"""The HTTP server of ``tether dev``: werkzeug's development server on a fixed pool of threads.
+"""The HTTP server of ``tether dev``: waitress, a fixed pool of ``workers`` threads.
 
-werkzeug's threaded server starts a thread per connection, without limit: a burst of clients
-is a burst of threads, each with its own stack and its own store connection. Here ``workers``
-threads, started once, serve every connection, so threads and what they hold (one SQLite
-connection each) stay bounded whatever the load. The accept loop takes a connection only when
-a worker is free to serve it (a semaphore), so at most ``workers`` connections are accepted
-and unfinished at any time; more wait in the kernel's listen backlog.
+werkzeug's development server answers every request with ``Connection: close`` (its
+handler cannot drain a request body before reading the next request line), so each request
+paid a TCP connect and accept, and ``tether dev`` served GETs at about half the rate of the
+same function under functions-framework (gunicorn, keep-alive). waitress keeps connections
+alive (HTTP/1.1), reads each request fully before handing it to a thread, and runs the
+application on a fixed pool of ``workers`` threads started once: threads, and what they hold
+(one SQLite connection each), stay bounded whatever the load. Connections wait on one event
+loop, not on a worker, so an idle kept-alive connection holds no thread; one idle for
+``idle_timeout`` seconds (whole seconds, at least one) is closed. Past waitress's connection
+limit (100), new connections wait in the kernel's listen backlog.
 
-Keep-alive (HTTP/1.1) is kept, as werkzeug's threaded server has it; a kept-alive connection
-holds its worker, so one that stays idle for ``idle_timeout`` seconds is closed, and a
-client that opens connections and leaves them open cannot hold every worker for long.
+This module keeps the small server surface ``tether dev`` and its tests use
+(``serve_forever``, ``shutdown``, ``server_close``, ``server_port``).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import socket
+import math
 import threading
 from typing import Any
 from wsgiref.types import WSGIApplication
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
+from waitress import wasyncore
+from waitress.server import create_server
 
 __all__ = ["WorkerPoolWSGIServer"]
 
-_log = logging.getLogger(__name__)
-
-_Connection = tuple[socket.socket, Any]
-
-
-class _PooledRequestHandler(WSGIRequestHandler):
-    """werkzeug's handler with keep-alive, and an idle timeout that is not an error."""
-
-    protocol_version = "HTTP/1.1"
-
-    def log_error(self, format: str, *args: Any) -> None:
-        if format.startswith("Request timed out"):  # an idle keep-alive connection, closed
-            _log.debug("closing an idle connection")
-            return
-        super().log_error(format, *args)
+# waitress warns at every request that finds all workers busy ("Task queue depth is N"):
+# under load that is the expected state of a bounded pool, not news.
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
-class WorkerPoolWSGIServer(BaseWSGIServer):
-    """Serves ``app`` on ``host:port`` from ``workers`` threads."""
-
-    multithread = True
+class WorkerPoolWSGIServer:
+    """Serves ``app`` on ``host:port`` (0: any free port) from ``workers`` threads."""
 
     def __init__(
         self,
@@ -58,45 +47,54 @@ class WorkerPoolWSGIServer(BaseWSGIServer):
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
-
-        class RequestHandler(_PooledRequestHandler):
-            timeout = idle_timeout
-
-        super().__init__(host, port, app, RequestHandler)
-        self._free = threading.BoundedSemaphore(workers)
-        self._connections: queue.SimpleQueue[_Connection | None] = queue.SimpleQueue()
-        self._workers = [
-            threading.Thread(target=self._work, name=f"tether-dev-worker-{i}", daemon=True)
-            for i in range(workers)
-        ]
-        for worker in self._workers:
-            worker.start()
+        idle_seconds = max(1, math.ceil(idle_timeout))
+        self._map: dict[int, Any] = {}
+        self._server: Any = create_server(
+            app,
+            map=self._map,
+            host=host,
+            port=port,
+            threads=workers,
+            # whole seconds (waitress's unit): idle connections are looked at that often
+            channel_timeout=idle_seconds,
+            cleanup_interval=idle_seconds,
+            # Pass X-Forwarded-* through untouched, as werkzeug's server did: the functions
+            # see the request as a deployed function behind a proxy would.
+            clear_untrusted_proxy_headers=False,
+            ident="tether-dev",
+        )
+        self._workers = workers
+        self._stop = threading.Event()
+        self._stopped = threading.Event()
+        self._stopped.set()
 
     @property
     def workers(self) -> int:
-        return len(self._workers)
+        return self._workers
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Hand the accepted connection to a free worker; waits for one to be free."""
-        self._free.acquire()
-        self._connections.put((request, client_address))
+    @property
+    def server_port(self) -> int:
+        return int(self._server.effective_port)
 
-    def _work(self) -> None:
-        while (item := self._connections.get()) is not None:
-            request, client_address = item
-            try:
-                self.finish_request(request, client_address)
-            except Exception:  # noqa: BLE001 - socketserver's contract: report, keep serving
-                self.handle_error(request, client_address)
-            finally:
-                self.shutdown_request(request)
-                self._free.release()
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve until :meth:`shutdown` (or an exception such as ``KeyboardInterrupt``)."""
+        self._stop.clear()
+        self._stopped.clear()
+        try:
+            while not self._stop.is_set():
+                wasyncore.loop(timeout=poll_interval, map=self._map, count=1)
+        finally:
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        """Stop :meth:`serve_forever` (called from another thread) and wait until it has."""
+        self._stop.set()
+        self._server.pull_trigger()
+        self._stopped.wait()
 
     def server_close(self) -> None:
-        """Close the listening socket and let each worker finish its connection and stop."""
-        super().server_close()
-        for _ in self._workers:
-            self._connections.put(None)
-        for worker in self._workers:
-            if worker is not threading.current_thread():
-                worker.join(timeout=1.0)
+        """Close the listening socket and every connection; let each worker finish its
+        request and stop."""
+        self._stop.set()
+        wasyncore.close_all(self._map)
+        self._server.task_dispatcher.shutdown(timeout=1.0)
