@@ -117,6 +117,7 @@ def test_dev_gcp_end_to_end(gcp_dev: DevServer, cloud_tasks_emulator: Any) -> No
     assert _wait(lambda: tasks.get_task(name=left.name).dispatch_count >= 1)
     assert tasks.get_task(name=left.name).last_attempt.response_status.code != 0
     tasks.delete_task(name=left.name)  # stop its retries: the emulator may outlive this test
+    client.close()
     gcp_dev.stop()
     assert "POST tasks 200" in gcp_dev.output
     assert "POST tasks 403" in gcp_dev.output

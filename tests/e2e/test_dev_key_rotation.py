@@ -109,6 +109,7 @@ def test_rotation_on_a_running_server_needs_no_restart(dev: tuple[DevServer, int
     again = json.loads(server.cli("keys", "rotate"))
     assert again["failed"] == 0 and all(k["resealed"] == 0 for k in again["kinds"].values())
 
+    client.close()
     server.stop()
     assert f"keyring reloaded: primary {report['primary_key_id']}" in server.output
     after = json.loads((server.data_dir / "keyring.json").read_text())

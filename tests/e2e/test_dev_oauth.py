@@ -60,6 +60,7 @@ def test_demo_oauth_flow_end_to_end(dev_with_demo: tuple[DevServer, int]) -> Non
     assert "error=state_used" in again.headers["location"]
     assert len(client.get("/connections/", headers=auth).json()["connections"]) == 1
 
+    client.close()
     dev.stop()
     code = parse_qs(urlsplit(callback).query)["code"][0]
     assert code not in dev.output  # codes and states stay out of the logs
@@ -79,6 +80,7 @@ def _demo_flow_without_config(dev: DevServer) -> tuple[str, dict[str, str]]:
     assert at_provider.status_code == 302, at_provider.text
     back = httpx.get(at_provider.headers["location"], follow_redirects=False)
     outcome = {k: v[0] for k, v in parse_qs(urlsplit(back.headers["location"]).query).items()}
+    client.close()
     return authorization_url, outcome
 
 

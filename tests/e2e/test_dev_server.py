@@ -189,6 +189,7 @@ def test_dev_server_end_to_end(dev: DevServer) -> None:
 
     deleted = client.delete(f"/connections/{cid}", headers=auth)
     assert deleted.status_code == 204
+    client.close()
     dev.stop()
 
     # The secrets appear in no log line and in no file of the data folder.

@@ -91,3 +91,22 @@ def test_a_kept_alive_connection_is_reused_then_closed_when_idle(recorder: _Reco
 def test_workers_must_be_positive(recorder: _Recorder) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         WorkerPoolWSGIServer("127.0.0.1", 0, recorder, workers=0)
+
+
+def test_one_client_connection_carries_many_requests() -> None:
+    """HTTP/1.1 keep-alive: a client's requests share its connection (werkzeug's server closed
+    every connection after one answer, so each request paid a new TCP connection)."""
+    ports: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        ports.append(environ["REMOTE_PORT"])
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    with _serve(app, workers=2) as server:  # type: ignore[arg-type]  # a plain WSGI app
+        url = f"http://127.0.0.1:{server.server_port}/"
+        with httpx.Client() as client:
+            answers = [client.get(url) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200] * 5
+    assert all("close" not in a.headers.get("connection", "") for a in answers)
+    assert len(ports) == 5 and len(set(ports)) == 1, ports
