@@ -9,6 +9,9 @@ Layout (paths relative to the database; ``<t>`` etc. are :func:`~.paths.doc_id` 
     tenants/<t>/settings/current              record + version          (tenant settings)
     tenants/<t>/deliveries/<event id>         record + id, connection_id, created_at,
                                               expires_at (TTL)
+    tenants/<t>/retired_credentials/<hash>    connection_id, version, retired_at, key_id
+                                              (the db secret store's tombstones, written by
+                                              :mod:`.retired_versions`, not by this class)
     webhook_tokens/<token hash>               tenant_id, connection_id  (lookup, unique)
     webhook_routes/<sha256(provider NUL route)> tenant_id, connection_id (lookup, unique)
     oauth_states/<state hash>                 record + expires_at       (TTL)
