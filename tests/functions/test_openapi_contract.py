@@ -132,9 +132,8 @@ def _client(function: str) -> FlaskClient:
 def test_real_answers_validate_against_the_document(api: TestApi) -> None:
     check = Checker()
     cat = _client("catalog")
-    check("GET", "/catalog/", cat.get("/"))
-    check("GET", "/catalog/{key}", cat.get("/stripe"))
-    check("GET", "/catalog/{key}", cat.get("/rest_api"))
+    for entry in check("GET", "/catalog/", cat.get("/"))["providers"]:
+        check("GET", "/catalog/{key}", cat.get(f"/{entry['key']}"))
     check("GET", "/catalog/{key}", cat.get("/no_such_provider"))
 
     conns = _client("connections")
