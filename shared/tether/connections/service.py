@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from tether.catalog.destination import destination_of
 from tether.connections.commands import CreateConnection, ListConnections, UpdateConnection
 from tether.connections.config_urls import check_config_urls
+from tether.connections.credential_reads import payload_of, remember_secrets
 from tether.connections.events import ConnectionEvent, ConnectionEvents
 from tether.connections.masking import credential_hints
 from tether.domain.audit import audit_entry
@@ -42,7 +43,6 @@ from tether.domain.models import (
     WebhookInfo,
 )
 from tether.domain.status import ConnectionStatus, check_transition
-from tether.logs import register_secret
 from tether.ports import ConnectionStore, SecretStore, TaskQueue
 
 if TYPE_CHECKING:
@@ -67,13 +67,6 @@ def validate_against_schema(
 _OAUTH_MODES = frozenset({"oauth2"})
 # Statuses a connection "recovers" from when it is active again.
 _RECOVERABLE = frozenset({ConnectionStatus.ERROR, ConnectionStatus.NEEDS_REAUTH})
-
-
-def _remember_secrets(payload: Mapping[str, Any]) -> None:
-    """Teach the log redactor the exact values, so they are masked wherever they surface."""
-    for value in payload.values():
-        if isinstance(value, str):
-            register_secret(value)
 
 
 def retire_quietly(
@@ -174,7 +167,7 @@ class ConnectionService:
         *,
         webhook: WebhookInfo | None = None,
     ) -> Connection:
-        _remember_secrets(request.credentials)
+        remember_secrets(request.credentials)
         provider = self._catalog().get(request.provider)
         validate_against_schema(request.config, provider.config_schema, section="config")
         check_config_urls(provider, request.config)
@@ -283,7 +276,7 @@ class ConnectionService:
             _rebind(changed, provider, now=changed.updated_at)
         new_ref = None
         if request.credentials is not None:
-            _remember_secrets(request.credentials)
+            remember_secrets(request.credentials)
             if moved:
                 # Bound to the old destination: nothing stored follows the new one.
                 merged = {k: v for k, v in request.credentials.items() if v is not None}
@@ -469,22 +462,7 @@ class ConnectionService:
     ) -> dict[str, Any]:
         if connection.credential_ref is None:
             return {}
-        try:
-            payload = self._secrets.get(
-                tenant_id=connection.tenant_id,
-                connection_id=connection.id,
-                ref=connection.credential_ref,
-            )
-        except NotFound:
-            # A concurrent change may have retired the version this copy of the record names.
-            fresh = self._store.get_connection(connection.tenant_id, connection.id)
-            ref = fresh.credential_ref if fresh is not None else None
-            if ref is None or ref == connection.credential_ref:
-                raise
-            payload = self._secrets.get(
-                tenant_id=connection.tenant_id, connection_id=connection.id, ref=ref
-            )
-        _remember_secrets(payload)
+        payload, _ = payload_of(self._secrets, self._store, connection)
         self._audit(principal, connection.id, AuditAction.CREDENTIALS_READ, purpose=purpose)
         return payload
 

@@ -79,6 +79,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, Protocol, runtime_checkable
 
+from tether.connections.credential_reads import payload_of
 from tether.connections.events import ConnectionEvent, ConnectionEvents
 from tether.delivery.publisher import DELIVER_TASK
 from tether.domain.clock import Clock
@@ -94,7 +95,6 @@ from tether.domain.errors import (
 from tether.domain.ids import IdGenerator
 from tether.domain.models import AuditAction, AuditEvent, Connection, StatusDetail
 from tether.domain.status import ConnectionStatus, check_transition
-from tether.logs import register_secret
 from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
 from tether.oauth.refresh_policy import (
     RefreshPolicy,
@@ -930,25 +930,7 @@ class TokenLifecycle:
         return fresh
 
     def _credentials(self, connection: Connection) -> tuple[dict[str, Any], Connection]:
-        """The credential payload and the record naming it (re-read once when a concurrent
-        change retired the version this copy names)."""
-        if connection.credential_ref is None:
-            return {}, connection
-        try:
-            payload = self._secrets.get(
-                tenant_id=connection.tenant_id,
-                connection_id=connection.id,
-                ref=connection.credential_ref,
-            )
-        except NotFound:
-            fresh = self._store.get_connection(connection.tenant_id, connection.id)
-            if fresh is None or fresh.credential_ref in (None, connection.credential_ref):
-                raise
-            return self._credentials(fresh)
-        for value in payload.values():
-            if isinstance(value, str):
-                register_secret(value)
-        return payload, connection
+        return payload_of(self._secrets, self._store, connection)
 
     def _acquire(self, lease: str) -> bool:
         taken = self._store.acquire_lease(

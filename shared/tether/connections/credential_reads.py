@@ -1,0 +1,49 @@
+"""Reading a connection's credential payload when its record may be changing underneath.
+
+A record copy names one credential version; a concurrent change may write a new version and
+retire that one before the copy is used. :func:`payload_of` then reads the record again,
+follows it to its current version, and hands back both. Every value read is taught to the
+log redactor, so it is masked wherever it might surface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tether.domain.errors import NotFound
+from tether.domain.models import Connection
+from tether.logs import register_secret
+from tether.ports import ConnectionStore, SecretStore
+
+__all__ = ["payload_of", "remember_secrets"]
+
+
+def remember_secrets(payload: Mapping[str, Any]) -> None:
+    """Teach the log redactor the exact values, so they are masked wherever they surface."""
+    for value in payload.values():
+        if isinstance(value, str):
+            register_secret(value)
+
+
+def payload_of(
+    secrets: SecretStore, store: ConnectionStore, connection: Connection
+) -> tuple[dict[str, Any], Connection]:
+    """The credential payload of ``connection`` and the record naming it: ``connection``
+    itself, or its re-read when a concurrent change retired the version it names. ``{}`` for
+    a record without credentials; :class:`NotFound` when the version is gone for good."""
+    if connection.credential_ref is None:
+        return {}, connection
+    try:
+        payload = secrets.get(
+            tenant_id=connection.tenant_id,
+            connection_id=connection.id,
+            ref=connection.credential_ref,
+        )
+    except NotFound:
+        fresh = store.get_connection(connection.tenant_id, connection.id)
+        if fresh is None or fresh.credential_ref in (None, connection.credential_ref):
+            raise
+        return payload_of(secrets, store, fresh)
+    remember_secrets(payload)
+    return payload, connection
