@@ -512,7 +512,7 @@ class Container:
         )
 
     def _schedule_refresh(self, connection: Connection) -> None:
-        self.token_lifecycle.schedule_refresh(connection)
+        self.token_lifecycle.schedule.schedule_refresh(connection)
 
     def oauth_client_for(self, connection: Connection) -> OAuthClient:
         """The provider client of a stored connection (a custom provider's client secret is
@@ -571,7 +571,7 @@ class Container:
         return {
             PURGE_CREDENTIALS_TASK: self.connections.purge_credentials,
             REFRESH_TASK: self.token_lifecycle.refresh_task,
-            SWEEP_TASK: self.token_lifecycle.sweep_task,
+            SWEEP_TASK: self.token_lifecycle.schedule.sweep_task,
             PROCESS_WEBHOOK_TASK: self.webhook_ingestion.process_webhook,
             DELIVER_TASK: self.delivery.deliver,
             HOUSEKEEPING_TASK: self.housekeeping.run_task,

@@ -204,7 +204,7 @@ def sweep_cost(folder: Path, size: int) -> dict[str, float]:
 
     store.reset()
     started = time.perf_counter()
-    report = life.sweep(now)
+    report = life.schedule.sweep(now)
     sweep_ms = (time.perf_counter() - started) * 1000
     sweep_pages, sweep_records = store.pages, store.records
 

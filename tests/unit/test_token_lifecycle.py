@@ -744,7 +744,7 @@ def test_the_sweep_enqueues_only_expiring_active_oauth_connections(world):
     lifecycle = world.lifecycle(
         sweep_window_seconds=900, sweep_page_size=2, repair_grace_seconds=600
     )
-    report = lifecycle.sweep()
+    report = lifecycle.schedule.sweep()
     assert (report.scanned, report.enqueued, report.skipped, report.already_scheduled) == (
         4,
         1,
@@ -762,7 +762,7 @@ def test_the_sweep_enqueues_only_expiring_active_oauth_connections(world):
         "name": task.name,
     }
     assert task.run_at == world.clock.now()  # already inside the margin
-    again = lifecycle.sweep()
+    again = lifecycle.schedule.sweep()
     assert (again.enqueued, again.already_scheduled, again.repaired) == (0, 1, 0)
     assert len(world.tasks.of("refresh")) == 1
     assert report.as_dict()["enqueued"] == 1
@@ -773,8 +773,9 @@ def test_the_sweep_repairs_an_overdue_token_whose_task_already_ran(world):
     sweep must not take its name for a pending refresh."""
     connection = world.connection("conn_lost", expires_in=200, issued_ago=3400)
     lifecycle = world.lifecycle(repair_grace_seconds=60)
-    assert lifecycle.schedule_refresh(connection)  # the chain's task, gone without a refresh
-    report = lifecycle.sweep()
+    # the chain's task, gone without a refresh
+    assert lifecycle.schedule.schedule_refresh(connection)
+    report = lifecycle.schedule.sweep()
     assert (report.enqueued, report.already_scheduled, report.repaired) == (0, 0, 1)
     repair = world.tasks.of("refresh")[-1]
     assert repair.name.startswith(world.tasks.of("refresh")[0].name + "-sweep")
@@ -782,7 +783,7 @@ def test_the_sweep_repairs_an_overdue_token_whose_task_already_ran(world):
     lifecycle.refresh_task(repair.payload)
     assert world.endpoint.calls == 1
     # The new token has a task of its own; the next sweep finds it and adds nothing.
-    again = lifecycle.sweep()
+    again = lifecycle.schedule.sweep()
     assert (again.enqueued, again.repaired) == (0, 0)
 
 
@@ -791,7 +792,7 @@ def test_a_task_run_early_under_its_own_name_is_retried_not_lost(world):
     re-arming would collide with the task's own name, so it asks the queue to retry."""
     connection = world.connection("conn_1", expires_in=3600, issued_ago=0)
     lifecycle = world.lifecycle()
-    assert lifecycle.schedule_refresh(connection)
+    assert lifecycle.schedule.schedule_refresh(connection)
     [task] = world.tasks.of("refresh")
     with pytest.raises(BackendUnavailable) as raised:
         lifecycle.refresh_task(task.payload)
@@ -811,9 +812,9 @@ def test_the_sweep_task_is_retryable_when_enqueueing_failed(world):
 
     world.tasks.enqueue = down  # type: ignore[method-assign]
     lifecycle = world.lifecycle()
-    assert lifecycle.sweep().failed == 1
+    assert lifecycle.schedule.sweep().failed == 1
     with pytest.raises(BackendUnavailable):
-        lifecycle.sweep_task({})
+        lifecycle.schedule.sweep_task({})
 
 
 # -- revoke -----------------------------------------------------------------------------------

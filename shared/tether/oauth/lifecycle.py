@@ -1,4 +1,7 @@
-"""Keeping OAuth connections alive: on-demand and proactive refresh, failures, sweep, revoke.
+"""Keeping OAuth connections alive: on-demand and task-driven refresh, failures, revocation.
+
+When a token's refresh is scheduled, and the sweep that repairs lost schedules, live in
+:mod:`tether.oauth.refresh_schedule` (:attr:`TokenLifecycle.schedule`).
 
 Reads
     :meth:`TokenLifecycle.access_token` returns the stored access token while it is valid
@@ -75,8 +78,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, NoReturn, Protocol, runtime_checkable
 
 from tether.connections.credential_reads import payload_of
@@ -99,10 +101,8 @@ from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
 from tether.oauth.refresh_policy import (
     RefreshPolicy,
     is_due,
-    refresh_due_at,
-    refresh_task_name,
-    schedule_refresh_at,
 )
+from tether.oauth.refresh_schedule import REFRESH_TASK, SWEEP_TASK, RefreshSchedule
 from tether.oauth.token_storage import REFRESH_TOKEN_FIELD, TokenStorage
 from tether.ports import ConnectionStore, SecretStore, TaskQueue
 
@@ -114,14 +114,11 @@ __all__ = [
     "SWEEP_TASK",
     "ReauthRequired",
     "RefreshEndpoint",
-    "SweepReport",
     "TokenLifecycle",
 ]
 
 log = logging.getLogger("tether.tokens")
 
-REFRESH_TASK = "refresh"
-SWEEP_TASK = "sweep"
 NEEDS_REAUTH_EVENT = ConnectionEvent.NEEDS_REAUTH.value
 REFRESH_FAILED_CODE = "OAUTH_REFRESH_FAILED"
 NO_REFRESH_TOKEN_CODE = "OAUTH_NO_REFRESH_TOKEN"  # noqa: S105 - an error code
@@ -165,29 +162,6 @@ class RefreshEndpoint(Protocol):
     ) -> None: ...
 
 
-@dataclass
-class SweepReport:
-    """``scanned``: connections listed; ``enqueued``: refresh tasks created;
-    ``already_scheduled``: named tasks that existed for tokens not yet overdue; ``repaired``:
-    overdue tokens whose task existed (ran, or was given up) and got a repair task;
-    ``skipped``: not live, active OAuth ones (or ones that cannot be scheduled for good);
-    ``failed``: enqueue failures worth a retry; ``pages``: store pages read; ``unreadable``:
-    due records the store could not decode (skipped, each logged by id by the store; not
-    retried: a rerun cannot read them either)."""
-
-    scanned: int = 0
-    enqueued: int = 0
-    already_scheduled: int = 0
-    repaired: int = 0
-    skipped: int = 0
-    failed: int = 0
-    pages: int = 0
-    unreadable: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
 class _Flights:
     """One in-process flight per connection; followers share the leader's outcome."""
 
@@ -222,7 +196,8 @@ class _Flights:
 
 
 class TokenLifecycle:
-    """Refresh, failure bookkeeping, scheduling, sweep and revocation of OAuth tokens.
+    """Refresh, failure bookkeeping and revocation of OAuth tokens; ``schedule`` holds the
+    proactive refresh tasks and the sweep.
 
     ``endpoint`` is the token endpoint or a zero-argument factory of it (built on first
     use, so a warm read that needs no refresh never builds an HTTP client). ``client_for``
@@ -259,8 +234,8 @@ class TokenLifecycle:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if lease_seconds <= 0 or retry_budget < 1 or sweep_page_size < 1 or poll_seconds <= 0:
-            raise ValueError("lease, budget, page size and poll interval must be positive")
+        if lease_seconds <= 0 or retry_budget < 1 or poll_seconds <= 0:
+            raise ValueError("lease, budget and poll interval must be positive")
         self._store = store
         self._secrets = secrets
         self._tokens = token_storage
@@ -276,9 +251,15 @@ class TokenLifecycle:
         self.owner = owner or f"lifecycle-{uuid.uuid4().hex}"
         self._lease_seconds = lease_seconds
         self._retry_budget = retry_budget
-        self._sweep_window = timedelta(seconds=sweep_window_seconds)
-        self._sweep_page_size = sweep_page_size
-        self._repair_grace = timedelta(seconds=repair_grace_seconds)
+        self.schedule = RefreshSchedule(
+            store=store,
+            tasks=tasks,
+            clock=clock,
+            policy_for=policy_for,
+            sweep_window_seconds=sweep_window_seconds,
+            sweep_page_size=sweep_page_size,
+            repair_grace_seconds=repair_grace_seconds,
+        )
         self._events = events or ConnectionEvents(tasks)
         self._wait_seconds = lease_seconds if wait_seconds is None else wait_seconds
         self._poll_seconds = poll_seconds
@@ -346,7 +327,7 @@ class TokenLifecycle:
             return
         force = payload.get("force") is True
         if not force and not self._due(record, self._policy_for(record)):
-            slot = self._slot(record, self._clock.now())
+            slot = self.schedule.slot(record, self._clock.now())
             if slot is not None and slot[0] == payload.get("name"):
                 raise BackendUnavailable(
                     "the token is not due yet; the queue runs this task again",
@@ -361,109 +342,6 @@ class TokenLifecycle:
             latest = self._store.get_connection(tenant_id, connection_id)
             if latest is not None and latest.status == ConnectionStatus.NEEDS_REAUTH:
                 self._reannounce_needs_reauth(latest)
-
-    def schedule_refresh(self, connection: Connection, *, now: datetime | None = None) -> bool:
-        """Enqueue the named proactive refresh of the token ``connection`` holds, at its due
-        time (now if past; an early hop when beyond the queue's horizon). ``False`` when that
-        task already exists or the record has no token expiry."""
-        slot = self._slot(connection, now or self._clock.now())
-        if slot is None:
-            return False
-        name, run_at = slot
-        return self._enqueue_refresh(connection, name=name, run_at=run_at)
-
-    def sweep(self, now: datetime | None = None) -> SweepReport:
-        """Handler of task kind ``sweep``: a named refresh task for every live, active OAuth
-        connection whose token expires within the sweep window. Repeated sweeps find the
-        tasks by name and add nothing, except where the chain is broken: a token due more
-        than ``repair_grace_seconds`` ago whose task already exists (it ran without leaving
-        a fresh token, or was given up by the queue) gets a repair task of its own
-        (``<name>-sweep<epoch>``), counted as ``repaired``: the refresh behind it is
-        idempotent, so a task merely late costs one refresh that finds the token fresh."""
-        now = now or self._clock.now()
-        before = now + self._sweep_window
-        report = SweepReport()
-        cursor: str | None = None
-        while True:
-            page = self._store.list_expiring(
-                before=before, limit=self._sweep_page_size, cursor=cursor
-            )
-            report.pages += 1
-            report.unreadable += len(page.unreadable)
-            for connection in page.items:
-                report.scanned += 1
-                if not _sweepable(connection):
-                    report.skipped += 1
-                    continue
-                try:
-                    created = self.schedule_refresh(connection, now=now)
-                except TetherError as exc:
-                    log.warning("sweep could not schedule %s (%s)", connection.id, exc.code)
-                    if exc.retryable:
-                        report.failed += 1
-                    else:
-                        report.skipped += 1
-                    continue
-                if created:
-                    report.enqueued += 1
-                elif self._repair(connection, now):
-                    report.repaired += 1
-                else:
-                    report.already_scheduled += 1
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-        log.info("token sweep: %s", report.as_dict())
-        return report
-
-    def _slot(self, connection: Connection, now: datetime) -> tuple[str, datetime] | None:
-        """The name and run time of the proactive refresh of the token ``connection`` holds;
-        ``None`` without a token expiry."""
-        expires_at = connection.token_expires_at
-        if expires_at is None:
-            return None
-        due = self._due_at(connection, expires_at)
-        slot = schedule_refresh_at(due, now=now)
-        return refresh_task_name(connection.id, due, slot.hop), slot.run_at
-
-    def _due_at(self, connection: Connection, expires_at: datetime) -> datetime:
-        return refresh_due_at(
-            self._policy_for(connection),
-            issued_at=connection.token_refreshed_at,
-            expires_at=expires_at,
-        )
-
-    def _repair(self, connection: Connection, now: datetime) -> bool:
-        """A repair task for a token whose scheduled refresh should have run by now; ``False``
-        when it is not overdue (or this sweep already added one)."""
-        expires_at = connection.token_expires_at
-        if expires_at is None:
-            return False
-        due = self._due_at(connection, expires_at)
-        if due + self._repair_grace > now:
-            return False
-        name = f"{refresh_task_name(connection.id, due)}-sweep{int(now.timestamp())}"
-        created = self._enqueue_refresh(connection, name=name, run_at=now)
-        if created:
-            log.warning("the refresh chain of %s was broken; the sweep repaired it", connection.id)
-        return created
-
-    def _enqueue_refresh(self, connection: Connection, *, name: str, run_at: datetime) -> bool:
-        return self._tasks().enqueue(
-            REFRESH_TASK,
-            {"tenant_id": connection.tenant_id, "connection_id": connection.id, "name": name},
-            name=name,
-            run_at=run_at,
-        )
-
-    def sweep_task(self, payload: Mapping[str, Any]) -> None:
-        """``sweep`` as a task handler: retryable when some enqueue failed (named tasks make
-        the rerun add only what is missing)."""
-        report = self.sweep()
-        if report.failed:
-            raise BackendUnavailable(
-                f"the sweep could not schedule {report.failed} refreshes", code="SWEEP_INCOMPLETE"
-            )
 
     def revoke(self, connection: Connection, *, actor: str | None = None) -> None:
         """Revoke the refresh token and the access token at the provider (RFC 7009), when
@@ -953,7 +831,7 @@ class TokenLifecycle:
 
     def _schedule_quietly(self, connection: Connection) -> None:
         try:
-            self.schedule_refresh(connection)
+            self.schedule.schedule_refresh(connection)
         except TetherError as exc:
             # A convenience: on-demand refresh and the sweep remain.
             log.warning("could not schedule the refresh of %s (%s)", connection.id, exc.code)
@@ -987,15 +865,6 @@ def _target(payload: Mapping[str, Any]) -> tuple[str, str]:
     if not isinstance(tenant_id, str) or not isinstance(connection_id, str):
         raise InvalidRequest("a refresh task needs tenant_id and connection_id")
     return tenant_id, connection_id
-
-
-def _sweepable(connection: Connection) -> bool:
-    return (
-        connection.auth_mode == _OAUTH2
-        and connection.deleted_at is None
-        and connection.status == ConnectionStatus.ACTIVE
-        and connection.token_expires_at is not None
-    )
 
 
 def _recoverable(connection: Connection) -> bool:
