@@ -3,6 +3,8 @@
 Nothing here runs at import time. A warm function instance builds each client on first use
 and keeps it; tests build a :class:`Container` with their own settings (and may hand in any
 part) and call :func:`reset_container` between cases.
+
+Size: a composition root: one short lazy part per adapter and service, and nothing else.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ parameters, a JSON token request, values copied from the callback into the confi
 which a frontend renders the setup form. Secret fields carry ``"writeOnly": true``; the config
 never holds secrets. URL templates (:mod:`tether.catalog.templates`) may only name properties of
 ``config_schema``.
+
+Size: the schema of one catalog entry; its six auth variants and the cross-field checks belong
+together.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Every operation is scoped to the principal's tenant (taken from the verified tok
 payloads go to the :class:`~tether.ports.SecretStore`; the record keeps only the reference and
 masked hints. Every create, update, delete and credential read leaves an audit entry that names
 fields, never values.
+
+Size: the commands of one aggregate (create, update with destination binding, delete, credential
+reads).
 """
 
 from __future__ import annotations

@@ -54,6 +54,9 @@ PostgreSQL
     through the same SSRF guard as HTTP and the driver connects to the checked address. With
     no ``pg_connect`` given, ``pg8000`` is used when it is installed; otherwise the outcome is
     ``INVALID_CONFIG`` "PostgreSQL support is not installed".
+
+Size: the tester service and, above it, the rules it follows; the HTTP and PostgreSQL halves
+live in http_probe and postgres_probe.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ answer raises :class:`ProviderError` (status and ``Retry-After`` only: nothing o
 The records and the cursor pass through ``redact`` (given by the caller: the connection's
 credential values, masked by value) before they leave: an API that echoes the request (its
 ``Authorization`` header, its query) must not hand the tenant's own secrets back in the output.
+
+Size: one walk over pages (request building, cursors, limits, loop detection) that reads as one
+piece.
 """
 
 from __future__ import annotations

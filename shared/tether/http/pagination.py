@@ -19,6 +19,9 @@ answered a cursor, link or offset it had already answered) raises :class:`Pagina
 
 Dotted paths (``data.items``, ``results.0.rows``) walk objects by key and lists by numeric
 index. Errors name paths and types, never record content.
+
+Size: five strategies of one protocol (spec, request, response → next request) and their shared
+cursor codec.
 """
 
 from __future__ import annotations

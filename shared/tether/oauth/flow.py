@@ -21,6 +21,8 @@ webhooks name (``webhook_route_from``), the callback stores that value as the co
 ``webhook_route`` (see :mod:`tether.webhooks.ingestion`), on a reconnect too (``None``
 when the answer lacks it). Another live connection already holding the value makes the
 callback fail with ``error=route_taken`` and nothing stored.
+
+Size: the two halves of one flow (start, callback) share the state, its sealing and its checks.
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ One connection behind a lock serves every thread (request threads enqueueing, th
 claiming); each statement is short and handlers run outside the lock. Claims run inside
 ``BEGIN IMMEDIATE``, so several queues (or processes) on one file never claim the same task.
 Times are stored as integer microseconds since the Unix epoch, UTC.
+
+Size: one durable queue: enqueue, claim, run, retry, dead-letter, periodic tasks and purge share
+one table and one lock.
 """
 
 from __future__ import annotations
