@@ -3,7 +3,9 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install dev test lint bench bench-backends bench-oauth bench-fetch bench-webhooks bench-listing bench-keyring bench-soak bench-housekeeping bench-json clean
+BENCHES := backends oauth fetch webhooks listing keyring soak housekeeping json
+
+.PHONY: install dev test lint bench $(addprefix bench-,$(BENCHES)) clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,32 +29,9 @@ test: lint
 bench: install
 	$(BIN)/python tests/bench/bench_foundation.py
 
-bench-backends: install
-	$(BIN)/python tests/bench/bench_backends.py
-
-bench-oauth: install
-	$(BIN)/python tests/bench/bench_oauth.py
-
-bench-fetch: install
-	$(BIN)/python tests/bench/bench_fetch.py
-
-bench-webhooks: install
-	$(BIN)/python tests/bench/bench_webhooks.py
-
-bench-listing: install
-	$(BIN)/python tests/bench/bench_listing.py
-
-bench-keyring: install
-	$(BIN)/python tests/bench/bench_keyring.py
-
-bench-soak: install
-	$(BIN)/python tests/bench/bench_soak.py
-
-bench-housekeeping: install
-	$(BIN)/python tests/bench/bench_housekeeping.py
-
-bench-json: install
-	$(BIN)/python tests/bench/bench_bounded_json.py
+# `make bench-<name>` runs tests/bench/bench_<name>.py, a script that prints its figures.
+$(addprefix bench-,$(BENCHES)): bench-%: install
+	$(BIN)/python tests/bench/bench_$*.py
 
 clean:
 	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache

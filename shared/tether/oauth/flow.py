@@ -37,6 +37,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from tether.connections.commands import StartOAuth
 from tether.connections.config_urls import check_config_urls
+from tether.connections.credential_reads import payload_of
 from tether.connections.events import ConnectionEvent, ConnectionEvents
 from tether.connections.masking import credential_hints
 from tether.connections.service import validate_against_schema
@@ -198,7 +199,7 @@ class OAuthFlowService:
                 raise NotFound("no such connection", code="CONNECTION_NOT_FOUND")
             provider = self._catalog().get(existing.provider)
             config = dict(existing.config)
-            credentials = self._stored_credentials(existing)
+            credentials = payload_of(self._secrets, self._store, existing)[0]
             scopes = request.scopes or list(existing.scopes)
         else:
             provider = self._catalog().get(request.provider or "")
@@ -353,7 +354,7 @@ class OAuthFlowService:
             if existing is None:
                 raise _Abort("connection_gone", "the connection was deleted meanwhile")
             config = dict(existing.config)
-            credentials = self._stored_credentials(existing)
+            credentials = payload_of(self._secrets, self._store, existing)[0]
         else:
             config = dict(state.data.get("config") or {})
             credentials = dict(secrets.get("credentials") or {})
@@ -531,15 +532,6 @@ class OAuthFlowService:
         return compare_and_set(attempt, what="the connection")
 
     # -- helpers ----------------------------------------------------------------------------
-    def _stored_credentials(self, connection: Connection) -> dict[str, Any]:
-        if connection.credential_ref is None:
-            return {}
-        return self._secrets.get(
-            tenant_id=connection.tenant_id,
-            connection_id=connection.id,
-            ref=connection.credential_ref,
-        )
-
     def _entry(
         self, principal: Principal, connection_id: str | None, action: AuditAction, **detail: Any
     ) -> AuditEvent:

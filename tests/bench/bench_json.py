@@ -10,7 +10,7 @@ next to plain :func:`json.loads`, on the same bodies, measured side by side in o
 Each figure is the median of ``--runs`` timings of ``--repeat`` decodes. Also the redaction of
 fetch output (:meth:`tether.http.redact.Redactor.scrub`) over 1,000 records of 20 fields.
 
-Run: ``make bench-json`` or ``python tests/bench/bench_bounded_json.py [--runs N] [--json]``.
+Run: ``make bench-json`` or ``python tests/bench/bench_json.py [--runs N] [--json]``.
 A measurement, not a test: exit code 0 whatever the figures.
 """
 
