@@ -23,7 +23,7 @@ pytest_plugins = [
     "tests.fixtures.cloud_tasks",
     "tests.fixtures.oauth_provider",
     "tests.fixtures.postgres",
-    "tests.fixtures.test_api",
+    "tests.fixtures.sample_api",
 ]
 
 TEST_JWT_SECRET = "test-secret-for-dev-tokens-0123456789abcdef"

@@ -1,4 +1,4 @@
-"""The loopback HTTP server the local emulators (test API, OAuth provider) run on.
+"""The loopback HTTP server the local emulators (sample API, OAuth provider) run on.
 
 A werkzeug ``ThreadedWSGIServer`` that remembers its open connections, so that :meth:`stop`
 also ends keep-alive connections and returns at once, optionally wrapping each connection in

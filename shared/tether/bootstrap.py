@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from tether.domain.models import Connection
     from tether.fetch.calls import ConnectionCalls
     from tether.fetch.discovery import EndpointDiscovery
-    from tether.fetch.probe import ConnectionTester
+    from tether.fetch.probe import ConnectionProber
     from tether.http.client import OutboundClient
     from tether.http.guard import EgressGuard
     from tether.oauth.clients import OAuthClients
@@ -369,11 +369,11 @@ class Container:
         )
 
     @lazy
-    def connection_tester(self) -> ConnectionTester:
-        from tether.fetch.probe import ConnectionTester, pg8000_connect
+    def connection_prober(self) -> ConnectionProber:
+        from tether.fetch.probe import ConnectionProber, pg8000_connect
 
         lifecycle = self.token_lifecycle
-        return ConnectionTester(
+        return ConnectionProber(
             connections=self.connections,
             store=self.store,
             catalog=lambda: self.catalog,

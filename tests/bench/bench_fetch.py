@@ -1,6 +1,6 @@
 """Fetch benchmark: N pages through Tether's fetch next to the same N pages by a plain httpx loop.
 
-Both read the local test API on loopback (`tether_emulators.test_api`, page pagination, 10
+Both read the local sample API on loopback (`tether_emulators.sample_api`, page pagination, 10
 records a page, bearer auth) in one run, alternating, median of R runs each:
 
 - plain: an ``httpx.Client`` loop over ``?page=1..N`` parsing each JSON body;
@@ -30,14 +30,14 @@ from tether.http.client import OutboundClient
 from tether.http.guard import EgressGuard
 from tether.http.model import RateSpec
 from tether.http.rate_limit import LocalRateLimiter
-from tether_emulators.test_api import AuthRequirement, TestApi
+from tether_emulators.sample_api import AuthRequirement, SampleApi
 
 TOKEN = "bench-token-0123456789abcdef"
 PAGE = 10
 SIZES = (10, 100, 1000)
 
 
-def plain(api: TestApi, pages: int) -> int:
+def plain(api: SampleApi, pages: int) -> int:
     records = 0
     with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}) as client:
         for page in range(1, pages + 1):
@@ -48,7 +48,7 @@ def plain(api: TestApi, pages: int) -> int:
     return records
 
 
-def tether(api: TestApi, pages: int) -> int:
+def tether(api: SampleApi, pages: int) -> int:
     guard = EgressGuard([f"127.0.0.1:{api.port}"])
     rate = RateSpec(per_minute=10_000_000, burst=100_000)
     auth = BearerAuth(TOKEN)
@@ -91,7 +91,8 @@ def main() -> int:
     args = parser.parse_args()
     logging.getLogger("tether").setLevel(logging.WARNING)
     rows = []
-    with TestApi(items=max(SIZES) * PAGE, auth=AuthRequirement(mode="bearer", secret=TOKEN)) as api:
+    auth = AuthRequirement(mode="bearer", secret=TOKEN)
+    with SampleApi(items=max(SIZES) * PAGE, auth=auth) as api:
         plain(api, 5)  # warm up both paths
         tether(api, 5)
         for pages in SIZES:

@@ -2,7 +2,7 @@
 memory flat.
 
 Starts ``tether dev`` (a temporary data folder, the embedded stack, its file limit lowered to
-``--nofile``, 1024 by default, as on many machines) and a local test API on loopback, then
+``--nofile``, 1024 by default, as on many machines) and a local sample API on loopback, then
 drives ``--requests`` requests from ``--clients`` threads, each on a kept-alive connection
 with every ``--fresh-every``-th request on a new one. The mix, per ten requests: create a
 Stripe connection, read it twice, list (all, and ``status=active``), rename it (PATCH), read
@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from tether_emulators.test_api import TestApi
+from tether_emulators.sample_api import SampleApi
 
 ROOT = Path(__file__).resolve().parents[2]
 TETHER = [sys.executable, "-m", "tether.cli"]
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh-every", type=int, default=10)
     parser.add_argument("--nofile", type=int, default=1024)
     args = parser.parse_args(argv)
-    api = TestApi()
+    api = SampleApi()
     api.start(host="127.0.0.1", port=0)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
     env["TETHER_EGRESS_ALLOWLIST"] = f"127.0.0.1:{api.port}"

@@ -1,4 +1,4 @@
-"""`test_connection` and `fetch` through the deployed functions, against the local test API on
+"""`test_connection` and `fetch` through the deployed functions, against the local sample API on
 loopback (allowlisted), and the SSRF guard without the allowlist."""
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from tests.functions.conftest import SOURCE
 from tests.unit.test_fetch_local_api import STYLES
 from tether.bootstrap import Container, reset_container
 from tether.config import Settings
-from tether_emulators.test_api import AuthRequirement, TestApi
+from tether_emulators.sample_api import AuthRequirement, SampleApi
 
 ACME = bearer("acme")
 TOKEN = "test-secret-token-0123456789"
 
 
 @pytest.fixture
-def api(test_api_factory) -> TestApi:
-    return test_api_factory(items=1234, auth=AuthRequirement(mode="bearer", secret=TOKEN))
+def api(sample_api_factory) -> SampleApi:
+    return sample_api_factory(items=1234, auth=AuthRequirement(mode="bearer", secret=TOKEN))
 
 
 class Clients:
@@ -33,7 +33,7 @@ class Clients:
         self.fetch = create_app("fetch", SOURCE).test_client()
         self.connections = create_app("connections", SOURCE).test_client()
 
-    def rest_api(self, api: TestApi, **config: Any) -> dict[str, Any]:
+    def rest_api(self, api: SampleApi, **config: Any) -> dict[str, Any]:
         return {
             "provider": "rest_api",
             "config": {"base_url": api.url, "auth_method": "bearer", "test_path": "/me", **config},
@@ -62,7 +62,7 @@ def _container(settings: Settings, allow: list[str]) -> Iterator[Clients]:
 
 
 @pytest.fixture
-def clients(settings: Settings, api: TestApi) -> Iterator[Clients]:
+def clients(settings: Settings, api: SampleApi) -> Iterator[Clients]:
     yield from _container(settings, [f"127.0.0.1:{api.port}"])
 
 
@@ -72,7 +72,7 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_every_outcome_code_comes_from_its_situation(clients, api, test_api_factory):
+def test_every_outcome_code_comes_from_its_situation(clients, api, sample_api_factory):
     ok = clients.outcome(clients.rest_api(api))
     assert (ok["ok"], ok["code"], ok["http_status"]) == (True, "OK", 200)
     assert ok["sample"] and ok["latency_ms"] is not None
@@ -93,9 +93,9 @@ def test_every_outcome_code_comes_from_its_situation(clients, api, test_api_fact
         assert TOKEN not in str(outcome)
 
 
-def test_connection_and_tls_failures(settings, test_api_factory):
+def test_connection_and_tls_failures(settings, sample_api_factory):
     closed = _closed_port()
-    tls_api = test_api_factory(tls=True)
+    tls_api = sample_api_factory(tls=True)
     for clients in _container(settings, [f"127.0.0.1:{closed}", f"localhost:{tls_api.port}"]):
         refused = clients.outcome(
             {
@@ -152,15 +152,15 @@ def test_internal_destinations_are_blocked_without_the_allowlist(settings, api):
         assert len(api.requests) == before  # no connection reached the loopback API
 
 
-def test_a_redirect_to_loopback_is_blocked(clients, api, test_api_factory):
-    other = test_api_factory()
+def test_a_redirect_to_loopback_is_blocked(clients, api, sample_api_factory):
+    other = sample_api_factory()
     target = f"http://127.0.0.1:{other.port}/me"
     outcome = clients.outcome(clients.rest_api(api, test_path=f"/redirect?to={target}"))
     assert outcome["code"] == "BLOCKED_DESTINATION", outcome
     assert other.requests == []
 
 
-def _stored(clients: Clients, api: TestApi, **config: Any) -> str:
+def _stored(clients: Clients, api: SampleApi, **config: Any) -> str:
     created = clients.connections.post("/", json=clients.rest_api(api, **config), headers=ACME)
     assert created.status_code == 201, created.get_json()
     return str(created.get_json()["id"])

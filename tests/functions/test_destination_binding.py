@@ -21,7 +21,7 @@ from tests.functions.oauth_harness import ACME as OAUTH_ACME
 from tests.functions.oauth_harness import clock, connect, flow
 from tether.bootstrap import Container, reset_container
 from tether.config import OAuthClientCredentials, Settings
-from tether_emulators.test_api import AuthRequirement, TestApi
+from tether_emulators.sample_api import AuthRequirement, SampleApi
 
 __all__ = ["clock", "flow"]  # fixtures
 
@@ -51,17 +51,17 @@ class Clients:
 
 
 @pytest.fixture
-def home(test_api_factory) -> TestApi:
-    return test_api_factory(items=30, auth=AuthRequirement(mode="bearer", secret=TOKEN))
+def home(sample_api_factory) -> SampleApi:
+    return sample_api_factory(items=30, auth=AuthRequirement(mode="bearer", secret=TOKEN))
 
 
 @pytest.fixture
-def elsewhere(test_api_factory) -> TestApi:
-    return test_api_factory(items=30)
+def elsewhere(sample_api_factory) -> SampleApi:
+    return sample_api_factory(items=30)
 
 
 @pytest.fixture
-def clients(settings: Settings, home: TestApi, elsewhere: TestApi) -> Iterator[Clients]:
+def clients(settings: Settings, home: SampleApi, elsewhere: SampleApi) -> Iterator[Clients]:
     allow = f"127.0.0.1:{home.port},127.0.0.1:{elsewhere.port}"
     container = Container(settings.model_copy(update={"egress_allowlist": allow}))
     reset_container(container)
@@ -77,7 +77,7 @@ def _rest_api(url: str, **credentials: str) -> dict[str, Any]:
     }
 
 
-def _leaked(api: TestApi, secret: str) -> list[str]:
+def _leaked(api: SampleApi, secret: str) -> list[str]:
     return [r.path for r in api.requests if secret in repr(r)]
 
 
@@ -191,8 +191,8 @@ def test_moving_a_database_host_needs_the_password_again(clients):
     assert renamed.status_code == 200
 
 
-def test_moving_an_oauth_token_url_needs_a_new_grant(flow, test_api_factory):
-    elsewhere = test_api_factory(items=1)
+def test_moving_an_oauth_token_url_needs_a_new_grant(flow, sample_api_factory):
+    elsewhere = sample_api_factory(items=1)
     connection_id = connect(flow)
     connections = flow.connections
     current = connections.get(f"/{connection_id}", headers=OAUTH_ACME).get_json()

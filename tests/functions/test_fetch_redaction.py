@@ -1,5 +1,5 @@
 """Fetch output never carries the connection's own credentials: an upstream that echoes the
-request (the local test API's ``/echo``: method, path, query, headers, body) gets the bearer
+request (the local sample API's ``/echo``: method, path, query, headers, body) gets the bearer
 token, the API key (header or query), the Basic password, or an OAuth connection's access
 token, and none of them comes back in the fetch response. (Cursors: tests/unit/test_fetch.py.)"""
 
@@ -21,19 +21,19 @@ from tether.bootstrap import Container, reset_container
 from tether.config import Settings
 from tether.domain.clock import FixedClock
 from tether_emulators.oauth_provider import OAuthProvider
-from tether_emulators.test_api import AuthRequirement, TestApi
+from tether_emulators.sample_api import AuthRequirement, SampleApi
 
 ACME = bearer("acme")
 SECRET = "s3cr3t/Value+With=Odd&Chars-0123456789"
 
 
 @pytest.fixture
-def clients(settings: Settings, test_api_factory: Callable[..., TestApi]) -> Iterator[Any]:
-    """A container allowed to reach the test API; yields a factory of ``(api, clients)``."""
+def clients(settings: Settings, sample_api_factory: Callable[..., SampleApi]) -> Iterator[Any]:
+    """A container allowed to reach the sample API; yields a factory of ``(api, clients)``."""
     made: list[Container] = []
 
-    def make(auth: AuthRequirement) -> tuple[TestApi, FlaskClient, FlaskClient]:
-        api = test_api_factory(auth=auth)
+    def make(auth: AuthRequirement) -> tuple[SampleApi, FlaskClient, FlaskClient]:
+        api = sample_api_factory(auth=auth)
         container = Container(
             settings.model_copy(update={"egress_allowlist": f"127.0.0.1:{api.port}"})
         )
@@ -115,10 +115,10 @@ def test_an_echoing_upstream_never_returns_the_credentials(clients: Any, case: s
 def oauth_flow(
     settings: Settings,
     oauth_provider: OAuthProvider,
-    test_api_factory: Callable[..., TestApi],
+    sample_api_factory: Callable[..., SampleApi],
     clock: FixedClock,
-) -> Iterator[tuple[Flow, TestApi]]:
-    api = test_api_factory()
+) -> Iterator[tuple[Flow, SampleApi]]:
+    api = sample_api_factory()
     configured = settings.model_copy(
         update={
             "public_url": "http://127.0.0.1:8080",
@@ -141,7 +141,7 @@ def clock() -> FixedClock:
 
 
 def test_an_oauth_connections_access_token_is_never_returned(
-    oauth_flow: tuple[Flow, TestApi],
+    oauth_flow: tuple[Flow, SampleApi],
 ) -> None:
     flow, api = oauth_flow
     body = flow.custom_body()

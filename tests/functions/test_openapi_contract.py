@@ -25,7 +25,7 @@ from tether.api.openapi import openapi_document
 from tether.api.routing import Router
 from tether.bootstrap import Container, reset_container
 from tether.config import Settings
-from tether_emulators.test_api import AuthRequirement, TestApi
+from tether_emulators.sample_api import AuthRequirement, SampleApi
 
 ACME = bearer("acme")
 SECRET = "contract-secret-0123456789"
@@ -114,13 +114,13 @@ class Checker:
 
 
 @pytest.fixture
-def api(settings: Settings, test_api_factory: Callable[..., TestApi]) -> Iterator[TestApi]:
-    test_api = test_api_factory(auth=AuthRequirement(mode="bearer", secret=SECRET))
+def api(settings: Settings, sample_api_factory: Callable[..., SampleApi]) -> Iterator[SampleApi]:
+    sample_api = sample_api_factory(auth=AuthRequirement(mode="bearer", secret=SECRET))
     container = Container(
-        settings.model_copy(update={"egress_allowlist": f"127.0.0.1:{test_api.port}"})
+        settings.model_copy(update={"egress_allowlist": f"127.0.0.1:{sample_api.port}"})
     )
     reset_container(container)
-    yield test_api
+    yield sample_api
     reset_container(None)
     container.close()
 
@@ -129,7 +129,7 @@ def _client(function: str) -> FlaskClient:
     return create_app(function, SOURCE).test_client()
 
 
-def test_real_answers_validate_against_the_document(api: TestApi) -> None:
+def test_real_answers_validate_against_the_document(api: SampleApi) -> None:
     check = Checker()
     cat = _client("catalog")
     for entry in check("GET", "/catalog/", cat.get("/"))["providers"]:

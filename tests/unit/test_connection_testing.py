@@ -34,8 +34,8 @@ from tether.fetch import postgres_probe
 from tether.fetch.outcomes import (
     REDACTED,
     OutcomeCode,
+    ProbeOutcome,
     SampleRedactor,
-    TestOutcome,
     is_secret_key,
     sample_records,
     suggestion_for,
@@ -43,7 +43,7 @@ from tether.fetch.outcomes import (
 from tether.fetch.probe import (
     MAX_TIMEOUT_SECONDS,
     TESTED_ACTION,
-    ConnectionTester,
+    ConnectionProber,
     describe_pg_error,
 )
 from tether.http.guard import EgressGuard
@@ -291,7 +291,7 @@ class World:
     clock: FixedClock
     ids: SequentialIds
 
-    def tester(self, **overrides: Any) -> ConnectionTester:
+    def tester(self, **overrides: Any) -> ConnectionProber:
         options: dict[str, Any] = {
             "connections": self.service,
             "store": self.store,
@@ -304,7 +304,7 @@ class World:
             "timeout": 12.0,
         }
         options.update(overrides)
-        return ConnectionTester(**options)
+        return ConnectionProber(**options)
 
     def create(
         self,
@@ -353,11 +353,11 @@ def world(tmp_path: Path) -> Iterator[World]:
     inner.close()
 
 
-def keyed(world: World, **overrides: Any) -> TestOutcome:
+def keyed(world: World, **overrides: Any) -> ProbeOutcome:
     return world.tester(**overrides).test_unsaved(ME, "keyed", {"api_key": KEY}, {"region": "eu"})
 
 
-def assert_clean(outcome: TestOutcome, *secrets: str) -> None:
+def assert_clean(outcome: ProbeOutcome, *secrets: str) -> None:
     """Nothing of a credential or of a query string in the words shown to the user."""
     for text in (outcome.message, outcome.suggestion or ""):
         assert "?" not in text
@@ -741,7 +741,7 @@ GQL_CONFIG = {"endpoint": "https://gql.acme.example/graphql", "auth_method": "be
 GQL_CREDS = {"token": "gql-token-123456"}
 
 
-def gql(world: World, config: dict[str, Any] | None = None) -> TestOutcome:
+def gql(world: World, config: dict[str, Any] | None = None) -> ProbeOutcome:
     return world.tester().test_unsaved(ME, "graphql_api", GQL_CREDS, config or GQL_CONFIG)
 
 
@@ -1162,7 +1162,7 @@ class InterfaceError(Exception):
 
 def pg_test(
     world: World, fake: FakePg, config: dict[str, Any] | None = None, **kw: Any
-) -> TestOutcome:
+) -> ProbeOutcome:
     return world.tester(pg_connect=fake, **kw).test_unsaved(
         ME, "postgresql", PG_CREDS, config or PG_CONFIG
     )

@@ -1,4 +1,4 @@
-"""FetchService against the local test API over real HTTP on loopback, with a plain httpx
+"""FetchService against the local sample API over real HTTP on loopback, with a plain httpx
 ``send`` that binds the credentials as the real caller would: every pagination style walked to
 the end with exact counts, loops, provider errors, and limits whose ``next_cursor`` continues
 exactly where the walk stopped."""
@@ -14,7 +14,7 @@ import pytest
 from tether.fetch.service import FetchRequest, FetchResult, FetchService, ProviderError
 from tether.http.model import OutboundResponse
 from tether.http.pagination import PaginationLoop
-from tether_emulators.test_api import AuthRequirement, TestApi
+from tether_emulators.sample_api import AuthRequirement, SampleApi
 
 TOTAL = 1234
 TOKEN = "local-api-token"
@@ -79,8 +79,8 @@ def ids(result: FetchResult) -> list[int]:
 
 
 @pytest.fixture
-def api(test_api_factory) -> TestApi:
-    return test_api_factory(items=TOTAL, auth=AuthRequirement("bearer", secret=TOKEN))
+def api(sample_api_factory) -> SampleApi:
+    return sample_api_factory(items=TOTAL, auth=AuthRequirement("bearer", secret=TOKEN))
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ def httpx_send(client: httpx.Client, token: str = TOKEN):
     return send
 
 
-def service(api: TestApi, client: httpx.Client, token: str = TOKEN) -> FetchService:
+def service(api: SampleApi, client: httpx.Client, token: str = TOKEN) -> FetchService:
     return FetchService(httpx_send(client, token), api.url)
 
 
@@ -141,8 +141,8 @@ def test_relative_link_pages(api, client):
     assert ids(result) == list(range(1, TOTAL + 1))
 
 
-def test_offset_exact_multiple_of_the_page_size(test_api_factory, client):
-    api = test_api_factory(items=1000, auth=AuthRequirement("bearer", secret=TOKEN))
+def test_offset_exact_multiple_of_the_page_size(sample_api_factory, client):
+    api = sample_api_factory(items=1000, auth=AuthRequirement("bearer", secret=TOKEN))
     result = service(api, client).fetch(
         FetchRequest(**STYLES["offset"], max_pages=1000, max_records=100_000)
     )

@@ -13,7 +13,7 @@ from tether.api import schemas as s
 from tether.api.fetch import EndpointsBody
 from tether.api.settings import PutSettings, RotateSecret
 from tether.api.tasks import ReplayDelivery
-from tether.api.testing import TestOutcomeBody, TestUnsaved
+from tether.api.testing import ProbeOutcomeBody, ProbeUnsaved
 from tether.connections.commands import (
     CatalogQuery,
     CreateConnection,
@@ -180,15 +180,15 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST",
         "/test_connection/",
         "Test unsaved credentials",
-        {200: TestOutcomeBody},
+        {200: ProbeOutcomeBody},
         (400, 401, 404),
-        request=TestUnsaved,
+        request=ProbeUnsaved,
     ),
     Operation(
         "POST",
         "/test_connection/{id}",
         "Test a stored connection and record the result on it",
-        {200: TestOutcomeBody},
+        {200: ProbeOutcomeBody},
         (401, 404, 409),
     ),
     Operation(

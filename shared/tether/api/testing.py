@@ -16,26 +16,22 @@ from tether.api.schemas import Body
 from tether.connections.commands import InputModel
 from tether.domain.errors import NotFound
 from tether.domain.ids import is_well_formed
-from tether.fetch.outcomes import OutcomeCode, TestOutcome
+from tether.fetch.outcomes import OutcomeCode, ProbeOutcome
 
-__all__ = ["TestOutcomeBody", "TestUnsaved", "handle", "router"]
+__all__ = ["ProbeOutcomeBody", "ProbeUnsaved", "handle", "router"]
 
 
-class TestUnsaved(InputModel):
-    __test__ = False  # not a pytest test class
-
+class ProbeUnsaved(InputModel):
     provider: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     credentials: dict[str, Any] = Field(default_factory=dict, repr=False)
     config: dict[str, Any] = Field(default_factory=dict)
 
 
-class TestOutcomeBody(Body):
+class ProbeOutcomeBody(Body):
     """Does the connection work, and if not, why: ``http_status`` is the provider's status
     when it answered over HTTP, ``latency_ms`` the time the test took when a request was made,
     ``sample`` up to three redacted records of the answer (on failure: the redacted error
     document, when there was one)."""
-
-    __test__ = False  # not a pytest test class
 
     ok: bool
     code: OutcomeCode
@@ -46,7 +42,7 @@ class TestOutcomeBody(Body):
     sample: list[Any] | None
 
     @classmethod
-    def of(cls, outcome: TestOutcome) -> TestOutcomeBody:
+    def of(cls, outcome: ProbeOutcome) -> ProbeOutcomeBody:
         return cls(
             ok=outcome.ok,
             code=outcome.code,
@@ -59,19 +55,19 @@ class TestOutcomeBody(Body):
 
 
 def unsaved(call: Call) -> Response:
-    body = parse_body(call.request, TestUnsaved, max_bytes=call.container.settings.max_body_bytes)
-    outcome = call.container.connection_tester.test_unsaved(
+    body = parse_body(call.request, ProbeUnsaved, max_bytes=call.container.settings.max_body_bytes)
+    outcome = call.container.connection_prober.test_unsaved(
         call.principal, body.provider, body.credentials, body.config
     )
-    return body_response(TestOutcomeBody.of(outcome))
+    return body_response(ProbeOutcomeBody.of(outcome))
 
 
 def stored(call: Call) -> Response:
     connection_id = call.params["id"]
     if not is_well_formed(connection_id):
         raise NotFound("no such connection", code="CONNECTION_NOT_FOUND")
-    outcome = call.container.connection_tester.test_stored(call.principal, connection_id)
-    return body_response(TestOutcomeBody.of(outcome))
+    outcome = call.container.connection_prober.test_stored(call.principal, connection_id)
+    return body_response(ProbeOutcomeBody.of(outcome))
 
 
 router = Router()

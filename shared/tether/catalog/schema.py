@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal, Self, get_args
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -45,10 +45,10 @@ __all__ = [
     "ClientCredentialsAuth",
     "NoAuth",
     "OAuth2Auth",
+    "ProbeRequest",
     "Provider",
     "RateLimit",
     "Region",
-    "TestRequest",
     "WebhookScheme",
     "WebhookSpec",
 ]
@@ -253,7 +253,7 @@ Auth = Annotated[
 ]
 
 
-class TestRequest(_Model):
+class ProbeRequest(_Model):
     """The cheapest authenticated call that proves a connection works.
 
     ``path`` is appended to ``api_base_url`` unless it is absolute. ``records_path`` points at
@@ -261,8 +261,6 @@ class TestRequest(_Model):
     ``ok_path`` must be truthy in the response for success (Slack answers 200 with
     ``"ok": false``; GraphQL answers 200 with errors).
     """
-
-    __test__: ClassVar[bool] = False  # not a pytest test class
 
     method: Literal["GET", "POST"] = "GET"
     path: str
@@ -364,7 +362,7 @@ class Provider(_Model):
     auth: Auth
     credentials_schema: dict[str, Any] = Field(default_factory=_empty_object_schema)
     config_schema: dict[str, Any] = Field(default_factory=_empty_object_schema)
-    test: TestRequest | None = None
+    test: ProbeRequest | None = None
     webhook: WebhookSpec | None = None
     rate_limit: RateLimit | None = None
     # Config properties that locate the server of a provider that is not HTTP (a database's

@@ -1,5 +1,5 @@
 """The HTTP test request of a connection and the verdict on its answer (pure): which request
-proves a connection works (:func:`http_test_for`, from the catalog entry and the config), and
+proves a connection works (:func:`http_probe_for`, from the catalog entry and the config), and
 what the response says (:func:`evaluate_response`): success, or which failure, with a
 redacted sample. See :mod:`tether.fetch.probe` for the rules."""
 
@@ -16,8 +16,8 @@ from tether.fetch.outcomes import (
     MISSING,
     SAMPLE_RECORDS,
     OutcomeCode,
+    ProbeOutcome,
     SampleRedactor,
-    TestOutcome,
     code_for_error_text,
     describe_status,
     dig,
@@ -29,11 +29,11 @@ from tether.http.model import OutboundResponse
 if TYPE_CHECKING:
     from tether.catalog import Provider
 
-__all__ = ["HttpTest", "evaluate_response", "http_test_for"]
+__all__ = ["HttpProbe", "evaluate_response", "http_probe_for"]
 
 
 @dataclass(frozen=True)
-class HttpTest:
+class HttpProbe:
     """One test request, ready to send."""
 
     method: str
@@ -53,7 +53,7 @@ class HttpTest:
         return _host_of(self.url)
 
 
-def http_test_for(provider: Provider, config: Mapping[str, Any]) -> HttpTest | None:
+def http_probe_for(provider: Provider, config: Mapping[str, Any]) -> HttpProbe | None:
     """The entry's test request for ``config`` (``None`` when the entry defines none). Raises
     :class:`InvalidRequest` when the config cannot make one (a missing URL value…)."""
     test = provider.test
@@ -84,7 +84,7 @@ def http_test_for(provider: Provider, config: Mapping[str, Any]) -> HttpTest | N
     custom_records = config.get("records_path") if "records_path" in props else None
     if isinstance(custom_records, str) and custom_records.strip():
         records_path = custom_records.strip()
-    return HttpTest(
+    return HttpProbe(
         method=test.method,
         url=url,
         headers=headers,
@@ -164,18 +164,18 @@ def _error_texts(body: Any) -> str:
 
 
 def evaluate_response(
-    test: HttpTest,
+    test: HttpProbe,
     response: OutboundResponse,
     redactor: SampleRedactor,
     *,
     auth_kind: str | None = None,
-) -> TestOutcome:
+) -> ProbeOutcome:
     """Judge the answer to a test request (see the module documentation)."""
     host, status, latency = test.host, response.status, response.elapsed_ms
     body = _json_body(response)
 
-    def failed(code: OutcomeCode, message: str, sample: list[Any] | None) -> TestOutcome:
-        return TestOutcome(
+    def failed(code: OutcomeCode, message: str, sample: list[Any] | None) -> ProbeOutcome:
+        return ProbeOutcome(
             ok=False,
             code=code,
             message=redactor.text(message, limit=None),
@@ -235,7 +235,7 @@ def evaluate_response(
                 _error_sample(body, redactor),
             )
     sample = None if body is MISSING else sample_records(body, test.records_path, redactor)
-    return TestOutcome(
+    return ProbeOutcome(
         ok=True,
         code=OutcomeCode.OK,
         message=redactor.text(f"Connected to {host} (HTTP {status}).", limit=None),

@@ -1,6 +1,6 @@
 """What a connection test found, in words a user can act on, and samples safe to show. Pure.
 
-A :class:`TestOutcome` carries one :class:`OutcomeCode`, a message that says what happened
+A :class:`ProbeOutcome` carries one :class:`OutcomeCode`, a message that says what happened
 (naming the host at most: never a credential, a full URL or a response body) and a suggestion
 that says what to do about it. The tables here map HTTP statuses, outbound failures
 (:data:`tether.http.model.OutboundFailure`) and provider error texts (GraphQL ``errors``, Slack's
@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any
 
 from tether.domain.decimal_digits import parse_decimal
 from tether.http.model import OutboundFailure
@@ -34,8 +34,8 @@ __all__ = [
     "REDACTED",
     "SAMPLE_RECORDS",
     "OutcomeCode",
+    "ProbeOutcome",
     "SampleRedactor",
-    "TestOutcome",
     "code_for_error_text",
     "code_for_failure",
     "code_for_status",
@@ -71,15 +71,13 @@ class OutcomeCode(StrEnum):
 
 
 @dataclass(frozen=True)
-class TestOutcome:
+class ProbeOutcome:
     """The answer to "does this connection work, and if not, why?".
 
     ``http_status`` is the provider's status when it answered over HTTP; ``latency_ms`` the
     time the test took when a request was made; ``sample`` up to three redacted records of
     the answer (on failure: the redacted error document, when there was one).
     """
-
-    __test__: ClassVar[bool] = False  # not a pytest test class
 
     ok: bool
     code: OutcomeCode

@@ -1,8 +1,8 @@
 """Connection tests: does this connection work, and if not, why?
 
-:meth:`ConnectionTester.test_unsaved` checks what a user is about to save (provider, config,
-credentials); :meth:`ConnectionTester.test_stored` checks a saved connection and records the
-result on it. Both answer a :class:`~tether.fetch.outcomes.TestOutcome` for every
+:meth:`ConnectionProber.test_unsaved` checks what a user is about to save (provider, config,
+credentials); :meth:`ConnectionProber.test_stored` checks a saved connection and records the
+result on it. Both answer a :class:`~tether.fetch.outcomes.ProbeOutcome` for every
 verdict on the connection (bad credentials, unreachable host, invalid settings…); exceptions
 are left for what is not a verdict (unknown provider or connection, a failing store).
 
@@ -74,11 +74,11 @@ from tether.domain.errors import InvalidRequest, TetherError
 from tether.domain.ids import IdGenerator
 from tether.domain.models import AuditAction, Connection, LastTest, Principal, StatusDetail
 from tether.domain.status import ConnectionStatus, check_transition
-from tether.fetch.http_probe import HttpTest, evaluate_response, http_test_for
+from tether.fetch.http_probe import HttpProbe, evaluate_response, http_probe_for
 from tether.fetch.outcomes import (
     OutcomeCode,
+    ProbeOutcome,
     SampleRedactor,
-    TestOutcome,
     describe_failure,
     suggestion_for,
 )
@@ -112,14 +112,14 @@ __all__ = [
     "MAX_TIMEOUT_SECONDS",
     "TESTED_ACTION",
     "ClientCredentialsToken",
-    "ConnectionTester",
-    "HttpTest",
+    "ConnectionProber",
+    "HttpProbe",
     "OutboundSender",
     "PgConnect",
     "PgConnection",
     "describe_pg_error",
     "evaluate_response",
-    "http_test_for",
+    "http_probe_for",
     "pg8000_connect",
 ]
 
@@ -160,7 +160,7 @@ credentials): the client credentials grant."""
 class _Refused(Exception):
     """A verdict reached before any request: carries the outcome out of nested helpers."""
 
-    def __init__(self, outcome: TestOutcome) -> None:
+    def __init__(self, outcome: ProbeOutcome) -> None:
         super().__init__(outcome.code.value)
         self.outcome = outcome
 
@@ -172,8 +172,8 @@ def _verdict(
     auth_kind: str | None = None,
     latency_ms: int | None = None,
     suggestion: str | None = None,
-) -> TestOutcome:
-    return TestOutcome(
+) -> ProbeOutcome:
+    return ProbeOutcome(
         ok=code == OutcomeCode.OK,
         code=code,
         message=message,
@@ -186,7 +186,7 @@ def _string_values(payload: Mapping[str, Any]) -> list[str]:
     return [v for v in payload.values() if isinstance(v, str)]
 
 
-class ConnectionTester:
+class ConnectionProber:
     """Tests connections; see the module documentation.
 
     ``oauth_token(connection)`` returns a stored OAuth2 connection's valid access token and
@@ -236,7 +236,7 @@ class ConnectionTester:
         provider_key: str,
         credentials: Mapping[str, Any],
         config: Mapping[str, Any],
-    ) -> TestOutcome:
+    ) -> ProbeOutcome:
         """Test a connection before it is saved. Unknown provider: ``NotFound``; invalid
         config or credentials: an ``INVALID_CONFIG`` outcome."""
         provider = self._catalog().get(provider_key)
@@ -252,7 +252,7 @@ class ConnectionTester:
         log.debug("testing an unsaved %s connection of %s", provider.key, principal.tenant_id)
         return self._run(provider, provider.config_with_defaults(config), credentials)
 
-    def test_stored(self, principal: Principal, connection_id: str) -> TestOutcome:
+    def test_stored(self, principal: Principal, connection_id: str) -> ProbeOutcome:
         """Test a saved connection and record the result (``last_test``, status, audit)."""
         connection = self._connections.get(principal, connection_id)
         provider = self._catalog().get(connection.provider)
@@ -280,7 +280,7 @@ class ConnectionTester:
         return provider.key == _POSTGRESQL or provider.test is not None
 
     @staticmethod
-    def _not_testable(provider: Provider) -> TestOutcome:
+    def _not_testable(provider: Provider) -> ProbeOutcome:
         return _verdict(
             OutcomeCode.NOT_TESTABLE,
             f"{provider.display_name} has no test request: the connection is checked when it "
@@ -294,11 +294,11 @@ class ConnectionTester:
         credentials: Mapping[str, Any],
         *,
         connection: Connection | None = None,
-    ) -> TestOutcome:
+    ) -> ProbeOutcome:
         if provider.key == _POSTGRESQL:
             return self._test_postgres(provider, config, credentials)
         try:
-            test = http_test_for(provider, config)
+            test = http_probe_for(provider, config)
             if test is None:
                 return self._not_testable(provider)
             auth = self._auth(provider, config, credentials, connection)
@@ -393,13 +393,13 @@ class ConnectionTester:
 
     def _send(
         self,
-        test: HttpTest,
+        test: HttpProbe,
         auth: RequestAuth | None,
         credentials: Mapping[str, Any],
         *,
         auth_kind: str | None,
         origins: frozenset[str],
-    ) -> TestOutcome:
+    ) -> ProbeOutcome:
         redactor = SampleRedactor(_string_values(credentials))
         started = self._monotonic()
         try:
@@ -435,7 +435,7 @@ class ConnectionTester:
     # -- PostgreSQL --------------------------------------------------------------------------
     def _test_postgres(
         self, provider: Provider, config: Mapping[str, Any], credentials: Mapping[str, Any]
-    ) -> TestOutcome:
+    ) -> ProbeOutcome:
         connect = self._pg_connect or pg8000_connect()
         if connect is None:
             return _verdict(
@@ -501,7 +501,7 @@ class ConnectionTester:
                 f"{host} answered SELECT 1 with something other than 1.",
                 latency_ms=latency,
             )
-        return TestOutcome(
+        return ProbeOutcome(
             ok=True,
             code=OutcomeCode.OK,
             message=f"Connected to {database} on {host} and ran SELECT 1.",
@@ -511,7 +511,7 @@ class ConnectionTester:
         )
 
     # -- recording ---------------------------------------------------------------------------
-    def _record(self, principal: Principal, connection_id: str, outcome: TestOutcome) -> None:
+    def _record(self, principal: Principal, connection_id: str, outcome: ProbeOutcome) -> None:
         """``last_test``, the status change and the audit entry in one compare-and-set,
         retried on a re-read. A record that stays contended (or was deleted meanwhile) keeps
         its old ``last_test``: the test is still audited, on its own, and the caller still
@@ -558,7 +558,7 @@ class ConnectionTester:
         self._store.append_audit(tested)
 
 
-def _status_after(status: ConnectionStatus, outcome: TestOutcome) -> ConnectionStatus:
+def _status_after(status: ConnectionStatus, outcome: ProbeOutcome) -> ConnectionStatus:
     if outcome.ok and status == ConnectionStatus.ERROR:
         return ConnectionStatus.ACTIVE
     if outcome.code == OutcomeCode.INVALID_CREDENTIALS and status == ConnectionStatus.ACTIVE:
@@ -579,7 +579,7 @@ _TOKEN_CREDENTIAL_ERRORS = frozenset(
 )
 
 
-def _token_failure(exc: TetherError, auth_kind: str) -> TestOutcome | None:
+def _token_failure(exc: TetherError, auth_kind: str) -> ProbeOutcome | None:
     """The outcome of failing to get an access token; ``None`` when the failure is not about
     the connection (a store or lease problem), which the caller re-raises."""
     if isinstance(exc, OutboundError):

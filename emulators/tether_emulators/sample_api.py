@@ -35,9 +35,9 @@ next ``n`` matching requests with that status first; ``tls=True`` serves HTTPS w
 self-signed certificate (``cert_pem`` / ``ca_file`` to trust it; untrusted, the client fails
 its handshake). Every request is recorded (:class:`RecordedRequest`: path, query, headers,
 monotonic arrival time) so tests can check what was sent and how fast
-(:meth:`TestApi.max_requests_in`).
+(:meth:`SampleApi.max_requests_in`).
 
-Run it in the foreground with ``python -m tether_emulators.test_api --port 8090``.
+Run it in the foreground with ``python -m tether_emulators.sample_api --port 8090``.
 """
 
 from __future__ import annotations
@@ -64,21 +64,21 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 from werkzeug.wrappers import Request, Response
 
 from tether_emulators.cloud_tasks_oidc import connectable_host
-from tether_emulators.test_api_server import self_signed_certificate
+from tether_emulators.sample_api_server import self_signed_certificate
 from tether_emulators.wsgi_server import StoppableWSGIServer, serve_in_thread
 
 __all__ = [
     "AuthMode",
     "AuthRequirement",
     "RecordedRequest",
-    "TestApi",
+    "SampleApi",
     "decode_item_cursor",
     "encode_item_cursor",
     "item",
     "main",
 ]
 
-log = logging.getLogger("tether_emulators.test_api")
+log = logging.getLogger("tether_emulators.sample_api")
 
 AuthMode = Literal["bearer", "api_key_header", "api_key_query", "basic"]
 LOOP_CURSOR = "loop"
@@ -184,11 +184,9 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
     return _json({"error": {"status": status, "message": message}}, status, headers)
 
 
-class TestApi:
-    """The test API. Settings, injections and records are safe to use from test threads while
+class SampleApi:
+    """The sample API. Settings, injections and records are safe to use from test threads while
     server threads answer requests."""
-
-    __test__ = False  # not a pytest test class
 
     def __init__(
         self,
@@ -247,7 +245,7 @@ class TestApi:
     def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on ``host:port`` (0: a free port) from a daemon thread; the port."""
         if self._server is not None:
-            raise RuntimeError("the test API is already started")
+            raise RuntimeError("the sample API is already started")
         server = StoppableWSGIServer(
             host, port, self._wsgi, self._tls_context() if self.tls else None
         )
@@ -271,7 +269,7 @@ class TestApi:
             self._tls_dir.cleanup()
             self._tls_dir = None
 
-    def __enter__(self) -> TestApi:
+    def __enter__(self) -> SampleApi:
         if self._server is None:
             self.start()
         return self
@@ -287,7 +285,7 @@ class TestApi:
     @property
     def port(self) -> int:
         if self._port is None:
-            raise RuntimeError("the test API was never started")
+            raise RuntimeError("the sample API was never started")
         return self._port
 
     @property
@@ -695,7 +693,7 @@ class TestApi:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tether_emulators.test_api",
+        prog="python -m tether_emulators.sample_api",
         description="A local paginated HTTP API for tests and benchmarks.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -707,9 +705,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(message)s")
-    api = TestApi(items=args.items, tls=args.tls)
+    api = SampleApi(items=args.items, tls=args.tls)
     api.start(args.host, args.port)
-    log.info("test API on %s (%d items)", api.url, api.items)
+    log.info("sample API on %s (%d items)", api.url, api.items)
     try:
         while True:
             time.sleep(3600)

@@ -1,6 +1,6 @@
-"""The server side of :mod:`tether_emulators.test_api`: a threaded werkzeug server that stops
+"""The server side of :mod:`tether_emulators.sample_api`: a threaded werkzeug server that stops
 cleanly (open keep-alive connections included) and can serve HTTPS with a self-signed
-certificate. Split out of ``test_api`` only for size."""
+certificate. Split out of ``sample_api`` only for size."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = ["self_signed_certificate"]
 
-log = logging.getLogger("tether_emulators.test_api")
+log = logging.getLogger("tether_emulators.sample_api")
 
 
 def self_signed_certificate(
