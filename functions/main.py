@@ -1,8 +1,9 @@
 """Tether's HTTP entry points, one per deployed Cloud Function.
 
 Each is thin: it hands the request to its routes in ``tether.api`` (parse → one service →
-errors mapped to JSON). Imports happen inside the functions so a cold instance loads only what
-its own function needs.
+errors mapped to JSON), together with the composition root's recipe for the services those
+routes use (``tether.wiring``). Imports happen inside the functions so a cold instance loads
+only what its own function needs.
 """
 
 from __future__ import annotations
@@ -33,72 +34,81 @@ configure_logging(check_startup().settings.log_level)
 @functions_framework.http
 def catalog(request: Request) -> Response:
     """Public provider catalog: GET / (filters q, category, auth_mode, region), GET /<key>."""
+    from tether import wiring
     from tether.api.catalog import handle
 
-    return handle(request)
+    return handle(request, wiring.catalog)
 
 
 @functions_framework.http
 def connections(request: Request) -> Response:
     """Tenant connections: POST /, GET /, GET|PATCH|DELETE /<id>, GET /<id>/audit."""
+    from tether import wiring
     from tether.api.connections import handle
 
-    return handle(request)
+    return handle(request, wiring.connections)
 
 
 @functions_framework.http
 def oauth_start(request: Request) -> Response:
     """Start an OAuth2 authorization: POST / {provider, config, scopes, return_to} or
     {connection_id, return_to} → {authorization_url, state, expires_at}."""
+    from tether import wiring
     from tether.api.oauth import handle_start
 
-    return handle_start(request)
+    return handle_start(request, wiring.oauth)
 
 
 @functions_framework.http
 def oauth_callback(request: Request) -> Response:
     """The provider's redirect: GET /?code&state[&iss] → 302 to return_to with the outcome."""
+    from tether import wiring
     from tether.api.oauth import handle_callback
 
-    return handle_callback(request)
+    return handle_callback(request, wiring.oauth)
 
 
 @functions_framework.http
 def test_connection(request: Request) -> Response:
     """Test credentials: POST / {provider, credentials, config} (unsaved) or POST /<id>."""
+    from tether import wiring
     from tether.api.testing import handle
 
-    return handle(request)
+    return handle(request, wiring.test_connection)
 
 
 @functions_framework.http
 def fetch(request: Request) -> Response:
     """Fetch from a connection's API: POST /<id> {method, path, params, pagination, …};
     GET /<id>/endpoints."""
+    from tether import wiring
     from tether.api.fetch import handle
 
-    return handle(request)
+    return handle(request, wiring.fetch)
 
 
 @functions_framework.http
 def webhooks(request: Request) -> Response:
     """Provider webhooks (public, signature-verified): POST /<token>, POST /providers/<key>."""
+    from tether import wiring
     from tether.api.webhooks import handle
 
-    return handle(request)
+    return handle(request, wiring.webhooks)
 
 
 @functions_framework.http
 def settings(request: Request) -> Response:
     """The tenant's notify URL and signing secret: GET|PUT /, POST /notify-secret/rotate."""
+    from tether import wiring
     from tether.api.settings import handle
 
-    return handle(request)
+    return handle(request, wiring.settings)
 
 
 @functions_framework.http
 def tasks(request: Request) -> Response:
     """Cloud Tasks / Scheduler target: POST /<kind> (OIDC in the cloud, task token locally)."""
+    from tether import wiring
     from tether.api.tasks import handle
 
-    return handle(request)
+    return handle(request, wiring.tasks)

@@ -31,7 +31,7 @@ ACME = bearer("acme")
 SECRET = "contract-secret-0123456789"
 WHSEC = "whsec_contract0test0secret0123456789"
 __all__ = ["clock", "flow"]  # fixtures of the OAuth harness used here
-ROUTERS: dict[str, Router] = {
+ROUTERS: dict[str, Router[Any]] = {
     "catalog": catalog.router,
     "connections": connections.router,
     "settings": settings.router,
@@ -39,7 +39,7 @@ ROUTERS: dict[str, Router] = {
     "fetch": fetch.router,
     "oauth_start": oauth.start_router,
     "oauth_callback": oauth.callback_router,
-    "webhooks": webhooks.router_for(None),
+    "webhooks": webhooks.router,
     "tasks": tasks.router,
 }
 DOCUMENT = openapi_document()

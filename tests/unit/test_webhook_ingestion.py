@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,13 @@ from standardwebhooks.webhooks import Webhook
 from twilio.request_validator import RequestValidator
 
 from tests.support.recording_queue import RecordingQueue, Scheduled
+from tether import wiring
 from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.adapters.sqlite.schema import MIGRATIONS, _utc_text, format_time
 from tether.adapters.sqlite.store import _WEBHOOK_EVENTS_SQL
-from tether.api.webhooks import handle, masked_path
+from tether.api.endpoint import Wired
+from tether.api.webhooks import Services, handle, masked_path
 from tether.bootstrap import Container, reset_container
 from tether.catalog import Catalog, load_catalog
 from tether.connections.commands import CreateConnection
@@ -681,7 +683,13 @@ def _post(path: str, delivery: InboundRequest) -> Any:
         data=delivery.body,
         headers=dict(delivery.headers),
     ):
-        return handle(request, public_url=PUBLIC)
+        return handle(request, _public_wiring)
+
+
+def _public_wiring() -> Wired[Services]:
+    """The deployed wiring of the function, with Tether's public URL set to ``PUBLIC``."""
+    wired = wiring.webhooks()
+    return replace(wired, services=replace(wired.services, public_url=PUBLIC))
 
 
 def test_http_answers_and_never_logs_the_token(

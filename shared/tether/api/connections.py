@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from flask import Request, Response
 
-from tether.api.endpoint import Call, serve
+from tether.api.endpoint import Call, Wiring, serve
 from tether.api.parsing import parse_body, parse_query
 from tether.api.responses import body_response, no_content
 from tether.api.routing import Router
@@ -23,17 +27,37 @@ from tether.domain.errors import InvalidRequest, NotFound
 from tether.domain.ids import is_well_formed
 from tether.domain.models import WebhookInfo
 
-__all__ = ["handle", "router"]
+if TYPE_CHECKING:
+    from tether.catalog import Catalog
+    from tether.connections.service import ConnectionService
+    from tether.domain.models import Delivery
+    from tether.oauth.lifecycle import TokenLifecycle
+    from tether.webhooks.ingestion import WebhookIngestion
+
+__all__ = ["Services", "handle", "router"]
 
 
-def _connection_id(call: Call) -> str:
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What these routes use, each built on first use. ``deliveries(tenant, connection)``:
+    the connection's recent deliveries, newest first."""
+
+    connections: Callable[[], ConnectionService]
+    catalog: Callable[[], Catalog]
+    webhooks: Callable[[], WebhookIngestion]
+    tokens: Callable[[], TokenLifecycle]
+    deliveries: Callable[[str, str], list[Delivery]]
+    max_body_bytes: int
+
+
+def _connection_id(call: Call[Services]) -> str:
     connection_id = call.params["id"]
     if not is_well_formed(connection_id):
         raise NotFound("no such connection", code="CONNECTION_NOT_FOUND")
     return connection_id
 
 
-def _if_match(call: Call) -> int | None:
+def _if_match(call: Call[Services]) -> int | None:
     header = call.request.headers.get("If-Match")
     if header is None or header.strip() == "*":
         return None
@@ -43,15 +67,17 @@ def _if_match(call: Call) -> int | None:
     return version
 
 
-def _new_webhook(call: Call, body: CreateConnection) -> tuple[WebhookInfo | None, dict[str, str]]:
+def _new_webhook(
+    call: Call[Services], body: CreateConnection
+) -> tuple[WebhookInfo | None, dict[str, str]]:
     """A per-connection webhook URL for providers whose signing secret is per connection
     (and, for the generic Standard Webhooks connector, a signing secret when none is given)."""
-    spec = call.container.catalog.get(body.provider).webhook
+    spec = call.services.catalog().get(body.provider).webhook
     if spec is None or spec.scheme == "none" or spec.secret_field is None:
         return None, {}
     from tether.webhooks.ingestion import new_signing_secret
 
-    ingestion = call.container.webhook_ingestion
+    ingestion = call.services.webhooks()
     token, token_hash, _ = ingestion.issue_token()
     once = {"url": ingestion.webhook_url(token)}
     if spec.scheme == "standard_webhooks" and not body.credentials.get(spec.secret_field):
@@ -59,16 +85,14 @@ def _new_webhook(call: Call, body: CreateConnection) -> tuple[WebhookInfo | None
     return WebhookInfo(url=ingestion.masked_url(token), token_hash=token_hash), once
 
 
-def create(call: Call) -> Response:
-    body = parse_body(
-        call.request, CreateConnection, max_bytes=call.container.settings.max_body_bytes
-    )
+def create(call: Call[Services]) -> Response:
+    body = parse_body(call.request, CreateConnection, max_bytes=call.services.max_body_bytes)
     webhook, once = _new_webhook(call, body)
     if "secret" in once:
         body = body.model_copy(
             update={"credentials": {**body.credentials, once.pop("field"): once["secret"]}}
         )
-    connection = call.container.connections.create(call.principal, body, webhook=webhook)
+    connection = call.services.connections().create(call.principal, body, webhook=webhook)
     # Shown this once: Tether keeps only the hash of the URL's token (and the secret only in
     # the credential store).
     shown = None if webhook is None else WebhookUrl(url=once["url"], secret=once.get("secret"))
@@ -82,9 +106,9 @@ def create(call: Call) -> Response:
     )
 
 
-def list_(call: Call) -> Response:
+def list_(call: Call[Services]) -> Response:
     query = parse_query(call.request.args, ListConnections)
-    page = call.container.connections.list_connections(call.principal, query)
+    page = call.services.connections().list_connections(call.principal, query)
     return body_response(
         ConnectionList(
             connections=[connection_view(c) for c in page.items],
@@ -95,49 +119,43 @@ def list_(call: Call) -> Response:
     )
 
 
-def get(call: Call) -> Response:
-    connection = call.container.connections.get(call.principal, _connection_id(call))
+def get(call: Call[Services]) -> Response:
+    connection = call.services.connections().get(call.principal, _connection_id(call))
     return body_response(connection_view(connection), headers={"ETag": etag(connection)})
 
 
-def update(call: Call) -> Response:
+def update(call: Call[Services]) -> Response:
     connection_id = _connection_id(call)
-    body = parse_body(
-        call.request, UpdateConnection, max_bytes=call.container.settings.max_body_bytes
-    )
-    connection = call.container.connections.update(
+    body = parse_body(call.request, UpdateConnection, max_bytes=call.services.max_body_bytes)
+    connection = call.services.connections().update(
         call.principal, connection_id, body, if_match=_if_match(call)
     )
     return body_response(connection_view(connection), headers={"ETag": etag(connection)})
 
 
-def delete(call: Call) -> Response:
-    call.container.connections.delete(call.principal, _connection_id(call))
+def delete(call: Call[Services]) -> Response:
+    call.services.connections().delete(call.principal, _connection_id(call))
     return no_content()
 
 
-def refresh(call: Call) -> Response:
+def refresh(call: Call[Services]) -> Response:
     """Force a token refresh now (OAuth connections)."""
-    connection = call.container.connections.get(call.principal, _connection_id(call))
-    refreshed = call.container.token_lifecycle.force_refresh(
-        connection, actor=call.principal.user_id
-    )
+    connection = call.services.connections().get(call.principal, _connection_id(call))
+    refreshed = call.services.tokens().force_refresh(connection, actor=call.principal.user_id)
     return body_response(connection_view(refreshed), headers={"ETag": etag(refreshed)})
 
 
-def rotate_webhook(call: Call) -> Response:
+def rotate_webhook(call: Call[Services]) -> Response:
     """A new webhook URL (the old one stops working); shown this once."""
-    url = call.container.webhook_ingestion.rotate_webhook(call.principal, _connection_id(call))
+    url = call.services.webhooks().rotate_webhook(call.principal, _connection_id(call))
     return body_response(WebhookUrl(url=url), 201)
 
 
-def events(call: Call) -> Response:
+def events(call: Call[Services]) -> Response:
     """Recent inbound events and deliveries of the connection (no payload secrets)."""
     connection_id = _connection_id(call)
-    inbound = call.container.webhook_ingestion.list_events(call.principal, connection_id)
-    deliveries = call.container.store.list_deliveries(
-        call.principal.tenant_id, connection_id=connection_id
-    )
+    inbound = call.services.webhooks().list_events(call.principal, connection_id)
+    deliveries = call.services.deliveries(call.principal.tenant_id, connection_id)
     return body_response(
         ConnectionEvents(
             events=[
@@ -169,12 +187,12 @@ def events(call: Call) -> Response:
     )
 
 
-def audit(call: Call) -> Response:
-    events = call.container.connections.audit_trail(call.principal, _connection_id(call))
+def audit(call: Call[Services]) -> Response:
+    events = call.services.connections().audit_trail(call.principal, _connection_id(call))
     return body_response(AuditTrail(audit=[audit_view(e) for e in events]))
 
 
-router = Router()
+router: Router[Services] = Router()
 router.add("POST", "/", create)
 router.add("GET", "/", list_)
 router.add("GET", "/:id", get)
@@ -186,5 +204,5 @@ router.add("DELETE", "/:id", delete)
 router.add("GET", "/:id/audit", audit)
 
 
-def handle(request: Request) -> Response:
-    return serve("connections", request, router)
+def handle(request: Request, wiring: Wiring[Services]) -> Response:
+    return serve("connections", request, router, wiring)

@@ -1,80 +1,105 @@
 """The frame every function runs in: CORS, authentication, routing, errors → JSON, one log
-line per request. Functions in ``functions/main.py`` call :func:`serve` and nothing else."""
+line per request. Functions in ``functions/main.py`` call their route module's ``handle``,
+which calls :func:`serve` and nothing else.
+
+The frame never looks anything up: the entry point hands it a :data:`Wiring`, the composition
+root's recipe for this function (:mod:`tether.wiring`), which it calls once per request inside
+the error handling (so a configuration that cannot be built answers a JSON 500 like any other
+failure). What the recipe gives is :class:`Wired`: the frame's own needs (:class:`Frame`) and
+the services the function's routes use, each built only when a route first asks for it.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from flask import Request, Response
 
 from tether.api.auth import bearer_token
 from tether.api.cors import apply_cors, is_preflight, preflight_response
 from tether.api.responses import error_response
-from tether.api.routing import Router
+from tether.api.routing import Call, Router
 from tether.domain.errors import TetherError
-from tether.domain.models import Principal
 from tether.logs import secret_scope
 
 if TYPE_CHECKING:
-    from tether.bootstrap import Container
+    from tether.api.auth import TokenVerifier
 
-__all__ = ["Call", "serve"]
+__all__ = ["Call", "Frame", "Wired", "Wiring", "serve"]
 
 log = logging.getLogger("tether.http")
 
+S = TypeVar("S")
 
-class Call(NamedTuple):
-    request: Request
-    params: dict[str, str]
-    container: Container
-    principal_or_none: Principal | None
 
-    @property
-    def principal(self) -> Principal:
-        if self.principal_or_none is None:  # a public route asked for a principal
-            raise TetherError("route is public but needs a principal")
-        return self.principal_or_none
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """What the frame itself uses: the bearer-token verifier (asked for on the first request
+    to a route that is not public), the origins CORS allows, and whether every answered
+    request is logged (else only 5xx)."""
+
+    verifier: Callable[[], TokenVerifier]
+    cors_origins: frozenset[str]
+    access_log: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Wired(Generic[S]):
+    """One function as the composition root hands it over: its frame and its routes'
+    services."""
+
+    frame: Frame
+    services: S
+
+
+Wiring = Callable[[], Wired[S]]
+"""How an entry point hands a function its services: called at each request, cheap (the
+parts it names are built once per instance, on first use)."""
 
 
 def serve(
     function: str,
     request: Request,
-    router: Router,
+    router: Router[S],
+    wiring: Wiring[S],
     *,
     log_path: Callable[[str], str] | None = None,
 ) -> Response:
     """``log_path``: how the access log shows the request path (paths that carry a secret,
     such as a webhook token, are masked by it); default: as is."""
     with secret_scope():
-        return _serve(function, request, router, log_path)
+        return _serve(function, request, router, wiring, log_path)
 
 
 def _serve(
-    function: str, request: Request, router: Router, log_path: Callable[[str], str] | None
+    function: str,
+    request: Request,
+    router: Router[S],
+    wiring: Wiring[S],
+    log_path: Callable[[str], str] | None,
 ) -> Response:
-    from tether.bootstrap import get_container
-
     started = time.perf_counter()
     origins: frozenset[str] = frozenset()
     tenant: str | None = None
     access_log = True
     try:
-        container = get_container()
-        access_log = container.settings.access_log_enabled
-        origins = container.settings.cors_origins
+        wired = wiring()
+        access_log = wired.frame.access_log
+        origins = wired.frame.cors_origins
         if is_preflight(request):
             return preflight_response(request, origins)
         route, params = router.match(request.method, request.path)
         principal = None
         if not route.public:
-            principal = container.verifier.verify(
+            principal = wired.frame.verifier().verify(
                 bearer_token(request.headers.get("Authorization"))
             )
             tenant = principal.tenant_id
-        response = route.handler(Call(request, params, container, principal))
+        response = route.handler(Call(request, params, wired.services, principal))
     except TetherError as error:
         if error.http_status >= 500:
             log.error("request failed: %s", error.code, extra={"error_code": error.code})

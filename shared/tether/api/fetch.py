@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from flask import Request, Response
 from pydantic import Field
 
-from tether.api.endpoint import Call, serve
+from tether.api.endpoint import Call, Wiring, serve
 from tether.api.parsing import parse_body
 from tether.api.responses import body_response
 from tether.api.routing import Router
@@ -14,7 +18,20 @@ from tether.api.schemas import Body
 from tether.domain.errors import NotFound
 from tether.domain.ids import is_well_formed
 
-__all__ = ["EndpointView", "EndpointsBody", "handle", "router"]
+if TYPE_CHECKING:
+    from tether.fetch.calls import ConnectionCalls
+    from tether.fetch.discovery import EndpointDiscovery
+
+__all__ = ["EndpointView", "EndpointsBody", "Services", "handle", "router"]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What these routes use, each built on first use."""
+
+    calls: Callable[[], ConnectionCalls]
+    discovery: Callable[[], EndpointDiscovery]
+    max_body_bytes: int
 
 
 class EndpointView(Body):
@@ -33,34 +50,32 @@ class EndpointsBody(Body):
     truncated: bool
 
 
-def _connection_id(call: Call) -> str:
+def _connection_id(call: Call[Services]) -> str:
     connection_id = call.params["id"]
     if not is_well_formed(connection_id):
         raise NotFound("no such connection", code="CONNECTION_NOT_FOUND")
     return connection_id
 
 
-def fetch(call: Call) -> Response:
+def fetch(call: Call[Services]) -> Response:
     from tether.fetch.service import FetchRequest, FetchService
 
-    request = parse_body(
-        call.request, FetchRequest, max_bytes=call.container.settings.max_body_bytes
-    )
-    sender = call.container.connection_calls.sender(call.principal, _connection_id(call))
+    request = parse_body(call.request, FetchRequest, max_bytes=call.services.max_body_bytes)
+    sender = call.services.calls().sender(call.principal, _connection_id(call))
     service = FetchService(sender, sender.base_url, sender.default_pagination, redact=sender.redact)
     result = service.fetch(request)
     return body_response(result)
 
 
-def endpoints(call: Call) -> Response:
-    sender = call.container.connection_calls.sender(call.principal, _connection_id(call))
+def endpoints(call: Call[Services]) -> Response:
+    sender = call.services.calls().sender(call.principal, _connection_id(call))
     connection, provider = sender.connection, sender.provider
     from tether.fetch.discovery import Endpoint
 
     known = []
     if provider.test is not None and not provider.test.path.startswith("{"):
         known.append(Endpoint(provider.test.method, provider.test.path, provider.test.description))
-    found = call.container.endpoint_discovery.discover(
+    found = call.services.discovery().discover(
         f"{connection.tenant_id}:{connection.id}",
         base_url=sender.base_url,
         send=lambda method, url: sender(method, url),
@@ -69,10 +84,10 @@ def endpoints(call: Call) -> Response:
     return body_response(EndpointsBody.model_validate(sender.redact(found.as_dict())))
 
 
-router = Router()
+router: Router[Services] = Router()
 router.add("POST", "/:id", fetch)
 router.add("GET", "/:id/endpoints", endpoints)
 
 
-def handle(request: Request) -> Response:
-    return serve("fetch", request, router)
+def handle(request: Request, wiring: Wiring[Services]) -> Response:
+    return serve("fetch", request, router, wiring)

@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from flask import Request, Response
 
-from tether.api.endpoint import Call, serve
+from tether.api.endpoint import Call, Wiring, serve
 from tether.api.parsing import parse_body
 from tether.api.responses import body_response
 from tether.api.routing import Router
 from tether.api.schemas import ErrorBody, ErrorDetail, OAuthStarted
 from tether.connections.commands import StartOAuth
 
-__all__ = ["callback_router", "handle_callback", "handle_start", "start_router"]
+if TYPE_CHECKING:
+    from tether.oauth.flow import OAuthFlowService
+
+__all__ = ["Services", "callback_router", "handle_callback", "handle_start", "start_router"]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What both functions' routes use: the OAuth flow, built on first use."""
+
+    flow: Callable[[], OAuthFlowService]
+    max_body_bytes: int
+
 
 # The callback URL carries the code and state: no Referer may leak them onward (RFC 9700).
 _CALLBACK_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 
-def start(call: Call) -> Response:
-    body = parse_body(call.request, StartOAuth, max_bytes=call.container.settings.max_body_bytes)
-    started = call.container.oauth_flow.start(call.principal, body)
+def start(call: Call[Services]) -> Response:
+    body = parse_body(call.request, StartOAuth, max_bytes=call.services.max_body_bytes)
+    started = call.services.flow().start(call.principal, body)
     return body_response(
         OAuthStarted(
             authorization_url=started.authorization_url,
@@ -30,8 +46,8 @@ def start(call: Call) -> Response:
     )
 
 
-def callback(call: Call) -> Response:
-    result = call.container.oauth_flow.callback(call.request.args.to_dict())
+def callback(call: Call[Services]) -> Response:
+    result = call.services.flow().callback(call.request.args.to_dict())
     if result.location is None:
         message = result.message or "invalid state"
         response = body_response(
@@ -44,15 +60,15 @@ def callback(call: Call) -> Response:
     return response
 
 
-start_router = Router()
+start_router: Router[Services] = Router()
 start_router.add("POST", "/", start)
-callback_router = Router()
+callback_router: Router[Services] = Router()
 callback_router.add("GET", "/", callback, public=True)
 
 
-def handle_start(request: Request) -> Response:
-    return serve("oauth_start", request, start_router)
+def handle_start(request: Request, wiring: Wiring[Services]) -> Response:
+    return serve("oauth_start", request, start_router, wiring)
 
 
-def handle_callback(request: Request) -> Response:
-    return serve("oauth_callback", request, callback_router)
+def handle_callback(request: Request, wiring: Wiring[Services]) -> Response:
+    return serve("oauth_callback", request, callback_router, wiring)

@@ -7,12 +7,14 @@ optional ``{overlap_hours}`` answers the new ``whsec_…`` secret, shown this on
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flask import Request, Response
 from pydantic import Field
 
-from tether.api.endpoint import Call, serve
+from tether.api.endpoint import Call, Wiring, serve
 from tether.api.parsing import parse_body
 from tether.api.responses import body_response
 from tether.api.routing import Router
@@ -20,9 +22,17 @@ from tether.api.schemas import NotifySecretView, NotifySettingsBody, RotatedNoti
 from tether.connections.commands import InputModel
 
 if TYPE_CHECKING:
-    from tether.delivery.settings import NotifySettingsView
+    from tether.delivery.settings import NotifySettingsService, NotifySettingsView
 
-__all__ = ["PutSettings", "RotateSecret", "handle", "router"]
+__all__ = ["PutSettings", "RotateSecret", "Services", "handle", "router"]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What these routes use: the tenant's notify settings, built on first use."""
+
+    notify_settings: Callable[[], NotifySettingsService]
+    max_body_bytes: int
 
 
 class PutSettings(InputModel):
@@ -47,35 +57,35 @@ def _fields(view: NotifySettingsView) -> dict[str, Any]:
     }
 
 
-def get(call: Call) -> Response:
-    view = call.container.notify_settings.get(call.principal)
+def get(call: Call[Services]) -> Response:
+    view = call.services.notify_settings().get(call.principal)
     return body_response(NotifySettingsBody(**_fields(view)))
 
 
-def put(call: Call) -> Response:
-    body = parse_body(call.request, PutSettings, max_bytes=call.container.settings.max_body_bytes)
-    view = call.container.notify_settings.set_notify_url(call.principal, body.notify_url)
+def put(call: Call[Services]) -> Response:
+    body = parse_body(call.request, PutSettings, max_bytes=call.services.max_body_bytes)
+    view = call.services.notify_settings().set_notify_url(call.principal, body.notify_url)
     return body_response(NotifySettingsBody(**_fields(view)))
 
 
-def rotate(call: Call) -> Response:
+def rotate(call: Call[Services]) -> Response:
     body = (
-        parse_body(call.request, RotateSecret, max_bytes=call.container.settings.max_body_bytes)
+        parse_body(call.request, RotateSecret, max_bytes=call.services.max_body_bytes)
         if call.request.content_length
         else RotateSecret()
     )
-    secret = call.container.notify_settings.rotate_secret(
+    secret = call.services.notify_settings().rotate_secret(
         call.principal, overlap_hours=body.overlap_hours
     )
-    view = call.container.notify_settings.get(call.principal)
+    view = call.services.notify_settings().get(call.principal)
     return body_response(RotatedNotifySecret(secret=secret, **_fields(view)), 201)
 
 
-router = Router()
+router: Router[Services] = Router()
 router.add("GET", "/", get)
 router.add("PUT", "/", put)
 router.add("POST", "/notify-secret/rotate", rotate)
 
 
-def handle(request: Request) -> Response:
-    return serve("settings", request, router)
+def handle(request: Request, wiring: Wiring[Services]) -> Response:
+    return serve("settings", request, router, wiring)

@@ -10,21 +10,38 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from flask import Request, Response
 from pydantic import BaseModel, ValidationError
 
-from tether.api.endpoint import Call, serve
+from tether.api.endpoint import Call, Wiring, serve
 from tether.api.parsing import read_json_object
 from tether.api.responses import body_response
 from tether.api.routing import Router
 from tether.api.schemas import ErrorDetail, TaskAnswer
 from tether.domain.errors import InvalidRequest, TetherError
 
-__all__ = ["ReplayDelivery", "execute", "handle", "router"]
+if TYPE_CHECKING:
+    from tether.api.task_auth import TaskCallerVerifier
+    from tether.delivery.service import DeliveryService
+
+__all__ = ["ReplayDelivery", "Services", "execute", "handle", "router"]
 
 log = logging.getLogger("tether.tasks")
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What these routes use: who may call (``caller``), the task runner (``dispatch``: kind,
+    payload; unknown kinds fail for good) and the delivery service for replays, each built on
+    first use."""
+
+    caller: Callable[[], TaskCallerVerifier]
+    dispatch: Callable[[str, dict[str, Any]], None]
+    delivery: Callable[[], DeliveryService]
+    max_body_bytes: int
 
 
 class ReplayDelivery(BaseModel):
@@ -34,16 +51,16 @@ class ReplayDelivery(BaseModel):
     delivery_id: str
 
 
-def run(call: Call) -> Response:
-    container = call.container
-    container.task_caller_verifier.verify(call.request.headers.get("Authorization"))
+def run(call: Call[Services]) -> Response:
+    services = call.services
+    services.caller().verify(call.request.headers.get("Authorization"))
     payload = (
-        read_json_object(call.request, max_bytes=container.settings.max_body_bytes)
+        read_json_object(call.request, max_bytes=services.max_body_bytes)
         if _has_body(call.request)
         else {}  # `curl -X POST …/tasks/sweep`: a task with no parameters
     )
     attempt = call.request.headers.get("X-CloudTasks-TaskRetryCount", "0")
-    return execute(container.dispatch_task, call.params["kind"], payload, attempt=attempt)
+    return execute(services.dispatch, call.params["kind"], payload, attempt=attempt)
 
 
 def _has_body(request: Request) -> bool:
@@ -88,25 +105,25 @@ def execute(
     return body_response(TaskAnswer(ok=True))
 
 
-def replay_delivery(call: Call) -> Response:
+def replay_delivery(call: Call[Services]) -> Response:
     """``POST /deliver/replay`` ``{tenant_id, delivery_id}``: send a dead or failed delivery
     again now (after the tenant's endpoint recovered)."""
-    container = call.container
-    container.task_caller_verifier.verify(call.request.headers.get("Authorization"))
-    body = read_json_object(call.request, max_bytes=container.settings.max_body_bytes)
+    services = call.services
+    services.caller().verify(call.request.headers.get("Authorization"))
+    body = read_json_object(call.request, max_bytes=services.max_body_bytes)
     try:
         wanted = ReplayDelivery.model_validate(body, strict=True)
     except ValidationError:
         raise InvalidRequest("give tenant_id and delivery_id", code="INVALID_REQUEST") from None
-    delivered = container.delivery.replay(wanted.tenant_id, wanted.delivery_id)
+    delivered = services.delivery().replay(wanted.tenant_id, wanted.delivery_id)
     return body_response(TaskAnswer(ok=delivered))
 
 
-router = Router()
+router: Router[Services] = Router()
 router.add("POST", "/deliver/replay", replay_delivery, public=True)
 # Public as far as tenants go: the caller is checked against the task credentials instead.
 router.add("POST", "/:kind", run, public=True)
 
 
-def handle(request: Request) -> Response:
-    return serve("tasks", request, router)
+def handle(request: Request, wiring: Wiring[Services]) -> Response:
+    return serve("tasks", request, router, wiring)

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from flask import Request, Response
 from pydantic import Field
 
-from tether.api.endpoint import Call, serve
+from tether.api.endpoint import Call, Wiring, serve
 from tether.api.parsing import parse_body
 from tether.api.responses import body_response
 from tether.api.routing import Router
@@ -18,7 +20,18 @@ from tether.domain.errors import NotFound
 from tether.domain.ids import is_well_formed
 from tether.fetch.outcomes import OutcomeCode, ProbeOutcome
 
-__all__ = ["ProbeOutcomeBody", "ProbeUnsaved", "handle", "router"]
+if TYPE_CHECKING:
+    from tether.fetch.probe import ConnectionProber
+
+__all__ = ["ProbeOutcomeBody", "ProbeUnsaved", "Services", "handle", "router"]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What these routes use: the connection prober, built on first use."""
+
+    prober: Callable[[], ConnectionProber]
+    max_body_bytes: int
 
 
 class ProbeUnsaved(InputModel):
@@ -54,26 +67,26 @@ class ProbeOutcomeBody(Body):
         )
 
 
-def unsaved(call: Call) -> Response:
-    body = parse_body(call.request, ProbeUnsaved, max_bytes=call.container.settings.max_body_bytes)
-    outcome = call.container.connection_prober.test_unsaved(
+def unsaved(call: Call[Services]) -> Response:
+    body = parse_body(call.request, ProbeUnsaved, max_bytes=call.services.max_body_bytes)
+    outcome = call.services.prober().test_unsaved(
         call.principal, body.provider, body.credentials, body.config
     )
     return body_response(ProbeOutcomeBody.of(outcome))
 
 
-def stored(call: Call) -> Response:
+def stored(call: Call[Services]) -> Response:
     connection_id = call.params["id"]
     if not is_well_formed(connection_id):
         raise NotFound("no such connection", code="CONNECTION_NOT_FOUND")
-    outcome = call.container.connection_prober.test_stored(call.principal, connection_id)
+    outcome = call.services.prober().test_stored(call.principal, connection_id)
     return body_response(ProbeOutcomeBody.of(outcome))
 
 
-router = Router()
+router: Router[Services] = Router()
 router.add("POST", "/", unsaved)
 router.add("POST", "/:id", stored)
 
 
-def handle(request: Request) -> Response:
-    return serve("test_connection", request, router)
+def handle(request: Request, wiring: Wiring[Services]) -> Response:
+    return serve("test_connection", request, router, wiring)

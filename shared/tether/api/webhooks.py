@@ -16,12 +16,13 @@ registered with the log redactor for the rest of the request.
 
 from __future__ import annotations
 
-import functools
-from typing import TYPE_CHECKING, Protocol, cast
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Request, Response
 
-from tether.api.endpoint import Call, serve
+from tether.api.endpoint import Call, Wiring, serve
 from tether.api.responses import body_response
 from tether.api.routing import Router
 from tether.api.schemas import WebhookAccepted
@@ -29,20 +30,25 @@ from tether.domain.errors import PayloadTooLarge, TetherError
 from tether.webhooks.model import InboundRequest
 
 if TYPE_CHECKING:
+    from tether.domain.clock import Clock
     from tether.webhooks.ingestion import WebhookIngestion
 
-__all__ = ["FUNCTION", "handle", "masked_path", "router_for"]
+__all__ = ["FUNCTION", "Services", "handle", "masked_path", "router"]
 
 FUNCTION = "webhooks"
 _PROVIDERS = "providers"
 _MASK = "…"
 
 
-class _WithIngestion(Protocol):
-    """The container as these routes use it (``Container.webhook_ingestion``)."""
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What these routes use: the ingestion service (built on first use), the clock that
+    stamps a delivery's arrival, and Tether's public base URL (``TETHER_PUBLIC_URL``), for
+    schemes that sign the URL (Twilio, Square, HubSpot); ``None``: the URL this instance saw."""
 
-    @property
-    def webhook_ingestion(self) -> WebhookIngestion: ...
+    ingestion: Callable[[], WebhookIngestion]
+    clock: Clock
+    public_url: str | None
 
 
 def masked_path(path: str) -> str:
@@ -53,11 +59,7 @@ def masked_path(path: str) -> str:
     return "/" + _MASK + segments[0][-4:] + ("/" + _MASK if len(segments) > 1 else "")
 
 
-def _service(call: Call) -> WebhookIngestion:
-    return cast("_WithIngestion", call.container).webhook_ingestion
-
-
-def _inbound(call: Call, service: WebhookIngestion, public_url: str | None) -> InboundRequest:
+def _inbound(call: Call[Services], service: WebhookIngestion) -> InboundRequest:
     """The delivery as received: raw body (at most the cap), lower-case header names, and the
     public URL the sender called (``<public URL>/webhooks<path>[?query]``; the URL this
     instance saw when no public URL is configured)."""
@@ -69,7 +71,7 @@ def _inbound(call: Call, service: WebhookIngestion, public_url: str | None) -> I
     body = request.stream.read(limit + 1)
     if len(body) > limit:
         raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-    base = public_url if public_url is not None else call.container.settings.public_url
+    base = call.services.public_url
     if base:
         url = f"{base.rstrip('/')}/{FUNCTION}{request.path}"
         query = request.query_string.decode("latin-1")
@@ -82,7 +84,7 @@ def _inbound(call: Call, service: WebhookIngestion, public_url: str | None) -> I
         url=url,
         headers={name.lower(): value for name, value in request.headers.items()},
         body=body,
-        received_at=call.container.clock.now(),
+        received_at=call.services.clock.now(),
     )
 
 
@@ -97,34 +99,30 @@ def _bodyless(status: int) -> Response:
     return response
 
 
-@functools.cache
-def router_for(public_url: str | None) -> Router:
-    def by_token(call: Call) -> Response:
-        service = _service(call)
-        accepted = service.receive_for_token(
-            call.params["token"], _inbound(call, service, public_url)
-        )
+def by_token(call: Call[Services]) -> Response:
+    service = call.services.ingestion()
+    accepted = service.receive_for_token(call.params["token"], _inbound(call, service))
+    return _answer(accepted.duplicate)
+
+
+def by_provider(call: Call[Services]) -> Response:
+    service = call.services.ingestion()
+    provider = call.params["provider"]
+    if not service.replies_without_body(provider):
+        accepted = service.receive_for_provider(provider, _inbound(call, service))
         return _answer(accepted.duplicate)
-
-    def by_provider(call: Call) -> Response:
-        service = _service(call)
-        provider = call.params["provider"]
-        if not service.replies_without_body(provider):
-            accepted = service.receive_for_provider(provider, _inbound(call, service, public_url))
-            return _answer(accepted.duplicate)
-        try:
-            service.receive_for_provider(provider, _inbound(call, service, public_url))
-        except TetherError as error:
-            return _bodyless(error.http_status)
-        return _bodyless(200)
-
-    router = Router()
-    router.add("POST", f"/{_PROVIDERS}/:provider", by_provider, public=True)
-    router.add("POST", "/:token", by_token, public=True)
-    return router
+    try:
+        service.receive_for_provider(provider, _inbound(call, service))
+    except TetherError as error:
+        return _bodyless(error.http_status)
+    return _bodyless(200)
 
 
-def handle(request: Request, *, public_url: str | None = None) -> Response:
-    """Serve one delivery. ``public_url``: Tether's public base URL (default: the
-    ``TETHER_PUBLIC_URL`` setting), for schemes that sign the URL (Twilio, Square, HubSpot)."""
-    return serve(FUNCTION, request, router_for(public_url), log_path=masked_path)
+router: Router[Services] = Router()
+router.add("POST", f"/{_PROVIDERS}/:provider", by_provider, public=True)
+router.add("POST", "/:token", by_token, public=True)
+
+
+def handle(request: Request, wiring: Wiring[Services]) -> Response:
+    """Serve one delivery."""
+    return serve(FUNCTION, request, router, wiring, log_path=masked_path)

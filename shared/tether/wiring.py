@@ -1,0 +1,159 @@
+"""Which services each function's routes get: the side of the composition root that faces HTTP.
+
+An entry point in ``functions/main.py`` hands its route module one of these recipes
+(``handle(request, wiring.connections)``). The route module's frame calls it once per request
+and gets the frame's own needs and exactly the services the module's ``Services`` declares:
+references to parts of this instance's :class:`~tether.bootstrap.Container`, each built on
+first use, so a route that never asks for a service never builds it. The routes never see
+the container. Imports stay inside each recipe: a cold instance loads only its own function's
+modules.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tether.bootstrap import Container, get_container
+
+if TYPE_CHECKING:
+    from tether.api import catalog as catalog_api
+    from tether.api import connections as connections_api
+    from tether.api import fetch as fetch_api
+    from tether.api import oauth as oauth_api
+    from tether.api import settings as settings_api
+    from tether.api import tasks as tasks_api
+    from tether.api import testing as testing_api
+    from tether.api import webhooks as webhooks_api
+    from tether.api.endpoint import Frame, Wired
+
+__all__ = [
+    "catalog",
+    "connections",
+    "fetch",
+    "oauth",
+    "settings",
+    "tasks",
+    "test_connection",
+    "webhooks",
+]
+
+
+def _frame(c: Container) -> Frame:
+    from tether.api.endpoint import Frame
+
+    s = c.settings
+    return Frame(
+        verifier=lambda: c.verifier,
+        cors_origins=s.cors_origins,
+        access_log=s.access_log_enabled,
+    )
+
+
+def catalog() -> Wired[catalog_api.Services]:
+    from tether.api.catalog import Services
+    from tether.api.endpoint import Wired
+
+    c = get_container()
+    return Wired(_frame(c), Services(catalog=lambda: c.catalog))
+
+
+def connections() -> Wired[connections_api.Services]:
+    from tether.api.connections import Services
+    from tether.api.endpoint import Wired
+
+    c = get_container()
+    return Wired(
+        _frame(c),
+        Services(
+            connections=lambda: c.connections,
+            catalog=lambda: c.catalog,
+            webhooks=lambda: c.webhook_ingestion,
+            tokens=lambda: c.token_lifecycle,
+            deliveries=lambda tenant, connection: c.store.list_deliveries(
+                tenant, connection_id=connection
+            ),
+            max_body_bytes=c.settings.max_body_bytes,
+        ),
+    )
+
+
+def oauth() -> Wired[oauth_api.Services]:
+    """Both ``oauth_start`` and ``oauth_callback``."""
+    from tether.api.endpoint import Wired
+    from tether.api.oauth import Services
+
+    c = get_container()
+    return Wired(
+        _frame(c), Services(flow=lambda: c.oauth_flow, max_body_bytes=c.settings.max_body_bytes)
+    )
+
+
+def test_connection() -> Wired[testing_api.Services]:
+    from tether.api.endpoint import Wired
+    from tether.api.testing import Services
+
+    c = get_container()
+    return Wired(
+        _frame(c),
+        Services(prober=lambda: c.connection_prober, max_body_bytes=c.settings.max_body_bytes),
+    )
+
+
+def fetch() -> Wired[fetch_api.Services]:
+    from tether.api.endpoint import Wired
+    from tether.api.fetch import Services
+
+    c = get_container()
+    return Wired(
+        _frame(c),
+        Services(
+            calls=lambda: c.connection_calls,
+            discovery=lambda: c.endpoint_discovery,
+            max_body_bytes=c.settings.max_body_bytes,
+        ),
+    )
+
+
+def webhooks() -> Wired[webhooks_api.Services]:
+    from tether.api.endpoint import Wired
+    from tether.api.webhooks import Services
+
+    c = get_container()
+    return Wired(
+        _frame(c),
+        Services(
+            ingestion=lambda: c.webhook_ingestion,
+            clock=c.clock,
+            public_url=c.settings.public_url,
+        ),
+    )
+
+
+def settings() -> Wired[settings_api.Services]:
+    from tether.api.endpoint import Wired
+    from tether.api.settings import Services
+
+    c = get_container()
+    return Wired(
+        _frame(c),
+        Services(
+            notify_settings=lambda: c.notify_settings,
+            max_body_bytes=c.settings.max_body_bytes,
+        ),
+    )
+
+
+def tasks() -> Wired[tasks_api.Services]:
+    from tether.api.endpoint import Wired
+    from tether.api.tasks import Services
+
+    c = get_container()
+    return Wired(
+        _frame(c),
+        Services(
+            caller=lambda: c.task_caller_verifier,
+            dispatch=c.dispatch_task,
+            delivery=lambda: c.delivery,
+            max_body_bytes=c.settings.max_body_bytes,
+        ),
+    )
