@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,20 +15,119 @@ from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions, Ret
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.adapters.sqlite.retired_versions import SqliteRetiredVersions
 from tether.crypto import Keyring, Sealer
-from tether.ports import ConnectionStore, SecretStore
+from tether.ports import (
+    AuditLog,
+    ConnectionRepository,
+    ConnectionStore,
+    DeliveryRepository,
+    ExpiredRecordPurge,
+    LeaseStore,
+    OAuthStateRepository,
+    RateBuckets,
+    SecretStore,
+    TenantSettingsRepository,
+    WebhookEventRepository,
+)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One record backend, and the adapter of each record port over it. The ports of one
+    backend share its storage (the SQLite file, the Firestore database), so what one writes
+    the others see: a change's audit entries are listed by the audit log, the purge removes
+    every kind. ``store`` is the facade of them all, as the composition root builds it."""
+
+    name: str
+    store: ConnectionStore
+    connections: ConnectionRepository
+    audit_log: AuditLog
+    oauth_states: OAuthStateRepository
+    webhook_events: WebhookEventRepository
+    leases: LeaseStore
+    rate_buckets: RateBuckets
+    tenant_settings: TenantSettingsRepository
+    deliveries: DeliveryRepository
+    purge: ExpiredRecordPurge
+
+
+def _over(name: str, store: ConnectionStore) -> Backend:
+    return Backend(
+        name=name,
+        store=store,
+        connections=store,
+        audit_log=store,
+        oauth_states=store,
+        webhook_events=store,
+        leases=store,
+        rate_buckets=store,
+        tenant_settings=store,
+        deliveries=store,
+        purge=store,
+    )
 
 
 @pytest.fixture(params=["sqlite", "firestore"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ConnectionStore]:
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "sqlite":
-        backend = SqliteConnectionStore(tmp_path / "store.sqlite3")
-        yield backend
-        backend.close()
+        sqlite_store = SqliteConnectionStore(tmp_path / "store.sqlite3")
+        yield _over("sqlite", sqlite_store)
+        sqlite_store.close()
     elif request.param == "firestore":
         from tether.adapters.firestore import FirestoreConnectionStore
 
         # a fresh client on an emptied emulator database (tests/fixtures/firestore.py)
-        yield FirestoreConnectionStore(request.getfixturevalue("firestore_client"))
+        client = request.getfixturevalue("firestore_client")
+        yield _over("firestore", FirestoreConnectionStore(client))
+
+
+@pytest.fixture
+def store(backend: Backend) -> ConnectionStore:
+    return backend.store
+
+
+@pytest.fixture
+def connections(backend: Backend) -> ConnectionRepository:
+    return backend.connections
+
+
+@pytest.fixture
+def audit_log(backend: Backend) -> AuditLog:
+    return backend.audit_log
+
+
+@pytest.fixture
+def oauth_states(backend: Backend) -> OAuthStateRepository:
+    return backend.oauth_states
+
+
+@pytest.fixture
+def webhook_events(backend: Backend) -> WebhookEventRepository:
+    return backend.webhook_events
+
+
+@pytest.fixture
+def leases(backend: Backend) -> LeaseStore:
+    return backend.leases
+
+
+@pytest.fixture
+def rate_buckets(backend: Backend) -> RateBuckets:
+    return backend.rate_buckets
+
+
+@pytest.fixture
+def tenant_settings(backend: Backend) -> TenantSettingsRepository:
+    return backend.tenant_settings
+
+
+@pytest.fixture
+def deliveries(backend: Backend) -> DeliveryRepository:
+    return backend.deliveries
+
+
+@pytest.fixture
+def purge(backend: Backend) -> ExpiredRecordPurge:
+    return backend.purge
 
 
 @pytest.fixture(params=["memory", "sqlite", "firestore"])
@@ -77,10 +177,8 @@ class RecordPoisoner:
     written by an older, laxer version (or a damaged row) looks to a reader. Only the JSON
     changes: the indexed columns and fields stay, so listings still find the record."""
 
-    def __init__(self, store: ConnectionStore, request: pytest.FixtureRequest, tmp_path: Path):
-        self._sqlite = (
-            tmp_path / "store.sqlite3" if isinstance(store, SqliteConnectionStore) else None
-        )
+    def __init__(self, backend: Backend, request: pytest.FixtureRequest, tmp_path: Path):
+        self._sqlite = tmp_path / "store.sqlite3" if backend.name == "sqlite" else None
         self._request = request
 
     def connection(self, tenant_id: str, connection_id: str, raw: str) -> None:
@@ -138,7 +236,5 @@ class RecordPoisoner:
 
 
 @pytest.fixture
-def poison(
-    store: ConnectionStore, request: pytest.FixtureRequest, tmp_path: Path
-) -> RecordPoisoner:
-    return RecordPoisoner(store, request, tmp_path)
+def poison(backend: Backend, request: pytest.FixtureRequest, tmp_path: Path) -> RecordPoisoner:
+    return RecordPoisoner(backend, request, tmp_path)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.contract.test_connection_store_contract import T0, _delivery, _event, make
+from tests.contract.records import T0, _delivery, _event, make
 from tether.domain.errors import Conflict, InvalidRequest
 from tether.domain.models import AuditEvent, WebhookInfo
 

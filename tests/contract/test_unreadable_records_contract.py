@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from tests.contract.conftest import RecordPoisoner
-from tests.contract.test_connection_store_contract import (
+from tests.contract.records import (
     T0,
     _delivery,
     _received,
@@ -19,7 +19,14 @@ from tests.contract.test_connection_store_contract import (
 )
 from tether.domain.errors import RecordUnreadable
 from tether.domain.models import AuditEvent, Connection, OAuthState, TenantSettings, WebhookInfo
-from tether.ports import ConnectionStore
+from tether.ports import (
+    AuditLog,
+    ConnectionRepository,
+    DeliveryRepository,
+    OAuthStateRepository,
+    TenantSettingsRepository,
+    WebhookEventRepository,
+)
 
 
 def _deep(depth: int) -> str:
@@ -53,34 +60,34 @@ def _oauth(connection_id: str, tenant: str = "t1", *, minutes: int) -> Connectio
 
 
 def _three_with_the_middle_poisoned(
-    store: ConnectionStore, poison: RecordPoisoner, raw: str
+    connections: ConnectionRepository, poison: RecordPoisoner, raw: str
 ) -> None:
     for i, cid in enumerate(["conn_a", "conn_b", "conn_c"]):
-        store.create_connection(_oauth(cid, minutes=i))
+        connections.create_connection(_oauth(cid, minutes=i))
     poison.connection("t1", "conn_b", raw)
 
 
 def test_a_listing_skips_an_unreadable_connection_and_names_it(
-    store: ConnectionStore, poison: RecordPoisoner, poisoned: str
+    connections: ConnectionRepository, poison: RecordPoisoner, poisoned: str
 ) -> None:
-    _three_with_the_middle_poisoned(store, poison, poisoned)
-    store.create_connection(_oauth("conn_other", "t2", minutes=5))
-    page = store.list_connections("t1")
+    _three_with_the_middle_poisoned(connections, poison, poisoned)
+    connections.create_connection(_oauth("conn_other", "t2", minutes=5))
+    page = connections.list_connections("t1")
     assert [c.id for c in page.items] == ["conn_c", "conn_a"]
     assert page.unreadable == ["conn_b"]
-    other = store.list_connections("t2")
+    other = connections.list_connections("t2")
     assert ([c.id for c in other.items], other.unreadable) == (["conn_other"], [])
 
 
 def test_pages_walk_past_an_unreadable_connection(
-    store: ConnectionStore, poison: RecordPoisoner
+    connections: ConnectionRepository, poison: RecordPoisoner
 ) -> None:
-    _three_with_the_middle_poisoned(store, poison, POISONS["deep"])
+    _three_with_the_middle_poisoned(connections, poison, POISONS["deep"])
     seen: list[str] = []
     unreadable: list[str] = []
     cursor = None
     while True:
-        page = store.list_connections("t1", limit=1, cursor=cursor)
+        page = connections.list_connections("t1", limit=1, cursor=cursor)
         seen += [c.id for c in page.items]
         unreadable += page.unreadable
         if page.next_cursor is None:
@@ -90,23 +97,25 @@ def test_pages_walk_past_an_unreadable_connection(
 
 
 def test_scan_and_the_expiry_listing_skip_it_for_every_tenant(
-    store: ConnectionStore, poison: RecordPoisoner, poisoned: str
+    connections: ConnectionRepository, poison: RecordPoisoner, poisoned: str
 ) -> None:
-    _three_with_the_middle_poisoned(store, poison, poisoned)
-    store.create_connection(_oauth("conn_other", "t2", minutes=1))
+    _three_with_the_middle_poisoned(connections, poison, poisoned)
+    connections.create_connection(_oauth("conn_other", "t2", minutes=1))
     for limit in (1, 2, 200):
         scanned: list[str] = []
         expiring: list[str] = []
         unreadable: list[str] = []
         cursor = None
         while True:
-            page = store.scan_connections(cursor=cursor, limit=limit)
+            page = connections.scan_connections(cursor=cursor, limit=limit)
             scanned += [c.id for c in page.items]
             unreadable += page.unreadable
             if (cursor := page.next_cursor) is None:
                 break
         while True:
-            page = store.list_expiring(before=T0 + timedelta(hours=1), limit=limit, cursor=cursor)
+            page = connections.list_expiring(
+                before=T0 + timedelta(hours=1), limit=limit, cursor=cursor
+            )
             expiring += [c.id for c in page.items]
             unreadable += page.unreadable
             if (cursor := page.next_cursor) is None:
@@ -117,53 +126,57 @@ def test_scan_and_the_expiry_listing_skip_it_for_every_tenant(
 
 
 def test_reading_an_unreadable_connection_is_record_unreadable(
-    store: ConnectionStore, poison: RecordPoisoner, poisoned: str
+    connections: ConnectionRepository, poison: RecordPoisoner, poisoned: str
 ) -> None:
-    _three_with_the_middle_poisoned(store, poison, poisoned)
+    _three_with_the_middle_poisoned(connections, poison, poisoned)
     with pytest.raises(RecordUnreadable) as caught:
-        store.get_connection("t1", "conn_b")
+        connections.get_connection("t1", "conn_b")
     assert caught.value.code == "RECORD_UNREADABLE"
     assert caught.value.http_status == 409
     assert "{" not in caught.value.message and "config" not in caught.value.message
     with pytest.raises(RecordUnreadable):
-        store.get_connection("t1", "conn_b", include_deleted=True)
-    assert store.get_connection("t2", "conn_b") is None  # another tenant still sees nothing
+        connections.get_connection("t1", "conn_b", include_deleted=True)
+    assert connections.get_connection("t2", "conn_b") is None  # another tenant still sees nothing
 
 
 def test_an_unreadable_connection_can_be_removed_and_only_an_unreadable_one(
-    store: ConnectionStore, poison: RecordPoisoner, poisoned: str
+    connections: ConnectionRepository, poison: RecordPoisoner, poisoned: str
 ) -> None:
     hooked = make(
         "conn_b",
         webhook=WebhookInfo(url="https://h/x", token_hash="hash_b"),
         webhook_route="acct_1",
     )
-    store.create_connection(make("conn_a"))
-    store.create_connection(hooked)
+    connections.create_connection(make("conn_a"))
+    connections.create_connection(hooked)
     poison.connection("t1", "conn_b", poisoned)
-    assert store.remove_unreadable_connection("t1", "conn_a") is False
-    assert store.remove_unreadable_connection("t2", "conn_b") is False
-    assert store.remove_unreadable_connection("t1", "conn_missing") is False
-    assert store.remove_unreadable_connection("t1", "conn_b") is True
-    assert store.get_connection("t1", "conn_b", include_deleted=True) is None
-    assert store.get_connection("t1", "conn_a") is not None
-    page = store.list_connections("t1")
+    assert connections.remove_unreadable_connection("t1", "conn_a") is False
+    assert connections.remove_unreadable_connection("t2", "conn_b") is False
+    assert connections.remove_unreadable_connection("t1", "conn_missing") is False
+    assert connections.remove_unreadable_connection("t1", "conn_b") is True
+    assert connections.get_connection("t1", "conn_b", include_deleted=True) is None
+    assert connections.get_connection("t1", "conn_a") is not None
+    page = connections.list_connections("t1")
     assert ([c.id for c in page.items], page.unreadable) == (["conn_a"], [])
     # its webhook token and route are free again
-    assert store.find_connection_by_webhook_token("hash_b") is None
-    assert store.find_connection_by_route("stripe", "acct_1") is None
-    store.create_connection(
+    assert connections.find_connection_by_webhook_token("hash_b") is None
+    assert connections.find_connection_by_route("stripe", "acct_1") is None
+    connections.create_connection(
         make("conn_new", webhook=WebhookInfo(url="https://h/y", token_hash="hash_b"))
     )
-    store.create_connection(make("conn_new2", webhook_route="acct_1"))
-    assert store.remove_unreadable_connection("t1", "conn_b") is False
+    connections.create_connection(make("conn_new2", webhook_route="acct_1"))
+    assert connections.remove_unreadable_connection("t1", "conn_b") is False
 
 
 def test_listings_of_audit_deliveries_and_events_skip_unreadable_records(
-    store: ConnectionStore, poison: RecordPoisoner, poisoned: str
+    audit_log: AuditLog,
+    deliveries: DeliveryRepository,
+    webhook_events: WebhookEventRepository,
+    poison: RecordPoisoner,
+    poisoned: str,
 ) -> None:
     for i in range(3):
-        store.append_audit(
+        audit_log.append_audit(
             AuditEvent(
                 id=f"aud_{i}",
                 tenant_id="t1",
@@ -173,47 +186,57 @@ def test_listings_of_audit_deliveries_and_events_skip_unreadable_records(
                 at=T0 + timedelta(seconds=i),
             )
         )
-        store.record_delivery(_delivery(f"evt_{i}", minutes=i))
-        store.create_webhook_event(_received(f"e{i}", minutes=i))
+        deliveries.record_delivery(_delivery(f"evt_{i}", minutes=i))
+        webhook_events.create_webhook_event(_received(f"e{i}", minutes=i))
     poison.audit("t1", "aud_1", poisoned)
     poison.delivery("t1", "evt_1", poisoned)
     poison.webhook_event("webhook", "conn_1/e1", poisoned)
-    assert [e.id for e in store.list_audit("t1")] == ["aud_2", "aud_0"]
-    assert [e.id for e in store.list_audit("t1", connection_id="conn_1")] == ["aud_2", "aud_0"]
-    assert [d.id for d in store.list_deliveries("t1")] == ["evt_2", "evt_0"]
-    assert [d.id for d in store.list_deliveries("t1", connection_id="conn_1")] == [
+    assert [e.id for e in audit_log.list_audit("t1")] == ["aud_2", "aud_0"]
+    assert [e.id for e in audit_log.list_audit("t1", connection_id="conn_1")] == ["aud_2", "aud_0"]
+    assert [d.id for d in deliveries.list_deliveries("t1")] == ["evt_2", "evt_0"]
+    assert [d.id for d in deliveries.list_deliveries("t1", connection_id="conn_1")] == [
         "evt_2",
         "evt_0",
     ]
-    assert [e.id for e in store.list_webhook_events("t1", "conn_1")] == ["whe_e2", "whe_e0"]
+    assert [e.id for e in webhook_events.list_webhook_events("t1", "conn_1")] == [
+        "whe_e2",
+        "whe_e0",
+    ]
 
 
 def test_single_reads_of_other_unreadable_records_are_record_unreadable(
-    store: ConnectionStore, poison: RecordPoisoner, poisoned: str
+    deliveries: DeliveryRepository,
+    webhook_events: WebhookEventRepository,
+    tenant_settings: TenantSettingsRepository,
+    poison: RecordPoisoner,
+    poisoned: str,
 ) -> None:
-    store.record_delivery(_delivery("evt_1"))
-    store.create_webhook_event(_received("e1", minutes=1))
-    store.put_tenant_settings(_settings(), expected_version=None)
+    deliveries.record_delivery(_delivery("evt_1"))
+    webhook_events.create_webhook_event(_received("e1", minutes=1))
+    tenant_settings.put_tenant_settings(_settings(), expected_version=None)
     poison.delivery("t1", "evt_1", poisoned)
     poison.webhook_event("webhook", "conn_1/e1", poisoned)
     poison.tenant_settings("t1", poisoned)
     with pytest.raises(RecordUnreadable):
-        store.get_delivery("t1", "evt_1")
+        deliveries.get_delivery("t1", "evt_1")
     with pytest.raises(RecordUnreadable):
-        store.get_webhook_event("webhook", "conn_1/e1")
+        webhook_events.get_webhook_event("webhook", "conn_1/e1")
     with pytest.raises(RecordUnreadable):
-        store.get_tenant_settings("t1")
+        tenant_settings.get_tenant_settings("t1")
 
 
 def test_the_rotation_scans_of_settings_and_states_skip_and_name_unreadable_ones(
-    store: ConnectionStore, poison: RecordPoisoner, poisoned: str
+    tenant_settings: TenantSettingsRepository,
+    oauth_states: OAuthStateRepository,
+    poison: RecordPoisoner,
+    poisoned: str,
 ) -> None:
     tenants = ["t1", "a/b", "t3", "..", "t5"]  # "a/b" and ".." are stored under hashed ids
     for tenant in tenants:
-        store.put_tenant_settings(
+        tenant_settings.put_tenant_settings(
             TenantSettings(tenant_id=tenant, updated_at=T0), expected_version=None
         )
-        store.create_oauth_state(
+        oauth_states.create_oauth_state(
             OAuthState(
                 state_hash=f"h_{len(tenant)}{tenant.encode().hex()}",
                 tenant_id=tenant,
@@ -234,13 +257,13 @@ def test_the_rotation_scans_of_settings_and_states_skip_and_name_unreadable_ones
         unreadable_states: list[str] = []
         cursor: str | None = None
         while True:
-            page = store.scan_tenant_settings(cursor=cursor, limit=limit)
+            page = tenant_settings.scan_tenant_settings(cursor=cursor, limit=limit)
             settings += [s.tenant_id for s in page.items]
             unreadable_settings += page.unreadable
             if (cursor := page.next_cursor) is None:
                 break
         while True:
-            states_page = store.scan_oauth_states(cursor=cursor, limit=limit)
+            states_page = oauth_states.scan_oauth_states(cursor=cursor, limit=limit)
             states += [s.tenant_id for s in states_page.items]
             unreadable_states += states_page.unreadable
             if (cursor := states_page.next_cursor) is None:

@@ -1,5 +1,5 @@
 """The audit entries a store write carries (``audit=`` of
-:meth:`~tether.ports.ConnectionStore.update_connection` and friends), checked the same way by
+:meth:`~tether.ports.ConnectionRepository.update_connection` and friends), checked the same way by
 every adapter before anything is written."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The token bucket of the shared outbound rate limit, as every store keeps it
-(:meth:`~tether.ports.ConnectionStore.acquire_rate`): pure arithmetic on what a bucket last
+(:meth:`~tether.ports.RateBuckets.acquire_rate`): pure arithmetic on what a bucket last
 stored, so the SQLite and Firestore stores grant and refuse exactly alike."""
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any
 from tether.domain.errors import NotFound
 from tether.domain.models import Connection
 from tether.logs import register_secret
-from tether.ports import ConnectionStore, SecretStore
+from tether.ports import ConnectionRepository, SecretStore
 
 __all__ = ["payload_of", "remember_secrets"]
 
@@ -27,7 +27,7 @@ def remember_secrets(payload: Mapping[str, Any]) -> None:
 
 
 def payload_of(
-    secrets: SecretStore, store: ConnectionStore, connection: Connection
+    secrets: SecretStore, store: ConnectionRepository, connection: Connection
 ) -> tuple[dict[str, Any], Connection]:
     """The credential payload of ``connection`` and the record naming it: ``connection``
     itself, or its re-read when a concurrent change retired the version it names. ``{}`` for

@@ -7,7 +7,7 @@ One task kind, ``housekeeping``, runs it: the embedded queue enqueues it by itse
 
 What goes (:class:`~tether.domain.retention.Retention`): the store's expired OAuth states
 (used or not), webhook events, leases, deliveries, audit entries and idle rate buckets
-(:meth:`~tether.ports.ConnectionStore.purge_expired`; Firestore's TTL policies delete the same
+(:meth:`~tether.ports.ExpiredRecordPurge.purge_expired`; Firestore's TTL policies delete the same
 on their own), and the finished tasks of the embedded queue. Cloud Tasks deletes its tasks
 itself.
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 from tether.domain.clock import Clock
 from tether.domain.retention import Retention
-from tether.ports import ConnectionStore
+from tether.ports import ExpiredRecordPurge
 
 __all__ = ["HOUSEKEEPING_TASK", "Housekeeping", "HousekeepingReport"]
 
@@ -47,7 +47,7 @@ class Housekeeping:
     def __init__(
         self,
         *,
-        store: ConnectionStore,
+        store: ExpiredRecordPurge,
         clock: Clock,
         retention: Retention,
         purge_finished_tasks: Callable[[datetime], int] | None = None,

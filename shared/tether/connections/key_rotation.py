@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from tether.crypto import Sealer
 from tether.crypto.purposes import (
@@ -51,9 +51,16 @@ from tether.domain.models import (
     Page,
     TenantSettings,
 )
-from tether.ports import ConnectionStore
+from tether.ports import ConnectionRepository, OAuthStateRepository, TenantSettingsRepository
 
 __all__ = ["ACCESS_TOKEN_PURPOSE", "KeyRotationService", "KindReport", "RotationReport"]
+
+
+class RotatedRecords(
+    ConnectionRepository, OAuthStateRepository, TenantSettingsRepository, Protocol
+):
+    """The records key rotation reseals: connections, pending OAuth states, tenant settings."""
+
 
 R = TypeVar("R", Connection, TenantSettings)
 T = TypeVar("T")
@@ -156,7 +163,7 @@ class _Tally:
 
 class KeyRotationService:
     def __init__(
-        self, *, store: ConnectionStore, sealer: Sealer, clock: Clock, ids: IdGenerator
+        self, *, store: RotatedRecords, sealer: Sealer, clock: Clock, ids: IdGenerator
     ) -> None:
         self._store = store
         self._sealer = sealer

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tether.catalog.destination import destination_of
 from tether.connections.commands import CreateConnection, ListConnections, UpdateConnection
@@ -46,12 +46,17 @@ from tether.domain.models import (
     WebhookInfo,
 )
 from tether.domain.status import ConnectionStatus, check_transition
-from tether.ports import ConnectionStore, SecretStore, TaskQueue
+from tether.ports import AuditLog, ConnectionRepository, SecretStore, TaskQueue
 
 if TYPE_CHECKING:
     from tether.catalog import Catalog, Provider
 
 __all__ = ["PURGE_CREDENTIALS_TASK", "ConnectionService", "retire_quietly"]
+
+
+class ServiceRecords(ConnectionRepository, AuditLog, Protocol):
+    """The record ports the connection service uses: connections and their audit trail."""
+
 
 log = logging.getLogger("tether.connections")
 
@@ -122,7 +127,7 @@ class ConnectionService:
     def __init__(
         self,
         *,
-        store: ConnectionStore,
+        store: ServiceRecords,
         secrets: SecretStore,
         catalog: Callable[[], Catalog],
         clock: Clock,

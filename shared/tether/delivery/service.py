@@ -48,7 +48,7 @@ from tether.domain.errors import Conflict, InvalidRequest, NotFound, TetherError
 from tether.domain.events import TetherEvent
 from tether.domain.models import Delivery, DeliveryStatus
 from tether.http.model import OutboundError, OutboundResponse
-from tether.ports import ConnectionStore
+from tether.ports import DeliveryRepository
 
 __all__ = ["DELIVER_TASK", "DeliveryFailed", "DeliveryService", "NotifyClient"]
 
@@ -128,7 +128,7 @@ class DeliveryService:
 
     def __init__(
         self,
-        store: ConnectionStore,
+        store: DeliveryRepository,
         settings: NotifySettingsService,
         client: NotifyClient,
         clock: Clock,

@@ -40,7 +40,7 @@ from tether.domain.models import AuditEvent, NotifySecret, Principal, TenantSett
 from tether.http.guard import EgressGuard, Target
 from tether.http.model import OutboundError
 from tether.logs import register_secret
-from tether.ports import ConnectionStore
+from tether.ports import TenantSettingsRepository
 
 __all__ = [
     "MAX_NOTIFY_SECRETS",
@@ -127,7 +127,7 @@ def _live(secrets: list[NotifySecret], now: datetime) -> list[NotifySecret]:
 class NotifySettingsService:
     def __init__(
         self,
-        store: ConnectionStore,
+        store: TenantSettingsRepository,
         sealer: Sealer,
         clock: Clock,
         ids: IdGenerator,

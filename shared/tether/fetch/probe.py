@@ -100,7 +100,7 @@ from tether.oauth.lifecycle import (
     ReauthRequired,
 )
 from tether.oauth.model import TokenEndpointError
-from tether.ports import ConnectionStore
+from tether.ports import AuditLog, ConnectionRepository
 
 if TYPE_CHECKING:
     from tether.catalog import Catalog, Provider
@@ -122,6 +122,11 @@ __all__ = [
     "http_probe_for",
     "pg8000_connect",
 ]
+
+
+class ProbeRecords(ConnectionRepository, AuditLog, Protocol):
+    """The record ports a test uses: the connection (its last test) and the audit trail."""
+
 
 log = logging.getLogger("tether.connection_testing")
 
@@ -200,7 +205,7 @@ class ConnectionProber:
         self,
         *,
         connections: ConnectionService,
-        store: ConnectionStore,
+        store: ProbeRecords,
         catalog: Callable[[], Catalog],
         client: OutboundSender,
         clock: Clock,

@@ -1,5 +1,5 @@
 """The rate limiter every instance shares: token buckets kept in a store
-(:class:`RateBuckets`, which every :class:`~tether.ports.ConnectionStore` adapter provides).
+(the :class:`~tether.ports.RateBuckets` port, which every record backend provides).
 
 It implements :class:`~tether.http.rate_limit.RateLimiter`: one call per attempt, ``0.0`` to
 go (the permit is taken), else the seconds to wait, taking nothing. Each call is one store
@@ -9,20 +9,11 @@ network round trip of their own; where nothing is shared, use the in-process lim
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Protocol
-
 from tether.domain.clock import Clock
 from tether.http.model import RateSpec
+from tether.ports import RateBuckets
 
-__all__ = ["RateBuckets", "StoreRateLimiter"]
-
-
-class RateBuckets(Protocol):
-    """The one thing the limiter needs of a store (declared here, so the outbound client
-    depends on no port): :meth:`tether.ports.ConnectionStore.acquire_rate`."""
-
-    def acquire_rate(self, key: str, *, per_minute: int, burst: int, now: datetime) -> float: ...
+__all__ = ["StoreRateLimiter"]
 
 
 class StoreRateLimiter:

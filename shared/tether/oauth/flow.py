@@ -68,12 +68,17 @@ from tether.oauth.clients import OAuthClients, requested_scopes
 from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
 from tether.oauth.pkce import new_verifier, s256_challenge
 from tether.oauth.token_storage import REFRESH_TOKEN_FIELD, TokenStorage
-from tether.ports import ConnectionStore, SecretStore
+from tether.ports import AuditLog, ConnectionRepository, OAuthStateRepository, SecretStore
 
 if TYPE_CHECKING:
     from tether.catalog import Catalog, Provider
 
 __all__ = ["OAuthCallbackResult", "OAuthFlowService", "StartedOAuth"]
+
+
+class FlowRecords(ConnectionRepository, AuditLog, OAuthStateRepository, Protocol):
+    """The record ports the flow uses: connections, their audit trail, pending states."""
+
 
 log = logging.getLogger("tether.oauth")
 
@@ -149,7 +154,7 @@ class OAuthFlowService:
     def __init__(
         self,
         *,
-        store: ConnectionStore,
+        store: FlowRecords,
         secrets: SecretStore,
         sealer: Sealer,
         token_storage: TokenStorage,

@@ -104,7 +104,7 @@ from tether.oauth.refresh_policy import (
 )
 from tether.oauth.refresh_schedule import REFRESH_TASK, SWEEP_TASK, RefreshSchedule
 from tether.oauth.token_storage import REFRESH_TOKEN_FIELD, TokenStorage
-from tether.ports import ConnectionStore, SecretStore, TaskQueue
+from tether.ports import AuditLog, ConnectionRepository, LeaseStore, SecretStore, TaskQueue
 
 __all__ = [
     "DELIVER_TASK",
@@ -116,6 +116,12 @@ __all__ = [
     "RefreshEndpoint",
     "TokenLifecycle",
 ]
+
+
+class LifecycleRecords(ConnectionRepository, AuditLog, LeaseStore, Protocol):
+    """The record ports the token lifecycle uses: connections, their audit trail, the
+    refresh lease."""
+
 
 log = logging.getLogger("tether.tokens")
 
@@ -213,7 +219,7 @@ class TokenLifecycle:
     def __init__(
         self,
         *,
-        store: ConnectionStore,
+        store: LifecycleRecords,
         secrets: SecretStore,
         token_storage: TokenStorage,
         endpoint: RefreshEndpoint | Callable[[], RefreshEndpoint],

@@ -25,7 +25,7 @@ from tether.oauth.refresh_policy import (
     refresh_task_name,
     schedule_refresh_at,
 )
-from tether.ports import ConnectionStore, TaskQueue
+from tether.ports import ConnectionRepository, TaskQueue
 
 __all__ = ["REFRESH_TASK", "SWEEP_TASK", "RefreshSchedule", "SweepReport", "sweepable"]
 
@@ -78,7 +78,7 @@ class RefreshSchedule:
     def __init__(
         self,
         *,
-        store: ConnectionStore,
+        store: ConnectionRepository,
         tasks: Callable[[], TaskQueue],
         clock: Clock,
         policy_for: Callable[[Connection], RefreshPolicy],

@@ -27,7 +27,7 @@ from tether.domain.clock import Clock
 from tether.domain.errors import InvalidRequest
 from tether.domain.models import AuditEvent, Connection, CredentialRef
 from tether.logs import register_secret
-from tether.ports import ConnectionStore, SecretStore
+from tether.ports import ConnectionRepository, SecretStore
 
 __all__ = ["REFRESH_TOKEN_FIELD", "TokenStorage"]
 
@@ -36,7 +36,7 @@ REFRESH_TOKEN_FIELD = "refresh_token"  # noqa: S105 - a field name, not a secret
 
 class TokenStorage:
     def __init__(
-        self, *, store: ConnectionStore, secrets: SecretStore, sealer: Sealer, clock: Clock
+        self, *, store: ConnectionRepository, secrets: SecretStore, sealer: Sealer, clock: Clock
     ) -> None:
         self._store = store
         self._secrets = secrets

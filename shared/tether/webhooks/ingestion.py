@@ -35,7 +35,7 @@ Either way a delivery goes through the same steps, in this order:
 event into a :class:`~tether.webhooks.model.TetherEvent` and enqueues its ``deliver`` task.
 
 Routing on the app-level route looks up ``(provider, route value)`` with the store's
-:meth:`~tether.ports.ConnectionStore.find_connection_by_route` (wired as ``find_by_route``;
+:meth:`~tether.ports.ConnectionRepository.find_connection_by_route` (wired as ``find_by_route``;
 without one every app-level event is unroutable). The value it matches is the connection's
 ``webhook_route``, which only Tether sets: the OAuth callback takes it from what the provider
 proved (the catalog's ``webhook_route_from``: a field of the token response, or the host of
@@ -59,7 +59,7 @@ import secrets as random_secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tether.delivery.publisher import DELIVER_TASK, EventPublisher, QueuedEventPublisher
 from tether.domain.clock import iso_utc
@@ -97,7 +97,11 @@ if TYPE_CHECKING:
     from tether.connections.service import ConnectionService
     from tether.domain.clock import Clock
     from tether.domain.ids import IdGenerator
-    from tether.ports import ConnectionStore, TaskQueue
+    from tether.ports import ConnectionRepository, TaskQueue, WebhookEventRepository
+
+    class IngestionRecords(ConnectionRepository, WebhookEventRepository, Protocol):
+        """The record ports intake uses: connections (found by token) and the stored events."""
+
 
 __all__ = [
     "DELIVER_TASK",
@@ -261,7 +265,7 @@ class WebhookIngestion:
     def __init__(
         self,
         *,
-        store: ConnectionStore,
+        store: IngestionRecords,
         connections: ConnectionService,
         catalog: Callable[[], Catalog],
         tasks: Callable[[], TaskQueue],

@@ -522,7 +522,7 @@ class FirestoreConnectionStore:
     def remove_unreadable_connection(
         self, tenant_id: str, connection_id: str, *, audit: Sequence[AuditEvent] = ()
     ) -> bool:
-        """See :meth:`~tether.ports.ConnectionStore.remove_unreadable_connection`: one batch
+        """See :meth:`~tether.ports.ConnectionRepository.remove_unreadable_connection`: one batch
         deletes the document (if unchanged since it was read undecodable) and its webhook
         token and route lookups, which its top-level fields name without the record."""
         ref = self._connection_ref(tenant_id, connection_id)
@@ -592,7 +592,7 @@ class FirestoreConnectionStore:
     def list_expiring(
         self, *, before: datetime, limit: int = 200, cursor: str | None = None
     ) -> Page[Connection]:
-        """See :meth:`~tether.ports.ConnectionStore.list_expiring`. Documents written before
+        """See :meth:`~tether.ports.ConnectionRepository.list_expiring`. Documents written before
         ``token_expires_at`` became a top-level field lack it and are not found until their
         next update rewrites them."""
         if limit < 1:
@@ -802,7 +802,7 @@ class FirestoreConnectionStore:
     def list_webhook_events(
         self, tenant_id: str, connection_id: str, *, limit: int = 50
     ) -> list[WebhookEvent]:
-        """See :meth:`~tether.ports.ConnectionStore.list_webhook_events`: equality on the ids,
+        """See :meth:`~tether.ports.WebhookEventRepository.list_webhook_events`: equality on the ids,
         newest ``received_at`` first, served by the composite index of the indexes file.
         Documents written before these fields existed are not listed (they expire within the
         event TTL)."""
@@ -861,7 +861,7 @@ class FirestoreConnectionStore:
 
     # -- rate limits ------------------------------------------------------------------------
     def acquire_rate(self, key: str, *, per_minute: int, burst: int, now: datetime) -> float:
-        """See :meth:`~tether.ports.ConnectionStore.acquire_rate`: read the bucket, and when
+        """See :meth:`~tether.ports.RateBuckets.acquire_rate`: read the bucket, and when
         it holds a token write it back only if no one wrote it since (else read again)."""
         ref = self._rate_ref(key)
         at = _aware(now)
@@ -910,7 +910,7 @@ class FirestoreConnectionStore:
         expected_version: int | None,
         audit: Sequence[AuditEvent] = (),
     ) -> TenantSettings:
-        """See :meth:`~tether.ports.ConnectionStore.put_tenant_settings`: ``create()`` for the
+        """See :meth:`~tether.ports.TenantSettingsRepository.put_tenant_settings`: ``create()`` for the
         first record, else an update on the ``update_time`` read with the version; one batch
         with the audit entries."""
         version = 1 if expected_version is None else expected_version + 1

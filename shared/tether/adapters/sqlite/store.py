@@ -252,6 +252,8 @@ class SqliteConnectionStore:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Connection]:
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
         args: list[object] = [tenant_id]
         args += [value for value in (status, provider) if value is not None]
         if cursor is not None:
@@ -309,7 +311,7 @@ class SqliteConnectionStore:
     def remove_unreadable_connection(
         self, tenant_id: str, connection_id: str, *, audit: Sequence[AuditEvent] = ()
     ) -> bool:
-        """See :meth:`~tether.ports.ConnectionStore.remove_unreadable_connection`: the row goes
+        """See :meth:`~tether.ports.ConnectionRepository.remove_unreadable_connection`: the row goes
         (its webhook token and route with it) only if its document still does not decode."""
         entries = entries_of(tenant_id, audit)
         with self._write() as db:
@@ -327,6 +329,8 @@ class SqliteConnectionStore:
         return True
 
     def scan_connections(self, *, cursor: str | None = None, limit: int = 200) -> Page[Connection]:
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
         after = cursor or ""
         rows = (
             self._db()
@@ -411,6 +415,8 @@ class SqliteConnectionStore:
     def list_audit(
         self, tenant_id: str, *, connection_id: str | None = None, limit: int = 100
     ) -> list[AuditEvent]:
+        if limit < 1:
+            return []
         if connection_id is None:
             rows = (
                 self._db()
@@ -550,7 +556,7 @@ class SqliteConnectionStore:
     def list_webhook_events(
         self, tenant_id: str, connection_id: str, *, limit: int = 50
     ) -> list[WebhookEvent]:
-        """See :meth:`~tether.ports.ConnectionStore.list_webhook_events`; served by
+        """See :meth:`~tether.ports.WebhookEventRepository.list_webhook_events`; served by
         ``webhook_events_by_connection`` (schema step 5), bodies left out in SQL."""
         if limit < 1:
             return []
@@ -582,7 +588,7 @@ class SqliteConnectionStore:
 
     # -- rate limits ------------------------------------------------------------------------
     def acquire_rate(self, key: str, *, per_minute: int, burst: int, now: datetime) -> float:
-        """See :meth:`~tether.ports.ConnectionStore.acquire_rate`. The read and the write share
+        """See :meth:`~tether.ports.RateBuckets.acquire_rate`. The read and the write share
         one ``BEGIN IMMEDIATE`` transaction, so racing threads and processes take turns."""
         stamp = format_time(now)
         with self._write() as db:
@@ -709,7 +715,7 @@ class SqliteConnectionStore:
 
     # -- housekeeping -----------------------------------------------------------------------
     def purge_expired(self, *, now: datetime) -> int:
-        """See :meth:`~tether.ports.ConnectionStore.purge_expired`: records past their
+        """See :meth:`~tether.ports.ExpiredRecordPurge.purge_expired`: records past their
         expiry, deliveries and audit entries older than their retention, in batches."""
         cutoff = format_time(now)
         purges = (

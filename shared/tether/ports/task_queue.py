@@ -1,0 +1,36 @@
+"""Deferred work. Its contract suite is ``tests/contract/test_task_queue_contract.py``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["TaskHandler", "TaskQueue"]
+
+TaskHandler = Callable[[str, dict[str, Any]], None]
+"""``handler(kind, payload)``: returns on success; raises a retryable
+:class:`~tether.domain.errors.TetherError` (or any unexpected exception) to be retried, a
+non-retryable one to be recorded as failed and not retried."""
+
+
+@runtime_checkable
+class TaskQueue(Protocol):
+    """Deferred work: token refresh, sync, webhook delivery."""
+
+    def enqueue(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        run_at: datetime | None = None,
+    ) -> bool:
+        """Schedule ``payload`` for the ``kind`` handler at ``run_at`` (default: now).
+
+        ``name`` deduplicates: a second enqueue with a name already used returns ``False``
+        and schedules nothing (best effort on Cloud Tasks; handlers stay idempotent). A
+        ``payload`` that is not JSON is :class:`~tether.domain.errors.InvalidRequest`, with
+        nothing scheduled. The handler runs at ``run_at`` or later, never before; a retryable
+        failure (see :data:`TaskHandler`) runs it again, a permanent one does not."""
+        ...
