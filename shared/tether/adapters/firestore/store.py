@@ -802,8 +802,8 @@ class FirestoreConnectionStore:
     def list_webhook_events(
         self, tenant_id: str, connection_id: str, *, limit: int = 50
     ) -> list[WebhookEvent]:
-        """See :meth:`~tether.ports.WebhookEventRepository.list_webhook_events`: equality on the ids,
-        newest ``received_at`` first, served by the composite index of the indexes file.
+        """See :meth:`~tether.ports.WebhookEventRepository.list_webhook_events`: equality on
+        the ids, newest ``received_at`` first, served by the composite index of the indexes file.
         Documents written before these fields existed are not listed (they expire within the
         event TTL)."""
         if limit < 1:
@@ -910,8 +910,8 @@ class FirestoreConnectionStore:
         expected_version: int | None,
         audit: Sequence[AuditEvent] = (),
     ) -> TenantSettings:
-        """See :meth:`~tether.ports.TenantSettingsRepository.put_tenant_settings`: ``create()`` for the
-        first record, else an update on the ``update_time`` read with the version; one batch
+        """See :meth:`~tether.ports.TenantSettingsRepository.put_tenant_settings`: ``create()``
+        for the first record, else an update on the ``update_time`` read with the version; one batch
         with the audit entries."""
         version = 1 if expected_version is None else expected_version + 1
         stored = settings.model_copy(update={"version": version})
