@@ -10,19 +10,20 @@ Size: a composition root: one short lazy part per adapter and service, and nothi
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from tether.config import Settings
 from tether.domain.clock import Clock, SystemClock
-from tether.domain.errors import ConfigurationError, TetherError
+from tether.domain.errors import TetherError
 from tether.domain.ids import IdGenerator, RandomIds
+from tether.lazy import lazy
 
 if TYPE_CHECKING:
     import httpx
 
+    from tether.adapters.local_tasks import Periodic
     from tether.api.auth import TokenVerifier
     from tether.api.task_auth import TaskCallerVerifier
     from tether.catalog import Catalog
@@ -52,32 +53,6 @@ __all__ = ["Container", "check_startup", "get_container", "reset_container"]
 
 log = logging.getLogger("tether.bootstrap")
 
-T = TypeVar("T")
-
-
-class lazy(Generic[T]):  # noqa: N801 - reads like the decorator it is
-    """``functools.cached_property`` with a lock: two threads of a warm instance never build
-    the same client twice (Python 3.12 dropped the lock from ``cached_property``)."""
-
-    def __init__(self, build: Callable[[Any], T]) -> None:
-        self._build = build
-        self._name = build.__name__
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._name = name
-
-    def __get__(self, obj: Any, owner: type | None = None) -> T:
-        if obj is None:
-            raise AttributeError(self._name)
-        try:
-            return obj.__dict__[self._name]  # type: ignore[no-any-return]
-        except KeyError:
-            pass
-        with obj._lock:
-            if self._name not in obj.__dict__:
-                obj.__dict__[self._name] = self._build(obj)
-            return obj.__dict__[self._name]  # type: ignore[no-any-return]
-
 
 class Container:
     def __init__(
@@ -98,38 +73,12 @@ class Container:
                 raise TypeError(f"unknown override {name!r}")
             self.__dict__[name] = value
 
-    # -- secrets of Tether itself -----------------------------------------------------------
+    # -- secrets of Tether itself (tether.crypto.instance_secrets says where they come from) --
     @lazy
     def keyring_source(self) -> KeyringSource:
-        """Where the keyring comes from: ``TETHER_KEYRING`` (fixed for the process) or the
-        keyring file, re-read when it changes so ``tether keys generate --add`` and ``tether
-        keys rotate`` need no restart. In development a missing file is generated."""
-        from tether.crypto import (
-            FileKeyringSource,
-            Keyring,
-            StaticKeyringSource,
-            load_keyring_file,
-            save_keyring_file,
-        )
+        from tether.crypto.instance_secrets import keyring_source_for
 
-        s = self.settings
-        if s.keyring is not None:
-            return StaticKeyringSource(Keyring.from_json(s.keyring.get_secret_value()))
-        path = s.default_keyring_file
-        with self._lock:
-            if load_keyring_file(path) is None:
-                if s.mode != "dev" or s.keyring_file is not None:
-                    raise ConfigurationError(
-                        "no keyring found: set TETHER_KEYRING or TETHER_KEYRING_FILE "
-                        "(`tether keys generate` prints one)"
-                    )
-                save_keyring_file(path, Keyring.generate())
-                log.warning(
-                    "generated a new development keyring at %s; keep it to keep reading "
-                    "stored credentials (never use it outside `tether dev`)",
-                    path,
-                )
-            return FileKeyringSource(path)
+        return keyring_source_for(self.settings)
 
     @property
     def keyring(self) -> Keyring:
@@ -138,47 +87,22 @@ class Container:
 
     @lazy
     def dev_jwt_secret(self) -> str:
-        s = self.settings
-        if s.dev_jwt_secret is not None:
-            return s.dev_jwt_secret.get_secret_value()
-        if s.mode != "dev":
-            raise ConfigurationError("TETHER_DEV_JWT_SECRET is required for TETHER_AUTH=dev")
-        return self._dev_secret_file("dev_jwt_secret", "a development JWT secret")
+        from tether.crypto.instance_secrets import dev_jwt_secret
+
+        return dev_jwt_secret(self.settings)
 
     @lazy
     def task_token(self) -> str:
         """The shared secret ``tether dev`` callers of the ``tasks`` function present."""
-        s = self.settings
-        if s.task_token is not None:
-            return s.task_token.get_secret_value()
-        if s.mode != "dev":
-            raise ConfigurationError("TETHER_TASK_TOKEN is only generated under `tether dev`")
-        return self._dev_secret_file("task_token", "a development task token")
+        from tether.crypto.instance_secrets import task_token
 
-    def _dev_secret_file(self, name: str, what: str) -> str:
-        path = self.settings.data_dir / name
-        with self._lock:
-            if path.exists():
-                return path.read_text().strip()
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            value = secrets.token_urlsafe(48)
-            path.touch(mode=0o600)
-            path.write_text(value + "\n")
-            log.warning("generated %s at %s", what, path)
-            return value
+        return task_token(self.settings)
 
     @lazy
     def task_caller_verifier(self) -> TaskCallerVerifier:
-        from tether.api import task_auth
+        from tether.api.task_auth import task_caller_verifier_for
 
-        s = self.settings
-        if s.task_auth_mode == "token":
-            return task_auth.TaskTokenVerifier(self.task_token)
-        return task_auth.OidcTaskCallerVerifier(
-            jwks_url=s.tasks_oidc_jwks_url,
-            audience=s.tasks_audience or s.tasks_url or "",
-            service_account=s.tasks_service_account or "",
-        )
+        return task_caller_verifier_for(self.settings, task_token=lambda: self.task_token)
 
     @lazy
     def sealer(self) -> Sealer:
@@ -188,116 +112,47 @@ class Container:
 
     @lazy
     def verifier(self) -> TokenVerifier:
-        from tether.api import auth
+        from tether.api.auth import token_verifier_for
 
-        return auth.CachingVerifier(self._token_verifier(), clock=self.clock)
-
-    def _token_verifier(self) -> TokenVerifier:
-        from tether.api import auth
-
-        s = self.settings
-        if s.auth == "dev":
-            return auth.DevTokenVerifier(self.dev_jwt_secret, tenant_claim=s.tenant_claim)
-        if s.auth == "jwks":
-            # Settings.check() guarantees all three.
-            return auth.JwksTokenVerifier(
-                jwks_url=s.jwks_url or "",
-                issuer=s.jwt_issuer or "",
-                audience=s.jwt_audience or "",
-                algorithms=s.algorithms,
-                tenant_claim=s.tenant_claim,
-            )
-        return auth.firebase_verifier(
-            project_id=s.firebase_project or "",
-            jwks_url=s.firebase_jwks_url,
-            tenant_claim=s.tenant_claim,
+        return token_verifier_for(
+            self.settings, dev_secret=lambda: self.dev_jwt_secret, clock=self.clock
         )
 
     # -- adapters ---------------------------------------------------------------------------
     @lazy
     def store(self) -> ConnectionStore:
-        s = self.settings
-        if s.store == "firestore":
-            from tether.adapters.firestore import FirestoreConnectionStore
+        from tether.adapters.backends import connection_store
 
-            return FirestoreConnectionStore.for_project(
-                s.gcp_project or "", s.firestore_database, retention=s.retention
-            )
-        from tether.adapters.sqlite import SqliteConnectionStore
-
-        return SqliteConnectionStore(s.sqlite_path, retention=s.retention)
+        return connection_store(self.settings)
 
     @lazy
     def secrets(self) -> SecretStore:
-        s = self.settings
-        if s.secrets == "secret_manager":
-            from tether.adapters.secret_manager import SecretManagerSecretStore
-            from tether.adapters.secret_manager.client import secret_manager_client
+        from tether.adapters.backends import secret_store
 
-            return SecretManagerSecretStore(
-                secret_manager_client(),
-                project=s.gcp_project or "",
-                locations=s.secret_location_list,
-                kms_key=s.secret_kms_key,
-                cache_seconds=s.secret_cache_seconds,
-                cache_size=s.secret_cache_size,
-            )
-        from tether.adapters.db_secrets import DbSecretStore, RetiredVersions
-
-        retired: RetiredVersions
-        if s.store == "firestore":
-            from tether.adapters.firestore.retired_versions import FirestoreRetiredVersions
-            from tether.adapters.firestore.store import firestore_client
-
-            # Tombstones live next to the records that hold the sealed credentials.
-            retired = FirestoreRetiredVersions(
-                firestore_client(s.gcp_project or "", s.firestore_database)
-            )
-        else:
-            from tether.adapters.sqlite.retired_versions import SqliteRetiredVersions
-
-            retired = SqliteRetiredVersions(s.sqlite_path)
-        return DbSecretStore(self.sealer, retired=retired)
+        return secret_store(self.settings, self.sealer)
 
     @lazy
     def tasks(self) -> TaskQueue:
-        s = self.settings
-        if s.tasks == "cloud_tasks":
-            from tether.adapters.cloud_tasks import CloudTasksQueue
-            from tether.adapters.cloud_tasks.client import cloud_tasks_client
+        from tether.adapters.backends import task_queue
 
-            # Settings.check() guarantees the project, URL and service account.
-            return CloudTasksQueue(
-                cloud_tasks_client(),
-                project=s.gcp_project or "",
-                location=s.tasks_location,
-                queue_for=s.task_queue,
-                tasks_url=s.tasks_url or "",
-                service_account=s.tasks_service_account or "",
-                audience=s.tasks_audience,
-            )
+        return task_queue(
+            self.settings, self.dispatch_task, clock=self.clock, periodic=self._scheduled
+        )
+
+    def _scheduled(self) -> list[Periodic]:
+        """What Cloud Scheduler runs in the cloud, for the embedded queue to run itself:
+        housekeeping and the token sweep (the safety net of proactive refresh)."""
         from datetime import timedelta
 
-        from tether.adapters.local_tasks import LocalTaskQueue, Periodic
+        from tether.adapters.local_tasks import Periodic
         from tether.connections.housekeeping import HOUSEKEEPING_TASK
-        from tether.oauth.lifecycle import SWEEP_TASK
+        from tether.oauth.refresh_schedule import SWEEP_TASK, sweep_interval
 
-        # Stands in for Cloud Scheduler: housekeeping once per interval and the token sweep
-        # (the safety net of proactive refresh) three times per sweep window, by themselves.
-        # On the container's clock, like every other part: tests move it by hand.
-        queue = LocalTaskQueue(
-            s.tasks_path,
-            self.dispatch_task,
-            clock=self.clock,
-            max_attempts=s.task_max_attempts,
-            periodic=[
-                Periodic(HOUSEKEEPING_TASK, timedelta(seconds=s.housekeeping_interval_seconds)),
-                Periodic(SWEEP_TASK, timedelta(seconds=max(60, s.oauth_sweep_window_seconds // 3))),
-            ],
-        )
-        if s.task_worker:
-            queue.start()
-        return queue
+        s = self.settings
+        return [
+            Periodic(HOUSEKEEPING_TASK, timedelta(seconds=s.housekeeping_interval_seconds)),
+            Periodic(SWEEP_TASK, sweep_interval(s.oauth_sweep_window_seconds)),
+        ]
 
     @lazy
     def catalog(self) -> Catalog:
@@ -517,17 +372,9 @@ class Container:
         self.token_lifecycle.schedule.schedule_refresh(connection)
 
     def oauth_client_for(self, connection: Connection) -> OAuthClient:
-        """The provider client of a stored connection (a custom provider's client secret is
-        in the connection's credentials)."""
+        """The provider client of a stored connection."""
         provider = self.catalog.get(connection.provider)
-        credentials: dict[str, Any] = {}
-        if self.oauth_clients.is_custom(provider) and connection.credential_ref is not None:
-            credentials = self.secrets.get(
-                tenant_id=connection.tenant_id,
-                connection_id=connection.id,
-                ref=connection.credential_ref,
-            )
-        return self.oauth_clients.client(provider, connection.config, credentials)
+        return self.oauth_clients.for_connection(provider, connection, self.secrets)
 
     @lazy
     def token_lifecycle(self) -> TokenLifecycle:

@@ -18,15 +18,18 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jwt
 
 from tether.domain.clock import Clock, SystemClock
 from tether.domain.errors import ConfigurationError, Unauthenticated
 from tether.domain.models import Principal
+
+if TYPE_CHECKING:
+    from tether.config import Settings
 
 __all__ = [
     "CachingVerifier",
@@ -36,6 +39,7 @@ __all__ = [
     "bearer_token",
     "firebase_verifier",
     "issue_dev_token",
+    "token_verifier_for",
 ]
 
 _TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
@@ -208,3 +212,29 @@ class CachingVerifier:
                 while len(self._entries) > self._maxsize:
                     self._entries.popitem(last=False)
         return principal
+
+
+def token_verifier_for(
+    settings: Settings, *, dev_secret: Callable[[], str], clock: Clock
+) -> TokenVerifier:
+    """The verifier ``TETHER_AUTH`` names, behind the cache of verified tokens.
+    ``dev_secret``: the secret of dev tokens, asked for only under ``TETHER_AUTH=dev``."""
+    inner: TokenVerifier
+    if settings.auth == "dev":
+        inner = DevTokenVerifier(dev_secret(), tenant_claim=settings.tenant_claim)
+    elif settings.auth == "jwks":
+        # Settings.check() guarantees all three.
+        inner = JwksTokenVerifier(
+            jwks_url=settings.jwks_url or "",
+            issuer=settings.jwt_issuer or "",
+            audience=settings.jwt_audience or "",
+            algorithms=settings.algorithms,
+            tenant_claim=settings.tenant_claim,
+        )
+    else:
+        inner = firebase_verifier(
+            project_id=settings.firebase_project or "",
+            jwks_url=settings.firebase_jwks_url,
+            tenant_claim=settings.tenant_claim,
+        )
+    return CachingVerifier(inner, clock=clock)

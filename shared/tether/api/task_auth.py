@@ -12,14 +12,24 @@ Either way the caller is infrastructure, not a tenant: task payloads name their 
 from __future__ import annotations
 
 import hmac
-from typing import Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import jwt
 
 from tether.api.auth import bearer_token
 from tether.domain.errors import ConfigurationError, Forbidden, Unauthenticated
 
-__all__ = ["GOOGLE_ISSUERS", "OidcTaskCallerVerifier", "TaskCallerVerifier", "TaskTokenVerifier"]
+if TYPE_CHECKING:
+    from tether.config import Settings
+
+__all__ = [
+    "GOOGLE_ISSUERS",
+    "OidcTaskCallerVerifier",
+    "TaskCallerVerifier",
+    "TaskTokenVerifier",
+    "task_caller_verifier_for",
+]
 
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
 _LEEWAY_SECONDS = 30
@@ -98,3 +108,17 @@ class TaskTokenVerifier:
         if not hmac.compare_digest(token.encode(), self._token):
             raise Unauthenticated("the task token is not valid", code="INVALID_TOKEN")
         return "task-token"
+
+
+def task_caller_verifier_for(
+    settings: Settings, *, task_token: Callable[[], str]
+) -> TaskCallerVerifier:
+    """The check ``TETHER_TASKS_AUTH`` names. ``task_token``: the shared token, asked for
+    only in ``token`` mode."""
+    if settings.task_auth_mode == "token":
+        return TaskTokenVerifier(task_token())
+    return OidcTaskCallerVerifier(
+        jwks_url=settings.tasks_oidc_jwks_url,
+        audience=settings.tasks_audience or settings.tasks_url or "",
+        service_account=settings.tasks_service_account or "",
+    )

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.catalog.schema import OAuth2Auth, Provider
 from tether.catalog.templates import placeholders, render_template
@@ -19,6 +19,10 @@ from tether.config import OAuthClientCredentials
 from tether.domain.errors import ConfigurationError, InvalidRequest
 from tether.http.url_check import check_http_url, check_issuer_url
 from tether.oauth.model import OAuthClient
+
+if TYPE_CHECKING:
+    from tether.domain.models import Connection
+    from tether.ports import SecretStore
 
 __all__ = ["CUSTOM_OAUTH_PROVIDER", "OAuthClients", "requested_scopes"]
 
@@ -96,6 +100,20 @@ class OAuthClients:
             issuer=self._issuer(provider, auth, config),
             default_token_lifetime_seconds=auth.default_token_lifetime_seconds,
         )
+
+    def for_connection(
+        self, provider: Provider, connection: Connection, secrets: SecretStore
+    ) -> OAuthClient:
+        """The client of a stored connection of ``provider``: a custom provider's client
+        secret is read from the connection's credentials; a catalog provider's never is."""
+        credentials: Mapping[str, Any] = {}
+        if self.is_custom(provider) and connection.credential_ref is not None:
+            credentials = secrets.get(
+                tenant_id=connection.tenant_id,
+                connection_id=connection.id,
+                ref=connection.credential_ref,
+            )
+        return self.client(provider, connection.config, credentials)
 
     def _issuer(
         self, provider: Provider, auth: OAuth2Auth, config: Mapping[str, Any]

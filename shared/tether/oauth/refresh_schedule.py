@@ -27,12 +27,25 @@ from tether.oauth.refresh_policy import (
 )
 from tether.ports import ConnectionRepository, TaskQueue
 
-__all__ = ["REFRESH_TASK", "SWEEP_TASK", "RefreshSchedule", "SweepReport", "sweepable"]
+__all__ = [
+    "REFRESH_TASK",
+    "SWEEP_TASK",
+    "RefreshSchedule",
+    "SweepReport",
+    "sweep_interval",
+    "sweepable",
+]
 
 log = logging.getLogger("tether.oauth.lifecycle")
 
 REFRESH_TASK = "refresh"
 SWEEP_TASK = "sweep"
+
+
+def sweep_interval(sweep_window_seconds: float) -> timedelta:
+    """How often the sweep runs where Tether schedules it itself (the embedded queue stands
+    in for Cloud Scheduler): three times per sweep window, at most once a minute."""
+    return timedelta(seconds=max(60, sweep_window_seconds // 3))
 
 
 @dataclass
