@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from tether.fetch.probe import ConnectionProber
     from tether.http.client import OutboundClient
     from tether.http.guard import EgressGuard
+    from tether.http.host_transports import HostTransports
     from tether.oauth.clients import OAuthClients
     from tether.oauth.flow import OAuthFlowService
     from tether.oauth.lifecycle import TokenLifecycle
@@ -201,11 +202,18 @@ class Container:
         from tether.http.guarded_transport import GuardedTransport
 
         return httpx.Client(
-            transport=GuardedTransport(self.egress_guard),
+            transport=GuardedTransport(self.egress_guard, transports=self.host_transports),
             timeout=httpx.Timeout(10.0, connect=5.0),
             follow_redirects=False,
             trust_env=False,
         )
+
+    @lazy
+    def host_transports(self) -> HostTransports:
+        """The one bounded pool of per-host transports every outbound client draws from."""
+        from tether.http.host_transports import HostTransports
+
+        return HostTransports(max_hosts=self.settings.outbound_max_host_pools)
 
     @lazy
     def egress_guard(self) -> EgressGuard:
@@ -220,7 +228,9 @@ class Container:
         from tether.http.rate_limit_store import StoreRateLimiter
 
         return OutboundClient(
-            self.egress_guard, rate_limiter=StoreRateLimiter(self.store, self.clock)
+            self.egress_guard,
+            transports=self.host_transports,
+            rate_limiter=StoreRateLimiter(self.store, self.clock),
         )
 
     @lazy
@@ -275,7 +285,9 @@ class Container:
         bodiless GET)."""
         from tether.http.client import OutboundClient
 
-        return OutboundClient(self.egress_guard, max_retries=0, max_redirects=0)
+        return OutboundClient(
+            self.egress_guard, transports=self.host_transports, max_retries=0, max_redirects=0
+        )
 
     @lazy
     def delivery(self) -> DeliveryService:
@@ -435,7 +447,9 @@ class Container:
         handler(payload)
 
     def close(self) -> None:
-        for name in ("tasks", "store", "secrets", "http", "outbound", "delivery_client"):
+        # The shared transport pool last: the clients above only draw from it.
+        parts = ("tasks", "store", "secrets", "http", "outbound", "delivery_client")
+        for name in (*parts, "host_transports"):
             part = self.__dict__.get(name)
             stop = getattr(part, "stop", None)
             if stop is not None:

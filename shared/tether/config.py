@@ -138,6 +138,9 @@ class Settings(BaseModel):
     # host:port pairs (comma-separated) the SSRF guard lets through although they resolve to
     # private or loopback addresses: for tests and the local demo only.
     egress_allowlist: str | None = None
+    # Per-host transports (one per https host:port, one for plain http) kept in the outbound
+    # pool; the least recently used beyond this is closed once its responses are.
+    outbound_max_host_pools: int = Field(default=32, ge=1, le=1024)
     # JSON {provider: {config property: default}}: a deployment's own defaults for catalog
     # config (`tether dev` points the `demo` entry at its demo provider's address).
     catalog_config_defaults: Json[dict[str, dict[str, Any]]] | None = None

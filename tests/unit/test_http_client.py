@@ -29,8 +29,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tether.http.auth import BearerAuth, CallbackBearerAuth, HeaderApiKey, QueryApiKey
-from tether.http.client import OutboundClient, _Transports
+from tether.http.client import OutboundClient
 from tether.http.guard import EgressGuard, Target
+from tether.http.host_transports import HostTransports
 from tether.http.model import OutboundError, RateSpec
 from tether.http.origin import origin_of
 from tether.http.rate_limit import LocalRateLimiter
@@ -942,21 +943,34 @@ def test_a_head_response_declaring_a_large_body_is_fine(serve, clients):
     assert (got.status, got.content, got.headers["content-length"]) == (200, b"", "300000")
 
 
+class Answering(httpx.BaseTransport):
+    """A transport that answers 200 and notes itself as the one that answered last."""
+
+    def __init__(self, answered: list[Answering]) -> None:
+        self.answered = answered
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.answered.append(self)
+        return httpx.Response(200)
+
+
 def test_default_transports_are_kept_per_https_origin():
     def target(scheme: str, host: str) -> Target:
         return Target(scheme, host, 443 if scheme == "https" else 80, "93.184.216.34", "/")
 
-    transports = _Transports(None)
-    with transports.lease(target("https", "a.example")) as a1:
-        pass
-    with transports.lease(target("https", "a.example")) as a2:
-        pass
-    with transports.lease(target("https", "b.example")) as b:
-        pass
-    with transports.lease(target("http", "a.example")) as h1:
-        pass
-    with transports.lease(target("http", "b.example")) as h2:
-        pass
+    answered: list[Answering] = []
+    transports = HostTransports(factory=lambda: Answering(answered))
+
+    def lease(scheme: str, host: str) -> Answering:
+        request = httpx.Request("GET", "http://93.184.216.34/")
+        transports.handle_request(target(scheme, host), request).close()
+        return answered[-1]
+
+    a1 = lease("https", "a.example")
+    a2 = lease("https", "a.example")
+    b = lease("https", "b.example")
+    h1 = lease("http", "a.example")
+    h2 = lease("http", "b.example")
     # A TLS connection verified for one name never carries a request for another name.
     assert a1 is a2
     assert b is not a1
