@@ -90,7 +90,7 @@ class HostTransports:
     def max_hosts(self) -> int:
         return self._max_hosts
 
-    def keys(self) -> list[str]:
+    def pooled_keys(self) -> list[str]:
         """The pooled keys, least recently used first."""
         with self._lock:
             return list(self._entries)

@@ -1,0 +1,352 @@
+"""The one bounded pool of per-host transports, against a real loopback TLS server whose
+certificate names many hosts (all resolved to 127.0.0.1 by the guard's resolver hook).
+
+The server knows which of its connections are open and for which name each was opened (the
+SNI of its handshake), so the tests see the client's sockets close from the other end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tether.bootstrap import Container
+from tether.http.client import OutboundClient
+from tether.http.guard import EgressGuard
+from tether.http.guarded_transport import GuardedTransport
+from tether.http.host_transports import HostTransports
+
+NAMES = [f"h{i}.pool.test" for i in range(12)]
+HALF = 32 * 1024  # each half of the streamed body
+
+
+def certificate(tmp_path: Path, names: list[str]) -> tuple[Path, Path, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    (cert_path := tmp_path / "pool.crt").write_bytes(pem)
+    (key_path := tmp_path / "pool.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path, pem.decode()
+
+
+class PoolServer:
+    """HTTP/1.1 on 127.0.0.1 (TLS when given a context). ``/`` answers with the name in the
+    ``Host`` header; ``/slow`` sends half its body, waits for :attr:`release`, then the rest."""
+
+    def __init__(self, tls: ssl.SSLContext | None) -> None:
+        self.lock = threading.Lock()
+        self.sni: dict[object, str] = {}  # TLS socket -> the name of its handshake
+        self.open: dict[int, str] = {}  # handler id -> the name its connection was opened for
+        self.mismatches: list[tuple[str, str]] = []  # (SNI, Host) pairs that differ
+        self.release = threading.Event()
+        outer = self
+        if tls is not None:
+            tls.sni_callback = self._note_sni
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with outer.lock:
+                    outer.open[id(self)] = outer.sni.get(self.request, "plain")
+
+            def finish(self) -> None:
+                try:
+                    super().finish()
+                finally:
+                    with outer.lock:
+                        outer.open.pop(id(self), None)
+                        outer.sni.pop(self.request, None)
+
+            def do_GET(self) -> None:
+                host = self.headers.get("Host", "").rsplit(":", 1)[0]
+                with outer.lock:
+                    sni = outer.sni.get(self.request)
+                    if sni is not None and sni != host:
+                        outer.mismatches.append((sni, host))
+                if self.path == "/slow":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(2 * HALF))
+                    self.end_headers()
+                    self.wfile.write(b"a" * HALF)
+                    self.wfile.flush()
+                    outer.release.wait(10)
+                    self.wfile.write(b"b" * HALF)
+                    return
+                body = host.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        class Quiet(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass
+
+        self.httpd = Quiet(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.thread.start()
+
+    def _note_sni(self, sock: object, name: str | None, _context: ssl.SSLContext) -> None:
+        with self.lock:
+            self.sni[sock] = name or "-"
+
+    def open_names(self) -> list[str]:
+        """The names of the connections open right now, sorted."""
+        with self.lock:
+            return sorted(self.open.values())
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Whether ``check`` holds within ``timeout`` (sockets close on the server a bit later)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return check()
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[PoolServer, str]]:
+    cert_path, key_path, pem = certificate(tmp_path, NAMES)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    server = PoolServer(context)
+    yield server, pem
+    server.close()
+
+
+@pytest.fixture
+def pool_for(
+    tls_server: tuple[PoolServer, str],
+) -> Iterator[Callable[[int], tuple[HostTransports, EgressGuard]]]:
+    """A pool of at most ``max_hosts`` transports trusting the server's certificate, and a
+    guard that lets every name of :data:`NAMES` through to 127.0.0.1."""
+    server, pem = tls_server
+    trust = ssl.create_default_context(cadata=pem)
+    made: list[HostTransports] = []
+
+    def make(max_hosts: int) -> tuple[HostTransports, EgressGuard]:
+        pool = HostTransports(
+            max_hosts=max_hosts, factory=lambda: httpx.HTTPTransport(verify=trust)
+        )
+        made.append(pool)
+        guard = EgressGuard(
+            [f"{n}:{server.port}" for n in NAMES], resolver=lambda _host, _port: ["127.0.0.1"]
+        )
+        return pool, guard
+
+    yield make
+    for pool in made:
+        pool.close()
+
+
+def url(server: PoolServer, name: str, path: str = "/") -> str:
+    return f"https://{name}:{server.port}{path}"
+
+
+def key(server: PoolServer, name: str) -> str:
+    return f"https://{name}:{server.port}"
+
+
+# -- bounded, least recently used, and what it evicts is closed --------------------------------
+
+
+@pytest.mark.parametrize("through", ["guarded_transport", "outbound_client"])
+def test_the_pool_stays_bounded_and_closes_the_sockets_it_evicts(tls_server, pool_for, through):
+    server, _pem = tls_server
+    pool, guard = pool_for(3)
+    guarded = httpx.Client(transport=GuardedTransport(guard, transports=pool))
+    outbound = OutboundClient(guard, transports=pool, max_retries=0)
+
+    def get(name: str) -> str:
+        if through == "guarded_transport":
+            return guarded.get(url(server, name)).text
+        return outbound.request("GET", url(server, name)).content.decode()
+
+    for name in NAMES[:10]:
+        assert get(name) == name
+        assert len(pool.pooled_keys()) <= 3
+    assert pool.pooled_keys() == [key(server, n) for n in NAMES[7:10]]
+    # The evicted transports closed their keep-alive connections: only the last three remain.
+    assert eventually(lambda: server.open_names() == NAMES[7:10]), server.open_names()
+
+    # Least recently *used* goes first: h7 used again outlives h8.
+    assert get(NAMES[7]) == NAMES[7]
+    assert get(NAMES[10]) == NAMES[10]
+    assert pool.pooled_keys() == [key(server, n) for n in (NAMES[9], NAMES[7], NAMES[10])]
+    assert eventually(lambda: server.open_names() == sorted([NAMES[7], NAMES[9], NAMES[10]]))
+    assert server.mismatches == []
+    guarded.close()
+    outbound.close()
+    # Neither client owns the shared pool: closing them leaves its connections alone.
+    assert len(pool.pooled_keys()) == 3
+
+
+# -- a streamed response outlives its transport's eviction -------------------------------------
+
+
+@pytest.mark.parametrize("retire_by", ["eviction", "closing_the_pool"])
+def test_a_streamed_response_survives_its_transport_being_retired(tls_server, pool_for, retire_by):
+    server, _pem = tls_server
+    pool, guard = pool_for(2)
+    client = httpx.Client(transport=GuardedTransport(guard, transports=pool))
+    with client.stream("GET", url(server, NAMES[0], "/slow")) as response:
+        chunks = response.iter_bytes(HALF)
+        first = next(chunks)
+        if retire_by == "eviction":
+            for name in NAMES[1:4]:
+                assert client.get(url(server, name)).text == name
+            assert key(server, NAMES[0]) not in pool.pooled_keys()
+        else:
+            pool.close()
+            assert pool.pooled_keys() == []
+        assert pool.retired_in_flight() == 1
+        assert NAMES[0] in server.open_names()  # still streaming on its own socket
+        server.release.set()
+        rest = b"".join(chunks)
+    assert first + rest == b"a" * HALF + b"b" * HALF
+    # The response is closed: its retired transport is closed too, and its socket with it.
+    assert pool.retired_in_flight() == 0
+    assert eventually(lambda: NAMES[0] not in server.open_names()), server.open_names()
+    if retire_by == "eviction":
+        assert server.open_names() == sorted(NAMES[2:4])  # what the pool still holds
+    client.close()
+
+
+def test_a_closed_pool_refuses_new_requests(tls_server, pool_for):
+    server, _pem = tls_server
+    pool, guard = pool_for(2)
+    pool.close()
+    with (
+        httpx.Client(transport=GuardedTransport(guard, transports=pool)) as client,
+        pytest.raises(RuntimeError, match="closed"),
+    ):
+        client.get(url(server, NAMES[0]))
+
+
+# -- threads -----------------------------------------------------------------------------------
+
+
+def test_threads_share_the_pool_safely(tls_server, pool_for):
+    server, _pem = tls_server
+    pool, guard = pool_for(4)
+    guarded = httpx.Client(transport=GuardedTransport(guard, transports=pool))
+    outbound = OutboundClient(guard, transports=pool, max_retries=0)
+    wrong: list[tuple[str, str]] = []
+    failures: list[BaseException] = []
+    largest = [0]
+    start = threading.Barrier(8)
+
+    def work(index: int) -> None:
+        start.wait()
+        for step in range(25):
+            name = NAMES[(index * 5 + step * 7) % len(NAMES)]
+            try:
+                if index % 2:
+                    got = guarded.get(url(server, name)).text
+                else:
+                    got = outbound.request("GET", url(server, name)).content.decode()
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                failures.append(exc)
+                return
+            if got != name:
+                wrong.append((name, got))
+            largest[0] = max(largest[0], len(pool.pooled_keys()))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    assert wrong == []
+    assert server.mismatches == []  # no TLS connection carried a request for another name
+    assert largest[0] <= 4
+    assert pool.retired_in_flight() == 0
+    pooled = {k.removeprefix("https://").rsplit(":", 1)[0] for k in pool.pooled_keys()}
+    # Every socket still open belongs to a pooled transport: the evicted ones were closed.
+    assert eventually(lambda: set(server.open_names()) <= pooled), (server.open_names(), pooled)
+    pool.close()
+    assert eventually(lambda: server.open_names() == []), server.open_names()
+    guarded.close()
+    outbound.close()
+
+
+# -- the container shares one pool -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("client_name", ["http", "outbound", "delivery_client"])
+def test_every_outbound_client_of_the_container_draws_from_its_pool(settings, client_name):
+    server = PoolServer(tls=None)
+    hostport = f"127.0.0.1:{server.port}"
+    container = Container(
+        settings.model_copy(update={"egress_allowlist": hostport, "outbound_max_host_pools": 5})
+    )
+    try:
+        pool = container.host_transports
+        assert (pool.max_hosts, pool.pooled_keys()) == (5, [])
+        client = getattr(container, client_name)
+        if isinstance(client, httpx.Client):
+            assert client.get(f"http://{hostport}/").text == "127.0.0.1"
+        else:
+            assert client.request("GET", f"http://{hostport}/").content == b"127.0.0.1"
+        assert pool.pooled_keys() == ["http"]
+        assert server.open_names() == ["plain"]
+        container.close()
+        assert pool.pooled_keys() == []
+        assert eventually(lambda: server.open_names() == []), server.open_names()
+    finally:
+        container.close()
+        server.close()
