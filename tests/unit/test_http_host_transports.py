@@ -23,10 +23,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tether.bootstrap import Container
+from tether.config import Settings
+from tether.domain.errors import ConfigurationError
 from tether.http.client import OutboundClient
 from tether.http.guard import EgressGuard
 from tether.http.guarded_transport import GuardedTransport
-from tether.http.host_transports import HostTransports
+from tether.http.host_transports import DEFAULT_MAX_HOSTS, HostTransports
 
 NAMES = [f"h{i}.pool.test" for i in range(12)]
 HALF = 32 * 1024  # each half of the streamed body
@@ -350,3 +352,13 @@ def test_every_outbound_client_of_the_container_draws_from_its_pool(settings, cl
     finally:
         container.close()
         server.close()
+
+
+def test_the_pool_size_is_a_setting():
+    assert Settings.from_env({}).outbound_max_host_pools == DEFAULT_MAX_HOSTS == 32
+    chosen = Settings.from_env({"TETHER_OUTBOUND_MAX_HOST_POOLS": "5"})
+    assert chosen.outbound_max_host_pools == 5
+    with pytest.raises(ConfigurationError, match="TETHER_OUTBOUND_MAX_HOST_POOLS"):
+        Settings.from_env({"TETHER_OUTBOUND_MAX_HOST_POOLS": "0"})
+    with pytest.raises(ValueError, match="at least 1"):
+        HostTransports(max_hosts=0)

@@ -107,11 +107,11 @@ class HostTransports:
         entry = self._acquire(pool_key(target))
         try:
             response = entry.transport.handle_request(request)
+            stream = response.stream
+            assert isinstance(stream, httpx.SyncByteStream)
         except BaseException:
             self._release(entry)
             raise
-        stream = response.stream
-        assert isinstance(stream, httpx.SyncByteStream)
         return httpx.Response(
             status_code=response.status_code,
             headers=response.headers,
