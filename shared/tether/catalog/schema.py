@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Self, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -31,6 +31,9 @@ from tether.catalog.templates import (
     placeholders,
     render_template,
 )
+
+if TYPE_CHECKING:
+    from tether.catalog.sync_definition import SyncDefinition
 
 __all__ = [
     "AUTH_MODES",
@@ -344,7 +347,8 @@ class Provider(_Model):
     """One catalog entry.
 
     Validation checks the entry as a whole: both JSON schemas (meta-schema check skipped only
-    with the validation context ``{"check_json_schema": False}``), every URL placeholder
+    with the validation context ``{"check_json_schema": False}``), the syncs (deferred to
+    their first use with ``{"check_syncs": False}``), every URL placeholder
     against ``config_schema``, the credentials fields the auth mode names, and the config
     properties OAuth2 values are copied into. ``headers`` are static headers sent with every
     API call (API version pins such as ``Notion-Version``), not with OAuth token requests.
@@ -368,6 +372,8 @@ class Provider(_Model):
     # Config properties that locate the server of a provider that is not HTTP (a database's
     # host and port): part of the connection's destination (tether.catalog.destination).
     destination_config: list[str] = Field(default_factory=list)
+    # Catalog syncs by name, as written: see sync_definitions().
+    syncs: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("api_base_url")
     @classmethod
@@ -402,6 +408,16 @@ class Provider(_Model):
         if self.test is not None:
             found["test.path"] = self.test.path
         return {name: value for name, value in found.items() if value is not None}
+
+    @functools.cached_property
+    def validated_syncs(self) -> dict[str, SyncDefinition]:
+        """``syncs`` as :class:`~tether.catalog.sync_definition.SyncDefinition` objects, built on
+        first use: the sync models cost ~15 ms to build, which no function that does not sync
+        should pay at a cold start (see the loader on the packaged catalog). A broken sync
+        raises :class:`ValueError` naming ``syncs.<name>.<field>``."""
+        from tether.catalog.sync_definition import validate_syncs
+
+        return validate_syncs(self.syncs)
 
     def render_api_base_url(self, config: Mapping[str, Any]) -> str | None:
         """``api_base_url`` rendered with ``config``; ``None`` when the entry has none."""
@@ -473,6 +489,14 @@ class Provider(_Model):
         secret = self.webhook.secret_field if self.webhook else None
         if secret is not None and secret not in credential_props:
             raise ValueError(f"webhook.secret_field '{secret}' is not a credentials property")
+        if self.syncs and context.get("check_syncs", True):
+            from tether.catalog.sync_definition import check_sync_templates
+
+            check_sync_templates(
+                self.validated_syncs,
+                config_properties=config_props,
+                has_base_url=self.api_base_url is not None,
+            )
         writeonly_config = [n for n, p in config_props.items() if p.get("writeOnly")]
         if writeonly_config:
             raise ValueError(f"config holds no secrets; move {writeonly_config} to credentials")
