@@ -43,8 +43,9 @@ if TYPE_CHECKING:
     from tether.http.host_transports import HostTransports
     from tether.oauth.clients import OAuthClients
     from tether.oauth.flow import OAuthFlowService
-    from tether.oauth.lifecycle import TokenLifecycle
     from tether.oauth.model import OAuthClient
+    from tether.oauth.refresh import TokenRefresh
+    from tether.oauth.revocation import TokenRevocation
     from tether.oauth.token_endpoint import TokenEndpoint
     from tether.oauth.token_storage import TokenStorage
     from tether.ports import ConnectionStore, SecretStore, TaskQueue
@@ -174,7 +175,7 @@ class Container:
             clock=self.clock,
             ids=self.ids,
             tasks=lambda: self.tasks,
-            revoke=lambda connection: self.token_lifecycle.revoke(connection),
+            revoke=lambda connection: self.token_revocation.revoke(connection),
             check_notify_url=lambda url: self.notify_settings.check_notify_url(url),
             events=self.connection_events,
         )
@@ -237,7 +238,7 @@ class Container:
     def connection_prober(self) -> ConnectionProber:
         from tether.fetch.probe import ConnectionProber, pg8000_connect
 
-        lifecycle = self.token_lifecycle
+        tokens = self.token_refresh
         return ConnectionProber(
             connections=self.connections,
             store=self.store,
@@ -245,8 +246,8 @@ class Container:
             client=self.outbound,
             clock=self.clock,
             ids=self.ids,
-            oauth_token=lifecycle.access_token,
-            oauth_refresh=lambda c: lifecycle.access_token(lifecycle.force_refresh(c)),
+            oauth_token=tokens.access_token,
+            oauth_refresh=lambda c: tokens.access_token(tokens.force_refresh(c)),
             guard=self.egress_guard,
             pg_connect=pg8000_connect(),
             timeout=self.settings.connection_test_timeout_seconds,
@@ -262,7 +263,7 @@ class Container:
             connections=self.connections,
             catalog=lambda: self.catalog,
             client=lambda: self.outbound,
-            lifecycle=lambda: self.token_lifecycle,
+            token_refresh=lambda: self.token_refresh,
             default_rate=RateSpec(per_minute=s.rate_limit_per_minute, burst=s.rate_limit_burst),
         )
 
@@ -381,7 +382,7 @@ class Container:
         )
 
     def _schedule_refresh(self, connection: Connection) -> None:
-        self.token_lifecycle.schedule.schedule_refresh(connection)
+        self.token_refresh.schedule.schedule_refresh(connection)
 
     def oauth_client_for(self, connection: Connection) -> OAuthClient:
         """The provider client of a stored connection."""
@@ -389,12 +390,12 @@ class Container:
         return self.oauth_clients.for_connection(provider, connection, self.secrets)
 
     @lazy
-    def token_lifecycle(self) -> TokenLifecycle:
-        from tether.oauth.lifecycle import TokenLifecycle
+    def token_refresh(self) -> TokenRefresh:
+        from tether.oauth.refresh import TokenRefresh
         from tether.oauth.refresh_policy import catalog_refresh_policies
 
         s = self.settings
-        return TokenLifecycle(
+        return TokenRefresh(
             store=self.store,
             secrets=self.secrets,
             token_storage=self.token_storage,
@@ -413,6 +414,20 @@ class Container:
         )
 
     @lazy
+    def token_revocation(self) -> TokenRevocation:
+        from tether.oauth.revocation import TokenRevocation
+
+        return TokenRevocation(
+            store=self.store,
+            secrets=self.secrets,
+            token_storage=self.token_storage,
+            endpoint=lambda: self.token_endpoint,
+            client_for=self.oauth_client_for,
+            clock=self.clock,
+            ids=self.ids,
+        )
+
+    @lazy
     def key_rotation(self) -> KeyRotationService:
         from tether.connections.key_rotation import KeyRotationService
 
@@ -426,13 +441,13 @@ class Container:
         from tether.connections.housekeeping import HOUSEKEEPING_TASK
         from tether.connections.service import PURGE_CREDENTIALS_TASK
         from tether.delivery.service import DELIVER_TASK
-        from tether.oauth.lifecycle import REFRESH_TASK, SWEEP_TASK
+        from tether.oauth.refresh_schedule import REFRESH_TASK, SWEEP_TASK
         from tether.webhooks.ingestion import PROCESS_WEBHOOK_TASK
 
         return {
             PURGE_CREDENTIALS_TASK: self.connections.purge_credentials,
-            REFRESH_TASK: self.token_lifecycle.refresh_task,
-            SWEEP_TASK: self.token_lifecycle.schedule.sweep_task,
+            REFRESH_TASK: self.token_refresh.refresh_task,
+            SWEEP_TASK: self.token_refresh.schedule.sweep_task,
             PROCESS_WEBHOOK_TASK: self.webhook_ingestion.process_webhook,
             DELIVER_TASK: self.delivery.deliver,
             HOUSEKEEPING_TASK: self.housekeeping.run_task,

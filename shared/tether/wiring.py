@@ -68,7 +68,7 @@ def connections() -> Wired[connections_api.Services]:
             connections=lambda: c.connections,
             catalog=lambda: c.catalog,
             webhooks=lambda: c.webhook_ingestion,
-            tokens=lambda: c.token_lifecycle,
+            tokens=lambda: c.token_refresh,
             deliveries=lambda tenant, connection: c.store.list_deliveries(
                 tenant, connection_id=connection
             ),

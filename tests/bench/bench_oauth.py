@@ -36,8 +36,8 @@ from tether.crypto import Keyring, Sealer
 from tether.domain.clock import SystemClock
 from tether.domain.ids import RandomIds
 from tether.domain.models import Connection, Page
-from tether.oauth.lifecycle import TokenLifecycle
 from tether.oauth.model import OAuthClient
+from tether.oauth.refresh import TokenRefresh
 from tether.oauth.refresh_policy import RefreshPolicy
 from tether.oauth.token_endpoint import TokenEndpoint
 from tether.oauth.token_storage import TokenStorage
@@ -106,9 +106,9 @@ def _connection(i: int, now: datetime, *, expires_in: timedelta, ref: Any = None
     )
 
 
-def lifecycle(
+def token_refresh(
     store: Any, secrets: DbSecretStore, sealer: Sealer, provider: OAuthProvider, http: httpx.Client
-) -> TokenLifecycle:
+) -> TokenRefresh:
     client = OAuthClient(
         client_id="tether-test",
         client_secret="tether-test-secret",
@@ -117,7 +117,7 @@ def lifecycle(
         revocation_url=provider.revocation_url,
     )
     clock = SystemClock()
-    return TokenLifecycle(
+    return TokenRefresh(
         store=store,
         secrets=secrets,
         token_storage=TokenStorage(store=store, secrets=secrets, sealer=sealer, clock=clock),
@@ -139,7 +139,7 @@ def refresh_rate(folder: Path, *, rotate: bool, threads: int, seconds: float) ->
         sealer, retired=SqliteRetiredVersions(folder / f"refresh-{rotate}-{threads}.sqlite3")
     )
     http = httpx.Client(timeout=10)
-    life = lifecycle(store, secrets, sealer, provider, http)
+    life = token_refresh(store, secrets, sealer, provider, http)
     now = datetime.now(UTC)
     ids: list[str] = []
     for i in range(threads * 4):
@@ -194,7 +194,7 @@ def sweep_cost(folder: Path, size: int) -> dict[str, float]:
         inner.create_connection(_connection(i, now, expires_in=expires))
     provider = OAuthProvider()  # never called: the sweep only schedules
     provider.start()
-    life = lifecycle(
+    life = token_refresh(
         store,
         DbSecretStore(sealer, retired=MemoryRetiredVersions()),
         sealer,

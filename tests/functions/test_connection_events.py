@@ -1,6 +1,6 @@
 """Every lifecycle change of a connection reaches the tenant the same way: exactly one
 `deliver` task with a Tether event of the right type, from every path (the connections API,
-the OAuth callback, the token lifecycle), each occurrence with an id of its own."""
+the OAuth callback, the token refresh), each occurrence with an id of its own."""
 
 from __future__ import annotations
 
@@ -67,9 +67,7 @@ def test_needs_reauth_is_sent_once_per_occurrence_and_recovery_is_announced(flow
     flow.provider.revoke_all()
     assert flow.connections.post(f"/{connection_id}/refresh", headers=ACME).status_code == 409
     # A leftover refresh task re-announces the same transition: the same event, not a new one.
-    flow.container.token_lifecycle.refresh_task(
-        {"tenant_id": "acme", "connection_id": connection_id}
-    )
+    flow.container.token_refresh.refresh_task({"tenant_id": "acme", "connection_id": connection_id})
     assert _types(flow, connection_id) == ["connection.created", "connection.needs_reauth"]
 
     # Reconnect, then the grant dies again in the same second: a second needs_reauth.

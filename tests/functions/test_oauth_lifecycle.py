@@ -31,7 +31,7 @@ def test_twenty_concurrent_reads_of_an_expired_token_cause_one_refresh(flow, clo
     clock.advance(3600)  # the access token has expired for Tether
     flow.provider.advance_clock(3600)
     flow.provider.reset_stats()
-    lifecycle = flow.container.token_lifecycle
+    refresh = flow.container.token_refresh
     tokens: list[str] = []
     errors: list[Exception] = []
     barrier = threading.Barrier(20)
@@ -39,7 +39,7 @@ def test_twenty_concurrent_reads_of_an_expired_token_cause_one_refresh(flow, clo
     def read() -> None:
         barrier.wait()
         try:
-            tokens.append(lifecycle.access_token(_record(flow, connection_id)))
+            tokens.append(refresh.access_token(_record(flow, connection_id)))
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 
@@ -60,9 +60,9 @@ def test_twenty_concurrent_reads_of_an_expired_token_cause_one_refresh(flow, clo
 def test_rotated_refresh_tokens_are_kept_and_the_old_ones_are_dead(flow, clock):
     connection_id = connect(flow)
     first = _refresh_token(flow, connection_id)
-    lifecycle = flow.container.token_lifecycle
+    refresh = flow.container.token_refresh
     for _ in range(3):
-        lifecycle.force_refresh(_record(flow, connection_id))
+        refresh.force_refresh(_record(flow, connection_id))
     latest = _refresh_token(flow, connection_id)
     assert latest != first
     assert flow.provider.is_active(latest) and not flow.provider.is_active(first)

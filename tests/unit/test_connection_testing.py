@@ -48,8 +48,8 @@ from tether.fetch.probe import (
 )
 from tether.http.guard import EgressGuard
 from tether.http.model import OutboundError, OutboundResponse, RequestAuth
-from tether.oauth.lifecycle import REFRESH_FAILED_CODE, ReauthRequired
 from tether.oauth.model import TokenEndpointError
+from tether.oauth.refresh_failures import REFRESH_FAILED_CODE, ReauthRequired
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 TENANT = "t1"

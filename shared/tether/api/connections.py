@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from tether.catalog import Catalog
     from tether.connections.service import ConnectionService
     from tether.domain.models import Delivery
-    from tether.oauth.lifecycle import TokenLifecycle
+    from tether.oauth.refresh import TokenRefresh
     from tether.webhooks.ingestion import WebhookIngestion
 
 __all__ = ["Services", "handle", "router"]
@@ -45,7 +45,7 @@ class Services:
     connections: Callable[[], ConnectionService]
     catalog: Callable[[], Catalog]
     webhooks: Callable[[], WebhookIngestion]
-    tokens: Callable[[], TokenLifecycle]
+    tokens: Callable[[], TokenRefresh]
     deliveries: Callable[[str, str], list[Delivery]]
     max_body_bytes: int
 

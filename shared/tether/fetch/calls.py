@@ -3,7 +3,7 @@ headers and the rate limit of that connection, bound around the one outbound cli
 
 Used by fetch and endpoint discovery. Credentials are read through the connection service
 (audited, purpose ``fetch``); OAuth connections get their access token from the token
-lifecycle (refreshed when due, once more after a 401).
+refresh (refreshed when due, once more after a 401).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tether.fetch.request_auth import auth_for
 from tether.http.client import OutboundClient
 from tether.http.model import OutboundResponse, RateSpec, RequestAuth
 from tether.http.redact import Redactor
-from tether.oauth.lifecycle import TokenLifecycle
+from tether.oauth.refresh import TokenRefresh
 
 __all__ = ["ConnectionCalls", "ConnectionSender"]
 
@@ -91,13 +91,13 @@ class ConnectionCalls:
         connections: ConnectionService,
         catalog: Callable[[], Catalog],
         client: Callable[[], OutboundClient],
-        lifecycle: Callable[[], TokenLifecycle],
+        token_refresh: Callable[[], TokenRefresh],
         default_rate: RateSpec,
     ) -> None:
         self._connections = connections
         self._catalog = catalog
         self._client = client
-        self._lifecycle = lifecycle
+        self._token_refresh = token_refresh
         self._default_rate = default_rate
 
     def sender(self, principal: Principal, connection_id: str) -> ConnectionSender:
@@ -132,17 +132,17 @@ class ConnectionCalls:
         self, principal: Principal, connection: Connection, provider: Provider
     ) -> tuple[RequestAuth | None, tuple[str, ...]]:
         """The request auth, and the string values of the stored credentials it was built
-        from (none for OAuth: the access token comes from the lifecycle, see ``redact``)."""
+        from (none for OAuth: the access token comes from the token refresh, see ``redact``)."""
         if provider.auth_mode in ("oauth2", "oauth2_client_credentials"):
-            lifecycle = self._lifecycle()
+            tokens = self._token_refresh()
             current = [connection]
 
             def token() -> str:
-                return lifecycle.access_token(current[0])
+                return tokens.access_token(current[0])
 
             def refresh() -> str | None:
-                current[0] = lifecycle.force_refresh(current[0])
-                return lifecycle.access_token(current[0])
+                current[0] = tokens.force_refresh(current[0])
+                return tokens.access_token(current[0])
 
             auth = auth_for(
                 provider, connection.config, {}, oauth_token=token, oauth_refresh=refresh

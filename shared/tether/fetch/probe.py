@@ -94,12 +94,12 @@ from tether.fetch.request_auth import AuthUnavailable, auth_for, generic_auth_me
 from tether.http.guard import EgressGuard
 from tether.http.model import OutboundError, OutboundResponse, RequestAuth
 from tether.logs import register_secret
-from tether.oauth.lifecycle import (
+from tether.oauth.model import TokenEndpointError
+from tether.oauth.refresh_failures import (
     NO_REFRESH_TOKEN_CODE,
     REFRESH_FAILED_CODE,
     ReauthRequired,
 )
-from tether.oauth.model import TokenEndpointError
 from tether.ports import AuditLog, ConnectionRepository
 
 if TYPE_CHECKING:
@@ -196,7 +196,7 @@ class ConnectionProber:
 
     ``oauth_token(connection)`` returns a stored OAuth2 connection's valid access token and
     ``oauth_refresh(connection)`` a new one after a 401 (``None`` if there is none), e.g.
-    ``lifecycle.access_token`` and ``lambda c: lifecycle.access_token(lifecycle.force_refresh(c))``.
+    ``tokens.access_token`` and ``lambda c: tokens.access_token(tokens.force_refresh(c))``.
     ``client_credentials`` obtains the token of an ``oauth2_client_credentials`` entry.
     ``guard`` checks PostgreSQL hosts (the HTTP client has its own).
     """

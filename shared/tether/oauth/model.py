@@ -1,8 +1,9 @@
 """The shapes the OAuth pieces share: a provider client resolved for one connection, a token
-set, and the typed failure of a token endpoint."""
+set, the typed failure of a token endpoint and the reason codes audit entries carry of it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,7 +11,11 @@ from typing import Any, ClassVar, Literal
 
 from tether.domain.errors import TetherError
 
-__all__ = ["OAuthClient", "TokenEndpointError", "TokenSet"]
+__all__ = ["SYSTEM_ACTOR", "OAuthClient", "TokenEndpointError", "TokenSet", "reason_code"]
+
+# The actor of audit entries the token services write on their own (no user asked).
+SYSTEM_ACTOR = "system:token-lifecycle"
+_SAFE_REASON = re.compile(r"^[a-z0-9_]{1,64}$")
 
 TokenAuthMethod = Literal["client_secret_basic", "client_secret_post"]
 
@@ -77,3 +82,9 @@ class TokenEndpointError(TetherError):
         self.error = error
         self.provider_status = provider_status
         self.retry_after_seconds = retry_after_seconds
+
+
+def reason_code(value: str) -> str:
+    """``value`` (a provider's OAuth error code, a lower-cased Tether code) as audit entries
+    and error details may carry it: a short snake-case word, else ``provider_error``."""
+    return value if _SAFE_REASON.match(value) else "provider_error"

@@ -45,6 +45,7 @@ __all__ = [
     "catalog_refresh_policies",
     "effective_margin",
     "is_due",
+    "newer_token",
     "refresh_due_at",
     "refresh_task_name",
     "schedule_refresh_at",
@@ -90,7 +91,7 @@ class RefreshPolicy:
 def catalog_refresh_policies(
     catalog: Callable[[], Catalog], *, default_margin_seconds: int
 ) -> Callable[[Connection], RefreshPolicy]:
-    """``policy_for`` of :class:`~tether.oauth.lifecycle.TokenLifecycle`: the
+    """``policy_for`` of :class:`~tether.oauth.refresh.TokenRefresh`: the
     connection's catalog entry (the custom ``oauth2`` provider included) plus the default
     margin from the settings (``oauth_refresh_margin_seconds``)."""
     fallback = RefreshPolicy(margin_seconds=default_margin_seconds)
@@ -143,6 +144,15 @@ def is_due(
     if expires_at is None:
         return True
     return now >= refresh_due_at(policy, issued_at=issued_at, expires_at=expires_at)
+
+
+def newer_token(connection: Connection, baseline: str | None, *, now: datetime) -> bool:
+    """Whether ``connection`` holds an unexpired access token other than ``baseline`` (the
+    sealed token a caller had): someone refreshed it meanwhile."""
+    if connection.sealed_access_token is None or connection.sealed_access_token == baseline:
+        return False
+    expires_at = connection.token_expires_at
+    return expires_at is None or expires_at > now
 
 
 @dataclass(frozen=True, slots=True)

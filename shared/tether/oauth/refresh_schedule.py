@@ -4,7 +4,7 @@ and schedules what is missing or repairs a broken chain.
 
 Task names say which token a task refreshes (``refresh-<id>-<due, microseconds>``): the queue
 keeps one task per name, so scheduling twice adds nothing, and a new token (a new due time)
-always gets a task of its own. The refresh itself is :mod:`tether.oauth.lifecycle`'s.
+always gets a task of its own. The refresh itself is :mod:`tether.oauth.refresh`'s.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ __all__ = [
     "sweepable",
 ]
 
-log = logging.getLogger("tether.oauth.lifecycle")
+log = logging.getLogger("tether.tokens")
 
 REFRESH_TASK = "refresh"
 SWEEP_TASK = "sweep"

@@ -10,8 +10,8 @@ secret write at all.
 
 When the refresh token did rotate, the new payload is stored *first*, the record pointing at it
 is written next, and only then is the old version retired, so that no failure in between can
-lose the refresh token that is still valid. The token lifecycle (leases, retries, scheduling)
-builds on this.
+lose the refresh token that is still valid. The refresh (:mod:`tether.oauth.refresh`: leases,
+retries, scheduling) builds on this.
 """
 
 from __future__ import annotations
@@ -65,6 +65,13 @@ class TokenStorage:
         ).decode()
         register_secret(token)
         return token
+
+    def unexpired_access_token(self, connection: Connection) -> str | None:
+        """The stored access token unless it is known to have expired."""
+        expires_at = connection.token_expires_at
+        if expires_at is not None and expires_at <= self._clock.now():
+            return None
+        return self.access_token(connection)
 
     def store_tokens(
         self,

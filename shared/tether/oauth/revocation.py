@@ -1,0 +1,130 @@
+"""Revoking a connection's OAuth tokens at the provider (RFC 7009) when it is deleted.
+
+Best effort: the refresh token and the still unexpired access token are each sent to the
+provider's revocation endpoint, when the catalog names one. The outcome is audited
+(``token.revoked`` with the tokens revoked, or ``token.revocation_failed`` with a reason code)
+and never raised: a provider that is down must not keep a tenant from deleting a connection.
+Tokens never appear in logs or audit entries.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from tether.connections.credential_reads import payload_of
+from tether.domain.audit import audit_entry
+from tether.domain.clock import Clock
+from tether.domain.errors import TetherError
+from tether.domain.ids import IdGenerator
+from tether.domain.models import AuditAction, Connection, Principal
+from tether.oauth.model import SYSTEM_ACTOR, OAuthClient, TokenEndpointError, reason_code
+from tether.oauth.token_storage import REFRESH_TOKEN_FIELD, TokenStorage
+from tether.ports import AuditLog, ConnectionRepository, SecretStore
+
+__all__ = ["RevocationEndpoint", "RevocationRecords", "TokenRevocation"]
+
+log = logging.getLogger("tether.tokens")
+
+_OAUTH2 = "oauth2"
+
+
+class RevocationRecords(ConnectionRepository, AuditLog, Protocol):
+    """The record ports revocation uses: the connection (to read its credentials) and the
+    audit trail its outcome goes to."""
+
+
+class RevocationEndpoint(Protocol):
+    """What revocation needs of :class:`tether.oauth.token_endpoint.TokenEndpoint`."""
+
+    def revoke(
+        self, client: OAuthClient, *, token: str, token_type_hint: str | None = None
+    ) -> None: ...
+
+
+class TokenRevocation:
+    """``endpoint`` is a zero-argument factory of the token endpoint (built when a token is
+    revoked); ``client_for`` resolves the provider client of a connection."""
+
+    def __init__(
+        self,
+        *,
+        store: RevocationRecords,
+        secrets: SecretStore,
+        token_storage: TokenStorage,
+        endpoint: Callable[[], RevocationEndpoint],
+        client_for: Callable[[Connection], OAuthClient],
+        clock: Clock,
+        ids: IdGenerator,
+    ) -> None:
+        self._store = store
+        self._secrets = secrets
+        self._tokens = token_storage
+        self._endpoint = endpoint
+        self._client_for = client_for
+        self._clock = clock
+        self._ids = ids
+
+    def revoke(self, connection: Connection, *, actor: str | None = None) -> None:
+        """Revoke the refresh token and the access token at the provider (RFC 7009), when
+        it has a revocation endpoint. Best effort for connection delete: a failure is
+        audited (``token.revocation_failed`` with a reason code) and never raised."""
+        if connection.auth_mode != _OAUTH2:
+            return
+        revoked: list[str] = []
+        failed: list[str] = []
+        reason: str | None = None
+        try:
+            client = self._client_for(connection)
+            if not client.revocation_url:
+                return
+            payload, connection = payload_of(self._secrets, self._store, connection)
+            tokens: list[tuple[str, Callable[[], object]]] = [
+                ("refresh_token", lambda: payload.get(REFRESH_TOKEN_FIELD)),
+                ("access_token", lambda: self._tokens.unexpired_access_token(connection)),
+            ]
+            for hint, read in tokens:
+                try:
+                    token = read()
+                    if not isinstance(token, str) or not token:
+                        continue
+                    self._endpoint().revoke(client, token=token, token_type_hint=hint)
+                except TokenEndpointError as exc:
+                    failed.append(hint)
+                    reason = reason or reason_code(exc.error)
+                except TetherError as exc:
+                    failed.append(hint)
+                    reason = reason or reason_code(exc.code.lower())
+                else:
+                    revoked.append(hint)
+        except TetherError as exc:
+            reason = reason_code(exc.code.lower())
+        except Exception:
+            log.exception("revoking the tokens of %s failed unexpectedly", connection.id)
+            reason = "unexpected_error"
+        if reason is None and not revoked:
+            return
+        if reason is None:
+            self._audit_quietly(connection, AuditAction.TOKEN_REVOKED, actor, tokens=revoked)
+        else:
+            log.warning("token revocation for %s failed (%s)", connection.id, reason)
+            self._audit_quietly(
+                connection,
+                AuditAction.TOKEN_REVOCATION_FAILED,
+                actor,
+                reason=reason,
+                revoked=revoked,
+                failed=failed,
+            )
+
+    def _audit_quietly(
+        self, connection: Connection, action: AuditAction, actor: str | None, **detail: Any
+    ) -> None:
+        """An entry alone: a revocation at the provider changes no record."""
+        acting = Principal(tenant_id=connection.tenant_id, user_id=actor or SYSTEM_ACTOR)
+        entry = audit_entry(self._ids, self._clock, acting, connection.id, action.value, **detail)
+        try:
+            self._store.append_audit(entry)
+        except TetherError as exc:
+            log.warning("could not audit %s of %s (%s)", action.value, connection.id, exc.code)
