@@ -12,7 +12,18 @@ from pathlib import Path
 import pytest
 
 from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions, RetiredVersions
-from tether.adapters.sqlite import SqliteConnectionStore
+from tether.adapters.sqlite import (
+    SqliteAuditLog,
+    SqliteConnections,
+    SqliteConnectionStore,
+    SqliteDeliveries,
+    SqliteLeases,
+    SqliteOAuthStates,
+    SqlitePurge,
+    SqliteRateBuckets,
+    SqliteTenantSettings,
+    SqliteWebhookEvents,
+)
 from tether.adapters.sqlite.retired_versions import SqliteRetiredVersions
 from tether.crypto import Keyring, Sealer
 from tether.ports import (
@@ -66,11 +77,30 @@ def _over(name: str, store: ConnectionStore) -> Backend:
     )
 
 
+def _sqlite(store: SqliteConnectionStore) -> Backend:
+    """Each port by its own repository over the facade's file: the suites test the
+    repositories themselves, and the facade is only their sum."""
+    database = store.database
+    return Backend(
+        name="sqlite",
+        store=store,
+        connections=SqliteConnections(database),
+        audit_log=SqliteAuditLog(database),
+        oauth_states=SqliteOAuthStates(database),
+        webhook_events=SqliteWebhookEvents(database),
+        leases=SqliteLeases(database),
+        rate_buckets=SqliteRateBuckets(database),
+        tenant_settings=SqliteTenantSettings(database),
+        deliveries=SqliteDeliveries(database),
+        purge=SqlitePurge(database),
+    )
+
+
 @pytest.fixture(params=["sqlite", "firestore"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "sqlite":
         sqlite_store = SqliteConnectionStore(tmp_path / "store.sqlite3")
-        yield _over("sqlite", sqlite_store)
+        yield _sqlite(sqlite_store)
         sqlite_store.close()
     elif request.param == "firestore":
         from tether.adapters.firestore import FirestoreConnectionStore

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tether.adapters.sqlite import SqliteConnectionStore
+from tether.adapters.sqlite.connections import listing_sql
 from tether.adapters.sqlite.schema import MIGRATIONS, _utc_text, format_time
-from tether.adapters.sqlite.store import listing_sql
 from tether.domain.models import Connection
 from tether.domain.status import ConnectionStatus
 

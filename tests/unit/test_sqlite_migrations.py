@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tether.adapters.sqlite import SqliteConnectionStore
+from tether.adapters.sqlite.connections import _EXPIRING_AFTER, _EXPIRING_SQL
 from tether.adapters.sqlite.schema import MIGRATIONS, _utc_text, format_time
-from tether.adapters.sqlite.store import _EXPIRING_AFTER, _EXPIRING_SQL
 from tether.domain.errors import ConfigurationError, Conflict
 from tether.domain.models import Connection, Delivery, TenantSettings
 

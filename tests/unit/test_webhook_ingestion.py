@@ -27,7 +27,7 @@ from tether import wiring
 from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.adapters.sqlite.schema import MIGRATIONS, _utc_text, format_time
-from tether.adapters.sqlite.store import _WEBHOOK_EVENTS_SQL
+from tether.adapters.sqlite.webhook_events import _WEBHOOK_EVENTS_SQL
 from tether.api.endpoint import Wired
 from tether.api.webhooks import Services, handle, masked_path
 from tether.bootstrap import Container, reset_container

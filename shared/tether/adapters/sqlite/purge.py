@@ -1,0 +1,51 @@
+"""SQLite :class:`~tether.ports.ExpiredRecordPurge`: expired rows of every table of the file,
+in short batches."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tether.adapters.sqlite.database import SqliteDatabase
+from tether.adapters.sqlite.schema import format_time
+from tether.domain.retention import Retention
+
+__all__ = ["SqlitePurge"]
+
+# Rows per DELETE when purging: each batch is its own short write transaction, so a large
+# purge never holds the writer lock for long.
+_PURGE_BATCH = 1000
+
+
+class SqlitePurge:
+    """``retention`` says how long deliveries and audit entries are kept; the other records
+    carry their own expiry."""
+
+    def __init__(self, database: SqliteDatabase, *, retention: Retention | None = None) -> None:
+        self._database = database
+        self._retention = retention or Retention()
+
+    def purge_expired(self, *, now: datetime) -> int:
+        """See :meth:`~tether.ports.ExpiredRecordPurge.purge_expired`: records past their
+        expiry, deliveries and audit entries older than their retention, in batches."""
+        cutoff = format_time(now)
+        purges = (
+            ("oauth_states", "expires_at", cutoff),
+            ("webhook_events", "expires_at", cutoff),
+            ("leases", "expires_at", cutoff),
+            ("rate_buckets", "expires_at", cutoff),
+            ("deliveries", "created_at", format_time(now - self._retention.deliveries)),
+            ("audit", "at", format_time(now - self._retention.audit)),
+        )
+        removed = 0
+        for table, column, before in purges:
+            while True:
+                with self._database.write() as db:
+                    deleted = db.execute(
+                        f"DELETE FROM {table} WHERE rowid IN "  # noqa: S608 - names are ours
+                        f"(SELECT rowid FROM {table} WHERE {column} <= ? LIMIT ?)",
+                        (before, _PURGE_BATCH),
+                    ).rowcount
+                removed += deleted
+                if deleted < _PURGE_BATCH:
+                    break
+        return removed

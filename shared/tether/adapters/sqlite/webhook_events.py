@@ -1,0 +1,90 @@
+"""SQLite :class:`~tether.ports.WebhookEventRepository`: the ``webhook_events`` table; the
+dedupe is its primary key ``(provider, dedupe_key)``."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tether.adapters.record_decoding import decode_many, decode_one
+from tether.adapters.sqlite.database import SqliteDatabase
+from tether.adapters.sqlite.schema import format_time
+from tether.domain.models import WebhookEvent
+
+__all__ = ["SqliteWebhookEvents"]
+
+# A connection's recent inbound events, newest first, from ``webhook_events_by_connection``
+# (schema step 5), without the payload: ``json_remove`` drops body and headers in SQL (and
+# would fail the whole query on one malformed document: those come back NULL, unreadable).
+_WEBHOOK_EVENTS_SQL = (
+    "SELECT dedupe_key, CASE WHEN json_valid(doc) "
+    "THEN json_remove(doc, '$.body', '$.headers') END FROM webhook_events "
+    "WHERE tenant_id = ? AND connection_id = ? ORDER BY received_at DESC LIMIT ?"
+)
+
+
+class SqliteWebhookEvents:
+    def __init__(self, database: SqliteDatabase) -> None:
+        self._database = database
+
+    def create_webhook_event(self, event: WebhookEvent) -> bool:
+        try:
+            self._database.insert(
+                "INSERT INTO webhook_events (provider, dedupe_key, expires_at, tenant_id, "
+                "connection_id, received_at, doc) VALUES (?,?,?,?,?,?,?)",
+                (
+                    event.provider,
+                    event.dedupe_key,
+                    format_time(event.expires_at),
+                    event.tenant_id,
+                    event.connection_id,
+                    format_time(event.received_at),
+                    event.model_dump_json(),
+                ),
+            )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def get_webhook_event(self, provider: str, dedupe_key: str) -> WebhookEvent | None:
+        row = (
+            self._database.db()
+            .execute(
+                "SELECT doc FROM webhook_events WHERE provider = ? AND dedupe_key = ?",
+                (provider, dedupe_key),
+            )
+            .fetchone()
+        )
+        return None if row is None else decode_one(WebhookEvent, row[0], record_id=dedupe_key)
+
+    def update_webhook_event(self, event: WebhookEvent) -> None:
+        with self._database.write() as db:
+            db.execute(
+                "UPDATE webhook_events SET doc = ?, expires_at = ?, tenant_id = ?, "
+                "connection_id = ?, received_at = ? WHERE provider = ? AND dedupe_key = ?",
+                (
+                    event.model_dump_json(),
+                    format_time(event.expires_at),
+                    event.tenant_id,
+                    event.connection_id,
+                    format_time(event.received_at),
+                    event.provider,
+                    event.dedupe_key,
+                ),
+            )
+
+    def delete_webhook_event(self, provider: str, dedupe_key: str) -> None:
+        with self._database.write() as db:
+            db.execute(
+                "DELETE FROM webhook_events WHERE provider = ? AND dedupe_key = ?",
+                (provider, dedupe_key),
+            )
+
+    def list_webhook_events(
+        self, tenant_id: str, connection_id: str, *, limit: int = 50
+    ) -> list[WebhookEvent]:
+        """See :meth:`~tether.ports.WebhookEventRepository.list_webhook_events`; served by
+        ``webhook_events_by_connection`` (schema step 5), bodies left out in SQL."""
+        if limit < 1:
+            return []
+        rows = self._database.db().execute(_WEBHOOK_EVENTS_SQL, (tenant_id, connection_id, limit))
+        return decode_many(WebhookEvent, ((r[0], r[1]) for r in rows.fetchall()))[0]
