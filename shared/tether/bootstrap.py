@@ -49,7 +49,9 @@ if TYPE_CHECKING:
     from tether.oauth.token_endpoint import TokenEndpoint
     from tether.oauth.token_storage import TokenStorage
     from tether.ports import ConnectionStore, SecretStore, TaskQueue
-    from tether.webhooks.ingestion import WebhookIngestion
+    from tether.webhooks.intake import WebhookIntake
+    from tether.webhooks.processing import WebhookProcessing
+    from tether.webhooks.provisioning import WebhookProvisioning
 
 __all__ = ["Container", "check_startup", "get_container", "reset_container"]
 
@@ -303,11 +305,24 @@ class Container:
         )
 
     @lazy
-    def webhook_ingestion(self) -> WebhookIngestion:
-        from tether.webhooks.ingestion import WebhookIngestion
+    def webhook_provisioning(self) -> WebhookProvisioning:
+        from tether.webhooks.provisioning import WebhookProvisioning
+
+        return WebhookProvisioning(
+            store=self.store,
+            connections=self.connections,
+            catalog=lambda: self.catalog,
+            clock=self.clock,
+            ids=self.ids,
+            public_url=self.settings.public_url,
+        )
+
+    @lazy
+    def webhook_intake(self) -> WebhookIntake:
+        from tether.webhooks.intake import WebhookIntake
 
         s = self.settings
-        return WebhookIngestion(
+        return WebhookIntake(
             store=self.store,
             connections=self.connections,
             catalog=lambda: self.catalog,
@@ -318,9 +333,16 @@ class Container:
                 secret.get_secret_value() for secret in s.webhook_secrets.get(provider, [])
             ],
             max_body_bytes=s.max_body_bytes,
-            public_url=s.public_url,
             find_by_route=self.store.find_connection_by_route,
             event_ttl_days=s.retention_webhook_events_days,
+        )
+
+    @lazy
+    def webhook_processing(self) -> WebhookProcessing:
+        from tether.webhooks.processing import WebhookProcessing
+
+        return WebhookProcessing(
+            store=self.store, catalog=lambda: self.catalog, tasks=lambda: self.tasks
         )
 
     @lazy
@@ -442,13 +464,13 @@ class Container:
         from tether.connections.service import PURGE_CREDENTIALS_TASK
         from tether.delivery.service import DELIVER_TASK
         from tether.oauth.refresh_schedule import REFRESH_TASK, SWEEP_TASK
-        from tether.webhooks.ingestion import PROCESS_WEBHOOK_TASK
+        from tether.webhooks.processing import PROCESS_WEBHOOK_TASK
 
         return {
             PURGE_CREDENTIALS_TASK: self.connections.purge_credentials,
             REFRESH_TASK: self.token_refresh.refresh_task,
             SWEEP_TASK: self.token_refresh.schedule.sweep_task,
-            PROCESS_WEBHOOK_TASK: self.webhook_ingestion.process_webhook,
+            PROCESS_WEBHOOK_TASK: self.webhook_processing.process_webhook,
             DELIVER_TASK: self.delivery.deliver,
             HOUSEKEEPING_TASK: self.housekeeping.run_task,
         }

@@ -66,8 +66,8 @@ def connections() -> Wired[connections_api.Services]:
         _frame(c),
         Services(
             connections=lambda: c.connections,
-            catalog=lambda: c.catalog,
-            webhooks=lambda: c.webhook_ingestion,
+            webhooks=lambda: c.webhook_provisioning,
+            inbound=lambda: c.webhook_intake,
             tokens=lambda: c.token_refresh,
             deliveries=lambda tenant, connection: c.store.list_deliveries(
                 tenant, connection_id=connection
@@ -122,7 +122,7 @@ def webhooks() -> Wired[webhooks_api.Services]:
     return Wired(
         _frame(c),
         Services(
-            ingestion=lambda: c.webhook_ingestion,
+            intake=lambda: c.webhook_intake,
             clock=c.clock,
             public_url=c.settings.public_url,
         ),

@@ -84,7 +84,7 @@ def stripe_connection(data: str) -> str:
     )
     container = Container(settings)
     try:
-        token, token_hash, _ = container.webhook_ingestion.issue_token()
+        token, token_hash, _ = container.webhook_provisioning.issue_token()
         container.connections.create(
             Principal(tenant_id="bench", user_id="bench"),
             CreateConnection(

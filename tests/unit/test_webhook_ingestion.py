@@ -35,21 +35,16 @@ from tether.catalog import Catalog, load_catalog
 from tether.connections.commands import CreateConnection
 from tether.connections.service import ConnectionService
 from tether.crypto import Keyring, Sealer
+from tether.delivery.publisher import DELIVER_TASK
 from tether.domain.clock import FixedClock
 from tether.domain.errors import BackendUnavailable, NotFound, PayloadTooLarge
 from tether.domain.ids import RandomIds
 from tether.domain.models import Connection, Principal, WebhookEvent
 from tether.logs import JsonFormatter
-from tether.webhooks.ingestion import (
-    DELIVER_TASK,
-    PROCESS_WEBHOOK_TASK,
-    WebhookIngestion,
-    event_id_for,
-    hash_token,
-    new_signing_secret,
-    process_task_name,
-)
+from tether.webhooks.intake import WebhookIntake, process_task_name
 from tether.webhooks.model import InboundRequest, SignatureError
+from tether.webhooks.processing import PROCESS_WEBHOOK_TASK, WebhookProcessing, event_id_for
+from tether.webhooks.provisioning import WebhookProvisioning, hash_token, new_signing_secret
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 TENANT = "t1"
@@ -65,14 +60,16 @@ PRINCIPAL = Principal(tenant_id=TENANT, user_id="user-1")
 class Stack:
     store: SqliteConnectionStore
     connections: ConnectionService
-    ingestion: WebhookIngestion
+    intake: WebhookIntake
+    provisioning: WebhookProvisioning
+    processing: WebhookProcessing
     queue: RecordingQueue
     clock: FixedClock
     catalog: Catalog
     app_secrets: dict[str, list[str]]
     routes: dict[tuple[str, str], Connection]
 
-    def build(self, **overrides: Any) -> WebhookIngestion:
+    def build(self, **overrides: Any) -> WebhookIntake:
         """Another service on the same parts (a smaller body cap, no router...)."""
         args: dict[str, Any] = {
             "store": self.store,
@@ -82,11 +79,10 @@ class Stack:
             "clock": self.clock,
             "ids": RandomIds(),
             "app_secrets": lambda key: list(self.app_secrets.get(key, [])),
-            "public_url": PUBLIC,
             "find_by_route": lambda provider, value: self.routes.get((provider, value)),
         }
         args.update(overrides)
-        return WebhookIngestion(**args)
+        return WebhookIntake(**args)
 
     def stored(self, connection_id: str) -> list[WebhookEvent]:
         return self.store.list_webhook_events(TENANT, connection_id)
@@ -107,14 +103,26 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     built = Stack(
         store=store,
         connections=connections,
-        ingestion=None,  # type: ignore[arg-type]
+        intake=None,  # type: ignore[arg-type]
+        provisioning=WebhookProvisioning(
+            store=store,
+            connections=connections,
+            catalog=lambda: catalog,
+            clock=clock,
+            ids=RandomIds(),
+            public_url=PUBLIC,
+        ),
+        processing=None,  # type: ignore[arg-type]
         queue=RecordingQueue(),
         clock=clock,
         catalog=catalog,
         app_secrets={"shopify": [SHOPIFY_APP_SECRET], "xero": [XERO_WEBHOOK_KEY]},
         routes={},
     )
-    built.ingestion = built.build()
+    built.intake = built.build()
+    built.processing = WebhookProcessing(
+        store=store, catalog=lambda: catalog, tasks=lambda: built.queue
+    )
     yield built
     store.close()
 
@@ -179,13 +187,21 @@ def stripe_request(secret: str, payload: Any, *, at: datetime = T0) -> InboundRe
     )
 
 
+def create(stack: Stack, command: CreateConnection) -> tuple[Connection, str | None, str | None]:
+    """``POST /connections``'s service: the connection, its webhook URL and the signing secret
+    Tether minted for it (each shown once, ``None`` when there is none)."""
+    connection, issued = stack.provisioning.create_connection(PRINCIPAL, command)
+    if issued is None:
+        return connection, None, None
+    return connection, issued.url, issued.secret
+
+
 def generic_connection(stack: Stack, secret: str) -> tuple[Connection, str]:
     """A generic ``webhook`` connection with the tenant's own secret, and its URL token."""
-    created = stack.connections.create(
-        PRINCIPAL,
+    connection, url, minted = create(
+        stack,
         CreateConnection(provider="webhook", credentials={"signing_secret": secret}),
     )
-    connection, url, minted = stack.ingestion.enable_for_new_connection(created)
     assert url is not None and minted is None
     token = url.rsplit("/", 1)[1]
     return connection, token
@@ -205,55 +221,39 @@ def test_the_url_is_shown_once_and_only_its_hash_is_stored(stack: Stack, secret:
     assert connection.webhook.url == f"{PUBLIC}/webhooks/…{token[-4:]}"
     record = stack.store.get_connection(TENANT, connection.id)
     assert record is not None and token not in record.model_dump_json()
-    # enabling again changes nothing and shows nothing
-    again, url, minted = stack.ingestion.enable_for_new_connection(record)
-    assert (again, url, minted) == (record, None, None)
 
 
 def test_rotation_replaces_the_url_and_the_old_one_stops_working(stack: Stack, secret: str) -> None:
     connection, old = generic_connection(stack, secret)
-    url = stack.ingestion.rotate_webhook(PRINCIPAL, connection.id)
+    url = stack.provisioning.rotate_webhook(PRINCIPAL, connection.id)
     new = url.rsplit("/", 1)[1]
     assert url == f"{PUBLIC}/webhooks/{new}" and new != old
     with pytest.raises(NotFound):
-        stack.ingestion.receive_for_token(old, standard_request(secret, {"type": "a"}))
-    accepted = stack.ingestion.receive_for_token(new, standard_request(secret, {"type": "a"}))
+        stack.intake.receive_for_token(old, standard_request(secret, {"type": "a"}))
+    accepted = stack.intake.receive_for_token(new, standard_request(secret, {"type": "a"}))
     assert accepted.status == "enqueued"
     trail = stack.store.list_audit(TENANT, connection_id=connection.id)
     assert any(e.detail.get("fields") == ["webhook"] for e in trail)
     with pytest.raises(NotFound):
-        stack.ingestion.rotate_webhook(Principal(tenant_id="t2", user_id="u"), connection.id)
+        stack.provisioning.rotate_webhook(Principal(tenant_id="t2", user_id="u"), connection.id)
 
 
 def test_a_generic_connection_without_a_secret_gets_one_minted(stack: Stack) -> None:
-    now = stack.clock.now()
-    bare = Connection(
-        id="conn_generic00000001",
-        tenant_id=TENANT,
-        provider="webhook",
-        auth_mode="none",
-        display_name="Incoming",
-        created_at=now,
-        updated_at=now,
-        created_by="user-1",
-    )
-    stack.store.create_connection(bare)
-    connection, url, minted = stack.ingestion.enable_for_new_connection(bare)
+    connection, url, minted = create(stack, CreateConnection(provider="webhook"))
     assert url is not None and minted is not None and minted.startswith("whsec_")
     stored = stack.connections.read_credentials(PRINCIPAL, connection.id, purpose="test")
     assert stored == {"signing_secret": minted}
     token = url.rsplit("/", 1)[1]
-    accepted = stack.ingestion.receive_for_token(token, standard_request(minted, {"type": "x"}))
+    accepted = stack.intake.receive_for_token(token, standard_request(minted, {"type": "x"}))
     assert accepted.status == "enqueued"
 
 
 def test_providers_with_app_level_secrets_get_no_url_of_their_own(stack: Stack) -> None:
-    created = stack.connections.create(
-        PRINCIPAL,
+    # Stripe's secret is per connection: it gets a URL (the secret comes from Stripe later)
+    _, url, minted = create(
+        stack,
         CreateConnection(provider="stripe", credentials={"api_key": "sk_test_abcdefghijklmnop"}),
     )
-    # Stripe's secret is per connection: it gets a URL (the secret comes from Stripe later)
-    _, url, minted = stack.ingestion.enable_for_new_connection(created)
     assert url is not None and minted is None
 
 
@@ -261,7 +261,7 @@ def test_providers_with_app_level_secrets_get_no_url_of_their_own(stack: Stack) 
 def test_a_verified_delivery_is_stored_and_enqueued_once(stack: Stack, secret: str) -> None:
     connection, token = generic_connection(stack, secret)
     delivery = standard_request(secret, {"type": "order.created", "data": {"id": 7}})
-    accepted = stack.ingestion.receive_for_token(token, delivery)
+    accepted = stack.intake.receive_for_token(token, delivery)
     assert (accepted.status, accepted.duplicate) == ("enqueued", False)
     assert accepted.dedupe_key == f"{connection.id}/msg_1"
     [event] = stack.stored(connection.id)
@@ -287,8 +287,8 @@ def test_a_verified_delivery_is_stored_and_enqueued_once(stack: Stack, secret: s
 def test_a_duplicate_is_answered_without_a_second_task(stack: Stack, secret: str) -> None:
     connection, token = generic_connection(stack, secret)
     delivery = standard_request(secret, {"type": "a"})
-    stack.ingestion.receive_for_token(token, delivery)
-    again = stack.ingestion.receive_for_token(token, delivery)
+    stack.intake.receive_for_token(token, delivery)
+    again = stack.intake.receive_for_token(token, delivery)
     assert (again.status, again.duplicate) == ("duplicate", True)
     assert len(stack.stored(connection.id)) == 1
     assert len(stack.queue.calls) == 1
@@ -307,7 +307,7 @@ def test_fifty_concurrent_deliveries_of_one_event_store_and_enqueue_it_once(
     def deliver() -> None:
         start.wait()
         try:
-            accepted = stack.ingestion.receive_for_token(token, delivery)
+            accepted = stack.intake.receive_for_token(token, delivery)
         except Exception as exc:  # noqa: BLE001 - every failure is collected and asserted on
             with lock:
                 errors.append(exc)
@@ -334,10 +334,10 @@ def test_a_failed_enqueue_forgets_the_event_so_the_retry_succeeds(
     delivery = standard_request(secret, {"type": "a"})
     stack.queue.fail = 1
     with pytest.raises(BackendUnavailable) as failed:
-        stack.ingestion.receive_for_token(token, delivery)
+        stack.intake.receive_for_token(token, delivery)
     assert failed.value.http_status == 503 and failed.value.retryable
     assert stack.stored(connection.id) == []
-    retry = stack.ingestion.receive_for_token(token, delivery)
+    retry = stack.intake.receive_for_token(token, delivery)
     assert (retry.status, retry.duplicate) == ("enqueued", False)
     assert len(stack.queue.of(PROCESS_WEBHOOK_TASK)) == 1
     assert [e.status for e in stack.stored(connection.id)] == ["enqueued"]
@@ -350,10 +350,10 @@ def test_a_task_name_taken_by_an_earlier_record_gets_a_task_of_its_own(
     enqueue had in fact landed): this record still gets processed."""
     connection, token = generic_connection(stack, secret)
     delivery = standard_request(secret, {"type": "a"})
-    first = stack.ingestion.receive_for_token(token, delivery)
+    first = stack.intake.receive_for_token(token, delivery)
     assert first.dedupe_key is not None
     stack.store.delete_webhook_event("webhook", first.dedupe_key)  # as if it had expired
-    stack.ingestion.receive_for_token(token, delivery)
+    stack.intake.receive_for_token(token, delivery)
     names = [task.name for task in stack.queue.of(PROCESS_WEBHOOK_TASK)]
     [event] = stack.stored(connection.id)
     assert names == [
@@ -365,17 +365,17 @@ def test_a_task_name_taken_by_an_earlier_record_gets_a_task_of_its_own(
 def test_a_stalled_event_is_enqueued_again_by_the_next_retry(stack: Stack, secret: str) -> None:
     connection, token = generic_connection(stack, secret)
     delivery = standard_request(secret, {"type": "a"})
-    accepted = stack.ingestion.receive_for_token(token, delivery)
+    accepted = stack.intake.receive_for_token(token, delivery)
     assert accepted.dedupe_key is not None
     # the instance died between the create and the enqueue: a record and no task
     event = stack.store.get_webhook_event("webhook", accepted.dedupe_key)
     assert event is not None and event.status == "enqueued"
     stack.queue.tasks.clear()
-    assert stack.ingestion.receive_for_token(token, delivery).duplicate  # too soon: no task
+    assert stack.intake.receive_for_token(token, delivery).duplicate  # too soon: no task
     assert stack.queue.tasks == []
     stack.clock.advance(120)
     later = standard_request(secret, {"type": "a"}, at=stack.clock.now())
-    assert stack.ingestion.receive_for_token(token, later).duplicate
+    assert stack.intake.receive_for_token(token, later).duplicate
     assert len(stack.queue.of(PROCESS_WEBHOOK_TASK)) == 1
     assert [e.status for e in stack.stored(connection.id)] == ["enqueued"]
 
@@ -395,7 +395,7 @@ def test_an_oversized_body_is_refused_before_anything_else(stack: Stack, secret:
 @pytest.mark.parametrize("token", ["unknown-token-0123456789abcdef", "short", "bad/../token"])
 def test_an_unknown_token_is_not_found(stack: Stack, secret: str, token: str) -> None:
     with pytest.raises(NotFound) as missing:
-        stack.ingestion.receive_for_token(token, standard_request(secret, {"type": "a"}))
+        stack.intake.receive_for_token(token, standard_request(secret, {"type": "a"}))
     assert missing.value.code == "WEBHOOK_NOT_FOUND"
 
 
@@ -403,46 +403,44 @@ def test_a_deleted_connection_is_not_found(stack: Stack, secret: str) -> None:
     connection, token = generic_connection(stack, secret)
     stack.connections.delete(PRINCIPAL, connection.id)
     with pytest.raises(NotFound):
-        stack.ingestion.receive_for_token(token, standard_request(secret, {"type": "a"}))
+        stack.intake.receive_for_token(token, standard_request(secret, {"type": "a"}))
 
 
 def test_a_bad_signature_is_refused_with_nothing_stored(stack: Stack, secret: str) -> None:
     connection, token = generic_connection(stack, secret)
     forged = standard_request(new_signing_secret(), {"type": "a"})
     with pytest.raises(SignatureError) as refused:
-        stack.ingestion.receive_for_token(token, forged)
+        stack.intake.receive_for_token(token, forged)
     assert refused.value.http_status == 401 and refused.value.reason == "mismatch"
     stale = standard_request(secret, {"type": "a"}, at=T0 - timedelta(hours=1))
     with pytest.raises(SignatureError) as late:
-        stack.ingestion.receive_for_token(token, stale)
+        stack.intake.receive_for_token(token, stale)
     assert late.value.reason == "stale"
     assert stack.stored(connection.id) == [] and stack.queue.calls == []
 
 
 def test_no_secret_fails_closed(stack: Stack) -> None:
     """A Stripe connection whose webhook secret was never given: nothing verifies."""
-    created = stack.connections.create(
-        PRINCIPAL,
+    connection, url, _ = create(
+        stack,
         CreateConnection(provider="stripe", credentials={"api_key": "sk_test_abcdefghijklmnop"}),
     )
-    connection, url, _ = stack.ingestion.enable_for_new_connection(created)
     assert url is not None
     token = url.rsplit("/", 1)[1]
     with pytest.raises(SignatureError) as refused:
-        stack.ingestion.receive_for_token(token, stripe_request(STRIPE_SECRET, {"id": "evt_1"}))
+        stack.intake.receive_for_token(token, stripe_request(STRIPE_SECRET, {"id": "evt_1"}))
     assert refused.value.reason == "no_secret"
     assert stack.stored(connection.id) == []
 
 
 def test_twilio_verifies_the_public_url_and_a_form_body(stack: Stack) -> None:
-    created = stack.connections.create(
-        PRINCIPAL,
+    connection, url, _ = create(
+        stack,
         CreateConnection(
             provider="twilio",
             credentials={"account_sid": "AC" + "0" * 32, "auth_token": TWILIO_TOKEN},
         ),
     )
-    connection, url, _ = stack.ingestion.enable_for_new_connection(created)
     assert url is not None and url.startswith(f"{PUBLIC}/webhooks/")
     params = {"AccountSid": "AC" + "0" * 32, "MessageSid": "SM1", "MessageStatus": "sent"}
     body = "&".join(f"{k}={v}" for k, v in params.items()).encode()
@@ -458,7 +456,7 @@ def test_twilio_verifies_the_public_url_and_a_form_body(stack: Stack) -> None:
         body=body,
         received_at=T0,
     )
-    accepted = stack.ingestion.receive_for_token(url.rsplit("/", 1)[1], delivery)
+    accepted = stack.intake.receive_for_token(url.rsplit("/", 1)[1], delivery)
     assert accepted.dedupe_key == f"{connection.id}/idem-1"
     stored = stack.store.get_webhook_event("twilio", accepted.dedupe_key)
     assert stored is not None and "x-twilio-signature" not in stored.headers
@@ -476,7 +474,7 @@ def test_an_app_level_event_without_a_route_is_recorded_unroutable(stack: Stack)
             "x-shopify-event-id": "ev-1",
         },
     )
-    accepted = stack.ingestion.receive_for_provider("shopify", delivery)
+    accepted = stack.intake.receive_for_provider("shopify", delivery)
     assert (accepted.status, accepted.connection_id) == ("unroutable", None)
     assert accepted.dedupe_key == "_/ev-1"
     stored = stack.store.get_webhook_event("shopify", "_/ev-1")
@@ -486,7 +484,7 @@ def test_an_app_level_event_without_a_route_is_recorded_unroutable(stack: Stack)
     assert "x-shopify-hmac-sha256" not in stored.headers
     assert stack.queue.calls == []
     # processing an unroutable event (a stray task) forwards nothing
-    stack.ingestion.process_webhook({"provider": "shopify", "dedupe_key": "_/ev-1"})
+    stack.processing.process_webhook({"provider": "shopify", "dedupe_key": "_/ev-1"})
     assert stack.queue.calls == []
 
 
@@ -506,7 +504,7 @@ def test_an_app_level_event_is_routed_to_its_connection(stack: Stack) -> None:
             "x-shopify-event-id": "ev-2",
         },
     )
-    accepted = stack.ingestion.receive_for_provider("shopify", delivery)
+    accepted = stack.intake.receive_for_provider("shopify", delivery)
     assert (accepted.status, accepted.connection_id) == ("enqueued", created.id)
     assert [e.status for e in stack.stored(created.id)] == ["enqueued"]
 
@@ -521,15 +519,15 @@ def test_a_per_connection_secret_is_used_after_routing(stack: Stack) -> None:
     )
     stack.routes[("stripe", "acct_1")] = created
     event = {"id": "evt_1", "type": "invoice.paid", "account": "acct_1"}
-    accepted = stack.ingestion.receive_for_provider("stripe", stripe_request(STRIPE_SECRET, event))
+    accepted = stack.intake.receive_for_provider("stripe", stripe_request(STRIPE_SECRET, event))
     assert (accepted.status, accepted.connection_id) == ("enqueued", created.id)
     forged = stripe_request("whsec_someoneelse0123456789", {**event, "id": "evt_2"})
     with pytest.raises(SignatureError):
-        stack.ingestion.receive_for_provider("stripe", forged)
+        stack.intake.receive_for_provider("stripe", forged)
     # an account nobody connected has no secret to verify with: refused, not recorded
     stray = stripe_request(STRIPE_SECRET, {**event, "id": "evt_3", "account": "acct_x"})
     with pytest.raises(SignatureError) as refused:
-        stack.ingestion.receive_for_provider("stripe", stray)
+        stack.intake.receive_for_provider("stripe", stray)
     assert refused.value.reason == "no_secret"
     assert stack.store.get_webhook_event("stripe", "_/evt_3") is None
 
@@ -537,40 +535,40 @@ def test_a_per_connection_secret_is_used_after_routing(stack: Stack) -> None:
 def test_app_level_bad_signature_and_unknown_provider(stack: Stack) -> None:
     forged = body_hmac_request("x-shopify-hmac-sha256", "not-the-app-secret", {"id": 1})
     with pytest.raises(SignatureError):
-        stack.ingestion.receive_for_provider("shopify", forged)
+        stack.intake.receive_for_provider("shopify", forged)
     stack.app_secrets.pop("shopify")
     signed = body_hmac_request("x-shopify-hmac-sha256", SHOPIFY_APP_SECRET, {"id": 1})
     with pytest.raises(SignatureError) as refused:  # no app secret configured
-        stack.ingestion.receive_for_provider("shopify", signed)
+        stack.intake.receive_for_provider("shopify", signed)
     assert refused.value.reason == "no_secret"
     for key in ("no_such_provider", "openai"):  # unknown, or a provider without webhooks
         with pytest.raises(NotFound):
-            stack.ingestion.receive_for_provider(key, signed)
+            stack.intake.receive_for_provider(key, signed)
     assert stack.queue.calls == []
 
 
 def test_xero_intent_to_receive(stack: Stack) -> None:
     check = {"events": [], "firstEventSequence": 0, "lastEventSequence": 0, "entropy": "S0m3"}
     good = body_hmac_request("x-xero-signature", XERO_WEBHOOK_KEY, check)
-    accepted = stack.ingestion.receive_for_provider("xero", good)
+    accepted = stack.intake.receive_for_provider("xero", good)
     assert (accepted.status, accepted.duplicate) == ("ignored", False)
     assert stack.store.get_webhook_event("xero", accepted.dedupe_key or "") is None
     bad = body_hmac_request("x-xero-signature", "wrong-key-0123456789", check)
     with pytest.raises(SignatureError):
-        stack.ingestion.receive_for_provider("xero", bad)
+        stack.intake.receive_for_provider("xero", bad)
     assert stack.queue.calls == []
 
 
 # -- processing --------------------------------------------------------------------------------
 def test_processing_normalizes_and_enqueues_one_delivery(stack: Stack, secret: str) -> None:
     connection, token = generic_connection(stack, secret)
-    accepted = stack.ingestion.receive_for_token(
+    accepted = stack.intake.receive_for_token(
         token, standard_request(secret, {"type": "order.created", "data": {"id": 7}})
     )
     assert accepted.dedupe_key is not None
     [(_, payload, _, _)] = stack.queue.of(PROCESS_WEBHOOK_TASK)
-    stack.ingestion.process_webhook(payload)
-    stack.ingestion.process_webhook(payload)  # a redelivered task: nothing new
+    stack.processing.process_webhook(payload)
+    stack.processing.process_webhook(payload)  # a redelivered task: nothing new
     [(kind, delivery, name, _)] = stack.queue.of(DELIVER_TASK)
     event_id = event_id_for("webhook", accepted.dedupe_key)
     assert (kind, name) == (DELIVER_TASK, f"deliver-{event_id}")
@@ -594,14 +592,14 @@ def test_processing_normalizes_and_enqueues_one_delivery(stack: Stack, secret: s
 
 def test_processing_is_idempotent_even_when_the_status_was_lost(stack: Stack, secret: str) -> None:
     _, token = generic_connection(stack, secret)
-    accepted = stack.ingestion.receive_for_token(token, standard_request(secret, {"type": "a"}))
+    accepted = stack.intake.receive_for_token(token, standard_request(secret, {"type": "a"}))
     assert accepted.dedupe_key is not None
     payload = {"provider": "webhook", "dedupe_key": accepted.dedupe_key}
-    stack.ingestion.process_webhook(payload)
+    stack.processing.process_webhook(payload)
     event = stack.store.get_webhook_event("webhook", accepted.dedupe_key)
     assert event is not None
     stack.store.update_webhook_event(event.model_copy(update={"status": "enqueued"}))
-    stack.ingestion.process_webhook(payload)
+    stack.processing.process_webhook(payload)
     assert len(stack.queue.of(DELIVER_TASK)) == 1  # the deliver task's name deduplicates
 
 
@@ -609,13 +607,13 @@ def test_processing_drops_events_of_a_deleted_connection_and_skips_missing_ones(
     stack: Stack, secret: str
 ) -> None:
     connection, token = generic_connection(stack, secret)
-    accepted = stack.ingestion.receive_for_token(token, standard_request(secret, {"type": "a"}))
+    accepted = stack.intake.receive_for_token(token, standard_request(secret, {"type": "a"}))
     assert accepted.dedupe_key is not None
     stack.connections.delete(PRINCIPAL, connection.id)
-    stack.ingestion.process_webhook({"provider": "webhook", "dedupe_key": accepted.dedupe_key})
+    stack.processing.process_webhook({"provider": "webhook", "dedupe_key": accepted.dedupe_key})
     stored = stack.store.get_webhook_event("webhook", accepted.dedupe_key)
     assert stored is not None and stored.status == "dropped"
-    stack.ingestion.process_webhook({"provider": "webhook", "dedupe_key": "gone/x"})
+    stack.processing.process_webhook({"provider": "webhook", "dedupe_key": "gone/x"})
     assert stack.queue.of(DELIVER_TASK) == []
 
 
@@ -636,9 +634,9 @@ def test_processing_a_stripe_event_uses_its_normalizer_and_notify_url(stack: Sta
         "created": created_at,
         "data": {"object": {"id": "in_1", "amount_paid": 500}},
     }
-    accepted = stack.ingestion.receive_for_provider("stripe", stripe_request(STRIPE_SECRET, event))
+    accepted = stack.intake.receive_for_provider("stripe", stripe_request(STRIPE_SECRET, event))
     [(_, payload, _, _)] = stack.queue.of(PROCESS_WEBHOOK_TASK)
-    stack.ingestion.process_webhook(payload)
+    stack.processing.process_webhook(payload)
     [(_, delivery, _, _)] = stack.queue.of(DELIVER_TASK)
     assert delivery["event"]["type"] == "invoice.paid"
     assert delivery["event"]["data"] == {"id": "in_1", "amount_paid": 500}
@@ -651,25 +649,25 @@ def test_list_events_shows_recent_events_without_payloads(stack: Stack, secret: 
     connection, token = generic_connection(stack, secret)
     for n in range(3):
         stack.clock.advance(1)
-        stack.ingestion.receive_for_token(
+        stack.intake.receive_for_token(
             token,
             standard_request(secret, {"type": f"t{n}"}, msg_id=f"m{n}", at=stack.clock.now()),
         )
-    listed = stack.ingestion.list_events(PRINCIPAL, connection.id, limit=2)
+    listed = stack.intake.list_events(PRINCIPAL, connection.id, limit=2)
     assert [e.type for e in listed] == ["t2", "t1"]
     view = listed[0].as_dict()
     assert set(view) == {"id", "provider", "status", "type", "received_at", "dedupe_key"}
     assert view["status"] == "enqueued" and view["received_at"].endswith("Z")
     with pytest.raises(NotFound):
-        stack.ingestion.list_events(Principal(tenant_id="t2", user_id="u"), connection.id)
+        stack.intake.list_events(Principal(tenant_id="t2", user_id="u"), connection.id)
 
 
 # -- HTTP --------------------------------------------------------------------------------------
 @pytest.fixture
 def http_stack(container: Container, stack: Stack) -> tuple[Container, Stack]:
-    """The container of ``serve`` with this stack's service as its ``webhook_ingestion``."""
+    """The container of ``serve`` with this stack's service as its ``webhook_intake``."""
     stack.app_secrets["xero"] = [XERO_WEBHOOK_KEY]
-    container.webhook_ingestion = stack.ingestion  # type: ignore[attr-defined]
+    container.webhook_intake = stack.intake  # type: ignore[attr-defined]
     reset_container(container)  # the container fixture resets it again afterwards
     return container, stack
 
@@ -724,7 +722,7 @@ def test_http_answers_and_never_logs_the_token(
 
 def test_http_refuses_an_oversized_body(http_stack: tuple[Container, Stack], secret: str) -> None:
     container, stack = http_stack
-    container.webhook_ingestion = stack.build(max_body_bytes=32)  # type: ignore[attr-defined]
+    container.webhook_intake = stack.build(max_body_bytes=32)  # type: ignore[attr-defined]
     _, token = generic_connection(stack, secret)
     response = _post(f"/{token}", standard_request(secret, {"type": "a", "pad": "x" * 64}))
     assert response.status_code == 413
@@ -744,14 +742,13 @@ def test_http_passes_the_public_url_to_schemes_that_sign_it(
     http_stack: tuple[Container, Stack],
 ) -> None:
     _, stack = http_stack
-    created = stack.connections.create(
-        PRINCIPAL,
+    _, url, _ = create(
+        stack,
         CreateConnection(
             provider="twilio",
             credentials={"account_sid": "AC" + "1" * 32, "auth_token": TWILIO_TOKEN},
         ),
     )
-    _, url, _ = stack.ingestion.enable_for_new_connection(created)
     assert url is not None
     params = {"AccountSid": "AC" + "1" * 32, "CallStatus": "completed"}
     signed_url = url + "?source=test"

@@ -25,14 +25,13 @@ from tether.connections.commands import CreateConnection, ListConnections, Updat
 from tether.domain.decimal_digits import parse_decimal
 from tether.domain.errors import InvalidRequest, NotFound
 from tether.domain.ids import is_well_formed
-from tether.domain.models import WebhookInfo
 
 if TYPE_CHECKING:
-    from tether.catalog import Catalog
     from tether.connections.service import ConnectionService
     from tether.domain.models import Delivery
     from tether.oauth.refresh import TokenRefresh
-    from tether.webhooks.ingestion import WebhookIngestion
+    from tether.webhooks.intake import WebhookIntake
+    from tether.webhooks.provisioning import WebhookProvisioning
 
 __all__ = ["Services", "handle", "router"]
 
@@ -43,8 +42,8 @@ class Services:
     the connection's recent deliveries, newest first."""
 
     connections: Callable[[], ConnectionService]
-    catalog: Callable[[], Catalog]
-    webhooks: Callable[[], WebhookIngestion]
+    webhooks: Callable[[], WebhookProvisioning]
+    inbound: Callable[[], WebhookIntake]
     tokens: Callable[[], TokenRefresh]
     deliveries: Callable[[str, str], list[Delivery]]
     max_body_bytes: int
@@ -67,35 +66,12 @@ def _if_match(call: Call[Services]) -> int | None:
     return version
 
 
-def _new_webhook(
-    call: Call[Services], body: CreateConnection
-) -> tuple[WebhookInfo | None, dict[str, str]]:
-    """A per-connection webhook URL for providers whose signing secret is per connection
-    (and, for the generic Standard Webhooks connector, a signing secret when none is given)."""
-    spec = call.services.catalog().get(body.provider).webhook
-    if spec is None or spec.scheme == "none" or spec.secret_field is None:
-        return None, {}
-    from tether.webhooks.ingestion import new_signing_secret
-
-    ingestion = call.services.webhooks()
-    token, token_hash, _ = ingestion.issue_token()
-    once = {"url": ingestion.webhook_url(token)}
-    if spec.scheme == "standard_webhooks" and not body.credentials.get(spec.secret_field):
-        once.update(secret=new_signing_secret(), field=spec.secret_field)
-    return WebhookInfo(url=ingestion.masked_url(token), token_hash=token_hash), once
-
-
 def create(call: Call[Services]) -> Response:
     body = parse_body(call.request, CreateConnection, max_bytes=call.services.max_body_bytes)
-    webhook, once = _new_webhook(call, body)
-    if "secret" in once:
-        body = body.model_copy(
-            update={"credentials": {**body.credentials, once.pop("field"): once["secret"]}}
-        )
-    connection = call.services.connections().create(call.principal, body, webhook=webhook)
+    connection, issued = call.services.webhooks().create_connection(call.principal, body)
     # Shown this once: Tether keeps only the hash of the URL's token (and the secret only in
     # the credential store).
-    shown = None if webhook is None else WebhookUrl(url=once["url"], secret=once.get("secret"))
+    shown = None if issued is None else WebhookUrl(url=issued.url, secret=issued.secret)
     return body_response(
         connection_view(connection, webhook=shown),
         201,
@@ -154,7 +130,7 @@ def rotate_webhook(call: Call[Services]) -> Response:
 def events(call: Call[Services]) -> Response:
     """Recent inbound events and deliveries of the connection (no payload secrets)."""
     connection_id = _connection_id(call)
-    inbound = call.services.webhooks().list_events(call.principal, connection_id)
+    inbound = call.services.inbound().list_events(call.principal, connection_id)
     deliveries = call.services.deliveries(call.principal.tenant_id, connection_id)
     return body_response(
         ConnectionEvents(

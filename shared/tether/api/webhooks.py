@@ -4,7 +4,7 @@
     POST /providers/<provider>    a provider's app-level webhook URL
 
 Both are public (the sender proves itself by its signature, checked by
-:class:`~tether.webhooks.ingestion.WebhookIngestion`) and answer fast: 200
+:class:`~tether.webhooks.intake.WebhookIntake`) and answer fast: 200
 ``{"ok": true, "duplicate": bool}`` once the event is stored and queued; 401 bad signature,
 404 unknown URL, 413 body too large, 503 try again. Providers that require an answer without a
 body (Xero) get the same statuses with no body on their app-level route. The request body is
@@ -31,7 +31,7 @@ from tether.webhooks.model import InboundRequest
 
 if TYPE_CHECKING:
     from tether.domain.clock import Clock
-    from tether.webhooks.ingestion import WebhookIngestion
+    from tether.webhooks.intake import WebhookIntake
 
 __all__ = ["FUNCTION", "Services", "handle", "masked_path", "router"]
 
@@ -42,11 +42,11 @@ _MASK = "…"
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """What these routes use: the ingestion service (built on first use), the clock that
+    """What these routes use: the intake service (built on first use), the clock that
     stamps a delivery's arrival, and Tether's public base URL (``TETHER_PUBLIC_URL``), for
     schemes that sign the URL (Twilio, Square, HubSpot); ``None``: the URL this instance saw."""
 
-    ingestion: Callable[[], WebhookIngestion]
+    intake: Callable[[], WebhookIntake]
     clock: Clock
     public_url: str | None
 
@@ -59,7 +59,7 @@ def masked_path(path: str) -> str:
     return "/" + _MASK + segments[0][-4:] + ("/" + _MASK if len(segments) > 1 else "")
 
 
-def _inbound(call: Call[Services], service: WebhookIngestion) -> InboundRequest:
+def _inbound(call: Call[Services], service: WebhookIntake) -> InboundRequest:
     """The delivery as received: raw body (at most the cap), lower-case header names, and the
     public URL the sender called (``<public URL>/webhooks<path>[?query]``; the URL this
     instance saw when no public URL is configured)."""
@@ -100,13 +100,13 @@ def _bodyless(status: int) -> Response:
 
 
 def by_token(call: Call[Services]) -> Response:
-    service = call.services.ingestion()
+    service = call.services.intake()
     accepted = service.receive_for_token(call.params["token"], _inbound(call, service))
     return _answer(accepted.duplicate)
 
 
 def by_provider(call: Call[Services]) -> Response:
-    service = call.services.ingestion()
+    service = call.services.intake()
     provider = call.params["provider"]
     if not service.replies_without_body(provider):
         accepted = service.receive_for_provider(provider, _inbound(call, service))

@@ -18,7 +18,7 @@ nothing.
 
 When the provider's catalog entry says where its answer proves the account id its app-level
 webhooks name (``webhook_route_from``), the callback stores that value as the connection's
-``webhook_route`` (see :mod:`tether.webhooks.ingestion`), on a reconnect too (``None``
+``webhook_route`` (see :mod:`tether.webhooks.routing`), on a reconnect too (``None``
 when the answer lacks it). Another live connection already holding the value makes the
 callback fail with ``error=route_taken`` and nothing stored.
 
@@ -608,8 +608,7 @@ def _proven_route(provider: Provider, client: OAuthClient, tokens: TokenSet) -> 
     if not isinstance(source, str) or spec is None:
         return None
     # Imported here: only providers with app-level webhook routes need them.
-    from tether.webhooks.ingestion import normalize_route
-    from tether.webhooks.routing import field_value
+    from tether.webhooks.routing import field_value, normalize_route
 
     raw: object
     if source == "token_host":

@@ -5,6 +5,20 @@ A field path (``WebhookSpec.event_id_path``, ``event_type_path``, ``route_field`
 ``header:<Name>`` or a dotted path into the payload whose numeric segments index lists
 (``events.0.tenantId``, ``0.portalId``). The payload is the JSON body, or the fields of a form
 body (Twilio posts ``application/x-www-form-urlencoded``), or ``None`` when it is neither.
+
+Routing on the app-level route looks up ``(provider, route value)`` with the store's
+:meth:`~tether.ports.ConnectionRepository.find_connection_by_route` (wired as ``find_by_route``;
+without one every app-level event is unroutable). The value it matches is the connection's
+``webhook_route``, which only Tether sets: the OAuth callback takes it from what the provider
+proved (the catalog's ``webhook_route_from``: a field of the token response, or the host of
+the token endpoint the code was redeemed at), never from a tenant-writable field or a callback
+query parameter, since a tenant able to claim another account's route value would receive its
+events. At most one live connection holds a route value per provider; a second one is refused
+(the OAuth callback ends in ``error=route_taken``). Both sides compare values normalized by
+:func:`normalize_route`. A delivery naming no connection (the provider has no
+``webhook_route_from``, as for Xero, GitHub, Stripe and Twilio, or the account was never
+connected) is recorded with status ``unroutable`` and no connection, logged, and never
+forwarded.
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ __all__ = [
     "field_value",
     "is_empty_batch",
     "kept_headers",
+    "normalize_route",
     "parse_payload",
 ]
 
@@ -162,3 +177,23 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
         if len(kept) >= _MAX_HEADERS:
             break
     return kept
+
+
+_MAX_ROUTE_CHARS = 256
+
+
+def normalize_route(spec: WebhookSpec, value: object) -> str | None:
+    """A route value as stored on a connection and as looked up: text, trimmed (integers as
+    decimal text: HubSpot's portal id, GitHub's installation id); lower-case when the
+    ``route_field`` is a header (Shopify's shop domain: a host name). ``None`` for anything
+    else, empty, or longer than 256 characters."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if spec.route_field is not None and spec.route_field.startswith("header:"):
+        text = text.lower()
+    return text if 0 < len(text) <= _MAX_ROUTE_CHARS else None

@@ -1,0 +1,163 @@
+"""A connection's own webhook URL: issued when the connection is created, replaced on demand.
+
+The URL is ``<public URL>/webhooks/<token>``. The token is 256 random bits; only its SHA-256
+is stored (``connection.webhook.token_hash``), next to a *masked* URL (``…/webhooks/…abcd``)
+for display. The full URL is returned once, when it is issued, and cannot be recovered from
+storage: a lost URL is replaced with :meth:`WebhookProvisioning.rotate_webhook`.
+
+Only providers whose signing secret is per connection (the catalog's ``secret_field``:
+Stripe, Twilio, the generic ``webhook`` connector) get a URL of their own; the others are
+reached on their provider's app-level URL (:mod:`tether.webhooks.intake`). For a Standard
+Webhooks connection created without a signing secret, Tether mints the ``whsec_`` secret and
+stores it with the credentials; it too is shown once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets as random_secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tether.domain.compare_and_set import compare_and_set
+from tether.domain.errors import InvalidRequest, NotFound
+from tether.domain.models import AuditAction, AuditEvent, Connection, Principal, WebhookInfo
+
+if TYPE_CHECKING:
+    from tether.catalog import Catalog
+    from tether.connections.commands import CreateConnection
+    from tether.connections.service import ConnectionService
+    from tether.domain.clock import Clock
+    from tether.domain.ids import IdGenerator
+    from tether.ports import ConnectionRepository
+
+__all__ = [
+    "WEBHOOKS_PATH",
+    "IssuedWebhook",
+    "WebhookProvisioning",
+    "hash_token",
+    "new_signing_secret",
+]
+
+WEBHOOKS_PATH = "/webhooks"
+_TOKEN_BYTES = 32  # 256 bits
+_SIGNING_SECRET_BYTES = 32
+
+
+@dataclass(frozen=True)
+class IssuedWebhook:
+    """What a new connection's creator is shown once: its webhook URL, and the signing secret
+    Tether minted for it (``None`` when the creator gave one or the scheme has none)."""
+
+    url: str
+    secret: str | None = None
+
+
+def hash_token(token: str) -> str:
+    """What is stored for a webhook token: its SHA-256, hex."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_signing_secret() -> str:
+    """A Standard Webhooks signing secret: ``whsec_`` + base64 of 256 random bits."""
+    raw = random_secrets.token_bytes(_SIGNING_SECRET_BYTES)
+    return "whsec_" + base64.b64encode(raw).decode("ascii")
+
+
+class WebhookProvisioning:
+    def __init__(
+        self,
+        *,
+        store: ConnectionRepository,
+        connections: ConnectionService,
+        catalog: Callable[[], Catalog],
+        clock: Clock,
+        ids: IdGenerator,
+        public_url: str | None = None,
+    ) -> None:
+        """``public_url``: Tether's public base URL (``TETHER_PUBLIC_URL``); issued webhook
+        URLs are ``<public_url>/webhooks/<token>`` (just the path without it)."""
+        self._store = store
+        self._connections = connections
+        self._catalog = catalog
+        self._clock = clock
+        self._ids = ids
+        self._public_url = (public_url or "").rstrip("/")
+
+    def create_connection(
+        self, principal: Principal, request: CreateConnection
+    ) -> tuple[Connection, IssuedWebhook | None]:
+        """``POST /connections``: the connection as created (in one write with its webhook
+        URL's hash, when it gets a URL of its own) and what to show of that URL once."""
+        spec = self._catalog().get(request.provider).webhook
+        if spec is None or spec.scheme == "none" or spec.secret_field is None:
+            return self._connections.create(principal, request), None
+        token, token_hash, _ = self.issue_token()
+        secret = None
+        if spec.scheme == "standard_webhooks" and not request.credentials.get(spec.secret_field):
+            secret = new_signing_secret()
+            request = request.model_copy(
+                update={"credentials": {**request.credentials, spec.secret_field: secret}}
+            )
+        webhook = WebhookInfo(url=self.masked_url(token), token_hash=token_hash)
+        connection = self._connections.create(principal, request, webhook=webhook)
+        return connection, IssuedWebhook(url=self.webhook_url(token), secret=secret)
+
+    def rotate_webhook(self, principal: Principal, connection_id: str) -> str:
+        """Give the connection a new webhook URL (the old one stops working at once) and
+        return it. It is shown this once: only its hash and a masked form are stored."""
+
+        def attempt(_again: bool) -> str:
+            current = self._connections.get(principal, connection_id)
+            self._check_supported(current.provider)
+            return self._install_token(current, actor=principal.user_id)
+
+        return compare_and_set(attempt, what="the connection")
+
+    def issue_token(self) -> tuple[str, str, str]:
+        """A new token: ``(token, sha256 hex to store, "/webhooks/<token>")``."""
+        token = self._ids.token(_TOKEN_BYTES)
+        return token, hash_token(token), f"{WEBHOOKS_PATH}/{token}"
+
+    def webhook_url(self, token: str) -> str:
+        """The full URL of ``token`` (only the path when no public URL is configured)."""
+        return f"{self._public_url}{WEBHOOKS_PATH}/{token}"
+
+    def masked_url(self, token: str) -> str:
+        """What is stored as ``webhook.url``: enough to recognise the URL, not to use it."""
+        return f"{self._public_url}{WEBHOOKS_PATH}/…{token[-4:]}"
+
+    def _check_supported(self, provider_key: str) -> None:
+        try:
+            spec = self._catalog().get(provider_key).webhook
+        except NotFound:
+            raise _unsupported() from None
+        if spec is None or spec.scheme == "none":
+            raise _unsupported()
+
+    def _install_token(self, current: Connection, *, actor: str) -> str:
+        token, token_hash, _ = self.issue_token()
+        now = self._clock.now()
+        changed = current.model_copy(
+            update={
+                "webhook": WebhookInfo(url=self.masked_url(token), token_hash=token_hash),
+                "updated_at": now,
+            }
+        )
+        updated = AuditEvent(
+            id=self._ids.new("aud"),
+            tenant_id=current.tenant_id,
+            connection_id=current.id,
+            action=AuditAction.UPDATED.value,
+            actor=actor,
+            at=now,
+            detail={"fields": ["webhook"]},
+        )
+        self._store.update_connection(changed, expected_version=current.version, audit=[updated])
+        return self.webhook_url(token)
+
+
+def _unsupported() -> InvalidRequest:
+    return InvalidRequest("this provider does not send webhooks", code="WEBHOOKS_NOT_SUPPORTED")
