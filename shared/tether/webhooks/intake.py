@@ -31,7 +31,8 @@ Either way a delivery goes through the same steps, in this order:
    front, saving a write.)
 
 A delivery on the app-level route naming no connection is recorded with status
-``unroutable`` and no connection, logged, and never forwarded.
+``unroutable`` and no connection, logged, and never forwarded. :meth:`WebhookIntake.list_events`
+shows a connection's recent events, without bodies or headers.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tether.domain.clock import iso_utc
-from tether.domain.errors import BackendUnavailable, NotFound, PayloadTooLarge, TetherError
+from tether.domain.errors import BackendUnavailable, NotFound, PayloadTooLarge
 from tether.domain.models import Connection, Principal, WebhookEvent
 from tether.logs import register_secret
 from tether.webhooks.model import InboundRequest
@@ -216,7 +217,7 @@ class WebhookIntake:
             raise _unknown_webhook()
         found: Connection = connection
         provider = found.provider
-        spec = self._webhook_spec(provider, error=_unknown_webhook)
+        spec = self._webhook_spec(provider)
         payload = parse_payload(request.body, request.header("content-type"))
         self._verification.verify_for_connection(found, spec, request)
         return self._accept(provider, spec, request, payload, found, route=None)
@@ -225,7 +226,7 @@ class WebhookIntake:
         """A delivery to the provider's app-level URL, routed by the catalog's
         ``route_field``."""
         self._check_size(request)
-        spec = self._webhook_spec(provider_key, error=_unknown_webhook)
+        spec = self._webhook_spec(provider_key)
         payload = parse_payload(request.body, request.header("content-type"))
         route = normalize_route(spec, field_text(spec.route_field, request.headers, payload))
         # Before verification the route only chooses a secret: the connection it names is
@@ -238,13 +239,13 @@ class WebhookIntake:
         if len(request.body) > self.max_body_bytes:
             raise PayloadTooLarge(f"the body is larger than {self.max_body_bytes} bytes")
 
-    def _webhook_spec(self, provider_key: str, *, error: Callable[[], TetherError]) -> WebhookSpec:
+    def _webhook_spec(self, provider_key: str) -> WebhookSpec:
         try:
             spec = self._catalog().get(provider_key).webhook
         except NotFound:
-            raise error() from None
+            raise _unknown_webhook() from None
         if spec is None or spec.scheme == "none":
-            raise error()
+            raise _unknown_webhook()
         return spec
 
     def _route(self, provider_key: str, route: str | None) -> Connection | None:
