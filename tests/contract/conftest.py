@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -40,6 +41,9 @@ from tether.ports import (
     WebhookEventRepository,
 )
 
+if TYPE_CHECKING:
+    from tether.adapters.firestore import FirestoreConnectionStore
+
 
 @dataclass(frozen=True)
 class Backend:
@@ -61,22 +65,6 @@ class Backend:
     purge: ExpiredRecordPurge
 
 
-def _over(name: str, store: ConnectionStore) -> Backend:
-    return Backend(
-        name=name,
-        store=store,
-        connections=store,
-        audit_log=store,
-        oauth_states=store,
-        webhook_events=store,
-        leases=store,
-        rate_buckets=store,
-        tenant_settings=store,
-        deliveries=store,
-        purge=store,
-    )
-
-
 def _sqlite(store: SqliteConnectionStore) -> Backend:
     """Each port by its own repository over the facade's file: the suites test the
     repositories themselves, and the facade is only their sum."""
@@ -96,6 +84,26 @@ def _sqlite(store: SqliteConnectionStore) -> Backend:
     )
 
 
+def _firestore(store: FirestoreConnectionStore) -> Backend:
+    """Each port by its own repository over the facade's client, as for SQLite."""
+    from tether.adapters import firestore as fs
+
+    database = store.database
+    return Backend(
+        name="firestore",
+        store=store,
+        connections=fs.FirestoreConnections(database),
+        audit_log=fs.FirestoreAuditLog(database),
+        oauth_states=fs.FirestoreOAuthStates(database),
+        webhook_events=fs.FirestoreWebhookEvents(database),
+        leases=fs.FirestoreLeases(database),
+        rate_buckets=fs.FirestoreRateBuckets(database),
+        tenant_settings=fs.FirestoreTenantSettings(database),
+        deliveries=fs.FirestoreDeliveries(database),
+        purge=fs.FirestorePurge(database),
+    )
+
+
 @pytest.fixture(params=["sqlite", "firestore"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "sqlite":
@@ -107,7 +115,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
         # a fresh client on an emptied emulator database (tests/fixtures/firestore.py)
         client = request.getfixturevalue("firestore_client")
-        yield _over("firestore", FirestoreConnectionStore(client))
+        yield _firestore(FirestoreConnectionStore(client))
 
 
 @pytest.fixture
@@ -242,7 +250,7 @@ class RecordPoisoner:
             finally:
                 db.close()
             return
-        from tether.adapters.firestore import store as fs
+        from tether.adapters.firestore import documents as fs
         from tether.adapters.firestore.paths import doc_id, webhook_event_id
 
         client = self._request.getfixturevalue("firestore_client")

@@ -1,0 +1,103 @@
+"""Firestore :class:`~tether.ports.WebhookEventRepository`: ``webhook_events/<sha256(provider
+NUL key)>``, deduplicated by ``create()``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud.firestore_v1.base_query import FieldFilter
+from google.cloud.firestore_v1.document import DocumentReference
+
+from tether.adapters.firestore.documents import (
+    DESC,
+    WEBHOOK_EVENTS,
+    FirestoreDatabase,
+    aware,
+    backend,
+    decoded,
+    stored_json,
+)
+from tether.adapters.firestore.paths import webhook_event_id
+from tether.adapters.record_decoding import decode_one
+from tether.domain.models import WebhookEvent
+
+__all__ = ["FirestoreWebhookEvents"]
+
+
+class FirestoreWebhookEvents:
+    def __init__(self, database: FirestoreDatabase) -> None:
+        self._database = database
+
+    def _event_ref(self, provider: str, dedupe_key: str) -> DocumentReference:
+        return self._database.client.collection(WEBHOOK_EVENTS).document(
+            webhook_event_id(provider, dedupe_key)
+        )
+
+    @staticmethod
+    def _event_fields(event: WebhookEvent) -> dict[str, Any]:
+        return {
+            "record": event.model_dump_json(),
+            "provider": event.provider,
+            "expires_at": aware(event.expires_at),
+            # list_webhook_events: filtered on the ids, ordered by received_at, and reading
+            # only the summary (the record without body and headers), never the payload
+            "tenant_id": event.tenant_id,
+            "connection_id": event.connection_id,
+            "received_at": aware(event.received_at),
+            "summary": event.model_dump_json(exclude={"body", "headers"}),
+        }
+
+    def create_webhook_event(self, event: WebhookEvent) -> bool:
+        ref = self._event_ref(event.provider, event.dedupe_key)
+        fields = self._database.checked(ref, self._event_fields(event))
+        with backend():
+            try:
+                ref.create(fields)
+            except gexc.AlreadyExists:
+                return False
+        return True
+
+    def get_webhook_event(self, provider: str, dedupe_key: str) -> WebhookEvent | None:
+        with backend():
+            snapshot = self._event_ref(provider, dedupe_key).get(field_paths=["record"])
+        if not snapshot.exists:
+            return None
+        event = decode_one(WebhookEvent, stored_json(snapshot), record_id=dedupe_key)
+        if event.provider != provider or event.dedupe_key != dedupe_key:
+            return None
+        return event
+
+    def update_webhook_event(self, event: WebhookEvent) -> None:
+        ref = self._event_ref(event.provider, event.dedupe_key)
+        fields = self._database.checked(ref, self._event_fields(event))
+        with backend():
+            try:
+                ref.update(fields)
+            except gexc.NotFound:
+                return
+
+    def delete_webhook_event(self, provider: str, dedupe_key: str) -> None:
+        with backend():
+            self._event_ref(provider, dedupe_key).delete()
+
+    def list_webhook_events(
+        self, tenant_id: str, connection_id: str, *, limit: int = 50
+    ) -> list[WebhookEvent]:
+        """See :meth:`~tether.ports.WebhookEventRepository.list_webhook_events`: equality on
+        the ids, newest ``received_at`` first, served by the composite index of the indexes file.
+        Documents written before these fields existed are not listed (they expire within the
+        event TTL)."""
+        if limit < 1:
+            return []
+        query = (
+            self._database.client.collection(WEBHOOK_EVENTS)
+            .where(filter=FieldFilter("tenant_id", "==", tenant_id))
+            .where(filter=FieldFilter("connection_id", "==", connection_id))
+            .order_by("received_at", direction=DESC)
+            .select(["summary"])
+            .limit(limit)
+        )
+        with backend():
+            snapshots = list(query.stream())
+        return decoded(WebhookEvent, snapshots, "summary").items
