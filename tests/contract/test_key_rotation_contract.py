@@ -21,7 +21,12 @@ from tether.domain.errors import InvalidRequest
 from tether.domain.ids import RandomIds
 from tether.domain.models import Connection, OAuthState, Principal, TenantSettings
 from tether.http.guard import EgressGuard
-from tether.ports import ConnectionStore, SecretStore
+from tether.ports import (
+    ConnectionStore,
+    OAuthStateRepository,
+    SecretStore,
+    TenantSettingsRepository,
+)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -46,10 +51,12 @@ def _resealed(state: OAuthState) -> OAuthState:
 
 
 # -- scans --------------------------------------------------------------------------------------
-def test_scan_tenant_settings_walks_every_tenant_in_pages(store: ConnectionStore) -> None:
+def test_scan_tenant_settings_walks_every_tenant_in_pages(
+    tenant_settings: TenantSettingsRepository,
+) -> None:
     tenants = ["t1", "t2", "a/b", "t3", "..", "t5"]
     for tenant in tenants:
-        store.put_tenant_settings(
+        tenant_settings.put_tenant_settings(
             TenantSettings(
                 tenant_id=tenant, notify_url=f"https://{len(tenant)}.example", updated_at=T0
             ),
@@ -58,24 +65,26 @@ def test_scan_tenant_settings_walks_every_tenant_in_pages(store: ConnectionStore
     seen: list[str] = []
     cursor: str | None = None
     while True:
-        page = store.scan_tenant_settings(cursor=cursor, limit=2)
+        page = tenant_settings.scan_tenant_settings(cursor=cursor, limit=2)
         assert len(page.items) <= 2
         seen.extend(s.tenant_id for s in page.items)
         if (cursor := page.next_cursor) is None:
             break
     assert sorted(seen) == sorted(tenants)
-    assert store.scan_tenant_settings(limit=100).items[0].version == 1
+    assert tenant_settings.scan_tenant_settings(limit=100).items[0].version == 1
 
 
-def test_scan_oauth_states_includes_used_and_expired_ones(store: ConnectionStore) -> None:
+def test_scan_oauth_states_includes_used_and_expired_ones(
+    oauth_states: OAuthStateRepository,
+) -> None:
     hashes = [f"h{i:02d}" for i in range(5)]
     for state_hash in hashes:
-        store.create_oauth_state(_state(state_hash, expires_at=T0 + timedelta(seconds=1)))
-    store.consume_oauth_state("h01", now=T0)
+        oauth_states.create_oauth_state(_state(state_hash, expires_at=T0 + timedelta(seconds=1)))
+    oauth_states.consume_oauth_state("h01", now=T0)
     seen: list[OAuthState] = []
     cursor: str | None = None
     while True:
-        page = store.scan_oauth_states(cursor=cursor, limit=2)
+        page = oauth_states.scan_oauth_states(cursor=cursor, limit=2)
         seen.extend(page.items)
         if (cursor := page.next_cursor) is None:
             break
@@ -83,68 +92,72 @@ def test_scan_oauth_states_includes_used_and_expired_ones(store: ConnectionStore
     assert [s.state_hash for s in seen if s.used_at is not None] == ["h01"]
 
 
-def test_scans_need_a_positive_limit(store: ConnectionStore) -> None:
+def test_scans_need_a_positive_limit(
+    tenant_settings: TenantSettingsRepository, oauth_states: OAuthStateRepository
+) -> None:
     with pytest.raises(InvalidRequest):
-        store.scan_tenant_settings(limit=0)
+        tenant_settings.scan_tenant_settings(limit=0)
     with pytest.raises(InvalidRequest):
-        store.scan_oauth_states(limit=0)
+        oauth_states.scan_oauth_states(limit=0)
 
 
 # -- replacing a pending state ------------------------------------------------------------------
-def test_replace_oauth_state_swaps_a_pending_state(store: ConnectionStore) -> None:
+def test_replace_oauth_state_swaps_a_pending_state(oauth_states: OAuthStateRepository) -> None:
     original = _state("h1")
-    store.create_oauth_state(original)
-    assert store.replace_oauth_state(_resealed(original), expected=original)
-    consumed = store.consume_oauth_state("h1", now=T0)
+    oauth_states.create_oauth_state(original)
+    assert oauth_states.replace_oauth_state(_resealed(original), expected=original)
+    consumed = oauth_states.consume_oauth_state("h1", now=T0)
     assert consumed == _resealed(original)
 
 
 def test_replace_oauth_state_refuses_a_used_changed_or_missing_state(
-    store: ConnectionStore,
+    oauth_states: OAuthStateRepository,
 ) -> None:
     used = _state("used")
-    store.create_oauth_state(used)
-    store.consume_oauth_state("used", now=T0)
-    assert not store.replace_oauth_state(_resealed(used), expected=used)
-    after = store.consume_oauth_state("used", now=T0)
+    oauth_states.create_oauth_state(used)
+    oauth_states.consume_oauth_state("used", now=T0)
+    assert not oauth_states.replace_oauth_state(_resealed(used), expected=used)
+    after = oauth_states.consume_oauth_state("used", now=T0)
     assert after is not None and after.used_at == T0 and after.data == used.data
 
     changed = _state("changed")
-    store.create_oauth_state(changed)
+    oauth_states.create_oauth_state(changed)
     stale = changed.model_copy(update={"data": {"sealed": "tg1.k0.older"}})
-    assert not store.replace_oauth_state(_resealed(changed), expected=stale)
+    assert not oauth_states.replace_oauth_state(_resealed(changed), expected=stale)
 
-    assert not store.replace_oauth_state(_resealed(_state("missing")), expected=_state("missing"))
+    assert not oauth_states.replace_oauth_state(
+        _resealed(_state("missing")), expected=_state("missing")
+    )
     with pytest.raises(ValueError, match="same hash"):
-        store.replace_oauth_state(_state("other"), expected=changed)
+        oauth_states.replace_oauth_state(_state("other"), expected=changed)
 
 
 def _consume_after(
-    store: ConnectionStore,
+    oauth_states: OAuthStateRepository,
     state_hash: str,
     barrier: threading.Barrier,
     out: list[OAuthState | None],
 ) -> None:
     barrier.wait()
-    out.append(store.consume_oauth_state(state_hash, now=T0))
+    out.append(oauth_states.consume_oauth_state(state_hash, now=T0))
 
 
-def test_replace_racing_a_consume_never_undoes_it(store: ConnectionStore) -> None:
+def test_replace_racing_a_consume_never_undoes_it(oauth_states: OAuthStateRepository) -> None:
     for n in range(5):
         original = _state(f"race{n}")
-        store.create_oauth_state(original)
+        oauth_states.create_oauth_state(original)
         barrier = threading.Barrier(2)
         consumed: list[OAuthState | None] = []
         thread = threading.Thread(
-            target=_consume_after, args=(store, original.state_hash, barrier, consumed)
+            target=_consume_after, args=(oauth_states, original.state_hash, barrier, consumed)
         )
         thread.start()
         barrier.wait()
-        store.replace_oauth_state(_resealed(original), expected=original)
+        oauth_states.replace_oauth_state(_resealed(original), expected=original)
         thread.join()
         assert consumed[0] is not None and consumed[0].used_at is None
         assert consumed[0].data["sealed"] in {"tg1.k1.before", "tg1.k2.after"}
-        replay = store.consume_oauth_state(original.state_hash, now=T0)
+        replay = oauth_states.consume_oauth_state(original.state_hash, now=T0)
         assert replay is not None and replay.used_at == T0  # still single use
 
 
