@@ -225,6 +225,20 @@ def test_quickbooks_query_statement_on_a_full_and_an_incremental_run() -> None:
     assert rewritten.page.params["query"].endswith("STARTPOSITION 1001 MAXRESULTS 1000")
 
 
+def test_quickbooks_modified_since_goes_before_the_order() -> None:
+    request = {"path": "/query", "params": {"query": "SELECT * FROM Invoice ORDERBY Id"}}
+    definition = _definition(**{**QUICKBOOKS, "request": request})
+    assert definition.incremental is not None
+    hook = REQUEST_HOOKS["quickbooks_query"]
+    full = hook(_first(definition), definition).page.params["query"]
+    assert full == "SELECT * FROM Invoice ORDERBY Id STARTPOSITION 1 MAXRESULTS 1000"
+    since = with_modified_since(_first(definition), definition.incremental, "2024-06-01")
+    assert hook(since, definition).page.params["query"] == (
+        "SELECT * FROM Invoice WHERE Metadata.LastUpdatedTime >= '2024-06-01' ORDERBY Id "
+        "STARTPOSITION 1 MAXRESULTS 1000"
+    )
+
+
 def test_quickbooks_query_joins_an_existing_where_and_refuses_odd_statements() -> None:
     fields = {
         **QUICKBOOKS,

@@ -5,8 +5,9 @@
 The sync pages it with fetch's offset pagination (``offset_param: startposition``,
 ``limit_param: maxresults``) and places its modified-since value as the query parameter named
 by ``incremental.param`` (``Metadata.LastUpdatedTime``); this hook folds those parameters into
-the statement: a ``WHERE`` (or ``AND``) term, then ``STARTPOSITION`` (1-based: the offset plus
-one) and ``MAXRESULTS``."""
+the statement: a ``WHERE`` (or ``AND``) term before any ``ORDERBY``, then ``STARTPOSITION``
+(1-based: the offset plus one) and ``MAXRESULTS``. Offset paging is only stable over a fixed
+order, so the catalog's statements end in ``ORDERBY Id``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ __all__ = ["query_statement"]
 
 _QUERY_PARAM = "query"
 _WHERE = re.compile(r"\bwhere\b", re.IGNORECASE)
+_ORDERBY = re.compile(r"\s+orderby\b", re.IGNORECASE)
 _PAGING = re.compile(r"\b(startposition|maxresults)\b", re.IGNORECASE)
 
 
@@ -37,8 +39,11 @@ def query_statement(request: OutgoingRequest, definition: SyncDefinition) -> Out
         value = params.pop(incremental.param)
         if "'" in value or "\\" in value:
             raise ValueError("a modified-since value holds no quote or backslash")
-        joiner = "AND" if _WHERE.search(statement) else "WHERE"
-        statement = f"{statement} {joiner} {incremental.param} >= '{value}'"
+        order = _ORDERBY.search(statement)
+        cut = len(statement) if order is None else order.start()
+        head, tail = statement[:cut], statement[cut:]
+        joiner = "AND" if _WHERE.search(head) else "WHERE"
+        statement = f"{head} {joiner} {incremental.param} >= '{value}'{tail}"
     pagination = definition.pagination
     if isinstance(pagination, OffsetPagination):
         offset = int(params.pop(pagination.offset_param, "0"))
