@@ -4,8 +4,11 @@
    CLI and server for both) to the first answered request, polled every 5 ms. Baseline: a bare
    function returning a tiny JSON (``bare_function.py``); Tether: ``connections`` from
    ``functions/main.py`` on the embedded stack (fresh data folder each run), first request an
-   authenticated ``GET /``. Runs alternate. Extra line: the first answered create (``POST /``
-   of a Stripe connection, which loads the provider catalog), sent right after that list.
+   authenticated ``GET /``. Runs come in pairs whose order alternates; the ratio is of the
+   medians. Extra line: the first answered create (``POST /`` of a Stripe connection, which
+   loads the provider catalog), sent right after that list. Beside wall time, figures a busy
+   machine moves less (``process_figures.py``): the CPU the server spent until its first
+   answer, and the modules each function has loaded once it answered (a count, no timing).
 2. Throughput: both servers started once, side by side, and warmed up; C threads here, each
    with its own keep-alive ``httpx.Client``, send bare ``GET /``, Tether ``GET /<id>`` and
    ``POST /`` in turn, for R rounds of S/R seconds each; each figure is its median round. Only
@@ -51,6 +54,7 @@ import bench_webhooks  # the sibling script (its folder is on the path when run 
 import httpx
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from process_figures import cpu_seconds, modules_at_first_answer
 
 from tether.api.auth import issue_dev_token
 from tether.crypto import Keyring, Sealer
@@ -202,19 +206,44 @@ def byte_compile() -> None:
 
 
 def cold_starts(runs: int, token: str) -> dict[str, Any]:
-    figures: dict[str, list[float]] = {"bare": [], "tether": [], "tether_first_create": []}
-    for run in range(runs):
+    """``runs`` cold starts of each, in pairs whose order alternates (bare first, then Tether
+    first), so a drift of the machine's load cannot favour one side. Besides wall time, the
+    CPU seconds the server (arbiter and worker) spent until its first answer: the figure a
+    busy machine disturbs least."""
+    figures: dict[str, list[float]] = {
+        "bare": [],
+        "tether": [],
+        "tether_first_create": [],
+        "bare_cpu": [],
+        "tether_cpu": [],
+    }
+
+    def bare_once() -> None:
         with serve(BARE) as srv:
             figures["bare"].append(first_answer(srv, 200))
+            figures["bare_cpu"].append(cpu_seconds(srv.process.pid) or 0.0)
+
+    def tether_once() -> None:
         with serve(TETHER, token) as srv:
             figures["tether"].append(first_answer(srv, 200))
+            figures["tether_cpu"].append(cpu_seconds(srv.process.pid) or 0.0)
             figures["tether_first_create"].append(first_answer(srv, 201, STRIPE))
+
+    for run in range(runs):
+        for once in (bare_once, tether_once) if run % 2 == 0 else (tether_once, bare_once):
+            once()
         times = ", ".join(f"{k} {v[-1]:.3f}s" for k, v in figures.items())
         say(f"  cold run {run + 1}/{runs}: {times}")
     out = {
         f"{k}_{f.__name__}_s": f(v) for k, v in figures.items() for f in (statistics.median, min)
     }
-    return out | {"ratio": out["tether_median_s"] / out["bare_median_s"]}
+    out["ratio"] = out["tether_median_s"] / out["bare_median_s"]
+    out["cpu_ratio"] = out["tether_cpu_median_s"] / max(out["bare_cpu_median_s"], 1e-9)
+    with tempfile.TemporaryDirectory() as data:
+        env = environment(data)
+        out["bare_modules"] = modules_at_first_answer(*BARE, env)
+        out["tether_modules"] = modules_at_first_answer(*TETHER, env, token)
+    return out
 
 
 def drive(
@@ -374,6 +403,14 @@ def report(result: dict[str, Any]) -> None:
     ):
         row(label, f"{cold[key + '_median_s']:.3f}s", f"{cold[key + '_min_s']:.3f}s")
     print("   * sent right after the first list, same process; it loads the provider catalog")
+    print(
+        f"   server CPU until the first answer (medians): bare {cold['bare_cpu_median_s']:.3f}s,"
+        f" tether {cold['tether_cpu_median_s']:.3f}s, ratio {cold['cpu_ratio']:.2f}x"
+    )
+    print(
+        f"   modules loaded at the first answer: bare {cold['bare_modules']},"
+        f" tether {cold['tether_modules']}"
+    )
     target("ratio tether/bare (medians)", cold["ratio"], f"<= {COLD_START_MAX}", ok["cold_start"])
     print(
         f"2. Throughput: {load['concurrency']} keep-alive clients, {load['seconds']:g}s per line"
@@ -411,6 +448,10 @@ def report(result: dict[str, Any]) -> None:
         f"{hook['tether_p50_ms']:.1f}ms",
         f"{hook['tether_p99_ms']:.1f}ms",
     )
+    print(
+        f"   server CPU per request (medians): bare {hook['bare_cpu_us']:.0f} us, tether"
+        f" {hook['tether_cpu_us']:.0f} us, ratio bare/tether {hook['cpu_ratio']:.2f}x"
+    )
     target("ratio tether/bare", hook["ratio"], f">= {WEBHOOKS_MIN}", ok["webhooks"])
     print(f"4. Crypto: seal+open of a {cr['payload_bytes']}-byte credential JSON")
     row("", "ops/s")
@@ -433,13 +474,16 @@ def report(result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     global QUIET
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--runs", type=int, default=7, help="cold starts of each (default 7)")
+    parser.add_argument("--runs", type=int, default=15, help="cold starts of each (default 15)")
     parser.add_argument("--seconds", type=float, default=6.0, help="load per figure (default 6)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads (default 8)")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up load (default 1 s)")
     parser.add_argument(
         "--webhook-seconds", type=float, default=3.0, help="webhook round (default 3 s)"
+    )
+    parser.add_argument(
+        "--webhook-rounds", type=int, default=5, help="alternating webhook rounds (default 5)"
     )
     parser.add_argument("--crypto-seconds", type=float, default=2.0, help="per cipher (default 2)")
     parser.add_argument(
@@ -448,8 +492,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     args = parser.parse_args(argv)
     QUIET = args.json
-    if min(args.runs, args.concurrency) < 1 or min(args.seconds, args.crypto_seconds) <= 0:
-        parser.error("--runs and --concurrency must be >= 1, durations > 0")
+    counts = (args.runs, args.concurrency, args.rounds, args.webhook_rounds)
+    if min(counts) < 1 or min(args.seconds, args.crypto_seconds) <= 0:
+        parser.error("--runs, --concurrency and rounds must be >= 1, durations > 0")
     if not FRAMEWORK.exists():
         parser.error(f"no functions-framework next to {sys.executable}")
     token = issue_dev_token(JWT_SECRET, tenant_id="bench", user_id="bench-user")
@@ -461,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"throughput: {args.concurrency} clients, {args.seconds:g}s per figure")
     load = throughput(args.seconds, args.concurrency, args.warmup, token, args.rounds)
     say(f"webhooks: {args.concurrency} clients, {args.webhook_seconds:g}s per round")
-    hook = bench_webhooks.measure(args.webhook_seconds, args.concurrency, args.rounds)
+    hook = bench_webhooks.measure(args.webhook_seconds, args.concurrency, args.webhook_rounds)
     say(f"crypto: {args.crypto_seconds:g}s per cipher")
     cr = crypto(args.crypto_seconds)
 

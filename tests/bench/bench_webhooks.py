@@ -9,7 +9,8 @@ Both run under the same ``functions-framework`` CLI and server, side by side in 
   ``process_webhook`` task enqueued, 200 answered.
 
 C client threads each POST distinct, genuinely signed Stripe events (signed before the clock
-starts), for S seconds, R rounds; each figure is the median round. Prints accepted webhooks
+starts), for S seconds, R rounds (the order of the two alternating from round to round); each
+figure is the median round. Prints accepted webhooks
 per second, the ratio to the bare function (target >= 0.6x), and p50/p99 acceptance latency
 under that load.
 
@@ -33,6 +34,7 @@ from typing import Any
 
 import httpx
 import stripe
+from process_figures import cpu_seconds
 
 from tether.bootstrap import Container
 from tether.config import Settings
@@ -176,8 +178,10 @@ def drive(
 
 
 def measure(seconds: float, concurrency: int, rounds: int) -> dict[str, Any]:
-    """Both servers side by side, ``rounds`` alternating rounds of ``seconds`` each; the
-    median round of each, their ratio and Tether's acceptance latency."""
+    """Both servers side by side, ``rounds`` rounds of ``seconds`` each, the order of the two
+    alternating from round to round; the median round of each, their ratio and Tether's
+    acceptance latency. Beside it, the server CPU each accepted request cost (arbiter and
+    worker), which the machine's other load disturbs less than throughput."""
     with tempfile.TemporaryDirectory() as data, tempfile.TemporaryDirectory() as bare_data:
         path = stripe_connection(data)
         tether, tether_url = start("webhooks", SOURCE, data)
@@ -189,12 +193,22 @@ def measure(seconds: float, concurrency: int, rounds: int) -> dict[str, Any]:
             drive(bare_url + "/", events[:200], 1.0, concurrency)
             samples: dict[str, list[dict[str, Any]]] = {"bare": [], "tether": []}
             offset = 200
-            for _ in range(rounds):
-                samples["bare"].append(drive(bare_url + "/", events, seconds, concurrency))
-                chunk = events[offset:]
-                result = drive(tether_url + path, chunk, seconds, concurrency)
+
+            def bare_round() -> None:
+                before = cpu_seconds(bare.pid)
+                result = drive(bare_url + "/", events, seconds, concurrency)
+                samples["bare"].append(result | _cpu_per_request(bare.pid, before, result))
+
+            def tether_round() -> None:
+                nonlocal offset
+                before = cpu_seconds(tether.pid)
+                result = drive(tether_url + path, events[offset:], seconds, concurrency)
                 offset += result["ok"] + result["errors"]
-                samples["tether"].append(result)
+                samples["tether"].append(result | _cpu_per_request(tether.pid, before, result))
+
+            for n in range(rounds):
+                for one in (bare_round, tether_round) if n % 2 == 0 else (tether_round, bare_round):
+                    one()
         finally:
             for process in (tether, bare):
                 process.terminate()
@@ -212,9 +226,20 @@ def measure(seconds: float, concurrency: int, rounds: int) -> dict[str, Any]:
         "tether_p50_ms": median("tether", "p50_ms"),
         "tether_p99_ms": median("tether", "p99_ms"),
         "tether_errors": sum(r["errors"] for r in samples["tether"]),
+        "bare_cpu_us": median("bare", "cpu_us"),
+        "tether_cpu_us": median("tether", "cpu_us"),
     }
     summary["ratio"] = summary["tether_rps"] / summary["bare_rps"]
+    summary["cpu_ratio"] = summary["bare_cpu_us"] / max(summary["tether_cpu_us"], 1e-9)
     return summary
+
+
+def _cpu_per_request(pid: int, before: float | None, result: dict[str, Any]) -> dict[str, float]:
+    """Server CPU microseconds per answered request over one round (0 without ``/proc``)."""
+    after = cpu_seconds(pid)
+    if before is None or after is None:
+        return {"cpu_us": 0.0}
+    return {"cpu_us": (after - before) * 1e6 / max(result["ok"] + result["errors"], 1)}
 
 
 def main() -> int:
@@ -238,6 +263,10 @@ def main() -> int:
     print(
         f"  tether acceptance latency          p50 {summary['tether_p50_ms']:.1f} ms, "
         f"p99 {summary['tether_p99_ms']:.1f} ms"
+    )
+    print(
+        f"  server CPU per request             bare {summary['bare_cpu_us']:.0f} us, tether "
+        f"{summary['tether_cpu_us']:.0f} us (ratio bare/tether {summary['cpu_ratio']:.2f}x)"
     )
     print(f"  tether errors                      {summary['tether_errors']}")
     return 0
