@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from flask import Request, Response
 
-from tether.api.auth import bearer_token
 from tether.api.cors import apply_cors, is_preflight, preflight_response
 from tether.api.responses import error_response
 from tether.api.routing import Call, Router
@@ -95,6 +94,9 @@ def _serve(
         route, params = router.match(request.method, request.path)
         principal = None
         if not route.public:
+            # Here, not at the top: public functions (webhooks, catalog) never load PyJWT.
+            from tether.api.auth import bearer_token
+
             principal = wired.frame.verifier().verify(
                 bearer_token(request.headers.get("Authorization"))
             )

@@ -1,0 +1,144 @@
+"""What a cold instance loads to answer its first request, checked in a fresh interpreter.
+
+Cold start is paid in imports: each function loads only what its own request needs. These
+tests pin the gains `make bench` measured, so a change cannot silently undo them: a public
+function (webhooks, catalog) never loads PyJWT, the connection list loads neither the provider
+catalog nor an HTTP client nor a cloud SDK, and the startup objects are frozen out of the
+garbage collector's passes (see ``functions/main.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import stripe
+
+from tests.conftest import TEST_JWT_SECRET, TEST_KEYRING, bearer
+from tests.functions.conftest import SOURCE
+from tether.bootstrap import Container
+from tether.connections.commands import CreateConnection
+from tether.domain.models import Principal, WebhookInfo
+
+WHSEC = "whsec_cold0start0secret0123456789"
+
+# Runs in a fresh interpreter: loads one function as functions-framework does, sends one
+# request through it, prints the status, the loaded modules and the frozen object count.
+_FIRST_REQUEST = textwrap.dedent(
+    """
+    import gc, json, sys
+    from functions_framework import create_app
+
+    target, source, method, path, body, headers = json.loads(sys.argv[1])
+    app = create_app(target, source)
+    frozen = gc.get_freeze_count()
+    client = app.test_client()
+    answer = client.open(path, method=method, data=body.encode(), headers=headers)
+    print(json.dumps({"status": answer.status_code, "frozen": frozen,
+                      "modules": sorted(sys.modules)}))
+    """
+)
+
+
+def first_request(
+    data_dir: Path,
+    target: str,
+    method: str = "GET",
+    path: str = "/",
+    body: str = "",
+    headers: dict[str, str] | None = None,
+) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    env.update(
+        TETHER_MODE="dev",
+        TETHER_AUTH="dev",
+        TETHER_DEV_JWT_SECRET=TEST_JWT_SECRET,
+        TETHER_KEYRING=TEST_KEYRING,
+        TETHER_DATA_DIR=str(data_dir),
+        TETHER_TASK_WORKER="false",
+        TETHER_PUBLIC_URL="http://127.0.0.1:8080",
+    )
+    request = json.dumps([target, SOURCE, method, path, body, headers or {}])
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_REQUEST, request],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    answer: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    return answer
+
+
+def loaded(answer: dict[str, object], package: str) -> list[str]:
+    modules = answer["modules"]
+    assert isinstance(modules, list)
+    return [m for m in modules if m == package or m.startswith(package + ".")]
+
+
+def stripe_webhook_path(container: Container) -> str:
+    token, token_hash, _ = container.webhook_provisioning.issue_token()
+    container.connections.create(
+        Principal(tenant_id="acme", user_id="user-1"),
+        CreateConnection(
+            provider="stripe",
+            credentials={"api_key": "sk_test_cold0start", "webhook_secret": WHSEC},
+        ),
+        webhook=WebhookInfo(url="masked", token_hash=token_hash),
+    )
+    return f"/{token}"
+
+
+def test_an_accepted_webhook_loads_no_jwt_library(container: Container) -> None:
+    path = stripe_webhook_path(container)
+    body = json.dumps({"id": "evt_cold_1", "type": "charge.succeeded", "data": {"object": {}}})
+    signature = stripe.WebhookSignature.generate_signature_header(
+        body, WHSEC, timestamp=int(time.time())
+    )
+    answer = first_request(
+        container.settings.data_dir,
+        "webhooks",
+        method="POST",
+        path=path,
+        body=body,
+        headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+    )
+    assert answer["status"] == 200
+    assert loaded(answer, "jwt") == []
+    assert loaded(answer, "tether.api.auth") == []
+
+
+def test_the_public_catalog_loads_no_jwt_library(tmp_path: Path) -> None:
+    answer = first_request(tmp_path, "catalog")
+    assert answer["status"] == 200
+    assert loaded(answer, "jwt") == []
+
+
+def test_the_connection_list_loads_no_catalog_http_client_or_cloud_sdk(tmp_path: Path) -> None:
+    answer = first_request(tmp_path, "connections", headers=bearer("acme"))
+    assert answer["status"] == 200
+    assert loaded(answer, "jwt")  # it verifies a token (the check above means something)
+    for package in (
+        "yaml",
+        "tether.catalog.loader",
+        "httpx",
+        "grpc",
+        "google.cloud.firestore",
+        "google.cloud.secretmanager",
+        "tether.oauth",
+    ):
+        assert loaded(answer, package) == [], package
+
+
+def test_startup_objects_are_frozen_out_of_collections(tmp_path: Path) -> None:
+    answer = first_request(tmp_path, "catalog")
+    frozen = answer["frozen"]
+    assert isinstance(frozen, int)
+    assert frozen > 10_000  # the frameworks, pydantic and the settings loaded at start
