@@ -11,6 +11,7 @@ audit entry) run in one :meth:`SqliteDatabase.write` transaction.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,11 @@ class SqliteDatabase:
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         self._busy_timeout_ms = busy_timeout_ms
         self._connections = ThreadConnections(self._connect)
+        # Writers of this process take turns here first. SQLite's busy handler makes a
+        # connection that finds the file locked sleep (1 ms, then 2, 5, 10…) before it looks
+        # again; a Python lock hands over as soon as the writer before it is done. Another
+        # process on the file still meets the busy handler.
+        self._writer = threading.RLock()
         try:
             migrate(self.db())
         except BaseException:
@@ -60,23 +66,25 @@ class SqliteDatabase:
         """One ``BEGIN IMMEDIATE`` transaction: committed when the block ends, rolled back
         when it raises. :class:`BackendUnavailable` when the writer lock cannot be had."""
         db = self.db()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise BackendUnavailable("the local store is busy; try again") from exc
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        else:
-            db.execute("COMMIT")
+        with self._writer:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise BackendUnavailable("the local store is busy; try again") from exc
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            else:
+                db.execute("COMMIT")
 
     def insert(self, sql: str, args: tuple[object, ...]) -> None:
         """One INSERT in autocommit: a single statement is atomic by itself, so it needs no
         explicit transaction (two statements fewer on the hot paths: events, audit)."""
         try:
-            self.db().execute(sql, args)
+            with self._writer:
+                self.db().execute(sql, args)
         except sqlite3.OperationalError as exc:
             raise BackendUnavailable("the local store is busy; try again") from exc
 
