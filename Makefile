@@ -2,15 +2,22 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+LOCK := requirements.lock
+# The deployable bundle (`tether package`); `make test` builds and smoke-tests its own copy.
+BUNDLE ?= dist/tether-functions.zip
 
 BENCHES := backends oauth fetch webhooks listing keyring soak housekeeping json
 
-.PHONY: install dev test lint bench $(addprefix bench-,$(BENCHES)) clean
+.PHONY: install dev test lint bench $(addprefix bench-,$(BENCHES)) clean lock package
 
-$(BIN)/.installed: pyproject.toml
+# Runtime dependencies are installed at the versions of the lock file (what gets deployed);
+# their wheels are kept in $(VENV)/wheels for the bundle's smoke test, which installs them
+# into a fresh environment without an index.
+$(BIN)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --constraint $(LOCK) -e '.[test]'
+	$(BIN)/pip wheel --quiet --no-deps --requirement $(LOCK) --wheel-dir $(VENV)/wheels
 	touch $@
 
 install: $(BIN)/.installed
@@ -33,5 +40,13 @@ bench: install
 $(addprefix bench-,$(BENCHES)): bench-%: install
 	$(BIN)/python tests/bench/bench_$*.py
 
+# Re-pin the runtime dependencies of pyproject.toml (needs the package index).
+lock: install
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+		--output-file $(LOCK) pyproject.toml
+
+package: install
+	$(BIN)/tether package --output $(BUNDLE)
+
 clean:
-	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache dist

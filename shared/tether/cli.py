@@ -1,5 +1,5 @@
 """The ``tether`` command: ``dev [--gcp]``, ``token``, ``keys generate|rotate|retire``,
-``emulators start``, ``catalog``.
+``emulators start``, ``catalog``, ``package``.
 
 Size: one argument parser and one short function per command.
 """
@@ -462,6 +462,14 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_package(args: argparse.Namespace) -> int:
+    from tether.bundle import build_bundle
+
+    bundle = build_bundle(Path(args.root), Path(args.output))
+    print(f"{bundle.path}: {bundle.files} files, sha256 {bundle.sha256}")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -576,6 +584,18 @@ def _parser() -> argparse.ArgumentParser:
         help="list the providers (default) or validate the catalog",
     )
     catalog.set_defaults(run=_cmd_catalog)
+
+    package = sub.add_parser(
+        "package",
+        help="build the deployable source bundle (main.py, pinned requirements.txt, tether/)",
+    )
+    package.add_argument(
+        "--root", default=".", help="the project folder (functions/main.py, requirements.lock)"
+    )
+    package.add_argument(
+        "--output", default="dist/tether-functions.zip", help="the zip to write (replaced)"
+    )
+    package.set_defaults(run=_cmd_package)
     return parser
 
 
