@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 LOCK := requirements.lock
 # The deployable bundle (`tether package`); `make test` builds and smoke-tests its own copy.
 BUNDLE ?= dist/tether-functions.zip
+# checkov lives in its own environment: it needs bc-python-hcl2, which installs the same
+# `hcl2` package as python-hcl2 (what tests/deploy reads the Terraform with).
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV := checkov==3.3.30
 
 BENCHES := backends oauth fetch webhooks listing keyring soak housekeeping json
 
@@ -20,7 +24,11 @@ $(BIN)/.installed: pyproject.toml $(LOCK)
 	$(BIN)/pip wheel --quiet --no-deps --requirement $(LOCK) --wheel-dir $(VENV)/wheels
 	touch $@
 
-install: $(BIN)/.installed
+$(CHECKOV_VENV)/bin/checkov:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet '$(CHECKOV)'
+
+install: $(BIN)/.installed $(CHECKOV_VENV)/bin/checkov
 
 dev: install
 	$(BIN)/tether dev $(ARGS)
@@ -29,6 +37,9 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	terraform fmt -check -recursive infra
+	$(CHECKOV_VENV)/bin/checkov --directory infra --framework terraform --quiet --compact \
+		--skip-download
 
 test: lint
 	$(BIN)/pytest
