@@ -53,7 +53,7 @@ $(addprefix bench-,$(BENCHES)): bench-%: install
 
 # Re-pin the runtime dependencies of pyproject.toml (needs the package index).
 lock: install
-	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+	$(BIN)/pip-compile --quiet --strip-extras --extra aws --no-emit-index-url --no-emit-find-links \
 		--output-file $(LOCK) pyproject.toml
 
 package: install

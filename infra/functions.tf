@@ -84,6 +84,7 @@ locals {
     TETHER_STORE                 = "firestore"
     TETHER_SECRETS               = "secret_manager"
     TETHER_TASKS                 = "cloud_tasks"
+    TETHER_KEYRING_SECRET        = "${google_secret_manager_secret.keyring.id}/versions/latest"
     TETHER_AUTH                  = var.auth_mode
     TETHER_JWKS_URL              = var.jwks_url
     TETHER_JWT_ISSUER            = var.jwt_issuer
@@ -110,11 +111,12 @@ locals {
     "TETHER_OAUTH_CLIENT_${upper(key)}_ID" => client_id
   }
 
-  # Secret environment: variable => secret id, per function (keyring for all; OAuth client
-  # secrets where tokens are exchanged or refreshed; webhook secrets where they are verified).
+  # Secret environment: variable => secret id, per function (OAuth client secrets where
+  # tokens are exchanged or refreshed; webhook secrets where they are verified). The keyring
+  # is not among them: each instance reads it from TETHER_KEYRING_SECRET and re-reads it
+  # every minute, so a key added by `tether keys generate --add` needs no redeploy.
   secret_environment = {
     for name, fn in local.functions : name => merge(
-      { TETHER_KEYRING = google_secret_manager_secret.keyring.secret_id },
       contains(local.function_grants[name], "oauth_clients") ? {
         for key in keys(var.oauth_clients) :
         "TETHER_OAUTH_CLIENT_${upper(key)}_SECRET" => google_secret_manager_secret.oauth_client[key].secret_id

@@ -80,6 +80,11 @@ class Container:
     # -- secrets of Tether itself (tether.crypto.instance_secrets says where they come from) --
     @lazy
     def keyring_source(self) -> KeyringSource:
+        from tether.adapters.keyring_origins import remote_keyring_source
+
+        remote = remote_keyring_source(self.settings)
+        if remote is not None:
+            return remote
         from tether.crypto.instance_secrets import keyring_source_for
 
         return keyring_source_for(self.settings)

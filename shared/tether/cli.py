@@ -317,6 +317,10 @@ def _cmd_keys_generate(args: argparse.Namespace) -> int:
     if not args.add:
         print(Keyring({key_id: key}, key_id).to_json())
         return 0
+    if _remote_keyring_configured():
+        from tether.remote_keys import add_key
+
+        return add_key(args.data_dir, key_id, key, primary=not args.secondary)
     if os.environ.get("TETHER_KEYRING"):
         print(
             "TETHER_KEYRING is set in the environment; add the key there instead "
@@ -360,6 +364,10 @@ def _cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 
 def _cmd_keys_retire(args: argparse.Namespace) -> int:
+    if _remote_keyring_configured():
+        from tether.remote_keys import retire_key
+
+        return retire_key(args.data_dir, args.key_id)
     if os.environ.get("TETHER_KEYRING"):
         print(
             "TETHER_KEYRING is set in the environment; remove the key there instead",
@@ -404,6 +412,13 @@ def _cmd_keys_retire(args: argparse.Namespace) -> int:
     print(f"removed key {args.key_id} from {path}: nothing in the store is sealed under it")
     _forget_tombstones_of(args.key_id, path)
     return 0
+
+
+def _remote_keyring_configured() -> bool:
+    """The keyring is kept in Secret Manager or AWS Secrets Manager, not in a file."""
+    return bool(
+        os.environ.get("TETHER_KEYRING_SECRET") or os.environ.get("TETHER_KEYRING_AWS_SECRET")
+    )
 
 
 def _forget_tombstones_of(key_id: str, path: Path) -> None:

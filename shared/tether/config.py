@@ -74,6 +74,13 @@ class Settings(BaseModel):
     data_dir: Path = Path(".tether")
     keyring: SecretStr | None = None
     keyring_file: Path | None = None
+    # The keyring kept in a secret manager, re-read every keyring_refresh_seconds: a Secret
+    # Manager secret version (projects/<p>/secrets/<s>/versions/latest) or an AWS Secrets
+    # Manager secret id or ARN (in keyring_aws_region; boto3's own credentials and endpoint).
+    keyring_secret: str | None = None
+    keyring_aws_secret: str | None = None
+    keyring_aws_region: str | None = None
+    keyring_refresh_seconds: float = Field(default=60.0, ge=0, le=3600)
 
     public_url: str | None = None
     frontend_url: str | None = None
@@ -245,6 +252,17 @@ class Settings(BaseModel):
         return self.data_dir / "tasks.sqlite3"
 
     @property
+    def keyring_origins(self) -> list[str]:
+        """The keyring settings that are set (at most one may be)."""
+        values = {
+            "TETHER_KEYRING": self.keyring,
+            "TETHER_KEYRING_FILE": self.keyring_file,
+            "TETHER_KEYRING_SECRET": self.keyring_secret,
+            "TETHER_KEYRING_AWS_SECRET": self.keyring_aws_secret,
+        }
+        return [name for name, value in values.items() if value is not None]
+
+    @property
     def default_keyring_file(self) -> Path:
         return self.keyring_file or self.data_dir / "keyring.json"
 
@@ -295,11 +313,17 @@ class Settings(BaseModel):
         if self.mode == "cloud":
             if self.auth == "dev":
                 raise ConfigurationError("TETHER_AUTH=dev is only allowed with `tether dev`")
-            if self.keyring is None and self.keyring_file is None:
+            if not self.keyring_origins:
                 raise ConfigurationError(
-                    "no keyring: set TETHER_KEYRING or TETHER_KEYRING_FILE "
+                    "no keyring: set TETHER_KEYRING, TETHER_KEYRING_FILE, "
+                    "TETHER_KEYRING_SECRET or TETHER_KEYRING_AWS_SECRET "
                     "(`tether keys generate` prints one)"
                 )
+        remote = {"TETHER_KEYRING_SECRET", "TETHER_KEYRING_AWS_SECRET"}
+        if remote & set(self.keyring_origins) and len(self.keyring_origins) > 1:
+            raise ConfigurationError(
+                f"one keyring origin at a time: {', '.join(self.keyring_origins)} are all set"
+            )
         if self.task_auth_mode == "token" and self.mode == "cloud":
             raise ConfigurationError(
                 "TETHER_TASKS_AUTH=token is only allowed with `tether dev`; deployed task "

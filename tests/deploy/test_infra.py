@@ -99,6 +99,9 @@ def _evaluate(expression: str) -> str:
             return _evaluate(_local(m[1]))
         if m := re.fullmatch(r"google_service_account\.(\w+)\.email", reference):
             return _account_email(f"google_service_account.{m[1]}")
+        if m := re.fullmatch(r"google_secret_manager_secret\.(\w+)\.id", reference):
+            secret_id = _resource(f"google_secret_manager_secret.{m[1]}")["secret_id"]
+            return f"projects/{PROJECT}/secrets/{_evaluate(secret_id)}"
         if m := re.fullmatch(r"google_firestore_database\.(\w+)\.name", reference):
             return _evaluate(_resource(f"google_firestore_database.{m[1]}")["name"])
         raise AssertionError(f"the test does not know how to evaluate ${{{reference}}}")
@@ -141,15 +144,17 @@ def test_one_function_per_entry_point_with_its_limits() -> None:
 def test_the_environment_is_a_complete_cloud_configuration() -> None:
     """What each deployed function gets passes the code's own startup check."""
     env = _environment()
-    secret_env = _local("secret_environment")
-    assert secret_env.startswith("${{for name, fn in local.functions : name => merge(")
-    assert "{TETHER_KEYRING = google_secret_manager_secret.keyring.secret_id}" in secret_env
     fields = set(Settings.model_fields)
     for name in env:
         if name.startswith("TETHER_"):
             assert name.removeprefix("TETHER_").lower() in fields, f"{name} is not a setting"
-    settings = Settings.from_env({**env, "TETHER_KEYRING": '{"primary": "k", "keys": {}}'})
+    settings = Settings.from_env(env)
     settings.check()
+    # The keyring: read (and re-read) from the secret every function may read.
+    assert (
+        settings.keyring_secret == f"projects/{PROJECT}/secrets/tetherapp-keyring/versions/latest"
+    )
+    assert settings.keyring_origins == ["TETHER_KEYRING_SECRET"]
     assert (settings.mode, settings.store, settings.secrets, settings.tasks) == (
         "cloud",
         "firestore",
@@ -180,7 +185,7 @@ def test_every_variable_is_described() -> None:
 def test_one_queue_per_kind_the_code_enqueues_to() -> None:
     queues = _local("queues")
     env = _environment()
-    settings = Settings.from_env({**env, "TETHER_KEYRING": "{}"})
+    settings = Settings.from_env(env)
     resource = _resource("google_cloud_tasks_queue.queue")
     assert resource["name"] == "${local.queue_prefix}${each.key}"
     names = [_evaluate(_local("queue_prefix")) + kind for kind in queues]

@@ -26,8 +26,11 @@ def _project() -> dict[str, object]:
 
 
 def test_every_runtime_dependency_is_pinned_within_its_range() -> None:
+    """The runtime dependencies and the optional `aws` ones (the AWS keyring origin), so a
+    bundle can use either keyring origin."""
     pins = _pins()
-    for spec in _project()["dependencies"]:
+    optional = _project()["optional-dependencies"]["aws"]
+    for spec in [*_project()["dependencies"], *optional]:
         requirement = Requirement(spec)
         name = canonicalize_name(requirement.name)
         assert name in pins, f"{name} is not in {LOCK_FILE}: run `make lock`"

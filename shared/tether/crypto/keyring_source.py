@@ -23,9 +23,10 @@ Sources:
 * :class:`FileKeyringSource`: a JSON file (``TETHER_KEYRING_FILE``, in development
   ``$DATA_DIR/keyring.json``), which ``save_keyring_file`` replaces atomically.
 
-A deployment keeping its keyring in a Secret Manager secret implements the same two methods:
-``current`` re-reads the ``latest`` version when a short TTL has passed, ``reload`` fetches it
-at once (throttled, since it is a billed call).
+A keyring kept in a secret manager (Secret Manager, AWS Secrets Manager) has the same two
+methods in :class:`~tether.crypto.remote_keyring_source.RemoteKeyringSource`: ``current``
+re-reads the current version when a TTL has passed, ``reload`` fetches it at once (throttled,
+since it is a billed call).
 
 A changed origin that cannot be read (removed, malformed) keeps the keys loaded before and logs
 a warning once per change: an instance never loses its keys to a half-done edit. Log lines and
