@@ -1,5 +1,5 @@
 """The ``tether`` command: ``dev [--gcp]``, ``token``, ``keys generate|rotate|retire``,
-``emulators start``, ``catalog``, ``package``.
+``emulators start``, ``catalog``, ``package``, ``import``.
 
 Size: one argument parser and one short function per command.
 """
@@ -485,6 +485,14 @@ def _cmd_package(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from tether.import_command import run_import
+
+    return run_import(
+        Path(args.export), Path(args.keys_file), data_dir=args.data_dir, dry_run=args.dry_run
+    )
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -611,6 +619,23 @@ def _parser() -> argparse.ArgumentParser:
         "--output", default="dist/tether-functions.zip", help="the zip to write (replaced)"
     )
     package.set_defaults(run=_cmd_package)
+
+    importer = sub.add_parser(
+        "import",
+        help="import a Fernet-encrypted credential export (JSON lines: tenant, provider, "
+        "display_name, token)",
+    )
+    importer.add_argument("export", help="the export file (JSON lines)")
+    importer.add_argument(
+        "--keys-file",
+        required=True,
+        help="the Fernet keys, one per line, newest first (older ones only decrypt)",
+    )
+    importer.add_argument(
+        "--dry-run", action="store_true", help="decrypt and validate everything, write nothing"
+    )
+    data_dir_arg(importer)
+    importer.set_defaults(run=_cmd_import)
     return parser
 
 

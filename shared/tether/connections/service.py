@@ -176,12 +176,7 @@ class ConnectionService:
         webhook: WebhookInfo | None = None,
     ) -> Connection:
         remember_secrets(request.credentials)
-        provider = self._catalog().get(request.provider)
-        validate_against_schema(request.config, provider.config_schema, section="config")
-        check_config_urls(provider, request.config)
-        validate_against_schema(
-            request.credentials, provider.credentials_schema, section="credentials"
-        )
+        provider = self.check_new(request)
         now = self._clock.now()
         connection_id = self._ids.new("conn")
         connection = Connection(
@@ -231,6 +226,17 @@ class ConnectionService:
             raise
         self._publish(ConnectionEvent.CREATED, connection)
         return connection
+
+    def check_new(self, request: CreateConnection) -> Provider:
+        """Refuse what :meth:`create` would refuse, writing nothing: an unknown provider,
+        config or credentials invalid for its schemas, a config URL it may not use."""
+        provider = self._catalog().get(request.provider)
+        validate_against_schema(request.config, provider.config_schema, section="config")
+        check_config_urls(provider, request.config)
+        validate_against_schema(
+            request.credentials, provider.credentials_schema, section="credentials"
+        )
+        return provider
 
     def update(
         self,
