@@ -5,7 +5,8 @@ environment from the locked wheels only, each function served by ``functions-fra
 What this proves that the other function tests do not: ``requirements.txt`` holds everything
 the functions import (nothing leaks in from the test environment), the vendored ``tether/``
 carries its data files (the catalog), and ``main.py`` starts in cloud mode with the settings
-the Terraform gives it. The wheels are the ones ``make install`` builds from
+the Terraform gives it (the keyring from a Secret Manager secret version, on the emulator).
+The wheels are the ones ``make install`` builds from
 ``requirements.lock`` into the virtual environment's ``wheels/`` folder; installing with
 ``--no-index`` means nothing is resolved or downloaded here.
 """
@@ -20,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -30,6 +32,8 @@ import pytest
 
 from tests.conftest import TEST_KEYRING
 from tests.support.jwks_server import JwksServer
+from tether.adapters.secret_manager import client as secret_manager_adapter
+from tether.adapters.secret_manager.keyring import SecretManagerKeyringOrigin
 from tether.bundle import LOCK_FILE, build_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,14 +134,40 @@ def jwks() -> Iterator[JwksServer]:
         yield server
 
 
+@pytest.fixture
+def keyring_secret(secret_manager_emulator: str) -> str:
+    """The keyring as the Terraform gives it: a Secret Manager secret version (here on the
+    emulator), which each function reads at start."""
+    client = secret_manager_adapter.secret_manager_client(secret_manager_emulator)
+    project = f"projects/smoke-{uuid.uuid4().hex[:12]}"
+    try:
+        client.create_secret(
+            request={
+                "parent": project,
+                "secret_id": "tetherapp-keyring",
+                "secret": {"replication": {"automatic": {}}},
+            }
+        )
+        version = f"{project}/secrets/tetherapp-keyring/versions/latest"
+        SecretManagerKeyringOrigin(client, version).write(TEST_KEYRING)
+    finally:
+        client.transport.close()
+    return version
+
+
 def test_each_function_serves_from_the_installed_bundle(
-    installed: tuple[Path, Path], jwks: JwksServer, tmp_path: Path
+    installed: tuple[Path, Path],
+    jwks: JwksServer,
+    keyring_secret: str,
+    secret_manager_emulator: str,
+    tmp_path: Path,
 ) -> None:
     source, venv = installed
     env = {
         "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
         "HOME": str(tmp_path),
-        "TETHER_KEYRING": TEST_KEYRING,
+        "TETHER_KEYRING_SECRET": keyring_secret,
+        "SECRET_MANAGER_EMULATOR_HOST": secret_manager_emulator,
         "TETHER_AUTH": "jwks",
         "TETHER_JWKS_URL": jwks.url,
         "TETHER_JWT_ISSUER": ISSUER,
