@@ -16,12 +16,34 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tether.connections.service import ConnectionService
 
 __all__ = ["run_import"]
 
 
 def _keys(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def _imported_refs(service: ConnectionService, tenant: str) -> set[str]:
+    from tether.connections.commands import ListConnections
+    from tether.connections.fernet_import import IMPORT_REF_KEY, IMPORT_USER
+    from tether.domain.models import Principal
+
+    principal = Principal(tenant_id=tenant, user_id=IMPORT_USER)
+    refs: set[str] = set()
+    cursor: str | None = None
+    while True:
+        page = service.list_connections(principal, ListConnections(limit=200, cursor=cursor))
+        refs.update(
+            str(c.metadata[IMPORT_REF_KEY]) for c in page.items if IMPORT_REF_KEY in c.metadata
+        )
+        if page.next_cursor is None:
+            return refs
+        cursor = page.next_cursor
 
 
 def run_import(export: Path, keys_file: Path, *, data_dir: str | None, dry_run: bool) -> int:
@@ -42,6 +64,7 @@ def run_import(export: Path, keys_file: Path, *, data_dir: str | None, dry_run: 
                     lines,
                     _keys(keys_file),
                     validate=service.check_new,
+                    imported_refs=lambda tenant: _imported_refs(service, tenant),
                     create=None if dry_run else service.create,
                 )
             except ImportRefused as refused:
@@ -52,7 +75,8 @@ def run_import(export: Path, keys_file: Path, *, data_dir: str | None, dry_run: 
     print(json.dumps(report.as_dict()))
     verb = "would import" if dry_run else "imported"
     print(
-        f"{verb} {report.imported}, invalid {report.invalid}, failed {report.failed}",
+        f"{verb} {report.imported}, already imported {report.already_imported}, "
+        f"invalid {report.invalid}, failed {report.failed}",
         file=sys.stderr,
     )
     return 1 if report.invalid or report.failed else 0

@@ -82,11 +82,23 @@ def test_a_thousand_credentials_under_two_keys_round_trip(
 
     assert main(["import", str(export), "--keys-file", str(keys)]) == 0
     out, err = capsys.readouterr()
-    assert json.loads(out) == {"imported": 1000, "invalid": 0, "failed": 0, "problems": []}
-    assert "imported 1000, invalid 0, failed 0" in err
+    assert json.loads(out) == {
+        "imported": 1000,
+        "already_imported": 0,
+        "invalid": 0,
+        "failed": 0,
+        "problems": [],
+    }
+    assert "imported 1000, already imported 0, invalid 0, failed 0" in err
     stored = _connections(TENANTS)
     assert len(stored) == 1000
     assert stored == {f"Stripe {n}": {"api_key": s} for n, s in enumerate(secrets)}
+
+    # The same export again (a run cut short is finished this way): nothing stored twice.
+    assert main(["import", str(export), "--keys-file", str(keys)]) == 0
+    report = json.loads(capsys.readouterr()[0])
+    assert (report["imported"], report["already_imported"]) == (0, 1000)
+    assert len(_connections(TENANTS)) == 1000
     assert not any(s in out + err for s in secrets)
 
 
@@ -132,6 +144,8 @@ def test_invalid_lines_are_counted_and_skipped_and_a_dry_run_writes_nothing(
     report = json.loads(capsys.readouterr().out)
     assert (report["imported"], report["invalid"], report["failed"]) == (2, 5, 0)
     assert _connections(["acme"]) == {}
+    # A line repeated within one export is stored once.
+    _write(export, [*lines, lines[0]])
 
     assert main(["import", str(export), "--keys-file", str(keys)]) == 1
     out, _ = capsys.readouterr()
@@ -143,7 +157,7 @@ def test_invalid_lines_are_counted_and_skipped_and_a_dry_run_writes_nothing(
         {"line": 5, "code": "CREDENTIALS_NOT_JSON"},
         {"line": 6, "code": "LINE_NOT_JSON"},
     ]
-    assert (report["imported"], report["invalid"]) == (2, 5)
+    assert (report["imported"], report["already_imported"], report["invalid"]) == (2, 1, 5)
     assert _connections(["acme"]) == {
         "good 1": {"api_key": "sk_live_good1"},
         "good 2": {"api_key": "sk_live_good2"},

@@ -20,12 +20,18 @@ Three phases, so nothing is half-imported:
    written), so each credential is either fully imported or not at all. Failures are
    counted, with their error code.
 
+Running the same export again is safe: each imported connection carries
+``metadata.tether_import`` (a hash of its token, which reveals nothing of it), and a line
+whose hash a connection of its tenant already carries is counted as already imported, not
+stored twice. A run cut short is finished by running it again.
+
 Nothing reported carries a credential, a token or a key: line numbers, provider keys and
 error codes only. Fernet itself comes from ``cryptography``; nothing here is hand-rolled.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,10 +43,24 @@ from tether.connections.commands import CreateConnection
 from tether.domain.errors import TetherError
 from tether.domain.models import Connection, Principal
 
-__all__ = ["IMPORT_USER", "ImportRefused", "ImportReport", "import_fernet_export"]
+__all__ = [
+    "IMPORT_REF_KEY",
+    "IMPORT_USER",
+    "ImportRefused",
+    "ImportReport",
+    "import_fernet_export",
+    "import_ref",
+]
 
 IMPORT_USER = "tether-import"
 """``created_by`` of imported connections (and the user of their audit entries)."""
+IMPORT_REF_KEY = "tether_import"
+"""The metadata key that marks an imported connection with :func:`import_ref`."""
+
+
+def import_ref(token: str) -> str:
+    """What marks the connection imported from ``token``: a hash of the ciphertext."""
+    return "fernet-sha256:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
 
 
 class ImportRefused(TetherError):
@@ -51,6 +71,7 @@ class ImportRefused(TetherError):
 @dataclass
 class ImportReport:
     imported: int = 0
+    already_imported: int = 0
     invalid: int = 0
     failed: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
@@ -58,6 +79,7 @@ class ImportReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "imported": self.imported,
+            "already_imported": self.already_imported,
             "invalid": self.invalid,
             "failed": self.failed,
             "problems": self.problems,
@@ -68,6 +90,7 @@ class ImportReport:
 class _Line:
     number: int
     tenant: str
+    ref: str
     request: CreateConnection
 
 
@@ -116,13 +139,16 @@ def _request(doc: dict[str, Any], plaintext: bytes) -> tuple[str, CreateConnecti
         raise _Invalid("CREDENTIALS_NOT_JSON") from None
     if not isinstance(credentials, dict):
         raise _Invalid("CREDENTIALS_NOT_AN_OBJECT")
+    metadata = doc.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise _Invalid("VALIDATION_FAILED")
     try:
         request = CreateConnection(
             provider=doc.get("provider"),
             display_name=doc.get("display_name"),
             credentials=credentials,
             config=doc.get("config") or {},
-            metadata=doc.get("metadata") or {},
+            metadata={**metadata, IMPORT_REF_KEY: import_ref(doc["token"])},
         )
     except ValidationError:
         raise _Invalid("VALIDATION_FAILED") from None
@@ -134,11 +160,13 @@ def import_fernet_export(
     keys: Sequence[str],
     *,
     validate: Callable[[CreateConnection], object],
+    imported_refs: Callable[[str], set[str]],
     create: Callable[[Principal, CreateConnection], Connection] | None,
 ) -> ImportReport:
     """Import the export's ``lines`` (see the module docstring). ``validate`` raises a
     :class:`TetherError` for a request ``POST /connections`` would refuse; ``create`` stores
-    one connection (``None``: a dry run, counting what would be imported). Raises
+    one connection (``None``: a dry run, counting what would be imported); ``imported_refs``
+    gives the :data:`IMPORT_REF_KEY` values a tenant's connections carry. Raises
     :class:`ImportRefused`, having written nothing, when a token cannot be decrypted with
     ``keys``."""
     fernet = _fernet(keys)
@@ -175,12 +203,19 @@ def import_fernet_export(
         except TetherError as error:
             code = error.code
         else:
-            valid.append(_Line(number, tenant, request))
+            valid.append(_Line(number, tenant, request.metadata[IMPORT_REF_KEY], request))
             continue
         report.invalid += 1
         report.problems.append({"line": number, "code": code})
 
+    done: dict[str, set[str]] = {}
     for line in valid:
+        if line.tenant not in done:
+            done[line.tenant] = imported_refs(line.tenant)
+        if line.ref in done[line.tenant]:
+            report.already_imported += 1
+            continue
+        done[line.tenant].add(line.ref)  # the same token twice in one export: stored once
         if create is None:
             report.imported += 1
             continue
