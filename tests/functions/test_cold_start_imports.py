@@ -2,9 +2,10 @@
 
 Cold start is paid in imports: each function loads only what its own request needs. These
 tests pin the gains `make bench` measured, so a change cannot silently undo them: a public
-function (webhooks, catalog) never loads PyJWT, the connection list loads neither the provider
-catalog nor an HTTP client nor a cloud SDK, and the startup objects are frozen out of the
-garbage collector's passes (see ``functions/main.py``).
+function (webhooks, catalog) never loads PyJWT, the catalog not even ``cryptography``, the
+connection list loads neither the provider catalog nor an HTTP client nor a cloud SDK, and
+the startup objects are frozen out of the garbage collector's passes (see
+``functions/main.py``).
 """
 
 from __future__ import annotations
@@ -115,10 +116,12 @@ def test_an_accepted_webhook_loads_no_jwt_library(container: Container) -> None:
     assert loaded(answer, "tether.api.auth") == []
 
 
-def test_the_public_catalog_loads_no_jwt_library(tmp_path: Path) -> None:
+def test_the_public_catalog_loads_neither_jwt_nor_cryptography(tmp_path: Path) -> None:
     answer = first_request(tmp_path, "catalog")
     assert answer["status"] == 200
     assert loaded(answer, "jwt") == []
+    # It parses the keyring at start like every function, but never seals or opens anything.
+    assert loaded(answer, "cryptography") == []
 
 
 def test_the_connection_list_loads_no_catalog_http_client_or_cloud_sdk(tmp_path: Path) -> None:

@@ -3,9 +3,17 @@ HKDF keys and AES-256-GCM envelopes.
 
 Built on ``cryptography`` (``AESGCM``, ``HKDF``); nothing here implements a primitive itself.
 See :mod:`tether.crypto.envelope` for the envelope format and its error codes.
+
+The envelope and tenant-key names are loaded on first use (PEP 562): every instance parses its
+keyring at start (:mod:`tether.crypto.keyring`, no ``cryptography``), but only a function that
+seals or opens a credential needs AES-GCM and HKDF; the public catalog never loads them.
 """
 
-from tether.crypto.envelope import ENVELOPE_VERSION, Sealer
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from tether.crypto.keyring import (
     KEY_SIZE,
     Keyring,
@@ -20,7 +28,10 @@ from tether.crypto.keyring_source import (
     KeyringSource,
     StaticKeyringSource,
 )
-from tether.crypto.tenant_keys import TenantKeyCache, derive_tenant_key, hkdf_sha256
+
+if TYPE_CHECKING:
+    from tether.crypto.envelope import ENVELOPE_VERSION, Sealer
+    from tether.crypto.tenant_keys import TenantKeyCache, derive_tenant_key, hkdf_sha256
 
 __all__ = [
     "DEFAULT_RELOAD_INTERVAL_SECONDS",
@@ -39,3 +50,21 @@ __all__ = [
     "new_key_entry",
     "save_keyring_file",
 ]
+
+_HOME = {
+    "ENVELOPE_VERSION": "tether.crypto.envelope",
+    "Sealer": "tether.crypto.envelope",
+    "TenantKeyCache": "tether.crypto.tenant_keys",
+    "derive_tenant_key": "tether.crypto.tenant_keys",
+    "hkdf_sha256": "tether.crypto.tenant_keys",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` (AES-GCM envelopes, HKDF tenant keys)."""
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
