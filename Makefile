@@ -16,11 +16,12 @@ BENCHES := backends oauth fetch webhooks listing keyring soak housekeeping json
 
 # Runtime dependencies are installed at the versions of the lock file (what gets deployed);
 # their wheels are kept in $(VENV)/wheels for the bundle's smoke test, which installs them
-# into a fresh environment without an index.
-$(BIN)/.installed: pyproject.toml $(LOCK)
+# into a fresh environment without an index. Beside Tether, as a distribution of its own, its
+# local stand-ins (emulators/: the tests' emulators and the demo).
+$(BIN)/.installed: pyproject.toml emulators/pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --constraint $(LOCK) -e '.[test]'
+	$(BIN)/pip install --quiet --constraint $(LOCK) -e '.[test]' -e ./emulators
 	$(BIN)/pip wheel --quiet --no-deps --requirement $(LOCK) --wheel-dir $(VENV)/wheels
 	touch $@
 

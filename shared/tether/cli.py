@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tether.connections.key_rotation import RotationReport
-    from tether_emulators.launcher import RunningEmulators
+    from tether.stand_ins import DemoProvider, RunningEmulators
 
 __all__ = ["main"]
 
@@ -40,23 +40,27 @@ def _dev_environment(data_dir: str | None) -> None:
 # tokens the Cloud Tasks emulator signs for the `tasks` function.
 _DEV_GCP_PROJECT = "tether-dev"
 _DEV_TASKS_SERVICE_ACCOUNT = "tether-tasks@tether-dev.iam.gserviceaccount.com"
+# Where the clients find the emulators (the variables `tether emulators start` prints).
+EMULATOR_VARIABLES = (
+    "FIRESTORE_EMULATOR_HOST",
+    "SECRET_MANAGER_EMULATOR_HOST",
+    "CLOUD_TASKS_EMULATOR_HOST",
+)
+CLOUD_TASKS_JWKS = "CLOUD_TASKS_EMULATOR_JWKS_URL"
 
 
-def _start_emulators(**options: Any) -> RunningEmulators:
-    from tether_emulators.firestore import EmulatorError
-    from tether_emulators.launcher import start_emulators
+def _start_emulators(needed_by: str, **options: Any) -> RunningEmulators:
+    from tether.stand_ins import start_gcp_emulators
 
     try:
-        return start_emulators(**options)
-    except (EmulatorError, OSError) as exc:
+        return start_gcp_emulators(needed_by=needed_by, **options)
+    except (RuntimeError, OSError) as exc:
         raise SystemExit(f"tether: the emulators did not start: {exc}") from None
 
 
 def _gcp_environment(base_url: str) -> RunningEmulators:
     """Point every backend at the emulators named by the ``*_EMULATOR_HOST`` variables,
     starting those that are not set. Returns the emulators it started (to stop them)."""
-    from tether_emulators.launcher import CLOUD_TASKS_JWKS, EMULATOR_VARIABLES
-
     given = {name: os.environ[name] for name in EMULATOR_VARIABLES if os.environ.get(name)}
     if CLOUD_TASKS_JWKS in os.environ:
         given[CLOUD_TASKS_JWKS] = os.environ[CLOUD_TASKS_JWKS]
@@ -65,7 +69,7 @@ def _gcp_environment(base_url: str) -> RunningEmulators:
             "tether dev --gcp: CLOUD_TASKS_EMULATOR_HOST is set without "
             "CLOUD_TASKS_EMULATOR_JWKS_URL (both lines come from `tether emulators start`)"
         )
-    started = _start_emulators(already_running=given)
+    started = _start_emulators("tether dev --gcp", already_running=given)
     os.environ.update(started.environment)
     os.environ.setdefault("GOOGLE_CLOUD_PROJECT", _DEV_GCP_PROJECT)
     defaults = {
@@ -119,35 +123,39 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def _start_demo_provider(args: argparse.Namespace, base_url: str) -> Any:
+def _start_demo_provider(args: argparse.Namespace, base_url: str) -> DemoProvider | None:
     """The local OAuth provider behind the catalog's ``demo`` entry, with a client registered
-    for this server's callback URL, so the whole OAuth flow works offline."""
+    for this server's callback URL, so the whole OAuth flow works offline. Without the
+    stand-ins installed: a warning and no demo, unless its port was asked for."""
     import logging
     import secrets
 
-    from tether_emulators.oauth_provider import ClientSpec, OAuthProvider
+    from tether.stand_ins import StandInMissing, start_demo_oauth_provider
 
+    dev_log = logging.getLogger("tether.dev")
     client_secret = secrets.token_urlsafe(32)
-    provider = OAuthProvider(
-        clients={
-            "tether-demo": ClientSpec(
-                "tether-demo",
-                client_secret,
-                redirect_uris=[f"{base_url}/oauth_callback/"],
-            )
-        }
-    )
     wanted = _DEMO_PORT if args.demo_provider_port is None else args.demo_provider_port
     if args.demo_provider_port is None and not _port_free(args.host, wanted):
         # Most likely a second `tether dev` on this machine: any free port will do, and the
         # `demo` entry is pointed at it below.
-        logging.getLogger("tether.dev").warning(
+        dev_log.warning(
             "port %d is taken (another tether dev?); the demo OAuth provider takes a free port",
             wanted,
         )
         wanted = 0
     try:
-        provider.start(host=args.host, port=wanted)
+        provider = start_demo_oauth_provider(
+            host=args.host,
+            port=wanted,
+            client_id="tether-demo",
+            client_secret=client_secret,
+            redirect_uri=f"{base_url}/oauth_callback/",
+        )
+    except StandInMissing as missing:
+        if args.demo_provider_port is not None:
+            raise
+        dev_log.warning("%s; serving without it", missing.code)
+        return None
     except (OSError, SystemExit) as exc:  # werkzeug exits when it cannot bind
         raise SystemExit(
             f"tether dev: the demo OAuth provider cannot listen on port {wanted} ({exc}); "
@@ -239,6 +247,7 @@ def _cmd_emulators_start(args: argparse.Namespace) -> int:
     # stdout carries only the `export` lines, so `source <(...)`-style use works.
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
     emulators = _start_emulators(
+        "tether emulators start",
         host=args.host,
         firestore_port=args.firestore_port,
         secret_manager_port=args.secret_manager_port,
