@@ -1,46 +1,36 @@
-"""Composition root: configuration → adapters → services, built lazily once per instance.
+"""Composition root: the capabilities' services wired over an instance's parts (its settings,
+own secrets, adapters and clients: :class:`~tether.infrastructure.Infrastructure`), each built
+lazily, once per instance; the task table; the instance's one container.
 
-Nothing here runs at import time. A warm function instance builds each client on first use
-and keeps it; tests build a :class:`Container` with their own settings (and may hand in any
-part) and call :func:`reset_container` between cases.
-
-Size: a composition root: one short lazy part per adapter and service, and nothing else.
+Nothing here runs at import time and nothing here decides anything: which adapter, key or
+verifier the settings name is for the capability that owns it to say (``adapters.backends``,
+``crypto.instance_secrets``, ``api.auth``…); which services each function's routes get, for
+:mod:`tether.wiring`. Tests build a :class:`Container` with their own settings (and may hand
+in any part) and call :func:`reset_container` between cases.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tether.config import Settings
-from tether.domain.clock import Clock, SystemClock
 from tether.domain.errors import TetherError
-from tether.domain.ids import IdGenerator, RandomIds
+from tether.infrastructure import Infrastructure
 from tether.lazy import lazy
 
 if TYPE_CHECKING:
-    import httpx
-
     from tether.adapters.local_tasks import Periodic
-    from tether.api.auth import TokenVerifier
-    from tether.api.task_auth import TaskCallerVerifier
-    from tether.catalog import Catalog
     from tether.connections.events import ConnectionEvents
     from tether.connections.housekeeping import Housekeeping
     from tether.connections.key_rotation import KeyRotationService
     from tether.connections.service import ConnectionService
-    from tether.crypto import Keyring, KeyringSource, Sealer
     from tether.delivery.service import DeliveryService
     from tether.delivery.settings import NotifySettingsService
     from tether.domain.models import Connection
     from tether.fetch.calls import ConnectionCalls
     from tether.fetch.discovery import EndpointDiscovery
     from tether.fetch.probe import ConnectionProber
-    from tether.http.client import OutboundClient
-    from tether.http.guard import EgressGuard
-    from tether.http.host_transports import HostTransports
     from tether.oauth.clients import OAuthClients
     from tether.oauth.flow import OAuthFlowService
     from tether.oauth.model import OAuthClient
@@ -48,98 +38,15 @@ if TYPE_CHECKING:
     from tether.oauth.revocation import TokenRevocation
     from tether.oauth.token_endpoint import TokenEndpoint
     from tether.oauth.token_storage import TokenStorage
-    from tether.ports import ConnectionStore, SecretStore, TaskQueue
+    from tether.ports import TaskQueue
     from tether.webhooks.intake import WebhookIntake
     from tether.webhooks.processing import WebhookProcessing
     from tether.webhooks.provisioning import WebhookProvisioning
 
 __all__ = ["Container", "check_startup", "get_container", "reset_container"]
 
-log = logging.getLogger("tether.bootstrap")
 
-
-class Container:
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        *,
-        clock: Clock | None = None,
-        ids: IdGenerator | None = None,
-        **overrides: Any,
-    ) -> None:
-        self.settings = settings or Settings.from_env()
-        self.settings.check()
-        self.clock: Clock = clock or SystemClock()
-        self.ids: IdGenerator = ids or RandomIds()
-        self._lock = threading.RLock()
-        for name, value in overrides.items():
-            if not isinstance(type(self).__dict__.get(name), lazy):
-                raise TypeError(f"unknown override {name!r}")
-            self.__dict__[name] = value
-
-    # -- secrets of Tether itself (tether.crypto.instance_secrets says where they come from) --
-    @lazy
-    def keyring_source(self) -> KeyringSource:
-        from tether.adapters.keyring_origins import remote_keyring_source
-
-        remote = remote_keyring_source(self.settings)
-        if remote is not None:
-            return remote
-        from tether.crypto.instance_secrets import keyring_source_for
-
-        return keyring_source_for(self.settings)
-
-    @property
-    def keyring(self) -> Keyring:
-        """The keyring in use now."""
-        return self.keyring_source.current()
-
-    @lazy
-    def dev_jwt_secret(self) -> str:
-        from tether.crypto.instance_secrets import dev_jwt_secret
-
-        return dev_jwt_secret(self.settings)
-
-    @lazy
-    def task_token(self) -> str:
-        """The shared secret ``tether dev`` callers of the ``tasks`` function present."""
-        from tether.crypto.instance_secrets import task_token
-
-        return task_token(self.settings)
-
-    @lazy
-    def task_caller_verifier(self) -> TaskCallerVerifier:
-        from tether.api.task_auth import task_caller_verifier_for
-
-        return task_caller_verifier_for(self.settings, task_token=lambda: self.task_token)
-
-    @lazy
-    def sealer(self) -> Sealer:
-        from tether.crypto import Sealer
-
-        return Sealer(self.keyring_source)
-
-    @lazy
-    def verifier(self) -> TokenVerifier:
-        from tether.api.auth import token_verifier_for
-
-        return token_verifier_for(
-            self.settings, dev_secret=lambda: self.dev_jwt_secret, clock=self.clock
-        )
-
-    # -- adapters ---------------------------------------------------------------------------
-    @lazy
-    def store(self) -> ConnectionStore:
-        from tether.adapters.backends import connection_store
-
-        return connection_store(self.settings)
-
-    @lazy
-    def secrets(self) -> SecretStore:
-        from tether.adapters.backends import secret_store
-
-        return secret_store(self.settings, self.sealer)
-
+class Container(Infrastructure):
     @lazy
     def tasks(self) -> TaskQueue:
         from tether.adapters.backends import task_queue
@@ -163,14 +70,6 @@ class Container:
             Periodic(SWEEP_TASK, sweep_interval(s.oauth_sweep_window_seconds)),
         ]
 
-    @lazy
-    def catalog(self) -> Catalog:
-        from tether.catalog import load_catalog
-
-        defaults = self.settings.catalog_config_defaults
-        return load_catalog().with_config_defaults(defaults) if defaults else load_catalog()
-
-    # -- services ---------------------------------------------------------------------------
     @lazy
     def connections(self) -> ConnectionService:
         from tether.connections.service import ConnectionService
@@ -200,45 +99,6 @@ class Container:
 
         return TokenStorage(
             store=self.store, secrets=self.secrets, sealer=self.sealer, clock=self.clock
-        )
-
-    @lazy
-    def http(self) -> httpx.Client:
-        """The outbound HTTP client for provider calls (token endpoints, APIs)."""
-        import httpx
-
-        from tether.http.guarded_transport import GuardedTransport
-
-        return httpx.Client(
-            transport=GuardedTransport(self.egress_guard, transports=self.host_transports),
-            timeout=httpx.Timeout(10.0, connect=5.0),
-            follow_redirects=False,
-            trust_env=False,
-        )
-
-    @lazy
-    def host_transports(self) -> HostTransports:
-        """The one bounded pool of per-host transports every outbound client draws from."""
-        from tether.http.host_transports import HostTransports
-
-        return HostTransports(max_hosts=self.settings.outbound_max_host_pools)
-
-    @lazy
-    def egress_guard(self) -> EgressGuard:
-        from tether.http.guard import EgressGuard
-
-        return EgressGuard.from_text(self.settings.egress_allowlist)
-
-    @lazy
-    def outbound(self) -> OutboundClient:
-        """The outbound client for provider APIs and user-configured URLs."""
-        from tether.http.client import OutboundClient
-        from tether.http.rate_limit_store import StoreRateLimiter
-
-        return OutboundClient(
-            self.egress_guard,
-            transports=self.host_transports,
-            rate_limiter=StoreRateLimiter(self.store, self.clock),
         )
 
     @lazy
@@ -284,17 +144,6 @@ class Container:
             clock=self.clock,
             ids=self.ids,
             guard=self.egress_guard,
-        )
-
-    @lazy
-    def delivery_client(self) -> OutboundClient:
-        """The client of deliveries to tenants: the queue retries a delivery, not the client,
-        and a redirect counts as a failed attempt (a followed 302 would turn the POST into a
-        bodiless GET)."""
-        from tether.http.client import OutboundClient
-
-        return OutboundClient(
-            self.egress_guard, transports=self.host_transports, max_retries=0, max_redirects=0
         )
 
     @lazy
@@ -489,16 +338,15 @@ class Container:
         handler(payload)
 
     def close(self) -> None:
-        # The shared transport pool last: the clients above only draw from it.
-        parts = ("tasks", "store", "secrets", "http", "outbound", "delivery_client")
-        for name in (*parts, "host_transports"):
-            part = self.__dict__.get(name)
-            stop = getattr(part, "stop", None)
-            if stop is not None:
-                stop()
-            close = getattr(part, "close", None)
-            if close is not None:
-                close()
+        """The queue first (its worker runs the services), then the parts below."""
+        queue = self.__dict__.get("tasks")
+        stop = getattr(queue, "stop", None)
+        if stop is not None:
+            stop()
+        close = getattr(queue, "close", None)
+        if close is not None:
+            close()
+        super().close()
 
 
 _container: Container | None = None
