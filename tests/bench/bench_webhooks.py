@@ -231,6 +231,12 @@ def measure(seconds: float, concurrency: int, rounds: int) -> dict[str, Any]:
     }
     summary["ratio"] = summary["tether_rps"] / summary["bare_rps"]
     summary["cpu_ratio"] = summary["bare_cpu_us"] / max(summary["tether_cpu_us"], 1e-9)
+    # A round of each, back to back: the median of their ratios cancels a drift of the
+    # machine's load that the ratio of two medians can still carry.
+    summary["paired_ratio"] = statistics.median(
+        t["rps"] / max(b["rps"], 1e-9)
+        for b, t in zip(samples["bare"], samples["tether"], strict=True)
+    )
     return summary
 
 
@@ -268,6 +274,7 @@ def main() -> int:
         f"  server CPU per request             bare {summary['bare_cpu_us']:.0f} us, tether "
         f"{summary['tether_cpu_us']:.0f} us (ratio bare/tether {summary['cpu_ratio']:.2f}x)"
     )
+    print(f"  median of the rounds' own ratios   {summary['paired_ratio']:8.2f}x")
     print(f"  tether errors                      {summary['tether_errors']}")
     return 0
 
