@@ -264,34 +264,30 @@ class KeyRotationService:
     # -- connections ------------------------------------------------------------------------
     def _rotate_connection(self, connection: Connection, report: RotationReport) -> None:
         def reseal(current: Connection, tally: _Tally) -> Connection | None:
+            def resealed(sealed: str, kind: str, purpose: str) -> str | None:
+                """:meth:`_resealed` for a value of this record (credentials or access token)."""
+                return self._resealed(
+                    sealed,
+                    tally,
+                    kind,
+                    shown=current.id,
+                    tenant_id=current.tenant_id,
+                    record_id=current.id,
+                    purpose=purpose,
+                )
+
             updates: dict[str, object] = {}
             ref = current.credential_ref
             if ref is not None and ref.backend != "db":
                 tally.add(CREDENTIAL_PAYLOADS, current.id, "skipped")  # encrypted by Secret Manager
             elif ref is not None:
-                envelope = self._resealed(
-                    ref.locator,
-                    tally,
-                    CREDENTIAL_PAYLOADS,
-                    shown=current.id,
-                    tenant_id=current.tenant_id,
-                    record_id=current.id,
-                    purpose=CREDENTIALS_PURPOSE,
-                )
+                envelope = resealed(ref.locator, CREDENTIAL_PAYLOADS, CREDENTIALS_PURPOSE)
                 if envelope is not None:
                     updates["credential_ref"] = CredentialRef(
                         backend="db", locator=envelope, key_id=Sealer.key_id_of(envelope)
                     )
             if current.sealed_access_token is not None:
-                token = self._resealed(
-                    current.sealed_access_token,
-                    tally,
-                    ACCESS_TOKENS,
-                    shown=current.id,
-                    tenant_id=current.tenant_id,
-                    record_id=current.id,
-                    purpose=ACCESS_TOKEN_PURPOSE,
-                )
+                token = resealed(current.sealed_access_token, ACCESS_TOKENS, ACCESS_TOKEN_PURPOSE)
                 if token is not None:
                     updates["sealed_access_token"] = token
             return current.model_copy(update=updates) if updates else None
