@@ -32,6 +32,8 @@ Options (a mapping; unknown keys raise ``ValueError``):
   ``encoding`` (``hex`` | ``base64``), ``prefix`` (e.g. ``"sha256="``), ``event_id_header``;
 * ``none``: ``event_id_header``;
 * the others: none.
+
+This module is the registry; the scheme classes are exported by :mod:`tether.webhooks.schemes`.
 """
 
 from __future__ import annotations
@@ -54,23 +56,7 @@ from tether.webhooks.schemes import (
     XeroScheme,
 )
 
-__all__ = [
-    "SCHEME_NAMES",
-    "GitHubScheme",
-    "HmacScheme",
-    "HubSpotV3Scheme",
-    "RegisteredScheme",
-    "ShopifyScheme",
-    "SlackScheme",
-    "SquareScheme",
-    "StandardWebhooksScheme",
-    "StripeScheme",
-    "TwilioScheme",
-    "UnsignedScheme",
-    "XeroScheme",
-    "event_id_header",
-    "scheme_for",
-]
+__all__ = ["SCHEME_NAMES", "RegisteredScheme", "event_id_header", "scheme_for"]
 
 
 class RegisteredScheme(SignatureScheme, Protocol):
