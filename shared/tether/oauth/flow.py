@@ -118,6 +118,18 @@ class OAuthCallbackResult:
     message: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Grant:
+    """What a callback obtained, to store on a new connection or on the one it reconnects."""
+
+    config: dict[str, Any]
+    credentials: dict[str, Any]
+    tokens: TokenSet
+    scopes: list[str]
+    route: str | None
+    connected: AuditEvent
+
+
 class _Abort(Exception):
     def __init__(self, error: str, message: str) -> None:
         super().__init__(message)
@@ -398,23 +410,19 @@ class OAuthFlowService:
             reconnect=existing is not None,
             scopes=scopes,
         )
+        grant = _Grant(
+            config=config,
+            credentials=credentials,
+            tokens=tokens,
+            scopes=scopes,
+            route=route,
+            connected=connected,
+        )
         try:
             if existing is None:
-                connection = self._create(
-                    state,
-                    principal,
-                    provider,
-                    config,
-                    credentials,
-                    tokens,
-                    scopes,
-                    route,
-                    connected,
-                )
+                connection = self._create(state, principal, provider, grant)
             else:
-                connection = self._reconnect(
-                    existing, config, credentials, tokens, scopes, route, connected
-                )
+                connection = self._reconnect(existing, grant)
         except Conflict as exc:
             if exc.code != ROUTE_TAKEN:
                 log.warning("storing an OAuth connection failed: %s", exc.code)
@@ -443,22 +451,13 @@ class OAuthFlowService:
         return connection
 
     def _create(
-        self,
-        state: OAuthState,
-        principal: Principal,
-        provider: Provider,
-        config: dict[str, Any],
-        credentials: dict[str, Any],
-        tokens: TokenSet,
-        scopes: list[str],
-        route: str | None,
-        connected: AuditEvent,
+        self, state: OAuthState, principal: Principal, provider: Provider, grant: _Grant
     ) -> Connection:
         now = self._clock.now()
         connection_id = self._ids.new("conn")
-        payload = dict(credentials)
-        if tokens.refresh_token:
-            payload[REFRESH_TOKEN_FIELD] = tokens.refresh_token
+        payload = dict(grant.credentials)
+        if grant.tokens.refresh_token:
+            payload[REFRESH_TOKEN_FIELD] = grant.tokens.refresh_token
         ref = self._secrets.put(
             tenant_id=state.tenant_id,
             connection_id=connection_id,
@@ -472,40 +471,34 @@ class OAuthFlowService:
             auth_mode=provider.auth_mode,
             display_name=str(state.data.get("display_name") or provider.display_name),
             status=ConnectionStatus.ACTIVE,
-            config=config,
+            config=grant.config,
             metadata=dict(state.data.get("metadata") or {}),
             credential_ref=ref,
-            credential_hints=credential_hints(credentials, provider.credentials_schema),
+            credential_hints=credential_hints(grant.credentials, provider.credentials_schema),
             sealed_access_token=self._tokens.seal_access_token(
-                tenant_id=state.tenant_id, connection_id=connection_id, token=tokens.access_token
+                tenant_id=state.tenant_id,
+                connection_id=connection_id,
+                token=grant.tokens.access_token,
             ),
-            token_expires_at=tokens.expires_at,
+            token_expires_at=grant.tokens.expires_at,
             token_refreshed_at=now,
-            scopes=scopes,
-            webhook_route=route,
+            scopes=grant.scopes,
+            webhook_route=grant.route,
             created_at=now,
             updated_at=now,
             created_by=principal.user_id,
         )
         try:
             self._store.create_connection(
-                connection, audit=[connected.model_copy(update={"connection_id": connection_id})]
+                connection,
+                audit=[grant.connected.model_copy(update={"connection_id": connection_id})],
             )
         except BaseException:
             self._secrets.delete(tenant_id=state.tenant_id, connection_id=connection_id, ref=ref)
             raise
         return connection
 
-    def _reconnect(
-        self,
-        existing: Connection,
-        config: dict[str, Any],
-        credentials: dict[str, Any],
-        tokens: TokenSet,
-        scopes: list[str],
-        route: str | None,
-        connected: AuditEvent,
-    ) -> Connection:
+    def _reconnect(self, existing: Connection, grant: _Grant) -> Connection:
         def attempt(again: bool) -> Connection:
             current = (
                 self._store.get_connection(existing.tenant_id, existing.id) if again else existing
@@ -519,19 +512,19 @@ class OAuthFlowService:
                     "status": ConnectionStatus.ACTIVE,
                     "status_detail": None,
                     "refresh_failures": 0,
-                    "config": config,
-                    "scopes": scopes,
-                    "webhook_route": route,
+                    "config": grant.config,
+                    "scopes": grant.scopes,
+                    "webhook_route": grant.route,
                     "token_refreshed_at": self._clock.now(),
                 }
             )
             return self._tokens.store_tokens(
                 changed,
-                access_token=tokens.access_token,
-                expires_at=tokens.expires_at,
-                refresh_token=tokens.refresh_token,
-                credentials=credentials,
-                audit=[connected],
+                access_token=grant.tokens.access_token,
+                expires_at=grant.tokens.expires_at,
+                refresh_token=grant.tokens.refresh_token,
+                credentials=grant.credentials,
+                audit=[grant.connected],
             )
 
         return compare_and_set(attempt, what="the connection")
