@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 import pytest
 
@@ -15,6 +15,7 @@ from tests.contract.records import (
     _entry,
     make,
 )
+from tests.support.concurrency import together
 from tether.domain.errors import Conflict, InvalidRequest, VersionConflict
 from tether.domain.models import (
     Connection,
@@ -200,23 +201,20 @@ def test_concurrent_updates_exactly_one_wins(connections: ConnectionRepository) 
     connections.create_connection(make("conn_race"))
     base = connections.get_connection("t1", "conn_race")
     assert base is not None
-    wins: list[str] = []
-    losses: list[str] = []
 
-    def attempt(name: str) -> None:
+    def attempt(name: str) -> bool:
         try:
             connections.update_connection(
                 base.model_copy(update={"display_name": name}), expected_version=1
             )
-            wins.append(name)
         except VersionConflict:
-            losses.append(name)
+            return False
+        return True
 
-    threads = [threading.Thread(target=attempt, args=(f"w{i}",)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    names = [f"w{i}" for i in range(8)]
+    won = [f.result() for f in together([partial(attempt, name) for name in names])]
+    wins = [name for name, ok in zip(names, won, strict=True) if ok]
+    losses = [name for name, ok in zip(names, won, strict=True) if not ok]
     assert len(wins) == 1 and len(losses) == 7
     final = connections.get_connection("t1", "conn_race")
     assert final is not None and final.display_name == wins[0]

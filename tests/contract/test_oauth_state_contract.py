@@ -3,7 +3,6 @@ and swaps are in ``test_key_rotation_contract.py``)."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -12,6 +11,7 @@ from tests.contract.records import (
     T0,
     _state,
 )
+from tests.support.concurrency import together
 from tether.domain.errors import Conflict
 from tether.ports import (
     OAuthStateRepository,
@@ -31,17 +31,10 @@ def test_oauth_state_is_single_use(oauth_states: OAuthStateRepository) -> None:
 
 def test_oauth_state_concurrent_consume_has_one_winner(oauth_states: OAuthStateRepository) -> None:
     oauth_states.create_oauth_state(_state("race"))
-    fresh: list[bool] = []
-    lock = threading.Lock()
 
-    def consume() -> None:
+    def consume() -> bool:
         got = oauth_states.consume_oauth_state("race", now=T0)
-        with lock:
-            fresh.append(got is not None and got.used_at is None)
+        return got is not None and got.used_at is None
 
-    threads = [threading.Thread(target=consume) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    fresh = [f.result() for f in together([consume] * 8)]
     assert fresh.count(True) == 1

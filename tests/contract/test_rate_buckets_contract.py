@@ -3,7 +3,6 @@ over it."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -12,6 +11,7 @@ from tests.contract.records import (
     T0,
     _drain,
 )
+from tests.support.concurrency import together
 from tether.ports import (
     RateBuckets,
 )
@@ -83,21 +83,11 @@ def test_rate_bucket_edge_rates(rate_buckets: RateBuckets) -> None:
 
 
 def test_rate_bucket_concurrent_acquires_grant_exactly_the_burst(rate_buckets: RateBuckets) -> None:
-    results: list[float] = []
-    lock = threading.Lock()
-    start = threading.Barrier(8)
 
-    def acquire() -> None:
-        start.wait()
-        wait = rate_buckets.acquire_rate("rate:conn_race", per_minute=60, burst=5, now=T0)
-        with lock:
-            results.append(wait)
+    def acquire() -> float:
+        return rate_buckets.acquire_rate("rate:conn_race", per_minute=60, burst=5, now=T0)
 
-    threads = [threading.Thread(target=acquire) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = [f.result() for f in together([acquire] * 8)]
     assert len(results) == 8
     assert results.count(0.0) == 5
     assert all(w == pytest.approx(1.0) for w in results if w != 0.0)

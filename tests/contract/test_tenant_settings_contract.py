@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
+from functools import partial
 
 import pytest
 
@@ -12,6 +12,7 @@ from tests.contract.records import (
     _entry,
     _settings,
 )
+from tests.support.concurrency import together
 from tether.domain.errors import Conflict, VersionConflict
 from tether.domain.models import (
     NotifySecret,
@@ -123,27 +124,20 @@ def test_tenant_settings_concurrent_writes_have_one_winner(
 ) -> None:
     if expected is not None:
         tenant_settings.put_tenant_settings(_settings(), expected_version=None)
-    wins: list[str] = []
-    losses: list[str] = []
-    lock = threading.Lock()
 
-    def attempt(name: str) -> None:
+    def attempt(name: str) -> bool:
         try:
             tenant_settings.put_tenant_settings(
                 _settings(notify_url=f"https://{name}.example"), expected_version=expected
             )
         except VersionConflict:
-            with lock:
-                losses.append(name)
-        else:
-            with lock:
-                wins.append(name)
+            return False
+        return True
 
-    threads = [threading.Thread(target=attempt, args=(f"w{i}",)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    names = [f"w{i}" for i in range(8)]
+    won = [f.result() for f in together([partial(attempt, name) for name in names])]
+    wins = [name for name, ok in zip(names, won, strict=True) if ok]
+    losses = [name for name, ok in zip(names, won, strict=True) if not ok]
     assert len(wins) == 1 and len(losses) == 7
     final = tenant_settings.get_tenant_settings("t1")
     assert final is not None and final.notify_url == f"https://{wins[0]}.example"

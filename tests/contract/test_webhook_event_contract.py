@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 from tests.contract.records import (
@@ -10,6 +9,7 @@ from tests.contract.records import (
     _event,
     _received,
 )
+from tests.support.concurrency import together
 from tether.ports import (
     WebhookEventRepository,
 )
@@ -31,19 +31,11 @@ def test_webhook_event_dedupe_by_atomic_create(webhook_events: WebhookEventRepos
 def test_webhook_event_concurrent_create_has_one_winner(
     webhook_events: WebhookEventRepository,
 ) -> None:
-    results: list[bool] = []
-    lock = threading.Lock()
 
-    def create() -> None:
-        ok = webhook_events.create_webhook_event(_event("race"))
-        with lock:
-            results.append(ok)
+    def create() -> bool:
+        return webhook_events.create_webhook_event(_event("race"))
 
-    threads = [threading.Thread(target=create) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = [f.result() for f in together([create] * 8)]
     assert results.count(True) == 1
 
 

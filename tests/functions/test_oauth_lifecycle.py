@@ -4,11 +4,10 @@ forced refresh, proactive scheduling and revocation on delete."""
 
 from __future__ import annotations
 
-import threading
-
 import httpx
 
 from tests.functions.oauth_harness import ACME, clock, connect, flow
+from tests.support.concurrency import together
 from tether.domain.status import ConnectionStatus
 
 __all__ = ["clock", "flow"]  # fixtures
@@ -32,24 +31,11 @@ def test_twenty_concurrent_reads_of_an_expired_token_cause_one_refresh(flow, clo
     flow.provider.advance_clock(3600)
     flow.provider.reset_stats()
     refresh = flow.container.token_refresh
-    tokens: list[str] = []
-    errors: list[Exception] = []
-    barrier = threading.Barrier(20)
 
-    def read() -> None:
-        barrier.wait()
-        try:
-            tokens.append(refresh.access_token(_record(flow, connection_id)))
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
+    outcomes = together([lambda: refresh.access_token(_record(flow, connection_id))] * 20)
 
-    threads = [threading.Thread(target=read) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert [f.exception() for f in outcomes] == [None] * 20
+    tokens = [f.result() for f in outcomes]
     assert flow.provider.stats.get("token.refresh_token") == 1
     assert len(set(tokens)) == 1
     assert _record(flow, connection_id).status == ConnectionStatus.ACTIVE

@@ -19,6 +19,7 @@ from standardwebhooks import Webhook
 
 from tests.conftest import bearer
 from tests.functions.conftest import SOURCE
+from tests.support.concurrency import together
 from tether.bootstrap import Container, reset_container
 from tether.config import Settings
 
@@ -150,22 +151,11 @@ def test_fifty_concurrent_copies_make_one_event_and_one_delivery(app, receiver):
     body, headers = _signed(
         {"id": "evt_same", "type": "charge.succeeded", "data": {"object": {"amount": 5}}}
     )
-    statuses: list[int] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(50)
 
-    def send() -> None:
-        client = app["webhooks"].test_client()
-        barrier.wait()
-        status = client.post(path, data=body, headers=headers).status_code
-        with lock:
-            statuses.append(status)
+    def send() -> int:
+        return app["webhooks"].test_client().post(path, data=body, headers=headers).status_code
 
-    threads = [threading.Thread(target=send) for _ in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = [f.result() for f in together([send] * 50)]
     assert statuses == [200] * 50
     _run_tasks(container)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -277,18 +276,6 @@ def make_world(tmp_path: Path) -> Iterator[World]:
 
 def all_audit_text(world: World) -> str:
     return " ".join(e.model_dump_json() for e in world.store.list_audit(TENANT))
-
-
-def together(calls: list[Callable[[], Any]]) -> list[Future[Any]]:
-    """Run ``calls`` at once (each on its own thread, released by one barrier)."""
-    start = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], Any]) -> Any:
-        start.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:  # waits for all on exit
-        return [pool.submit(run, call) for call in calls]
 
 
 def unavailable() -> TokenEndpointError:

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support.concurrency import together
 from tether.http.auth import BearerAuth, CallbackBearerAuth, HeaderApiKey, QueryApiKey
 from tether.http.client import OutboundClient
 from tether.http.guard import EgressGuard, Target
@@ -786,20 +787,11 @@ def test_local_rate_limiter_buckets():
 def test_local_rate_limiter_is_thread_safe():
     limiter = LocalRateLimiter(monotonic=lambda: 0.0)  # no time passes: no refill
     rate = RateSpec(per_minute=60, burst=50)
-    granted: list[float] = []
-    lock = threading.Lock()
 
-    def worker() -> None:
-        for _ in range(20):
-            wait = limiter.acquire("k", rate)
-            with lock:
-                granted.append(wait)
+    def worker() -> list[float]:
+        return [limiter.acquire("k", rate) for _ in range(20)]
 
-    threads = [threading.Thread(target=worker) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    granted = [wait for f in together([worker] * 10) for wait in f.result()]
     assert granted.count(0.0) == 50
 
 

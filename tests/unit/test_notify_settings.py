@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import base64
 import logging
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.support.concurrency import together
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.crypto import Keyring, Sealer
 from tether.delivery.settings import (
@@ -243,19 +243,11 @@ def test_first_signing_secret_is_created_once_even_under_a_race(
     service: NotifySettingsService,
 ) -> None:
     service.set_notify_url(ALICE, "https://hooks.example.com/x")
-    results: list[list[str]] = []
-    lock = threading.Lock()
 
-    def sign() -> None:
-        got = service.signing_secrets(ALICE.tenant_id)
-        with lock:
-            results.append(got)
+    def sign() -> list[str]:
+        return service.signing_secrets(ALICE.tenant_id)
 
-    threads = [threading.Thread(target=sign) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = [f.result() for f in together([sign] * 6)]
     assert len(results) == 6 and all(r == results[0] for r in results)
     assert len(results[0]) == 1
     view = service.get(ALICE)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.concurrency import together
 from tests.support.token_world import (
     OLD_ACCESS,
     TENANT,
     World,
     make_world,
-    together,
     unavailable,
 )
 from tether.connections.events import ConnectionEvent, event_id

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from tests.support.concurrency import together
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.adapters.sqlite.connections import _EXPIRING_AFTER, _EXPIRING_SQL
 from tether.adapters.sqlite.schema import MIGRATIONS, _utc_text, format_time
@@ -32,23 +32,12 @@ def test_reopening_keeps_the_schema_version(tmp_path: Path) -> None:
 
 def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
     path = tmp_path / "race.sqlite3"
-    errors: list[BaseException] = []
-    stores: list[SqliteConnectionStore] = []
 
-    def open_store() -> None:
-        try:
-            stores.append(SqliteConnectionStore(path))
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_store) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = together([lambda: SqliteConnectionStore(path)] * 6)
+    stores = [f.result() for f in outcomes if f.exception() is None]
     for store in stores:
         store.close()
-    assert errors == []
+    assert [f.exception() for f in outcomes] == [None] * 6
     assert len(stores) == 6
 
 

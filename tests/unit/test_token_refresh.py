@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.concurrency import together
 from tests.support.token_world import (
     OLD_ACCESS,
     OLD_REFRESH,
@@ -19,7 +20,6 @@ from tests.support.token_world import (
     World,
     all_audit_text,
     make_world,
-    together,
     unavailable,
 )
 from tether.domain.errors import BackendUnavailable, Conflict, TetherError
