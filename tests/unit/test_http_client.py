@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import gzip
-import http.server
 import json
 import logging
 import socket
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.support.concurrency import together
+from tests.support.loopback_http import LoopbackHTTP, QuietHandler
 from tether.http.auth import BearerAuth, CallbackBearerAuth, HeaderApiKey, QueryApiKey
 from tether.http.client import OutboundClient
 from tether.http.guard import EgressGuard, Target
@@ -74,9 +74,7 @@ class Server:
         self.lock = threading.Lock()
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def handle_one(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -106,23 +104,8 @@ class Server:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = handle_one  # noqa: N815
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        class Quiet(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: object, client_address: object) -> None:
-                pass
-
-        self.httpd = Quiet(("127.0.0.1", 0), Handler)
-        if tls is not None:
-            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
+        self.serving = LoopbackHTTP(Handler, tls)
+        self.port = self.serving.port
 
     @property
     def hostport(self) -> str:
@@ -132,9 +115,7 @@ class Server:
         return f"http://{self.hostport}{path}"
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+        self.serving.close()
 
 
 @pytest.fixture

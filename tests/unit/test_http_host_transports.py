@@ -8,7 +8,6 @@ SNI of its handshake), so the tests see the client's sockets close from the othe
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import ssl
 import threading
 import time
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support.loopback_http import LoopbackHTTP, QuietHandler
 from tether.bootstrap import Container
 from tether.config import Settings
 from tether.domain.errors import ConfigurationError
@@ -78,9 +78,7 @@ class PoolServer:
         if tls is not None:
             tls.sni_callback = self._note_sni
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def setup(self) -> None:
                 super().setup()
                 with outer.lock:
@@ -94,7 +92,7 @@ class PoolServer:
                         outer.open.pop(id(self), None)
                         outer.sni.pop(self.request, None)
 
-            def do_GET(self) -> None:
+            def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
                 host = self.headers.get("Host", "").rsplit(":", 1)[0]
                 with outer.lock:
                     sni = outer.sni.get(self.request)
@@ -115,23 +113,8 @@ class PoolServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        class Quiet(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: object, client_address: object) -> None:
-                pass
-
-        self.httpd = Quiet(("127.0.0.1", 0), Handler)
-        if tls is not None:
-            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
+        self.serving = LoopbackHTTP(Handler, tls)
+        self.port = self.serving.port
 
     def _note_sni(self, sock: object, name: str | None, _context: ssl.SSLContext) -> None:
         with self.lock:
@@ -144,9 +127,7 @@ class PoolServer:
 
     def close(self) -> None:
         self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+        self.serving.close()
 
 
 def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
