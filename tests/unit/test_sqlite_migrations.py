@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -64,29 +65,62 @@ def _connection(connection_id: str, tenant_id: str, expires_at: datetime | None)
     )
 
 
+@contextmanager
+def _file_at_version(path: Path, version: int) -> Iterator[sqlite3.Connection]:
+    """A store file as the first ``version`` migrations left it, with the rows the block
+    writes into it."""
+    db = sqlite3.connect(path)
+    try:
+        db.create_function("tether_utc_text", 1, _utc_text, deterministic=True)
+        for script in MIGRATIONS[:version]:
+            db.executescript(script)
+        yield db
+        db.execute(f"PRAGMA user_version = {version}")
+        db.commit()
+    finally:
+        db.close()
+
+
+def _insert_connection(db: sqlite3.Connection, connection: Connection, status: str) -> None:
+    """``connection``'s row in the columns of versions 2 to 5."""
+    expires_at = connection.token_expires_at
+    db.execute(
+        "INSERT INTO connections (id, tenant_id, provider, status, created_at, version, "
+        "deleted, webhook_token_hash, token_expires_at, doc) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (
+            connection.id,
+            connection.tenant_id,
+            connection.provider,
+            status,
+            format_time(T0),
+            1,
+            0,
+            None,
+            None if expires_at is None else format_time(expires_at),
+            connection.model_dump_json(),
+        ),
+    )
+
+
 def _version_1_file(path: Path, docs: dict[str, tuple[str, str, bool]]) -> None:
     """A store file as the first schema left it: ``id -> (tenant, doc JSON, deleted)``."""
-    db = sqlite3.connect(path)
-    db.executescript(MIGRATIONS[0])
-    for connection_id, (tenant_id, doc, deleted) in docs.items():
-        db.execute(
-            "INSERT INTO connections (id, tenant_id, provider, status, created_at, version, "
-            "deleted, webhook_token_hash, doc) VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                connection_id,
-                tenant_id,
-                "google_drive",
-                "active",
-                format_time(T0),
-                1,
-                deleted,
-                None,
-                doc,
-            ),
-        )
-    db.execute("PRAGMA user_version = 1")
-    db.commit()
-    db.close()
+    with _file_at_version(path, 1) as db:
+        for connection_id, (tenant_id, doc, deleted) in docs.items():
+            db.execute(
+                "INSERT INTO connections (id, tenant_id, provider, status, created_at, version, "
+                "deleted, webhook_token_hash, doc) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    connection_id,
+                    tenant_id,
+                    "google_drive",
+                    "active",
+                    format_time(T0),
+                    1,
+                    deleted,
+                    None,
+                    doc,
+                ),
+            )
 
 
 def test_version_1_connections_with_an_expiry_are_found_after_migrating(tmp_path: Path) -> None:
@@ -148,30 +182,11 @@ def test_version_1_connections_with_an_expiry_are_found_after_migrating(tmp_path
 def test_version_2_file_gains_rate_buckets_and_keeps_its_records(tmp_path: Path) -> None:
     path = tmp_path / "v2.sqlite3"
     kept = _connection("conn_kept", "t1", T0)
-    db = sqlite3.connect(path)
-    db.create_function("tether_utc_text", 1, _utc_text, deterministic=True)
-    for script in MIGRATIONS[:2]:
-        db.executescript(script)
-    db.execute(
-        "INSERT INTO connections (id, tenant_id, provider, status, created_at, version, "
-        "deleted, webhook_token_hash, token_expires_at, doc) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (
-            kept.id,
-            kept.tenant_id,
-            kept.provider,
-            "active",
-            format_time(T0),
-            1,
-            0,
-            None,
-            format_time(T0),
-            kept.model_dump_json(),
-        ),
-    )
-    db.execute("PRAGMA user_version = 2")
-    db.commit()
-    assert db.execute("SELECT name FROM sqlite_master WHERE name = 'rate_buckets'").fetchall() == []
-    db.close()
+    with _file_at_version(path, 2) as db:
+        _insert_connection(db, kept, "active")
+    with closing(sqlite3.connect(path)) as db:
+        tables = db.execute("SELECT name FROM sqlite_master WHERE name = 'rate_buckets'")
+        assert tables.fetchall() == []
 
     store = SqliteConnectionStore(path)
     try:
@@ -210,29 +225,8 @@ def test_version_3_file_gains_settings_and_deliveries_and_keeps_its_records(
 ) -> None:
     path = tmp_path / "v3.sqlite3"
     kept = _connection("conn_kept", "t1", None)
-    db = sqlite3.connect(path)
-    db.create_function("tether_utc_text", 1, _utc_text, deterministic=True)
-    for script in MIGRATIONS[:3]:
-        db.executescript(script)
-    db.execute(
-        "INSERT INTO connections (id, tenant_id, provider, status, created_at, version, "
-        "deleted, webhook_token_hash, token_expires_at, doc) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (
-            kept.id,
-            "t1",
-            kept.provider,
-            "pending",
-            format_time(T0),
-            1,
-            0,
-            None,
-            None,
-            kept.model_dump_json(),
-        ),
-    )
-    db.execute("PRAGMA user_version = 3")
-    db.commit()
-    db.close()
+    with _file_at_version(path, 3) as db:
+        _insert_connection(db, kept, "pending")
 
     store = SqliteConnectionStore(path)
     try:
@@ -294,29 +288,8 @@ def test_version_5_file_gains_unique_webhook_routes_and_keeps_its_records(
 ) -> None:
     path = tmp_path / "v5.sqlite3"
     kept = _connection("conn_kept", "t1", None)
-    db = sqlite3.connect(path)
-    db.create_function("tether_utc_text", 1, _utc_text, deterministic=True)
-    for script in MIGRATIONS[:5]:
-        db.executescript(script)
-    db.execute(
-        "INSERT INTO connections (id, tenant_id, provider, status, created_at, version, "
-        "deleted, webhook_token_hash, token_expires_at, doc) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (
-            kept.id,
-            "t1",
-            kept.provider,
-            "pending",
-            format_time(T0),
-            1,
-            0,
-            None,
-            None,
-            kept.model_dump_json(),
-        ),
-    )
-    db.execute("PRAGMA user_version = 5")
-    db.commit()
-    db.close()
+    with _file_at_version(path, 5) as db:
+        _insert_connection(db, kept, "pending")
 
     store = SqliteConnectionStore(path)
     try:
@@ -349,17 +322,11 @@ def _rate_rows(path: Path) -> dict[str, str | None]:
 def test_version_7_rate_buckets_expire_a_day_after_their_last_grant(tmp_path: Path) -> None:
     """Buckets written before they knew when they are full again are given a day."""
     path = tmp_path / "v7.sqlite3"
-    db = sqlite3.connect(path)
-    db.create_function("tether_utc_text", 1, _utc_text, deterministic=True)
-    for script in MIGRATIONS[:7]:
-        db.executescript(script)
-    db.execute(
-        "INSERT INTO rate_buckets (key, tokens, updated_at) VALUES (?,?,?)",
-        ("rk_old", 0.5, format_time(T0 + timedelta(microseconds=123456))),
-    )
-    db.execute("PRAGMA user_version = 7")
-    db.commit()
-    db.close()
+    with _file_at_version(path, 7) as db:
+        db.execute(
+            "INSERT INTO rate_buckets (key, tokens, updated_at) VALUES (?,?,?)",
+            ("rk_old", 0.5, format_time(T0 + timedelta(microseconds=123456))),
+        )
 
     store = SqliteConnectionStore(path)
     try:
