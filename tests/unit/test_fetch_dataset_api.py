@@ -4,14 +4,14 @@ records changed since a mark: what a sync's full and incremental runs will rest 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.fetch_over_httpx import httpx_send, record_id
 from tether.fetch.service import FetchRequest, FetchService
-from tether.http.model import OutboundResponse
 from tether_emulators.dataset_api import DatasetApi
 
 TOTAL = 1234
@@ -86,10 +86,6 @@ def _since(style: dict[str, Any], mark: str) -> dict[str, Any]:
     return {**style, "params": {**style.get("params", {}), "updated_since": mark}}
 
 
-def _id(record: dict[str, Any]) -> int:
-    return int(record["node"]["id"] if "node" in record else record["id"])
-
-
 @pytest.fixture
 def api() -> Iterator[DatasetApi]:
     with DatasetApi() as started:
@@ -100,31 +96,13 @@ def api() -> Iterator[DatasetApi]:
 @pytest.fixture
 def fetcher(api: DatasetApi) -> Iterator[FetchService]:
     with httpx.Client(timeout=10.0) as client:
-
-        def send(
-            method: str,
-            url: str,
-            *,
-            params: Mapping[str, str] | None,
-            json: Any,
-            headers: Mapping[str, str] | None,
-        ) -> OutboundResponse:
-            response = client.request(method, url, params=params, json=json, headers=headers)
-            return OutboundResponse(
-                status=response.status_code,
-                headers=dict(response.headers),
-                content=response.content,
-                url=str(response.url),
-                elapsed_ms=int(response.elapsed.total_seconds() * 1000),
-            )
-
-        yield FetchService(send, api.url)
+        yield FetchService(httpx_send(client), api.url)
 
 
 def _fetch_all(fetcher: FetchService, style: dict[str, Any]) -> list[int]:
     result = fetcher.fetch(FetchRequest(**style, max_pages=1000, max_records=100_000))
     assert not result.truncated and result.next_cursor is None
-    return [_id(record) for record in result.records]
+    return [record_id(record) for record in result.records]
 
 
 @pytest.mark.parametrize("style", list(STYLES))

@@ -5,14 +5,14 @@ exactly where the walk stopped."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.fetch_over_httpx import httpx_send, record_id
 from tether.fetch.service import FetchRequest, FetchResult, FetchService, ProviderError
-from tether.http.model import OutboundResponse
 from tether.http.pagination import PaginationLoop
 from tether_emulators.sample_api import AuthRequirement, SampleApi
 
@@ -70,10 +70,6 @@ STYLES: dict[str, dict[str, Any]] = {
 }
 
 
-def record_id(record: dict[str, Any]) -> int:
-    return int(record["node"]["id"] if "node" in record else record["id"])
-
-
 def ids(result: FetchResult) -> list[int]:
     return [record_id(record) for record in result.records]
 
@@ -87,35 +83,6 @@ def api(sample_api_factory) -> SampleApi:
 def client() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=10.0) as http:
         yield http
-
-
-def httpx_send(client: httpx.Client, token: str = TOKEN):
-    """The caller's ``send``: the connection's credentials are bound here, not in fetch."""
-
-    def send(
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, str] | None,
-        json: Any,
-        headers: Mapping[str, str] | None,
-    ) -> OutboundResponse:
-        response = client.request(
-            method,
-            url,
-            params=params,
-            json=json,
-            headers={**(headers or {}), "Authorization": f"Bearer {token}"},
-        )
-        return OutboundResponse(
-            status=response.status_code,
-            headers=dict(response.headers),
-            content=response.content,
-            url=str(response.url),
-            elapsed_ms=int(response.elapsed.total_seconds() * 1000),
-        )
-
-    return send
 
 
 def service(api: SampleApi, client: httpx.Client, token: str = TOKEN) -> FetchService:
