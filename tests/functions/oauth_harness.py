@@ -12,11 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from functions_framework import create_app
+from pydantic import SecretStr
 
 from tests.conftest import bearer
 from tests.functions.conftest import SOURCE
 from tether.bootstrap import Container, reset_container
-from tether.config import Settings
+from tether.config import OAuthClientCredentials, Settings
 from tether.domain.clock import FixedClock
 from tether_emulators.oauth_provider import OAuthProvider
 
@@ -83,20 +84,38 @@ def clock() -> FixedClock:
     return FixedClock(datetime.now(UTC))
 
 
-@pytest.fixture
-def flow(settings: Settings, oauth_provider: OAuthProvider, clock: FixedClock) -> Iterator[Flow]:
+# The `demo` catalog entry's client, for tests of its flow.
+DEMO_CLIENTS = {
+    "demo": OAuthClientCredentials(
+        client_id="tether-test", client_secret=SecretStr("tether-test-secret")
+    )
+}
+
+
+def running_flow(
+    settings: Settings, oauth_provider: OAuthProvider, clock: FixedClock, **update: Any
+) -> Iterator[Flow]:
+    """A :class:`Flow` on a container of its own for the duration of a fixture, with the
+    settings in ``update`` over those every flow needs."""
     configured = settings.model_copy(
         update={
             "public_url": "http://127.0.0.1:8080",
             "allowed_return_urls": "https://app.example.com/integrations",
             # The local provider is on loopback: only an explicit allowlist reaches it.
             "egress_allowlist": f"127.0.0.1:{oauth_provider.port}",
+            **update,
         }
     )
     container = Container(configured, clock=clock)
     reset_container(container)
     yield Flow(container, oauth_provider)
     reset_container(None)
+    container.close()
+
+
+@pytest.fixture
+def flow(settings: Settings, oauth_provider: OAuthProvider, clock: FixedClock) -> Iterator[Flow]:
+    yield from running_flow(settings, oauth_provider, clock)
 
 
 def connect(flow: Flow, **overrides: Any) -> str:

@@ -16,7 +16,7 @@ from functions_framework import create_app
 
 from tests.conftest import bearer
 from tests.functions.conftest import SOURCE
-from tests.functions.oauth_harness import Flow, connect
+from tests.functions.oauth_harness import Flow, connect, running_flow
 from tether.bootstrap import Container, reset_container
 from tether.config import Settings
 from tether.domain.clock import FixedClock
@@ -81,10 +81,10 @@ def _forms(secret: str) -> list[str]:
     return [secret, quote(secret, safe=""), quote_plus(secret), basic]
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_an_echoing_upstream_never_returns_the_credentials(clients: Any, case: str) -> None:
-    requirement, config, credentials = CASES[case]
-    api, connections, fetch = clients(requirement)
+def _create(
+    connections: FlaskClient, api: SampleApi, config: dict[str, Any], credentials: dict[str, str]
+) -> str:
+    """A generic REST connection to ``api``; its id."""
     created = connections.post(
         "/",
         json={
@@ -95,7 +95,14 @@ def test_an_echoing_upstream_never_returns_the_credentials(clients: Any, case: s
         headers=ACME,
     )
     assert created.status_code == 201, created.get_json()
-    cid = created.get_json()["id"]
+    return str(created.get_json()["id"])
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_an_echoing_upstream_never_returns_the_credentials(clients: Any, case: str) -> None:
+    requirement, config, credentials = CASES[case]
+    api, connections, fetch = clients(requirement)
+    cid = _create(connections, api, config, credentials)
     response = fetch.post(
         f"/{cid}",
         json={"path": "/echo", "params": {"q": "hello"}, "pagination": None},
@@ -119,18 +126,9 @@ def oauth_flow(
     clock: FixedClock,
 ) -> Iterator[tuple[Flow, SampleApi]]:
     api = sample_api_factory()
-    configured = settings.model_copy(
-        update={
-            "public_url": "http://127.0.0.1:8080",
-            "allowed_return_urls": "https://app.example.com/integrations",
-            "egress_allowlist": f"127.0.0.1:{oauth_provider.port},127.0.0.1:{api.port}",
-        }
-    )
-    container = Container(configured, clock=clock)
-    reset_container(container)
-    yield Flow(container, oauth_provider), api
-    reset_container(None)
-    container.close()
+    allowlist = f"127.0.0.1:{oauth_provider.port},127.0.0.1:{api.port}"
+    for flow in running_flow(settings, oauth_provider, clock, egress_allowlist=allowlist):
+        yield flow, api
 
 
 @pytest.fixture
@@ -164,15 +162,7 @@ def test_endpoint_discovery_never_returns_the_credentials(clients: Any) -> None:
     # An upstream whose OpenAPI document quotes the key it was called with.
     requirement, config, credentials = CASES["bearer"]
     api, connections, fetch = clients(requirement)
-    created = connections.post(
-        "/",
-        json={
-            "provider": "rest_api",
-            "config": {"base_url": api.url, "test_path": "/me", **config},
-            "credentials": credentials,
-        },
-        headers=ACME,
-    ).get_json()
+    cid = _create(connections, api, config, credentials)
     document = {
         "openapi": "3.0.3",
         "info": {"title": "echo", "version": "1"},
@@ -180,7 +170,7 @@ def test_endpoint_discovery_never_returns_the_credentials(clients: Any) -> None:
     }
     api.inject("/openapi.json", status=200, body=json.dumps(document), times=5)
 
-    found = fetch.get(f"/{created['id']}/endpoints", headers=ACME)
+    found = fetch.get(f"/{cid}/endpoints", headers=ACME)
 
     assert found.status_code == 200, found.get_json()
     paths = [e["path"] for e in found.get_json()["endpoints"]]

@@ -6,11 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from pydantic import SecretStr
 
-from tests.functions.oauth_harness import RETURN_TO, Flow, clock
-from tether.bootstrap import Container, reset_container
-from tether.config import OAuthClientCredentials, Settings
+from tests.functions.oauth_harness import DEMO_CLIENTS, RETURN_TO, Flow, clock, running_flow
+from tether.config import Settings
 from tether.domain.clock import FixedClock
 from tether_emulators.oauth_provider import OAuthProvider
 
@@ -19,22 +17,7 @@ __all__ = ["clock"]  # fixtures
 
 @pytest.fixture
 def demo(settings: Settings, oauth_provider: OAuthProvider, clock: FixedClock) -> Iterator[Flow]:
-    configured = settings.model_copy(
-        update={
-            "public_url": "http://127.0.0.1:8080",
-            "allowed_return_urls": "https://app.example.com/integrations",
-            "egress_allowlist": f"127.0.0.1:{oauth_provider.port}",
-            "oauth_clients": {
-                "demo": OAuthClientCredentials(
-                    client_id="tether-test", client_secret=SecretStr("tether-test-secret")
-                )
-            },
-        }
-    )
-    container = Container(configured, clock=clock)
-    reset_container(container)
-    yield Flow(container, oauth_provider)
-    reset_container(None)
+    yield from running_flow(settings, oauth_provider, clock, oauth_clients=DEMO_CLIENTS)
 
 
 def _start(demo: Flow) -> dict[str, str]:

@@ -11,9 +11,8 @@ import pytest
 from functions_framework import create_app
 
 from tests.functions.conftest import SOURCE
-from tests.functions.oauth_harness import ACME, Flow, clock, connect
+from tests.functions.oauth_harness import ACME, Flow, clock, connect, running_flow
 from tether.adapters.local_tasks.records import TaskRecord
-from tether.bootstrap import Container, reset_container
 from tether.config import Settings
 from tether.domain.clock import FixedClock
 from tether.domain.status import ConnectionStatus
@@ -24,18 +23,8 @@ __all__ = ["clock"]  # fixtures
 
 @pytest.fixture
 def chain(settings: Settings, oauth_provider: OAuthProvider, clock: FixedClock) -> Iterator[Flow]:
-    configured = settings.model_copy(
-        update={
-            "public_url": "http://127.0.0.1:8080",
-            "allowed_return_urls": "https://app.example.com/integrations",
-            "egress_allowlist": f"127.0.0.1:{oauth_provider.port}",
-            "task_max_attempts": 1,  # a failed refresh task is given up at once
-        }
-    )
-    container = Container(configured, clock=clock)
-    reset_container(container)
-    yield Flow(container, oauth_provider)
-    reset_container(None)
+    # A failed refresh task is given up at once.
+    yield from running_flow(settings, oauth_provider, clock, task_max_attempts=1)
 
 
 def _pending(flow: Flow) -> list[TaskRecord]:

@@ -16,11 +16,11 @@ from pydantic import SecretStr, ValidationError
 from standardwebhooks import Webhook
 
 from tests.functions.conftest import SOURCE
-from tests.functions.oauth_harness import ACME, GLOBEX, RETURN_TO, Flow
-from tether.bootstrap import Container, reset_container
+from tests.functions.oauth_harness import ACME, DEMO_CLIENTS, GLOBEX, RETURN_TO, Flow, running_flow
+from tether.bootstrap import Container
 from tether.catalog import load_catalog
 from tether.catalog.schema import Provider
-from tether.config import OAuthClientCredentials, Settings
+from tether.config import Settings
 from tether.domain.clock import FixedClock
 from tether.oauth.flow import _proven_route
 from tether.oauth.model import OAuthClient, TokenSet
@@ -34,28 +34,19 @@ ACCOUNT = "acct-42"
 def routed(settings: Settings, oauth_provider: OAuthProvider) -> Iterator[dict[str, Any]]:
     clock = FixedClock(datetime.now(UTC))
     oauth_provider.configure(extra_token_fields={"account_id": ACCOUNT})
-    configured = settings.model_copy(
-        update={
-            "public_url": "http://127.0.0.1:8080",
-            "allowed_return_urls": "https://app.example.com/integrations",
-            "egress_allowlist": f"127.0.0.1:{oauth_provider.port}",
-            "oauth_clients": {
-                "demo": OAuthClientCredentials(
-                    client_id="tether-test", client_secret=SecretStr("tether-test-secret")
-                )
-            },
-            "webhook_secrets": {"demo": [SecretStr(DEMO_SECRET)]},
+    for flow in running_flow(
+        settings,
+        oauth_provider,
+        clock,
+        oauth_clients=DEMO_CLIENTS,
+        webhook_secrets={"demo": [SecretStr(DEMO_SECRET)]},
+    ):
+        yield {
+            "flow": flow,
+            "webhooks": create_app("webhooks", SOURCE).test_client(),
+            "container": flow.container,
+            "clock": clock,
         }
-    )
-    container = Container(configured, clock=clock)
-    reset_container(container)
-    yield {
-        "flow": Flow(container, oauth_provider),
-        "webhooks": create_app("webhooks", SOURCE).test_client(),
-        "container": container,
-        "clock": clock,
-    }
-    reset_container(None)
 
 
 def _connect(flow: Flow, headers: dict[str, str] = ACME) -> dict[str, str]:
