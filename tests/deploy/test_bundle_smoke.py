@@ -13,7 +13,6 @@ The wheels are the ones ``make install`` builds from
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import os
@@ -31,9 +30,9 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_KEYRING
+from tests.support.deployment import entry_points, keyring_secret_version
 from tests.support.jwks_server import JwksServer
 from tether.adapters.secret_manager import client as secret_manager_adapter
-from tether.adapters.secret_manager.keyring import SecretManagerKeyringOrigin
 from tether.bundle import LOCK_FILE, build_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,16 +55,6 @@ REQUESTS: dict[str, tuple[str, str, object, bool, int]] = {
     # Deployed, `tasks` takes Google-signed OIDC tokens only.
     "tasks": ("POST", "/sweep", None, False, 401),
 }
-
-
-def _function_names() -> list[str]:
-    tree = ast.parse((ROOT / "functions" / "main.py").read_text())
-    return sorted(
-        node.name
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef)
-        and any(ast.unparse(d) == "functions_framework.http" for d in node.decorator_list)
-    )
 
 
 def _free_port() -> int:
@@ -125,7 +114,7 @@ def test_the_bundle_is_reproducible_and_holds_no_test_code(bundle: Path, tmp_pat
 
 
 def test_the_smoke_requests_cover_every_function() -> None:
-    assert sorted(REQUESTS) == _function_names()
+    assert sorted(REQUESTS) == entry_points()
 
 
 @pytest.fixture(scope="module")
@@ -141,15 +130,7 @@ def keyring_secret(secret_manager_emulator: str) -> str:
     client = secret_manager_adapter.secret_manager_client(secret_manager_emulator)
     project = f"projects/smoke-{uuid.uuid4().hex[:12]}"
     try:
-        client.create_secret(
-            request={
-                "parent": project,
-                "secret_id": "tetherapp-keyring",
-                "secret": {"replication": {"automatic": {}}},
-            }
-        )
-        version = f"{project}/secrets/tetherapp-keyring/versions/latest"
-        SecretManagerKeyringOrigin(client, version).write(TEST_KEYRING)
+        version = keyring_secret_version(client, project, TEST_KEYRING)
     finally:
         client.transport.close()
     return version

@@ -10,7 +10,6 @@ index file and the role table of ``infra/README.md``.
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import hcl2
 import pytest
 from hcl2 import SerializationOptions
 
+from tests.support.deployment import entry_points
 from tether.adapters.secret_manager.store import secret_id_for
 from tether.bootstrap import Container
 from tether.config import QUEUED_TASK_KINDS, Settings
@@ -69,16 +69,6 @@ def _default(variable: str) -> Any:
     return _config()["variable"][variable].get("default")
 
 
-def _entry_points() -> list[str]:
-    tree = ast.parse((ROOT / "functions" / "main.py").read_text())
-    return sorted(
-        node.name
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef)
-        and any(ast.unparse(d) == "functions_framework.http" for d in node.decorator_list)
-    )
-
-
 def _account_email(address: str) -> str:
     account = _resource(address)["account_id"]
     return f"{account}@{PROJECT}.iam.gserviceaccount.com"
@@ -122,7 +112,7 @@ def _function_url(entry_point: str) -> str:
 
 def test_one_function_per_entry_point_with_its_limits() -> None:
     functions = _local("functions")
-    assert sorted(functions) == _entry_points()
+    assert sorted(functions) == entry_points()
     resource = _resource("google_cloudfunctions2_function.function")
     assert resource["for_each"] == "${local.functions}"
     build = resource["build_config"][0]

@@ -16,6 +16,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from tests.support.deployment import keyring_secret_version
 from tether.adapters.aws_secrets import AwsSecretsKeyringOrigin
 from tether.adapters.secret_manager import client as secret_manager_adapter
 from tether.adapters.secret_manager.keyring import SecretManagerKeyringOrigin
@@ -62,15 +63,7 @@ Origin = Callable[[pytest.MonkeyPatch, str], dict[str, str]]
 def _secret_manager(monkeypatch: pytest.MonkeyPatch, first_version: str) -> dict[str, str]:
     client = secret_manager_adapter.secret_manager_client()
     project = f"projects/test-{uuid.uuid4().hex[:12]}"
-    client.create_secret(
-        request={
-            "parent": project,
-            "secret_id": "tetherapp-keyring",
-            "secret": {"replication": {"automatic": {}}},
-        }
-    )
-    version = f"{project}/secrets/tetherapp-keyring/versions/latest"
-    SecretManagerKeyringOrigin(client, version).write(first_version)
+    version = keyring_secret_version(client, project, first_version)
     client.transport.close()
     return {"TETHER_KEYRING_SECRET": version}
 
