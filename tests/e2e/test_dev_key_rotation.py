@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from tests.e2e.test_dev_oauth import start_demo_flow
 from tests.e2e.test_dev_server import SECRET, SECRET_2, DevServer, _free_port
 from tether.crypto import DEFAULT_RELOAD_INTERVAL_SECONDS
 
@@ -26,23 +27,6 @@ def dev(tmp_path: Path) -> Iterator[tuple[DevServer, int]]:
     server.start()
     yield server, port
     server.stop()
-
-
-def _start_demo_flow(client: httpx.Client, dev: DevServer, port: int, auth: dict[str, str]) -> str:
-    """Start an OAuth flow with the demo provider; the provider's redirect to the callback."""
-    started = client.post(
-        "/oauth_start/",
-        json={
-            "provider": "demo",
-            "config": {"base_url": f"http://127.0.0.1:{port}"},
-            "return_to": f"{dev.url}/",
-        },
-        headers=auth,
-    )
-    assert started.status_code == 201, started.text
-    at_provider = httpx.get(started.json()["authorization_url"], follow_redirects=False)
-    assert at_provider.status_code == 302
-    return at_provider.headers["location"]
 
 
 def _finish_demo_flow(callback: str) -> dict[str, str]:
@@ -64,11 +48,11 @@ def test_rotation_on_a_running_server_needs_no_restart(dev: tuple[DevServer, int
     assert created.status_code == 201, created.text
     stripe_id = created.json()["id"]
     # An OAuth connection: a sealed access token and a credential payload (refresh token).
-    connected = _finish_demo_flow(_start_demo_flow(client, server, port, auth))
+    connected = _finish_demo_flow(start_demo_flow(client, server, port, auth))
     assert connected["status"] == "active", connected
     demo_id = connected["connection_id"]
     # A flow left half-way: its state holds the sealed PKCE verifier.
-    pending_callback = _start_demo_flow(client, server, port, auth)
+    pending_callback = start_demo_flow(client, server, port, auth)
     # The tenant's notify signing secret, sealed in its settings.
     assert client.post("/settings/notify-secret/rotate", headers=auth).status_code == 201
 

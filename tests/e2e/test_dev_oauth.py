@@ -24,11 +24,8 @@ def dev_with_demo(tmp_path: Path) -> Iterator[tuple[DevServer, int]]:
     server.stop()
 
 
-def test_demo_oauth_flow_end_to_end(dev_with_demo: tuple[DevServer, int]) -> None:
-    dev, port = dev_with_demo
-    client = httpx.Client(base_url=dev.url, timeout=10)
-    auth = {"Authorization": f"Bearer {dev.cli('token', '--tenant', 'acme')}"}
-
+def start_demo_flow(client: httpx.Client, dev: DevServer, port: int, auth: dict[str, str]) -> str:
+    """Start an OAuth flow with the demo provider; the provider's redirect to the callback."""
     started = client.post(
         "/oauth_start/",
         json={
@@ -39,11 +36,18 @@ def test_demo_oauth_flow_end_to_end(dev_with_demo: tuple[DevServer, int]) -> Non
         headers=auth,
     )
     assert started.status_code == 201, started.text
-
-    # The browser: to the provider (auto-consent), back to Tether's callback, on to return_to.
     at_provider = httpx.get(started.json()["authorization_url"], follow_redirects=False)
     assert at_provider.status_code == 302
-    callback = at_provider.headers["location"]
+    return at_provider.headers["location"]
+
+
+def test_demo_oauth_flow_end_to_end(dev_with_demo: tuple[DevServer, int]) -> None:
+    dev, port = dev_with_demo
+    client = httpx.Client(base_url=dev.url, timeout=10)
+    auth = {"Authorization": f"Bearer {dev.cli('token', '--tenant', 'acme')}"}
+
+    # The browser: to the provider (auto-consent), back to Tether's callback, on to return_to.
+    callback = start_demo_flow(client, dev, port, auth)
     assert callback.startswith(f"{dev.url}/oauth_callback/")
     back = httpx.get(callback, follow_redirects=False)
     assert back.status_code == 302 and back.headers["referrer-policy"] == "no-referrer"
