@@ -162,17 +162,20 @@ def test_a_cursor_from_the_last_item_ends_the_listing(connections: ConnectionRep
     assert [c.id for c in last.items] == ["conn_end0"] and last.next_cursor is None
 
 
+# Cursors no listing ever handed out: not base64, not JSON, or not a (time, id) pair.
+BAD_CURSORS = [
+    "!!not-a-cursor",
+    "a b",
+    base64.urlsafe_b64encode(b"not json").decode(),
+    base64.urlsafe_b64encode(json.dumps(["2026-03-01"]).encode()).decode(),
+    base64.urlsafe_b64encode(json.dumps([1, 2]).encode()).decode(),
+    base64.urlsafe_b64encode(json.dumps(["yesterday", "conn_1"]).encode()).decode(),
+]
+
+
 @pytest.mark.parametrize(
     "cursor",
-    [
-        "!!not-a-cursor",
-        "a b",
-        base64.urlsafe_b64encode(b"not json").decode(),
-        base64.urlsafe_b64encode(json.dumps(["2026-03-01"]).encode()).decode(),
-        base64.urlsafe_b64encode(json.dumps([1, 2]).encode()).decode(),
-        base64.urlsafe_b64encode(json.dumps(["yesterday", "conn_1"]).encode()).decode(),
-        base64.urlsafe_b64encode(json.dumps({"created_at": "x"}).encode()).decode(),
-    ],
+    [*BAD_CURSORS, base64.urlsafe_b64encode(json.dumps({"created_at": "x"}).encode()).decode()],
 )
 def test_bad_cursor_is_a_client_error(connections: ConnectionRepository, cursor: str) -> None:
     for filters in ({}, {"status": "error"}, {"provider": "xero", "status": "active"}):
@@ -356,17 +359,7 @@ def test_list_expiring_pages_neither_skip_nor_repeat(connections: ConnectionRepo
     assert len(full.items) == 9 and full.next_cursor is None
 
 
-@pytest.mark.parametrize(
-    "cursor",
-    [
-        "!!not-a-cursor",
-        "a b",
-        base64.urlsafe_b64encode(b"not json").decode(),
-        base64.urlsafe_b64encode(json.dumps(["2026-03-01"]).encode()).decode(),
-        base64.urlsafe_b64encode(json.dumps([1, 2]).encode()).decode(),
-        base64.urlsafe_b64encode(json.dumps(["yesterday", "conn_1"]).encode()).decode(),
-    ],
-)
+@pytest.mark.parametrize("cursor", BAD_CURSORS)
 def test_list_expiring_bad_cursor_is_a_client_error(
     connections: ConnectionRepository, cursor: str
 ) -> None:
