@@ -16,6 +16,7 @@ from tests.contract.records import (
     make,
 )
 from tests.support.concurrency import together
+from tests.support.pages import every_page, walk
 from tether.domain.errors import Conflict, InvalidRequest, VersionConflict
 from tether.domain.models import (
     Connection,
@@ -68,15 +69,8 @@ def test_list_is_newest_first_paginated_and_filtered(connections: ConnectionRepo
             )
         )
     connections.create_connection(make("conn_other", "t2"))
-    seen: list[str] = []
-    cursor = None
-    while True:
-        page = connections.list_connections("t1", limit=3, cursor=cursor)
-        seen += [c.id for c in page.items]
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    assert seen == [f"conn_{i:02d}" for i in reversed(range(7))]
+    seen, _ = walk(partial(connections.list_connections, "t1", limit=3))
+    assert [c.id for c in seen] == [f"conn_{i:02d}" for i in reversed(range(7))]
     assert [c.id for c in connections.list_connections("t1", provider="xero").items] == [
         "conn_05",
         "conn_03",
@@ -237,15 +231,8 @@ def test_soft_deleted_is_hidden_but_scannable(connections: ConnectionRepository)
 def test_scan_walks_every_tenant_in_pages(connections: ConnectionRepository) -> None:
     for i in range(5):
         connections.create_connection(make(f"conn_s{i}", f"tenant{i % 2}"))
-    seen: list[str] = []
-    cursor = None
-    while True:
-        page = connections.scan_connections(cursor=cursor, limit=2)
-        seen += [c.id for c in page.items]
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    assert sorted(seen) == [f"conn_s{i}" for i in range(5)]
+    seen, _ = walk(partial(connections.scan_connections, limit=2))
+    assert sorted(c.id for c in seen) == [f"conn_s{i}" for i in range(5)]
 
 
 def _expiring(connection: Connection, expires_at: datetime | None) -> Connection:
@@ -255,15 +242,9 @@ def _expiring(connection: Connection, expires_at: datetime | None) -> Connection
 def _all_expiring(
     connections: ConnectionRepository, before: datetime, *, limit: int
 ) -> list[Connection]:
-    seen: list[Connection] = []
-    cursor = None
-    while True:
-        page = connections.list_expiring(before=before, limit=limit, cursor=cursor)
-        assert len(page.items) <= limit
-        seen += page.items
-        if page.next_cursor is None:
-            return seen
-        cursor = page.next_cursor
+    pages = every_page(partial(connections.list_expiring, before=before, limit=limit))
+    assert all(len(page.items) <= limit for page in pages)
+    return [connection for page in pages for connection in page.items]
 
 
 def test_list_expiring_finds_live_due_connections_soonest_first(

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.contract.records import T0, _delivery, _event, make
+from tests.support.pages import walk
 from tether.domain.errors import Conflict, InvalidRequest
 from tether.domain.models import AuditEvent, WebhookInfo
 
@@ -175,14 +177,8 @@ def test_list_expiring_pages_over_hashed_tenant_paths(fs_store: FirestoreConnect
     for i, tenant in enumerate(AWKWARD_TENANTS):
         expiry = T0 + timedelta(minutes=i % 2)  # ties across tenants
         fs_store.create_connection(make(f"conn_{i}", tenant, token_expires_at=expiry))
-    seen: list[tuple[str, str]] = []
-    cursor = None
-    while True:
-        page = fs_store.list_expiring(before=T0 + timedelta(hours=1), limit=2, cursor=cursor)
-        seen += [(c.tenant_id, c.id) for c in page.items]
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
+    expiring, _ = walk(partial(fs_store.list_expiring, before=T0 + timedelta(hours=1), limit=2))
+    seen = [(c.tenant_id, c.id) for c in expiring]
     assert sorted(seen) == sorted((t, f"conn_{i}") for i, t in enumerate(AWKWARD_TENANTS))
     scan_cursor = fs_store.scan_connections(limit=1).next_cursor
     assert scan_cursor is not None

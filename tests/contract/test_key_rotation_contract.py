@@ -8,9 +8,11 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
+from tests.support.pages import every_page, walk
 from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions
 from tether.connections.key_rotation import KeyRotationService
 from tether.crypto import Keyring, Sealer, new_key_entry
@@ -62,15 +64,9 @@ def test_scan_tenant_settings_walks_every_tenant_in_pages(
             ),
             expected_version=None,
         )
-    seen: list[str] = []
-    cursor: str | None = None
-    while True:
-        page = tenant_settings.scan_tenant_settings(cursor=cursor, limit=2)
-        assert len(page.items) <= 2
-        seen.extend(s.tenant_id for s in page.items)
-        if (cursor := page.next_cursor) is None:
-            break
-    assert sorted(seen) == sorted(tenants)
+    pages = every_page(partial(tenant_settings.scan_tenant_settings, limit=2))
+    assert all(len(page.items) <= 2 for page in pages)
+    assert sorted(s.tenant_id for page in pages for s in page.items) == sorted(tenants)
     assert tenant_settings.scan_tenant_settings(limit=100).items[0].version == 1
 
 
@@ -81,13 +77,7 @@ def test_scan_oauth_states_includes_used_and_expired_ones(
     for state_hash in hashes:
         oauth_states.create_oauth_state(_state(state_hash, expires_at=T0 + timedelta(seconds=1)))
     oauth_states.consume_oauth_state("h01", now=T0)
-    seen: list[OAuthState] = []
-    cursor: str | None = None
-    while True:
-        page = oauth_states.scan_oauth_states(cursor=cursor, limit=2)
-        seen.extend(page.items)
-        if (cursor := page.next_cursor) is None:
-            break
+    seen, _ = walk(partial(oauth_states.scan_oauth_states, limit=2))
     assert sorted(s.state_hash for s in seen) == hashes
     assert [s.state_hash for s in seen if s.used_at is not None] == ["h01"]
 

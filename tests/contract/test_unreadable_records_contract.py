@@ -6,6 +6,7 @@ passes all of it; the poisoned JSON is written behind the store's back (``poison
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 import pytest
 
@@ -17,6 +18,7 @@ from tests.contract.records import (
     _settings,
     make,
 )
+from tests.support.pages import walk
 from tether.domain.errors import RecordUnreadable
 from tether.domain.models import AuditEvent, Connection, OAuthState, TenantSettings, WebhookInfo
 from tether.ports import (
@@ -83,17 +85,8 @@ def test_pages_walk_past_an_unreadable_connection(
     connections: ConnectionRepository, poison: RecordPoisoner
 ) -> None:
     _three_with_the_middle_poisoned(connections, poison, POISONS["deep"])
-    seen: list[str] = []
-    unreadable: list[str] = []
-    cursor = None
-    while True:
-        page = connections.list_connections("t1", limit=1, cursor=cursor)
-        seen += [c.id for c in page.items]
-        unreadable += page.unreadable
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    assert (seen, unreadable) == (["conn_c", "conn_a"], ["conn_b"])
+    seen, unreadable = walk(partial(connections.list_connections, "t1", limit=1))
+    assert ([c.id for c in seen], unreadable) == (["conn_c", "conn_a"], ["conn_b"])
 
 
 def test_scan_and_the_expiry_listing_skip_it_for_every_tenant(
@@ -102,27 +95,13 @@ def test_scan_and_the_expiry_listing_skip_it_for_every_tenant(
     _three_with_the_middle_poisoned(connections, poison, poisoned)
     connections.create_connection(_oauth("conn_other", "t2", minutes=1))
     for limit in (1, 2, 200):
-        scanned: list[str] = []
-        expiring: list[str] = []
-        unreadable: list[str] = []
-        cursor = None
-        while True:
-            page = connections.scan_connections(cursor=cursor, limit=limit)
-            scanned += [c.id for c in page.items]
-            unreadable += page.unreadable
-            if (cursor := page.next_cursor) is None:
-                break
-        while True:
-            page = connections.list_expiring(
-                before=T0 + timedelta(hours=1), limit=limit, cursor=cursor
-            )
-            expiring += [c.id for c in page.items]
-            unreadable += page.unreadable
-            if (cursor := page.next_cursor) is None:
-                break
-        assert sorted(scanned) == ["conn_a", "conn_c", "conn_other"]
-        assert expiring == ["conn_a", "conn_other", "conn_c"]
-        assert unreadable == ["conn_b", "conn_b"]
+        scanned, unreadable_scanned = walk(partial(connections.scan_connections, limit=limit))
+        expiring, unreadable_expiring = walk(
+            partial(connections.list_expiring, before=T0 + timedelta(hours=1), limit=limit)
+        )
+        assert sorted(c.id for c in scanned) == ["conn_a", "conn_c", "conn_other"]
+        assert [c.id for c in expiring] == ["conn_a", "conn_other", "conn_c"]
+        assert unreadable_scanned + unreadable_expiring == ["conn_b", "conn_b"]
 
 
 def test_reading_an_unreadable_connection_is_record_unreadable(
@@ -251,22 +230,13 @@ def test_the_rotation_scans_of_settings_and_states_skip_and_name_unreadable_ones
         poison.tenant_settings(bad, poisoned)
         poison.oauth_state(f"h_{len(bad)}{bad.encode().hex()}", poisoned)
     for limit in (1, 2, 100):  # a page may end on an unreadable record, or hold only those
-        settings: list[str] = []
-        states: list[str] = []
-        unreadable_settings: list[str] = []
-        unreadable_states: list[str] = []
-        cursor: str | None = None
-        while True:
-            page = tenant_settings.scan_tenant_settings(cursor=cursor, limit=limit)
-            settings += [s.tenant_id for s in page.items]
-            unreadable_settings += page.unreadable
-            if (cursor := page.next_cursor) is None:
-                break
-        while True:
-            states_page = oauth_states.scan_oauth_states(cursor=cursor, limit=limit)
-            states += [s.tenant_id for s in states_page.items]
-            unreadable_states += states_page.unreadable
-            if (cursor := states_page.next_cursor) is None:
-                break
-        assert sorted(settings) == sorted(states) == ["t1", "t3", "t5"]
+        settings, unreadable_settings = walk(
+            partial(tenant_settings.scan_tenant_settings, limit=limit)
+        )
+        states, unreadable_states = walk(partial(oauth_states.scan_oauth_states, limit=limit))
+        assert (
+            sorted(s.tenant_id for s in settings)
+            == sorted(s.tenant_id for s in states)
+            == ["t1", "t3", "t5"]
+        )
         assert len(unreadable_settings) == len(unreadable_states) == 2
