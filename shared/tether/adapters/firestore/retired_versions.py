@@ -13,49 +13,36 @@ A point read of two documents (the version's and the connection's ``*``) answers
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.document import DocumentReference
 
 from tether.adapters.db_secrets.retired_versions import ALL_VERSIONS
-from tether.adapters.firestore.paths import doc_id
-from tether.domain.errors import BackendUnavailable
+from tether.adapters.firestore.documents import FirestoreDatabase, Snapshot, backend
 
 __all__ = ["RETIRED_CREDENTIALS", "FirestoreRetiredVersions"]
 
 RETIRED_CREDENTIALS = "retired_credentials"
 _BATCH = 500
-_UNAVAILABLE: tuple[type[Exception], ...] = (
-    gexc.ServiceUnavailable,
-    gexc.DeadlineExceeded,
-    gexc.InternalServerError,
-    gexc.ResourceExhausted,
-    gexc.Aborted,
-    gexc.RetryError,
-)
-
-
-@contextmanager
-def _backend() -> Iterator[None]:
-    try:
-        yield
-    except _UNAVAILABLE as exc:
-        raise BackendUnavailable("the Firestore store is unavailable; try again") from exc
 
 
 class FirestoreRetiredVersions:
     def __init__(self, client: firestore.Client) -> None:
-        self._client = client
+        self._database = FirestoreDatabase(client)
+        self._client = self._database.client
+
+    def _tombstones(self, tenant_id: str) -> firestore.CollectionReference:
+        tombstones: firestore.CollectionReference = self._database.tenant(tenant_id).collection(
+            RETIRED_CREDENTIALS
+        )
+        return tombstones
 
     def _ref(self, tenant_id: str, connection_id: str, version: str) -> DocumentReference:
         key = hashlib.sha256(f"{connection_id}\0{version}".encode()).hexdigest()
-        tenant = self._client.collection("tenants").document(doc_id(tenant_id))
-        ref: DocumentReference = tenant.collection(RETIRED_CREDENTIALS).document(key)
+        ref: DocumentReference = self._tombstones(tenant_id).document(key)
         return ref
 
     def retire(
@@ -67,47 +54,40 @@ class FirestoreRetiredVersions:
             "retired_at": datetime.now(UTC),
             "key_id": None if version == ALL_VERSIONS else key_id,
         }
-        with _backend():
+        with backend():
             self._ref(tenant_id, connection_id, version).set(fields)
             if version == ALL_VERSIONS:
-                self._fold_into_all(tenant_id, connection_id)
-
-    def _fold_into_all(self, tenant_id: str, connection_id: str) -> None:
-        tenant = self._client.collection("tenants").document(doc_id(tenant_id))
-        query = tenant.collection(RETIRED_CREDENTIALS).where(
-            filter=FieldFilter("connection_id", "==", connection_id)
-        )
-        batch = self._client.batch()
-        pending = 0
-        for snapshot in query.stream():
-            if snapshot.get("version") == ALL_VERSIONS:
-                continue
-            batch.delete(snapshot.reference)
-            pending += 1
-            if pending == _BATCH:
-                batch.commit()
-                batch, pending = self._client.batch(), 0
-        if pending:
-            batch.commit()
+                query = self._tombstones(tenant_id).where(
+                    filter=FieldFilter("connection_id", "==", connection_id)
+                )
+                self._delete(query, keep=lambda snapshot: snapshot.get("version") == ALL_VERSIONS)
 
     def forget_key(self, key_id: str) -> int:
         """A collection-group query over every tenant's tombstones of that key."""
         query = self._client.collection_group(RETIRED_CREDENTIALS).where(
             filter=FieldFilter("key_id", "==", key_id)
         )
-        gone = 0
-        with _backend():
-            batch, pending = self._client.batch(), 0
-            for snapshot in query.stream():
-                batch.delete(snapshot.reference)
-                pending += 1
-                if pending == _BATCH:
-                    batch.commit()
-                    gone += pending
-                    batch, pending = self._client.batch(), 0
-            if pending:
+        with backend():
+            return self._delete(query)
+
+    def _delete(
+        self, query: firestore.Query, *, keep: Callable[[Snapshot], bool] = lambda _: False
+    ) -> int:
+        """Delete what ``query`` finds but ``keep``, in batches of Firestore's 500 writes;
+        returns how many."""
+        batch, pending, gone = self._client.batch(), 0, 0
+        for snapshot in query.stream():
+            if keep(snapshot):
+                continue
+            batch.delete(snapshot.reference)
+            pending += 1
+            if pending == _BATCH:
                 batch.commit()
                 gone += pending
+                batch, pending = self._client.batch(), 0
+        if pending:
+            batch.commit()
+            gone += pending
         return gone
 
     def is_retired(self, tenant_id: str, connection_id: str, version: str) -> bool:
@@ -115,5 +95,5 @@ class FirestoreRetiredVersions:
             self._ref(tenant_id, connection_id, version),
             self._ref(tenant_id, connection_id, ALL_VERSIONS),
         ]
-        with _backend():
+        with backend():
             return any(snapshot.exists for snapshot in self._client.get_all(refs))
