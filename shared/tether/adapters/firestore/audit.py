@@ -30,8 +30,9 @@ class AuditedWrites:
     ``create()`` of each entry (:meth:`_audit_writes`) to the batch of the change, so both
     commit or neither does."""
 
-    _database: FirestoreDatabase
-    _retention: Retention
+    def __init__(self, database: FirestoreDatabase, *, retention: Retention | None = None) -> None:
+        self._database = database
+        self._retention = retention or Retention()
 
     def _audit_writes(self, events: Sequence[AuditEvent]) -> list[AuditWrite]:
         """The ``create()`` of each entry, for the batch of the write it records."""
@@ -61,10 +62,6 @@ class AuditedWrites:
 class FirestoreAuditLog(AuditedWrites):
     """``retention``: how long an entry is kept (its ``expires_at``, for the TTL policy and
     the purge)."""
-
-    def __init__(self, database: FirestoreDatabase, *, retention: Retention | None = None) -> None:
-        self._database = database
-        self._retention = retention or Retention()
 
     def append_audit(self, event: AuditEvent) -> None:
         ((ref, fields),) = self._audit_writes((event,))

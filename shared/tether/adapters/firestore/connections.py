@@ -23,7 +23,6 @@ from tether.adapters.firestore.documents import (
     TENANTS,
     WEBHOOK_ROUTES,
     WEBHOOK_TOKENS,
-    FirestoreDatabase,
     Stale,
     aware,
     backend,
@@ -41,17 +40,12 @@ from tether.adapters.firestore.paths import (
 from tether.adapters.record_decoding import decode_one, is_readable
 from tether.domain.errors import Conflict, InvalidRequest, VersionConflict
 from tether.domain.models import AuditEvent, Connection, Page
-from tether.domain.retention import Retention
 
 __all__ = ["FirestoreConnections"]
 
 
 class FirestoreConnections(AuditedWrites):
     """``retention``: how long the audit entries its changes write are kept."""
-
-    def __init__(self, database: FirestoreDatabase, *, retention: Retention | None = None) -> None:
-        self._database = database
-        self._retention = retention or Retention()
 
     def _connection_ref(self, tenant_id: str, connection_id: str) -> DocumentReference:
         connections: CollectionReference = self._database.tenant(tenant_id).collection(CONNECTIONS)

@@ -14,24 +14,18 @@ from tether.adapters.firestore.audit import AuditedWrites
 from tether.adapters.firestore.documents import (
     SETTINGS,
     SETTINGS_DOCUMENT,
-    FirestoreDatabase,
     backend,
     stored_json,
 )
 from tether.adapters.record_decoding import decode_one
 from tether.domain.errors import VersionConflict
 from tether.domain.models import AuditEvent, Page, TenantSettings
-from tether.domain.retention import Retention
 
 __all__ = ["FirestoreTenantSettings"]
 
 
 class FirestoreTenantSettings(AuditedWrites):
     """``retention``: how long the audit entries its changes write are kept."""
-
-    def __init__(self, database: FirestoreDatabase, *, retention: Retention | None = None) -> None:
-        self._database = database
-        self._retention = retention or Retention()
 
     def _settings_ref(self, tenant_id: str) -> DocumentReference:
         settings: CollectionReference = self._database.tenant(tenant_id).collection(SETTINGS)

@@ -50,9 +50,21 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     return at, record_id
 
 
-def _expiry(connection: Connection) -> str | None:
-    at = connection.token_expires_at
-    return None if at is None else format_time(at)
+def _changing_columns(connection: Connection) -> tuple[object, ...]:
+    """What every write of the record sets, in this order: ``provider, status, version,
+    deleted, webhook_token_hash, token_expires_at, webhook_route, doc`` (the columns beside
+    the document serve lookups, listings and the refresh sweep's index)."""
+    expires_at = connection.token_expires_at
+    return (
+        connection.provider,
+        connection.status.value,
+        connection.version,
+        int(connection.deleted_at is not None),
+        connection.webhook.token_hash if connection.webhook else None,
+        None if expires_at is None else format_time(expires_at),
+        connection.webhook_route,
+        connection.model_dump_json(),
+    )
 
 
 # The refresh sweep's query. Its WHERE repeats the partial index's condition word for word so
@@ -110,21 +122,14 @@ class SqliteConnections(AuditedWrites):
         try:
             with self._database.write() as db:
                 db.execute(
-                    "INSERT INTO connections (id, tenant_id, provider, status, created_at, "
+                    "INSERT INTO connections (id, tenant_id, created_at, provider, status, "
                     "version, deleted, webhook_token_hash, token_expires_at, webhook_route, doc) "
                     "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         connection.id,
                         connection.tenant_id,
-                        connection.provider,
-                        connection.status.value,
                         format_time(connection.created_at),
-                        connection.version,
-                        int(connection.deleted_at is not None),
-                        connection.webhook.token_hash if connection.webhook else None,
-                        _expiry(connection),
-                        connection.webhook_route,
-                        connection.model_dump_json(),
+                        *_changing_columns(connection),
                     ),
                 )
                 self._insert_audit(db, entries)
@@ -191,14 +196,7 @@ class SqliteConnections(AuditedWrites):
                     "webhook_token_hash = ?, token_expires_at = ?, webhook_route = ?, doc = ? "
                     "WHERE id = ? AND tenant_id = ? AND version = ?",
                     (
-                        stored.provider,
-                        stored.status.value,
-                        stored.version,
-                        int(stored.deleted_at is not None),
-                        stored.webhook.token_hash if stored.webhook else None,
-                        _expiry(stored),
-                        stored.webhook_route,
-                        stored.model_dump_json(),
+                        *_changing_columns(stored),
                         stored.id,
                         stored.tenant_id,
                         expected_version,
@@ -234,20 +232,12 @@ class SqliteConnections(AuditedWrites):
         return True
 
     def scan_connections(self, *, cursor: str | None = None, limit: int = 200) -> Page[Connection]:
-        if limit < 1:
-            raise InvalidRequest("limit must be at least 1")
-        after = cursor or ""
-        rows = (
-            self._database.db()
-            .execute(
-                "SELECT id, doc FROM connections WHERE id > ? ORDER BY id LIMIT ?",
-                (after, limit + 1),
-            )
-            .fetchall()
+        return self._database.scan(
+            Connection,
+            "SELECT id, doc FROM connections WHERE id > ? ORDER BY id LIMIT ?",
+            cursor=cursor,
+            limit=limit,
         )
-        items, unreadable = decode_many(Connection, ((r[0], r[1]) for r in rows[:limit]))
-        next_cursor = rows[limit - 1][0] if len(rows) > limit else None
-        return Page(items=items, next_cursor=next_cursor, unreadable=unreadable)
 
     def list_expiring(
         self, *, before: datetime, limit: int = 200, cursor: str | None = None

@@ -15,13 +15,20 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
+from pydantic import BaseModel
+
+from tether.adapters.record_decoding import decode_many
 from tether.adapters.sqlite.migrations import enable_wal
 from tether.adapters.sqlite.schema import migrate
 from tether.adapters.sqlite.thread_connections import ThreadConnections
-from tether.domain.errors import BackendUnavailable
+from tether.domain.errors import BackendUnavailable, InvalidRequest
+from tether.domain.models import Page
 
 __all__ = ["SqliteDatabase"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class SqliteDatabase:
@@ -87,6 +94,18 @@ class SqliteDatabase:
                 self.db().execute(sql, args)
         except sqlite3.OperationalError as exc:
             raise BackendUnavailable("the local store is busy; try again") from exc
+
+    def scan(self, model: type[M], sql: str, *, cursor: str | None, limit: int) -> Page[M]:
+        """One page of a whole table in key order (the scans of key rotation and the purge):
+        ``sql`` selects ``key, doc`` of the rows whose key is greater than its first parameter,
+        ordered by key, at most its second parameter of them. The cursor is the page's last
+        key; rows whose ``doc`` no longer decodes are named in ``unreadable``."""
+        if limit < 1:
+            raise InvalidRequest("limit must be at least 1")
+        rows = self.db().execute(sql, (cursor or "", limit + 1)).fetchall()
+        items, unreadable = decode_many(model, ((r[0], r[1]) for r in rows[:limit]))
+        next_cursor = rows[limit - 1][0] if len(rows) > limit else None
+        return Page(items=items, next_cursor=next_cursor, unreadable=unreadable)
 
     def close(self) -> None:
         self._connections.close()

@@ -6,10 +6,10 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from tether.adapters.record_decoding import decode_many, decode_one
+from tether.adapters.record_decoding import decode_one
 from tether.adapters.sqlite.database import SqliteDatabase
 from tether.adapters.sqlite.schema import format_time
-from tether.domain.errors import Conflict, InvalidRequest
+from tether.domain.errors import Conflict
 from tether.domain.models import OAuthState, Page
 
 __all__ = ["SqliteOAuthStates"]
@@ -46,20 +46,13 @@ class SqliteOAuthStates:
         return before
 
     def scan_oauth_states(self, *, cursor: str | None = None, limit: int = 200) -> Page[OAuthState]:
-        if limit < 1:
-            raise InvalidRequest("limit must be at least 1")
-        rows = (
-            self._database.db()
-            .execute(
-                "SELECT state_hash, doc FROM oauth_states WHERE state_hash > ? "
-                "ORDER BY state_hash LIMIT ?",
-                (cursor or "", limit + 1),
-            )
-            .fetchall()
+        return self._database.scan(
+            OAuthState,
+            "SELECT state_hash, doc FROM oauth_states WHERE state_hash > ? "
+            "ORDER BY state_hash LIMIT ?",
+            cursor=cursor,
+            limit=limit,
         )
-        items, unreadable = decode_many(OAuthState, ((r[0], r[1]) for r in rows[:limit]))
-        next_cursor = rows[limit - 1][0] if len(rows) > limit else None
-        return Page(items=items, next_cursor=next_cursor, unreadable=unreadable)
 
     def replace_oauth_state(self, state: OAuthState, *, expected: OAuthState) -> bool:
         if state.state_hash != expected.state_hash:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tether.adapters.audited_writes import entries_of
-from tether.adapters.record_decoding import decode_many, decode_one
+from tether.adapters.record_decoding import decode_one
 from tether.adapters.sqlite.audit import AuditedWrites
 from tether.adapters.sqlite.database import SqliteDatabase
-from tether.domain.errors import InvalidRequest, VersionConflict
+from tether.domain.errors import VersionConflict
 from tether.domain.models import AuditEvent, Page, TenantSettings
 
 __all__ = ["SqliteTenantSettings"]
@@ -59,17 +59,10 @@ class SqliteTenantSettings(AuditedWrites):
     def scan_tenant_settings(
         self, *, cursor: str | None = None, limit: int = 200
     ) -> Page[TenantSettings]:
-        if limit < 1:
-            raise InvalidRequest("limit must be at least 1")
-        rows = (
-            self._database.db()
-            .execute(
-                "SELECT tenant_id, doc FROM tenant_settings WHERE tenant_id > ? "
-                "ORDER BY tenant_id LIMIT ?",
-                (cursor or "", limit + 1),
-            )
-            .fetchall()
+        return self._database.scan(
+            TenantSettings,
+            "SELECT tenant_id, doc FROM tenant_settings WHERE tenant_id > ? "
+            "ORDER BY tenant_id LIMIT ?",
+            cursor=cursor,
+            limit=limit,
         )
-        items, unreadable = decode_many(TenantSettings, ((r[0], r[1]) for r in rows[:limit]))
-        next_cursor = rows[limit - 1][0] if len(rows) > limit else None
-        return Page(items=items, next_cursor=next_cursor, unreadable=unreadable)
