@@ -386,8 +386,8 @@ def _cmd_keys_retire(args: argparse.Namespace) -> int:
     _dev_environment(args.data_dir)
     from tether.bootstrap import Container
     from tether.config import Settings
-    from tether.connections.key_rotation import UNREADABLE_RECORDS
     from tether.crypto import load_keyring_file, save_keyring_file
+    from tether.remote_keys import retirement_refusal
 
     container = Container(Settings.from_env(task_worker=False))
     try:
@@ -396,22 +396,9 @@ def _cmd_keys_retire(args: argparse.Namespace) -> int:
         usage = container.key_rotation.key_usage()
     finally:
         container.close()
-    unreadable = usage.pop(UNREADABLE_RECORDS, {})
-    if unreadable:
-        counted = ", ".join(f"{n} {record.replace('_', ' ')}" for record, n in unreadable.items())
-        print(
-            f"cannot tell what {counted} record(s) seal: they cannot be read; delete them "
-            "(`tether keys rotate` names them) before retiring a key",
-            file=sys.stderr,
-        )
-        return 1
-    still = {kind: counts[args.key_id] for kind, counts in usage.items() if args.key_id in counts}
-    if still:
-        counted = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in still.items())
-        print(
-            f"key {args.key_id} still seals {counted}; run `tether keys rotate` first",
-            file=sys.stderr,
-        )
+    refusal = retirement_refusal(usage, args.key_id)
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
         return 1
     current = load_keyring_file(path)  # as it is now, should it have changed meanwhile
     if current is None:

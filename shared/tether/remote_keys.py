@@ -20,7 +20,7 @@ from tether.domain.errors import ConfigurationError
 if TYPE_CHECKING:
     from tether.bootstrap import Container
 
-__all__ = ["add_key", "retire_key"]
+__all__ = ["add_key", "retire_key", "retirement_refusal"]
 
 
 def _container(data_dir: str | None) -> tuple[Container, RemoteKeyringSource]:
@@ -54,29 +54,38 @@ def add_key(data_dir: str | None, key_id: str, key: bytes, *, primary: bool) -> 
     return 0
 
 
-def retire_key(data_dir: str | None, key_id: str) -> int:
+def retirement_refusal(usage: dict[str, dict[str, int]], key_id: str) -> str | None:
+    """Why ``key_id`` cannot leave the keyring yet, from the store's ``key_usage()`` (whatever
+    holds the keyring: this module's secret, or the keyring file), or ``None`` when nothing
+    in the store is sealed under it. Counts only, never what is sealed."""
     from tether.connections.key_rotation import UNREADABLE_RECORDS
 
+    unreadable = usage.get(UNREADABLE_RECORDS, {})
+    if unreadable:
+        counted = ", ".join(f"{n} {record.replace('_', ' ')}" for record, n in unreadable.items())
+        return (
+            f"cannot tell what {counted} record(s) seal: they cannot be read; delete them "
+            "(`tether keys rotate` names them) before retiring a key"
+        )
+    still = {
+        kind: counts[key_id]
+        for kind, counts in usage.items()
+        if kind != UNREADABLE_RECORDS and key_id in counts
+    }
+    if still:
+        counted = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in still.items())
+        return f"key {key_id} still seals {counted}; run `tether keys rotate` first"
+    return None
+
+
+def retire_key(data_dir: str | None, key_id: str) -> int:
     container, source = _container(data_dir)
     try:
         current = source.reload()
         remaining = current.without_key(key_id)  # refuses the primary or an unknown id
-        usage = container.key_rotation.key_usage()
-        unreadable = usage.pop(UNREADABLE_RECORDS, {})
-        if unreadable:
-            print(
-                f"cannot tell what {sum(unreadable.values())} record(s) seal: they cannot be "
-                "read; delete them (`tether keys rotate` names them) before retiring a key",
-                file=sys.stderr,
-            )
-            return 1
-        still = {kind: n[key_id] for kind, n in usage.items() if key_id in n}
-        if still:
-            counted = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in still.items())
-            print(
-                f"key {key_id} still seals {counted}; run `tether keys rotate` first",
-                file=sys.stderr,
-            )
+        refusal = retirement_refusal(container.key_rotation.key_usage(), key_id)
+        if refusal is not None:
+            print(refusal, file=sys.stderr)
             return 1
         source.save(remaining)
     finally:

@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 from flask import Request
 from pydantic import BaseModel, ValidationError
 
+from tether.api.request_body import read_body
 from tether.domain.bounded_json import loads_bounded
-from tether.domain.errors import InvalidRequest, PayloadTooLarge
+from tether.domain.errors import InvalidRequest
 
 __all__ = ["parse_body", "parse_query", "read_json_object"]
 
@@ -23,12 +24,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any]:
-    declared = request.content_length
-    if declared is not None and declared > max_bytes:
-        raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes")
-    raw = request.stream.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise PayloadTooLarge(f"the body is larger than {max_bytes} bytes")
+    raw = read_body(request, max_bytes=max_bytes)
     mimetype = request.mimetype
     if raw and mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
         raise InvalidRequest(

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING
 from flask import Request, Response
 
 from tether.api.endpoint import Call, Wiring, serve
+from tether.api.request_body import read_body
 from tether.api.responses import body_response
 from tether.api.routing import Router
 from tether.api.schemas import WebhookAccepted
-from tether.domain.errors import PayloadTooLarge, TetherError
+from tether.domain.errors import TetherError
 from tether.webhooks.model import InboundRequest
 
 if TYPE_CHECKING:
@@ -64,13 +65,7 @@ def _inbound(call: Call[Services], service: WebhookIntake) -> InboundRequest:
     public URL the sender called (``<public URL>/webhooks<path>[?query]``; the URL this
     instance saw when no public URL is configured)."""
     request = call.request
-    limit = service.max_body_bytes
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-    body = request.stream.read(limit + 1)
-    if len(body) > limit:
-        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+    body = read_body(request, max_bytes=service.max_body_bytes)
     base = call.services.public_url
     if base:
         url = f"{base.rstrip('/')}/{FUNCTION}{request.path}"
