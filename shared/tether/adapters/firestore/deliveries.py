@@ -12,10 +12,8 @@ from tether.adapters.firestore.documents import (
     aware,
     backend,
     decoded,
-    stored_json,
 )
 from tether.adapters.firestore.paths import doc_id
-from tether.adapters.record_decoding import decode_one
 from tether.domain.errors import InvalidRequest
 from tether.domain.models import Delivery
 from tether.domain.retention import Retention
@@ -49,12 +47,9 @@ class FirestoreDeliveries:
             ref.set(fields)
 
     def get_delivery(self, tenant_id: str, delivery_id: str) -> Delivery | None:
-        with backend():
-            snapshot = self._delivery_ref(tenant_id, delivery_id).get(field_paths=["record"])
-        if not snapshot.exists:
-            return None
-        delivery = decode_one(Delivery, stored_json(snapshot), record_id=delivery_id)
-        if delivery.tenant_id != tenant_id or delivery.id != delivery_id:
+        ref = self._delivery_ref(tenant_id, delivery_id)
+        delivery = self._database.read_record(Delivery, ref, delivery_id)
+        if delivery is None or delivery.tenant_id != tenant_id or delivery.id != delivery_id:
             return None
         return delivery
 

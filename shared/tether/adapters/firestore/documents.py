@@ -25,7 +25,7 @@ from tether.adapters.firestore.paths import (
     document_size,
     encode_scan_cursor,
 )
-from tether.adapters.record_decoding import decode_many
+from tether.adapters.record_decoding import decode_many, decode_one
 from tether.domain.errors import BackendUnavailable, InvalidRequest
 from tether.domain.models import Page
 
@@ -136,6 +136,16 @@ class FirestoreDatabase:
 
     def tenant(self, tenant_id: str) -> DocumentReference:
         return self.client.collection(TENANTS).document(doc_id(tenant_id))
+
+    def read_record(self, model: type[M], ref: DocumentReference, record_id: str) -> M | None:
+        """The ``record`` of the document at ``ref`` as ``model``, ``None`` when there is no
+        such document (one whose record no longer decodes raises, see :func:`decode_one`).
+        The caller checks the record is the one it asked for."""
+        with backend():
+            snapshot = ref.get(field_paths=["record"])
+        if not snapshot.exists:
+            return None
+        return decode_one(model, stored_json(snapshot), record_id=record_id)
 
     def unchanged_since(self, snapshot: Snapshot) -> Any:
         """Write option: only if the document still has the ``update_time`` we read."""

@@ -15,9 +15,7 @@ from tether.adapters.firestore.documents import (
     SETTINGS,
     SETTINGS_DOCUMENT,
     backend,
-    stored_json,
 )
-from tether.adapters.record_decoding import decode_one
 from tether.domain.errors import VersionConflict
 from tether.domain.models import AuditEvent, Page, TenantSettings
 
@@ -32,12 +30,9 @@ class FirestoreTenantSettings(AuditedWrites):
         return settings.document(SETTINGS_DOCUMENT)
 
     def get_tenant_settings(self, tenant_id: str) -> TenantSettings | None:
-        with backend():
-            snapshot = self._settings_ref(tenant_id).get(field_paths=["record"])
-        if not snapshot.exists:
-            return None
-        settings = decode_one(TenantSettings, stored_json(snapshot), record_id=tenant_id)
-        return settings if settings.tenant_id == tenant_id else None
+        ref = self._settings_ref(tenant_id)
+        settings = self._database.read_record(TenantSettings, ref, tenant_id)
+        return settings if settings is not None and settings.tenant_id == tenant_id else None
 
     def put_tenant_settings(
         self,

@@ -16,10 +16,8 @@ from tether.adapters.firestore.documents import (
     aware,
     backend,
     decoded,
-    stored_json,
 )
 from tether.adapters.firestore.paths import webhook_event_id
-from tether.adapters.record_decoding import decode_one
 from tether.domain.models import WebhookEvent
 
 __all__ = ["FirestoreWebhookEvents"]
@@ -59,12 +57,9 @@ class FirestoreWebhookEvents:
         return True
 
     def get_webhook_event(self, provider: str, dedupe_key: str) -> WebhookEvent | None:
-        with backend():
-            snapshot = self._event_ref(provider, dedupe_key).get(field_paths=["record"])
-        if not snapshot.exists:
-            return None
-        event = decode_one(WebhookEvent, stored_json(snapshot), record_id=dedupe_key)
-        if event.provider != provider or event.dedupe_key != dedupe_key:
+        ref = self._event_ref(provider, dedupe_key)
+        event = self._database.read_record(WebhookEvent, ref, dedupe_key)
+        if event is None or event.provider != provider or event.dedupe_key != dedupe_key:
             return None
         return event
 
