@@ -39,6 +39,7 @@ import logging
 import os
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -50,6 +51,7 @@ __all__ = [
     "DEFAULT_RELOAD_INTERVAL_SECONDS",
     "FileKeyringSource",
     "KeyringSource",
+    "PolledKeyringSource",
     "StaticKeyringSource",
 ]
 
@@ -93,11 +95,43 @@ class StaticKeyringSource:
         return f"StaticKeyringSource({self._keyring!r})"
 
 
+class PolledKeyringSource(ABC):
+    """What the file and the remote source share: :meth:`current` re-checks the origin at
+    most once per ``interval``, double-checked under the lock so that the requests arriving
+    together after the interval make one check, not one each. A subclass implements
+    :meth:`_check` (called under the lock; it restarts the interval)."""
+
+    def __init__(
+        self, keyring: Keyring, *, interval: float, monotonic: Callable[[], float]
+    ) -> None:
+        self._interval = interval
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._keyring = keyring
+        self._checked_at = monotonic()
+
+    @property
+    def interval(self) -> float:
+        return self._interval
+
+    def current(self) -> Keyring:
+        if self._monotonic() - self._checked_at < self._interval:
+            return self._keyring
+        with self._lock:
+            if self._monotonic() - self._checked_at >= self._interval:
+                self._check()
+            return self._keyring
+
+    @abstractmethod
+    def _check(self) -> None:
+        """Look at the origin and adopt a changed keyring (under the lock)."""
+
+
 def _stamp(stat: os.stat_result) -> _Stamp:
     return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
-class FileKeyringSource:
+class FileKeyringSource(PolledKeyringSource):
     """The keyring in a JSON file, re-read when the file changes.
 
     The file must exist (the container creates it in development). ``monotonic`` is
@@ -114,32 +148,16 @@ class FileKeyringSource:
         if interval < 0:
             raise ValueError("interval must not be negative")
         self._path = Path(path)
-        self._interval = interval
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
         loaded = self._read()
         if loaded is None:
             raise ConfigurationError("keyring: the keyring file does not exist")
         keyring, stamp = loaded
-        self._keyring = keyring
         self._stamp: _Stamp | None = stamp
-        self._checked_at = monotonic()
+        super().__init__(keyring, interval=interval, monotonic=monotonic)
 
     @property
     def path(self) -> Path:
         return self._path
-
-    @property
-    def interval(self) -> float:
-        return self._interval
-
-    def current(self) -> Keyring:
-        if self._monotonic() - self._checked_at < self._interval:
-            return self._keyring
-        with self._lock:
-            if self._monotonic() - self._checked_at >= self._interval:
-                self._check()
-            return self._keyring
 
     def reload(self) -> Keyring:
         with self._lock:

@@ -21,12 +21,12 @@ adapter hands in (``tether.adapters.secret_manager.keyring``,
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 from tether.crypto.keyring import Keyring
+from tether.crypto.keyring_source import PolledKeyringSource
 from tether.domain.errors import ConfigurationError, TetherError
 
 __all__ = ["KeyringOrigin", "RemoteKeyringSource"]
@@ -51,7 +51,7 @@ class KeyringOrigin(Protocol):
         ...
 
 
-class RemoteKeyringSource:
+class RemoteKeyringSource(PolledKeyringSource):
     def __init__(
         self,
         origin: KeyringOrigin,
@@ -63,33 +63,17 @@ class RemoteKeyringSource:
         if interval < 0 or min_reload_interval < 0:
             raise ValueError("intervals must not be negative")
         self._origin = origin
-        self._interval = interval
         self._min_reload = min_reload_interval
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._keyring = self._fetch()
-        self._fetched_at = monotonic()
+        super().__init__(self._fetch(), interval=interval, monotonic=monotonic)
 
     @property
     def origin(self) -> KeyringOrigin:
         return self._origin
 
-    @property
-    def interval(self) -> float:
-        return self._interval
-
-    def current(self) -> Keyring:
-        if self._monotonic() - self._fetched_at < self._interval:
-            return self._keyring
-        with self._lock:
-            if self._monotonic() - self._fetched_at >= self._interval:
-                self._refresh()
-            return self._keyring
-
     def reload(self) -> Keyring:
         with self._lock:
-            if self._monotonic() - self._fetched_at >= self._min_reload:
-                self._refresh()
+            if self._monotonic() - self._checked_at >= self._min_reload:
+                self._check()
             return self._keyring
 
     def save(self, keyring: Keyring) -> None:
@@ -97,15 +81,15 @@ class RemoteKeyringSource:
         with self._lock:
             self._origin.write(keyring.to_json())
             self._keyring = keyring
-            self._fetched_at = self._monotonic()
+            self._checked_at = self._monotonic()
 
     # -- under the lock (or in __init__) ----------------------------------------------------
     def _fetch(self) -> Keyring:
         text = self._origin.read()
         return Keyring.from_json(text)
 
-    def _refresh(self) -> None:
-        self._fetched_at = self._monotonic()
+    def _check(self) -> None:
+        self._checked_at = self._monotonic()
         try:
             keyring = self._fetch()
         except TetherError as exc:
