@@ -63,7 +63,6 @@ import math
 import queue as queue_module
 import re
 import secrets
-import signal
 import ssl
 import sys
 import threading
@@ -71,7 +70,6 @@ import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import Any
 
 import grpc
@@ -85,6 +83,7 @@ from google.protobuf import (  # type: ignore[import-untyped, unused-ignore]
 from google.rpc import status_pb2  # type: ignore[import-untyped, unused-ignore]
 
 from tether_emulators.cloud_tasks_oidc import JwksServer, OidcSigner, connectable_host
+from tether_emulators.foreground import stop_signals
 from tether_emulators.grpc_service import Method, RpcError, serve
 
 __all__ = ["SERVICE_NAME", "CloudTasksEmulator", "main"]
@@ -1094,20 +1093,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     emulator = CloudTasksEmulator(http_port=args.http_port, workers=args.workers)
     emulator.start(host=args.host, port=args.port)
-    done = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        done.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        print(f"export CLOUD_TASKS_EMULATOR_HOST={emulator.address}")
-        print(f"export CLOUD_TASKS_EMULATOR_JWKS_URL={emulator.jwks_url}", flush=True)
-        while not done.wait(timeout=1.0):
-            pass
+        with stop_signals() as done:
+            print(f"export CLOUD_TASKS_EMULATOR_HOST={emulator.address}")
+            print(f"export CLOUD_TASKS_EMULATOR_JWKS_URL={emulator.jwks_url}", flush=True)
+            while not done.wait(timeout=1.0):
+                pass
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         emulator.stop()
     return 0
 

@@ -30,7 +30,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
-from types import FrameType, TracebackType
+from types import TracebackType
+
+from tether_emulators.foreground import stop_signals
 
 __all__ = [
     "EMULATOR_HOST_VAR",
@@ -262,32 +264,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     emulator = FirestoreEmulator(args.host, args.port)
-    stopping = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_signals() as stopping:
         try:
-            emulator.start(timeout=args.timeout)
-        except EmulatorError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        print(f"export {EMULATOR_HOST_VAR}={emulator.address}", flush=True)
-        while not stopping.wait(0.5):
-            if not emulator.running:
-                lines = "\n".join(emulator.output())
-                print(
-                    f"error: the Firestore emulator exited; its last output:\n{lines}",
-                    file=sys.stderr,
-                )
+            try:
+                emulator.start(timeout=args.timeout)
+            except EmulatorError as exc:
+                print(f"error: {exc}", file=sys.stderr)
                 return 1
-        return 0
-    finally:
-        emulator.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            print(f"export {EMULATOR_HOST_VAR}={emulator.address}", flush=True)
+            while not stopping.wait(0.5):
+                if not emulator.running:
+                    lines = "\n".join(emulator.output())
+                    print(
+                        f"error: the Firestore emulator exited; its last output:\n{lines}",
+                        file=sys.stderr,
+                    )
+                    return 1
+            return 0
+        finally:
+            emulator.stop()
 
 
 if __name__ == "__main__":

@@ -58,17 +58,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 from tether_emulators.cloud_tasks_oidc import connectable_host
+from tether_emulators.foreground import stop_signals
 from tether_emulators.oauth_provider_grants import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -523,24 +523,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         issuer=args.issuer,
     )
     provider.start(host=args.host, port=args.port)
-    done = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        done.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        print(f"issuer:            {provider.issuer}")
-        print(f"authorization_url: {provider.authorization_url}")
-        print(f"token_url:         {provider.token_url}")
-        print(f"revocation_url:    {provider.revocation_url}")
-        print(f"api_url:           {provider.api_url}")
-        print(f"client_id:         {client.client_id}", flush=True)
-        while not done.wait(timeout=1.0):
-            pass
+        with stop_signals() as done:
+            print(f"issuer:            {provider.issuer}")
+            print(f"authorization_url: {provider.authorization_url}")
+            print(f"token_url:         {provider.token_url}")
+            print(f"revocation_url:    {provider.revocation_url}")
+            print(f"api_url:           {provider.api_url}")
+            print(f"client_id:         {client.client_id}", flush=True)
+            while not done.wait(timeout=1.0):
+                pass
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         provider.stop()
     return 0
 

@@ -54,7 +54,6 @@ import hashlib
 import ipaddress
 import json
 import re
-import signal
 import sys
 import threading
 import time
@@ -62,13 +61,13 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import FrameType
 from typing import Any
 
 import google_crc32c
 import grpc
 from google.cloud.secretmanager_v1.types import resources, service
 
+from tether_emulators.foreground import stop_signals
 from tether_emulators.grpc_service import Method, RpcError, serve
 
 __all__ = [
@@ -697,21 +696,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, RuntimeError) as exc:
         sys.stderr.write(f"cannot start the Secret Manager emulator: {exc}\n")
         return 1
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    sys.stdout.write(f"export {EMULATOR_HOST_VAR}={emulator.address}\n")
-    sys.stdout.flush()
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        emulator.stop(grace=1.0)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with stop_signals() as stop:
+        sys.stdout.write(f"export {EMULATOR_HOST_VAR}={emulator.address}\n")
+        sys.stdout.flush()
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:
+            emulator.stop(grace=1.0)
     return 0
 
 
