@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from google.cloud import tasks_v2
 from google.protobuf import duration_pb2, field_mask_pb2
 
 from tests.fixtures.cloud_tasks import CloudTasksEndpoint
+from tests.support.module_process import module_process
 from tether_emulators.cloud_tasks_oidc import subject_for
 
 SERVICE_ACCOUNT = "tasks-invoker@demo-project.iam.gserviceaccount.com"
@@ -586,14 +586,9 @@ def test_stats_count_calls_dispatches_and_retries(
 
 def test_command_line_prints_exports_and_stops_on_sigterm():
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tether_emulators.cloud_tasks", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    try:
+    with module_process(
+        "tether_emulators.cloud_tasks", "--port", "0", stderr=subprocess.DEVNULL, env=env
+    ) as process:
         assert process.stdout is not None
         host_line = process.stdout.readline().strip()
         jwks_line = process.stdout.readline().strip()
@@ -602,9 +597,3 @@ def test_command_line_prints_exports_and_stops_on_sigterm():
         assert jwks_line.endswith("/oauth2/v3/certs")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()

@@ -7,8 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -18,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.module_process import module_process
 from tether_emulators.oauth_provider import ClientSpec, OAuthProvider, s256
 
 # RFC 7636 Appendix B.
@@ -748,16 +747,13 @@ def test_stopped_provider_answers_nothing_and_restarts_with_its_state(http):
 
 
 def test_main_runs_until_sigterm(http):
-    command = [sys.executable, "-m", "tether_emulators.oauth_provider", "--port", "0"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
-        try:
-            assert process.stdout is not None
-            lines = dict(process.stdout.readline().split(":", 1) for _ in range(6))
-            token_url = lines["token_url"].strip()
-            assert token_url.startswith("http://127.0.0.1:")
-            assert lines["client_id"].strip() == CLIENT_ID
-            answer = http.post(token_url, data={"grant_type": "refresh_token"}, auth=BASIC)
-            assert_error(answer, 400, "invalid_request")
-        finally:
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=5) == 0
+    with module_process("tether_emulators.oauth_provider", "--port", "0") as process:
+        assert process.stdout is not None
+        lines = dict(process.stdout.readline().split(":", 1) for _ in range(6))
+        token_url = lines["token_url"].strip()
+        assert token_url.startswith("http://127.0.0.1:")
+        assert lines["client_id"].strip() == CLIENT_ID
+        answer = http.post(token_url, data={"grant_type": "refresh_token"}, auth=BASIC)
+        assert_error(answer, 400, "invalid_request")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0

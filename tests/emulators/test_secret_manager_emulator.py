@@ -4,8 +4,6 @@ gRPC: every request and answer goes through the client library's own serializati
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +12,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud.secretmanager_v1 import SecretManagerServiceClient, SecretVersion
 
+from tests.support.module_process import module_process
 from tether.adapters.secret_manager.client import secret_manager_client as make_client
 from tether_emulators.secret_manager import MAX_PAYLOAD_BYTES, SecretManagerEmulator
 
@@ -419,12 +418,7 @@ def test_counters(own_emulator, own_client):
 
 
 def test_command_line_prints_the_address_and_stops_on_sigterm():
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tether_emulators.secret_manager", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with module_process("tether_emulators.secret_manager", "--port", "0") as process:
         assert process.stdout is not None
         line = process.stdout.readline().strip()
         assert line.startswith("export SECRET_MANAGER_EMULATOR_HOST=127.0.0.1:")
@@ -436,9 +430,3 @@ def test_command_line_prints_the_address_and_stops_on_sigterm():
             client.transport.close()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
