@@ -43,16 +43,14 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
-from wsgiref.types import StartResponse, WSGIEnvironment
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from werkzeug.wrappers import Request, Response
 
-from tether_emulators.cloud_tasks_oidc import connectable_host
 from tether_emulators.datasets import Dataset, decode_cursor, encode_cursor
-from tether_emulators.wsgi_server import StoppableWSGIServer, serve_in_thread
+from tether_emulators.wsgi_server import ServedEmulator
 
 __all__ = ["Dataset", "DatasetApi", "decode_cursor", "encode_cursor", "main"]
 
@@ -75,8 +73,11 @@ def _json(payload: Any, status: int = 200, headers: Mapping[str, str] | None = N
     return response
 
 
-class DatasetApi:
+class DatasetApi(ServedEmulator):
     """The dataset API on loopback (``start()`` / ``stop()``, or as a context manager)."""
+
+    _what = "the dataset API"
+    _thread_name = "dataset-api"
 
     def __init__(
         self,
@@ -87,15 +88,12 @@ class DatasetApi:
     ) -> None:
         if not 1 <= default_limit <= max_limit:
             raise ValueError("default_limit must be 1..max_limit")
+        super().__init__()
         self.default_limit = default_limit
         self.max_limit = max_limit
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
         self._datasets: dict[str, Dataset] = {}
-        self._host = "127.0.0.1"
-        self._port: int | None = None
-        self._server: StoppableWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self.requests = 0
 
     # -- datasets -----------------------------------------------------------------------------
@@ -113,45 +111,8 @@ class DatasetApi:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen on ``host:port`` (0: a free port) from a daemon thread; the port."""
-        if self._server is not None:
-            raise RuntimeError("the dataset API is already started")
-        server = StoppableWSGIServer(host, port, self._wsgi, None)
-        self._host = host
-        self._port = int(server.server_port)
-        self._server = server
-        self._thread = serve_in_thread(server, "dataset-api")
-        return self._port
-
-    def stop(self) -> None:
-        """Stop listening and close every connection (the datasets are kept)."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.stop()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-                self._thread = None
-
-    def __enter__(self) -> DatasetApi:
-        if self._server is None:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """``http://host:port``, without a trailing slash."""
-        if self._port is None:
-            raise RuntimeError("the dataset API was never started")
-        return f"http://{connectable_host(self._host)}:{self._port}"
+    def _wsgi_app(self) -> WSGIApplication:
+        return self._wsgi
 
     # -- WSGI ---------------------------------------------------------------------------------
 

@@ -64,10 +64,9 @@ import time
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from types import TracebackType
 from typing import Any
+from wsgiref.types import WSGIApplication
 
-from tether_emulators.cloud_tasks_oidc import connectable_host
 from tether_emulators.foreground import stop_signals
 from tether_emulators.oauth_provider_grants import (
     DEFAULT_CLIENT_ID,
@@ -92,7 +91,7 @@ from tether_emulators.oauth_provider_http import (
     ProviderApp,
     RequestRecord,
 )
-from tether_emulators.wsgi_server import StoppableWSGIServer, serve_in_thread
+from tether_emulators.wsgi_server import ServedEmulator
 
 __all__ = [
     "ClientSpec",
@@ -108,9 +107,12 @@ __all__ = [
 MAX_RECORDS = 10_000
 
 
-class OAuthProvider:
+class OAuthProvider(ServedEmulator):
     """The provider. Every setting, injection and counter is safe to use from test threads
     while the server threads answer requests."""
+
+    _what = "the OAuth provider"
+    _thread_name = "oauth-provider"
 
     def __init__(
         self,
@@ -128,6 +130,7 @@ class OAuthProvider:
         subject: str = "user-1",
         extra_token_fields: Mapping[str, Any] | None = None,
     ) -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self._settings = ProviderSettings(
             access_token_lifetime=access_token_lifetime,
@@ -155,64 +158,14 @@ class OAuthProvider:
         self._stats: Counter[str] = Counter()
         self._records: deque[RequestRecord] = deque(maxlen=MAX_RECORDS)
         self._clock_offset = 0.0
-        self._host = "127.0.0.1"
-        self._port: int | None = None
-        self._server: StoppableWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
         self._app = ProviderApp(self)
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen on ``host:port`` (0: a free port) from a daemon thread; the port."""
-        if self._server is not None:
-            raise RuntimeError("the OAuth provider is already started")
-        server = StoppableWSGIServer(host, port, self._app)
-        self._host = host
-        self._port = int(server.server_port)
-        self._stopping.clear()
-        self._server = server
-        self._thread = serve_in_thread(server, "oauth-provider")
-        return self.port
-
-    def stop(self) -> None:
-        """Stop listening (state is kept: ``start()`` again serves the same tokens)."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()
-        server.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> OAuthProvider:
-        if self._server is None:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _wsgi_app(self) -> WSGIApplication:
+        return self._app
 
     # -- addresses ------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The port listened on (after ``stop()``, the one it had)."""
-        if self._port is None:
-            raise RuntimeError("the OAuth provider was never started")
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """``http://host:port``, without a trailing slash."""
-        return f"http://{connectable_host(self._host)}:{self.port}"
 
     @property
     def issuer(self) -> str:

@@ -56,16 +56,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlencode
-from wsgiref.types import StartResponse, WSGIEnvironment
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from werkzeug.wrappers import Request, Response
 
-from tether_emulators.cloud_tasks_oidc import connectable_host
 from tether_emulators.sample_api_server import self_signed_certificate
-from tether_emulators.wsgi_server import StoppableWSGIServer, serve_in_thread
+from tether_emulators.wsgi_server import ServedEmulator
 
 __all__ = [
     "AuthMode",
@@ -184,9 +182,12 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
     return _json({"error": {"status": status, "message": message}}, status, headers)
 
 
-class SampleApi:
+class SampleApi(ServedEmulator):
     """The sample API. Settings, injections and records are safe to use from test threads while
     server threads answer requests."""
+
+    _what = "the sample API"
+    _thread_name = "test-api"
 
     def __init__(
         self,
@@ -205,6 +206,7 @@ class SampleApi:
             raise ValueError(f"items must be 0..{MAX_ITEMS}")
         if not 1 <= default_limit <= max_limit:
             raise ValueError("default_limit must be 1..max_limit")
+        super().__init__()
         self._lock = threading.Lock()
         self.items = items
         self.auth = auth
@@ -221,11 +223,6 @@ class SampleApi:
         self._injections: list[_Injection] = []
         self._records: deque[RecordedRequest] = deque(maxlen=MAX_RECORDED)
         self._in_flight = 0
-        self._host = "127.0.0.1"
-        self._port: int | None = None
-        self._server: StoppableWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
         self._routes: dict[str, Callable[[Request], Response]] = {
             "/cursor/items": self._cursor_items,
             "/link/items": self._link_items,
@@ -242,57 +239,19 @@ class SampleApi:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen on ``host:port`` (0: a free port) from a daemon thread; the port."""
-        if self._server is not None:
-            raise RuntimeError("the sample API is already started")
-        server = StoppableWSGIServer(
-            host, port, self._wsgi, self._tls_context() if self.tls else None
-        )
-        self._host = host
-        self._port = int(server.server_port)
-        self._stopping.clear()
-        self._server = server
-        self._thread = serve_in_thread(server, "test-api")
-        return self._port
+    def _wsgi_app(self) -> WSGIApplication:
+        return self._wsgi
 
-    def stop(self) -> None:
-        """Stop listening and close every connection (records and settings are kept)."""
-        server, self._server = self._server, None
-        if server is not None:
-            self._stopping.set()
-            server.stop()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-                self._thread = None
+    def _server_tls(self) -> ssl.SSLContext | None:
+        return self._tls_context() if self.tls else None
+
+    def _after_stop(self) -> None:
         if self._tls_dir is not None:
             self._tls_dir.cleanup()
             self._tls_dir = None
 
-    def __enter__(self) -> SampleApi:
-        if self._server is None:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("the sample API was never started")
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """``http(s)://host:port``, without a trailing slash."""
-        scheme = "https" if self.tls else "http"
-        return f"{scheme}://{connectable_host(self._host)}:{self.port}"
+    def _scheme(self) -> str:
+        return "https" if self.tls else "http"
 
     # -- TLS ----------------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
-"""The loopback HTTP server the local emulators (sample API, OAuth provider) run on.
+"""The loopback HTTP server the local emulators (sample API, dataset API, OAuth provider) run
+on.
 
 A werkzeug ``ThreadedWSGIServer`` that remembers its open connections, so that :meth:`stop`
 also ends keep-alive connections and returns at once, optionally wrapping each connection in
-TLS in its own handler thread; and a request handler that never logs query strings (they can
-hold keys or codes).
+TLS in its own handler thread; a request handler that never logs query strings (they can
+hold keys or codes); and :class:`ServedEmulator`, the lifecycle the emulators share.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ import socket
 import ssl
 import threading
 import urllib.parse
-from typing import Any
+from types import TracebackType
+from typing import Any, ClassVar, Self
 from wsgiref.types import WSGIApplication
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from tether_emulators.cloud_tasks_oidc import connectable_host
 
-__all__ = ["QuietRequestHandler", "StoppableWSGIServer", "serve_in_thread"]
+__all__ = ["QuietRequestHandler", "ServedEmulator", "StoppableWSGIServer", "serve_in_thread"]
 
 log = logging.getLogger("tether_emulators.http")
 
@@ -122,3 +124,83 @@ def serve_in_thread(server: StoppableWSGIServer, name: str) -> threading.Thread:
     )
     thread.start()
     return thread
+
+
+class ServedEmulator:
+    """An emulator served by one :class:`StoppableWSGIServer`: :meth:`start` listens from a
+    daemon thread, :meth:`stop` stops and keeps the emulator's state (``start()`` again serves
+    the same), ``with`` starts it for the block; :attr:`port` and :attr:`url` say where.
+    Subclasses give :meth:`_wsgi_app`, and may serve TLS (:meth:`_server_tls`) or clean up
+    after a stop (:meth:`_after_stop`)."""
+
+    _what: ClassVar[str]  # "the sample API", in errors
+    _thread_name: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._host = "127.0.0.1"
+        self._port: int | None = None
+        self._server: StoppableWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        # Set while stopping: handlers that sleep wait on it instead, so a stop is prompt.
+        self._stopping = threading.Event()
+
+    def _wsgi_app(self) -> WSGIApplication:
+        raise NotImplementedError
+
+    def _server_tls(self) -> ssl.SSLContext | None:
+        """The TLS context to serve with; ``None``: plain HTTP."""
+        return None
+
+    def _after_stop(self) -> None:
+        """What a stop also undoes (called by every :meth:`stop`)."""
+
+    def _scheme(self) -> str:
+        return "http"
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen on ``host:port`` (0: a free port) from a daemon thread; the port."""
+        if self._server is not None:
+            raise RuntimeError(f"{self._what} is already started")
+        server = StoppableWSGIServer(host, port, self._wsgi_app(), self._server_tls())
+        self._host = host
+        self._port = int(server.server_port)
+        self._stopping.clear()
+        self._server = server
+        self._thread = serve_in_thread(server, self._thread_name)
+        return self._port
+
+    def stop(self) -> None:
+        """Stop listening and close every connection (the emulator's state is kept)."""
+        server, self._server = self._server, None
+        if server is not None:
+            self._stopping.set()
+            server.stop()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+                self._thread = None
+        self._after_stop()
+
+    def __enter__(self) -> Self:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The port listened on (after ``stop()``, the one it had)."""
+        if self._port is None:
+            raise RuntimeError(f"{self._what} was never started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``http(s)://host:port``, without a trailing slash."""
+        return f"{self._scheme()}://{connectable_host(self._host)}:{self.port}"
