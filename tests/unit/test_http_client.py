@@ -6,7 +6,6 @@ sleeps for real except the few that exercise socket timeouts (fractions of a sec
 
 from __future__ import annotations
 
-import datetime as dt
 import email.utils
 import gzip
 import json
@@ -22,11 +21,8 @@ from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.support.certificates import certificate_files
 from tests.support.concurrency import together
 from tests.support.loopback_http import LoopbackHTTP, QuietHandler
 from tether.http.auth import BearerAuth, CallbackBearerAuth, HeaderApiKey, QueryApiKey
@@ -779,36 +775,6 @@ def test_local_rate_limiter_is_thread_safe():
 # -- TLS -----------------------------------------------------------------------------------
 
 
-def self_signed(tmp_path: Path, name: str) -> tuple[Path, Path, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem = cert.public_bytes(serialization.Encoding.PEM)
-    cert_path = tmp_path / f"{name}.crt"
-    key_path = tmp_path / f"{name}.key"
-    cert_path.write_bytes(pem)
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path, pem
-
-
 class Recording(httpx.BaseTransport):
     """Records what the client hands the transport (URL and extensions), then sends it."""
 
@@ -825,7 +791,7 @@ class Recording(httpx.BaseTransport):
 
 
 def tls_server(serve, tmp_path: Path, name: str) -> tuple[Server, bytes, list[str | None]]:
-    cert_path, key_path, pem = self_signed(tmp_path, name)
+    cert_path, key_path, pem = certificate_files(tmp_path, [name], name)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
     sni_seen: list[str | None] = []

@@ -7,7 +7,6 @@ SNI of its handshake), so the tests see the client's sockets close from the othe
 
 from __future__ import annotations
 
-import datetime as dt
 import ssl
 import threading
 import time
@@ -16,11 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.support.certificates import certificate_files
 from tests.support.loopback_http import LoopbackHTTP, QuietHandler
 from tether.bootstrap import Container
 from tether.config import Settings
@@ -32,36 +28,6 @@ from tether.http.host_transports import DEFAULT_MAX_HOSTS, HostTransports
 
 NAMES = [f"h{i}.pool.test" for i in range(12)]
 HALF = 32 * 1024  # each half of the streamed body
-
-
-def certificate(tmp_path: Path, names: list[str]) -> tuple[Path, Path, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem = cert.public_bytes(serialization.Encoding.PEM)
-    (cert_path := tmp_path / "pool.crt").write_bytes(pem)
-    (key_path := tmp_path / "pool.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path, pem.decode()
 
 
 class PoolServer:
@@ -142,11 +108,11 @@ def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
 
 @pytest.fixture
 def tls_server(tmp_path: Path) -> Iterator[tuple[PoolServer, str]]:
-    cert_path, key_path, pem = certificate(tmp_path, NAMES)
+    cert_path, key_path, pem = certificate_files(tmp_path, NAMES, "pool")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
     server = PoolServer(context)
-    yield server, pem
+    yield server, pem.decode()
     server.close()
 
 
