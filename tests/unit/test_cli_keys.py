@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli_data_dir import data_dir
 from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions
 from tether.adapters.db_secrets.retired_versions import version_of
 from tether.adapters.sqlite import SqliteConnectionStore
@@ -18,17 +19,9 @@ from tether.cli import main
 from tether.crypto import Keyring, Sealer, load_keyring_file, new_key_entry, save_keyring_file
 from tether.domain.models import Connection
 
+__all__ = ["data_dir"]  # fixtures
+
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "data"
-    # The command sets these for itself; monkeypatch puts them back after the test.
-    monkeypatch.setenv("TETHER_DATA_DIR", str(folder))
-    monkeypatch.setenv("TETHER_MODE", "dev")
-    monkeypatch.setenv("TETHER_AUTH", "dev")
-    return folder
 
 
 def _stored(data_dir: Path, cid: str, sealer: Sealer) -> None:

@@ -11,20 +11,14 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.support.cli_data_dir import data_dir
 from tether.bootstrap import Container
 from tether.cli import main
 from tether.config import Settings
 from tether.connections.commands import ListConnections
 from tether.domain.models import Principal
 
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "data"
-    monkeypatch.setenv("TETHER_DATA_DIR", str(folder))
-    monkeypatch.setenv("TETHER_MODE", "dev")
-    monkeypatch.setenv("TETHER_AUTH", "dev")
-    return folder
+__all__ = ["data_dir"]  # fixtures
 
 
 def _line(tenant: str, key: str, secret: str, name: str) -> str:

@@ -196,6 +196,20 @@ def create(stack: Stack, command: CreateConnection) -> tuple[Connection, str | N
     return connection, issued.url, issued.secret
 
 
+def routed_stripe_connection(stack: Stack, account: str) -> Connection:
+    """A Stripe connection with its own webhook secret, to which app-level deliveries for
+    ``account`` are routed."""
+    created = stack.connections.create(
+        PRINCIPAL,
+        CreateConnection(
+            provider="stripe",
+            credentials={"api_key": "sk_test_abcdefghijklmnop", "webhook_secret": STRIPE_SECRET},
+        ),
+    )
+    stack.routes[("stripe", account)] = created
+    return created
+
+
 def generic_connection(stack: Stack, secret: str) -> tuple[Connection, str]:
     """A generic ``webhook`` connection with the tenant's own secret, and its URL token."""
     connection, url, minted = create(
@@ -510,14 +524,7 @@ def test_an_app_level_event_is_routed_to_its_connection(stack: Stack) -> None:
 
 
 def test_a_per_connection_secret_is_used_after_routing(stack: Stack) -> None:
-    created = stack.connections.create(
-        PRINCIPAL,
-        CreateConnection(
-            provider="stripe",
-            credentials={"api_key": "sk_test_abcdefghijklmnop", "webhook_secret": STRIPE_SECRET},
-        ),
-    )
-    stack.routes[("stripe", "acct_1")] = created
+    created = routed_stripe_connection(stack, "acct_1")
     event = {"id": "evt_1", "type": "invoice.paid", "account": "acct_1"}
     accepted = stack.intake.receive_for_provider("stripe", stripe_request(STRIPE_SECRET, event))
     assert (accepted.status, accepted.connection_id) == ("enqueued", created.id)
@@ -618,14 +625,7 @@ def test_processing_drops_events_of_a_deleted_connection_and_skips_missing_ones(
 
 
 def test_processing_a_stripe_event_uses_its_normalizer_and_notify_url(stack: Stack) -> None:
-    created = stack.connections.create(
-        PRINCIPAL,
-        CreateConnection(
-            provider="stripe",
-            credentials={"api_key": "sk_test_abcdefghijklmnop", "webhook_secret": STRIPE_SECRET},
-        ),
-    )
-    stack.routes[("stripe", "acct_9")] = created
+    created = routed_stripe_connection(stack, "acct_9")
     created_at = int((T0 - timedelta(minutes=5)).timestamp())
     event = {
         "id": "evt_9",
