@@ -2,8 +2,9 @@
 
 Red-team steps, through the deployed functions: a PATCH that moves a connection's base URL,
 token URL or database host must bring the credentials again, or nothing is written; once
-moved, nothing stored follows; and no outbound call attaches a connection's credentials to an
-origin outside its destination. "elsewhere" is a second local API that records what reaches it.
+moved, nothing stored follows (an OAuth grant it drops is revoked at the old provider); and
+no outbound call attaches a connection's credentials to an origin outside its destination.
+"elsewhere" is a second local API that records what reaches it.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from pydantic import SecretStr
 from tests.conftest import bearer
 from tests.functions.conftest import SOURCE
 from tests.functions.oauth_harness import ACME as OAUTH_ACME
-from tests.functions.oauth_harness import clock, connect, flow
+from tests.functions.oauth_harness import Flow, clock, connect, flow, running_flow
 from tether.bootstrap import Container, reset_container
 from tether.config import OAuthClientCredentials, Settings
+from tether.domain.clock import FixedClock
+from tether_emulators.oauth_provider import OAuthProvider
 from tether_emulators.sample_api import AuthRequirement, SampleApi
 
 __all__ = ["clock", "flow"]  # fixtures
@@ -224,6 +227,118 @@ def test_moving_an_oauth_token_url_needs_a_new_grant(flow, sample_api_factory):
     refreshed = connections.post(f"/{connection_id}/refresh", headers=OAUTH_ACME)
     assert 400 <= refreshed.status_code < 500
     assert elsewhere.requests == []
+
+
+class Rehoming:
+    """An OAuth connection's old provider (``flow.provider``) and the new one it moves to;
+    both reachable, so a token sent to the wrong one would arrive and be recorded."""
+
+    def __init__(self, flow: Flow, new: OAuthProvider) -> None:
+        self.flow = flow
+        self.old = flow.provider
+        self.new = new
+
+    def refresh_token(self, connection_id: str) -> str:
+        record = self.flow.container.store.get_connection("acme", connection_id)
+        assert record is not None
+        payload = self.flow.container.secrets.get(
+            tenant_id="acme", connection_id=connection_id, ref=record.credential_ref
+        )
+        return str(payload["refresh_token"])
+
+    def patch(self, connection_id: str, body: dict[str, Any]) -> Any:
+        return self.flow.connections.patch(f"/{connection_id}", json=body, headers=OAUTH_ACME)
+
+    def moved_config(self, connection_id: str) -> dict[str, Any]:
+        view = self.flow.connections.get(f"/{connection_id}", headers=OAUTH_ACME).get_json()
+        return {
+            **view["config"],
+            "authorization_url": self.new.authorization_url,
+            "token_url": self.new.token_url,
+            "revocation_url": self.new.revocation_url,
+            "issuer": self.new.issuer,
+        }
+
+    def audit_actions(self, connection_id: str) -> list[str]:
+        answer = self.flow.connections.get(f"/{connection_id}/audit", headers=OAUTH_ACME)
+        return [entry["action"] for entry in answer.get_json()["audit"]]
+
+
+@pytest.fixture
+def rehoming(
+    settings: Settings,
+    oauth_provider: OAuthProvider,
+    oauth_provider_factory: Any,
+    clock: FixedClock,
+) -> Iterator[Rehoming]:
+    new = oauth_provider_factory()
+    allow = f"127.0.0.1:{oauth_provider.port},127.0.0.1:{new.port}"
+    for moving in running_flow(settings, oauth_provider, clock, egress_allowlist=allow):
+        yield Rehoming(moving, new)
+
+
+def test_moving_an_oauth_connection_revokes_its_old_grant_at_the_old_provider(rehoming):
+    connection_id = connect(rehoming.flow)
+    old_refresh = rehoming.refresh_token(connection_id)
+    rehoming.old.reset_stats()
+
+    moved = rehoming.patch(
+        connection_id,
+        {
+            "config": rehoming.moved_config(connection_id),
+            "credentials": {"client_secret": "a-new-client-secret"},
+        },
+    )
+
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["status_detail"]["code"] == "RECONNECT_REQUIRED"
+    assert not rehoming.old.is_active(old_refresh)
+    revocations = rehoming.old.requests("revoke")
+    assert revocations and all(r.status == 200 for r in revocations)
+    assert {r.client_id for r in revocations} == {"tether-test"}  # the old client
+    assert rehoming.new.requests() == []  # nothing of the old grant goes to the new origin
+    assert "token.revoked" in rehoming.audit_actions(connection_id)
+
+
+def test_a_failed_revocation_does_not_block_the_move(rehoming):
+    connection_id = connect(rehoming.flow)
+    old_refresh = rehoming.refresh_token(connection_id)
+    rehoming.old.inject("revoke", status=503, times=5)
+
+    moved = rehoming.patch(
+        connection_id,
+        {
+            "config": rehoming.moved_config(connection_id),
+            "credentials": {"client_secret": "a-new-client-secret"},
+        },
+    )
+
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["config"]["token_url"] == rehoming.new.token_url
+    assert "token.revocation_failed" in rehoming.audit_actions(connection_id)
+    audit = rehoming.flow.connections.get(f"/{connection_id}/audit", headers=OAUTH_ACME)
+    assert old_refresh not in audit.get_data(as_text=True)
+    assert rehoming.new.requests() == []
+
+
+def test_a_patch_that_does_not_move_the_destination_revokes_nothing(rehoming):
+    connection_id = connect(rehoming.flow)
+    old_refresh = rehoming.refresh_token(connection_id)
+    rehoming.old.reset_stats()
+    view = rehoming.flow.connections.get(f"/{connection_id}", headers=OAUTH_ACME).get_json()
+
+    renamed = rehoming.patch(connection_id, {"display_name": "Renamed"})
+    same_origin = rehoming.patch(
+        connection_id, {"config": {**view["config"], "scopes": ["profile"]}}
+    )
+
+    assert renamed.status_code == 200
+    assert same_origin.status_code == 200, same_origin.get_json()
+    assert same_origin.get_json()["status"] == "active"
+    assert rehoming.old.requests("revoke") == []
+    assert rehoming.old.is_active(old_refresh)
+    assert rehoming.new.requests() == []
+    assert "token.revoked" not in rehoming.audit_actions(connection_id)
 
 
 @pytest.fixture

@@ -341,6 +341,10 @@ class ConnectionService:
         except BaseException:
             retire_quietly(self._secrets, principal.tenant_id, connection_id, new_ref)
             raise
+        if moved:
+            # The dropped grant was bound to the old destination: revoke it there (the old
+            # config's endpoint and client, the old tokens) before the old version is retired.
+            self._revoke_tokens(current)
         if new_ref is not None:
             # The record now points at the new version; the old one is superseded.
             retire_quietly(
@@ -356,10 +360,8 @@ class ConnectionService:
             if self._remove_unreadable(principal, connection_id):
                 return
             current = self.get(principal, connection_id)  # it was fixed or removed meanwhile
-        if self._revoke is not None and current.auth_mode in _OAUTH_MODES:
-            # RFC 7009 at the provider first, while the tokens still exist; best effort
-            # (a failure is audited by the revoker and never blocks the delete).
-            self._revoke(current)
+        if self._revoke_tokens(current):
+            # Revoked first, while the tokens still exist; the revoker may have re-read it.
             current = self.get(principal, connection_id)
         read = current
 
@@ -450,6 +452,15 @@ class ConnectionService:
             self._publish(ConnectionEvent.CREDENTIALS_UPDATED, stored)
         if stored.status == ConnectionStatus.ACTIVE and current.status in _RECOVERABLE:
             self._publish(ConnectionEvent.RECOVERED, stored, previous_status=current.status.value)
+
+    def _revoke_tokens(self, connection: Connection) -> bool:
+        """Revoke ``connection``'s OAuth tokens at its provider (RFC 7009), as the record
+        names them; whether a revocation was attempted. Best effort: a failure is logged and
+        audited by the revoker and never blocks the delete or update that drops the grant."""
+        if self._revoke is None or connection.auth_mode not in _OAUTH_MODES:
+            return False
+        self._revoke(connection)
+        return True
 
     def _destroy_credentials(
         self, tenant_id: str, connection_id: str, ref: CredentialRef | None

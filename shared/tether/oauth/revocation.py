@@ -1,10 +1,12 @@
-"""Revoking a connection's OAuth tokens at the provider (RFC 7009) when it is deleted.
+"""Revoking a connection's OAuth tokens at the provider (RFC 7009) when it is deleted, or when
+an update moves its destination and drops the grant (revoked at the old destination: the
+record given is the one before the move, so its config, client and tokens are the old ones).
 
 Best effort: the refresh token and the still unexpired access token are each sent to the
 provider's revocation endpoint, when the catalog names one. The outcome is audited
 (``token.revoked`` with the tokens revoked, or ``token.revocation_failed`` with a reason code)
-and never raised: a provider that is down must not keep a tenant from deleting a connection.
-Tokens never appear in logs or audit entries.
+and never raised: a provider that is down must not keep a tenant from deleting or moving a
+connection. Tokens never appear in logs or audit entries.
 """
 
 from __future__ import annotations
@@ -68,8 +70,8 @@ class TokenRevocation:
 
     def revoke(self, connection: Connection, *, actor: str | None = None) -> None:
         """Revoke the refresh token and the access token at the provider (RFC 7009), when
-        it has a revocation endpoint. Best effort for connection delete: a failure is
-        audited (``token.revocation_failed`` with a reason code) and never raised."""
+        it has a revocation endpoint. Best effort for connection delete and move: a failure
+        is audited (``token.revocation_failed`` with a reason code) and never raised."""
         if connection.auth_mode != _OAUTH2:
             return
         revoked: list[str] = []
