@@ -341,6 +341,32 @@ def test_a_patch_that_does_not_move_the_destination_revokes_nothing(rehoming):
     assert "token.revoked" not in rehoming.audit_actions(connection_id)
 
 
+def test_a_connected_oauth_connection_can_change_its_client_secret_alone(rehoming):
+    """The grant's refresh token is Tether's, kept beside the tenant's fields: a PATCH of the
+    tenant's own credential fields keeps it and does not validate it as a tenant field."""
+    connection_id = connect(rehoming.flow)
+    old_refresh = rehoming.refresh_token(connection_id)
+
+    changed = rehoming.patch(connection_id, {"credentials": {"client_secret": "rotated-secret"}})
+
+    assert changed.status_code == 200, changed.get_json()
+    assert changed.get_json()["status"] == "active"
+    assert rehoming.refresh_token(connection_id) == old_refresh  # the grant stays
+    assert rehoming.old.requests("revoke") == []
+
+
+@pytest.mark.parametrize("value", ["planted", None])
+def test_a_tenant_cannot_write_the_grant_fields_through_a_patch(rehoming, value):
+    connection_id = connect(rehoming.flow)
+    old_refresh = rehoming.refresh_token(connection_id)
+
+    refused = rehoming.patch(connection_id, {"credentials": {"refresh_token": value}})
+
+    assert refused.status_code == 400, refused.get_json()
+    assert refused.get_json()["error"]["code"] == "INVALID_CREDENTIALS"
+    assert rehoming.refresh_token(connection_id) == old_refresh
+
+
 @pytest.fixture
 def zoho(settings: Settings) -> Iterator[Clients]:
     configured = settings.model_copy(

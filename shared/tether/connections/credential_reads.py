@@ -16,7 +16,17 @@ from tether.domain.models import Connection
 from tether.logs import register_secret
 from tether.ports import ConnectionRepository, SecretStore
 
-__all__ = ["payload_of", "remember_secrets"]
+__all__ = ["GRANT_FIELDS", "REFRESH_TOKEN_FIELD", "payload_of", "remember_secrets", "tenant_fields"]
+
+# Where an OAuth grant lives in a credential payload: beside the tenant's own fields (a client
+# secret, say), written by the OAuth flow and refreshes, never by a tenant's PATCH.
+REFRESH_TOKEN_FIELD = "refresh_token"  # noqa: S105 - a field name, not a secret
+GRANT_FIELDS = frozenset({REFRESH_TOKEN_FIELD})
+
+
+def tenant_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """``payload`` without the grant's fields: what the catalog's credentials schema checks."""
+    return {name: value for name, value in payload.items() if name not in GRANT_FIELDS}
 
 
 def remember_secrets(payload: Mapping[str, Any]) -> None:

@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tether.catalog.destination import destination_of
 from tether.connections.commands import CreateConnection, ListConnections, UpdateConnection
 from tether.connections.config_urls import check_config_urls
-from tether.connections.credential_reads import payload_of, remember_secrets
+from tether.connections.credential_reads import (
+    GRANT_FIELDS,
+    payload_of,
+    remember_secrets,
+    tenant_fields,
+)
 from tether.connections.events import ConnectionEvent, ConnectionEvents
 from tether.connections.masking import credential_hints
 from tether.domain.audit import audit_entry
@@ -294,9 +299,17 @@ class ConnectionService:
             if moved:
                 # Bound to the old destination: nothing stored follows the new one.
                 merged = {k: v for k, v in request.credentials.items() if v is not None}
+                checked = merged
             else:
                 merged = self._merged_credentials(principal, current, request.credentials)
-            validate_against_schema(merged, provider.credentials_schema, section="credentials")
+                # The stored grant is kept and not the tenant's to check; a grant field the
+                # request names (even as null) is checked, and the schema refuses it.
+                named = GRANT_FIELDS & request.credentials.keys()
+                checked = {
+                    **tenant_fields(merged),
+                    **{name: request.credentials[name] for name in named},
+                }
+            validate_against_schema(checked, provider.credentials_schema, section="credentials")
             new_ref = self._secrets.put(
                 tenant_id=principal.tenant_id,
                 connection_id=connection_id,

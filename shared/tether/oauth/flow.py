@@ -37,7 +37,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from tether.connections.commands import StartOAuth
 from tether.connections.config_urls import check_config_urls
-from tether.connections.credential_reads import payload_of
+from tether.connections.credential_reads import REFRESH_TOKEN_FIELD, payload_of
 from tether.connections.events import ConnectionEvent, ConnectionEvents
 from tether.connections.masking import credential_hints
 from tether.connections.service import validate_against_schema
@@ -67,7 +67,7 @@ from tether.oauth.authorize import authorization_url, new_state, state_hash
 from tether.oauth.clients import OAuthClients, requested_scopes
 from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
 from tether.oauth.pkce import new_verifier, s256_challenge
-from tether.oauth.token_storage import REFRESH_TOKEN_FIELD, TokenStorage
+from tether.oauth.token_storage import TokenStorage
 from tether.ports import AuditLog, ConnectionRepository, OAuthStateRepository, SecretStore
 
 if TYPE_CHECKING:

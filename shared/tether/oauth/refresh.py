@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from tether.connections.credential_reads import payload_of
+from tether.connections.credential_reads import REFRESH_TOKEN_FIELD, payload_of
 from tether.connections.events import ConnectionEvents
 from tether.domain.clock import Clock
 from tether.domain.errors import (
@@ -60,7 +60,7 @@ from tether.oauth.refresh_failures import (
 from tether.oauth.refresh_lease import Flights, RefreshLease
 from tether.oauth.refresh_policy import RefreshPolicy, is_due, newer_token
 from tether.oauth.refresh_schedule import RefreshSchedule
-from tether.oauth.token_storage import REFRESH_TOKEN_FIELD, TokenStorage
+from tether.oauth.token_storage import TokenStorage
 from tether.ports import ConnectionRepository, LeaseStore, SecretStore, TaskQueue
 
 __all__ = ["RefreshEndpoint", "RefreshRecords", "TokenRefresh"]

@@ -15,14 +15,14 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from tether.connections.credential_reads import payload_of
+from tether.connections.credential_reads import REFRESH_TOKEN_FIELD, payload_of
 from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock
 from tether.domain.errors import TetherError
 from tether.domain.ids import IdGenerator
 from tether.domain.models import AuditAction, Connection, Principal
 from tether.oauth.model import SYSTEM_ACTOR, OAuthClient, TokenEndpointError, reason_code
-from tether.oauth.token_storage import REFRESH_TOKEN_FIELD, TokenStorage
+from tether.oauth.token_storage import TokenStorage
 from tether.ports import AuditLog, ConnectionRepository, SecretStore
 
 __all__ = ["RevocationEndpoint", "RevocationRecords", "TokenRevocation"]

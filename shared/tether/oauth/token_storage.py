@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from tether.connections.credential_reads import REFRESH_TOKEN_FIELD
 from tether.connections.service import retire_quietly
 from tether.crypto import Sealer
 from tether.crypto.purposes import ACCESS_TOKEN_PURPOSE
@@ -29,9 +30,7 @@ from tether.domain.models import AuditEvent, Connection, CredentialRef
 from tether.logs import register_secret
 from tether.ports import ConnectionRepository, SecretStore
 
-__all__ = ["REFRESH_TOKEN_FIELD", "TokenStorage"]
-
-REFRESH_TOKEN_FIELD = "refresh_token"  # noqa: S105 - a field name, not a secret
+__all__ = ["TokenStorage"]
 
 
 class TokenStorage:
