@@ -41,7 +41,7 @@ import argparse
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -50,6 +50,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from werkzeug.wrappers import Request, Response
 
 from tether_emulators.datasets import Dataset, decode_cursor, encode_cursor
+from tether_emulators.json_answers import Problem, json_response
 from tether_emulators.wsgi_server import ServedEmulator
 
 __all__ = ["Dataset", "DatasetApi", "decode_cursor", "encode_cursor", "main"]
@@ -57,20 +58,6 @@ __all__ = ["Dataset", "DatasetApi", "decode_cursor", "encode_cursor", "main"]
 log = logging.getLogger("tether_emulators.dataset_api")
 
 _STYLES = ("cursor", "search", "page", "offset", "link", "graphql")
-
-
-class _Problem(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def _json(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    response = Response(json.dumps(payload), status=status, mimetype="application/json")
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
 
 
 class DatasetApi(ServedEmulator):
@@ -122,8 +109,8 @@ class DatasetApi(ServedEmulator):
             self.requests += 1
         try:
             response = self._dispatch(request)
-        except _Problem as problem:
-            response = _json({"error": problem.message}, problem.status)
+        except Problem as problem:
+            response = json_response({"error": problem.message}, problem.status)
         return response(environ, start_response)
 
     def _dispatch(self, request: Request) -> Response:
@@ -131,15 +118,15 @@ class DatasetApi(ServedEmulator):
         if len(parts) in (2, 3) and parts[0] == "_control":
             return self._control(request, parts[1], parts[2] if len(parts) == 3 else None)
         if len(parts) != 2 or parts[1] not in _STYLES:
-            raise _Problem(404, "no such endpoint")
+            raise Problem(404, "no such endpoint")
         style = parts[1]
         wanted = "POST" if style in ("search", "graphql") else "GET"
         if request.method != wanted:
-            return _json({"error": f"use {wanted}"}, 405, {"Allow": wanted})
+            return json_response({"error": f"use {wanted}"}, 405, {"Allow": wanted})
         try:
             dataset = self.dataset(parts[0])
         except ValueError as exc:
-            raise _Problem(404, str(exc)) from None
+            raise Problem(404, str(exc)) from None
         handler: Callable[[Request, Dataset], Response] = getattr(self, f"_{style}")
         return handler(request, dataset)
 
@@ -150,9 +137,9 @@ class DatasetApi(ServedEmulator):
         try:
             payload = json.loads(request.get_data(cache=True) or b"{}")
         except (ValueError, UnicodeDecodeError):
-            raise _Problem(400, "the body is not JSON") from None
+            raise Problem(400, "the body is not JSON") from None
         if not isinstance(payload, dict):
-            raise _Problem(400, "the body must be a JSON object")
+            raise Problem(400, "the body must be a JSON object")
         return payload
 
     @staticmethod
@@ -160,13 +147,13 @@ class DatasetApi(ServedEmulator):
         if value is None or value == "":
             return default
         if isinstance(value, bool):
-            raise _Problem(400, f"{name} must be a whole number")
+            raise Problem(400, f"{name} must be a whole number")
         try:
             number = int(value)
         except (TypeError, ValueError):
-            raise _Problem(400, f"{name} must be a whole number") from None
+            raise Problem(400, f"{name} must be a whole number") from None
         if number < minimum:
-            raise _Problem(400, f"{name} must be at least {minimum}")
+            raise Problem(400, f"{name} must be at least {minimum}")
         return number
 
     def _limit(self, value: Any, name: str) -> int:
@@ -179,7 +166,7 @@ class DatasetApi(ServedEmulator):
         try:
             moment = datetime.fromisoformat(str(value))
         except ValueError:
-            raise _Problem(400, "updated_since must be an RFC 3339 date-time") from None
+            raise Problem(400, "updated_since must be an RFC 3339 date-time") from None
         return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
     @staticmethod
@@ -189,7 +176,7 @@ class DatasetApi(ServedEmulator):
         try:
             return decode_cursor(str(cursor))
         except ValueError:
-            raise _Problem(400, "unknown cursor") from None
+            raise Problem(400, "unknown cursor") from None
 
     # -- the styles ---------------------------------------------------------------------------
 
@@ -197,7 +184,9 @@ class DatasetApi(ServedEmulator):
         matching = dataset.select(after=self._after(cursor), since=self._since(since))
         page = matching[:limit]
         more = len(matching) > limit
-        return _json({"data": page, "next_cursor": encode_cursor(page[-1]["id"]) if more else None})
+        return json_response(
+            {"data": page, "next_cursor": encode_cursor(page[-1]["id"]) if more else None}
+        )
 
     def _cursor(self, request: Request, dataset: Dataset) -> Response:
         args = request.args
@@ -217,13 +206,13 @@ class DatasetApi(ServedEmulator):
         page = self._whole(request.args.get("page"), "page", 1, 1)
         per_page = self._limit(request.args.get("per_page"), "per_page")
         records, total = self._positioned(request, dataset, (page - 1) * per_page, per_page)
-        return _json({"items": records, "page": page, "per_page": per_page, "total": total})
+        return json_response({"items": records, "page": page, "per_page": per_page, "total": total})
 
     def _offset(self, request: Request, dataset: Dataset) -> Response:
         offset = self._whole(request.args.get("offset"), "offset", 0, 0)
         limit = self._limit(request.args.get("limit"), "limit")
         records, total = self._positioned(request, dataset, offset, limit)
-        return _json({"results": records, "offset": offset, "limit": limit, "total": total})
+        return json_response({"results": records, "offset": offset, "limit": limit, "total": total})
 
     def _link(self, request: Request, dataset: Dataset) -> Response:
         page = self._whole(request.args.get("page"), "page", 1, 1)
@@ -237,15 +226,15 @@ class DatasetApi(ServedEmulator):
                 query["updated_since"] = since
             target = f"{request.host_url.rstrip('/')}{request.path}?{urlencode(query)}"
             headers["Link"] = f'<{target}>; rel="next"'
-        return _json(records, headers=headers)
+        return json_response(records, headers=headers)
 
     def _graphql(self, request: Request, dataset: Dataset) -> Response:
         body = self._body(request)
         if not isinstance(body.get("query"), str):
-            raise _Problem(400, "a 'query' string is required")
+            raise Problem(400, "a 'query' string is required")
         variables = body.get("variables") or {}
         if not isinstance(variables, dict):
-            raise _Problem(400, "'variables' must be an object")
+            raise Problem(400, "'variables' must be an object")
         first = self._limit(variables.get("first"), "first")
         matching = dataset.select(
             after=self._after(variables.get("after")),
@@ -255,7 +244,7 @@ class DatasetApi(ServedEmulator):
         end_cursor = encode_cursor(page[-1]["id"]) if page else None
         info = {"hasNextPage": len(matching) > first, "endCursor": end_cursor}
         connection = {"edges": [{"node": record} for record in page], "pageInfo": info}
-        return _json({"data": {"records": connection}})
+        return json_response({"data": {"records": connection}})
 
     # -- control ------------------------------------------------------------------------------
 
@@ -263,37 +252,41 @@ class DatasetApi(ServedEmulator):
         try:
             dataset = self.dataset(name)
         except ValueError as exc:
-            raise _Problem(404, str(exc)) from None
+            raise Problem(404, str(exc)) from None
         if action is None:
             if request.method != "GET":
-                return _json({"error": "use GET"}, 405, {"Allow": "GET"})
+                return json_response({"error": "use GET"}, 405, {"Allow": "GET"})
             records = dataset.records()
             deleted = sum(1 for record in records if record.get("deleted"))
-            return _json({"count": len(records) - deleted, "deleted": deleted, "records": records})
+            return json_response(
+                {"count": len(records) - deleted, "deleted": deleted, "records": records}
+            )
         if request.method != "POST":
-            return _json({"error": "use POST"}, 405, {"Allow": "POST"})
+            return json_response({"error": "use POST"}, 405, {"Allow": "POST"})
         body = self._body(request)
         if action == "add":
             try:
-                return _json({"ids": dataset.add(self._whole(body.get("count"), "count", 0, 0))})
+                return json_response(
+                    {"ids": dataset.add(self._whole(body.get("count"), "count", 0, 0))}
+                )
             except ValueError as exc:
-                raise _Problem(400, str(exc)) from None
+                raise Problem(400, str(exc)) from None
         changes: dict[str, Callable[[Sequence[int]], list[int]]] = {
             "update": dataset.update,
             "delete": dataset.delete,
         }
         change = changes.get(action)
         if change is None:
-            raise _Problem(404, "no such control")
+            raise Problem(404, "no such control")
         ids = body.get("ids")
         if not isinstance(ids, list) or not all(
             isinstance(n, int) and not isinstance(n, bool) for n in ids
         ):
-            raise _Problem(400, "ids must be a list of whole numbers")
+            raise Problem(400, "ids must be a list of whole numbers")
         try:
-            return _json({"ids": change(ids)})
+            return json_response({"ids": change(ids)})
         except KeyError as missing:
-            raise _Problem(404, f"no record {missing.args[0]}") from None
+            raise Problem(404, f"no record {missing.args[0]}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> None:

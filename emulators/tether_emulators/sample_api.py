@@ -62,6 +62,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from werkzeug.wrappers import Request, Response
 
+from tether_emulators.json_answers import Problem, json_response
 from tether_emulators.sample_api_server import self_signed_certificate
 from tether_emulators.wsgi_server import ServedEmulator
 
@@ -164,22 +165,8 @@ class _Injection:
     delay: float
 
 
-class _Problem(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def _json(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    response = Response(json.dumps(payload), status=status, content_type="application/json")
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
-
-
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
-    return _json({"error": {"status": status, "message": message}}, status, headers)
+    return json_response({"error": {"status": status, "message": message}}, status, headers)
 
 
 class SampleApi(ServedEmulator):
@@ -376,7 +363,7 @@ class SampleApi(ServedEmulator):
                     response = self._injected(injection)
                 else:
                     response = self._authenticate(request) or self._dispatch(request)
-            except _Problem as problem:
+            except Problem as problem:
                 response = _error(problem.status, problem.message)
         finally:
             with self._lock:
@@ -467,9 +454,9 @@ class SampleApi(ServedEmulator):
         try:
             value = int(raw)
         except ValueError:
-            raise _Problem(400, f"{name} must be a whole number") from None
+            raise Problem(400, f"{name} must be a whole number") from None
         if value < minimum:
-            raise _Problem(400, f"{name} must be at least {minimum}")
+            raise Problem(400, f"{name} must be at least {minimum}")
         return value
 
     def _limit(self, request: Request, name: str) -> int:
@@ -486,15 +473,15 @@ class SampleApi(ServedEmulator):
         try:
             after = decode_item_cursor(cursor) if cursor else 0
         except ValueError:
-            raise _Problem(400, "unknown cursor") from None
+            raise Problem(400, "unknown cursor") from None
         records = self._slice(after + 1, limit)
         end = after + len(records)
         next_cursor = encode_item_cursor(end) if records and end < self.items else None
-        return _json({"data": records, "meta": {"next_cursor": next_cursor}})
+        return json_response({"data": records, "meta": {"next_cursor": next_cursor}})
 
     def _loop_items(self, request: Request) -> Response:
         records = self._slice(1, self._limit(request, "limit"))
-        return _json({"data": records, "meta": {"next_cursor": LOOP_CURSOR}})
+        return json_response({"data": records, "meta": {"next_cursor": LOOP_CURSOR}})
 
     def _link_items(self, request: Request) -> Response:
         page = self._number(request, "page", 1, 1)
@@ -513,42 +500,48 @@ class SampleApi(ServedEmulator):
         if page < last_page:
             links.append(link(page + 1, "next", f"page {page + 1}, then more"))
         links.append(link(last_page, "last", "last page"))
-        return _json(records, headers={"Link": ", ".join(links)})
+        return json_response(records, headers={"Link": ", ".join(links)})
 
     def _offset_items(self, request: Request) -> Response:
         offset = self._number(request, "offset", 0, 0)
         limit = self._limit(request, "limit")
         records = self._slice(offset + 1, limit)
-        return _json({"results": records, "offset": offset, "limit": limit, "total": self.items})
+        return json_response(
+            {"results": records, "offset": offset, "limit": limit, "total": self.items}
+        )
 
     def _page_items(self, request: Request) -> Response:
         page = self._number(request, "page", 1, 1)
         per_page = self._limit(request, "per_page")
         records = self._slice((page - 1) * per_page + 1, per_page)
-        return _json({"items": records, "page": page, "per_page": per_page, "total": self.items})
+        return json_response(
+            {"items": records, "page": page, "per_page": per_page, "total": self.items}
+        )
 
     def _graphql(self, request: Request) -> Response:
         try:
             payload = json.loads(request.get_data(cache=True) or b"null")
         except (ValueError, UnicodeDecodeError):
-            return _json({"errors": [{"message": "the body is not JSON"}]}, 400)
+            return json_response({"errors": [{"message": "the body is not JSON"}]}, 400)
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-            return _json({"errors": [{"message": "a 'query' string is required"}]}, 400)
+            return json_response({"errors": [{"message": "a 'query' string is required"}]}, 400)
         variables = payload.get("variables") or {}
         if not isinstance(variables, dict):
-            return _json({"errors": [{"message": "'variables' must be an object"}]}, 400)
+            return json_response({"errors": [{"message": "'variables' must be an object"}]}, 400)
         first = variables.get("first", self.default_limit)
         after = variables.get("after")
         if not isinstance(first, int) or isinstance(first, bool) or first < 1:
-            return _json({"errors": [{"message": "first must be a positive integer"}]})
+            return json_response({"errors": [{"message": "first must be a positive integer"}]})
         try:
             start = decode_item_cursor(after) if isinstance(after, str) and after else 0
         except ValueError:
-            return _json({"data": None, "errors": [{"message": "invalid cursor for after"}]})
+            return json_response(
+                {"data": None, "errors": [{"message": "invalid cursor for after"}]}
+            )
         records = self._slice(start + 1, min(first, self.max_limit))
         edges = [{"node": record, "cursor": encode_item_cursor(record["id"])} for record in records]
         end = start + len(records)
-        return _json(
+        return json_response(
             {
                 "data": {
                     "items": {
@@ -572,7 +565,7 @@ class SampleApi(ServedEmulator):
         status = int(raw)
         if status in {204, 304}:
             return Response(status=status)
-        response = _json({"status": status}, status)
+        response = json_response({"status": status}, status)
         if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="test-api"'
         elif status in {429, 503}:
@@ -586,22 +579,22 @@ class SampleApi(ServedEmulator):
         try:
             seconds = float(raw)
         except ValueError:
-            raise _Problem(400, "seconds must be a number") from None
+            raise Problem(400, "seconds must be a number") from None
         if not 0 <= seconds <= MAX_SLOW_SECONDS:
-            raise _Problem(400, f"seconds must be 0..{MAX_SLOW_SECONDS:g}")
+            raise Problem(400, f"seconds must be 0..{MAX_SLOW_SECONDS:g}")
         self._stopping.wait(seconds)
-        return _json({"slept": seconds})
+        return json_response({"slept": seconds})
 
     @staticmethod
     def _me(request: Request) -> Response:
-        return _json(
+        return json_response(
             {"id": "user-1", "name": "Test User", "email": "user-1@example.test", "plan": "free"}
         )
 
     def _big(self, request: Request) -> Response:
         size = self._number(request, "bytes", self.big_bytes, len(_BIG_PREFIX + _BIG_SUFFIX))
         if size > MAX_BIG_BYTES:
-            raise _Problem(400, f"bytes must be at most {MAX_BIG_BYTES}")
+            raise Problem(400, f"bytes must be at most {MAX_BIG_BYTES}")
         chunked = request.args.get("chunked", "").lower() in {"1", "true", "yes"}
 
         def body() -> Iterator[bytes]:
@@ -626,7 +619,7 @@ class SampleApi(ServedEmulator):
             body: Any = json.loads(raw) if raw else None
         except (ValueError, UnicodeDecodeError):
             body = raw.decode("utf-8", "replace")
-        return _json(
+        return json_response(
             {
                 "method": request.method,
                 "path": request.path,
@@ -642,7 +635,7 @@ class SampleApi(ServedEmulator):
         if to is None:
             hops = request.args.get("hops", "1")
             if not hops.isdigit():
-                raise _Problem(400, "hops must be a whole number")
+                raise Problem(400, "hops must be a whole number")
             count = int(hops)
             to = "/me" if count <= 1 else f"/redirect?{urlencode({'hops': count - 1})}"
         response = Response(status=302)

@@ -12,6 +12,7 @@ import re
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from tether.adapters.audited_writes import entries_of
 from tether.adapters.record_decoding import decode_many, decode_one, is_readable
@@ -173,12 +174,7 @@ class SqliteConnections(AuditedWrites):
             status=status is not None, provider=provider is not None, after=cursor is not None
         )
         rows = self._database.db().execute(sql, args).fetchall()
-        items, unreadable = decode_many(Connection, ((r[2], r[0]) for r in rows[:limit]))
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = _encode_cursor(last[1], last[2])
-        return Page(items=items, next_cursor=next_cursor, unreadable=unreadable)
+        return _page(rows, limit)
 
     def update_connection(
         self,
@@ -252,12 +248,7 @@ class SqliteConnections(AuditedWrites):
             args += [expires_at, record_id]
         args.append(limit + 1)
         rows = self._database.db().execute(_EXPIRING_SQL.format(after=after), args).fetchall()
-        items, unreadable = decode_many(Connection, ((r[2], r[0]) for r in rows[:limit]))
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = _encode_cursor(last[1], last[2])
-        return Page(items=items, next_cursor=next_cursor, unreadable=unreadable)
+        return _page(rows, limit)
 
     def find_connection_by_webhook_token(self, token_hash: str) -> Connection | None:
         row = (
@@ -281,3 +272,14 @@ class SqliteConnections(AuditedWrites):
             .fetchone()
         )
         return None if row is None else decode_one(Connection, row[0], record_id=row[1])
+
+
+def _page(rows: Sequence[tuple[Any, ...]], limit: int) -> Page[Connection]:
+    """A page of ``(doc, sort key, id)`` rows fetched with ``limit + 1``: the extra row only
+    says that more follow, and the last kept row's key is the next cursor."""
+    items, unreadable = decode_many(Connection, ((r[2], r[0]) for r in rows[:limit]))
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = _encode_cursor(last[1], last[2])
+    return Page(items=items, next_cursor=next_cursor, unreadable=unreadable)
