@@ -38,6 +38,7 @@ from tether.crypto.purposes import (
     NOTIFY_SECRET_PURPOSE,
     OAUTH_STATE_PURPOSE,
 )
+from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock
 from tether.domain.compare_and_set import compare_and_set
 from tether.domain.errors import CryptoError, TetherError
@@ -49,6 +50,7 @@ from tether.domain.models import (
     CredentialRef,
     OAuthState,
     Page,
+    Principal,
     TenantSettings,
 )
 from tether.ports import ConnectionRepository, OAuthStateRepository, TenantSettingsRepository
@@ -413,14 +415,14 @@ class KeyRotationService:
     def _audit_entry(
         self, tenant_id: str, connection_id: str | None, action: str, **detail: object
     ) -> AuditEvent:
-        return AuditEvent(
-            id=self._ids.new("aud"),
-            tenant_id=tenant_id,
-            connection_id=connection_id,
-            action=action,
-            actor=_ACTOR,
-            at=self._clock.now(),
-            detail={"key_id": self._sealer.primary_key_id, **detail},
+        acting = Principal(tenant_id=tenant_id, user_id=_ACTOR)
+        return audit_entry(
+            self._ids,
+            self._clock,
+            acting,
+            connection_id,
+            action,
+            **{"key_id": self._sealer.primary_key_id, **detail},
         )
 
 
