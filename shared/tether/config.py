@@ -162,6 +162,9 @@ class Settings(BaseModel):
     retention_deliveries_days: int = Field(default=30, ge=1, le=3650)
     retention_webhook_events_days: int = Field(default=7, ge=1, le=3650)
     retention_audit_days: int = Field(default=365, ge=1, le=3650)
+    # Synced records deleted at the source are kept (unset) or removed this many days after
+    # their deletion.
+    retention_deleted_records_days: int | None = Field(default=None, ge=1, le=3650)
     # How often the embedded stack's task queue runs housekeeping by itself (in the cloud,
     # Cloud Scheduler calls the `tasks` function's /housekeeping).
     housekeeping_interval_seconds: int = Field(default=3600, ge=60, le=86_400)
@@ -241,6 +244,11 @@ class Settings(BaseModel):
             deliveries=timedelta(days=self.retention_deliveries_days),
             webhook_events=timedelta(days=self.retention_webhook_events_days),
             audit=timedelta(days=self.retention_audit_days),
+            deleted_records=(
+                None
+                if self.retention_deleted_records_days is None
+                else timedelta(days=self.retention_deleted_records_days)
+            ),
         )
 
     @property

@@ -7,6 +7,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,11 +23,14 @@ from tether.adapters.sqlite import (
     SqliteOAuthStates,
     SqlitePurge,
     SqliteRateBuckets,
+    SqliteRecords,
+    SqliteSyncState,
     SqliteTenantSettings,
     SqliteWebhookEvents,
 )
 from tether.adapters.sqlite.retired_versions import SqliteRetiredVersions
 from tether.crypto import Keyring, Sealer
+from tether.domain.retention import Retention
 from tether.ports import (
     AuditLog,
     ConnectionRepository,
@@ -36,7 +40,9 @@ from tether.ports import (
     LeaseStore,
     OAuthStateRepository,
     RateBuckets,
+    RecordStore,
     SecretStore,
+    SyncStateStore,
     TenantSettingsRepository,
     WebhookEventRepository,
 )
@@ -166,6 +172,35 @@ def deliveries(backend: Backend) -> DeliveryRepository:
 @pytest.fixture
 def purge(backend: Backend) -> ExpiredRecordPurge:
     return backend.purge
+
+
+@pytest.fixture(params=["sqlite", "sqlite-facade"])
+def records(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordStore]:
+    """The records store alone on its backend, and as part of the backend's facade."""
+    store = SqliteConnectionStore(tmp_path / "store.sqlite3")
+    yield store if request.param == "sqlite-facade" else SqliteRecords(store.database)
+    store.close()
+
+
+@pytest.fixture(params=["sqlite-kept", "sqlite-day"])
+def records_and_purge(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[RecordStore, ExpiredRecordPurge, Retention]]:
+    """A records store and the purge of its backend, with the default retention (deleted
+    records kept) or one that keeps them a day."""
+    day = request.param.endswith("-day")
+    retention = Retention(deleted_records=timedelta(days=1)) if day else Retention()
+    store = SqliteConnectionStore(tmp_path / "store.sqlite3", retention=retention)
+    yield SqliteRecords(store.database), store, retention
+    store.close()
+
+
+@pytest.fixture(params=["sqlite", "sqlite-facade"])
+def sync_state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SyncStateStore]:
+    """The sync state store alone on its backend, and as part of the backend's facade."""
+    store = SqliteConnectionStore(tmp_path / "store.sqlite3")
+    yield store if request.param == "sqlite-facade" else SqliteSyncState(store.database)
+    store.close()
 
 
 @pytest.fixture(params=["memory", "sqlite", "firestore"])

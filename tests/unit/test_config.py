@@ -121,7 +121,11 @@ def test_retention_settings_have_defaults_and_are_validated() -> None:
         webhook_events=timedelta(days=3),
         audit=timedelta(days=90),
     )
+    assert defaults.deleted_records is None  # synced records deleted at the source are kept
+    kept_a_week = Settings.from_env({"TETHER_RETENTION_DELETED_RECORDS_DAYS": "7"}).retention
+    assert kept_a_week.deleted_records == timedelta(days=7)
     for variable, value in (
+        ("TETHER_RETENTION_DELETED_RECORDS_DAYS", "0"),
         ("TETHER_RETENTION_DELIVERIES_DAYS", "0"),
         ("TETHER_RETENTION_AUDIT_DAYS", "-1"),
         ("TETHER_RETENTION_FINISHED_TASKS_DAYS", "forever"),

@@ -1,5 +1,7 @@
 """How long Tether keeps what it only keeps for a while: finished tasks, event deliveries,
-inbound webhook events and audit entries. Housekeeping deletes what has outlived these, and the
+inbound webhook events, audit entries and, when a deployment chooses, synced records that
+were deleted at the source (kept by default: a reader of changes that comes back late still
+learns of every deletion). Housekeeping deletes what has outlived these, and the
 Firestore store stamps each such document with the ``expires_at`` its TTL policy deletes it by.
 
 OAuth states and leases carry their own expiry (minutes) and go when it passes; a rate bucket
@@ -20,8 +22,11 @@ class Retention:
     deliveries: timedelta = timedelta(days=30)
     webhook_events: timedelta = timedelta(days=7)
     audit: timedelta = timedelta(days=365)
+    # A DELETED synced record goes this long after its deletion; None keeps it.
+    deleted_records: timedelta | None = None
 
     def __post_init__(self) -> None:
         for name in self.__slots__:
-            if getattr(self, name) <= timedelta(0):
+            kept = getattr(self, name)
+            if kept is not None and kept <= timedelta(0):
                 raise ValueError(f"the retention of {name.replace('_', ' ')} must be positive")

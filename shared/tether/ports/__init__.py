@@ -16,6 +16,8 @@ against emulators.
 :class:`DeliveryRepository`     events delivered to tenants
 :class:`ExpiredRecordPurge`     housekeeping of all of the above
 :class:`ConnectionStore`        all of the above over one backend (the composition root's)
+:class:`RecordStore`            synced records, read back as changes
+:class:`SyncStateStore`         syncs' schedules and runs
 :class:`SecretStore`            credential payloads
 :class:`TaskQueue`              deferred work
 ==============================  =========================================================
@@ -29,7 +31,9 @@ from tether.ports.leases import LeaseStore
 from tether.ports.oauth_states import OAuthStateRepository
 from tether.ports.purge import ExpiredRecordPurge
 from tether.ports.rate_buckets import RateBuckets
+from tether.ports.records import RecordStore
 from tether.ports.secret_store import SecretStore
+from tether.ports.sync_state import SyncStateStore
 from tether.ports.task_queue import TaskHandler, TaskQueue
 from tether.ports.tenant_settings import TenantSettingsRepository
 from tether.ports.webhook_events import WebhookEventRepository
@@ -43,7 +47,9 @@ __all__ = [
     "LeaseStore",
     "OAuthStateRepository",
     "RateBuckets",
+    "RecordStore",
     "SecretStore",
+    "SyncStateStore",
     "TaskHandler",
     "TaskQueue",
     "TenantSettingsRepository",

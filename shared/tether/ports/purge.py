@@ -15,9 +15,10 @@ class ExpiredRecordPurge(Protocol):
         """Delete what has outlived its time at ``now`` and return how many.
         OAuth states (used or not), webhook events and leases past their ``expires_at``;
         deliveries (by ``created_at``) and audit entries (by ``at``) older than the store's
-        :class:`~tether.domain.retention.Retention`; rate buckets full again (a missing
-        bucket starts full). Records younger than that stay, and a lease taken again since
-        it expired is kept. Idempotent: a second run at the same ``now`` finds nothing.
-        Firestore's TTL policies delete the same on their own, and its rate buckets only
-        that way."""
+        :class:`~tether.domain.retention.Retention`; synced records DELETED longer ago than
+        its ``deleted_records`` (never, when that is ``None``: the default keeps them); rate
+        buckets full again (a missing bucket starts full). Records younger than that stay,
+        and a lease taken again since it expired is kept. Idempotent: a second run at the
+        same ``now`` finds nothing. Firestore's TTL policies delete the same on their own,
+        and its rate buckets only that way."""
         ...

@@ -9,7 +9,9 @@ from tether.adapters.sqlite.leases import SqliteLeases
 from tether.adapters.sqlite.oauth_states import SqliteOAuthStates
 from tether.adapters.sqlite.purge import SqlitePurge
 from tether.adapters.sqlite.rate_buckets import SqliteRateBuckets
+from tether.adapters.sqlite.records import SqliteRecords
 from tether.adapters.sqlite.store import SqliteConnectionStore
+from tether.adapters.sqlite.sync_state import SqliteSyncState
 from tether.adapters.sqlite.tenant_settings import SqliteTenantSettings
 from tether.adapters.sqlite.webhook_events import SqliteWebhookEvents
 
@@ -23,6 +25,8 @@ __all__ = [
     "SqliteOAuthStates",
     "SqlitePurge",
     "SqliteRateBuckets",
+    "SqliteRecords",
+    "SqliteSyncState",
     "SqliteTenantSettings",
     "SqliteWebhookEvents",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from tether.adapters.sqlite.database import SqliteDatabase
+from tether.adapters.sqlite.records import SqliteRecords
 from tether.adapters.sqlite.schema import format_time
 from tether.domain.retention import Retention
 
@@ -26,7 +27,8 @@ class SqlitePurge:
 
     def purge_expired(self, *, now: datetime) -> int:
         """See :meth:`~tether.ports.ExpiredRecordPurge.purge_expired`: records past their
-        expiry, deliveries and audit entries older than their retention, in batches."""
+        expiry, deliveries and audit entries older than their retention, and synced records
+        deleted longer ago than theirs (when one is set), in batches."""
         cutoff = format_time(now)
         purges = (
             ("oauth_states", "expires_at", cutoff),
@@ -48,4 +50,11 @@ class SqlitePurge:
                 removed += deleted
                 if deleted < _PURGE_BATCH:
                     break
+        if self._retention.deleted_records is not None:
+            records = SqliteRecords(self._database)
+            gone_before = now - self._retention.deleted_records
+            while (
+                deleted := records.purge_deleted_records(before=gone_before, limit=_PURGE_BATCH)
+            ) > 0:
+                removed += deleted
         return removed

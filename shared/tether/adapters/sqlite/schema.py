@@ -179,6 +179,64 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX retired_credentials_by_key ON retired_credentials (key_id)
         WHERE key_id IS NOT NULL;
     """,
+    # 11: synced records and each stream's change sequence (the records store), the syncs'
+    # schedules and their runs; new tables, nothing to backfill
+    """
+    CREATE TABLE record_streams (
+        tenant_id TEXT NOT NULL,
+        connection_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        last_seq INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, connection_id, model)
+    ) WITHOUT ROWID;
+    CREATE TABLE synced_records (
+        tenant_id TEXT NOT NULL,
+        connection_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        payload_hash TEXT NOT NULL,
+        first_seen_at TEXT NOT NULL,
+        last_modified_at TEXT NOT NULL,
+        seen_run TEXT NOT NULL DEFAULT '',
+        payload TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX synced_records_by_key
+        ON synced_records (tenant_id, connection_id, model, record_id);
+    CREATE UNIQUE INDEX synced_records_by_seq
+        ON synced_records (tenant_id, connection_id, model, seq);
+    CREATE INDEX synced_records_unseen
+        ON synced_records (tenant_id, connection_id, model, seen_run)
+        WHERE action <> 'DELETED';
+    CREATE INDEX synced_records_deleted
+        ON synced_records (last_modified_at) WHERE action = 'DELETED';
+    CREATE TABLE sync_schedules (
+        tenant_id TEXT NOT NULL,
+        connection_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        due_at TEXT,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, connection_id, name)
+    );
+    CREATE INDEX sync_schedules_due ON sync_schedules (due_at) WHERE due_at IS NOT NULL;
+    CREATE TABLE sync_runs (
+        tenant_id TEXT NOT NULL,
+        connection_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        sync TEXT NOT NULL,
+        active INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, connection_id, id)
+    );
+    CREATE UNIQUE INDEX sync_runs_active ON sync_runs (tenant_id, connection_id, sync)
+        WHERE active = 1;
+    CREATE INDEX sync_runs_recent
+        ON sync_runs (tenant_id, connection_id, sync, created_at DESC, id DESC);
+    """,
 )
 
 

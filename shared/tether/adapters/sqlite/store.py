@@ -5,8 +5,9 @@ a :class:`~tether.ports.ConnectionStore`): what the composition root builds for
 The facade holds nothing of its own: it is the repositories of this package
 (:mod:`.connections`, :mod:`.audit`, :mod:`.oauth_states`, :mod:`.webhook_events`,
 :mod:`.leases`, :mod:`.rate_buckets`, :mod:`.tenant_settings`, :mod:`.deliveries`,
-:mod:`.purge`) over one shared :class:`~.database.SqliteDatabase`, so a change and its audit
-entries still commit in one transaction.
+:mod:`.records`, :mod:`.sync_state`, :mod:`.purge`) over one shared
+:class:`~.database.SqliteDatabase`, so a change and its audit entries still commit in one
+transaction.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from tether.adapters.sqlite.leases import SqliteLeases
 from tether.adapters.sqlite.oauth_states import SqliteOAuthStates
 from tether.adapters.sqlite.purge import SqlitePurge
 from tether.adapters.sqlite.rate_buckets import SqliteRateBuckets
+from tether.adapters.sqlite.records import SqliteRecords
+from tether.adapters.sqlite.sync_state import SqliteSyncState
 from tether.adapters.sqlite.tenant_settings import SqliteTenantSettings
 from tether.adapters.sqlite.webhook_events import SqliteWebhookEvents
 from tether.domain.retention import Retention
@@ -37,6 +40,8 @@ class SqliteConnectionStore(
     SqliteRateBuckets,
     SqliteTenantSettings,
     SqliteDeliveries,
+    SqliteRecords,
+    SqliteSyncState,
     SqlitePurge,
 ):
     """The file at ``path``; ``retention`` says how long deliveries and audit entries are
