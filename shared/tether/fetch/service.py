@@ -267,12 +267,12 @@ class FetchService:
             current, skip = self._decode_cursor(request.cursor, request.method, spec)
             current = paginator.resume(current)
         else:
-            current, skip = paginator.start(self._first(request)), 0
+            current, skip = paginator.start(self.first_page(request)), 0
 
         records: list[Any] = []
         pages = 0
         while True:
-            body, headers = self._call(request.method, current, spec)
+            body, headers = self.call_page(request.method, current, spec)
             pages += 1
             if body is None:
                 found: list[Any] = []
@@ -292,15 +292,22 @@ class FetchService:
             )
             if following is None:
                 return FetchResult(records=records, pages=pages)
-            self._check_next(following)
+            self.check_next(following)
             if len(records) >= request.max_records or pages >= request.max_pages:
                 cursor = self._encode_cursor(following, request.method, spec, 0)
                 return FetchResult(records=records, pages=pages, next_cursor=cursor, truncated=True)
             current, skip = following, 0
 
-    # -- requests -----------------------------------------------------------------------------
+    # -- requests: the steps of a walk, public for a caller that walks pages itself (a sync) --
 
-    def _first(self, request: FetchRequest) -> PageRequest:
+    def redacted(self, value: Any) -> Any:
+        """``value`` (JSON-shaped) with the connection's credentials masked, as fetch returns
+        records."""
+        return value if self._redact is None else self._redact(value)
+
+    def first_page(self, request: FetchRequest) -> PageRequest:
+        """The first page's request of ``request`` (its path joined to the base URL, which it
+        must not leave; its parameters and body), before the pagination adds its values."""
         path = request.path.strip()
         if _UNSAFE_RE.search(path):
             raise InvalidRequest(
@@ -325,19 +332,32 @@ class FetchService:
             body = dict(body)
         return PageRequest(url=url, params=params, body=body)
 
-    def _check_next(self, request: PageRequest) -> None:
+    def check_next(self, request: PageRequest) -> None:
+        """``PAGINATION_OFF_HOST`` when the next page is not on the API's origin."""
         if _origin(request.url) != self._origin:
             raise PaginationError(
                 "the provider's next page is on another host: not followed",
                 code="PAGINATION_OFF_HOST",
             )
 
-    def _call(
-        self, method: str, request: PageRequest, spec: PaginationSpec | None
+    def call_page(
+        self,
+        method: str,
+        request: PageRequest,
+        spec: PaginationSpec | None,
+        *,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[Any, Mapping[str, str]]:
+        """Send one page's request (``headers`` added to the service's) and return its JSON
+        body (``None`` when empty) and headers; :class:`ProviderError` for a non-2xx answer,
+        a body that is not JSON, or a GraphQL answer with errors."""
         url, params = _on_the_wire(request)
         response = self._send(
-            method, url, params=params, json=request.body, headers=dict(self._headers)
+            method,
+            url,
+            params=params,
+            json=request.body,
+            headers={**self._headers, **(headers or {})},
         )
         status = response.status
         if not 200 <= status < 300:

@@ -51,6 +51,7 @@ __all__ = [
     "Paginator",
     "RecordsPathError",
     "check_spec",
+    "cursor_request",
     "extract_records",
     "first_request",
     "get_path",
@@ -366,6 +367,12 @@ def _with_value(
             "object body"
         )
     return replace(request, body={**request.body, name: value})
+
+
+def cursor_request(spec: CursorPagination, request: PageRequest, cursor: str) -> PageRequest:
+    """``request`` asking for the page after ``cursor`` (a cursor found some other way than at
+    ``cursor_path``: a sync's named ``next_cursor`` hook)."""
+    return _with_value(request, spec.cursor_param, cursor, spec.param_in)
 
 
 def _current_number(

@@ -5,8 +5,9 @@ This package holds, so far, what a sync *is*: the definition
 validates and this package re-exports), the checks of a tenant's own definition
 (:mod:`tether.sync.definitions`), the named quirk hooks (:mod:`tether.sync.hooks`), where the
 modified-since value goes in a request (:mod:`tether.sync.outgoing`) and how timestamps are
-written and read (:mod:`tether.sync.timestamps`). Runs, checkpoints and the records store come
-next.
+written and read (:mod:`tether.sync.timestamps`); and how a definition is walked: its pages
+through fetch's steps with a resumable state after each (:mod:`tether.sync.walker`), its
+records' ids, updated-at values and tombstones (:mod:`tether.sync.extraction`).
 
 No entry point imports this package: loading it costs nothing to a function that does not
 sync.

@@ -1,0 +1,86 @@
+"""What a sync reads from one record of a page: its id (``id_path``), when it last changed
+(``updated_at_path``, through the ``updated_at`` hook when one is named), and whether it is a
+deletion (a tombstone, ``deletes: {tombstone_path, tombstone_value}``).
+
+A record without a usable id (missing, an object, a boolean, empty, or longer than
+:data:`MAX_ID_CHARS`) cannot be stored or compared between runs: it is counted as skipped,
+never allowed to fail the page it came in (one poisoned record must not break a run of many).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tether.catalog.sync_definition import SyncDefinition, Tombstone
+from tether.http.pagination import get_path
+from tether.sync.hooks import UPDATED_AT_HOOKS, UpdatedAtHook
+from tether.sync.timestamps import parse_updated_at
+
+__all__ = ["MAX_ID_CHARS", "Extracted", "RecordReader", "SyncedRecord"]
+
+MAX_ID_CHARS = 512
+
+
+@dataclass(frozen=True, slots=True)
+class SyncedRecord:
+    """One record as a page delivered it: ``payload`` is the record itself (JSON)."""
+
+    id: str
+    payload: Any
+    updated_at: datetime | None
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """The records of one page that have an id, and how many did not."""
+
+    records: list[SyncedRecord]
+    skipped: int
+
+
+def _record_id(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    text = str(value)
+    return text if 0 < len(text) <= MAX_ID_CHARS else None
+
+
+class RecordReader:
+    """Reads records the way ``definition`` says (its paths, tombstone and hook)."""
+
+    def __init__(self, definition: SyncDefinition) -> None:
+        self._id_path = definition.id_path
+        self._updated_at_path = definition.updated_at_path
+        hook = definition.hooks.updated_at
+        self._parse: UpdatedAtHook = parse_updated_at if hook is None else UPDATED_AT_HOOKS[hook]
+        deletes = definition.deletes
+        self._tombstone = deletes if isinstance(deletes, Tombstone) else None
+
+    def _is_tombstone(self, record: Any) -> bool:
+        tombstone = self._tombstone
+        if tombstone is None:
+            return False
+        value = get_path(record, tombstone.tombstone_path)
+        if tombstone.tombstone_value is None:
+            return bool(value)
+        return bool(
+            value == tombstone.tombstone_value and type(value) is type(tombstone.tombstone_value)
+        )
+
+    def read(self, records: Sequence[Any]) -> Extracted:
+        found: list[SyncedRecord] = []
+        skipped = 0
+        for record in records:
+            record_id = _record_id(get_path(record, self._id_path))
+            if record_id is None:
+                skipped += 1
+                continue
+            updated_at = None
+            if self._updated_at_path is not None:
+                updated_at = self._parse(get_path(record, self._updated_at_path))
+            found.append(SyncedRecord(record_id, record, updated_at, self._is_tombstone(record)))
+        return Extracted(found, skipped)
