@@ -587,6 +587,8 @@ def test_processing_normalizes_and_enqueues_one_delivery(stack: Stack, secret: s
             "connection_id": connection.id,
             "tenant_id": TENANT,
             "occurred_at": "2026-05-01T12:00:00Z",
+            # the sender's own id of the event (its webhook-id header), for correlation
+            "source_event_id": "msg_1",
             "data": {"type": "order.created", "data": {"id": 7}},
         },
         "notify_url": None,

@@ -82,13 +82,41 @@ def test_generic_webhooks_take_type_and_keep_the_whole_payload() -> None:
 
 
 def test_the_default_reads_the_catalog_type_path() -> None:
-    assert normalizer_for("xero") is default_normalizer
-    payload = {"events": [{"eventType": "UPDATE", "tenantId": "x"}]}
-    assert normalize(_raw("xero", payload)) == Normalized(type="UPDATE", data=payload)
-    hubspot = [{"eventId": 1, "subscriptionType": "contact.creation", "portalId": 62515}]
-    assert normalize(_raw("hubspot", hubspot)) == Normalized(
-        type="contact.creation", data={"payload": hubspot}
+    assert normalizer_for("square") is default_normalizer
+    payload = {"type": "payment.updated", "merchant_id": "ML1", "event_id": "e1"}
+    assert normalize(_raw("square", payload)) == Normalized(type="payment.updated", data=payload)
+    assert normalize(_raw("square", ["a", "list"])) == Normalized(
+        type=DEFAULT_TYPE, data={"payload": ["a", "list"]}
     )
+
+
+def test_a_xero_event_of_a_batch_is_typed_by_category_and_type() -> None:
+    # One item of a Xero delivery's events (WebhookEvent in XeroAPI/Xero-OpenAPI's
+    # xero-webhooks.yaml): eventDateUtc carries no offset and is UTC.
+    item = {
+        "resourceId": "717f2bfc-c6d4-41fd-b238-3f2f0c0cf777",
+        "eventDateUtc": "2024-06-21T01:15:39.902",
+        "eventType": "UPDATE",
+        "eventCategory": "CONTACT",
+        "tenantId": "c2cc9b6e-9458-4c7d-93cc-f02b81b0594f",
+        "tenantType": "ORGANISATION",
+    }
+    assert normalize(_raw("xero", item)) == Normalized(
+        type="contact.update",
+        data=item,
+        occurred_at=datetime(2024, 6, 21, 1, 15, 39, 902000, tzinfo=UTC),
+    )
+    assert normalize(_raw("xero", {"eventDateUtc": "not a time"})) == Normalized(
+        type=DEFAULT_TYPE, data={"eventDateUtc": "not a time"}
+    )
+
+
+def test_a_hubspot_event_of_a_batch_takes_its_subscription_type() -> None:
+    item = {"eventId": 1, "subscriptionType": "contact.creation", "occurredAt": 1_767_225_600_000}
+    assert normalize(_raw("hubspot", item)) == Normalized(
+        type="contact.creation", data=item, occurred_at=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert normalize(_raw("hubspot", {"occurredAt": True})).occurred_at is None
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,8 @@ from tether.api.schemas import (
     ConnectionList,
     DeliveryView,
     InboundEventView,
-    WebhookUrl,
 )
-from tether.api.views import audit_view, connection_view, etag
+from tether.api.views import audit_view, connection_view, etag, webhook_answer
 from tether.connections.commands import CreateConnection, ListConnections, UpdateConnection
 from tether.domain.decimal_digits import parse_decimal
 from tether.domain.errors import InvalidRequest, NotFound
@@ -71,7 +70,7 @@ def create(call: Call[Services]) -> Response:
     connection, issued = call.services.webhooks().create_connection(call.principal, body)
     # Shown this once: Tether keeps only the hash of the URL's token (and the secret only in
     # the credential store).
-    shown = None if issued is None else WebhookUrl(url=issued.url, secret=issued.secret)
+    shown = None if issued is None else webhook_answer(issued)
     return body_response(
         connection_view(connection, webhook=shown),
         201,
@@ -123,8 +122,8 @@ def refresh(call: Call[Services]) -> Response:
 
 def rotate_webhook(call: Call[Services]) -> Response:
     """A new webhook URL (the old one stops working); shown this once."""
-    url = call.services.webhooks().rotate_webhook(call.principal, _connection_id(call))
-    return body_response(WebhookUrl(url=url), 201)
+    issued = call.services.webhooks().rotate(call.principal, _connection_id(call))
+    return body_response(webhook_answer(issued), 201)
 
 
 def events(call: Call[Services]) -> Response:

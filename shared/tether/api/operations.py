@@ -213,7 +213,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST",
         "/webhooks/{token}",
         "A provider's webhook delivery to one connection (signature verified)",
-        {200: s.WebhookAccepted},
+        {200: s.WebhookAnswer},
         (401, 404, 413, 503),
         security="public",
         raw_body=_RAW,
@@ -222,11 +222,13 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST",
         "/webhooks/providers/{provider}",
         "An app-level webhook delivery, routed by the catalog's route field",
-        {200: s.WebhookAccepted},
+        {200: s.WebhookAnswer},
         (401, 404, 413, 503),
         security="public",
         description="Providers that require an answer without a body (Xero) get the same "
-        "statuses with no body.",
+        "statuses with no body. A delivery carrying several events (Xero, HubSpot) is split "
+        "into one event per item, each routed by its own route value. A verified handshake "
+        "(Slack's url_verification) is answered with its challenge.",
         raw_body=_RAW,
     ),
     Operation(

@@ -50,6 +50,8 @@ __all__ = [
     "TaskAnswer",
     "UtcTime",
     "WebhookAccepted",
+    "WebhookAnswer",
+    "WebhookChallenge",
     "WebhookUrl",
 ]
 
@@ -105,10 +107,30 @@ class WebhookUrl(Body):
     """The connection's webhook URL: masked on reads; in full, with a generated signing
     secret where there is one, in the answer that created or rotated it (shown once)."""
 
-    omitted_when_none = frozenset({"secret"})
+    omitted_when_none = frozenset(
+        {"secret", "routing", "signed_with", "provider_url", "route_field"}
+    )
 
     url: str
     secret: str | None = None
+    routing: str | None = Field(
+        default=None,
+        description="connection_url: deliveries to this URL are this connection's, whatever "
+        "their payload names; register it with senders whose payload names no account (a "
+        "GitHub repository webhook, a generic sender). Shown with the full URL only.",
+    )
+    signed_with: str | None = Field(
+        default=None,
+        description="credentials.<field>: the connection's own signing secret verifies "
+        "deliveries to this URL; app: Tether's app-level secret of the provider",
+    )
+    provider_url: str | None = Field(
+        default=None,
+        description="the provider's app-level URL, which routes a delivery by route_field",
+    )
+    route_field: str | None = Field(
+        default=None, description="the payload field the provider's app-level URL routes by"
+    )
 
 
 class ConnectionView(Body):
@@ -219,6 +241,16 @@ class OAuthStarted(Body):
 class WebhookAccepted(Body):
     ok: bool
     duplicate: bool
+
+
+class WebhookChallenge(Body):
+    """The answer to a provider's handshake (Slack's ``url_verification``): its challenge."""
+
+    challenge: str
+
+
+class WebhookAnswer(RootModel[WebhookAccepted | WebhookChallenge]):
+    """What a webhook URL answers a delivery: accepted, or a handshake's challenge."""
 
 
 class TaskAnswer(Body):

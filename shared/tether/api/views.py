@@ -3,6 +3,8 @@ response models of :mod:`tether.api.schemas`."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tether.api.schemas import (
     AuditEntry,
     ConnectionView,
@@ -12,7 +14,26 @@ from tether.api.schemas import (
 )
 from tether.domain.models import AuditEvent, Connection
 
-__all__ = ["audit_view", "connection_view", "etag"]
+if TYPE_CHECKING:
+    from tether.webhooks.provisioning import IssuedWebhook
+
+__all__ = ["audit_view", "connection_view", "etag", "webhook_answer"]
+
+
+def webhook_answer(issued: IssuedWebhook) -> WebhookUrl:
+    """A webhook URL as issued (shown once): with its secret if Tether minted one, and how
+    deliveries to it are verified and routed."""
+    routing = issued.routing
+    if routing is None:
+        return WebhookUrl(url=issued.url, secret=issued.secret)
+    return WebhookUrl(
+        url=issued.url,
+        secret=issued.secret,
+        routing=routing.routing,
+        signed_with=routing.signed_with,
+        provider_url=routing.provider_url,
+        route_field=routing.route_field,
+    )
 
 
 def connection_view(connection: Connection, *, webhook: WebhookUrl | None = None) -> ConnectionView:

@@ -5,7 +5,8 @@
 
 Both are public (the sender proves itself by its signature, checked by
 :class:`~tether.webhooks.intake.WebhookIntake`) and answer fast: 200
-``{"ok": true, "duplicate": bool}`` once the event is stored and queued; 401 bad signature,
+``{"ok": true, "duplicate": bool}`` once the event is stored and queued (``{"challenge": …}``
+for a provider's verified handshake, Slack's ``url_verification``); 401 bad signature,
 404 unknown URL, 413 body too large, 503 try again. Providers that require an answer without a
 body (Xero) get the same statuses with no body on their app-level route. The request body is
 read raw, capped, and never parsed here: signatures are computed over the exact bytes.
@@ -26,13 +27,13 @@ from tether.api.endpoint import Call, Wiring, serve
 from tether.api.request_body import read_body
 from tether.api.responses import body_response
 from tether.api.routing import Router
-from tether.api.schemas import WebhookAccepted
+from tether.api.schemas import WebhookAccepted, WebhookChallenge
 from tether.domain.errors import TetherError
 from tether.webhooks.model import InboundRequest
 
 if TYPE_CHECKING:
     from tether.domain.clock import Clock
-    from tether.webhooks.intake import WebhookIntake
+    from tether.webhooks.intake import Accepted, WebhookIntake
 
 __all__ = ["FUNCTION", "Services", "handle", "masked_path", "router"]
 
@@ -83,8 +84,10 @@ def _inbound(call: Call[Services], service: WebhookIntake) -> InboundRequest:
     )
 
 
-def _answer(duplicate: bool) -> Response:
-    return body_response(WebhookAccepted(ok=True, duplicate=duplicate))
+def _answer(accepted: Accepted) -> Response:
+    if accepted.challenge is not None:
+        return body_response(WebhookChallenge(challenge=accepted.challenge))
+    return body_response(WebhookAccepted(ok=True, duplicate=accepted.duplicate))
 
 
 def _bodyless(status: int) -> Response:
@@ -97,7 +100,7 @@ def _bodyless(status: int) -> Response:
 def by_token(call: Call[Services]) -> Response:
     service = call.services.intake()
     accepted = service.receive_for_token(call.params["token"], _inbound(call, service))
-    return _answer(accepted.duplicate)
+    return _answer(accepted)
 
 
 def by_provider(call: Call[Services]) -> Response:
@@ -105,7 +108,7 @@ def by_provider(call: Call[Services]) -> Response:
     provider = call.params["provider"]
     if not service.replies_without_body(provider):
         accepted = service.receive_for_provider(provider, _inbound(call, service))
-        return _answer(accepted.duplicate)
+        return _answer(accepted)
     try:
         service.receive_for_provider(provider, _inbound(call, service))
     except TetherError as error:

@@ -52,6 +52,7 @@ __all__ = [
     "Provider",
     "RateLimit",
     "Region",
+    "WebhookHandshake",
     "WebhookScheme",
     "WebhookSpec",
 ]
@@ -113,6 +114,8 @@ _RESERVED_AUTHORIZE_PARAMS = frozenset(
 # A dotted JSON path (``data``, ``events.0.tenantId``) or ``header:<Name>``.
 _FIELD_PATH = r"^(header:[A-Za-z0-9-]+|[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*)$"
 _HEADER_NAME = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"  # RFC 9110 §5.1 token
+# Where a delivery's list of events is: ``$`` (the body itself) or a dotted path into it.
+_BATCH_PATH = r"^(\$|[A-Za-z0-9_@-]+(\.[A-Za-z0-9_@-]+)*)$"
 
 
 class _Model(BaseModel):
@@ -284,6 +287,16 @@ class ProbeRequest(_Model):
         return _check_url_template(value)
 
 
+class WebhookHandshake(_Model):
+    """A verified delivery that asks the receiver to prove it owns the URL instead of carrying
+    an event (Slack's ``url_verification``): when the payload's ``type_path`` holds
+    ``type_value``, the answer echoes the payload's ``echo_path`` and nothing is stored."""
+
+    type_path: str = Field(pattern=_FIELD_PATH)
+    type_value: str = Field(min_length=1)
+    echo_path: str = Field(pattern=_FIELD_PATH)
+
+
 class WebhookSpec(_Model):
     """How the provider signs and identifies webhook deliveries.
 
@@ -291,6 +304,12 @@ class WebhookSpec(_Model):
     ``header:<Name>``. ``route_field`` identifies the account on app-level webhook URLs;
     ``secret_field`` names the credentials field holding the signing secret (``None``: an
     app-level secret from Tether's configuration).
+
+    ``batch_path``: the list of events of a delivery that carries several (Xero's ``events``;
+    ``$``: the body is the list, as HubSpot sends it). Each item becomes an event of its own,
+    routed, deduplicated and delivered on its own; the payload paths (``event_id_path``,
+    ``event_type_path``, ``route_field``) are then read from each item, ``header:`` paths from
+    the delivery. ``handshake``: see :class:`WebhookHandshake`.
     """
 
     scheme: WebhookScheme
@@ -298,6 +317,15 @@ class WebhookSpec(_Model):
     event_type_path: str | None = Field(default=None, pattern=_FIELD_PATH)
     route_field: str | None = Field(default=None, pattern=_FIELD_PATH)
     secret_field: str | None = None
+    batch_path: str | None = Field(default=None, pattern=_BATCH_PATH)
+    handshake: WebhookHandshake | None = None
+
+    @model_validator(mode="after")
+    def _one_id_per_item(self) -> Self:
+        """A batch's items each need their own id: one header names one delivery."""
+        if self.batch_path is not None and (self.event_id_path or "").startswith("header:"):
+            raise ValueError("a batch's event_id_path is read from each item, not a header")
+        return self
 
 
 class RateLimit(_Model):

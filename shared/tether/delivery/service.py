@@ -103,6 +103,7 @@ def _event_from(payload: Mapping[str, Any]) -> tuple[TetherEvent, str | None]:
             tenant_id=_text(raw["tenant_id"]),
             occurred_at=occurred if occurred.tzinfo else occurred.replace(tzinfo=UTC),
             data=dict(data),
+            source_event_id=_optional_text(raw.get("source_event_id")),
         )
     except (KeyError, TypeError, ValueError):
         raise InvalidRequest(

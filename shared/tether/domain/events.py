@@ -15,7 +15,12 @@ __all__ = ["TetherEvent"]
 
 @dataclass(frozen=True)
 class TetherEvent:
-    """The one envelope every tenant receives, for provider events and Tether's own."""
+    """The one envelope every tenant receives, for provider events and Tether's own.
+
+    ``source_event_id``: the provider's own id of the event it delivered (Stripe's ``evt_…``,
+    GitHub's delivery GUID, Slack's ``event_id``, HubSpot's ``eventId``), for correlating with
+    the provider's logs and retries; ``None`` for Tether's own events and for providers that
+    name none (Xero)."""
 
     id: str
     type: str
@@ -24,6 +29,7 @@ class TetherEvent:
     tenant_id: str
     occurred_at: datetime
     data: Mapping[str, Any] = field(default_factory=dict)
+    source_event_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -33,5 +39,6 @@ class TetherEvent:
             "connection_id": self.connection_id,
             "tenant_id": self.tenant_id,
             "occurred_at": iso_utc(self.occurred_at),
+            "source_event_id": self.source_event_id,
             "data": dict(self.data),
         }

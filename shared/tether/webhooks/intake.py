@@ -21,18 +21,27 @@ Either way a delivery goes through the same steps, in this order:
    first (a Stripe Connect platform's endpoint secret) and then with the secret of the
    connection the route names; no secret at all fails closed (401);
 4. the signature (401, nothing stored);
-5. a delivery without any event (Xero's intent-to-receive ``{"events": []}``) is a 200 no-op;
+5. a provider's handshake (the catalog's ``handshake``: Slack's ``url_verification``) is
+   answered with its challenge, nothing stored; a delivery without any event (Xero's
+   intent-to-receive ``{"events": []}``) is a 200 no-op;
 6. the dedupe key (:func:`tether.webhooks.routing.dedupe_key`: provider event id, else the
    body's SHA-256, scoped by connection) and an atomic create of the event record: a
-   duplicate answers 200 with no second task;
+   duplicate answers 200 with no second task. The provider's own event id is kept on the
+   record (``detail.source_event_id``) for the envelope the tenant receives;
 7. a ``process_webhook`` task (:mod:`tether.webhooks.processing`), named after the key. If it
    cannot be enqueued the record is deleted again (so the provider's retry is not taken for a
    duplicate) and the answer is a retryable 503. (The record is written as ``enqueued`` up
    front, saving a write.)
 
-A delivery on the app-level route naming no connection is recorded with status
-``unroutable`` and no connection, logged, and never forwarded. :meth:`WebhookIntake.list_events`
-shows a connection's recent events, without bodies or headers.
+A delivery carrying several events (the catalog's ``batch_path``: Xero, HubSpot) goes through
+steps 6 and 7 once per event, each routed by its own route value
+(:mod:`tether.webhooks.batches`); its events naming no connection are counted and logged,
+without their payload, and not stored. A single delivery on the app-level route naming no
+connection is recorded with status ``unroutable`` and no connection, logged, and never
+forwarded. :meth:`WebhookIntake.list_events` shows a connection's recent events, without
+bodies or headers.
+
+Size: the two doors share every step after verification, and a batch is those steps per item.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ from tether.domain.clock import iso_utc
 from tether.domain.errors import BackendUnavailable, NotFound, PayloadTooLarge
 from tether.domain.models import Connection, Principal, WebhookEvent
 from tether.logs import register_secret
+from tether.webhooks.batches import MAX_BATCH_ITEMS, batch_items, handshake_answer, item_body
 from tether.webhooks.model import InboundRequest
 from tether.webhooks.processing import PROCESS_WEBHOOK_TASK
 from tether.webhooks.provisioning import hash_token
@@ -104,14 +114,19 @@ class Accepted:
     """The outcome of one accepted delivery (the HTTP answer is 200 for every one).
 
     ``status``: ``enqueued`` (stored and queued), ``duplicate`` (seen before; nothing new),
-    ``unroutable`` (stored, tied to no connection, not forwarded) or ``ignored`` (a verified
-    delivery carrying no event)."""
+    ``unroutable`` (tied to no connection, not forwarded), ``ignored`` (a verified delivery
+    carrying no event) or ``challenge`` (a verified handshake: ``challenge`` is the value to
+    answer with). A batch: ``events`` stored anew, ``unroutable`` items naming no connection;
+    ``duplicate`` when every routed item was seen before."""
 
     provider: str
     status: str
     duplicate: bool = False
     dedupe_key: str | None = None
     connection_id: str | None = None
+    events: int = 1
+    unroutable: int = 0
+    challenge: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +167,10 @@ def _body_text(body: bytes) -> tuple[str, bool]:
 
 def _short(value: str | None) -> str | None:
     return None if value is None else value[:_MAX_DETAIL_TEXT]
+
+
+def _answered(provider: str, challenge: str) -> Accepted:
+    return Accepted(provider=provider, status="challenge", events=0, challenge=challenge)
 
 
 def _unknown_webhook() -> NotFound:
@@ -207,7 +226,7 @@ class WebhookIntake:
 
     # -- receiving --------------------------------------------------------------------------
     def receive_for_token(self, token: str, request: InboundRequest) -> Accepted:
-        """A delivery to a connection's own URL."""
+        """A delivery to a connection's own URL: every event it carries is that connection's."""
         register_secret(token)  # whatever is logged while handling it, the token is masked
         self._check_size(request)
         if not _TOKEN_SHAPE.fullmatch(token):
@@ -219,21 +238,63 @@ class WebhookIntake:
         provider = found.provider
         spec = self._webhook_spec(provider)
         payload = parse_payload(request.body, request.header("content-type"))
+        items = self._items(spec, payload)
         self._verification.verify_for_connection(found, spec, request)
+        if (challenge := handshake_answer(spec, payload)) is not None:
+            return _answered(provider, challenge)
+        if items is not None:
+            return self._accept_batch(provider, spec, request, [(i, None, found) for i in items])
         return self._accept(provider, spec, request, payload, found, route=None)
 
     def receive_for_provider(self, provider_key: str, request: InboundRequest) -> Accepted:
         """A delivery to the provider's app-level URL, routed by the catalog's
-        ``route_field``."""
+        ``route_field`` (each event of a batch by its own)."""
         self._check_size(request)
         spec = self._webhook_spec(provider_key)
         payload = parse_payload(request.body, request.header("content-type"))
+        items = self._items(spec, payload)
+        if items is not None:
+            return self._receive_batch(provider_key, spec, request, payload, items)
         route = normalize_route(spec, field_text(spec.route_field, request.headers, payload))
         # Before verification the route only chooses a secret: the connection it names is
         # trusted once its own secret (or the app's) has verified the delivery.
         connection = self._route(provider_key, route)
         self._verification.verify_for_provider(provider_key, spec, request, connection)
+        if (challenge := handshake_answer(spec, payload)) is not None:
+            return _answered(provider_key, challenge)
         return self._accept(provider_key, spec, request, payload, connection, route=route)
+
+    def _receive_batch(
+        self,
+        provider_key: str,
+        spec: WebhookSpec,
+        request: InboundRequest,
+        payload: Any,
+        items: list[Any],
+    ) -> Accepted:
+        """Route each item by its own route value (one lookup per distinct value). A
+        connection's own secret may verify the delivery only when every item names that one
+        connection: otherwise one tenant's sender could sign events into another's."""
+        found: dict[str | None, Connection | None] = {}
+        routed: list[tuple[Any, str | None, Connection | None]] = []
+        for item in items:
+            route = normalize_route(spec, field_text(spec.route_field, request.headers, item))
+            if route not in found:
+                found[route] = self._route(provider_key, route)
+            routed.append((item, route, found[route]))
+        named = {c.id: c for _, _, c in routed if c is not None}
+        everyone_named = all(c is not None for _, _, c in routed)
+        only = next(iter(named.values())) if len(named) == 1 and everyone_named else None
+        self._verification.verify_for_provider(provider_key, spec, request, only)
+        if (challenge := handshake_answer(spec, payload)) is not None:
+            return _answered(provider_key, challenge)
+        return self._accept_batch(provider_key, spec, request, routed)
+
+    def _items(self, spec: WebhookSpec, payload: Any) -> list[Any] | None:
+        items = batch_items(spec, payload)
+        if items is not None and len(items) > MAX_BATCH_ITEMS:
+            raise PayloadTooLarge(f"a delivery may carry at most {MAX_BATCH_ITEMS} events")
+        return items
 
     def _check_size(self, request: InboundRequest) -> None:
         if len(request.body) > self.max_body_bytes:
@@ -256,6 +317,45 @@ class WebhookIntake:
             return None
         return found
 
+    def _accept_batch(
+        self,
+        provider_key: str,
+        spec: WebhookSpec,
+        request: InboundRequest,
+        routed: list[tuple[Any, str | None, Connection | None]],
+    ) -> Accepted:
+        """Each routed item stored and queued as an event of its own. Items naming no
+        connection are counted and logged (never their payload), not stored: a provider's
+        batch carries every account of the app, most of them perhaps nobody's here."""
+        if not routed:
+            return Accepted(provider=provider_key, status="ignored", events=0)
+        stored = duplicates = 0
+        for item, route, connection in routed:
+            if connection is None:
+                continue
+            outcome = self._accept(
+                provider_key, spec, request, item, connection, route=route, raw=item_body(item)
+            )
+            duplicates += outcome.duplicate
+            stored += not outcome.duplicate
+        unroutable = len(routed) - stored - duplicates
+        if unroutable:
+            log.warning(
+                "%d of %d events of a %s delivery match no connection; not forwarded",
+                unroutable,
+                len(routed),
+                provider_key,
+                extra={"provider": provider_key, "route_field": spec.route_field},
+            )
+        status = "enqueued" if stored else "duplicate" if duplicates else "unroutable"
+        return Accepted(
+            provider=provider_key,
+            status=status,
+            duplicate=status == "duplicate",
+            events=stored,
+            unroutable=unroutable,
+        )
+
     def _accept(
         self,
         provider_key: str,
@@ -265,15 +365,20 @@ class WebhookIntake:
         connection: Connection | None,
         *,
         route: str | None,
+        raw: bytes | None = None,
     ) -> Accepted:
+        """One event: ``payload`` parsed, ``raw`` as stored and hashed (the request's body,
+        or one item of a batch)."""
         connection_id = connection.id if connection is not None else None
         if is_empty_batch(spec, payload):
             return Accepted(provider=provider_key, status="ignored", connection_id=connection_id)
         now = self._clock.now()
-        key = dedupe_key(spec, request.headers, payload, request.body, connection_id=connection_id)
-        body, encoded = _body_text(request.body)
+        raw = request.body if raw is None else raw
+        key = dedupe_key(spec, request.headers, payload, raw, connection_id=connection_id)
+        body, encoded = _body_text(raw)
         detail: dict[str, Any] = {
-            "type": _short(field_text(spec.event_type_path, request.headers, payload))
+            "type": _short(field_text(spec.event_type_path, request.headers, payload)),
+            "source_event_id": _short(field_text(spec.event_id_path, request.headers, payload)),
         }
         if encoded:
             detail["body_encoding"] = "base64"

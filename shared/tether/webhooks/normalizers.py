@@ -104,6 +104,17 @@ def _epoch(value: Any) -> datetime | None:
         return None
 
 
+def _iso_utc(value: Any) -> datetime | None:
+    """An ISO 8601 time; one without an offset is taken as UTC."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def _get(payload: Any, name: str) -> Any:
     return payload.get(name) if isinstance(payload, Mapping) else None
 
@@ -154,6 +165,34 @@ def _slack(raw: RawEvent) -> Normalized:
         type=kind,
         data=_as_data(event if isinstance(event, Mapping) else raw.payload),
         occurred_at=_epoch(_get(raw.payload, "event_time")),
+    )
+
+
+@register("xero")
+def _xero(raw: RawEvent) -> Normalized:
+    """One event of a Xero batch: ``<eventCategory>.<eventType>`` in lower case
+    (``invoice.update``); data = the event (the resource is fetched by its ``resourceUrl``);
+    occurred at ``eventDateUtc`` (UTC without an offset)."""
+    category = _text(_get(raw.payload, "eventCategory"))
+    action = _text(_get(raw.payload, "eventType"))
+    kind = ".".join(part.lower() for part in (category, action) if part) or DEFAULT_TYPE
+    return Normalized(
+        type=kind,
+        data=_as_data(raw.payload),
+        occurred_at=_iso_utc(_get(raw.payload, "eventDateUtc")),
+    )
+
+
+@register("hubspot")
+def _hubspot(raw: RawEvent) -> Normalized:
+    """One event of a HubSpot batch: ``subscriptionType`` (``contact.creation``); occurred at
+    ``occurredAt`` (epoch milliseconds)."""
+    occurred = _get(raw.payload, "occurredAt")
+    millis = occurred if isinstance(occurred, int) and not isinstance(occurred, bool) else None
+    return Normalized(
+        type=_text(_get(raw.payload, "subscriptionType")) or DEFAULT_TYPE,
+        data=_as_data(raw.payload),
+        occurred_at=_epoch(millis / 1000) if millis is not None else None,
     )
 
 

@@ -21,7 +21,7 @@ from tether.domain.errors import InvalidRequest, NotFound
 from tether.domain.events import TetherEvent
 from tether.domain.models import Connection, WebhookEvent
 from tether.webhooks.normalizers import RawEvent, normalize
-from tether.webhooks.routing import parse_payload
+from tether.webhooks.routing import field_text, parse_payload
 
 if TYPE_CHECKING:
     from tether.catalog import Catalog
@@ -126,4 +126,16 @@ class WebhookProcessing:
             tenant_id=connection.tenant_id,
             occurred_at=normalized.occurred_at or event.received_at,
             data=normalized.data,
+            source_event_id=_source_event_id(event, raw),
         )
+
+
+def _source_event_id(event: WebhookEvent, raw: RawEvent) -> str | None:
+    """The provider's own id of the event: as intake kept it, or (a record stored before it
+    kept one) read again from the stored payload and headers."""
+    kept = event.detail.get("source_event_id")
+    if isinstance(kept, str) and kept:
+        return kept
+    if "source_event_id" in event.detail or raw.spec is None:
+        return None
+    return field_text(raw.spec.event_id_path, raw.headers, raw.payload)

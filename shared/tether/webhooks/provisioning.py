@@ -37,6 +37,7 @@ __all__ = [
     "WEBHOOKS_PATH",
     "IssuedWebhook",
     "WebhookProvisioning",
+    "WebhookRouting",
     "hash_token",
     "new_signing_secret",
 ]
@@ -47,12 +48,30 @@ _SIGNING_SECRET_BYTES = 32
 
 
 @dataclass(frozen=True)
+class WebhookRouting:
+    """How deliveries reach a connection, for whoever registers its URL with the provider.
+
+    The connection's own URL (``/webhooks/<token>``) names the connection itself: it is the
+    way in for senders whose payload names no account (a GitHub repository webhook, a generic
+    sender). ``signed_with``: ``credentials.<field>`` (the connection's own signing secret) or
+    ``app`` (Tether's app-level secret of the provider). ``provider_url`` and ``route_field``:
+    the provider's app-level URL and the payload field it routes by, when it has one (a GitHub
+    App's ``installation.id``)."""
+
+    signed_with: str
+    provider_url: str | None = None
+    route_field: str | None = None
+    routing: str = "connection_url"
+
+
+@dataclass(frozen=True)
 class IssuedWebhook:
     """What a new connection's creator is shown once: its webhook URL, and the signing secret
     Tether minted for it (``None`` when the creator gave one or the scheme has none)."""
 
     url: str
     secret: str | None = None
+    routing: WebhookRouting | None = None
 
 
 def hash_token(token: str) -> str:
@@ -103,18 +122,40 @@ class WebhookProvisioning:
             )
         webhook = WebhookInfo(url=self.masked_url(token), token_hash=token_hash)
         connection = self._connections.create(principal, request, webhook=webhook)
-        return connection, IssuedWebhook(url=self.webhook_url(token), secret=secret)
+        issued = IssuedWebhook(
+            url=self.webhook_url(token), secret=secret, routing=self._routing(request.provider)
+        )
+        return connection, issued
 
     def rotate_webhook(self, principal: Principal, connection_id: str) -> str:
         """Give the connection a new webhook URL (the old one stops working at once) and
         return it. It is shown this once: only its hash and a masked form are stored."""
+        return self.rotate(principal, connection_id).url
 
-        def attempt(_again: bool) -> str:
+    def rotate(self, principal: Principal, connection_id: str) -> IssuedWebhook:
+        """:meth:`rotate_webhook`, with how deliveries to the new URL are routed."""
+
+        def attempt(_again: bool) -> IssuedWebhook:
             current = self._connections.get(principal, connection_id)
             self._check_supported(current.provider)
-            return self._install_token(current, actor=principal.user_id)
+            url = self._install_token(current, actor=principal.user_id)
+            return IssuedWebhook(url=url, routing=self._routing(current.provider))
 
         return compare_and_set(attempt, what="the connection")
+
+    def _routing(self, provider_key: str) -> WebhookRouting | None:
+        spec = self._catalog().get(provider_key).webhook
+        if spec is None:
+            return None
+        field = spec.secret_field
+        routed = spec.route_field is not None
+        return WebhookRouting(
+            signed_with="app" if field is None else f"credentials.{field}",
+            provider_url=f"{self._public_url}{WEBHOOKS_PATH}/providers/{provider_key}"
+            if routed
+            else None,
+            route_field=spec.route_field,
+        )
 
     def issue_token(self) -> tuple[str, str, str]:
         """A new token: ``(token, sha256 hex to store, "/webhooks/<token>")``."""
