@@ -25,11 +25,17 @@ $(BIN)/.installed: pyproject.toml emulators/pyproject.toml $(LOCK)
 	$(BIN)/pip wheel --quiet --no-deps --requirement $(LOCK) --wheel-dir $(VENV)/wheels
 	touch $@
 
+# The independent OpenID provider the tests run on loopback (node-oidc-provider), pinned by
+# its package-lock.json.
+OIDC_PROVIDER := emulators/oidc_provider
+$(OIDC_PROVIDER)/node_modules/.package-lock.json: $(OIDC_PROVIDER)/package-lock.json
+	npm ci --prefix $(OIDC_PROVIDER) --no-audit --no-fund --loglevel=error
+
 $(CHECKOV_VENV)/bin/checkov:
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet '$(CHECKOV)'
 
-install: $(BIN)/.installed $(CHECKOV_VENV)/bin/checkov
+install: $(BIN)/.installed $(CHECKOV_VENV)/bin/checkov $(OIDC_PROVIDER)/node_modules/.package-lock.json
 
 dev: install
 	$(BIN)/tether dev $(ARGS)
@@ -61,4 +67,4 @@ package: install
 	$(BIN)/tether package --output $(BUNDLE)
 
 clean:
-	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache dist
+	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache dist $(OIDC_PROVIDER)/node_modules

@@ -32,11 +32,13 @@ if TYPE_CHECKING:
     from tether.fetch.discovery import EndpointDiscovery
     from tether.fetch.probe import ConnectionProber
     from tether.oauth.clients import OAuthClients
+    from tether.oauth.discovery import MetadataDiscovery
     from tether.oauth.flow import OAuthFlowService
     from tether.oauth.model import OAuthClient
     from tether.oauth.refresh import TokenRefresh
     from tether.oauth.revocation import TokenRevocation
     from tether.oauth.token_endpoint import TokenEndpoint
+    from tether.oauth.token_issuer import TokenIssuer
     from tether.oauth.token_storage import TokenStorage
     from tether.ports import TaskQueue
     from tether.webhooks.intake import WebhookIntake
@@ -115,6 +117,9 @@ class Container(Infrastructure):
             ids=self.ids,
             oauth_token=tokens.access_token,
             oauth_refresh=lambda c: tokens.access_token(tokens.force_refresh(c)),
+            client_credentials=lambda p, config, credentials: (
+                self.token_issuer.issue(p, config, credentials).access_token
+            ),
             guard=self.egress_guard,
             pg_connect=pg8000_connect(),
             timeout=self.settings.connection_test_timeout_seconds,
@@ -230,10 +235,26 @@ class Container(Infrastructure):
         return TokenEndpoint(self.http)
 
     @lazy
+    def token_issuer(self) -> TokenIssuer:
+        from tether.oauth.token_issuer import TokenIssuer
+
+        return TokenIssuer(endpoint=lambda: self.token_endpoint, clock=self.clock)
+
+    @lazy
+    def oauth_discovery(self) -> MetadataDiscovery:
+        from tether.oauth.discovery import MetadataDiscovery
+
+        return MetadataDiscovery(lambda: self.token_endpoint)
+
+    @lazy
     def oauth_clients(self) -> OAuthClients:
         from tether.oauth.clients import OAuthClients
 
-        return OAuthClients(self.settings.oauth_clients)
+        return OAuthClients(
+            self.settings.oauth_clients,
+            discovery=lambda: self.oauth_discovery,
+            now=self.clock.now,
+        )
 
     @lazy
     def oauth_flow(self) -> OAuthFlowService:
@@ -287,6 +308,9 @@ class Container(Infrastructure):
             retry_budget=s.oauth_refresh_retry_budget,
             sweep_window_seconds=s.oauth_sweep_window_seconds,
             events=self.connection_events,
+            issue=lambda connection, credentials: self.token_issuer.issue(
+                self.catalog.get(connection.provider), connection.config, credentials
+            ),
         )
 
     @lazy

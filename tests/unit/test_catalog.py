@@ -48,7 +48,7 @@ REQUIRED_PROVIDERS = {
 }
 # Generic entries whose URLs the tenant types in (http allowed for local test servers).
 # Generic connectors, and the local demo provider (loopback http by design).
-GENERIC = {"rest_api", "graphql_api", "oauth2", "demo"}
+GENERIC = {"rest_api", "graphql_api", "oauth2", "demo", "client_credentials", "jwt_bearer"}
 SECRET_WORDS = ("secret", "password", "token", "key")
 NOT_SECRET = {"key_id", "username"}
 
@@ -79,6 +79,19 @@ SAMPLE_CONFIG: dict[str, dict[str, Any]] = {
         "test_url": "https://api.example.com/me",
     },
     "postgresql": {"host": "db.example.com", "port": 5432, "database": "app"},
+    "microsoft_graph_app": {"directory": "contoso.onmicrosoft.com"},
+    "client_credentials": {
+        "token_url": "https://id.example.com/token",
+        "client_id": "tether",
+        "api_base_url": "https://api.example.com",
+        "test_url": "https://api.example.com/me",
+    },
+    "jwt_bearer": {
+        "token_url": "https://id.example.com/token",
+        "api_base_url": "https://api.example.com",
+        "test_url": "https://api.example.com/me",
+    },
+    "tableau": {"server": "prod-useast-a.online.tableau.com", "site": "acme"},
 }
 
 

@@ -2,7 +2,8 @@
 
 A credential is bound to the places it was given for. For an HTTP provider those are the
 origins (RFC 6454: scheme, host, port) of every URL the credentials or tokens are sent to:
-the API base URL, the test URL, and for OAuth the token and revocation endpoints. The
+the API base URL, the test URL, for OAuth the token and revocation endpoints (and the issuer
+of an entry that discovers them), and a two-step entry's token request. The
 authorization URL is not one of them: the browser goes there with nothing secret. A provider
 that is not HTTP (PostgreSQL) names the config properties that locate its server in the
 catalog's ``destination_config``.
@@ -29,7 +30,13 @@ if TYPE_CHECKING:
 __all__ = ["Destination", "destination_of"]
 
 # The URL templates whose targets receive credentials or tokens.
-_CREDENTIAL_URLS = ("api_base_url", "auth.token_url", "auth.revocation_url", "test.path")
+_CREDENTIAL_URLS = (
+    "api_base_url",
+    "auth.token_url",
+    "auth.revocation_url",
+    "auth.token_request.url",
+    "test.path",
+)
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,11 @@ def destination_of(provider: Provider, config: Mapping[str, Any]) -> Destination
     filled = provider.config_with_defaults(config)
     origins: set[str] = set()
     unresolved: set[str] = set()
-    for where in _CREDENTIAL_URLS:
+    wheres = list(_CREDENTIAL_URLS)
+    if getattr(provider.auth, "discovery", False):
+        # The endpoints come from the issuer's metadata: moving the issuer moves them.
+        wheres.append("auth.issuer")
+    for where in wheres:
         try:
             url = _rendered(provider, where, filled)
         except InvalidRequest:

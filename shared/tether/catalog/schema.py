@@ -1,17 +1,18 @@
 """Pydantic models of one catalog entry (``providers.yaml``), validated strictly.
 
 Every model forbids unknown fields and is frozen. ``Provider.auth`` is a discriminated union on
-``mode`` with exactly six variants: ``oauth2``, ``oauth2_client_credentials``, ``api_key``,
-``bearer``, ``basic`` and ``none``. A provider's quirks are data here (extra authorize
-parameters, a JSON token request, values copied from the callback into the config), never an
-``if provider == ...`` elsewhere.
+``mode`` with eight variants: ``oauth2``, the three whose token Tether obtains from stored
+credentials (``oauth2_client_credentials``, ``oauth2_jwt_bearer``, ``two_step``: see
+:mod:`tether.catalog.token_grants`), ``api_key``, ``bearer``, ``basic`` and ``none``. A
+provider's quirks are data here (extra authorize parameters, a JSON token request, values
+copied from the callback into the config), never an ``if provider == ...`` elsewhere.
 
 ``credentials_schema`` and ``config_schema`` are JSON Schema draft 2020-12 object schemas from
 which a frontend renders the setup form. Secret fields carry ``"writeOnly": true``; the config
 never holds secrets. URL templates (:mod:`tether.catalog.templates`) may only name properties of
 ``config_schema``.
 
-Size: the schema of one catalog entry; its six auth variants and the cross-field checks belong
+Size: the schema of one catalog entry; its auth variants and the cross-field checks belong
 together.
 """
 
@@ -26,10 +27,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from tether.catalog.templates import (
     PLACEHOLDER,
+    check_url_template,
     is_absolute_url,
     join_url,
     placeholders,
     render_template,
+)
+from tether.catalog.token_grants import (
+    ISSUED_TOKEN_MODES,
+    ClientCredentialsAuth,
+    JwtBearerAuth,
+    TwoStepAuth,
 )
 
 if TYPE_CHECKING:
@@ -38,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AUTH_MODES",
     "CATEGORIES",
+    "ISSUED_TOKEN_MODES",
     "REGIONS",
     "ApiKeyAuth",
     "Auth",
@@ -46,12 +55,14 @@ __all__ = [
     "BearerAuth",
     "Category",
     "ClientCredentialsAuth",
+    "JwtBearerAuth",
     "NoAuth",
     "OAuth2Auth",
     "ProbeRequest",
     "Provider",
     "RateLimit",
     "Region",
+    "TwoStepAuth",
     "WebhookHandshake",
     "WebhookScheme",
     "WebhookSpec",
@@ -79,7 +90,16 @@ Category = Literal[
     "support",
 ]
 Region = Literal["global", "us", "ca", "uk", "eu", "za", "ng", "gh", "ke", "au", "nz", "in", "jp"]
-AuthMode = Literal["oauth2", "oauth2_client_credentials", "api_key", "bearer", "basic", "none"]
+AuthMode = Literal[
+    "oauth2",
+    "oauth2_client_credentials",
+    "oauth2_jwt_bearer",
+    "two_step",
+    "api_key",
+    "bearer",
+    "basic",
+    "none",
+]
 WebhookScheme = Literal[
     "stripe",
     "shopify",
@@ -122,16 +142,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_url_template(value: str) -> str:
-    """An https URL, or a template that opens with a placeholder; no stray braces."""
-    rest = PLACEHOLDER.sub("x", value)
-    if "{" in rest or "}" in rest:
-        raise ValueError("braces are only allowed around a lowercase placeholder name")
-    if not (value.startswith("https://") or PLACEHOLDER.match(value)):
-        raise ValueError("must be an https:// URL or open with a {placeholder}")
-    return value
-
-
 HttpsUrl = Annotated[str, Field(pattern=r"^https://\S+$")]
 # An https URL, or http on loopback (a provider on this machine, like the ``demo`` entry).
 _LOOPBACK_HTTP = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?(/\S*)?$")
@@ -142,7 +152,7 @@ def _check_issuer_template(value: str) -> str:
     placeholder (checked again once rendered)."""
     if _LOOPBACK_HTTP.match(value):
         return value
-    return _check_url_template(value)
+    return check_url_template(value)
 
 
 class OAuth2Auth(_Model):
@@ -169,6 +179,13 @@ class OAuth2Auth(_Model):
     redeemed at (Shopify's ``<shop>.myshopify.com``). Never a callback query parameter: the
     browser carries those, so a tenant could change them. Unset: app-level events of the
     provider stay unroutable.
+    ``offline_access``: an OpenID Connect provider that issues a refresh token only for the
+    ``offline_access`` scope asked with ``prompt=consent`` (OpenID Connect Core §11): every
+    authorization request of the entry adds both.
+    ``discovery``: endpoints the config leaves out come from the issuer's metadata (RFC 8414,
+    OpenID Connect Discovery), and so do PKCE support, the revocation endpoint and whether
+    authorization responses carry ``iss`` (:mod:`tether.oauth.discovery`); the issuer is then
+    part of the connection's destination.
     """
 
     mode: Literal["oauth2"]
@@ -194,11 +211,13 @@ class OAuth2Auth(_Model):
     webhook_route_from: str | None = Field(
         default=None, pattern=r"^(token_host|token:[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*)$"
     )
+    offline_access: bool = False
+    discovery: bool = False
 
     @field_validator("authorization_url", "token_url", "revocation_url")
     @classmethod
     def _urls(cls, value: str | None) -> str | None:
-        return None if value is None else _check_url_template(value)
+        return None if value is None else check_url_template(value)
 
     @field_validator("issuer")
     @classmethod
@@ -212,22 +231,6 @@ class OAuth2Auth(_Model):
         if clash:
             raise ValueError(f"Tether sets these parameters itself: {', '.join(clash)}")
         return value
-
-
-class ClientCredentialsAuth(_Model):
-    """Client credentials grant (RFC 6749 §4.4); the tenant supplies its own client."""
-
-    mode: Literal["oauth2_client_credentials"]
-    token_url: str
-    default_scopes: list[str] = Field(default_factory=list)
-    scope_separator: str = " "
-    token_auth_method: TokenAuthMethod
-    default_token_lifetime_seconds: int = Field(gt=0)
-
-    @field_validator("token_url")
-    @classmethod
-    def _urls(cls, value: str) -> str:
-        return _check_url_template(value)
 
 
 class ApiKeyAuth(_Model):
@@ -254,7 +257,14 @@ class NoAuth(_Model):
 
 
 Auth = Annotated[
-    OAuth2Auth | ClientCredentialsAuth | ApiKeyAuth | BearerAuth | BasicAuth | NoAuth,
+    OAuth2Auth
+    | ClientCredentialsAuth
+    | JwtBearerAuth
+    | TwoStepAuth
+    | ApiKeyAuth
+    | BearerAuth
+    | BasicAuth
+    | NoAuth,
     Field(discriminator="mode"),
 ]
 
@@ -284,7 +294,7 @@ class ProbeRequest(_Model):
             if "{" in rest or "}" in rest:
                 raise ValueError("braces are only allowed around a lowercase placeholder name")
             return value
-        return _check_url_template(value)
+        return check_url_template(value)
 
 
 class WebhookHandshake(_Model):
@@ -406,7 +416,7 @@ class Provider(_Model):
     @field_validator("api_base_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
-        return None if value is None else _check_url_template(value)
+        return None if value is None else check_url_template(value)
 
     @field_validator("headers")
     @classmethod
@@ -431,8 +441,10 @@ class Provider(_Model):
     def url_templates(self) -> dict[str, str]:
         """Every templated URL of the entry by its dotted field name."""
         found = {"api_base_url": self.api_base_url}
-        for name in ("authorization_url", "token_url", "revocation_url", "issuer"):
+        for name in ("authorization_url", "token_url", "revocation_url", "issuer", "audience"):
             found[f"auth.{name}"] = getattr(self.auth, name, None)
+        if isinstance(self.auth, TwoStepAuth):
+            found["auth.token_request.url"] = self.auth.token_request.url
         if self.test is not None:
             found["test.path"] = self.test.path
         return {name: value for name, value in found.items() if value is not None}
@@ -503,6 +515,21 @@ class Provider(_Model):
             "client_id" in credential_props or "client_id" in config_props
         ):
             raise ValueError("client credentials need a client_id in credentials or config")
+        if isinstance(self.auth, JwtBearerAuth):
+            subject = self.auth.subject_config
+            if subject is not None and subject not in config_props:
+                raise ValueError(f"auth.subject_config '{subject}' is not a config property")
+            if self.auth.key_field not in self.secret_fields:
+                raise ValueError(f"auth.key_field '{self.auth.key_field}' must be writeOnly")
+        if isinstance(self.auth, TwoStepAuth):
+            call = self.auth.token_request
+            wanted = [*call.credentials.values(), *(call.basic or ())]
+            unknown = [name for name in wanted if name not in credential_props]
+            if unknown:
+                raise ValueError(f"auth.token_request names undefined credentials {unknown}")
+            unknown = [name for name in call.config.values() if name not in config_props]
+            if unknown:
+                raise ValueError(f"auth.token_request names undefined config {unknown}")
         if isinstance(self.auth, OAuth2Auth):
             targets = {**self.auth.config_from_callback, **self.auth.config_from_token_response}
             for target in targets.values():
@@ -538,4 +565,6 @@ class Provider(_Model):
             return [auth.username_field, auth.password_field]
         if isinstance(auth, ClientCredentialsAuth):
             return ["client_secret"]
+        if isinstance(auth, JwtBearerAuth):
+            return [auth.key_field]
         return []

@@ -24,10 +24,21 @@ from urllib.parse import quote
 
 from tether.domain.errors import InvalidRequest
 
-__all__ = ["is_absolute_url", "join_url", "placeholders", "render_template"]
+__all__ = ["check_url_template", "is_absolute_url", "join_url", "placeholders", "render_template"]
 
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
+
+
+def check_url_template(value: str) -> str:
+    """An https URL, or a template that opens with a placeholder; no stray braces (the
+    catalog's check of every URL template; raises :class:`ValueError`)."""
+    rest = PLACEHOLDER.sub("x", value)
+    if "{" in rest or "}" in rest:
+        raise ValueError("braces are only allowed around a lowercase placeholder name")
+    if not (value.startswith("https://") or PLACEHOLDER.match(value)):
+        raise ValueError("must be an https:// URL or open with a {placeholder}")
+    return value
 
 
 def placeholders(template: str) -> list[str]:

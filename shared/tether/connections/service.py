@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tether.catalog.destination import destination_of
+from tether.catalog.issued_modes import ISSUED_TOKEN_MODES
 from tether.connections.commands import CreateConnection, ListConnections, UpdateConnection
 from tether.connections.config_urls import check_config_urls
 from tether.connections.credential_reads import (
@@ -78,6 +79,8 @@ def validate_against_schema(
 
 
 _OAUTH_MODES = frozenset({"oauth2"})
+# Modes whose tokens the provider may revoke (RFC 7009) when the connection goes.
+_REVOCABLE_MODES = frozenset({"oauth2", *ISSUED_TOKEN_MODES})
 # Statuses a connection "recovers" from when it is active again.
 _RECOVERABLE = frozenset({ConnectionStatus.ERROR, ConnectionStatus.NEEDS_REAUTH})
 
@@ -470,7 +473,7 @@ class ConnectionService:
         """Revoke ``connection``'s OAuth tokens at its provider (RFC 7009), as the record
         names them; whether a revocation was attempted. Best effort: a failure is logged and
         audited by the revoker and never blocks the delete or update that drops the grant."""
-        if self._revoke is None or connection.auth_mode not in _OAUTH_MODES:
+        if self._revoke is None or connection.auth_mode not in _REVOCABLE_MODES:
             return False
         self._revoke(connection)
         return True

@@ -14,6 +14,7 @@ from typing import Any
 
 from tether.catalog import Catalog, Provider
 from tether.catalog.destination import destination_of
+from tether.catalog.issued_modes import ISSUED_TOKEN_MODES
 from tether.connections.service import ConnectionService
 from tether.domain.errors import InvalidRequest
 from tether.domain.models import Connection, Principal
@@ -133,7 +134,7 @@ class ConnectionCalls:
     ) -> tuple[RequestAuth | None, tuple[str, ...]]:
         """The request auth, and the string values of the stored credentials it was built
         from (none for OAuth: the access token comes from the token refresh, see ``redact``)."""
-        if provider.auth_mode in ("oauth2", "oauth2_client_credentials"):
+        if provider.auth_mode == "oauth2" or provider.auth_mode in ISSUED_TOKEN_MODES:
             tokens = self._token_refresh()
             current = [connection]
 

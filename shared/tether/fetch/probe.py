@@ -67,6 +67,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tether.catalog.destination import destination_of
+from tether.catalog.issued_modes import ISSUED_TOKEN_MODES
 from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock
 from tether.domain.compare_and_set import Contended, compare_and_set
@@ -157,8 +158,8 @@ class OutboundSender(Protocol):
 
 
 ClientCredentialsToken = Callable[["Provider", Mapping[str, Any], Mapping[str, Any]], str]
-"""An access token for an ``oauth2_client_credentials`` entry from (provider, config,
-credentials): the client credentials grant."""
+"""An access token for an entry of an issued-token mode (client credentials, JWT bearer,
+``two_step``) from (provider, config, credentials): what a test of unsaved credentials uses."""
 
 
 # -- the service -----------------------------------------------------------------------------
@@ -197,7 +198,8 @@ class ConnectionProber:
     ``oauth_token(connection)`` returns a stored OAuth2 connection's valid access token and
     ``oauth_refresh(connection)`` a new one after a 401 (``None`` if there is none), e.g.
     ``tokens.access_token`` and ``lambda c: tokens.access_token(tokens.force_refresh(c))``.
-    ``client_credentials`` obtains the token of an ``oauth2_client_credentials`` entry.
+    ``client_credentials`` obtains the token of unsaved credentials of an issued-token mode
+    (client credentials, JWT bearer, ``two_step``); a stored one's comes from ``oauth_token``.
     ``guard`` checks PostgreSQL hosts (the HTTP client has its own).
     """
 
@@ -272,7 +274,7 @@ class ConnectionProber:
         if not self._testable(provider):
             return self._not_testable(provider)
         credentials: Mapping[str, Any] = {}
-        if provider.auth_mode != "oauth2":  # OAuth2 tokens come from the token source
+        if provider.auth_mode not in _TOKEN_MODES:  # those tokens come from the token source
             credentials = self._connections.credentials_of(principal, connection, purpose="test")
         outcome = self._run(provider, config, credentials, connection=connection)
         if outcome.code == OutcomeCode.NOT_TESTABLE:
@@ -338,7 +340,10 @@ class ConnectionProber:
                     )
                 )
             get_token, refresh = self._stored_oauth(connection)
-        elif provider.auth_mode == "oauth2_client_credentials" and self._client_credentials:
+        elif provider.auth_mode in ISSUED_TOKEN_MODES and connection is not None:
+            # The stored token (issued again when due, and once after a 401).
+            get_token, refresh = self._stored_oauth(connection, auth_kind=provider.auth_mode)
+        elif provider.auth_mode in ISSUED_TOKEN_MODES and self._client_credentials:
             issue = self._client_credentials
             token = self._fetch_token(
                 lambda: issue(provider, config, credentials), auth_kind=provider.auth_mode
@@ -362,12 +367,12 @@ class ConnectionProber:
             raise _Refused(_verdict(OutcomeCode.INVALID_CONFIG, exc.message)) from None
 
     def _stored_oauth(
-        self, connection: Connection
+        self, connection: Connection, *, auth_kind: str = "oauth2"
     ) -> tuple[Callable[[], str] | None, Callable[[], str | None] | None]:
         source, renew = self._oauth_token, self._oauth_refresh
         if source is None:
             return None, None
-        current = [self._fetch_token(lambda: source(connection), auth_kind="oauth2")]
+        current = [self._fetch_token(lambda: source(connection), auth_kind=auth_kind)]
 
         def get_token() -> str:
             return current[0]
@@ -580,8 +585,9 @@ def _auth_kind(provider: Provider, config: Mapping[str, Any]) -> str:
 
 
 _TOKEN_CREDENTIAL_ERRORS = frozenset(
-    {"invalid_grant", "invalid_client", "unauthorized_client", "access_denied"}
+    {"invalid_grant", "invalid_client", "unauthorized_client", "access_denied", "invalid_key"}
 )
+_TOKEN_MODES = frozenset({"oauth2", *ISSUED_TOKEN_MODES})
 
 
 def _token_failure(exc: TetherError, auth_kind: str) -> ProbeOutcome | None:

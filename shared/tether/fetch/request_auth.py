@@ -9,6 +9,8 @@
 ``oauth2``                 :class:`CallbackBearerAuth` over the ``oauth_token`` callables,
                            in the entry's ``token_header`` with its ``token_prefix``
 ``oauth2_client_credentials`` the same, in ``Authorization: Bearer``
+``oauth2_jwt_bearer``      the same
+``two_step``               the same, in the entry's ``token_header`` with its ``token_prefix``
 ``none``                   no auth, unless the entry's ``config_schema`` declares
                            ``auth_method`` (the generic REST and GraphQL connectors): then the
                            connection's config chooses, as below
@@ -89,8 +91,12 @@ def auth_for(
         return _callback(
             oauth_token, oauth_refresh, header=auth.token_header, prefix=auth.token_prefix
         )
-    if isinstance(auth, catalog.ClientCredentialsAuth):
+    if isinstance(auth, catalog.ClientCredentialsAuth | catalog.JwtBearerAuth):
         return _callback(oauth_token, oauth_refresh, header="Authorization", prefix="Bearer ")
+    if isinstance(auth, catalog.TwoStepAuth):
+        return _callback(
+            oauth_token, oauth_refresh, header=auth.token_header, prefix=auth.token_prefix
+        )
     method = generic_auth_method(provider, config)
     if method is None or method == "none":
         return None

@@ -64,7 +64,7 @@ from tether.domain.models import (
 from tether.domain.status import ConnectionStatus, check_transition
 from tether.logs import register_secret
 from tether.oauth.authorize import authorization_url, new_state, state_hash
-from tether.oauth.clients import OAuthClients, requested_scopes
+from tether.oauth.clients import OAuthClients, requested_scopes, with_offline_access
 from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
 from tether.oauth.pkce import new_verifier, s256_challenge
 from tether.oauth.token_storage import TokenStorage
@@ -242,6 +242,7 @@ class OAuthFlowService:
             # retry, and no server fault either; the message names the missing setting.
             raise Conflict(exc.message, code=exc.code) from None
 
+        scopes = with_offline_access(client, scopes)
         now = self._clock.now()
         state = new_state()
         hashed = state_hash(state)
@@ -265,6 +266,7 @@ class OAuthFlowService:
                 data={
                     "sealed": sealed,
                     "issuer": client.issuer,
+                    "issuer_required": client.issuer_required,
                     "return_to": request.return_to,
                     "connection_id": request.connection_id,
                     "display_name": request.display_name,
@@ -349,7 +351,11 @@ class OAuthFlowService:
         if state.expires_at <= now:
             raise _Abort("state_expired", "the authorization took too long; start again")
         # RFC 9207 §2.4: error responses name their issuer too; check it first.
-        _check_issuer(state.data.get("issuer"), query.get("iss"))
+        _check_issuer(
+            state.data.get("issuer"),
+            query.get("iss"),
+            required=state.data.get("issuer_required") is not False,
+        )
         provider_error = query.get("error")
         if provider_error:
             reason = provider_error if _SAFE_ERROR.match(provider_error) else "provider_error"
@@ -543,10 +549,14 @@ class OAuthFlowService:
         self._store.append_audit(self._entry(principal, connection_id, action, **detail))
 
 
-def _check_issuer(expected: object, sent: str | None) -> None:
+def _check_issuer(expected: object, sent: str | None, *, required: bool = True) -> None:
     """RFC 9207 §2.4: when the provider's issuer is known, the response must name it; a
-    missing ``iss`` is refused like a different one (a mix-up attacker can strip it)."""
+    missing ``iss`` is refused like a different one (a mix-up attacker can strip it), unless
+    the server's discovered metadata says it sends none (``required`` off). A different
+    ``iss`` is always refused."""
     if not expected:
+        return
+    if sent is None and not required:
         return
     if sent is None:
         raise _Abort("issuer_missing", "the answer did not name the provider that sent it")

@@ -17,7 +17,8 @@ __all__ = ["SYSTEM_ACTOR", "OAuthClient", "TokenEndpointError", "TokenSet", "rea
 SYSTEM_ACTOR = "system:token-lifecycle"
 _SAFE_REASON = re.compile(r"^[a-z0-9_]{1,64}$")
 
-TokenAuthMethod = Literal["client_secret_basic", "client_secret_post"]
+# ``none``: no client authentication at all (the JWT bearer grant's assertion is the proof).
+TokenAuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ class OAuthClient:
     extra_authorize_params: Mapping[str, str] = field(default_factory=dict)
     pkce: bool = True
     issuer: str | None = None
+    # RFC 9207 §2.4: with an issuer, a response without `iss` is refused unless this is off
+    # (discovered metadata that says the server does not send one).
+    issuer_required: bool = True
+    # Ask for `offline_access` (with `prompt=consent`) to get a refresh token (OIDC Core §11).
+    offline_access: bool = False
     default_token_lifetime_seconds: int = 3600
 
 

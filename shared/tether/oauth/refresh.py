@@ -1,5 +1,12 @@
 """Keeping OAuth access tokens fresh: on demand when read, forced, and by the ``refresh`` task.
 
+Two kinds of connection hold such tokens: an authorization-code grant (``oauth2``), whose
+token is refreshed with its refresh token, and the modes whose token is issued from stored
+credentials (client credentials, JWT bearer, ``two_step``: ``issue``, see
+:mod:`tether.oauth.token_issuer`), whose token is issued again. Both go through the same
+lease, commit, failure bookkeeping and audit entry; only refresh-token grants get proactive
+refresh tasks (an issued token nobody reads needs no new one).
+
 When a token's refresh is scheduled, and the sweep that repairs lost schedules, live in
 :mod:`tether.oauth.refresh_schedule` (:attr:`TokenRefresh.schedule`); one refresh per
 connection at a time in :mod:`tether.oauth.refresh_lease`; what a failed (or successful)
@@ -35,6 +42,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from tether.catalog.issued_modes import ISSUED_TOKEN_MODES
 from tether.connections.credential_reads import REFRESH_TOKEN_FIELD, payload_of
 from tether.connections.events import ConnectionEvents
 from tether.domain.clock import Clock
@@ -68,6 +76,12 @@ __all__ = ["RefreshEndpoint", "RefreshRecords", "TokenRefresh"]
 log = logging.getLogger("tether.tokens")
 
 _OAUTH2 = "oauth2"
+# Connections whose tokens this refreshes: a refresh-token grant, or issued again.
+_TOKEN_MODES = frozenset({_OAUTH2, *ISSUED_TOKEN_MODES})
+
+IssueToken = Callable[[Connection, Mapping[str, Any]], TokenSet]
+"""A new token for a connection of an issued-token mode from its credential payload
+(:meth:`tether.oauth.token_issuer.TokenIssuer.issue`)."""
 
 
 class RefreshRecords(ConnectionRepository, LeaseStore, Protocol):
@@ -127,6 +141,7 @@ class TokenRefresh:
         events: ConnectionEvents | None = None,
         wait_seconds: float | None = None,
         poll_seconds: float = 0.05,
+        issue: IssueToken | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -140,6 +155,7 @@ class TokenRefresh:
             endpoint if isinstance(endpoint, RefreshEndpoint) else None
         )
         self._client_for = client_for
+        self._issue = issue
         self._policy_for = policy_for
         self._clock = clock
         self._ids = ids
@@ -308,16 +324,20 @@ class TokenRefresh:
         actor: str | None,
     ) -> Connection:
         payload, current = self._credentials(current)
-        refresh_token = payload.get(REFRESH_TOKEN_FIELD)
-        if not isinstance(refresh_token, str) or not refresh_token:
-            return self._failures.without_refresh_token(
-                current, force=force, trigger=trigger, actor=actor
-            )
-        client = self._client_for(current)
+        issued = current.auth_mode in ISSUED_TOKEN_MODES
         try:
-            tokens = self._endpoint().refresh(
-                client, refresh_token=refresh_token, now=self._clock.now()
-            )
+            if issued:
+                tokens = self._issued(current, payload)
+                refresh_token: object = None
+            else:
+                refresh_token = payload.get(REFRESH_TOKEN_FIELD)
+                if not isinstance(refresh_token, str) or not refresh_token:
+                    return self._failures.without_refresh_token(
+                        current, force=force, trigger=trigger, actor=actor
+                    )
+                tokens = self._endpoint().refresh(
+                    self._client_for(current), refresh_token=refresh_token, now=self._clock.now()
+                )
         except TokenEndpointError as exc:
             self._failures.failed(current, exc, trigger=trigger, actor=actor)
         # From here until the commit, nothing but the commit (see tether.oauth.refresh_commit).
@@ -328,12 +348,33 @@ class TokenRefresh:
             "expires_at": tokens.expires_at.isoformat(),
             "trigger": trigger,
         }
+        if issued:
+            detail["grant"] = current.auth_mode
         stored = self._commit.commit(
             current, tokens, payload, renew=renew, actor=actor, detail=detail
         )
         self._failures.announce_recovered(stored, previous)
-        self._schedule_quietly(stored)
+        if not issued:  # an issued token is issued again when read; nothing to keep alive
+            self._schedule_quietly(stored)
         return stored
+
+    def _issued(self, connection: Connection, payload: Mapping[str, Any]) -> TokenSet:
+        """A new token from the stored credentials; never a refresh token (none is kept)."""
+        if self._issue is None:
+            raise InvalidRequest(
+                "this instance cannot issue tokens from stored credentials",
+                code="NOT_OAUTH_CONNECTION",
+            )
+        tokens = self._issue(connection, payload)
+        if tokens.refresh_token is None:
+            return tokens
+        return TokenSet(
+            access_token=tokens.access_token,
+            expires_at=tokens.expires_at,
+            scopes=tokens.scopes,
+            token_type=tokens.token_type,
+            extra=tokens.extra,
+        )
 
     # -- helpers ----------------------------------------------------------------------------
     def _endpoint(self) -> RefreshEndpoint:
@@ -344,7 +385,7 @@ class TokenRefresh:
         return self._endpoint_built
 
     def _check_refreshable(self, connection: Connection) -> None:
-        if connection.auth_mode != _OAUTH2:
+        if connection.auth_mode not in _TOKEN_MODES:
             raise InvalidRequest(
                 "this connection does not use OAuth2 tokens", code="NOT_OAUTH_CONNECTION"
             )

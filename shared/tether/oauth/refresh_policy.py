@@ -33,6 +33,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from tether.catalog.schema import OAuth2Auth
+from tether.catalog.token_grants import ClientCredentialsAuth, JwtBearerAuth, TwoStepAuth
+
+IssuedTokenAuth = ClientCredentialsAuth | JwtBearerAuth | TwoStepAuth
 
 if TYPE_CHECKING:
     from tether.catalog import Catalog
@@ -78,13 +81,16 @@ class RefreshPolicy:
             raise ValueError("keep_alive_days must be > 0")
 
     @classmethod
-    def for_provider(cls, auth: OAuth2Auth, *, default_margin_seconds: int) -> RefreshPolicy:
-        """The policy of a catalog entry; its margin, else Tether's default margin."""
+    def for_provider(
+        cls, auth: OAuth2Auth | IssuedTokenAuth, *, default_margin_seconds: int
+    ) -> RefreshPolicy:
+        """The policy of a catalog entry; its margin, else Tether's default margin. A token
+        issued from stored credentials has no refresh token to keep alive."""
         margin = auth.refresh_margin_seconds
         return cls(
             margin_seconds=default_margin_seconds if margin is None else margin,
             default_lifetime_seconds=auth.default_token_lifetime_seconds,
-            keep_alive_days=auth.keep_alive_days,
+            keep_alive_days=auth.keep_alive_days if isinstance(auth, OAuth2Auth) else None,
         )
 
 
@@ -98,7 +104,7 @@ def catalog_refresh_policies(
 
     def policy_for(connection: Connection) -> RefreshPolicy:
         auth = catalog().get(connection.provider).auth
-        if isinstance(auth, OAuth2Auth):
+        if isinstance(auth, OAuth2Auth | ClientCredentialsAuth | JwtBearerAuth | TwoStepAuth):
             return RefreshPolicy.for_provider(auth, default_margin_seconds=default_margin_seconds)
         return fallback
 

@@ -6,7 +6,9 @@ Best effort: the refresh token and the still unexpired access token are each sen
 provider's revocation endpoint, when the catalog names one. The outcome is audited
 (``token.revoked`` with the tokens revoked, or ``token.revocation_failed`` with a reason code)
 and never raised: a provider that is down must not keep a tenant from deleting or moving a
-connection. Tokens never appear in logs or audit entries.
+connection. Tokens never appear in logs or audit entries. A connection whose token was
+issued from its credentials (client credentials, JWT bearer) has no refresh token: its access
+token alone is revoked, where the entry names a revocation endpoint.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from tether.catalog.issued_modes import ISSUED_TOKEN_MODES
 from tether.connections.credential_reads import REFRESH_TOKEN_FIELD, payload_of
 from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock
@@ -29,7 +32,8 @@ __all__ = ["RevocationEndpoint", "RevocationRecords", "TokenRevocation"]
 
 log = logging.getLogger("tether.tokens")
 
-_OAUTH2 = "oauth2"
+# An authorization-code grant, and the modes whose tokens are issued from credentials.
+_REVOCABLE = frozenset({"oauth2", *ISSUED_TOKEN_MODES})
 
 
 class RevocationRecords(ConnectionRepository, AuditLog, Protocol):
@@ -72,7 +76,7 @@ class TokenRevocation:
         """Revoke the refresh token and the access token at the provider (RFC 7009), when
         it has a revocation endpoint. Best effort for connection delete and move: a failure
         is audited (``token.revocation_failed`` with a reason code) and never raised."""
-        if connection.auth_mode != _OAUTH2:
+        if connection.auth_mode not in _REVOCABLE:
             return
         revoked: list[str] = []
         failed: list[str] = []

@@ -1,4 +1,5 @@
-"""The token endpoint client: authorization code exchange (RFC 6749 §4.1.3), refresh (§6) and
+"""The token endpoint client: authorization code exchange (RFC 6749 §4.1.3), refresh (§6), the
+grants that issue from stored credentials (client credentials §4.4, JWT bearer RFC 7523) and
 revocation (RFC 7009).
 
 Hand-written rather than taken from a library: authlib (or requests-oauthlib) is not a
@@ -22,6 +23,7 @@ sent and received are also registered with :func:`tether.logs.register_secret`.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -103,6 +105,23 @@ class TokenEndpoint:
             fields["scope"] = client.scope_separator.join(scopes)
         return self._token_request(client, fields, now=now, sent=(refresh_token,))
 
+    def grant(
+        self,
+        client: OAuthClient,
+        fields: Mapping[str, str],
+        *,
+        now: datetime,
+        sent: Iterable[str | None] = (),
+    ) -> TokenSet:
+        """A token request of another grant (``client_credentials``, RFC 6749 §4.4.2; the
+        JWT bearer grant, RFC 7523 §2.1): ``fields`` with ``grant_type``, client
+        authentication per the client. No refresh token is kept from the answer: these
+        grants issue again instead (§4.4.3). ``sent``: secret values among ``fields``."""
+        tokens = self._token_request(client, dict(fields), now=now, sent=sent)
+        if tokens.refresh_token is None:
+            return tokens
+        return dataclasses.replace(tokens, refresh_token=None)
+
     def revoke(
         self, client: OAuthClient, *, token: str, token_type_hint: str | None = None
     ) -> None:
@@ -160,12 +179,12 @@ class TokenEndpoint:
         *,
         sent: Iterable[str | None],
     ) -> tuple[int, httpx.Headers, bytes]:
-        for value in self._redact(client, sent):
-            register_secret(value)
         headers = {"Accept": "application/json"}
         payload = dict(fields)
-        basic = client.token_auth_method == "client_secret_basic"  # noqa: S105 - a method name
-        if client.client_secret and basic:
+        method = client.token_auth_method
+        if method == "none":
+            pass  # the grant itself authenticates (RFC 7523 §2.1)
+        elif client.client_secret and method == "client_secret_basic":
             headers["Authorization"] = basic_authorization(client.client_id, client.client_secret)
         elif client.client_secret:
             payload["client_id"] = client.client_id
@@ -178,11 +197,30 @@ class TokenEndpoint:
         else:
             content = urlencode(payload).encode("ascii")
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return self.send(
+            "POST", url, content=content, headers=headers, sent=self._redact(client, sent)
+        )
 
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None,
+        headers: Mapping[str, str],
+        sent: Iterable[str],
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """One request to a token-issuing endpoint, with this endpoint's rules (no redirects,
+        no cookies, a bounded answer, transport failures as :class:`TokenEndpointError`):
+        the answer's status, headers and body. ``sent``: the secret values in the request,
+        registered for redaction first. Used as is by a declared token call
+        (:mod:`tether.oauth.two_step`)."""
+        for value in sent:
+            register_secret(value)
         host = _host(url)
         try:
             request = self._http.build_request(
-                "POST", url, content=content, headers=headers, timeout=self._timeout
+                method, url, content=content, headers=dict(headers), timeout=self._timeout
             )
         except (httpx.InvalidURL, ValueError) as exc:
             # httpx refuses some URLs urllib takes (``http://0177.0.0.1``): not retryable.
@@ -248,6 +286,11 @@ class TokenEndpoint:
         if client.client_secret:
             values.append(client.client_secret)
         return tuple(values)
+
+    def log_failure(self, url: str, error: TokenEndpointError) -> None:
+        """Log a failed request to ``url`` the way this endpoint logs its own: the host, the
+        error code and status, never a value."""
+        self._log_failure(url, error)
 
     @staticmethod
     def _log_failure(url: str, error: TokenEndpointError) -> None:
