@@ -274,6 +274,23 @@ def test_client_credentials_test_fetch_reissue_and_revoke(tether, server, client
     assert server.introspect(second, client_id, CC_SECRET)["active"] is False
 
 
+def test_new_credentials_drop_the_token_issued_for_the_old_ones(tether, server):
+    connection_id = tether.create(_client_credentials(server, "cc-basic"))
+    assert tether.fetched(connection_id)["records"]
+    first = tether.access_token(connection_id)
+    changed = tether.connections.patch(
+        f"/{connection_id}",
+        json={"config": _client_credentials(server, "cc-post")["config"]},
+        headers=ACME,
+    )
+    assert changed.status_code == 200, changed.get_json()
+    assert tether.access_token(connection_id) is None
+    assert tether.fetched(connection_id)["records"][0]["id"] == 1
+    second = tether.access_token(connection_id)
+    assert second and second != first
+    assert server.introspect(second, "cc-post", CC_SECRET)["client_id"] == "cc-post"
+
+
 def test_client_credentials_refused_secret_is_invalid_credentials(tether, server):
     body = _client_credentials(server, "cc-basic")
     body["credentials"] = {"client_secret": "not-the-secret-000000"}

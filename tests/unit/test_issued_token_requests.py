@@ -74,6 +74,21 @@ def test_paypal_client_credentials_use_basic_auth_and_the_chosen_host(catalog):
     assert client_credentials_fields(auth, config) == {"grant_type": "client_credentials"}
 
 
+def test_the_custom_entry_takes_its_client_authentication_from_the_config(catalog):
+    auth = catalog.get("client_credentials").auth
+    assert isinstance(auth, ClientCredentialsAuth)
+    config = {"token_url": "https://id.example/t", "client_id": "c"}
+    secret = {"client_secret": "s"}
+    assert client_credentials_client(auth, config, secret).token_auth_method == (
+        "client_secret_basic"
+    )
+    chosen = {**config, "token_auth_method": "client_secret_post"}
+    assert client_credentials_client(auth, chosen, secret).token_auth_method == (
+        "client_secret_post"
+    )
+    assert client_credentials_client(auth, config, secret).revocation_url is None
+
+
 def test_a_missing_client_secret_is_named_not_shown(catalog):
     auth = catalog.get("client_credentials").auth
     assert isinstance(auth, ClientCredentialsAuth)

@@ -113,13 +113,17 @@ def _moved_destination(provider: Provider, current: Connection, changed: Connect
     return destination_of(provider, changed.config).changed_parts(before)
 
 
-def _rebind(connection: Connection, provider: Provider, *, now: datetime) -> None:
-    """Drop what was issued for the old destination: the sealed access token, and for an
-    authorization-code grant the grant itself (the connection waits for a reconnect)."""
+def _drop_token(connection: Connection) -> None:
     connection.sealed_access_token = None
     connection.token_expires_at = None
     connection.token_refreshed_at = None
     connection.refresh_failures = 0
+
+
+def _rebind(connection: Connection, provider: Provider, *, now: datetime) -> None:
+    """Drop what was issued for the old destination: the sealed access token, and for an
+    authorization-code grant the grant itself (the connection waits for a reconnect)."""
+    _drop_token(connection)
     if provider.auth_mode in _OAUTH_MODES:
         check_transition(connection.status, ConnectionStatus.PENDING)
         connection.status = ConnectionStatus.PENDING
@@ -334,6 +338,12 @@ class ConnectionService:
                 check_transition(current.status, new_status)
                 changed.status = new_status
                 changed.status_detail = None
+        if provider.auth_mode in ISSUED_TOKEN_MODES and (
+            request.credentials is not None or changed.config != current.config
+        ):
+            # A token issued for the old credentials or settings (scopes…): the next call
+            # issues one for the new ones.
+            _drop_token(changed)
         updated = self._entry(
             principal,
             connection_id,
