@@ -68,6 +68,8 @@ class Backend:
     rate_buckets: RateBuckets
     tenant_settings: TenantSettingsRepository
     deliveries: DeliveryRepository
+    records: RecordStore
+    sync_state: SyncStateStore
     purge: ExpiredRecordPurge
 
 
@@ -86,6 +88,8 @@ def _sqlite(store: SqliteConnectionStore) -> Backend:
         rate_buckets=SqliteRateBuckets(database),
         tenant_settings=SqliteTenantSettings(database),
         deliveries=SqliteDeliveries(database),
+        records=SqliteRecords(database),
+        sync_state=SqliteSyncState(database),
         purge=SqlitePurge(database),
     )
 
@@ -106,6 +110,8 @@ def _firestore(store: FirestoreConnectionStore) -> Backend:
         rate_buckets=fs.FirestoreRateBuckets(database),
         tenant_settings=fs.FirestoreTenantSettings(database),
         deliveries=fs.FirestoreDeliveries(database),
+        records=fs.FirestoreRecords(database),
+        sync_state=fs.FirestoreSyncState(database),
         purge=fs.FirestorePurge(database),
     )
 
@@ -174,15 +180,17 @@ def purge(backend: Backend) -> ExpiredRecordPurge:
     return backend.purge
 
 
-@pytest.fixture(params=["sqlite", "sqlite-facade"])
-def records(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordStore]:
-    """The records store alone on its backend, and as part of the backend's facade."""
-    store = SqliteConnectionStore(tmp_path / "store.sqlite3")
-    yield store if request.param == "sqlite-facade" else SqliteRecords(store.database)
-    store.close()
+@pytest.fixture
+def records(backend: Backend) -> RecordStore:
+    return backend.records
 
 
-@pytest.fixture(params=["sqlite-kept", "sqlite-day"])
+@pytest.fixture
+def sync_state(backend: Backend) -> SyncStateStore:
+    return backend.sync_state
+
+
+@pytest.fixture(params=["sqlite-kept", "sqlite-day", "firestore-kept", "firestore-day"])
 def records_and_purge(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[RecordStore, ExpiredRecordPurge, Retention]]:
@@ -190,17 +198,20 @@ def records_and_purge(
     records kept) or one that keeps them a day."""
     day = request.param.endswith("-day")
     retention = Retention(deleted_records=timedelta(days=1)) if day else Retention()
-    store = SqliteConnectionStore(tmp_path / "store.sqlite3", retention=retention)
-    yield SqliteRecords(store.database), store, retention
-    store.close()
+    if request.param.startswith("sqlite"):
+        sqlite_store = SqliteConnectionStore(tmp_path / "store.sqlite3", retention=retention)
+        yield SqliteRecords(sqlite_store.database), sqlite_store, retention
+        sqlite_store.close()
+        return
+    from tether.adapters import firestore as fs
 
-
-@pytest.fixture(params=["sqlite", "sqlite-facade"])
-def sync_state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SyncStateStore]:
-    """The sync state store alone on its backend, and as part of the backend's facade."""
-    store = SqliteConnectionStore(tmp_path / "store.sqlite3")
-    yield store if request.param == "sqlite-facade" else SqliteSyncState(store.database)
-    store.close()
+    client = request.getfixturevalue("firestore_client")
+    database = fs.FirestoreDatabase(client)
+    yield (
+        fs.FirestoreRecords(database, retention=retention),
+        fs.FirestorePurge(database),
+        retention,
+    )
 
 
 @pytest.fixture(params=["memory", "sqlite", "firestore"])

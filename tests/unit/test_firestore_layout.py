@@ -222,6 +222,12 @@ def _covered(
             ["created_at DESCENDING", "id DESCENDING"],
             "COLLECTION",
         ),
+        # delete_unseen: a stream's live records another run did not see ("!=" orders by it)
+        ("records", {"live"}, ["seen_run ASCENDING"], "COLLECTION"),
+        # list_due_syncs, across tenants
+        ("sync_schedules", {"schedulable"}, ["next_run_at ASCENDING"], "COLLECTION_GROUP"),
+        # list_runs, per connection and sync
+        ("sync_runs", {"sync"}, ["created_at DESCENDING", "id DESCENDING"], "COLLECTION"),
     ],
 )
 def test_indexes_file_covers_the_store_queries(
@@ -246,8 +252,24 @@ def test_indexes_file_has_ttl_policies_and_exempts_records() -> None:
         "webhook_events",
         "settings",
         "deliveries",
+        "sync_schedules",
+        "sync_runs",
     ):
         assert by_field[(group, "record")]["indexes"] == []
+
+
+def test_indexes_file_indexes_no_synced_payload_and_purges_deleted_records() -> None:
+    """A record's payload (and the fields no query reads) are not indexed: a payload can be
+    as large as a document, and ``last_modified_at`` is sequential. Deleted records carry
+    ``expires_at`` only when a retention is set: a TTL policy, and the purge's collection-group
+    query across tenants."""
+    overrides = json.loads(INDEXES_FILE.read_text())["fieldOverrides"]
+    by_field = {(o["collectionGroup"], o["fieldPath"]): o for o in overrides}
+    for field in ("payload", "payload_hash", "id", "first_seen_at", "last_modified_at"):
+        assert by_field[("records", field)]["indexes"] == []
+    ttl = by_field[("records", "expires_at")]
+    assert ttl["ttl"] is True
+    assert ttl["indexes"] == [{"order": "ASCENDING", "queryScope": "COLLECTION_GROUP"}]
 
 
 def test_indexes_file_has_ttl_policies_for_deliveries_and_audit_across_tenants() -> None:

@@ -14,10 +14,10 @@ against emulators.
 :class:`RateBuckets`            token buckets of the shared outbound rate limit
 :class:`TenantSettingsRepository` a tenant's settings record
 :class:`DeliveryRepository`     events delivered to tenants
-:class:`ExpiredRecordPurge`     housekeeping of all of the above
-:class:`ConnectionStore`        all of the above over one backend (the composition root's)
 :class:`RecordStore`            synced records, read back as changes
 :class:`SyncStateStore`         syncs' schedules and runs
+:class:`ExpiredRecordPurge`     housekeeping of all of the above
+:class:`ConnectionStore`        all of the above over one backend (the composition root's)
 :class:`SecretStore`            credential payloads
 :class:`TaskQueue`              deferred work
 ==============================  =========================================================

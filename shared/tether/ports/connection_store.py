@@ -13,6 +13,8 @@ from tether.ports.leases import LeaseStore
 from tether.ports.oauth_states import OAuthStateRepository
 from tether.ports.purge import ExpiredRecordPurge
 from tether.ports.rate_buckets import RateBuckets
+from tether.ports.records import RecordStore
+from tether.ports.sync_state import SyncStateStore
 from tether.ports.tenant_settings import TenantSettingsRepository
 from tether.ports.webhook_events import WebhookEventRepository
 
@@ -29,6 +31,8 @@ class ConnectionStore(
     RateBuckets,
     TenantSettingsRepository,
     DeliveryRepository,
+    RecordStore,
+    SyncStateStore,
     ExpiredRecordPurge,
     Protocol,
 ):

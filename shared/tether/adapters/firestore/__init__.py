@@ -11,7 +11,9 @@ from tether.adapters.firestore.leases import FirestoreLeases
 from tether.adapters.firestore.oauth_states import FirestoreOAuthStates
 from tether.adapters.firestore.purge import FirestorePurge
 from tether.adapters.firestore.rate_buckets import FirestoreRateBuckets
+from tether.adapters.firestore.records import FirestoreRecords
 from tether.adapters.firestore.store import FirestoreConnectionStore
+from tether.adapters.firestore.sync_state import FirestoreSyncState
 from tether.adapters.firestore.tenant_settings import FirestoreTenantSettings
 from tether.adapters.firestore.webhook_events import FirestoreWebhookEvents
 
@@ -25,6 +27,8 @@ __all__ = [
     "FirestoreOAuthStates",
     "FirestorePurge",
     "FirestoreRateBuckets",
+    "FirestoreRecords",
+    "FirestoreSyncState",
     "FirestoreTenantSettings",
     "FirestoreWebhookEvents",
     "firestore_client",

@@ -15,6 +15,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_document import DocumentSnapshot
 from google.cloud.firestore_v1.base_query import FieldFilter
+from google.cloud.firestore_v1.collection import CollectionReference
 from google.cloud.firestore_v1.document import DocumentReference
 from pydantic import BaseModel
 
@@ -38,8 +39,13 @@ __all__ = [
     "LEASES",
     "OAUTH_STATES",
     "RATE_BUCKETS",
+    "RECORDS",
+    "RECORD_MODELS",
     "SETTINGS",
     "SETTINGS_DOCUMENT",
+    "SYNC_HOLDS",
+    "SYNC_RUNS",
+    "SYNC_SCHEDULES",
     "TENANTS",
     "WEBHOOK_EVENTS",
     "WEBHOOK_ROUTES",
@@ -66,6 +72,12 @@ RATE_BUCKETS = "rate_buckets"
 SETTINGS = "settings"
 SETTINGS_DOCUMENT = "current"
 DELIVERIES = "deliveries"
+# under tenants/<t>/connections/<c>: synced records per model, and the connection's syncs
+RECORD_MODELS = "record_models"
+RECORDS = "records"
+SYNC_SCHEDULES = "sync_schedules"
+SYNC_RUNS = "sync_runs"
+SYNC_HOLDS = "sync_holds"
 
 # The special field path of the document's own name (``FieldPath.document_id()``).
 DOCUMENT_NAME = "__name__"
@@ -137,6 +149,11 @@ class FirestoreDatabase:
     def tenant(self, tenant_id: str) -> DocumentReference:
         return self.client.collection(TENANTS).document(doc_id(tenant_id))
 
+    def connection(self, tenant_id: str, connection_id: str) -> DocumentReference:
+        """The connection's document, parent of its synced records and syncs."""
+        connections: CollectionReference = self.tenant(tenant_id).collection(CONNECTIONS)
+        return connections.document(doc_id(connection_id))
+
     def read_record(self, model: type[M], ref: DocumentReference, record_id: str) -> M | None:
         """The ``record`` of the document at ``ref`` as ``model``, ``None`` when there is no
         such document (one whose record no longer decodes raises, see :func:`decode_one`).
@@ -163,14 +180,16 @@ class FirestoreDatabase:
             )
         return fields
 
-    def optimistic(self, attempt: Callable[[], T]) -> T:
+    def optimistic(self, attempt: Callable[[], T], *, at_least: int = 1) -> T:
         """Run read-decide-write ``attempt`` until no one else wrote in between (it raises
-        :class:`Stale` when someone did)."""
-        for n in range(self._attempts):
+        :class:`Stale` when someone did); ``at_least`` raises the number of attempts for a
+        document written in a loop by design (a records stream's sequence)."""
+        attempts = max(self._attempts, at_least)
+        for n in range(attempts):
             try:
                 return attempt()
             except Stale:
-                if n + 1 < self._attempts:
+                if n + 1 < attempts:
                     # jitter, not security: spreads the retries of racing writers
                     time.sleep(random.uniform(0, min(0.2, 0.005 * 2**n)))  # noqa: S311
         raise BackendUnavailable("the record is busy; try again")

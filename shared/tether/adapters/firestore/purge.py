@@ -14,6 +14,7 @@ from tether.adapters.firestore.documents import (
     DELIVERIES,
     LEASES,
     OAUTH_STATES,
+    RECORDS,
     WEBHOOK_EVENTS,
     FirestoreDatabase,
     Snapshot,
@@ -32,9 +33,11 @@ class FirestorePurge:
         self._database = database
 
     def purge_expired(self, *, now: datetime) -> int:
-        """Delete expired OAuth states, webhook events, leases, deliveries and audit entries
-        (the TTL policies do the same lazily in production; deliveries and audit entries are
-        found across tenants by collection-group queries). A document changed since the query
+        """Delete expired OAuth states, webhook events, leases, deliveries, audit entries and
+        synced records deleted at the source (which carry ``expires_at`` only when a
+        retention of deleted records is set). The TTL policies do the same lazily in
+        production; deliveries, audit entries and records are found across tenants by
+        collection-group queries. A document changed since the query
         saw it is left alone: a lease taken again must not be deleted under its new owner.
         Rate buckets are left to their TTL policy alone: their ``expires_at`` is not indexed.
         Deliveries and audit entries written before they carried ``expires_at`` are never
@@ -48,6 +51,7 @@ class FirestorePurge:
                 self._database.client.collection(LEASES),
                 self._database.client.collection_group(DELIVERIES),
                 self._database.client.collection_group(AUDIT),
+                self._database.client.collection_group(RECORDS),
             ):
                 query = (
                     query_of.where(filter=FieldFilter("expires_at", "<=", cutoff))

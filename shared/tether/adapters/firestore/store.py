@@ -4,8 +4,8 @@
 The facade holds nothing of its own: it is the repositories of this package
 (:mod:`.connections`, :mod:`.audit`, :mod:`.oauth_states`, :mod:`.webhook_events`,
 :mod:`.leases`, :mod:`.rate_buckets`, :mod:`.tenant_settings`, :mod:`.deliveries`,
-:mod:`.purge`) over one :class:`~.documents.FirestoreDatabase`; a change and its audit
-entries are still one batch.
+:mod:`.records`, :mod:`.sync_state`, :mod:`.purge`) over one
+:class:`~.documents.FirestoreDatabase`; a change and its audit entries are still one batch.
 
 Layout (paths relative to the database; ``<t>`` etc. are :func:`~.paths.doc_id` of the id)::
 
@@ -19,6 +19,19 @@ Layout (paths relative to the database; ``<t>`` etc. are :func:`~.paths.doc_id` 
     tenants/<t>/retired_credentials/<hash>    connection_id, version, retired_at, key_id
                                               (the db secret store's tombstones, written by
                                               :mod:`.retired_versions`, not by this store)
+    tenants/<t>/connections/<c>/record_models/<m>
+                                              last_seq  (a records stream's change number)
+    tenants/<t>/connections/<c>/record_models/<m>/records/<r>
+                                              id, payload (canonical JSON), payload_hash,
+                                              action, live, seq, seen_run, first_seen_at,
+                                              last_modified_at, expires_at (DELETED, TTL,
+                                              only with a retention of deleted records)
+    tenants/<t>/connections/<c>/sync_schedules/<name>
+                                              record + version, schedulable, next_run_at
+    tenants/<t>/connections/<c>/sync_runs/<run id>
+                                              record + id, sync, created_at, version
+    tenants/<t>/connections/<c>/sync_holds/<name>
+                                              run_id  (the sync's one active run)
     webhook_tokens/<token hash>               tenant_id, connection_id  (lookup, unique)
     webhook_routes/<sha256(provider NUL route)> tenant_id, connection_id (lookup, unique)
     oauth_states/<state hash>                 record + expires_at       (TTL)
@@ -92,6 +105,17 @@ Why this shape:
   before the field existed lack it, and are invisible to the sweep until their next
   :meth:`update_connection` writes every top-level field again.
 
+- **Synced records** (:mod:`.records`) live under their connection's document, one
+  collection per model, so a stream's queries (changes after a cursor: ``seq`` between the
+  cursor and the stream's ``last_seq``; live records a full run did not see: ``live`` and
+  ``seen_run``, a ``COLLECTION`` index) read that stream's entries only. Every change of a
+  stream moves ``last_seq`` in its batch, with the ``update_time`` precondition: commits of
+  one stream are serial, which is what makes a reader's cursor lose nothing. The payload is a
+  JSON string, not indexed, like ``record`` elsewhere.
+- **Syncs and runs** (:mod:`.sync_state`): the due scan is the one collection-group query
+  (``schedulable == true``, ``next_run_at <= now``, a ``COLLECTION_GROUP`` index); one active
+  run per sync is a ``sync_holds`` document created with the run in one batch.
+
 Firestore limits considered:
 
 - **1 MiB per document.** The stored size is computed with Firestore's own formula before
@@ -122,6 +146,11 @@ Firestore limits considered:
   same remedy. ``received_at``
   of webhook events is sequential too: it has no index of its own, only the composite one of
   :meth:`list_webhook_events`, which starts with the tenant and connection ids.
+  A records stream's ``seq`` is sequential too, per stream collection: a ceiling of some
+  500 changes a second per (connection, model). Its ``last_seq`` document takes one write
+  per committed part of a page (up to 400 records): a run committing several a second goes
+  past the guidance of one sustained write a second per document, which Firestore answers
+  with latency, not errors; that bounds one stream's pace, not the other streams'.
   ``token_expires_at`` is indexed across tenants (``COLLECTION_GROUP`` scope) and clusters
   near "now + token lifetime", so that ceiling applies to token writes of all tenants
   together: far above the pace of OAuth grants and refreshes.
@@ -139,6 +168,8 @@ from tether.adapters.firestore.leases import FirestoreLeases
 from tether.adapters.firestore.oauth_states import FirestoreOAuthStates
 from tether.adapters.firestore.purge import FirestorePurge
 from tether.adapters.firestore.rate_buckets import FirestoreRateBuckets
+from tether.adapters.firestore.records import FirestoreRecords
+from tether.adapters.firestore.sync_state import FirestoreSyncState
 from tether.adapters.firestore.tenant_settings import FirestoreTenantSettings
 from tether.adapters.firestore.webhook_events import FirestoreWebhookEvents
 from tether.domain.retention import Retention
@@ -155,6 +186,8 @@ class FirestoreConnectionStore(
     FirestoreRateBuckets,
     FirestoreTenantSettings,
     FirestoreDeliveries,
+    FirestoreRecords,
+    FirestoreSyncState,
     FirestorePurge,
 ):
     """Tenant-scoped records in Firestore. Thread-safe: share one per process.
