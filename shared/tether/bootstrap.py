@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from tether.oauth.model import OAuthClient
     from tether.oauth.refresh import TokenRefresh
     from tether.oauth.revocation import TokenRevocation
+    from tether.oauth.route_lookup import AccountLookup
     from tether.oauth.token_endpoint import TokenEndpoint
     from tether.oauth.token_issuer import TokenIssuer
     from tether.oauth.token_storage import TokenStorage
@@ -276,7 +277,14 @@ class Container(Infrastructure):
             state_ttl_seconds=s.oauth_state_ttl_seconds,
             on_tokens_stored=self._schedule_refresh,
             events=self.connection_events,
+            accounts=lambda: self.account_lookup,
         )
+
+    @lazy
+    def account_lookup(self) -> AccountLookup:
+        from tether.oauth.route_lookup import AccountLookup
+
+        return AccountLookup(self.http)
 
     def _schedule_refresh(self, connection: Connection) -> None:
         self.token_refresh.schedule.schedule_refresh(connection)

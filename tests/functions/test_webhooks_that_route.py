@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -44,7 +45,7 @@ from tests.conftest import bearer
 from tests.functions.conftest import SOURCE
 from tests.support.loopback_http import LoopbackHTTP, QuietHandler
 from tether.bootstrap import Container, reset_container
-from tether.config import Settings
+from tether.config import OAuthClientCredentials, Settings
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -92,6 +93,71 @@ class Receiver:
         ]
 
 
+RETURN_TO = "https://app.example.com/integrations/done"
+
+
+class ProviderApis:
+    """Xero's and GitHub's token endpoints and account lists, as the OAuth callback's client
+    reaches them (an injected transport: no network). Shapes: Xero's ``getConnections``
+    (https://github.com/XeroAPI/Xero-OpenAPI/blob/master/xero-identity.yaml) and GitHub's
+    "List app installations accessible to the user access token"
+    (https://docs.github.com/en/rest/apps/installations). Each code redeemed names whose
+    grant it is; each grant reaches the accounts listed for it."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, list[str]] = {}
+        self.lookups: list[httpx.Request] = []
+        self.failing = False
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
+        if request.method == "POST" and url in (
+            "https://identity.xero.com/connect/token",
+            "https://github.com/login/oauth/access_token",
+        ):
+            code = parse_qs(request.content.decode())["code"][0]
+            return httpx.Response(
+                200,
+                json={
+                    "access_token": f"at-{code}",
+                    "refresh_token": f"rt-{code}",
+                    "expires_in": 1800,
+                    "token_type": "Bearer",
+                },
+            )
+        self.lookups.append(request)
+        token = request.headers.get("authorization", "").removeprefix("Bearer at-")
+        if self.failing:
+            return httpx.Response(503)
+        if url == "https://api.xero.com/connections":
+            return httpx.Response(
+                200,
+                json=[
+                    {
+                        "id": f"7cb59f93-2964-421d-bb5e-a0f7a457{n:04d}",
+                        "tenantId": tenant,
+                        "tenantName": f"Organisation {n}",
+                        "tenantType": "ORGANISATION",
+                        "createdDateUtc": "2019-12-07T18:46:19.5165400",
+                        "updatedDateUtc": "2019-12-07T18:46:19.5187840",
+                    }
+                    for n, tenant in enumerate(self.accounts.get(token, []))
+                ],
+            )
+        if url == "https://api.github.com/user/installations?per_page=100":
+            ids = self.accounts.get(token, [])
+            return httpx.Response(
+                200,
+                json={
+                    "total_count": len(ids),
+                    "installations": [
+                        {"id": int(i), "account": {"login": f"org-{i}"}, "app_id": 1} for i in ids
+                    ],
+                },
+            )
+        return httpx.Response(404)
+
+
 @dataclass
 class World:
     container: Container
@@ -99,7 +165,33 @@ class World:
     receiver: Receiver
     connections: FlaskClient
     settings_api: FlaskClient
+    apis: ProviderApis
     notify_secrets: dict[str, str] = field(default_factory=dict)
+
+    def connect(
+        self,
+        provider: str,
+        code: str,
+        headers: dict[str, str],
+        *,
+        config: dict[str, Any] | None = None,
+        callback: dict[str, str] | None = None,
+    ) -> dict[str, str]:
+        """Tether's OAuth flow for ``provider`` as the tenant starts it and the provider
+        redirects back with ``code`` (and ``callback``'s parameters); the outcome on
+        ``return_to``."""
+        start = create_app("oauth_start", SOURCE).test_client()
+        body = {"provider": provider, "return_to": RETURN_TO, "config": config or {}}
+        started = start.post("/", json=body, headers=headers)
+        assert started.status_code == 201, started.get_json()
+        state = parse_qs(urlsplit(started.get_json()["authorization_url"]).query)["state"][0]
+        answer = (
+            create_app("oauth_callback", SOURCE)
+            .test_client()
+            .get("/", query_string={"code": code, "state": state, **(callback or {})})
+        )
+        assert answer.status_code == 302
+        return {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["Location"]).query).items()}
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
         return httpx.post(f"{self.base}{path}", content=body, headers=headers, timeout=10)
@@ -160,9 +252,13 @@ def _serve(app: Any) -> tuple[BaseWSGIServer, threading.Thread]:
 @pytest.fixture(params=["sqlite", "firestore"])
 def world(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> Iterator[World]:
     receiver = Receiver()
+    apis = ProviderApis()
+    client_of = OAuthClientCredentials(client_id="tether", client_secret=SecretStr("s3cret"))
     configured = settings.model_copy(
         update={
             "public_url": "http://127.0.0.1:8080",
+            "allowed_return_urls": "https://app.example.com/integrations",
+            "oauth_clients": {"xero": client_of, "github": client_of},
             "egress_allowlist": f"127.0.0.1:{receiver.server.port}",
             "webhook_secrets": {
                 "github": [SecretStr(GITHUB_APP_SECRET)],
@@ -172,7 +268,7 @@ def world(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) ->
             },
         }
     )
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = {"http": httpx.Client(transport=httpx.MockTransport(apis.handle))}
     if request.param == "firestore":
         client: firestore.Client = request.getfixturevalue("firestore_client")
         from tether.adapters.firestore import FirestoreConnectionStore
@@ -188,6 +284,7 @@ def world(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) ->
             receiver=receiver,
             connections=create_app("connections", SOURCE).test_client(),
             settings_api=create_app("settings", SOURCE).test_client(),
+            apis=apis,
         )
     finally:
         server.shutdown()
@@ -417,3 +514,91 @@ def test_a_hubspot_array_for_two_portals_becomes_two_routed_events(world: World)
     assert to_globex["occurred_at"] == datetime(2026, 1, 1, tzinfo=UTC).isoformat().replace(
         "+00:00", "Z"
     )
+
+
+# -- routes learned after the OAuth exchange -------------------------------------------------
+def test_xero_tenants_learned_after_connecting_route_a_batch(world: World) -> None:
+    world.notify("acme", ACME)
+    world.notify("globex", GLOBEX)
+    world.apis.accounts = {"acme-code": [XERO_ACME], "globex-code": [XERO_NOBODY, XERO_GLOBEX]}
+    acme = world.connect("xero", "acme-code", ACME)
+    assert acme.get("status") == "active", acme
+    # globex's grant reaches two organisations: its choice (config tenant_id) decides
+    globex = world.connect("xero", "globex-code", GLOBEX, config={"tenant_id": XERO_GLOBEX})
+    assert globex.get("status") == "active", globex
+    (lookup, _) = world.apis.lookups
+    assert lookup.headers["authorization"] == "Bearer at-acme-code"
+    store = world.container.store
+    stored = store.get_connection("acme", acme["connection_id"])
+    assert stored is not None and stored.webhook_route == XERO_ACME
+    assert stored.config["tenant_id"] == XERO_ACME  # learned: the only one
+    found = store.find_connection_by_route("xero", XERO_GLOBEX)
+    assert found is not None and found.id == globex["connection_id"]
+
+    batch = {
+        "events": [
+            _xero_event(XERO_GLOBEX, "44444444-4444-4444-8444-444444444444", "CONTACT"),
+            _xero_event(XERO_ACME, "55555555-5555-4555-8555-555555555555"),
+        ],
+        "firstEventSequence": 1,
+        "lastEventSequence": 2,
+        "entropy": "S0m3r4Nd0mt3xt",
+    }
+    raw, headers = _xero(batch)
+    assert world.post("/providers/xero", raw, headers).status_code == 200
+    (to_acme,) = world.provider_events("acme")
+    (to_globex,) = world.provider_events("globex")
+    assert (to_acme["connection_id"], to_acme["type"]) == (acme["connection_id"], "invoice.update")
+    assert (to_globex["connection_id"], to_globex["type"]) == (
+        globex["connection_id"],
+        "contact.update",
+    )
+
+
+def test_a_xero_tenant_the_grant_does_not_reach_is_no_route(world: World) -> None:
+    world.apis.accounts = {"acme-code": [XERO_ACME], "two-code": [XERO_ACME, XERO_GLOBEX]}
+    # naming another's organisation: the grant does not reach it, so no route
+    claimed = world.connect("xero", "acme-code", ACME, config={"tenant_id": XERO_GLOBEX})
+    assert claimed.get("status") == "active"
+    stored = world.container.store.get_connection("acme", claimed["connection_id"])
+    assert stored is not None and stored.webhook_route is None
+    # several organisations and no choice: no route either, and nothing learned
+    several = world.connect("xero", "two-code", GLOBEX)
+    stored = world.container.store.get_connection("globex", several["connection_id"])
+    assert stored is not None and stored.webhook_route is None
+    assert "tenant_id" not in stored.config
+    # an id the catalog's tenant_id does not allow: no route, nothing learned, still connected
+    world.apis.accounts["odd-code"] = ["not-an-organisation-id"]
+    odd = world.connect("xero", "odd-code", GLOBEX)
+    stored = world.container.store.get_connection("globex", odd["connection_id"])
+    assert odd.get("status") == "active" and stored is not None
+    assert stored.webhook_route is None and "tenant_id" not in stored.config
+    # the provider's list unavailable: the connection is made all the same, without a route
+    world.apis.failing = True
+    down = world.connect("xero", "acme-code", GLOBEX)
+    assert down.get("status") == "active"
+    stored = world.container.store.get_connection("globex", down["connection_id"])
+    assert stored is not None and stored.webhook_route is None
+
+
+def test_a_github_app_installation_learned_after_connecting_routes_its_deliveries(
+    world: World,
+) -> None:
+    world.notify("acme", ACME)
+    world.apis.accounts = {"acme-code": ["4242", "777"]}
+    # GitHub's redirect after an install names it (installation_id): one of the user's
+    outcome = world.connect("github", "acme-code", ACME, callback={"installation_id": "4242"})
+    assert outcome.get("status") == "active", outcome
+    stored = world.container.store.get_connection("acme", outcome["connection_id"])
+    assert stored is not None and stored.webhook_route == "4242"
+    assert stored.config["installation_id"] == "4242"
+    assert world.apis.lookups[0].headers["accept"] == "application/vnd.github+json"
+    # a redirect naming an installation the user cannot reach routes nothing
+    other = world.connect("github", "acme-code", GLOBEX, callback={"installation_id": "31337"})
+    stored_other = world.container.store.get_connection("globex", other["connection_id"])
+    assert stored_other is not None and stored_other.webhook_route is None
+
+    raw, headers = _github_app({"action": "opened", "installation": {"id": 4242}}, "d-9")
+    assert world.post("/providers/github", raw, headers).status_code == 200
+    (event,) = world.provider_events("acme")
+    assert (event["connection_id"], event["source_event_id"]) == (outcome["connection_id"], "d-9")

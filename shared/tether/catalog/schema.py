@@ -62,6 +62,7 @@ __all__ = [
     "Provider",
     "RateLimit",
     "Region",
+    "RouteLookup",
     "TwoStepAuth",
     "WebhookHandshake",
     "WebhookScheme",
@@ -155,6 +156,28 @@ def _check_issuer_template(value: str) -> str:
     return check_url_template(value)
 
 
+class RouteLookup(_Model):
+    """A call after the code exchange, with the new access token, that lists the accounts the
+    grant reaches (Xero's ``GET /connections``, a GitHub App user's ``GET
+    /user/installations``); the connection's ``webhook_route`` is the value of one of them.
+
+    ``url``: a fixed https URL (the new access token is sent there, so no config may move
+    it); ``items_path``: where the list is in
+    the JSON answer (``$``: the answer is the list); ``value_path``: the route value in one
+    item. Which one: the config property ``config_property`` when the tenant set it, else the
+    callback query parameter ``callback_param`` when the provider sent one, else the only one
+    the grant reaches; a choice that is not in the list is refused (no route). The list comes
+    from the provider for this very token, so a tenant cannot claim another's account by
+    naming it. The value learned is also written to ``config_property`` when it was unset.
+    """
+
+    url: str = Field(pattern=r"^https://[^\s{}]+$")
+    items_path: str = Field(default="$", pattern=_BATCH_PATH)
+    value_path: str = Field(pattern=_FIELD_PATH)
+    config_property: str | None = None
+    callback_param: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+
 class OAuth2Auth(_Model):
     """Authorization code grant (RFC 6749 §4.1) with PKCE (RFC 7636) unless ``pkce`` is off.
 
@@ -176,9 +199,11 @@ class OAuth2Auth(_Model):
     name (the webhook's ``route_field``), stored as the connection's ``webhook_route``:
     ``token:<dotted path>`` into the token response of the code exchange (Slack
     ``token:team.id``), or ``token_host``: the host of the token endpoint the code was
-    redeemed at (Shopify's ``<shop>.myshopify.com``). Never a callback query parameter: the
-    browser carries those, so a tenant could change them. Unset: app-level events of the
-    provider stay unroutable.
+    redeemed at (Shopify's ``<shop>.myshopify.com``), or ``post_connect``: the account chosen
+    among those the ``post_connect`` lookup lists (:class:`RouteLookup`: Xero's tenants, a
+    GitHub App's installations). Never a callback query parameter alone: the browser carries
+    those, so a tenant could change them. Unset: app-level events of the provider stay
+    unroutable.
     ``offline_access``: an OpenID Connect provider that issues a refresh token only for the
     ``offline_access`` scope asked with ``prompt=consent`` (OpenID Connect Core §11): every
     authorization request of the entry adds both.
@@ -209,10 +234,12 @@ class OAuth2Auth(_Model):
     config_from_callback: dict[str, str] = Field(default_factory=dict)
     config_from_token_response: dict[str, str] = Field(default_factory=dict)
     webhook_route_from: str | None = Field(
-        default=None, pattern=r"^(token_host|token:[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*)$"
+        default=None,
+        pattern=r"^(token_host|post_connect|token:[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*)$",
     )
     offline_access: bool = False
     discovery: bool = False
+    post_connect: RouteLookup | None = None
 
     @field_validator("authorization_url", "token_url", "revocation_url")
     @classmethod
@@ -538,6 +565,7 @@ class Provider(_Model):
             route_field = self.webhook.route_field if self.webhook else None
             if self.auth.webhook_route_from is not None and route_field is None:
                 raise ValueError("auth.webhook_route_from needs a webhook with a route_field")
+            self._check_post_connect(self.auth, config_props)
         unknown_destination = [n for n in self.destination_config if n not in config_props]
         if unknown_destination:
             raise ValueError(f"destination_config names undefined config {unknown_destination}")
@@ -556,6 +584,16 @@ class Provider(_Model):
         if writeonly_config:
             raise ValueError(f"config holds no secrets; move {writeonly_config} to credentials")
         return self
+
+    @staticmethod
+    def _check_post_connect(auth: OAuth2Auth, config_props: Mapping[str, Any]) -> None:
+        lookup = auth.post_connect
+        if (auth.webhook_route_from == "post_connect") != (lookup is not None):
+            raise ValueError("auth.post_connect and webhook_route_from: post_connect go together")
+        if lookup is None:
+            return
+        if lookup.config_property is not None and lookup.config_property not in config_props:
+            raise ValueError(f"auth.post_connect names undefined config '{lookup.config_property}'")
 
     def _credential_fields(self) -> list[str]:
         auth = self.auth

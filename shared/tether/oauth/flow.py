@@ -19,8 +19,10 @@ nothing.
 When the provider's catalog entry says where its answer proves the account id its app-level
 webhooks name (``webhook_route_from``), the callback stores that value as the connection's
 ``webhook_route`` (see :mod:`tether.webhooks.routing`), on a reconnect too (``None``
-when the answer lacks it). Another live connection already holding the value makes the
-callback fail with ``error=route_taken`` and nothing stored.
+when the answer lacks it); where it is one of the accounts the new token reaches (Xero's
+organisations, a GitHub App's installations), the catalog's post-connect lookup asks the
+provider for them first (:mod:`tether.oauth.route_lookup`). Another live connection already
+holding the value makes the callback fail with ``error=route_taken`` and nothing stored.
 
 Size: the two halves of one flow (start, callback) share the state, its sealing and its checks.
 """
@@ -67,11 +69,13 @@ from tether.oauth.authorize import authorization_url, new_state, state_hash
 from tether.oauth.clients import OAuthClients, requested_scopes, with_offline_access
 from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
 from tether.oauth.pkce import new_verifier, s256_challenge
+from tether.oauth.route_lookup import POST_CONNECT
 from tether.oauth.token_storage import TokenStorage
 from tether.ports import AuditLog, ConnectionRepository, OAuthStateRepository, SecretStore
 
 if TYPE_CHECKING:
     from tether.catalog import Catalog, Provider
+    from tether.oauth.route_lookup import AccountLookup
 
 __all__ = ["OAuthCallbackResult", "OAuthFlowService", "StartedOAuth"]
 
@@ -180,7 +184,10 @@ class OAuthFlowService:
         state_ttl_seconds: int = 600,
         on_tokens_stored: Callable[[Connection], None] | None = None,
         events: ConnectionEvents | None = None,
+        accounts: Callable[[], AccountLookup] | None = None,
     ) -> None:
+        """``accounts``: runs a provider's post-connect lookup of its webhook route
+        (:mod:`tether.oauth.route_lookup`); without one, such providers get no route."""
         self._store = store
         self._secrets = secrets
         self._sealer = sealer
@@ -195,6 +202,7 @@ class OAuthFlowService:
         self._ttl = timedelta(seconds=state_ttl_seconds)
         self._on_tokens_stored = on_tokens_stored
         self._events = events
+        self._accounts = accounts
 
     # -- start ------------------------------------------------------------------------------
     def start(self, principal: Principal, request: StartOAuth) -> StartedOAuth:
@@ -408,6 +416,22 @@ class OAuthFlowService:
         _check_copied_config(provider, config, "the token response")
         scopes = list(tokens.scopes) if tokens.scopes else list(state.data.get("scopes") or [])
         route = _proven_route(provider, client, tokens)
+        if self._accounts is not None and _route_from(provider) == POST_CONNECT:
+            learned = self._accounts().learn(
+                provider, access_token=tokens.access_token, config=config, query=query
+            )
+            route = learned.route
+            if learned.config:
+                try:
+                    validate_against_schema(
+                        {**config, **learned.config}, provider.config_schema, section="config"
+                    )
+                    config.update(learned.config)
+                except InvalidRequest:
+                    # An account id the catalog does not expect: no route rather than no
+                    # connection.
+                    log.warning("the provider's account id is not one the catalog allows")
+                    route = None
         connected = self._entry(
             principal,
             connection_id or None,
@@ -601,14 +625,19 @@ def _copied(mapping: Mapping[str, str], source: Mapping[str, Any]) -> dict[str, 
     }
 
 
+def _route_from(provider: Provider) -> str | None:
+    source = getattr(provider.auth, "webhook_route_from", None)
+    return source if isinstance(source, str) else None
+
+
 def _proven_route(provider: Provider, client: OAuthClient, tokens: TokenSet) -> str | None:
     """The connection's ``webhook_route``, from the provider's answer as the catalog's
     ``webhook_route_from`` says: a token-response field, or the host of the token endpoint
     the code was just redeemed at. ``None`` when the entry names no source or the answer
     lacks the value."""
-    source = getattr(provider.auth, "webhook_route_from", None)
+    source = _route_from(provider)
     spec = provider.webhook
-    if not isinstance(source, str) or spec is None:
+    if source is None or source == POST_CONNECT or spec is None:
         return None
     # Imported here: only providers with app-level webhook routes need them.
     from tether.webhooks.routing import field_value, normalize_route

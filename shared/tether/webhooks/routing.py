@@ -10,15 +10,17 @@ Routing on the app-level route looks up ``(provider, route value)`` with the sto
 :meth:`~tether.ports.ConnectionRepository.find_connection_by_route` (wired as ``find_by_route``;
 without one every app-level event is unroutable). The value it matches is the connection's
 ``webhook_route``, which only Tether sets: the OAuth callback takes it from what the provider
-proved (the catalog's ``webhook_route_from``: a field of the token response, or the host of
-the token endpoint the code was redeemed at), never from a tenant-writable field or a callback
-query parameter, since a tenant able to claim another account's route value would receive its
-events. At most one live connection holds a route value per provider; a second one is refused
-(the OAuth callback ends in ``error=route_taken``). Both sides compare values normalized by
-:func:`normalize_route`. A delivery naming no connection (the provider has no
-``webhook_route_from``, as for Xero, GitHub, Stripe and Twilio, or the account was never
-connected) is recorded with status ``unroutable`` and no connection, logged, and never
-forwarded.
+proved (the catalog's ``webhook_route_from``: a field of the token response, the host of the
+token endpoint the code was redeemed at, or one of the accounts the provider lists for the new
+token, :mod:`tether.oauth.route_lookup`: Xero's organisations, a GitHub App's installations),
+never from a tenant-writable field or a callback query parameter alone, since a tenant able to
+claim another account's route value would receive its events. At most one live connection
+holds a route value per provider; a second one is refused (the OAuth callback ends in
+``error=route_taken``). Both sides compare values normalized by :func:`normalize_route`. A
+delivery naming no connection (the provider has no ``webhook_route_from``, as for Stripe and
+Twilio, or the account was never connected) is recorded with status ``unroutable`` and no
+connection, logged, and never forwarded; so is an event of a batch, without being stored
+(:mod:`tether.webhooks.batches`).
 """
 
 from __future__ import annotations

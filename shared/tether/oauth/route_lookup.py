@@ -1,0 +1,178 @@
+"""The post-connect step of a provider whose webhooks name an account the token response does
+not (the catalog's ``auth.post_connect``, a :class:`~tether.catalog.schema.RouteLookup`):
+right after the code exchange, one GET with the new access token lists the accounts the grant
+reaches, and the connection's ``webhook_route`` is the one chosen among them.
+
+* Xero: ``GET https://api.xero.com/connections`` answers the organisations (``tenantId``) the
+  user authorised; a Xero webhook names its organisation by that ``tenantId``.
+* GitHub App: ``GET https://api.github.com/user/installations`` answers the app's
+  installations the user can reach (``installations[].id``); an app's webhook names its
+  ``installation.id``.
+
+The choice (:func:`choose_route`, pure): the tenant's (the config property), else the one the
+provider's redirect named (a callback parameter, GitHub's ``installation_id``), else the only
+one; a named account that is not in the provider's list for this token is refused, so naming
+another tenant's account routes nothing. The lookup never fails a connection: when it cannot
+be made or chooses nothing, the connection is stored without a route (its app-level events
+stay unroutable), and a reconnect tries again.
+
+Hand-written rather than through :class:`~tether.http.client.OutboundClient`: like the token
+exchange it runs inside the OAuth callback with a token not stored yet, on the catalog's fixed
+URL, through the same guarded ``httpx.Client`` as the token endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tether.catalog.schema import OAuth2Auth, RouteLookup, WebhookSpec
+
+if TYPE_CHECKING:
+    import httpx
+
+    from tether.catalog import Provider
+
+__all__ = ["POST_CONNECT", "AccountLookup", "LearnedRoute", "choose_route"]
+
+log = logging.getLogger("tether.oauth")
+
+#: The ``webhook_route_from`` value that asks for the lookup.
+POST_CONNECT = "post_connect"
+_MAX_ANSWER_BYTES = 1024 * 1024
+_WHOLE_ANSWER = "$"
+
+
+@dataclass(frozen=True)
+class LearnedRoute:
+    """The route chosen (``None``: none) and the config properties to set with it."""
+
+    route: str | None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def choose_route(
+    spec: WebhookSpec,
+    lookup: RouteLookup,
+    answer: Any,
+    *,
+    config: Mapping[str, Any],
+    query: Mapping[str, str],
+) -> LearnedRoute:
+    """The route among the accounts ``answer`` lists (see the module docstring)."""
+    from tether.webhooks.routing import field_value, normalize_route
+
+    whole = lookup.items_path == _WHOLE_ANSWER
+    items = answer if whole else field_value(lookup.items_path, {}, answer)
+    listed: list[str] = []
+    for item in items if isinstance(items, list) else []:
+        value = normalize_route(spec, field_value(lookup.value_path, {}, item))
+        if value is not None and value not in listed:
+            listed.append(value)
+    prop = lookup.config_property
+    if prop is not None and config.get(prop) is not None:
+        named = normalize_route(spec, config.get(prop))
+        return LearnedRoute(named if named in listed else None)
+    hinted = query.get(lookup.callback_param) if lookup.callback_param is not None else None
+    if hinted is not None:
+        route = normalize_route(spec, hinted)
+    else:
+        route = listed[0] if len(listed) == 1 else None
+    if route is None or route not in listed:
+        return LearnedRoute(None)
+    return LearnedRoute(route, {prop: route} if prop is not None else {})
+
+
+class AccountLookup:
+    """Runs a provider's post-connect lookup through ``http`` (the guarded client of the token
+    endpoint; in tests one over ``httpx.MockTransport``)."""
+
+    def __init__(self, http: httpx.Client, *, timeout: float = 10.0) -> None:
+        self._http = http
+        self._timeout = timeout
+
+    def learn(
+        self,
+        provider: Provider,
+        *,
+        access_token: str,
+        config: Mapping[str, Any],
+        query: Mapping[str, str],
+    ) -> LearnedRoute:
+        """The route of a connection just granted ``access_token``; ``LearnedRoute(None)``
+        when the provider has no lookup, or it failed or chose nothing (logged)."""
+        auth, spec = provider.auth, provider.webhook
+        if not isinstance(auth, OAuth2Auth) or auth.post_connect is None or spec is None:
+            return LearnedRoute(None)
+        lookup = auth.post_connect
+        answer = self._get(provider, auth, lookup, access_token)
+        if answer is None:
+            return LearnedRoute(None)
+        learned = choose_route(spec, lookup, answer, config=config, query=query)
+        if learned.route is None:
+            log.warning(
+                "the provider's accounts named no single one for this connection; its "
+                "app-level webhooks will not reach it%s",
+                f" (set config {lookup.config_property} and reconnect)"
+                if lookup.config_property
+                else "",
+                extra={"provider": provider.key},
+            )
+        return learned
+
+    def _get(
+        self, provider: Provider, auth: OAuth2Auth, lookup: RouteLookup, access_token: str
+    ) -> Any:
+        import httpx  # loaded with the token endpoint already; not at the flow's import
+
+        headers = {
+            "Accept": "application/json",
+            **provider.headers,
+            auth.token_header: f"{auth.token_prefix}{access_token}",
+        }
+        try:
+            request = self._http.build_request(
+                "GET", lookup.url, headers=headers, timeout=self._timeout
+            )
+            response = self._http.send(request, stream=True, follow_redirects=False)
+            try:
+                status = response.status_code
+                body = _read(response) if status == 200 else b""
+            finally:
+                response.close()
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning(
+                "the account lookup of %s failed (%s)",
+                provider.key,
+                type(exc).__name__,
+                extra={"provider": provider.key},
+            )
+            return None
+        if status != 200 or body is None:
+            log.warning(
+                "the account lookup of %s answered HTTP %s",
+                provider.key,
+                status,
+                extra={"provider": provider.key},
+            )
+            return None
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            log.warning("the account lookup of %s answered no JSON", provider.key)
+            return None
+
+
+def _read(response: httpx.Response) -> bytes | None:
+    """The body, or ``None`` past the size limit."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > _MAX_ANSWER_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
