@@ -21,6 +21,7 @@ from tether.lazy import lazy
 
 if TYPE_CHECKING:
     from tether.adapters.local_tasks import Periodic
+    from tether.connections.data_purge import ConnectionDataPurge
     from tether.connections.events import ConnectionEvents
     from tether.connections.housekeeping import Housekeeping
     from tether.connections.key_rotation import KeyRotationService
@@ -222,6 +223,17 @@ class Container(Infrastructure):
         )
 
     @lazy
+    def connection_data_purge(self) -> ConnectionDataPurge:
+        from tether.connections.data_purge import ConnectionDataPurge
+
+        return ConnectionDataPurge(
+            connections=self.store,
+            records=self.store,
+            syncs=self.store,
+            tasks=lambda: self.tasks,
+        )
+
+    @lazy
     def endpoint_discovery(self) -> EndpointDiscovery:
         import time
 
@@ -346,6 +358,7 @@ class Container(Infrastructure):
     @lazy
     def task_handlers(self) -> dict[str, Callable[[dict[str, Any]], None]]:
         """Task kind → handler."""
+        from tether.connections.data_purge import PURGE_CONNECTION_DATA_TASK
         from tether.connections.housekeeping import HOUSEKEEPING_TASK
         from tether.connections.service import PURGE_CREDENTIALS_TASK
         from tether.delivery.service import DELIVER_TASK
@@ -354,6 +367,7 @@ class Container(Infrastructure):
 
         return {
             PURGE_CREDENTIALS_TASK: self.connections.purge_credentials,
+            PURGE_CONNECTION_DATA_TASK: self.connection_data_purge.purge_task,
             REFRESH_TASK: self.token_refresh.refresh_task,
             SWEEP_TASK: self.token_refresh.schedule.sweep_task,
             PROCESS_WEBHOOK_TASK: self.webhook_processing.process_webhook,

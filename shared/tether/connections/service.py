@@ -26,6 +26,7 @@ from tether.connections.credential_reads import (
     remember_secrets,
     tenant_fields,
 )
+from tether.connections.data_purge import schedule_quietly
 from tether.connections.events import ConnectionEvent, ConnectionEvents
 from tether.connections.masking import credential_hints
 from tether.domain.audit import audit_entry
@@ -416,6 +417,7 @@ class ConnectionService:
             self._destroy_credentials(principal.tenant_id, connection_id, current.credential_ref)
 
         compare_and_set(attempt, what="the connection")
+        self._purge_data(principal.tenant_id, connection_id)
 
     def _remove_unreadable(self, principal: Principal, connection_id: str) -> bool:
         """Delete a record that no longer decodes: nothing of it can be read, so it goes for
@@ -431,6 +433,7 @@ class ConnectionService:
             connection_id,
         )
         self._destroy_credentials(principal.tenant_id, connection_id, None)
+        self._purge_data(principal.tenant_id, connection_id)
         return True
 
     def read_credentials(
@@ -487,6 +490,12 @@ class ConnectionService:
             return False
         self._revoke(connection)
         return True
+
+    def _purge_data(self, tenant_id: str, connection_id: str) -> None:
+        """Schedule the deletion of the connection's synced records and syncs
+        (:mod:`tether.connections.data_purge`), in chunks, by tasks."""
+        if self._tasks is not None:
+            schedule_quietly(self._tasks(), tenant_id, connection_id)
 
     def _destroy_credentials(
         self, tenant_id: str, connection_id: str, ref: CredentialRef | None
