@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -18,11 +19,11 @@ from tether.catalog import Catalog, load_catalog, parse_catalog
 from tether.catalog.schema import OAuth2Auth
 from tether.catalog.token_grants import ClientCredentialsAuth, JwtBearerAuth, TwoStepAuth
 from tether.config import OAuthClientCredentials
-from tether.domain.errors import ConfigurationError, InvalidRequest
+from tether.domain.errors import ConfigurationError, InvalidRequest, TetherError
 from tether.oauth.authorize import authorization_url
 from tether.oauth.client_credentials import client_credentials_client, client_credentials_fields
 from tether.oauth.clients import OAuthClients, with_offline_access
-from tether.oauth.discovery import metadata_urls, parse_metadata
+from tether.oauth.discovery import MetadataDiscovery, metadata_urls, parse_metadata
 from tether.oauth.jwt_bearer import GRANT_TYPE, jwt_bearer_request, parse_key
 from tether.oauth.model import TokenEndpointError
 from tether.oauth.two_step import parse_token_answer, token_call
@@ -405,6 +406,13 @@ NAME = "name: {type: string, title: Name, description: A name.}"
             "https",
         ),
         (
+            "{mode: two_step, token_request: {url: 'https://t.example', method: GET,"
+            " credentials: {k: key}}, default_token_lifetime_seconds: 60}",
+            KEY,
+            "",
+            "query string",
+        ),
+        (
             "{mode: oauth2_client_credentials, token_url: 'https://t.example',"
             " token_auth_method: client_secret_basic, extra_token_params: {scope: x},"
             " default_token_lifetime_seconds: 60}",
@@ -419,3 +427,56 @@ def test_the_catalog_refuses_inconsistent_issued_modes(auth, credentials, config
     with pytest.raises(ConfigurationError) as raised:
         parse_catalog(_entry(auth, credentials, config), source="test")
     assert why in str(raised.value)
+
+
+# -- the metadata cache ----------------------------------------------------------------------
+class MetadataServer:
+    """A sender standing in for the network: serves documents by URL, records each GET."""
+
+    def __init__(self, documents: dict[str, Any]) -> None:
+        self.documents = documents
+        self.requested: list[str] = []
+
+    def send(
+        self, method: str, url: str, *, content: Any, headers: Any, sent: Any
+    ) -> tuple[int, httpx.Headers, bytes]:
+        self.requested.append(url)
+        if isinstance(self.documents.get(url), TokenEndpointError):
+            raise self.documents[url]
+        if url not in self.documents:
+            return 404, httpx.Headers(), b"{}"
+        return 200, httpx.Headers(), json.dumps(self.documents[url]).encode()
+
+
+ISSUER = "https://id.example.com/tenant-a"
+OPENID_URL = f"{ISSUER}/.well-known/openid-configuration"
+
+
+def test_metadata_is_cached_per_issuer_for_its_lifetime():
+    server = MetadataServer({OPENID_URL: {"issuer": ISSUER, "token_endpoint": f"{ISSUER}/t"}})
+    now = [0.0]
+    discovery = MetadataDiscovery(lambda: server, ttl_seconds=60, size=2, monotonic=lambda: now[0])
+    assert discovery.metadata(ISSUER).token_endpoint == f"{ISSUER}/t"
+    # RFC 8414's location first (404 here), then OpenID's.
+    assert server.requested == [
+        "https://id.example.com/.well-known/oauth-authorization-server/tenant-a",
+        OPENID_URL,
+    ]
+    discovery.metadata(ISSUER)
+    assert len(server.requested) == 2
+    now[0] = 61
+    discovery.metadata(ISSUER)
+    assert len(server.requested) == 4
+
+
+def test_a_failed_discovery_is_not_cached_and_says_whether_to_retry():
+    down = TokenEndpointError("down", error="network", retryable=True)
+    server = MetadataServer({OPENID_URL: down})
+    discovery = MetadataDiscovery(lambda: server)
+    with pytest.raises(TetherError) as raised:
+        discovery.metadata(ISSUER)
+    assert (raised.value.code, raised.value.retryable) == ("OAUTH_DISCOVERY_FAILED", True)
+    server.documents[OPENID_URL] = {"issuer": ISSUER}
+    assert discovery.metadata(ISSUER).issuer == ISSUER
+    with pytest.raises(InvalidRequest):
+        discovery.metadata("http://id.example.com")  # http only on loopback (RFC 8414 §2)

@@ -16,9 +16,10 @@ them assumes a refresh token (RFC 6749 §4.4.3: "A refresh token SHOULD NOT be i
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tether.catalog.issued_modes import ISSUED_TOKEN_MODES
 from tether.catalog.templates import check_url_template
@@ -153,18 +154,23 @@ class TokenCall(_Model):
     @field_validator("static", "credentials", "config")
     @classmethod
     def _params(cls, value: dict[str, str]) -> dict[str, str]:
-        import re
-
         bad = sorted(name for name in value if re.fullmatch(_DOTTED, name) is None)
         if bad:
             raise ValueError(f"not a parameter name or dotted path: {bad}")
         return value
 
+    @model_validator(mode="after")
+    def _secrets_in_the_body(self) -> Self:
+        if self.method == "GET" and self.credentials:
+            raise ValueError(
+                "credentials never travel in a query string (URLs get logged): use a POST "
+                "body or basic"
+            )
+        return self
+
     @field_validator("headers")
     @classmethod
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:
-        import re
-
         for name, header_value in value.items():
             if re.fullmatch(_HEADER_NAME, name) is None or any(c in header_value for c in "\r\n"):
                 raise ValueError(f"header '{name}' must be a static, valid HTTP header")
