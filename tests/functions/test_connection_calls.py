@@ -46,11 +46,13 @@ class Clients:
         return dict(response.get_json())
 
 
-def _container(settings: Settings, allow: list[str]) -> Iterator[Clients]:
+def _container(
+    settings: Settings, allow: list[str], *, test_timeout: float = 1.0
+) -> Iterator[Clients]:
     configured = settings.model_copy(
         update={
             "egress_allowlist": ",".join(allow) or None,
-            "connection_test_timeout_seconds": 1.0,
+            "connection_test_timeout_seconds": test_timeout,
             "rate_limit_per_minute": 6000,
             "rate_limit_burst": 50,
         }
@@ -96,7 +98,10 @@ def test_every_outcome_code_comes_from_its_situation(clients, api, sample_api_fa
 def test_connection_and_tls_failures(settings, sample_api_factory):
     closed = _closed_port()
     tls_api = sample_api_factory(tls=True)
-    for clients in _container(settings, [f"127.0.0.1:{closed}", f"localhost:{tls_api.port}"]):
+    # No case here waits for a slow answer: a timeout far above a refused connect's retries,
+    # so that a loaded machine cannot turn the refusal into a TIMEOUT.
+    allow = [f"127.0.0.1:{closed}", f"localhost:{tls_api.port}"]
+    for clients in _container(settings, allow, test_timeout=15.0):
         refused = clients.outcome(
             {
                 "provider": "rest_api",
