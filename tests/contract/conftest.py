@@ -285,6 +285,35 @@ class RecordPoisoner:
     def oauth_state(self, state_hash: str, raw: str) -> None:
         self._write("oauth_states", "state_hash = ?", (state_hash,), raw)
 
+    def synced_record(self, stream: tuple[str, str, str], record_id: str, raw: str) -> None:
+        """Overwrite the stored payload of one synced record."""
+        if self._sqlite is not None:
+            db = sqlite3.connect(self._sqlite)
+            try:
+                with db:
+                    changed = db.execute(
+                        "UPDATE synced_records SET payload = ? WHERE tenant_id = ? AND "
+                        "connection_id = ? AND model = ? AND record_id = ?",
+                        (raw, *stream, record_id),
+                    )
+                assert changed.rowcount == 1, f"no synced record {record_id}"
+            finally:
+                db.close()
+            return
+        from tether.adapters.firestore import documents as fs
+        from tether.adapters.firestore.paths import doc_id
+
+        tenant_id, connection_id, model = stream
+        client = self._request.getfixturevalue("firestore_client")
+        connection = (
+            client.collection(fs.TENANTS)
+            .document(doc_id(tenant_id))
+            .collection(fs.CONNECTIONS)
+            .document(doc_id(connection_id))
+        )
+        stream_ref = connection.collection(fs.RECORD_MODELS).document(doc_id(model))
+        stream_ref.collection(fs.RECORDS).document(doc_id(record_id)).update({"payload": raw})
+
     def _write(self, table: str, where: str, key: tuple[str, ...], raw: str) -> None:
         if self._sqlite is not None:
             db = sqlite3.connect(self._sqlite)

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests.contract.conftest import RecordPoisoner
 from tests.contract.records import T0
 from tests.support.concurrency import together
 from tether.domain.errors import InvalidRequest
@@ -145,6 +146,32 @@ def test_the_last_write_of_an_id_in_a_batch_counts(records: RecordStore) -> None
     result = records.write_records(*STREAM, [_rec("a", v=1), _rec("b"), _rec("a", v=2)], now=T0)
     assert (result.added, result.unchanged) == (2, 1)
     assert [(r.id, r.payload.get("v")) for r in _all(records)] == [("b", None), ("a", 2)]
+
+
+def test_a_payload_nested_beyond_what_json_can_encode_fails_alone(records: RecordStore) -> None:
+    deep: dict[str, object] = {}
+    inner = deep
+    for _ in range(100_000):
+        inner["a"] = inner = {}
+    result = records.write_records(*STREAM, [IncomingRecord("deep", deep), _rec("ok")], now=T0)
+    assert [(r.id, r.code) for r in result.rejected] == [("deep", INVALID_PAYLOAD)]
+    assert [r.id for r in _all(records)] == ["ok"]
+
+
+def test_a_record_that_no_longer_decodes_is_passed_over(
+    records: RecordStore, poison: RecordPoisoner
+) -> None:
+    records.write_records(*STREAM, [_rec("a"), _rec("b"), _rec("c")], now=T0)
+    poison.synced_record(STREAM, "b", "{not json")
+    poison.synced_record(STREAM, "c", "[1, 2]")
+    page = records.read_changes(*STREAM)
+    assert [r.id for r in page.records] == ["a"]
+    records.write_records(*STREAM, [_rec("d")], now=T0)
+    after = records.read_changes(*STREAM, cursor=page.next_cursor)
+    assert [r.id for r in after.records] == ["d"]
+    # a change of the record stores it whole again
+    assert records.write_records(*STREAM, [_rec("b", v=2)], now=T0).updated == 1
+    assert [r.id for r in _all(records)] == ["a", "d", "b"]
 
 
 def test_a_batch_has_a_size_limit(records: RecordStore) -> None:

@@ -186,7 +186,7 @@ def prepare_record(index: int, record: IncomingRecord) -> PreparedRecord | Recor
     try:
         text = canonical_json(record.payload)
         encoded = text.encode("utf-8")
-    except (ValueError, TypeError, UnicodeEncodeError):
+    except (ValueError, TypeError, UnicodeEncodeError, RecursionError):
         return RecordRejection(
             index, shown, INVALID_PAYLOAD, "the record's payload is not valid JSON"
         )
