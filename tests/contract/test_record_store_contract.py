@@ -26,7 +26,7 @@ from tether.domain.synced_records import (
     RecordAction,
     StoredRecord,
 )
-from tether.ports import ExpiredRecordPurge, RecordStore
+from tether.ports import ConnectionStore, ExpiredRecordPurge, RecordStore
 
 STREAM = ("t1", "conn_1", "Invoice")
 
@@ -355,3 +355,14 @@ def test_deleted_records_go_after_their_retention_if_one_is_set(
         assert purge.purge_expired(now=day_later) == 0
         kept.remove("gone")
     assert sorted(r.id for r in _all(records)) == kept
+
+
+def test_the_backends_facade_serves_the_same_records(
+    store: ConnectionStore, records: RecordStore
+) -> None:
+    """The composition root's one object per backend is the records store too, over the same
+    storage (and its retention reaches the purge)."""
+    assert isinstance(store, RecordStore)
+    store.write_records(*STREAM, [_rec("via_facade")], now=T0)
+    assert [r.id for r in _all(records)] == ["via_facade"]
+    assert [r.id for r in _all(store)] == ["via_facade"]

@@ -10,7 +10,7 @@ from tests.contract.records import T0
 from tests.support.concurrency import together
 from tether.domain.errors import Conflict, InvalidRequest, NotFound, VersionConflict
 from tether.domain.sync_runs import RunStatus, StartedRun, SyncRun, SyncSchedule
-from tether.ports import SyncStateStore
+from tether.ports import ConnectionStore, SyncStateStore
 
 
 def _sync(
@@ -224,3 +224,13 @@ def test_deleting_a_connections_syncs_goes_in_chunks(sync_state: SyncStateStore)
     assert sync_state.active_run("t1", "conn_1", "a") is None
     assert sync_state.start_run(_run("run_again", sync="a")).started
     assert [s.name for s in sync_state.list_syncs("t1", "conn_2")] == ["keep"]
+
+
+def test_the_backends_facade_serves_the_same_syncs(
+    store: ConnectionStore, sync_state: SyncStateStore
+) -> None:
+    assert isinstance(store, SyncStateStore)
+    store.put_sync(_sync("via_facade"), expected_version=None)
+    assert [s.name for s in sync_state.list_syncs("t1", "conn_1")] == ["via_facade"]
+    assert store.start_run(_run("run_1", sync="via_facade")).started
+    assert not sync_state.start_run(_run("run_2", sync="via_facade")).started
