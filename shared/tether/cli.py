@@ -464,12 +464,43 @@ def _rotation_summary(report: RotationReport) -> str:
 def _cmd_catalog(args: argparse.Namespace) -> int:
     from tether.catalog import load_catalog
 
+    if args.action in ("check", "validate"):
+        return _catalog_check([Path(file) for file in args.files])
     catalog = load_catalog()
-    if args.action == "validate":
-        print(f"catalog ok: {len(catalog)} providers")
-        return 0
     for provider in catalog:
         print(f"{provider.key:28} {provider.auth_mode:26} {provider.display_name}")
+    return 0
+
+
+def _catalog_check(files: list[Path]) -> int:
+    """Every rule of :mod:`tether.catalog.check` and the sync hooks, on ``files`` in order (a
+    file in a ``providers`` folder is a domain file) or else the packaged files."""
+    from tether.catalog.check import check_sources
+    from tether.catalog.sources import DOMAIN_FOLDER, CatalogSource, packaged_sources
+    from tether.sync.definitions import catalog_hook_problems
+
+    sources = [
+        CatalogSource(
+            f"{DOMAIN_FOLDER}/{file.name}" if file.parent.name == DOMAIN_FOLDER else file.name,
+            file.read_text(encoding="utf-8"),
+        )
+        for file in files
+    ]
+    result = check_sources(sources or packaged_sources())
+    problems = [str(problem) for problem in result.problems]
+    syncs = {}
+    for provider in result.providers:
+        try:
+            syncs[provider.key] = provider.validated_syncs
+        except ValueError as exc:
+            problems.append(f"{provider.key}: [syncs] {exc}")
+    problems.extend(f"[hooks] {problem}" for problem in catalog_hook_problems(syncs))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"catalog check failed: {len(problems)} problems", file=sys.stderr)
+        return 1
+    print(f"catalog ok: {len(result.providers)} providers in {result.files} files")
     return 0
 
 
@@ -597,10 +628,13 @@ def _parser() -> argparse.ArgumentParser:
     catalog = sub.add_parser("catalog", help="list or validate the provider catalog")
     catalog.add_argument(
         "action",
-        choices=["list", "validate"],
+        choices=["list", "check", "validate"],
         nargs="?",
         default="list",
-        help="list the providers (default) or validate the catalog",
+        help="list the providers (default), or check every entry offline (validate: the same)",
+    )
+    catalog.add_argument(
+        "files", nargs="*", help="catalog files to check instead of the packaged ones"
     )
     catalog.set_defaults(run=_cmd_catalog)
 

@@ -34,6 +34,7 @@ from tests.support.deployment import entry_points, keyring_secret_version
 from tests.support.jwks_server import JwksServer
 from tether.adapters.secret_manager import client as secret_manager_adapter
 from tether.bundle import LOCK_FILE, build_bundle
+from tether.catalog.sources import packaged_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEELS = Path(sys.prefix) / "wheels"
@@ -105,6 +106,8 @@ def test_the_bundle_is_reproducible_and_holds_no_test_code(bundle: Path, tmp_pat
         names = zf.namelist()
         requirements = zf.read("requirements.txt").decode()
     assert {"main.py", "requirements.txt", "tether/catalog/providers.yaml"} <= set(names)
+    catalog_files = {f"tether/catalog/{source.name}" for source in packaged_sources()}
+    assert len(catalog_files) > 1 and catalog_files <= set(names)
     top = {name.split("/", 1)[0] for name in names}
     assert top == {"main.py", "requirements.txt", "tether"}
     pinned = {line.split("==")[0] for line in requirements.splitlines() if "==" in line}

@@ -21,7 +21,7 @@ from tether.catalog import (
     placeholders,
     render_template,
 )
-from tether.catalog.loader import packaged_catalog_text
+from tether.catalog.loader import parse_packaged
 from tether.domain.errors import ConfigurationError, InvalidRequest, NotFound
 
 REQUIRED_PROVIDERS = {
@@ -98,7 +98,7 @@ SAMPLE_CONFIG: dict[str, dict[str, Any]] = {
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
     # The full check, meta-schema included, that the runtime fast path relies on.
-    return parse_catalog(packaged_catalog_text(), source="providers.yaml", check_json_schema=True)
+    return parse_packaged(check_json_schema=True)
 
 
 def _sample_config(provider: Provider) -> dict[str, Any]:
@@ -108,6 +108,8 @@ def _sample_config(provider: Provider) -> dict[str, Any]:
             config[name] = prop["default"]
         elif "enum" in prop:
             config[name] = prop["enum"][0]
+        elif prop.get("examples"):
+            config[name] = prop["examples"][0]
     config.update(SAMPLE_CONFIG.get(provider.key, {}))
     return config
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import pytest
 
 from tests.support.provider_apis import Operation, base_path, fixture, operation_at
-from tether.catalog import Catalog, parse_catalog
-from tether.catalog.loader import packaged_catalog_text
+from tether.catalog import Catalog
+from tether.catalog.loader import parse_packaged
 from tether.catalog.sync_definition import SyncDefinition, Tombstone
 from tether.http.pagination import (
     CursorPagination,
@@ -41,7 +41,7 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
-    return parse_catalog(packaged_catalog_text(), source="providers.yaml", check_json_schema=True)
+    return parse_packaged(check_json_schema=True)
 
 
 def _syncs(catalog: Catalog) -> list[tuple[str, str, SyncDefinition]]:

@@ -1,6 +1,7 @@
-"""Load ``providers.yaml`` into a :class:`Catalog`, and query it.
+"""Load the catalog files into a :class:`Catalog`, and query it.
 
-File layout::
+The packaged catalog is ``providers.yaml`` then ``providers/<domain>.yaml`` by file name
+(:mod:`tether.catalog.sources`). File layout, the same in every file::
 
     version: 1
     definitions: {...}        # optional: YAML anchors reused below, ignored otherwise
@@ -19,31 +20,42 @@ in full (``check_json_schema=True``) on every CI run, is loaded without those tw
 syncs are validated on first use, ``Provider.validated_syncs``); every other rule still runs.
 Any other file gets the full check. ``yaml`` and ``jsonschema`` are imported on first use, not
 with the package.
+
+Cold start, continued: the packaged catalog is deferred. Loading it reads its files and finds
+each entry's lines (~1 ms for 150+ entries); an entry is parsed and validated when first
+asked for (``get``), and every entry when the catalog is listed, searched or iterated. A
+broken packaged entry therefore fails on first use rather than at load; ``tether catalog
+check`` (part of ``make test``) validates every entry in full.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from tether.catalog.schema import AUTH_MODES, CATEGORIES, REGIONS, Provider
+from tether.catalog.sources import CatalogSource, EntrySpan, entry_spans, packaged_sources
 from tether.domain.errors import ConfigurationError, InvalidRequest, NotFound
 
-__all__ = ["Catalog", "load_catalog"]
+__all__ = ["Catalog", "load_catalog", "parse_catalog", "parse_sources"]
 
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 _TOP_LEVEL = frozenset({"version", "definitions", "providers"})
 
 
 class Catalog:
-    """Providers in file order, looked up by key and filtered for the public catalog."""
+    """Providers in file order, looked up by key and filtered for the public catalog.
 
-    __slots__ = ("_haystacks", "_providers")
+    Built from validated providers, or (:meth:`deferred`) from one loader per key that
+    parses and validates its entry on first use.
+    """
+
+    __slots__ = ("_haystacks", "_loaders", "_providers")
 
     def __init__(self, providers: Iterable[Provider]) -> None:
         self._providers: dict[str, Provider] = {}
@@ -55,24 +67,35 @@ class Catalog:
                     details={"provider": provider.key},
                 )
             self._providers[provider.key] = provider
-        self._haystacks = {
-            key: " ".join([key, p.display_name, p.description, *p.categories]).casefold()
-            for key, p in self._providers.items()
-        }
+        self._loaders: dict[str, Callable[[], Provider]] = {}
+        self._haystacks: dict[str, str] = {}
+
+    @classmethod
+    def deferred(cls, loaders: Mapping[str, Callable[[], Provider]]) -> Catalog:
+        """A catalog of ``loaders`` (key -> a function returning that key's provider), each
+        called at most once, when its provider is first needed."""
+        catalog = cls(())
+        catalog._loaders = dict(loaders)
+        return catalog
 
     def get(self, key: str) -> Provider:
         """The provider named ``key``; :class:`NotFound` (``UNKNOWN_PROVIDER``) otherwise."""
         provider = self._providers.get(key)
-        if provider is None:
+        if provider is not None:
+            return provider
+        loader = self._loaders.get(key)
+        if loader is None:
             shown = key if len(key) <= 64 and set(key) <= _KEY_CHARS else None
             raise NotFound(
                 f"Unknown provider '{shown}'." if shown else "Unknown provider.",
                 code="UNKNOWN_PROVIDER",
             )
+        # Two threads may both parse it; both get an equal provider, the last one is kept.
+        provider = self._providers[key] = loader()
         return provider
 
     def keys(self) -> list[str]:
-        return list(self._providers)
+        return list(self._loaders or self._providers)
 
     def search(
         self,
@@ -93,16 +116,24 @@ class Catalog:
         _check_choice("region", region, REGIONS)
         needle = q.strip().casefold() if q else ""
         found = []
-        for key, provider in self._providers.items():
+        for provider in self:
             if category is not None and category not in provider.categories:
                 continue
             if auth_mode is not None and provider.auth_mode != auth_mode:
                 continue
             if region is not None and not {region, "global"} & set(provider.regions):
                 continue
-            if needle and needle not in self._haystacks[key]:
+            if needle and needle not in self._haystack(provider):
                 continue
             found.append(provider)
+        return found
+
+    def _haystack(self, provider: Provider) -> str:
+        found = self._haystacks.get(provider.key)
+        if found is None:
+            p = provider
+            found = " ".join([p.key, p.display_name, p.description, *p.categories]).casefold()
+            self._haystacks[provider.key] = found
         return found
 
     def with_config_defaults(self, defaults: Mapping[str, Mapping[str, Any]]) -> Catalog:
@@ -112,9 +143,9 @@ class Catalog:
         :class:`ConfigurationError`, at start-up."""
         from jsonschema import Draft202012Validator
 
-        changed = dict(self._providers)
+        changed: dict[str, Provider] = {}
         for key, values in defaults.items():
-            provider = self._providers.get(key)
+            provider = self.get(key) if key in self else None
             properties = (provider.config_schema.get("properties") if provider else None) or {}
             unknown = sorted(set(values) - set(properties))
             if provider is None or unknown:
@@ -131,19 +162,29 @@ class Catalog:
                     )
                 schema["properties"][name]["default"] = value
             changed[key] = provider.model_copy(update={"config_schema": schema})
-        return Catalog(changed.values())
+        loaders: dict[str, Callable[[], Provider]] = {
+            key: functools.partial(_constant, changed[key])
+            if key in changed
+            else functools.partial(self.get, key)
+            for key in self.keys()
+        }
+        return Catalog.deferred(loaders)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._providers
+        return key in (self._loaders or self._providers)
 
     def __iter__(self) -> Iterator[Provider]:
-        return iter(self._providers.values())
+        return iter([self.get(key) for key in self.keys()])
 
     def __len__(self) -> int:
-        return len(self._providers)
+        return len(self._loaders or self._providers)
 
     def __repr__(self) -> str:
         return f"Catalog({len(self)} providers)"
+
+
+def _constant(provider: Provider) -> Provider:
+    return provider
 
 
 def _check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
@@ -156,7 +197,8 @@ def _check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> Non
 
 
 def load_catalog(path: Path | None = None) -> Catalog:
-    """The catalog in ``path``, or the packaged ``providers.yaml`` (parsed once per process)."""
+    """The catalog in ``path`` (validated in full), or the packaged catalog (indexed once per
+    process, each entry validated on first use: see the module)."""
     if path is None:
         return _packaged_catalog()
     return parse_catalog(path.read_text(encoding="utf-8"), source=path.name)
@@ -164,14 +206,62 @@ def load_catalog(path: Path | None = None) -> Catalog:
 
 @functools.cache
 def _packaged_catalog() -> Catalog:
-    return parse_catalog(packaged_catalog_text(), source="providers.yaml", check_json_schema=False)
+    loaders: dict[str, Callable[[], Provider]] = {}
+    for span in _indexed(packaged_sources()):
+        loaders[span.key] = functools.partial(_parse_span, span)
+    return Catalog.deferred(loaders)
+
+
+def _indexed(sources: Iterable[CatalogSource]) -> list[EntrySpan]:
+    """Every entry span of ``sources`` in order; a key in two places is ``CATALOG_INVALID``."""
+    spans: dict[str, EntrySpan] = {}
+    for source in sources:
+        for span in entry_spans(source):
+            first = spans.get(span.key)
+            if first is not None:
+                raise ConfigurationError(
+                    f"provider '{span.key}' is in {first.source.name} and in {source.name}",
+                    code="CATALOG_INVALID",
+                    details={"provider": span.key},
+                )
+            spans[span.key] = span
+    return list(spans.values())
+
+
+def _parse_span(span: EntrySpan, *, check_json_schema: bool = False) -> Provider:
+    """One entry parsed alone (its file's head and its own lines) and validated."""
+    document = _document(span.document(), span.source.name)
+    entry = document["providers"].get(span.key)
+    return _provider(span.key, entry, span.source.name, check_json_schema)
 
 
 def packaged_catalog_text() -> str:
-    """The text of the packaged ``providers.yaml``."""
-    from importlib import resources
+    """The text of the packaged ``providers.yaml`` (the first of the packaged files)."""
+    return packaged_sources()[0].text
 
-    return resources.files("tether.catalog").joinpath("providers.yaml").read_text("utf-8")
+
+def parse_sources(sources: Iterable[CatalogSource], *, check_json_schema: bool = True) -> Catalog:
+    """Every file of ``sources`` parsed in full and validated, in order, as one catalog."""
+    providers: list[Provider] = []
+    seen: dict[str, str] = {}
+    for source in sources:
+        for provider in parse_catalog(
+            source.text, source=source.name, check_json_schema=check_json_schema
+        ):
+            if provider.key in seen:
+                raise ConfigurationError(
+                    f"provider '{provider.key}' is in {seen[provider.key]} and in {source.name}",
+                    code="CATALOG_INVALID",
+                    details={"provider": provider.key},
+                )
+            seen[provider.key] = source.name
+            providers.append(provider)
+    return Catalog(providers)
+
+
+def parse_packaged(*, check_json_schema: bool = True) -> Catalog:
+    """The packaged catalog parsed and validated in full, every file at once (the check)."""
+    return parse_sources(packaged_sources(), check_json_schema=check_json_schema)
 
 
 def parse_catalog(
@@ -182,6 +272,12 @@ def parse_catalog(
     ``check_json_schema=False`` skips only the meta-schema check of the two JSON schemas and
     defers the check of the syncs to their first use.
     """
+    providers = _document(text, source)["providers"].items()
+    return Catalog(_provider(key, entry, source, check_json_schema) for key, entry in providers)
+
+
+def _document(text: str, source: str) -> dict[str, Any]:
+    """The parsed catalog document ``text``: a mapping with a ``providers`` mapping."""
     import yaml
 
     try:
@@ -200,8 +296,7 @@ def parse_catalog(
             f"{source} has unknown top-level keys: {', '.join(map(str, extra))}.",
             code="CATALOG_INVALID",
         )
-    providers = document["providers"].items()
-    return Catalog(_provider(key, entry, source, check_json_schema) for key, entry in providers)
+    return document
 
 
 def _provider(key: Any, entry: Any, source: str, check_json_schema: bool) -> Provider:

@@ -61,6 +61,7 @@ __all__ = [
     "ProbeRequest",
     "Provider",
     "RateLimit",
+    "RateLimitHeaders",
     "Region",
     "RouteLookup",
     "TwoStepAuth",
@@ -370,6 +371,24 @@ class RateLimit(_Model):
     burst: int = Field(gt=0)
 
 
+class RateLimitHeaders(_Model):
+    """The response headers in which the provider announces its own rate limit.
+
+    When ``remaining`` reaches 0, the outbound client waits until ``reset`` (epoch seconds,
+    epoch milliseconds or seconds to wait: :func:`tether.http.provider_limits.reset_delay`)
+    before it sends to that connection again. ``limit`` is informational.
+    """
+
+    limit: str | None = Field(default=None, pattern=_HEADER_NAME)
+    remaining: str = Field(pattern=_HEADER_NAME)
+    reset: str | None = Field(default=None, pattern=_HEADER_NAME)
+
+    def names(self) -> dict[str, str]:
+        """``{"remaining": ..., "reset": ...}`` as the outbound client reads them."""
+        found = {"remaining": self.remaining, "reset": self.reset, "limit": self.limit}
+        return {role: name for role, name in found.items() if name is not None}
+
+
 def _empty_object_schema() -> dict[str, Any]:
     return {"type": "object", "properties": {}, "required": [], "additionalProperties": False}
 
@@ -434,6 +453,7 @@ class Provider(_Model):
     test: ProbeRequest | None = None
     webhook: WebhookSpec | None = None
     rate_limit: RateLimit | None = None
+    rate_limit_headers: RateLimitHeaders | None = None
     # Config properties that locate the server of a provider that is not HTTP (a database's
     # host and port): part of the connection's destination (tether.catalog.destination).
     destination_config: list[str] = Field(default_factory=list)

@@ -44,6 +44,8 @@ class ConnectionSender:
     origins: frozenset[str]
     # The string values of the connection's stored credentials (see redact).
     credential_values: tuple[str, ...] = field(default=(), repr=False)
+    # The provider's rate-limit response headers (catalog ``rate_limit_headers``), if any.
+    rate_limit_headers: Mapping[str, str] | None = None
 
     def __call__(
         self,
@@ -64,6 +66,7 @@ class ConnectionSender:
             auth_origins=self.origins,
             rate_key=self.rate_key,
             rate=self.rate,
+            rate_limit_headers=self.rate_limit_headers,
         )
 
     def redact(self, value: Any) -> Any:
@@ -127,6 +130,9 @@ class ConnectionCalls:
             default_pagination=pagination if isinstance(pagination, dict) else None,
             origins=destination_of(provider, connection.config).origins,
             credential_values=credential_values,
+            rate_limit_headers=(
+                provider.rate_limit_headers.names() if provider.rate_limit_headers else None
+            ),
         )
 
     def _auth(

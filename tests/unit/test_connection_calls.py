@@ -1,0 +1,98 @@
+"""Calls on a connection's behalf honour the rate-limit headers its catalog entry names: a
+response saying none remain makes the next call wait for the announced reset."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.unit.test_http_client import Clock, Reply, Server
+from tether.catalog import parse_catalog
+from tether.domain.models import Connection, Principal
+from tether.fetch.calls import ConnectionCalls
+from tether.http.client import OutboundClient
+from tether.http.guard import EgressGuard
+from tether.http.model import RateSpec
+
+CATALOG = """
+version: 1
+providers:
+  limited:
+    display_name: Limited
+    description: An API that announces its rate limit.
+    categories: [developer]
+    regions: [global]
+    docs_url: https://docs.example.com
+    api_base_url: "{base_url}"
+    auth: {mode: api_key, location: header, name: X-Api-Key}
+    credentials_schema:
+      type: object
+      additionalProperties: false
+      required: [api_key]
+      properties:
+        api_key: {type: string, title: Key, description: The key., writeOnly: true}
+    config_schema:
+      type: object
+      additionalProperties: false
+      required: [base_url]
+      properties:
+        base_url:
+          type: string
+          title: Base URL
+          description: Where the API listens.
+          pattern: '^http://127\\.0\\.0\\.1:[0-9]+$'
+    rate_limit_headers: {limit: X-Quota-Limit, remaining: X-Quota-Remaining, reset: X-Quota-Reset}
+"""
+
+
+class Connections:
+    """The two reads ConnectionCalls makes of the connection service."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def get(self, principal: Principal, connection_id: str) -> Connection:
+        assert (principal.tenant_id, connection_id) == (self.connection.tenant_id, "c1")
+        return self.connection
+
+    def credentials_of(self, principal: Principal, connection: Connection, **_: Any) -> dict:
+        return {"api_key": "k-123"}
+
+
+def test_the_next_call_waits_for_the_reset_the_provider_announced():
+    quota = {"X-Quota-Limit": "100", "X-Quota-Remaining": "0", "X-Quota-Reset": "7"}
+    server = Server(lambda _seen, i: Reply(200, quota if i == 0 else {}, b"{}"))
+    clock = Clock()
+    client = OutboundClient(
+        EgressGuard([server.hostport]), sleep=clock.sleep, monotonic=clock.monotonic
+    )
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    connection = Connection(
+        id="c1",
+        tenant_id="t1",
+        provider="limited",
+        auth_mode="api_key",
+        display_name="Limited",
+        config={"base_url": f"http://{server.hostport}"},
+        created_at=now,
+        updated_at=now,
+        created_by="u1",
+    )
+    catalog = parse_catalog(CATALOG)
+    calls = ConnectionCalls(
+        connections=Connections(connection),  # type: ignore[arg-type]
+        catalog=lambda: catalog,
+        client=lambda: client,
+        token_refresh=lambda: None,  # type: ignore[arg-type, return-value]
+        default_rate=RateSpec(per_minute=6000, burst=100),
+    )
+    try:
+        send = calls.sender(Principal(tenant_id="t1", user_id="u1"), "c1")
+        assert send("GET", send.base_url + "/a").status == 200
+        assert clock.sleeps == []
+        assert send("GET", send.base_url + "/b").status == 200
+        assert clock.sleeps == [7.0]
+        assert [seen.headers["x-api-key"] for seen in server.seen] == ["k-123", "k-123"]
+    finally:
+        client.close()
+        server.close()
