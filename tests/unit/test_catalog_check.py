@@ -183,6 +183,7 @@ def test_the_deferred_packaged_catalog_equals_the_full_parse():
     full = parse_packaged()
     packaged = load_catalog()
     assert packaged.keys() == full.keys()
+    assert list(packaged) == list(full)  # a listing: each file parsed once
     for provider in full:
         assert packaged.get(provider.key) == provider, provider.key
 

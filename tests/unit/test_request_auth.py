@@ -32,6 +32,20 @@ providers:
       required: [secret_key]
       properties:
         secret_key: {type: string, title: Key, description: The key., writeOnly: true}
+  key_as_user:
+    display_name: Key as user name
+    description: An API key sent as the basic-auth user name with an empty password.
+    categories: [developer]
+    regions: [global]
+    docs_url: https://docs.example.com
+    api_base_url: https://api.example.com
+    auth: {mode: basic, username_field: api_key, password_field: null}
+    credentials_schema:
+      type: object
+      additionalProperties: false
+      required: [api_key]
+      properties:
+        api_key: {type: string, title: Key, description: The key., writeOnly: true}
   query_key:
     display_name: Query key
     description: An API key in the query string.
@@ -179,6 +193,17 @@ def test_basic_auth_uses_the_entry_s_field_names():
     headers, _ = applied(auth)
     assert headers == {"Authorization": basic_header("AC123", "pw-secret")}
     assert auth is not None and "pw-secret" in auth.secrets()
+
+
+def test_a_key_sent_as_the_user_name_has_an_empty_password_and_is_a_secret():
+    auth = auth_for(provider("key_as_user"), {}, {"api_key": "key-as-user-1234"})
+    headers, _ = applied(auth)
+    assert headers == {"Authorization": basic_header("key-as-user-1234", "")}
+    assert auth is not None and "key-as-user-1234" in auth.secrets()
+    assert "key-as-user-1234" not in repr(auth)
+    with pytest.raises(InvalidRequest) as caught:
+        auth_for(provider("key_as_user"), {}, {})
+    assert caught.value.details == {"field": "credentials.api_key"}
 
 
 def test_an_empty_password_is_allowed_but_an_empty_user_is_not():

@@ -187,7 +187,7 @@ def _auth_secret_fields(provider: Provider) -> list[str]:
     if isinstance(auth, ApiKeyAuth | BearerAuth):
         return [auth.credential_field]
     if isinstance(auth, BasicAuth):
-        return [auth.password_field]
+        return [auth.password_field or auth.username_field]
     if isinstance(auth, ClientCredentialsAuth):
         return ["client_secret"]
     return []

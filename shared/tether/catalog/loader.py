@@ -55,7 +55,7 @@ class Catalog:
     parses and validates its entry on first use.
     """
 
-    __slots__ = ("_haystacks", "_loaders", "_providers")
+    __slots__ = ("_haystacks", "_load_all", "_loaders", "_providers")
 
     def __init__(self, providers: Iterable[Provider]) -> None:
         self._providers: dict[str, Provider] = {}
@@ -68,14 +68,22 @@ class Catalog:
                 )
             self._providers[provider.key] = provider
         self._loaders: dict[str, Callable[[], Provider]] = {}
+        self._load_all: Callable[[], Iterable[Provider]] | None = None
         self._haystacks: dict[str, str] = {}
 
     @classmethod
-    def deferred(cls, loaders: Mapping[str, Callable[[], Provider]]) -> Catalog:
+    def deferred(
+        cls,
+        loaders: Mapping[str, Callable[[], Provider]],
+        *,
+        load_all: Callable[[], Iterable[Provider]] | None = None,
+    ) -> Catalog:
         """A catalog of ``loaders`` (key -> a function returning that key's provider), each
-        called at most once, when its provider is first needed."""
+        called at most once, when its provider is first needed. ``load_all``, if given,
+        returns every provider at once more cheaply (a listing of a fresh catalog uses it)."""
         catalog = cls(())
         catalog._loaders = dict(loaders)
+        catalog._load_all = load_all
         return catalog
 
     def get(self, key: str) -> Provider:
@@ -174,6 +182,10 @@ class Catalog:
         return key in (self._loaders or self._providers)
 
     def __iter__(self) -> Iterator[Provider]:
+        load_all, self._load_all = self._load_all, None
+        if load_all is not None and len(self._providers) < len(self._loaders):
+            for provider in load_all():
+                self._providers.setdefault(provider.key, provider)
         return iter([self.get(key) for key in self.keys()])
 
     def __len__(self) -> int:
@@ -206,10 +218,14 @@ def load_catalog(path: Path | None = None) -> Catalog:
 
 @functools.cache
 def _packaged_catalog() -> Catalog:
+    sources = packaged_sources()
     loaders: dict[str, Callable[[], Provider]] = {}
-    for span in _indexed(packaged_sources()):
+    for span in _indexed(sources):
         loaders[span.key] = functools.partial(_parse_span, span)
-    return Catalog.deferred(loaders)
+    # A listing parses each file once instead of each entry with its file's head.
+    return Catalog.deferred(
+        loaders, load_all=functools.partial(parse_sources, sources, check_json_schema=False)
+    )
 
 
 def _indexed(sources: Iterable[CatalogSource]) -> list[EntrySpan]:

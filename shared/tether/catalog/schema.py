@@ -275,9 +275,12 @@ class BearerAuth(_Model):
 
 
 class BasicAuth(_Model):
+    """HTTP basic authentication (RFC 7617). ``password_field: null``: the API takes a key as
+    the user name and an empty password (Freshdesk, Chargebee, Greenhouse...)."""
+
     mode: Literal["basic"]
     username_field: str = "username"
-    password_field: str = "password"  # noqa: S105 - a field name, not a secret
+    password_field: str | None = "password"  # noqa: S105 - a field name, not a secret
 
 
 class NoAuth(_Model):
@@ -620,7 +623,7 @@ class Provider(_Model):
         if isinstance(auth, ApiKeyAuth | BearerAuth):
             return [auth.credential_field]
         if isinstance(auth, BasicAuth):
-            return [auth.username_field, auth.password_field]
+            return [auth.username_field, *([auth.password_field] if auth.password_field else [])]
         if isinstance(auth, ClientCredentialsAuth):
             return ["client_secret"]
         if isinstance(auth, JwtBearerAuth):

@@ -5,7 +5,8 @@
 ========================== ================================================================
 ``api_key``                :class:`HeaderApiKey` (name, prefix) or :class:`QueryApiKey`
 ``bearer``                 :class:`BearerAuth` with the ``credential_field`` value
-``basic``                  :class:`BasicAuth` with the username and password fields
+``basic``                  :class:`BasicAuth` with the username and password fields (an
+                           empty password when the entry names no password field)
 ``oauth2``                 :class:`CallbackBearerAuth` over the ``oauth_token`` callables,
                            in the entry's ``token_header`` with its ``token_prefix``
 ``oauth2_client_credentials`` the same, in ``Authorization: Bearer``
@@ -85,7 +86,10 @@ def auth_for(
     if isinstance(auth, catalog.BasicAuth):
         return BasicAuth(
             _credential(credentials, auth.username_field),
-            _credential(credentials, auth.password_field, allow_empty=True),
+            ""
+            if auth.password_field is None
+            else _credential(credentials, auth.password_field, allow_empty=True),
+            secret_username=auth.password_field is None,
         )
     if isinstance(auth, catalog.OAuth2Auth):
         return _callback(

@@ -94,11 +94,13 @@ class QueryApiKey:
 
 class BasicAuth:
     """HTTP Basic: ``Authorization: Basic base64(username:password)``. The password and the
-    encoded header value are secrets; the username is not."""
+    encoded header value are secrets; the username is not, unless ``secret_username`` (an API
+    key sent as the user name with an empty password)."""
 
-    def __init__(self, username: str, password: str) -> None:
+    def __init__(self, username: str, password: str, *, secret_username: bool = False) -> None:
         self._username = username
         self._password = password
+        self._secret_username = secret_username
         raw = f"{username}:{password}".encode()
         self._encoded = base64.b64encode(raw).decode("ascii")
 
@@ -106,13 +108,15 @@ class BasicAuth:
         headers["Authorization"] = f"Basic {self._encoded}"
 
     def secrets(self) -> list[str]:
-        return [self._password, self._encoded]
+        found = [self._password, self._encoded]
+        return [self._username, *found] if self._secret_username else found
 
     def refresh(self) -> bool:
         return False
 
     def __repr__(self) -> str:
-        return f"BasicAuth(username={self._username!r})"
+        shown = "'***'" if self._secret_username else repr(self._username)
+        return f"BasicAuth(username={shown})"
 
 
 class CallbackBearerAuth:
