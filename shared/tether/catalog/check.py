@@ -18,7 +18,8 @@ meta-check and the syncs' models), the rules are:
                 webhook secret, a name with secret, password, token or key) are ``writeOnly``.
 ``defaults``    each config and credentials default is valid for its property.
 ``oauth``       an OAuth2 entry takes its client from Tether's configuration: no
-                credentials fields (the generic ``oauth2`` entry excepted).
+                credentials fields but its own webhook's signing secret (the generic
+                ``oauth2`` entry excepted).
 
 The sync hooks are checked by the command (``tether.sync`` owns their registry).
 """
@@ -155,7 +156,8 @@ def _entry_problems(provider: Provider) -> Iterable[tuple[str, str]]:
         for name, prop in props.items():
             if isinstance(prop, dict) and "default" in prop and not _valid(prop, prop["default"]):
                 yield "defaults", f"{label}.{name}'s default does not fit its schema"
-    if provider.auth_mode == "oauth2" and not generic and credentials:
+    own_webhook_secret = provider.webhook.secret_field if provider.webhook else None
+    if provider.auth_mode == "oauth2" and not generic and set(credentials) - {own_webhook_secret}:
         yield "oauth", "OAuth2 clients come from Tether's configuration, not credentials"
 
 
