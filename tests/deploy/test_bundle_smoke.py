@@ -58,10 +58,15 @@ REQUESTS: dict[str, tuple[str, str, object, bool, int]] = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: every socket stays bound until all are chosen, so the
+    kernel cannot hand the same port out twice (two functions on one port: the loser exits and
+    the winner answers the other's request)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +168,7 @@ def test_each_function_serves_from_the_installed_bundle(
         "TETHER_TASKS_URL": "https://functions.example/tasks",
         "TETHER_TASKS_SERVICE_ACCOUNT": "tether-tasks@project.iam.gserviceaccount.com",
     }
-    ports = {name: _free_port() for name in REQUESTS}
+    ports = dict(zip(REQUESTS, _free_ports(len(REQUESTS)), strict=True))
     logs = ExitStack()
     processes = {
         name: subprocess.Popen(
@@ -229,6 +234,10 @@ def _first_answer(
                 raise
             time.sleep(0.1)
             continue
+        if process.poll() is not None:
+            # Another process holds the port: this function could not bind and exited.
+            tail = log.read_text()[-3000:]
+            raise AssertionError(f"{url}: exited, so another process answered\n{tail}")
         return response.status_code, json.loads(response.text or "null")
 
 

@@ -32,14 +32,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from tether.catalog.loader import _document, _parse_span, _provider
-from tether.catalog.schema import ApiKeyAuth, BasicAuth, BearerAuth, ClientCredentialsAuth, Provider
+from tether.catalog.schema import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    ClientCredentialsAuth,
+    JwtBearerAuth,
+    Provider,
+    TwoStepAuth,
+)
 from tether.catalog.sources import DOMAIN_FOLDER, CatalogSource, EntrySpan, entry_spans
 from tether.catalog.templates import PLACEHOLDER, placeholders
 from tether.domain.errors import ConfigurationError
 
 __all__ = ["CheckResult", "Problem", "check_sources"]
 
-_SOURCE_COMMENT = re.compile(r"^\s*#\s*source:\s*https://\S+", re.MULTILINE)
+_SOURCE_COMMENT = re.compile(r"^\s*#\s*source:\s*https://\S+", re.MULTILINE | re.IGNORECASE)
 _SECRET_WORDS = ("secret", "password", "token", "key")
 _NOT_SECRET = frozenset({"key_id", "username", "client_id", "account_key"})
 
@@ -192,6 +200,10 @@ def _auth_secret_fields(provider: Provider) -> list[str]:
         return [auth.password_field or auth.username_field]
     if isinstance(auth, ClientCredentialsAuth):
         return ["client_secret"]
+    if isinstance(auth, JwtBearerAuth):
+        return [auth.key_field]
+    if isinstance(auth, TwoStepAuth) and auth.token_request.basic is not None:
+        return [auth.token_request.basic[1]]
     return []
 
 
