@@ -35,7 +35,7 @@ def gcp_dev(
 ) -> Iterator[DevServer]:
     server = DevServer(
         tmp_path / "data",
-        extra_args=("--gcp",),
+        extra_args=("--gcp", "--demo-provider-port", "0"),
         extra_env={
             "GOOGLE_CLOUD_PROJECT": f"dev-{uuid.uuid4().hex[:8]}",
             "FIRESTORE_EMULATOR_HOST": firestore_emulator,
