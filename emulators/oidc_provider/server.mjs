@@ -3,8 +3,8 @@
 // authorization code grant with PKCE, RFC 9207 `iss` in authorization responses, refresh
 // tokens for `offline_access` asked with `prompt=consent`, the client credentials grant,
 // RFC 7009 revocation, and the JWT bearer grant (RFC 7523 §2.1) registered below. Users
-// consent at once (no pages), and `/api/me` is a protected resource that answers 200 for a
-// live access token and 401 otherwise.
+// consent at once (no pages), `/api/me` is a protected resource that answers 200 for a
+// live access token and 401 otherwise, and `/api/signout` ends the token it is called with.
 //
 // node server.mjs --config <file.json> [--port 0]
 // Prints one JSON line {"issuer": "http://127.0.0.1:<port>"} once it listens.
@@ -134,9 +134,10 @@ function interactions(provider) {
 }
 
 // GET /api/me with a live access token: who it was issued to; 401 otherwise.
+// POST /api/signout with one: the token is ended (a session API's sign-out), 204.
 function protectedResource(provider) {
   return async (ctx, next) => {
-    if (ctx.path !== '/api/me') return next();
+    if (ctx.path !== '/api/me' && ctx.path !== '/api/signout') return next();
     const header = ctx.get('authorization');
     const value = header.startsWith('Bearer ') ? header.slice(7) : '';
     const token = value
@@ -146,6 +147,12 @@ function protectedResource(provider) {
       ctx.status = 401;
       ctx.set('WWW-Authenticate', 'Bearer error="invalid_token"');
       ctx.body = { error: 'invalid_token' };
+      return undefined;
+    }
+    if (ctx.path === '/api/signout') {
+      if (ctx.method !== 'POST') return next();
+      await token.destroy();
+      ctx.status = 204;
       return undefined;
     }
     ctx.body = {

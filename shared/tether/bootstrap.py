@@ -345,6 +345,9 @@ class Container(Infrastructure):
             client_for=self.oauth_client_for,
             clock=self.clock,
             ids=self.ids,
+            sign_out=lambda connection: self.token_issuer.sign_out_for(
+                self.catalog.get(connection.provider), connection.config
+            ),
         )
 
     @lazy

@@ -113,6 +113,7 @@ providers:
       token_path: access_token
       expires_in_path: expires_in
       default_token_lifetime_seconds: 300
+      sign_out: {url: "{base_url}/api/signout"}
     credentials_schema:
       type: object
       additionalProperties: false
@@ -329,6 +330,7 @@ def test_jwt_bearer_with_an_unknown_key_is_refused(tether, server):
         "/", json=_jwt_bearer(server, _key_file(OTHER_PRIVATE_PEM)), headers=ACME
     ).get_json()
     assert (outcome["ok"], outcome["code"]) == (False, "INVALID_CREDENTIALS"), outcome
+    assert "service account key" in outcome["suggestion"]
     assert OTHER_PRIVATE_PEM.splitlines()[5] not in json.dumps(outcome)
 
     broken = tether.test.post(
@@ -367,4 +369,12 @@ def test_two_step_token_is_requested_again_after_a_401(tether, server):
     # And when it is due, it is requested again too.
     tether.clock.advance(590)
     assert tether.fetched(connection_id)["records"]
-    assert tether.access_token(connection_id) not in (first, second)
+    third = tether.access_token(connection_id)
+    assert third not in (None, first, second)
+
+    # Deleting the connection ends its session with the entry's sign-out call.
+    assert server.introspect(third, "cc-post", CC_SECRET)["active"] is True
+    assert tether.connections.delete(f"/{connection_id}", headers=ACME).status_code == 204
+    assert server.introspect(third, "cc-post", CC_SECRET)["active"] is False
+    revoked = [e for e in tether.audit(connection_id) if e.action == "token.revoked"]
+    assert [e.detail["tokens"] for e in revoked] == [["access_token"]]

@@ -35,6 +35,7 @@ _CREDENTIAL_URLS = (
     "auth.token_url",
     "auth.revocation_url",
     "auth.token_request.url",
+    "auth.sign_out.url",
     "test.path",
 )
 

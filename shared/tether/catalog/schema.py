@@ -495,6 +495,8 @@ class Provider(_Model):
             found[f"auth.{name}"] = getattr(self.auth, name, None)
         if isinstance(self.auth, TwoStepAuth):
             found["auth.token_request.url"] = self.auth.token_request.url
+            if self.auth.sign_out is not None:
+                found["auth.sign_out.url"] = self.auth.sign_out.url
         if self.test is not None:
             found["test.path"] = self.test.path
         return {name: value for name, value in found.items() if value is not None}

@@ -28,6 +28,7 @@ __all__ = [
     "ISSUED_TOKEN_MODES",
     "ClientCredentialsAuth",
     "JwtBearerAuth",
+    "SignOutCall",
     "TokenCall",
     "TwoStepAuth",
 ]
@@ -177,6 +178,21 @@ class TokenCall(_Model):
         return value
 
 
+class SignOutCall(_Model):
+    """How a ``two_step`` session ends (Tableau's ``auth/signout``): ``url`` (a template over
+    the config) called with ``method``, the token in the header API calls carry it in."""
+
+    url: str
+    method: Literal["POST", "DELETE"] = "POST"
+
+    @field_validator("url")
+    @classmethod
+    def _urls(cls, value: str) -> str:
+        checked = _url(value)
+        assert checked is not None
+        return checked
+
+
 class TwoStepAuth(_IssuedToken):
     """A session token from a first call (``token_request``), then sent with every API call.
 
@@ -184,6 +200,7 @@ class TwoStepAuth(_IssuedToken):
     (seconds from now) or ``expires_at_path`` (epoch seconds or an ISO 8601 time) its
     lifetime, else ``default_token_lifetime_seconds``. ``token_header``/``token_prefix``: how
     API calls carry it. The token is requested again when it is due and once after a 401.
+    ``sign_out``: the call that ends the session, made when the connection is deleted.
     """
 
     mode: Literal["two_step"]
@@ -193,3 +210,4 @@ class TwoStepAuth(_IssuedToken):
     expires_at_path: str | None = Field(default=None, pattern=_DOTTED)
     token_header: str = Field(default="Authorization", pattern=_HEADER_NAME)
     token_prefix: str = "Bearer "  # noqa: S105 - a header prefix, not a secret
+    sign_out: SignOutCall | None = None

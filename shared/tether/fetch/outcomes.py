@@ -102,6 +102,10 @@ _CREDENTIAL_SUGGESTIONS: dict[str, str] = {
     "oauth2": "Reconnect the account: the provider no longer accepts its authorization.",
     "oauth2_client_credentials": "Check the client id and secret, and that the app is still "
     "enabled at the provider.",
+    "oauth2_jwt_bearer": "Check that the service account key is the whole JSON key file, "
+    "that the key has not been deleted, and that the account may use these scopes.",
+    "two_step": "Check the key or user name and password the provider issues its session "
+    "token for, and that they have not been revoked.",
     "database": "Check the user name and password, and that the server accepts this user "
     "from outside its network.",
 }

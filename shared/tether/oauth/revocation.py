@@ -8,7 +8,8 @@ provider's revocation endpoint, when the catalog names one. The outcome is audit
 and never raised: a provider that is down must not keep a tenant from deleting or moving a
 connection. Tokens never appear in logs or audit entries. A connection whose token was
 issued from its credentials (client credentials, JWT bearer) has no refresh token: its access
-token alone is revoked, where the entry names a revocation endpoint.
+token alone is revoked, where the entry names a revocation endpoint; a ``two_step`` session
+is ended by the entry's sign-out call.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ log = logging.getLogger("tether.tokens")
 
 # An authorization-code grant, and the modes whose tokens are issued from credentials.
 _REVOCABLE = frozenset({"oauth2", *ISSUED_TOKEN_MODES})
+_TWO_STEP = "two_step"
 
 
 class RevocationRecords(ConnectionRepository, AuditLog, Protocol):
@@ -51,7 +53,8 @@ class RevocationEndpoint(Protocol):
 
 class TokenRevocation:
     """``endpoint`` is a zero-argument factory of the token endpoint (built when a token is
-    revoked); ``client_for`` resolves the provider client of a connection."""
+    revoked); ``client_for`` resolves the provider client of a connection; ``sign_out`` the
+    call that ends a ``two_step`` connection's session (``None``: its entry has none)."""
 
     def __init__(
         self,
@@ -63,12 +66,14 @@ class TokenRevocation:
         client_for: Callable[[Connection], OAuthClient],
         clock: Clock,
         ids: IdGenerator,
+        sign_out: Callable[[Connection], Callable[[str], None] | None] | None = None,
     ) -> None:
         self._store = store
         self._secrets = secrets
         self._tokens = token_storage
         self._endpoint = endpoint
         self._client_for = client_for
+        self._sign_out = sign_out
         self._clock = clock
         self._ids = ids
 
@@ -82,8 +87,8 @@ class TokenRevocation:
         failed: list[str] = []
         reason: str | None = None
         try:
-            client = self._client_for(connection)
-            if not client.revocation_url:
+            revoke_one = self._revoker(connection)
+            if revoke_one is None:
                 return
             payload, connection = payload_of(self._secrets, self._store, connection)
             tokens: list[tuple[str, Callable[[], object]]] = [
@@ -95,7 +100,7 @@ class TokenRevocation:
                     token = read()
                     if not isinstance(token, str) or not token:
                         continue
-                    self._endpoint().revoke(client, token=token, token_type_hint=hint)
+                    revoke_one(token, hint)
                 except TokenEndpointError as exc:
                     failed.append(hint)
                     reason = reason or reason_code(exc.error)
@@ -123,6 +128,21 @@ class TokenRevocation:
                 revoked=revoked,
                 failed=failed,
             )
+
+    def _revoker(self, connection: Connection) -> Callable[[str, str], None] | None:
+        """How this connection's tokens are revoked: RFC 7009 at the client's revocation
+        endpoint, or a ``two_step`` entry's sign-out call; ``None`` when it has neither."""
+        if connection.auth_mode == _TWO_STEP:
+            send = self._sign_out(connection) if self._sign_out is not None else None
+            if send is None:
+                return None
+            return lambda token, _hint: send(token)
+        client = self._client_for(connection)
+        if not client.revocation_url:
+            return None
+        return lambda token, hint: self._endpoint().revoke(
+            client, token=token, token_type_hint=hint
+        )
 
     def _audit_quietly(
         self, connection: Connection, action: AuditAction, actor: str | None, **detail: Any
