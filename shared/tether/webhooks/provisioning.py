@@ -5,11 +5,15 @@ is stored (``connection.webhook.token_hash``), next to a *masked* URL (``…/web
 for display. The full URL is returned once, when it is issued, and cannot be recovered from
 storage: a lost URL is replaced with :meth:`WebhookProvisioning.rotate_webhook`.
 
-Only providers whose signing secret is per connection (the catalog's ``secret_field``:
-Stripe, Twilio, the generic ``webhook`` connector) get a URL of their own; the others are
-reached on their provider's app-level URL (:mod:`tether.webhooks.intake`). For a Standard
-Webhooks connection created without a signing secret, Tether mints the ``whsec_`` secret and
-stores it with the credentials; it too is shown once.
+A connection gets a URL of its own when it is created if its provider's signing secret is
+per connection (the catalog's ``secret_field``: Stripe, Twilio, GitHub repository webhooks,
+the generic ``webhook`` connector) or its provider's payload names no account (no
+``route_field``: only the URL can say whose a delivery is); the others are reached on their
+provider's app-level URL (:mod:`tether.webhooks.intake`), and any connection of a provider
+with webhooks can ask for a URL of its own (:meth:`WebhookProvisioning.rotate`). The answer
+that shows the URL says how deliveries to it are verified and routed (:class:`WebhookRouting`).
+For a Standard Webhooks connection created without a signing secret, Tether mints the
+``whsec_`` secret and stores it with the credentials; it too is shown once.
 """
 
 from __future__ import annotations
@@ -111,14 +115,19 @@ class WebhookProvisioning:
         """``POST /connections``: the connection as created (in one write with its webhook
         URL's hash, when it gets a URL of its own) and what to show of that URL once."""
         spec = self._catalog().get(request.provider).webhook
-        if spec is None or spec.scheme == "none" or spec.secret_field is None:
+        if (
+            spec is None
+            or spec.scheme == "none"
+            or (spec.secret_field is None and spec.route_field)
+        ):
             return self._connections.create(principal, request), None
         token, token_hash, _ = self.issue_token()
         secret = None
-        if spec.scheme == "standard_webhooks" and not request.credentials.get(spec.secret_field):
+        field = spec.secret_field
+        if field and spec.scheme == "standard_webhooks" and not request.credentials.get(field):
             secret = new_signing_secret()
             request = request.model_copy(
-                update={"credentials": {**request.credentials, spec.secret_field: secret}}
+                update={"credentials": {**request.credentials, field: secret}}
             )
         webhook = WebhookInfo(url=self.masked_url(token), token_hash=token_hash)
         connection = self._connections.create(principal, request, webhook=webhook)
