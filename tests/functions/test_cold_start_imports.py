@@ -32,15 +32,19 @@ WHSEC = "whsec_cold0start0secret0123456789"
 # request through it, prints the status, the loaded modules and the frozen object count.
 _FIRST_REQUEST = textwrap.dedent(
     """
-    import gc, json, sys
+    import gc, json, os, sys
     from functions_framework import create_app
 
     target, source, method, path, body, headers = json.loads(sys.argv[1])
+    collections = []
+    gc.callbacks.append(lambda phase, info: collections.append(phase) if phase == "start" else 0)
     app = create_app(target, source)
-    frozen = gc.get_freeze_count()
+    started = {"frozen": gc.get_freeze_count(), "collections": len(collections),
+               "gc_enabled": gc.isenabled()}
     client = app.test_client()
     answer = client.open(path, method=method, data=body.encode(), headers=headers)
-    print(json.dumps({"status": answer.status_code, "frozen": frozen,
+    print(json.dumps({"status": answer.status_code, **started,
+                      "pydantic_plugins": os.environ.get("PYDANTIC_DISABLE_PLUGINS"),
                       "modules": sorted(sys.modules)}))
     """
 )
@@ -53,9 +57,14 @@ def first_request(
     path: str = "/",
     body: str = "",
     headers: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> dict[str, object]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
-    env.update(
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TETHER_") and k != "PYDANTIC_DISABLE_PLUGINS"
+    }
+    environment.update(
         TETHER_MODE="dev",
         TETHER_AUTH="dev",
         TETHER_DEV_JWT_SECRET=TEST_JWT_SECRET,
@@ -64,10 +73,11 @@ def first_request(
         TETHER_TASK_WORKER="false",
         TETHER_PUBLIC_URL="http://127.0.0.1:8080",
     )
+    environment.update(env or {})
     request = json.dumps([target, SOURCE, method, path, body, headers or {}])
     done = subprocess.run(
         [sys.executable, "-c", _FIRST_REQUEST, request],
-        env=env,
+        env=environment,
         capture_output=True,
         text=True,
         timeout=120,
@@ -145,3 +155,17 @@ def test_startup_objects_are_frozen_out_of_collections(tmp_path: Path) -> None:
     frozen = answer["frozen"]
     assert isinstance(frozen, int)
     assert frozen > 10_000  # the frameworks, pydantic and the settings loaded at start
+
+
+def test_loading_a_function_runs_no_collection_and_leaves_collection_on(tmp_path: Path) -> None:
+    answer = first_request(tmp_path, "connections", headers=bearer("acme"))
+    assert answer["status"] == 200
+    assert answer["collections"] == 0  # ~30 passes over the startup objects before
+    assert answer["gc_enabled"] is True
+
+
+def test_no_pydantic_plugin_discovery_unless_the_deployment_asks(tmp_path: Path) -> None:
+    # Looking for plugins reads every installed distribution's metadata on the first model.
+    assert first_request(tmp_path, "catalog")["pydantic_plugins"] == "__all__"
+    asked = first_request(tmp_path, "catalog", env={"PYDANTIC_DISABLE_PLUGINS": "logfire"})
+    assert asked["pydantic_plugins"] == "logfire"

@@ -14,6 +14,7 @@ import pytest
 from tests.support.concurrency import together
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.adapters.sqlite.connections import _EXPIRING_AFTER, _EXPIRING_SQL
+from tether.adapters.sqlite.migrations import apply_migrations
 from tether.adapters.sqlite.schema import MIGRATIONS, _utc_text, format_time
 from tether.domain.errors import ConfigurationError, Conflict
 from tether.domain.models import Connection, Delivery, TenantSettings
@@ -49,6 +50,21 @@ def test_a_newer_file_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(ConfigurationError, match="newer than this code"):
         SqliteConnectionStore(path)
+
+
+def test_pending_steps_land_together_or_not_at_all(tmp_path: Path) -> None:
+    steps = [["CREATE TABLE a (x)"], ["CREATE TABLE b (x)", "INSERT INTO a VALUES (1)"]]
+    with closing(sqlite3.connect(tmp_path / "m.sqlite3", isolation_level=None)) as db:
+        broken = [*steps, ["CREATE TABLE a (y)"]]  # the third step fails: a exists
+        with pytest.raises(sqlite3.OperationalError, match="already exists"):
+            apply_migrations(db, broken, what="test")
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
+        assert apply_migrations(db, steps, what="test") == 2
+        assert db.execute("SELECT x FROM a").fetchall() == [(1,)]
+        # A later step applies alone, on top of what is there.
+        assert apply_migrations(db, [*steps, ["INSERT INTO b VALUES (2)"]], what="test") == 3
+        assert db.execute("SELECT x FROM a UNION ALL SELECT x FROM b").fetchall() == [(1,), (2,)]
 
 
 def _connection(connection_id: str, tenant_id: str, expires_at: datetime | None) -> Connection:

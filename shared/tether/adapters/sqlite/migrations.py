@@ -1,8 +1,8 @@
 """Ordered schema migrations for the embedded SQLite files, tracked in ``PRAGMA user_version``.
 
-Shared by the store and the local task queue. Each step runs under ``BEGIN IMMEDIATE`` and
-re-reads the version under that lock, so two processes opening one file never both migrate; a
-file newer than the code is refused rather than misread.
+Shared by the store and the local task queue. The pending steps run in one ``BEGIN
+IMMEDIATE`` transaction that re-reads the version under that lock, so two processes opening
+one file never both migrate; a file newer than the code is refused rather than misread.
 """
 
 from __future__ import annotations
@@ -20,20 +20,25 @@ def apply_migrations(
     db: sqlite3.Connection, migrations: Sequence[Sequence[str]], *, what: str
 ) -> int:
     """Apply the pending steps of ``migrations`` (each a list of statements); returns the
-    resulting version. ``db`` must be in autocommit mode (``isolation_level=None``)."""
+    resulting version. ``db`` must be in autocommit mode (``isolation_level=None``).
+
+    Every pending step runs in one ``BEGIN IMMEDIATE`` transaction, which re-reads the
+    version under its lock: all of them land or none does, and a new file (every step
+    pending) costs one commit instead of one per step (the first request of a fresh
+    instance creates its file)."""
     (current,) = db.execute("PRAGMA user_version").fetchone()
     if current > len(migrations):
         raise ConfigurationError(f"the {what} database is newer than this code")
-    for version, statements in enumerate(migrations, start=1):
-        if version <= current:
-            continue
+    if current < len(migrations):
         db.execute("BEGIN IMMEDIATE")
         try:
             (current,) = db.execute("PRAGMA user_version").fetchone()
-            if current < version:
-                for statement in statements:
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {version:d}")
+            for version, statements in enumerate(migrations, start=1):
+                if version > current:
+                    for statement in statements:
+                        db.execute(statement)
+            if current < len(migrations):
+                db.execute(f"PRAGMA user_version = {len(migrations):d}")
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
