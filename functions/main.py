@@ -15,6 +15,7 @@ import functions_framework
 from flask import Request, Response
 
 __all__ = [
+    "actions",
     "catalog",
     "connections",
     "fetch",
@@ -112,6 +113,16 @@ def fetch(request: Request) -> Response:
     from tether.api.fetch import handle
 
     return handle(request, wiring.fetch)
+
+
+@functions_framework.http
+def actions(request: Request) -> Response:
+    """Typed provider actions: GET /<id> (what the connection can do), POST /<id>/<action>
+    (run one; Idempotency-Key honoured for 24 h)."""
+    from tether import wiring
+    from tether.api.actions import handle
+
+    return handle(request, wiring.actions)
 
 
 @functions_framework.http

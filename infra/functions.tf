@@ -54,6 +54,13 @@ locals {
       max_instances = 20
       access        = "tenant"
     }
+    actions = {
+      description   = "Typed provider actions of a connection"
+      memory        = "512Mi"
+      timeout       = 120
+      max_instances = 20
+      access        = "tenant"
+    }
     webhooks = {
       description   = "Provider webhooks, signature-verified"
       memory        = "256Mi"

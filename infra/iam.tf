@@ -18,6 +18,7 @@ locals {
     oauth_callback  = ["firestore", "credentials", "enqueue", "oauth_clients"]
     test_connection = ["firestore", "credentials", "enqueue", "oauth_clients"]
     fetch           = ["firestore", "credentials", "enqueue", "oauth_clients"]
+    actions         = ["firestore", "credentials", "enqueue", "oauth_clients"]
     webhooks        = ["firestore", "credentials_read", "enqueue", "webhook_secrets"]
     settings        = ["firestore"]
     tasks           = ["firestore", "credentials", "enqueue", "oauth_clients"]
@@ -30,6 +31,7 @@ locals {
     oauth_callback  = "tether-oauth-callback"
     test_connection = "tether-test-connection"
     fetch           = "tether-fetch"
+    actions         = "tether-actions"
     webhooks        = "tether-webhooks"
     settings        = "tether-settings"
     tasks           = "tether-tasks"

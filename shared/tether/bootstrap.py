@@ -20,6 +20,7 @@ from tether.infrastructure import Infrastructure
 from tether.lazy import lazy
 
 if TYPE_CHECKING:
+    from tether.actions.runner import ActionRunner
     from tether.adapters.local_tasks import Periodic
     from tether.connections.data_purge import ConnectionDataPurge
     from tether.connections.events import ConnectionEvents
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from tether.oauth.token_endpoint import TokenEndpoint
     from tether.oauth.token_issuer import TokenIssuer
     from tether.oauth.token_storage import TokenStorage
-    from tether.ports import TaskQueue
+    from tether.ports import IdempotencyKeys, TaskQueue
     from tether.webhooks.intake import WebhookIntake
     from tether.webhooks.processing import WebhookProcessing
     from tether.webhooks.provisioning import WebhookProvisioning
@@ -139,6 +140,27 @@ class Container(Infrastructure):
             client=lambda: self.outbound,
             token_refresh=lambda: self.token_refresh,
             default_rate=RateSpec(per_minute=s.rate_limit_per_minute, burst=s.rate_limit_burst),
+        )
+
+    @lazy
+    def idempotency_keys(self) -> IdempotencyKeys:
+        from tether.adapters.backends import idempotency_keys
+
+        return idempotency_keys(self.settings)
+
+    @lazy
+    def action_runner(self) -> ActionRunner:
+        from tether.actions.runner import ActionRunner
+        from tether.catalog.action_catalog import load_actions
+
+        return ActionRunner(
+            connections=self.connections,
+            calls=lambda: self.connection_calls,
+            actions=load_actions,
+            keys=lambda: self.idempotency_keys,
+            audit=self.store,
+            clock=self.clock,
+            ids=self.ids,
         )
 
     @lazy
@@ -388,6 +410,10 @@ class Container(Infrastructure):
 
     def close(self) -> None:
         """The queue first (its worker runs the services), then the parts below."""
+        keys = self.__dict__.get("idempotency_keys")
+        close_keys = getattr(keys, "close", None)
+        if close_keys is not None:
+            close_keys()
         queue = self.__dict__.get("tasks")
         stop = getattr(queue, "stop", None)
         if stop is not None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from tether.bootstrap import Container, get_container
 
 if TYPE_CHECKING:
+    from tether.api import actions as actions_api
     from tether.api import catalog as catalog_api
     from tether.api import connections as connections_api
     from tether.api import fetch as fetch_api
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from tether.api.endpoint import Frame, Wired
 
 __all__ = [
+    "actions",
     "catalog",
     "connections",
     "fetch",
@@ -111,6 +113,17 @@ def fetch() -> Wired[fetch_api.Services]:
             discovery=lambda: c.endpoint_discovery,
             max_body_bytes=c.settings.max_body_bytes,
         ),
+    )
+
+
+def actions() -> Wired[actions_api.Services]:
+    from tether.api.actions import Services
+    from tether.api.endpoint import Wired
+
+    c = get_container()
+    return Wired(
+        _frame(c),
+        Services(runner=lambda: c.action_runner, max_body_bytes=c.settings.max_body_bytes),
     )
 
 

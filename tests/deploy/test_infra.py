@@ -407,6 +407,7 @@ TENANT_CALLS = [
     ("oauth_start", "POST", "/"),
     ("test_connection", "POST", "/conn_1"),
     ("fetch", "GET", "/conn_1/endpoints"),
+    ("actions", "GET", "/conn_1"),
     ("settings", "GET", "/"),
 ]
 

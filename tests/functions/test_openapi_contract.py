@@ -20,7 +20,17 @@ from werkzeug.test import TestResponse
 from tests.conftest import bearer
 from tests.functions.conftest import SOURCE
 from tests.functions.oauth_harness import Flow, clock, flow
-from tether.api import catalog, connections, fetch, oauth, settings, tasks, testing, webhooks
+from tether.api import (
+    actions,
+    catalog,
+    connections,
+    fetch,
+    oauth,
+    settings,
+    tasks,
+    testing,
+    webhooks,
+)
 from tether.api.openapi import openapi_document
 from tether.api.routing import Router
 from tether.bootstrap import Container, reset_container
@@ -37,6 +47,7 @@ ROUTERS: dict[str, Router[Any]] = {
     "settings": settings.router,
     "test_connection": testing.router,
     "fetch": fetch.router,
+    "actions": actions.router,
     "oauth_start": oauth.start_router,
     "oauth_callback": oauth.callback_router,
     "webhooks": webhooks.router,

@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     from tether.config import Settings
     from tether.crypto import Sealer
     from tether.domain.clock import Clock
-    from tether.ports import ConnectionStore, SecretStore, TaskQueue
+    from tether.ports import ConnectionStore, IdempotencyKeys, SecretStore, TaskQueue
 
-__all__ = ["connection_store", "secret_store", "task_queue"]
+__all__ = ["connection_store", "idempotency_keys", "secret_store", "task_queue"]
 
 
 def connection_store(settings: Settings) -> ConnectionStore:
@@ -33,6 +33,19 @@ def connection_store(settings: Settings) -> ConnectionStore:
     from tether.adapters.sqlite import SqliteConnectionStore
 
     return SqliteConnectionStore(s.sqlite_path, retention=s.retention)
+
+
+def idempotency_keys(settings: Settings) -> IdempotencyKeys:
+    """The idempotency keys of action runs, in the store the settings name."""
+    s = settings
+    if s.store == "firestore":
+        from tether.adapters.firestore.idempotency_keys import FirestoreIdempotencyKeys
+        from tether.adapters.firestore.store import firestore_client
+
+        return FirestoreIdempotencyKeys(firestore_client(s.gcp_project or "", s.firestore_database))
+    from tether.adapters.sqlite.idempotency_keys import SqliteIdempotencyKeys
+
+    return SqliteIdempotencyKeys(s.sqlite_path)
 
 
 def secret_store(settings: Settings, sealer: Sealer) -> SecretStore:

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from tether.api import schemas as s
+from tether.api.actions import ActionOutputBody, ActionsBody
 from tether.api.fetch import EndpointsBody
 from tether.api.settings import PutSettings, RotateSecret
 from tether.api.tasks import ReplayDelivery
@@ -208,6 +209,28 @@ OPERATIONS: tuple[Operation, ...] = (
         "Endpoints of the connection's API (catalog, then OpenAPI/Swagger)",
         {200: EndpointsBody},
         (401, 404, 409),
+    ),
+    Operation(
+        "GET",
+        "/actions/{id}",
+        "The actions this connection can run (its provider's, filtered by granted scopes)",
+        {200: ActionsBody},
+        (401, 404),
+    ),
+    Operation(
+        "POST",
+        "/actions/{id}/{action}",
+        "Run one action; the body is its input",
+        {200: ActionOutputBody},
+        (400, 401, 403, 404, 409, 422, 429, 502, 504),
+        description="The input is checked against the action's input schema (400 "
+        "INVALID_INPUT naming the field). Send an Idempotency-Key header with actions that "
+        "write: for 24 h a retry with the same key and input answers the first run's output "
+        "(Idempotent-Replayed: true) without running again; the same key with another input "
+        "is 422 IDEMPOTENCY_KEY_REUSED, while the first run is still going 409 "
+        "IDEMPOTENCY_IN_PROGRESS. A provider's refusal has a connection test's code and, in "
+        "details, its suggestion and provider_status.",
+        raw_body="the action's input, a JSON object (may be empty)",
     ),
     Operation(
         "POST",

@@ -186,6 +186,22 @@ class Lease(_Record):
     expires_at: datetime
 
 
+class IdempotencyRecord(_Record):
+    """An action run under an ``Idempotency-Key``: ``key`` is the hash of the caller's key,
+    ``request_hash`` of what was asked (connection, action, input), ``owner`` the run that
+    claimed it. ``pending`` until the run ends (expiring soon, so a crashed run frees it);
+    then ``done`` with the ``answer`` (status and body), kept until ``expires_at``."""
+
+    tenant_id: str
+    key: str
+    request_hash: str
+    owner: str
+    state: Literal["pending", "done"] = "pending"
+    answer: dict[str, Any] | None = None
+    created_at: datetime
+    expires_at: datetime
+
+
 class NotifySecret(_Record):
     """One signing secret of a tenant's event deliveries (Standard Webhooks ``whsec_…``).
 

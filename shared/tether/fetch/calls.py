@@ -1,9 +1,10 @@
 """Calls to a stored connection's API on its behalf: the base URL, the auth, the static
 headers and the rate limit of that connection, bound around the one outbound client.
 
-Used by fetch and endpoint discovery. Credentials are read through the connection service
-(audited, purpose ``fetch``); OAuth connections get their access token from the token
-refresh (refreshed when due, once more after a 401).
+Used by fetch, endpoint discovery, actions and the proxy. Credentials are read through the
+connection service (audited, with the caller's purpose: ``fetch``, ``action``…); OAuth
+connections get their access token from the token refresh (refreshed when due, once more
+after a 401).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class ConnectionSender:
         params: Mapping[str, str] | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
     ) -> OutboundResponse:
         return self.client.request(
             method,
@@ -62,6 +64,7 @@ class ConnectionSender:
             headers={**self.headers, **(headers or {})},
             params=params,
             json=json,
+            content=content,
             auth=self.auth,
             auth_origins=self.origins,
             rate_key=self.rate_key,
@@ -104,7 +107,10 @@ class ConnectionCalls:
         self._token_refresh = token_refresh
         self._default_rate = default_rate
 
-    def sender(self, principal: Principal, connection_id: str) -> ConnectionSender:
+    def sender(
+        self, principal: Principal, connection_id: str, *, purpose: str = "fetch"
+    ) -> ConnectionSender:
+        """``purpose``: why the credentials are read (the audit entry of the read)."""
         connection = self._connections.get(principal, connection_id)
         provider = self._catalog().get(connection.provider)
         base_url = provider.render_api_base_url(connection.config)
@@ -117,7 +123,7 @@ class ConnectionCalls:
         if isinstance(configured, dict):
             headers.update({str(k): str(v) for k, v in configured.items()})
         pagination = connection.config.get("pagination")
-        auth, credential_values = self._auth(principal, connection, provider)
+        auth, credential_values = self._auth(principal, connection, provider, purpose)
         return ConnectionSender(
             client=self._client(),
             connection=connection,
@@ -136,7 +142,7 @@ class ConnectionCalls:
         )
 
     def _auth(
-        self, principal: Principal, connection: Connection, provider: Provider
+        self, principal: Principal, connection: Connection, provider: Provider, purpose: str
     ) -> tuple[RequestAuth | None, tuple[str, ...]]:
         """The request auth, and the string values of the stored credentials it was built
         from (none for OAuth: the access token comes from the token refresh, see ``redact``)."""
@@ -155,6 +161,6 @@ class ConnectionCalls:
                 provider, connection.config, {}, oauth_token=token, oauth_refresh=refresh
             )
             return auth, ()
-        credentials = self._connections.credentials_of(principal, connection, purpose="fetch")
+        credentials = self._connections.credentials_of(principal, connection, purpose=purpose)
         values = tuple(v for v in credentials.values() if isinstance(v, str))
         return auth_for(provider, connection.config, credentials), values

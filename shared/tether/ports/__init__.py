@@ -20,6 +20,7 @@ against emulators.
 :class:`ConnectionStore`        all of the above over one backend (the composition root's)
 :class:`SecretStore`            credential payloads
 :class:`TaskQueue`              deferred work
+:class:`IdempotencyKeys`        idempotency keys of action runs
 ==============================  =========================================================
 """
 
@@ -27,6 +28,7 @@ from tether.ports.audit import AuditLog
 from tether.ports.connection_store import ConnectionStore
 from tether.ports.connections import ConnectionRepository
 from tether.ports.deliveries import DeliveryRepository
+from tether.ports.idempotency import IdempotencyKeys
 from tether.ports.leases import LeaseStore
 from tether.ports.oauth_states import OAuthStateRepository
 from tether.ports.purge import ExpiredRecordPurge
@@ -44,6 +46,7 @@ __all__ = [
     "ConnectionStore",
     "DeliveryRepository",
     "ExpiredRecordPurge",
+    "IdempotencyKeys",
     "LeaseStore",
     "OAuthStateRepository",
     "RateBuckets",

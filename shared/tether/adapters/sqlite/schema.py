@@ -237,6 +237,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX sync_runs_recent
         ON sync_runs (tenant_id, connection_id, sync, created_at DESC, id DESC);
     """,
+    # 12: idempotency keys of action runs, per tenant (claimed, then done with the answer)
+    """
+    CREATE TABLE idempotency_keys (
+        tenant_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, key)
+    ) WITHOUT ROWID;
+    """,
 )
 
 

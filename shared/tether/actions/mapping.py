@@ -1,0 +1,154 @@
+"""A declarative action's request, rendered from its input and the connection's config. Pure.
+
+:func:`render_request` turns an :class:`~tether.catalog.action_definition.HttpMapping` into a
+:class:`RenderedRequest`: the path's placeholders percent-encoded as one segment each
+(:func:`tether.catalog.templates.render_template`), query parameters and headers whose input is
+absent left out, and the body template filled in. In a body, a string ``"{name}"`` is the input
+value itself (any JSON type); an object key whose value is absent is left out, a list item that
+names an absent input anywhere inside is left out whole (``parents: ["{parent_id}"]``, an
+association to a contact that was not given: the list stays, empty), and an object left
+empty drops too.
+
+:func:`form_encode` writes a body the way Stripe and Rails read forms: nested objects as
+``metadata[plan]=pro``, lists as ``items[0][price]=…``, booleans as ``true``/``false``.
+:func:`dig` reads a dotted path (a numeric segment indexes a list) out of an answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from tether.catalog.action_definition import HttpMapping
+from tether.catalog.templates import render_template
+from tether.domain.errors import InvalidRequest
+
+__all__ = ["CONDITION", "MISSING", "RenderedRequest", "dig", "form_encode", "render_request"]
+
+# In a body template, an object with ``$if: <input>`` is there only when that input is given.
+CONDITION = "$if"
+_VALUE = re.compile(r"^\{((?:config\.)?[a-z_][a-z0-9_]*)\}$")
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass(frozen=True)
+class RenderedRequest:
+    """A request ready for the connection's sender: ``path`` relative to the API base URL;
+    ``content``/``content_type`` for a form body, ``json`` for a JSON one."""
+
+    method: str
+    path: str
+    params: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    content: bytes | None = None
+
+
+def _lookup(name: str, values: Mapping[str, Any], config: Mapping[str, Any]) -> Any:
+    if name.startswith("config."):
+        key = name.removeprefix("config.")
+        value = config.get(key, MISSING)
+        if value is MISSING or value in (None, ""):
+            raise InvalidRequest(
+                f"Configuration value '{key}' is required for this action.",
+                code="MISSING_CONFIG",
+                details={"field": key},
+            )
+        return value
+    value = values.get(name, MISSING)
+    return MISSING if value is None else value
+
+
+def _fill(template: Any, values: Mapping[str, Any], config: Mapping[str, Any]) -> Any:
+    if isinstance(template, str):
+        match = _VALUE.match(template)
+        return _lookup(match.group(1), values, config) if match else template
+    if isinstance(template, dict):
+        condition = template.get(CONDITION)
+        if isinstance(condition, str) and values.get(condition) is None:
+            return MISSING
+        filled = {k: _fill(v, values, config) for k, v in template.items() if k != CONDITION}
+        kept = {k: v for k, v in filled.items() if v is not MISSING}
+        return kept if kept or not filled else MISSING
+    if isinstance(template, list):
+        items = [_fill(item, values, config) for item in template]
+        return [item for item in items if item is not MISSING]
+    return template
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def render_request(
+    mapping: HttpMapping, values: Mapping[str, Any], config: Mapping[str, Any]
+) -> RenderedRequest:
+    """The request ``mapping`` describes for input ``values`` (defaults already applied)."""
+    path = render_template(mapping.path, values)
+    params = {}
+    for name, template in mapping.query.items():
+        value = _fill(template, values, config)
+        if value is not MISSING:
+            params[name] = _text(value)
+    headers = {}
+    for name, template in mapping.headers.items():
+        value = _fill(template, values, config)
+        if value is not MISSING:
+            headers[name] = _text(value)
+    if mapping.body is None:
+        return RenderedRequest(mapping.method, path, params, headers)
+    body = _fill(mapping.body, values, config)
+    if body is MISSING:
+        body = {}
+    if mapping.body_format == "form":
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return RenderedRequest(
+            mapping.method, path, params, headers, content=form_encode(body).encode("ascii")
+        )
+    return RenderedRequest(mapping.method, path, params, headers, json=body)
+
+
+def form_encode(body: Mapping[str, Any]) -> str:
+    """``body`` as ``application/x-www-form-urlencoded`` with bracketed nesting."""
+    pairs: list[tuple[str, str]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}[{key}]", item)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(f"{prefix}[{index}]", item)
+        else:
+            pairs.append((prefix, _text(value)))
+
+    for key, value in body.items():
+        walk(str(key), value)
+    return urlencode(pairs)
+
+
+def dig(value: Any, dotted: str | None) -> Any:
+    """``value`` at ``dotted`` (``Invoices.0``); :data:`MISSING` when it is not there."""
+    for part in dotted.split(".") if dotted else []:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return MISSING
+    return value
