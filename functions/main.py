@@ -21,6 +21,7 @@ __all__ = [
     "fetch",
     "oauth_callback",
     "oauth_start",
+    "proxy",
     "settings",
     "tasks",
     "test_connection",
@@ -123,6 +124,16 @@ def actions(request: Request) -> Response:
     from tether.api.actions import handle
 
     return handle(request, wiring.actions)
+
+
+@functions_framework.http
+def proxy(request: Request) -> Response:
+    """Pass-through to a connection's API with its credentials attached: any method on
+    /<id>/<path>."""
+    from tether import wiring
+    from tether.api.proxy import handle
+
+    return handle(request, wiring.proxy)
 
 
 @functions_framework.http

@@ -19,6 +19,7 @@ locals {
     test_connection = ["firestore", "credentials", "enqueue", "oauth_clients"]
     fetch           = ["firestore", "credentials", "enqueue", "oauth_clients"]
     actions         = ["firestore", "credentials", "enqueue", "oauth_clients"]
+    proxy           = ["firestore", "credentials", "enqueue", "oauth_clients"]
     webhooks        = ["firestore", "credentials_read", "enqueue", "webhook_secrets"]
     settings        = ["firestore"]
     tasks           = ["firestore", "credentials", "enqueue", "oauth_clients"]
@@ -32,6 +33,7 @@ locals {
     test_connection = "tether-test-connection"
     fetch           = "tether-fetch"
     actions         = "tether-actions"
+    proxy           = "tether-proxy"
     webhooks        = "tether-webhooks"
     settings        = "tether-settings"
     tasks           = "tether-tasks"

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from tether.fetch.calls import ConnectionCalls
     from tether.fetch.discovery import EndpointDiscovery
     from tether.fetch.probe import ConnectionProber
+    from tether.fetch.proxy import ConnectionProxy
     from tether.oauth.clients import OAuthClients
     from tether.oauth.discovery import MetadataDiscovery
     from tether.oauth.flow import OAuthFlowService
@@ -141,6 +142,12 @@ class Container(Infrastructure):
             token_refresh=lambda: self.token_refresh,
             default_rate=RateSpec(per_minute=s.rate_limit_per_minute, burst=s.rate_limit_burst),
         )
+
+    @lazy
+    def connection_proxy(self) -> ConnectionProxy:
+        from tether.fetch.proxy import ConnectionProxy
+
+        return ConnectionProxy(lambda: self.connection_calls)
 
     @lazy
     def idempotency_keys(self) -> IdempotencyKeys:

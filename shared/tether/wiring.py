@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from tether.api import connections as connections_api
     from tether.api import fetch as fetch_api
     from tether.api import oauth as oauth_api
+    from tether.api import proxy as proxy_api
     from tether.api import settings as settings_api
     from tether.api import tasks as tasks_api
     from tether.api import testing as testing_api
@@ -33,6 +34,7 @@ __all__ = [
     "connections",
     "fetch",
     "oauth",
+    "proxy",
     "settings",
     "tasks",
     "test_connection",
@@ -124,6 +126,17 @@ def actions() -> Wired[actions_api.Services]:
     return Wired(
         _frame(c),
         Services(runner=lambda: c.action_runner, max_body_bytes=c.settings.max_body_bytes),
+    )
+
+
+def proxy() -> Wired[proxy_api.Services]:
+    from tether.api.endpoint import Wired
+    from tether.api.proxy import Services
+
+    c = get_container()
+    return Wired(
+        _frame(c),
+        Services(proxy=lambda: c.connection_proxy, max_body_bytes=c.settings.max_body_bytes),
     )
 
 

@@ -53,6 +53,7 @@ REQUESTS: dict[str, tuple[str, str, object, bool, int]] = {
     "test_connection": ("POST", "/conn_missing", {}, True, 404),
     "fetch": ("GET", "/conn_missing/endpoints", None, True, 404),
     "actions": ("GET", "/conn_missing", None, True, 404),
+    "proxy": ("GET", "/conn_missing/v1/things", None, True, 404),
     "webhooks": ("POST", "/no-such-token", {}, False, 404),
     # Deployed, `tasks` takes Google-signed OIDC tokens only.
     "tasks": ("POST", "/sweep", None, False, 401),

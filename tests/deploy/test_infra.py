@@ -408,6 +408,7 @@ TENANT_CALLS = [
     ("test_connection", "POST", "/conn_1"),
     ("fetch", "GET", "/conn_1/endpoints"),
     ("actions", "GET", "/conn_1"),
+    ("proxy", "GET", "/conn_1/anything"),
     ("settings", "GET", "/"),
 ]
 

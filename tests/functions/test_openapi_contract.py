@@ -26,6 +26,7 @@ from tether.api import (
     connections,
     fetch,
     oauth,
+    proxy,
     settings,
     tasks,
     testing,
@@ -48,6 +49,7 @@ ROUTERS: dict[str, Router[Any]] = {
     "test_connection": testing.router,
     "fetch": fetch.router,
     "actions": actions.router,
+    "proxy": proxy.router,
     "oauth_start": oauth.start_router,
     "oauth_callback": oauth.callback_router,
     "webhooks": webhooks.router,
@@ -58,7 +60,7 @@ DOCUMENT = openapi_document()
 
 def _documented_path(function: str, pattern: str) -> str:
     parts = [p for p in pattern.split("/") if p]
-    return f"/{function}/" + "/".join(f"{{{p[1:]}}}" if p.startswith(":") else p for p in parts)
+    return f"/{function}/" + "/".join(f"{{{p[1:]}}}" if p[0] in ":*" else p for p in parts)
 
 
 def test_every_route_is_documented_and_nothing_else() -> None:

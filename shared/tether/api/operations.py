@@ -232,6 +232,24 @@ OPERATIONS: tuple[Operation, ...] = (
         "details, its suggestion and provider_status.",
         raw_body="the action's input, a JSON object (may be empty)",
     ),
+    *(
+        Operation(
+            method,
+            f"/proxy/{{id}}{suffix}",
+            "Pass a request through to the connection's API, its credentials attached",
+            {200: "the provider's answer, any status, as it sent it"},
+            (400, 401, 404, 409, 413, 502),
+            description="Method, query and body go to the connection's API base URL plus the "
+            "path (no . or .. segments), under its rate limit, the SSRF guard and its "
+            "destination binding, with one refresh after a 401. Hop-by-hop headers, "
+            "Authorization, cookies and the connection's own credential header are never "
+            "forwarded; Set-Cookie never comes back; the connection's credential values are "
+            "masked ([REDACTED]) in the answer.",
+            raw_body="passed on as is" if method in ("POST", "PUT", "PATCH") else None,
+        )
+        for suffix in ("", "/{path}")
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+    ),
     Operation(
         "POST",
         "/webhooks/{token}",

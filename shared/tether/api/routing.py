@@ -1,7 +1,8 @@
 """One function's paths (``/``, ``/<id>``, ``/<id>/refresh``…) matched by werkzeug's router.
 
 Patterns are written ``/:id/refresh`` and become werkzeug rules (``/<id>/refresh``); a
-parameter is one path segment. A path that no rule matches is a 404; a path some rule matches
+parameter is one path segment, except a last ``*name``, which is the rest of the path. A
+path that no rule matches is a 404; a path some rule matches
 but not with this method is a 405 whose ``Allow`` header lists the methods that rule accepts
 (RFC 9110 §15.5.6), HEAD included wherever GET is. Empty segments (``//``, a trailing ``/``)
 are ignored, as a caller would expect of an API rather than a file tree.
@@ -56,9 +57,13 @@ class Route(Generic[S]):
 
 
 def _rule_path(pattern: str) -> str:
-    """``/:id/refresh`` → ``/<id>/refresh``."""
+    """``/:id/refresh`` → ``/<id>/refresh``; a last ``*rest`` takes the rest of the path
+    (``/:id/*path`` → ``/<id>/<path:path>``)."""
     parts = [p for p in pattern.strip("/").split("/") if p]
-    return "/" + "/".join(f"<{p[1:]}>" if p.startswith(":") else p for p in parts)
+    return "/" + "/".join(
+        f"<{p[1:]}>" if p.startswith(":") else f"<path:{p[1:]}>" if p.startswith("*") else p
+        for p in parts
+    )
 
 
 class Router(Generic[S]):

@@ -1,0 +1,171 @@
+"""The proxy: a caller's request passed to a connection's API with its credentials attached,
+for the endpoints no action covers.
+
+:meth:`ConnectionProxy.forward` sends the method, the path (under the connection's API base
+URL: no ``.``/``..`` segment, no other origin), the query as written and the body through the
+connection's sender, so the request gets the connection's auth (one refresh after a 401), its
+rate limit, the SSRF guard, the destination binding and the outbound client's retries (of
+idempotent methods). What the caller sends is filtered first: hop-by-hop headers (RFC 9110
+§7.6.1, and any header the ``Connection`` header names), ``Host`` and ``Content-Length``, and
+every header that carries credentials (``Authorization``, cookies, the header the
+connection's own auth uses) are never forwarded. The answer comes back as the provider sent it
+(any status), less hop-by-hop headers and ``Set-Cookie``, with every credential value of the
+connection masked in its body and headers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from tether.catalog.schema import ApiKeyAuth, OAuth2Auth
+from tether.catalog.templates import join_url
+from tether.domain.errors import InvalidRequest
+from tether.domain.models import Principal
+from tether.fetch.calls import ConnectionCalls, ConnectionSender
+from tether.http.redact import encoded_forms
+
+__all__ = ["ConnectionProxy", "ProxyAnswer", "ProxyRequest", "forwarded_headers"]
+
+REDACTED = b"[REDACTED]"
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Never from the caller: the credentials are Tether's to attach; the rest is the transport's.
+_NEVER_FORWARDED = frozenset(
+    {
+        "authorization",
+        "cookie",
+        "host",
+        "content-length",
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-api-key",
+        "x-tether-connection",
+    }
+)
+_NEVER_RETURNED = frozenset({"set-cookie", "content-length", "content-encoding"})
+_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass(frozen=True)
+class ProxyRequest:
+    method: str
+    path: str
+    query: str
+    headers: Sequence[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class ProxyAnswer:
+    status: int
+    headers: list[tuple[str, str]]
+    content: bytes
+
+
+def forwarded_headers(
+    headers: Sequence[tuple[str, str]], *, also_drop: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """The caller's headers that may go on to the provider."""
+    named_by_connection = {
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == "connection"
+        for token in value.split(",")
+    }
+    dropped = _HOP_BY_HOP | _NEVER_FORWARDED | named_by_connection | also_drop
+    return {name: value for name, value in headers if name.lower() not in dropped}
+
+
+def _auth_header(sender: ConnectionSender) -> frozenset[str]:
+    """The header the connection's own auth puts its credential in."""
+    auth = sender.provider.auth
+    if isinstance(auth, ApiKeyAuth) and auth.location == "header":
+        return frozenset({auth.name.lower()})
+    if isinstance(auth, OAuth2Auth):
+        return frozenset({auth.token_header.lower()})
+    configured = sender.connection.config.get("api_key_name")
+    return frozenset({configured.lower()}) if isinstance(configured, str) else frozenset()
+
+
+def _target(base_url: str, path: str, query: str) -> str:
+    if _UNSAFE.search(path) or "\\" in path:
+        raise InvalidRequest(
+            "the path must not contain spaces or control characters", code="INVALID_PATH"
+        )
+    segments = [unquote(segment) for segment in path.split("/")]
+    if any(segment in (".", "..") for segment in segments):
+        raise InvalidRequest("the path must not contain . or .. segments", code="INVALID_PATH")
+    url = join_url(base_url, "/" + path.lstrip("/")) if path else base_url
+    base, target = urlsplit(base_url), urlsplit(url)
+    if (base.scheme, base.netloc) != (target.scheme, target.netloc):
+        raise InvalidRequest("the path leaves the API's host", code="INVALID_PATH")
+    return f"{url}?{query}" if query else url
+
+
+class ConnectionProxy:
+    def __init__(self, calls: Callable[[], ConnectionCalls]) -> None:
+        self._calls = calls
+
+    def forward(
+        self, principal: Principal, connection_id: str, request: ProxyRequest
+    ) -> ProxyAnswer:
+        method = request.method.upper()
+        if method not in METHODS:
+            raise InvalidRequest(
+                f"the proxy does not pass {method} requests", code="METHOD_NOT_PROXIED"
+            )
+        sender = self._calls().sender(principal, connection_id, purpose="proxy")
+        url = _target(sender.base_url, request.path, request.query)
+        headers = forwarded_headers(request.headers, also_drop=_auth_header(sender))
+        response = sender(
+            method,
+            url,
+            params=None,
+            headers=headers,
+            content=request.body if request.body else None,
+        )
+        secrets = self._secrets(sender)
+        return ProxyAnswer(
+            status=response.status,
+            headers=[
+                (name, _mask_text(value, secrets))
+                for name, value in response.headers.items()
+                if name.lower() not in _HOP_BY_HOP | _NEVER_RETURNED
+            ],
+            content=_mask(response.content, secrets),
+        )
+
+    @staticmethod
+    def _secrets(sender: ConnectionSender) -> list[str]:
+        values = [*sender.credential_values, *(sender.auth.secrets() if sender.auth else ())]
+        forms = {form for value in values if len(value) >= 4 for form in encoded_forms(value)}
+        return sorted(forms, key=len, reverse=True)
+
+
+def _mask(content: bytes, secrets: Sequence[str]) -> bytes:
+    for secret in secrets:
+        content = content.replace(secret.encode("utf-8"), REDACTED)
+    return content
+
+
+def _mask_text(value: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        value = value.replace(secret, REDACTED.decode())
+    return value

@@ -1,0 +1,113 @@
+"""The `proxy` function against the local sample API on loopback: method, query and body
+pass through with the connection's credentials attached; the caller's own credentials and
+hop-by-hop headers never do; the answer comes back as sent, credential values masked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from functions_framework import create_app
+
+from tests.conftest import bearer
+from tests.functions.conftest import SOURCE
+from tether.bootstrap import Container, reset_container
+from tether.config import Settings
+from tether_emulators.sample_api import AuthRequirement, SampleApi
+
+ACME = bearer("acme")
+TOKEN = "proxy-secret-token-0123456789"
+
+
+@pytest.fixture
+def api(sample_api_factory: Any) -> SampleApi:
+    return sample_api_factory(items=30, auth=AuthRequirement(mode="bearer", secret=TOKEN))
+
+
+class Clients:
+    def __init__(self) -> None:
+        self.proxy = create_app("proxy", SOURCE).test_client()
+        self.connections = create_app("connections", SOURCE).test_client()
+
+    def connect(self, api: SampleApi) -> str:
+        created = self.connections.post(
+            "/",
+            json={
+                "provider": "rest_api",
+                "config": {"base_url": api.url, "auth_method": "bearer", "test_path": "/me"},
+                "credentials": {"token": TOKEN},
+            },
+            headers=ACME,
+        )
+        assert created.status_code == 201, created.get_json()
+        return str(created.get_json()["id"])
+
+
+@pytest.fixture
+def clients(settings: Settings, api: SampleApi) -> Iterator[Clients]:
+    configured = settings.model_copy(
+        update={
+            "egress_allowlist": f"127.0.0.1:{api.port}",
+            "rate_limit_per_minute": 6000,
+            "rate_limit_burst": 50,
+        }
+    )
+    container = Container(configured)
+    reset_container(container)
+    yield Clients()
+    reset_container(None)
+    container.close()
+
+
+def test_a_request_passes_through_with_the_connections_credentials(clients, api):
+    connection = clients.connect(api)
+    answer = clients.proxy.post(
+        f"/{connection}/echo?tag=a&tag=b&q=x%20y",
+        data=json.dumps({"hello": "world"}),
+        headers={
+            **ACME,
+            "Content-Type": "application/json",
+            "X-Custom": "kept",
+            "Cookie": "session=caller",
+            "Connection": "close, X-Hop",
+            "X-Hop": "dropped",
+            "X-Forwarded-For": "10.0.0.1",
+        },
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    echoed = answer.get_json()
+    assert (echoed["method"], echoed["path"]) == ("POST", "/echo")
+    assert echoed["query"] == {"tag": ["a", "b"], "q": ["x y"]}
+    assert echoed["body"] == {"hello": "world"}
+    sent = echoed["headers"]
+    assert sent["x-custom"] == "kept"
+    assert sent["authorization"] == "Bearer [REDACTED]"  # the connection's, masked on the way back
+    for name in ("cookie", "x-hop", "x-forwarded-for"):
+        assert name not in sent
+    assert TOKEN not in answer.get_data(as_text=True)
+
+
+def test_provider_statuses_come_back_as_sent_and_paths_stay_on_the_api(clients, api):
+    connection = clients.connect(api)
+    assert clients.proxy.get(f"/{connection}/status/418", headers=ACME).status_code == 418
+    assert clients.proxy.get(f"/{connection}/me", headers=ACME).status_code == 200
+    escape = clients.proxy.get(f"/{connection}/a/%2e%2e/me", headers=ACME)
+    assert (escape.status_code, escape.get_json()["error"]["code"]) == (400, "INVALID_PATH")
+    other = clients.proxy.get(f"/{connection}/me", headers=bearer("globex"))
+    assert other.status_code == 404
+    # the caller's own Authorization never replaces the connection's
+    mine = clients.proxy.get(f"/{connection}/me", headers={**ACME, "X-Api-Key": "mine"})
+    assert mine.status_code == 200
+    assert all(r.headers.get("authorization") == f"Bearer {TOKEN}" for r in api.requests)
+    assert all("x-api-key" not in {k.lower() for k in r.headers} for r in api.requests)
+
+
+def test_bodies_over_the_limit_are_refused_before_anything_is_sent(clients, api, settings):
+    connection = clients.connect(api)
+    before = len(api.requests)
+    big = b"x" * (settings.max_body_bytes + 1)
+    refused = clients.proxy.put(f"/{connection}/echo", data=big, headers=ACME)
+    assert refused.status_code == 413
+    assert len(api.requests) == before
