@@ -237,9 +237,12 @@ OPERATIONS: tuple[Operation, ...] = (
             method,
             f"/proxy/{{id}}{suffix}",
             "Pass a request through to the connection's API, its credentials attached",
-            {200: "the provider's answer, any status, as it sent it"},
+            {},
             (400, 401, 404, 409, 413, 502),
-            description="Method, query and body go to the connection's API base URL plus the "
+            description="The answer is the provider's, any status and content type, as it sent "
+            "it; the error bodies below are Tether's own refusals (before anything is sent, or "
+            "when the provider could not be reached). "
+            "Method, query and body go to the connection's API base URL plus the "
             "path (no . or .. segments), under its rate limit, the SSRF guard and its "
             "destination binding, with one refresh after a 401. Hop-by-hop headers, "
             "Authorization, cookies and the connection's own credential header are never "
