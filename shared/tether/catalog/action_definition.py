@@ -20,10 +20,14 @@ run actions read them.
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 __all__ = ["ActionDefinition", "HttpMapping", "input_placeholders"]
 
@@ -117,6 +121,19 @@ class ActionDefinition(_Model):
     function: str | None = Field(default=None, pattern=_NAME)
     # True for an action that creates or changes something: what Idempotency-Key is for.
     writes: bool = False
+
+    @functools.cached_property
+    def input_validator(self) -> Draft202012Validator:
+        """The input schema's validator, built once (building one costs more than a check)."""
+        from jsonschema import Draft202012Validator
+
+        return Draft202012Validator(self.input)
+
+    @functools.cached_property
+    def output_validator(self) -> Draft202012Validator:
+        from jsonschema import Draft202012Validator
+
+        return Draft202012Validator(self.output)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
