@@ -19,6 +19,7 @@ __all__ = [
     "catalog",
     "connections",
     "fetch",
+    "mcp",
     "oauth_callback",
     "oauth_start",
     "proxy",
@@ -124,6 +125,15 @@ def actions(request: Request) -> Response:
     from tether.api.actions import handle
 
     return handle(request, wiring.actions)
+
+
+@functions_framework.http
+def mcp(request: Request) -> Response:
+    """MCP server (Streamable HTTP, stateless): the caller's actions as tools for AI agents."""
+    from tether import wiring
+    from tether.api.mcp import handle
+
+    return handle(request, wiring.mcp)
 
 
 @functions_framework.http

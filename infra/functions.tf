@@ -61,6 +61,13 @@ locals {
       max_instances = 20
       access        = "tenant"
     }
+    mcp = {
+      description   = "MCP server: the caller's actions as tools for AI agents"
+      memory        = "512Mi"
+      timeout       = 120
+      max_instances = 20
+      access        = "tenant"
+    }
     proxy = {
       description   = "Pass-through to a connection's API, credentials attached"
       memory        = "512Mi"

@@ -20,6 +20,7 @@ locals {
     fetch           = ["firestore", "credentials", "enqueue", "oauth_clients"]
     actions         = ["firestore", "credentials", "enqueue", "oauth_clients"]
     proxy           = ["firestore", "credentials", "enqueue", "oauth_clients"]
+    mcp             = ["firestore", "credentials", "enqueue", "oauth_clients"]
     webhooks        = ["firestore", "credentials_read", "enqueue", "webhook_secrets"]
     settings        = ["firestore"]
     tasks           = ["firestore", "credentials", "enqueue", "oauth_clients"]
@@ -34,6 +35,7 @@ locals {
     fetch           = "tether-fetch"
     actions         = "tether-actions"
     proxy           = "tether-proxy"
+    mcp             = "tether-mcp"
     webhooks        = "tether-webhooks"
     settings        = "tether-settings"
     tasks           = "tether-tasks"

@@ -20,6 +20,7 @@ from tether.infrastructure import Infrastructure
 from tether.lazy import lazy
 
 if TYPE_CHECKING:
+    from tether.actions.mcp_tools import McpTools
     from tether.actions.runner import ActionRunner
     from tether.adapters.local_tasks import Periodic
     from tether.connections.data_purge import ConnectionDataPurge
@@ -141,6 +142,16 @@ class Container(Infrastructure):
             client=lambda: self.outbound,
             token_refresh=lambda: self.token_refresh,
             default_rate=RateSpec(per_minute=s.rate_limit_per_minute, burst=s.rate_limit_burst),
+        )
+
+    @lazy
+    def mcp_tools(self) -> McpTools:
+        from tether.actions.mcp_tools import McpTools
+
+        return McpTools(
+            runner=self.action_runner,
+            connections=self.connections,
+            calls=lambda: self.connection_calls,
         )
 
     @lazy

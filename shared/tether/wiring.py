@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tether.api import catalog as catalog_api
     from tether.api import connections as connections_api
     from tether.api import fetch as fetch_api
+    from tether.api import mcp as mcp_api
     from tether.api import oauth as oauth_api
     from tether.api import proxy as proxy_api
     from tether.api import settings as settings_api
@@ -33,6 +34,7 @@ __all__ = [
     "catalog",
     "connections",
     "fetch",
+    "mcp",
     "oauth",
     "proxy",
     "settings",
@@ -126,6 +128,17 @@ def actions() -> Wired[actions_api.Services]:
     return Wired(
         _frame(c),
         Services(runner=lambda: c.action_runner, max_body_bytes=c.settings.max_body_bytes),
+    )
+
+
+def mcp() -> Wired[mcp_api.Services]:
+    from tether.api.endpoint import Wired
+    from tether.api.mcp import Services
+
+    c = get_container()
+    return Wired(
+        _frame(c),
+        Services(tools=lambda: c.mcp_tools, max_body_bytes=c.settings.max_body_bytes),
     )
 
 

@@ -54,6 +54,8 @@ REQUESTS: dict[str, tuple[str, str, object, bool, int]] = {
     "fetch": ("GET", "/conn_missing/endpoints", None, True, 404),
     "actions": ("GET", "/conn_missing", None, True, 404),
     "proxy": ("GET", "/conn_missing/v1/things", None, True, 404),
+    # Without "Accept: application/json" the MCP transport answers 406, after the token check.
+    "mcp": ("POST", "/", {"jsonrpc": "2.0", "id": 1, "method": "ping"}, True, 406),
     "webhooks": ("POST", "/no-such-token", {}, False, 404),
     # Deployed, `tasks` takes Google-signed OIDC tokens only.
     "tasks": ("POST", "/sweep", None, False, 401),

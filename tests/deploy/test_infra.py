@@ -409,6 +409,7 @@ TENANT_CALLS = [
     ("fetch", "GET", "/conn_1/endpoints"),
     ("actions", "GET", "/conn_1"),
     ("proxy", "GET", "/conn_1/anything"),
+    ("mcp", "POST", "/"),
     ("settings", "GET", "/"),
 ]
 

@@ -55,15 +55,20 @@ def _base_path(provider: Provider) -> str:
     return urlsplit(base).path.rstrip("/")
 
 
-def simulated_catalog(apis: ProviderApis, oauth: OAuthProvider) -> Catalog:
+def simulated_catalog(
+    apis: ProviderApis, oauth: OAuthProvider, *, rate_limits: bool = True
+) -> Catalog:
     """The packaged catalog with the action providers' APIs on the simulators and their
-    authorization servers on the local OAuth provider."""
+    authorization servers on the local OAuth provider (``rate_limits=False``: without the
+    providers' own rate limits, for benchmarks)."""
     changed = []
     for provider in load_catalog():
         if provider.key not in ACTION_PROVIDERS:
             changed.append(provider)
             continue
         update: dict[str, Any] = {"api_base_url": apis.url + _base_path(provider)}
+        if not rate_limits:
+            update["rate_limit"] = None
         if isinstance(provider.auth, OAuth2Auth):
             update["auth"] = provider.auth.model_copy(
                 update={
@@ -139,7 +144,7 @@ class World:
         )
 
 
-def running_world(settings: Settings) -> Iterator[World]:
+def running_world(settings: Settings, *, rate_limits: bool = True) -> Iterator[World]:
     with OAuthProvider() as oauth:
         keys = {STRIPE_KEY}
         with ProviderApis(
@@ -155,11 +160,12 @@ def running_world(settings: Settings) -> Iterator[World]:
                     "allowed_return_urls": "https://app.example.com/integrations",
                     "egress_allowlist": f"127.0.0.1:{oauth.port},127.0.0.1:{apis.port}",
                     "oauth_clients": {key: client for key in ACTION_PROVIDERS},
-                    "rate_limit_per_minute": 6000,
-                    "rate_limit_burst": 100,
+                    "rate_limit_per_minute": 6000 if rate_limits else 10_000_000,
+                    "rate_limit_burst": 100 if rate_limits else 100_000,
                 }
             )
-            container = Container(configured, catalog=simulated_catalog(apis, oauth))
+            catalog = simulated_catalog(apis, oauth, rate_limits=rate_limits)
+            container = Container(configured, catalog=catalog)
             reset_container(container)
             try:
                 yield World(container, apis, oauth)

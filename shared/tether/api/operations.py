@@ -232,6 +232,22 @@ OPERATIONS: tuple[Operation, ...] = (
         "details, its suggestion and provider_status.",
         raw_body="the action's input, a JSON object (may be empty)",
     ),
+    Operation(
+        "POST",
+        "/mcp/",
+        "Model Context Protocol (Streamable HTTP, stateless, JSON answers)",
+        {},
+        (401, 413),
+        description="One JSON-RPC 2.0 message per POST, answered as MCP's Streamable HTTP "
+        "transport answers it, JSON-RPC errors included (a request without Accept: "
+        "application/json, text/event-stream is 406). Tools: "
+        "tether__connections (the caller's connections and their status), "
+        "<connection key>__<action> for every action an active connection's scopes allow, "
+        "<connection key>__fetch for generic REST and GraphQL connections. A failed call is "
+        "a tool error (isError) whose structured content is {error: {code, message, "
+        "suggestion, field}}.",
+        raw_body="a JSON-RPC 2.0 message of the Model Context Protocol",
+    ),
     *(
         Operation(
             method,

@@ -1,0 +1,273 @@
+"""A caller's connections as tools for AI agents (what the ``mcp`` function serves).
+
+Each active connection of the caller offers the actions its granted scopes allow, as tools
+named ``<connection key>__<action>``: the key is the connection's display name in lowercase
+letters, digits and ``_`` (its provider's key when that leaves nothing), numbered ``_2``,
+``_3``… in creation order when two connections would share one. A generic REST or GraphQL
+connection (``rest_api``, ``graphql_api``) offers ``<key>__fetch``: a fetch with pagination
+(:class:`~tether.fetch.service.FetchRequest`). ``tether__connections`` lists the caller's
+connections with their status, and says which need reconnecting: a connection in
+``needs_reauth`` (or otherwise not active) offers no tools.
+
+Tool names follow MCP's advice (``[A-Za-z0-9_-]``, at most 64 characters). A failure is a
+:class:`~tether.domain.errors.TetherError`, which the MCP layer turns into a tool error with
+its code and suggestion.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.actions.runner import ActionRunner, available_actions
+from tether.connections.commands import ListConnections
+from tether.connections.service import ConnectionService
+from tether.domain.errors import Conflict, NotFound
+from tether.domain.models import Connection, Principal
+from tether.domain.status import ConnectionStatus
+from tether.fetch.calls import ConnectionCalls
+
+__all__ = ["CONNECTIONS_TOOL", "McpTools", "ToolSpec", "connection_keys"]
+
+CONNECTIONS_TOOL = "tether__connections"
+FETCH = "fetch"
+_FETCHABLE = frozenset({"rest_api", "graphql_api"})
+_MAX_CONNECTIONS = 1000
+_KEY_CHARS = re.compile(r"[^a-z0-9]+")
+_KEY_LENGTH = 30
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class _Target:
+    connection: Connection
+    action: str
+
+
+@dataclass
+class ToolSet:
+    """The tools of one caller, and the connections behind them."""
+
+    tools: list[ToolSpec] = field(default_factory=list)
+    targets: dict[str, _Target] = field(default_factory=dict)
+    connections: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _slug(connection: Connection) -> str:
+    slug = _KEY_CHARS.sub("_", connection.display_name.lower()).strip("_")[:_KEY_LENGTH]
+    return slug.strip("_") or connection.provider[:_KEY_LENGTH]
+
+
+def connection_keys(connections: list[Connection]) -> dict[str, str]:
+    """Connection id → its tool key, unique among ``connections`` (oldest first keeps the
+    bare key)."""
+    keys: dict[str, str] = {}
+    taken: set[str] = {CONNECTIONS_TOOL.split("__", 1)[0]}
+    for connection in sorted(connections, key=lambda c: (c.created_at, c.id)):
+        base = _slug(connection)
+        key, n = base, 1
+        while key in taken:
+            n += 1
+            key = f"{base}_{n}"
+        taken.add(key)
+        keys[connection.id] = key
+    return keys
+
+
+_CONNECTIONS_OUTPUT: dict[str, Any] = {
+    "type": "object",
+    "required": ["connections"],
+    "properties": {
+        "connections": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["key", "id", "provider", "status", "tools"],
+                "properties": {
+                    "key": {"type": "string"},
+                    "id": {"type": "string"},
+                    "provider": {"type": "string"},
+                    "display_name": {"type": "string"},
+                    "status": {"type": "string"},
+                    "tools": {"type": "integer"},
+                    "note": {"type": "string"},
+                },
+            },
+        }
+    },
+}
+
+
+class McpTools:
+    def __init__(
+        self,
+        *,
+        runner: ActionRunner,
+        connections: ConnectionService,
+        calls: Callable[[], ConnectionCalls],
+    ) -> None:
+        self._runner = runner
+        self._connections = connections
+        self._calls = calls
+
+    def _owned(self, principal: Principal) -> list[Connection]:
+        found: list[Connection] = []
+        cursor: str | None = None
+        while len(found) < _MAX_CONNECTIONS:
+            page = self._connections.list_connections(
+                principal, ListConnections(limit=100, cursor=cursor)
+            )
+            found.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return found
+
+    def tool_set(self, principal: Principal) -> ToolSet:
+        owned = self._owned(principal)
+        keys = connection_keys(owned)
+        tools = ToolSet()
+        for connection in sorted(owned, key=lambda c: keys[c.id]):
+            key = keys[connection.id]
+            offered = 0
+            if connection.status == ConnectionStatus.ACTIVE:
+                for action in available_actions(
+                    connection, self._runner.definitions(connection.provider)
+                ):
+                    self._add(
+                        tools,
+                        connection,
+                        f"{key}__{action.name}",
+                        action.name,
+                        f"{connection.display_name}: {action.description}",
+                        action.input,
+                        action.output,
+                    )
+                    offered += 1
+                if connection.provider in _FETCHABLE:
+                    self._add(
+                        tools,
+                        connection,
+                        f"{key}__{FETCH}",
+                        FETCH,
+                        f"{connection.display_name}: fetch records from the API, page by "
+                        "page (path, params, pagination, records_path).",
+                        _fetch_schema(),
+                        None,
+                    )
+                    offered += 1
+            entry: dict[str, Any] = {
+                "key": key,
+                "id": connection.id,
+                "provider": connection.provider,
+                "display_name": connection.display_name,
+                "status": connection.status.value,
+                "tools": offered,
+            }
+            if connection.status == ConnectionStatus.NEEDS_REAUTH:
+                entry["note"] = "needs to be reconnected by its owner: no tools until then"
+            elif connection.status != ConnectionStatus.ACTIVE:
+                entry["note"] = f"is {connection.status.value}: no tools until it is active"
+            tools.connections.append(entry)
+        tools.tools.insert(
+            0,
+            ToolSpec(
+                CONNECTIONS_TOOL,
+                "The caller's connections: each one's tool key, provider and status, and why a "
+                "connection offers no tools (one that needs reconnecting says so).",
+                {"type": "object", "properties": {}, "additionalProperties": False},
+                _CONNECTIONS_OUTPUT,
+            ),
+        )
+        return tools
+
+    @staticmethod
+    def _add(
+        tools: ToolSet,
+        connection: Connection,
+        name: str,
+        action: str,
+        description: str,
+        input_schema: dict[str, Any],
+        output_schema: dict[str, Any] | None,
+    ) -> None:
+        if len(name) > 64:
+            return
+        tools.tools.append(ToolSpec(name, description, input_schema, output_schema))
+        tools.targets[name] = _Target(connection, action)
+
+    def call(
+        self,
+        principal: Principal,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        tools: ToolSet | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Run tool ``name``; its structured output."""
+        tools = tools or self.tool_set(principal)
+        if name == CONNECTIONS_TOOL:
+            return {"connections": tools.connections}
+        target = tools.targets.get(name)
+        if target is None:
+            known = next((c for c in tools.connections if name.startswith(f"{c['key']}__")), None)
+            if known is not None and known["status"] != ConnectionStatus.ACTIVE.value:
+                raise Conflict(
+                    f"connection {known['key']} {known.get('note', 'is not active')}",
+                    code="NEEDS_REAUTH"
+                    if known["status"] == "needs_reauth"
+                    else "CONNECTION_NOT_ACTIVE",
+                    details={"suggestion": "Ask the account's owner to reconnect it."},
+                )
+            raise NotFound(f"no tool named {name[:80]}", code="TOOL_NOT_FOUND")
+        if target.action == FETCH:
+            return self._fetch(principal, target.connection, arguments)
+        result = self._runner.run(
+            principal,
+            target.connection.id,
+            target.action,
+            arguments,
+            idempotency_key=idempotency_key,
+        )
+        return result.output
+
+    def _fetch(
+        self, principal: Principal, connection: Connection, arguments: dict[str, Any]
+    ) -> dict[str, Any]:
+        from pydantic import ValidationError
+
+        from tether.domain.errors import InvalidRequest
+        from tether.fetch.service import FetchRequest, FetchService
+
+        try:
+            request = FetchRequest.model_validate(arguments)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(p) for p in error["loc"]) or "input"
+            raise InvalidRequest(
+                f"input field '{where}': {error['msg']}",
+                code="INVALID_INPUT",
+                details={"field": where},
+            ) from None
+        sender = self._calls().sender(principal, connection.id)
+        service = FetchService(
+            sender, sender.base_url, sender.default_pagination, redact=sender.redact
+        )
+        return service.fetch(request).model_dump(mode="json")
+
+
+def _fetch_schema() -> dict[str, Any]:
+    from tether.fetch.service import FetchRequest
+
+    schema: dict[str, Any] = FetchRequest.model_json_schema()
+    return schema

@@ -1,0 +1,125 @@
+"""The ``mcp`` function: a Model Context Protocol server (the official ``mcp`` SDK's low-level
+server behind its Streamable HTTP transport, stateless, JSON answers) whose tools are the
+caller's connections' actions (:mod:`tether.actions.mcp_tools`).
+
+Every request is authenticated like any other tenant call (``Authorization: Bearer``); the
+server is built for that caller and answers one JSON-RPC message per POST, through
+:func:`tether.api.asgi_call.call_asgi`. A tool call's failure is a tool error
+(``isError: true``) whose text and structured content carry the code, the message and the
+suggestion, never a transport error; the tools' input is checked by Tether (400-style
+``INVALID_INPUT`` naming the field) rather than by the SDK, so the error says the same as the
+``actions`` function's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from flask import Request, Response
+
+from tether.api.endpoint import Call, Wiring, serve
+from tether.api.request_body import read_body
+from tether.api.routing import Router
+from tether.domain.errors import TetherError
+
+if TYPE_CHECKING:
+    import mcp.types as mcp_types
+    from mcp.server.lowlevel import Server
+
+    from tether.actions.mcp_tools import McpTools, ToolSet
+    from tether.domain.models import Principal
+
+__all__ = ["Services", "handle", "router"]
+
+INSTRUCTIONS = (
+    "Tools act through the caller's connected accounts; each is named "
+    "<connection key>__<action>. Call tether__connections to see every connection, its "
+    "status, and which need reconnecting (those offer no tools). Failures come back as tool "
+    "errors with a code and a suggestion."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What these routes use: the tools of a caller, built on first use."""
+
+    tools: Callable[[], McpTools]
+    max_body_bytes: int
+
+
+def tool_error(error: TetherError) -> mcp_types.CallToolResult:
+    import mcp.types as types
+
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    suggestion = error.details.get("suggestion")
+    if suggestion:
+        body["suggestion"] = suggestion
+    if "field" in error.details:
+        body["field"] = error.details["field"]
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=json.dumps({"error": body}))],
+        structuredContent={"error": body},
+        isError=True,
+    )
+
+
+def build_server(tools: McpTools, principal: Principal) -> Server[Any, Any]:
+    """The MCP server of one caller (its tool set listed once per request)."""
+    import mcp.types as types
+    from mcp.server.lowlevel import Server
+
+    server: Server[Any, Any] = Server("tether", instructions=INSTRUCTIONS)
+    listed: list[ToolSet] = []
+
+    def tool_set() -> ToolSet:
+        if not listed:
+            listed.append(tools.tool_set(principal))
+        return listed[0]
+
+    @server.list_tools()  # type: ignore[no-untyped-call, untyped-decorator]
+    async def list_tools() -> list[types.Tool]:
+        return [
+            types.Tool(
+                name=spec.name,
+                description=spec.description,
+                inputSchema=spec.input_schema,
+                outputSchema=spec.output_schema,
+            )
+            for spec in tool_set().tools
+        ]
+
+    @server.call_tool(validate_input=False)  # type: ignore[untyped-decorator]
+    async def call_tool(name: str, arguments: dict[str, Any]) -> Any:
+        try:
+            return tools.call(principal, name, dict(arguments or {}), tools=tool_set())
+        except TetherError as error:
+            return tool_error(error)
+
+    return server
+
+
+def endpoint(call: Call[Services]) -> Response:
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
+    from tether.api.asgi_call import call_asgi
+
+    body = read_body(call.request, max_bytes=call.services.max_body_bytes)
+    server = build_server(call.services.tools(), call.principal)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        manager = StreamableHTTPSessionManager(app=server, json_response=True, stateless=True)
+        async with manager.run():
+            await manager.handle_request(scope, receive, send)
+
+    return call_asgi(app, call.request, body)
+
+
+router: Router[Services] = Router()
+router.add("POST", "/", endpoint)
+
+
+def handle(request: Request, wiring: Wiring[Services]) -> Response:
+    return serve("mcp", request, router, wiring)

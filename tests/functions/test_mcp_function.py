@@ -1,0 +1,126 @@
+"""The `mcp` function through the official MCP SDK's client over Streamable HTTP on loopback,
+against the dev server's app (every function under /<function>, as `tether dev` serves it), with
+Google Calendar and HubSpot connected through the real OAuth flow and their APIs simulated."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from werkzeug.serving import make_server
+
+from tests.support.provider_world import ACME, GLOBEX, SOURCE, World, running_world
+from tether.api.openapi import openapi_document
+from tether.config import Settings
+from tether.devserver import build_app, load_functions
+from tether.domain.models import Principal
+from tether.domain.status import ConnectionStatus
+
+
+@pytest.fixture
+def world(settings: Settings) -> Iterator[World]:
+    yield from running_world(settings)
+
+
+@pytest.fixture
+def dev_url(world: World) -> Iterator[str]:
+    app = build_app(load_functions(__import__("pathlib").Path(SOURCE)), openapi=openapi_document)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+async def _session_do(url: str, headers: dict[str, str], steps: Any) -> Any:
+    async with (
+        httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(30.0)) as http,
+        streamable_http_client(f"{url}/mcp/", http_client=http) as (read, write, _),
+        ClientSession(read, write, read_timeout_seconds=timedelta(seconds=30)) as session,
+    ):
+        await session.initialize()
+        return await steps(session)
+
+
+def _run(url: str, headers: dict[str, str], steps: Any) -> Any:
+    return asyncio.run(_session_do(url, headers, steps))
+
+
+def test_an_agent_lists_and_calls_the_tenants_tools(world: World, dev_url: str) -> None:
+    world.connect("google_calendar", ACME)
+    world.connect("hubspot", ACME)
+    world.connect("hubspot", GLOBEX)
+
+    async def steps(session: ClientSession) -> dict[str, Any]:
+        listed = await session.list_tools()
+        event = await session.call_tool(
+            "google_calendar__create_event",
+            {"summary": "Intro", "start": "2026-05-01T10:00:00Z", "end": "2026-05-01T10:30:00Z"},
+        )
+        contact = await session.call_tool("hubspot__create_contact", {"email": "ann@example.com"})
+        bad = await session.call_tool(
+            "hubspot__create_contact", {"email": "ann@example.com", "age": 3}
+        )
+        return {"tools": listed.tools, "event": event, "contact": contact, "bad": bad}
+
+    got = _run(dev_url, ACME, steps)
+    names = [tool.name for tool in got["tools"]]
+    assert names[0] == "tether__connections"
+    assert {
+        "google_calendar__create_event",
+        "google_calendar__find_availability",
+        "hubspot__create_contact",
+        "hubspot__create_deal",
+    } <= set(names)
+    assert len(names) == 1 + 5 + 6
+    schema = next(t for t in got["tools"] if t.name == "hubspot__create_contact").inputSchema
+    assert schema["required"] == ["email"]
+    event, contact, bad = got["event"], got["contact"], got["bad"]
+    assert not event.isError and event.structuredContent["id"]
+    assert (
+        not contact.isError
+        and contact.structuredContent["properties"]["email"] == "ann@example.com"
+    )
+    assert bad.isError
+    assert bad.structuredContent["error"]["code"] == "INVALID_INPUT"
+    assert bad.structuredContent["error"]["field"] == "age"
+    assert world.apis.rejected == []
+    # the other tenant sees only its own connection's tools
+    theirs = _run(dev_url, GLOBEX, lambda s: s.list_tools())
+    assert {t.name.split("__")[0] for t in theirs.tools} == {"tether", "hubspot"}
+
+
+def test_a_connection_that_needs_reconnecting_offers_no_tools_and_says_so(world, dev_url):
+    calendar = world.connect("google_calendar", ACME)
+    principal = Principal(tenant_id="acme", user_id="user-1")
+    record = world.container.connections.get(principal, calendar)
+    world.container.store.update_connection(
+        record.model_copy(update={"status": ConnectionStatus.NEEDS_REAUTH}),
+        expected_version=record.version,
+    )
+
+    async def steps(session: ClientSession) -> Any:
+        listed = await session.list_tools()
+        connections = await session.call_tool("tether__connections", {})
+        stale = await session.call_tool("google_calendar__list_events", {})
+        return listed, connections, stale
+
+    listed, connections, stale = _run(dev_url, ACME, steps)
+    assert [t.name for t in listed.tools] == ["tether__connections"]
+    (entry,) = connections.structuredContent["connections"]
+    assert (entry["status"], entry["tools"]) == ("needs_reauth", 0)
+    assert "reconnected" in entry["note"]
+    assert stale.isError and stale.structuredContent["error"]["code"] == "NEEDS_REAUTH"
+
+
+def test_without_a_token_the_mcp_endpoint_refuses(dev_url):
+    answer = httpx.post(f"{dev_url}/mcp/", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    assert answer.status_code == 401
