@@ -8,6 +8,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,7 +32,7 @@ def world(settings: Settings) -> Iterator[World]:
 
 @pytest.fixture
 def dev_url(world: World) -> Iterator[str]:
-    app = build_app(load_functions(__import__("pathlib").Path(SOURCE)), openapi=openapi_document)
+    app = build_app(load_functions(Path(SOURCE)), openapi=openapi_document)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -119,6 +120,53 @@ def test_a_connection_that_needs_reconnecting_offers_no_tools_and_says_so(world,
     assert (entry["status"], entry["tools"]) == ("needs_reauth", 0)
     assert "reconnected" in entry["note"]
     assert stale.isError and stale.structuredContent["error"]["code"] == "NEEDS_REAUTH"
+
+
+def test_a_generic_rest_connection_offers_a_fetch_tool(settings, sample_api_factory):
+    api = sample_api_factory(items=25)
+    for world in running_world(settings, allow=(f"127.0.0.1:{api.port}",)):
+        created = world.connections.post(
+            "/",
+            json={
+                "provider": "rest_api",
+                "display_name": "Sample API",
+                "config": {"base_url": api.url, "auth_method": "none", "test_path": "/me"},
+            },
+            headers=ACME,
+        )
+        assert created.status_code == 201, created.get_json()
+        app = build_app(load_functions(Path(SOURCE)), openapi=openapi_document)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+
+            async def steps(session: ClientSession) -> Any:
+                listed = await session.list_tools()
+                fetched = await session.call_tool(
+                    "sample_api__fetch",
+                    {
+                        "path": "/page/items",
+                        "records_path": "items",
+                        "pagination": {
+                            "type": "page",
+                            "page_param": "page",
+                            "limit_param": "per_page",
+                            "limit": 10,
+                        },
+                    },
+                )
+                bad = await session.call_tool("sample_api__fetch", {"max_pages": 0})
+                return listed, fetched, bad
+
+            url = f"http://127.0.0.1:{server.server_port}"
+            listed, fetched, bad = _run(url, ACME, steps)
+        finally:
+            server.shutdown()
+            thread.join(timeout=5)
+        assert [t.name for t in listed.tools] == ["tether__connections", "sample_api__fetch"]
+        assert not fetched.isError and len(fetched.structuredContent["records"]) == 25
+        assert bad.isError and bad.structuredContent["error"]["field"] == "max_pages"
 
 
 def test_without_a_token_the_mcp_endpoint_refuses(dev_url):

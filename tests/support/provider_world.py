@@ -144,7 +144,10 @@ class World:
         )
 
 
-def running_world(settings: Settings, *, rate_limits: bool = True) -> Iterator[World]:
+def running_world(
+    settings: Settings, *, rate_limits: bool = True, allow: tuple[str, ...] = ()
+) -> Iterator[World]:
+    """``allow``: more loopback ``host:port`` the outbound client may reach."""
     with OAuthProvider() as oauth:
         keys = {STRIPE_KEY}
         with ProviderApis(
@@ -158,7 +161,9 @@ def running_world(settings: Settings, *, rate_limits: bool = True) -> Iterator[W
                 update={
                     "public_url": "http://127.0.0.1:8080",
                     "allowed_return_urls": "https://app.example.com/integrations",
-                    "egress_allowlist": f"127.0.0.1:{oauth.port},127.0.0.1:{apis.port}",
+                    "egress_allowlist": ",".join(
+                        [f"127.0.0.1:{oauth.port}", f"127.0.0.1:{apis.port}", *allow]
+                    ),
                     "oauth_clients": {key: client for key in ACTION_PROVIDERS},
                     "rate_limit_per_minute": 6000 if rate_limits else 10_000_000,
                     "rate_limit_burst": 100 if rate_limits else 100_000,
