@@ -282,7 +282,9 @@ class ActionRunner:
         values: dict[str, Any],
         idempotency_key: str | None,
     ) -> dict[str, Any]:
-        sender = self._calls().sender(principal, connection.id, purpose="action")
+        sender = self._calls().sender(
+            principal, connection.id, purpose="action", connection=connection
+        )
         auth_kind = sender.provider.auth_mode
         call = ProviderCall(
             send=sender,

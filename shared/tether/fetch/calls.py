@@ -108,10 +108,20 @@ class ConnectionCalls:
         self._default_rate = default_rate
 
     def sender(
-        self, principal: Principal, connection_id: str, *, purpose: str = "fetch"
+        self,
+        principal: Principal,
+        connection_id: str,
+        *,
+        purpose: str = "fetch",
+        connection: Connection | None = None,
     ) -> ConnectionSender:
-        """``purpose``: why the credentials are read (the audit entry of the read)."""
-        connection = self._connections.get(principal, connection_id)
+        """``purpose``: why the credentials are read (the audit entry of the read);
+        ``connection``: the record, when the caller has just read it for ``principal``."""
+        if connection is None or (connection.id, connection.tenant_id) != (
+            connection_id,
+            principal.tenant_id,
+        ):
+            connection = self._connections.get(principal, connection_id)
         provider = self._catalog().get(connection.provider)
         base_url = provider.render_api_base_url(connection.config)
         if not base_url:
