@@ -129,7 +129,7 @@ def actions(request: Request) -> Response:
 
 @functions_framework.http
 def mcp(request: Request) -> Response:
-    """MCP server (Streamable HTTP, stateless): the caller's actions as tools for AI agents."""
+    """MCP server (Streamable HTTP, stateless): the caller's actions as tools for MCP clients."""
     from tether import wiring
     from tether.api.mcp import handle
 

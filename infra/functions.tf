@@ -62,7 +62,7 @@ locals {
       access        = "tenant"
     }
     mcp = {
-      description   = "MCP server: the caller's actions as tools for AI agents"
+      description   = "MCP server: the caller's actions as tools for MCP clients"
       memory        = "512Mi"
       timeout       = 120
       max_instances = 20

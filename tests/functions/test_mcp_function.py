@@ -55,7 +55,7 @@ def _run(url: str, headers: dict[str, str], steps: Any) -> Any:
     return asyncio.run(_session_do(url, headers, steps))
 
 
-def test_an_agent_lists_and_calls_the_tenants_tools(world: World, dev_url: str) -> None:
+def test_an_mcp_client_lists_and_calls_the_tenants_tools(world: World, dev_url: str) -> None:
     world.connect("google_calendar", ACME)
     world.connect("hubspot", ACME)
     world.connect("hubspot", GLOBEX)

@@ -1,4 +1,4 @@
-"""A caller's connections as tools for AI agents (what the ``mcp`` function serves).
+"""A caller's connections as tools for MCP clients (what the ``mcp`` function serves).
 
 Each active connection of the caller offers the actions its granted scopes allow, as tools
 named ``<connection key>__<action>``: the key is the connection's display name in lowercase
