@@ -271,6 +271,7 @@ class Container(Infrastructure):
             records=self.store,
             syncs=self.store,
             tasks=lambda: self.tasks,
+            clock=self.clock,
         )
 
     @lazy

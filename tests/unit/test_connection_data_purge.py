@@ -17,6 +17,7 @@ from tether.connections.data_purge import (
     ConnectionDataPurge,
     schedule_data_purge,
 )
+from tether.domain.clock import FixedClock
 from tether.domain.errors import InvalidRequest
 from tether.domain.sync_runs import SyncRun, SyncSchedule
 from tether.domain.synced_records import IncomingRecord
@@ -66,17 +67,21 @@ def test_the_purge_goes_round_by_round_until_nothing_is_left(store: SqliteConnec
         records=store,
         syncs=store,
         tasks=lambda: queue,
+        clock=FixedClock(T0),
         chunk=4,
         chunks_per_task=2,
     )
     schedule_data_purge(queue, "t1", "conn_gone")
     rounds = 0
-    while queue.of(PURGE_CONNECTION_DATA_TASK):
+    while any(t.run_at is None for t in queue.of(PURGE_CONNECTION_DATA_TASK)):
         rounds += 1
         assert rounds < 20
         queue.run_due(lambda kind, payload: purge.purge_task(payload), now=T0)
     # 18 records and 4 sync records, 4 at a time, 2 writes a task: several rounds
     assert rounds >= 3 and queue.failed == []
+    # then one late round, an hour on, for what a run still going wrote meanwhile
+    [late] = queue.of(PURGE_CONNECTION_DATA_TASK)
+    assert late.payload["late"] is True and late.run_at == T0 + timedelta(hours=1)
     assert store.read_changes("t1", "conn_gone", "Invoice").records == []
     assert store.read_changes("t1", "conn_gone", "Contact").records == []
     assert store.list_syncs("t1", "conn_gone") == []
@@ -94,6 +99,7 @@ def test_a_round_retried_schedules_its_successor_once(store: SqliteConnectionSto
         records=store,
         syncs=store,
         tasks=lambda: queue,
+        clock=FixedClock(T0),
         chunk=2,
         chunks_per_task=1,
     )
@@ -106,10 +112,31 @@ def test_a_round_retried_schedules_its_successor_once(store: SqliteConnectionSto
 def test_a_live_connections_data_is_never_purged(store: SqliteConnectionStore) -> None:
     _fill(store, "conn_live", records=3)
     queue = RecordingQueue()
-    purge = ConnectionDataPurge(connections=store, records=store, syncs=store, tasks=lambda: queue)
+    purge = ConnectionDataPurge(
+        connections=store, records=store, syncs=store, tasks=lambda: queue, clock=FixedClock(T0)
+    )
     purge.purge_task({"tenant_id": "t1", "connection_id": "conn_live"})
     assert len(store.read_changes("t1", "conn_live", "Invoice").records) == 3
     assert len(store.list_syncs("t1", "conn_live")) == 2
     assert queue.tasks == []
     with pytest.raises(InvalidRequest):
         purge.purge_task({"tenant_id": "t1"})
+
+
+def test_the_late_round_purges_what_a_run_wrote_meanwhile_and_stops(
+    store: SqliteConnectionStore,
+) -> None:
+    _fill(store, "conn_gone", records=2)
+    _delete(store, "conn_gone")
+    queue = RecordingQueue()
+    purge = ConnectionDataPurge(
+        connections=store, records=store, syncs=store, tasks=lambda: queue, clock=FixedClock(T0)
+    )
+    purge.purge_task({"tenant_id": "t1", "connection_id": "conn_gone", "round": 0})
+    [late] = queue.of(PURGE_CONNECTION_DATA_TASK)
+    assert late.payload["late"] is True
+    # a run's last page lands after the purge
+    store.write_records("t1", "conn_gone", "Invoice", [IncomingRecord("straggler")], now=T0)
+    queue.run_due(lambda kind, payload: purge.purge_task(payload), now=T0 + timedelta(hours=1))
+    assert store.read_changes("t1", "conn_gone", "Invoice").records == []
+    assert queue.tasks == []  # a late round that finds the rest gone schedules nothing more

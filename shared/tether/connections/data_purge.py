@@ -7,14 +7,20 @@ and enqueues its successor while some remain, so a connection with millions of r
 neither one transaction nor one task for long. A task that fails is retried by the queue and
 starts again where the last committed chunk left off (deleting is idempotent). It never
 touches a connection that is live (the record says so), whatever the payload says.
+
+A sync run may still be writing when the connection goes (a run's slice notices at its next
+look at the connection). So once nothing is left, one more round runs ``late_sweep_after``
+later (longer than a run's slice), and purges what such a run wrote meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
+from tether.domain.clock import Clock
 from tether.domain.errors import InvalidRequest, TetherError
 from tether.ports import ConnectionRepository, RecordStore, SyncStateStore, TaskQueue
 
@@ -31,14 +37,29 @@ log = logging.getLogger("tether.connections")
 
 
 def schedule_data_purge(
-    tasks: TaskQueue, tenant_id: str, connection_id: str, *, round_number: int = 0
+    tasks: TaskQueue,
+    tenant_id: str,
+    connection_id: str,
+    *,
+    round_number: int = 0,
+    late: bool = False,
+    run_at: datetime | None = None,
 ) -> None:
     """Enqueue round ``round_number`` of the purge (one task name per round, so a round is
-    scheduled once however often its predecessor is retried)."""
+    scheduled once however often its predecessor is retried); ``late``: the sweep after the
+    purge, and the rounds it takes."""
+    payload: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "connection_id": connection_id,
+        "round": round_number,
+    }
+    if late:
+        payload["late"] = True
     tasks.enqueue(
         PURGE_CONNECTION_DATA_TASK,
-        {"tenant_id": tenant_id, "connection_id": connection_id, "round": round_number},
+        payload,
         name=f"purge-data-{connection_id}-{round_number}",
+        run_at=run_at,
     )
 
 
@@ -59,7 +80,8 @@ def schedule_quietly(tasks: TaskQueue, tenant_id: str, connection_id: str) -> No
 
 class ConnectionDataPurge:
     """``chunk``: records (or sync records) per write; ``chunks_per_task``: writes per task
-    before the next task takes over."""
+    before the next task takes over; ``late_sweep_after``: when the last round runs once
+    nothing is left."""
 
     def __init__(
         self,
@@ -68,8 +90,10 @@ class ConnectionDataPurge:
         records: RecordStore,
         syncs: SyncStateStore,
         tasks: Callable[[], TaskQueue],
+        clock: Clock,
         chunk: int = 400,
         chunks_per_task: int = 25,
+        late_sweep_after: timedelta = timedelta(hours=1),
     ) -> None:
         if chunk < 1 or chunks_per_task < 1:
             raise ValueError("chunk and chunks_per_task must be at least 1")
@@ -77,12 +101,14 @@ class ConnectionDataPurge:
         self._records = records
         self._syncs = syncs
         self._tasks = tasks
+        self._clock = clock
         self._chunk = chunk
         self._chunks_per_task = chunks_per_task
+        self._late_sweep_after = late_sweep_after
 
     def purge_task(self, payload: Mapping[str, Any]) -> None:
         """``purge_connection_data`` as a task handler (payload: tenant_id, connection_id,
-        round)."""
+        round, late)."""
         tenant_id, connection_id = payload.get("tenant_id"), payload.get("connection_id")
         round_number = payload.get("round", 0)
         if (
@@ -95,9 +121,19 @@ class ConnectionDataPurge:
         if record is not None and record.deleted_at is None:
             log.warning("not purging the synced data of a live connection %s", connection_id)
             return
+        late = payload.get("late") is True
         if not self.purge_some(tenant_id, connection_id):
             schedule_data_purge(
-                self._tasks(), tenant_id, connection_id, round_number=round_number + 1
+                self._tasks(), tenant_id, connection_id, round_number=round_number + 1, late=late
+            )
+        elif not late:
+            schedule_data_purge(
+                self._tasks(),
+                tenant_id,
+                connection_id,
+                round_number=round_number + 1,
+                late=True,
+                run_at=self._clock.now() + self._late_sweep_after,
             )
 
     def purge_some(self, tenant_id: str, connection_id: str) -> bool:
