@@ -255,7 +255,14 @@ def test_firestore_indexes_and_ttl_policies_come_from_the_index_file() -> None:
     for entry in data["fieldOverrides"]:
         assert all({"order", "queryScope"} <= set(i) for i in entry["indexes"])
     ttl_fields = {o["collectionGroup"] for o in data["fieldOverrides"] if o.get("ttl")}
-    assert {"oauth_states", "webhook_events", "leases", "deliveries", "audit"} <= ttl_fields
+    assert {
+        "oauth_states",
+        "webhook_events",
+        "leases",
+        "deliveries",
+        "audit",
+        "idempotency_keys",
+    } <= ttl_fields
     database = _resource("google_firestore_database.main")
     assert database["type"] == "FIRESTORE_NATIVE"
     assert _environment()["TETHER_FIRESTORE_DATABASE"] == Settings().firestore_database
