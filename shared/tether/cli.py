@@ -473,11 +473,13 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
 
 
 def _catalog_check(files: list[Path]) -> int:
-    """Every rule of :mod:`tether.catalog.check` and the sync hooks, on ``files`` in order (a
-    file in a ``providers`` folder is a domain file) or else the packaged files."""
+    """Every rule of :mod:`tether.catalog.check`, the sync hooks and the webhook schemes with
+    their options, on ``files`` in order (a file in a ``providers`` folder is a domain file)
+    or else the packaged files."""
     from tether.catalog.check import check_sources
     from tether.catalog.sources import DOMAIN_FOLDER, CatalogSource, packaged_sources
     from tether.sync.definitions import catalog_hook_problems
+    from tether.webhooks.signatures import scheme_for
 
     sources = [
         CatalogSource(
@@ -495,6 +497,14 @@ def _catalog_check(files: list[Path]) -> int:
         except ValueError as exc:
             problems.append(f"{provider.key}: [syncs] {exc}")
     problems.extend(f"[hooks] {problem}" for problem in catalog_hook_problems(syncs))
+    for provider in result.providers:
+        spec = provider.webhook
+        if spec is None:
+            continue
+        try:
+            scheme_for(spec.scheme, spec.options or None)
+        except ValueError as exc:
+            problems.append(f"{provider.key}: [webhook] {exc}")
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

@@ -179,6 +179,21 @@ def test_the_check_command_fails_on_a_broken_file(capsys, tmp_path):
     assert "catalog check failed: 1 problems" in err
 
 
+def test_the_check_command_builds_each_webhook_scheme_with_its_options(capsys, tmp_path):
+    webhook = (
+        "    webhook:\n      scheme: hmac\n      options: {header: X-Sig, colour: blue}\n"
+        "      secret_field: webhook_secret\n"
+    )
+    secret = "        webhook_secret: {type: string, title: S, description: S., writeOnly: true}\n"
+    text = GOOD.replace("    config_schema:", secret + "    config_schema:", 1) + webhook
+    path = tmp_path / "acme.yaml"
+    path.write_text(source(text).text)
+    assert main(["catalog", "check", str(path)]) == 1
+    assert "acme: [webhook]" in capsys.readouterr().err
+    path.write_text(source(text.replace(", colour: blue", "")).text)
+    assert main(["catalog", "check", str(path)]) == 0
+
+
 def test_the_deferred_packaged_catalog_equals_the_full_parse():
     full = parse_packaged()
     packaged = load_catalog()

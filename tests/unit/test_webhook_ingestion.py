@@ -447,6 +447,37 @@ def test_no_secret_fails_closed(stack: Stack) -> None:
     assert stack.stored(connection.id) == []
 
 
+def test_a_catalog_hmac_scheme_verifies_with_its_options(stack: Stack) -> None:
+    """Razorpay's entry: the ``hmac`` scheme with the header its options name (hex SHA-256 of
+    the body), keyed with the connection's own webhook secret; a one-byte change is refused."""
+    connection, url, _ = create(
+        stack,
+        CreateConnection(
+            provider="razorpay",
+            credentials={
+                "key_id": "rzp_test_abcdef123456",
+                "key_secret": "razorpay-key-secret",
+                "webhook_secret": "razorpay-webhook-secret",
+            },
+        ),
+    )
+    assert url is not None
+    token = url.rsplit("/", 1)[1]
+    body = json.dumps({"event": "payment.captured", "payload": {}}).encode()
+    signature = hmac.new(b"razorpay-webhook-secret", body, hashlib.sha256).hexdigest()
+    headers = {"x-razorpay-signature": signature, "x-razorpay-event-id": "evt_rzp_1"}
+
+    def delivery(payload: bytes) -> InboundRequest:
+        return InboundRequest(method="POST", url=url, headers=headers, body=payload, received_at=T0)
+
+    accepted = stack.intake.receive_for_token(token, delivery(body))
+    assert accepted.dedupe_key.endswith("evt_rzp_1")
+    with pytest.raises(SignatureError) as refused:
+        stack.intake.receive_for_token(token, delivery(body.replace(b"captured", b"capturex")))
+    assert refused.value.http_status == 401 and refused.value.reason == "mismatch"
+    assert len(stack.stored(connection.id)) == 1
+
+
 def test_twilio_verifies_the_public_url_and_a_form_body(stack: Stack) -> None:
     connection, url, _ = create(
         stack,

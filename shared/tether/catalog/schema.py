@@ -351,9 +351,15 @@ class WebhookSpec(_Model):
     routed, deduplicated and delivered on its own; the payload paths (``event_id_path``,
     ``event_type_path``, ``route_field``) are then read from each item, ``header:`` paths from
     the delivery. ``handshake``: see :class:`WebhookHandshake`.
+
+    ``options``: the scheme's settings, for a scheme that has them: the ``hmac`` scheme's
+    ``header``, ``algorithm``, ``encoding``, ``prefix`` and ``event_id_header``
+    (:class:`tether.webhooks.schemes.body_hmac.HmacScheme`); ``tether catalog check`` builds
+    every entry's scheme with them.
     """
 
     scheme: WebhookScheme
+    options: dict[str, str] = Field(default_factory=dict)
     event_id_path: str | None = Field(default=None, pattern=_FIELD_PATH)
     event_type_path: str | None = Field(default=None, pattern=_FIELD_PATH)
     route_field: str | None = Field(default=None, pattern=_FIELD_PATH)

@@ -121,7 +121,7 @@ class DeliveryVerification:
     ) -> None:
         """Verify with each source of secrets in turn (read only when the previous ones did
         not verify); fail closed when there is no secret at all."""
-        scheme = self._schemes(spec.scheme, None)
+        scheme = self._schemes(spec.scheme, spec.options or None)
         failure: SignatureError | None = None
         for source in sources:
             secrets = [s for s in source() if s]
