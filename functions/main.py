@@ -23,7 +23,9 @@ __all__ = [
     "oauth_callback",
     "oauth_start",
     "proxy",
+    "records",
     "settings",
+    "syncs",
     "tasks",
     "test_connection",
     "webhooks",
@@ -171,3 +173,22 @@ def tasks(request: Request) -> Response:
     from tether.api.tasks import handle
 
     return handle(request, wiring.tasks)
+
+
+@functions_framework.http
+def syncs(request: Request) -> Response:
+    """A connection's syncs: GET /<id>, GET|PUT /<id>/<name>, POST /<id>/<name>/run,
+    GET /<id>/<name>/runs."""
+    from tether import wiring
+    from tether.api.syncs import handle
+
+    return handle(request, wiring.syncs)
+
+
+@functions_framework.http
+def records(request: Request) -> Response:
+    """Synced records as changes: GET /<id>/<model>?cursor&modified_after&limit."""
+    from tether import wiring
+    from tether.api.records import handle
+
+    return handle(request, wiring.records)

@@ -89,6 +89,20 @@ locals {
       max_instances = 5
       access        = "tenant"
     }
+    syncs = {
+      description   = "A connection's syncs: settings, runs"
+      memory        = "256Mi"
+      timeout       = 30
+      max_instances = 10
+      access        = "tenant"
+    }
+    records = {
+      description   = "Synced records read as changes"
+      memory        = "512Mi"
+      timeout       = 60
+      max_instances = 20
+      access        = "tenant"
+    }
     tasks = {
       description   = "Cloud Tasks and Cloud Scheduler target"
       memory        = "512Mi"

@@ -23,6 +23,8 @@ locals {
     mcp             = ["firestore", "credentials", "enqueue", "oauth_clients"]
     webhooks        = ["firestore", "credentials_read", "enqueue", "webhook_secrets"]
     settings        = ["firestore"]
+    syncs           = ["firestore", "enqueue"]
+    records         = ["firestore"]
     tasks           = ["firestore", "credentials", "enqueue", "oauth_clients"]
   }
 
@@ -38,6 +40,8 @@ locals {
     mcp             = "tether-mcp"
     webhooks        = "tether-webhooks"
     settings        = "tether-settings"
+    syncs           = "tether-syncs"
+    records         = "tether-records"
     tasks           = "tether-tasks"
   }
 

@@ -4,6 +4,7 @@ locals {
   schedules = {
     sweep        = { schedule = var.refresh_sweep_schedule, description = "Refresh sweep: enqueue refreshes of tokens expiring soon" }
     housekeeping = { schedule = var.housekeeping_schedule, description = "Housekeeping: purge expired states and old records" }
+    sync_due     = { schedule = var.sync_due_schedule, description = "Syncs: start the runs of the syncs that are due" }
   }
 }
 

@@ -104,6 +104,12 @@ variable "housekeeping_schedule" {
   default     = "17 * * * *"
 }
 
+variable "sync_due_schedule" {
+  description = "Cron schedule of the start of due syncs (a sync runs at most this often, whatever its frequency)."
+  type        = string
+  default     = "* * * * *"
+}
+
 variable "notification_channels" {
   description = "Cloud Monitoring notification channel ids that the alert policies notify."
   type        = list(string)

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tether.domain.errors import TetherError
+from tether.domain.errors import ConfigurationError, TetherError
 from tether.infrastructure import Infrastructure
 from tether.lazy import lazy
 
@@ -45,7 +45,12 @@ if TYPE_CHECKING:
     from tether.oauth.token_endpoint import TokenEndpoint
     from tether.oauth.token_issuer import TokenIssuer
     from tether.oauth.token_storage import TokenStorage
-    from tether.ports import IdempotencyKeys, TaskQueue
+    from tether.ports import IdempotencyKeys, RecordStore, SyncStateStore, TaskQueue
+    from tether.sync.events import SyncEvents
+    from tether.sync.lifecycle import SyncLifecycle
+    from tether.sync.runner import SyncRunner
+    from tether.sync.scheduler import SyncScheduler
+    from tether.sync.service import SyncService
     from tether.webhooks.intake import WebhookIntake
     from tether.webhooks.processing import WebhookProcessing
     from tether.webhooks.provisioning import WebhookProvisioning
@@ -64,17 +69,20 @@ class Container(Infrastructure):
 
     def _scheduled(self) -> list[Periodic]:
         """What Cloud Scheduler runs in the cloud, for the embedded queue to run itself:
-        housekeeping and the token sweep (the safety net of proactive refresh)."""
+        housekeeping, the token sweep (the safety net of proactive refresh) and the start of
+        due syncs."""
         from datetime import timedelta
 
         from tether.adapters.local_tasks import Periodic
         from tether.connections.housekeeping import HOUSEKEEPING_TASK
         from tether.oauth.refresh_schedule import SWEEP_TASK, sweep_interval
+        from tether.sync.scheduler import SYNC_DUE_TASK
 
         s = self.settings
         return [
             Periodic(HOUSEKEEPING_TASK, timedelta(seconds=s.housekeeping_interval_seconds)),
             Periodic(SWEEP_TASK, sweep_interval(s.oauth_sweep_window_seconds)),
+            Periodic(SYNC_DUE_TASK, timedelta(seconds=s.sync_due_interval_seconds)),
         ]
 
     @lazy
@@ -98,7 +106,93 @@ class Container(Infrastructure):
         """The one publisher of connection lifecycle events, for every service."""
         from tether.connections.events import ConnectionEvents
 
-        return ConnectionEvents(lambda: self.tasks)
+        return ConnectionEvents(
+            lambda: self.tasks,
+            listeners=[lambda event, connection: self.sync_lifecycle.follow(event, connection)],
+        )
+
+    @lazy
+    def sync_state(self) -> SyncStateStore:
+        from tether.ports import SyncStateStore
+
+        store = self.store
+        if not isinstance(store, SyncStateStore):
+            raise ConfigurationError("the configured store keeps no sync state")
+        return store
+
+    @lazy
+    def sync_records(self) -> RecordStore:
+        from tether.ports import RecordStore
+
+        store = self.store
+        if not isinstance(store, RecordStore):
+            raise ConfigurationError("the configured store keeps no synced records")
+        return store
+
+    @lazy
+    def sync_events(self) -> SyncEvents:
+        from tether.sync.events import SyncEvents
+
+        return SyncEvents(lambda: self.tasks)
+
+    @lazy
+    def sync_lifecycle(self) -> SyncLifecycle:
+        from tether.sync.lifecycle import SyncLifecycle
+
+        return SyncLifecycle(
+            state=self.sync_state,
+            records=self.sync_records,
+            tasks=lambda: self.tasks,
+            clock=self.clock,
+        )
+
+    @lazy
+    def sync_runner(self) -> SyncRunner:
+        from tether.sync.runner import RunLimits, SyncRunner
+
+        s = self.settings
+        return SyncRunner(
+            state=self.sync_state,
+            records=self.sync_records,
+            connections=self.connections,
+            catalog=lambda: self.catalog,
+            calls=lambda: self.connection_calls,
+            tasks=lambda: self.tasks,
+            events=self.sync_events,
+            clock=self.clock,
+            ids=self.ids,
+            limits=RunLimits(
+                slice_seconds=s.sync_slice_seconds,
+                checkpoint_pages=s.sync_checkpoint_pages,
+                max_attempts=s.task_max_attempts,
+            ),
+        )
+
+    @lazy
+    def sync_scheduler(self) -> SyncScheduler:
+        from tether.sync.scheduler import SyncScheduler
+
+        return SyncScheduler(
+            state=self.sync_state,
+            runner=self.sync_runner,
+            lifecycle=self.sync_lifecycle,
+            connections=self.connections,
+            catalog=lambda: self.catalog,
+            clock=self.clock,
+        )
+
+    @lazy
+    def sync_service(self) -> SyncService:
+        from tether.sync.service import SyncService
+
+        return SyncService(
+            state=self.sync_state,
+            records=self.sync_records,
+            runner=self.sync_runner,
+            connections=self.connections,
+            catalog=lambda: self.catalog,
+            clock=self.clock,
+        )
 
     @lazy
     def token_storage(self) -> TokenStorage:
@@ -407,6 +501,9 @@ class Container(Infrastructure):
         from tether.connections.service import PURGE_CREDENTIALS_TASK
         from tether.delivery.service import DELIVER_TASK
         from tether.oauth.refresh_schedule import REFRESH_TASK, SWEEP_TASK
+        from tether.sync.lifecycle import SYNC_PURGE_TASK
+        from tether.sync.runner import SYNC_TASK
+        from tether.sync.scheduler import SYNC_DUE_TASK
         from tether.webhooks.processing import PROCESS_WEBHOOK_TASK
 
         return {
@@ -417,6 +514,9 @@ class Container(Infrastructure):
             PROCESS_WEBHOOK_TASK: self.webhook_processing.process_webhook,
             DELIVER_TASK: self.delivery.deliver,
             HOUSEKEEPING_TASK: self.housekeeping.run_task,
+            SYNC_TASK: lambda payload: self.sync_runner.run_task(payload),
+            SYNC_DUE_TASK: lambda payload: self.sync_scheduler.due_task(payload),
+            SYNC_PURGE_TASK: lambda payload: self.sync_lifecycle.purge_task(payload),
         }
 
     def dispatch_task(self, kind: str, payload: dict[str, Any]) -> None:

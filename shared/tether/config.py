@@ -169,6 +169,19 @@ class Settings(BaseModel):
     # Cloud Scheduler calls the `tasks` function's /housekeeping).
     housekeeping_interval_seconds: int = Field(default=3600, ge=60, le=86_400)
 
+    # -- Sync runs ------------------------------------------------------------------------------
+    # A sync task's time budget: a run still going then continues in a new task. Below the
+    # tasks function's time limit (infra/functions.tf), with room for the last page.
+    sync_slice_seconds: float = Field(default=240.0, gt=0, le=3600)
+    # Pages between two checkpoints of a run (a crash walks at most these again).
+    sync_checkpoint_pages: int = Field(default=5, ge=1, le=1000)
+    # How often the embedded stack's queue starts due syncs by itself (in the cloud, Cloud
+    # Scheduler calls the `tasks` function's /sync_due).
+    sync_due_interval_seconds: int = Field(default=60, ge=1, le=3600)
+    # How long the embedded queue's running task holds its claim: a task of a process that
+    # died runs again after it.
+    task_lease_seconds: float = Field(default=300.0, gt=0, le=86_400)
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     task_max_attempts: int = Field(default=8, ge=1, le=100)
     task_worker: bool = True

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from tether.api import mcp as mcp_api
     from tether.api import oauth as oauth_api
     from tether.api import proxy as proxy_api
+    from tether.api import records as records_api
     from tether.api import settings as settings_api
+    from tether.api import syncs as syncs_api
     from tether.api import tasks as tasks_api
     from tether.api import testing as testing_api
     from tether.api import webhooks as webhooks_api
@@ -37,7 +39,9 @@ __all__ = [
     "mcp",
     "oauth",
     "proxy",
+    "records",
     "settings",
+    "syncs",
     "tasks",
     "test_connection",
     "webhooks",
@@ -196,3 +200,22 @@ def tasks() -> Wired[tasks_api.Services]:
             max_body_bytes=c.settings.max_body_bytes,
         ),
     )
+
+
+def syncs() -> Wired[syncs_api.Services]:
+    from tether.api.endpoint import Wired
+    from tether.api.syncs import Services
+
+    c = get_container()
+    return Wired(
+        _frame(c),
+        Services(syncs=lambda: c.sync_service, max_body_bytes=c.settings.max_body_bytes),
+    )
+
+
+def records() -> Wired[records_api.Services]:
+    from tether.api.endpoint import Wired
+    from tether.api.records import Services
+
+    c = get_container()
+    return Wired(_frame(c), Services(syncs=lambda: c.sync_service))

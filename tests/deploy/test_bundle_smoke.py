@@ -56,6 +56,8 @@ REQUESTS: dict[str, tuple[str, str, object, bool, int]] = {
     "proxy": ("GET", "/conn_missing/v1/things", None, True, 404),
     # Without "Accept: application/json" the MCP transport answers 406, after the token check.
     "mcp": ("POST", "/", {"jsonrpc": "2.0", "id": 1, "method": "ping"}, True, 406),
+    "syncs": ("GET", "/conn_missing", None, True, 404),
+    "records": ("GET", "/conn_missing/Invoice", None, True, 404),
     "webhooks": ("POST", "/no-such-token", {}, False, 404),
     # Deployed, `tasks` takes Google-signed OIDC tokens only.
     "tasks": ("POST", "/sweep", None, False, 401),

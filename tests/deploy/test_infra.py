@@ -418,6 +418,8 @@ TENANT_CALLS = [
     ("proxy", "GET", "/conn_1/anything"),
     ("mcp", "POST", "/"),
     ("settings", "GET", "/"),
+    ("syncs", "GET", "/conn_1"),
+    ("records", "GET", "/conn_1/Invoice"),
 ]
 
 

@@ -28,7 +28,9 @@ from tether.api import (
     mcp,
     oauth,
     proxy,
+    records,
     settings,
+    syncs,
     tasks,
     testing,
     webhooks,
@@ -55,6 +57,8 @@ ROUTERS: dict[str, Router[Any]] = {
     "oauth_start": oauth.start_router,
     "oauth_callback": oauth.callback_router,
     "webhooks": webhooks.router,
+    "syncs": syncs.router,
+    "records": records.router,
     "tasks": tasks.router,
 }
 DOCUMENT = openapi_document()

@@ -113,6 +113,7 @@ def task_queue(
         dispatch,
         clock=clock,
         max_attempts=s.task_max_attempts,
+        lease_seconds=s.task_lease_seconds,
         periodic=periodic(),
     )
     if s.task_worker:

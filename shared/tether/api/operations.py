@@ -12,7 +12,17 @@ from pydantic import BaseModel
 from tether.api import schemas as s
 from tether.api.actions import ActionOutputBody, ActionsBody
 from tether.api.fetch import EndpointsBody
+from tether.api.records import RecordsBody, RecordsQuery
 from tether.api.settings import PutSettings, RotateSecret
+from tether.api.syncs import (
+    PutSync,
+    RunsBody,
+    RunsQuery,
+    RunStarted,
+    RunSync,
+    SyncsBody,
+    SyncView,
+)
 from tether.api.tasks import ReplayDelivery
 from tether.api.testing import ProbeOutcomeBody, ProbeUnsaved
 from tether.connections.commands import (
@@ -314,6 +324,60 @@ OPERATIONS: tuple[Operation, ...] = (
         (400, 401, 409),
         request=RotateSecret,
         request_optional=True,
+    ),
+    Operation(
+        "GET",
+        "/syncs/{id}",
+        "The connection's syncs: the catalog's and the tenant's own",
+        {200: SyncsBody},
+        (401, 404),
+        description="Each with its status (running, paused, disabled, scheduled), last run "
+        "(started, finished, added / updated / deleted, error code) and next run. A catalog "
+        "sync is off until enabled.",
+    ),
+    Operation("GET", "/syncs/{id}/{name}", "One sync", {200: SyncView}, (401, 404)),
+    Operation(
+        "PUT",
+        "/syncs/{id}/{name}",
+        "Set a sync's enabled and frequency, or write a sync of the tenant's own",
+        {200: SyncView},
+        (400, 401, 404, 409),
+        description="For a catalog sync, {enabled, frequency}. For a sync of the tenant's own, "
+        "its definition's fields beside enabled: model, request {path, params, method, body}, "
+        "records_path, id_path, updated_at_path, pagination (as fetch takes it), incremental "
+        "{param, format, param_in}, deletes (none, full_refresh or {tombstone_path}), "
+        "frequency, hooks. 400 INVALID_SYNC lists every wrong field in details.errors.",
+        request=PutSync,
+    ),
+    Operation(
+        "POST",
+        "/syncs/{id}/{name}/run",
+        "Start a run now (full: every record, and deletions of the records it did not see)",
+        {202: RunStarted},
+        (400, 401, 404, 409),
+        description="409 SYNC_RUN_ACTIVE when a run of the sync is going; details.run_id names it.",
+        request=RunSync,
+        request_optional=True,
+    ),
+    Operation(
+        "GET",
+        "/syncs/{id}/{name}/runs",
+        "Recent runs, newest first",
+        {200: RunsBody},
+        (400, 401, 404),
+        query=RunsQuery,
+    ),
+    Operation(
+        "GET",
+        "/records/{id}/{model}",
+        "Synced records as changes (ADDED, UPDATED, DELETED), in change order",
+        {200: RecordsBody},
+        (400, 401, 404),
+        description="Each record is its payload plus _tether {id, action, cursor, "
+        "first_seen_at, last_modified_at}. Reading from next_cursor returns exactly the "
+        "changes after it, none twice, none lost while a run writes; modified_after keeps "
+        "records last modified after it.",
+        query=RecordsQuery,
     ),
     Operation(
         "POST",

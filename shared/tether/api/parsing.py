@@ -40,7 +40,7 @@ def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any]:
     return value
 
 
-def _validation_problem(exc: ValidationError) -> InvalidRequest:
+def validation_problem(exc: ValidationError) -> InvalidRequest:
     problems = [
         {"field": ".".join(str(p) for p in e["loc"]) or "body", "problem": e["msg"]}
         for e in exc.errors(include_url=False, include_input=False, include_context=False)
@@ -59,11 +59,11 @@ def parse_body(request: Request, model: type[M], *, max_bytes: int) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise _validation_problem(exc) from None
+        raise validation_problem(exc) from None
 
 
 def parse_query(args: Mapping[str, str], model: type[M]) -> M:
     try:
         return model.model_validate(dict(args))
     except ValidationError as exc:
-        raise _validation_problem(exc) from None
+        raise validation_problem(exc) from None

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -64,8 +64,14 @@ class ConnectionEvents:
     :class:`~tether.delivery.publisher.EventPublisher`; ``tasks`` is the queue (or a
     zero-argument factory of it, built on first use) that publisher schedules on."""
 
-    def __init__(self, tasks: Callable[[], TaskQueue]) -> None:
+    def __init__(
+        self,
+        tasks: Callable[[], TaskQueue],
+        *,
+        listeners: Sequence[Callable[[ConnectionEvent, Connection], None]] = (),
+    ) -> None:
         self._publisher = QueuedEventPublisher(tasks)
+        self._listeners = tuple(listeners)
 
     def publish(self, event: ConnectionEvent, connection: Connection, **data: Any) -> bool:
         """Enqueue the ``deliver`` task of ``event`` about ``connection`` — the record as the
@@ -85,7 +91,20 @@ class ConnectionEvents:
                 **data,
             },
         )
-        return self._publisher.publish(envelope, notify_url=connection.notify_url)
+        published = self._publisher.publish(envelope, notify_url=connection.notify_url)
+        self._tell_listeners(event, connection)
+        return published
+
+    def _tell_listeners(self, event: ConnectionEvent, connection: Connection) -> None:
+        """The other capabilities that follow a connection's lifecycle (its syncs pause on
+        ``needs_reauth`` and resume on a reconnect): best effort, the change stays made."""
+        for listener in self._listeners:
+            try:
+                listener(event, connection)
+            except TetherError as exc:
+                log.warning(
+                    "a follower of %s for %s failed (%s)", event.value, connection.id, exc.code
+                )
 
     def publish_quietly(self, event: ConnectionEvent, connection: Connection, **data: Any) -> None:
         """:meth:`publish`, best effort: the change is made and stays made when the queue

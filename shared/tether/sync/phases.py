@@ -1,0 +1,155 @@
+"""The three phases of a run (:mod:`tether.sync.checkpoint`), each going on from the
+checkpoint of a held run and returning ``True`` when done or ``False`` when the slice's
+budget (a ``deadline`` on the monotonic clock) ran out first, its progress saved:
+
+* :meth:`RunPhases.walk`: the provider's pages, each written (at most
+  ``MAX_WRITE_BATCH`` records a write), a checkpoint every ``checkpoint_pages`` pages;
+* :meth:`RunPhases.delete_unseen`: a full refresh's deletions, a chunk a write;
+* :meth:`RunPhases.tally`: the run's changes counted from the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from tether.catalog.sync_definition import SyncDefinition
+from tether.domain.clock import Clock
+from tether.domain.synced_records import MAX_WRITE_BATCH, IncomingRecord, RecordAction
+from tether.ports import RecordStore
+from tether.sync.extraction import SyncedRecord
+from tether.sync.held_run import HeldRun
+from tether.sync.walker import PageWalker, WalkState
+
+__all__ = ["RunPhases"]
+
+_DELETE_CHUNK = 500
+_TALLY_PAGE = 1000
+
+
+def _payload(record: SyncedRecord) -> Mapping[str, Any]:
+    payload = record.payload
+    return payload if isinstance(payload, Mapping) else {"value": payload}
+
+
+class RunPhases:
+    def __init__(
+        self,
+        *,
+        records: RecordStore,
+        clock: Clock,
+        monotonic: Callable[[], float],
+        checkpoint_pages: int,
+        lease: timedelta,
+    ) -> None:
+        self._records = records
+        self._clock = clock
+        self._monotonic = monotonic
+        self._checkpoint_pages = checkpoint_pages
+        self._lease = lease
+
+    def walk(
+        self,
+        held: HeldRun,
+        walker: PageWalker,
+        definition: SyncDefinition,
+        deadline: float,
+    ) -> bool:
+        """Pages until the last (``True``) or the budget is spent (``False``)."""
+        checkpoint = held.checkpoint
+        resume = None if checkpoint.walk is None else WalkState.from_json(checkpoint.walk)
+        seen_by = held.run.id if held.run.full and definition.deletes == "full_refresh" else None
+        since_checkpoint = 0
+        for page in walker.walk(since=checkpoint.since, resume=resume):
+            self._write(held, definition, page.records, seen_by)
+            checkpoint.pages += 1
+            checkpoint.skipped += page.skipped
+            checkpoint.walk = None if page.next is None else page.next.to_json()
+            if page.next is None:
+                return True
+            since_checkpoint += 1
+            out_of_time = self._monotonic() >= deadline
+            if since_checkpoint >= self._checkpoint_pages or out_of_time:
+                checkpoint.lease_until = self._clock.now() + self._lease
+                held.save()
+                since_checkpoint = 0
+            if out_of_time:
+                return False
+        return True
+
+    def _write(
+        self,
+        held: HeldRun,
+        definition: SyncDefinition,
+        records: list[SyncedRecord],
+        seen_by: str | None,
+    ) -> None:
+        checkpoint = held.checkpoint
+        run = held.run
+        for start in range(0, len(records), MAX_WRITE_BATCH):
+            batch = records[start : start + MAX_WRITE_BATCH]
+            result = self._records.write_records(
+                run.tenant_id,
+                run.connection_id,
+                definition.model,
+                [IncomingRecord(r.id, _payload(r), r.deleted) for r in batch],
+                now=self._clock.now(),
+                seen_by=seen_by,
+            )
+            written = checkpoint.written
+            written.added += result.added
+            written.updated += result.updated
+            written.deleted += result.deleted
+            checkpoint.rejected += len(result.rejected)
+            for record in batch:
+                moment = record.updated_at
+                if moment is not None and (
+                    checkpoint.high_water is None or moment > checkpoint.high_water
+                ):
+                    checkpoint.high_water = moment
+
+    def delete_unseen(self, held: HeldRun, definition: SyncDefinition, deadline: float) -> bool:
+        run = held.run
+        while True:
+            deleted = self._records.delete_unseen(
+                run.tenant_id,
+                run.connection_id,
+                definition.model,
+                run_id=run.id,
+                now=self._clock.now(),
+                limit=_DELETE_CHUNK,
+            )
+            held.checkpoint.written.deleted += deleted
+            if deleted == 0:
+                return True
+            if self._monotonic() >= deadline:
+                held.save()
+                return False
+
+    def tally(self, held: HeldRun, definition: SyncDefinition, deadline: float) -> bool:
+        checkpoint = held.checkpoint
+        run = held.run
+        tally = checkpoint.tally
+        while True:
+            page = self._records.read_changes(
+                run.tenant_id,
+                run.connection_id,
+                definition.model,
+                cursor=checkpoint.tally_cursor or checkpoint.start_cursor,
+                limit=_TALLY_PAGE,
+            )
+            for record in page.records:
+                if record.action == RecordAction.ADDED:
+                    tally.added += 1
+                elif record.action == RecordAction.UPDATED:
+                    tally.updated += 1
+                else:
+                    tally.deleted += 1
+            if page.next_cursor is not None:
+                checkpoint.tally_cursor = page.next_cursor
+            if not page.has_more:
+                return True
+            if self._monotonic() >= deadline:
+                held.save()
+                return False

@@ -1,0 +1,147 @@
+"""A connection's syncs through the ``syncs`` function: catalog syncs are listed and off until
+enabled; a tenant's own definition is checked field by field (400 with every wrong field);
+the scheduler path (the ``sync_due`` task) starts due syncs once per interval; a connection
+that needs reauthorization pauses its syncs and a reconnect resumes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.functions.test_sync_flow import ACME, DEFINITION, TOTAL, Stack, Ticking
+from tether.bootstrap import Container, reset_container
+from tether.config import Settings
+from tether.connections.events import ConnectionEvent
+from tether.domain.clock import FixedClock
+from tether_emulators.dataset_api import DatasetApi
+
+STRIPE_KEY = "sk_test_51TetherSyncSettings0123456789abcdef"
+
+
+@pytest.fixture
+def api() -> Iterator[DatasetApi]:
+    with DatasetApi(clock=Ticking()) as started:
+        started.dataset("invoices").add(TOTAL)
+        yield started
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime.now(UTC))
+
+
+@pytest.fixture
+def stack(settings: Settings, api: DatasetApi, clock: FixedClock) -> Iterator[Stack]:
+    update = {"egress_allowlist": f"127.0.0.1:{api.port}"}
+    container = Container(settings.model_copy(update=update), clock=clock)
+    reset_container(container)
+    yield Stack(container)
+    reset_container(None)
+    container.close()
+
+
+def _runs(stack: Stack, connection_id: str) -> list[dict[str, Any]]:
+    body = stack.syncs.get(f"/{connection_id}/invoices/runs", headers=ACME).get_json()
+    return list(body["runs"])
+
+
+def test_catalog_syncs_are_listed_and_off_until_enabled(stack: Stack) -> None:
+    created = stack.connections.post(
+        "/", json={"provider": "stripe", "credentials": {"api_key": STRIPE_KEY}}, headers=ACME
+    )
+    connection_id = created.get_json()["id"]
+    listed = stack.syncs.get(f"/{connection_id}", headers=ACME).get_json()["syncs"]
+    assert [s["name"] for s in listed] == ["charges", "customers", "invoices", "subscriptions"]
+    assert {(s["enabled"], s["status"], s["custom"]) for s in listed} == {
+        (False, "disabled", False)
+    }
+    assert listed[1]["model"] == "Customer" and listed[1]["frequency"] == "1h"
+
+    enabled = stack.syncs.put(
+        f"/{connection_id}/customers", json={"enabled": True, "frequency": "15m"}, headers=ACME
+    )
+    assert enabled.status_code == 200, enabled.get_json()
+    body = enabled.get_json()
+    assert (body["enabled"], body["frequency"], body["status"]) == (True, "15m", "scheduled")
+    assert body["next_run_at"] is not None
+
+    refused = stack.syncs.put(f"/{connection_id}/customers", json=DEFINITION, headers=ACME)
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["details"]["errors"][0]["field"] == "definition"
+    missing = stack.syncs.get(f"/{connection_id}/nope", headers=ACME)
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "SYNC_NOT_FOUND"
+
+
+def test_a_custom_definition_is_checked_field_by_field(stack: Stack, api: DatasetApi) -> None:
+    connection_id = stack.connect(api)
+    wrong = {
+        **DEFINITION,
+        "frequency": "10s",
+        "deletes": "sometimes",
+        "pagination": {"type": "cursor", "cursor_path": "next"},
+    }
+    answer = stack.syncs.put(f"/{connection_id}/invoices", json=wrong, headers=ACME)
+    assert answer.status_code == 400
+    error = answer.get_json()["error"]
+    assert error["code"] == "INVALID_SYNC"
+    fields = {problem["field"] for problem in error["details"]["errors"]}
+    assert {"frequency", "deletes", "pagination.cursor_param"} <= fields
+    bad_name = stack.syncs.put(f"/{connection_id}/Not-A-Name", json=DEFINITION, headers=ACME)
+    assert bad_name.status_code == 400
+    no_definition = stack.syncs.put(f"/{connection_id}/other", json={"enabled": True}, headers=ACME)
+    assert no_definition.status_code == 400
+    bad_type = stack.syncs.put(f"/{connection_id}/invoices", json={"enabled": "yes"}, headers=ACME)
+    assert bad_type.status_code == 400
+
+
+def test_the_scheduler_path_starts_due_syncs_once_per_interval(
+    stack: Stack, api: DatasetApi, clock: FixedClock
+) -> None:
+    connection_id = stack.connect(api)
+    assert (
+        stack.syncs.put(f"/{connection_id}/invoices", json=DEFINITION, headers=ACME).status_code
+        == 200
+    )
+    stack.container.dispatch_task("sync_due", {})
+    stack.run_tasks()
+    [first] = _runs(stack, connection_id)
+    assert (first["status"], first["added"]) == ("succeeded", TOTAL)
+
+    stack.container.dispatch_task("sync_due", {})
+    stack.run_tasks()
+    assert len(_runs(stack, connection_id)) == 1  # not due again before its hour
+
+    api.dataset("invoices").update([5])
+    clock.advance(3601)
+    stack.container.dispatch_task("sync_due", {})
+    stack.run_tasks()
+    latest = _runs(stack, connection_id)[0]
+    assert (latest["full"], latest["added"], latest["updated"]) == (False, 0, 1)
+
+
+def test_needs_reauth_pauses_the_syncs_and_a_reconnect_resumes_them(
+    stack: Stack, api: DatasetApi, clock: FixedClock
+) -> None:
+    connection_id = stack.connect(api)
+    stack.syncs.put(f"/{connection_id}/invoices", json=DEFINITION, headers=ACME)
+    connection = stack.container.store.get_connection("acme", connection_id)
+    assert connection is not None
+
+    stack.container.connection_events.publish(ConnectionEvent.NEEDS_REAUTH, connection)
+    synced = stack.syncs.get(f"/{connection_id}/invoices", headers=ACME).get_json()
+    assert (synced["status"], synced["paused_reason"]) == ("paused", "needs_reauth")
+    clock.advance(7200)
+    stack.container.dispatch_task("sync_due", {})
+    stack.run_tasks()
+    assert _runs(stack, connection_id) == []
+
+    stack.container.connection_events.publish(ConnectionEvent.RECOVERED, connection)
+    resumed = stack.syncs.get(f"/{connection_id}/invoices", headers=ACME).get_json()
+    assert (resumed["status"], resumed["paused_reason"]) == ("scheduled", None)
+    stack.container.dispatch_task("sync_due", {})
+    stack.run_tasks()
+    [run] = _runs(stack, connection_id)
+    assert (run["status"], run["added"]) == ("succeeded", TOTAL)
