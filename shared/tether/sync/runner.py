@@ -109,7 +109,7 @@ class RunLimits:
     def lease(self) -> timedelta:
         """How long a claim holds a run: past a slice's budget and its last page (a claim is
         renewed at every checkpoint)."""
-        return timedelta(seconds=self.slice_seconds + 60)
+        return timedelta(seconds=self.slice_seconds + min(60.0, self.slice_seconds))
 
 
 class SyncRunner:
