@@ -181,7 +181,9 @@ class DatasetApi(ServedEmulator):
     # -- the styles ---------------------------------------------------------------------------
 
     def _cursor_page(self, dataset: Dataset, cursor: Any, limit: int, since: Any) -> Response:
-        matching = dataset.select(after=self._after(cursor), since=self._since(since))
+        matching = dataset.select(
+            after=self._after(cursor), since=self._since(since), limit=limit + 1
+        )
         page = matching[:limit]
         more = len(matching) > limit
         return json_response(
@@ -239,6 +241,7 @@ class DatasetApi(ServedEmulator):
         matching = dataset.select(
             after=self._after(variables.get("after")),
             since=self._since(variables.get("updatedSince")),
+            limit=first + 1,
         )
         page = matching[:first]
         end_cursor = encode_cursor(page[-1]["id"]) if page else None

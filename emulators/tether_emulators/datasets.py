@@ -142,11 +142,17 @@ class Dataset:
         with self._lock:
             return [n for n, record in self._records.items() if not record.deleted]
 
-    def select(self, *, after: int, since: datetime | None) -> list[dict[str, Any]]:
-        """The records with an id above ``after`` changed after ``since``, in id order."""
+    def select(
+        self, *, after: int, since: datetime | None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The records with an id above ``after`` changed after ``since``, in id order; the
+        first ``limit`` of them when given (a page and one more, for a cursor page: what it
+        builds stays the size of a page however large the dataset)."""
+        found: list[dict[str, Any]] = []
         with self._lock:
-            return [
-                record.payload()
-                for number, record in self._records.items()
-                if number > after and (since is None or record.updated_at > since)
-            ]
+            for number, record in self._records.items():
+                if number > after and (since is None or record.updated_at > since):
+                    found.append(record.payload())
+                    if limit is not None and len(found) >= limit:
+                        break
+        return found

@@ -9,7 +9,7 @@ never allowed to fail the page it came in (one poisoned record must not break a 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,9 +43,12 @@ class Extracted:
 
 
 def _record_id(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    if type(value) is str:
+        text: str = value
+    elif isinstance(value, str | int) and not isinstance(value, bool):
+        text = str(value)
+    else:
         return None
-    text = str(value)
     return text if 0 < len(text) <= MAX_ID_CHARS else None
 
 
@@ -74,13 +77,28 @@ class RecordReader:
     def read(self, records: Sequence[Any]) -> Extracted:
         found: list[SyncedRecord] = []
         skipped = 0
+        id_of = _reader(self._id_path)
+        updated_of = None if self._updated_at_path is None else _reader(self._updated_at_path)
+        parse = self._parse
+        tombstones = self._tombstone is not None
         for record in records:
-            record_id = _record_id(get_path(record, self._id_path))
+            record_id = _record_id(id_of(record))
             if record_id is None:
                 skipped += 1
                 continue
-            updated_at = None
-            if self._updated_at_path is not None:
-                updated_at = self._parse(get_path(record, self._updated_at_path))
-            found.append(SyncedRecord(record_id, record, updated_at, self._is_tombstone(record)))
+            updated_at = None if updated_of is None else parse(updated_of(record))
+            deleted = tombstones and self._is_tombstone(record)
+            found.append(SyncedRecord(record_id, record, updated_at, deleted))
         return Extracted(found, skipped)
+
+
+def _reader(path: str) -> Callable[[Any], Any]:
+    """``get_path`` for ``path``; a top-level key read straight from a record object (the
+    common case, done for every record of every page)."""
+    if "." in path:
+        return lambda record: get_path(record, path)
+
+    def key(record: Any) -> Any:
+        return record.get(path) if type(record) is dict else get_path(record, path)
+
+    return key
