@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tether.domain.errors import ConfigurationError, TetherError
+from tether.domain.errors import TetherError
 from tether.infrastructure import Infrastructure
 from tether.lazy import lazy
 
@@ -113,21 +113,11 @@ class Container(Infrastructure):
 
     @lazy
     def sync_state(self) -> SyncStateStore:
-        from tether.ports import SyncStateStore
-
-        store = self.store
-        if not isinstance(store, SyncStateStore):
-            raise ConfigurationError("the configured store keeps no sync state")
-        return store
+        return self.store
 
     @lazy
     def sync_records(self) -> RecordStore:
-        from tether.ports import RecordStore
-
-        store = self.store
-        if not isinstance(store, RecordStore):
-            raise ConfigurationError("the configured store keeps no synced records")
-        return store
+        return self.store
 
     @lazy
     def sync_events(self) -> SyncEvents:
@@ -139,12 +129,7 @@ class Container(Infrastructure):
     def sync_lifecycle(self) -> SyncLifecycle:
         from tether.sync.lifecycle import SyncLifecycle
 
-        return SyncLifecycle(
-            state=self.sync_state,
-            records=self.sync_records,
-            tasks=lambda: self.tasks,
-            clock=self.clock,
-        )
+        return SyncLifecycle(state=self.sync_state, clock=self.clock)
 
     @lazy
     def sync_runner(self) -> SyncRunner:
@@ -501,7 +486,6 @@ class Container(Infrastructure):
         from tether.connections.service import PURGE_CREDENTIALS_TASK
         from tether.delivery.service import DELIVER_TASK
         from tether.oauth.refresh_schedule import REFRESH_TASK, SWEEP_TASK
-        from tether.sync.lifecycle import SYNC_PURGE_TASK
         from tether.sync.runner import SYNC_TASK
         from tether.sync.scheduler import SYNC_DUE_TASK
         from tether.webhooks.processing import PROCESS_WEBHOOK_TASK
@@ -516,7 +500,6 @@ class Container(Infrastructure):
             HOUSEKEEPING_TASK: self.housekeeping.run_task,
             SYNC_TASK: lambda payload: self.sync_runner.run_task(payload),
             SYNC_DUE_TASK: lambda payload: self.sync_scheduler.due_task(payload),
-            SYNC_PURGE_TASK: lambda payload: self.sync_lifecycle.purge_task(payload),
         }
 
     def dispatch_task(self, kind: str, payload: dict[str, Any]) -> None:

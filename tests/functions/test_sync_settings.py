@@ -145,3 +145,33 @@ def test_needs_reauth_pauses_the_syncs_and_a_reconnect_resumes_them(
     stack.run_tasks()
     [run] = _runs(stack, connection_id)
     assert (run["status"], run["added"]) == ("succeeded", TOTAL)
+
+
+def test_a_run_whose_task_was_lost_goes_on_when_asked_again(
+    stack: Stack, api: DatasetApi, clock: FixedClock
+) -> None:
+    from tether.domain.sync_runs import SyncRun
+
+    connection_id = stack.connect(api)
+    stack.syncs.put(f"/{connection_id}/invoices", json=DEFINITION, headers=ACME)
+    lost = SyncRun(
+        id="run_lost0000000000000000",
+        tenant_id="acme",
+        connection_id=connection_id,
+        sync="invoices",
+        full=True,
+        created_at=clock.now(),
+    )
+    assert stack.container.sync_state.start_run(lost).started  # and no task: it was lost
+
+    again = stack.syncs.post(f"/{connection_id}/invoices/run", headers=ACME)
+    assert again.status_code == 409
+    stack.run_tasks()
+    assert _runs(stack, connection_id)[0]["status"] == "queued"  # not stale yet: left alone
+
+    clock.advance(3600)
+    again = stack.syncs.post(f"/{connection_id}/invoices/run", headers=ACME)
+    assert again.get_json()["error"]["details"]["run_id"] == lost.id
+    stack.run_tasks()
+    [run] = _runs(stack, connection_id)
+    assert (run["id"], run["status"], run["added"]) == (lost.id, "succeeded", TOTAL)

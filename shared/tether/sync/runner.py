@@ -255,7 +255,11 @@ class SyncRunner:
         named: NamedSync,
         error: TetherError,
     ) -> None:
-        current = self._connections.get(principal, connection.id)
+        try:
+            current = self._connections.get(principal, connection.id)
+        except NotFound as gone:
+            self._end_failed(held, None, None, gone)
+            return
         if current.status == ConnectionStatus.NEEDS_REAUTH:
             self._pause(held, current)
             return

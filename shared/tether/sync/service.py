@@ -161,6 +161,7 @@ class SyncService:
         named = self._sync(connection, name)
         started = self._runner.start(connection, named, full=full)
         if not started.started:
+            self._runner.revive(started.run)  # a run whose task was lost goes on
             raise Conflict(
                 "a run of this sync is already going",
                 code=SYNC_RUN_ACTIVE,
