@@ -366,3 +366,17 @@ def test_the_backends_facade_serves_the_same_records(
     store.write_records(*STREAM, [_rec("via_facade")], now=T0)
     assert [r.id for r in _all(records)] == ["via_facade"]
     assert [r.id for r in _all(store)] == ["via_facade"]
+
+
+def test_the_last_cursor_is_where_later_changes_begin(records: RecordStore) -> None:
+    assert records.last_cursor(*STREAM) is None
+    records.write_records(*STREAM, [_rec("a", v=1), _rec("b", v=1)], now=T0)
+    cursor = records.last_cursor(*STREAM)
+    assert cursor is not None and cursor == records.read_changes(*STREAM).next_cursor
+    assert records.read_changes(*STREAM, cursor=cursor).records == []
+    records.write_records(*STREAM, [_rec("a", v=2), _rec("b", v=1)], now=T0)
+    page = records.read_changes(*STREAM, cursor=cursor)
+    assert [r.id for r in page.records] == ["a"]
+    assert page.next_cursor == records.last_cursor(*STREAM)
+    assert records.last_cursor("t2", "conn_1", "Invoice") is None
+    assert records.last_cursor("t1", "conn_1", "Other") is None

@@ -35,7 +35,7 @@ def test_dev_gcp_sync_end_to_end(
         server = DevServer(
             tmp_path / "data",
             port=port,
-            extra_args=("--gcp",),
+            extra_args=("--gcp", "--demo-provider-port", "0"),
             extra_env={
                 **sync_env(api, notify),
                 "GOOGLE_CLOUD_PROJECT": project,

@@ -155,12 +155,16 @@ class ChangePage:
     has_more: bool
 
 
+# One encoder for every record: ``json.dumps`` with these options builds a new one per call.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical_json(payload: Mapping[str, Any]) -> str:
     """The canonical JSON text of ``payload`` (sorted keys, compact, non-ASCII kept).
     ``ValueError``/``TypeError`` when it is not JSON (NaN, infinities, other types)."""
-    return json.dumps(
-        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _CANONICAL.encode(payload)
 
 
 def prepare_record(index: int, record: IncomingRecord) -> PreparedRecord | RecordRejection:
@@ -181,7 +185,7 @@ def prepare_record(index: int, record: IncomingRecord) -> PreparedRecord | Recor
         )
     if record.deleted:
         return PreparedRecord(record_id, "", "", deleted=True)
-    if not isinstance(record.payload, Mapping):
+    if type(record.payload) is not dict and not isinstance(record.payload, Mapping):
         return RecordRejection(index, shown, INVALID_PAYLOAD, "a record's payload is a JSON object")
     try:
         text = canonical_json(record.payload)

@@ -55,6 +55,13 @@ class RecordStore(Protocol):
         harmless."""
         ...
 
+    def last_cursor(self, tenant_id: str, connection_id: str, model: str) -> str | None:
+        """The cursor after the stream's last committed change (``None`` while it has
+        none): reading from it returns only the changes committed after this call. A sync
+        run takes it when it starts and when it ends, for where its own changes begin and
+        end, without reading them."""
+        ...
+
     def delete_unseen(
         self,
         tenant_id: str,

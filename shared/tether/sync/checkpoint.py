@@ -7,11 +7,11 @@ A run moves through three phases, each resumable where it stopped:
             ``None`` before the first), writing each page's records;
 ``delete``  a full run with ``deletes: full_refresh`` only: records the walk did not see
             become DELETED, a bounded chunk at a time;
-``tally``   the run's changes read back from the records store after ``start_cursor`` (the
-            stream's position when the run began): the exact ADDED / UPDATED / DELETED counts
-            the run reports, and the cursor after its last change. Counting what the store
-            holds, rather than adding up what each write answered, keeps the counts exact when
-            a crash makes a run write a page twice (the second write finds it unchanged).
+``tally``   only when ``recount`` (a task died holding the run, so pages it wrote after its
+            last checkpoint are written again and found unchanged): the run's changes read
+            back from the records store after ``start_cursor`` (the stream's position when the
+            run began), the exact ADDED / UPDATED / DELETED counts. Otherwise the counts are
+            ``written``, what each write answered, exact when every page was written once.
 
 ``slice`` numbers the tasks of a run: a run that is still going when its time budget is spent
 saves ``slice + 1`` and enqueues that task; a task whose slice is not the checkpoint's is a
@@ -53,6 +53,7 @@ class Checkpoint(BaseModel):
     tally_cursor: str | None = None
     written: Counts = Field(default_factory=Counts)
     tally: Counts = Field(default_factory=Counts)
+    recount: bool = False
     pages: int = 0
     skipped: int = 0
     rejected: int = 0

@@ -10,14 +10,17 @@ Each task is one slice (:mod:`tether.sync.checkpoint` says what a checkpoint hol
 2. it goes on from the checkpoint: walks pages through the connection's outbound client
    (:class:`~tether.sync.walker.PageWalker`), writing each page's records, checkpointing every
    ``checkpoint_pages`` pages; then, for a full run with ``deletes: full_refresh`` only
-   after its walk completed, marks the records it did not see DELETED; then tallies the run's
-   changes from the records store;
+   after its walk completed, marks the records it did not see DELETED; a run that took over
+   from a task that died (whose pages since its last checkpoint are walked again) then tallies
+   its changes from the records store;
 3. when its time budget (``slice_seconds``, below the function's time limit) is spent first,
    it saves the checkpoint as the next slice and enqueues that slice's task.
 
 A crash or a redeploy loses at most the pages since the last checkpoint, which the retried
-task walks again (their records are unchanged the second time, and the tally counts what the
-store holds, so nothing is counted twice or lost). A retryable failure is retried by the
+task walks again (their records are unchanged the second time, so the counts the writes
+answered would miss them: such a run counts from the store instead, nothing twice, nothing
+lost). The run's changes lie between the stream's ``last_cursor`` at its start and at its end:
+the end is the ``cursor`` of ``sync.completed``. A retryable failure is retried by the
 queue; the run counts its failed attempts, and the last one (``max_attempts``, the queue's)
 ends the run ``failed`` with ``sync.failed``, as does any failure no retry can fix. A
 connection in ``needs_reauth`` pauses the sync (``paused_reason``) and cancels the run; a
@@ -150,9 +153,10 @@ class SyncRunner:
         watermark = Watermark.from_text(stored)
         incremental = named.definition.incremental is not None and watermark.since is not None
         full = full or not incremental
-        checkpoint = Checkpoint(
-            since=None if full else watermark.since, start_cursor=watermark.cursor
+        start = self._records.last_cursor(
+            connection.tenant_id, connection.id, named.definition.model
         )
+        checkpoint = Checkpoint(since=None if full else watermark.since, start_cursor=start)
         run = SyncRun(
             id=self._ids.new("run"),
             tenant_id=connection.tenant_id,
@@ -218,6 +222,8 @@ class SyncRunner:
         now = self._clock.now()
         if checkpoint.owner is not None and checkpoint.lease_until and checkpoint.lease_until > now:
             raise RunBusy("another task is working on this run")
+        if checkpoint.owner is not None:
+            checkpoint.recount = True  # a task died holding the run: its last pages count again
         checkpoint.owner = self._ids.token(8)
         checkpoint.lease_until = now + self._limits.lease
         held = HeldRun(self._state, run, checkpoint)
@@ -301,7 +307,7 @@ class SyncRunner:
                 return
             checkpoint.phase = "tally"
             held.save()
-        if not phases.tally(held, named.definition, deadline):
+        if checkpoint.recount and not phases.tally(held, named.definition, deadline):
             self._hand_over(held)
             return
         self._end_succeeded(held, connection, named)
@@ -335,21 +341,23 @@ class SyncRunner:
         since = checkpoint.high_water or checkpoint.since
         if definition.incremental is not None and definition.updated_at_path is None:
             since = held.run.started_at or held.run.created_at
-        cursor = checkpoint.tally_cursor or checkpoint.start_cursor
+        run = held.run
+        cursor = self._records.last_cursor(run.tenant_id, run.connection_id, definition.model)
+        counts = checkpoint.tally if checkpoint.recount else checkpoint.written
         finished = held.run.model_copy(
             update={
                 "status": RunStatus.SUCCEEDED,
                 "finished_at": now,
-                "added": checkpoint.tally.added,
-                "updated": checkpoint.tally.updated,
-                "deleted": checkpoint.tally.deleted,
+                "added": counts.added,
+                "updated": counts.updated,
+                "deleted": counts.deleted,
                 "error_code": None,
                 "error_message": None,
             }
         )
 
         def record(schedule: SyncSchedule) -> None:
-            schedule.watermark = Watermark(since, cursor).to_text()
+            schedule.watermark = Watermark(since).to_text()
             schedule.last_run = finished.summary()
             if schedule.enabled:
                 schedule.next_run_at = now + self._interval(schedule, definition)

@@ -1,7 +1,6 @@
 """What a sync carries from one successful run to the next (``SyncSchedule.watermark``, opaque
 text to the store): ``since``, the incremental high-water mark (the newest updated-at a run
-saw, or, for a definition without ``updated_at_path``, when the run began), and ``cursor``,
-the records cursor after the run's last change, where the next run's tally starts."""
+saw, or, for a definition without ``updated_at_path``, when the run began)."""
 
 from __future__ import annotations
 
@@ -15,11 +14,10 @@ __all__ = ["Watermark"]
 @dataclass(frozen=True, slots=True)
 class Watermark:
     since: datetime | None = None
-    cursor: str | None = None
 
     def to_text(self) -> str:
         since = None if self.since is None else self.since.isoformat()
-        return json.dumps({"since": since, "cursor": self.cursor}, separators=(",", ":"))
+        return json.dumps({"since": since}, separators=(",", ":"))
 
     @classmethod
     def from_text(cls, text: str | None) -> Watermark:
@@ -29,10 +27,9 @@ class Watermark:
         try:
             data = json.loads(text)
             since = data.get("since")
-            cursor = data.get("cursor")
             moment = None if since is None else datetime.fromisoformat(since)
         except (ValueError, TypeError, AttributeError):
             return cls()
         if moment is not None and moment.tzinfo is None:
             return cls()
-        return cls(moment, cursor if isinstance(cursor, str) else None)
+        return cls(moment)

@@ -268,6 +268,10 @@ class FirestoreRecords:
             return self._database.optimistic(attempt, at_least=_STREAM_ATTEMPTS)
 
     # -- reads --------------------------------------------------------------------------------
+    def last_cursor(self, tenant_id: str, connection_id: str, model: str) -> str | None:
+        counter = self._stream(tenant_id, connection_id, model).get(field_paths=["last_seq"])
+        return encode_change_cursor(int(counter.get("last_seq"))) if counter.exists else None
+
     def read_changes(
         self,
         tenant_id: str,

@@ -195,6 +195,18 @@ class SqliteRecords:
             )
         return len(ids)
 
+    def last_cursor(self, tenant_id: str, connection_id: str, model: str) -> str | None:
+        row = (
+            self._database.db()
+            .execute(
+                "SELECT last_seq FROM record_streams "
+                "WHERE tenant_id = ? AND connection_id = ? AND model = ?",
+                (tenant_id, connection_id, model),
+            )
+            .fetchone()
+        )
+        return None if row is None else encode_change_cursor(int(row[0]))
+
     def read_changes(
         self,
         tenant_id: str,
