@@ -131,9 +131,14 @@ def tether(url: str, port: int, workdir: Path, store: str) -> dict[str, Any]:
         principal, CreateConnection(provider="rest_api", config=config)
     )
     service = container.sync_service
-    service.put_sync(principal, connection.id, "invoices", SyncChange(definition=DEFINITION))
+    # Off: run here by hand only, never by the scheduler's periodic task meanwhile.
+    service.put_sync(
+        principal, connection.id, "invoices", SyncChange(enabled=False, definition=DEFINITION)
+    )
     warmup = {**DEFINITION, "model": "Warmup", "request": {"path": "/warmup/cursor"}}
-    service.put_sync(principal, connection.id, "warmup", SyncChange(definition=warmup))
+    service.put_sync(
+        principal, connection.id, "warmup", SyncChange(enabled=False, definition=warmup)
+    )
     queue: Any = container.tasks
 
     def run(full: bool, name: str = "invoices") -> tuple[float, Any]:
