@@ -17,6 +17,8 @@ from flask import Request, Response
 __all__ = [
     "actions",
     "catalog",
+    "connect",
+    "connect_sessions",
     "connections",
     "fetch",
     "mcp",
@@ -79,6 +81,26 @@ def connections(request: Request) -> Response:
     from tether.api.connections import handle
 
     return handle(request, wiring.connections)
+
+
+@functions_framework.http
+def connect_sessions(request: Request) -> Response:
+    """Connect sessions: POST / (tenant) → {token, url, expires_at}; DELETE /<id>;
+    GET|DELETE /current (the session's bearer)."""
+    from tether import wiring
+    from tether.api.connect_sessions import handle
+
+    return handle(request, wiring.connect_sessions)
+
+
+@functions_framework.http
+def connect(request: Request) -> Response:
+    """The hosted Connect page (public): GET /?session=<id>#token=…, GET /connect.js,
+    /connect.css, /embed.js."""
+    from tether import wiring
+    from tether.api.connect import handle
+
+    return handle(request, wiring.connect)
 
 
 @functions_framework.http

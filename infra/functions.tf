@@ -82,6 +82,20 @@ locals {
       max_instances = 50
       access        = "public"
     }
+    connect_sessions = {
+      description   = "Connect sessions: one end user's short-lived browser access"
+      memory        = "256Mi"
+      timeout       = 30
+      max_instances = 10
+      access        = "tenant"
+    }
+    connect = {
+      description   = "The hosted Connect page and its embed script"
+      memory        = "256Mi"
+      timeout       = 30
+      max_instances = 20
+      access        = "public"
+    }
     settings = {
       description   = "The tenant's notify URL and signing secret"
       memory        = "256Mi"

@@ -26,23 +26,28 @@ locals {
     syncs           = ["firestore", "enqueue"]
     records         = ["firestore"]
     tasks           = ["firestore", "credentials", "enqueue", "oauth_clients"]
+    # sessions and their audit entries; the page reads a session's allowed origins
+    connect_sessions = ["firestore"]
+    connect          = ["firestore"]
   }
 
   function_accounts = {
-    catalog         = "tether-catalog"
-    connections     = "tether-connections"
-    oauth_start     = "tether-oauth-start"
-    oauth_callback  = "tether-oauth-callback"
-    test_connection = "tether-test-connection"
-    fetch           = "tether-fetch"
-    actions         = "tether-actions"
-    proxy           = "tether-proxy"
-    mcp             = "tether-mcp"
-    webhooks        = "tether-webhooks"
-    settings        = "tether-settings"
-    syncs           = "tether-syncs"
-    records         = "tether-records"
-    tasks           = "tether-tasks"
+    catalog          = "tether-catalog"
+    connections      = "tether-connections"
+    oauth_start      = "tether-oauth-start"
+    oauth_callback   = "tether-oauth-callback"
+    test_connection  = "tether-test-connection"
+    fetch            = "tether-fetch"
+    actions          = "tether-actions"
+    proxy            = "tether-proxy"
+    mcp              = "tether-mcp"
+    webhooks         = "tether-webhooks"
+    settings         = "tether-settings"
+    syncs            = "tether-syncs"
+    records          = "tether-records"
+    tasks            = "tether-tasks"
+    connect_sessions = "tether-connect-sessions"
+    connect          = "tether-connect"
   }
 
   credentials_condition = {

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from tether.actions.mcp_tools import McpTools
     from tether.actions.runner import ActionRunner
     from tether.adapters.local_tasks import Periodic
+    from tether.api.auth import TokenVerifier
+    from tether.connect.sessions import ConnectSessions
     from tether.connections.data_purge import ConnectionDataPurge
     from tether.connections.events import ConnectionEvents
     from tether.connections.housekeeping import Housekeeping
@@ -100,6 +102,34 @@ class Container(Infrastructure):
             check_notify_url=lambda url: self.notify_settings.check_notify_url(url),
             events=self.connection_events,
         )
+
+    @lazy
+    def connect_sessions(self) -> ConnectSessions:
+        from tether.connect.sessions import ConnectSessions
+
+        return ConnectSessions(
+            store=self.store,
+            catalog=lambda: self.catalog,
+            clock=self.clock,
+            ids=self.ids,
+            page_url=self.function_url("connect"),
+        )
+
+    @lazy
+    def frame_verifier(self) -> TokenVerifier:
+        """Every function's bearer check: the tenant's tokens, and connect session tokens
+        (which each route admits or not)."""
+        from tether.api.auth import SessionAwareVerifier
+
+        return SessionAwareVerifier(self.verifier, lambda: self.connect_sessions)
+
+    def function_url(self, name: str) -> str:
+        """Where function ``name`` answers, with a trailing slash: under the public URL, by
+        its deployed name in the cloud (``oauth-start``) and as ``tether dev`` serves it
+        (``oauth_start``) elsewhere; a path from the root when no public URL is set."""
+        s = self.settings
+        deployed = name.replace("_", "-") if s.mode == "cloud" else name
+        return f"{s.public_url or ''}/{deployed}/"
 
     @lazy
     def connection_events(self) -> ConnectionEvents:
@@ -405,7 +435,8 @@ class Container(Infrastructure):
             clock=self.clock,
             ids=self.ids,
             redirect_uri=s.callback_url,
-            allowed_return_urls=s.return_url_prefixes,
+            # The hosted connect page is Tether's own: its OAuth flows return to it.
+            allowed_return_urls=(*s.return_url_prefixes, self.function_url("connect")),
             state_ttl_seconds=s.oauth_state_ttl_seconds,
             on_tokens_stored=self._schedule_refresh,
             events=self.connection_events,

@@ -41,7 +41,7 @@ LOCK_FILE = "requirements.lock"
 ENTRY_POINTS = "functions/main.py"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip entry can carry
 _FILE_MODE = 0o100644 << 16  # a regular file, rw-r--r--
-_PACKAGE_SUFFIXES = (".py", ".yaml", ".typed")
+_PACKAGE_SUFFIXES = (".py", ".yaml", ".typed", ".html", ".js", ".css")
 _HEADER = "# Pinned from requirements.lock by `tether package`; do not edit.\n"
 
 

@@ -18,6 +18,8 @@ from tether.bootstrap import Container, get_container
 if TYPE_CHECKING:
     from tether.api import actions as actions_api
     from tether.api import catalog as catalog_api
+    from tether.api import connect as connect_api
+    from tether.api import connect_sessions as connect_sessions_api
     from tether.api import connections as connections_api
     from tether.api import fetch as fetch_api
     from tether.api import mcp as mcp_api
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = [
     "actions",
     "catalog",
+    "connect",
+    "connect_sessions",
     "connections",
     "fetch",
     "mcp",
@@ -53,7 +57,7 @@ def _frame(c: Container) -> Frame:
 
     s = c.settings
     return Frame(
-        verifier=lambda: c.verifier,
+        verifier=lambda: c.frame_verifier,
         cors_origins=s.cors_origins,
         access_log=s.access_log_enabled,
     )
@@ -87,6 +91,32 @@ def connections() -> Wired[connections_api.Services]:
     )
 
 
+def connect_sessions() -> Wired[connect_sessions_api.Services]:
+    from tether.api.connect_sessions import Services
+    from tether.api.endpoint import Wired
+
+    c = get_container()
+    return Wired(
+        _frame(c),
+        Services(sessions=lambda: c.connect_sessions, max_body_bytes=c.settings.max_body_bytes),
+    )
+
+
+def connect() -> Wired[connect_api.Services]:
+    """The hosted page and its assets; the URLs of the functions the page calls."""
+    from tether.api.connect import Services
+    from tether.api.endpoint import Wired
+
+    c = get_container()
+    return Wired(
+        _frame(c),
+        Services(
+            origins=lambda session_id: c.connect_sessions.origins(session_id),
+            function_url=c.function_url,
+        ),
+    )
+
+
 def oauth() -> Wired[oauth_api.Services]:
     """Both ``oauth_start`` and ``oauth_callback``."""
     from tether.api.endpoint import Wired
@@ -94,7 +124,12 @@ def oauth() -> Wired[oauth_api.Services]:
 
     c = get_container()
     return Wired(
-        _frame(c), Services(flow=lambda: c.oauth_flow, max_body_bytes=c.settings.max_body_bytes)
+        _frame(c),
+        Services(
+            flow=lambda: c.oauth_flow,
+            max_body_bytes=c.settings.max_body_bytes,
+            callback_url=c.settings.callback_url,
+        ),
     )
 
 

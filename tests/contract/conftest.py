@@ -18,6 +18,7 @@ from tether.adapters.sqlite import (
     SqliteAuditLog,
     SqliteConnections,
     SqliteConnectionStore,
+    SqliteConnectSessions,
     SqliteDeliveries,
     SqliteLeases,
     SqliteOAuthStates,
@@ -35,6 +36,7 @@ from tether.ports import (
     AuditLog,
     ConnectionRepository,
     ConnectionStore,
+    ConnectSessionRepository,
     DeliveryRepository,
     ExpiredRecordPurge,
     LeaseStore,
@@ -63,6 +65,7 @@ class Backend:
     connections: ConnectionRepository
     audit_log: AuditLog
     oauth_states: OAuthStateRepository
+    connect_sessions: ConnectSessionRepository
     webhook_events: WebhookEventRepository
     leases: LeaseStore
     rate_buckets: RateBuckets
@@ -83,6 +86,7 @@ def _sqlite(store: SqliteConnectionStore) -> Backend:
         connections=SqliteConnections(database),
         audit_log=SqliteAuditLog(database),
         oauth_states=SqliteOAuthStates(database),
+        connect_sessions=SqliteConnectSessions(database),
         webhook_events=SqliteWebhookEvents(database),
         leases=SqliteLeases(database),
         rate_buckets=SqliteRateBuckets(database),
@@ -105,6 +109,7 @@ def _firestore(store: FirestoreConnectionStore) -> Backend:
         connections=fs.FirestoreConnections(database),
         audit_log=fs.FirestoreAuditLog(database),
         oauth_states=fs.FirestoreOAuthStates(database),
+        connect_sessions=fs.FirestoreConnectSessions(database),
         webhook_events=fs.FirestoreWebhookEvents(database),
         leases=fs.FirestoreLeases(database),
         rate_buckets=fs.FirestoreRateBuckets(database),
@@ -148,6 +153,11 @@ def audit_log(backend: Backend) -> AuditLog:
 @pytest.fixture
 def oauth_states(backend: Backend) -> OAuthStateRepository:
     return backend.oauth_states
+
+
+@pytest.fixture
+def connect_sessions(backend: Backend) -> ConnectSessionRepository:
+    return backend.connect_sessions
 
 
 @pytest.fixture

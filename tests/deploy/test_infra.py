@@ -31,8 +31,8 @@ INFRA = ROOT / "infra"
 PROJECT = "acme-prod"
 
 # Reachable without any token: the providers' redirect, their webhooks (signature-verified)
-# and the public catalog. (The hosted Connect page joins them when it is a function.)
-PUBLIC = {"catalog", "oauth_callback", "webhooks"}
+# the public catalog and the hosted Connect page.
+PUBLIC = {"catalog", "oauth_callback", "webhooks", "connect"}
 
 
 @cache
@@ -420,6 +420,7 @@ TENANT_CALLS = [
     ("settings", "GET", "/"),
     ("syncs", "GET", "/conn_1"),
     ("records", "GET", "/conn_1/Invoice"),
+    ("connect_sessions", "POST", "/"),
 ]
 
 

@@ -23,6 +23,8 @@ from tests.functions.oauth_harness import Flow, clock, flow
 from tether.api import (
     actions,
     catalog,
+    connect,
+    connect_sessions,
     connections,
     fetch,
     mcp,
@@ -60,6 +62,8 @@ ROUTERS: dict[str, Router[Any]] = {
     "syncs": syncs.router,
     "records": records.router,
     "tasks": tasks.router,
+    "connect_sessions": connect_sessions.router,
+    "connect": connect.router,
 }
 DOCUMENT = openapi_document()
 
@@ -79,11 +83,29 @@ def test_every_route_is_documented_and_nothing_else() -> None:
     assert routes == documented
 
 
+def test_the_routes_a_connect_session_may_call_are_marked() -> None:
+    routes = {
+        (route.method.lower(), _documented_path(function, route.pattern))
+        for function, router in ROUTERS.items()
+        for route in router.routes
+        if route.sessions
+    }
+    marked = {
+        (method, path)
+        for path, item in DOCUMENT["paths"].items()
+        for method, op in item.items()
+        if op.get("x-connect-session")
+    }
+    assert routes == marked
+    assert ("get", "/settings/") not in marked
+
+
 def test_every_body_has_a_schema() -> None:
     for path, item in DOCUMENT["paths"].items():
         for method, op in item.items():
             for status, response in op["responses"].items():
-                if status not in ("204", "302"):
+                # the hosted page and its files are HTML, script and style, not JSON
+                if status not in ("204", "302") and not path.startswith("/connect/"):
                     schema = response["content"]["application/json"]["schema"]
                     assert schema["$ref"].startswith("#/components/schemas/"), (path, status)
             if method in ("post", "put", "patch") and "requestBody" not in op:

@@ -31,17 +31,20 @@ def offline_store() -> Iterator[FirestoreConnectionStore]:
 
 
 @pytest.mark.parametrize(
-    ("status", "provider", "cursor"),
-    list(itertools.product([None, "error"], [None, "xero"], [False, True])),
+    ("status", "provider", "cursor", "end_user"),
+    list(itertools.product([None, "error"], [None, "xero"], [False, True], [None, "user-a"])),
 )
 def test_every_listing_query_is_served_by_a_composite_index(
     offline_store: FirestoreConnectionStore,
     status: str | None,
     provider: str | None,
     cursor: bool,
+    end_user: str | None,
 ) -> None:
     after = encode_list_cursor(datetime(2026, 3, 1, tzinfo=UTC), "conn_1") if cursor else None
-    query = offline_store._listing_query("t1", status=status, provider=provider, cursor=after)
+    query = offline_store._listing_query(
+        "t1", status=status, provider=provider, cursor=after, end_user_id=end_user
+    )
     structured = query._to_protobuf()
 
     assert not structured.from_[0].all_descendants  # one tenant's collection
@@ -50,6 +53,7 @@ def test_every_listing_query_is_served_by_a_composite_index(
     assert set(ops.values()) == {"EQUAL"}  # no range filter: the cursor alone bounds the range
     assert set(ops) == {
         "deleted",
+        *(["end_user_id"] if end_user else []),
         *(["status"] if status else []),
         *(["provider"] if provider else []),
     }

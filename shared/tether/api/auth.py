@@ -11,6 +11,10 @@ Three verifiers, chosen by ``TETHER_AUTH``:
 
 Every token must be signed with an allowed algorithm (never ``none``), unexpired, and carry
 ``sub`` and the tenant claim (a dotted path, e.g. ``firebase.tenant``).
+
+Beside them, :class:`SessionAwareVerifier` sends connect session tokens (``csess_…``, one end
+user's browser: :mod:`tether.connect.sessions`) to their own check, never cached, so a
+revoked session stops at once.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ __all__ = [
     "CachingVerifier",
     "DevTokenVerifier",
     "JwksTokenVerifier",
+    "SessionAwareVerifier",
     "TokenVerifier",
     "bearer_token",
     "firebase_verifier",
@@ -212,6 +217,22 @@ class CachingVerifier:
                 while len(self._entries) > self._maxsize:
                     self._entries.popitem(last=False)
         return principal
+
+
+class SessionAwareVerifier:
+    """The frame's verifier: a connect session token to ``sessions`` (checked against the
+    store on every request), any other to ``tokens`` (the tenant's JWTs)."""
+
+    def __init__(self, tokens: TokenVerifier, sessions: Callable[[], TokenVerifier]) -> None:
+        self._tokens = tokens
+        self._sessions = sessions
+
+    def verify(self, token: str) -> Principal:
+        from tether.connect.tokens import is_session_token
+
+        if is_session_token(token):
+            return self._sessions().verify(token)
+        return self._tokens.verify(token)
 
 
 def token_verifier_for(

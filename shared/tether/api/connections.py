@@ -168,14 +168,16 @@ def audit(call: Call[Services]) -> Response:
 
 
 router: Router[Services] = Router()
-router.add("POST", "/", create)
-router.add("GET", "/", list_)
-router.add("GET", "/:id", get)
+# A connect session's bearer creates, reads, updates (new credentials: a reconnect) and
+# deletes its own end user's connections; the rest is the tenant's.
+router.add("POST", "/", create, sessions=True)
+router.add("GET", "/", list_, sessions=True)
+router.add("GET", "/:id", get, sessions=True)
 router.add("POST", "/:id/refresh", refresh)
 router.add("POST", "/:id/webhook/rotate", rotate_webhook)
 router.add("GET", "/:id/events", events)
-router.add("PATCH", "/:id", update)
-router.add("DELETE", "/:id", delete)
+router.add("PATCH", "/:id", update, sessions=True)
+router.add("DELETE", "/:id", delete, sessions=True)
 router.add("GET", "/:id/audit", audit)
 
 

@@ -22,7 +22,7 @@ from flask import Request, Response
 from tether.api.cors import apply_cors, is_preflight, preflight_response
 from tether.api.responses import error_response
 from tether.api.routing import Call, Router
-from tether.domain.errors import TetherError
+from tether.domain.errors import Forbidden, TetherError
 from tether.logs import secret_scope
 
 if TYPE_CHECKING:
@@ -101,6 +101,10 @@ def _serve(
                 bearer_token(request.headers.get("Authorization"))
             )
             tenant = principal.tenant_id
+            if principal.session is not None and not route.sessions:
+                raise Forbidden(
+                    "a connect session cannot use this endpoint", code="SESSION_NOT_ALLOWED"
+                )
         response = route.handler(Call(request, params, wired.services, principal))
     except TetherError as error:
         if error.http_status >= 500:

@@ -86,7 +86,8 @@ def endpoints(call: Call[Services]) -> Response:
 
 router: Router[Services] = Router()
 router.add("POST", "/:id", fetch)
-router.add("GET", "/:id/endpoints", endpoints)
+# The connect page lists a saved connection's endpoints for its end user to pick from.
+router.add("GET", "/:id/endpoints", endpoints, sessions=True)
 
 
 def handle(request: Request, wiring: Wiring[Services]) -> Response:

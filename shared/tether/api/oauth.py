@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from flask import Request, Response
 
@@ -23,10 +24,33 @@ __all__ = ["Services", "callback_router", "handle_callback", "handle_start", "st
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """What both functions' routes use: the OAuth flow, built on first use."""
+    """What both functions' routes use: the OAuth flow, built on first use, and where the
+    callback lives (``callback_url``: the browser-binding cookie is scoped to its path, and
+    marked ``Secure`` when it is https)."""
 
     flow: Callable[[], OAuthFlowService]
     max_body_bytes: int
+    callback_url: str | None = None
+
+
+def _set_binding_cookie(
+    response: Response, services: Services, name: str, value: str, max_age: int
+) -> None:
+    """The flow's browser binding (:mod:`tether.oauth.browser_binding`): sent back only to the
+    callback, never readable by scripts. ``SameSite=None`` over https so a page embedded in
+    another site's frame can still bind its flow (the callback then comes as a top-level
+    navigation); ``Lax`` over plain http (local development), where ``None`` is refused."""
+    url = urlsplit(services.callback_url or "")
+    secure = url.scheme == "https"
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=url.path or "/",
+        secure=secure,
+        httponly=True,
+        samesite="None" if secure else "Lax",
+    )
 
 
 # The callback URL carries the code and state: no Referer may leak them onward (RFC 9700).
@@ -36,7 +60,7 @@ _CALLBACK_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-stor
 def start(call: Call[Services]) -> Response:
     body = parse_body(call.request, StartOAuth, max_bytes=call.services.max_body_bytes)
     started = call.services.flow().start(call.principal, body)
-    return body_response(
+    response = body_response(
         OAuthStarted(
             authorization_url=started.authorization_url,
             state=started.state,
@@ -44,10 +68,16 @@ def start(call: Call[Services]) -> Response:
         ),
         201,
     )
+    if started.browser_binding is not None:
+        name, value, max_age = started.browser_binding
+        _set_binding_cookie(response, call.services, name, value, max_age)
+    return response
 
 
 def callback(call: Call[Services]) -> Response:
-    result = call.services.flow().callback(call.request.args.to_dict())
+    result = call.services.flow().callback(
+        call.request.args.to_dict(), cookies=call.request.cookies.to_dict()
+    )
     if result.location is None:
         message = result.message or "invalid state"
         response = body_response(
@@ -56,12 +86,15 @@ def callback(call: Call[Services]) -> Response:
     else:
         response = Response(status=302)
         response.headers["Location"] = result.location
+        if result.spent_cookie is not None:
+            url = urlsplit(call.services.callback_url or "")
+            response.delete_cookie(result.spent_cookie, path=url.path or "/")
     response.headers.update(_CALLBACK_HEADERS)
     return response
 
 
 start_router: Router[Services] = Router()
-start_router.add("POST", "/", start)
+start_router.add("POST", "/", start, sessions=True)
 callback_router: Router[Services] = Router()
 callback_router.add("GET", "/", callback, public=True)
 

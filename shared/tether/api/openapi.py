@@ -70,6 +70,8 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
         entry: dict[str, Any] = {"summary": op.summary, "security": _SECURITY[op.security]}
         if op.description:
             entry["description"] = op.description
+        if op.sessions:
+            entry["x-connect-session"] = True
         parameters = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in op.path_params
@@ -112,7 +114,13 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "The tenant's token; on operations marked "
+                    "x-connect-session, a connect session's token too",
+                },
                 "taskCaller": {
                     "type": "http",
                     "scheme": "bearer",

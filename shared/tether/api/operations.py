@@ -25,6 +25,7 @@ from tether.api.syncs import (
 )
 from tether.api.tasks import ReplayDelivery
 from tether.api.testing import ProbeOutcomeBody, ProbeUnsaved
+from tether.connect.commands import CreateConnectSession
 from tether.connections.commands import (
     CatalogQuery,
     CreateConnection,
@@ -66,6 +67,8 @@ class Operation:
     query: type[BaseModel] | None = None
     query_text: tuple[tuple[str, str], ...] = ()
     path_params: tuple[str, ...] = field(default=())
+    # A connect session's token is accepted too (for its end user's connections only).
+    sessions: bool = False
 
     def __post_init__(self) -> None:
         if not self.path_params:
@@ -106,8 +109,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "/connections/",
         "Create a connection",
         {201: s.ConnectionView},
-        (400, 401, 404, 409, 413, 415),
+        (400, 401, 403, 404, 409, 413, 415),
         request=CreateConnection,
+        sessions=True,
     ),
     Operation(
         "GET",
@@ -116,8 +120,11 @@ OPERATIONS: tuple[Operation, ...] = (
         {200: s.ConnectionList},
         (400, 401),
         query=ListConnections,
+        sessions=True,
     ),
-    Operation("GET", _CONN, "Get a connection", {200: s.ConnectionView}, (401, 404, 409)),
+    Operation(
+        "GET", _CONN, "Get a connection", {200: s.ConnectionView}, (401, 404, 409), sessions=True
+    ),
     Operation(
         "PATCH",
         _CONN,
@@ -126,6 +133,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (400, 401, 404, 409, 412, 413),
         description=_PATCH,
         request=UpdateConnection,
+        sessions=True,
     ),
     Operation(
         "DELETE",
@@ -135,6 +143,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (401, 404),
         description="A record that can no longer be read (409 RECORD_UNREADABLE on GET) is "
         "removed for good; its tokens cannot be revoked at the provider.",
+        sessions=True,
     ),
     Operation(
         "GET",
@@ -169,8 +178,12 @@ OPERATIONS: tuple[Operation, ...] = (
         "/oauth_start/",
         "Start an OAuth2 authorization (PKCE S256)",
         {201: s.OAuthStarted},
-        (400, 401, 404, 409),
+        (400, 401, 403, 404, 409),
+        description="Started with a connect session's token, the flow is bound to the browser "
+        "that started it: the answer sets a cookie on the callback's path, and the callback "
+        "refuses the flow (error=browser_mismatch) in a browser without it.",
         request=StartOAuth,
+        sessions=True,
     ),
     Operation(
         "GET",
@@ -192,8 +205,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "/test_connection/",
         "Test unsaved credentials",
         {200: ProbeOutcomeBody},
-        (400, 401, 404),
+        (400, 401, 403, 404),
         request=ProbeUnsaved,
+        sessions=True,
     ),
     Operation(
         "POST",
@@ -201,6 +215,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Test a stored connection and record the result on it",
         {200: ProbeOutcomeBody},
         (401, 404, 409),
+        sessions=True,
     ),
     Operation(
         "POST",
@@ -219,6 +234,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Endpoints of the connection's API (catalog, then OpenAPI/Swagger)",
         {200: EndpointsBody},
         (401, 404, 409),
+        sessions=True,
     ),
     Operation(
         "GET",
@@ -300,6 +316,57 @@ OPERATIONS: tuple[Operation, ...] = (
         "into one event per item, each routed by its own route value. A verified handshake "
         "(Slack's url_verification) is answered with its challenge.",
         raw_body=_RAW,
+    ),
+    Operation(
+        "POST",
+        "/connect_sessions/",
+        "Open a connect session for one end user (at most 30 minutes)",
+        {201: s.ConnectSessionCreated},
+        (400, 401, 403, 413),
+        description="The token reaches that end user's connections (create, test, reconnect, "
+        "delete, OAuth) and the providers the session allows, nothing else; an expired, "
+        "ended or forged one answers 401 SESSION_EXPIRED, SESSION_REVOKED or INVALID_SESSION.",
+        request=CreateConnectSession,
+    ),
+    Operation(
+        "GET",
+        "/connect_sessions/current",
+        "The session a connect session's token belongs to",
+        {200: s.ConnectSessionView},
+        (401, 403),
+        sessions=True,
+    ),
+    Operation(
+        "DELETE",
+        "/connect_sessions/current",
+        "End the session this token belongs to",
+        {204: "ended"},
+        (401, 403, 404),
+        sessions=True,
+    ),
+    Operation(
+        "DELETE",
+        "/connect_sessions/{id}",
+        "End one of the tenant's connect sessions",
+        {204: "ended"},
+        (401, 403, 404),
+    ),
+    Operation(
+        "GET",
+        "/connect/",
+        "The hosted Connect page (HTML); the session's token goes in the fragment",
+        {200: "the page"},
+        (),
+        security="public",
+        query_text=(("session", "the session's id: its allowed origins may frame the page"),),
+    ),
+    Operation(
+        "GET",
+        "/connect/{name}",
+        "The page's script and stylesheet, and the embed script (embed.js)",
+        {200: "the file", 304: "not modified"},
+        (404,),
+        security="public",
     ),
     Operation(
         "GET",

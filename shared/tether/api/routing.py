@@ -50,10 +50,13 @@ class Call(Generic[S]):
 
 @dataclass(frozen=True, slots=True)
 class Route(Generic[S]):
+    """``sessions``: a connect session's bearer may call it too (else only the tenant)."""
+
     method: str
     pattern: str
     handler: Callable[[Call[S]], Response]
     public: bool = False
+    sessions: bool = False
 
 
 def _rule_path(pattern: str) -> str:
@@ -81,8 +84,9 @@ class Router(Generic[S]):
         handler: Callable[[Call[S]], Response],
         *,
         public: bool = False,
+        sessions: bool = False,
     ) -> None:
-        route = Route(method.upper(), pattern, handler, public)
+        route = Route(method.upper(), pattern, handler, public, sessions)
         self._map.add(Rule(_rule_path(pattern), methods=[route.method], endpoint=route))
         self._routes.append(route)
         self._adapter = None

@@ -31,10 +31,13 @@ __all__ = [
     "AuditEntry",
     "AuditTrail",
     "Body",
+    "ConnectSessionCreated",
+    "ConnectSessionView",
     "ConnectionEvents",
     "ConnectionList",
     "ConnectionView",
     "DeliveryView",
+    "EndUserView",
     "ErrorBody",
     "ErrorDetail",
     "InboundEventView",
@@ -94,6 +97,9 @@ class StatusDetailView(Body):
     code: str
     message: str
     at: UtcTime
+    suggestion: str | None = Field(
+        default=None, description="what to do about it, when the code is a test outcome's"
+    )
 
 
 class LastTestView(Body):
@@ -140,6 +146,9 @@ class ConnectionView(Body):
     provider: str
     auth_mode: str
     display_name: str
+    end_user_id: str | None = Field(
+        description="the tenant's end user the connection belongs to (connect sessions)"
+    )
     status: ConnectionStatus
     status_detail: StatusDetailView | None
     config: dict[str, Any]
@@ -230,6 +239,31 @@ class NotifySettingsBody(Body):
 
 class RotatedNotifySecret(NotifySettingsBody):
     secret: str = Field(description="the new whsec_ signing secret, shown this once")
+
+
+class EndUserView(Body):
+    id: str
+    display_name: str | None
+
+
+class ConnectSessionView(Body):
+    """A connect session as its bearer and its tenant see it (never the token)."""
+
+    id: str = Field(pattern="^csess_")
+    end_user: EndUserView
+    allowed_providers: list[str] | None = Field(
+        description="the providers the session offers; null: the whole catalog"
+    )
+    allowed_origins: list[str]
+    expires_at: UtcTime
+
+
+class ConnectSessionCreated(ConnectSessionView):
+    """A new connect session: ``token`` is shown this once (hand it to the end user's
+    browser); ``url`` is the hosted page with the token in its fragment."""
+
+    token: str
+    url: str
 
 
 class OAuthStarted(Body):

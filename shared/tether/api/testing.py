@@ -84,8 +84,8 @@ def stored(call: Call[Services]) -> Response:
 
 
 router: Router[Services] = Router()
-router.add("POST", "/", unsaved)
-router.add("POST", "/:id", stored)
+router.add("POST", "/", unsaved, sessions=True)
+router.add("POST", "/:id", stored, sessions=True)
 
 
 def handle(request: Request, wiring: Wiring[Services]) -> Response:

@@ -46,10 +46,16 @@ def connection_view(connection: Connection, *, webhook: WebhookUrl | None = None
         provider=connection.provider,
         auth_mode=connection.auth_mode,
         display_name=connection.display_name,
+        end_user_id=connection.end_user_id,
         status=connection.status,
         status_detail=None
         if detail is None
-        else StatusDetailView(code=detail.code, message=detail.message, at=detail.at),
+        else StatusDetailView(
+            code=detail.code,
+            message=detail.message,
+            at=detail.at,
+            suggestion=_suggestion(detail.code, connection.auth_mode),
+        ),
         config=connection.config,
         metadata=connection.metadata,
         credential_hints=connection.credential_hints,
@@ -67,6 +73,18 @@ def connection_view(connection: Connection, *, webhook: WebhookUrl | None = None
         created_by=connection.created_by,
         version=connection.version,
     )
+
+
+def _suggestion(code: str, auth_mode: str) -> str | None:
+    """The advice a connection test gives for ``code``, when it is a test outcome's."""
+    # Imported here: only a connection with a status detail needs the outcomes.
+    from tether.fetch.outcomes import OutcomeCode, suggestion_for
+
+    try:
+        outcome = OutcomeCode(code)
+    except ValueError:
+        return None
+    return suggestion_for(outcome, auth_kind=auth_mode)
 
 
 def audit_view(event: AuditEvent) -> AuditEntry:

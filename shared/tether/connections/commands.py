@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from tether.domain.status import ConnectionStatus
 
 __all__ = [
+    "END_USER_ID",
     "CatalogQuery",
     "CreateConnection",
     "InputModel",
@@ -21,6 +22,8 @@ __all__ = [
 _MAX_METADATA_BYTES = 16 * 1024
 _MAX_CONFIG_BYTES = 64 * 1024
 _PROVIDER_KEY = r"^[a-z][a-z0-9_]{0,63}$"
+# A tenant's own id for one of its users: opaque to Tether, printable, bounded.
+END_USER_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@|+-]{0,199}$"
 
 
 def _bounded(value: dict[str, Any] | None, limit: int, what: str) -> dict[str, Any] | None:
@@ -55,6 +58,9 @@ class _NewConnection(InputModel):
 
 class CreateConnection(_NewConnection):
     provider: str = Field(pattern=_PROVIDER_KEY)
+    # The end user it belongs to; a connect session's bearer may omit it (its own is used)
+    # and may name no other.
+    end_user_id: str | None = Field(default=None, pattern=END_USER_ID)
 
 
 class UpdateConnection(InputModel):
@@ -87,6 +93,7 @@ class UpdateConnection(InputModel):
 class ListConnections(InputModel):
     status: ConnectionStatus | None = None
     provider: str | None = Field(default=None, pattern=_PROVIDER_KEY)
+    end_user_id: str | None = Field(default=None, pattern=END_USER_ID)
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=512)
 

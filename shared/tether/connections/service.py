@@ -32,8 +32,10 @@ from tether.connections.masking import credential_hints
 from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock
 from tether.domain.compare_and_set import compare_and_set
+from tether.domain.connect_scope import check_provider, check_reach, end_user_of
 from tether.domain.errors import (
     Conflict,
+    Forbidden,
     InvalidRequest,
     NotFound,
     PreconditionFailed,
@@ -162,14 +164,21 @@ class ConnectionService:
 
     # -- queries ----------------------------------------------------------------------------
     def get(self, principal: Principal, connection_id: str) -> Connection:
+        """The tenant's connection; a connect session reaches its own end user's only."""
         connection = self._store.get_connection(principal.tenant_id, connection_id)
         if connection is None:
             raise NotFound("no such connection", code="CONNECTION_NOT_FOUND")
+        check_reach(principal, connection.end_user_id)
         return connection
 
     def list_connections(self, principal: Principal, query: ListConnections) -> Page[Connection]:
+        """A connect session lists its own end user's connections, whatever it asks for."""
+        end_user = end_user_of(principal)
+        if end_user is not None and query.end_user_id not in (None, end_user):
+            return Page(items=[])
         return self._store.list_connections(
             principal.tenant_id,
+            end_user_id=end_user or query.end_user_id,
             status=query.status.value if query.status else None,
             provider=query.provider,
             limit=query.limit,
@@ -189,12 +198,20 @@ class ConnectionService:
         webhook: WebhookInfo | None = None,
     ) -> Connection:
         remember_secrets(request.credentials)
+        end_user = end_user_of(principal)
+        if end_user is not None and request.end_user_id not in (None, end_user):
+            raise Forbidden(
+                "a connect session creates connections of its own end user only",
+                code="END_USER_NOT_ALLOWED",
+            )
+        check_provider(principal, request.provider)
         provider = self.check_new(request)
         now = self._clock.now()
         connection_id = self._ids.new("conn")
         connection = Connection(
             id=connection_id,
             tenant_id=principal.tenant_id,
+            end_user_id=end_user or request.end_user_id,
             provider=provider.key,
             auth_mode=provider.auth_mode,
             display_name=request.display_name or provider.display_name,

@@ -9,11 +9,13 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tether.domain.connect_scope import ConnectScope
 from tether.domain.status import ConnectionStatus
 
 __all__ = [
     "AuditAction",
     "AuditEvent",
+    "ConnectSession",
     "Connection",
     "CredentialRef",
     "Delivery",
@@ -40,11 +42,14 @@ class _Record(BaseModel):
 
 
 class Principal(_Record):
-    """Who is calling: always taken from a verified token, never from the request."""
+    """Who is calling: always taken from a verified token, never from the request.
+    ``session``: set when the token is a connect session's (one end user's browser), whose
+    reach :mod:`tether.domain.connect_scope` checks."""
 
     tenant_id: str
     user_id: str
     claims: dict[str, Any] = Field(default_factory=dict, repr=False)
+    session: ConnectScope | None = None
 
 
 class CredentialRef(_Record):
@@ -90,6 +95,9 @@ class Connection(_Record):
     provider: str
     auth_mode: str
     display_name: str
+    # The tenant's end user the connection belongs to (the tenant's own id for them), set by a
+    # connect session or by the tenant at creation; ``None``: the tenant's own connection.
+    end_user_id: str | None = None
     status: ConnectionStatus = ConnectionStatus.PENDING
     status_detail: StatusDetail | None = None
     config: dict[str, Any] = Field(default_factory=dict)
@@ -178,6 +186,24 @@ class WebhookEvent(_Record):
     headers: dict[str, str] = Field(default_factory=dict)
     body: str = Field(default="", repr=False)
     detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class ConnectSession(_Record):
+    """A connect session: one end user's short-lived access from a browser. Stored under its
+    ``id``; the token is ``<id>.<secret>`` and only the secret's SHA-256 is kept
+    (``secret_hash``), so a read of the store yields no usable token."""
+
+    id: str
+    tenant_id: str
+    secret_hash: str = Field(repr=False)
+    end_user_id: str
+    end_user_display_name: str | None = None
+    allowed_providers: list[str] | None = None
+    allowed_origins: list[str] = Field(default_factory=list)
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
 
 
 class Lease(_Record):

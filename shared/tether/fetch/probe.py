@@ -71,6 +71,7 @@ from tether.catalog.issued_modes import ISSUED_TOKEN_MODES
 from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock
 from tether.domain.compare_and_set import Contended, compare_and_set
+from tether.domain.connect_scope import check_provider
 from tether.domain.errors import InvalidRequest, TetherError
 from tether.domain.ids import IdGenerator
 from tether.domain.models import AuditAction, Connection, LastTest, Principal, StatusDetail
@@ -245,7 +246,9 @@ class ConnectionProber:
         config: Mapping[str, Any],
     ) -> ProbeOutcome:
         """Test a connection before it is saved. Unknown provider: ``NotFound``; invalid
-        config or credentials: an ``INVALID_CONFIG`` outcome."""
+        config or credentials: an ``INVALID_CONFIG`` outcome; a provider a connect session
+        does not offer: ``Forbidden``."""
+        check_provider(principal, provider_key)
         provider = self._catalog().get(provider_key)
         for value in _string_values(credentials):
             register_secret(value)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -48,6 +48,7 @@ from tether.crypto.purposes import OAUTH_STATE_PURPOSE
 from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock
 from tether.domain.compare_and_set import compare_and_set
+from tether.domain.connect_scope import check_provider, check_reach, end_user_of
 from tether.domain.errors import (
     ConfigurationError,
     Conflict,
@@ -65,6 +66,7 @@ from tether.domain.models import (
 )
 from tether.domain.status import ConnectionStatus, check_transition
 from tether.logs import register_secret
+from tether.oauth import browser_binding
 from tether.oauth.authorize import authorization_url, new_state, state_hash
 from tether.oauth.clients import OAuthClients, requested_scopes, with_offline_access
 from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
@@ -106,9 +108,14 @@ class CodeExchanger(Protocol):
 
 @dataclass(frozen=True)
 class StartedOAuth:
+    """``browser_binding``: for a flow bound to the browser that started it, the cookie
+    (name, value, max age in seconds) the answer to the start sets (see
+    :mod:`tether.oauth.browser_binding`)."""
+
     authorization_url: str
     state: str
     expires_at: datetime
+    browser_binding: tuple[str, str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,8 @@ class OAuthCallbackResult:
     connection_id: str | None = None
     error: str | None = None
     message: str | None = None
+    # The browser-binding cookie of the flow, spent: the answer clears it.
+    spent_cookie: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,11 +231,13 @@ class OAuthFlowService:
             existing = self._store.get_connection(principal.tenant_id, request.connection_id)
             if existing is None:
                 raise NotFound("no such connection", code="CONNECTION_NOT_FOUND")
+            check_reach(principal, existing.end_user_id)
             provider = self._catalog().get(existing.provider)
             config = dict(existing.config)
             credentials = payload_of(self._secrets, self._store, existing)[0]
             scopes = request.scopes or list(existing.scopes)
         else:
+            check_provider(principal, request.provider or "")
             provider = self._catalog().get(request.provider or "")
             config = provider.config_with_defaults(request.config)
             credentials = dict(request.credentials)
@@ -262,6 +273,8 @@ class OAuthFlowService:
             purpose=STATE_PURPOSE,
         )
         expires_at = now + self._ttl
+        # A browser (a connect session's page) is bound to the flow it starts.
+        binder = browser_binding.new_binder() if principal.session is not None else None
         self._store.create_oauth_state(
             OAuthState(
                 state_hash=hashed,
@@ -281,6 +294,9 @@ class OAuthFlowService:
                     "config": config if existing is None else {},
                     "metadata": dict(request.metadata),
                     "scopes": scopes,
+                    "end_user_id": end_user_of(principal)
+                    or (existing.end_user_id if existing is not None else None),
+                    "binding": None if binder is None else browser_binding.binder_hash(binder),
                 },
             )
         )
@@ -298,10 +314,30 @@ class OAuthFlowService:
             scopes=scopes,
             code_challenge=s256_challenge(verifier) if verifier else None,
         )
-        return StartedOAuth(authorization_url=url, state=state, expires_at=expires_at)
+        return StartedOAuth(
+            authorization_url=url,
+            state=state,
+            expires_at=expires_at,
+            browser_binding=None
+            if binder is None
+            else (browser_binding.cookie_name(hashed), binder, int(self._ttl.total_seconds())),
+        )
 
     # -- callback ---------------------------------------------------------------------------
-    def callback(self, query: Mapping[str, str]) -> OAuthCallbackResult:
+    def callback(
+        self, query: Mapping[str, str], cookies: Mapping[str, str] | None = None
+    ) -> OAuthCallbackResult:
+        """``cookies``: the browser's, for a flow bound to the browser that started it."""
+        result = self._callback(query, cookies or {})
+        if result.location is None:
+            return result
+        raw_state = query.get("state", "")
+        name = browser_binding.cookie_name(state_hash(raw_state))
+        return replace(result, spent_cookie=name) if name in (cookies or {}) else result
+
+    def _callback(
+        self, query: Mapping[str, str], cookies: Mapping[str, str]
+    ) -> OAuthCallbackResult:
         raw_state = query.get("state", "")
         if not raw_state or len(raw_state) > 512:
             return OAuthCallbackResult(None, error="invalid_state", message="missing state")
@@ -314,6 +350,7 @@ class OAuthFlowService:
         return_to = str(state.data.get("return_to") or "")
         principal = Principal(tenant_id=state.tenant_id, user_id=state.user_id)
         try:
+            _check_browser(state, cookies)
             connection = self._complete(state, principal, query, now)
         except _Abort as abort:
             return self._refused(state, principal, return_to, abort)
@@ -500,6 +537,7 @@ class OAuthFlowService:
             provider=provider.key,
             auth_mode=provider.auth_mode,
             display_name=str(state.data.get("display_name") or provider.display_name),
+            end_user_id=state.data.get("end_user_id"),
             status=ConnectionStatus.ACTIVE,
             config=grant.config,
             metadata=dict(state.data.get("metadata") or {}),
@@ -571,6 +609,19 @@ class OAuthFlowService:
     ) -> None:
         """An entry on its own: a start or a refusal changes no connection."""
         self._store.append_audit(self._entry(principal, connection_id, action, **detail))
+
+
+def _check_browser(state: OAuthState, cookies: Mapping[str, str]) -> None:
+    """A flow bound to a browser completes only in that browser (its binding cookie)."""
+    expected = state.data.get("binding")
+    if not expected:
+        return
+    presented = cookies.get(browser_binding.cookie_name(state.state_hash))
+    if not browser_binding.matches(str(expected), presented):
+        raise _Abort(
+            "browser_mismatch",
+            "this sign-in was started in another browser; start it again here",
+        )
 
 
 def _check_issuer(expected: object, sent: str | None, *, required: bool = True) -> None:

@@ -9,6 +9,7 @@ against emulators.
 :class:`ConnectionRepository`   connection records, their scans and lookups
 :class:`AuditLog`               the audit trail (changes write theirs with the change)
 :class:`OAuthStateRepository`   single-use OAuth states
+:class:`ConnectSessionRepository` end users' short-lived browser sessions
 :class:`WebhookEventRepository` inbound webhook events, deduplicated
 :class:`LeaseStore`             named leases across instances
 :class:`RateBuckets`            token buckets of the shared outbound rate limit
@@ -25,6 +26,7 @@ against emulators.
 """
 
 from tether.ports.audit import AuditLog
+from tether.ports.connect_sessions import ConnectSessionRepository
 from tether.ports.connection_store import ConnectionStore
 from tether.ports.connections import ConnectionRepository
 from tether.ports.deliveries import DeliveryRepository
@@ -42,6 +44,7 @@ from tether.ports.webhook_events import WebhookEventRepository
 
 __all__ = [
     "AuditLog",
+    "ConnectSessionRepository",
     "ConnectionRepository",
     "ConnectionStore",
     "DeliveryRepository",

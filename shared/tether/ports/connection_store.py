@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from tether.ports.audit import AuditLog
+from tether.ports.connect_sessions import ConnectSessionRepository
 from tether.ports.connections import ConnectionRepository
 from tether.ports.deliveries import DeliveryRepository
 from tether.ports.leases import LeaseStore
@@ -34,6 +35,7 @@ class ConnectionStore(
     RecordStore,
     SyncStateStore,
     ExpiredRecordPurge,
+    ConnectSessionRepository,
     Protocol,
 ):
     """The record ports of one backend together. No capability depends on this whole: each

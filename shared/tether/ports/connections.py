@@ -57,10 +57,12 @@ class ConnectionRepository(Protocol):
         *,
         status: str | None = None,
         provider: str | None = None,
+        end_user_id: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Connection]:
-        """The tenant's live records (of ``status`` and ``provider`` when given), newest
+        """The tenant's live records (of ``end_user_id``, ``status`` and ``provider`` when
+        given; a connection's end user is fixed at its creation), newest
         ``created_at`` first (ties: a fixed order of the backend's choosing, so pages neither
         skip nor repeat them), at most ``limit`` a page; ``cursor`` is opaque and comes from
         a previous page (a malformed one is :class:`~tether.domain.errors.InvalidRequest`,

@@ -13,7 +13,8 @@ __all__ = ["ExpiredRecordPurge"]
 class ExpiredRecordPurge(Protocol):
     def purge_expired(self, *, now: datetime) -> int:
         """Delete what has outlived its time at ``now`` and return how many.
-        OAuth states (used or not), webhook events and leases past their ``expires_at``;
+        OAuth states (used or not), webhook events, leases and connect sessions past their
+        ``expires_at``;
         deliveries (by ``created_at``) and audit entries (by ``at``) older than the store's
         :class:`~tether.domain.retention.Retention`; synced records DELETED longer ago than
         its ``deleted_records`` (never, when that is ``None``: the default keeps them); rate

@@ -4,6 +4,7 @@ Importing this package imports the Firestore client library: import it only wher
 Firestore store is chosen."""
 
 from tether.adapters.firestore.audit import FirestoreAuditLog
+from tether.adapters.firestore.connect_sessions import FirestoreConnectSessions
 from tether.adapters.firestore.connections import FirestoreConnections
 from tether.adapters.firestore.deliveries import FirestoreDeliveries
 from tether.adapters.firestore.documents import FirestoreDatabase, firestore_client
@@ -19,6 +20,7 @@ from tether.adapters.firestore.webhook_events import FirestoreWebhookEvents
 
 __all__ = [
     "FirestoreAuditLog",
+    "FirestoreConnectSessions",
     "FirestoreConnectionStore",
     "FirestoreConnections",
     "FirestoreDatabase",

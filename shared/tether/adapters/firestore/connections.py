@@ -64,6 +64,7 @@ class FirestoreConnections(AuditedWrites):
             "tenant_id": connection.tenant_id,
             "id": connection.id,
             "provider": connection.provider,
+            "end_user_id": connection.end_user_id,
             "status": connection.status.value,
             "deleted": connection.deleted_at is not None,
             "created_at": aware(connection.created_at),
@@ -114,7 +115,13 @@ class FirestoreConnections(AuditedWrites):
         return decode_one(Connection, stored_json(snapshot), record_id=connection_id)
 
     def _listing_query(
-        self, tenant_id: str, *, status: str | None, provider: str | None, cursor: str | None
+        self,
+        tenant_id: str,
+        *,
+        status: str | None,
+        provider: str | None,
+        cursor: str | None,
+        end_user_id: str | None = None,
     ) -> firestore.Query:
         """A tenant's live connections, newest first, from the cursor on: equality on
         ``deleted`` and each filter given, ordered by ``created_at`` then ``id``. Each filter
@@ -126,6 +133,8 @@ class FirestoreConnections(AuditedWrites):
             .collection(CONNECTIONS)
             .where(filter=FieldFilter("deleted", "==", False))
         )
+        if end_user_id is not None:
+            query = query.where(filter=FieldFilter("end_user_id", "==", end_user_id))
         if status is not None:
             query = query.where(filter=FieldFilter("status", "==", status))
         if provider is not None:
@@ -142,12 +151,15 @@ class FirestoreConnections(AuditedWrites):
         *,
         status: str | None = None,
         provider: str | None = None,
+        end_user_id: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Connection]:
         if limit < 1:
             raise InvalidRequest("limit must be at least 1")
-        query = self._listing_query(tenant_id, status=status, provider=provider, cursor=cursor)
+        query = self._listing_query(
+            tenant_id, status=status, provider=provider, cursor=cursor, end_user_id=end_user_id
+        )
         query = query.select(["record", "created_at", "id"]).limit(limit + 1)
         with backend():
             snapshots = list(query.stream())

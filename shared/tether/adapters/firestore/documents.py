@@ -33,6 +33,7 @@ from tether.domain.models import Page
 __all__ = [
     "AUDIT",
     "CONNECTIONS",
+    "CONNECT_SESSIONS",
     "DELIVERIES",
     "DESC",
     "DOCUMENT_NAME",
@@ -66,6 +67,7 @@ AUDIT = "audit"
 WEBHOOK_TOKENS = "webhook_tokens"
 WEBHOOK_ROUTES = "webhook_routes"
 OAUTH_STATES = "oauth_states"
+CONNECT_SESSIONS = "connect_sessions"
 WEBHOOK_EVENTS = "webhook_events"
 LEASES = "leases"
 RATE_BUCKETS = "rate_buckets"

@@ -11,6 +11,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from tether.adapters.firestore.documents import (
     AUDIT,
+    CONNECT_SESSIONS,
     DELIVERIES,
     LEASES,
     OAUTH_STATES,
@@ -33,9 +34,9 @@ class FirestorePurge:
         self._database = database
 
     def purge_expired(self, *, now: datetime) -> int:
-        """Delete expired OAuth states, webhook events, leases, deliveries, audit entries and
-        synced records deleted at the source (which carry ``expires_at`` only when a
-        retention of deleted records is set). The TTL policies do the same lazily in
+        """Delete expired OAuth states, webhook events, leases, connect sessions, deliveries,
+        audit entries and synced records deleted at the source (which carry ``expires_at``
+        only when a retention of deleted records is set). The TTL policies do the same lazily in
         production; deliveries, audit entries and records are found across tenants by
         collection-group queries. A document changed since the query
         saw it is left alone: a lease taken again must not be deleted under its new owner.
@@ -49,6 +50,7 @@ class FirestorePurge:
                 self._database.client.collection(OAUTH_STATES),
                 self._database.client.collection(WEBHOOK_EVENTS),
                 self._database.client.collection(LEASES),
+                self._database.client.collection(CONNECT_SESSIONS),
                 self._database.client.collection_group(DELIVERIES),
                 self._database.client.collection_group(AUDIT),
                 self._database.client.collection_group(RECORDS),

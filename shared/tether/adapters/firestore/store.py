@@ -2,16 +2,18 @@
 :class:`~tether.ports.ConnectionStore`), and the layout all of them share.
 
 The facade holds nothing of its own: it is the repositories of this package
-(:mod:`.connections`, :mod:`.audit`, :mod:`.oauth_states`, :mod:`.webhook_events`,
+(:mod:`.connections`, :mod:`.audit`, :mod:`.oauth_states`, :mod:`.connect_sessions`,
+:mod:`.webhook_events`,
 :mod:`.leases`, :mod:`.rate_buckets`, :mod:`.tenant_settings`, :mod:`.deliveries`,
 :mod:`.records`, :mod:`.sync_state`, :mod:`.purge`) over one
 :class:`~.documents.FirestoreDatabase`; a change and its audit entries are still one batch.
 
 Layout (paths relative to the database; ``<t>`` etc. are :func:`~.paths.doc_id` of the id)::
 
-    tenants/<t>/connections/<connection id>   record + tenant_id, id, provider, status,
-                                              deleted, created_at, version, webhook_token_hash,
-                                              token_expires_at, webhook_route_key
+    tenants/<t>/connections/<connection id>   record + tenant_id, id, provider, end_user_id,
+                                              status, deleted, created_at, version,
+                                              webhook_token_hash, token_expires_at,
+                                              webhook_route_key
     tenants/<t>/audit/<event id>              record + id, connection_id, at, expires_at (TTL)
     tenants/<t>/settings/current              record + version          (tenant settings)
     tenants/<t>/deliveries/<event id>         record + id, connection_id, created_at,
@@ -35,6 +37,7 @@ Layout (paths relative to the database; ``<t>`` etc. are :func:`~.paths.doc_id` 
     webhook_tokens/<token hash>               tenant_id, connection_id  (lookup, unique)
     webhook_routes/<sha256(provider NUL route)> tenant_id, connection_id (lookup, unique)
     oauth_states/<state hash>                 record + expires_at       (TTL)
+    connect_sessions/<session id>             record + tenant_id, expires_at (TTL)
     webhook_events/<sha256(provider NUL key)> record + provider, expires_at (TTL),
                                               tenant_id, connection_id, received_at, summary
     leases/<name>                             name, owner, expires_at   (TTL)
@@ -90,7 +93,8 @@ Why this shape:
   ``deleted`` and the filters, ordered by ``created_at`` then ``id``, both descending; the
   cursor is the last item's pair, given to ``start_after``. Each of the four filter
   combinations has its composite ``COLLECTION`` index in the indexes file, so a page reads
-  its own entries only, at any depth.
+  its own entries only, at any depth. An end user's listing (``end_user_id``) adds that
+  equality first, with its own four indexes.
 - ``scan_connections`` is a collection-group query over ``connections`` ordered by document
   name (ascending, served by the built-in index); its cursor is the last document's path.
   ``scan_tenant_settings`` (a collection-group query over ``settings``) and
@@ -161,6 +165,7 @@ from __future__ import annotations
 from google.cloud import firestore
 
 from tether.adapters.firestore.audit import FirestoreAuditLog
+from tether.adapters.firestore.connect_sessions import FirestoreConnectSessions
 from tether.adapters.firestore.connections import FirestoreConnections
 from tether.adapters.firestore.deliveries import FirestoreDeliveries
 from tether.adapters.firestore.documents import FirestoreDatabase, firestore_client
@@ -181,6 +186,7 @@ class FirestoreConnectionStore(
     FirestoreConnections,
     FirestoreAuditLog,
     FirestoreOAuthStates,
+    FirestoreConnectSessions,
     FirestoreWebhookEvents,
     FirestoreLeases,
     FirestoreRateBuckets,

@@ -2,6 +2,7 @@
 :class:`SqliteDatabase`, and :class:`SqliteConnectionStore`, all of them as one object."""
 
 from tether.adapters.sqlite.audit import SqliteAuditLog
+from tether.adapters.sqlite.connect_sessions import SqliteConnectSessions
 from tether.adapters.sqlite.connections import SqliteConnections
 from tether.adapters.sqlite.database import SqliteDatabase
 from tether.adapters.sqlite.deliveries import SqliteDeliveries
@@ -17,6 +18,7 @@ from tether.adapters.sqlite.webhook_events import SqliteWebhookEvents
 
 __all__ = [
     "SqliteAuditLog",
+    "SqliteConnectSessions",
     "SqliteConnectionStore",
     "SqliteConnections",
     "SqliteDatabase",

@@ -78,18 +78,21 @@ _EXPIRING_SQL = (
 _EXPIRING_AFTER = " AND (token_expires_at, id) > (?, ?)"
 
 
-def listing_sql(*, status: bool, provider: bool, after: bool) -> str:
+def listing_sql(*, status: bool, provider: bool, after: bool, end_user: bool = False) -> str:
     """The query of one page of a tenant's live connections, newest first; parameters: the
-    tenant, the status and provider when filtered, the cursor's ``(created_at, id)`` when
-    ``after``, the row limit.
+    tenant, the end user, status and provider when filtered, the cursor's ``(created_at, id)``
+    when ``after``, the row limit.
 
     The cursor is a row-value comparison, which SQLite turns into the start of a range of
     the index (an ``OR`` of the two halves cannot be, and makes a page deep in the listing
     read every row before it). Each filter combination has an index (``connections_by_tenant``
     of schema step 1, the three partial ones of step 7) whose equality columns are exactly
     the filters, followed by the sort order, so a page reads ``limit + 1`` index entries at
-    any depth and needs no sort."""
+    any depth and needs no sort. An end user's listing is served by ``connections_by_end_user``
+    (step 12), status and provider then filtering its few rows."""
     sql = "SELECT doc, created_at, id FROM connections WHERE tenant_id = ? AND deleted = 0"
+    if end_user:
+        sql += " AND end_user_id = ?"
     if status:
         sql += " AND status = ?"
     if provider:
@@ -123,13 +126,14 @@ class SqliteConnections(AuditedWrites):
         try:
             with self._database.write() as db:
                 db.execute(
-                    "INSERT INTO connections (id, tenant_id, created_at, provider, status, "
-                    "version, deleted, webhook_token_hash, token_expires_at, webhook_route, doc) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO connections (id, tenant_id, created_at, end_user_id, provider, "
+                    "status, version, deleted, webhook_token_hash, token_expires_at, "
+                    "webhook_route, doc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         connection.id,
                         connection.tenant_id,
                         format_time(connection.created_at),
+                        connection.end_user_id,
                         *_changing_columns(connection),
                     ),
                 )
@@ -160,18 +164,22 @@ class SqliteConnections(AuditedWrites):
         *,
         status: str | None = None,
         provider: str | None = None,
+        end_user_id: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Connection]:
         if limit < 1:
             raise InvalidRequest("limit must be at least 1")
         args: list[object] = [tenant_id]
-        args += [value for value in (status, provider) if value is not None]
+        args += [value for value in (end_user_id, status, provider) if value is not None]
         if cursor is not None:
             args += _decode_cursor(cursor)
         args.append(limit + 1)
         sql = listing_sql(
-            status=status is not None, provider=provider is not None, after=cursor is not None
+            status=status is not None,
+            provider=provider is not None,
+            after=cursor is not None,
+            end_user=end_user_id is not None,
         )
         rows = self._database.db().execute(sql, args).fetchall()
         return _page(rows, limit)

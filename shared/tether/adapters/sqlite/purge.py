@@ -34,6 +34,7 @@ class SqlitePurge:
             ("oauth_states", "expires_at", cutoff),
             ("webhook_events", "expires_at", cutoff),
             ("leases", "expires_at", cutoff),
+            ("connect_sessions", "expires_at", cutoff),
             ("rate_buckets", "expires_at", cutoff),
             ("deliveries", "created_at", format_time(now - self._retention.deliveries)),
             ("audit", "at", format_time(now - self._retention.audit)),

@@ -248,6 +248,22 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (tenant_id, key)
     ) WITHOUT ROWID;
     """,
+    # 13: connect sessions (one end user's short-lived browser access; the record holds the
+    # hash of the token's secret), and the end user a connection belongs to, filled from the
+    # stored records, with the index of a tenant's live connections of one end user
+    """
+    CREATE TABLE connect_sessions (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX connect_sessions_by_expiry ON connect_sessions (expires_at);
+    ALTER TABLE connections ADD COLUMN end_user_id TEXT;
+    UPDATE connections SET end_user_id = json_extract(doc, '$.end_user_id');
+    CREATE INDEX connections_by_end_user ON connections
+        (tenant_id, end_user_id, created_at DESC, id DESC) WHERE deleted = 0;
+    """,
 )
 
 

@@ -3,7 +3,8 @@ a :class:`~tether.ports.ConnectionStore`): what the composition root builds for
 ``TETHER_STORE=sqlite``.
 
 The facade holds nothing of its own: it is the repositories of this package
-(:mod:`.connections`, :mod:`.audit`, :mod:`.oauth_states`, :mod:`.webhook_events`,
+(:mod:`.connections`, :mod:`.audit`, :mod:`.oauth_states`, :mod:`.connect_sessions`,
+:mod:`.webhook_events`,
 :mod:`.leases`, :mod:`.rate_buckets`, :mod:`.tenant_settings`, :mod:`.deliveries`,
 :mod:`.records`, :mod:`.sync_state`, :mod:`.purge`) over one shared
 :class:`~.database.SqliteDatabase`, so a change and its audit entries still commit in one
@@ -15,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tether.adapters.sqlite.audit import SqliteAuditLog
+from tether.adapters.sqlite.connect_sessions import SqliteConnectSessions
 from tether.adapters.sqlite.connections import SqliteConnections
 from tether.adapters.sqlite.database import SqliteDatabase
 from tether.adapters.sqlite.deliveries import SqliteDeliveries
@@ -35,6 +37,7 @@ class SqliteConnectionStore(
     SqliteConnections,
     SqliteAuditLog,
     SqliteOAuthStates,
+    SqliteConnectSessions,
     SqliteWebhookEvents,
     SqliteLeases,
     SqliteRateBuckets,
