@@ -59,7 +59,8 @@ REQUESTS: dict[str, tuple[str, str, object, bool, int]] = {
     "syncs": ("GET", "/conn_missing", None, True, 404),
     "records": ("GET", "/conn_missing/Invoice", None, True, 404),
     "webhooks": ("POST", "/no-such-token", {}, False, 404),
-    "connect": ("GET", "/", None, False, 200),
+    # (its page is HTML; a file it does not serve answers the JSON error every function does)
+    "connect": ("GET", "/no-such-file.js", None, False, 404),
     "connect_sessions": ("DELETE", "/csess_missing000", None, True, 404),
     # Deployed, `tasks` takes Google-signed OIDC tokens only.
     "tasks": ("POST", "/sweep", None, False, 401),
