@@ -10,7 +10,7 @@ BUNDLE ?= dist/tether-functions.zip
 CHECKOV_VENV := $(VENV)/checkov
 CHECKOV := checkov==3.3.30
 
-BENCHES := backends oauth fetch webhooks listing keyring soak housekeeping json issued_tokens actions sync
+BENCHES := backends oauth fetch webhooks listing keyring soak housekeeping json issued_tokens actions sync connect
 
 .PHONY: install dev test lint bench $(addprefix bench-,$(BENCHES)) clean lock package
 

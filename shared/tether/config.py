@@ -151,6 +151,9 @@ class Settings(BaseModel):
     # JSON {provider: {config property: default}}: a deployment's own defaults for catalog
     # config (`tether dev` points the `demo` entry at its demo provider's address).
     catalog_config_defaults: Json[dict[str, dict[str, Any]]] | None = None
+    # JSON {provider: API base URL}: a provider's API answered elsewhere, for tests and the
+    # demo only (a local stand-in for Stripe, reached through the egress allowlist).
+    catalog_api_base_urls: Json[dict[str, str]] | None = None
     # Default proactive rate limit per connection (a connection's config or the catalog wins).
     rate_limit_per_minute: int = Field(default=60, ge=1, le=100_000)
     rate_limit_burst: int = Field(default=10, ge=1, le=10_000)

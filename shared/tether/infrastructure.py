@@ -118,8 +118,13 @@ class Infrastructure:
     def catalog(self) -> Catalog:
         from tether.catalog import load_catalog
 
-        defaults = self.settings.catalog_config_defaults
-        return load_catalog().with_config_defaults(defaults) if defaults else load_catalog()
+        s = self.settings
+        catalog = load_catalog()
+        if s.catalog_config_defaults:
+            catalog = catalog.with_config_defaults(s.catalog_config_defaults)
+        if s.catalog_api_base_urls:
+            catalog = catalog.with_api_base_urls(s.catalog_api_base_urls)
+        return catalog
 
     # -- outbound HTTP ----------------------------------------------------------------------
     @lazy

@@ -546,3 +546,14 @@ def test_other_issuers_are_refused(issuer: str) -> None:
 def test_the_demo_entry_declares_its_issuer_over_its_address(catalog: Catalog) -> None:
     demo = catalog.get("demo")
     assert isinstance(demo.auth, OAuth2Auth) and demo.auth.issuer == "{base_url}"
+
+
+def test_a_deployment_may_point_a_provider_at_a_stand_in() -> None:
+    from tether.catalog import load_catalog
+    from tether.domain.errors import ConfigurationError
+
+    catalog = load_catalog().with_api_base_urls({"stripe": "http://127.0.0.1:9/v1"})
+    assert catalog.get("stripe").api_base_url == "http://127.0.0.1:9/v1"
+    assert catalog.get("xero").api_base_url == load_catalog().get("xero").api_base_url
+    with pytest.raises(ConfigurationError):
+        load_catalog().with_api_base_urls({"no_such_provider": "http://127.0.0.1:9"})

@@ -178,6 +178,25 @@ class Catalog:
         }
         return Catalog.deferred(loaders)
 
+    def with_api_base_urls(self, urls: Mapping[str, str]) -> Catalog:
+        """A copy whose providers named in ``urls`` call their API there (a stand-in for
+        tests and the demo). An unknown provider is a :class:`ConfigurationError`, at
+        start-up."""
+        changed: dict[str, Provider] = {}
+        for key, url in urls.items():
+            if key not in self:
+                raise ConfigurationError(
+                    f"API base URLs name an unknown provider ({key})", code="CATALOG_INVALID"
+                )
+            changed[key] = self.get(key).model_copy(update={"api_base_url": url})
+        loaders: dict[str, Callable[[], Provider]] = {
+            key: functools.partial(_constant, changed[key])
+            if key in changed
+            else functools.partial(self.get, key)
+            for key in self.keys()
+        }
+        return Catalog.deferred(loaders)
+
     def __contains__(self, key: object) -> bool:
         return key in (self._loaders or self._providers)
 

@@ -312,6 +312,7 @@
     $("endpoints").hidden = true;
     $("step-form").hidden = false;
     var body = clear($("step-body"));
+    $("step-count").hidden = false;
     $("step-count").textContent = "Step " + (setup.index + 1) + " of " + (setup.steps.length + 1);
     step.forEach(function (f) { body.appendChild(renderField(f)); });
     $("back").textContent = setup.index === 0 ? "Back to services" : "Back";
@@ -435,6 +436,7 @@
     actions.appendChild(el("button", { type: "button", class: "ghost", on: { click: function () { box.hidden = true; renderStep(); } } }, "Change settings"));
     box.appendChild(actions);
     $("step-form").hidden = true;
+    $("step-count").hidden = true;
     (outcome.ok ? $("save") : box.querySelector("button")).focus();
   }
   function save() {
@@ -611,7 +613,12 @@
       $("close").addEventListener("click", function () { emit("closed"); });
       document.addEventListener("keydown", function (e) { if (e.key === "Escape" && !$("confirm").open) emit("closed"); });
     }
-    if (!state.token || !sessionId) return ended("MISSING_TOKEN");
+    if (!state.token || !sessionId) {
+      if (!oauthOutcome) return ended("MISSING_TOKEN");
+      // An OAuth flow came back to a browser that holds no session: say what happened.
+      $("loading").hidden = true;
+      return oauthFinished(oauthOutcome, null);
+    }
     api("connect_sessions", "current").then(function (session) {
       state.session = session;
       var name = session.end_user.display_name || session.end_user.id;
