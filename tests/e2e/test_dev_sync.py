@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,34 +21,12 @@ import pytest
 
 from tests.e2e.test_dev_server import DevServer
 from tests.support.notify_receiver import Receiver, serve_receiver
+from tests.support.sync_scenario import DEFINITION, TOTAL, Ticking
 from tether_emulators.dataset_api import DatasetApi
 
 pytestmark = pytest.mark.e2e
 
-TOTAL = 1234
 PAGE_DELAY = 0.1
-DEFINITION: dict[str, Any] = {
-    "model": "Invoice",
-    "request": {"path": "/invoices/cursor", "params": {"limit": 50}},
-    "records_path": "data",
-    "id_path": "id",
-    "updated_at_path": "updated_at",
-    "pagination": {"type": "cursor", "cursor_path": "next_cursor", "cursor_param": "cursor"},
-    "incremental": {"param": "updated_since", "format": "iso8601"},
-    "deletes": "full_refresh",
-    "frequency": "1h",
-}
-
-
-class Ticking:
-    """A second a change: the whole-second modified-since values are exact."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ failed attempt, with exact counts; one run at a time; ``sync.completed`` carries
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from functions_framework import create_app
 
 from tests.conftest import bearer
 from tests.functions.conftest import SOURCE
+from tests.support.sync_scenario import DEFINITION, TOTAL, Ticking
 from tether.bootstrap import Container, reset_container
 from tether.config import Settings
 from tether.domain.clock import FixedClock
@@ -24,30 +25,6 @@ from tether_emulators.dataset_api import DatasetApi
 
 ACME = bearer("acme")
 OTHER = bearer("globex")
-TOTAL = 1234
-
-DEFINITION: dict[str, Any] = {
-    "model": "Invoice",
-    "request": {"path": "/invoices/cursor", "params": {"limit": 50}},
-    "records_path": "data",
-    "id_path": "id",
-    "updated_at_path": "updated_at",
-    "pagination": {"type": "cursor", "cursor_path": "next_cursor", "cursor_param": "cursor"},
-    "incremental": {"param": "updated_since", "format": "iso8601"},
-    "deletes": "full_refresh",
-    "frequency": "1h",
-}
-
-
-class Ticking:
-    """A second a change: the whole-second modified-since values are exact."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 @pytest.fixture
