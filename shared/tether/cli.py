@@ -474,10 +474,10 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
 
 def _catalog_check(files: list[Path]) -> int:
     """Every rule of :mod:`tether.catalog.check`, the sync hooks and the webhook schemes with
-    their options, on ``files`` in order (a file in a ``providers`` folder is a domain file)
-    or else the packaged files."""
-    from tether.catalog.check import check_sources
-    from tether.catalog.sources import DOMAIN_FOLDER, CatalogSource, packaged_sources
+    their options, on ``files`` in order (a file in a ``providers`` folder is named as a domain
+    file) or else the packaged files and their order."""
+    from tether.catalog.check import check_packaged, check_sources
+    from tether.catalog.sources import DOMAIN_FOLDER, CatalogSource
     from tether.sync.definitions import catalog_hook_problems
     from tether.webhooks.signatures import scheme_for
 
@@ -488,7 +488,7 @@ def _catalog_check(files: list[Path]) -> int:
         )
         for file in files
     ]
-    result = check_sources(sources or packaged_sources())
+    result = check_sources(sources) if sources else check_packaged()
     problems = [str(problem) for problem in result.problems]
     syncs = {}
     for provider in result.providers:

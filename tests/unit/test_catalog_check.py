@@ -11,7 +11,14 @@ import pytest
 from tether.catalog import Catalog, load_catalog
 from tether.catalog.check import check_sources
 from tether.catalog.loader import parse_packaged, parse_sources
-from tether.catalog.sources import CatalogSource, entry_spans, packaged_sources
+from tether.catalog.sources import (
+    CatalogSource,
+    catalog_order,
+    entry_spans,
+    listed_first,
+    packaged_index,
+    packaged_sources,
+)
 from tether.cli import main
 from tether.domain.errors import ConfigurationError
 
@@ -118,9 +125,57 @@ def test_a_key_in_two_files_is_refused():
         parse_sources([first, second])
 
 
-def test_sources_are_required_in_the_domain_files_only():
+@pytest.mark.parametrize("name", ["providers/crm.yaml", "providers.yaml", "acme.yaml"])
+def test_sources_are_required_in_every_file(name):
     unsourced = GOOD.replace("    # source: https://docs.acme.example/api\n", "")
-    assert rules(source(unsourced, name="providers.yaml")) == []
+    assert rules(source(unsourced, name=name)) == [("acme", "sources")]
+    assert rules(source(GOOD, name=name)) == []
+
+
+def test_every_packaged_entry_names_its_sources():
+    lines = {span.key: span.lines for s in packaged_sources() for span in entry_spans(s)}
+    assert len(lines) == len(parse_packaged())
+    unsourced = [key for key, text in lines.items() if "# source: https://" not in text]
+    assert unsourced == []
+
+
+def index(*lines: str) -> CatalogSource:
+    return CatalogSource("providers.yaml", "version: 1\n\nlisted_first:\n" + "".join(lines))
+
+
+def order_problems(idx: CatalogSource) -> list[tuple[str | None, str]]:
+    other = GOOD.replace("acme:", "beta:")
+    result = check_sources([source(GOOD + "\n" + other)], index=idx)
+    return [(p.provider, p.rule) for p in result.problems]
+
+
+def test_the_order_file_names_entries_once():
+    assert order_problems(index("  - beta\n", "  - acme\n")) == []
+    assert order_problems(index("  - beta\n", "  - gamma\n")) == [("gamma", "order")]
+    assert order_problems(index("  - beta\n", "  - beta\n")) == [("beta", "order")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "version: 1\nlisted_first: [beta, acme]\n",  # a flow list: the line scan reads none
+        "version: 1\nlisted_first:\n  - beta\n- acme\n",
+        "version: 1\nlisted_first:\n  - beta\nextra: 1\n",
+        "version: 1\n",
+    ],
+)
+def test_an_order_file_the_loader_would_read_otherwise_is_refused(text):
+    assert "order" in {rule for _, rule in order_problems(CatalogSource("providers.yaml", text))}
+
+
+def test_the_catalog_lists_the_order_files_keys_first():
+    first = listed_first(packaged_index())
+    keys = parse_packaged().keys()
+    assert len(first) == 65 and keys[: len(first)] == first
+    rest = [span.key for s in packaged_sources() for span in entry_spans(s)]
+    assert keys[len(first) :] == [key for key in rest if key not in set(first)]
+    assert load_catalog().keys() == keys
+    assert catalog_order(["a", "b", "c", "d"], ["c", "x", "a"]) == ["c", "a", "b", "d"]
 
 
 def test_an_entry_that_cannot_be_parsed_alone_is_refused():
@@ -211,7 +266,7 @@ def test_the_catalog_is_large_and_covers_the_seeds_domains():
     assert short == {}
 
 
-def test_the_domain_files_come_after_providers_yaml_in_name_order():
+def test_every_entry_is_in_a_domain_file_read_in_name_order():
     names = [s.name for s in packaged_sources()]
-    assert names[0] == "providers.yaml"
-    assert names[1:] == sorted(names[1:]) and all(n.startswith("providers/") for n in names[1:])
+    assert names == sorted(names) and all(n.startswith("providers/") for n in names)
+    assert "providers:" not in packaged_index().text

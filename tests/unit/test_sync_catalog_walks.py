@@ -19,8 +19,8 @@ from tests.support.fetch_over_httpx import httpx_send
 from tests.support.provider_apis import base_path
 from tests.support.provider_simulator import ProviderSimulator
 from tests.unit.test_catalog_syncs import EXPECTED
-from tether.catalog import Catalog, parse_catalog
-from tether.catalog.loader import packaged_catalog_text
+from tether.catalog import Catalog
+from tether.catalog.loader import parse_packaged
 from tether.catalog.sync_definition import SyncDefinition, Tombstone
 from tether.fetch.service import FetchService
 from tether.http.pagination import CursorPagination, GraphQLPagination, LinkPagination
@@ -32,7 +32,7 @@ SYNCS = sorted((provider, name) for provider, names in EXPECTED.items() for name
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
-    return parse_catalog(packaged_catalog_text(), source="providers.yaml")
+    return parse_packaged()
 
 
 def _page_size(definition: SyncDefinition) -> int:

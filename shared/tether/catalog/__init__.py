@@ -1,4 +1,4 @@
-"""The provider catalog: declarative entries in ``providers.yaml``, validated by pydantic.
+"""The provider catalog: declarative entries in ``providers/<domain>.yaml``, validated by pydantic.
 
 from tether.catalog import load_catalog
 

@@ -14,7 +14,7 @@ way to run:
   free/busy.
 
 The actions of a provider live in ``catalog/actions/<provider>.yaml`` (see
-:mod:`tether.catalog.action_catalog`), apart from ``providers.yaml``: only the functions that
+:mod:`tether.catalog.action_catalog`), apart from the provider entries: only the functions that
 run actions read them.
 """
 

@@ -13,7 +13,9 @@ meta-check and the syncs' models), the rules are:
                 pattern or an enum, so a tenant cannot send credentials to another host.
 ``probe``       an entry with an API has a test request.
 ``sources``     the entry names the vendor page of its facts in a ``# source: https://...``
-                comment (required in the domain files, ``providers/*.yaml``).
+                comment (every entry, in every file).
+``order``       each key of ``providers.yaml``'s ``listed_first`` is an entry, named once,
+                and the list read by lines (the loader's way) is the list YAML parses.
 ``write_only``  credentials fields that carry a secret (the auth's credential field, the
                 webhook secret, a name with secret, password, token or key) are ``writeOnly``.
 ``defaults``    each config and credentials default is valid for its property.
@@ -27,6 +29,7 @@ The sync hooks are checked by the command (``tether.sync`` owns their registry).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -41,11 +44,18 @@ from tether.catalog.schema import (
     Provider,
     TwoStepAuth,
 )
-from tether.catalog.sources import DOMAIN_FOLDER, CatalogSource, EntrySpan, entry_spans
+from tether.catalog.sources import (
+    CatalogSource,
+    EntrySpan,
+    entry_spans,
+    listed_first,
+    packaged_index,
+    packaged_sources,
+)
 from tether.catalog.templates import PLACEHOLDER, placeholders
 from tether.domain.errors import ConfigurationError
 
-__all__ = ["CheckResult", "Problem", "check_sources"]
+__all__ = ["CheckResult", "Problem", "check_packaged", "check_sources"]
 
 _SOURCE_COMMENT = re.compile(r"^\s*#\s*source:\s*https://\S+", re.MULTILINE | re.IGNORECASE)
 _SECRET_WORDS = ("secret", "password", "token", "key")
@@ -71,11 +81,15 @@ class CheckResult:
     files: int
 
 
+def check_packaged() -> CheckResult:
+    """Check the packaged domain files and the packaged order (``providers.yaml``)."""
+    return check_sources(packaged_sources(), index=packaged_index())
+
+
 def check_sources(
-    sources: Iterable[CatalogSource], *, sourced: tuple[str, ...] = (f"{DOMAIN_FOLDER}/",)
+    sources: Iterable[CatalogSource], *, index: CatalogSource | None = None
 ) -> CheckResult:
-    """Check every entry of ``sources``; ``sourced``: file-name prefixes whose entries must
-    carry ``# source:`` comments."""
+    """Check every entry of ``sources`` and, when given, the order file ``index``."""
     problems: list[Problem] = []
     providers: list[Provider] = []
     seen: dict[str, str] = {}
@@ -104,15 +118,38 @@ def check_sources(
             if name in seen:
                 problems.append(Problem(source.name, name, "unique", f"also in {seen[name]}"))
             seen.setdefault(name, source.name)
-            provider, rules = _check_entry(source, key, entry, spans.get(name), sourced)
+            provider, rules = _check_entry(source, key, entry, spans.get(name))
             problems.extend(Problem(source.name, name, rule, text) for rule, text in rules)
             if provider is not None:
                 providers.append(provider)
+    if index is not None:
+        problems.extend(_order_problems(index, seen))
     return CheckResult(providers=providers, problems=problems, files=files)
 
 
+def _order_problems(index: CatalogSource, entries: dict[str, str]) -> Iterable[Problem]:
+    import yaml
+
+    def problem(message: str, provider: str | None = None) -> Problem:
+        return Problem(index.name, provider, "order", message)
+
+    try:
+        keys = listed_first(index)
+        document = yaml.safe_load(index.text)
+    except (ConfigurationError, yaml.YAMLError) as exc:
+        yield problem(str(exc))
+        return
+    if document != {"version": 1, "listed_first": keys}:
+        yield problem("it must hold version: 1 and listed_first, a list of '  - key' lines only")
+    for key, count in Counter(keys).items():
+        if count > 1:
+            yield problem(f"listed {count} times", key)
+        if key not in entries:
+            yield problem("listed but no domain file has this entry", key)
+
+
 def _check_entry(
-    source: CatalogSource, key: Any, entry: Any, span: EntrySpan | None, sourced: tuple[str, ...]
+    source: CatalogSource, key: Any, entry: Any, span: EntrySpan | None
 ) -> tuple[Provider | None, list[tuple[str, str]]]:
     """The entry validated in full, and its problems as (rule, message) pairs."""
     try:
@@ -129,7 +166,7 @@ def _check_entry(
     else:
         if alone != provider:
             found.append(("alone", "parsed alone it differs from its file's entry"))
-    if source.name.startswith(sourced) and not _SOURCE_COMMENT.search(span.lines):
+    if not _SOURCE_COMMENT.search(span.lines):
         found.append(("sources", "no '# source: https://...' comment names its vendor docs"))
     return provider, found
 

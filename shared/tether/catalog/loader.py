@@ -1,7 +1,8 @@
 """Load the catalog files into a :class:`Catalog`, and query it.
 
-The packaged catalog is ``providers.yaml`` then ``providers/<domain>.yaml`` by file name
-(:mod:`tether.catalog.sources`). File layout, the same in every file::
+The packaged catalog is the domain files ``providers/<domain>.yaml`` by file name, listed in
+the order ``providers.yaml`` gives (:mod:`tether.catalog.sources`). File layout, the same in
+every domain file::
 
     version: 1
     definitions: {...}        # optional: YAML anchors reused below, ignored otherwise
@@ -39,7 +40,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from tether.catalog.schema import AUTH_MODES, CATEGORIES, REGIONS, Provider
-from tether.catalog.sources import CatalogSource, EntrySpan, entry_spans, packaged_sources
+from tether.catalog.sources import (
+    CatalogSource,
+    EntrySpan,
+    catalog_order,
+    entry_spans,
+    listed_first,
+    packaged_index,
+    packaged_sources,
+)
 from tether.domain.errors import ConfigurationError, InvalidRequest, NotFound
 
 __all__ = ["Catalog", "load_catalog", "parse_catalog", "parse_sources"]
@@ -238,12 +247,17 @@ def load_catalog(path: Path | None = None) -> Catalog:
 @functools.cache
 def _packaged_catalog() -> Catalog:
     sources = packaged_sources()
-    loaders: dict[str, Callable[[], Provider]] = {}
-    for span in _indexed(sources):
-        loaders[span.key] = functools.partial(_parse_span, span)
+    first = listed_first(packaged_index())
+    spans = {span.key: span for span in _indexed(sources)}
+    loaders: dict[str, Callable[[], Provider]] = {
+        key: functools.partial(_parse_span, spans[key]) for key in catalog_order(spans, first)
+    }
     # A listing parses each file once instead of each entry with its file's head.
     return Catalog.deferred(
-        loaders, load_all=functools.partial(parse_sources, sources, check_json_schema=False)
+        loaders,
+        load_all=functools.partial(
+            parse_sources, sources, check_json_schema=False, listed_first=first
+        ),
     )
 
 
@@ -270,13 +284,14 @@ def _parse_span(span: EntrySpan, *, check_json_schema: bool = False) -> Provider
     return _provider(span.key, entry, span.source.name, check_json_schema)
 
 
-def packaged_catalog_text() -> str:
-    """The text of the packaged ``providers.yaml`` (the first of the packaged files)."""
-    return packaged_sources()[0].text
-
-
-def parse_sources(sources: Iterable[CatalogSource], *, check_json_schema: bool = True) -> Catalog:
-    """Every file of ``sources`` parsed in full and validated, in order, as one catalog."""
+def parse_sources(
+    sources: Iterable[CatalogSource],
+    *,
+    check_json_schema: bool = True,
+    listed_first: Iterable[str] = (),
+) -> Catalog:
+    """Every file of ``sources`` parsed in full and validated, as one catalog in file order
+    but for the keys of ``listed_first``, which come first in that order."""
     providers: list[Provider] = []
     seen: dict[str, str] = {}
     for source in sources:
@@ -291,12 +306,17 @@ def parse_sources(sources: Iterable[CatalogSource], *, check_json_schema: bool =
                 )
             seen[provider.key] = source.name
             providers.append(provider)
-    return Catalog(providers)
+    by_key = {provider.key: provider for provider in providers}
+    return Catalog(by_key[key] for key in catalog_order(by_key, listed_first))
 
 
 def parse_packaged(*, check_json_schema: bool = True) -> Catalog:
     """The packaged catalog parsed and validated in full, every file at once (the check)."""
-    return parse_sources(packaged_sources(), check_json_schema=check_json_schema)
+    return parse_sources(
+        packaged_sources(),
+        check_json_schema=check_json_schema,
+        listed_first=listed_first(packaged_index()),
+    )
 
 
 def parse_catalog(

@@ -1,4 +1,4 @@
-"""Pydantic models of one catalog entry (``providers.yaml``), validated strictly.
+"""Pydantic models of one catalog entry (``providers/<domain>.yaml``), validated strictly.
 
 Every model forbids unknown fields and is frozen. ``Provider.auth`` is a discriminated union on
 ``mode`` with eight variants: ``oauth2``, the three whose token Tether obtains from stored
