@@ -22,6 +22,7 @@ from tests.conftest import bearer
 from tether.bootstrap import Container, reset_container
 from tether.catalog import Catalog, OAuth2Auth, Provider, load_catalog
 from tether.config import OAuthClientCredentials, Settings
+from tether.domain.clock import Clock
 from tether_emulators.oauth_provider import OAuthProvider
 from tether_emulators.provider_apis import ProviderApis
 
@@ -119,6 +120,11 @@ class World:
             body["scopes"] = scopes
         started = self.start.post("/", json=body, headers=headers)
         assert started.status_code == 201, started.get_json()
+        # A connect session's flow is bound to its browser by a cookie: this browser has it
+        # (the callback function answers at its root here, hence no path).
+        for header in started.headers.getlist("Set-Cookie"):
+            name, _, value = header.split(";", 1)[0].partition("=")
+            self.callback.set_cookie(name, value)
         answer = httpx.get(started.get_json()["authorization_url"], follow_redirects=False)
         assert answer.status_code == 302, answer.text
         query = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
@@ -145,9 +151,14 @@ class World:
 
 
 def running_world(
-    settings: Settings, *, rate_limits: bool = True, allow: tuple[str, ...] = ()
+    settings: Settings,
+    *,
+    rate_limits: bool = True,
+    allow: tuple[str, ...] = (),
+    clock: Clock | None = None,
 ) -> Iterator[World]:
-    """``allow``: more loopback ``host:port`` the outbound client may reach."""
+    """``allow``: more loopback ``host:port`` the outbound client may reach; ``clock``: the
+    container's (default: the system's)."""
     with OAuthProvider() as oauth:
         keys = {STRIPE_KEY}
         with ProviderApis(
@@ -170,7 +181,7 @@ def running_world(
                 }
             )
             catalog = simulated_catalog(apis, oauth, rate_limits=rate_limits)
-            container = Container(configured, catalog=catalog)
+            container = Container(configured, catalog=catalog, clock=clock)
             reset_container(container)
             try:
                 yield World(container, apis, oauth)

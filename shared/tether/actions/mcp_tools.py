@@ -9,6 +9,12 @@ connection (``rest_api``, ``graphql_api``) offers ``<key>__fetch``: a fetch with
 connections with their status, and says which need reconnecting: a connection in
 ``needs_reauth`` (or otherwise not active) offers no tools.
 
+A connect session's bearer (one end user, :mod:`tether.domain.connect_scope`) lists only that
+end user's connections, as ``GET /connections`` does, so another end user's tools are unknown
+names to it (``TOOL_NOT_FOUND``); a connection of a provider the session does not offer
+offers no tools, and calling one of its tools is refused as the REST routes refuse that
+provider (403 ``PROVIDER_NOT_ALLOWED``, here a tool error).
+
 Tool names follow MCP's advice (``[A-Za-z0-9_-]``, at most 64 characters). A failure is a
 :class:`~tether.domain.errors.TetherError`, which the MCP layer turns into a tool error with
 its code and suggestion.
@@ -24,6 +30,7 @@ from typing import Any
 from tether.actions.runner import ActionRunner, available_actions
 from tether.connections.commands import ListConnections
 from tether.connections.service import ConnectionService
+from tether.domain.connect_scope import check_provider
 from tether.domain.errors import Conflict, NotFound
 from tether.domain.models import Connection, Principal
 from tether.domain.status import ConnectionStatus
@@ -139,7 +146,8 @@ class McpTools:
         for connection in sorted(owned, key=lambda c: keys[c.id]):
             key = keys[connection.id]
             offered = 0
-            if connection.status == ConnectionStatus.ACTIVE:
+            reachable = principal.session is None or principal.session.allows(connection.provider)
+            if reachable and connection.status == ConnectionStatus.ACTIVE:
                 for action in available_actions(
                     connection, self._runner.definitions(connection.provider)
                 ):
@@ -173,7 +181,9 @@ class McpTools:
                 "status": connection.status.value,
                 "tools": offered,
             }
-            if connection.status == ConnectionStatus.NEEDS_REAUTH:
+            if not reachable:
+                entry["note"] = "is of a provider this connect session does not offer: no tools"
+            elif connection.status == ConnectionStatus.NEEDS_REAUTH:
                 entry["note"] = "needs to be reconnected by its owner: no tools until then"
             elif connection.status != ConnectionStatus.ACTIVE:
                 entry["note"] = f"is {connection.status.value}: no tools until it is active"
@@ -221,6 +231,8 @@ class McpTools:
         target = tools.targets.get(name)
         if target is None:
             known = next((c for c in tools.connections if name.startswith(f"{c['key']}__")), None)
+            if known is not None:
+                check_provider(principal, known["provider"])
             if known is not None and known["status"] != ConnectionStatus.ACTIVE.value:
                 raise Conflict(
                     f"connection {known['key']} {known.get('note', 'is not active')}",

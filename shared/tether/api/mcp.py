@@ -2,7 +2,9 @@
 server behind its Streamable HTTP transport, stateless, JSON answers) whose tools are the
 caller's connections' actions (:mod:`tether.actions.mcp_tools`).
 
-Every request is authenticated like any other tenant call (``Authorization: Bearer``); the
+Every request is authenticated like any other call (``Authorization: Bearer``): the tenant's
+token, or a connect session's (``csess_…``), whose caller sees only its end user's connections
+and the tools of the providers the session offers (:mod:`tether.actions.mcp_tools`). The
 server is built for that caller and answers one JSON-RPC message per POST, through
 :func:`tether.api.asgi_call.call_asgi`. A tool call's failure is a tool error
 (``isError: true``) whose text and structured content carry the code, the message and the
@@ -118,7 +120,7 @@ def endpoint(call: Call[Services]) -> Response:
 
 
 router: Router[Services] = Router()
-router.add("POST", "/", endpoint)
+router.add("POST", "/", endpoint, sessions=True)
 
 
 def handle(request: Request, wiring: Wiring[Services]) -> Response:

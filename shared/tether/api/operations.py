@@ -271,8 +271,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "<connection key>__<action> for every action an active connection's scopes allow, "
         "<connection key>__fetch for generic REST and GraphQL connections. A failed call is "
         "a tool error (isError) whose structured content is {error: {code, message, "
-        "suggestion, field}}.",
+        "suggestion, field}}. A connect session's token sees its end user's connections "
+        "only, and tools of the providers the session offers.",
         raw_body="a JSON-RPC 2.0 message of the Model Context Protocol",
+        sessions=True,
     ),
     *(
         Operation(
