@@ -7,7 +7,7 @@ start, a sixth of a bare function's whole start, for the dozen lines below.
 
 ``mode=dev`` (set by ``tether dev``) may generate a missing keyring and dev JWT secret into the
 data folder; ``mode=cloud`` (the default, what a deployed function gets) refuses to start with a
-missing keyring or with ``auth=dev`` — fail closed.
+missing keyring, with ``auth=dev`` or with the test stand-ins' API base URLs — fail closed.
 """
 
 from __future__ import annotations
@@ -152,7 +152,8 @@ class Settings(BaseModel):
     # config (`tether dev` points the `demo` entry at its demo provider's address).
     catalog_config_defaults: Json[dict[str, dict[str, Any]]] | None = None
     # JSON {provider: API base URL}: a provider's API answered elsewhere, for tests and the
-    # demo only (a local stand-in for Stripe, reached through the egress allowlist).
+    # demo only (a local stand-in for Stripe, reached through the egress allowlist); refused
+    # in cloud mode.
     catalog_api_base_urls: Json[dict[str, str]] | None = None
     # Default proactive rate limit per connection (a connection's config or the catalog wins).
     rate_limit_per_minute: int = Field(default=60, ge=1, le=100_000)
@@ -342,6 +343,11 @@ class Settings(BaseModel):
                     "no keyring: set TETHER_KEYRING, TETHER_KEYRING_FILE, "
                     "TETHER_KEYRING_SECRET or TETHER_KEYRING_AWS_SECRET "
                     "(`tether keys generate` prints one)"
+                )
+            if self.catalog_api_base_urls:
+                raise ConfigurationError(
+                    "TETHER_CATALOG_API_BASE_URLS is only allowed with `tether dev`: it sends "
+                    "providers' API calls, credentials attached, to stand-ins for tests and demos"
                 )
         remote = {"TETHER_KEYRING_SECRET", "TETHER_KEYRING_AWS_SECRET"}
         if remote & set(self.keyring_origins) and len(self.keyring_origins) > 1:

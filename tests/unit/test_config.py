@@ -54,6 +54,15 @@ def test_cloud_mode_fails_closed() -> None:
     Settings.from_env({"TETHER_FIREBASE_PROJECT": "p", "TETHER_KEYRING": "{}"}).check()
 
 
+def test_cloud_mode_refuses_the_stand_ins_api_base_urls() -> None:
+    base = {"TETHER_FIREBASE_PROJECT": "p", "TETHER_KEYRING": "{}"}
+    urls = {"TETHER_CATALOG_API_BASE_URLS": '{"stripe": "http://127.0.0.1:9000/v1"}'}
+    with pytest.raises(ConfigurationError, match="TETHER_CATALOG_API_BASE_URLS") as info:
+        Settings.from_env({**base, **urls}).check()
+    assert "127.0.0.1" not in info.value.message
+    Settings.from_env({**base, **urls, "TETHER_MODE": "dev"}).check()
+
+
 def test_access_log_defaults_on_in_dev_off_in_cloud() -> None:
     assert Settings.from_env({"TETHER_MODE": "dev"}).access_log_enabled is True
     assert Settings.from_env({}).access_log_enabled is False
