@@ -19,6 +19,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tether.connections.key_rotation import RotationReport
     from tether.stand_ins import DemoProvider, RunningEmulators
 
@@ -123,6 +125,28 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
+def _listen_on_first(start: Callable[[int], DemoProvider], ports: list[int]) -> DemoProvider:
+    """The demo provider started on the first of ``ports`` it can listen on (0: any free
+    port). Another process may take the default port between the probe and the bind (two
+    ``tether dev`` starting at once): the next port is tried then."""
+    import logging
+
+    for port in ports[:-1]:
+        try:
+            return start(port)
+        except (OSError, SystemExit):  # werkzeug exits when it cannot bind
+            logging.getLogger("tether.dev").warning(
+                "port %d was taken meanwhile; the demo OAuth provider tries the next", port
+            )
+    try:
+        return start(ports[-1])
+    except (OSError, SystemExit) as exc:
+        raise SystemExit(
+            f"tether dev: the demo OAuth provider cannot listen on port {ports[-1]} ({exc}); "
+            "pass another --demo-provider-port, or 0 to run without it"
+        ) from None
+
+
 def _start_demo_provider(args: argparse.Namespace, base_url: str) -> DemoProvider | None:
     """The local OAuth provider behind the catalog's ``demo`` entry, with a client registered
     for this server's callback URL, so the whole OAuth flow works offline. Without the
@@ -134,33 +158,33 @@ def _start_demo_provider(args: argparse.Namespace, base_url: str) -> DemoProvide
 
     dev_log = logging.getLogger("tether.dev")
     client_secret = secrets.token_urlsafe(32)
-    wanted = _DEMO_PORT if args.demo_provider_port is None else args.demo_provider_port
-    if args.demo_provider_port is None and not _port_free(args.host, wanted):
+    asked = args.demo_provider_port
+    ports = [asked] if asked is not None else [_DEMO_PORT, 0]
+    if asked is None and not _port_free(args.host, _DEMO_PORT):
         # Most likely a second `tether dev` on this machine: any free port will do, and the
         # `demo` entry is pointed at it below.
         dev_log.warning(
             "port %d is taken (another tether dev?); the demo OAuth provider takes a free port",
-            wanted,
+            _DEMO_PORT,
         )
-        wanted = 0
-    try:
-        provider = start_demo_oauth_provider(
+        ports = [0]
+
+    def start(port: int) -> DemoProvider:
+        return start_demo_oauth_provider(
             host=args.host,
-            port=wanted,
+            port=port,
             client_id="tether-demo",
             client_secret=client_secret,
             redirect_uri=f"{base_url}/oauth_callback/",
         )
+
+    try:
+        provider = _listen_on_first(start, ports)
     except StandInMissing as missing:
-        if args.demo_provider_port is not None:
+        if asked is not None:
             raise
         dev_log.warning("%s; serving without it", missing.code)
         return None
-    except (OSError, SystemExit) as exc:  # werkzeug exits when it cannot bind
-        raise SystemExit(
-            f"tether dev: the demo OAuth provider cannot listen on port {wanted} ({exc}); "
-            "pass another --demo-provider-port, or 0 to run without it"
-        ) from None
     # The demo provider is on loopback, which the SSRF guard refuses unless allowlisted.
     loopback = args.host if args.host in ("127.0.0.1", "localhost") else "127.0.0.1"
     demo_address = f"{loopback}:{provider.port}"

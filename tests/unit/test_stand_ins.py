@@ -4,12 +4,13 @@ is missing."""
 
 from __future__ import annotations
 
+import socket
 from importlib.metadata import entry_points
 
 import httpx
 import pytest
 
-from tether import stand_ins
+from tether import cli, stand_ins
 
 
 def test_the_stand_ins_distribution_registers_what_the_command_runs() -> None:
@@ -44,3 +45,39 @@ def test_the_demo_provider_starts_through_the_boundary() -> None:
         assert metadata.json()["issuer"] == provider.issuer
     finally:
         provider.stop()
+
+
+def _start_demo(port: int) -> stand_ins.DemoProvider:
+    return stand_ins.start_demo_oauth_provider(
+        host="127.0.0.1",
+        port=port,
+        client_id="tether-demo",
+        client_secret="demo-secret-0123456789",
+        redirect_uri="http://127.0.0.1:9/oauth_callback/",
+    )
+
+
+def test_the_demo_provider_takes_a_free_port_when_its_port_is_taken_before_it_binds(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two `tether dev` starting at once both find the default port free; the one that loses
+    the bind takes a free port instead of failing to start."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        provider = cli._listen_on_first(_start_demo, [port, 0])
+        try:
+            assert provider.port not in (port, 0)
+            answer = httpx.get(
+                f"http://127.0.0.1:{provider.port}/.well-known/oauth-authorization-server",
+                timeout=5,
+            )
+            assert answer.status_code == 200
+        finally:
+            provider.stop()
+        assert f"port {port} was taken meanwhile" in caplog.text
+        # A port asked for explicitly has no fallback: the command says what to do.
+        with pytest.raises(SystemExit, match="--demo-provider-port") as refused:
+            cli._listen_on_first(_start_demo, [port])
+        assert f"port {port}" in str(refused.value.code)
