@@ -1,5 +1,6 @@
 """A connection's syncs through the ``syncs`` function: catalog syncs are listed and off until
-enabled; a tenant's own definition is checked field by field (400 with every wrong field);
+enabled; a tenant's own definition is checked field by field (400 with every wrong field),
+and accepted on the generic API connections only;
 the scheduler path (the ``sync_due`` task) starts due syncs once per interval; a connection
 that needs reauthorization pauses its syncs and a reconnect resumes them."""
 
@@ -95,6 +96,41 @@ def test_a_custom_definition_is_checked_field_by_field(stack: Stack, api: Datase
     assert no_definition.status_code == 400
     bad_type = stack.syncs.put(f"/{connection_id}/invoices", json={"enabled": "yes"}, headers=ACME)
     assert bad_type.status_code == 400
+
+
+def test_a_custom_definition_is_refused_on_a_catalog_provider(stack: Stack) -> None:
+    created = stack.connections.post(
+        "/", json={"provider": "stripe", "credentials": {"api_key": STRIPE_KEY}}, headers=ACME
+    )
+    connection_id = created.get_json()["id"]
+    refused = stack.syncs.put(f"/{connection_id}/mine", json=DEFINITION, headers=ACME)
+    assert refused.status_code == 400
+    error = refused.get_json()["error"]
+    assert error["code"] == "CUSTOM_SYNC_NOT_SUPPORTED"
+    assert "rest_api and graphql_api" in error["message"]
+    assert error["details"]["errors"][0]["field"] == "definition"
+    assert STRIPE_KEY not in refused.get_data(as_text=True)
+    # Nothing was written, and the catalog's syncs stay settable by {enabled, frequency}.
+    listed = stack.syncs.get(f"/{connection_id}", headers=ACME).get_json()["syncs"]
+    assert "mine" not in {s["name"] for s in listed}
+    assert stack.syncs.get(f"/{connection_id}/mine", headers=ACME).status_code == 404
+    enabled = stack.syncs.put(
+        f"/{connection_id}/charges", json={"enabled": True, "frequency": "1h"}, headers=ACME
+    )
+    assert enabled.status_code == 200, enabled.get_json()
+    # A GraphQL connection takes one, like a REST one.
+    graphql = stack.connections.post(
+        "/",
+        json={
+            "provider": "graphql_api",
+            "config": {"endpoint": "https://api.example.com/graphql", "auth_method": "none"},
+        },
+        headers=ACME,
+    )
+    assert graphql.status_code == 201, graphql.get_json()
+    written = stack.syncs.put(f"/{graphql.get_json()['id']}/mine", json=DEFINITION, headers=ACME)
+    assert written.status_code == 200, written.get_json()
+    assert written.get_json()["custom"] is True
 
 
 def test_the_scheduler_path_starts_due_syncs_once_per_interval(

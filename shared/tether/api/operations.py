@@ -415,7 +415,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "its definition's fields beside enabled: model, request {path, params, method, body}, "
         "records_path, id_path, updated_at_path, pagination (as fetch takes it), incremental "
         "{param, format, param_in}, deletes (none, full_refresh or {tombstone_path}), "
-        "frequency, hooks. 400 INVALID_SYNC lists every wrong field in details.errors.",
+        "frequency, hooks (on rest_api and graphql_api connections only: elsewhere 400 "
+        "CUSTOM_SYNC_NOT_SUPPORTED). 400 INVALID_SYNC lists every wrong field in details.errors.",
         request=PutSync,
     ),
     Operation(

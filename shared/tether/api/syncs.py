@@ -3,9 +3,10 @@
 ``GET /<connection_id>`` lists the syncs (the catalog's and the tenant's own) with their
 status, last run and next run; ``PUT /<connection_id>/<name>`` sets ``{enabled, frequency}``
 of a catalog sync, or writes a sync of the tenant's own (the definition's fields beside
-``enabled``); ``POST /<connection_id>/<name>/run`` ``{"full": bool}`` starts a run (202 with
-its id; 409 ``SYNC_RUN_ACTIVE`` naming the run already going); ``GET
-/<connection_id>/<name>/runs`` lists recent runs.
+``enabled``; on ``rest_api`` and ``graphql_api`` connections only, else 400
+``CUSTOM_SYNC_NOT_SUPPORTED``); ``POST /<connection_id>/<name>/run`` ``{"full": bool}``
+starts a run (202 with its id; 409 ``SYNC_RUN_ACTIVE`` naming the run already going);
+``GET /<connection_id>/<name>/runs`` lists recent runs.
 """
 
 from __future__ import annotations

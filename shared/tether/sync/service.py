@@ -5,6 +5,10 @@ read the synced records as changes. Every operation first reads the connection a
 
 A catalog sync is off until the tenant enables it; a tenant's own sync is on once written.
 Enabling a sync makes it due at once (its first run starts at the scheduler's next tick).
+
+A tenant writes syncs of its own on the generic API connections only (``rest_api``,
+``graphql_api``: the tenant describes an API the catalog does not know); a catalog
+provider's syncs are the catalog's, which the tenant enables and schedules.
 """
 
 from __future__ import annotations
@@ -27,9 +31,19 @@ from tether.sync.definitions import INVALID_SYNC, parse_definition
 from tether.sync.runner import SyncRunner
 from tether.sync.schedules import change_schedule
 
-__all__ = ["SYNC_RUN_ACTIVE", "SyncChange", "SyncService", "SyncState"]
+__all__ = [
+    "CUSTOM_SYNC_NOT_SUPPORTED",
+    "CUSTOM_SYNC_PROVIDERS",
+    "SYNC_RUN_ACTIVE",
+    "SyncChange",
+    "SyncService",
+    "SyncState",
+]
 
 SYNC_RUN_ACTIVE = "SYNC_RUN_ACTIVE"
+CUSTOM_SYNC_NOT_SUPPORTED = "CUSTOM_SYNC_NOT_SUPPORTED"
+# The catalog entries whose connections take a tenant's own sync definitions.
+CUSTOM_SYNC_PROVIDERS = frozenset({"rest_api", "graphql_api"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +84,18 @@ def _field_error(field: str, problem: str) -> InvalidRequest:
         f"The sync is invalid: {field}: {problem}",
         code=INVALID_SYNC,
         details={"errors": [{"field": field, "problem": problem}]},
+    )
+
+
+def _custom_sync_refused() -> InvalidRequest:
+    problem = (
+        "syncs of the tenant's own are for rest_api and graphql_api connections; "
+        "this provider's syncs are the catalog's (set enabled and frequency)"
+    )
+    return InvalidRequest(
+        f"A sync definition is not accepted on this connection: {problem}",
+        code=CUSTOM_SYNC_NOT_SUPPORTED,
+        details={"errors": [{"field": "definition", "problem": problem}]},
     )
 
 
@@ -121,6 +147,8 @@ class SyncService:
         if change.definition is not None:
             if catalog_sync is not None:
                 raise _field_error("definition", "a catalog sync's definition cannot be changed")
+            if connection.provider not in CUSTOM_SYNC_PROVIDERS:
+                raise _custom_sync_refused()
             written = parse_definition(change.definition, name=name)
         elif catalog_sync is None:
             stored = self._state.get_sync(connection.tenant_id, connection.id, name)
