@@ -357,6 +357,7 @@ class Container(Infrastructure):
 
     @lazy
     def housekeeping(self) -> Housekeeping:
+        from tether.adapters.db_secrets import DbSecretStore
         from tether.adapters.local_tasks import LocalTaskQueue
         from tether.connections.housekeeping import Housekeeping
 
@@ -364,11 +365,16 @@ class Container(Infrastructure):
         purge_finished_tasks = None
         if self.settings.tasks == "local" and isinstance(self.tasks, LocalTaskQueue):
             purge_finished_tasks = self.tasks.purge_finished
+        # Secret Manager destroys retired versions; the db store's tombstones are ours.
+        purge_secret_tombstones = None
+        if self.settings.secrets == "db" and isinstance(self.secrets, DbSecretStore):
+            purge_secret_tombstones = self.secrets.purge_tombstones
         return Housekeeping(
             store=self.store,
             clock=self.clock,
             retention=self.settings.retention,
             purge_finished_tasks=purge_finished_tasks,
+            purge_secret_tombstones=purge_secret_tombstones,
         )
 
     @lazy

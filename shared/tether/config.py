@@ -169,6 +169,9 @@ class Settings(BaseModel):
     # Synced records deleted at the source are kept (unset) or removed this many days after
     # their deletion.
     retention_deleted_records_days: int | None = Field(default=None, ge=1, le=3650)
+    # The "db" secret store's tombstones of retired credential versions and deleted
+    # connections' credentials.
+    retention_secret_tombstones_days: int = Field(default=90, ge=1, le=3650)
     # How often the embedded stack's task queue runs housekeeping by itself (in the cloud,
     # Cloud Scheduler calls the `tasks` function's /housekeeping).
     housekeeping_interval_seconds: int = Field(default=3600, ge=60, le=86_400)
@@ -266,6 +269,7 @@ class Settings(BaseModel):
                 if self.retention_deleted_records_days is None
                 else timedelta(days=self.retention_deleted_records_days)
             ),
+            secret_tombstones=timedelta(days=self.retention_secret_tombstones_days),
         )
 
     @property

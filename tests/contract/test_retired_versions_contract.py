@@ -82,3 +82,24 @@ def test_the_db_store_names_the_sealing_key_of_what_it_retires(
     secrets.retire(tenant_id="t1", connection_id="conn_1", ref=ref)
     assert secrets.forget_key("kother") == 0
     assert secrets.forget_key("kseal") == 1
+
+
+def test_tombstones_older_than_their_retention_are_purged_across_tenants(
+    retired_versions: RetiredVersions,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    v1, v2 = version_of("tg1.k1.first"), version_of("tg1.k1.second")
+    retired_versions.retire("t1", "conn_1", v1, key_id="k1")
+    retired_versions.retire("t2", "conn_2", ALL_VERSIONS)
+    written = datetime.now(UTC)
+    assert retired_versions.purge_retired(written - timedelta(hours=1)) == 0  # all younger
+    assert retired_versions.is_retired("t1", "conn_1", v1)
+    assert retired_versions.is_retired("t2", "conn_2", v2)
+
+    assert retired_versions.purge_retired(written + timedelta(seconds=1)) == 2
+    assert not retired_versions.is_retired("t1", "conn_1", v1)
+    assert not retired_versions.is_retired("t2", "conn_2", v2)
+    assert retired_versions.purge_retired(written + timedelta(seconds=1)) == 0
+    retired_versions.retire("t1", "conn_1", v1)  # a version retired again is retired again
+    assert retired_versions.is_retired("t1", "conn_1", v1)

@@ -13,11 +13,14 @@ from functions_framework import create_app
 
 from tests.conftest import bearer
 from tests.functions.conftest import SOURCE
+from tether.adapters.db_secrets import DbSecretStore
+from tether.adapters.db_secrets.retired_versions import ALL_VERSIONS, version_of
 from tether.adapters.local_tasks import LocalTaskQueue
+from tether.adapters.sqlite.retired_versions import SqliteRetiredVersions
 from tether.bootstrap import Container, reset_container
 from tether.config import Settings
 from tether.domain.clock import FixedClock
-from tether.domain.errors import BackendUnavailable, InvalidRequest
+from tether.domain.errors import BackendUnavailable, InvalidRequest, NotFound
 from tether.domain.models import Delivery, WebhookEvent
 
 
@@ -163,3 +166,37 @@ def test_housekeeping_purges_what_outlived_its_retention_and_keeps_the_rest(
         assert store.get_webhook_event("stripe", "evt_fresh") is not None
     finally:
         reset_container(None)
+
+
+def test_housekeeping_purges_secret_tombstones_past_their_retention(settings: Settings) -> None:
+    """With ``SECRETS=db`` a retired credential version and a deleted connection's
+    credentials leave a tombstone each; housekeeping drops those older than
+    ``RETENTION_SECRET_TOMBSTONES_DAYS`` (90 by default) and keeps the younger ones."""
+    clock = FixedClock(datetime.now(UTC))
+    container = Container(settings, clock=clock)
+    reset_container(container)
+    tombstones = SqliteRetiredVersions(container.settings.sqlite_path)
+    try:
+        secrets = container.secrets
+        assert isinstance(secrets, DbSecretStore)
+        first = secrets.put(tenant_id="acme", connection_id="conn_1", provider="x", payload={})
+        secrets.retire(tenant_id="acme", connection_id="conn_1", ref=first)
+        secrets.delete(tenant_id="acme", connection_id="conn_2", ref=None)
+        retired = [("acme", "conn_1", version_of(first.locator)), ("acme", "conn_2", ALL_VERSIONS)]
+        with pytest.raises(NotFound):
+            secrets.get(tenant_id="acme", connection_id="conn_1", ref=first)
+
+        clock.advance(89 * 86400)
+        assert container.housekeeping.run().secret_tombstones == 0
+        assert all(tombstones.is_retired(*key) for key in retired)
+
+        clock.advance(2 * 86400)
+        tasks_client = create_app("tasks", SOURCE).test_client()
+        response = tasks_client.post("/housekeeping", json={}, headers=_auth(container))
+        assert response.status_code == 200 and response.get_json() == {"ok": True}
+        assert not any(tombstones.is_retired(*key) for key in retired)
+        assert container.housekeeping.run().secret_tombstones == 0
+    finally:
+        tombstones.close()
+        reset_container(None)
+        container.close()

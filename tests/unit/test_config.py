@@ -144,3 +144,11 @@ def test_retention_settings_have_defaults_and_are_validated() -> None:
             Settings.from_env({variable: value})
     with pytest.raises(ValueError, match="positive"):
         Retention(audit=timedelta(0))
+
+
+def test_the_secret_tombstones_retention_is_a_setting() -> None:
+    assert Settings.from_env({}).retention.secret_tombstones == timedelta(days=90)
+    chosen = Settings.from_env({"TETHER_RETENTION_SECRET_TOMBSTONES_DAYS": "14"})
+    assert chosen.retention.secret_tombstones == timedelta(days=14)
+    with pytest.raises(ConfigurationError, match="TETHER_RETENTION_SECRET_TOMBSTONES_DAYS"):
+        Settings.from_env({"TETHER_RETENTION_SECRET_TOMBSTONES_DAYS": "0"})

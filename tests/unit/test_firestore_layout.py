@@ -298,3 +298,13 @@ def test_indexes_file_has_rate_bucket_ttl_and_indexes_none_of_its_fields() -> No
     assert by_field[("rate_buckets", "expires_at")]["ttl"] is True
     for field in ("tokens", "updated_at", "expires_at"):
         assert by_field[("rate_buckets", field)]["indexes"] == []
+
+
+def test_indexes_file_serves_the_secret_tombstone_queries_across_tenants() -> None:
+    """``tether keys retire`` (by ``key_id``) and housekeeping (by ``retired_at``, past the
+    tombstones' retention) query every tenant's tombstones with one collection-group query."""
+    overrides = json.loads(INDEXES_FILE.read_text())["fieldOverrides"]
+    by_field = {(o["collectionGroup"], o["fieldPath"]): o for o in overrides}
+    for field in ("key_id", "retired_at"):
+        scopes = {i["queryScope"] for i in by_field[("retired_credentials", field)]["indexes"]}
+        assert "COLLECTION_GROUP" in scopes

@@ -8,8 +8,8 @@ One task kind, ``housekeeping``, runs it: the embedded queue enqueues it by itse
 What goes (:class:`~tether.domain.retention.Retention`): the store's expired OAuth states
 (used or not), webhook events, leases, deliveries, audit entries and idle rate buckets
 (:meth:`~tether.ports.ExpiredRecordPurge.purge_expired`; Firestore's TTL policies delete the same
-on their own), and the finished tasks of the embedded queue. Cloud Tasks deletes its tasks
-itself.
+on their own), the finished tasks of the embedded queue (Cloud Tasks deletes its tasks
+itself), and the "db" secret store's tombstones (with ``SECRETS=db``).
 """
 
 from __future__ import annotations
@@ -35,14 +35,21 @@ log = logging.getLogger("tether.housekeeping")
 class HousekeepingReport:
     store_records: int
     finished_tasks: int
+    secret_tombstones: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"store_records": self.store_records, "finished_tasks": self.finished_tasks}
+        return {
+            "store_records": self.store_records,
+            "finished_tasks": self.finished_tasks,
+            "secret_tombstones": self.secret_tombstones,
+        }
 
 
 class Housekeeping:
     """``purge_finished_tasks(older_than)`` deletes the queue's finished tasks last changed
-    before ``older_than`` (the embedded queue's; ``None`` where the queue keeps its own)."""
+    before ``older_than`` (the embedded queue's; ``None`` where the queue keeps its own);
+    ``purge_secret_tombstones(older_than)`` the secret store's tombstones written before it
+    (the "db" store's; ``None`` for Secret Manager, which destroys versions itself)."""
 
     def __init__(
         self,
@@ -51,11 +58,13 @@ class Housekeeping:
         clock: Clock,
         retention: Retention,
         purge_finished_tasks: Callable[[datetime], int] | None = None,
+        purge_secret_tombstones: Callable[[datetime], int] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._retention = retention
         self._purge_finished_tasks = purge_finished_tasks
+        self._purge_secret_tombstones = purge_secret_tombstones
 
     def run(self) -> HousekeepingReport:
         now = self._clock.now()
@@ -63,7 +72,12 @@ class Housekeeping:
         tasks = 0
         if self._purge_finished_tasks is not None:
             tasks = self._purge_finished_tasks(now - self._retention.finished_tasks)
-        report = HousekeepingReport(store_records=records, finished_tasks=tasks)
+        tombstones = 0
+        if self._purge_secret_tombstones is not None:
+            tombstones = self._purge_secret_tombstones(now - self._retention.secret_tombstones)
+        report = HousekeepingReport(
+            store_records=records, finished_tasks=tasks, secret_tombstones=tombstones
+        )
         log.info("housekeeping: %s", report.as_dict())
         return report
 

@@ -11,14 +11,18 @@ A tombstone names the SHA-256 of the envelope (:func:`version_of`), never the en
 that one when it is deleted. A version's tombstone also names the key that sealed it, and
 lives as long as that key: once ``tether keys retire`` has removed the key from the keyring
 nothing can open the envelope any more, and :meth:`RetiredVersions.forget_key` drops its
-tombstones. So they number at most one per credential change of a live connection since the
-last key retirement, plus one per deleted connection.
+tombstones. Housekeeping drops the tombstones older than their retention
+(``TETHER_RETENTION_SECRET_TOMBSTONES_DAYS``, :meth:`RetiredVersions.purge_retired`): by then
+no reader still holds a record from before the change, and a retired envelope lives on only in
+copies made outside Tether, which the keyring guards (retire its key to make them unreadable).
+So they number at most the credential changes and deleted connections of one retention.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 __all__ = ["ALL_VERSIONS", "MemoryRetiredVersions", "RetiredVersions", "version_of"]
@@ -52,6 +56,12 @@ class RetiredVersions(Protocol):
         :data:`ALL_VERSIONS` are never dropped."""
         ...
 
+    def purge_retired(self, before: datetime) -> int:
+        """Drop every tombstone (:data:`ALL_VERSIONS` ones too) written at or before
+        ``before``, of every tenant; returns how many. Housekeeping calls it with the
+        tombstones' retention."""
+        ...
+
     def is_retired(self, tenant_id: str, connection_id: str, version: str) -> bool:
         """``True`` when ``version`` or :data:`ALL_VERSIONS` of the connection is retired."""
         ...
@@ -63,7 +73,8 @@ class MemoryRetiredVersions:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._retired: dict[tuple[str, str, str], str | None] = {}
+        # (tenant, connection, version) -> (sealing key id, retired at)
+        self._retired: dict[tuple[str, str, str], tuple[str | None, datetime]] = {}
 
     def retire(
         self, tenant_id: str, connection_id: str, version: str, *, key_id: str | None = None
@@ -71,16 +82,25 @@ class MemoryRetiredVersions:
         with self._lock:
             if version == ALL_VERSIONS:
                 self._retired = {
-                    key: kid
-                    for key, kid in self._retired.items()
+                    key: kept
+                    for key, kept in self._retired.items()
                     if key[:2] != (tenant_id, connection_id)
                 }
                 key_id = None
-            self._retired.setdefault((tenant_id, connection_id, version), key_id)
+            self._retired.setdefault(
+                (tenant_id, connection_id, version), (key_id, datetime.now(UTC))
+            )
 
     def forget_key(self, key_id: str) -> int:
         with self._lock:
-            gone = [key for key, kid in self._retired.items() if kid == key_id]
+            gone = [key for key, (kid, _) in self._retired.items() if kid == key_id]
+            for key in gone:
+                del self._retired[key]
+            return len(gone)
+
+    def purge_retired(self, before: datetime) -> int:
+        with self._lock:
+            gone = [key for key, (_, at) in self._retired.items() if at <= before]
             for key in gone:
                 del self._retired[key]
             return len(gone)

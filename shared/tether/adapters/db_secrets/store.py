@@ -12,6 +12,7 @@ retired envelope still held somewhere reads as gone, as it would from Secret Man
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from tether.adapters.db_secrets.retired_versions import (
@@ -70,6 +71,11 @@ class DbSecretStore:
         """After ``tether keys retire`` removed ``key_id``: drop the tombstones of versions
         sealed under it (nothing opens them now); returns how many."""
         return self._retired.forget_key(key_id)
+
+    def purge_tombstones(self, older_than: datetime) -> int:
+        """Housekeeping: drop the tombstones written at or before ``older_than`` (their
+        retention is over); returns how many."""
+        return self._retired.purge_retired(older_than)
 
     def close(self) -> None:
         """Close the tombstones' connections, when they hold any."""

@@ -6,8 +6,8 @@
 A point read of two documents (the version's and the connection's ``*``) answers
 :meth:`is_retired` in one round trip. Retiring every version writes the ``*`` document first
 (from then on nothing of the connection reads), then deletes the connection's other tombstones.
-:meth:`forget_key` is a collection-group query on ``key_id``, served by its field override in
-``infra/firestore.indexes.json``.
+:meth:`forget_key` and :meth:`purge_retired` are collection-group queries on ``key_id`` and
+``retired_at``, served by their field overrides in ``infra/firestore.indexes.json``.
 """
 
 from __future__ import annotations
@@ -66,6 +66,14 @@ class FirestoreRetiredVersions:
         """A collection-group query over every tenant's tombstones of that key."""
         query = self._client.collection_group(RETIRED_CREDENTIALS).where(
             filter=FieldFilter("key_id", "==", key_id)
+        )
+        with backend():
+            return self._delete(query)
+
+    def purge_retired(self, before: datetime) -> int:
+        """A collection-group query over every tenant's tombstones on ``retired_at``."""
+        query = self._client.collection_group(RETIRED_CREDENTIALS).where(
+            filter=FieldFilter("retired_at", "<=", before)
         )
         with backend():
             return self._delete(query)

@@ -16,6 +16,9 @@ from tether.adapters.sqlite.schema import format_time
 
 __all__ = ["SqliteRetiredVersions"]
 
+# Tombstones per DELETE when purging.
+_PURGE_BATCH = 1000
+
 
 class SqliteRetiredVersions:
     def __init__(self, path: Path | str, *, busy_timeout_ms: int = 10_000) -> None:
@@ -45,6 +48,23 @@ class SqliteRetiredVersions:
         with self._database.write() as db:
             gone = db.execute("DELETE FROM retired_credentials WHERE key_id = ?", (key_id,))
         return gone.rowcount
+
+    def purge_retired(self, before: datetime) -> int:
+        """In batches, each its own short write transaction; a scan of the table, which
+        holds one retention's tombstones, once per housekeeping run."""
+        cutoff, removed = format_time(before), 0
+        while True:
+            with self._database.write() as db:
+                deleted = db.execute(
+                    "DELETE FROM retired_credentials"
+                    " WHERE (tenant_id, connection_id, version) IN"
+                    " (SELECT tenant_id, connection_id, version FROM retired_credentials"
+                    " WHERE retired_at <= ? LIMIT ?)",
+                    (cutoff, _PURGE_BATCH),
+                ).rowcount
+            removed += deleted
+            if deleted < _PURGE_BATCH:
+                return removed
 
     def is_retired(self, tenant_id: str, connection_id: str, version: str) -> bool:
         row = (
