@@ -25,6 +25,7 @@ from tether.http.client import OutboundClient
 from tether.http.guard import EgressGuard
 from tether.http.guarded_transport import GuardedTransport
 from tether.http.host_transports import DEFAULT_MAX_HOSTS, HostTransports
+from tether.http.model import OutboundError
 
 NAMES = [f"h{i}.pool.test" for i in range(12)]
 HALF = 32 * 1024  # each half of the streamed body
@@ -64,6 +65,18 @@ class PoolServer:
                     sni = outer.sni.get(self.request)
                     if sni is not None and sni != host:
                         outer.mismatches.append((sni, host))
+                if self.path in ("/big", "/cut"):
+                    # /big: more than the clients take, its end the socket's; /cut: half of
+                    # the declared body, then the socket closes.
+                    self.send_response(200)
+                    if self.path == "/cut":
+                        self.send_header("Content-Length", str(2 * HALF))
+                    else:
+                        self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(b"a" * (HALF if self.path == "/cut" else 8 * HALF))
+                    self.close_connection = True
+                    return
                 if self.path == "/slow":
                     self.send_response(200)
                     self.send_header("Content-Length", str(2 * HALF))
@@ -119,16 +132,19 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[PoolServer, str]]:
 @pytest.fixture
 def pool_for(
     tls_server: tuple[PoolServer, str],
-) -> Iterator[Callable[[int], tuple[HostTransports, EgressGuard]]]:
-    """A pool of at most ``max_hosts`` transports trusting the server's certificate, and a
-    guard that lets every name of :data:`NAMES` through to 127.0.0.1."""
+) -> Iterator[Callable[..., tuple[HostTransports, EgressGuard]]]:
+    """A pool of at most ``max_hosts`` transports trusting the server's certificate (each of
+    at most ``connections`` connections), and a guard that lets every name of :data:`NAMES`
+    through to 127.0.0.1."""
     server, pem = tls_server
     trust = ssl.create_default_context(cadata=pem)
     made: list[HostTransports] = []
 
-    def make(max_hosts: int) -> tuple[HostTransports, EgressGuard]:
+    def make(max_hosts: int, connections: int = 100) -> tuple[HostTransports, EgressGuard]:
+        limits = httpx.Limits(max_connections=connections)
         pool = HostTransports(
-            max_hosts=max_hosts, factory=lambda: httpx.HTTPTransport(verify=trust)
+            max_hosts=max_hosts,
+            factory=lambda: httpx.HTTPTransport(verify=trust, limits=limits),
         )
         made.append(pool)
         guard = EgressGuard(
@@ -184,6 +200,67 @@ def test_the_pool_stays_bounded_and_closes_the_sockets_it_evicts(tls_server, poo
 
 
 # -- a streamed response outlives its transport's eviction -------------------------------------
+
+
+# -- a connection goes back to its pool however its response ends --------------------------
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        "outbound_client_over_the_size_cap",
+        "outbound_client_cut_mid_stream",
+        "httpx_stream_cut_mid_stream_never_closed",
+        "httpx_stream_abandoned_never_closed",
+    ],
+)
+def test_a_connection_is_released_after_an_early_exit_or_an_error_mid_stream(
+    tls_server, pool_for, ending
+):
+    """One connection per host and one host in the pool: a response that kept its connection
+    or its lease would make the next request on that host wait for the pool (and time out),
+    and would keep its transport open after its eviction."""
+    server, _pem = tls_server
+    pool, guard = pool_for(1, connections=1)
+    outbound = OutboundClient(
+        guard, transports=pool, max_retries=0, connect_timeout=2.0, max_response_bytes=HALF
+    )
+    guarded = httpx.Client(
+        transport=GuardedTransport(guard, transports=pool), timeout=httpx.Timeout(5.0, pool=2.0)
+    )
+    if ending == "outbound_client_over_the_size_cap":
+        with pytest.raises(OutboundError) as failed:
+            outbound.request("GET", url(server, NAMES[0], "/big"))
+        assert failed.value.code == "OUTBOUND_TOO_LARGE"
+    elif ending == "outbound_client_cut_mid_stream":
+        with pytest.raises(OutboundError):
+            outbound.request("GET", url(server, NAMES[0], "/cut"))
+    elif ending == "httpx_stream_cut_mid_stream_never_closed":
+        response = guarded.send(
+            guarded.build_request("GET", url(server, NAMES[0], "/cut")), stream=True
+        )
+        with pytest.raises(httpx.RemoteProtocolError):
+            for _chunk in response.iter_bytes():
+                pass
+    else:
+        response = guarded.send(
+            guarded.build_request("GET", url(server, NAMES[0], "/slow")), stream=True
+        )
+        chunks = response.iter_bytes(HALF)
+        assert next(chunks) == b"a" * HALF
+        del chunks  # the caller stops reading and forgets to close the response
+        server.release.set()
+
+    # The host's one connection is free again: the next request on it is served at once.
+    assert guarded.get(url(server, NAMES[0])).text == NAMES[0]
+    assert outbound.request("GET", url(server, NAMES[0])).content == NAMES[0].encode()
+    # And nothing holds the host's transport: evicted, it is closed with its sockets.
+    assert guarded.get(url(server, NAMES[1])).text == NAMES[1]
+    assert pool.pooled_keys() == [key(server, NAMES[1])]
+    assert pool.retired_in_flight() == 0
+    assert eventually(lambda: NAMES[0] not in server.open_names()), server.open_names()
+    guarded.close()
+    outbound.close()
 
 
 @pytest.mark.parametrize("retire_by", ["eviction", "closing_the_pool"])

@@ -13,8 +13,10 @@ container. Eviction never breaks a response in flight: every request holds a *le
 transport from ``handle_request`` until its response is closed (the response's stream
 releases it), and an evicted transport is closed, with its sockets, only when its last lease
 is released. While responses are in flight the evicted transports they hold exist beside the
-``max_hosts`` in the LRU; nothing else grows. A caller that never closes a response keeps its
-transport open, as httpx itself would.
+``max_hosts`` in the LRU; nothing else grows. Every caller closes its responses (in a
+``finally``); as a safety net a body closes itself, giving its connection and lease back, once
+its iteration ends: read to the end, failed mid-stream, or abandoned (the iterator dropped or
+closed) by a caller that then forgets to close the response.
 
 Why hand-written: httpx has no pool of transports, and httpcore's one connection pool keys
 connections by the URL origin (here, the address). The way to a single httpcore pool keyed by
@@ -105,19 +107,25 @@ class HostTransports:
 
         The returned response holds a lease on that transport until it is closed."""
         entry = self._acquire(pool_key(target))
+        response: httpx.Response | None = None
         try:
             response = entry.transport.handle_request(request)
             stream = response.stream
-            assert isinstance(stream, httpx.SyncByteStream)
+            if not isinstance(stream, httpx.SyncByteStream):
+                raise TypeError("an outbound transport answered with an async body")
+            return httpx.Response(
+                status_code=response.status_code,
+                headers=response.headers,
+                stream=_LeasedStream(stream, lambda: self._release(entry)),
+                extensions=response.extensions,
+            )
         except BaseException:
-            self._release(entry)
+            try:
+                if response is not None:
+                    response.close()  # its connection goes back to the transport's pool
+            finally:
+                self._release(entry)
             raise
-        return httpx.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            stream=_LeasedStream(stream, lambda: self._release(entry)),
-            extensions=response.extensions,
-        )
 
     def close(self) -> None:
         """Close every idle transport now, and each leased one when its last lease ends."""
@@ -169,7 +177,8 @@ class HostTransports:
 
 
 class _LeasedStream(httpx.SyncByteStream):
-    """A response body that gives its transport lease back when it is closed (once)."""
+    """A response body that gives its transport lease back when it is closed (once), and
+    closes itself when its iteration ends, however it ends (see the module documentation)."""
 
     def __init__(self, inner: httpx.SyncByteStream, release: Callable[[], None]) -> None:
         self._inner = inner
@@ -177,7 +186,10 @@ class _LeasedStream(httpx.SyncByteStream):
         self._lock = threading.Lock()
 
     def __iter__(self) -> Iterator[bytes]:
-        yield from self._inner
+        try:
+            yield from self._inner
+        finally:
+            self.close()
 
     def close(self) -> None:
         try:
