@@ -6,7 +6,9 @@ of a catalog sync, or writes a sync of the tenant's own (the definition's fields
 ``enabled``; on ``rest_api`` and ``graphql_api`` connections only, else 400
 ``CUSTOM_SYNC_NOT_SUPPORTED``); ``POST /<connection_id>/<name>/run`` ``{"full": bool}``
 starts a run (202 with its id; 409 ``SYNC_RUN_ACTIVE`` naming the run already going);
-``GET /<connection_id>/<name>/runs`` lists recent runs.
+``GET /<connection_id>/<name>/runs`` lists recent runs. A run shows how many records it
+did not store (``rejected``) and the first few of them (``rejections``: page, position, id,
+code; never their content).
 """
 
 from __future__ import annotations
@@ -27,13 +29,15 @@ from tether.api.schemas import Body, ErrorDetail
 from tether.connections.commands import InputModel
 from tether.domain.errors import NotFound
 from tether.domain.ids import is_well_formed
+from tether.domain.sync_runs import MAX_REJECTION_SAMPLES
 
 if TYPE_CHECKING:
-    from tether.domain.sync_runs import RunSummary, SyncRun
+    from tether.domain.sync_runs import RejectedRecord, RunSummary, SyncRun
     from tether.sync.service import SyncService, SyncState
 
 __all__ = [
     "PutSync",
+    "RejectedRecordView",
     "RunStarted",
     "RunSync",
     "RunView",
@@ -75,6 +79,23 @@ class RunsQuery(InputModel):
     limit: int = Field(default=20, ge=1, le=100)
 
 
+class RejectedRecordView(Body):
+    """One record a run did not store: where it was and why, never its content."""
+
+    omitted_when_none = frozenset({"id"})
+
+    page: int = Field(description="the run's page it came in (1: the first)")
+    index: int = Field(description="its position in that page's records (0: the first)")
+    id: str | None = Field(
+        default=None, description="its id, when it had a valid one at the sync's id_path"
+    )
+    code: str = Field(
+        description="MISSING_RECORD_ID (no usable id at id_path), RECORD_TOO_LARGE (over "
+        "the size of one stored record), INVALID_RECORD_ID (an id with characters a record id "
+        "cannot have) or INVALID_PAYLOAD (a record the store cannot encode)"
+    )
+
+
 class RunView(Body):
     omitted_when_none = frozenset({"error"})
 
@@ -87,6 +108,13 @@ class RunView(Body):
     added: int
     updated: int
     deleted: int
+    rejected: int = Field(
+        default=0, description="records of the run's pages that were not stored (when it ended)"
+    )
+    rejections: list[RejectedRecordView] = Field(
+        default_factory=list,
+        description=f"the first {MAX_REJECTION_SAMPLES} rejected records, as samples",
+    )
     error: ErrorDetail | None = None
 
 
@@ -130,8 +158,14 @@ def _run_view(run: SyncRun) -> RunView:
         added=run.added,
         updated=run.updated,
         deleted=run.deleted,
+        rejected=run.rejected,
+        rejections=_rejection_views(run.rejections),
         error=error,
     )
+
+
+def _rejection_views(samples: list[RejectedRecord]) -> list[RejectedRecordView]:
+    return [RejectedRecordView(page=s.page, index=s.index, id=s.id, code=s.code) for s in samples]
 
 
 def _summary_view(summary: RunSummary) -> RunView:
@@ -145,6 +179,8 @@ def _summary_view(summary: RunSummary) -> RunView:
         added=summary.added,
         updated=summary.updated,
         deleted=summary.deleted,
+        rejected=summary.rejected,
+        rejections=_rejection_views(summary.rejections),
         error=error,
     )
 

@@ -5,6 +5,11 @@ how often, a tenant's own definition (JSON, checked by :mod:`tether.sync.definit
 it is stored), when it runs next, why it is paused, its last run and its incremental
 watermark. :class:`SyncRun` is one run: its status, counts, error and checkpoint.
 
+A run counts the records it could not store (``rejected``: no usable id at ``id_path``, too
+large for one stored record, a payload the store refuses) and keeps the first
+:data:`MAX_REJECTION_SAMPLES` of them as :class:`RejectedRecord`: where the record was and
+why, never any of its content.
+
 Both are versioned: every change is a compare-and-set on ``version`` (a run's checkpoint
 included, so a stale worker cannot overwrite a newer one).
 """
@@ -19,6 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
+    "MAX_REJECTION_SAMPLES",
+    "MISSING_RECORD_ID",
+    "RejectedRecord",
     "RunStatus",
     "RunSummary",
     "StartedRun",
@@ -45,6 +53,26 @@ ACTIVE_RUN_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
 """A run in one of these holds its ``(connection, sync)``: no other run starts meanwhile."""
 
 
+MAX_REJECTION_SAMPLES = 5
+"""Rejected records a run keeps as samples (its ``rejected`` counts them all)."""
+
+MISSING_RECORD_ID = "MISSING_RECORD_ID"
+"""A record with no usable id at the sync's ``id_path`` (missing, empty, an object, a
+boolean, or longer than an id may be)."""
+
+
+class RejectedRecord(_Record):
+    """One record a run did not store: ``page`` (1 = the run's first page) and ``index`` (its
+    position in that page's records), its ``id`` when it had a valid one, and ``code``
+    (:data:`MISSING_RECORD_ID`, ``RECORD_TOO_LARGE``, ``INVALID_RECORD_ID``,
+    ``INVALID_PAYLOAD``). Nothing of the record's content."""
+
+    page: int
+    index: int
+    id: str | None = None
+    code: str
+
+
 class RunSummary(_Record):
     """What a sync shows of its last run."""
 
@@ -56,6 +84,8 @@ class RunSummary(_Record):
     added: int = 0
     updated: int = 0
     deleted: int = 0
+    rejected: int = 0
+    rejections: list[RejectedRecord] = Field(default_factory=list)
     error_code: str | None = None
 
 
@@ -102,6 +132,8 @@ class SyncRun(_Record):
     added: int = 0
     updated: int = 0
     deleted: int = 0
+    rejected: int = 0
+    rejections: list[RejectedRecord] = Field(default_factory=list)
     error_code: str | None = None
     error_message: str | None = None
     checkpoint: dict[str, Any] | None = None
@@ -121,6 +153,8 @@ class SyncRun(_Record):
             added=self.added,
             updated=self.updated,
             deleted=self.deleted,
+            rejected=self.rejected,
+            rejections=[sample.model_copy() for sample in self.rejections],
             error_code=self.error_code,
         )
 

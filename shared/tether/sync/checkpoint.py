@@ -28,6 +28,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tether.domain.sync_runs import MAX_REJECTION_SAMPLES, RejectedRecord
+
 __all__ = ["Checkpoint", "Counts", "Phase"]
 
 Phase = Literal["walk", "delete", "tally"]
@@ -57,9 +59,21 @@ class Checkpoint(BaseModel):
     pages: int = 0
     skipped: int = 0
     rejected: int = 0
+    # The first rejected records (no usable id, or refused by the records store), as samples.
+    rejections: list[RejectedRecord] = Field(default_factory=list)
     owner: str | None = None
     lease_until: datetime | None = None
     failures: int = 0
+
+    @property
+    def rejected_records(self) -> int:
+        """Records of the run that were not stored: without a usable id, or refused."""
+        return self.skipped + self.rejected
+
+    def note_rejection(self, page: int, index: int, record_id: str | None, code: str) -> None:
+        """Keep a rejected record as a sample, while there are fewer than the run keeps."""
+        if len(self.rejections) < MAX_REJECTION_SAMPLES:
+            self.rejections.append(RejectedRecord(page=page, index=index, id=record_id, code=code))
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

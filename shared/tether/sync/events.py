@@ -3,9 +3,11 @@
 by the delivery service like every other event.
 
 ==================  ========================================================================
-``sync.completed``  ``{connection_id, sync, model, run_id, added, updated, deleted, cursor,
-                    full}``: ``cursor`` is the records cursor after the run's last change
-                    (read ``/records/<connection>/<model>`` up to it to see the run's changes)
+``sync.completed``  ``{connection_id, sync, model, run_id, added, updated, deleted,
+                    rejected, cursor, full}``: ``rejected`` counts the records not stored
+                    (the run's view names the first few); ``cursor`` is the records cursor
+                    after the run's last change (read ``/records/<connection>/<model>`` up
+                    to it to see the run's changes)
 ``sync.failed``     ``{connection_id, sync, model, run_id, error: {code, message}}``, after
                     the run's last attempt, or at once for a failure no retry can fix
 ==================  ========================================================================
@@ -68,6 +70,7 @@ class SyncEvents:
                 "added": run.added,
                 "updated": run.updated,
                 "deleted": run.deleted,
+                "rejected": run.rejected,
                 "cursor": cursor,
                 "full": run.full,
             },

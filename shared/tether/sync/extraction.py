@@ -3,8 +3,9 @@
 deletion (a tombstone, ``deletes: {tombstone_path, tombstone_value}``).
 
 A record without a usable id (missing, an object, a boolean, empty, or longer than
-:data:`MAX_ID_CHARS`) cannot be stored or compared between runs: it is counted as skipped,
-never allowed to fail the page it came in (one poisoned record must not break a run of many).
+:data:`MAX_ID_CHARS`) cannot be stored or compared between runs: it is skipped (its position
+in the page noted, for the run's rejected records), never allowed to fail the page it came in
+(one poisoned record must not break a run of many).
 """
 
 from __future__ import annotations
@@ -26,20 +27,26 @@ MAX_ID_CHARS = 512
 
 @dataclass(frozen=True, slots=True)
 class SyncedRecord:
-    """One record as a page delivered it: ``payload`` is the record itself (JSON)."""
+    """One record as a page delivered it: ``payload`` is the record itself (JSON);
+    ``index``: its position in the page's records."""
 
     id: str
     payload: Any
     updated_at: datetime | None
     deleted: bool
+    index: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Extracted:
-    """The records of one page that have an id, and how many did not."""
+    """The records of one page that have an id, and the positions of those that did not."""
 
     records: list[SyncedRecord]
-    skipped: int
+    skipped_at: list[int]
+
+    @property
+    def skipped(self) -> int:
+        return len(self.skipped_at)
 
 
 def _record_id(value: Any) -> str | None:
@@ -76,20 +83,20 @@ class RecordReader:
 
     def read(self, records: Sequence[Any]) -> Extracted:
         found: list[SyncedRecord] = []
-        skipped = 0
+        skipped_at: list[int] = []
         id_of = _reader(self._id_path)
         updated_of = None if self._updated_at_path is None else _reader(self._updated_at_path)
         parse = self._parse
         tombstones = self._tombstone is not None
-        for record in records:
+        for index, record in enumerate(records):
             record_id = _record_id(id_of(record))
             if record_id is None:
-                skipped += 1
+                skipped_at.append(index)
                 continue
             updated_at = None if updated_of is None else parse(updated_of(record))
             deleted = tombstones and self._is_tombstone(record)
-            found.append(SyncedRecord(record_id, record, updated_at, deleted))
-        return Extracted(found, skipped)
+            found.append(SyncedRecord(record_id, record, updated_at, deleted, index))
+        return Extracted(found, skipped_at)
 
 
 def _reader(path: str) -> Callable[[Any], Any]:

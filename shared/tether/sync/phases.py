@@ -3,7 +3,8 @@ checkpoint of a held run and returning ``True`` when done or ``False`` when the 
 budget (a ``deadline`` on the monotonic clock) ran out first, its progress saved:
 
 * :meth:`RunPhases.walk`: the provider's pages, each written (at most
-  ``MAX_WRITE_BATCH`` records a write), a checkpoint every ``checkpoint_pages`` pages;
+  ``MAX_WRITE_BATCH`` records a write), a checkpoint every ``checkpoint_pages`` pages; the
+  records not stored (no usable id, or refused by the store) counted, the first few noted;
 * :meth:`RunPhases.delete_unseen`: a full refresh's deletions, a chunk a write;
 * :meth:`RunPhases.tally`: the run's changes counted from the store.
 """
@@ -16,7 +17,13 @@ from typing import Any
 
 from tether.catalog.sync_definition import SyncDefinition
 from tether.domain.clock import Clock
-from tether.domain.synced_records import MAX_WRITE_BATCH, IncomingRecord, RecordAction
+from tether.domain.sync_runs import MISSING_RECORD_ID
+from tether.domain.synced_records import (
+    INVALID_RECORD_ID,
+    MAX_WRITE_BATCH,
+    IncomingRecord,
+    RecordAction,
+)
 from tether.ports import RecordStore
 from tether.sync.extraction import SyncedRecord
 from tether.sync.held_run import HeldRun
@@ -62,9 +69,14 @@ class RunPhases:
         seen_by = held.run.id if held.run.full and definition.deletes == "full_refresh" else None
         since_checkpoint = 0
         for page in walker.walk(since=checkpoint.since, resume=resume):
-            self._write(held, definition, page.records, seen_by)
-            checkpoint.pages += 1
+            refused = self._write(held, definition, page.records, seen_by)
+            # Counted once the page is written: a page written again after a failure has not.
             checkpoint.skipped += page.skipped
+            checkpoint.rejected += len(refused)
+            missing = [(index, None, MISSING_RECORD_ID) for index in page.skipped_at]
+            for index, record_id, code in sorted(missing + refused, key=lambda r: r[0]):
+                checkpoint.note_rejection(page.number, index, record_id, code)
+            checkpoint.pages += 1
             checkpoint.walk = None if page.next is None else page.next.to_json()
             if page.next is None:
                 return True
@@ -84,7 +96,10 @@ class RunPhases:
         definition: SyncDefinition,
         records: list[SyncedRecord],
         seen_by: str | None,
-    ) -> None:
+    ) -> list[tuple[int, str | None, str]]:
+        """Writes ``records``; the ones the store refused, as (position in the page, id when
+        it may be shown, code)."""
+        refused: list[tuple[int, str | None, str]] = []
         checkpoint = held.checkpoint
         run = held.run
         for start in range(0, len(records), MAX_WRITE_BATCH):
@@ -101,13 +116,18 @@ class RunPhases:
             written.added += result.added
             written.updated += result.updated
             written.deleted += result.deleted
-            checkpoint.rejected += len(result.rejected)
+            for rejection in result.rejected:
+                record = batch[rejection.index]
+                # An id the store refused is not repeated (it may be what is wrong).
+                shown = None if rejection.code == INVALID_RECORD_ID else record.id
+                refused.append((record.index, shown, rejection.code))
             for record in batch:
                 moment = record.updated_at
                 if moment is not None and (
                     checkpoint.high_water is None or moment > checkpoint.high_water
                 ):
                     checkpoint.high_water = moment
+        return refused
 
     def delete_unseen(self, held: HeldRun, definition: SyncDefinition, deadline: float) -> bool:
         run = held.run

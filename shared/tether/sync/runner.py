@@ -351,6 +351,8 @@ class SyncRunner:
                 "added": counts.added,
                 "updated": counts.updated,
                 "deleted": counts.deleted,
+                "rejected": checkpoint.rejected_records,
+                "rejections": list(checkpoint.rejections),
                 "error_code": None,
                 "error_message": None,
             }
@@ -373,15 +375,18 @@ class SyncRunner:
             added=finished.added,
             updated=finished.updated,
             deleted=finished.deleted,
+            rejected=finished.rejected,
+            rejections=finished.rejections,
             error_code=None,
             error_message=None,
         )
         log.info(
-            "sync run %s succeeded: %d added, %d updated, %d deleted",
+            "sync run %s succeeded: %d added, %d updated, %d deleted, %d rejected",
             finished.id,
             finished.added,
             finished.updated,
             finished.deleted,
+            finished.rejected,
         )
 
     @staticmethod
@@ -397,10 +402,13 @@ class SyncRunner:
     ) -> None:
         now = self._clock.now()
         run = held.run
+        checkpoint = held.checkpoint
         failed = run.model_copy(
             update={
                 "status": RunStatus.FAILED,
                 "finished_at": now,
+                "rejected": checkpoint.rejected_records,
+                "rejections": list(checkpoint.rejections),
                 "error_code": error.code,
                 "error_message": error.message[:500],
             }
@@ -420,6 +428,8 @@ class SyncRunner:
         held.save(
             status=RunStatus.FAILED,
             finished_at=now,
+            rejected=failed.rejected,
+            rejections=failed.rejections,
             error_code=error.code,
             error_message=error.message[:500],
         )

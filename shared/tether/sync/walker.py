@@ -109,13 +109,17 @@ class WalkState:
 
 @dataclass(frozen=True, slots=True)
 class WalkPage:
-    """One page's records (with an id), how many had none, and where to go on (``None``:
-    this was the last page)."""
+    """One page's records (with an id), the positions of those that had none, and where to
+    go on (``None``: this was the last page)."""
 
     records: list[SyncedRecord]
-    skipped: int
+    skipped_at: list[int]
     number: int
     next: WalkState | None
+
+    @property
+    def skipped(self) -> int:
+        return len(self.skipped_at)
 
 
 class PageWalker:
@@ -194,7 +198,7 @@ class PageWalker:
             following = self._next(paginator, current, body, answer_headers, raw)
             extracted = self._reader.read(self._fetch.redacted(raw))
             state = None if following is None else WalkState(following, headers, pages)
-            yield WalkPage(extracted.records, extracted.skipped, pages, state)
+            yield WalkPage(extracted.records, extracted.skipped_at, pages, state)
             if following is None:
                 return
             current = following
