@@ -5,9 +5,11 @@ by name and never imports ``tether_emulators`` itself, so Tether runs and deploy
 - ``gcp_emulators``: :func:`start_gcp_emulators`, for ``tether emulators start`` and
   ``tether dev --gcp``;
 - ``demo_oauth_provider``: :func:`start_demo_oauth_provider`, the OAuth server behind the
-  catalog's ``demo`` entry that ``tether dev`` runs for the offline demo.
+  catalog's ``demo`` entry that ``tether dev`` runs for the offline demo;
+- ``provider_simulators``: :func:`start_provider_simulators`, Google Calendar, Gmail, Google
+  Drive and HubSpot (their authorization server and APIs) for ``tether dev --simulators``.
 
-Both raise :class:`RuntimeError` or :class:`OSError` when what they start cannot start.
+Each raises :class:`RuntimeError` or :class:`OSError` when what they start cannot start.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any
 
 from tether_emulators.launcher import RunningEmulators, start_emulators
 from tether_emulators.oauth_provider import ClientSpec, OAuthProvider
+from tether_emulators.provider_simulators import ProviderSimulators
 
-__all__ = ["start_demo_oauth_provider", "start_gcp_emulators"]
+__all__ = ["start_demo_oauth_provider", "start_gcp_emulators", "start_provider_simulators"]
 
 
 def start_gcp_emulators(**options: Any) -> RunningEmulators:
@@ -36,3 +39,15 @@ def start_demo_oauth_provider(
     )
     provider.start(host=host, port=port)
     return provider
+
+
+def start_provider_simulators(
+    *, host: str, client_id: str, client_secret: str, redirect_uri: str
+) -> ProviderSimulators:
+    """The provider simulators on free ports of ``host``, with one confidential client
+    registered for ``redirect_uri``."""
+    simulators = ProviderSimulators(
+        client_id=client_id, client_secret=client_secret, redirect_uri=redirect_uri
+    )
+    simulators.start(host=host)
+    return simulators

@@ -1,5 +1,5 @@
-"""The ``tether`` command: ``dev [--gcp]``, ``token``, ``keys generate|rotate|retire``,
-``emulators start``, ``catalog``, ``package``, ``import``.
+"""The ``tether`` command: ``dev [--gcp] [--simulators]``, ``token``,
+``keys generate|rotate|retire``, ``emulators start``, ``catalog``, ``package``, ``import``.
 
 Size: one argument parser and one short function per command.
 """
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tether.connections.key_rotation import RotationReport
-    from tether.stand_ins import DemoProvider, RunningEmulators
+    from tether.stand_ins import DemoProvider, ProviderSimulators, RunningEmulators
 
 __all__ = ["main"]
 
@@ -105,12 +105,19 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     demo = None if args.demo_provider_port == 0 else _start_demo_provider(args, base_url)
     demo_port = None if demo is None else demo.port
     emulators = None
+    simulators = None
     try:
+        if args.simulators:
+            from tether.dev_simulators import start_simulators
+
+            simulators = start_simulators(base_url=base_url)
         emulators = _gcp_environment(base_url) if args.gcp else None
-        return _serve_dev(args, base_url, emulators, demo_port)
+        return _serve_dev(args, base_url, emulators, demo_port, simulators)
     finally:
         if emulators is not None:
             emulators.stop()
+        if simulators is not None:
+            simulators.stop()
         if demo is not None:
             demo.stop()
 
@@ -208,6 +215,7 @@ def _serve_dev(
     base_url: str,
     emulators: RunningEmulators | None,
     demo_port: int | None,
+    simulators: ProviderSimulators | None = None,
 ) -> int:
     from tether.api.openapi import openapi_document
     from tether.bootstrap import get_container
@@ -250,6 +258,12 @@ def _serve_dev(
         + (
             f"\n  demo:    the `demo` provider's OAuth server on http://{args.host}:{demo_port}"
             if "demo" in s.oauth_clients
+            else ""
+        )
+        + (
+            f"\n  simulators: {', '.join(simulators.providers)}: APIs on "
+            f"{simulators.api_url}, OAuth (consent automatic) on {simulators.issuer}"
+            if simulators is not None
             else ""
         ),
         file=sys.stderr,
@@ -600,6 +614,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use Firestore, Secret Manager and Cloud Tasks on their emulators "
         "(those named by *_EMULATOR_HOST, starting any that are not set)",
+    )
+    dev.add_argument(
+        "--simulators",
+        action="store_true",
+        help="answer Google Calendar, Gmail, Google Drive and HubSpot (OAuth and API) with "
+        "local simulators, with an OAuth client configured for each",
     )
     data_dir_arg(dev)
     dev.set_defaults(run=_cmd_dev)

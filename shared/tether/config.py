@@ -155,6 +155,9 @@ class Settings(BaseModel):
     # demo only (a local stand-in for Stripe, reached through the egress allowlist); refused
     # in cloud mode.
     catalog_api_base_urls: Json[dict[str, str]] | None = None
+    # JSON {provider: {authorization_url, token_url, revocation_url, issuer}}: an OAuth2
+    # provider's authorization server answered elsewhere; `tether dev` only (its simulators).
+    catalog_authorization_servers: Json[dict[str, dict[str, str]]] | None = None
     # Default proactive rate limit per connection (a connection's config or the catalog wins).
     rate_limit_per_minute: int = Field(default=60, ge=1, le=100_000)
     rate_limit_burst: int = Field(default=10, ge=1, le=10_000)
@@ -342,6 +345,10 @@ class Settings(BaseModel):
         if self.mode == "cloud":
             if self.auth == "dev":
                 raise ConfigurationError("TETHER_AUTH=dev is only allowed with `tether dev`")
+            if self.catalog_authorization_servers:
+                raise ConfigurationError(
+                    "TETHER_CATALOG_AUTHORIZATION_SERVERS is only allowed with `tether dev`"
+                )
             if not self.keyring_origins:
                 raise ConfigurationError(
                     "no keyring: set TETHER_KEYRING, TETHER_KEYRING_FILE, "

@@ -124,6 +124,10 @@ class Infrastructure:
             catalog = catalog.with_config_defaults(s.catalog_config_defaults)
         if s.catalog_api_base_urls:
             catalog = catalog.with_api_base_urls(s.catalog_api_base_urls)
+        if s.catalog_authorization_servers:
+            from tether.catalog.authorization_servers import with_authorization_servers
+
+            catalog = with_authorization_servers(catalog, s.catalog_authorization_servers)
         return catalog
 
     # -- outbound HTTP ----------------------------------------------------------------------

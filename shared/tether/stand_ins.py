@@ -1,6 +1,7 @@
 """The optional boundary between the ``tether`` command and the local stand-ins it can run:
 the GCP emulators (``tether emulators start``, ``tether dev --gcp``) and the OAuth provider
-behind the catalog's ``demo`` entry (the offline demo of ``tether dev``).
+behind the catalog's ``demo`` entry (the offline demo of ``tether dev``), and the provider
+simulators of ``tether dev --simulators`` (Google Calendar, Gmail, Google Drive, HubSpot).
 
 They live in a distribution of their own, ``tether-emulators`` (``emulators/`` in the source
 tree; ``make install`` installs it), which registers them as entry points of the group
@@ -18,10 +19,12 @@ from typing import Any, Protocol, cast
 __all__ = [
     "GROUP",
     "DemoProvider",
+    "ProviderSimulators",
     "RunningEmulators",
     "StandInMissing",
     "start_demo_oauth_provider",
     "start_gcp_emulators",
+    "start_provider_simulators",
 ]
 
 GROUP = "tether.local"
@@ -85,5 +88,44 @@ def start_demo_oauth_provider(
             client_id=client_id,
             client_secret=client_secret,
             redirect_uri=redirect_uri,
+        ),
+    )
+
+
+class ProviderSimulators(Protocol):
+    """Running provider simulators: the catalog keys they stand in for, where their APIs
+    answer (each under its real base path) and their authorization server's endpoints."""
+
+    @property
+    def providers(self) -> tuple[str, ...]: ...
+
+    @property
+    def api_url(self) -> str: ...
+
+    @property
+    def authorization_url(self) -> str: ...
+
+    @property
+    def token_url(self) -> str: ...
+
+    @property
+    def revocation_url(self) -> str: ...
+
+    @property
+    def issuer(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+def start_provider_simulators(
+    *, host: str, client_id: str, client_secret: str, redirect_uri: str
+) -> ProviderSimulators:
+    """Start the provider simulators (free ports) with one OAuth client registered for
+    ``redirect_uri``."""
+    start = _load("provider_simulators", "tether dev --simulators")
+    return cast(
+        "ProviderSimulators",
+        start(
+            host=host, client_id=client_id, client_secret=client_secret, redirect_uri=redirect_uri
         ),
     )

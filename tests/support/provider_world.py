@@ -1,5 +1,5 @@
 """A tenant's world for action tests: the provider API simulators (checking every request
-against the trimmed published descriptions in ``tests/fixtures/provider_apis/actions``), the
+against the trimmed published descriptions in ``tether_emulators.provider_descriptions``), the
 local OAuth provider standing in for each provider's authorization server, and a container
 whose catalog points the action providers at them. Connections are made through the real
 OAuth flow (``oauth_start``, the browser's GET, ``oauth_callback``) or, for API keys,
@@ -7,7 +7,6 @@ OAuth flow (``oauth_start``, the browser's GET, ``oauth_callback``) or, for API 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,9 @@ from tether.config import OAuthClientCredentials, Settings
 from tether.domain.clock import Clock
 from tether_emulators.oauth_provider import OAuthProvider
 from tether_emulators.provider_apis import ProviderApis
+from tether_emulators.provider_descriptions import load_descriptions
 
 SOURCE = str(Path(__file__).resolve().parents[2] / "functions" / "main.py")
-DESCRIPTIONS = Path(__file__).resolve().parents[1] / "fixtures" / "provider_apis" / "actions"
 STRIPE_KEY = "sk_test_actions0123456789"
 XERO_TENANT = "0b6ad5a2-3e41-4c6b-9a43-0b5e0c3d2f11"
 RETURN_TO = "https://app.example.com/integrations/done"
@@ -43,10 +42,7 @@ ACTION_PROVIDERS = (
 
 
 def descriptions() -> dict[str, dict[str, Any]]:
-    return {
-        path.stem: json.loads(path.read_text("utf-8"))
-        for path in sorted(DESCRIPTIONS.glob("*.json"))
-    }
+    return load_descriptions()
 
 
 def _base_path(provider: Provider) -> str:

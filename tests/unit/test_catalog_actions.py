@@ -1,6 +1,7 @@
 """The catalog's actions against the providers' published API descriptions.
 
-``tests/fixtures/provider_apis/actions/<provider>.json`` holds, per provider, a trimmed copy of
+``tether_emulators/provider_descriptions/<provider>.json`` (beside the simulators, which
+check requests against them too) holds, per provider, a trimmed copy of
 the provider's own description of the operations the actions call (a Google Discovery document
 or an OpenAPI document; where a provider publishes neither, its generated client's resource
 written out in OpenAPI form), naming its source in ``x-source``. For every declarative action

@@ -15,7 +15,7 @@ from tether import cli, stand_ins
 
 def test_the_stand_ins_distribution_registers_what_the_command_runs() -> None:
     registered = {ep.name: ep.value for ep in entry_points(group=stand_ins.GROUP)}
-    assert set(registered) == {"gcp_emulators", "demo_oauth_provider"}
+    assert set(registered) == {"gcp_emulators", "demo_oauth_provider", "provider_simulators"}
     assert all(value.startswith("tether_emulators.") for value in registered.values())
 
 

@@ -1,0 +1,73 @@
+"""The provider simulators ``tether dev --simulators`` runs: Google Calendar, Gmail, Google
+Drive and HubSpot, each an authorization server and an API on loopback, so a developer can
+connect them through the real OAuth flow and run their actions offline.
+
+Two servers: the local OAuth provider (:class:`~tether_emulators.oauth_provider.OAuthProvider`,
+one confidential client registered for Tether's callback, consent automatic: its
+``/authorize`` redirects at once, so ``curl -L`` plays the browser), standing in for the four
+providers' authorization servers, and the API simulators
+(:class:`~tether_emulators.provider_apis.ProviderApis`), which check every request against the
+providers' trimmed published descriptions (:mod:`tether_emulators.provider_descriptions`) and
+take the access tokens that provider issued. Everything lives in memory: after a restart the
+tokens Tether holds are unknown (reconnect).
+"""
+
+from __future__ import annotations
+
+from tether_emulators.oauth_provider import ClientSpec, OAuthProvider
+from tether_emulators.provider_apis import ProviderApis
+from tether_emulators.provider_descriptions import load_descriptions
+
+__all__ = ["SIMULATED_PROVIDERS", "ProviderSimulators"]
+
+#: The catalog keys whose API and authorization server the simulators stand in for.
+SIMULATED_PROVIDERS = ("google_calendar", "gmail", "google_drive", "hubspot")
+
+
+class ProviderSimulators:
+    """The OAuth provider and the API simulators, started together on ``host``."""
+
+    providers: tuple[str, ...] = SIMULATED_PROVIDERS
+
+    def __init__(self, *, client_id: str, client_secret: str, redirect_uri: str) -> None:
+        self.oauth = OAuthProvider(
+            clients={client_id: ClientSpec(client_id, client_secret, redirect_uris=[redirect_uri])}
+        )
+        documents = load_descriptions()
+        self.apis = ProviderApis(
+            [documents[key] for key in SIMULATED_PROVIDERS], accepts=self.oauth.is_active
+        )
+
+    def start(self, *, host: str = "127.0.0.1", oauth_port: int = 0, api_port: int = 0) -> None:
+        self.oauth.start(host=host, port=oauth_port)
+        try:
+            self.apis.start(host=host, port=api_port)
+        except BaseException:
+            self.oauth.stop()
+            raise
+
+    def stop(self) -> None:
+        self.apis.stop()
+        self.oauth.stop()
+
+    @property
+    def api_url(self) -> str:
+        """Where the APIs answer, each under its real base path (``/calendar/v3``…)."""
+        return self.apis.url
+
+    @property
+    def authorization_url(self) -> str:
+        return self.oauth.authorization_url
+
+    @property
+    def token_url(self) -> str:
+        return self.oauth.token_url
+
+    @property
+    def revocation_url(self) -> str:
+        return self.oauth.revocation_url
+
+    @property
+    def issuer(self) -> str:
+        """The ``iss`` of its authorization responses (RFC 9207)."""
+        return self.oauth.issuer

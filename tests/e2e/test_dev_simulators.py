@@ -1,0 +1,207 @@
+"""`tether dev --simulators` as a developer uses it: a real process, the provider simulators
+(Google Calendar, Gmail, Google Drive, HubSpot: an authorization server and APIs checked
+against the providers' published descriptions) on loopback.
+
+First the README's steps, run by bash exactly as written there (only the dev server's port is
+this test's): connect Google Calendar and HubSpot through the OAuth flow with `curl -L` as the
+browser, run `create_event` and `create_contact`, list the MCP tools. Then the official MCP
+SDK's client over Streamable HTTP: the tenant's tools, both actions with structured results,
+bad input as a tool error (not a transport error), and a connect session that sees its own
+end user's tools only."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.e2e.test_dev_server import ROOT, DevServer
+
+pytestmark = pytest.mark.e2e
+
+README_PORT = "127.0.0.1:8080"
+# What the README shows after `make dev ARGS=--simulators`, in a second terminal.
+README_STEPS = """\
+TOKEN=$(tether token --tenant acme)
+AUTH="Authorization: Bearer $TOKEN"
+JSON='Content-Type: application/json'
+
+# Connect Google Calendar: start the flow, then let curl -L play the browser (the simulated
+# authorization server approves at once and redirects back to Tether's callback).
+URL=$(curl -s -X POST http://127.0.0.1:8080/oauth_start/ -H "$AUTH" -H "$JSON" \\
+  -d '{"provider": "google_calendar", "return_to": "http://127.0.0.1:8080/"}' \\
+  | jq -r .authorization_url)
+CALENDAR=$(curl -s -o /dev/null -w '%{url_effective}' -L "$URL" \\
+  | sed -E 's/.*connection_id=([^&]+).*/\\1/')
+
+# The same for HubSpot.
+URL=$(curl -s -X POST http://127.0.0.1:8080/oauth_start/ -H "$AUTH" -H "$JSON" \\
+  -d '{"provider": "hubspot", "return_to": "http://127.0.0.1:8080/"}' \\
+  | jq -r .authorization_url)
+HUBSPOT=$(curl -s -o /dev/null -w '%{url_effective}' -L "$URL" \\
+  | sed -E 's/.*connection_id=([^&]+).*/\\1/')
+echo "$CALENDAR $HUBSPOT"
+
+# Run an action of each.
+curl -s -X POST http://127.0.0.1:8080/actions/$CALENDAR/create_event -H "$AUTH" -H "$JSON" \\
+  -d '{"summary": "Intro call", "start": "2026-05-01T10:00:00Z", "end": "2026-05-01T10:30:00Z"}'
+echo
+curl -s -X POST http://127.0.0.1:8080/actions/$HUBSPOT/create_contact -H "$AUTH" -H "$JSON" \\
+  -d '{"email": "ada@example.com", "first_name": "Ada"}'
+echo
+
+# The same tenant's tools, as an MCP client sees them (tools/list over Streamable HTTP).
+curl -s -X POST http://127.0.0.1:8080/mcp/ -H "$AUTH" -H "$JSON" \\
+  -H 'Accept: application/json, text/event-stream' \\
+  -d '{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}' | jq -r '.result.tools[].name'
+"""
+
+EVENT = {"summary": "Review", "start": "2026-05-02T09:00:00Z", "end": "2026-05-02T09:30:00Z"}
+
+
+@pytest.fixture
+def dev(tmp_path: Path) -> Iterator[DevServer]:
+    server = DevServer(tmp_path / "data", extra_args=("--demo-provider-port", "0", "--simulators"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def _readme_steps(dev: DevServer) -> list[str]:
+    """Run the README's steps in bash against ``dev``; their output's lines."""
+    for tool in ("bash", "curl", "jq", "sed"):
+        assert shutil.which(tool), f"the README's steps need {tool} (.ci/run installs it)"
+    script = README_STEPS.replace(README_PORT, f"127.0.0.1:{dev.port}")
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TETHER_")},
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "TETHER_DATA_DIR": str(dev.data_dir),
+    }
+    ran = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr + ran.stdout
+    return ran.stdout.splitlines()
+
+
+def _mcp(url: str, headers: dict[str, str], steps: Any) -> Any:
+    async def run() -> Any:
+        async with (
+            httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(30.0)) as http,
+            streamable_http_client(f"{url}/mcp/", http_client=http) as (read, write, _),
+            ClientSession(read, write, read_timeout_seconds=timedelta(seconds=30)) as session,
+        ):
+            await session.initialize()
+            return await steps(session)
+
+    return asyncio.run(run())
+
+
+def _connect_as_end_user(dev: DevServer, tenant: dict[str, str], end_user: str, provider: str):
+    """A connect session for ``end_user`` and its OAuth flow in one browser (cookies kept, as
+    the flow is bound to the browser that started it); the session's headers and the new
+    connection's id."""
+    opened = httpx.post(
+        f"{dev.url}/connect_sessions/", json={"end_user": {"id": end_user}}, headers=tenant
+    )
+    assert opened.status_code == 201, opened.text
+    session = {"Authorization": f"Bearer {opened.json()['token']}"}
+    with httpx.Client(timeout=20) as browser:
+        started = browser.post(
+            f"{dev.url}/oauth_start/",
+            json={"provider": provider, "return_to": f"{dev.url}/"},
+            headers=session,
+        )
+        assert started.status_code == 201, started.text
+        landed = browser.get(started.json()["authorization_url"], follow_redirects=True)
+    outcome = {k: v[0] for k, v in parse_qs(urlsplit(str(landed.url)).query).items()}
+    assert outcome.get("status") == "active", outcome
+    return session, outcome["connection_id"]
+
+
+def test_the_readme_steps_and_an_mcp_client_against_the_simulators(dev: DevServer) -> None:
+    lines = _readme_steps(dev)
+    calendar, hubspot = lines[0].split()
+    event = json.loads(lines[1])
+    contact = json.loads(lines[2])
+    listed = lines[3:]
+    assert event["action"] == "create_event" and event["output"]["id"]
+    assert event["output"]["summary"] == "Intro call"
+    assert contact["output"]["properties"]["email"] == "ada@example.com"
+    assert {"google_calendar__create_event", "hubspot__create_contact"} <= set(listed)
+    assert listed[0] == "tether__connections"
+
+    tenant = {"Authorization": f"Bearer {dev.cli('token', '--tenant', 'acme')}"}
+    mine = httpx.get(f"{dev.url}/connections/", headers=tenant).json()["connections"]
+    assert {(c["id"], c["provider"], c["status"]) for c in mine} == {
+        (calendar, "google_calendar", "active"),
+        (hubspot, "hubspot", "active"),
+    }
+
+    # Two end users connect through their own connect sessions.
+    ada, ada_mail = _connect_as_end_user(dev, tenant, "user-ada", "gmail")
+    _, bob_drive = _connect_as_end_user(dev, tenant, "user-bob", "google_drive")
+
+    async def tenant_steps(session: ClientSession) -> dict[str, Any]:
+        return {
+            "tools": await session.list_tools(),
+            "event": await session.call_tool("google_calendar__create_event", EVENT),
+            "contact": await session.call_tool(
+                "hubspot__create_contact", {"email": "grace@example.com"}
+            ),
+            "bad": await session.call_tool("hubspot__create_contact", {"email": 42}),
+        }
+
+    got = _mcp(dev.url, tenant, tenant_steps)
+    names = [tool.name for tool in got["tools"].tools]
+    assert {name.split("__")[0] for name in names} == {
+        "tether",
+        "google_calendar",
+        "hubspot",
+        "gmail",
+        "google_drive",
+    }
+    assert not got["event"].isError
+    assert got["event"].structuredContent["summary"] == "Review"
+    assert got["event"].structuredContent["id"] != event["output"]["id"]
+    assert not got["contact"].isError
+    assert got["contact"].structuredContent["properties"]["email"] == "grace@example.com"
+    assert got["bad"].isError
+    assert got["bad"].structuredContent["error"]["code"] == "INVALID_INPUT"
+    assert got["bad"].structuredContent["error"]["field"] == "email"
+
+    async def ada_steps(session: ClientSession) -> dict[str, Any]:
+        return {
+            "tools": await session.list_tools(),
+            "connections": await session.call_tool("tether__connections", {}),
+            "bobs": await session.call_tool("google_drive__list_files", {}),
+            "tenants": await session.call_tool("google_calendar__create_event", EVENT),
+        }
+
+    seen = _mcp(dev.url, ada, ada_steps)
+    assert {tool.name.split("__")[0] for tool in seen["tools"].tools} == {"tether", "gmail"}
+    entries = seen["connections"].structuredContent["connections"]
+    assert [entry["id"] for entry in entries] == [ada_mail]
+    for refused in (seen["bobs"], seen["tenants"]):
+        assert refused.isError
+        assert refused.structuredContent["error"]["code"] == "TOOL_NOT_FOUND"
+    assert bob_drive not in {entry["id"] for entry in entries}
