@@ -3,8 +3,8 @@
 Cold start is paid in imports: each function loads only what its own request needs. These
 tests pin the gains `make bench` measured, so a change cannot silently undo them: a public
 function (webhooks, catalog) never loads PyJWT, the catalog not even ``cryptography``, the
-connection list (under dev tokens) loads neither PyJWT nor the provider catalog nor an HTTP
-client nor a cloud SDK, and
+connection list (under dev tokens) loads neither PyJWT nor ``cryptography`` (it opens no
+credential) nor the provider catalog nor an HTTP client nor a cloud SDK, and
 the startup objects are frozen out of the garbage collector's passes (see
 ``functions/main.py``).
 """
@@ -141,8 +141,10 @@ def test_the_connection_list_loads_no_catalog_http_client_or_cloud_sdk(tmp_path:
     # It verifies a dev token (so the absences below mean something), with the standard
     # library: PyJWT would bring all of cryptography's asymmetric algorithms.
     assert loaded(answer, "tether.api.jws_hs256")
+    assert loaded(answer, "tether.crypto.envelope")  # its sealer is built, never used
     for package in (
         "jwt",
+        "cryptography",
         "yaml",
         "tether.catalog.loader",
         "httpx",

@@ -29,6 +29,9 @@ Errors are :class:`~tether.domain.errors.CryptoError` with ``code``:
 
 Messages never contain plaintext or key material, and underlying exceptions are suppressed
 (``from None``).
+
+``cryptography`` is imported when a key is first derived (:mod:`tether.crypto.tenant_keys`),
+so building a :class:`Sealer` costs nothing until it seals or opens.
 """
 
 from __future__ import annotations
@@ -41,15 +44,15 @@ import re
 import threading
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING, Any
 
 from tether.crypto.keyring import KEY_ID_PATTERN, Keyring
 from tether.crypto.keyring_source import KeyringSource, StaticKeyringSource
 from tether.crypto.tenant_keys import TenantKeyCache
 from tether.domain.errors import CryptoError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = ["ENVELOPE_VERSION", "NONCE_SIZE", "TAG_SIZE", "Sealer", "envelope_aad"]
 
@@ -64,11 +67,15 @@ _KEY_ID_RE = re.compile(KEY_ID_PATTERN)
 # -- pure primitives ------------------------------------------------------------------------
 def _gcm_encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
     """AES-GCM encryption; returns ciphertext followed by the 16-byte tag."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     return _encrypt_with(AESGCM(key), nonce, plaintext, aad)
 
 
 def _gcm_decrypt(key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
     """Inverse of :func:`_gcm_encrypt`; ``DECRYPTION_FAILED`` if the tag does not verify."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     return _decrypt_with(AESGCM(key), nonce, data, aad)
 
 
@@ -76,10 +83,18 @@ def _encrypt_with(cipher: AESGCM, nonce: bytes, plaintext: bytes, aad: bytes) ->
     return cipher.encrypt(nonce, plaintext, aad)
 
 
+def _invalid_tag() -> type[Exception]:
+    """``cryptography``'s failed-tag error, looked up only when a decryption fails (a cipher
+    exists by then, so the library is loaded)."""
+    from cryptography.exceptions import InvalidTag
+
+    return InvalidTag
+
+
 def _decrypt_with(cipher: AESGCM, nonce: bytes, data: bytes, aad: bytes) -> bytes:
     try:
         return cipher.decrypt(nonce, data, aad)
-    except InvalidTag:
+    except _invalid_tag():
         raise CryptoError(
             "credential could not be decrypted (tampered, or bound to another record)",
             code="DECRYPTION_FAILED",

@@ -15,20 +15,23 @@ Derivation (fixed; changing it makes every stored envelope unreadable, so it is 
                              info=b"tenant:" + utf8(tenant_id), L=32)
 
 HKDF comes from ``cryptography``; :func:`hkdf_sha256` is the one call site, and the RFC 5869
-Appendix A vectors are run through it in the tests.
+Appendix A vectors are run through it in the tests. ``cryptography`` is imported when the
+first key is derived, not with this module: a function builds its sealer with its secret
+store, but only one that seals or opens something pays for the library (~7 ms of a cold
+start).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING
 
 from tether.crypto.keyring import KEY_SIZE, Keyring
 from tether.domain.errors import CryptoError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = [
     "TENANT_KEY_INFO_PREFIX",
@@ -44,6 +47,9 @@ TENANT_KEY_INFO_PREFIX = b"tenant:"
 
 def hkdf_sha256(ikm: bytes, salt: bytes, info: bytes, length: int) -> bytes:
     """RFC 5869 HKDF (extract then expand) with SHA-256."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
 
 
@@ -92,6 +98,8 @@ class TenantKeyCache:
             if cached is not None:
                 self._entries.move_to_end(slot)
                 return cached
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         derived = derive_tenant_key(self._keyring.get(key_id), tenant_id)
         entry = (derived, AESGCM(derived))
         with self._lock:
