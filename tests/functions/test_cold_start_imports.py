@@ -156,6 +156,16 @@ def test_the_connection_list_loads_no_catalog_http_client_or_cloud_sdk(tmp_path:
         assert loaded(answer, package) == [], package
 
 
+def test_a_function_creates_only_its_own_response_bodies(tmp_path: Path) -> None:
+    answer = first_request(tmp_path, "connections", headers=bearer("acme"))
+    assert answer["status"] == 200
+    assert loaded(answer, "tether.api.schemas") == [
+        "tether.api.schemas",
+        "tether.api.schemas.body",
+        "tether.api.schemas.connections",
+    ]
+
+
 def test_startup_objects_are_frozen_out_of_collections(tmp_path: Path) -> None:
     answer = first_request(tmp_path, "catalog")
     frozen = answer["frozen"]
