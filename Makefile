@@ -31,11 +31,19 @@ OIDC_PROVIDER := emulators/oidc_provider
 $(OIDC_PROVIDER)/node_modules/.package-lock.json: $(OIDC_PROVIDER)/package-lock.json
 	npm ci --prefix $(OIDC_PROVIDER) --no-audit --no-fund --loglevel=error
 
+# Two other open provider registries (grant, Nango's providers.yaml), pinned by their
+# package-lock.json: test data the catalog's endpoints are compared with
+# (tests/unit/test_catalog_registries.py), read in node_modules and never shipped.
+REGISTRIES := tests/registries
+$(REGISTRIES)/node_modules/.package-lock.json: $(REGISTRIES)/package-lock.json
+	npm ci --prefix $(REGISTRIES) --ignore-scripts --no-audit --no-fund --loglevel=error
+
 $(CHECKOV_VENV)/bin/checkov:
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet '$(CHECKOV)'
 
-install: $(BIN)/.installed $(CHECKOV_VENV)/bin/checkov $(OIDC_PROVIDER)/node_modules/.package-lock.json
+install: $(BIN)/.installed $(CHECKOV_VENV)/bin/checkov $(OIDC_PROVIDER)/node_modules/.package-lock.json \
+	$(REGISTRIES)/node_modules/.package-lock.json
 
 dev: install
 	$(BIN)/tether dev $(ARGS)
@@ -67,4 +75,5 @@ package: install
 	$(BIN)/tether package --output $(BUNDLE)
 
 clean:
-	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache dist $(OIDC_PROVIDER)/node_modules
+	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache dist $(OIDC_PROVIDER)/node_modules \
+		$(REGISTRIES)/node_modules
