@@ -2,17 +2,22 @@
 
 Where the deliveries come from:
 
-* Stripe, Slack, Standard Webhooks, Twilio: signed by the vendors' own SDKs
+* Stripe, Slack, Standard Webhooks, Svix, Twilio: signed by the vendors' own SDKs
   (``stripe.WebhookSignature.generate_signature_header``,
   ``slack_sdk.signature.SignatureVerifier.generate_signature``,
-  ``standardwebhooks.Webhook.sign``, ``twilio.request_validator.RequestValidator``), and the
-  SDKs' verifiers accept the very same requests.
+  ``standardwebhooks.Webhook.sign``, ``svix.webhooks.Webhook.sign``,
+  ``twilio.request_validator.RequestValidator``), and the SDKs' verifiers accept the very same
+  requests.
+* SendGrid's signed Event Webhook: ECDSA P-256 keys generated here, signed with
+  ``cryptography``, and verified by SendGrid's own helper (``sendgrid.EventWebhook``) as well;
+  plus the published vector of that helper's test suite (sendgrid-python,
+  ``test/unit/test_eventwebhook.py``).
 * Published vectors: GitHub's docs ("It's a Secret to Everybody" / "Hello, World!"); Square's
   from the test suite of Square's Python SDK (square-python-sdk,
   ``tests/utilities/test_webhooks_helper.py``); HubSpot v3's from the test suite of HubSpot's
   Python SDK (hubspot-api-python, ``tests/spec/utils/test_signature.py``).
-* Shopify, Xero, HubSpot v3 (URL decoding), Square (beyond the vector) and the generic
-  ``hmac``: no vendor SDK here, so the deliveries are built in this file per the vendors'
+* Shopify, Xero, HubSpot v3 (URL decoding), Square (beyond the vector), PagerDuty and the
+  generic ``hmac``: no vendor SDK here, so the deliveries are built in this file per the vendors'
   documented algorithms -- they are not published vectors.
 """
 
@@ -31,6 +36,10 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 import standardwebhooks
 import stripe
+import svix.webhooks
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from sendgrid import EventWebhook
 from slack_sdk.signature import Clock, SignatureVerifier
 from twilio.request_validator import RequestValidator
 
@@ -144,6 +153,51 @@ def sign_twilio_json(secret: str, body: bytes, at: datetime) -> InboundRequest:
     )
 
 
+def sign_svix(secret: str, body: bytes, at: datetime) -> InboundRequest:
+    signature = svix.webhooks.Webhook(secret).sign("msg_2b", at, body.decode())
+    return request(
+        {"svix-id": "msg_2b", "svix-timestamp": str(seconds(at)), "svix-signature": signature},
+        body,
+    )
+
+
+def _sendgrid_key() -> tuple[str, ec.EllipticCurvePrivateKey]:
+    """A P-256 key pair; the public half as SendGrid shows a verification key (base64 DER)."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    der = private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(der).decode(), private
+
+
+SENDGRID_KEYS = dict(_sendgrid_key() for _ in range(2))
+SENDGRID_KEY, SENDGRID_OTHER = SENDGRID_KEYS
+
+
+def sign_sendgrid(public_key: str, body: bytes, at: datetime) -> InboundRequest:
+    """SendGrid's signature: ECDSA P-256 over the timestamp then the body, by the private half
+    of ``public_key``."""
+    stamp = str(seconds(at))
+    signature = SENDGRID_KEYS[public_key].sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    return request(
+        {
+            "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+            "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+        },
+        body,
+    )
+
+
+PAGERDUTY_OPTIONS = {"header": "X-PagerDuty-Signature", "prefix": "v1=", "separator": ","}
+
+
+def sign_pagerduty(secret: str, body: bytes, at: datetime) -> InboundRequest:
+    """PagerDuty v3: ``v1=<hex HMAC-SHA256>``, here beside a signature under another secret as
+    during a rotation (https://developer.pagerduty.com/docs/webhooks-overview)."""
+    other = hmac_hex("a-retired-pagerduty-secret", body)
+    return request({"X-PagerDuty-Signature": f"v1={other},v1={hmac_hex(secret, body)}"}, body)
+
+
 def sign_standard(secret: str, body: bytes, at: datetime) -> InboundRequest:
     signature = standardwebhooks.Webhook(secret).sign("msg_2a", at, body.decode())
     return request(
@@ -183,6 +237,7 @@ class Case:
     other_secret: str = "another-signing-key-for-tests"
     body: bytes = JSON_BODY
     options: dict[str, Any] = field(default_factory=dict)
+    asymmetric: bool = False  # a public key verifies: no secret compared
 
 
 CASES = [
@@ -231,8 +286,35 @@ CASES = [
         other_secret=STD_OTHER,
     ),
     Case("hmac", "hmac", sign_hmac, ("x-acme-signature",), options=HMAC_OPTIONS),
+    Case(
+        "svix",
+        "svix",
+        sign_svix,
+        ("svix-id", "svix-timestamp", "svix-signature"),
+        timestamped=True,
+        secret=STD_SECRET,
+        other_secret=STD_OTHER,
+    ),
+    Case(
+        "sendgrid",
+        "sendgrid",
+        sign_sendgrid,
+        ("x-twilio-email-event-webhook-signature", "x-twilio-email-event-webhook-timestamp"),
+        timestamped=True,
+        secret=SENDGRID_KEY,
+        other_secret=SENDGRID_OTHER,
+        asymmetric=True,
+    ),
+    Case(
+        "pagerduty",
+        "hmac",
+        sign_pagerduty,
+        ("x-pagerduty-signature",),
+        options=PAGERDUTY_OPTIONS,
+    ),
 ]
 TIMESTAMPED = [c for c in CASES if c.timestamped]
+SYMMETRIC = [c for c in CASES if not c.asymmetric]
 
 
 def ids(case: Case) -> str:
@@ -385,7 +467,7 @@ def test_a_bare_string_is_not_a_list_of_secrets(case: Case) -> None:
         verify(case, req, case.secret)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("case", CASES, ids=ids)
+@pytest.mark.parametrize("case", SYMMETRIC, ids=ids)
 def test_comparison_is_constant_time(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
     real = hmac.compare_digest
@@ -861,6 +943,216 @@ def test_standard_webhooks_id_is_signed() -> None:
     assert info.value.reason == "mismatch"
 
 
+# -- Svix --------------------------------------------------------------------------------------
+
+
+def test_svix_package_agrees_with_the_same_delivery() -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    req = sign_svix(STD_SECRET, JSON_BODY, now)
+    svix.webhooks.Webhook(STD_SECRET).verify(JSON_BODY, dict(req.headers))
+    scheme_for("svix").verify(req, [STD_SECRET], now=now)
+    changed = with_body(req, JSON_BODY.replace(b"evt_1", b"evt_2"))
+    with pytest.raises(svix.webhooks.WebhookVerificationError):
+        svix.webhooks.Webhook(STD_SECRET).verify(changed.body, dict(changed.headers))
+    with pytest.raises(SignatureError) as info:
+        scheme_for("svix").verify(changed, [STD_SECRET], now=now)
+    assert info.value.reason == "mismatch"
+
+
+def test_svix_stale_delivery_the_package_refuses_too() -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    req = sign_svix(STD_SECRET, JSON_BODY, now - timedelta(minutes=10))
+    with pytest.raises(svix.webhooks.WebhookVerificationError):
+        svix.webhooks.Webhook(STD_SECRET).verify(JSON_BODY, dict(req.headers))
+    with pytest.raises(SignatureError) as info:
+        scheme_for("svix").verify(req, [STD_SECRET], now=now)
+    assert info.value.reason == "stale"
+
+
+def test_svix_several_signatures_one_per_secret() -> None:
+    req = sign_svix(STD_SECRET, JSON_BODY, NOW)
+    other = sign_svix(STD_OTHER, JSON_BODY, NOW).headers["svix-signature"]
+    header = f"{other} {req.headers['svix-signature']}"
+    scheme_for("svix").verify(with_headers(req, svix_signature=header), [STD_SECRET], now=NOW)
+
+
+def test_svix_reads_its_own_headers_and_standard_webhooks_its_own() -> None:
+    """The same signature under the other family's header names is not a delivery of it."""
+    svix_req = sign_svix(STD_SECRET, JSON_BODY, NOW)
+    renamed = request(
+        {name.replace("svix-", "webhook-"): v for name, v in svix_req.headers.items()}, JSON_BODY
+    )
+    with pytest.raises(SignatureError) as info:
+        scheme_for("svix").verify(renamed, [STD_SECRET], now=NOW)
+    assert info.value.reason == "missing_header"
+    # ... which is a Standard Webhooks delivery: the algorithm is the same.
+    scheme_for("standard_webhooks").verify(renamed, [STD_SECRET], now=NOW)
+
+
+# -- SendGrid ----------------------------------------------------------------------------------
+
+# The vector of sendgrid-python's test/unit/test_eventwebhook.py (SendGrid's own helper).
+SENDGRID_DOCS_KEY = (
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw"
+    "+2fNNRaINXvVpiglSI8eNEc6wEA3F+g=="
+)
+SENDGRID_DOCS_SIGNATURE = "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM="
+SENDGRID_DOCS_TIMESTAMP = "1600112502"
+SENDGRID_DOCS_BODY = (
+    json.dumps(
+        [
+            {
+                "email": "hello@world.com",
+                "event": "dropped",
+                "reason": "Bounced Address",
+                "sg_event_id": "ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA",
+                "sg_message_id": "LRzXl_NHStOGhQ4kofSm_A.filterdrecv-p3mdw1-756b745b58"
+                "-kmzbl-18-5F5FC76C-9.0",
+                "smtp-id": "<LRzXl_NHStOGhQ4kofSm_A@ismtpd0039p1iad1.sendgrid.net>",
+                "timestamp": 1600112492,
+            }
+        ],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    + "\r\n"
+).encode()
+
+
+def sendgrid_docs_request(body: bytes = SENDGRID_DOCS_BODY) -> InboundRequest:
+    return request(
+        {
+            "X-Twilio-Email-Event-Webhook-Signature": SENDGRID_DOCS_SIGNATURE,
+            "X-Twilio-Email-Event-Webhook-Timestamp": SENDGRID_DOCS_TIMESTAMP,
+        },
+        body,
+    )
+
+
+def test_sendgrid_published_vector() -> None:
+    signed_at = datetime.fromtimestamp(int(SENDGRID_DOCS_TIMESTAMP), UTC)
+    scheme_for("sendgrid").verify(sendgrid_docs_request(), [SENDGRID_DOCS_KEY], now=signed_at)
+    changed = bytearray(SENDGRID_DOCS_BODY)
+    changed[10] ^= 0x01
+    with pytest.raises(SignatureError) as info:
+        scheme_for("sendgrid").verify(
+            sendgrid_docs_request(bytes(changed)), [SENDGRID_DOCS_KEY], now=signed_at
+        )
+    assert info.value.reason == "mismatch"
+    # Genuine, but long ago: stale.
+    with pytest.raises(SignatureError) as info:
+        scheme_for("sendgrid").verify(sendgrid_docs_request(), [SENDGRID_DOCS_KEY], now=NOW)
+    assert info.value.reason == "stale"
+
+
+def test_sendgrid_helper_agrees_with_the_same_delivery() -> None:
+    req = sign_sendgrid(SENDGRID_KEY, JSON_BODY, NOW)
+    assert EventWebhook(SENDGRID_KEY).verify_signature(
+        JSON_BODY.decode(),
+        req.headers["x-twilio-email-event-webhook-signature"],
+        req.headers["x-twilio-email-event-webhook-timestamp"],
+    )
+    scheme_for("sendgrid").verify(req, [SENDGRID_KEY], now=NOW)
+
+
+def test_sendgrid_key_as_pem() -> None:
+    req = sign_sendgrid(SENDGRID_KEY, JSON_BODY, NOW)
+    pem = (
+        SENDGRID_KEYS[SENDGRID_KEY]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    scheme_for("sendgrid").verify(req, [pem.decode()], now=NOW)
+
+
+def _other_public_key(private: Any) -> str:
+    der = private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(der).decode()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "not a key",
+        base64.b64encode(b"not DER at all").decode(),
+        _other_public_key(ec.generate_private_key(ec.SECP384R1())),
+        STD_SECRET,
+    ],
+    ids=["text", "not-der", "p384", "whsec"],
+)
+def test_sendgrid_key_that_is_not_a_p256_public_key(key: str) -> None:
+    req = sign_sendgrid(SENDGRID_KEY, JSON_BODY, NOW)
+    with pytest.raises(SignatureError) as info:
+        scheme_for("sendgrid").verify(req, [key], now=NOW)
+    assert info.value.reason == "no_secret"
+
+
+@pytest.mark.parametrize("value", ["***", "AAAA", base64.b64encode(b"\x30\x02\x01").decode()])
+def test_sendgrid_signature_that_is_not_one(value: str) -> None:
+    req = sign_sendgrid(SENDGRID_KEY, JSON_BODY, NOW)
+    bad = with_headers(req, x_twilio_email_event_webhook_signature=value)
+    with pytest.raises(SignatureError) as info:
+        scheme_for("sendgrid").verify(bad, [SENDGRID_KEY], now=NOW)
+    assert info.value.reason == ("malformed" if value == "***" else "mismatch")
+
+
+def test_sendgrid_timestamp_is_signed() -> None:
+    req = sign_sendgrid(SENDGRID_KEY, JSON_BODY, NOW)
+    moved = with_headers(req, x_twilio_email_event_webhook_timestamp=str(seconds(NOW) + 1))
+    with pytest.raises(SignatureError) as info:
+        scheme_for("sendgrid").verify(moved, [SENDGRID_KEY], now=NOW)
+    assert info.value.reason == "mismatch"
+
+
+# -- PagerDuty (hmac with a separator) ---------------------------------------------------------
+
+PD_SECRET = "pagerduty-signing-secret"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "v1={good}",
+        "v1={bad},v1={good}",
+        "v1={good},v1={bad}",
+        "v1={bad}, v1={good}",
+        "v2={bad},v1={good}",
+        "v1=not-hex,v1={good}",
+    ],
+)
+def test_pagerduty_any_listed_signature_may_match(template: str) -> None:
+    header = template.format(good=hmac_hex(PD_SECRET, JSON_BODY), bad="ab" * 32)
+    req = request({"X-PagerDuty-Signature": header}, JSON_BODY)
+    scheme_for("hmac", PAGERDUTY_OPTIONS).verify(req, [PD_SECRET], now=NOW)
+
+
+def test_pagerduty_without_the_separator_option_reads_one_signature() -> None:
+    header = f"v1={'ab' * 32},v1={hmac_hex(PD_SECRET, JSON_BODY)}"
+    req = request({"X-PagerDuty-Signature": header}, JSON_BODY)
+    single = {k: v for k, v in PAGERDUTY_OPTIONS.items() if k != "separator"}
+    with pytest.raises(SignatureError) as info:
+        scheme_for("hmac", single).verify(req, [PD_SECRET], now=NOW)
+    assert info.value.reason == "malformed"
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        (f"v1={'ab' * 32},v1={'cd' * 32}", "mismatch"),
+        ("v2=abcd,v3=ef01", "malformed"),
+        ("v1=zz,v1=", "malformed"),
+        (",,,", "malformed"),
+    ],
+)
+def test_pagerduty_refusals(header: str, reason: str) -> None:
+    req = request({"X-PagerDuty-Signature": header}, JSON_BODY)
+    with pytest.raises(SignatureError) as info:
+        scheme_for("hmac", PAGERDUTY_OPTIONS).verify(req, [PD_SECRET], now=NOW)
+    assert info.value.reason == reason
+
+
 # -- generic hmac ------------------------------------------------------------------------------
 
 
@@ -915,6 +1207,9 @@ def test_generic_hmac_wrong_algorithm_does_not_verify() -> None:
         {"header": "X-Sig", "algoritm": "sha1"},
         {"header": "X-Sig", "prefix": 3},
         {"header": "X-Sig", "event_id_header": "bad header"},
+        {"header": "X-Sig", "separator": "="},
+        {"header": "X-Sig", "separator": ",,"},
+        {"header": "X-Sig", "separator": "a"},
     ],
 )
 def test_generic_hmac_bad_options(options: dict[str, Any] | None) -> None:
@@ -960,7 +1255,8 @@ def test_every_signing_scheme_refuses_an_unsigned_request() -> None:
         if name == "none":
             continue
         options = {"header": "X-Sig"} if name == "hmac" else None
-        secret = STD_SECRET if name == "standard_webhooks" else "k"
+        secret = {"standard_webhooks": STD_SECRET, "svix": STD_SECRET}.get(name, "k")
+        secret = SENDGRID_KEY if name == "sendgrid" else secret
         with pytest.raises(SignatureError) as info:
             scheme_for(name, options).verify(request({}, JSON_BODY), [secret], now=NOW)
         assert info.value.reason == "missing_header"
@@ -978,6 +1274,8 @@ def test_every_signing_scheme_refuses_an_unsigned_request() -> None:
         ("xero", None),
         ("twilio", "i-twilio-idempotency-token"),
         ("standard_webhooks", "webhook-id"),
+        ("svix", "svix-id"),
+        ("sendgrid", None),
         ("none", None),
     ],
 )

@@ -112,6 +112,8 @@ WebhookScheme = Literal[
     "xero",
     "twilio",
     "standard_webhooks",
+    "svix",
+    "sendgrid",
     "hmac",
     "none",
 ]
@@ -353,7 +355,7 @@ class WebhookSpec(_Model):
     the delivery. ``handshake``: see :class:`WebhookHandshake`.
 
     ``options``: the scheme's settings, for a scheme that has them: the ``hmac`` scheme's
-    ``header``, ``algorithm``, ``encoding``, ``prefix`` and ``event_id_header``
+    ``header``, ``algorithm``, ``encoding``, ``prefix``, ``separator`` and ``event_id_header``
     (:class:`tether.webhooks.schemes.body_hmac.HmacScheme`); ``tether catalog check`` builds
     every entry's scheme with them.
     """

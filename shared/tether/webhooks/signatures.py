@@ -13,7 +13,8 @@
 
 The signature is checked before the timestamp, so ``stale`` is only reported for genuinely
 signed (replayed or clock-skewed) deliveries. Several ``secrets`` are a rotation overlap: any
-one verifying is enough. Every comparison is ``hmac.compare_digest`` over the decoded digests.
+one verifying is enough. For ``sendgrid`` the "secret" is a public key (ECDSA P-256): the one
+asymmetric scheme. Every comparison is ``hmac.compare_digest`` over the decoded digests.
 Messages never contain a secret, a signature or a header value.
 
 Each scheme also says which header carries the sender's event id, if one does
@@ -26,10 +27,11 @@ caller's job (see :mod:`tether.webhooks.schemes.unsigned`).
 
 Options (a mapping; unknown keys raise ``ValueError``):
 
-* ``stripe``, ``slack``, ``hubspot_v3``, ``standard_webhooks``: ``tolerance_seconds``
-  (default 300);
+* ``stripe``, ``slack``, ``hubspot_v3``, ``standard_webhooks``, ``svix``, ``sendgrid``:
+  ``tolerance_seconds`` (default 300);
 * ``hmac``: ``header`` (required), ``algorithm`` (``sha256`` | ``sha1`` | ``sha512``),
-  ``encoding`` (``hex`` | ``base64``), ``prefix`` (e.g. ``"sha256="``), ``event_id_header``;
+  ``encoding`` (``hex`` | ``base64``), ``prefix`` (e.g. ``"sha256="``), ``event_id_header``,
+  ``separator`` (the header lists several signatures: ``","``, ``";"`` or ``" "``);
 * ``none``: ``event_id_header``;
 * the others: none.
 
@@ -46,11 +48,13 @@ from tether.webhooks.schemes import (
     GitHubScheme,
     HmacScheme,
     HubSpotV3Scheme,
+    SendGridScheme,
     ShopifyScheme,
     SlackScheme,
     SquareScheme,
     StandardWebhooksScheme,
     StripeScheme,
+    SvixScheme,
     TwilioScheme,
     UnsignedScheme,
     XeroScheme,
@@ -78,6 +82,8 @@ _FACTORIES: Final[Mapping[str, Callable[[Mapping[str, Any] | None], RegisteredSc
     "xero": XeroScheme.from_options,
     "twilio": TwilioScheme.from_options,
     "standard_webhooks": StandardWebhooksScheme.from_options,
+    "svix": SvixScheme.from_options,
+    "sendgrid": SendGridScheme.from_options,
     "hmac": HmacScheme.from_options,
     "none": UnsignedScheme.from_options,
 }

@@ -11,8 +11,9 @@ from tether.webhooks.schemes.body_hmac import (
     XeroScheme,
 )
 from tether.webhooks.schemes.hubspot import HubSpotV3Scheme
+from tether.webhooks.schemes.sendgrid import SendGridScheme
 from tether.webhooks.schemes.slack import SlackScheme
-from tether.webhooks.schemes.standard_webhooks import StandardWebhooksScheme
+from tether.webhooks.schemes.standard_webhooks import StandardWebhooksScheme, SvixScheme
 from tether.webhooks.schemes.stripe import StripeScheme
 from tether.webhooks.schemes.twilio import TwilioScheme
 from tether.webhooks.schemes.unsigned import UnsignedScheme
@@ -21,11 +22,13 @@ __all__ = [
     "GitHubScheme",
     "HmacScheme",
     "HubSpotV3Scheme",
+    "SendGridScheme",
     "ShopifyScheme",
     "SlackScheme",
     "SquareScheme",
     "StandardWebhooksScheme",
     "StripeScheme",
+    "SvixScheme",
     "TwilioScheme",
     "UnsignedScheme",
     "XeroScheme",

@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 _ENCODINGS = ("hex", "base64")
+# Characters that appear in no hex or base64 digest.
+_SEPARATORS = (",", ";", " ")
 
 
 class HmacScheme:
@@ -41,8 +43,12 @@ class HmacScheme:
     As the ``hmac`` scheme its options are ``header`` (required), ``algorithm`` (``sha256``
     default, ``sha1``, ``sha512``), ``encoding`` (``hex`` default, either case accepted, or
     ``base64``), ``prefix`` (default ``""``, e.g. ``"sha256="``, matched exactly) and
-    ``event_id_header`` (default none). ``sign_url`` (not an option of ``hmac``: Square's
-    rule) prepends the request URL to the body.
+    ``event_id_header`` (default none) and ``separator`` (default none): the header may carry
+    several ``<prefix><digest>`` entries separated by it, as PagerDuty's
+    ``X-PagerDuty-Signature: v1=<hex>,v1=<hex>`` does while a secret is being rotated; any
+    entry matching is enough, and entries without the prefix (another version) are ignored.
+    ``sign_url`` (not an option of ``hmac``: Square's rule) prepends the request URL to the
+    body.
     """
 
     name: str = "hmac"
@@ -58,6 +64,7 @@ class HmacScheme:
         prefix: str = "",
         event_id_header: str | None = None,
         sign_url: bool = False,
+        separator: str | None = None,
         name: str = "hmac",
     ) -> None:
         if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
@@ -71,6 +78,10 @@ class HmacScheme:
                 raise ValueError(f"webhook scheme {name!r}: {label} is not a header name")
         if not isinstance(prefix, str):
             raise ValueError(f"webhook scheme {name!r}: prefix must be a string")
+        if separator is not None and separator not in _SEPARATORS:
+            raise ValueError(
+                f"webhook scheme {name!r}: separator must be one of {list(_SEPARATORS)}"
+            )
         self.name = name
         self.header = header.lower()
         self.algorithm = algorithm
@@ -78,11 +89,14 @@ class HmacScheme:
         self.prefix = prefix
         self.event_id_header = event_id_header.lower() if event_id_header else None
         self.sign_url = sign_url
+        self.separator = separator
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None) -> Self:
         opts = check_options(
-            "hmac", options, ("header", "algorithm", "encoding", "prefix", "event_id_header")
+            "hmac",
+            options,
+            ("header", "algorithm", "encoding", "prefix", "event_id_header", "separator"),
         )
         header = opts.get("header")
         if not isinstance(header, str):
@@ -93,24 +107,36 @@ class HmacScheme:
             encoding=opts.get("encoding", "hex"),
             prefix=opts.get("prefix", ""),
             event_id_header=opts.get("event_id_header"),
+            separator=opts.get("separator"),
         )
 
     def verify(self, request: InboundRequest, secrets: list[str], *, now: datetime) -> None:
         keys = usable_secrets(self.name, secrets)
         value = require_header(self.name, request, self.header)
-        if not value.startswith(self.prefix):
-            raise fail(self.name, "malformed", f"the {self.header} header lacks its prefix")
-        encoded = value[len(self.prefix) :]
-        provided = decode_hex(encoded) if self.encoding == "hex" else decode_base64(encoded)
-        if provided is None:
-            raise fail(self.name, "malformed", f"the {self.header} header is not {self.encoding}")
+        provided = self._signatures(value)
         message = request.url.encode("utf-8") + request.body if self.sign_url else request.body
         verify_any(
             self.name,
             keys,
             lambda key: [hmac_digest(self.algorithm, key, message)],
-            [provided],
+            provided,
         )
+
+    def _signatures(self, value: str) -> list[bytes]:
+        """The decoded digests of the header: its one value, or with a ``separator`` each
+        entry that has the prefix and decodes (at least one must)."""
+        if self.separator is None:
+            entries = [value]
+        else:
+            entries = [e.strip() for e in value.split(self.separator)]
+        signed = [e[len(self.prefix) :] for e in entries if e.startswith(self.prefix)]
+        if not signed:
+            raise fail(self.name, "malformed", f"the {self.header} header lacks its prefix")
+        decode = decode_hex if self.encoding == "hex" else decode_base64
+        provided = [digest for digest in map(decode, signed) if digest is not None]
+        if not provided:
+            raise fail(self.name, "malformed", f"the {self.header} header is not {self.encoding}")
+        return provided
 
 
 class GitHubScheme(HmacScheme):
