@@ -398,6 +398,48 @@ def test_inconsistent_entries_are_refused(overrides: dict[str, Any], fragment: s
     assert fragment in str(info.value)
 
 
+_ORG_CONFIG = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"org": {"type": "string", "title": "Organisation", "description": "Its id."}},
+}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"config_headers": {"X-Org": "nope"}}, "config_headers names undefined config"),
+        ({"config_headers": {"X Org": "org"}}, "valid HTTP header name"),
+        ({"config_headers": {"X-Org": "org"}, "headers": {"x-org": "1"}}, "both set"),
+    ],
+)
+def test_inconsistent_config_headers_are_refused(overrides: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        Provider.model_validate(_entry(config_schema=_ORG_CONFIG, **overrides))
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("config", "sent"),
+    [
+        ({"org": "o-1"}, "o-1"),
+        ({"org": " o-1 "}, "o-1"),
+        ({"org": 42}, "42"),
+        ({}, None),
+        ({"org": ""}, None),
+        ({"org": "a\r\nX-Evil: 1"}, None),
+        ({"org": True}, None),
+        ({"org": {"id": 1}}, None),
+    ],
+)
+def test_config_headers_send_a_set_config_value(config: dict[str, Any], sent: str | None) -> None:
+    provider = Provider.model_validate(
+        _entry(config_schema=_ORG_CONFIG, headers={"Accept": "x"}, config_headers={"X-Org": "org"})
+    )
+    assert provider.headers_for(config).get("X-Org") == sent
+    assert provider.headers_for(config)["Accept"] == "x"
+
+
 def test_a_leading_placeholder_needs_a_constrained_property() -> None:
     config = {
         "type": "object",

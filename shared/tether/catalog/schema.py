@@ -447,6 +447,10 @@ class Provider(_Model):
     against ``config_schema``, the credentials fields the auth mode names, and the config
     properties OAuth2 values are copied into. ``headers`` are static headers sent with every
     API call (API version pins such as ``Notion-Version``), not with OAuth token requests.
+    ``config_headers``: headers whose value is a property of the connection's config (header
+    name -> config property), sent with every API call once the property is set (Xero's
+    ``Xero-tenant-id``: the organisation chosen or learned at connect); see
+    :meth:`headers_for`.
     ``destination_config``: see :mod:`tether.catalog.destination`.
     """
 
@@ -458,6 +462,7 @@ class Provider(_Model):
     docs_url: HttpsUrl
     api_base_url: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    config_headers: dict[str, str] = Field(default_factory=dict)
     auth: Auth
     credentials_schema: dict[str, Any] = Field(default_factory=_empty_object_schema)
     config_schema: dict[str, Any] = Field(default_factory=_empty_object_schema)
@@ -485,9 +490,32 @@ class Provider(_Model):
                 raise ValueError(f"header '{name}' must be a static, valid HTTP header")
         return value
 
+    @field_validator("config_headers")
+    @classmethod
+    def _config_header_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if re.fullmatch(_HEADER_NAME, name) is None:
+                raise ValueError(f"config_headers: '{name}' is not a valid HTTP header name")
+        return value
+
     @property
     def auth_mode(self) -> AuthMode:
         return self.auth.mode
+
+    def headers_for(self, config: Mapping[str, Any]) -> dict[str, str]:
+        """The headers every API call of a connection with ``config`` carries: the static
+        ``headers``, then each of ``config_headers`` whose property ``config`` sets to a
+        non-empty string or a number (a value with a line break or a NUL is left out:
+        it cannot be a header value)."""
+        found = dict(self.headers)
+        for name, prop in self.config_headers.items():
+            value = config.get(prop)
+            if isinstance(value, bool) or not isinstance(value, str | int):
+                continue
+            text = str(value).strip()
+            if text and not any(c in text for c in "\r\n\x00"):
+                found[name] = text
+        return found
 
     @property
     def secret_fields(self) -> tuple[str, ...]:
@@ -599,6 +627,12 @@ class Provider(_Model):
             if self.auth.webhook_route_from is not None and route_field is None:
                 raise ValueError("auth.webhook_route_from needs a webhook with a route_field")
             self._check_post_connect(self.auth, config_props)
+        unknown_headers = [p for p in self.config_headers.values() if p not in config_props]
+        if unknown_headers:
+            raise ValueError(f"config_headers names undefined config {unknown_headers}")
+        clash = {n.lower() for n in self.headers} & {n.lower() for n in self.config_headers}
+        if clash:
+            raise ValueError(f"headers and config_headers both set {sorted(clash)}")
         unknown_destination = [n for n in self.destination_config if n not in config_props]
         if unknown_destination:
             raise ValueError(f"destination_config names undefined config {unknown_destination}")

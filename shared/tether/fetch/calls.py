@@ -1,5 +1,6 @@
-"""Calls to a stored connection's API on its behalf: the base URL, the auth, the static
-headers and the rate limit of that connection, bound around the one outbound client.
+"""Calls to a stored connection's API on its behalf: the base URL, the auth, the headers
+(the entry's static ones and those its ``config_headers`` take from the connection's config)
+and the rate limit of that connection, bound around the one outbound client.
 
 Used by fetch, endpoint discovery, actions and the proxy. Credentials are read through the
 connection service (audited, with the caller's purpose: ``fetch``, ``action``…); OAuth
@@ -25,7 +26,18 @@ from tether.http.model import OutboundResponse, RateSpec, RequestAuth
 from tether.http.redact import Redactor
 from tether.oauth.refresh import TokenRefresh
 
-__all__ = ["ConnectionCalls", "ConnectionSender"]
+__all__ = ["ConnectionCalls", "ConnectionSender", "merged_headers"]
+
+
+def merged_headers(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """``base`` with ``extra`` over it, header names compared without case (HTTP's rule): a
+    caller's ``xero-tenant-id`` replaces the connection's ``Xero-tenant-id`` instead of
+    going out beside it."""
+    replaced = {name.lower() for name in extra}
+    return {
+        **{name: value for name, value in base.items() if name.lower() not in replaced},
+        **extra,
+    }
 
 
 @dataclass(frozen=True)
@@ -61,7 +73,7 @@ class ConnectionSender:
         return self.client.request(
             method,
             url,
-            headers={**self.headers, **(headers or {})},
+            headers=merged_headers(self.headers, headers or {}),
             params=params,
             json=json,
             content=content,
@@ -128,10 +140,10 @@ class ConnectionCalls:
             raise InvalidRequest(
                 f"{provider.display_name} has no API base URL to call", code="NOT_CALLABLE"
             )
-        headers = {**provider.headers}
+        headers = provider.headers_for(connection.config)
         configured = connection.config.get("headers")
         if isinstance(configured, dict):
-            headers.update({str(k): str(v) for k, v in configured.items()})
+            headers = merged_headers(headers, {str(k): str(v) for k, v in configured.items()})
         pagination = connection.config.get("pagination")
         auth, credential_values = self._auth(principal, connection, provider, purpose)
         return ConnectionSender(

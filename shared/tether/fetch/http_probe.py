@@ -63,7 +63,7 @@ def http_probe_for(provider: Provider, config: Mapping[str, Any]) -> HttpProbe |
     if url is None:  # pragma: no cover - render_test_url answers None only without a test
         return None
     props: Mapping[str, Any] = provider.config_schema.get("properties", {})
-    headers = dict(provider.headers)
+    headers = provider.headers_for(config)
     if "headers" in props:
         headers.update(_config_headers(config.get("headers")))
     if not any(name.lower() == "accept" for name in headers):
