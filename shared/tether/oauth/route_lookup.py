@@ -6,8 +6,12 @@ reaches, and the connection's ``webhook_route`` is the one chosen among them.
 * Xero: ``GET https://api.xero.com/connections`` answers the organisations (``tenantId``) the
   user authorised; a Xero webhook names its organisation by that ``tenantId``.
 * GitHub App: ``GET https://api.github.com/user/installations`` answers the app's
-  installations the user can reach (``installations[].id``); an app's webhook names its
-  ``installation.id``.
+  installations the user can reach (``installations[].id``), a page at a time (at most 100,
+  the next one named by the ``Link`` header); an app's webhook names its ``installation.id``.
+
+An answer with a ``Link: <...>; rel="next"`` header (RFC 8288) is followed to its next page,
+up to :data:`MAX_PAGES` pages, and only on the lookup URL's own origin: the new access token
+goes nowhere the catalog did not name. The accounts of every page read are the list.
 
 The choice (:func:`choose_route`, pure): the tenant's (the config property), else the one the
 provider's redirect named (a callback parameter, GitHub's ``installation_id``), else the only
@@ -36,7 +40,7 @@ if TYPE_CHECKING:
 
     from tether.catalog import Provider
 
-__all__ = ["POST_CONNECT", "AccountLookup", "LearnedRoute", "choose_route"]
+__all__ = ["MAX_PAGES", "POST_CONNECT", "AccountLookup", "LearnedRoute", "choose_route"]
 
 log = logging.getLogger("tether.oauth")
 
@@ -44,6 +48,8 @@ log = logging.getLogger("tether.oauth")
 POST_CONNECT = "post_connect"
 _MAX_ANSWER_BYTES = 1024 * 1024
 _WHOLE_ANSWER = "$"
+#: The most pages of accounts one lookup reads (GitHub: 100 installations a page).
+MAX_PAGES = 10
 
 
 @dataclass(frozen=True)
@@ -63,12 +69,30 @@ def choose_route(
     query: Mapping[str, str],
 ) -> LearnedRoute:
     """The route among the accounts ``answer`` lists (see the module docstring)."""
-    from tether.webhooks.routing import field_value, normalize_route
+    return _choose_among(spec, lookup, _items(lookup, answer), config=config, query=query)
+
+
+def _items(lookup: RouteLookup, answer: Any) -> list[Any]:
+    """The accounts one answer lists (none when it lists nothing at ``items_path``)."""
+    from tether.webhooks.routing import field_value
 
     whole = lookup.items_path == _WHOLE_ANSWER
     items = answer if whole else field_value(lookup.items_path, {}, answer)
+    return list(items) if isinstance(items, list) else []
+
+
+def _choose_among(
+    spec: WebhookSpec,
+    lookup: RouteLookup,
+    items: list[Any],
+    *,
+    config: Mapping[str, Any],
+    query: Mapping[str, str],
+) -> LearnedRoute:
+    from tether.webhooks.routing import field_value, normalize_route
+
     listed: list[str] = []
-    for item in items if isinstance(items, list) else []:
+    for item in items:
         value = normalize_route(spec, field_value(lookup.value_path, {}, item))
         if value is not None and value not in listed:
             listed.append(value)
@@ -108,10 +132,10 @@ class AccountLookup:
         if not isinstance(auth, OAuth2Auth) or auth.post_connect is None or spec is None:
             return LearnedRoute(None)
         lookup = auth.post_connect
-        answer = self._get(provider, auth, lookup, access_token)
-        if answer is None:
+        items = self._pages(provider, auth, lookup, access_token)
+        if items is None:
             return LearnedRoute(None)
-        learned = choose_route(spec, lookup, answer, config=config, query=query)
+        learned = _choose_among(spec, lookup, items, config=config, query=query)
         if learned.route is None:
             log.warning(
                 "the provider's accounts named no single one for this connection; its "
@@ -123,9 +147,48 @@ class AccountLookup:
             )
         return learned
 
-    def _get(
+    def _pages(
         self, provider: Provider, auth: OAuth2Auth, lookup: RouteLookup, access_token: str
-    ) -> Any:
+    ) -> list[Any] | None:
+        """The accounts of every page, following ``rel="next"`` on the lookup's origin up to
+        :data:`MAX_PAGES`; ``None`` when the first page failed (a later page failing keeps
+        what was read: the choice among fewer accounts can only choose less)."""
+        from tether.http.origin import origin_of
+        from tether.http.pagination import next_link
+
+        items: list[Any] = []
+        url: str | None = lookup.url
+        for page in range(MAX_PAGES):
+            if url is None:
+                return items
+            got = self._get(provider, auth, url, access_token)
+            if got is None:
+                return None if page == 0 else items
+            answer, headers = got
+            items.extend(_items(lookup, answer))
+            following = next_link(headers, url)
+            if following is not None and origin_of(following) != origin_of(lookup.url):
+                log.warning(
+                    "the account lookup of %s names a next page elsewhere; not followed",
+                    provider.key,
+                    extra={"provider": provider.key},
+                )
+                following = None
+            url = following
+        if url is not None:
+            log.warning(
+                "the account lookup of %s has more than %d pages; read the first %d",
+                provider.key,
+                MAX_PAGES,
+                MAX_PAGES,
+                extra={"provider": provider.key},
+            )
+        return items
+
+    def _get(
+        self, provider: Provider, auth: OAuth2Auth, url: str, access_token: str
+    ) -> tuple[Any, Mapping[str, str]] | None:
+        """One page: its JSON and its response headers; ``None`` when it failed (logged)."""
         import httpx  # loaded with the token endpoint already; not at the flow's import
 
         headers = {
@@ -134,12 +197,11 @@ class AccountLookup:
             auth.token_header: f"{auth.token_prefix}{access_token}",
         }
         try:
-            request = self._http.build_request(
-                "GET", lookup.url, headers=headers, timeout=self._timeout
-            )
+            request = self._http.build_request("GET", url, headers=headers, timeout=self._timeout)
             response = self._http.send(request, stream=True, follow_redirects=False)
             try:
                 status = response.status_code
+                answered = response.headers
                 body = _read(response) if status == 200 else b""
             finally:
                 response.close()
@@ -160,7 +222,7 @@ class AccountLookup:
             )
             return None
         try:
-            return json.loads(body)
+            return json.loads(body), answered
         except (ValueError, RecursionError):
             log.warning("the account lookup of %s answered no JSON", provider.key)
             return None
