@@ -447,6 +447,7 @@ class Container(Infrastructure):
             on_tokens_stored=self._schedule_refresh,
             events=self.connection_events,
             accounts=lambda: self.account_lookup,
+            webhooks=lambda: self.webhook_provisioning,
         )
 
     @lazy

@@ -327,6 +327,90 @@ def test_githubs_published_vector_on_a_connection_url_and_a_changed_byte(world: 
     assert event["source_event_id"] == "72d3162e-cc78-11e3-81ab-4c9367dc0958"
 
 
+def test_a_github_connection_made_through_oauth_gets_its_own_url_as_one_made_directly(
+    world: World,
+) -> None:
+    """The same rule as POST /connections: the start's answer shows the URL once, the
+    callback stores it on the connection it creates, and deliveries signed with the
+    connection's webhook_secret (given at the start) verify on it."""
+    world.notify("acme", ACME)
+    world.apis.accounts = {"oauth-code": ["4242"]}
+    start = create_app("oauth_start", SOURCE).test_client()
+    started = start.post(
+        "/",
+        json={
+            "provider": "github",
+            "return_to": RETURN_TO,
+            "credentials": {"webhook_secret": GITHUB_DOCS_SECRET},
+        },
+        headers=ACME,
+    )
+    assert started.status_code == 201, started.get_json()
+    hook = started.get_json()["webhook"]
+    direct = world.create({"provider": "github"})["webhook"]
+    assert {k: v for k, v in hook.items() if k != "url"} == {
+        k: v for k, v in direct.items() if k != "url"
+    }
+    assert hook["routing"] == "connection_url" and "secret" not in hook
+    state = parse_qs(urlsplit(started.get_json()["authorization_url"]).query)["state"][0]
+    answer = (
+        create_app("oauth_callback", SOURCE)
+        .test_client()
+        .get("/", query_string={"code": "oauth-code", "state": state})
+    )
+    outcome = parse_qs(urlsplit(answer.headers["Location"]).query)
+    assert outcome.get("status") == ["active"], outcome
+    connection_id = outcome["connection_id"][0]
+    shown = world.connections.get(f"/{connection_id}", headers=ACME).get_json()["webhook"]
+    assert shown["url"].endswith(hook["url"][-4:]) and shown["url"] != hook["url"]
+
+    path = hook["url"].removeprefix("http://127.0.0.1:8080/webhooks")
+    headers = {
+        "X-Hub-Signature-256": GITHUB_DOCS_SIGNATURE,
+        "X-GitHub-Event": "ping",
+        "X-GitHub-Delivery": "0b989ba4-242f-11e5-81e1-c7b6966d2516",
+        "Content-Type": "text/plain",
+    }
+    assert world.post(path, GITHUB_DOCS_BODY, headers).status_code == 200
+    assert world.post(path, b"Hello, World?", headers).status_code == 401
+    (event,) = world.provider_events("acme")
+    assert event["type"] == "ping" and event["connection_id"] == connection_id
+
+
+def test_an_oauth_reconnect_keeps_the_connections_url(world: World) -> None:
+    world.apis.accounts = {"first": ["4242"], "again": ["4242"]}
+    outcome = world.connect("github", "first", ACME)
+    connection_id = outcome["connection_id"]
+    before = world.container.store.get_connection("acme", connection_id)
+    assert before is not None and before.webhook is not None
+    start = create_app("oauth_start", SOURCE).test_client()
+    started = start.post(
+        "/", json={"connection_id": connection_id, "return_to": RETURN_TO}, headers=ACME
+    )
+    assert started.status_code == 201 and "webhook" not in started.get_json()
+    state = parse_qs(urlsplit(started.get_json()["authorization_url"]).query)["state"][0]
+    create_app("oauth_callback", SOURCE).test_client().get(
+        "/", query_string={"code": "again", "state": state}
+    )
+    after = world.container.store.get_connection("acme", connection_id)
+    assert after is not None and after.webhook == before.webhook
+
+
+def test_an_oauth_start_takes_no_other_credentials_for_a_registered_client(world: World) -> None:
+    start = create_app("oauth_start", SOURCE).test_client()
+    refused = start.post(
+        "/",
+        json={
+            "provider": "github",
+            "return_to": RETURN_TO,
+            "credentials": {"webhook_secret": "s", "client_secret": "nope"},
+        },
+        headers=ACME,
+    )
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["code"] in ("CREDENTIALS_NOT_ALLOWED", "INVALID_CREDENTIALS")
+
+
 def _github_app(body: dict[str, Any], delivery: str) -> tuple[bytes, dict[str, str]]:
     raw = json.dumps(body).encode()
     digest = hmac.new(GITHUB_APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()

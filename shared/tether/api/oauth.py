@@ -60,11 +60,18 @@ _CALLBACK_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-stor
 def start(call: Call[Services]) -> Response:
     body = parse_body(call.request, StartOAuth, max_bytes=call.services.max_body_bytes)
     started = call.services.flow().start(call.principal, body)
+    shown = None
+    if started.webhook is not None:
+        # Loaded only when a URL was issued: the views bring the connections' bodies.
+        from tether.api.views import webhook_answer
+
+        shown = webhook_answer(started.webhook)
     response = body_response(
         OAuthStarted(
             authorization_url=started.authorization_url,
             state=started.state,
             expires_at=started.expires_at,
+            webhook=shown,
         ),
         201,
     )

@@ -63,6 +63,7 @@ from tether.domain.models import (
     Connection,
     OAuthState,
     Principal,
+    WebhookInfo,
 )
 from tether.domain.status import ConnectionStatus, check_transition
 from tether.logs import register_secret
@@ -78,6 +79,7 @@ from tether.ports import AuditLog, ConnectionRepository, OAuthStateRepository, S
 if TYPE_CHECKING:
     from tether.catalog import Catalog, Provider
     from tether.oauth.route_lookup import AccountLookup
+    from tether.webhooks.provisioning import IssuedWebhook, WebhookProvisioning
 
 __all__ = ["OAuthCallbackResult", "OAuthFlowService", "StartedOAuth"]
 
@@ -116,6 +118,8 @@ class StartedOAuth:
     state: str
     expires_at: datetime
     browser_binding: tuple[str, str, int] | None = None
+    # The new connection's own webhook URL (and minted signing secret), shown this once.
+    webhook: IssuedWebhook | None = None
 
 
 @dataclass(frozen=True)
@@ -194,9 +198,12 @@ class OAuthFlowService:
         on_tokens_stored: Callable[[Connection], None] | None = None,
         events: ConnectionEvents | None = None,
         accounts: Callable[[], AccountLookup] | None = None,
+        webhooks: Callable[[], WebhookProvisioning] | None = None,
     ) -> None:
         """``accounts``: runs a provider's post-connect lookup of its webhook route
-        (:mod:`tether.oauth.route_lookup`); without one, such providers get no route."""
+        (:mod:`tether.oauth.route_lookup`); without one, such providers get no route.
+        ``webhooks``: issues a new connection's own webhook URL as ``POST /connections``
+        does (:meth:`WebhookProvisioning.prepare`); without it, none is issued."""
         self._store = store
         self._secrets = secrets
         self._sealer = sealer
@@ -212,6 +219,7 @@ class OAuthFlowService:
         self._on_tokens_stored = on_tokens_stored
         self._events = events
         self._accounts = accounts
+        self._webhooks = webhooks
 
     # -- start ------------------------------------------------------------------------------
     def start(self, principal: Principal, request: StartOAuth) -> StartedOAuth:
@@ -244,10 +252,13 @@ class OAuthFlowService:
             for value in credentials.values():
                 if isinstance(value, str):
                     register_secret(value)
-            if credentials and not self._clients.is_custom(provider):
+            # The connection's own webhook signing secret is no client credential.
+            own_secret = provider.webhook.secret_field if provider.webhook else None
+            if set(credentials) - {own_secret} and not self._clients.is_custom(provider):
                 raise InvalidRequest(
                     f"{provider.display_name} uses Tether's registered OAuth client; "
-                    "credentials are only taken for custom OAuth2 providers",
+                    "credentials are only taken for custom OAuth2 providers (and a "
+                    "connection's own webhook signing secret)",
                     code="CREDENTIALS_NOT_ALLOWED",
                 )
             validate_against_schema(config, provider.config_schema, section="config")
@@ -262,6 +273,14 @@ class OAuthFlowService:
             raise Conflict(exc.message, code=exc.code) from None
 
         scopes = with_offline_access(client, scopes)
+        prepared = None
+        if existing is None and self._webhooks is not None:
+            prepared = self._webhooks().prepare(provider.key, credentials)
+        if prepared is not None:
+            credentials = prepared.credentials
+            for value in credentials.values():
+                if isinstance(value, str):
+                    register_secret(value)
         now = self._clock.now()
         state = new_state()
         hashed = state_hash(state)
@@ -297,6 +316,7 @@ class OAuthFlowService:
                     "end_user_id": end_user_of(principal)
                     or (existing.end_user_id if existing is not None else None),
                     "binding": None if binder is None else browser_binding.binder_hash(binder),
+                    "webhook": None if prepared is None else prepared.info.model_dump(),
                 },
             )
         )
@@ -321,6 +341,7 @@ class OAuthFlowService:
             browser_binding=None
             if binder is None
             else (browser_binding.cookie_name(hashed), binder, int(self._ttl.total_seconds())),
+            webhook=None if prepared is None else prepared.issued,
         )
 
     # -- callback ---------------------------------------------------------------------------
@@ -552,6 +573,7 @@ class OAuthFlowService:
             token_refreshed_at=now,
             scopes=grant.scopes,
             webhook_route=grant.route,
+            webhook=_webhook_of(state),
             created_at=now,
             updated_at=now,
             created_by=principal.user_id,
@@ -609,6 +631,12 @@ class OAuthFlowService:
     ) -> None:
         """An entry on its own: a start or a refusal changes no connection."""
         self._store.append_audit(self._entry(principal, connection_id, action, **detail))
+
+
+def _webhook_of(state: OAuthState) -> WebhookInfo | None:
+    """The webhook URL the start issued for the connection the callback creates."""
+    issued = state.data.get("webhook")
+    return WebhookInfo.model_validate(issued) if isinstance(issued, dict) else None
 
 
 def _check_browser(state: OAuthState, cookies: Mapping[str, str]) -> None:

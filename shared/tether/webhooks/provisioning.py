@@ -10,7 +10,10 @@ per connection (the catalog's ``secret_field``: Stripe, Twilio, GitHub repositor
 the generic ``webhook`` connector) or its provider's payload names no account (no
 ``route_field``: only the URL can say whose a delivery is); the others are reached on their
 provider's app-level URL (:mod:`tether.webhooks.intake`), and any connection of a provider
-with webhooks can ask for a URL of its own (:meth:`WebhookProvisioning.rotate`). The answer
+with webhooks can ask for a URL of its own (:meth:`WebhookProvisioning.rotate`). The rule is
+the same whichever way the connection is made: ``POST /connections`` shows the URL in its
+answer; an OAuth flow shows it in the answer to ``oauth_start`` and the callback stores it on
+the connection it creates (:meth:`WebhookProvisioning.prepare`). The answer
 that shows the URL says how deliveries to it are verified and routed (:class:`WebhookRouting`).
 For a Standard Webhooks connection created without a signing secret, Tether mints the
 ``whsec_`` secret and stores it with the credentials; it too is shown once.
@@ -21,9 +24,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets as random_secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tether.domain.compare_and_set import compare_and_set
 from tether.domain.errors import InvalidRequest, NotFound
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "WEBHOOKS_PATH",
     "IssuedWebhook",
+    "PreparedWebhook",
     "WebhookProvisioning",
     "WebhookRouting",
     "hash_token",
@@ -78,6 +82,17 @@ class IssuedWebhook:
     routing: WebhookRouting | None = None
 
 
+@dataclass(frozen=True)
+class PreparedWebhook:
+    """A new connection's own webhook URL, issued before the connection is written: what to
+    store on it (``info``: the token's hash and the masked URL), what to show once
+    (``issued``), and the credentials to store, with the signing secret Tether minted."""
+
+    info: WebhookInfo
+    issued: IssuedWebhook
+    credentials: dict[str, Any]
+
+
 def hash_token(token: str) -> str:
     """What is stored for a webhook token: its SHA-256, hex."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
@@ -114,27 +129,38 @@ class WebhookProvisioning:
     ) -> tuple[Connection, IssuedWebhook | None]:
         """``POST /connections``: the connection as created (in one write with its webhook
         URL's hash, when it gets a URL of its own) and what to show of that URL once."""
-        spec = self._catalog().get(request.provider).webhook
+        prepared = self.prepare(request.provider, request.credentials)
+        if prepared is None:
+            return self._connections.create(principal, request), None
+        request = request.model_copy(update={"credentials": prepared.credentials})
+        connection = self._connections.create(principal, request, webhook=prepared.info)
+        return connection, prepared.issued
+
+    def prepare(self, provider_key: str, credentials: Mapping[str, Any]) -> PreparedWebhook | None:
+        """The URL of its own a new connection of ``provider_key`` gets (``None``: none, see
+        the module docstring), and for a Standard Webhooks entry created without its signing
+        secret, that secret minted into the credentials."""
+        spec = self._catalog().get(provider_key).webhook
         if (
             spec is None
             or spec.scheme == "none"
             or (spec.secret_field is None and spec.route_field)
         ):
-            return self._connections.create(principal, request), None
+            return None
         token, token_hash, _ = self.issue_token()
         secret = None
         field = spec.secret_field
-        if field and spec.scheme == "standard_webhooks" and not request.credentials.get(field):
+        stored = dict(credentials)
+        if field and spec.scheme == "standard_webhooks" and not stored.get(field):
             secret = new_signing_secret()
-            request = request.model_copy(
-                update={"credentials": {**request.credentials, field: secret}}
-            )
-        webhook = WebhookInfo(url=self.masked_url(token), token_hash=token_hash)
-        connection = self._connections.create(principal, request, webhook=webhook)
-        issued = IssuedWebhook(
-            url=self.webhook_url(token), secret=secret, routing=self._routing(request.provider)
+            stored[field] = secret
+        return PreparedWebhook(
+            info=WebhookInfo(url=self.masked_url(token), token_hash=token_hash),
+            issued=IssuedWebhook(
+                url=self.webhook_url(token), secret=secret, routing=self._routing(provider_key)
+            ),
+            credentials=stored,
         )
-        return connection, issued
 
     def rotate_webhook(self, principal: Principal, connection_id: str) -> str:
         """Give the connection a new webhook URL (the old one stops working at once) and
