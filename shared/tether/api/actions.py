@@ -14,7 +14,7 @@ from pydantic import Field
 
 from tether.api.endpoint import Call, Wiring, serve
 from tether.api.parsing import read_json_object
-from tether.api.responses import body_response
+from tether.api.responses import body_response, json_response
 from tether.api.routing import Router
 from tether.api.schemas import Body
 from tether.domain.errors import NotFound
@@ -103,7 +103,10 @@ def run_action(call: Call[Services]) -> Response:
         idempotency_key=call.request.headers.get("Idempotency-Key"),
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-    return body_response(ActionOutputBody(action=name, output=result.output), headers=headers)
+    # ActionOutputBody's shape, sent as the dict it is: the output was checked against the
+    # action's schema already, and a model would copy and re-check it on every run.
+    body: dict[str, Any] = {"action": name, "output": result.output}
+    return json_response(body, headers=headers)
 
 
 router: Router[Services] = Router()

@@ -6,12 +6,19 @@ Used by fetch, endpoint discovery, actions and the proxy. Credentials are read t
 connection service (audited, with the caller's purpose: ``fetch``, ``action``…); OAuth
 connections get their access token from the token refresh (refreshed when due, once more
 after a 401).
+
+What a connection's catalog entry and config make of it (base URL, static headers, rate,
+the origins its credentials are bound to) is a pure function of the two, and costs more than
+the rest of building a sender (rendering every credential-bearing URL template); it is kept
+per instance under the connection's id and ``version``, which every change of the record
+bumps, and only while the catalog still holds the same entry. Credentials are never kept.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from tether.catalog import Catalog, Provider
@@ -25,6 +32,7 @@ from tether.http.client import OutboundClient
 from tether.http.model import OutboundResponse, RateSpec, RequestAuth
 from tether.http.redact import Redactor
 from tether.oauth.refresh import TokenRefresh
+from tether.ttl_cache import TtlCache
 
 __all__ = ["ConnectionCalls", "ConnectionSender", "merged_headers"]
 
@@ -92,6 +100,19 @@ class ConnectionSender:
         return Redactor(secrets).scrub(value)
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What the catalog entry and config make of a connection (see the module docs)."""
+
+    provider: Provider
+    base_url: str
+    headers: Mapping[str, str]
+    rate: RateSpec
+    default_pagination: Mapping[str, Any] | None
+    origins: frozenset[str]
+    rate_limit_headers: Mapping[str, str] | None
+
+
 def _rate(provider: Provider, config: Mapping[str, Any], default: RateSpec) -> RateSpec:
     per_minute = config.get("rate_limit_per_minute")
     burst = config.get("rate_limit_burst")
@@ -118,6 +139,7 @@ class ConnectionCalls:
         self._client = client
         self._token_refresh = token_refresh
         self._default_rate = default_rate
+        self._shapes: TtlCache[tuple[str, str, int], _Shape] = TtlCache(ttl=600.0, size=1024)
 
     def sender(
         self,
@@ -134,7 +156,29 @@ class ConnectionCalls:
             principal.tenant_id,
         ):
             connection = self._connections.get(principal, connection_id)
+        shape = self._shape(connection)
+        auth, credential_values = self._auth(principal, connection, shape.provider, purpose)
+        return ConnectionSender(
+            client=self._client(),
+            connection=connection,
+            provider=shape.provider,
+            base_url=shape.base_url,
+            auth=auth,
+            headers=shape.headers,
+            rate_key=f"conn:{connection.tenant_id}:{connection.id}",
+            rate=shape.rate,
+            default_pagination=shape.default_pagination,
+            origins=shape.origins,
+            credential_values=credential_values,
+            rate_limit_headers=shape.rate_limit_headers,
+        )
+
+    def _shape(self, connection: Connection) -> _Shape:
         provider = self._catalog().get(connection.provider)
+        key = (connection.tenant_id, connection.id, connection.version)
+        kept = self._shapes.get(key)
+        if kept is not None and kept.provider is provider:
+            return kept
         base_url = provider.render_api_base_url(connection.config)
         if not base_url:
             raise InvalidRequest(
@@ -145,23 +189,19 @@ class ConnectionCalls:
         if isinstance(configured, dict):
             headers = merged_headers(headers, {str(k): str(v) for k, v in configured.items()})
         pagination = connection.config.get("pagination")
-        auth, credential_values = self._auth(principal, connection, provider, purpose)
-        return ConnectionSender(
-            client=self._client(),
-            connection=connection,
+        shape = _Shape(
             provider=provider,
             base_url=base_url,
-            auth=auth,
-            headers=headers,
-            rate_key=f"conn:{connection.tenant_id}:{connection.id}",
+            headers=MappingProxyType(headers),
             rate=_rate(provider, connection.config, self._default_rate),
             default_pagination=pagination if isinstance(pagination, dict) else None,
             origins=destination_of(provider, connection.config).origins,
-            credential_values=credential_values,
             rate_limit_headers=(
                 provider.rate_limit_headers.names() if provider.rate_limit_headers else None
             ),
         )
+        self._shapes.put(key, shape)
+        return shape
 
     def _auth(
         self, principal: Principal, connection: Connection, provider: Provider, purpose: str

@@ -72,6 +72,19 @@ class _Received:
     status: int
     headers: httpx.Headers
     content: bytes
+    # The URL requested on the wire (by address, query merged): the display URL's source.
+    url: httpx.URL
+
+
+def _wire_url(target: Target, params: Mapping[str, str]) -> httpx.URL:
+    """``target``'s URL by address with ``params`` merged into its query (replacing the
+    values of names it already has; ``httpx.Request(params=...)`` would replace the whole
+    query), parsed once when the URL has no query of its own."""
+    if not params:
+        return httpx.URL(target.connect_url)
+    if "?" not in target.path_and_query:
+        return httpx.URL(target.connect_url, params=params)
+    return httpx.URL(target.connect_url).copy_merge_params(params)
 
 
 class OutboundClient:
@@ -252,7 +265,7 @@ class OutboundClient:
                 status=received.status,
                 headers=received.headers,
                 content=received.content,
-                url=display_url(call, target, send_params),
+                url=display_url(call, target, received.url),
                 elapsed_ms=int((self._monotonic() - started) * 1000),
                 attempts=call.attempts,
             )
@@ -281,9 +294,7 @@ class OutboundClient:
         if target.scheme == "https":
             extensions["sni_hostname"] = target.host
         try:
-            url = httpx.URL(target.connect_url)
-            if params:  # merged into the query (httpx.Request(params=...) would replace it)
-                url = url.copy_merge_params(params)
+            url = _wire_url(target, params)
             request = httpx.Request(
                 call.method, url, headers=headers, extensions=extensions, **call.body
             )
@@ -303,7 +314,9 @@ class OutboundClient:
             content = self._read_body(call, target, response)
         finally:
             response.close()
-        return _Received(status=response.status_code, headers=response.headers, content=content)
+        return _Received(
+            status=response.status_code, headers=response.headers, content=content, url=url
+        )
 
     def _handle(self, target: Target, request: httpx.Request) -> httpx.Response:
         if self._injected is not None:

@@ -87,11 +87,10 @@ def strip_credentials_from_query(call: OutboundCall, url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(kept)))
 
 
-def display_url(call: OutboundCall, target: Target, params: dict[str, str]) -> str:
-    """The URL by name with its query, credential values masked: what a caller may see."""
-    url = target.url
-    if params:
-        url = str(httpx.URL(url).copy_merge_params(params))
+def display_url(call: OutboundCall, target: Target, wire_url: httpx.URL) -> str:
+    """The URL by name with its query, credential values masked: what a caller may see.
+    ``wire_url`` is the URL as requested (by address): its path and query, under the name."""
+    url = f"{target.scheme}://{target.host_header}{wire_url.raw_path.decode('ascii')}"
     for name in call.auth_params:
         url = re.sub(rf"([?&]{re.escape(name)}=)[^&#]*", rf"\g<1>{REDACTED}", url)
     return call.redactor(url)

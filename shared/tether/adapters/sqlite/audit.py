@@ -15,6 +15,19 @@ from tether.domain.models import AuditEvent
 __all__ = ["AuditedWrites", "SqliteAuditLog"]
 
 
+_INSERT = "INSERT INTO audit (id, tenant_id, connection_id, at, doc) VALUES (?,?,?,?,?)"
+
+
+def _row(event: AuditEvent) -> tuple[str, str, str | None, str, str]:
+    return (
+        event.id,
+        event.tenant_id,
+        event.connection_id,
+        format_time(event.at),
+        event.model_dump_json(),
+    )
+
+
 class AuditedWrites:
     """Base of the repositories whose writes carry audit entries (``audit=``): they insert
     them with :meth:`_insert_audit` inside their own transaction, so the change and its
@@ -26,19 +39,7 @@ class AuditedWrites:
         """Insert ``events`` inside the caller's transaction. An id already used is
         :class:`Conflict` (and the caller's transaction rolls back)."""
         try:
-            db.executemany(
-                "INSERT INTO audit (id, tenant_id, connection_id, at, doc) VALUES (?,?,?,?,?)",
-                [
-                    (
-                        event.id,
-                        event.tenant_id,
-                        event.connection_id,
-                        format_time(event.at),
-                        event.model_dump_json(),
-                    )
-                    for event in events
-                ],
-            )
+            db.executemany(_INSERT, [_row(event) for event in events])
         except sqlite3.IntegrityError:
             raise Conflict("an audit event with this id already exists") from None
 
@@ -48,8 +49,12 @@ class SqliteAuditLog(AuditedWrites):
         self._database = database
 
     def append_audit(self, event: AuditEvent) -> None:
-        with self._database.write() as db:
-            self._insert_audit(db, (event,))
+        """One INSERT in autocommit (atomic by itself): no ``BEGIN``/``COMMIT`` round trips
+        on the paths that write one entry per request (actions, fetch, credential reads)."""
+        try:
+            self._database.insert(_INSERT, _row(event))
+        except sqlite3.IntegrityError:
+            raise Conflict("an audit event with this id already exists") from None
 
     def list_audit(
         self, tenant_id: str, *, connection_id: str | None = None, limit: int = 100
