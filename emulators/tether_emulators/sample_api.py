@@ -139,7 +139,8 @@ class AuthRequirement:
 @dataclass(frozen=True)
 class RecordedRequest:
     """One request as it arrived. ``headers`` have lower-case names; ``at`` is
-    :func:`time.monotonic` on arrival; ``status`` what was answered."""
+    :func:`time.monotonic` on arrival; ``status`` what was answered; ``raw_path`` the path
+    of the request line, percent-encoding intact (``path`` is decoded)."""
 
     method: str
     path: str
@@ -150,6 +151,7 @@ class RecordedRequest:
     status: int
     injected: bool = False
     body: bytes = field(default=b"", repr=False)
+    raw_path: str = ""
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -379,6 +381,7 @@ class SampleApi(ServedEmulator):
             status=response.status_code,
             injected=injection is not None,
             body=body,
+            raw_path=str(request.environ.get("REQUEST_URI", "")).split("?", 1)[0],
         )
         with self._lock:
             self._records.append(record)

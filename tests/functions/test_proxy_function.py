@@ -111,3 +111,34 @@ def test_bodies_over_the_limit_are_refused_before_anything_is_sent(clients, api,
     refused = clients.proxy.put(f"/{connection}/echo", data=big, headers=ACME)
     assert refused.status_code == 413
     assert len(api.requests) == before
+
+
+def test_the_path_goes_on_as_the_caller_encoded_it(clients, api):
+    """An encoded "/" is data inside one segment (a file id, a key with a slash): it reaches
+    the provider as %2F, not as a second segment; other escapes stay as written too."""
+    connection = clients.connect(api)
+    answer = clients.proxy.get(f"/{connection}/files/a%2Fb/x%20y%2fz?q=1", headers=ACME)
+    assert answer.status_code == 404  # the sample API has no such file: it answered
+    assert api.requests[-1].raw_path == "/files/a%2Fb/x%20y%2fz"
+    assert api.requests[-1].query_string == "q=1"
+    plain = clients.proxy.get(f"/{connection}/files/a/b", headers=ACME)
+    assert plain.status_code == 404
+    assert api.requests[-1].raw_path == "/files/a/b"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "a/%2e%2e/me",  # an encoded dot segment
+        "a/..%2Fme",  # a dot segment joined to the next by an encoded "/"
+        "a%2F..%2F..%2Fme",  # the whole escape inside one encoded segment
+        "a/%252e%252e/me",  # double-encoded, for a server that decodes twice
+        "a/..%5Cme",  # an encoded backslash, which some servers split on
+    ],
+)
+def test_an_encoded_path_cannot_climb_out_of_the_api(clients, api, path):
+    connection = clients.connect(api)
+    before = len(api.requests)
+    escape = clients.proxy.get(f"/{connection}/{path}", headers=ACME)
+    assert (escape.status_code, escape.get_json()["error"]["code"]) == (400, "INVALID_PATH")
+    assert len(api.requests) == before

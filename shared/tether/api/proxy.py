@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from flask import Request, Response
 
 from tether.api.endpoint import Call, Wiring, serve
+from tether.api.raw_path import encoded_rest
 from tether.api.request_body import read_body
 from tether.api.routing import Router
 from tether.domain.errors import NotFound
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["METHODS", "Services", "handle", "router"]
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-# RFC 3986 pchar and "/": what a decoded path segment keeps unescaped on the way out.
-_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +46,8 @@ def forward(call: Call[Services]) -> Response:
         connection_id,
         ProxyRequest(
             method=request.method,
-            path=quote(call.params.get("path", ""), safe=_PATH_SAFE),
+            # As the caller encoded it: an encoded "/" (%2F) stays inside its segment.
+            path=encoded_rest(request.environ, call.params.get("path", "")),
             query=request.query_string.decode("latin-1"),
             headers=list(request.headers.items()),
             body=body,

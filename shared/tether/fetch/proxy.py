@@ -1,8 +1,10 @@
 """The proxy: a caller's request passed to a connection's API with its credentials attached,
 for the endpoints no action covers.
 
-:meth:`ConnectionProxy.forward` sends the method, the path (under the connection's API base
-URL: no ``.``/``..`` segment, no other origin), the query as written and the body through the
+:meth:`ConnectionProxy.forward` sends the method, the path as the caller encoded it (an
+encoded ``/`` stays ``%2F``; under the connection's API base URL: no ``.``/``..`` segment,
+however it is spelled — encoded, double-encoded, or next to an encoded ``/`` or backslash a server
+may split on — and no other origin), the query as written and the body through the
 connection's sender, so the request gets the connection's auth (one refresh after a 401), its
 rate limit, the SSRF guard, the destination binding and the outbound client's retries (of
 idempotent methods). What the caller sends is filtered first: hop-by-hop headers (RFC 9110
@@ -60,6 +62,7 @@ _NEVER_FORWARDED = frozenset(
 )
 _NEVER_RETURNED = frozenset({"set-cookie", "content-length", "content-encoding"})
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+_SEPARATORS = re.compile(r"[/\\]")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
@@ -104,13 +107,23 @@ def _auth_header(sender: ConnectionSender) -> frozenset[str]:
     return frozenset({configured.lower()}) if isinstance(configured, str) else frozenset()
 
 
+def _fully_decoded(path: str) -> str:
+    """``path`` percent-decoded until nothing changes (a few rounds at most): the spelling a
+    server that decodes more than once would end up with."""
+    for _ in range(4):
+        decoded = unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    return path
+
+
 def _target(base_url: str, path: str, query: str) -> str:
     if _UNSAFE.search(path) or "\\" in path:
         raise InvalidRequest(
             "the path must not contain spaces or control characters", code="INVALID_PATH"
         )
-    segments = [unquote(segment) for segment in path.split("/")]
-    if any(segment in (".", "..") for segment in segments):
+    if any(segment in (".", "..") for segment in _SEPARATORS.split(_fully_decoded(path))):
         raise InvalidRequest("the path must not contain . or .. segments", code="INVALID_PATH")
     url = join_url(base_url, "/" + path.lstrip("/")) if path else base_url
     base, target = urlsplit(base_url), urlsplit(url)
