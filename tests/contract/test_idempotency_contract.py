@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -12,21 +13,40 @@ import pytest
 
 from tests.contract.records import T0
 from tether.domain.models import IdempotencyRecord
-from tether.ports import IdempotencyKeys
+from tether.ports import ExpiredRecordPurge, IdempotencyKeys
+
+
+@dataclass
+class Backend:
+    keys: IdempotencyKeys
+    # The store's purge, which housekeeping runs, over the same file or database.
+    purge: ExpiredRecordPurge
 
 
 @pytest.fixture(params=["sqlite", "firestore"])
-def keys(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IdempotencyKeys]:
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "sqlite":
+        from tether.adapters.sqlite.database import SqliteDatabase
         from tether.adapters.sqlite.idempotency_keys import SqliteIdempotencyKeys
+        from tether.adapters.sqlite.purge import SqlitePurge
 
         store = SqliteIdempotencyKeys(tmp_path / "store.db")
-        yield store
+        database = SqliteDatabase(tmp_path / "store.db")
+        yield Backend(store, SqlitePurge(database))
+        database.close()
         store.close()
     else:
+        from tether.adapters.firestore.documents import FirestoreDatabase
         from tether.adapters.firestore.idempotency_keys import FirestoreIdempotencyKeys
+        from tether.adapters.firestore.purge import FirestorePurge
 
-        yield FirestoreIdempotencyKeys(request.getfixturevalue("firestore_client"))
+        client = request.getfixturevalue("firestore_client")
+        yield Backend(FirestoreIdempotencyKeys(client), FirestorePurge(FirestoreDatabase(client)))
+
+
+@pytest.fixture
+def keys(backend: Backend) -> IdempotencyKeys:
+    return backend.keys
 
 
 def _record(
@@ -105,3 +125,26 @@ def test_racing_claims_of_a_free_key_have_one_winner(keys: IdempotencyKeys) -> N
     for t in threads:
         t.join()
     assert len(winners) == 1
+
+
+def test_housekeeping_purges_keys_past_their_expiry_and_keeps_the_rest(backend: Backend) -> None:
+    """A finished run's key lives 24 hours; a claim whose run never finished, until its
+    pending expiry. The store's purge (what housekeeping runs) deletes both once past, of
+    every tenant, and leaves a key still answering replays alone."""
+    keys, day = backend.keys, timedelta(hours=24)
+    assert keys.claim_idempotency_key(_record("a", key="done_old"), now=T0) is None
+    keys.complete_idempotency_key(
+        "acme", "done_old", owner="a", answer={"output": {"n": 1}}, expires_at=T0 + day
+    )
+    later = T0 + timedelta(hours=12)
+    other = _record("b", tenant="globex", key="done_new", at=later)
+    assert keys.claim_idempotency_key(other, now=later) is None
+    keys.complete_idempotency_key(
+        "globex", "done_new", owner="b", answer={"output": {"n": 2}}, expires_at=later + day
+    )
+    assert keys.claim_idempotency_key(_record("c", key="stuck"), now=T0) is None
+    now = T0 + day + timedelta(minutes=1)
+    assert backend.purge.purge_expired(now=now) == 2
+    assert backend.purge.purge_expired(now=now) == 0
+    kept = keys.claim_idempotency_key(_record("d", tenant="globex", key="done_new"), now=now)
+    assert kept is not None and kept.answer == {"output": {"n": 2}}

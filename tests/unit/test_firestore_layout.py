@@ -273,11 +273,12 @@ def test_indexes_file_indexes_no_synced_payload_and_purges_deleted_records() -> 
 
 
 def test_indexes_file_has_ttl_policies_for_deliveries_and_audit_across_tenants() -> None:
-    """Housekeeping finds expired deliveries and audit entries of every tenant with one
-    collection-group query each (``expires_at <= now``); the TTL policies delete them too."""
+    """Housekeeping finds expired deliveries, audit entries and idempotency keys of every
+    tenant with one collection-group query each (``expires_at <= now``); the TTL policies
+    delete them too."""
     overrides = json.loads(INDEXES_FILE.read_text())["fieldOverrides"]
     by_field = {(o["collectionGroup"], o["fieldPath"]): o for o in overrides}
-    for group in ("deliveries", "audit"):
+    for group in ("deliveries", "audit", "idempotency_keys"):
         ttl = by_field[(group, "expires_at")]
         assert ttl["ttl"] is True
         assert ttl["indexes"] == [{"order": "ASCENDING", "queryScope": "COLLECTION_GROUP"}]

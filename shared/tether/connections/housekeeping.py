@@ -6,7 +6,8 @@ One task kind, ``housekeeping``, runs it: the embedded queue enqueues it by itse
 ``tasks`` function's ``/housekeeping``. It is idempotent: a second run in a row finds nothing.
 
 What goes (:class:`~tether.domain.retention.Retention`): the store's expired OAuth states
-(used or not), webhook events, leases, deliveries, audit entries and idle rate buckets
+(used or not), webhook events, leases, deliveries, audit entries, idle rate buckets and the
+idempotency keys of action runs (24 hours after the run)
 (:meth:`~tether.ports.ExpiredRecordPurge.purge_expired`; Firestore's TTL policies delete the same
 on their own), the finished tasks of the embedded queue (Cloud Tasks deletes its tasks
 itself), and the "db" secret store's tombstones (with ``SECRETS=db``).

@@ -22,6 +22,7 @@ from tether.adapters.firestore.documents import (
     aware,
     backend,
 )
+from tether.adapters.firestore.idempotency_keys import IDEMPOTENCY_KEYS
 
 __all__ = ["FirestorePurge"]
 
@@ -35,10 +36,11 @@ class FirestorePurge:
 
     def purge_expired(self, *, now: datetime) -> int:
         """Delete expired OAuth states, webhook events, leases, connect sessions, deliveries,
-        audit entries and synced records deleted at the source (which carry ``expires_at``
-        only when a retention of deleted records is set). The TTL policies do the same lazily in
-        production; deliveries, audit entries and records are found across tenants by
-        collection-group queries. A document changed since the query
+        audit entries, idempotency keys of action runs (24 hours after the run, or once an
+        unfinished claim lapsed) and synced records deleted at the source (which carry
+        ``expires_at`` only when a retention of deleted records is set). The TTL policies do
+        the same lazily in production; deliveries, audit entries, idempotency keys and records
+        are found across tenants by collection-group queries. A document changed since the query
         saw it is left alone: a lease taken again must not be deleted under its new owner.
         Rate buckets are left to their TTL policy alone: their ``expires_at`` is not indexed.
         Deliveries and audit entries written before they carried ``expires_at`` are never
@@ -53,6 +55,7 @@ class FirestorePurge:
                 self._database.client.collection(CONNECT_SESSIONS),
                 self._database.client.collection_group(DELIVERIES),
                 self._database.client.collection_group(AUDIT),
+                self._database.client.collection_group(IDEMPOTENCY_KEYS),
                 self._database.client.collection_group(RECORDS),
             ):
                 query = (

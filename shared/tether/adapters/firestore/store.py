@@ -145,8 +145,9 @@ Firestore limits considered:
   :meth:`purge_expired`: that caps webhook intake near 500 events/s; past that, drop the
   index in the indexes file and let the TTL policies alone do the purging. The same goes
   for ``expires_at`` of deliveries and audit entries (``at`` or ``created_at`` plus their
-  retention), indexed across tenants (``COLLECTION_GROUP``) for :meth:`purge_expired`: a
-  ceiling of some 500 deliveries plus audit entries per second over all tenants, before the
+  retention) and of idempotency keys (24 hours after their action run), indexed across
+  tenants (``COLLECTION_GROUP``) for :meth:`purge_expired`: a ceiling of some 500
+  deliveries, audit entries and keyed action runs per second over all tenants, before the
   same remedy. ``received_at``
   of webhook events is sequential too: it has no index of its own, only the composite one of
   :meth:`list_webhook_events`, which starts with the tenant and connection ids.

@@ -27,25 +27,28 @@ class SqlitePurge:
 
     def purge_expired(self, *, now: datetime) -> int:
         """See :meth:`~tether.ports.ExpiredRecordPurge.purge_expired`: records past their
-        expiry, deliveries and audit entries older than their retention, and synced records
+        expiry (idempotency keys 24 hours after their run, or once an unfinished claim
+        lapsed), deliveries and audit entries older than their retention, and synced records
         deleted longer ago than theirs (when one is set), in batches."""
         cutoff = format_time(now)
         purges = (
-            ("oauth_states", "expires_at", cutoff),
-            ("webhook_events", "expires_at", cutoff),
-            ("leases", "expires_at", cutoff),
-            ("connect_sessions", "expires_at", cutoff),
-            ("rate_buckets", "expires_at", cutoff),
-            ("deliveries", "created_at", format_time(now - self._retention.deliveries)),
-            ("audit", "at", format_time(now - self._retention.audit)),
+            ("oauth_states", "expires_at", cutoff, "rowid"),
+            ("webhook_events", "expires_at", cutoff, "rowid"),
+            ("leases", "expires_at", cutoff, "rowid"),
+            ("connect_sessions", "expires_at", cutoff, "rowid"),
+            ("rate_buckets", "expires_at", cutoff, "rowid"),
+            # WITHOUT ROWID: its rows are named by their primary key.
+            ("idempotency_keys", "expires_at", cutoff, "tenant_id, key"),
+            ("deliveries", "created_at", format_time(now - self._retention.deliveries), "rowid"),
+            ("audit", "at", format_time(now - self._retention.audit), "rowid"),
         )
         removed = 0
-        for table, column, before in purges:
+        for table, column, before, row in purges:
             while True:
                 with self._database.write() as db:
                     deleted = db.execute(
-                        f"DELETE FROM {table} WHERE rowid IN "  # noqa: S608 - names are ours
-                        f"(SELECT rowid FROM {table} WHERE {column} <= ? LIMIT ?)",
+                        f"DELETE FROM {table} WHERE ({row}) IN "  # noqa: S608 - names are ours
+                        f"(SELECT {row} FROM {table} WHERE {column} <= ? LIMIT ?)",
                         (before, _PURGE_BATCH),
                     ).rowcount
                 removed += deleted

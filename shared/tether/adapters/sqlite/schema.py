@@ -264,6 +264,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX connections_by_end_user ON connections
         (tenant_id, end_user_id, created_at DESC, id DESC) WHERE deleted = 0;
     """,
+    # 14: idempotency keys by expiry, for housekeeping's purge of keys past their 24 hours
+    """
+    CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);
+    """,
 )
 
 
