@@ -154,9 +154,13 @@ class Infrastructure:
 
     @lazy
     def egress_guard(self) -> EgressGuard:
-        from tether.http.guard import EgressGuard
+        from tether.http.dns_cache import CachingResolver
+        from tether.http.guard import EgressGuard, default_resolver
 
-        return EgressGuard.from_text(self.settings.egress_allowlist)
+        # DNS answers kept briefly; every address is still checked on every request.
+        return EgressGuard.from_text(
+            self.settings.egress_allowlist, CachingResolver(default_resolver)
+        )
 
     @lazy
     def outbound(self) -> OutboundClient:
