@@ -13,7 +13,8 @@ Tether or its bundle:
   ``alias`` takes its alias's fields under its own (a shallow merge, as Nango's loader does);
   templates are ``${connectionConfig.name}``, and ``a || b`` offers ``b`` when ``a``'s
   values are missing. A template whose ``connection_config`` property has an ``enum`` counts
-  as itself and as each URL those values make.
+  as itself and as each URL those values make. Its ``token_request_auth_method`` (``basic``,
+  else the form body) and ``scope_separator`` (a space unless given) are kept too.
 
 URLs are compared normalised (:func:`normalise_url`): scheme and host lower-cased, any
 placeholder written ``{}``, no trailing slash on the path. A registry's alternatives all
@@ -61,6 +62,8 @@ class RegistryEntry:
     authorization_urls: tuple[str, ...]
     token_urls: tuple[str, ...]
     api_base_urls: tuple[str, ...]
+    client_auth: str | None = None
+    scope_separator: str | None = None
 
 
 def registry(name: str) -> dict[str, RegistryEntry]:
@@ -137,9 +140,18 @@ def _nango() -> dict[str, RegistryEntry]:
             authorization_urls=_expanded(entry.get("authorization_url"), config),
             token_urls=_expanded(entry.get("token_url"), config),
             api_base_urls=_expanded(proxy.get("base_url"), config),
+            client_auth=_NANGO_CLIENT_AUTH.get(entry.get("token_request_auth_method")),
+            scope_separator=entry.get("scope_separator", " "),
         )
     return found
 
+
+# Nango sends the client's credentials in the form body unless ``token_request_auth_method``
+# says ``basic`` (others, like ``private_key_jwt``, are no secret-based method: not compared).
+_NANGO_CLIENT_AUTH: dict[str | None, str] = {
+    None: "client_secret_post",
+    "basic": "client_secret_basic",
+}
 
 _NANGO_PLACEHOLDER = re.compile(r"\$\{connectionConfig\.([^}]+)\}")
 

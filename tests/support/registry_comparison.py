@@ -9,7 +9,14 @@ otherwise), each fact both have is compared:
 ``api_base_url``                      Nango's ``proxy.base_url``: the same host, one path a
                                       prefix of the other;
 ``auth_mode``                         Nango's ``auth_mode`` (or grant's OAuth version) as the
-                                      family of ours (:data:`MODES`).
+                                      family of ours (:data:`MODES`);
+``token_auth_method``                 how the client authenticates at the token endpoint
+                                      (HTTP Basic or the form body), Nango's
+                                      ``token_request_auth_method``;
+``scope_separator``                   what joins scopes in the authorization request.
+
+The last two are compared for authorization-code entries (``oauth2``) that Nango also holds as
+``OAUTH2``, when Nango names a secret-based client authentication.
 
 A template of ours whose placeholders all name config properties with an ``enum`` (an
 environment or region host) is compared as each URL it can become, and as itself.
@@ -39,7 +46,16 @@ from tests.support.registry_tables import ALIASES, EXCEPTIONS
 from tether.catalog import Catalog, Provider
 from tether.catalog.templates import placeholders
 
-__all__ = ["MODES", "Finding", "compare", "registry_key"]
+__all__ = ["FIELDS", "MODES", "Finding", "compare", "registry_key"]
+
+FIELDS = (
+    "authorization_url",
+    "token_url",
+    "api_base_url",
+    "auth_mode",
+    "token_auth_method",
+    "scope_separator",
+)
 
 # Our auth mode -> the registries' words for the same family.
 MODES: dict[str, frozenset[str]] = {
@@ -120,6 +136,18 @@ def _compare_one(
     if entry.auth_mode is not None:
         agrees = entry.auth_mode in MODES[provider.auth_mode]
         checks.append(("auth_mode", provider.auth_mode, (entry.auth_mode,), agrees))
+    if provider.auth_mode == "oauth2" and entry.auth_mode == "OAUTH2":
+        method: str = getattr(auth, "token_auth_method")  # noqa: B009 - narrowed by auth_mode
+        separator: str = getattr(auth, "scope_separator")  # noqa: B009
+        if entry.client_auth is not None:
+            checks.append(
+                ("token_auth_method", method, (entry.client_auth,), method == entry.client_auth)
+            )
+        if entry.scope_separator is not None:
+            theirs_sep = (repr(entry.scope_separator),)
+            checks.append(
+                ("scope_separator", repr(separator), theirs_sep, separator == entry.scope_separator)
+            )
     for field, ours, theirs, agrees in checks:
         assert ours is not None
         yield Finding(provider.key, name, field, ours, theirs, agrees)
@@ -157,7 +185,7 @@ def summary(findings: Iterable[Finding]) -> list[str]:
         for f in mine:
             state = "agree" if f.agrees else ("excepted" if f.key in EXCEPTIONS else "DISAGREE")
             counts[(f.field, state)] += 1
-        for field in ("authorization_url", "token_url", "api_base_url", "auth_mode"):
+        for field in FIELDS:
             total = sum(n for (fld, _), n in counts.items() if fld == field)
             if total:
                 parts = ", ".join(

@@ -72,6 +72,20 @@ def _app_in_nango(ours: str) -> str:
     )
 
 
+def _basic_in_vendor_docs(page: str) -> str:
+    return (
+        f"{page} has the client authenticate at the token endpoint with HTTP Basic; Nango's "
+        "entry, naming no method, sends the secret in the form body"
+    )
+
+
+def _zoho_commas(page: str) -> str:
+    return (
+        f"Zoho joins scopes with commas in the authorization request ({page}); Nango's "
+        "entry keeps the default space"
+    )
+
+
 EXCEPTIONS: dict[tuple[str, str, str], str] = {
     # grant against Nango: grant keeps endpoints the vendors have since replaced.
     ("xero", "grant", "authorization_url"): _older_in_grant("Xero's retired OAuth 1.0a"),
@@ -217,4 +231,44 @@ EXCEPTIONS: dict[tuple[str, str, str], str] = {
     ("braintree", "nango", "auth_mode"): _app_in_nango("public and private key (basic auth)"),
     ("adyen", "nango", "auth_mode"): _app_in_nango("API key"),
     ("pagerduty", "nango", "auth_mode"): _app_in_nango("REST API key"),
+    # How the client authenticates at the token endpoint, and what joins scopes: ours
+    # follows the vendor's page (named in the entry's source comments too).
+    ("xero", "nango", "token_auth_method"): _basic_in_vendor_docs("Xero's auth-flow guide"),
+    ("quickbooks", "nango", "token_auth_method"): _basic_in_vendor_docs("Intuit's OAuth 2.0 guide"),
+    ("notion", "nango", "token_auth_method"): _basic_in_vendor_docs("Notion's authorization guide"),
+    ("airtable", "nango", "token_auth_method"): _basic_in_vendor_docs(
+        "Airtable's OAuth reference (for integrations with a client secret)"
+    ),
+    ("zoom", "nango", "token_auth_method"): _basic_in_vendor_docs(
+        "Zoom's OAuth 2.0 page (developers.zoom.us/docs/rooms/oauth: a basic authorization "
+        "header of client id and secret)"
+    ),
+    ("dropbox", "nango", "token_auth_method"): (
+        "Dropbox's OAuth guide accepts the app key and secret as HTTP Basic or as form fields; "
+        "ours sends Basic, Nango's the form body: both work"
+    ),
+    ("bitbucket", "nango", "token_auth_method"): _basic_in_vendor_docs(
+        "Bitbucket Cloud's OAuth 2.0 page (the consumer key and secret as basic auth)"
+    ),
+    ("netsuite", "nango", "token_auth_method"): _basic_in_vendor_docs(
+        "NetSuite's OAuth 2.0 token endpoint help"
+    ),
+    ("constant_contact", "nango", "token_auth_method"): _basic_in_vendor_docs(
+        "Constant Contact's server flow guide"
+    ),
+    ("front", "nango", "token_auth_method"): _basic_in_vendor_docs("Front's OAuth guide"),
+    ("shopify", "nango", "scope_separator"): (
+        "Shopify's authorization request takes a comma-separated list of scopes (Shopify's "
+        "OAuth description, and its API library's scope delimiter ','); Nango's entry keeps "
+        "the default space"
+    ),
+    ("zoho_crm", "nango", "scope_separator"): _zoho_commas("Zoho CRM's OAuth overview"),
+    ("zoho_books", "nango", "scope_separator"): _zoho_commas("Zoho Books' OAuth page"),
+    ("zoho_invoice", "nango", "scope_separator"): _zoho_commas("Zoho Invoice's OAuth page"),
+    ("zoho_bigin", "nango", "scope_separator"): _zoho_commas("Bigin's OAuth overview"),
+    ("zoom", "nango", "scope_separator"): (
+        "Zoom's token responses list the granted scopes space-separated, as RFC 6749 has "
+        "them; Nango's entry joins requested scopes with commas (ours asks none by default: "
+        "a Zoom app's scopes are set on the app)"
+    ),
 }

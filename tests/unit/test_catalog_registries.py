@@ -128,3 +128,19 @@ def test_nango_aliases_and_enum_templates_are_resolved() -> None:
     assert "https://accounts.zoho.com/oauth/v2/auth" in zoho.authorization_urls
     assert isinstance(registry(GRANT)["xero"], RegistryEntry)
     assert registry(GRANT)["xero"].auth_mode == "oauth1"
+
+
+def test_client_authentication_and_scope_separator_are_compared(
+    catalog: Catalog, findings: list[Finding]
+) -> None:
+    for field in ("token_auth_method", "scope_separator"):
+        mine = [f for f in findings if f.registry == NANGO and f.field == field]
+        assert len(mine) >= 50, field
+        assert sum(f.agrees for f in mine) >= 40, field
+    github = catalog.get("github")
+    wrong = github.auth.model_copy(
+        update={"token_auth_method": "client_secret_basic", "scope_separator": ","}
+    )
+    changed = Catalog([github.model_copy(update={"auth": wrong})])
+    broken = {(f.registry, f.field) for f in compare(changed) if not f.agrees}
+    assert broken == {(NANGO, "token_auth_method"), (NANGO, "scope_separator")}
