@@ -206,6 +206,12 @@ def test_required_entries_match_the_design(catalog: Catalog) -> None:
     key_pattern = stripe.credentials_schema["properties"]["api_key"]["pattern"]
     assert key_pattern == "^(sk|rk)_(test|live)_[A-Za-z0-9]+$"
 
+    # SumUp's secret keys: sk_live_/sk_test_ now, sup_sk_ earlier; never the public key.
+    sumup = Draft202012Validator(catalog.get("sumup").credentials_schema)
+    for key in ("sk_live_a1B2c3", "sk_test_a1B2c3", "sup_sk_a1B2c3"):
+        assert sumup.is_valid({"api_key": key}), key
+    assert not sumup.is_valid({"api_key": "pk_live_a1B2c3"})
+
     assert catalog.get("takealot").regions == ["za"]
     assert catalog.get("rest_api").auth_mode == "none"
     assert catalog.get("webhook").webhook is not None
