@@ -276,6 +276,32 @@ def test_a_full_run_deletes_what_it_did_not_see_in_chunks(records: RecordStore) 
         records.delete_unseen(*STREAM, run_id="run_next", now=later, limit=0)
 
 
+def test_seen_marks_hold_over_batches_rewrites_and_belong_to_their_run(
+    records: RecordStore,
+) -> None:
+    records.write_records(*STREAM, [_rec(f"r{i}") for i in range(6)], now=T0, seen_by="run_1")
+    later = T0 + timedelta(hours=1)
+    # run_2 sees r0..r3 over two batches, unchanged but for r3; a resumed task writes the
+    # first batch again
+    first, second = [_rec("r0"), _rec("r1")], [_rec("r2"), _rec("r3", v=2)]
+    for batch in (first, second, first):
+        records.write_records(*STREAM, batch, now=later, seen_by="run_2")
+    assert records.delete_unseen(*STREAM, run_id="run_2", now=later) == 2  # r4, r5
+    assert records.delete_unseen(*STREAM, run_id="run_2", now=later) == 0
+    # run_3 sees r0 and r3 only: run_2's marks do not count for it
+    records.write_records(*STREAM, [_rec("r0"), _rec("r3", v=2)], now=later, seen_by="run_3")
+    assert records.delete_unseen(*STREAM, run_id="run_3", now=later) == 2  # r1, r2
+    live = {r.id: r.action for r in _all(records)}
+    assert live == {
+        "r0": "ADDED",
+        "r3": "UPDATED",
+        "r1": "DELETED",
+        "r2": "DELETED",
+        "r4": "DELETED",
+        "r5": "DELETED",
+    }
+
+
 def test_an_incremental_write_keeps_the_full_runs_marks(records: RecordStore) -> None:
     records.write_records(*STREAM, [_rec("a"), _rec("b")], now=T0, seen_by="run_1")
     records.write_records(*STREAM, [_rec("a", v=2)], now=T0)  # no mark: an incremental run

@@ -88,14 +88,21 @@ class RecordReader:
         updated_of = None if self._updated_at_path is None else _reader(self._updated_at_path)
         parse = self._parse
         tombstones = self._tombstone is not None
+        append = found.append
         for index, record in enumerate(records):
-            record_id = _record_id(id_of(record))
+            raw_id = id_of(record)
+            # the common ids (text of a sane length) without a call
+            record_id = (
+                raw_id
+                if type(raw_id) is str and 0 < len(raw_id) <= MAX_ID_CHARS
+                else _record_id(raw_id)
+            )
             if record_id is None:
                 skipped_at.append(index)
                 continue
             updated_at = None if updated_of is None else parse(updated_of(record))
             deleted = tombstones and self._is_tombstone(record)
-            found.append(SyncedRecord(record_id, record, updated_at, deleted, index))
+            append(SyncedRecord(record_id, record, updated_at, deleted, index))
         return Extracted(found, skipped_at)
 
 

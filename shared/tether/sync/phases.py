@@ -121,12 +121,11 @@ class RunPhases:
                 # An id the store refused is not repeated (it may be what is wrong).
                 shown = None if rejection.code == INVALID_RECORD_ID else record.id
                 refused.append((record.index, shown, rejection.code))
-            for record in batch:
-                moment = record.updated_at
-                if moment is not None and (
-                    checkpoint.high_water is None or moment > checkpoint.high_water
-                ):
-                    checkpoint.high_water = moment
+            latest = max((r.updated_at for r in batch if r.updated_at is not None), default=None)
+            if latest is not None and (
+                checkpoint.high_water is None or latest > checkpoint.high_water
+            ):
+                checkpoint.high_water = latest
         return refused
 
     def delete_unseen(self, held: HeldRun, definition: SyncDefinition, deadline: float) -> bool:

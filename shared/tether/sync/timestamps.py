@@ -34,6 +34,12 @@ def format_since(moment: datetime, fmt: IncrementalFormat) -> str:
 
 def parse_updated_at(value: Any) -> datetime | None:
     """The moment in ``value``, timezone-aware; ``None`` when it holds none."""
+    if type(value) is str and 0 < len(value) <= 64:  # the common case first: once a record
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):

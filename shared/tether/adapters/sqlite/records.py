@@ -5,7 +5,15 @@ number).
 A batch reads the stored hashes of its ids, decides, writes the changed rows and moves the
 stream's ``last_seq`` in one ``BEGIN IMMEDIATE`` transaction: SQLite has one writer at a time,
 so sequence numbers are handed out in commit order and a reader (WAL: a snapshot of what was
-committed) never sees number N+1 without N.
+committed) never sees number N+1 without N. A batch costs one statement per kind of change
+(``executemany``), not one per record.
+
+A full run's seen marks (for :meth:`SqliteRecords.delete_unseen`) cost nothing per unchanged
+record: a record the run writes carries the run's id (``seen_run``), and the ids of a batch's
+unchanged records are noted as one JSON row of ``record_seen_ids``. So a full run over
+unchanged data reads every page's hashes and writes one row a batch. The deletion then keeps
+the stored records that carry the run's id or are among its noted ids (one pass, the noted ids
+read into a transient index of SQLite's only when a record was not written by the run).
 """
 
 from __future__ import annotations
@@ -36,7 +44,19 @@ __all__ = ["SqliteRecords"]
 # Ids per "IN (…)" lookup, well below SQLite's limit on bound parameters.
 _LOOKUP_CHUNK = 500
 _STREAM = "tenant_id = ? AND connection_id = ? AND model = ?"
-# A record becomes DELETED: its payload, hash, first-seen time and mark stay.
+_INSERT = (
+    "INSERT INTO synced_records (tenant_id, connection_id, model, record_id, seq, action, "
+    "payload_hash, first_seen_at, last_modified_at, seen_run, payload) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
+# A stored record changes (UPDATED, or ADDED again after DELETED): its first-seen time
+# stays, and its seen mark unless a full run writes it.
+_CHANGE = (
+    "UPDATE synced_records SET seq = ?, action = ?, payload_hash = ?, "  # noqa: S608
+    "last_modified_at = ?, payload = ?, seen_run = IFNULL(?, seen_run) "
+    f"WHERE {_STREAM} AND record_id = ?"
+)
+# A record becomes DELETED: its payload, hash and first-seen time stay.
 _MARK_DELETED = (
     "UPDATE synced_records SET seq = ?, action = 'DELETED', last_modified_at = ? "  # noqa: S608
     f"WHERE {_STREAM} AND record_id = ?"
@@ -67,49 +87,74 @@ class SqliteRecords:
         at = format_time(now)
         added = updated = deleted = 0
         unchanged = superseded
+        deleted_action = RecordAction.DELETED.value
         with self._database.write() as db:
             stored = self._stored(db, stream, prepared)
             seq = self._last_seq(db, stream)
+            new: list[tuple[object, ...]] = []
             changed: list[tuple[object, ...]] = []
             gone: list[tuple[object, ...]] = []
-            seen: list[tuple[object, ...]] = []
+            kept: list[str] = []  # stored and unchanged
             for record in prepared:
-                current = stored.get(record.id)
-                action = _decide(record, current)
-                if action is None:
+                record_id = record.id
+                current = stored.get(record_id)
+                if record.deleted:
+                    if current is None or current[0] == deleted_action:
+                        unchanged += 1
+                        continue
+                    seq += 1
+                    deleted += 1
+                    gone.append((seq, at, *stream, record_id))
+                    continue
+                if current is None:
+                    seq += 1
+                    added += 1
+                    new.append(
+                        (
+                            *stream,
+                            record_id,
+                            seq,
+                            "ADDED",
+                            record.payload_hash,
+                            at,
+                            at,
+                            seen_by or "",
+                            record.payload_json,
+                        )
+                    )
+                    continue
+                if current[0] == deleted_action:
+                    action = "ADDED"
+                    added += 1
+                elif current[1] != record.payload_hash:
+                    action = "UPDATED"
+                    updated += 1
+                else:
                     unchanged += 1
-                    if seen_by is not None and current is not None:
-                        seen.append((seen_by, *stream, record.id))
+                    kept.append(record_id)
                     continue
                 seq += 1
-                if action is RecordAction.DELETED:
-                    deleted += 1
-                    gone.append((seq, at, *stream, record.id))
-                    continue
-                added += action is RecordAction.ADDED
-                updated += action is RecordAction.UPDATED
                 changed.append(
                     (
-                        *stream,
-                        record.id,
                         seq,
-                        action.value,
+                        action,
                         record.payload_hash,
                         at,
-                        at,
-                        seen_by or "",
                         record.payload_json,
+                        seen_by,
+                        *stream,
+                        record_id,
                     )
                 )
-            self._upsert(db, changed)
+            if new:
+                db.executemany(_INSERT, new)
+            if changed:
+                db.executemany(_CHANGE, changed)
             if gone:
                 db.executemany(_MARK_DELETED, gone)
-            if seen:
-                db.executemany(
-                    f"UPDATE synced_records SET seen_run = ? WHERE {_STREAM} AND record_id = ?",  # noqa: S608 - fixed text
-                    seen,
-                )
-            if changed or gone:
+            if seen_by is not None:
+                self._mark_seen(db, stream, seen_by, kept)
+            if new or changed or gone:
                 db.execute(
                     "INSERT INTO record_streams (tenant_id, connection_id, model, last_seq) "
                     "VALUES (?,?,?,?) ON CONFLICT (tenant_id, connection_id, model) "
@@ -121,20 +166,23 @@ class SqliteRecords:
         )
 
     @staticmethod
-    def _upsert(db: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
-        """Insert or change the rows; a stored row keeps its ``first_seen_at``, and its
-        seen mark unless the row carries one."""
-        db.executemany(
-            "INSERT INTO synced_records (tenant_id, connection_id, model, record_id, seq, "
-            "action, payload_hash, first_seen_at, last_modified_at, seen_run, payload) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (tenant_id, connection_id, model, record_id) DO UPDATE SET "
-            "seq = excluded.seq, action = excluded.action, "
-            "payload_hash = excluded.payload_hash, last_modified_at = excluded.last_modified_at, "
-            "seen_run = CASE excluded.seen_run WHEN '' THEN seen_run ELSE excluded.seen_run END, "
-            "payload = excluded.payload",
-            rows,
+    def _mark_seen(
+        db: sqlite3.Connection, stream: tuple[str, str, str], run_id: str, kept: list[str]
+    ) -> None:
+        """Note the ids of the batch's unchanged records as seen by ``run_id``: one row for
+        the batch, not a write per record (a record the run writes carries the run's id in
+        ``seen_run`` anyway). The notes of the stream's earlier runs go (a run of a stream
+        starts only when the one before it ended)."""
+        db.execute(
+            f"DELETE FROM record_seen_ids WHERE {_STREAM} AND run_id <> ?",  # noqa: S608
+            (*stream, run_id),
         )
+        if kept:
+            db.execute(
+                "INSERT INTO record_seen_ids (tenant_id, connection_id, model, run_id, ids) "
+                "VALUES (?,?,?,?,?)",
+                (*stream, run_id, json.dumps(kept, ensure_ascii=False)),
+            )
 
     @staticmethod
     def _stored(
@@ -144,12 +192,15 @@ class SqliteRecords:
         found: dict[str, tuple[str, str]] = {}
         for part in _chunks(records, _LOOKUP_CHUNK):
             marks = ",".join("?" * len(part))
+            args = list(stream)
+            args += [r.id for r in part]
             rows = db.execute(
                 "SELECT record_id, action, payload_hash FROM synced_records "  # noqa: S608
                 f"WHERE {_STREAM} AND record_id IN ({marks})",
-                (*stream, *(r.id for r in part)),
+                args,
             )
-            found.update((row[0], (row[1], row[2])) for row in rows)
+            for record_id, action, payload_hash in rows:
+                found[record_id] = (action, payload_hash)
         return found
 
     @staticmethod
@@ -174,12 +225,19 @@ class SqliteRecords:
         stream = (tenant_id, connection_id, model)
         at = format_time(now)
         with self._database.write() as db:
+            # Seen: written by the run (``seen_run``), or noted unchanged by it (its rows of
+            # ids, read only when a record was not written). In change order: the records
+            # this makes DELETED move to the end of it, so the next call does not pass over
+            # them again.
             ids = [
                 row[0]
                 for row in db.execute(
                     "SELECT record_id FROM synced_records "  # noqa: S608 - fixed text
-                    f"WHERE {_STREAM} AND action <> 'DELETED' AND seen_run <> ? LIMIT ?",
-                    (*stream, run_id, chunk),
+                    f"WHERE {_STREAM} AND action <> 'DELETED' AND seen_run <> ? "
+                    "AND record_id NOT IN (SELECT seen.value FROM record_seen_ids, "
+                    f"json_each(record_seen_ids.ids) AS seen WHERE {_STREAM} AND run_id = ?) "
+                    "ORDER BY seq LIMIT ?",
+                    (*stream, run_id, *stream, run_id, chunk),
                 )
             ]
             if not ids:
@@ -247,10 +305,11 @@ class SqliteRecords:
                 (tenant_id, connection_id, chunk),
             ).rowcount
             if removed < chunk:
-                db.execute(
-                    "DELETE FROM record_streams WHERE tenant_id = ? AND connection_id = ?",
-                    (tenant_id, connection_id),
-                )
+                for table in ("record_streams", "record_seen_ids"):
+                    db.execute(
+                        f"DELETE FROM {table} WHERE tenant_id = ? AND connection_id = ?",  # noqa: S608
+                        (tenant_id, connection_id),
+                    )
         return int(removed)
 
     def purge_deleted_records(self, *, before: datetime, limit: int) -> int:
@@ -265,17 +324,6 @@ class SqliteRecords:
                     (format_time(before), limit),
                 ).rowcount
             )
-
-
-def _decide(record: PreparedRecord, current: tuple[str, str] | None) -> RecordAction | None:
-    """The change ``record`` makes to what is stored (``(action, hash)``), ``None`` for none."""
-    if record.deleted:
-        if current is None or current[0] == RecordAction.DELETED:
-            return None
-        return RecordAction.DELETED
-    if current is None or current[0] == RecordAction.DELETED:
-        return RecordAction.ADDED
-    return None if current[1] == record.payload_hash else RecordAction.UPDATED
 
 
 def _decoded(row: tuple[object, ...]) -> StoredRecord | None:

@@ -268,6 +268,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);
     """,
+    # 15: a full run notes the ids it saw a batch to a row, no longer a mark on every
+    # record (a run over unchanged data then writes nothing per record); the index of the
+    # per-record marks goes (a run going on across this step still has its marks read)
+    """
+    DROP INDEX synced_records_unseen;
+    CREATE TABLE record_seen_ids (
+        tenant_id TEXT NOT NULL,
+        connection_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        ids TEXT NOT NULL
+    );
+    CREATE INDEX record_seen_ids_by_run
+        ON record_seen_ids (tenant_id, connection_id, model, run_id);
+    """,
 )
 
 
