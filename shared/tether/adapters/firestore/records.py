@@ -2,7 +2,8 @@
 ``tenants/<t>/connections/<c>/record_models/<m>/records/<r>``, and the stream's document
 ``…/record_models/<m>`` holding ``last_seq``, the stream's last change number.
 
-A part of a batch reads the stream document and the records, decides, and commits one batch:
+A batch (or each part of one whose payloads pass 8 MiB) reads the stream document and the
+records, decides, and commits one batch:
 the changed records with their new numbers, and ``last_seq`` moved on, on the condition
 (``update_time`` precondition, ``create()`` for a first change) that the stream document is
 still what was read. So writers of one stream commit one after the other, each part's numbers
@@ -42,6 +43,7 @@ from tether.adapters.firestore.documents import (
 from tether.adapters.firestore.paths import doc_id
 from tether.domain.retention import Retention
 from tether.domain.synced_records import (
+    MAX_WRITE_BATCH,
     ChangePage,
     IncomingRecord,
     PreparedRecord,
@@ -57,10 +59,15 @@ from tether.domain.synced_records import (
 
 __all__ = ["FirestoreRecords"]
 
-# One commit holds at most this many records and payload bytes: well inside Firestore's
-# per-request limits (10 MiB), whatever the payloads.
-_PART_RECORDS = 400
+# One commit holds a whole batch (a page) when its payloads fit this many bytes, well inside
+# Firestore's request limit (10 MiB; a commit has no limit on its number of writes any more):
+# so the stream document, written by every commit that changes something, is written at
+# most once a page (Firestore sustains about one write a second to one document). A batch of
+# larger payloads takes a commit per 8 MiB.
+_PART_RECORDS = MAX_WRITE_BATCH
 _PART_BYTES = 8 * 1024 * 1024
+# A chunk of a deletion: what it writes stays one commit of moderate size.
+_CHUNK_RECORDS = 500
 # A changes page filtered by modified_after reads at most this many documents.
 _SCAN_CAP = 5000
 _READ_FIELDS = [
@@ -233,7 +240,7 @@ class FirestoreRecords:
         now: datetime,
         limit: int = 500,
     ) -> int:
-        chunk = min(check_chunk_limit(limit), _PART_RECORDS)
+        chunk = min(check_chunk_limit(limit), _CHUNK_RECORDS)
         stream = self._stream(tenant_id, connection_id, model)
         query = (
             stream.collection(RECORDS)
@@ -329,7 +336,7 @@ class FirestoreRecords:
     def delete_connection_records(
         self, tenant_id: str, connection_id: str, *, limit: int = 500
     ) -> int:
-        chunk = min(check_chunk_limit(limit), _PART_RECORDS)
+        chunk = min(check_chunk_limit(limit), _CHUNK_RECORDS)
         models = self._database.connection(tenant_id, connection_id).collection(RECORD_MODELS)
         removed = 0
         with backend():
