@@ -373,3 +373,52 @@ def test_housekeeping_deletes_idle_rate_buckets_once_full_again(tmp_path: Path) 
         assert _rate_rows(path) == {"rk_never": None}
     finally:
         store.close()
+
+
+def test_version_13_records_keep_their_changes_and_marks_under_stream_numbers(
+    tmp_path: Path,
+) -> None:
+    from tether.adapters.sqlite.database import SqliteDatabase
+    from tether.adapters.sqlite.records import SqliteRecords
+    from tether.domain.synced_records import IncomingRecord
+
+    path = tmp_path / "v13.sqlite3"
+    at = format_time(T0)
+    with _file_at_version(path, 13) as db:
+        for tenant, model, record_id, seq, seen in [
+            ("t1", "Invoice", "a", 1, "run_1"),
+            ("t1", "Invoice", "b", 2, ""),
+            ("t1", "Contact", "a", 1, ""),
+            ("t2", "Invoice", "a", 1, ""),
+        ]:
+            db.execute(
+                "INSERT INTO synced_records (tenant_id, connection_id, model, record_id, seq, "
+                "action, payload_hash, first_seen_at, last_modified_at, seen_run, payload) "
+                "VALUES (?, 'c1', ?, ?, ?, 'ADDED', 'h', ?, ?, ?, ?)",
+                (tenant, model, record_id, seq, at, at, seen, json.dumps({"id": record_id})),
+            )
+        db.executemany(
+            "INSERT INTO record_streams VALUES (?, 'c1', ?, ?)",
+            [("t1", "Invoice", 2), ("t1", "Contact", 1), ("t2", "Invoice", 1)],
+        )
+    database = SqliteDatabase(path)
+    records = SqliteRecords(database)
+    try:
+        page = records.read_changes("t1", "c1", "Invoice")
+        assert [(r.id, r.action) for r in page.records] == [("a", "ADDED"), ("b", "ADDED")]
+        assert [r.id for r in records.read_changes("t1", "c1", "Contact").records] == ["a"]
+        assert [r.id for r in records.read_changes("t2", "c1", "Invoice").records] == ["a"]
+        # the run that marked "a" before the upgrade goes on: "b" was not seen
+        records.write_records("t1", "c1", "Invoice", [], now=T0, seen_by="run_1")
+        assert records.delete_unseen("t1", "c1", "Invoice", run_id="run_1", now=T0) == 1
+        later = records.read_changes("t1", "c1", "Invoice", cursor=page.next_cursor)
+        assert [(r.id, r.action) for r in later.records] == [("b", "DELETED")]
+        result = records.write_records("t1", "c1", "Invoice", [IncomingRecord("c")], now=T0)
+        assert result.added == 1
+        assert [r.id for r in records.read_changes("t1", "c1", "Invoice").records] == [
+            "a",
+            "b",
+            "c",
+        ]
+    finally:
+        database.close()

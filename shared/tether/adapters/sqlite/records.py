@@ -1,6 +1,8 @@
 """SQLite :class:`~tether.ports.RecordStore`: the ``synced_records`` table (one row per record,
 its payload as canonical JSON text) and ``record_streams`` (each stream's last sequence
-number).
+number). A stream also has a number of its own (``record_stream_keys``): the records'
+indexes, by id and by change number, hold it instead of the tenant, connection and model
+names, which makes every index entry a record writes a fraction of the size.
 
 A batch reads the stored hashes of its ids, decides, writes the changed rows and moves the
 stream's ``last_seq`` in one ``BEGIN IMMEDIATE`` transaction: SQLite has one writer at a time,
@@ -45,21 +47,21 @@ __all__ = ["SqliteRecords"]
 _LOOKUP_CHUNK = 500
 _STREAM = "tenant_id = ? AND connection_id = ? AND model = ?"
 _INSERT = (
-    "INSERT INTO synced_records (tenant_id, connection_id, model, record_id, seq, action, "
-    "payload_hash, first_seen_at, last_modified_at, seen_run, payload) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    "INSERT INTO synced_records (stream, tenant_id, connection_id, model, record_id, seq, "
+    "action, payload_hash, first_seen_at, last_modified_at, seen_run, payload) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 # A stored record changes (UPDATED, or ADDED again after DELETED): its first-seen time
 # stays, and its seen mark unless a full run writes it.
 _CHANGE = (
-    "UPDATE synced_records SET seq = ?, action = ?, payload_hash = ?, "  # noqa: S608
+    "UPDATE synced_records SET seq = ?, action = ?, payload_hash = ?, "
     "last_modified_at = ?, payload = ?, seen_run = IFNULL(?, seen_run) "
-    f"WHERE {_STREAM} AND record_id = ?"
+    "WHERE stream = ? AND record_id = ?"
 )
 # A record becomes DELETED: its payload, hash and first-seen time stay.
 _MARK_DELETED = (
-    "UPDATE synced_records SET seq = ?, action = 'DELETED', last_modified_at = ? "  # noqa: S608
-    f"WHERE {_STREAM} AND record_id = ?"
+    "UPDATE synced_records SET seq = ?, action = 'DELETED', last_modified_at = ? "
+    "WHERE stream = ? AND record_id = ?"
 )
 
 
@@ -89,7 +91,9 @@ class SqliteRecords:
         unchanged = superseded
         deleted_action = RecordAction.DELETED.value
         with self._database.write() as db:
-            stored = self._stored(db, stream, prepared)
+            key = self._key(db, stream, create=True)
+            assert key is not None  # made when missing
+            stored = self._stored(db, key, prepared)
             seq = self._last_seq(db, stream)
             new: list[tuple[object, ...]] = []
             changed: list[tuple[object, ...]] = []
@@ -104,13 +108,14 @@ class SqliteRecords:
                         continue
                     seq += 1
                     deleted += 1
-                    gone.append((seq, at, *stream, record_id))
+                    gone.append((seq, at, key, record_id))
                     continue
                 if current is None:
                     seq += 1
                     added += 1
                     new.append(
                         (
+                            key,
                             *stream,
                             record_id,
                             seq,
@@ -142,7 +147,7 @@ class SqliteRecords:
                         at,
                         record.payload_json,
                         seen_by,
-                        *stream,
+                        key,
                         record_id,
                     )
                 )
@@ -185,18 +190,39 @@ class SqliteRecords:
             )
 
     @staticmethod
+    def _key(
+        db: sqlite3.Connection, stream: tuple[str, str, str], *, create: bool = False
+    ) -> int | None:
+        """The stream's number in ``synced_records.stream`` (made when missing and
+        ``create``): the records' indexes hold it instead of the three names."""
+        row = db.execute(
+            f"SELECT id FROM record_stream_keys WHERE {_STREAM}",  # noqa: S608 - fixed text
+            stream,
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        if not create:
+            return None
+        made = db.execute(
+            "INSERT INTO record_stream_keys (tenant_id, connection_id, model) VALUES (?,?,?)",
+            stream,
+        ).lastrowid
+        assert made is not None
+        return int(made)
+
+    @staticmethod
     def _stored(
-        db: sqlite3.Connection, stream: tuple[str, str, str], records: Sequence[PreparedRecord]
+        db: sqlite3.Connection, key: int, records: Sequence[PreparedRecord]
     ) -> dict[str, tuple[str, str]]:
         """``record id → (action, payload hash)`` of the batch's stored records."""
         found: dict[str, tuple[str, str]] = {}
         for part in _chunks(records, _LOOKUP_CHUNK):
             marks = ",".join("?" * len(part))
-            args = list(stream)
+            args: list[object] = [key]
             args += [r.id for r in part]
             rows = db.execute(
                 "SELECT record_id, action, payload_hash FROM synced_records "  # noqa: S608
-                f"WHERE {_STREAM} AND record_id IN ({marks})",
+                f"WHERE stream = ? AND record_id IN ({marks})",
                 args,
             )
             for record_id, action, payload_hash in rows:
@@ -225,6 +251,9 @@ class SqliteRecords:
         stream = (tenant_id, connection_id, model)
         at = format_time(now)
         with self._database.write() as db:
+            key = self._key(db, stream)
+            if key is None:
+                return 0
             # Seen: written by the run (``seen_run``), or noted unchanged by it (its rows of
             # ids, read only when a record was not written). In change order: the records
             # this makes DELETED move to the end of it, so the next call does not pass over
@@ -233,11 +262,11 @@ class SqliteRecords:
                 row[0]
                 for row in db.execute(
                     "SELECT record_id FROM synced_records "  # noqa: S608 - fixed text
-                    f"WHERE {_STREAM} AND action <> 'DELETED' AND seen_run <> ? "
+                    "WHERE stream = ? AND action <> 'DELETED' AND seen_run <> ? "
                     "AND record_id NOT IN (SELECT seen.value FROM record_seen_ids, "
                     f"json_each(record_seen_ids.ids) AS seen WHERE {_STREAM} AND run_id = ?) "
                     "ORDER BY seq LIMIT ?",
-                    (*stream, run_id, *stream, run_id, chunk),
+                    (key, run_id, *stream, run_id, chunk),
                 )
             ]
             if not ids:
@@ -245,7 +274,7 @@ class SqliteRecords:
             seq = self._last_seq(db, stream)
             db.executemany(
                 _MARK_DELETED,
-                [(seq + n, at, *stream, record_id) for n, record_id in enumerate(ids, start=1)],
+                [(seq + n, at, key, record_id) for n, record_id in enumerate(ids, start=1)],
             )
             db.execute(
                 f"UPDATE record_streams SET last_seq = ? WHERE {_STREAM}",  # noqa: S608
@@ -277,18 +306,21 @@ class SqliteRecords:
     ) -> ChangePage:
         size = check_changes_limit(limit)
         after = decode_change_cursor(cursor)
+        db = self._database.db()
+        key = self._key(db, (tenant_id, connection_id, model))
+        if key is None:
+            return ChangePage(records=[], next_cursor=cursor, has_more=False)
         sql = (
             "SELECT record_id, seq, action, payload_hash, first_seen_at, last_modified_at, "
-            "payload FROM synced_records "
-            "WHERE tenant_id = ? AND connection_id = ? AND model = ? AND seq > ?"
+            "payload FROM synced_records WHERE stream = ? AND seq > ?"
         )
-        args: list[object] = [tenant_id, connection_id, model, after]
+        args: list[object] = [key, after]
         if modified_after is not None:
             sql += " AND last_modified_at > ?"
             args.append(format_time(modified_after))
         sql += " ORDER BY seq LIMIT ?"
         args.append(size + 1)
-        rows = self._database.db().execute(sql, args).fetchall()
+        rows = db.execute(sql, args).fetchall()
         records = [r for r in (_decoded(row) for row in rows[:size]) if r is not None]
         last = rows[:size][-1][1] if rows else None
         next_cursor = encode_change_cursor(last) if last is not None else cursor
@@ -301,11 +333,12 @@ class SqliteRecords:
         with self._database.write() as db:
             removed = db.execute(
                 "DELETE FROM synced_records WHERE rowid IN (SELECT rowid FROM synced_records "
-                "WHERE tenant_id = ? AND connection_id = ? LIMIT ?)",
+                "WHERE stream IN (SELECT id FROM record_stream_keys "
+                "WHERE tenant_id = ? AND connection_id = ?) LIMIT ?)",
                 (tenant_id, connection_id, chunk),
             ).rowcount
             if removed < chunk:
-                for table in ("record_streams", "record_seen_ids"):
+                for table in ("record_streams", "record_seen_ids", "record_stream_keys"):
                     db.execute(
                         f"DELETE FROM {table} WHERE tenant_id = ? AND connection_id = ?",  # noqa: S608
                         (tenant_id, connection_id),
