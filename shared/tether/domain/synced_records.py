@@ -202,7 +202,12 @@ def _id_problem(record_id: object) -> bool:
 def prepare_record(index: int, record: IncomingRecord) -> PreparedRecord | RecordRejection:
     """Check one record of a batch: its id, that its payload is a JSON object, its size."""
     record_id = record.id
-    if _id_problem(record_id):
+    if not (  # the common case (short printable ASCII) without a call
+        type(record_id) is str
+        and 0 < len(record_id) <= MAX_RECORD_ID_CHARS
+        and record_id.isascii()
+        and record_id.isprintable()
+    ) and _id_problem(record_id):
         shown = (
             record_id[:MAX_RECORD_ID_CHARS] if isinstance(record_id, str) else repr(record_id)[:64]
         )

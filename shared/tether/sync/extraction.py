@@ -23,6 +23,7 @@ from tether.sync.timestamps import parse_updated_at
 __all__ = ["MAX_ID_CHARS", "Extracted", "RecordReader", "SyncedRecord"]
 
 MAX_ID_CHARS = 512
+_SHORT_INT = 10**18  # an int id whose text is surely short enough
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +92,13 @@ class RecordReader:
         append = found.append
         for index, record in enumerate(records):
             raw_id = id_of(record)
-            # the common ids (text of a sane length) without a call
-            record_id = (
-                raw_id
-                if type(raw_id) is str and 0 < len(raw_id) <= MAX_ID_CHARS
-                else _record_id(raw_id)
-            )
+            # the common ids (text of a sane length, a sane int) without a call
+            if type(raw_id) is str and 0 < len(raw_id) <= MAX_ID_CHARS:
+                record_id: str | None = raw_id
+            elif type(raw_id) is int and -_SHORT_INT < raw_id < _SHORT_INT:
+                record_id = str(raw_id)
+            else:
+                record_id = _record_id(raw_id)
             if record_id is None:
                 skipped_at.append(index)
                 continue

@@ -37,6 +37,8 @@ _TALLY_PAGE = 1000
 
 def _payload(record: SyncedRecord) -> Mapping[str, Any]:
     payload = record.payload
+    if type(payload) is dict:  # the common case, without the abstract class's check
+        return payload
     return payload if isinstance(payload, Mapping) else {"value": payload}
 
 
