@@ -283,7 +283,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX record_seen_ids_by_run
         ON record_seen_ids (tenant_id, connection_id, model, run_id);
     """,
-    # 15: a number per records stream, which the records' indexes hold instead of the
+    # 16: a number per records stream, which the records' indexes hold instead of the
     # three names (narrower entries, cheaper writes); existing records are numbered
     """
     CREATE TABLE record_stream_keys (
