@@ -4,14 +4,16 @@ An entry point in ``functions/main.py`` hands its route module one of these reci
 (``handle(request, wiring.connections)``). The route module's frame calls it once per request
 and gets the frame's own needs and exactly the services the module's ``Services`` declares:
 references to parts of this instance's :class:`~tether.bootstrap.Container`, each built on
-first use, so a route that never asks for a service never builds it. The routes never see
-the container. Imports stay inside each recipe: a cold instance loads only its own function's
-modules.
+first use, so a route that never asks for a service never builds it; the recipe's result
+itself is built once per container. The routes never see the container. Imports stay inside
+each recipe: a cold instance loads only its own function's modules.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from functools import wraps
+from typing import TYPE_CHECKING, TypeVar
 
 from tether.bootstrap import Container, get_container
 
@@ -51,6 +53,27 @@ __all__ = [
     "webhooks",
 ]
 
+W = TypeVar("W")
+
+
+def _per_container(recipe: Callable[[], W]) -> Callable[[], W]:
+    """``recipe``, built once per container and then handed out again: what it names is
+    fixed for a container (its settings, and parts it builds once), so a new frame and
+    services object at every request would be waste. A new container (tests install one per
+    case) gets its own."""
+    held: list[tuple[Container, W]] = []
+
+    @wraps(recipe)
+    def once() -> W:
+        c = get_container()
+        if held and held[0][0] is c:
+            return held[0][1]
+        wired = recipe()
+        held[:] = [(c, wired)]
+        return wired
+
+    return once
+
 
 def _frame(c: Container) -> Frame:
     from tether.api.endpoint import Frame
@@ -63,6 +86,7 @@ def _frame(c: Container) -> Frame:
     )
 
 
+@_per_container
 def catalog() -> Wired[catalog_api.Services]:
     from tether.api.catalog import Services
     from tether.api.endpoint import Wired
@@ -71,6 +95,7 @@ def catalog() -> Wired[catalog_api.Services]:
     return Wired(_frame(c), Services(catalog=lambda: c.catalog))
 
 
+@_per_container
 def connections() -> Wired[connections_api.Services]:
     from tether.api.connections import Services
     from tether.api.endpoint import Wired
@@ -91,6 +116,7 @@ def connections() -> Wired[connections_api.Services]:
     )
 
 
+@_per_container
 def connect_sessions() -> Wired[connect_sessions_api.Services]:
     from tether.api.connect_sessions import Services
     from tether.api.endpoint import Wired
@@ -102,6 +128,7 @@ def connect_sessions() -> Wired[connect_sessions_api.Services]:
     )
 
 
+@_per_container
 def connect() -> Wired[connect_api.Services]:
     """The hosted page and its assets; the URLs of the functions the page calls."""
     from tether.api.connect import Services
@@ -117,6 +144,7 @@ def connect() -> Wired[connect_api.Services]:
     )
 
 
+@_per_container
 def oauth() -> Wired[oauth_api.Services]:
     """Both ``oauth_start`` and ``oauth_callback``."""
     from tether.api.endpoint import Wired
@@ -133,6 +161,7 @@ def oauth() -> Wired[oauth_api.Services]:
     )
 
 
+@_per_container
 def test_connection() -> Wired[testing_api.Services]:
     from tether.api.endpoint import Wired
     from tether.api.testing import Services
@@ -144,6 +173,7 @@ def test_connection() -> Wired[testing_api.Services]:
     )
 
 
+@_per_container
 def fetch() -> Wired[fetch_api.Services]:
     from tether.api.endpoint import Wired
     from tether.api.fetch import Services
@@ -159,6 +189,7 @@ def fetch() -> Wired[fetch_api.Services]:
     )
 
 
+@_per_container
 def actions() -> Wired[actions_api.Services]:
     from tether.api.actions import Services
     from tether.api.endpoint import Wired
@@ -170,6 +201,7 @@ def actions() -> Wired[actions_api.Services]:
     )
 
 
+@_per_container
 def mcp() -> Wired[mcp_api.Services]:
     from tether.api.endpoint import Wired
     from tether.api.mcp import Services
@@ -181,6 +213,7 @@ def mcp() -> Wired[mcp_api.Services]:
     )
 
 
+@_per_container
 def proxy() -> Wired[proxy_api.Services]:
     from tether.api.endpoint import Wired
     from tether.api.proxy import Services
@@ -192,6 +225,7 @@ def proxy() -> Wired[proxy_api.Services]:
     )
 
 
+@_per_container
 def webhooks() -> Wired[webhooks_api.Services]:
     from tether.api.endpoint import Wired
     from tether.api.webhooks import Services
@@ -207,6 +241,7 @@ def webhooks() -> Wired[webhooks_api.Services]:
     )
 
 
+@_per_container
 def settings() -> Wired[settings_api.Services]:
     from tether.api.endpoint import Wired
     from tether.api.settings import Services
@@ -221,6 +256,7 @@ def settings() -> Wired[settings_api.Services]:
     )
 
 
+@_per_container
 def tasks() -> Wired[tasks_api.Services]:
     from tether.api.endpoint import Wired
     from tether.api.tasks import Services
@@ -237,6 +273,7 @@ def tasks() -> Wired[tasks_api.Services]:
     )
 
 
+@_per_container
 def syncs() -> Wired[syncs_api.Services]:
     from tether.api.endpoint import Wired
     from tether.api.syncs import Services
@@ -248,6 +285,7 @@ def syncs() -> Wired[syncs_api.Services]:
     )
 
 
+@_per_container
 def records() -> Wired[records_api.Services]:
     from tether.api.endpoint import Wired
     from tether.api.records import Services

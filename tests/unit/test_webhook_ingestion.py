@@ -11,7 +11,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,9 +42,10 @@ from tether.domain.ids import RandomIds
 from tether.domain.models import Connection, Principal, WebhookEvent
 from tether.logs import JsonFormatter
 from tether.webhooks.intake import WebhookIntake, process_task_name
-from tether.webhooks.model import InboundRequest, SignatureError
+from tether.webhooks.model import InboundRequest, SignatureError, SignatureScheme
 from tether.webhooks.processing import PROCESS_WEBHOOK_TASK, WebhookProcessing, event_id_for
 from tether.webhooks.provisioning import WebhookProvisioning, hash_token, new_signing_secret
+from tether.webhooks.signatures import scheme_for
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 TENANT = "t1"
@@ -476,6 +477,27 @@ def test_a_catalog_hmac_scheme_verifies_with_its_options(stack: Stack) -> None:
         stack.intake.receive_for_token(token, delivery(body.replace(b"captured", b"capturex")))
     assert refused.value.http_status == 401 and refused.value.reason == "mismatch"
     assert len(stack.stored(connection.id)) == 1
+
+
+def test_a_scheme_is_built_once_per_catalog_entry(stack: Stack, secret: str) -> None:
+    """Verifying is pure, so each entry's scheme (its options checked, its pieces compiled)
+    is built on the first delivery and used for every later one; a failed verification
+    does not drop it."""
+    built: list[str] = []
+
+    def counting(name: str, options: Mapping[str, Any] | None) -> SignatureScheme:
+        built.append(name)
+        return scheme_for(name, options)
+
+    intake = stack.build(schemes=counting)
+    _, token = generic_connection(stack, secret)
+    for n in range(3):
+        delivery = standard_request(secret, {"type": "a"}, msg_id=f"msg_{n}")
+        assert intake.receive_for_token(token, delivery).status == "enqueued"
+    with pytest.raises(SignatureError):
+        intake.receive_for_token(token, standard_request(new_signing_secret(), {"type": "b"}))
+    intake.receive_for_token(token, standard_request(secret, {"type": "a"}, msg_id="msg_9"))
+    assert built == ["standard_webhooks"]
 
 
 def test_twilio_verifies_the_public_url_and_a_form_body(stack: Stack) -> None:

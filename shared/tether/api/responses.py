@@ -12,7 +12,14 @@ from pydantic import BaseModel
 from tether.domain.clock import iso_utc
 from tether.domain.errors import MethodNotAllowed, TetherError
 
-__all__ = ["body_response", "error_response", "json_response", "no_content"]
+__all__ = [
+    "body_response",
+    "encoded_body",
+    "encoded_response",
+    "error_response",
+    "json_response",
+    "no_content",
+]
 
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -27,27 +34,40 @@ def _json_default(value: object) -> str:
     return str(value)
 
 
-def json_response(
-    body: Any, status: int = 200, *, headers: dict[str, str] | None = None
+def _encoded(body: Any) -> str:
+    # allow_nan=False: NaN and Infinity are not JSON; refusing them here (a 500 with a valid
+    # error body) beats sending a response no client can parse.
+    return json.dumps(body, separators=(",", ":"), default=_json_default, allow_nan=False)
+
+
+def encoded_response(
+    text: str, status: int = 200, *, headers: dict[str, str] | None = None
 ) -> Response:
-    response = Response(
-        # allow_nan=False: NaN and Infinity are not JSON; refusing them here (a 500 with a
-        # valid error body) beats sending a response no client can parse.
-        json.dumps(body, separators=(",", ":"), default=_json_default, allow_nan=False),
-        status=status,
-        mimetype="application/json",
-    )
+    """A JSON response whose body is already encoded (:func:`encoded_body`)."""
+    response = Response(text, status=status, mimetype="application/json")
     response.headers.update(_SECURITY_HEADERS)
     if headers:
         response.headers.update(headers)
     return response
 
 
+def json_response(
+    body: Any, status: int = 200, *, headers: dict[str, str] | None = None
+) -> Response:
+    return encoded_response(_encoded(body), status, headers=headers)
+
+
+def encoded_body(body: BaseModel) -> str:
+    """A response model as :func:`body_response` sends it: for an answer that is one of a few
+    constants, encoded once and sent with :func:`encoded_response`."""
+    return _encoded(body.model_dump(mode="json"))
+
+
 def body_response(
     body: BaseModel, status: int = 200, *, headers: dict[str, str] | None = None
 ) -> Response:
     """A response model as JSON, as ``/openapi.json`` documents it."""
-    return json_response(body.model_dump(mode="json"), status, headers=headers)
+    return encoded_response(encoded_body(body), status, headers=headers)
 
 
 def no_content(*, headers: dict[str, str] | None = None) -> Response:

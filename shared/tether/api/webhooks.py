@@ -17,15 +17,16 @@ registered with the log redactor for the rest of the request.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from flask import Request, Response
 
 from tether.api.endpoint import Call, Wiring, serve
 from tether.api.request_body import read_body
-from tether.api.responses import body_response
+from tether.api.responses import body_response, encoded_body, encoded_response
 from tether.api.routing import Router
 from tether.api.schemas import WebhookAccepted, WebhookChallenge
 from tether.domain.errors import TetherError
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from tether.domain.clock import Clock
     from tether.webhooks.intake import Accepted, WebhookIntake
 
-__all__ = ["FUNCTION", "Services", "handle", "masked_path", "router"]
+__all__ = ["FUNCTION", "Services", "handle", "lower_case_headers", "masked_path", "router"]
 
 FUNCTION = "webhooks"
 _PROVIDERS = "providers"
@@ -61,6 +62,26 @@ def masked_path(path: str) -> str:
     return "/" + _MASK + segments[0][-4:] + ("/" + _MASK if len(segments) > 1 else "")
 
 
+# The two CGI variables of a WSGI environ that carry headers without the ``HTTP_`` prefix, and
+# their twins a client could send as ``HTTP_CONTENT_TYPE``... (ignored, as werkzeug does).
+_UNPREFIXED = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
+_PREFIXED_TWINS = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})
+
+
+def lower_case_headers(environ: Mapping[str, Any]) -> dict[str, str]:
+    """The request's headers with lower-case names, read from the WSGI environ (PEP 3333)
+    as werkzeug's ``request.headers`` lists them, without its title-casing of every name that
+    would be lower-cased again here: every delivery pays for this."""
+    headers: dict[str, str] = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            if key not in _PREFIXED_TWINS:
+                headers[key[5:].replace("_", "-").lower()] = value
+        elif key in _UNPREFIXED and value:
+            headers[_UNPREFIXED[key]] = value
+    return headers
+
+
 def _inbound(call: Call[Services], service: WebhookIntake) -> InboundRequest:
     """The delivery as received: raw body (at most the cap), lower-case header names, and the
     public URL the sender called (``<public URL>/webhooks<path>[?query]``; the URL this
@@ -78,16 +99,22 @@ def _inbound(call: Call[Services], service: WebhookIntake) -> InboundRequest:
     return InboundRequest(
         method=request.method,
         url=url,
-        headers={name.lower(): value for name, value in request.headers.items()},
+        headers=lower_case_headers(request.environ),
         body=body,
         received_at=call.services.clock.now(),
     )
 
 
+@cache
+def _accepted_body(duplicate: bool) -> str:
+    """The answer to an accepted delivery: one of two constants, encoded once."""
+    return encoded_body(WebhookAccepted(ok=True, duplicate=duplicate))
+
+
 def _answer(accepted: Accepted) -> Response:
     if accepted.challenge is not None:
         return body_response(WebhookChallenge(challenge=accepted.challenge))
-    return body_response(WebhookAccepted(ok=True, duplicate=accepted.duplicate))
+    return encoded_response(_accepted_body(accepted.duplicate))
 
 
 def _bodyless(status: int) -> Response:

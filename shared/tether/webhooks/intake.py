@@ -64,10 +64,10 @@ from tether.webhooks.model import InboundRequest
 from tether.webhooks.processing import PROCESS_WEBHOOK_TASK
 from tether.webhooks.provisioning import hash_token
 from tether.webhooks.routing import (
-    dedupe_key,
     field_text,
     is_empty_batch,
     kept_headers,
+    key_of_event,
     normalize_route,
     parse_payload,
 )
@@ -374,11 +374,12 @@ class WebhookIntake:
             return Accepted(provider=provider_key, status="ignored", connection_id=connection_id)
         now = self._clock.now()
         raw = request.body if raw is None else raw
-        key = dedupe_key(spec, request.headers, payload, raw, connection_id=connection_id)
+        source_event_id = field_text(spec.event_id_path, request.headers, payload)
+        key = key_of_event(source_event_id, raw, connection_id=connection_id)
         body, encoded = _body_text(raw)
         detail: dict[str, Any] = {
             "type": _short(field_text(spec.event_type_path, request.headers, payload)),
-            "source_event_id": _short(field_text(spec.event_id_path, request.headers, payload)),
+            "source_event_id": _short(source_event_id),
         }
         if encoded:
             detail["body_encoding"] = "base64"

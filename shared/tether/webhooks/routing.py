@@ -42,6 +42,7 @@ __all__ = [
     "field_value",
     "is_empty_batch",
     "kept_headers",
+    "key_of_event",
     "normalize_route",
     "parse_payload",
 ]
@@ -162,8 +163,15 @@ def dedupe_key(
     ``msg_1`` (generic webhooks) or send identical bodies, and neither may swallow the other's
     event. The same provider event reaching one connection twice (retries, or both the
     connection's URL and the app-level route) is still one event."""
+    return key_of_event(
+        field_text(spec.event_id_path, headers, payload), body, connection_id=connection_id
+    )
+
+
+def key_of_event(event_id: str | None, body: bytes, *, connection_id: str | None) -> str:
+    """:func:`dedupe_key` of a delivery whose provider event id (the text at the spec's
+    ``event_id_path``) is already read: ``event_id``, or ``None`` when it has none."""
     scope = connection_id or _NO_CONNECTION
-    event_id = field_text(spec.event_id_path, headers, payload)
     if event_id is None:
         return f"{scope}/sha256:{hashlib.sha256(body).hexdigest()}"
     if len(event_id) > MAX_EVENT_ID_LENGTH:

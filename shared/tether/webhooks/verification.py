@@ -36,6 +36,7 @@ SYSTEM_ACTOR = "system:webhooks"
 _SecretKey = tuple[str, str, str, str]  # tenant, connection, credential ref, field
 _SECRET_CACHE_SECONDS = 300.0
 _SECRET_CACHE_SIZE = 1024
+_SCHEMES_KEPT = 512
 
 
 def _default_scheme_for(name: str, options: Mapping[str, Any] | None = None) -> SignatureScheme:
@@ -64,6 +65,10 @@ class DeliveryVerification:
         self._secret_cache: TtlCache[_SecretKey, tuple[str, ...]] = TtlCache(
             ttl=_SECRET_CACHE_SECONDS, size=_SECRET_CACHE_SIZE
         )
+        # Each catalog entry's scheme, built on its first delivery: keyed by the spec's id and
+        # kept with the spec itself (so the id cannot be reused while its entry lives), since
+        # a spec's scheme never changes and verifying is pure.
+        self._built: dict[int, tuple[WebhookSpec, SignatureScheme]] = {}
 
     def verify_for_connection(
         self, connection: Connection, spec: WebhookSpec, request: InboundRequest
@@ -121,7 +126,7 @@ class DeliveryVerification:
     ) -> None:
         """Verify with each source of secrets in turn (read only when the previous ones did
         not verify); fail closed when there is no secret at all."""
-        scheme = self._schemes(spec.scheme, spec.options or None)
+        scheme = self._scheme(spec)
         failure: SignatureError | None = None
         for source in sources:
             secrets = [s for s in source() if s]
@@ -141,6 +146,16 @@ class DeliveryVerification:
             extra={"provider": provider_key, "reason": failure.reason},
         )
         raise failure
+
+    def _scheme(self, spec: WebhookSpec) -> SignatureScheme:
+        built = self._built.get(id(spec))
+        if built is not None and built[0] is spec:
+            return built[1]
+        scheme = self._schemes(spec.scheme, spec.options or None)
+        if len(self._built) >= _SCHEMES_KEPT:  # a catalog of new spec objects: start again
+            self._built.clear()
+        self._built[id(spec)] = (spec, scheme)
+        return scheme
 
 
 def _no_secret() -> SignatureError:
