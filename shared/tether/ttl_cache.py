@@ -47,6 +47,10 @@ class TtlCache(Generic[K, V]):
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
 
+    def discard(self, key: K) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
     def drop(self, predicate: Callable[[K], bool]) -> None:
         with self._lock:
             for key in [k for k in self._entries if predicate(k)]:

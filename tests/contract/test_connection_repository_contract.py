@@ -571,3 +571,22 @@ def test_the_webhook_token_lookup_follows_updates_and_deletes(
     assert found is not None and found.version == 2
     connections.update_connection(rotated.model_copy(update={"deleted_at": T0}), expected_version=2)
     assert connections.find_connection_by_webhook_token("h2") is None
+
+
+def test_connection_writes_count_the_committed_changes(connections: ConnectionRepository) -> None:
+    """What an in-process cache of connections compares: every committed create, update and
+    removal moves the count; reads and refused writes do not."""
+    start = connections.connection_writes()
+    connections.create_connection(make("conn_w1"))
+    assert connections.connection_writes() == start + 1
+    with pytest.raises(Conflict):
+        connections.create_connection(make("conn_w1"))
+    stored = connections.get_connection("t1", "conn_w1")
+    assert stored is not None
+    connections.find_connection_by_webhook_token("no-such-hash")
+    assert connections.connection_writes() == start + 1
+    connections.update_connection(stored, expected_version=stored.version)
+    assert connections.connection_writes() == start + 2
+    with pytest.raises(VersionConflict):
+        connections.update_connection(stored, expected_version=stored.version)
+    assert connections.connection_writes() == start + 2

@@ -32,7 +32,7 @@ from tether.api.endpoint import Wired
 from tether.api.webhooks import Services, handle, masked_path
 from tether.bootstrap import Container, reset_container
 from tether.catalog import Catalog, load_catalog
-from tether.connections.commands import CreateConnection
+from tether.connections.commands import CreateConnection, UpdateConnection
 from tether.connections.service import ConnectionService
 from tether.crypto import Keyring, Sealer
 from tether.delivery.publisher import DELIVER_TASK
@@ -41,7 +41,8 @@ from tether.domain.errors import BackendUnavailable, NotFound, PayloadTooLarge
 from tether.domain.ids import RandomIds
 from tether.domain.models import Connection, Principal, WebhookEvent
 from tether.logs import JsonFormatter
-from tether.webhooks.intake import WebhookIntake, process_task_name
+from tether.webhooks.connection_cache import WebhookConnections
+from tether.webhooks.intake import CONNECTION_CACHE_SECONDS, WebhookIntake, process_task_name
 from tether.webhooks.model import InboundRequest, SignatureError, SignatureScheme
 from tether.webhooks.processing import PROCESS_WEBHOOK_TASK, WebhookProcessing, event_id_for
 from tether.webhooks.provisioning import WebhookProvisioning, hash_token, new_signing_secret
@@ -617,6 +618,100 @@ def test_xero_intent_to_receive(stack: Stack) -> None:
     with pytest.raises(SignatureError):
         stack.intake.receive_for_provider("xero", bad)
     assert stack.queue.calls == []
+
+
+# -- connections kept by token (tether.webhooks.connection_cache) ---------------------------
+def test_a_kept_connection_is_not_found_once_deleted_here(stack: Stack, secret: str) -> None:
+    connection, token = generic_connection(stack, secret)
+    assert stack.intake.receive_for_token(token, standard_request(secret, {})).status == "enqueued"
+    stack.connections.delete(PRINCIPAL, connection.id)
+    with pytest.raises(NotFound):
+        stack.intake.receive_for_token(token, standard_request(secret, {}, msg_id="m2"))
+
+
+def test_a_kept_connection_follows_a_new_webhook_url_made_here(stack: Stack, secret: str) -> None:
+    connection, old = generic_connection(stack, secret)
+    assert stack.intake.receive_for_token(old, standard_request(secret, {})).status == "enqueued"
+    new = stack.provisioning.rotate_webhook(PRINCIPAL, connection.id).rsplit("/", 1)[1]
+    with pytest.raises(NotFound):
+        stack.intake.receive_for_token(old, standard_request(secret, {}, msg_id="m2"))
+    accepted = stack.intake.receive_for_token(new, standard_request(secret, {}, msg_id="m3"))
+    assert accepted.status == "enqueued"
+
+
+def test_a_kept_connection_follows_new_credentials_given_here(stack: Stack, secret: str) -> None:
+    connection, token = generic_connection(stack, secret)
+    assert stack.intake.receive_for_token(token, standard_request(secret, {})).status == "enqueued"
+    rotated = new_signing_secret()
+    stack.connections.update(
+        PRINCIPAL, connection.id, UpdateConnection(credentials={"signing_secret": rotated})
+    )
+    with pytest.raises(SignatureError):
+        stack.intake.receive_for_token(token, standard_request(secret, {}, msg_id="m2"))
+    accepted = stack.intake.receive_for_token(token, standard_request(rotated, {}, msg_id="m3"))
+    assert accepted.status == "enqueued"
+
+
+def test_another_instances_changes_reach_a_kept_connection(
+    stack: Stack, secret: str, tmp_path: Path
+) -> None:
+    """The webhooks function on an instance of its own (its own store object: it does not
+    see the writes of the instance that serves the connections function). New credentials
+    verify at once; the old secret and the deleted connection last at most the lifetime."""
+    webhooks = SqliteConnectionStore(tmp_path / "store.sqlite3")
+    try:
+        intake = stack.build(store=webhooks)
+        connection, token = generic_connection(stack, secret)
+        assert intake.receive_for_token(token, standard_request(secret, {})).status == "enqueued"
+        rotated = new_signing_secret()
+        stack.connections.update(
+            PRINCIPAL, connection.id, UpdateConnection(credentials={"signing_secret": rotated})
+        )
+        accepted = intake.receive_for_token(token, standard_request(rotated, {}, msg_id="m2"))
+        assert accepted.status == "enqueued"  # refused as kept, verified as read afresh
+        with pytest.raises(SignatureError):
+            intake.receive_for_token(token, standard_request(secret, {}, msg_id="m3"))
+        stack.connections.delete(PRINCIPAL, connection.id)
+        kept = intake.receive_for_token(token, standard_request(rotated, {}, msg_id="m4"))
+        assert kept.status == "enqueued"  # within the lifetime; processing drops it
+        stack.processing.process_webhook(
+            {"provider": "webhook", "dedupe_key": kept.dedupe_key or ""}
+        )
+        dropped = stack.store.get_webhook_event("webhook", kept.dedupe_key or "")
+        assert dropped is not None and dropped.status == "dropped"
+        stack.clock.advance(CONNECTION_CACHE_SECONDS)
+        with pytest.raises(NotFound):
+            intake.receive_for_token(token, standard_request(rotated, {}, msg_id="m5"))
+    finally:
+        webhooks.close()
+
+
+def test_a_connection_is_read_once_per_lifetime_and_unknown_tokens_every_time(
+    stack: Stack, secret: str
+) -> None:
+    reads: list[str] = []
+
+    def find(token_hash: str) -> Connection | None:
+        reads.append(token_hash)
+        return stack.store.find_connection_by_webhook_token(token_hash)
+
+    kept = WebhookConnections(
+        find=find,
+        writes=stack.store.connection_writes,
+        ttl_seconds=CONNECTION_CACHE_SECONDS,
+        size=8,
+        now=lambda: stack.clock.now().timestamp(),
+    )
+    connection, token = generic_connection(stack, secret)
+    for _ in range(3):
+        found = kept.find(hash_token(token))
+        assert found is not None and found.id == connection.id
+    assert reads == [hash_token(token)]
+    stack.clock.advance(CONNECTION_CACHE_SECONDS)
+    assert kept.find(hash_token(token)) is not None and len(reads) == 2
+    for _ in range(2):
+        assert kept.find(hash_token("no-such-token")) is None
+    assert len(reads) == 4
 
 
 # -- processing --------------------------------------------------------------------------------

@@ -117,6 +117,13 @@ class ConnectionRepository(Protocol):
         below 1 is :class:`~tether.domain.errors.InvalidRequest` too."""
         ...
 
+    def connection_writes(self) -> int:
+        """How many writes of connection records (creations, updates, removals) this store
+        has committed in this process, through any repository over the same backend: an
+        in-process cache of connections reads again what it kept before the count moved.
+        Writes by other processes are not counted."""
+        ...
+
     def find_connection_by_webhook_token(self, token_hash: str) -> Connection | None:
         """The live connection of any tenant whose ``webhook.token_hash`` is ``token_hash``
         (a hash is held by one record at most); ``None`` when none, or when its holder is

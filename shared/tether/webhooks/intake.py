@@ -13,7 +13,10 @@ Either way a delivery goes through the same steps, in this order:
 
 1. size cap (413 before anything is read further or stored);
 2. the connection (404 for an unknown token, a deleted connection, or a provider without
-   webhooks: the same answer for all, so only the hash lookup itself is observable);
+   webhooks: the same answer for all, so only the hash lookup itself is observable), kept
+   for a few seconds per instance (:mod:`tether.webhooks.connection_cache` says what a kept
+   connection may miss; a delivery it refuses is verified again with the connection read
+   afresh);
 3. the signing secrets: the connection's credentials field named by the catalog's
    ``secret_field`` (read with purpose ``webhook``, audited), or the app-level secrets from
    Tether's configuration when the catalog names none. On the app-level route a provider
@@ -56,10 +59,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tether.domain.clock import iso_utc
-from tether.domain.errors import BackendUnavailable, NotFound, PayloadTooLarge
+from tether.domain.errors import BackendUnavailable, NotFound, PayloadTooLarge, TetherError
 from tether.domain.models import Connection, Principal, WebhookEvent
 from tether.logs import register_secret
 from tether.webhooks.batches import MAX_BATCH_ITEMS, batch_items, handshake_answer, item_body
+from tether.webhooks.connection_cache import WebhookConnections
 from tether.webhooks.model import InboundRequest
 from tether.webhooks.processing import PROCESS_WEBHOOK_TASK
 from tether.webhooks.provisioning import hash_token
@@ -85,6 +89,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "CONNECTION_CACHE_SECONDS",
     "MAX_BODY_BYTES",
     "Accepted",
     "EventSummary",
@@ -105,6 +110,9 @@ _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 # provider's next retry enqueues it again instead of being swallowed as a duplicate.
 _STALLED_AFTER = timedelta(seconds=60)
 _MAX_DETAIL_TEXT = 200
+#: How long a connection found by its webhook token is kept (see connection_cache).
+CONNECTION_CACHE_SECONDS = 5.0
+_CONNECTIONS_KEPT = 1024
 # Schemes of senders that refuse a response body (see replies_without_body).
 _BODYLESS_SCHEMES = frozenset({"xero"})
 
@@ -192,15 +200,24 @@ class WebhookIntake:
         event_ttl_days: int = 7,
         schemes: SchemeFactory | None = None,
         find_by_route: Callable[[str, str], Connection | None] | None = None,
+        connection_cache_seconds: float = CONNECTION_CACHE_SECONDS,
     ) -> None:
         """``schemes``: the signature scheme factory (default:
         ``tether.webhooks.signatures.scheme_for``). ``find_by_route``: ``(provider, route
         value) -> connection`` for app-level routes (default: none, so those events are
-        unroutable)."""
+        unroutable). ``connection_cache_seconds``: how long a connection found by its
+        webhook token is kept (:mod:`tether.webhooks.connection_cache`; 0: never)."""
         if max_body_bytes < 1 or event_ttl_days < 1:
             raise ValueError("max_body_bytes and event_ttl_days must be positive")
         self._store = store
         self._connections = connections
+        self._by_token = WebhookConnections(
+            find=store.find_connection_by_webhook_token,
+            writes=store.connection_writes,
+            ttl_seconds=connection_cache_seconds,
+            size=_CONNECTIONS_KEPT,
+            now=lambda: clock.now().timestamp(),
+        )
         self._verification = DeliveryVerification(
             connections=connections,
             app_secrets=app_secrets,
@@ -231,20 +248,39 @@ class WebhookIntake:
         self._check_size(request)
         if not _TOKEN_SHAPE.fullmatch(token):
             raise _unknown_webhook()
-        connection = self._store.find_connection_by_webhook_token(hash_token(token))
-        if connection is None or connection.deleted_at is not None:
+        token_hash = hash_token(token)
+        kept = self._by_token.find(token_hash)
+        if kept is None:
             raise _unknown_webhook()
-        found: Connection = connection
-        provider = found.provider
+        provider = kept.provider
         spec = self._webhook_spec(provider)
         payload = parse_payload(request.body, request.header("content-type"))
         items = self._items(spec, payload)
-        self._verification.verify_for_connection(found, spec, request)
+        found = self._verified_for_token(token_hash, kept, spec, request)
         if (challenge := handshake_answer(spec, payload)) is not None:
             return _answered(provider, challenge)
         if items is not None:
             return self._accept_batch(provider, spec, request, [(i, None, found) for i in items])
         return self._accept(provider, spec, request, payload, found, route=None)
+
+    def _verified_for_token(
+        self, token_hash: str, kept: Connection, spec: WebhookSpec, request: InboundRequest
+    ) -> Connection:
+        """The delivery verified with the connection as kept; one it refuses is verified
+        again with the connection read afresh, if that changed since (new signing
+        credentials given on another instance must not be refused until the entry ends)."""
+        try:
+            self._verification.verify_for_connection(kept, spec, request)
+        except TetherError:
+            fresh = self._by_token.fresh(token_hash)
+            if fresh is None:
+                raise _unknown_webhook() from None
+            if fresh.version == kept.version:
+                raise
+        else:
+            return kept
+        self._verification.verify_for_connection(fresh, spec, request)
+        return fresh
 
     def receive_for_provider(self, provider_key: str, request: InboundRequest) -> Accepted:
         """A delivery to the provider's app-level URL, routed by the catalog's

@@ -102,6 +102,10 @@ class FirestoreConnections(AuditedWrites):
                 if ref.get(field_paths=["version"]).exists:
                     raise Conflict("a connection with this id already exists") from None
                 raise self._audit_clash(entries) or self._lookup_clash(route_key) from None
+        self._database.connection_writes.add()
+
+    def connection_writes(self) -> int:
+        return self._database.connection_writes.value
 
     def get_connection(
         self, tenant_id: str, connection_id: str, *, include_deleted: bool = False
@@ -211,6 +215,7 @@ class FirestoreConnections(AuditedWrites):
                 raise self._audit_clash(entries) or self._lookup_clash(
                     new_route if old_route != new_route else None
                 ) from None
+        self._database.connection_writes.add()
         return stored
 
     def remove_unreadable_connection(
@@ -244,7 +249,10 @@ class FirestoreConnections(AuditedWrites):
             return True
 
         with backend():
-            return self._database.optimistic(attempt)
+            removed = self._database.optimistic(attempt)
+        if removed:
+            self._database.connection_writes.add()
+        return removed
 
     def _lookup_clash(self, route_key: str | None) -> Conflict:
         """Which lookup a failed ``create()`` of a connection batch hit: the route's (when

@@ -27,6 +27,7 @@ from tether.adapters.firestore.paths import (
     encode_scan_cursor,
 )
 from tether.adapters.record_decoding import decode_many, decode_one
+from tether.adapters.write_count import WriteCount
 from tether.domain.errors import BackendUnavailable, InvalidRequest
 from tether.domain.models import Page
 
@@ -147,6 +148,8 @@ class FirestoreDatabase:
             raise ValueError("contention_attempts must be at least 1")
         self.client = client
         self._attempts = contention_attempts
+        # Connection writes committed through this client object (see WriteCount).
+        self.connection_writes = WriteCount()
 
     def tenant(self, tenant_id: str) -> DocumentReference:
         return self.client.collection(TENANTS).document(doc_id(tenant_id))

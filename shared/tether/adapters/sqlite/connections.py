@@ -142,6 +142,10 @@ class SqliteConnections(AuditedWrites):
             if _route_clash(exc):
                 raise _route_taken() from None
             raise Conflict("a connection with this id already exists") from None
+        self._database.connection_writes.add()
+
+    def connection_writes(self) -> int:
+        return self._database.connection_writes.value
 
     def get_connection(
         self, tenant_id: str, connection_id: str, *, include_deleted: bool = False
@@ -213,6 +217,7 @@ class SqliteConnections(AuditedWrites):
             if cur.rowcount != 1:
                 raise VersionConflict("the connection was changed by someone else; re-read it")
             self._insert_audit(db, entries)
+        self._database.connection_writes.add()
         return stored
 
     def remove_unreadable_connection(
@@ -233,6 +238,7 @@ class SqliteConnections(AuditedWrites):
                 (connection_id, tenant_id),
             )
             self._insert_audit(db, entries)
+        self._database.connection_writes.add()
         return True
 
     def scan_connections(self, *, cursor: str | None = None, limit: int = 200) -> Page[Connection]:

@@ -23,6 +23,7 @@ from tether.adapters.record_decoding import decode_many
 from tether.adapters.sqlite.migrations import enable_wal
 from tether.adapters.sqlite.schema import migrate
 from tether.adapters.sqlite.thread_connections import ThreadConnections
+from tether.adapters.write_count import WriteCount
 from tether.domain.errors import BackendUnavailable, InvalidRequest
 from tether.domain.models import Page
 
@@ -45,6 +46,8 @@ class SqliteDatabase:
         # again; a Python lock hands over as soon as the writer before it is done. Another
         # process on the file still meets the busy handler.
         self._writer = threading.RLock()
+        # Connection writes committed through this file object (see WriteCount).
+        self.connection_writes = WriteCount()
         try:
             migrate(self.db())
         except BaseException:
