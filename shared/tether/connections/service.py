@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tether.catalog.destination import destination_of
 from tether.catalog.issued_modes import ISSUED_TOKEN_MODES
+from tether.connections.audit_trail import AuditTrail
 from tether.connections.commands import CreateConnection, ListConnections, UpdateConnection
 from tether.connections.config_urls import check_config_urls
 from tether.connections.credential_reads import (
@@ -29,7 +30,6 @@ from tether.connections.credential_reads import (
 from tether.connections.data_purge import schedule_quietly
 from tether.connections.events import ConnectionEvent, ConnectionEvents
 from tether.connections.masking import credential_hints
-from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock
 from tether.domain.compare_and_set import compare_and_set
 from tether.domain.connect_scope import check_provider, check_reach, end_user_of
@@ -161,6 +161,7 @@ class ConnectionService:
         self._catalog = catalog
         self._clock = clock
         self._ids = ids
+        self._trail = AuditTrail(log=store, ids=ids, clock=clock)
 
     # -- queries ----------------------------------------------------------------------------
     def get(self, principal: Principal, connection_id: str) -> Connection:
@@ -234,7 +235,7 @@ class ConnectionService:
             connection.credential_hints = credential_hints(
                 request.credentials, provider.credentials_schema
             )
-        created = self._entry(
+        created = self._trail.entry(
             principal,
             connection_id,
             AuditAction.CREATED,
@@ -362,7 +363,7 @@ class ConnectionService:
             # A token issued for the old credentials or settings (scopes…): the next call
             # issues one for the new ones.
             _drop_token(changed)
-        updated = self._entry(
+        updated = self._trail.entry(
             principal,
             connection_id,
             AuditAction.UPDATED,
@@ -424,7 +425,7 @@ class ConnectionService:
                     "webhook": None,
                 }
             )
-            deleted = self._entry(principal, connection_id, AuditAction.DELETED)
+            deleted = self._trail.entry(principal, connection_id, AuditAction.DELETED)
             stored = self._store.update_connection(
                 gone, expected_version=current.version, audit=[deleted]
             )
@@ -440,7 +441,7 @@ class ConnectionService:
         """Delete a record that no longer decodes: nothing of it can be read, so it goes for
         good (no tombstone), its tokens cannot be revoked at the provider, and its credentials
         are destroyed by connection id (Secret Manager; the DB backend's went with the row)."""
-        deleted = self._entry(principal, connection_id, AuditAction.DELETED, unreadable=True)
+        deleted = self._trail.entry(principal, connection_id, AuditAction.DELETED, unreadable=True)
         if not self._store.remove_unreadable_connection(
             principal.tenant_id, connection_id, audit=[deleted]
         ):
@@ -540,7 +541,7 @@ class ConnectionService:
         if connection.credential_ref is None:
             return {}
         payload, _ = payload_of(self._secrets, self._store, connection)
-        self._audit(principal, connection.id, AuditAction.CREDENTIALS_READ, purpose=purpose)
+        self._trail.append(principal, connection.id, AuditAction.CREDENTIALS_READ, purpose=purpose)
         return payload
 
     def _merged_credentials(
@@ -562,15 +563,3 @@ class ConnectionService:
             # Becomes active when the OAuth callback stores tokens.
             return ConnectionStatus.PENDING
         return ConnectionStatus.ACTIVE
-
-    def _entry(
-        self, principal: Principal, connection_id: str | None, action: AuditAction, **detail: Any
-    ) -> AuditEvent:
-        """An entry to commit with the write it records (``audit=`` of the store's writes)."""
-        return audit_entry(self._ids, self._clock, principal, connection_id, action.value, **detail)
-
-    def _audit(
-        self, principal: Principal, connection_id: str | None, action: AuditAction, **detail: Any
-    ) -> None:
-        """An entry on its own: for reads, which change nothing to commit it with."""
-        self._store.append_audit(self._entry(principal, connection_id, action, **detail))

@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from tether.connections.audit_trail import AuditTrail
 from tether.connections.commands import StartOAuth
 from tether.connections.config_urls import check_config_urls
 from tether.connections.credential_reads import REFRESH_TOKEN_FIELD, payload_of
@@ -45,7 +46,6 @@ from tether.connections.masking import credential_hints
 from tether.connections.service import validate_against_schema
 from tether.crypto import Sealer
 from tether.crypto.purposes import OAUTH_STATE_PURPOSE
-from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock
 from tether.domain.compare_and_set import compare_and_set
 from tether.domain.connect_scope import check_provider, check_reach, end_user_of
@@ -213,6 +213,7 @@ class OAuthFlowService:
         self._endpoint = endpoint
         self._clock = clock
         self._ids = ids
+        self._trail = AuditTrail(log=store, ids=ids, clock=clock)
         self._redirect_uri = redirect_uri
         self._allowed = allowed_return_urls
         self._ttl = timedelta(seconds=state_ttl_seconds)
@@ -320,7 +321,7 @@ class OAuthFlowService:
                 },
             )
         )
-        self._audit(
+        self._trail.append(
             principal,
             request.connection_id,
             AuditAction.OAUTH_STARTED,
@@ -393,7 +394,7 @@ class OAuthFlowService:
         self, state: OAuthState, principal: Principal, return_to: str, abort: _Abort
     ) -> OAuthCallbackResult:
         try:
-            self._audit(
+            self._trail.append(
                 principal,
                 state.data.get("connection_id"),
                 AuditAction.OAUTH_FAILED,
@@ -490,7 +491,7 @@ class OAuthFlowService:
                     # connection.
                     log.warning("the provider's account id is not one the catalog allows")
                     route = None
-        connected = self._entry(
+        connected = self._trail.entry(
             principal,
             connection_id or None,
             AuditAction.OAUTH_CONNECTED,
@@ -618,19 +619,6 @@ class OAuthFlowService:
             )
 
         return compare_and_set(attempt, what="the connection")
-
-    # -- helpers ----------------------------------------------------------------------------
-    def _entry(
-        self, principal: Principal, connection_id: str | None, action: AuditAction, **detail: Any
-    ) -> AuditEvent:
-        """An entry to commit with the write it records (``audit=`` of the store's writes)."""
-        return audit_entry(self._ids, self._clock, principal, connection_id, action.value, **detail)
-
-    def _audit(
-        self, principal: Principal, connection_id: str | None, action: AuditAction, **detail: Any
-    ) -> None:
-        """An entry on its own: a start or a refusal changes no connection."""
-        self._store.append_audit(self._entry(principal, connection_id, action, **detail))
 
 
 def _webhook_of(state: OAuthState) -> WebhookInfo | None:
