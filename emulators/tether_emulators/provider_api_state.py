@@ -1,7 +1,8 @@
 """What the provider API simulators (:mod:`tether_emulators.provider_apis`) remember and
 answer, by operation id: events and free/busy (Calendar), sent messages (Gmail), files and
-folders (Drive), contacts and deals (HubSpot), customers and invoices (Stripe), invoices
-(Xero) and orders (Shopify). Requests reach here only once they fit the API description.
+folders (Drive), contacts, deals and token metadata (HubSpot), customers and invoices
+(Stripe), invoices (Xero) and orders (Shopify). Requests reach here only once they fit the
+API description.
 
 Size: one small in-memory backend per simulated API; each handler is a few lines.
 """
@@ -49,7 +50,8 @@ def _parse_time(value: str) -> datetime:
 @dataclass
 class ProviderState:
     """Every simulated API's records; tests may seed ``stripe_invoices``, ``shopify_orders``
-    and ``xero_tenants``."""
+    and ``xero_tenants``. ``hubspot_portal``: the one HubSpot account (hub id) every token
+    belongs to."""
 
     events: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -62,6 +64,7 @@ class ProviderState:
     xero_invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
     xero_tenants: set[str] = field(default_factory=set)
     shopify_orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hubspot_portal: int = 62515
     lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Any = field(default_factory=lambda: itertools.count(1001))
 
@@ -283,6 +286,24 @@ def _crm_object(object_id: str, properties: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def access_token_info(state: ProviderState, r: Request, p: dict[str, str], b: bytes) -> Answer:
+    """HubSpot's AccessTokenInfoResponse; the token was checked before (it is in the path)."""
+    return Answer(
+        200,
+        {
+            "token": p["token"],
+            "user": "developer@example.com",
+            "hub_domain": f"{state.hubspot_portal}.hubspot.example",
+            "scopes": ["oauth"],
+            "hub_id": state.hubspot_portal,
+            "app_id": 1,
+            "expires_in": 1800,
+            "user_id": 1,
+            "token_type": "access",
+        },
+    )
+
+
 def contact_create(state: ProviderState, r: Request, p: dict[str, str], b: bytes) -> Answer:
     properties = json.loads(b).get("properties", {})
     email_address = properties.get("email")
@@ -420,6 +441,7 @@ HANDLERS: dict[str, Handler] = {
     "drive.files.get": drive_get,
     "drive.files.list": drive_list,
     "drive.files.delete": drive_delete,
+    "get-/oauth/v1/access-tokens/{token}_get": access_token_info,
     "post-/crm/v3/objects/contacts_create": contact_create,
     "patch-/crm/v3/objects/contacts/{contactId}_update": contact_update,
     "get-/crm/v3/objects/contacts/{contactId}_getById": contact_get,

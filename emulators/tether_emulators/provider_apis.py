@@ -10,7 +10,9 @@ One server answers for all of them, each under its real base path (``/calendar/v
    the descriptions do not allow is answered 400 with the problems, and kept in
    :attr:`ProviderApis.rejected`;
 2. checks the bearer token with ``accepts`` (the local OAuth provider's ``is_active``, or a
-   fixed set of API keys): anything else is 401;
+   fixed set of API keys): anything else is 401. HubSpot's token metadata takes the token in
+   its path instead (``GET /oauth/v1/access-tokens/{token}``, no header needed), so there the
+   path's token is the one checked;
 3. answers from in-memory state (:mod:`tether_emulators.provider_api_state`).
 
 :meth:`ProviderApis.fail_next` makes the next requests answer a given status (a 401 to make a
@@ -34,6 +36,9 @@ from tether_emulators.provider_api_state import Answer, ProviderState, answer_fo
 from tether_emulators.wsgi_server import ServedEmulator
 
 __all__ = ["CheckedCall", "ProviderApis"]
+
+#: Operations that take the access token in a path parameter (operation id -> its name).
+_TOKEN_IN_PATH = {"get-/oauth/v1/access-tokens/{token}_get": "token"}
 
 
 @dataclass(frozen=True)
@@ -94,13 +99,17 @@ class ProviderApis(ServedEmulator):
             failure = self._failures.pop(0) if self._failures else None
         if problems:
             return json_response({"error": {"code": 400, "problems": list(problems)}}, 400)
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if checked is None or checked.operation is None:  # pragma: no cover - refused above
+            return json_response({"error": {"code": 500}}, 500)
+        in_path = _TOKEN_IN_PATH.get(checked.operation.id)
+        if in_path is not None:
+            token = checked.path_params.get(in_path, "")
+        else:
+            token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not token or not self.accepts(token):
             return json_response({"error": {"code": 401, "message": "invalid credentials"}}, 401)
         if failure is not None:
             return json_response({"error": {"code": failure, "message": "injected"}}, failure)
-        if checked is None or checked.operation is None:  # pragma: no cover - refused above
-            return json_response({"error": {"code": 500}}, 500)
         answer = answer_for(self.state, checked.operation.id, request, checked.path_params, body)
         return _response(answer)
 

@@ -4,13 +4,15 @@ on.
 A werkzeug ``ThreadedWSGIServer`` that remembers its open connections, so that :meth:`stop`
 also ends keep-alive connections and returns at once, optionally wrapping each connection in
 TLS in its own handler thread; a request handler that never logs query strings (they can
-hold keys or codes); and :class:`ServedEmulator`, the lifecycle the emulators share.
+hold keys or codes) nor a token in a path (HubSpot's token metadata); and
+:class:`ServedEmulator`, the lifecycle the emulators share.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -28,13 +30,17 @@ __all__ = ["QuietRequestHandler", "ServedEmulator", "StoppableWSGIServer", "serv
 log = logging.getLogger("tether_emulators.http")
 
 _HANDSHAKE_TIMEOUT = 10.0
+# A path segment that is a token: HubSpot's GET /oauth/v1/access-tokens/{token}.
+_TOKEN_SEGMENT = re.compile(r"(/(?:access|refresh)-tokens/)[^/]+")
 
 
 class QuietRequestHandler(WSGIRequestHandler):
-    """Logs method, path and status at DEBUG, never the query string (it can hold keys)."""
+    """Logs method, path and status at DEBUG, never the query string (it can hold keys) nor
+    a token in the path."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         path = urllib.parse.urlsplit(getattr(self, "path", "")).path
+        path = _TOKEN_SEGMENT.sub(r"\1[REDACTED]", path)
         log.debug("%s %s %s", getattr(self, "command", "-"), path, code)
 
     def log_message(self, format: str, *args: Any) -> None:

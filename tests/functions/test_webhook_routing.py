@@ -138,11 +138,11 @@ def test_a_second_connection_of_the_same_account_is_refused(routed):
         ("slack", "https://slack.com/api/oauth.v2.access", {"team": {"id": "T0123"}}, "T0123"),
         ("slack", "https://slack.com/api/oauth.v2.access", {"team": None}, None),
         ("square", "https://connect.squareup.com/oauth2/token", {"merchant_id": "ML1"}, "ML1"),
-        ("hubspot", "https://api.hubapi.com/oauth/v1/token", {"hub_id": 62515}, "62515"),
-        ("hubspot", "https://api.hubapi.com/oauth/v1/token", {"hub_id": True}, None),
-        # no proven source: their app-level events stay unroutable
+        # learned after the exchange (auth.post_connect), never from the token response: a
+        # HubSpot token response carries no hub_id; the token's metadata does
         ("xero", "https://identity.xero.com/connect/token", {"tenantId": "x"}, None),
         ("github", "https://github.com/login/oauth/access_token", {"installation": 1}, None),
+        ("hubspot", "https://api.hubapi.com/oauth/v1/token", {"hub_id": 62515}, None),
     ],
 )
 def test_the_route_comes_from_what_the_provider_proved(

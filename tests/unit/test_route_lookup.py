@@ -8,6 +8,8 @@ rest-api), within a bound and on GitHub's origin only; and what the catalog acce
 
 from __future__ import annotations
 
+import io
+import logging
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,7 +19,16 @@ from pydantic import ValidationError
 
 from tether.catalog import load_catalog
 from tether.catalog.schema import OAuth2Auth, Provider, RouteLookup, WebhookSpec
-from tether.oauth.route_lookup import MAX_PAGES, AccountLookup, LearnedRoute, choose_route
+from tether.logs import JsonFormatter, secret_scope
+from tether.oauth.route_lookup import (
+    MAX_PAGES,
+    AccountLookup,
+    LearnedRoute,
+    choose_route,
+    lookup_url,
+)
+
+log = logging.getLogger(__name__)
 
 XERO_A = "fe79f7dd-b6d4-4a92-ba7b-538af6289c58"
 XERO_B = "c2cc9b6e-9458-4c7d-93cc-f02b81b0594f"
@@ -175,3 +186,131 @@ def test_a_next_page_on_another_origin_is_not_followed() -> None:
     assert _learn(api, installation_id="150") == LearnedRoute(None)
     assert [urlsplit(url).hostname for url, _ in api.seen] == ["api.github.com"]
     assert _learn(Installations(list(range(1, 201))), installation_id="150").route == "150"
+
+
+# HubSpot's AccessTokenInfoResponse ("Retrieve OAuth token metadata", Auth/Oauth v1 of
+# https://github.com/HubSpot/HubSpot-public-api-spec-collection): one portal per token.
+HUBSPOT_TOKEN_INFO = {
+    "token": "CJSP5qf1KhICAQEYs-gDIIGOBii1hQIyGQAf3xBKmlwHjX7OIpuIFEavB2-qYAGQsF4",
+    "user": "ada@example.com",
+    "hub_domain": "demo.hubspot.com",
+    "scopes": ["oauth", "crm.objects.contacts.read"],
+    "hub_id": 62515,
+    "app_id": 456,
+    "expires_in": 1754,
+    "user_id": 123,
+    "token_type": "access",
+}
+
+
+def test_hubspot_takes_the_portal_its_token_belongs_to() -> None:
+    spec, lookup = _parts("hubspot")
+    assert choose_route(spec, lookup, HUBSPOT_TOKEN_INFO, config={}, query={}) == (
+        LearnedRoute("62515")
+    )
+    for answer in ([HUBSPOT_TOKEN_INFO], {"hub_id": None}, {"hub_id": True}, None, []):
+        assert choose_route(spec, lookup, answer, config={}, query={}) == LearnedRoute(None)
+
+
+def test_a_lookup_path_is_on_the_api_host_with_the_token_encoded() -> None:
+    _, lookup = _parts("hubspot")
+    url = lookup_url(lookup, api_base_url="https://api.hubapi.com", access_token="a/b c?d")
+    assert url == "https://api.hubapi.com/oauth/v1/access-tokens/a%2Fb%20c%3Fd"
+    local = lookup_url(lookup, api_base_url="http://127.0.0.1:8123", access_token="tok")
+    assert local == "http://127.0.0.1:8123/oauth/v1/access-tokens/tok"
+    _, xero = _parts("xero")
+    fixed = lookup_url(xero, api_base_url="http://127.0.0.1:8123/api.xro/2.0", access_token="t")
+    assert fixed == "https://api.xero.com/connections"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://{access_token}.hubapi.com/oauth",  # not in the path
+        "/oauth/v1/access-tokens?token={access_token}",
+        "/oauth/{hub}/{access_token}",
+        "oauth/v1/access-tokens/{access_token}",
+        "http://api.hubapi.com/oauth/v1/access-tokens/{access_token}",
+    ],
+)
+def test_the_catalog_refuses_a_lookup_url_but_a_fixed_one(url: str) -> None:
+    entry = load_catalog().get("hubspot").model_dump()
+    entry["auth"]["post_connect"]["url"] = url
+    with pytest.raises(ValidationError, match=r"only \{access_token\} in its path"):
+        Provider.model_validate(entry)
+
+
+def test_a_lookup_path_needs_an_api_base_url_no_config_moves() -> None:
+    entry = load_catalog().get("hubspot").model_dump()
+    entry["api_base_url"] = "https://{portal}.hubapi.com"
+    entry["config_schema"] = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [],
+        "properties": {
+            "portal": {
+                "type": "string",
+                "title": "Portal",
+                "description": "A portal.",
+                "pattern": "^[a-z]+$",
+            }
+        },
+    }
+    with pytest.raises(ValidationError, match="api_base_url must be fixed https"):
+        Provider.model_validate(entry)
+    entry["auth"]["post_connect"]["url"] = (
+        "https://api.hubapi.com/oauth/v1/access-tokens/{access_token}"
+    )
+    assert Provider.model_validate(entry).api_base_url == "https://{portal}.hubapi.com"
+
+
+def test_one_account_is_the_whole_answer() -> None:
+    entry = load_catalog().get("hubspot").model_dump()
+    entry["auth"]["post_connect"]["items_path"] = "results"
+    with pytest.raises(ValidationError, match="one_account"):
+        Provider.model_validate(entry)
+
+
+TOKEN = "CJSP5qf1KhICAQEYs-gDIIGOBii1hQIyGQAf3xBKmlwHjX7OIpuIFEavB2-qYAGQsF4"
+
+
+@pytest.mark.parametrize("outcome", ["answered", "refused", "unreachable"])
+def test_the_token_in_the_lookup_url_is_never_logged(outcome: str) -> None:
+    """httpx logs each request's URL at INFO when an application lets it (Tether's own
+    logging turns it down to WARNING; a host application may not), and so may a transport:
+    every line Tether's log formatter writes masks the token, whatever the lookup's outcome."""
+    seen: list[str] = []
+
+    def provider(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        log.info("a transport that logs its URLs: GET %s", request.url)
+        if outcome == "unreachable":
+            raise httpx.ConnectError(f"cannot reach {request.url}", request=request)
+        if outcome == "refused":
+            return httpx.Response(401, json={"message": f"bad token {TOKEN}"})
+        return httpx.Response(200, json={**HUBSPOT_TOKEN_INFO, "token": TOKEN})
+
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(JsonFormatter())
+    root, wire = logging.getLogger(), logging.getLogger("httpx")
+    levels = (root.level, wire.level)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    wire.setLevel(logging.DEBUG)
+    try:
+        with secret_scope(), httpx.Client(transport=httpx.MockTransport(provider)) as http:
+            learned = AccountLookup(http).learn(
+                load_catalog().get("hubspot"), access_token=TOKEN, config={}, query={}
+            )
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(levels[0])
+        wire.setLevel(levels[1])
+    assert seen == [f"https://api.hubapi.com/oauth/v1/access-tokens/{TOKEN}"]
+    assert learned == LearnedRoute("62515" if outcome == "answered" else None)
+    lines = written.getvalue()
+    assert "access-tokens/[REDACTED]" in lines
+    if outcome != "unreachable":
+        assert "HTTP Request: GET https://api.hubapi.com/oauth/v1/access-tokens/[REDACTED]" in lines
+    assert TOKEN not in lines

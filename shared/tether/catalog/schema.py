@@ -160,25 +160,55 @@ def _check_issuer_template(value: str) -> str:
 
 
 class RouteLookup(_Model):
-    """A call after the code exchange, with the new access token, that lists the accounts the
+    """A call after the code exchange, with the new access token, that names the accounts the
     grant reaches (Xero's ``GET /connections``, a GitHub App user's ``GET
-    /user/installations``); the connection's ``webhook_route`` is the value of one of them.
+    /user/installations``, HubSpot's token metadata); the connection's ``webhook_route`` is the
+    value of one of them.
 
-    ``url``: a fixed https URL (the new access token is sent there, so no config may move
-    it); ``items_path``: where the list is in
-    the JSON answer (``$``: the answer is the list); ``value_path``: the route value in one
-    item. Which one: the config property ``config_property`` when the tenant set it, else the
-    callback query parameter ``callback_param`` when the provider sent one, else the only one
-    the grant reaches; a choice that is not in the list is refused (no route). The list comes
-    from the provider for this very token, so a tenant cannot claim another's account by
-    naming it. The value learned is also written to ``config_property`` when it was unset.
+    ``url``: a fixed https URL, or a path on the host of the entry's fixed ``api_base_url``
+    (the new access token is sent there, so no config may move it); ``{access_token}`` in its
+    path stands for the new token, URL-encoded (HubSpot's ``GET
+    /oauth/v1/access-tokens/{token}``; the token is registered for log redaction first).
+    ``items_path``: where the list is in the JSON answer (``$``: the answer is the list);
+    ``one_account``: the answer is instead the one account the token belongs to (an object);
+    ``value_path``: the route value in one item. Which one: the config property
+    ``config_property`` when the tenant set it, else the callback query parameter
+    ``callback_param`` when the provider sent one, else the only one the grant reaches; a
+    choice that is not in the list is refused (no route). The list comes from the provider for
+    this very token, so a tenant cannot claim another's account by naming it. The value learned
+    is also written to ``config_property`` when it was unset.
     """
 
-    url: str = Field(pattern=r"^https://[^\s{}]+$")
+    url: str
     items_path: str = Field(default="$", pattern=_BATCH_PATH)
+    one_account: bool = False
     value_path: str = Field(pattern=_FIELD_PATH)
     config_property: str | None = None
     callback_param: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+    @field_validator("url")
+    @classmethod
+    def _fixed_url(cls, value: str) -> str:
+        path, _, query = value.partition("?")
+        origin = _HTTPS_ORIGIN.match(path)
+        path = path[origin.end() :] if origin else path
+        fixed = path.replace(ACCESS_TOKEN_PLACEHOLDER, "t", 1)
+        if not _LOOKUP_PATH.match(fixed) or not _LOOKUP_QUERY.match(query):
+            raise ValueError("a fixed https URL or a path; only {access_token} in its path")
+        return value
+
+    @model_validator(mode="after")
+    def _one_account_is_the_answer(self) -> Self:
+        if self.one_account and self.items_path != "$":
+            raise ValueError("one_account: the answer is the account (items_path '$')")
+        return self
+
+
+#: Stands for the new access token in a :class:`RouteLookup` URL's path.
+ACCESS_TOKEN_PLACEHOLDER = "{access_token}"  # noqa: S105 - a placeholder, not a secret
+_HTTPS_ORIGIN = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(?=/|$)")
+_LOOKUP_PATH = re.compile(r"^/[^\s{}?#]*$")
+_LOOKUP_QUERY = re.compile(r"^[^\s{}#]*$")
 
 
 class OAuth2Auth(_Model):
@@ -626,7 +656,7 @@ class Provider(_Model):
             route_field = self.webhook.route_field if self.webhook else None
             if self.auth.webhook_route_from is not None and route_field is None:
                 raise ValueError("auth.webhook_route_from needs a webhook with a route_field")
-            self._check_post_connect(self.auth, config_props)
+            self._check_post_connect(self.auth, config_props, self.api_base_url)
         unknown_headers = [p for p in self.config_headers.values() if p not in config_props]
         if unknown_headers:
             raise ValueError(f"config_headers names undefined config {unknown_headers}")
@@ -653,12 +683,17 @@ class Provider(_Model):
         return self
 
     @staticmethod
-    def _check_post_connect(auth: OAuth2Auth, config_props: Mapping[str, Any]) -> None:
+    def _check_post_connect(
+        auth: OAuth2Auth, config_props: Mapping[str, Any], api_base_url: str | None
+    ) -> None:
         lookup = auth.post_connect
         if (auth.webhook_route_from == "post_connect") != (lookup is not None):
             raise ValueError("auth.post_connect and webhook_route_from: post_connect go together")
         if lookup is None:
             return
+        api = api_base_url or ""
+        if lookup.url.startswith("/") and ("{" in api or not _HTTPS_ORIGIN.match(api)):
+            raise ValueError("auth.post_connect names a path: the api_base_url must be fixed https")
         if lookup.config_property is not None and lookup.config_property not in config_props:
             raise ValueError(f"auth.post_connect names undefined config '{lookup.config_property}'")
 

@@ -9,6 +9,12 @@ reaches, and the connection's ``webhook_route`` is the one chosen among them.
   installations the user can reach (``installations[].id``), a page at a time (at most 100,
   the next one named by the ``Link`` header); an app's webhook names its ``installation.id``.
 
+* HubSpot: ``GET /oauth/v1/access-tokens/{token}`` on the API's host answers the token's
+  metadata, whose ``hub_id`` is the one account (portal) it belongs to; each item of a HubSpot
+  webhook batch names its ``portalId``. The token is in that URL's path: it is registered for
+  log redaction (:func:`tether.logs.register_secret`) before the call, and the lookup's own
+  warnings name the provider, never the URL.
+
 An answer with a ``Link: <...>; rel="next"`` header (RFC 8288) is followed to its next page,
 up to :data:`MAX_PAGES` pages, and only on the lookup URL's own origin: the new access token
 goes nowhere the catalog did not name. The accounts of every page read are the list.
@@ -32,15 +38,24 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
-from tether.catalog.schema import OAuth2Auth, RouteLookup, WebhookSpec
+from tether.catalog.schema import ACCESS_TOKEN_PLACEHOLDER, OAuth2Auth, RouteLookup, WebhookSpec
+from tether.logs import register_secret
 
 if TYPE_CHECKING:
     import httpx
 
     from tether.catalog import Provider
 
-__all__ = ["MAX_PAGES", "POST_CONNECT", "AccountLookup", "LearnedRoute", "choose_route"]
+__all__ = [
+    "MAX_PAGES",
+    "POST_CONNECT",
+    "AccountLookup",
+    "LearnedRoute",
+    "choose_route",
+    "lookup_url",
+]
 
 log = logging.getLogger("tether.oauth")
 
@@ -76,6 +91,8 @@ def _items(lookup: RouteLookup, answer: Any) -> list[Any]:
     """The accounts one answer lists (none when it lists nothing at ``items_path``)."""
     from tether.webhooks.routing import field_value
 
+    if lookup.one_account:
+        return [answer] if isinstance(answer, dict) else []
     whole = lookup.items_path == _WHOLE_ANSWER
     items = answer if whole else field_value(lookup.items_path, {}, answer)
     return list(items) if isinstance(items, list) else []
@@ -110,6 +127,16 @@ def _choose_among(
     return LearnedRoute(route, {prop: route} if prop is not None else {})
 
 
+def lookup_url(lookup: RouteLookup, *, api_base_url: str | None, access_token: str) -> str:
+    """The URL to call: a path joined to the origin of ``api_base_url`` (the catalog refuses a
+    path when that URL is not fixed), ``{access_token}`` replaced by the token, URL-encoded."""
+    url = lookup.url
+    if url.startswith("/"):
+        api = urlsplit(api_base_url or "")
+        url = f"{api.scheme}://{api.netloc}{url}"
+    return url.replace(ACCESS_TOKEN_PLACEHOLDER, quote(access_token, safe=""), 1)
+
+
 class AccountLookup:
     """Runs a provider's post-connect lookup through ``http`` (the guarded client of the token
     endpoint; in tests one over ``httpx.MockTransport``)."""
@@ -132,6 +159,8 @@ class AccountLookup:
         if not isinstance(auth, OAuth2Auth) or auth.post_connect is None or spec is None:
             return LearnedRoute(None)
         lookup = auth.post_connect
+        register_secret(access_token)
+        register_secret(quote(access_token, safe=""))
         items = self._pages(provider, auth, lookup, access_token)
         if items is None:
             return LearnedRoute(None)
@@ -157,7 +186,8 @@ class AccountLookup:
         from tether.http.pagination import next_link
 
         items: list[Any] = []
-        url: str | None = lookup.url
+        first = lookup_url(lookup, api_base_url=provider.api_base_url, access_token=access_token)
+        url: str | None = first
         for page in range(MAX_PAGES):
             if url is None:
                 return items
@@ -167,7 +197,7 @@ class AccountLookup:
             answer, headers = got
             items.extend(_items(lookup, answer))
             following = next_link(headers, url)
-            if following is not None and origin_of(following) != origin_of(lookup.url):
+            if following is not None and origin_of(following) != origin_of(first):
                 log.warning(
                     "the account lookup of %s names a next page elsewhere; not followed",
                     provider.key,
