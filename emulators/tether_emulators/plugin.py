@@ -7,7 +7,8 @@ by name and never imports ``tether_emulators`` itself, so Tether runs and deploy
 - ``demo_oauth_provider``: :func:`start_demo_oauth_provider`, the OAuth server behind the
   catalog's ``demo`` entry that ``tether dev`` runs for the offline demo;
 - ``provider_simulators``: :func:`start_provider_simulators`, Google Calendar, Gmail, Google
-  Drive and HubSpot (their authorization server and APIs) for ``tether dev --simulators``.
+  Drive, HubSpot, Xero, Shopify (their authorization server and APIs) and Stripe (its API) for
+  ``tether dev --simulators``.
 
 Each raises :class:`RuntimeError` or :class:`OSError` when what they start cannot start.
 """

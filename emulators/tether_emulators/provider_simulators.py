@@ -1,15 +1,18 @@
 """The provider simulators ``tether dev --simulators`` runs: Google Calendar, Gmail, Google
-Drive and HubSpot, each an authorization server and an API on loopback, so a developer can
-connect them through the real OAuth flow and run their actions offline.
+Drive, HubSpot, Xero and Shopify (each an authorization server and an API on loopback) and
+Stripe (an API taking one API key), so a developer can connect them and run their actions
+offline.
 
 Two servers: the local OAuth provider (:class:`~tether_emulators.oauth_provider.OAuthProvider`,
 one confidential client registered for Tether's callback, consent automatic: its
-``/authorize`` redirects at once, so ``curl -L`` plays the browser), standing in for the four
+``/authorize`` redirects at once, so ``curl -L`` plays the browser), standing in for the OAuth
 providers' authorization servers, and the API simulators
 (:class:`~tether_emulators.provider_apis.ProviderApis`), which check every request against the
 providers' trimmed published descriptions (:mod:`tether_emulators.provider_descriptions`) and
-take the access tokens that provider issued. Everything lives in memory: after a restart the
-tokens Tether holds are unknown (reconnect).
+take the access tokens that provider issued, or Stripe's key (:data:`STRIPE_KEY`). Xero's API
+knows one organisation (:data:`XERO_TENANT`, the ``tenant_id`` to connect with); Shopify's
+answers for any shop. Everything lives in memory: after a restart the tokens Tether holds are
+unknown (reconnect).
 """
 
 from __future__ import annotations
@@ -18,10 +21,23 @@ from tether_emulators.oauth_provider import ClientSpec, OAuthProvider
 from tether_emulators.provider_apis import ProviderApis
 from tether_emulators.provider_descriptions import load_descriptions
 
-__all__ = ["SIMULATED_PROVIDERS", "ProviderSimulators"]
+__all__ = ["SIMULATED_PROVIDERS", "STRIPE_KEY", "XERO_TENANT", "ProviderSimulators"]
 
-#: The catalog keys whose API and authorization server the simulators stand in for.
-SIMULATED_PROVIDERS = ("google_calendar", "gmail", "google_drive", "hubspot")
+#: The catalog keys whose API (and authorization server, for OAuth entries) the simulators
+#: stand in for.
+SIMULATED_PROVIDERS = (
+    "google_calendar",
+    "gmail",
+    "google_drive",
+    "hubspot",
+    "stripe",
+    "xero",
+    "shopify",
+)
+#: The one API key the simulated Stripe takes (a test-mode key's shape).
+STRIPE_KEY = "sk_test_tethersimulator"
+#: The one organisation the simulated Xero knows.
+XERO_TENANT = "0b6ad5a2-3e41-4c6b-9a43-0b5e0c3d2f11"
 
 
 class ProviderSimulators:
@@ -35,8 +51,10 @@ class ProviderSimulators:
         )
         documents = load_descriptions()
         self.apis = ProviderApis(
-            [documents[key] for key in SIMULATED_PROVIDERS], accepts=self.oauth.is_active
+            [documents[key] for key in SIMULATED_PROVIDERS],
+            accepts=lambda token: token == STRIPE_KEY or self.oauth.is_active(token),
         )
+        self.apis.state.xero_tenants.add(XERO_TENANT)
 
     def start(self, *, host: str = "127.0.0.1", oauth_port: int = 0, api_port: int = 0) -> None:
         self.oauth.start(host=host, port=oauth_port)
@@ -66,6 +84,12 @@ class ProviderSimulators:
     @property
     def revocation_url(self) -> str:
         return self.oauth.revocation_url
+
+    @property
+    def connect_values(self) -> dict[str, dict[str, str]]:
+        """What connecting some of them takes: Stripe's API key (credentials), Xero's
+        organisation (config ``tenant_id``)."""
+        return {"stripe": {"api_key": STRIPE_KEY}, "xero": {"tenant_id": XERO_TENANT}}
 
     @property
     def issuer(self) -> str:

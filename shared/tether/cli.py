@@ -263,6 +263,10 @@ def _serve_dev(
         + (
             f"\n  simulators: {', '.join(simulators.providers)}: APIs on "
             f"{simulators.api_url}, OAuth (consent automatic) on {simulators.issuer}"
+            + "".join(
+                f"\n    {key}: connect with {json.dumps(dict(values))}"
+                for key, values in simulators.connect_values.items()
+            )
             if simulators is not None
             else ""
         ),

@@ -1,15 +1,18 @@
-"""``tether dev --simulators``: Google Calendar, Gmail, Google Drive and HubSpot answered by
-the provider simulators on loopback, so their OAuth flow and actions work offline.
+"""``tether dev --simulators``: Google Calendar, Gmail, Google Drive, HubSpot, Xero, Shopify
+and Stripe answered by the provider simulators on loopback, so their OAuth flow (Stripe: its
+API key) and actions work offline.
 
 The simulators (an authorization server with automatic consent, and the APIs, which check
 every request against the providers' published descriptions) come from the stand-ins'
 distribution (:func:`tether.stand_ins.start_provider_simulators`). This module points the
 server about to start at them, through its settings: each simulated entry's API base URL
 (``TETHER_CATALOG_API_BASE_URLS``: the simulators' address plus the entry's own base path)
-and authorization server (``TETHER_CATALOG_AUTHORIZATION_SERVERS``), the OAuth client the
-simulators registered for this server's callback (``TETHER_OAUTH_CLIENT_<KEY>_ID`` and
-``_SECRET``, replacing any real one: the simulators know no other), and the egress allowlist
-(both servers are on loopback, which the SSRF guard refuses otherwise). Values a developer set
+and, for OAuth entries, authorization server (``TETHER_CATALOG_AUTHORIZATION_SERVERS``) and
+the OAuth client the simulators registered for this server's callback
+(``TETHER_OAUTH_CLIENT_<KEY>_ID`` and ``_SECRET``, replacing any real one: the simulators know
+no other), and the egress allowlist (both servers are on loopback, which the SSRF guard
+refuses otherwise). A post-connect lookup given as a path (HubSpot's token metadata, Xero's
+organisations) follows the API base URL to the simulators. Values a developer set
 in those JSON settings for other providers are kept.
 """
 
@@ -37,7 +40,7 @@ def _merged(variable: str, values: dict[str, object]) -> str:
 def start_simulators(*, base_url: str) -> ProviderSimulators:
     """Start the simulators on loopback and point this process's settings at them (before the
     container reads them); ``base_url``: where this server answers."""
-    from tether.catalog import load_catalog
+    from tether.catalog import OAuth2Auth, load_catalog
 
     client_secret = secrets.token_urlsafe(32)
     simulators = start_provider_simulators(
@@ -50,8 +53,11 @@ def start_simulators(*, base_url: str) -> ProviderSimulators:
     api_urls: dict[str, object] = {}
     servers: dict[str, object] = {}
     for key in simulators.providers:
-        base_path = urlsplit(catalog.get(key).api_base_url or "").path.rstrip("/")
+        provider = catalog.get(key)
+        base_path = urlsplit(provider.api_base_url or "").path.rstrip("/")
         api_urls[key] = simulators.api_url + base_path
+        if not isinstance(provider.auth, OAuth2Auth):
+            continue
         servers[key] = {
             "authorization_url": simulators.authorization_url,
             "token_url": simulators.token_url,

@@ -1,7 +1,8 @@
 """The optional boundary between the ``tether`` command and the local stand-ins it can run:
 the GCP emulators (``tether emulators start``, ``tether dev --gcp``) and the OAuth provider
 behind the catalog's ``demo`` entry (the offline demo of ``tether dev``), and the provider
-simulators of ``tether dev --simulators`` (Google Calendar, Gmail, Google Drive, HubSpot).
+simulators of ``tether dev --simulators`` (Google Calendar, Gmail, Google Drive, HubSpot,
+Xero, Shopify, Stripe).
 
 They live in a distribution of their own, ``tether-emulators`` (``emulators/`` in the source
 tree; ``make install`` installs it), which registers them as entry points of the group
@@ -113,6 +114,11 @@ class ProviderSimulators(Protocol):
 
     @property
     def issuer(self) -> str: ...
+
+    @property
+    def connect_values(self) -> Mapping[str, Mapping[str, str]]:
+        """Values some of them need to connect (Stripe's ``api_key``, Xero's ``tenant_id``)."""
+        ...
 
     def stop(self) -> None: ...
 

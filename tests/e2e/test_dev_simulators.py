@@ -1,6 +1,6 @@
 """`tether dev --simulators` as a developer uses it: a real process, the provider simulators
-(Google Calendar, Gmail, Google Drive, HubSpot: an authorization server and APIs checked
-against the providers' published descriptions) on loopback.
+(Google Calendar, Gmail, Google Drive, HubSpot, Xero, Shopify: an authorization server and
+APIs checked against the providers' published descriptions; Stripe's API) on loopback.
 
 First the README's steps, run by bash exactly as written there (only the dev server's port is
 this test's): connect Google Calendar and HubSpot through the OAuth flow with `curl -L` as the
@@ -29,6 +29,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.e2e.test_dev_server import ROOT, DevServer
+from tether_emulators.provider_simulators import STRIPE_KEY, XERO_TENANT
 
 pytestmark = pytest.mark.e2e
 
@@ -205,3 +206,62 @@ def test_the_readme_steps_and_an_mcp_client_against_the_simulators(dev: DevServe
         assert refused.isError
         assert refused.structuredContent["error"]["code"] == "TOOL_NOT_FOUND"
     assert bob_drive not in {entry["id"] for entry in entries}
+
+
+def _oauth_connect(dev: DevServer, tenant: dict[str, str], provider: str, **start: Any) -> str:
+    """The tenant's OAuth flow for ``provider`` (``start``: more of oauth_start's body); the
+    new connection's id."""
+    started = httpx.post(
+        f"{dev.url}/oauth_start/",
+        json={"provider": provider, "return_to": f"{dev.url}/", **start},
+        headers=tenant,
+    )
+    assert started.status_code == 201, started.text
+    landed = httpx.get(started.json()["authorization_url"], follow_redirects=True, timeout=20)
+    outcome = {k: v[0] for k, v in parse_qs(urlsplit(str(landed.url)).query).items()}
+    assert outcome.get("status") == "active", outcome
+    return outcome["connection_id"]
+
+
+def test_the_finance_actions_against_the_simulators(dev: DevServer) -> None:
+    """Stripe (its simulated API key), Xero (its simulated organisation) and Shopify (any
+    shop), each action checked by the simulators against the provider's description."""
+    tenant = {"Authorization": f"Bearer {dev.cli('token', '--tenant', 'acme')}"}
+    with httpx.Client(base_url=dev.url, headers=tenant, timeout=30) as client:
+        created = client.post(
+            "/connections/", json={"provider": "stripe", "credentials": {"api_key": STRIPE_KEY}}
+        )
+        assert created.status_code == 201, created.text
+        stripe = created.json()["id"]
+        customer = client.post(
+            f"/actions/{stripe}/create_customer", json={"email": "ann@example.com"}
+        )
+        assert customer.status_code == 200, customer.text
+        customer_id = customer.json()["output"]["id"]
+        invoices = client.post(f"/actions/{stripe}/list_invoices", json={"customer": customer_id})
+        assert invoices.status_code == 200, invoices.text
+        assert invoices.json()["output"]["data"] == []
+
+        xero = _oauth_connect(
+            dev,
+            tenant,
+            "xero",
+            config={"tenant_id": XERO_TENANT},
+            scopes=["offline_access", "accounting.invoices"],
+        )
+        invoice = client.post(
+            f"/actions/{xero}/create_invoice",
+            json={
+                "contact_id": "6d2c2f5e-6b5f-4f3a-9a57-3c1d2e4f5a6b",
+                "line_items": [{"Description": "Consulting", "Quantity": 2, "UnitAmount": 150}],
+            },
+        )
+        assert invoice.status_code == 200, invoice.text
+        assert invoice.json()["output"]["Total"] == 300
+
+        shopify = _oauth_connect(dev, tenant, "shopify", config={"shop": "acme-store"})
+        order = client.post(f"/actions/{shopify}/get_order", json={"order_id": 450789469})
+        assert order.status_code == 404, order.text  # the simulated shop has no orders
+        assert order.json()["error"]["code"] == "NOT_FOUND"
+    dev.stop()
+    assert f'stripe: connect with {{"api_key": "{STRIPE_KEY}"}}' in dev.output  # the banner

@@ -219,8 +219,13 @@ def test_a_lookup_path_is_on_the_api_host_with_the_token_encoded() -> None:
     local = lookup_url(lookup, api_base_url="http://127.0.0.1:8123", access_token="tok")
     assert local == "http://127.0.0.1:8123/oauth/v1/access-tokens/tok"
     _, xero = _parts("xero")
-    fixed = lookup_url(xero, api_base_url="http://127.0.0.1:8123/api.xro/2.0", access_token="t")
-    assert fixed == "https://api.xero.com/connections"
+    xero_api = "https://api.xero.com/api.xro/2.0"
+    assert lookup_url(xero, api_base_url=xero_api, access_token="t") == (
+        "https://api.xero.com/connections"
+    )
+    _, github = _parts("github")
+    fixed = lookup_url(github, api_base_url="http://127.0.0.1:8123", access_token="t")
+    assert fixed == "https://api.github.com/user/installations?per_page=100"
 
 
 @pytest.mark.parametrize(
