@@ -3,8 +3,7 @@
 Three verifiers, chosen by ``TETHER_AUTH``:
 
 * ``dev`` — HS256 tokens signed with ``TETHER_DEV_JWT_SECRET`` (``tether token`` prints one);
-  only ``tether dev`` may use it. Checked by :mod:`tether.api.jws_hs256` (the standard
-  library), so a function under dev auth never loads PyJWT or ``cryptography`` for it.
+  only ``tether dev`` may use it.
 * ``jwks`` — RS256/ES256 tokens from any OIDC issuer, keys from its JWKS URL (PyJWT's
   ``PyJWKClient`` caches them), issuer and audience enforced.
 * ``firebase`` — Firebase / Identity Platform ID tokens: Google's securetoken JWKS, issuer
@@ -27,13 +26,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+import jwt
+
 from tether.domain.clock import Clock, SystemClock
 from tether.domain.errors import ConfigurationError, Unauthenticated
 from tether.domain.models import Principal
 
 if TYPE_CHECKING:
-    import jwt
-
     from tether.config import Settings
 
 __all__ = [
@@ -88,8 +87,6 @@ def _principal(claims: Mapping[str, Any], tenant_claim: str) -> Principal:
 
 
 def _decode(token: str, key: Any, algorithms: Sequence[str], **checks: Any) -> dict[str, Any]:
-    import jwt  # PyJWT: asymmetric tokens only (JWKS, Firebase)
-
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -110,34 +107,14 @@ def _decode(token: str, key: Any, algorithms: Sequence[str], **checks: Any) -> d
 
 
 class DevTokenVerifier:
-    def __init__(
-        self, secret: str, *, tenant_claim: str = "tenant_id", clock: Clock | None = None
-    ) -> None:
+    def __init__(self, secret: str, *, tenant_claim: str = "tenant_id") -> None:
         if len(secret) < 32:
             raise ConfigurationError("TETHER_DEV_JWT_SECRET must be at least 32 characters")
-        self._secret = secret.encode()
+        self._secret = secret
         self._tenant_claim = tenant_claim
-        self._clock = clock or SystemClock()
 
     def verify(self, token: str) -> Principal:
-        from tether.api.jws_hs256 import ExpiredToken, InvalidToken, verify_hs256
-
-        try:
-            claims = verify_hs256(
-                token,
-                self._secret,
-                now=self._clock.now().timestamp(),
-                leeway=_LEEWAY_SECONDS,
-                require=_REQUIRED,
-            )
-        except ExpiredToken:
-            raise Unauthenticated("the token has expired", code="TOKEN_EXPIRED") from None
-        except InvalidToken as exc:
-            # The reason names the failed check, never token contents.
-            raise Unauthenticated(
-                f"the token is not valid ({exc.reason})", code="INVALID_TOKEN"
-            ) from None
-        return _principal(claims, self._tenant_claim)
+        return _principal(_decode(token, self._secret, ["HS256"]), self._tenant_claim)
 
 
 def issue_dev_token(
@@ -148,8 +125,6 @@ def issue_dev_token(
     ttl: timedelta = timedelta(hours=12),
     now: datetime | None = None,
 ) -> str:
-    import jwt
-
     issued = now or datetime.now(UTC)
     claims = {
         "sub": user_id,
@@ -174,9 +149,7 @@ class JwksTokenVerifier:
     ) -> None:
         if any(a.upper().startswith("HS") or a.lower() == "none" for a in algorithms):
             raise ConfigurationError("TETHER_JWT_ALGORITHMS takes asymmetric algorithms only")
-        import jwt
-
-        self._client: jwt.PyJWKClient = jwt.PyJWKClient(
+        self._client = jwt.PyJWKClient(
             jwks_url, cache_keys=True, lifespan=3600, timeout=int(timeout_seconds)
         )
         self._issuer = issuer
@@ -185,8 +158,6 @@ class JwksTokenVerifier:
         self._tenant_claim = tenant_claim
 
     def verify(self, token: str) -> Principal:
-        import jwt
-
         try:
             key = self._client.get_signing_key_from_jwt(token).key
         except jwt.PyJWKClientConnectionError:
@@ -271,8 +242,6 @@ def token_verifier_for(
     ``dev_secret``: the secret of dev tokens, asked for only under ``TETHER_AUTH=dev``."""
     inner: TokenVerifier
     if settings.auth == "dev":
-        # Checked against real time, as PyJWT checks the others (not ``clock``, which only
-        # ages the cache's entries).
         inner = DevTokenVerifier(dev_secret(), tenant_claim=settings.tenant_claim)
     elif settings.auth == "jwks":
         # Settings.check() guarantees all three.

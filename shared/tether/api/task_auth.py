@@ -15,12 +15,12 @@ import hmac
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+import jwt
+
 from tether.api.auth import bearer_token
 from tether.domain.errors import ConfigurationError, Forbidden, Unauthenticated
 
 if TYPE_CHECKING:
-    import jwt
-
     from tether.config import Settings
 
 __all__ = [
@@ -56,9 +56,7 @@ class OidcTaskCallerVerifier:
                 "the tasks function needs TETHER_TASKS_SERVICE_ACCOUNT and TETHER_TASKS_AUDIENCE "
                 "(or TETHER_TASKS_URL) to verify its callers"
             )
-        import jwt  # PyJWT and its asymmetric keys: OIDC callers only, not the dev token
-
-        self._client: jwt.PyJWKClient = jwt.PyJWKClient(
+        self._client = jwt.PyJWKClient(
             jwks_url, cache_keys=True, lifespan=3600, timeout=int(timeout_seconds)
         )
         self._audience = audience
@@ -66,8 +64,6 @@ class OidcTaskCallerVerifier:
         self._issuers = issuers
 
     def verify(self, authorization: str | None) -> str:
-        import jwt
-
         token = bearer_token(authorization)
         try:
             key = self._client.get_signing_key_from_jwt(token).key
