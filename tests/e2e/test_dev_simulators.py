@@ -34,41 +34,17 @@ from tether_emulators.provider_simulators import STRIPE_KEY, XERO_TENANT
 pytestmark = pytest.mark.e2e
 
 README_PORT = "127.0.0.1:8080"
-# What the README shows after `make dev ARGS=--simulators`, in a second terminal.
-README_STEPS = """\
-TOKEN=$(tether token --tenant acme)
-AUTH="Authorization: Bearer $TOKEN"
-JSON='Content-Type: application/json'
+README_SECTION = "### Google Calendar, Gmail, Google Drive and HubSpot, offline"
 
-# Connect Google Calendar: start the flow, then let curl -L play the browser (the simulated
-# authorization server approves at once and redirects back to Tether's callback).
-URL=$(curl -s -X POST http://127.0.0.1:8080/oauth_start/ -H "$AUTH" -H "$JSON" \\
-  -d '{"provider": "google_calendar", "return_to": "http://127.0.0.1:8080/"}' \\
-  | jq -r .authorization_url)
-CALENDAR=$(curl -s -o /dev/null -w '%{url_effective}' -L "$URL" \\
-  | sed -E 's/.*connection_id=([^&]+).*/\\1/')
 
-# The same for HubSpot.
-URL=$(curl -s -X POST http://127.0.0.1:8080/oauth_start/ -H "$AUTH" -H "$JSON" \\
-  -d '{"provider": "hubspot", "return_to": "http://127.0.0.1:8080/"}' \\
-  | jq -r .authorization_url)
-HUBSPOT=$(curl -s -o /dev/null -w '%{url_effective}' -L "$URL" \\
-  | sed -E 's/.*connection_id=([^&]+).*/\\1/')
-echo "$CALENDAR $HUBSPOT"
+def readme_steps() -> str:
+    """The shell block of the README's simulator section, as a developer copies it (what the
+    README shows after `make dev ARGS=--simulators`, in a second terminal)."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index(README_SECTION) :]
+    start = section.index("```sh\n") + len("```sh\n")
+    return section[start : section.index("```", start)]
 
-# Run an action of each.
-curl -s -X POST http://127.0.0.1:8080/actions/$CALENDAR/create_event -H "$AUTH" -H "$JSON" \\
-  -d '{"summary": "Intro call", "start": "2026-05-01T10:00:00Z", "end": "2026-05-01T10:30:00Z"}'
-echo
-curl -s -X POST http://127.0.0.1:8080/actions/$HUBSPOT/create_contact -H "$AUTH" -H "$JSON" \\
-  -d '{"email": "ada@example.com", "first_name": "Ada"}'
-echo
-
-# The same tenant's tools, as an MCP client sees them (tools/list over Streamable HTTP).
-curl -s -X POST http://127.0.0.1:8080/mcp/ -H "$AUTH" -H "$JSON" \\
-  -H 'Accept: application/json, text/event-stream' \\
-  -d '{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}' | jq -r '.result.tools[].name'
-"""
 
 EVENT = {"summary": "Review", "start": "2026-05-02T09:00:00Z", "end": "2026-05-02T09:30:00Z"}
 
@@ -85,7 +61,7 @@ def _readme_steps(dev: DevServer) -> list[str]:
     """Run the README's steps in bash against ``dev``; their output's lines."""
     for tool in ("bash", "curl", "jq", "sed"):
         assert shutil.which(tool), f"the README's steps need {tool} (.ci/run installs it)"
-    script = README_STEPS.replace(README_PORT, f"127.0.0.1:{dev.port}")
+    script = readme_steps().replace(README_PORT, f"127.0.0.1:{dev.port}")
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith("TETHER_")},
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
