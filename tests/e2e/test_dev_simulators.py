@@ -11,14 +11,12 @@ end user's tools only."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,9 +24,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 
 from tests.e2e.test_dev_server import ROOT, DevServer
+from tests.support.mcp_client import mcp_session
 from tether_emulators.provider_simulators import STRIPE_KEY, XERO_TENANT
 
 pytestmark = pytest.mark.e2e
@@ -81,16 +79,7 @@ def _readme_steps(dev: DevServer) -> list[str]:
 
 
 def _mcp(url: str, headers: dict[str, str], steps: Any) -> Any:
-    async def run() -> Any:
-        async with (
-            httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(30.0)) as http,
-            streamable_http_client(f"{url}/mcp/", http_client=http) as (read, write, _),
-            ClientSession(read, write, read_timeout_seconds=timedelta(seconds=30)) as session,
-        ):
-            await session.initialize()
-            return await steps(session)
-
-    return asyncio.run(run())
+    return mcp_session(url, headers, steps)
 
 
 def _connect_as_end_user(dev: DevServer, tenant: dict[str, str], end_user: str, provider: str):

@@ -4,19 +4,17 @@ Google Calendar and HubSpot connected through the real OAuth flow and their APIs
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 from werkzeug.serving import make_server
 
+from tests.support.mcp_client import mcp_session, serving_functions
 from tests.support.provider_world import ACME, GLOBEX, SOURCE, World, running_world
 from tether.api.openapi import openapi_document
 from tether.config import Settings
@@ -32,27 +30,12 @@ def world(settings: Settings) -> Iterator[World]:
 
 @pytest.fixture
 def dev_url(world: World) -> Iterator[str]:
-    app = build_app(load_functions(Path(SOURCE)), openapi=openapi_document)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-
-
-async def _session_do(url: str, headers: dict[str, str], steps: Any) -> Any:
-    async with (
-        httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(30.0)) as http,
-        streamable_http_client(f"{url}/mcp/", http_client=http) as (read, write, _),
-        ClientSession(read, write, read_timeout_seconds=timedelta(seconds=30)) as session,
-    ):
-        await session.initialize()
-        return await steps(session)
+    with serving_functions() as url:
+        yield url
 
 
 def _run(url: str, headers: dict[str, str], steps: Any) -> Any:
-    return asyncio.run(_session_do(url, headers, steps))
+    return mcp_session(url, headers, steps)
 
 
 def test_an_mcp_client_lists_and_calls_the_tenants_tools(world: World, dev_url: str) -> None:

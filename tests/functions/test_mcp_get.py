@@ -4,33 +4,24 @@ the allowed method in ``Allow`` (RFC 9110 §15.5.6), with the API's JSON error b
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from functions_framework import create_app
-from werkzeug.serving import make_server
 
 from tests.conftest import bearer
 from tests.functions.conftest import SOURCE
-from tether.api.openapi import openapi_document
+from tests.support.mcp_client import serving_functions
 from tether.bootstrap import Container
-from tether.devserver import build_app, load_functions
 
 SSE = {"Accept": "text/event-stream"}
 
 
 @pytest.fixture
 def dev_url(container: Container) -> Iterator[str]:
-    app = build_app(load_functions(Path(SOURCE)), openapi=openapi_document)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    with serving_functions() as url:
+        yield url
 
 
 def _assert_refused(status: int, headers: httpx.Headers, body: object, method: str) -> None:

@@ -6,23 +6,17 @@ gets no tools of it; an ended or expired session is a 401."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
-from werkzeug.serving import make_server
 
-from tests.support.provider_world import ACME, SOURCE, World, running_world
-from tether.api.openapi import openapi_document
+from tests.support.mcp_client import mcp_session, serving_functions
+from tests.support.provider_world import ACME, World, running_world
 from tether.config import Settings
-from tether.devserver import build_app, load_functions
 from tether.domain.clock import FixedClock
 
 EVENT = {"summary": "Intro", "start": "2026-05-01T10:00:00Z", "end": "2026-05-01T10:30:00Z"}
@@ -42,26 +36,12 @@ def world(settings: Settings, clock: FixedClock) -> Iterator[World]:
 
 @pytest.fixture
 def dev_url(world: World) -> Iterator[str]:
-    app = build_app(load_functions(Path(SOURCE)), openapi=openapi_document)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    with serving_functions() as url:
+        yield url
 
 
 def _mcp(url: str, headers: dict[str, str], steps: Any) -> Any:
-    async def run() -> Any:
-        async with (
-            httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(30.0)) as http,
-            streamable_http_client(f"{url}/mcp/", http_client=http) as (read, write, _),
-            ClientSession(read, write, read_timeout_seconds=timedelta(seconds=30)) as session,
-        ):
-            await session.initialize()
-            return await steps(session)
-
-    return asyncio.run(run())
+    return mcp_session(url, headers, steps)
 
 
 def _session(url: str, end_user: str, **extra: Any) -> tuple[str, dict[str, str]]:
