@@ -42,17 +42,15 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.sync_scenario import DEFINITION as SCENARIO  # noqa: E402
+
 PAGE = 1000
+# The end-to-end scenario's sync, with the benchmark's page size.
 DEFINITION: dict[str, Any] = {
-    "model": "Invoice",
-    "request": {"path": "/invoices/cursor", "params": {"limit": PAGE}},
-    "records_path": "data",
-    "id_path": "id",
-    "updated_at_path": "updated_at",
-    "pagination": {"type": "cursor", "cursor_path": "next_cursor", "cursor_param": "cursor"},
-    "incremental": {"param": "updated_since", "format": "iso8601"},
-    "deletes": "full_refresh",
-    "frequency": "1h",
+    **SCENARIO,
+    "request": {**SCENARIO["request"], "params": {"limit": PAGE}},
 }
 
 

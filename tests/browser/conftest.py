@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,18 +20,9 @@ import httpx
 import pytest
 
 from tests.e2e.test_dev_server import ROOT, DevServer, _free_port
+from tests.support.chromium import CHROMIUM, FLAGS
 from tether_emulators.sample_api import SampleApi
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(os.environ.get("TETHER_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "connect"
 # What the sample API answers as Stripe's customers (the catalog's test request).
 CUSTOMERS = {

@@ -25,20 +25,13 @@ from tether.domain.clock import Clock
 from tether_emulators.oauth_provider import OAuthProvider
 from tether_emulators.provider_apis import ProviderApis
 from tether_emulators.provider_descriptions import load_descriptions
+from tether_emulators.provider_simulators import SIMULATED_PROVIDERS, XERO_TENANT
 
 SOURCE = str(Path(__file__).resolve().parents[2] / "functions" / "main.py")
 STRIPE_KEY = "sk_test_actions0123456789"
-XERO_TENANT = "0b6ad5a2-3e41-4c6b-9a43-0b5e0c3d2f11"
 RETURN_TO = "https://app.example.com/integrations/done"
-ACTION_PROVIDERS = (
-    "google_calendar",
-    "gmail",
-    "google_drive",
-    "hubspot",
-    "stripe",
-    "xero",
-    "shopify",
-)
+# The providers with typed actions: those the simulators answer.
+ACTION_PROVIDERS = SIMULATED_PROVIDERS
 
 
 def descriptions() -> dict[str, dict[str, Any]]:

@@ -10,8 +10,7 @@ refuse this outside ``tether dev`` (:meth:`tether.config.Settings.check`).
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from tether.catalog.loader import Catalog
 from tether.catalog.schema import OAuth2Auth, Provider
@@ -20,10 +19,6 @@ from tether.domain.errors import ConfigurationError
 __all__ = ["ENDPOINT_FIELDS", "with_authorization_servers"]
 
 ENDPOINT_FIELDS = frozenset({"authorization_url", "token_url", "revocation_url", "issuer"})
-
-
-def _constant(provider: Provider) -> Provider:
-    return provider
 
 
 def with_authorization_servers(
@@ -47,10 +42,4 @@ def with_authorization_servers(
             )
         auth = provider.auth.model_copy(update=dict(values))
         changed[key] = provider.model_copy(update={"auth": auth})
-    loaders: dict[str, Callable[[], Provider]] = {
-        key: functools.partial(_constant, changed[key])
-        if key in changed
-        else functools.partial(catalog.get, key)
-        for key in catalog.keys()  # noqa: SIM118 - iterating a Catalog yields providers
-    }
-    return Catalog.deferred(loaders)
+    return catalog.with_providers(changed)

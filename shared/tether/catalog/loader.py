@@ -179,13 +179,7 @@ class Catalog:
                     )
                 schema["properties"][name]["default"] = value
             changed[key] = provider.model_copy(update={"config_schema": schema})
-        loaders: dict[str, Callable[[], Provider]] = {
-            key: functools.partial(_constant, changed[key])
-            if key in changed
-            else functools.partial(self.get, key)
-            for key in self.keys()
-        }
-        return Catalog.deferred(loaders)
+        return self.with_providers(changed)
 
     def with_api_base_urls(self, urls: Mapping[str, str]) -> Catalog:
         """A copy whose providers named in ``urls`` call their API there (a stand-in for
@@ -198,6 +192,11 @@ class Catalog:
                     f"API base URLs name an unknown provider ({key})", code="CATALOG_INVALID"
                 )
             changed[key] = self.get(key).model_copy(update={"api_base_url": url})
+        return self.with_providers(changed)
+
+    def with_providers(self, changed: Mapping[str, Provider]) -> Catalog:
+        """A copy in which the entries of ``changed`` replace those of the same key; every
+        other entry is still parsed on first use."""
         loaders: dict[str, Callable[[], Provider]] = {
             key: functools.partial(_constant, changed[key])
             if key in changed
