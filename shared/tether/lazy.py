@@ -1,11 +1,14 @@
-"""Parts of a warm instance built once, on first use, by whichever thread asks first."""
+"""Parts of a warm instance built once, on first use, by whichever thread asks first; and a
+package's names imported from their modules on first use (PEP 562)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import sys
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
-__all__ = ["lazy"]
+__all__ = ["lazy", "lazy_names"]
 
 T = TypeVar("T")
 
@@ -34,3 +37,19 @@ class lazy(Generic[T]):  # noqa: N801 - reads like the decorator it is
             if self._name not in obj.__dict__:
                 obj.__dict__[self._name] = self._build(obj)
             return obj.__dict__[self._name]  # type: ignore[no-any-return]
+
+
+def lazy_names(package: str, homes: Mapping[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for ``package``: a name of ``homes`` is imported from its
+    module (``homes[name]``, absolute) when first asked for, then kept in the package."""
+    namespace = sys.modules[package].__dict__
+
+    def getattr_(name: str) -> Any:
+        home = homes.get(name)
+        if home is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(home), name)
+        namespace[name] = value
+        return value
+
+    return getattr_

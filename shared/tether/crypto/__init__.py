@@ -11,8 +11,7 @@ seals or opens a credential needs AES-GCM and HKDF; the public catalog never loa
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tether.crypto.keyring import (
     KEY_SIZE,
@@ -28,6 +27,7 @@ from tether.crypto.keyring_source import (
     KeyringSource,
     StaticKeyringSource,
 )
+from tether.lazy import lazy_names
 
 if TYPE_CHECKING:
     from tether.crypto.envelope import ENVELOPE_VERSION, Sealer
@@ -60,11 +60,4 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the submodule that defines ``name`` (AES-GCM envelopes, HKDF tenant keys)."""
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _HOME)

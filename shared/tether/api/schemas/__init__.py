@@ -16,8 +16,9 @@ deferred), while the OpenAPI document still finds every body here.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tether.lazy import lazy_names
 
 if TYPE_CHECKING:
     from tether.api.schemas.body import Body, ErrorBody, ErrorDetail, UtcTime
@@ -111,11 +112,4 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module of the bodies that defines ``name``."""
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, {name: f"{__name__}.{home}" for name, home in _HOME.items()})
