@@ -9,6 +9,8 @@ does not allow: an undeclared query parameter or one of the wrong type, a requir
 or header left out, a body where none is taken, a JSON, form or multipart body whose fields do
 not fit the operation's request schema. Objects of a request schema are closed: a field the
 document does not name is a problem (it would be a typo, or a field of another operation).
+A document marked ``x-case-insensitive-paths`` (an API that routes that way: Xero's) matches
+literal path segments without regard to case.
 
 The body schemas are turned into JSON Schema (Discovery ``$ref: "Event"`` and OpenAPI
 ``#/components/schemas/Event`` both become ``#/$defs/Event``; ``nullable`` becomes a ``null``
@@ -65,7 +67,9 @@ def _segments(path: str) -> list[str]:
     return [part for part in path.split("/") if part]
 
 
-def _match(template: str, path: str) -> dict[str, str] | None:
+def _match(template: str, path: str, *, fold: bool = False) -> dict[str, str] | None:
+    """The path parameters when ``path`` fits ``template`` (``fold``: literal segments compared
+    without regard to case); ``None`` when it does not."""
     wanted, actual = _segments(template), _segments(path)
     if len(wanted) != len(actual):
         return None
@@ -80,7 +84,7 @@ def _match(template: str, path: str) -> dict[str, str] | None:
             if not (a.startswith(prefix) and a.endswith(suffix)) or len(a) <= len(prefix + suffix):
                 return None
             found[name] = a[len(prefix) : len(a) - len(suffix)]
-        elif w != a:
+        elif w != a and not (fold and w.casefold() == a.casefold()):
             return None
     return found
 
@@ -124,6 +128,7 @@ class ApiDescription:
     def __init__(self, document: Mapping[str, Any], *, mount: str = "") -> None:
         self.document = document
         self._mount = mount.rstrip("/")
+        self._fold = bool(document.get("x-case-insensitive-paths"))
         if document.get("kind") == "discovery#restDescription":
             self._defs = {k: _json_schema(v, "") for k, v in document.get("schemas", {}).items()}
             self.operations = self._discovery_operations()
@@ -213,7 +218,7 @@ class ApiDescription:
         for operation in self.operations:
             if operation.method != method.upper():
                 continue
-            found = _match(operation.template, path)
+            found = _match(operation.template, path, fold=self._fold)
             if found is not None:
                 # A literal segment beats a placeholder (".../search" over ".../{contactId}").
                 candidates.append((len(found), operation, found))

@@ -423,6 +423,29 @@ def xero_invoice(state: ProviderState, r: Request, p: dict[str, str], b: bytes) 
     return Answer(200, {"Id": str(uuid.uuid4()), "Status": "OK", "Invoices": created})
 
 
+def xero_connections(state: ProviderState, r: Request, p: dict[str, str], b: bytes) -> Answer:
+    """The organisations the grant reaches: every one the simulated Xero knows, each granted
+    with the same authorisation event (``authEventId`` filters by it)."""
+    event = str(uuid.uuid5(uuid.NAMESPACE_URL, "tether-simulator:xero:auth-event"))
+    if r.args.get("authEventId", event) != event:
+        return Answer(200, [])
+    return Answer(
+        200,
+        [
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"tether-simulator:xero:{tenant}")),
+                "authEventId": event,
+                "tenantId": tenant,
+                "tenantType": "ORGANISATION",
+                "tenantName": f"Demo Company {n}",
+                "createdDateUtc": "2026-01-05T09:30:00.0000000",
+                "updatedDateUtc": "2026-01-05T09:30:00.0000000",
+            }
+            for n, tenant in enumerate(sorted(state.xero_tenants), start=1)
+        ],
+    )
+
+
 def shopify_order(state: ProviderState, r: Request, p: dict[str, str], b: bytes) -> Answer:
     order = state.shopify_orders.get(p["id"])
     return _not_found() if order is None else Answer(200, {"order": order})
@@ -451,6 +474,7 @@ HANDLERS: dict[str, Handler] = {
     "PostCustomers": stripe_customer,
     "GetInvoices": stripe_invoices,
     "createInvoices": xero_invoice,
+    "getConnections": xero_connections,
     "GET /admin/api/{api_version}/orders/{id}.json": shopify_order,
 }
 

@@ -10,9 +10,10 @@ providers' authorization servers, and the API simulators
 (:class:`~tether_emulators.provider_apis.ProviderApis`), which check every request against the
 providers' trimmed published descriptions (:mod:`tether_emulators.provider_descriptions`) and
 take the access tokens that provider issued, or Stripe's key (:data:`STRIPE_KEY`). Xero's API
-knows one organisation (:data:`XERO_TENANT`, the ``tenant_id`` to connect with); Shopify's
-answers for any shop. Everything lives in memory: after a restart the tokens Tether holds are
-unknown (reconnect).
+knows one organisation (:data:`XERO_TENANT`), which its identity API lists at ``GET
+/connections`` (so a connection made without a ``tenant_id`` learns it, as with a real Xero
+grant to one organisation); Shopify's answers for any shop. Everything lives in memory: after
+a restart the tokens Tether holds are unknown (reconnect).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ SIMULATED_PROVIDERS = (
     "xero",
     "shopify",
 )
+#: Descriptions of APIs beside the catalog entries' own: Xero's identity API (its organisations).
+_EXTRA_DESCRIPTIONS = ("xero_identity",)
 #: The one API key the simulated Stripe takes (a test-mode key's shape).
 STRIPE_KEY = "sk_test_tethersimulator"
 #: The one organisation the simulated Xero knows.
@@ -51,7 +54,7 @@ class ProviderSimulators:
         )
         documents = load_descriptions()
         self.apis = ProviderApis(
-            [documents[key] for key in SIMULATED_PROVIDERS],
+            [documents[key] for key in (*SIMULATED_PROVIDERS, *_EXTRA_DESCRIPTIONS)],
             accepts=lambda token: token == STRIPE_KEY or self.oauth.is_active(token),
         )
         self.apis.state.xero_tenants.add(XERO_TENANT)
