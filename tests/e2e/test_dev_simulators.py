@@ -230,3 +230,32 @@ def test_the_finance_actions_against_the_simulators(dev: DevServer) -> None:
         assert order.json()["error"]["code"] == "NOT_FOUND"
     dev.stop()
     assert f'stripe: connect with {{"api_key": "{STRIPE_KEY}"}}' in dev.output  # the banner
+
+
+def test_a_xero_connection_made_without_an_organisation_learns_the_only_one(
+    dev: DevServer,
+) -> None:
+    """Connected with no ``tenant_id``, a Xero connection reads the organisations its grant
+    reaches (``GET /connections`` of Xero's identity API, answered by the simulator) and takes
+    the only one: its config names it, its calls send it as ``Xero-tenant-id``, and its
+    connection test (that same endpoint, addressed to the API's host) passes."""
+    tenant = {"Authorization": f"Bearer {dev.cli('token', '--tenant', 'acme')}"}
+    xero = _oauth_connect(dev, tenant, "xero", scopes=["offline_access", "accounting.invoices"])
+    with httpx.Client(base_url=dev.url, headers=tenant, timeout=30) as client:
+        connection = client.get(f"/connections/{xero}")
+        assert connection.status_code == 200, connection.text
+        assert connection.json()["config"] == {"tenant_id": XERO_TENANT}
+        invoice = client.post(
+            f"/actions/{xero}/create_invoice",
+            json={
+                "contact_id": "6d2c2f5e-6b5f-4f3a-9a57-3c1d2e4f5a6b",
+                "line_items": [{"Description": "Audit", "Quantity": 1, "UnitAmount": 90}],
+            },
+        )
+        assert invoice.status_code == 200, invoice.text
+        assert invoice.json()["output"]["Total"] == 90
+        tested = client.post(f"/test_connection/{xero}")
+        assert tested.status_code == 200, tested.text
+        assert tested.json()["ok"] is True, tested.json()
+    dev.stop()
+    assert "named no single one" not in dev.output

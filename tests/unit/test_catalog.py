@@ -605,3 +605,21 @@ def test_a_deployment_may_point_a_provider_at_a_stand_in() -> None:
     assert catalog.get("xero").api_base_url == load_catalog().get("xero").api_base_url
     with pytest.raises(ConfigurationError):
         load_catalog().with_api_base_urls({"no_such_provider": "http://127.0.0.1:9"})
+
+
+def test_a_stand_in_also_answers_a_test_addressed_to_the_api_host_by_full_url() -> None:
+    """Xero tests with ``https://api.xero.com/connections`` beside its ``/api.xro/2.0`` base:
+    on a stand-in, that request goes to the stand-in's host, path kept; a test relative to
+    the base (Stripe's) follows the base as before."""
+    from tether.catalog import load_catalog
+
+    packaged = load_catalog()
+    assert (packaged.get("xero").test or pytest.fail("xero has a test")).path == (
+        "https://api.xero.com/connections"
+    )
+    catalog = packaged.with_api_base_urls(
+        {"xero": "http://127.0.0.1:9/api.xro/2.0", "stripe": "http://127.0.0.1:9/v1"}
+    )
+    assert catalog.get("xero").render_test_url({}) == "http://127.0.0.1:9/connections"
+    stripe_test = packaged.get("stripe").test or pytest.fail("stripe has a test")
+    assert catalog.get("stripe").render_test_url({}) == "http://127.0.0.1:9/v1" + stripe_test.path

@@ -183,15 +183,23 @@ class Catalog:
 
     def with_api_base_urls(self, urls: Mapping[str, str]) -> Catalog:
         """A copy whose providers named in ``urls`` call their API there (a stand-in for
-        tests and the demo). An unknown provider is a :class:`ConfigurationError`, at
-        start-up."""
+        tests and the demo). A test request the entry addresses to its API's host by a full
+        URL (Xero's ``https://api.xero.com/connections`` beside its ``/api.xro/2.0`` base)
+        goes to the stand-in's host too, as a post-connect path does. An unknown provider is
+        a :class:`ConfigurationError`, at start-up."""
         changed: dict[str, Provider] = {}
         for key, url in urls.items():
             if key not in self:
                 raise ConfigurationError(
                     f"API base URLs name an unknown provider ({key})", code="CATALOG_INVALID"
                 )
-            changed[key] = self.get(key).model_copy(update={"api_base_url": url})
+            provider = self.get(key)
+            update: dict[str, Any] = {"api_base_url": url}
+            test = provider.test
+            moved = _on_stand_in(test.path, provider.api_base_url, url) if test else None
+            if test is not None and moved is not None:
+                update["test"] = test.model_copy(update={"path": moved})
+            changed[key] = provider.model_copy(update=update)
         return self.with_providers(changed)
 
     def with_providers(self, changed: Mapping[str, Provider]) -> Catalog:
@@ -220,6 +228,19 @@ class Catalog:
 
     def __repr__(self) -> str:
         return f"Catalog({len(self)} providers)"
+
+
+def _on_stand_in(address: str, api_base_url: str | None, stand_in: str) -> str | None:
+    """``address`` on the stand-in's origin when it is a full URL on the origin of the API's
+    own (fixed) base URL; ``None`` otherwise."""
+    from urllib.parse import urlsplit
+
+    if api_base_url is None or "{" in api_base_url or "{" in address:
+        return None
+    target, api, there = urlsplit(address), urlsplit(api_base_url), urlsplit(stand_in)
+    if not target.scheme or (target.scheme, target.netloc) != (api.scheme, api.netloc):
+        return None
+    return target._replace(scheme=there.scheme, netloc=there.netloc).geturl()
 
 
 def _constant(provider: Provider) -> Provider:
