@@ -393,3 +393,25 @@ def test_one_audit_entry_per_run_without_payload_values(world: World) -> None:
         "input_fields": ["email", "name"],
     }
     assert "secret-ann" not in str(entries[0].model_dump())
+
+
+def test_an_api_key_action_writes_one_audit_entry_in_all(world: World) -> None:
+    """Reading an API key for an action is part of the action: its ``action.run`` entry is
+    the run's only entry, as for an OAuth connection (no ``credentials.read`` beside it)."""
+    stripe = world.connect("stripe", ACME)
+    before = world.container.store.list_audit("acme", connection_id=stripe)
+    created = world.run(stripe, "create_customer", {"email": "ann@example.com"}, ACME)
+    assert created.status_code == 200, created.get_json()
+    listed = world.run(stripe, "list_invoices", {}, ACME)
+    assert listed.status_code == 200, listed.get_json()
+    added = world.container.store.list_audit("acme", connection_id=stripe)[: -len(before)]
+    assert [(e.action, e.detail.get("name")) for e in added] == [
+        ("action.run", "list_invoices"),
+        ("action.run", "create_customer"),
+    ]
+    hubspot = world.connect("hubspot", ACME)
+    before = world.container.store.list_audit("acme", connection_id=hubspot)
+    answer = world.run(hubspot, "create_contact", {"email": "bob@example.com"}, ACME)
+    assert answer.status_code == 200, answer.get_json()
+    added = world.container.store.list_audit("acme", connection_id=hubspot)[: -len(before)]
+    assert [e.action for e in added] == ["action.run"]

@@ -282,8 +282,9 @@ class ActionRunner:
         values: dict[str, Any],
         idempotency_key: str | None,
     ) -> dict[str, Any]:
+        # The run's one audit entry (action.run) records this use of the credentials.
         sender = self._calls().sender(
-            principal, connection.id, purpose="action", connection=connection
+            principal, connection.id, purpose="action", connection=connection, audit_read=False
         )
         auth_kind = sender.provider.auth_mode
         call = ProviderCall(

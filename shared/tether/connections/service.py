@@ -462,10 +462,12 @@ class ConnectionService:
         return self._read(principal, connection, purpose=purpose)
 
     def credentials_of(
-        self, principal: Principal, connection: Connection, *, purpose: str
+        self, principal: Principal, connection: Connection, *, purpose: str, audit: bool = True
     ) -> dict[str, Any]:
-        """:meth:`read_credentials` for a record the caller has just read (no second read)."""
-        return self._read(principal, connection, purpose=purpose)
+        """:meth:`read_credentials` for a record the caller has just read (no second read).
+        ``audit=False`` only for a caller whose own audit entry records this use of the
+        credentials (an action run's ``action.run``): one entry per use, not two."""
+        return self._read(principal, connection, purpose=purpose, audit=audit)
 
     def purge_credentials(self, payload: Mapping[str, Any]) -> None:
         """Task handler: destroy what is left of a deleted connection's credentials (scheduled
@@ -536,12 +538,15 @@ class ConnectionService:
             )
 
     def _read(
-        self, principal: Principal, connection: Connection, *, purpose: str
+        self, principal: Principal, connection: Connection, *, purpose: str, audit: bool = True
     ) -> dict[str, Any]:
         if connection.credential_ref is None:
             return {}
         payload, _ = payload_of(self._secrets, self._store, connection)
-        self._trail.append(principal, connection.id, AuditAction.CREDENTIALS_READ, purpose=purpose)
+        if audit:
+            self._trail.append(
+                principal, connection.id, AuditAction.CREDENTIALS_READ, purpose=purpose
+            )
         return payload
 
     def _merged_credentials(

@@ -3,7 +3,8 @@
 and the rate limit of that connection, bound around the one outbound client.
 
 Used by fetch, endpoint discovery, actions and the proxy. Credentials are read through the
-connection service (audited, with the caller's purpose: ``fetch``, ``action``…); OAuth
+connection service (audited, with the caller's purpose: ``fetch``, ``proxy``…; an action's read
+is recorded by the run's own ``action.run`` entry instead); OAuth
 connections get their access token from the token refresh (refreshed when due, once more
 after a 401).
 
@@ -148,16 +149,21 @@ class ConnectionCalls:
         *,
         purpose: str = "fetch",
         connection: Connection | None = None,
+        audit_read: bool = True,
     ) -> ConnectionSender:
         """``purpose``: why the credentials are read (the audit entry of the read);
-        ``connection``: the record, when the caller has just read it for ``principal``."""
+        ``connection``: the record, when the caller has just read it for ``principal``;
+        ``audit_read=False``: the caller's own audit entry records this use of the
+        credentials (an action run's ``action.run``), so the read writes none."""
         if connection is None or (connection.id, connection.tenant_id) != (
             connection_id,
             principal.tenant_id,
         ):
             connection = self._connections.get(principal, connection_id)
         shape = self._shape(connection)
-        auth, credential_values = self._auth(principal, connection, shape.provider, purpose)
+        auth, credential_values = self._auth(
+            principal, connection, shape.provider, purpose, audit=audit_read
+        )
         return ConnectionSender(
             client=self._client(),
             connection=connection,
@@ -204,7 +210,13 @@ class ConnectionCalls:
         return shape
 
     def _auth(
-        self, principal: Principal, connection: Connection, provider: Provider, purpose: str
+        self,
+        principal: Principal,
+        connection: Connection,
+        provider: Provider,
+        purpose: str,
+        *,
+        audit: bool,
     ) -> tuple[RequestAuth | None, tuple[str, ...]]:
         """The request auth, and the string values of the stored credentials it was built
         from (none for OAuth: the access token comes from the token refresh, see ``redact``)."""
@@ -223,6 +235,8 @@ class ConnectionCalls:
                 provider, connection.config, {}, oauth_token=token, oauth_refresh=refresh
             )
             return auth, ()
-        credentials = self._connections.credentials_of(principal, connection, purpose=purpose)
+        credentials = self._connections.credentials_of(
+            principal, connection, purpose=purpose, audit=audit
+        )
         values = tuple(v for v in credentials.values() if isinstance(v, str))
         return auth_for(provider, connection.config, credentials), values
