@@ -83,13 +83,13 @@ class RecordAction(StrEnum):
     DELETED = "DELETED"
 
 
-@dataclass(frozen=True, slots=True)
-class IncomingRecord:
+class IncomingRecord(NamedTuple):
     """One record of a page as a run hands it to the store: its id and its payload (a JSON
-    object), or ``deleted=True`` for an explicit tombstone (the payload is then ignored)."""
+    object), or ``deleted=True`` for an explicit tombstone (the payload is then ignored). A
+    tuple, like :class:`PreparedRecord`: one is made per record a run writes."""
 
     id: str
-    payload: Mapping[str, Any] = field(default_factory=dict)
+    payload: Mapping[str, Any] = {}  # never changed: read only, by every store
     deleted: bool = False
 
 
@@ -251,11 +251,36 @@ def prepare_batch(
     last: dict[str, PreparedRecord] = {}
     rejected: list[RecordRejection] = []
     superseded = 0
+    encoder = _C_ENCODER
     for index, record in enumerate(records):
-        prepared = prepare_record(index, record)
-        if isinstance(prepared, RecordRejection):
-            rejected.append(prepared)
-            continue
+        record_id, payload, deleted = record
+        prepared: PreparedRecord | None = None
+        # prepare_record's common case without its calls (a short printable ASCII id, a dict
+        # payload the C encoder takes, within the size): the same text and hash it makes.
+        # Anything else, every refusal included, is prepare_record's to decide.
+        if (
+            encoder is not None
+            and not deleted
+            and type(payload) is dict
+            and type(record_id) is str
+            and 0 < len(record_id) <= MAX_RECORD_ID_CHARS
+            and record_id.isascii()
+            and record_id.isprintable()
+        ):
+            try:
+                text = "".join(encoder(payload, 0))
+                encoded = text.encode("utf-8")
+            except (ValueError, TypeError, UnicodeEncodeError, RecursionError):
+                pass
+            else:
+                if len(encoded) <= MAX_RECORD_BYTES:
+                    prepared = PreparedRecord(record_id, text, sha256(encoded).hexdigest(), False)
+        if prepared is None:
+            checked = prepare_record(index, record)
+            if isinstance(checked, RecordRejection):
+                rejected.append(checked)
+                continue
+            prepared = checked
         if prepared.id in last:
             superseded += 1
             del last[prepared.id]  # re-inserted at its last position

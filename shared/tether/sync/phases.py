@@ -122,7 +122,7 @@ class RunPhases:
                 record = batch[rejection.index]
                 # An id the store refused is not repeated (it may be what is wrong).
                 shown = None if rejection.code == INVALID_RECORD_ID else record.id
-                refused.append((record.index, shown, rejection.code))
+                refused.append((record.position, shown, rejection.code))
             latest = max((r.updated_at for r in batch if r.updated_at is not None), default=None)
             if latest is not None and (
                 checkpoint.high_water is None or latest > checkpoint.high_water
