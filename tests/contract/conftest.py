@@ -302,8 +302,9 @@ class RecordPoisoner:
             try:
                 with db:
                     changed = db.execute(
-                        "UPDATE synced_records SET payload = ? WHERE tenant_id = ? AND "
-                        "connection_id = ? AND model = ? AND record_id = ?",
+                        "UPDATE synced_records SET payload = ? WHERE stream = (SELECT id "
+                        "FROM record_stream_keys WHERE tenant_id = ? AND connection_id = ? "
+                        "AND model = ?) AND record_id = ?",
                         (raw, *stream, record_id),
                     )
                 assert changed.rowcount == 1, f"no synced record {record_id}"

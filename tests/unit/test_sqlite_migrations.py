@@ -422,3 +422,37 @@ def test_version_13_records_keep_their_changes_and_marks_under_stream_numbers(
         ]
     finally:
         database.close()
+
+
+def test_version_16_records_lose_the_names_their_stream_number_stands_for(
+    tmp_path: Path,
+) -> None:
+    from tether.adapters.sqlite.database import SqliteDatabase
+    from tether.adapters.sqlite.records import SqliteRecords
+    from tether.domain.synced_records import IncomingRecord, encode_change_cursor
+
+    path = tmp_path / "v16.sqlite3"
+    at = format_time(T0)
+    with _file_at_version(path, 16) as db:
+        db.execute("INSERT INTO record_stream_keys VALUES (7, 't1', 'c1', 'Invoice')")
+        db.execute("INSERT INTO record_streams VALUES ('t1', 'c1', 'Invoice', 1)")
+        db.execute(
+            "INSERT INTO synced_records (stream, tenant_id, connection_id, model, record_id, "
+            "seq, action, payload_hash, first_seen_at, last_modified_at, seen_run, payload) "
+            "VALUES (7, 't1', 'c1', 'Invoice', 'a', 1, 'ADDED', 'h', ?, ?, '', ?)",
+            (at, at, json.dumps({"id": "a"})),
+        )
+    database = SqliteDatabase(path)
+    records = SqliteRecords(database)
+    try:
+        columns = {row[1] for row in database.db().execute("PRAGMA table_info(synced_records)")}
+        assert columns.isdisjoint({"tenant_id", "connection_id", "model"})
+        assert "stream" in columns
+        records.write_records("t1", "c1", "Invoice", [IncomingRecord("b", {"id": "b"})], now=T0)
+        page = records.read_changes("t1", "c1", "Invoice")
+        assert [(r.id, r.payload, r.cursor) for r in page.records] == [
+            ("a", {"id": "a"}, encode_change_cursor(1)),
+            ("b", {"id": "b"}, encode_change_cursor(2)),
+        ]
+    finally:
+        database.close()

@@ -1,8 +1,8 @@
 """SQLite :class:`~tether.ports.RecordStore`: the ``synced_records`` table (one row per record,
 its payload as canonical JSON text) and ``record_streams`` (each stream's last sequence
-number). A stream also has a number of its own (``record_stream_keys``): the records'
-indexes, by id and by change number, hold it instead of the tenant, connection and model
-names, which makes every index entry a record writes a fraction of the size.
+number). A stream also has a number of its own (``record_stream_keys``): the records and
+their indexes, by id and by change number, hold it instead of the tenant, connection and
+model names, which makes every row and index entry a record writes smaller.
 
 A batch reads the stored hashes of its ids, decides, writes the changed rows and moves the
 stream's ``last_seq`` in one ``BEGIN IMMEDIATE`` transaction: SQLite has one writer at a time,
@@ -47,9 +47,8 @@ __all__ = ["SqliteRecords"]
 _LOOKUP_CHUNK = 500
 _STREAM = "tenant_id = ? AND connection_id = ? AND model = ?"
 _INSERT = (
-    "INSERT INTO synced_records (stream, tenant_id, connection_id, model, record_id, seq, "
-    "action, payload_hash, first_seen_at, last_modified_at, seen_run, payload) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    "INSERT INTO synced_records (stream, record_id, seq, action, payload_hash, "
+    "first_seen_at, last_modified_at, seen_run, payload) VALUES (?,?,?,?,?,?,?,?,?)"
 )
 # A stored record changes (UPDATED, or ADDED again after DELETED): its first-seen time
 # stays, and its seen mark unless a full run writes it.
@@ -116,7 +115,6 @@ class SqliteRecords:
                     new.append(
                         (
                             key,
-                            *stream,
                             record_id,
                             seq,
                             "ADDED",
