@@ -91,9 +91,7 @@ def _field_of(error: Any) -> str:
 
 def check_input(action: ActionDefinition, values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` checked against the input schema, with its top-level defaults filled in."""
-    from jsonschema.exceptions import best_match
-
-    error = best_match(action.input_validator.iter_errors(values))
+    error = action.input_check.first_error(values)
     if error is not None:
         field = _field_of(error)
         problem = {
@@ -113,9 +111,7 @@ def check_input(action: ActionDefinition, values: Mapping[str, Any]) -> dict[str
 
 
 def _check_output(action: ActionDefinition, output: Any, auth_kind: str) -> dict[str, Any]:
-    from jsonschema.exceptions import best_match
-
-    error = best_match(action.output_validator.iter_errors(output))
+    error = action.output_check.first_error(output)
     if error is not None or not isinstance(output, dict):
         where = ".".join(str(p) for p in error.absolute_path) if error is not None else ""
         raise ActionFailed.of(

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-if TYPE_CHECKING:
-    from jsonschema import Draft202012Validator
+from tether.catalog.schema_check import SchemaCheck
 
 __all__ = ["ActionDefinition", "HttpMapping", "input_placeholders"]
 
@@ -123,17 +122,14 @@ class ActionDefinition(_Model):
     writes: bool = False
 
     @functools.cached_property
-    def input_validator(self) -> Draft202012Validator:
-        """The input schema's validator, built once (building one costs more than a check)."""
-        from jsonschema import Draft202012Validator
-
-        return Draft202012Validator(self.input)
+    def input_check(self) -> SchemaCheck:
+        """The input schema, compiled on first use and kept for every run."""
+        return SchemaCheck(self.input)
 
     @functools.cached_property
-    def output_validator(self) -> Draft202012Validator:
-        from jsonschema import Draft202012Validator
-
-        return Draft202012Validator(self.output)
+    def output_check(self) -> SchemaCheck:
+        """The output schema, compiled on first use and kept for every run."""
+        return SchemaCheck(self.output)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

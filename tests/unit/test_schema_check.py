@@ -1,0 +1,107 @@
+"""An action schema checked fast and exactly: jsonschema-rs answers "valid?" for plain JSON
+under portable patterns, and jsonschema (the reference) judges everything else and gives
+the error; the answer is always the reference's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from tether.catalog.action_catalog import load_actions
+from tether.catalog.schema_check import SchemaCheck, is_plain_json, portable_pattern
+
+CONTACT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "tags"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 3}},
+        "score": {"type": "integer", "maximum": 10},
+        "ratio": {"type": "number"},
+        "email": {"type": "string", "format": "email"},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "instance",
+    [
+        {"id": "12", "tags": []},
+        {"id": "12", "tags": ["a", "abc"], "score": 10, "ratio": 0.5},
+        {"id": "12", "tags": [], "email": "not an address"},  # formats are annotations
+        {"id": "12", "tags": [], "score": 10.0},  # a whole float is an integer
+        {"id": "12\n", "tags": []},  # Python's $ matches before a final newline
+        {"id": "x1", "tags": []},
+        {"id": "12", "tags": ["abcd"]},
+        {"id": "12", "tags": [], "score": True},  # a boolean is no integer
+        {"id": "12", "tags": [], "score": 11},
+        {"id": "12", "tags": [], "extra": 1},
+        {"tags": []},
+        {"id": "12", "tags": ("a",)},  # a tuple is no JSON array for the reference
+        {"id": "12", "tags": [], "score": 2**64},  # beyond the fast check's exact integers
+        {"id": "12", "tags": [], "ratio": float("nan")},
+        [],
+    ],
+)
+def test_the_answer_is_the_references(instance: Any) -> None:
+    check = SchemaCheck(CONTACT)
+    assert check.fast is not None
+    reference = Draft202012Validator(CONTACT)
+    error = check.first_error(instance)
+    assert (error is None) == reference.is_valid(instance)
+    if error is not None:
+        assert error.message in {e.message for e in reference.iter_errors(instance)}
+
+
+def test_a_pattern_outside_the_portable_syntax_is_left_to_the_reference() -> None:
+    # Python's \w is Unicode: "é" is a word character for the reference.
+    schema = {"type": "object", "properties": {"name": {"type": "string", "pattern": "^\\w+$"}}}
+    check = SchemaCheck(schema)
+    assert check.fast is None
+    assert check.first_error({"name": "José"}) is None
+    assert check.first_error({"name": "a b"}) is not None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "portable"),
+    [
+        ("^cus_[A-Za-z0-9]+$", True),
+        ("^[0-9]+(\\.[0-9]+)?$", True),
+        ("^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+$", True),
+        ("^\\d{4}\\s?$", True),
+        ("^\\w+$", False),  # Rust's word characters include marks Python's exclude
+        ("^\\S+$", False),
+        ("a\\b", False),
+        ("(?i)abc", False),
+        ("(?=a)a", False),
+        ("[a&&b]", False),
+        ("[a--b]", False),
+        ("(a)\\1", False),
+    ],
+)
+def test_portable_patterns(pattern: str, portable: bool) -> None:
+    assert portable_pattern(pattern) is portable
+
+
+def test_a_schema_the_fast_check_cannot_compile_is_checked_by_the_reference() -> None:
+    schema = {"type": "object", "properties": {"id": {"type": "string", "pattern": "^a\\Z"}}}
+    check = SchemaCheck(schema)
+    assert check.fast is None  # \Z is not portable
+    assert check.first_error({"id": "b"}) is not None
+    assert check.first_error({"id": "a"}) is None
+
+
+def test_plain_json() -> None:
+    assert is_plain_json({"a": [1, 2.5, None, True, "x", {"b": -(2**53)}]})
+    for value in ({"a": (1,)}, {1: "a"}, {"a": 2**53 + 1}, float("inf"), {"a": b"x"}):
+        assert not is_plain_json(value)
+
+
+def test_every_packaged_action_schema_is_checked_fast() -> None:
+    for provider, actions in load_actions().items():
+        for name, action in actions.items():
+            for label, check in (("input", action.input_check), ("output", action.output_check)):
+                assert check.fast is not None, f"{provider}.{name} {label}"
