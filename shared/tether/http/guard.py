@@ -50,6 +50,8 @@ Resolver = Callable[[str, int], list[str]]
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _BLOCKED_NAMES = frozenset({"metadata.google.internal", "metadata"})
 _HOST_CHARS = re.compile(r"^[a-z0-9._-]+$")
+# Whitespace and control characters (C0, space, DEL), refused anywhere in a URL.
+_CONTROL_CHARS = re.compile(r"[\x00-\x20\x7f]")
 
 _IPV4_DENIED = tuple(
     ipaddress.IPv4Network(n)
@@ -245,7 +247,7 @@ class EgressGuard:
         """Parse, resolve and check ``url``; raise ``OutboundError(failure="blocked")`` if
         Tether must not connect to it (``"invalid_url"`` if it is malformed, ``"connect"`` if
         the name does not resolve)."""
-        if not isinstance(url, str) or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        if not isinstance(url, str) or _CONTROL_CHARS.search(url):
             raise _invalid("whitespace or control characters")
         if "\\" in url:
             raise _invalid("backslash")
