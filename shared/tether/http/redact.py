@@ -35,15 +35,22 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._forms: set[str] = set()
+        # The forms longest first (a form inside a longer one is masked after it), sorted
+        # once per change rather than once per string masked.
+        self._longest_first: tuple[str, ...] = ()
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
+        added = False
         for secret in secrets:
             if not isinstance(secret, str) or len(secret) < _MIN_LEN:
                 continue
             for form in encoded_forms(secret) - self._forms:
                 self._forms.add(form)
                 register_secret(form)
+                added = True
+        if added:
+            self._longest_first = tuple(sorted(self._forms, key=len, reverse=True))
 
     def contains(self, text: str) -> bool:
         """Whether ``text`` carries one of the secrets (in any of its forms)."""
@@ -51,7 +58,7 @@ class Redactor:
 
     def text(self, value: str) -> str:
         """``value`` with these secrets masked, and nothing else changed (no log shapes)."""
-        for form in sorted(self._forms, key=len, reverse=True):
+        for form in self._longest_first:
             if form in value:
                 value = value.replace(form, REDACTED)
         return value
