@@ -45,6 +45,10 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
 
 
+class _PortTaken(AssertionError):
+    """``tether dev`` could not listen: another process holds the port."""
+
+
 @dataclass
 class DevServer:
     data_dir: Path
@@ -59,6 +63,18 @@ class DevServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        """Start ``tether dev`` and wait until it answers. A port picked free that another
+        process took meanwhile (suites run side by side) is picked again, twice at most."""
+        for attempt in range(3):
+            try:
+                self._start_once()
+                return
+            except _PortTaken:
+                if attempt == 2:
+                    raise
+                self.port = _free_port()
+
+    def _start_once(self) -> None:
         self.process = subprocess.Popen(
             [
                 *_tether(),
@@ -78,7 +94,11 @@ class DevServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"tether dev exited:\n{self.process.communicate()[0]}")
+                out = self.process.communicate()[0]
+                self.process = None
+                if "Address already in use" in out:
+                    raise _PortTaken(out)
+                raise AssertionError(f"tether dev exited:\n{out}")
             try:
                 if httpx.get(f"{self.url}/catalog/", timeout=1).status_code == 200:
                     return
