@@ -26,6 +26,7 @@ lets any address through.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -179,6 +180,12 @@ def _invalid(why: str) -> OutboundError:
     return OutboundError(f"invalid outbound URL: {why}", failure="invalid_url", retryable=False)
 
 
+# The checks of one address are pure functions of its text: each is kept for the next request
+# that resolves to it (bounded; every address is still checked on every request).
+_ADDRESS_CACHE = 4096
+
+
+@functools.lru_cache(maxsize=_ADDRESS_CACHE)
 def is_public_address(address: str) -> bool:
     """``True`` if ``address`` (IPv4 or IPv6 text) is a public unicast address Tether may
     connect to; IPv4-mapped IPv6 addresses are judged by their embedded IPv4 address."""
@@ -206,12 +213,22 @@ def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast and not ip.is_reserved
 
 
+@functools.lru_cache(maxsize=_ADDRESS_CACHE)
 def _connectable(address: str) -> str:
     """The address to connect to: IPv4-mapped IPv6 becomes the plain IPv4 address."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)
     return str(ip)
+
+
+@functools.lru_cache(maxsize=_ADDRESS_CACHE)
+def _ipv4_literal(host: str) -> str | None:
+    """``host`` as dotted-quad if it is a plain IPv4 address, else ``None``."""
+    try:
+        return str(ipaddress.IPv4Address(host))
+    except ValueError:
+        return None
 
 
 def _numeric_ipv4(host: str) -> str | None:
@@ -289,10 +306,9 @@ class EgressGuard:
     def _addresses(self, host: str, port: int) -> list[str]:
         if ":" in host:
             return [host]
-        try:
-            return [str(ipaddress.IPv4Address(host))]
-        except ValueError:
-            pass
+        literal = _ipv4_literal(host)
+        if literal is not None:
+            return [literal]
         numeric = _numeric_ipv4(host)
         if numeric is not None:
             return [numeric]
