@@ -59,11 +59,11 @@ from tether.domain.synced_records import (
 
 __all__ = ["FirestoreRecords"]
 
-# One commit holds a whole batch (a page) when its payloads fit this many bytes, well inside
-# Firestore's request limit (10 MiB; a commit has no limit on its number of writes any more):
-# so the stream document, written by every commit that changes something, is written at
-# most once a page (Firestore sustains about one write a second to one document). A batch of
-# larger payloads takes a commit per 8 MiB.
+# One commit holds a whole batch (a page) when its payloads fit this many bytes (UTF-8, as
+# they go on the wire), well inside Firestore's request limit (10 MiB; a commit has no limit
+# on its number of writes any more): so the stream document, written by every commit that
+# changes something, is written at most once a page (Firestore sustains about one write a
+# second to one document). A batch of larger payloads takes a commit per 8 MiB.
 _PART_RECORDS = MAX_WRITE_BATCH
 _PART_BYTES = 8 * 1024 * 1024
 # A chunk of a deletion: what it writes stays one commit of moderate size.
@@ -86,15 +86,20 @@ _STREAM_ATTEMPTS = 40
 _STALE = (gexc.FailedPrecondition, gexc.AlreadyExists, gexc.NotFound)
 
 
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
 def _parts(records: Sequence[PreparedRecord]) -> Iterator[list[PreparedRecord]]:
     part: list[PreparedRecord] = []
     size = 0
     for record in records:
-        if part and (len(part) >= _PART_RECORDS or size + len(record.payload_json) > _PART_BYTES):
+        payload = _utf8_size(record.payload_json)
+        if part and (len(part) >= _PART_RECORDS or size + payload > _PART_BYTES):
             yield part
             part, size = [], 0
         part.append(record)
-        size += len(record.payload_json)
+        size += payload
     if part:
         yield part
 
