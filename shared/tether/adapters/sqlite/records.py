@@ -46,9 +46,11 @@ __all__ = ["SqliteRecords"]
 # Ids per "IN (…)" lookup, well below SQLite's limit on bound parameters.
 _LOOKUP_CHUNK = 500
 _STREAM = "tenant_id = ? AND connection_id = ? AND model = ?"
+# A new record: ADDED, first seen when last modified (seven values bound a row, not nine).
 _INSERT = (
     "INSERT INTO synced_records (stream, record_id, seq, action, payload_hash, "
-    "first_seen_at, last_modified_at, seen_run, payload) VALUES (?,?,?,?,?,?,?,?,?)"
+    "first_seen_at, last_modified_at, seen_run, payload) "
+    "VALUES (?1, ?2, ?3, 'ADDED', ?4, ?5, ?5, ?6, ?7)"
 )
 # A stored record changes (UPDATED, or ADDED again after DELETED): its first-seen time
 # stays, and its seen mark unless a full run writes it.
@@ -117,9 +119,7 @@ class SqliteRecords:
                             key,
                             record_id,
                             seq,
-                            "ADDED",
                             record.payload_hash,
-                            at,
                             at,
                             seen_by or "",
                             record.payload_json,
