@@ -38,12 +38,18 @@ REGISTRIES := tests/registries
 $(REGISTRIES)/node_modules/.package-lock.json: $(REGISTRIES)/package-lock.json
 	npm ci --prefix $(REGISTRIES) --ignore-scripts --no-audit --no-fund --loglevel=error
 
+# Vendors' own SDKs (postmark, recurly, xendit-node, ...), pinned likewise: test data for the
+# catalog facts the registries do not hold (tests/unit/test_catalog_vendor_sdks.py).
+VENDOR_SDKS := tests/vendor_sdks
+$(VENDOR_SDKS)/node_modules/.package-lock.json: $(VENDOR_SDKS)/package-lock.json
+	npm ci --prefix $(VENDOR_SDKS) --ignore-scripts --no-audit --no-fund --loglevel=error
+
 $(CHECKOV_VENV)/bin/checkov:
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet '$(CHECKOV)'
 
 install: $(BIN)/.installed $(CHECKOV_VENV)/bin/checkov $(OIDC_PROVIDER)/node_modules/.package-lock.json \
-	$(REGISTRIES)/node_modules/.package-lock.json
+	$(REGISTRIES)/node_modules/.package-lock.json $(VENDOR_SDKS)/node_modules/.package-lock.json
 
 dev: install
 	$(BIN)/tether dev $(ARGS)
@@ -76,4 +82,4 @@ package: install
 
 clean:
 	rm -rf $(VENV) .tether .pytest_cache .mypy_cache .ruff_cache dist $(OIDC_PROVIDER)/node_modules \
-		$(REGISTRIES)/node_modules
+		$(REGISTRIES)/node_modules $(VENDOR_SDKS)/node_modules
