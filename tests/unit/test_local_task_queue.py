@@ -423,7 +423,7 @@ def test_the_file_is_wal_and_versioned(open_queue, db_path):
     open_queue(Handler()).close()
     with closing(sqlite3.connect(db_path)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert db.execute("PRAGMA user_version").fetchone() == (1,)
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)
 
 
 def test_a_file_from_newer_code_is_refused(open_queue, db_path):
