@@ -55,6 +55,18 @@ def test_an_empty_content_length_is_no_header() -> None:
     assert lower_case_headers(environ) == expected == {}
 
 
+def test_headers_stay_right_past_the_names_kept_per_instance() -> None:
+    # A sender inventing header names: the names past the bound are worked out each time.
+    invented = {f"HTTP_X_INVENTED_{n}": str(n) for n in range(1500)}
+    for _ in range(2):
+        environ = _environ(CONTENT_TYPE="application/json", HTTP_X_EMPTY="", **invented)
+        app = Flask("headers-test")
+        with app.request_context(environ):
+            expected = {name.lower(): value for name, value in request.headers.items()}
+        assert lower_case_headers(environ) == expected
+        assert expected["x-invented-1499"] == "1499" and expected["x-empty"] == ""
+
+
 def test_the_accepted_answer_is_the_documented_model() -> None:
     assert _accepted_body(False) == '{"ok":true,"duplicate":false}'
     assert _accepted_body(True) == '{"ok":true,"duplicate":true}'

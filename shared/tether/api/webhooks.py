@@ -66,19 +66,34 @@ def masked_path(path: str) -> str:
 # their twins a client could send as ``HTTP_CONTENT_TYPE``... (ignored, as werkzeug does).
 _UNPREFIXED = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
 _PREFIXED_TWINS = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})
+# Each environ key's header name ("" for a key that is no header), worked out once per
+# instance: the same few dozen keys come with every delivery. Keys past the bound (a sender
+# inventing header names) are worked out each time and not kept.
+_HEADER_NAMES: dict[str, str] = {}
+_HEADER_NAMES_KEPT = 512
+
+
+def _header_name(key: str) -> str:
+    if key.startswith("HTTP_"):
+        return "" if key in _PREFIXED_TWINS else key[5:].replace("_", "-").lower()
+    return _UNPREFIXED.get(key, "")
 
 
 def lower_case_headers(environ: Mapping[str, Any]) -> dict[str, str]:
     """The request's headers with lower-case names, read from the WSGI environ (PEP 3333)
     as werkzeug's ``request.headers`` lists them, without its title-casing of every name that
-    would be lower-cased again here: every delivery pays for this."""
+    would be lower-cased again here: every delivery pays for this. (An empty
+    ``CONTENT_TYPE`` or ``CONTENT_LENGTH`` is no header; an empty ``HTTP_`` one is.)"""
     headers: dict[str, str] = {}
+    names = _HEADER_NAMES
     for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            if key not in _PREFIXED_TWINS:
-                headers[key[5:].replace("_", "-").lower()] = value
-        elif key in _UNPREFIXED and value:
-            headers[_UNPREFIXED[key]] = value
+        name = names.get(key)
+        if name is None:
+            name = _header_name(key)
+            if len(names) < _HEADER_NAMES_KEPT:
+                names[key] = name
+        if name and (value or key.startswith("HTTP_")):
+            headers[name] = value
     return headers
 
 

@@ -29,6 +29,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -179,13 +180,20 @@ def key_of_event(event_id: str | None, body: bytes, *, connection_id: str | None
     return f"{scope}/{event_id}"
 
 
+@lru_cache(maxsize=512)
+def _is_sensitive(lower_name: str) -> bool:
+    """Whether a header is left out (kept per name: the same few names come with every
+    delivery; bounded, since a sender may invent names)."""
+    return _SENSITIVE_HEADER.search(lower_name) is not None
+
+
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The headers stored with an event: lower-case names, nothing sensitive (see
     ``_SENSITIVE_HEADER_PARTS``), bounded in number and length."""
     kept: dict[str, str] = {}
     for name, value in headers.items():
         lower = name.lower()
-        if _SENSITIVE_HEADER.search(lower):
+        if _is_sensitive(lower):
             continue
         kept[lower] = value[:_MAX_HEADER_VALUE]
         if len(kept) >= _MAX_HEADERS:
