@@ -14,8 +14,7 @@ import logging
 import re
 import sys
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -41,14 +40,22 @@ _MIN_SECRET_LEN = 6
 _scope: ContextVar[tuple[str, ...]] = ContextVar("tether_log_secrets", default=())
 
 
-@contextmanager
-def secret_scope() -> Iterator[None]:
+class _SecretScope:
+    """One scope's entry and exit (a plain class: every request opens one, and a generator
+    context manager costs several times as much)."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _scope.set(())
+
+    def __exit__(self, *exc_info: object) -> None:
+        _scope.reset(self._token)
+
+
+def secret_scope() -> AbstractContextManager[None]:
     """Open a fresh set of registered secrets for one request or task; dropped at exit."""
-    token = _scope.set(())
-    try:
-        yield
-    finally:
-        _scope.reset(token)
+    return _SecretScope()
 
 
 def register_secret(value: str) -> None:

@@ -76,6 +76,8 @@ _log = logging.getLogger(__name__)
 _MAX_NAME_LENGTH = 500  # Cloud Tasks' limit on a task id
 _MAX_ERROR_LENGTH = 1000
 _LEASE_LOST = "LEASE_EXPIRED: the worker stopped during the last attempt"
+# What json.dumps(payload, allow_nan=False, separators=(",", ":")) would build for every task.
+_PAYLOAD_JSON = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 
 
 class _Claim(NamedTuple):
@@ -204,7 +206,7 @@ class LocalTaskQueue:
         if run_at is not None:
             require_aware(run_at, "run_at")
         try:
-            body = json.dumps(dict(payload), allow_nan=False, separators=(",", ":"))
+            body = _PAYLOAD_JSON.encode(dict(payload))
         except (TypeError, ValueError):
             raise InvalidRequest("a task payload must be JSON-serialisable") from None
         now = to_db(self._clock.now())
