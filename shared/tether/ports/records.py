@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from tether.domain.synced_records import ChangePage, IncomingRecord, WriteResult
+if TYPE_CHECKING:
+    from tether.domain.synced_records import ChangePage, IncomingRecord, WriteResult
 
 __all__ = ["RecordStore"]
 

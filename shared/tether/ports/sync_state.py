@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from tether.domain.sync_runs import StartedRun, SyncRun, SyncSchedule
+if TYPE_CHECKING:
+    from tether.domain.sync_runs import StartedRun, SyncRun, SyncSchedule
 
 __all__ = ["SyncStateStore"]
 

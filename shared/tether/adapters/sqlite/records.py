@@ -16,6 +16,10 @@ unchanged records are noted as one JSON row of ``record_seen_ids``. So a full ru
 unchanged data reads every page's hashes and writes one row a batch. The deletion then keeps
 the stored records that carry the run's id or are among its noted ids (one pass, the noted ids
 read into a transient index of SQLite's only when a record was not written by the run).
+
+The rules of records (:mod:`tether.domain.synced_records`) are imported by the methods that
+use them: the embedded store is one object over every record port, and a function that never
+touches synced records (the connection list) does not load them.
 """
 
 from __future__ import annotations
@@ -24,22 +28,19 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from tether.adapters.sqlite.database import SqliteDatabase
 from tether.adapters.sqlite.schema import format_time
-from tether.domain.synced_records import (
-    ChangePage,
-    IncomingRecord,
-    PreparedRecord,
-    RecordAction,
-    StoredRecord,
-    WriteResult,
-    check_changes_limit,
-    check_chunk_limit,
-    decode_change_cursor,
-    encode_change_cursor,
-    prepare_batch,
-)
+
+if TYPE_CHECKING:
+    from tether.domain.synced_records import (
+        ChangePage,
+        IncomingRecord,
+        PreparedRecord,
+        StoredRecord,
+        WriteResult,
+    )
 
 __all__ = ["SqliteRecords"]
 
@@ -85,6 +86,8 @@ class SqliteRecords:
         now: datetime,
         seen_by: str | None = None,
     ) -> WriteResult:
+        from tether.domain.synced_records import RecordAction, WriteResult, prepare_batch
+
         prepared, rejected, superseded = prepare_batch(list(records))
         stream = (tenant_id, connection_id, model)
         at = format_time(now)
@@ -245,6 +248,8 @@ class SqliteRecords:
         now: datetime,
         limit: int = 500,
     ) -> int:
+        from tether.domain.synced_records import check_chunk_limit
+
         chunk = check_chunk_limit(limit)
         stream = (tenant_id, connection_id, model)
         at = format_time(now)
@@ -281,6 +286,8 @@ class SqliteRecords:
         return len(ids)
 
     def last_cursor(self, tenant_id: str, connection_id: str, model: str) -> str | None:
+        from tether.domain.synced_records import encode_change_cursor
+
         row = (
             self._database.db()
             .execute(
@@ -302,6 +309,13 @@ class SqliteRecords:
         modified_after: datetime | None = None,
         limit: int = 100,
     ) -> ChangePage:
+        from tether.domain.synced_records import (
+            ChangePage,
+            check_changes_limit,
+            decode_change_cursor,
+            encode_change_cursor,
+        )
+
         size = check_changes_limit(limit)
         after = decode_change_cursor(cursor)
         db = self._database.db()
@@ -327,6 +341,8 @@ class SqliteRecords:
     def delete_connection_records(
         self, tenant_id: str, connection_id: str, *, limit: int = 500
     ) -> int:
+        from tether.domain.synced_records import check_chunk_limit
+
         chunk = check_chunk_limit(limit)
         with self._database.write() as db:
             removed = db.execute(
@@ -358,6 +374,8 @@ class SqliteRecords:
 
 
 def _decoded(row: tuple[object, ...]) -> StoredRecord | None:
+    from tether.domain.synced_records import RecordAction, StoredRecord, encode_change_cursor
+
     record_id, seq, action, payload_hash, first_seen, last_modified, payload = row
     try:
         body = json.loads(str(payload))

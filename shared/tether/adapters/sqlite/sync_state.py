@@ -1,18 +1,24 @@
 """SQLite :class:`~tether.ports.SyncStateStore`: the ``sync_schedules`` table (``due_at`` is
 ``next_run_at`` while the sync is schedulable, for the due scan's partial index) and
 ``sync_runs`` (``active`` under a unique partial index: one active run per sync, which the
-check in :meth:`SqliteSyncState.start_run`'s transaction and the index both hold)."""
+check in :meth:`SqliteSyncState.start_run`'s transaction and the index both hold).
+
+The sync models are imported by the methods that build them: the embedded store is one object
+over every record port, and a function that never touches a sync does not load them."""
 
 from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from tether.adapters.record_decoding import decode_many, decode_one
 from tether.adapters.sqlite.database import SqliteDatabase
 from tether.adapters.sqlite.schema import format_time
 from tether.domain.errors import Conflict, InvalidRequest, NotFound, VersionConflict
-from tether.domain.sync_runs import StartedRun, SyncRun, SyncSchedule
+
+if TYPE_CHECKING:
+    from tether.domain.sync_runs import StartedRun, SyncRun, SyncSchedule
 
 __all__ = ["SqliteSyncState"]
 
@@ -34,6 +40,8 @@ class SqliteSyncState:
 
     # -- schedules ----------------------------------------------------------------------------
     def get_sync(self, tenant_id: str, connection_id: str, name: str) -> SyncSchedule | None:
+        from tether.domain.sync_runs import SyncSchedule
+
         row = (
             self._database.db()
             .execute(
@@ -46,6 +54,8 @@ class SqliteSyncState:
         return None if row is None else decode_one(SyncSchedule, row[0], record_id=name)
 
     def list_syncs(self, tenant_id: str, connection_id: str) -> list[SyncSchedule]:
+        from tether.domain.sync_runs import SyncSchedule
+
         rows = (
             self._database.db()
             .execute(
@@ -83,6 +93,8 @@ class SqliteSyncState:
         return stored
 
     def list_due_syncs(self, *, now: datetime, limit: int = 100) -> list[SyncSchedule]:
+        from tether.domain.sync_runs import SyncSchedule
+
         _check_limit(limit)
         rows = (
             self._database.db()
@@ -97,6 +109,8 @@ class SqliteSyncState:
 
     # -- runs ---------------------------------------------------------------------------------
     def start_run(self, run: SyncRun) -> StartedRun:
+        from tether.domain.sync_runs import StartedRun
+
         if not run.active or run.version != 1:
             raise InvalidRequest("a new run is queued or running, at version 1")
         with self._database.write() as db:
@@ -124,6 +138,8 @@ class SqliteSyncState:
     def _active(
         db: sqlite3.Connection, tenant_id: str, connection_id: str, sync: str
     ) -> SyncRun | None:
+        from tether.domain.sync_runs import SyncRun
+
         row = db.execute(
             "SELECT id, doc FROM sync_runs "
             "WHERE tenant_id = ? AND connection_id = ? AND sync = ? AND active = 1",
@@ -132,6 +148,8 @@ class SqliteSyncState:
         return None if row is None else decode_one(SyncRun, row[1], record_id=row[0])
 
     def get_run(self, tenant_id: str, connection_id: str, run_id: str) -> SyncRun | None:
+        from tether.domain.sync_runs import SyncRun
+
         row = (
             self._database.db()
             .execute(
@@ -176,6 +194,8 @@ class SqliteSyncState:
     def list_runs(
         self, tenant_id: str, connection_id: str, sync: str, *, limit: int = 20
     ) -> list[SyncRun]:
+        from tether.domain.sync_runs import SyncRun
+
         _check_limit(limit)
         rows = (
             self._database.db()
