@@ -9,12 +9,14 @@ log redactor, so it is masked wherever it might surface.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.domain.errors import NotFound
 from tether.domain.models import Connection
 from tether.logs import register_secret
-from tether.ports import ConnectionRepository, SecretStore
+
+if TYPE_CHECKING:
+    from tether.ports import ConnectionRepository, SecretStore
 
 __all__ = ["GRANT_FIELDS", "REFRESH_TOKEN_FIELD", "payload_of", "remember_secrets", "tenant_fields"]
 

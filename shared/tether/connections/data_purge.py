@@ -18,11 +18,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.domain.clock import Clock
 from tether.domain.errors import InvalidRequest, TetherError
-from tether.ports import ConnectionRepository, RecordStore, SyncStateStore, TaskQueue
+
+if TYPE_CHECKING:
+    from tether.ports import ConnectionRepository, RecordStore, SyncStateStore, TaskQueue
 
 __all__ = [
     "PURGE_CONNECTION_DATA_TASK",

@@ -31,13 +31,15 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.delivery.publisher import DELIVER_TASK, QueuedEventPublisher
 from tether.domain.errors import TetherError
 from tether.domain.events import TetherEvent
 from tether.domain.models import Connection
-from tether.ports import TaskQueue
+
+if TYPE_CHECKING:
+    from tether.ports import TaskQueue
 
 __all__ = ["DELIVER_TASK", "ConnectionEvent", "ConnectionEvents", "event_id"]
 

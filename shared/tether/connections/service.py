@@ -55,17 +55,18 @@ from tether.domain.models import (
     WebhookInfo,
 )
 from tether.domain.status import ConnectionStatus, check_transition
-from tether.ports import AuditLog, ConnectionRepository, SecretStore, TaskQueue
 
 if TYPE_CHECKING:
     from tether.catalog import Catalog, Provider
+    from tether.ports import AuditLog, ConnectionRepository, SecretStore, TaskQueue
+
+    class ServiceRecords(ConnectionRepository, AuditLog, Protocol):
+        """The record ports the connection service uses: connections and their audit
+        trail. A type only: the service never loads the ports at run time (the connection
+        list's cold start need not create every port's protocol class)."""
+
 
 __all__ = ["PURGE_CREDENTIALS_TASK", "ConnectionService", "retire_quietly"]
-
-
-class ServiceRecords(ConnectionRepository, AuditLog, Protocol):
-    """The record ports the connection service uses: connections and their audit trail."""
-
 
 log = logging.getLogger("tether.connections")
 

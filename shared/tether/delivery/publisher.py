@@ -11,10 +11,12 @@ retries and dead-letters.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tether.domain.events import TetherEvent
-from tether.ports import TaskQueue
+
+if TYPE_CHECKING:
+    from tether.ports import TaskQueue
 
 __all__ = ["DELIVER_TASK", "EventPublisher", "QueuedEventPublisher"]
 
