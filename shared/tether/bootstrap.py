@@ -100,7 +100,7 @@ class Container(Infrastructure):
             tasks=lambda: self.tasks,
             revoke=lambda connection: self.token_revocation.revoke(connection),
             check_notify_url=lambda url: self.notify_settings.check_notify_url(url),
-            events=self.connection_events,
+            events=lambda: self.connection_events,
         )
 
     @lazy

@@ -151,6 +151,24 @@ def test_the_connection_list_loads_no_catalog_http_client_or_cloud_sdk(tmp_path:
         assert loaded(answer, package) == [], package
 
 
+def test_the_connection_list_loads_no_write_path_sync_or_port_modules(tmp_path: Path) -> None:
+    # A read never publishes an event, checks a destination, touches synced records or syncs,
+    # and names the ports for type checking only.
+    answer = first_request(tmp_path, "connections", headers=bearer("acme"))
+    assert answer["status"] == 200
+    assert loaded(answer, "tether.connections.service")  # the service answered the list
+    for module in (
+        "tether.connections.events",
+        "tether.delivery",
+        "tether.domain.events",
+        "tether.catalog.destination",
+        "tether.domain.synced_records",
+        "tether.domain.sync_runs",
+        "tether.ports",
+    ):
+        assert loaded(answer, module) == [], module
+
+
 def test_a_function_creates_only_its_own_response_bodies(tmp_path: Path) -> None:
     answer = first_request(tmp_path, "connections", headers=bearer("acme"))
     assert answer["status"] == 200

@@ -30,9 +30,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from tether.connections.event_types import ConnectionEvent
 from tether.delivery.publisher import DELIVER_TASK, QueuedEventPublisher
 from tether.domain.errors import TetherError
 from tether.domain.events import TetherEvent
@@ -44,15 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["DELIVER_TASK", "ConnectionEvent", "ConnectionEvents", "event_id"]
 
 log = logging.getLogger("tether.events")
-
-
-class ConnectionEvent(StrEnum):
-    CREATED = "connection.created"
-    CREDENTIALS_UPDATED = "connection.credentials_updated"
-    RECONNECTED = "connection.reconnected"
-    NEEDS_REAUTH = "connection.needs_reauth"
-    RECOVERED = "connection.recovered"
-    DELETED = "connection.deleted"
 
 
 def event_id(event: ConnectionEvent, connection: Connection) -> str:

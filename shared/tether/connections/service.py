@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tether.catalog.destination import destination_of
 from tether.catalog.issued_modes import ISSUED_TOKEN_MODES
 from tether.connections.audit_trail import AuditTrail
 from tether.connections.commands import CreateConnection, ListConnections, UpdateConnection
@@ -28,7 +27,7 @@ from tether.connections.credential_reads import (
     tenant_fields,
 )
 from tether.connections.data_purge import schedule_quietly
-from tether.connections.events import ConnectionEvent, ConnectionEvents
+from tether.connections.event_types import ConnectionEvent
 from tether.connections.masking import credential_hints
 from tether.domain.clock import Clock
 from tether.domain.compare_and_set import compare_and_set
@@ -58,6 +57,7 @@ from tether.domain.status import ConnectionStatus, check_transition
 
 if TYPE_CHECKING:
     from tether.catalog import Catalog, Provider
+    from tether.connections.events import ConnectionEvents
     from tether.ports import AuditLog, ConnectionRepository, SecretStore, TaskQueue
 
     class ServiceRecords(ConnectionRepository, AuditLog, Protocol):
@@ -113,6 +113,8 @@ def _moved_destination(provider: Provider, current: Connection, changed: Connect
         return []
     if current.credential_ref is None and current.sealed_access_token is None:
         return []
+    from tether.catalog.destination import destination_of  # a change's, never a read's
+
     before = destination_of(provider, current.config)
     return destination_of(provider, changed.config).changed_parts(before)
 
@@ -151,12 +153,14 @@ class ConnectionService:
         tasks: Callable[[], TaskQueue] | None = None,
         revoke: Callable[[Connection], None] | None = None,
         check_notify_url: Callable[[str], object] | None = None,
-        events: ConnectionEvents | None = None,
+        events: Callable[[], ConnectionEvents] | None = None,
     ) -> None:
+        """``events``: gives the lifecycle publisher, asked for on the first change (a read
+        never publishes); without it, one over ``tasks`` (when given)."""
         self._store = store
         self._secrets = secrets
         self._tasks = tasks
-        self._events = events or (ConnectionEvents(tasks) if tasks is not None else None)
+        self._events = events
         self._revoke = revoke
         self._check_notify_url = check_notify_url
         self._catalog = catalog
@@ -492,8 +496,22 @@ class ConnectionService:
 
     def _publish(self, event: ConnectionEvent, connection: Connection, **data: Any) -> None:
         """Tell the tenant through the one lifecycle publisher; best effort."""
+        events = self._publisher()
+        if events is not None:
+            events.publish_quietly(event, connection, **data)
+
+    def _publisher(self) -> ConnectionEvents | None:
+        """The lifecycle publisher handed in, else one over ``tasks`` (when given), built on
+        the first change: a read never publishes, so it never loads the publisher."""
         if self._events is not None:
-            self._events.publish_quietly(event, connection, **data)
+            return self._events()
+        if self._tasks is None:
+            return None
+        from tether.connections.events import ConnectionEvents
+
+        events = ConnectionEvents(self._tasks)
+        self._events = lambda: events
+        return events
 
     def _announce_update(
         self, current: Connection, stored: Connection, *, credentials: bool
