@@ -10,7 +10,8 @@ data folder; ``mode=cloud`` (the default, what a deployed function gets) refuses
 missing keyring, with ``auth=dev`` or with the test stand-ins' API base URLs — fail closed.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: pydantic would compile every annotation of these
+# models back from its text as each class is created, a cost paid on every cold start.
 
 import logging
 import os
@@ -201,7 +202,7 @@ class Settings(BaseModel):
     access_log: bool | None = None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
         """Settings from ``TETHER_*`` variables (empty values count as unset); ``overrides``
         win. Invalid values are a :class:`ConfigurationError` naming the variable."""
         env = os.environ if environ is None else environ

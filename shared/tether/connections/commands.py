@@ -1,6 +1,7 @@
 """Validated inputs of the connection services (what an HTTP body or query parses into)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: pydantic would compile every annotation of these
+# models back from its text as each class is created, a cost paid on every cold start.
 
 import json
 from typing import Any
@@ -82,7 +83,7 @@ class UpdateConnection(InputModel):
         return _bounded(value, _MAX_CONFIG_BYTES, "config")
 
     @model_validator(mode="after")
-    def _something(self) -> UpdateConnection:
+    def _something(self) -> "UpdateConnection":
         if not self.model_fields_set:
             raise ValueError(
                 "nothing to change: send display_name, config, metadata or credentials"
@@ -114,7 +115,7 @@ class StartOAuth(_NewConnection):
     return_to: str = Field(min_length=1, max_length=2000)
 
     @model_validator(mode="after")
-    def _one_target(self) -> StartOAuth:
+    def _one_target(self) -> "StartOAuth":
         if (self.provider is None) == (self.connection_id is None):
             raise ValueError("give either provider (a new connection) or connection_id")
         if self.connection_id is not None and (self.config or self.credentials):

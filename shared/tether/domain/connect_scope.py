@@ -7,7 +7,8 @@ connection of another end user is as invisible to a session as another tenant's 
 is to a tenant (a 404, never a 403 that would confirm the id exists).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: pydantic would compile every annotation of these
+# models back from its text as each class is created, a cost paid on every cold start.
 
 from typing import Protocol
 

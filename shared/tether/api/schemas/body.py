@@ -3,7 +3,8 @@ or left out as the model says), times as ISO 8601 with ``Z`` (:data:`UtcTime`), 
 body.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: pydantic would compile every annotation of these
+# models back from its text as each class is created, a cost paid on every cold start.
 
 from datetime import datetime
 from typing import Annotated, Any, ClassVar

@@ -2,7 +2,8 @@
 inbound events and deliveries.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: pydantic would compile every annotation of these
+# models back from its text as each class is created, a cost paid on every cold start.
 
 from typing import Any
 
