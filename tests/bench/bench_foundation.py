@@ -9,7 +9,10 @@
    answered create (``POST /`` of a Stripe connection, which loads the provider catalog), sent
    right after that list. Beside wall time, figures a busy machine moves less
    (``process_figures.py``): the CPU the server spent until its first answer, and the modules
-   each function has loaded once it answered (a count, no timing).
+   each function has loaded once it answered (a count, no timing). Then the library floor
+   (``library_floor.py``: the libraries the connection list needs, doing the least its request
+   does, no Tether code) next to the bare function, in pairs of their own: the part of the
+   ratio that Tether's own code cannot remove.
 2. Throughput: both servers started once, side by side, and warmed up; C threads here, each
    with its own keep-alive ``httpx.Client``, send bare ``GET /``, Tether ``GET /<id>`` and
    ``POST /`` in turn, for R rounds of S/R seconds each; each figure is its median round. Only
@@ -63,6 +66,7 @@ from tether.crypto import Keyring, Sealer
 HERE = Path(__file__).resolve().parent
 BARE = ("bare", HERE / "bare_function.py")
 TETHER = ("connections", HERE.parents[1] / "functions" / "main.py")
+FLOOR = ("connections", HERE / "library_floor.py")
 FRAMEWORK = Path(sys.executable).with_name("functions-framework")
 TETHER_CLI = Path(sys.executable).with_name("tether")
 JWT_SECRET = secrets.token_hex(32)  # 64 characters
@@ -252,6 +256,35 @@ def cold_starts(runs: int, token: str) -> dict[str, Any]:
     return out
 
 
+def floor_starts(runs: int, token: str) -> dict[str, Any]:
+    """``runs`` cold starts of the library floor and of the bare function, in pairs whose
+    order alternates as in :func:`cold_starts`; wall time, server CPU and modules."""
+    figures: dict[str, list[float]] = {"bare": [], "floor": [], "bare_cpu": [], "floor_cpu": []}
+
+    def once(name: str, function: tuple[str, Path]) -> None:
+        with serve(function, token) as srv:
+            figures[name].append(first_answer(srv, 200))
+            figures[name + "_cpu"].append(cpu_seconds(srv.process.pid) or 0.0)
+
+    for run in range(runs):
+        pair = (("bare", BARE), ("floor", FLOOR))
+        for name, function in pair if run % 2 == 0 else pair[::-1]:
+            once(name, function)
+        say(
+            f"  floor run {run + 1}/{runs}: bare {figures['bare'][-1]:.3f}s, "
+            f"floor {figures['floor'][-1]:.3f}s"
+        )
+    out = {f"{k}_median_s": statistics.median(v) for k, v in figures.items()}
+    out["ratio"] = out["floor_median_s"] / out["bare_median_s"]
+    out["cpu_ratio"] = out["floor_cpu_median_s"] / max(out["bare_cpu_median_s"], 1e-9)
+    out["paired_ratio"] = statistics.median(
+        f / b for b, f in zip(figures["bare"], figures["floor"], strict=True)
+    )
+    with tempfile.TemporaryDirectory() as data:
+        out["floor_modules"] = modules_at_first_answer(*FLOOR, environment(data), token)
+    return out
+
+
 def drive(
     url: str, token: str | None, body: dict[str, Any] | None, seconds: float, concurrency: int
 ) -> dict[str, Any]:
@@ -419,6 +452,13 @@ def report(result: dict[str, Any]) -> None:
     )
     print(f"   median of the runs' own ratios (neighbours in time): {cold['paired_ratio']:.2f}x")
     target("ratio tether/bare (medians)", cold["ratio"], f"<= {COLD_START_MAX}", ok["cold_start"])
+    floor = result["library_floor"]
+    print(
+        "   library floor (library_floor.py: Tether's libraries, no Tether code), in pairs of its"
+        f" own:\n   floor {floor['floor_median_s']:.3f}s, bare {floor['bare_median_s']:.3f}s"
+        f" (medians): {floor['ratio']:.2f}x, paired {floor['paired_ratio']:.2f}x,"
+        f" CPU {floor['cpu_ratio']:.2f}x; {floor['floor_modules']} modules"
+    )
     print(
         f"2. Throughput: {load['concurrency']} keep-alive clients, {load['seconds']:g}s per line"
         f" in {load['rounds']} alternating rounds (median round shown)"
@@ -511,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         byte_compile()
     say(f"cold start: {args.runs} alternating runs each")
     cold = cold_starts(args.runs, token)
+    floor = floor_starts(args.runs, token)
     say(f"throughput: {args.concurrency} clients, {args.seconds:g}s per figure")
     load = throughput(args.seconds, args.concurrency, args.warmup, token, args.rounds)
     say(f"webhooks: {args.concurrency} clients, {args.webhook_seconds:g}s per round")
@@ -520,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result: dict[str, Any] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     result |= {"runs": args.runs, "compiled": not args.no_compile, "cold_start": cold}
+    result |= {"library_floor": floor}
     result |= {"throughput": load}
     result |= {"webhooks": hook, "crypto": cr}
     result["targets"] = {
