@@ -52,6 +52,49 @@ def test_a_newer_file_is_refused(tmp_path: Path) -> None:
         SqliteConnectionStore(path)
 
 
+def _schema(db: sqlite3.Connection) -> tuple[set[tuple[str, str, str, str | None]], int]:
+    """Every table and index (their SQL without whitespace) and the version."""
+    rows = db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
+    objects = {
+        (t, n, tbl, None if sql is None else "".join(sql.split())) for t, n, tbl, sql in rows
+    }
+    return objects, db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def test_a_new_file_gets_the_schema_every_step_builds(tmp_path: Path) -> None:
+    SqliteConnectionStore(tmp_path / "new.sqlite3").close()
+    steps = [[s for s in script.split(";") if s.strip()] for script in MIGRATIONS]
+    with (
+        closing(sqlite3.connect(tmp_path / "new.sqlite3")) as new,
+        closing(sqlite3.connect(tmp_path / "replayed.sqlite3", isolation_level=None)) as replayed,
+    ):
+        replayed.create_function("tether_utc_text", 1, _utc_text, deterministic=True)
+        apply_migrations(replayed, steps, what="test")  # every step, one by one
+        assert _schema(new) == _schema(replayed)
+        assert _schema(new)[1] == len(MIGRATIONS)
+
+
+def test_only_a_new_file_takes_the_fresh_schema_and_both_take_the_later_steps(
+    tmp_path: Path,
+) -> None:
+    steps = [["CREATE TABLE a (x)"], ["ALTER TABLE a ADD COLUMN y"], ["CREATE TABLE b (x)"]]
+    # Marked so that the test sees which way a file went (a real one equals the steps').
+    fresh = (2, ["CREATE TABLE a (x, y, made_fresh)"])
+
+    def columns(db: sqlite3.Connection) -> list[str]:
+        return [row[1] for row in db.execute("PRAGMA table_info(a)")]
+
+    with closing(sqlite3.connect(tmp_path / "new.sqlite3", isolation_level=None)) as new:
+        assert apply_migrations(new, steps, what="test", fresh=fresh) == 3
+        assert columns(new) == ["x", "y", "made_fresh"]
+        assert new.execute("SELECT name FROM sqlite_master WHERE name = 'b'").fetchone()
+    with closing(sqlite3.connect(tmp_path / "old.sqlite3", isolation_level=None)) as old:
+        apply_migrations(old, steps[:1], what="test")
+        assert apply_migrations(old, steps, what="test", fresh=fresh) == 3
+        assert columns(old) == ["x", "y"]
+        assert old.execute("SELECT name FROM sqlite_master WHERE name = 'b'").fetchone()
+
+
 def test_pending_steps_land_together_or_not_at_all(tmp_path: Path) -> None:
     steps = [["CREATE TABLE a (x)"], ["CREATE TABLE b (x)", "INSERT INTO a VALUES (1)"]]
     with closing(sqlite3.connect(tmp_path / "m.sqlite3", isolation_level=None)) as db:

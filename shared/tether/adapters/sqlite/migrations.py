@@ -17,7 +17,11 @@ __all__ = ["apply_migrations", "enable_wal"]
 
 
 def apply_migrations(
-    db: sqlite3.Connection, migrations: Sequence[Sequence[str]], *, what: str
+    db: sqlite3.Connection,
+    migrations: Sequence[Sequence[str]],
+    *,
+    what: str,
+    fresh: tuple[int, Sequence[str]] | None = None,
 ) -> int:
     """Apply the pending steps of ``migrations`` (each a list of statements); returns the
     resulting version. ``db`` must be in autocommit mode (``isolation_level=None``).
@@ -25,7 +29,11 @@ def apply_migrations(
     Every pending step runs in one ``BEGIN IMMEDIATE`` transaction, which re-reads the
     version under its lock: all of them land or none does, and a new file (every step
     pending) costs one commit instead of one per step (the first request of a fresh
-    instance creates its file)."""
+    instance creates its file). ``fresh``: ``(version, statements)``, the schema the steps
+    up to ``version`` leave, which a new file (version 0) is created from instead of
+    replaying them; the later steps follow as usual."""
+    if fresh is not None and not 0 < fresh[0] <= len(migrations):
+        raise ValueError("the fresh schema must stand for one of the steps")
     (current,) = db.execute("PRAGMA user_version").fetchone()
     if current > len(migrations):
         raise ConfigurationError(f"the {what} database is newer than this code")
@@ -33,8 +41,13 @@ def apply_migrations(
         db.execute("BEGIN IMMEDIATE")
         try:
             (current,) = db.execute("PRAGMA user_version").fetchone()
+            reached = current
+            if current == 0 and fresh is not None:
+                reached, created = fresh
+                for statement in created:
+                    db.execute(statement)
             for version, statements in enumerate(migrations, start=1):
-                if version > current:
+                if version > reached:
                     for statement in statements:
                         db.execute(statement)
             if current < len(migrations):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
+from tether.adapters.sqlite.fresh_schema import FRESH_SCHEMA, FRESH_VERSION
 from tether.adapters.sqlite.migrations import apply_migrations
 from tether.domain.clock import sortable_utc
 
@@ -317,8 +318,17 @@ MIGRATIONS: tuple[str, ...] = (
 
 
 def migrate(db: sqlite3.Connection) -> int:
-    """Bring the store file to the newest schema; returns the resulting version."""
+    """Bring the store file to the newest schema; returns the resulting version. A new file
+    is created from :mod:`.fresh_schema` (the steps' result, at once), then takes any later
+    step."""
     db.create_function("tether_utc_text", 1, _utc_text, deterministic=True)
     return apply_migrations(
-        db, [[st for st in script.split(";") if st.strip()] for script in MIGRATIONS], what="store"
+        db,
+        [_statements(script) for script in MIGRATIONS],
+        what="store",
+        fresh=(FRESH_VERSION, _statements(FRESH_SCHEMA)),
     )
+
+
+def _statements(script: str) -> list[str]:
+    return [st for st in script.split(";") if st.strip()]
