@@ -252,6 +252,8 @@ def prepare_batch(
     rejected: list[RecordRejection] = []
     superseded = 0
     encoder = _C_ENCODER
+    # made as NamedTuple._make makes one, without a Python-level __new__ call per record
+    make = tuple.__new__
     for index, record in enumerate(records):
         record_id, payload, deleted = record
         prepared: PreparedRecord | None = None
@@ -274,7 +276,9 @@ def prepare_batch(
                 pass
             else:
                 if len(encoded) <= MAX_RECORD_BYTES:
-                    prepared = PreparedRecord(record_id, text, sha256(encoded).hexdigest(), False)
+                    prepared = make(
+                        PreparedRecord, (record_id, text, sha256(encoded).hexdigest(), False)
+                    )
         if prepared is None:
             checked = prepare_record(index, record)
             if isinstance(checked, RecordRejection):

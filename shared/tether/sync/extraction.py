@@ -95,6 +95,8 @@ class RecordReader:
         parse = self._parse
         tombstones = self._tombstone is not None
         append = found.append
+        # made as NamedTuple._make makes one, without a Python-level __new__ call per record
+        make = tuple.__new__
         for index, record in enumerate(records):
             plain = type(record) is dict
             raw_id = record.get(id_key) if plain and id_key is not None else id_of(record)
@@ -115,7 +117,7 @@ class RecordReader:
             else:
                 updated_at = parse(updated_of(record))
             deleted = tombstones and self._is_tombstone(record)
-            append(SyncedRecord(record_id, record, updated_at, deleted, index))
+            append(make(SyncedRecord, (record_id, record, updated_at, deleted, index)))
         return Extracted(found, skipped_at)
 
 

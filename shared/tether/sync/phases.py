@@ -102,6 +102,8 @@ class RunPhases:
         """Writes ``records``; the ones the store refused, as (position in the page, id when
         it may be shown, code)."""
         refused: list[tuple[int, str | None, str]] = []
+        # made as NamedTuple._make makes one, without a Python-level __new__ call per record
+        make = tuple.__new__
         checkpoint = held.checkpoint
         run = held.run
         for start in range(0, len(records), MAX_WRITE_BATCH):
@@ -110,7 +112,7 @@ class RunPhases:
                 run.tenant_id,
                 run.connection_id,
                 definition.model,
-                [IncomingRecord(r.id, _payload(r), r.deleted) for r in batch],
+                [make(IncomingRecord, (r.id, _payload(r), r.deleted)) for r in batch],
                 now=self._clock.now(),
                 seen_by=seen_by,
             )
