@@ -4,6 +4,7 @@ request."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import threading
@@ -18,6 +19,9 @@ from tether.domain.errors import BackendUnavailable
 
 
 def _open_fds() -> int:
+    """Open descriptors, once unreachable objects (an earlier test's connection left to the
+    collector) have closed theirs: a collection inside a test would change the count."""
+    gc.collect()
     return len(os.listdir("/proc/self/fd"))
 
 
