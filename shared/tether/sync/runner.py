@@ -315,7 +315,8 @@ class SyncRunner:
     def _walker(
         self, principal: Principal, connection: Connection, definition: SyncDefinition
     ) -> PageWalker:
-        sender = self._calls().sender(principal, connection.id)
+        # the record _work has just read for this task: the sender need not read it again
+        sender = self._calls().sender(principal, connection.id, connection=connection)
         fetch = FetchService(sender, sender.base_url, redact=sender.redact)
         return PageWalker(fetch, definition, config=connection.config)
 

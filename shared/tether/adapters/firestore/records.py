@@ -175,14 +175,16 @@ class FirestoreRecords:
     ) -> _Tally:
         records = stream.collection(RECORDS)
         refs = {record.id: records.document(doc_id(record.id)) for record in part}
-        counter = stream.get()
-        stored = {
+        # The stream's counter and the part's records in one read: each document answers only
+        # the fields it has of these.
+        read = {
             snapshot.reference.path: snapshot
             for snapshot in self._database.client.get_all(
-                list(refs.values()), field_paths=["action", "payload_hash"]
+                [stream, *refs.values()], field_paths=["action", "payload_hash", "last_seq"]
             )
-            if snapshot.exists
         }
+        counter = read.pop(stream.path)
+        stored = {path: snapshot for path, snapshot in read.items() if snapshot.exists}
         seq = int(counter.get("last_seq")) if counter.exists else 0
         tally = _Tally()
         batch = self._database.client.batch()
@@ -229,6 +231,8 @@ class FirestoreRecords:
                 )
         elif seq:
             batch.create(stream, {"last_seq": seq})
+        if not len(batch):
+            return tally  # nothing changed and nothing to mark seen: no commit
         try:
             batch.commit()
         except _STALE:
