@@ -11,13 +11,15 @@
   commits); the save that finishes the run deletes it in the same batch.
 
 Every change is a compare-and-set by ``update_time`` precondition, as in the rest of the
-package.
+package. A run this instance wrote last is saved again without reading it first: the
+``update_time`` its write returned is the precondition.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
 from google.api_core import exceptions as gexc
 from google.cloud.firestore_v1.base_query import FieldFilter
@@ -40,6 +42,7 @@ from tether.adapters.firestore.paths import doc_id
 from tether.adapters.record_decoding import decode_one
 from tether.domain.errors import Conflict, InvalidRequest, NotFound, VersionConflict
 from tether.domain.sync_runs import StartedRun, SyncRun, SyncSchedule
+from tether.ttl_cache import TtlCache
 
 __all__ = ["FirestoreSyncState"]
 
@@ -51,9 +54,25 @@ def _check_limit(limit: int) -> None:
         raise InvalidRequest("limit must be at least 1")
 
 
+class _Written(NamedTuple):
+    """A run as this instance last wrote it: its version, whether active, and the document's
+    ``update_time`` after that write."""
+
+    version: int
+    active: bool
+    update_time: Any
+
+
 class FirestoreSyncState:
     def __init__(self, database: FirestoreDatabase) -> None:
         self._database = database
+
+    @cached_property
+    def _written(self) -> TtlCache[str, _Written]:
+        """The runs this instance wrote last, so that a task's next save of its run need not
+        read it first (a run is saved a few times a task: claimed, checkpoints, ended). Made on
+        first use: the store facade sets up its bases without calling their constructors."""
+        return TtlCache(ttl=3600.0, size=1024)
 
     def _collection(self, tenant_id: str, connection_id: str, name: str) -> CollectionReference:
         collection: CollectionReference = self._database.connection(
@@ -163,10 +182,11 @@ class FirestoreSyncState:
             batch.create(hold, {"run_id": run.id})
             batch.create(ref, fields)
             try:
-                batch.commit()
+                results = batch.commit()
             except gexc.AlreadyExists:
                 pass
             else:
+                self._remember(ref, run, results[1].update_time)
                 return StartedRun(started=True, run=run)
             active = self.active_run(run.tenant_id, run.connection_id, run.sync)
             if active is not None:
@@ -204,28 +224,43 @@ class FirestoreSyncState:
         fields = self._run_fields(stored)
 
         def attempt() -> SyncRun:
-            current = ref.get()
-            if not current.exists:
-                raise NotFound("no such run")
-            if current.get("version") != expected_version:
-                raise VersionConflict("the run changed meanwhile; read it again")
-            was = decode_one(SyncRun, stored_json(current), record_id=run.id)
-            if not was.active and run.active:
+            known = self._written.get(ref.path)
+            if known is not None and known.version == expected_version:
+                # This instance wrote that version last: its update_time stands in for a read
+                # (anyone's write since changes it, and the commit then fails as stale).
+                was_active = known.active
+                option = self._database.client.write_option(last_update_time=known.update_time)
+            else:
+                current = ref.get()
+                if not current.exists:
+                    raise NotFound("no such run")
+                if current.get("version") != expected_version:
+                    raise VersionConflict("the run changed meanwhile; read it again")
+                was_active = decode_one(SyncRun, stored_json(current), record_id=run.id).active
+                option = self._database.unchanged_since(current)
+            if not was_active and run.active:
                 raise InvalidRequest("a finished run cannot become active again")
             batch = self._database.client.batch()
-            batch.update(ref, fields, option=self._database.unchanged_since(current))
-            if was.active and not run.active:
+            batch.update(ref, fields, option=option)
+            if was_active and not run.active:
                 held = hold.get()
                 if held.exists and held.get("run_id") == run.id:
                     batch.delete(hold, option=self._database.unchanged_since(held))
             try:
-                batch.commit()
+                results = batch.commit()
             except (gexc.FailedPrecondition, gexc.NotFound):
+                self._written.discard(ref.path)
                 raise Stale from None
+            self._remember(ref, stored, results[0].update_time)
             return stored
 
         with backend():
             return self._database.optimistic(attempt)
+
+    def _remember(self, ref: DocumentReference, run: SyncRun, update_time: Any) -> None:
+        self._written.put(
+            ref.path, _Written(version=run.version, active=run.active, update_time=update_time)
+        )
 
     def list_runs(
         self, tenant_id: str, connection_id: str, sync: str, *, limit: int = 20
