@@ -71,7 +71,17 @@ def test_a_pattern_outside_the_portable_syntax_is_left_to_the_reference() -> Non
         ("^cus_[A-Za-z0-9]+$", True),
         ("^[0-9]+(\\.[0-9]+)?$", True),
         ("^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+$", True),
-        ("^\\d{4}\\s?$", True),
+        # \d and \s are Unicode classes for Python, ECMA-262's (ASCII digits; spaces with
+        # U+FEFF, without U+001C-U+001F and U+0085) for Rust
+        ("^\\d{4}\\s?$", False),
+        ("[^\\d]", False),
+        ("[^\\s]", False),
+        ("^a.b$", False),  # ECMA-262's "." also stops at \r, U+2028 and U+2029
+        ("^[]a]$", False),  # a literal "]" for Python, an empty class for ECMA-262
+        ("^a{,3}$", False),  # {,3} is Python's alone
+        ("^a*+$", False),  # possessive for Python 3.11
+        ("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", True),
+        ("^x{1,2}?[\\-.$]\\t$", True),
         ("^\\w+$", False),  # Rust's word characters include marks Python's exclude
         ("^\\S+$", False),
         ("a\\b", False),

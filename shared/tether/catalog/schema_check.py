@@ -5,25 +5,41 @@ Two well-kept implementations, each for what it does best. jsonschema-rs compile
 once (in Rust) and says whether an instance is valid some twenty times faster than the
 reference implementation walks it; jsonschema, the reference, says *why* an instance is not
 (the errors whose keyword and path the API reports) and has the last word: an instance the
-fast check refuses is judged again by the reference, so the answer is always the reference's
-when it accepts, and when it refuses, with its error. Formats are annotations for both (as
+fast check refuses is judged again by the reference. Formats are annotations for both (as
 the reference checks them without a format checker).
 
-The fast check is asked only about plain JSON (:func:`is_plain_json`): it would read a tuple
-as an array and compare a huge integer as a float, where the reference sees no array and the
-exact number. Its regular expressions are Rust's, the reference's Python's: a schema is
-compiled for it only when each of its patterns keeps to a syntax both read alike, or read
-more strictly in Rust (``$`` at the very end only, ``\\s`` without the ASCII separators), so
-that it never accepts what the reference refuses (:func:`portable_pattern`). Anything else,
-and a schema the fast check cannot compile, goes to the reference alone.
+The fast check must never accept what the reference refuses, and a keyword under ``not``,
+``oneOf``, ``if`` or a ``patternProperties`` key turns "refuses more" into "accepts more": so
+it is asked only where both read the schema and the instance *alike*, and everything else
+goes to the reference alone:
+
+- plain JSON only (:func:`is_plain_json`): it would read a tuple as an array, compare a huge
+  integer as a float, and cannot take a string holding a lone UTF-16 surrogate (it encodes
+  strings as UTF-8 and raises), which ``json.loads`` makes of ``"\\ud800"``;
+- a schema that is plain JSON itself, whose ``multipleOf`` values are integers (for a
+  fraction such as 0.01 jsonschema-rs accepts 0.07, which the reference's float division
+  refuses);
+- patterns of a syntax both engines read alike (:func:`portable_pattern`). jsonschema-rs
+  reads patterns as ECMA-262 does, the reference as Python's ``re``: ``\\d`` is ASCII for one
+  and Unicode for the other, ``\\s`` holds U+FEFF for one and U+001C-U+001F and U+0085 for
+  the other, ``.`` stops at ``\\r``, U+2028 and U+2029 for one only. Those are left out, as
+  is any escape, group syntax or class shape whose meaning is not the same in both;
+- ``$``: Python's also matches before a final line feed, ECMA-262's only at the very end, so
+  for a schema with ``$`` in a pattern an instance holding a string (or key) that ends with a
+  line feed goes to the reference.
+
+Anything the fast check raises, and a schema it cannot compile, goes to the reference too.
+The pattern scan is written here: no library says which syntax two regex dialects read
+alike, and a short list of what is allowed is easier to trust than one of what is not.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,40 +49,125 @@ if TYPE_CHECKING:
 
 __all__ = ["SchemaCheck", "is_plain_json", "portable_pattern"]
 
+log = logging.getLogger(__name__)
+
 # Integers the fast check compares exactly (it holds larger ones as floats).
 _EXACT_INT = 2**53
-# Escapes both engines read alike (or Rust more strictly): escaped punctuation, \d, \s.
-_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
-_PORTABLE_ESCAPES = frozenset(".-+*?^$|/\\()[]{}dsnt")
-# Where Rust reads more than Python: nested classes and set operations ([[:alpha:]],
-# [a&&b], [a--b], [a~~b]), groups with flags or lookaround ((?i), (?=...)).
-_NOT_PORTABLE = ("[[", "&&", "--", "~~", "(?")
+# What json.loads makes of "\ud800": a lone half of a UTF-16 pair, which UTF-8 cannot hold.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Escapes both engines read as the same one character: escaped punctuation, \n and \t.
+# Not \d, \s, \w, \b (their classes differ), nor \r, \f, \v, \x, \u, \0, \1 (not proven).
+_PORTABLE_ESCAPES = frozenset(".-+*?^$|/\\()[]{}nt")
+# {m}, {m,} and {m,n}: the counted repetitions both read alike ({,n} is Python's alone).
+_COUNT = re.compile(r"\{[0-9]+(?:,[0-9]*)?\}")
+# Inside a class, Python warns and Rust reads set operations or nested classes.
+_CLASS_OPERATORS = ("&&", "--", "~~", "||")
+
+
+def _class_end(pattern: str, start: int) -> int | None:
+    """Where the character class opening at ``start`` ends (after its ``]``), or ``None``
+    when it is not portable: ``[]...]`` and ``[^]...]`` (a literal ``]`` for Python, an empty
+    class for ECMA-262), a ``[`` inside, a set operator, an escape outside the portable ones."""
+    index = start + 1
+    if pattern.startswith("^", index):
+        index += 1
+    if pattern.startswith("]", index):
+        return None
+    body_start = index
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            if pattern[index + 1 : index + 2] not in _PORTABLE_ESCAPES:  # "" is not in it
+                return None
+            index += 2
+            continue
+        if char == "[":
+            return None
+        if char == "]":
+            body = pattern[body_start:index]
+            if any(operator in body for operator in _CLASS_OPERATORS):
+                return None
+            return index + 1
+        index += 1
+    return None
 
 
 def portable_pattern(pattern: str) -> bool:
-    """Whether Rust's regex engine accepts no string that Python's ``re`` refuses for
-    ``pattern`` (see the module documentation): plain characters, classes, groups,
-    alternation, quantifiers, anchors and the escapes in :data:`_PORTABLE_ESCAPES`."""
-    if any(escape not in _PORTABLE_ESCAPES for escape in _ESCAPE.findall(pattern)):
+    """Whether Rust's ECMA-262 reading of ``pattern`` and Python's ``re`` match exactly the
+    same strings, given none ends with a line feed (see the module documentation): literal
+    characters, classes, capturing groups, alternation, the quantifiers ``* + ? {m} {m,}
+    {m,n}`` after a character, class or group (lazy or not), ``^``, ``$`` and the escapes in
+    :data:`_PORTABLE_ESCAPES`. Not ``.``, ``(?...)``, possessive quantifiers, a quantified
+    anchor, a stray ``]`` or ``}``, nor a pattern Python cannot compile."""
+    index = 0
+    # What came last: "atom" (may be quantified), "quantifier" (may be made lazy), other.
+    last = ""
+    while index < len(pattern):
+        char = pattern[index]
+        kind = "atom"
+        if char == "\\":
+            if pattern[index + 1 : index + 2] not in _PORTABLE_ESCAPES:  # "" is not in it
+                return False
+            index += 2
+        elif char == "[":
+            end = _class_end(pattern, index)
+            if end is None:
+                return False
+            index = end
+        elif char in "*+?{":
+            count = _COUNT.match(pattern, index) if char == "{" else None
+            if char == "{" and count is None:
+                return False
+            if last == "atom":
+                kind = "quantifier"
+            elif last == "quantifier" and char == "?":
+                kind = "lazy"
+            else:
+                return False
+            index = count.end() if count is not None else index + 1
+        elif char in ".]}":
+            return False
+        else:
+            if pattern.startswith("(?", index):
+                return False
+            if char in "(|^$":
+                kind = "open"
+            index += 1
+        last = kind
+    try:  # after the scan, which leaves out the class shapes Python warns about
+        re.compile(pattern)
+    except re.error:
         return False
-    plain = _ESCAPE.sub("", pattern)
-    return not any(token in plain for token in _NOT_PORTABLE)
+    return True
 
 
-def _portable_schema(schema: Any) -> bool:
-    """Whether every ``pattern`` and ``patternProperties`` regex in ``schema`` is
-    :func:`portable_pattern` (a walk over the whole document, data keywords included)."""
+def _patterns(schema: Any) -> Iterator[str]:
+    """Every ``pattern`` and ``patternProperties`` regex in ``schema`` (a walk over the whole
+    document, data keywords included)."""
     pending = [schema]
     while pending:
         node = pending.pop()
         if isinstance(node, dict):
             pattern = node.get("pattern")
-            if isinstance(pattern, str) and not portable_pattern(pattern):
-                return False
+            if isinstance(pattern, str):
+                yield pattern
             by_pattern = node.get("patternProperties")
-            if isinstance(by_pattern, dict) and not all(
-                portable_pattern(str(key)) for key in by_pattern
-            ):
+            if isinstance(by_pattern, dict):
+                yield from (str(key) for key in by_pattern)
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+
+
+def _integer_multiples(schema: Any) -> bool:
+    """Whether every numeric ``multipleOf`` in ``schema`` is an integer (a walk as in
+    :func:`_patterns`)."""
+    pending = [schema]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            factor = node.get("multipleOf")
+            if isinstance(factor, int | float) and type(factor) is not int:
                 return False
             pending.extend(node.values())
         elif isinstance(node, list):
@@ -74,15 +175,23 @@ def _portable_schema(schema: Any) -> bool:
     return True
 
 
-def is_plain_json(value: Any) -> bool:
-    """Whether ``value`` is made only of what ``json.loads`` makes of standard JSON: dicts
-    with string keys, lists, strings, booleans, finite numbers (integers within 2**53) and
-    ``None``. Walks with a stack: an answer may nest as deep as the JSON parser went."""
+def is_plain_json(value: Any, *, final_newline: bool = True) -> bool:
+    """Whether ``value`` is made only of what ``json.loads`` makes of standard JSON in
+    UTF-8: dicts with string keys, lists, strings without lone surrogates, booleans, finite
+    numbers (integers within 2**53) and ``None``. With ``final_newline=False`` no string or
+    key may end with a line feed either. Walks with a stack: an answer may nest as deep as
+    the JSON parser went."""
     pending = [value]
     while pending:
         node = pending.pop()
         kind = type(node)
-        if kind is str or kind is bool or node is None:
+        if kind is str:
+            if (node.isascii() or not _SURROGATE.search(node)) and (
+                final_newline or node[-1:] != "\n"
+            ):
+                continue
+            return False
+        if kind is bool or node is None:
             continue
         if kind is int:
             if -_EXACT_INT <= node <= _EXACT_INT:
@@ -93,8 +202,11 @@ def is_plain_json(value: Any) -> bool:
                 continue
             return False
         if kind is dict:
-            if not all(type(key) is str for key in node):
-                return False
+            for key in node:
+                if type(key) is not str or not (key.isascii() or not _SURROGATE.search(key)):
+                    return False
+                if not final_newline and key[-1:] == "\n":
+                    return False
             pending.extend(node.values())
         elif kind is list:
             pending.extend(node)
@@ -111,11 +223,22 @@ class SchemaCheck:
         self.schema = schema
 
     @functools.cached_property
+    def _final_newline(self) -> bool:
+        """Whether an instance's strings may end with a line feed on the fast path: not when
+        a pattern has a ``$`` (see the module documentation)."""
+        return not any("$" in pattern for pattern in _patterns(self.schema))
+
+    @functools.cached_property
     def fast(self) -> Validator | None:
-        """The compiled schema, or ``None`` when a pattern is not portable or jsonschema-rs
-        cannot compile the schema (a remote ``$ref``, say: it fetches nothing): then only the
-        reference checks."""
-        if not _portable_schema(self.schema):
+        """The compiled schema, or ``None`` when the schema is not plain JSON, has a
+        fractional ``multipleOf`` or a pattern that is not portable, or jsonschema-rs cannot
+        compile it (a remote ``$ref``, say: it fetches nothing): then only the reference
+        checks."""
+        if not (
+            is_plain_json(self.schema)
+            and _integer_multiples(self.schema)
+            and all(portable_pattern(pattern) for pattern in _patterns(self.schema))
+        ):
             return None
         import jsonschema_rs
 
@@ -123,7 +246,7 @@ class SchemaCheck:
             return jsonschema_rs.Draft202012Validator(
                 dict(self.schema), validate_formats=False, offline=True
             )
-        except (jsonschema_rs.ValidationError, ValueError, TypeError):
+        except Exception:  # noqa: BLE001 - any schema it cannot take is the reference's
             return None
 
     @functools.cached_property
@@ -132,10 +255,20 @@ class SchemaCheck:
 
         return Draft202012Validator(self.schema)
 
+    def _fast_accepts(self, instance: Any) -> bool:
+        """Whether the fast check may be asked about ``instance`` and accepts it."""
+        fast = self.fast
+        if fast is None or not is_plain_json(instance, final_newline=self._final_newline):
+            return False
+        try:
+            return fast.is_valid(instance)
+        except Exception as exc:  # noqa: BLE001 - whatever it cannot read, the reference judges
+            log.warning("the fast schema check raised %s; the reference judges", type(exc).__name__)
+            return False
+
     def first_error(self, instance: Any) -> ValidationError | None:
         """``None`` when ``instance`` is valid, else the reference's best error for it."""
-        fast = self.fast
-        if fast is not None and is_plain_json(instance) and fast.is_valid(instance):
+        if self._fast_accepts(instance):
             return None
         from jsonschema.exceptions import best_match
 
