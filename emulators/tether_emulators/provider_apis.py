@@ -16,8 +16,10 @@ One server answers for all of them, each under its real base path (``/calendar/v
 3. answers from in-memory state (:mod:`tether_emulators.provider_api_state`).
 
 :meth:`ProviderApis.fail_next` makes the next requests answer a given status (a 401 to make a
-client refresh, a 500 to make it retry); :attr:`ProviderApis.calls` lists every request as
-``(operation id, problems)``.
+client refresh, a 500 to make it retry); :meth:`ProviderApis.answer_next` makes the next
+accepted request answer given raw bytes instead of its answer (an answer of a surprising
+shape), after the request has had its effect; :attr:`ProviderApis.calls` lists every request
+as ``(operation id, problems)``.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class ProviderApis(ServedEmulator):
         self.state = ProviderState()
         self._lock = threading.Lock()
         self._failures: list[int] = []
+        self._answers: list[Answer] = []
         self.calls: list[CheckedCall] = []
 
     @property
@@ -75,6 +78,10 @@ class ProviderApis(ServedEmulator):
     def fail_next(self, status: int, times: int = 1) -> None:
         with self._lock:
             self._failures.extend([status] * times)
+
+    def answer_next(self, raw: bytes, status: int = 200) -> None:
+        with self._lock:
+            self._answers.append(Answer(status, raw=raw))
 
     def count(self, operation: str) -> int:
         return sum(1 for call in self.calls if call.operation == operation and not call.problems)
@@ -111,7 +118,9 @@ class ProviderApis(ServedEmulator):
         if failure is not None:
             return json_response({"error": {"code": failure, "message": "injected"}}, failure)
         answer = answer_for(self.state, checked.operation.id, request, checked.path_params, body)
-        return _response(answer)
+        with self._lock:
+            replaced = self._answers.pop(0) if self._answers else None
+        return _response(replaced or answer)
 
 
 def _response(answer: Answer) -> Response:

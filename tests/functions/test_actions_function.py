@@ -415,3 +415,18 @@ def test_an_api_key_action_writes_one_audit_entry_in_all(world: World) -> None:
     assert answer.status_code == 200, answer.get_json()
     added = world.container.store.list_audit("acme", connection_id=hubspot)[: -len(before)]
     assert [e.action for e in added] == ["action.run"]
+
+
+def test_an_answer_holding_a_lone_surrogate_is_a_provider_error(world: World) -> None:
+    """JSON may escape half a UTF-16 pair ("\\ud800"): such an answer that fails the output
+    schema is the provider's error like any other, recorded, and its idempotency key freed."""
+    stripe = world.connect("stripe", ACME)
+    before = world.container.store.list_audit("acme", connection_id=stripe)
+    world.apis.answer_next(b'{"id": "cus_1", "object": "\\ud800"}')
+    odd = world.run(stripe, "create_customer", {"email": "ann@example.com"}, ACME, key="ann")
+    assert (odd.status_code, odd.get_json()["error"]["code"]) == (502, "PROVIDER_ERROR")
+    added = world.container.store.list_audit("acme", connection_id=stripe)[: -len(before)]
+    assert [(e.action, e.detail.get("ok")) for e in added] == [("action.run", False)]
+    retried = world.run(stripe, "create_customer", {"email": "ann@example.com"}, ACME, key="ann")
+    assert retried.status_code == 200, retried.get_json()
+    assert "Idempotent-Replayed" not in retried.headers
