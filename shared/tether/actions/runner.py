@@ -16,9 +16,23 @@ scopes, or a connection that records none, as an API key's, needs none). :meth:`
    is :class:`~tether.actions.provider_call.ActionFailed` with a connection test's code and
    suggestion;
 5. the output is checked against the output schema and credential values are masked in it;
-6. one audit entry (``action.run``: the action, the outcome, the input's field *names*).
+6. one audit entry (``action.run``: the action, the outcome, the input's field *names*),
+   written however the run ends: a refusal records its code, anything else (a bug, an
+   unexpected library error) ``INTERNAL``, never the exception's text.
 
-A run that fails frees its idempotency key, so the caller's retry runs again.
+A run that fails frees its idempotency key, so the caller's retry runs again; a run whose
+provider call succeeded but whose key could not be marked done keeps the key claimed until it
+lapses, so a retry then does not act twice.
+
+The ``action.run`` entry is the only record of the run's use of the credentials (an API key
+is read without a ``credentials.read`` entry beside it:
+:meth:`~tether.connections.service.ConnectionService.credentials_audited_by_caller`), and it
+is written after the provider call. That is fail-closed all the same when the store cannot
+write: every attempt of the outbound client first takes a permit of the shared rate limit
+(:class:`~tether.http.rate_limit_store.StoreRateLimiter`), a write to the same store the
+audit log lives in, so a store that refuses writes stops the run before the request carrying
+the credentials is sent, and the caller gets an error, not an unrecorded action. (A store
+that fails *during* the provider call, after the permit, can still lose the entry.)
 """
 
 from __future__ import annotations
@@ -50,6 +64,8 @@ from tether.ports import AuditLog, IdempotencyKeys
 __all__ = ["ACTION_RUN", "ActionResult", "ActionRunner", "available_actions"]
 
 ACTION_RUN = "action.run"
+# The code of a run that ended in anything but a TetherError (as the API answers it).
+INTERNAL = "INTERNAL"
 IDEMPOTENCY_TTL = timedelta(hours=24)
 # A claimed key whose run never ended (the instance died) is free again after this.
 PENDING_TTL = timedelta(minutes=5)
@@ -173,28 +189,36 @@ class ActionRunner:
         try:
             output = self._execute(principal, connection, action, filled, idempotency_key)
         except TetherError as error:
-            if claim is not None:
-                self._keys().release_idempotency_key(
-                    principal.tenant_id, claim.key, owner=claim.owner
-                )
-            self._record(
+            self._failed(
                 principal,
                 connection,
                 name,
                 values,
-                ok=False,
+                claim,
                 code=error.code,
                 provider_status=error.details.get("provider_status"),
             )
             raise
+        except BaseException:
+            # A bug or an unexpected library error: the run is recorded all the same, by its
+            # code only (the exception's text may quote anything, a credential included).
+            self._failed(principal, connection, name, values, claim, code=INTERNAL)
+            raise
         if claim is not None:
-            self._keys().complete_idempotency_key(
-                principal.tenant_id,
-                claim.key,
-                owner=claim.owner,
-                answer={"output": output},
-                expires_at=self._clock.now() + IDEMPOTENCY_TTL,
-            )
+            try:
+                self._keys().complete_idempotency_key(
+                    principal.tenant_id,
+                    claim.key,
+                    owner=claim.owner,
+                    answer={"output": output},
+                    expires_at=self._clock.now() + IDEMPOTENCY_TTL,
+                )
+            except BaseException as error:
+                # The provider has acted: the key stays claimed until it lapses (PENDING_TTL),
+                # so a retry meanwhile answers IDEMPOTENCY_IN_PROGRESS instead of acting twice.
+                code = error.code if isinstance(error, TetherError) else INTERNAL
+                self._record(principal, connection, name, values, ok=False, code=code)
+                raise
         self._record(principal, connection, name, values, ok=True)
         return ActionResult(output)
 
@@ -315,6 +339,35 @@ class ActionRunner:
         checked = _check_output(action, output, auth_kind)
         redacted: dict[str, Any] = sender.redact(checked)
         return redacted
+
+    def _failed(
+        self,
+        principal: Principal,
+        connection: Connection,
+        name: str,
+        values: Mapping[str, Any],
+        claim: IdempotencyRecord | None,
+        *,
+        code: str,
+        provider_status: int | None = None,
+    ) -> None:
+        """End a failed run: free its idempotency key (the caller's retry runs again) and
+        write its audit entry, the entry even when freeing the key fails."""
+        try:
+            if claim is not None:
+                self._keys().release_idempotency_key(
+                    principal.tenant_id, claim.key, owner=claim.owner
+                )
+        finally:
+            self._record(
+                principal,
+                connection,
+                name,
+                values,
+                ok=False,
+                code=code,
+                provider_status=provider_status,
+            )
 
     def _record(
         self,

@@ -467,12 +467,24 @@ class ConnectionService:
         return self._read(principal, connection, purpose=purpose)
 
     def credentials_of(
-        self, principal: Principal, connection: Connection, *, purpose: str, audit: bool = True
+        self, principal: Principal, connection: Connection, *, purpose: str
     ) -> dict[str, Any]:
         """:meth:`read_credentials` for a record the caller has just read (no second read).
-        ``audit=False`` only for a caller whose own audit entry records this use of the
-        credentials (an action run's ``action.run``): one entry per use, not two."""
-        return self._read(principal, connection, purpose=purpose, audit=audit)
+        Audited (``credentials.read`` with ``purpose``)."""
+        return self._read(principal, connection, purpose=purpose)
+
+    def credentials_audited_by_caller(
+        self, principal: Principal, connection: Connection
+    ) -> dict[str, Any]:
+        """The decrypted credential payload of ``connection`` (just read for ``principal``),
+        writing NO audit entry: the caller writes its own audit entry for this use, on every
+        way its use can end. Only the action runner is such a caller (its run's one
+        ``action.run`` entry, :mod:`tether.actions.runner`); everything else reads through
+        :meth:`credentials_of`."""
+        if connection.tenant_id != principal.tenant_id:
+            raise NotFound("no such connection", code="CONNECTION_NOT_FOUND")
+        check_reach(principal, connection.end_user_id)
+        return self._read(principal, connection, purpose="", audit=False)
 
     def purge_credentials(self, payload: Mapping[str, Any]) -> None:
         """Task handler: destroy what is left of a deleted connection's credentials (scheduled

@@ -153,8 +153,9 @@ class ConnectionCalls:
     ) -> ConnectionSender:
         """``purpose``: why the credentials are read (the audit entry of the read);
         ``connection``: the record, when the caller has just read it for ``principal``;
-        ``audit_read=False``: the caller's own audit entry records this use of the
-        credentials (an action run's ``action.run``), so the read writes none."""
+        ``audit_read=False``: the caller writes its own audit entry for this use of the
+        credentials on every way it ends (only the action runner's ``action.run``), so the
+        read writes none (``ConnectionService.credentials_audited_by_caller``)."""
         if connection is None or (connection.id, connection.tenant_id) != (
             connection_id,
             principal.tenant_id,
@@ -235,8 +236,10 @@ class ConnectionCalls:
                 provider, connection.config, {}, oauth_token=token, oauth_refresh=refresh
             )
             return auth, ()
-        credentials = self._connections.credentials_of(
-            principal, connection, purpose=purpose, audit=audit
+        credentials = (
+            self._connections.credentials_of(principal, connection, purpose=purpose)
+            if audit
+            else self._connections.credentials_audited_by_caller(principal, connection)
         )
         values = tuple(v for v in credentials.values() if isinstance(v, str))
         return auth_for(provider, connection.config, credentials), values
