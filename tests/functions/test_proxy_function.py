@@ -142,3 +142,14 @@ def test_an_encoded_path_cannot_climb_out_of_the_api(clients, api, path):
     escape = clients.proxy.get(f"/{connection}/{path}", headers=ACME)
     assert (escape.status_code, escape.get_json()["error"]["code"]) == (400, "INVALID_PATH")
     assert len(api.requests) == before
+
+
+@pytest.mark.parametrize("path", ["b%0Ac", "b%0D%0AX:%20y", "files/a/%0A/b"])
+def test_a_path_with_a_line_feed_is_not_found_and_not_forwarded(clients, api, path):
+    """Refused before the function's router by the framework's own ``<path:path>`` (as
+    ``tether dev``'s), and by the router itself (tests/unit/test_api_router.py)."""
+    connection = clients.connect(api)
+    before = len(api.requests)
+    refused = clients.proxy.get(f"/{connection}/{path}", headers=ACME)
+    assert refused.status_code == 404
+    assert len(api.requests) == before

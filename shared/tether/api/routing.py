@@ -8,7 +8,10 @@ routes matching it accept (RFC 9110 §15.5.6), HEAD included wherever GET is. Em
 tree. Where several routes match, the one werkzeug's router would choose wins: segment by
 segment, a literal segment before a parameter before the rest of the path, trying the next
 when a branch ends with no route for the method (``DELETE /current`` before ``DELETE /:id``,
-while ``PATCH /current`` is ``PATCH /:id``).
+while ``PATCH /current`` is ``PATCH /:id``). The rest of the path takes what werkzeug's path
+converter took, ``[^/].*?`` without ``re.DOTALL``: no line feed after its first character
+(``/:id/*path`` does not match ``/c/b%0Ac`` nor ``/c/b%0D%0AX: y``: a 404, so the proxy never
+forwards such a path), while ``\r``, NUL and a one-segment parameter's line feeds match.
 
 Hand-written rather than werkzeug's ``Map``: its general matcher (converters, host matching,
 redirects, a regular expression per segment) cost about 6 us of every request for patterns
@@ -176,5 +179,8 @@ def _find(
         if found is not None:
             return found
     if node.rest:
-        return _first(node.rest, [*values, "/".join(segments[index:])], method, allowed)
+        rest = "/".join(segments[index:])
+        if "\n" in rest[1:]:
+            return None
+        return _first(node.rest, [*values, rest], method, allowed)
     return None
