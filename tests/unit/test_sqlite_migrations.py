@@ -499,3 +499,37 @@ def test_version_16_records_lose_the_names_their_stream_number_stands_for(
         ]
     finally:
         database.close()
+
+
+@pytest.fixture
+def sqlite_3_34(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process's SQLite library as one older than ALTER TABLE ... DROP COLUMN."""
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
+
+
+@pytest.mark.usefixtures("sqlite_3_34")
+def test_an_old_sqlite_library_is_told_which_version_a_pending_step_needs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v16.sqlite3"
+    with _file_at_version(path, 16):
+        pass
+    with pytest.raises(ConfigurationError, match=r"needs SQLite 3\.35\.0 or newer") as refused:
+        SqliteConnectionStore(path)
+    assert "3.34.1" in refused.value.message
+    with closing(sqlite3.connect(path)) as db:  # left as it was
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 16
+        columns = {row[1] for row in db.execute("PRAGMA table_info(synced_records)")}
+        assert {"tenant_id", "connection_id", "model"} <= columns
+
+
+@pytest.mark.usefixtures("sqlite_3_34")
+def test_an_old_sqlite_library_still_opens_a_new_file_and_a_migrated_one(tmp_path: Path) -> None:
+    SqliteConnectionStore(tmp_path / "new.sqlite3").close()  # the fresh schema skips step 17
+    with _file_at_version(tmp_path / "v17.sqlite3", 17):
+        pass
+    SqliteConnectionStore(tmp_path / "v17.sqlite3").close()
+    for name in ("new.sqlite3", "v17.sqlite3"):
+        with closing(sqlite3.connect(tmp_path / name)) as db:
+            assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)

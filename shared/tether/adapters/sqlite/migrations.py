@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from tether.domain.errors import ConfigurationError
 
@@ -22,6 +22,7 @@ def apply_migrations(
     *,
     what: str,
     fresh: tuple[int, Sequence[str]] | None = None,
+    needs: Mapping[int, tuple[int, int, int]] | None = None,
 ) -> int:
     """Apply the pending steps of ``migrations`` (each a list of statements); returns the
     resulting version. ``db`` must be in autocommit mode (``isolation_level=None``).
@@ -31,7 +32,10 @@ def apply_migrations(
     pending) costs one commit instead of one per step (the first request of a fresh
     instance creates its file). ``fresh``: ``(version, statements)``, the schema the steps
     up to ``version`` leave, which a new file (version 0) is created from instead of
-    replaying them; the later steps follow as usual."""
+    replaying them; the later steps follow as usual. ``needs``: step → the oldest SQLite
+    library that can run it (``ALTER TABLE ... DROP COLUMN`` is 3.35.0); a file with such a
+    step pending is refused with :class:`ConfigurationError` naming that version, before any
+    step runs, when this process's libsqlite3 is older."""
     if fresh is not None and not 0 < fresh[0] <= len(migrations):
         raise ValueError("the fresh schema must stand for one of the steps")
     (current,) = db.execute("PRAGMA user_version").fetchone()
@@ -46,6 +50,7 @@ def apply_migrations(
                 reached, created = fresh
                 for statement in created:
                     db.execute(statement)
+            _check_library(needs or {}, reached, what=what)
             for version, statements in enumerate(migrations, start=1):
                 if version > reached:
                     for statement in statements:
@@ -58,6 +63,19 @@ def apply_migrations(
             raise
     (final,) = db.execute("PRAGMA user_version").fetchone()
     return int(final)
+
+
+def _check_library(needs: Mapping[int, tuple[int, int, int]], reached: int, *, what: str) -> None:
+    """Refuse to run a pending step (after ``reached``) this SQLite library cannot run."""
+    have = sqlite3.sqlite_version_info
+    for step, oldest in sorted(needs.items()):
+        if step > reached and have < oldest:
+            wanted = ".".join(str(n) for n in oldest)
+            raise ConfigurationError(
+                f"the {what} database needs SQLite {wanted} or newer to take schema step "
+                f"{step}; this Python's SQLite library is {sqlite3.sqlite_version} (upgrade "
+                f"libsqlite3, or use a Python built with a newer one)"
+            )
 
 
 def enable_wal(db: sqlite3.Connection, *, timeout_seconds: float = 10.0) -> None:

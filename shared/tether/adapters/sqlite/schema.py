@@ -317,6 +317,11 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+# The steps an older SQLite library cannot run, and the oldest one that can: ALTER TABLE ...
+# DROP COLUMN came with 3.35.0. (A new file is created from the fresh schema and skips them.)
+NEEDS_SQLITE: dict[int, tuple[int, int, int]] = {17: (3, 35, 0)}
+
+
 def migrate(db: sqlite3.Connection) -> int:
     """Bring the store file to the newest schema; returns the resulting version. A new file
     is created from :mod:`.fresh_schema` (the steps' result, at once), then takes any later
@@ -327,6 +332,7 @@ def migrate(db: sqlite3.Connection) -> int:
         [_statements(script) for script in MIGRATIONS],
         what="store",
         fresh=(FRESH_VERSION, _statements(FRESH_SCHEMA)),
+        needs=NEEDS_SQLITE,
     )
 
 
