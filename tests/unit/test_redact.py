@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
 from tether.http.redact import REDACTED, Redactor
 
 SECRET = "s3cret/Value+1="
@@ -45,3 +49,19 @@ def test_scrub_handles_nesting_deeper_than_the_recursion_limit() -> None:
         assert isinstance(out, list)
         out = out[0]
     assert out == REDACTED
+
+
+def test_secrets_given_before_the_iterable_fails_are_masked() -> None:
+    """A source of secrets that raises partway (a decryption error on the second one):
+    what it gave is masked, and contains() and text() agree."""
+
+    def secrets() -> Iterator[str]:
+        yield SECRET
+        raise RuntimeError("the second secret could not be read")
+
+    redactor = Redactor()
+    with pytest.raises(RuntimeError):
+        redactor.add(secrets())
+    assert redactor.contains(f"key={SECRET}")
+    assert redactor.text(f"key={SECRET}") == f"key={REDACTED}"
+    assert redactor.scrub({"a": SECRET}) == {"a": REDACTED}

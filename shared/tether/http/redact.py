@@ -41,16 +41,19 @@ class Redactor:
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
-        added = False
-        for secret in secrets:
-            if not isinstance(secret, str) or len(secret) < _MIN_LEN:
-                continue
-            for form in encoded_forms(secret) - self._forms:
-                self._forms.add(form)
-                register_secret(form)
-                added = True
-        if added:
-            self._longest_first = tuple(sorted(self._forms, key=len, reverse=True))
+        """Mask ``secrets`` too. When ``secrets`` raises partway, the ones it gave before are
+        masked all the same (what :meth:`contains` finds, :meth:`text` masks)."""
+        known = len(self._forms)
+        try:
+            for secret in secrets:
+                if not isinstance(secret, str) or len(secret) < _MIN_LEN:
+                    continue
+                for form in encoded_forms(secret) - self._forms:
+                    self._forms.add(form)
+                    register_secret(form)
+        finally:
+            if len(self._forms) != known:
+                self._longest_first = tuple(sorted(self._forms, key=len, reverse=True))
 
     def contains(self, text: str) -> bool:
         """Whether ``text`` carries one of the secrets (in any of its forms)."""
