@@ -80,6 +80,12 @@ def test_the_payload_hash_decides_updated_or_unchanged(records: RecordStore) -> 
     assert [r.id for r in after_a.records] == ["b"]
 
 
+def test_a_record_without_a_payload_is_stored_as_an_empty_object(records: RecordStore) -> None:
+    result = records.write_records(*STREAM, [IncomingRecord("bare"), _rec("full")], now=T0)
+    assert (result.added, result.rejected) == (2, [])
+    assert [(r.id, r.payload) for r in _all(records)] == [("bare", {}), ("full", {"id": "full"})]
+
+
 def test_tombstones_delete_and_a_deleted_record_comes_back_added(records: RecordStore) -> None:
     records.write_records(*STREAM, [_rec("a", v=1), _rec("b", v=1)], now=T0)
     later = T0 + timedelta(minutes=5)

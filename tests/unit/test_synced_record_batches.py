@@ -10,6 +10,8 @@ from hashlib import sha256
 from types import MappingProxyType
 from typing import Any
 
+import pytest
+
 from tether.domain.synced_records import (
     INVALID_PAYLOAD,
     INVALID_RECORD_ID,
@@ -77,3 +79,13 @@ def test_the_last_write_of_a_repeated_id_wins_at_its_last_position() -> None:
 
     assert [(p.id, p.payload_json) for p in prepared] == [("b", '{"v":1}'), ("a", '{"v":2}')]
     assert (rejected, superseded) == ([], 1)
+
+
+def test_the_default_payload_is_one_no_record_can_change() -> None:
+    first, second = IncomingRecord("a"), IncomingRecord("b")
+    with pytest.raises(TypeError):
+        first.payload["leak"] = True  # type: ignore[index]
+    assert dict(second.payload) == {}
+    prepared, rejected, _ = prepare_batch([first, second])
+    assert rejected == []
+    assert [(p.id, p.payload_json) for p in prepared] == [("a", "{}"), ("b", "{}")]

@@ -24,6 +24,7 @@ from datetime import datetime
 from enum import StrEnum
 from hashlib import sha256
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from tether.domain.errors import InvalidRequest
@@ -89,7 +90,8 @@ class IncomingRecord(NamedTuple):
     tuple, like :class:`PreparedRecord`: one is made per record a run writes."""
 
     id: str
-    payload: Mapping[str, Any] = {}  # never changed: read only, by every store
+    # One default for every record: read-only, so no record can change another's.
+    payload: Mapping[str, Any] = MappingProxyType({})
     deleted: bool = False
 
 
@@ -185,7 +187,9 @@ _C_ENCODER = _c_encoder()
 def canonical_json(payload: Mapping[str, Any]) -> str:
     """The canonical JSON text of ``payload`` (sorted keys, compact, non-ASCII kept).
     ``ValueError``/``TypeError`` when it is not JSON (NaN, infinities, other types)."""
-    if _C_ENCODER is not None and type(payload) is dict:
+    if type(payload) is not dict:  # another mapping (a read-only one) is a JSON object too
+        payload = dict(payload)
+    if _C_ENCODER is not None:
         return "".join(_C_ENCODER(payload, 0))
     return _CANONICAL.encode(payload)
 
