@@ -10,7 +10,12 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from tether.catalog.action_catalog import load_actions
-from tether.catalog.schema_check import SchemaCheck, is_plain_json, portable_pattern
+from tether.catalog.schema_check import (
+    MAX_FAST_DEPTH,
+    SchemaCheck,
+    is_plain_json,
+    portable_pattern,
+)
 
 CONTACT = {
     "type": "object",
@@ -108,6 +113,25 @@ def test_plain_json() -> None:
     assert is_plain_json({"a": [1, 2.5, None, True, "x", {"b": -(2**53)}]})
     for value in ({"a": (1,)}, {1: "a"}, {"a": 2**53 + 1}, float("inf"), {"a": b"x"}):
         assert not is_plain_json(value)
+
+
+def test_deep_instances_are_left_to_the_reference() -> None:
+    """The compiled validator recurses on the thread's stack: past MAX_FAST_DEPTH levels an
+    instance is not given to it, and the reference still answers."""
+
+    def nested(levels: int) -> Any:
+        value: Any = "leaf"
+        for _ in range(levels - 1):
+            value = [value]
+        return value
+
+    assert is_plain_json(nested(MAX_FAST_DEPTH))
+    assert not is_plain_json(nested(MAX_FAST_DEPTH + 1))
+    assert not is_plain_json({"a": nested(MAX_FAST_DEPTH)})
+    check = SchemaCheck({"type": "array"})
+    assert check.fast is not None
+    assert check.first_error(nested(900)) is None
+    assert check.first_error({"deep": nested(900)}) is not None
 
 
 def test_every_packaged_action_schema_is_checked_fast() -> None:

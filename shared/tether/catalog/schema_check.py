@@ -47,12 +47,15 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
     from jsonschema_rs import Validator
 
-__all__ = ["SchemaCheck", "is_plain_json", "portable_pattern"]
+__all__ = ["MAX_FAST_DEPTH", "SchemaCheck", "is_plain_json", "portable_pattern"]
 
 log = logging.getLogger(__name__)
 
 # Integers the fast check compares exactly (it holds larger ones as floats).
 _EXACT_INT = 2**53
+# Deeper instances go to the reference validator (see is_plain_json); no shipped schema or
+# provider answer it checks comes near.
+MAX_FAST_DEPTH = 64
 # What json.loads makes of "\ud800": a lone half of a UTF-16 pair, which UTF-8 cannot hold.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Escapes both engines read as the same one character: escaped punctuation, \n and \t.
@@ -178,40 +181,49 @@ def _integer_multiples(schema: Any) -> bool:
 def is_plain_json(value: Any, *, final_newline: bool = True) -> bool:
     """Whether ``value`` is made only of what ``json.loads`` makes of standard JSON in
     UTF-8: dicts with string keys, lists, strings without lone surrogates, booleans, finite
-    numbers (integers within 2**53) and ``None``. With ``final_newline=False`` no string or
-    key may end with a line feed either. Walks with a stack: an answer may nest as deep as
-    the JSON parser went."""
-    pending = [value]
-    while pending:
-        node = pending.pop()
-        kind = type(node)
-        if kind is str:
-            if (node.isascii() or not _SURROGATE.search(node)) and (
-                final_newline or node[-1:] != "\n"
-            ):
+    numbers (integers within 2**53) and ``None``, nested at most :data:`MAX_FAST_DEPTH`
+    levels. With ``final_newline=False`` no string or key may end with a line feed either.
+    Walks level by level, not by recursion: an answer may nest as deep as the JSON parser
+    went. The depth bound keeps the compiled validator, which recurses on the thread's
+    stack, away from instances deep enough to exhaust a small one; deeper ones are left to
+    the reference."""
+    level = [value]
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_FAST_DEPTH:
+            return False
+        below: list[Any] = []
+        for node in level:
+            kind = type(node)
+            if kind is str:
+                if (node.isascii() or not _SURROGATE.search(node)) and (
+                    final_newline or node[-1:] != "\n"
+                ):
+                    continue
+                return False
+            if kind is bool or node is None:
                 continue
-            return False
-        if kind is bool or node is None:
-            continue
-        if kind is int:
-            if -_EXACT_INT <= node <= _EXACT_INT:
-                continue
-            return False
-        if kind is float:
-            if math.isfinite(node):
-                continue
-            return False
-        if kind is dict:
-            for key in node:
-                if type(key) is not str or not (key.isascii() or not _SURROGATE.search(key)):
-                    return False
-                if not final_newline and key[-1:] == "\n":
-                    return False
-            pending.extend(node.values())
-        elif kind is list:
-            pending.extend(node)
-        else:
-            return False
+            if kind is int:
+                if -_EXACT_INT <= node <= _EXACT_INT:
+                    continue
+                return False
+            if kind is float:
+                if math.isfinite(node):
+                    continue
+                return False
+            if kind is dict:
+                for key in node:
+                    if type(key) is not str or not (key.isascii() or not _SURROGATE.search(key)):
+                        return False
+                    if not final_newline and key[-1:] == "\n":
+                        return False
+                below.extend(node.values())
+            elif kind is list:
+                below.extend(node)
+            else:
+                return False
+        level = below
     return True
 
 
