@@ -112,7 +112,7 @@ class Infrastructure:
     def secrets(self) -> SecretStore:
         from tether.adapters.backends import secret_store
 
-        return secret_store(self.settings, self.sealer)
+        return secret_store(self.settings, self.sealer, clock=self.clock)
 
     @lazy
     def catalog(self) -> Catalog:

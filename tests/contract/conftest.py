@@ -7,7 +7,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,7 @@ from tether.adapters.sqlite import (
 )
 from tether.adapters.sqlite.retired_versions import SqliteRetiredVersions
 from tether.crypto import Keyring, Sealer
+from tether.domain.clock import FixedClock
 from tether.domain.retention import Retention
 from tether.ports import (
     AuditLog,
@@ -238,6 +239,27 @@ def retired_versions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         from tether.adapters.firestore.retired_versions import FirestoreRetiredVersions
 
         yield FirestoreRetiredVersions(request.getfixturevalue("firestore_client"))
+
+
+@pytest.fixture(params=["memory", "sqlite", "firestore"])
+def retired_versions_on_a_clock(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[RetiredVersions, FixedClock]]:
+    """Each place tombstones are kept, stamping them by a clock the test moves."""
+    clock = FixedClock(datetime(2020, 1, 1, tzinfo=UTC))
+    if request.param == "memory":
+        yield MemoryRetiredVersions(clock=clock), clock
+    elif request.param == "sqlite":
+        backend = SqliteRetiredVersions(tmp_path / "store.sqlite3", clock=clock)
+        yield backend, clock
+        backend.close()
+    else:
+        from tether.adapters.firestore.retired_versions import FirestoreRetiredVersions
+
+        yield (
+            FirestoreRetiredVersions(request.getfixturevalue("firestore_client"), clock=clock),
+            clock,
+        )
 
 
 @pytest.fixture(params=["db-memory", "db-sqlite", "db-firestore", "secret_manager"])

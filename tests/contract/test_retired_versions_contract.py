@@ -3,7 +3,10 @@ in-memory one unit tests use included)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from tether.adapters.db_secrets.retired_versions import ALL_VERSIONS, RetiredVersions, version_of
+from tether.domain.clock import FixedClock
 
 
 def test_a_retired_version_is_retired_and_nothing_else_is(
@@ -103,3 +106,17 @@ def test_tombstones_older_than_their_retention_are_purged_across_tenants(
     assert retired_versions.purge_retired(written + timedelta(seconds=1)) == 0
     retired_versions.retire("t1", "conn_1", v1)  # a version retired again is retired again
     assert retired_versions.is_retired("t1", "conn_1", v1)
+
+
+def test_tombstones_are_stamped_by_the_injected_clock(
+    retired_versions_on_a_clock: tuple[RetiredVersions, FixedClock],
+) -> None:
+    """Housekeeping purges by its clock, so the tombstones are stamped by the same one: a
+    version retired at the clock's time goes when that time is past the retention."""
+    retired, clock = retired_versions_on_a_clock
+    v1 = version_of("tg1.k1.first")
+    retired.retire("t1", "conn_clock", v1)
+    stamped = clock.now()
+    assert retired.purge_retired(stamped - timedelta(seconds=1)) == 0
+    assert retired.purge_retired(stamped) == 1
+    assert not retired.is_retired("t1", "conn_clock", v1)

@@ -48,9 +48,10 @@ def idempotency_keys(settings: Settings) -> IdempotencyKeys:
     return SqliteIdempotencyKeys(s.sqlite_path)
 
 
-def secret_store(settings: Settings, sealer: Sealer) -> SecretStore:
+def secret_store(settings: Settings, sealer: Sealer, *, clock: Clock) -> SecretStore:
     """Secret Manager, or payloads sealed by ``sealer`` on the records, whose retired versions'
-    tombstones live next to the records that hold the sealed credentials."""
+    tombstones live next to the records that hold the sealed credentials, stamped by
+    ``clock`` (housekeeping purges them by the same clock)."""
     s = settings
     if s.secrets == "secret_manager":
         from tether.adapters.secret_manager import SecretManagerSecretStore
@@ -72,12 +73,12 @@ def secret_store(settings: Settings, sealer: Sealer) -> SecretStore:
         from tether.adapters.firestore.store import firestore_client
 
         retired = FirestoreRetiredVersions(
-            firestore_client(s.gcp_project or "", s.firestore_database)
+            firestore_client(s.gcp_project or "", s.firestore_database), clock=clock
         )
     else:
         from tether.adapters.sqlite.retired_versions import SqliteRetiredVersions
 
-        retired = SqliteRetiredVersions(s.sqlite_path)
+        retired = SqliteRetiredVersions(s.sqlite_path, clock=clock)
     return DbSecretStore(sealer, retired=retired)
 
 

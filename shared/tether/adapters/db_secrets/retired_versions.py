@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol, runtime_checkable
+
+from tether.domain.clock import Clock, SystemClock
 
 __all__ = ["ALL_VERSIONS", "MemoryRetiredVersions", "RetiredVersions", "version_of"]
 
@@ -71,8 +73,9 @@ class MemoryRetiredVersions:
     """Tombstones in this process's memory: for one process that owns its records (tests, a
     throwaway store); a deployment uses the store's own (SQLite or Firestore)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Clock | None = None) -> None:
         self._lock = threading.Lock()
+        self._clock: Clock = clock or SystemClock()
         # (tenant, connection, version) -> (sealing key id, retired at)
         self._retired: dict[tuple[str, str, str], tuple[str | None, datetime]] = {}
 
@@ -88,7 +91,7 @@ class MemoryRetiredVersions:
                 }
                 key_id = None
             self._retired.setdefault(
-                (tenant_id, connection_id, version), (key_id, datetime.now(UTC))
+                (tenant_id, connection_id, version), (key_id, self._clock.now())
             )
 
     def forget_key(self, key_id: str) -> int:

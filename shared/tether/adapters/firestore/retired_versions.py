@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
@@ -22,6 +22,7 @@ from google.cloud.firestore_v1.document import DocumentReference
 
 from tether.adapters.db_secrets.retired_versions import ALL_VERSIONS
 from tether.adapters.firestore.documents import FirestoreDatabase, Snapshot, backend
+from tether.domain.clock import Clock, SystemClock
 
 __all__ = ["RETIRED_CREDENTIALS", "FirestoreRetiredVersions"]
 
@@ -30,9 +31,10 @@ _BATCH = 500
 
 
 class FirestoreRetiredVersions:
-    def __init__(self, client: firestore.Client) -> None:
+    def __init__(self, client: firestore.Client, *, clock: Clock | None = None) -> None:
         self._database = FirestoreDatabase(client)
         self._client = self._database.client
+        self._clock: Clock = clock or SystemClock()
 
     def _tombstones(self, tenant_id: str) -> firestore.CollectionReference:
         tombstones: firestore.CollectionReference = self._database.tenant(tenant_id).collection(
@@ -51,7 +53,7 @@ class FirestoreRetiredVersions:
         fields = {
             "connection_id": connection_id,
             "version": version,
-            "retired_at": datetime.now(UTC),
+            "retired_at": self._clock.now(),
             "key_id": None if version == ALL_VERSIONS else key_id,
         }
         with backend():

@@ -7,12 +7,13 @@ transactions), so the secret store depends on nothing but these calls.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from tether.adapters.db_secrets.retired_versions import ALL_VERSIONS
 from tether.adapters.sqlite.database import SqliteDatabase
 from tether.adapters.sqlite.schema import format_time
+from tether.domain.clock import Clock, SystemClock
 
 __all__ = ["SqliteRetiredVersions"]
 
@@ -21,8 +22,11 @@ _PURGE_BATCH = 1000
 
 
 class SqliteRetiredVersions:
-    def __init__(self, path: Path | str, *, busy_timeout_ms: int = 10_000) -> None:
+    def __init__(
+        self, path: Path | str, *, busy_timeout_ms: int = 10_000, clock: Clock | None = None
+    ) -> None:
         self._database = SqliteDatabase(path, busy_timeout_ms=busy_timeout_ms)
+        self._clock: Clock = clock or SystemClock()
 
     def close(self) -> None:
         self._database.close()
@@ -30,7 +34,7 @@ class SqliteRetiredVersions:
     def retire(
         self, tenant_id: str, connection_id: str, version: str, *, key_id: str | None = None
     ) -> None:
-        at = format_time(datetime.now(UTC))
+        at = format_time(self._clock.now())
         with self._database.write() as db:
             if version == ALL_VERSIONS:
                 db.execute(
