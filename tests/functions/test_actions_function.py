@@ -430,3 +430,24 @@ def test_an_answer_holding_a_lone_surrogate_is_a_provider_error(world: World) ->
     retried = world.run(stripe, "create_customer", {"email": "ann@example.com"}, ACME, key="ann")
     assert retried.status_code == 200, retried.get_json()
     assert "Idempotent-Replayed" not in retried.headers
+
+
+def test_an_answer_holding_a_lone_surrogate_in_its_output_is_a_provider_error(
+    world: World,
+) -> None:
+    """Half a UTF-16 pair in a field the output schema accepts cannot be stored, audited or
+    answered as UTF-8: the answer is refused as not valid Unicode (the value never echoed),
+    the run audited, and its idempotency key freed for a retry."""
+    stripe = world.connect("stripe", ACME)
+    before = world.container.store.list_audit("acme", connection_id=stripe)
+    world.apis.answer_next(b'{"id":"cus_1","object":"customer","name":"\\ud800"}')
+    odd = world.run(stripe, "create_customer", {"email": "ann@example.com"}, ACME, key="bob")
+    error = odd.get_json()["error"]
+    assert (odd.status_code, error["code"]) == (502, "PROVIDER_ERROR")
+    assert "not valid Unicode" in error["message"]
+    assert "\ud800" not in odd.get_data(as_text=True) and "\\ud800" not in error["message"]
+    added = world.container.store.list_audit("acme", connection_id=stripe)[: -len(before)]
+    assert [(e.action, e.detail.get("ok")) for e in added] == [("action.run", False)]
+    retried = world.run(stripe, "create_customer", {"email": "ann@example.com"}, ACME, key="bob")
+    assert retried.status_code == 200, retried.get_json()
+    assert "Idempotent-Replayed" not in retried.headers

@@ -12,6 +12,7 @@ from tether.domain.bounded_json import (
     MAX_DEPTH,
     MAX_ITEMS,
     MAX_STRING_CHARS,
+    holds_lone_surrogate,
     loads_bounded,
     loads_finite,
 )
@@ -90,3 +91,18 @@ def test_only_utf8_bodies() -> None:
     with pytest.raises(InvalidRequest):
         loads_bounded('{"k": "v"}'.encode("utf-16"))
     assert loads_bounded('{"k": "\u00e9t\u00e9"}'.encode()) == {"k": "\u00e9t\u00e9"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'"\\ud800"', b'{"a":["x","\\udfff"]}', b'{"\\uD800":1}', '{"a":"\ud800"}'],
+)
+def test_a_lone_surrogate_is_found_wherever_it_is(raw: bytes | str) -> None:
+    assert holds_lone_surrogate(raw, loads_finite(raw)) is True
+
+
+@pytest.mark.parametrize(
+    "raw", [b'{"a":"\\ud83d\\ude00"}', b'{"a":"\\u00e9","b":[1,"x"]}', b'"\\\\ud800"']
+)
+def test_a_pair_or_other_escape_is_not_a_lone_surrogate(raw: bytes) -> None:
+    assert holds_lone_surrogate(raw, loads_finite(raw)) is False

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from tether.catalog.templates import join_url
+from tether.domain.bounded_json import holds_lone_surrogate
 from tether.domain.errors import TetherError
 from tether.fetch.outcomes import OutcomeCode, code_for_status, describe_failure, suggestion_for
 from tether.http.model import OutboundError, OutboundResponse
@@ -120,7 +121,7 @@ class ProviderCall:
         if not response.content.strip():
             return None
         try:
-            return response.json()
+            answer = response.json()
         except (ValueError, UnicodeDecodeError):
             raise ActionFailed.of(
                 OutcomeCode.PROVIDER_ERROR,
@@ -128,3 +129,13 @@ class ProviderCall:
                 auth_kind=self.auth_kind,
                 provider_status=response.status,
             ) from None
+        # An action's output is stored (idempotency record), audited and answered: it must
+        # be text every one of them can encode, so half a UTF-16 pair refuses the answer.
+        if holds_lone_surrogate(response.content, answer):
+            raise ActionFailed.of(
+                OutcomeCode.PROVIDER_ERROR,
+                "The provider's answer is not valid Unicode (a lone UTF-16 surrogate escape).",
+                auth_kind=self.auth_kind,
+                provider_status=response.status,
+            )
+        return answer

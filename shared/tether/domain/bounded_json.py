@@ -16,7 +16,10 @@ Python's :func:`json.loads` is more lenient than the JSON it must produce later:
 past :data:`MAX_ITEMS` members of one array or object or :data:`MAX_STRING_CHARS` characters
 in one string (keys included), ``INVALID_JSON`` otherwise. Messages never quote the input.
 :func:`loads_finite` is the lenient half for JSON Tether did not ask for (a provider's
-answer): no size limits, but still no value that could not be sent on as JSON.
+answer): no size limits, but still no value that could not be sent on as JSON. It keeps lone
+surrogates (the place that reads a provider's answer decides what one means there);
+:func:`holds_lone_surrogate` is the one test for them: an answer that must be valid Unicode
+as a whole asks it, data passed on keeps them (escaped as ``\\ud800`` by an ASCII encoder).
 """
 
 from __future__ import annotations
@@ -28,7 +31,14 @@ from typing import Any, NoReturn
 
 from tether.domain.errors import InvalidRequest
 
-__all__ = ["MAX_DEPTH", "MAX_ITEMS", "MAX_STRING_CHARS", "loads_bounded", "loads_finite"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_ITEMS",
+    "MAX_STRING_CHARS",
+    "holds_lone_surrogate",
+    "loads_bounded",
+    "loads_finite",
+]
 
 MAX_DEPTH = 32
 """Nested arrays and objects, the outermost one counting as 1."""
@@ -139,6 +149,34 @@ def loads_finite(raw: bytes | str) -> Any:
         return json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
     except RecursionError:
         raise ValueError("the JSON nests too deep") from None
+
+
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def holds_lone_surrogate(raw: bytes | str, value: Any) -> bool:
+    """Whether ``value``, decoded from ``raw`` by :func:`loads_finite`, holds a lone UTF-16
+    surrogate in a string or an object key (it could then not be encoded as UTF-8). Only a
+    ``raw`` with an escape that may decode to one is walked, so common answers cost a scan."""
+    if isinstance(raw, bytes):
+        if _SURROGATE_ESCAPE_BYTES.search(raw) is None:
+            return False
+    elif _SURROGATE_ESCAPE.search(raw) is None and _SURROGATE.search(raw) is None:
+        return False
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        if type(node) is str:
+            if _SURROGATE.search(node):
+                return True
+        elif type(node) is dict:
+            for key in node:
+                if _SURROGATE.search(key):
+                    return True
+            stack.extend(node.values())
+        elif type(node) is list:
+            stack.extend(node)
+    return False
 
 
 def loads_bounded(raw: bytes | str) -> Any:
