@@ -141,6 +141,18 @@ def test_bad_records_fail_alone(records: RecordStore) -> None:
     assert [r.id for r in _all(records)] == ["ok_1", "ok_2"]
 
 
+def test_a_payload_holding_a_lone_surrogate_is_kept_as_its_escape(records: RecordStore) -> None:
+    """A provider's JSON may escape half a UTF-16 pair ("\\ud800"): the payload is stored as
+    JSON text with that escape (valid UTF-8, hashed as such) and read back as it came."""
+    odd = {"id": "odd", "name": "a\ud800b", "\udc00": ["\U0001f600"]}
+    result = records.write_records(*STREAM, [IncomingRecord("odd", odd)], now=T0)
+    assert (result.added, result.rejected) == (1, [])
+    [stored] = _all(records)
+    assert stored.payload == odd
+    text = '{"id":"odd","name":"a\\ud800b","\\udc00":["\U0001f600"]}'
+    assert stored.payload_hash == hashlib.sha256(text.encode()).hexdigest()
+
+
 def test_ids_any_backend_would_mangle_are_kept_apart(records: RecordStore) -> None:
     ids = ["a/b", "a", "..", "__x__", "ünï", "a b", "~" + "0" * 64, "x" * MAX_RECORD_ID_CHARS]
     records.write_records(*STREAM, [_rec(i) for i in ids], now=T0)

@@ -155,3 +155,21 @@ def test_a_generic_rest_connection_offers_a_fetch_tool(settings, sample_api_fact
 def test_without_a_token_the_mcp_endpoint_refuses(dev_url):
     answer = httpx.post(f"{dev_url}/mcp/", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
     assert answer.status_code == 401
+
+
+def test_a_tool_whose_answer_holds_a_lone_surrogate_is_a_tool_error(
+    world: World, dev_url: str
+) -> None:
+    """Half a UTF-16 pair ("\\ud800") in the provider's answer: the tool result is the action's
+    PROVIDER_ERROR (not valid Unicode), never a failed MCP request, and never the value."""
+    world.connect("hubspot", ACME)
+    world.apis.answer_next(b'{"id":"1","properties":{"email":"\\ud800"}}')
+
+    async def steps(session: ClientSession) -> Any:
+        return await session.call_tool("hubspot__create_contact", {"email": "ann@example.com"})
+
+    result = _run(dev_url, ACME, steps)
+    assert result.isError
+    error = result.structuredContent["error"]
+    assert error["code"] == "PROVIDER_ERROR" and "not valid Unicode" in error["message"]
+    assert "\ud800" not in str(result.content)

@@ -202,3 +202,33 @@ def test_a_failing_endpoint_ends_dead_lettered_and_replays(app, receiver):
     assert replay.get_json() == {"ok": True}
     ((headers_in, delivered),) = receiver.received
     assert Webhook(secret).verify(delivered, headers_in)["type"] == "payout.paid"
+
+
+def test_a_delivery_holding_lone_surrogates_is_stored_as_sent_and_forwarded(app, receiver):
+    """Half a UTF-16 pair (``"\\ud800"``) in the fields intake reads (event id, type) can be no
+    key nor stored text: such a field counts as absent (the body's hash dedupes). The body is
+    stored as sent; the event forwarded carries U+FFFD where the JSON held a lone half."""
+    container = app["container"]
+    settings_client = app["settings"]
+    assert (
+        settings_client.put("/", json={"notify_url": receiver.url}, headers=ACME).status_code == 200
+    )
+    secret = settings_client.post("/notify-secret/rotate", headers=ACME).get_json()["secret"]
+    connection_id, path = _stripe_connection(app)
+    _run_tasks(container)
+    receiver.received.clear()
+    body = b'{"id":"\\ud800","type":"\\udc00","data":{"object":{"name":"\\ud800"}}}'
+    header = stripe.WebhookSignature.generate_signature_header(
+        body.decode(), WHSEC, timestamp=int(time.time())
+    )
+    headers = {"Stripe-Signature": header, "Content-Type": "application/json"}
+    client = app["webhooks"].test_client()
+    first = client.post(path, data=body, headers=headers)
+    again = client.post(path, data=body, headers=headers)
+    assert (first.status_code, again.status_code) == (200, 200), first.get_data()
+    assert again.get_json()["duplicate"] is True
+    _run_tasks(container)
+    [(delivered_headers, delivered)] = receiver.received
+    event = Webhook(secret).verify(delivered, delivered_headers)
+    assert event["connection_id"] == connection_id and event["source_event_id"] is None
+    assert (event["type"], event["data"]) == ("\ufffd", {"name": "\ufffd"})

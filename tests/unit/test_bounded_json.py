@@ -3,6 +3,7 @@ is not JSON."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -12,9 +13,11 @@ from tether.domain.bounded_json import (
     MAX_DEPTH,
     MAX_ITEMS,
     MAX_STRING_CHARS,
+    escape_lone_surrogates,
     holds_lone_surrogate,
     loads_bounded,
     loads_finite,
+    replace_lone_surrogates,
 )
 from tether.domain.errors import InvalidRequest
 
@@ -98,11 +101,30 @@ def test_only_utf8_bodies() -> None:
     [b'"\\ud800"', b'{"a":["x","\\udfff"]}', b'{"\\uD800":1}', '{"a":"\ud800"}'],
 )
 def test_a_lone_surrogate_is_found_wherever_it_is(raw: bytes | str) -> None:
-    assert holds_lone_surrogate(raw, loads_finite(raw)) is True
+    assert holds_lone_surrogate(loads_finite(raw), raw=raw) is True
 
 
 @pytest.mark.parametrize(
     "raw", [b'{"a":"\\ud83d\\ude00"}', b'{"a":"\\u00e9","b":[1,"x"]}', b'"\\\\ud800"']
 )
 def test_a_pair_or_other_escape_is_not_a_lone_surrogate(raw: bytes) -> None:
-    assert holds_lone_surrogate(raw, loads_finite(raw)) is False
+    assert holds_lone_surrogate(loads_finite(raw), raw=raw) is False
+
+
+def test_a_value_is_walked_whole_without_its_text() -> None:
+    assert holds_lone_surrogate({"u": "https://x/", "p": {"cursor": "\udc00"}}) is True
+    assert holds_lone_surrogate(("https://x/", {"cursor": "\U0001f600"}, None)) is False
+
+
+def test_an_escaped_lone_surrogate_decodes_to_the_same_value() -> None:
+    value = {"a\udfff": ["x\ud800y", "\U0001f600", "é"]}
+    text = escape_lone_surrogates(json.dumps(value, ensure_ascii=False))
+    assert text == '{"a\\udfff": ["x\\ud800y", "\U0001f600", "é"]}'
+    assert text.encode("utf-8") and loads_finite(text) == value
+    plain = json.dumps({"é": "\U0001f600"}, ensure_ascii=False)
+    assert escape_lone_surrogates(plain) == plain
+
+
+def test_a_copy_that_must_be_unicode_has_the_replacement_character() -> None:
+    value = {"a\udfff": ["x\ud800y", 1, None, {"k": "\U0001f600"}]}
+    assert replace_lone_surrogates(value) == {"a\ufffd": ["x\ufffdy", 1, None, {"k": "\U0001f600"}]}

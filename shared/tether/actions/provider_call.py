@@ -131,7 +131,7 @@ class ProviderCall:
             ) from None
         # An action's output is stored (idempotency record), audited and answered: it must
         # be text every one of them can encode, so half a UTF-16 pair refuses the answer.
-        if holds_lone_surrogate(response.content, answer):
+        if holds_lone_surrogate(answer, raw=response.content):
             raise ActionFailed.of(
                 OutcomeCode.PROVIDER_ERROR,
                 "The provider's answer is not valid Unicode (a lone UTF-16 surrogate escape).",

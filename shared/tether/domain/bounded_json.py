@@ -17,9 +17,16 @@ past :data:`MAX_ITEMS` members of one array or object or :data:`MAX_STRING_CHARS
 in one string (keys included), ``INVALID_JSON`` otherwise. Messages never quote the input.
 :func:`loads_finite` is the lenient half for JSON Tether did not ask for (a provider's
 answer): no size limits, but still no value that could not be sent on as JSON. It keeps lone
-surrogates (the place that reads a provider's answer decides what one means there);
-:func:`holds_lone_surrogate` is the one test for them: an answer that must be valid Unicode
-as a whole asks it, data passed on keeps them (escaped as ``\\ud800`` by an ASCII encoder).
+surrogates; the one rule for them in a provider's JSON is here:
+
+- :func:`holds_lone_surrogate` tells a value that must be text (an action's output, which is
+  stored, audited and answered; a page cursor; a webhook's event id, type or route), which is
+  then refused alone with a code or taken as absent, never echoed;
+- :func:`escape_lone_surrogates` keeps data passed on as JSON text (a synced record's
+  canonical JSON, a webhook batch item): the escape ``\\ud800``, valid UTF-8, same value.
+  Answers are encoded ASCII-only (``json.dumps``), which writes the same escape;
+- :func:`replace_lone_surrogates` makes a copy that must be valid Unicode (a webhook event's
+  data, sent through pydantic, which cannot encode them) where the original is kept as sent.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from tether.domain.errors import InvalidRequest
@@ -35,9 +43,11 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_ITEMS",
     "MAX_STRING_CHARS",
+    "escape_lone_surrogates",
     "holds_lone_surrogate",
     "loads_bounded",
     "loads_finite",
+    "replace_lone_surrogates",
 ]
 
 MAX_DEPTH = 32
@@ -154,29 +164,53 @@ def loads_finite(raw: bytes | str) -> Any:
 _SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-def holds_lone_surrogate(raw: bytes | str, value: Any) -> bool:
-    """Whether ``value``, decoded from ``raw`` by :func:`loads_finite`, holds a lone UTF-16
-    surrogate in a string or an object key (it could then not be encoded as UTF-8). Only a
-    ``raw`` with an escape that may decode to one is walked, so common answers cost a scan."""
+def holds_lone_surrogate(value: Any, *, raw: bytes | str | None = None) -> bool:
+    """Whether ``value`` (JSON-shaped: mappings, lists, strings) holds a lone UTF-16
+    surrogate in a string or an object key; it could then not be encoded as UTF-8. Given the
+    ``raw`` text ``value`` was decoded from (by :func:`loads_finite`), ``value`` is walked only
+    when ``raw`` has an escape that may decode to one, so a common answer costs one scan."""
     if isinstance(raw, bytes):
         if _SURROGATE_ESCAPE_BYTES.search(raw) is None:
             return False
-    elif _SURROGATE_ESCAPE.search(raw) is None and _SURROGATE.search(raw) is None:
+    elif raw is not None and not (_SURROGATE_ESCAPE.search(raw) or _SURROGATE.search(raw)):
         return False
     stack: list[Any] = [value]
     while stack:
         node = stack.pop()
-        if type(node) is str:
+        if isinstance(node, str):
             if _SURROGATE.search(node):
                 return True
-        elif type(node) is dict:
+        elif isinstance(node, Mapping):
             for key in node:
-                if _SURROGATE.search(key):
+                if isinstance(key, str) and _SURROGATE.search(key):
                     return True
             stack.extend(node.values())
-        elif type(node) is list:
+        elif isinstance(node, (list, tuple)):
             stack.extend(node)
     return False
+
+
+def escape_lone_surrogates(text: str) -> str:
+    """``text`` (JSON encoded with ``ensure_ascii=False``, so any surrogate is inside a string)
+    with each lone surrogate written as its escape (``\\ud800``): valid UTF-8 that decodes to
+    the same value. Text without one is returned as it is."""
+    return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+def replace_lone_surrogates(value: Any) -> Any:
+    """``value`` (JSON-shaped) with each lone surrogate of its strings and keys replaced by
+    U+FFFD, as a UTF-8 decoder replaces an ill-formed sequence: for a copy that must be valid
+    Unicode where the original is kept as sent elsewhere."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, Mapping):
+        return {
+            _SURROGATE.sub("\ufffd", key): replace_lone_surrogates(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [replace_lone_surrogates(item) for item in value]
+    return value
 
 
 def loads_bounded(raw: bytes | str) -> Any:

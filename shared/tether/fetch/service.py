@@ -45,7 +45,7 @@ from pydantic import (
 )
 
 from tether.catalog.templates import join_url
-from tether.domain.bounded_json import loads_bounded
+from tether.domain.bounded_json import holds_lone_surrogate, loads_bounded
 from tether.domain.decimal_digits import parse_decimal
 from tether.domain.errors import InvalidRequest, TetherError
 from tether.http.model import OutboundResponse
@@ -333,11 +333,21 @@ class FetchService:
         return PageRequest(url=url, params=params, body=body)
 
     def check_next(self, request: PageRequest) -> None:
-        """``PAGINATION_OFF_HOST`` when the next page is not on the API's origin."""
+        """``PAGINATION_OFF_HOST`` when the next page is not on the API's origin;
+        ``PROVIDER_INVALID_RESPONSE`` (not retried: the same answer would come back) when the
+        provider's next page (a cursor, a link) holds a lone UTF-16 surrogate, which no request
+        can carry and no run can save as its checkpoint."""
         if _origin(request.url) != self._origin:
             raise PaginationError(
                 "the provider's next page is on another host: not followed",
                 code="PAGINATION_OFF_HOST",
+            )
+        if holds_lone_surrogate((request.url, request.params, request.body)):
+            raise ProviderError(
+                "the provider's next page (its cursor or link) is not valid Unicode",
+                provider_status=200,
+                code="PROVIDER_INVALID_RESPONSE",
+                retryable=False,
             )
 
     def call_page(

@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from tether.catalog.schema import WebhookSpec
+from tether.domain.bounded_json import escape_lone_surrogates, holds_lone_surrogate
 from tether.webhooks.routing import field_text, field_value
 
 __all__ = ["MAX_BATCH_ITEMS", "batch_items", "handshake_answer", "item_body"]
@@ -37,8 +38,13 @@ def batch_items(spec: WebhookSpec, payload: Any) -> list[Any] | None:
 
 
 def item_body(item: Any) -> bytes:
-    """One item as stored: compact JSON, keys in the order the provider sent them."""
-    return json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """One item as stored: compact JSON, keys in the order the provider sent them; a lone
+    UTF-16 surrogate in it kept as its escape (``\\ud800``), as the provider sent it."""
+    text = json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return escape_lone_surrogates(text).encode("utf-8")
 
 
 def handshake_answer(spec: WebhookSpec, payload: Any) -> str | None:
@@ -52,5 +58,7 @@ def handshake_answer(spec: WebhookSpec, payload: Any) -> str | None:
         return None
     challenge = field_value(handshake.echo_path, {}, payload)
     if not isinstance(challenge, str) or not 0 < len(challenge) <= _MAX_CHALLENGE_CHARS:
+        return None
+    if holds_lone_surrogate(challenge):  # no answer could carry it
         return None
     return challenge

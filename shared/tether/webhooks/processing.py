@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tether.delivery.publisher import EventPublisher, QueuedEventPublisher
+from tether.domain.bounded_json import holds_lone_surrogate, replace_lone_surrogates
 from tether.domain.errors import InvalidRequest, NotFound
 from tether.domain.events import TetherEvent
 from tether.domain.models import Connection, WebhookEvent
@@ -111,12 +112,13 @@ class WebhookProcessing:
             spec = self._catalog().get(event.provider).webhook
         except NotFound:
             spec = None
-        raw = RawEvent(
-            provider=event.provider,
-            payload=parse_payload(_stored_body(event), event.headers.get("content-type")),
-            headers=event.headers,
-            spec=spec,
-        )
+        body = _stored_body(event)
+        payload = parse_payload(body, event.headers.get("content-type"))
+        if holds_lone_surrogate(payload, raw=body):
+            # Half a UTF-16 pair ("\ud800" in the JSON) can be no text of the event sent on:
+            # its data carries U+FFFD there; the stored delivery keeps the body as sent.
+            payload = replace_lone_surrogates(payload)
+        raw = RawEvent(provider=event.provider, payload=payload, headers=event.headers, spec=spec)
         normalized = normalize(raw)
         return TetherEvent(
             id=event_id_for(event.provider, event.dedupe_key),

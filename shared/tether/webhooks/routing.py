@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from tether.catalog.schema import WebhookSpec
+from tether.domain.bounded_json import holds_lone_surrogate
 from tether.domain.decimal_digits import parse_decimal
 
 __all__ = [
@@ -117,7 +118,9 @@ def field_value(path: str, headers: Mapping[str, str], payload: Any) -> Any:
 
 def field_text(path: str | None, headers: Mapping[str, str], payload: Any) -> str | None:
     """The value at ``path`` as text when it is a non-empty string or an integer (GitHub's
-    ``installation.id``, HubSpot's ``portalId``); ``None`` otherwise."""
+    ``installation.id``, HubSpot's ``portalId``); ``None`` otherwise, a string holding a lone
+    UTF-16 surrogate (``"\\ud800"`` in the JSON) included: it could be no key, route or
+    stored text, so such an event id, type or route counts as absent."""
     if path is None:
         return None
     value = field_value(path, headers, payload)
@@ -125,7 +128,7 @@ def field_text(path: str | None, headers: Mapping[str, str], payload: Any) -> st
         return None
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, str) and value.strip():
+    if isinstance(value, str) and value.strip() and not holds_lone_surrogate(value):
         return value.strip()
     return None
 
