@@ -235,3 +235,10 @@ def test_the_catalog_refuses_a_batch_whose_event_id_is_a_header() -> None:
     with pytest.raises(ValidationError):
         WebhookSpec(scheme="xero", batch_path="events.{x}")
     assert WebhookSpec(scheme="xero", batch_path="data.items").batch_path == "data.items"
+
+
+def test_an_item_holding_a_lone_surrogate_is_stored_as_its_escape() -> None:
+    item = json.loads(b'{"id":"\\ud800","n":"\\u00e9"}')
+    stored = item_body(item)
+    assert stored == '{"id":"\\ud800","n":"é"}'.encode()
+    assert json.loads(stored) == item
