@@ -267,6 +267,9 @@ def test_now_must_be_timezone_aware_and_the_default_positive() -> None:
         (b"\xff\xfe\x00garbage", {}),
         (b"hello", {"Content-Type": "text/plain"}),
         (b"[" * 100_000, JSON),
+        (b'{"access_token": "\\ud800"}', JSON),
+        (b'{"access_token": "at", "refresh_token": "rt\\udc00"}', JSON),
+        (b'{"access_token": "at", "team": {"name": "\\ud800"}}', {}),
     ],
 )
 def test_unusable_2xx_is_a_non_retryable_bad_response(body: bytes, headers: dict[str, str]) -> None:
@@ -474,3 +477,10 @@ def test_parse_error_response_returns_the_classified_error() -> None:
     assert (error.error, error.retryable) == ("unsupported_token_type", False)
     error = parse_error_response(503, {"Retry-After": "3"}, b"", now=NOW)
     assert (error.error, error.retryable, error.retry_after_seconds) == ("server_error", True, 3.0)
+
+
+def test_an_error_answer_holding_a_lone_surrogate_is_classified_by_its_status() -> None:
+    error = fail(400, b'{"error": "invalid_grant", "error_description": "\\ud800"}')
+    assert (error.error, error.retryable, error.provider_status) == ("bad_response", False, 400)
+    assert "\ud800" not in str(error) and "\\ud800" not in str(error)
+    assert fail(503, b'{"error": "\\ud800"}').retryable is True

@@ -23,7 +23,9 @@ any other non-2xx without an ``error``      ``bad_response``           no
 ``access_token`` (HTML, garbage, ``{}``)
 ==========================================  =========================  =========
 
-A 2xx that cannot be parsed is not retryable: a provider answering HTML with 200 is almost
+JSON holding a lone UTF-16 surrogate (``"\\ud800"``) counts as a body that cannot be parsed:
+no token or field of it could be stored or sent as text. A 2xx that cannot be parsed is not
+retryable: a provider answering HTML with 200 is almost
 always a misconfigured token URL (a login or documentation page), and retrying only burns
 the grant's remaining time; unknown error codes are not retried either, so a connection
 fails visibly instead of looping. ``retry_after_seconds`` comes from ``Retry-After``
@@ -45,6 +47,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from tether.domain.bounded_json import holds_lone_surrogate
 from tether.oauth.model import TokenEndpointError, TokenSet
 
 __all__ = ["RETRYABLE_ERRORS", "parse_error_response", "parse_token_response"]
@@ -143,14 +146,18 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def _decode(headers: Mapping[str, str], body: bytes) -> Any:
-    """The body as JSON, or as a form where that is plausible; ``None`` when neither."""
+    """The body as JSON, or as a form where that is plausible; ``None`` when neither. JSON
+    holding a lone UTF-16 surrogate (``"\\ud800"``) is none either: no token, and no field
+    kept of it, could be stored or sent as text (a 2xx is then ``bad_response``)."""
     media_type = (_header(headers, "content-type") or "").split(";", 1)[0].strip().lower()
     if media_type == "application/x-www-form-urlencoded":
         return _form(body)
     try:
-        return json.loads(body)
+        value = json.loads(body)
     except (ValueError, RecursionError):
         pass
+    else:
+        return None if holds_lone_surrogate(value, raw=body) else value
     if media_type in ("", "text/plain"):
         return _form(body)
     return None
