@@ -98,7 +98,13 @@ def test_only_utf8_bodies() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b'"\\ud800"', b'{"a":["x","\\udfff"]}', b'{"\\uD800":1}', '{"a":"\ud800"}'],
+    [
+        b'"\\ud800"',
+        b'{"a":["x","\\udfff"]}',
+        b'{"\\uD800":1}',
+        '{"a":"\ud800"}',
+        b'{"a":"\xed\xa0\x80"}',  # a surrogate's own UTF-8 bytes, decoded with surrogatepass
+    ],
 )
 def test_a_lone_surrogate_is_found_wherever_it_is(raw: bytes | str) -> None:
     assert holds_lone_surrogate(loads_finite(raw), raw=raw) is True

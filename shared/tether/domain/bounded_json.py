@@ -161,7 +161,9 @@ def loads_finite(raw: bytes | str) -> Any:
         raise ValueError("the JSON nests too deep") from None
 
 
-_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+# An escape that may decode to a surrogate, or a surrogate's own UTF-8 bytes (ED A0..BF):
+# json.loads decodes bytes with "surrogatepass", so those become a lone surrogate too.
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 def holds_lone_surrogate(value: Any, *, raw: bytes | str | None = None) -> bool:
