@@ -14,8 +14,7 @@ from functions_framework import create_app
 
 from tests.conftest import bearer
 from tests.functions.conftest import SOURCE
-from tests.functions.test_sync_flow import Stack
-from tether.bootstrap import Container, reset_container
+from tests.functions.test_sync_flow import Stack, stack_reaching
 from tether.config import Settings
 from tether_emulators.sample_api import SampleApi
 
@@ -31,11 +30,8 @@ def api() -> Iterator[SampleApi]:
 
 @pytest.fixture
 def stack(settings: Settings, api: SampleApi) -> Iterator[Stack]:
-    container = Container(settings.model_copy(update={"egress_allowlist": f"127.0.0.1:{api.port}"}))
-    reset_container(container)
-    yield Stack(container)
-    reset_container(None)
-    container.close()
+    with stack_reaching(settings, api.port) as made:
+        yield made
 
 
 def _connect(stack: Stack, api: SampleApi) -> str:

@@ -8,6 +8,7 @@ failed attempt, with exact counts; one run at a time; ``sync.completed`` carries
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,6 +106,19 @@ class Stack:
             for e in found
             if e["connection_id"] == connection_id and e["type"].startswith("sync.")
         ]
+
+
+@contextmanager
+def stack_reaching(settings: Settings, port: int) -> Iterator[Stack]:
+    """A stack whose outbound calls may reach a local API on ``port`` (its container is the
+    functions' one meanwhile)."""
+    container = Container(settings.model_copy(update={"egress_allowlist": f"127.0.0.1:{port}"}))
+    reset_container(container)
+    try:
+        yield Stack(container)
+    finally:
+        reset_container(None)
+        container.close()
 
 
 def _stack(settings: Settings, api: DatasetApi, **overrides: Any) -> Iterator[Stack]:

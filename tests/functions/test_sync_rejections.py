@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.functions.test_sync_flow import ACME, Stack
-from tether.bootstrap import Container, reset_container
+from tests.functions.test_sync_flow import ACME, Stack, stack_reaching
 from tether.config import Settings
 from tether.domain.synced_records import MAX_RECORD_BYTES
 from tether_emulators.sample_api import SampleApi
@@ -51,11 +50,8 @@ def api() -> Iterator[SampleApi]:
 
 @pytest.fixture
 def stack(settings: Settings, api: SampleApi) -> Iterator[Stack]:
-    container = Container(settings.model_copy(update={"egress_allowlist": f"127.0.0.1:{api.port}"}))
-    reset_container(container)
-    yield Stack(container)
-    reset_container(None)
-    container.close()
+    with stack_reaching(settings, api.port) as made:
+        yield made
 
 
 def test_rejected_records_are_counted_and_named_without_their_content(
