@@ -18,6 +18,12 @@ __all__ = ["AuditedWrites", "SqliteAuditLog"]
 _INSERT = "INSERT INTO audit (id, tenant_id, connection_id, at, doc) VALUES (?,?,?,?,?)"
 
 
+def _duplicate_id(error: sqlite3.IntegrityError) -> bool:
+    """Whether the insert broke the id's uniqueness (a NOT NULL, CHECK or trigger refusal is
+    no conflict of ids, and is raised as it is)."""
+    return error.sqlite_errorname in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
+
+
 def _row(event: AuditEvent) -> tuple[str, str, str | None, str, str]:
     return (
         event.id,
@@ -40,7 +46,9 @@ class AuditedWrites:
         :class:`Conflict` (and the caller's transaction rolls back)."""
         try:
             db.executemany(_INSERT, [_row(event) for event in events])
-        except sqlite3.IntegrityError:
+        except sqlite3.IntegrityError as error:
+            if not _duplicate_id(error):
+                raise
             raise Conflict("an audit event with this id already exists") from None
 
 
@@ -53,7 +61,9 @@ class SqliteAuditLog(AuditedWrites):
         on the paths that write one entry per request (actions, fetch, credential reads)."""
         try:
             self._database.insert(_INSERT, _row(event))
-        except sqlite3.IntegrityError:
+        except sqlite3.IntegrityError as error:
+            if not _duplicate_id(error):
+                raise
             raise Conflict("an audit event with this id already exists") from None
 
     def list_audit(
