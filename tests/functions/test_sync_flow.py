@@ -109,10 +109,11 @@ class Stack:
 
 
 @contextmanager
-def stack_reaching(settings: Settings, port: int) -> Iterator[Stack]:
-    """A stack whose outbound calls may reach a local API on ``port`` (its container is the
-    functions' one meanwhile)."""
-    container = Container(settings.model_copy(update={"egress_allowlist": f"127.0.0.1:{port}"}))
+def stack_reaching(settings: Settings, port: int, **overrides: Any) -> Iterator[Stack]:
+    """A stack whose outbound calls may reach a local API on ``port``, with settings
+    ``overrides`` (its container is the functions' one meanwhile)."""
+    update = {"egress_allowlist": f"127.0.0.1:{port}", **overrides}
+    container = Container(settings.model_copy(update=update))
     reset_container(container)
     try:
         yield Stack(container)
@@ -121,18 +122,10 @@ def stack_reaching(settings: Settings, port: int) -> Iterator[Stack]:
         container.close()
 
 
-def _stack(settings: Settings, api: DatasetApi, **overrides: Any) -> Iterator[Stack]:
-    update = {"egress_allowlist": f"127.0.0.1:{api.port}", **overrides}
-    container = Container(settings.model_copy(update=update))
-    reset_container(container)
-    yield Stack(container)
-    reset_container(None)
-    container.close()
-
-
 @pytest.fixture
 def stack(settings: Settings, api: DatasetApi) -> Iterator[Stack]:
-    yield from _stack(settings, api, sync_checkpoint_pages=2)
+    with stack_reaching(settings, api.port, sync_checkpoint_pages=2) as made:
+        yield made
 
 
 def _actions(changes: list[dict[str, Any]]) -> dict[str, list[int]]:
@@ -216,7 +209,9 @@ def test_one_run_at_a_time_and_another_tenant_sees_nothing(stack: Stack, api: Da
 def test_a_run_continues_in_new_tasks_when_its_budget_is_spent(
     settings: Settings, api: DatasetApi
 ) -> None:
-    for stack in _stack(settings, api, sync_slice_seconds=0.001, sync_checkpoint_pages=1):
+    with stack_reaching(
+        settings, api.port, sync_slice_seconds=0.001, sync_checkpoint_pages=1
+    ) as stack:
         connection_id = stack.connect(api)
         stack.syncs.put(f"/{connection_id}/invoices", json=DEFINITION, headers=ACME)
         started = stack.syncs.post(f"/{connection_id}/invoices/run", headers=ACME)

@@ -42,6 +42,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from tether.domain.bounded_json import LONE_SURROGATE
+
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
@@ -56,8 +58,6 @@ _EXACT_INT = 2**53
 # Deeper instances go to the reference validator (see is_plain_json); no shipped schema or
 # provider answer it checks comes near.
 MAX_FAST_DEPTH = 64
-# What json.loads makes of "\ud800": a lone half of a UTF-16 pair, which UTF-8 cannot hold.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 # Escapes both engines read as the same one character: escaped punctuation, \n and \t.
 # Not \d, \s, \w, \b (their classes differ), nor \r, \f, \v, \x, \u, \0, \1 (not proven).
 _PORTABLE_ESCAPES = frozenset(".-+*?^$|/\\()[]{}nt")
@@ -197,7 +197,7 @@ def is_plain_json(value: Any, *, final_newline: bool = True) -> bool:
         for node in level:
             kind = type(node)
             if kind is str:
-                if (node.isascii() or not _SURROGATE.search(node)) and (
+                if (node.isascii() or not LONE_SURROGATE.search(node)) and (
                     final_newline or node[-1:] != "\n"
                 ):
                     continue
@@ -214,7 +214,9 @@ def is_plain_json(value: Any, *, final_newline: bool = True) -> bool:
                 return False
             if kind is dict:
                 for key in node:
-                    if type(key) is not str or not (key.isascii() or not _SURROGATE.search(key)):
+                    if type(key) is not str:
+                        return False
+                    if not (key.isascii() or not LONE_SURROGATE.search(key)):
                         return False
                     if not final_newline and key[-1:] == "\n":
                         return False

@@ -40,6 +40,7 @@ from typing import Any, NoReturn
 from tether.domain.errors import InvalidRequest
 
 __all__ = [
+    "LONE_SURROGATE",
     "MAX_DEPTH",
     "MAX_ITEMS",
     "MAX_STRING_CHARS",
@@ -60,7 +61,8 @@ MAX_STRING_CHARS = 100_000
 """Characters of one string or object key."""
 
 # json.loads joins a valid surrogate pair into one character: any left over is a lone half.
-_SURROGATE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A lone UTF-16 surrogate in a decoded string (what UTF-8 cannot hold)."""
 # A \uXXXX escape that decodes to a surrogate (paired or not): only then are strings scanned.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -112,7 +114,7 @@ def _check(value: Any, *, surrogates: bool) -> None:
     if type(value) is str:
         if len(value) > MAX_STRING_CHARS:
             raise _long()
-        if surrogates and _SURROGATE.search(value):
+        if surrogates and LONE_SURROGATE.search(value):
             raise _lone()
         return
     if type(value) is float:
@@ -132,7 +134,7 @@ def _check(value: Any, *, surrogates: bool) -> None:
             for key in node:
                 if len(key) > MAX_STRING_CHARS:
                     raise _long()
-                if surrogates and _SURROGATE.search(key):
+                if surrogates and LONE_SURROGATE.search(key):
                     raise _lone()
             children: Any = node.values()
         else:
@@ -142,7 +144,7 @@ def _check(value: Any, *, surrogates: bool) -> None:
             if kind is str:
                 if len(child) > MAX_STRING_CHARS:
                     raise _long()
-                if surrogates and _SURROGATE.search(child):
+                if surrogates and LONE_SURROGATE.search(child):
                     raise _lone()
             elif kind is float:
                 if not math.isfinite(child):  # 1e400 parses as inf
@@ -174,17 +176,17 @@ def holds_lone_surrogate(value: Any, *, raw: bytes | str | None = None) -> bool:
     if isinstance(raw, bytes):
         if _SURROGATE_ESCAPE_BYTES.search(raw) is None:
             return False
-    elif raw is not None and not (_SURROGATE_ESCAPE.search(raw) or _SURROGATE.search(raw)):
+    elif raw is not None and not (_SURROGATE_ESCAPE.search(raw) or LONE_SURROGATE.search(raw)):
         return False
     stack: list[Any] = [value]
     while stack:
         node = stack.pop()
         if isinstance(node, str):
-            if _SURROGATE.search(node):
+            if LONE_SURROGATE.search(node):
                 return True
         elif isinstance(node, Mapping):
             for key in node:
-                if isinstance(key, str) and _SURROGATE.search(key):
+                if isinstance(key, str) and LONE_SURROGATE.search(key):
                     return True
             stack.extend(node.values())
         elif isinstance(node, (list, tuple)):
@@ -196,7 +198,7 @@ def escape_lone_surrogates(text: str) -> str:
     """``text`` (JSON encoded with ``ensure_ascii=False``, so any surrogate is inside a string)
     with each lone surrogate written as its escape (``\\ud800``): valid UTF-8 that decodes to
     the same value. Text without one is returned as it is."""
-    return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+    return LONE_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 def replace_lone_surrogates(value: Any) -> Any:
@@ -204,10 +206,10 @@ def replace_lone_surrogates(value: Any) -> Any:
     U+FFFD, as a UTF-8 decoder replaces an ill-formed sequence: for a copy that must be valid
     Unicode where the original is kept as sent elsewhere."""
     if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
+        return LONE_SURROGATE.sub("\ufffd", value)
     if isinstance(value, Mapping):
         return {
-            _SURROGATE.sub("\ufffd", key): replace_lone_surrogates(item)
+            LONE_SURROGATE.sub("\ufffd", key): replace_lone_surrogates(item)
             for key, item in value.items()
         }
     if isinstance(value, (list, tuple)):
@@ -223,7 +225,7 @@ def loads_bounded(raw: bytes | str) -> Any:
             text = raw.decode("utf-8")  # strict: encoded surrogates are refused here
         except UnicodeDecodeError:
             raise _invalid("the body is not valid UTF-8 JSON") from None
-    elif _SURROGATE.search(raw):  # a str can hold one unescaped
+    elif LONE_SURROGATE.search(raw):  # a str can hold one unescaped
         raise _lone()
     else:
         text = raw
