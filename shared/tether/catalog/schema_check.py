@@ -144,37 +144,35 @@ def portable_pattern(pattern: str) -> bool:
     return True
 
 
-def _patterns(schema: Any) -> Iterator[str]:
-    """Every ``pattern`` and ``patternProperties`` regex in ``schema`` (a walk over the whole
-    document, data keywords included)."""
+def _objects(schema: Any) -> Iterator[dict[str, Any]]:
+    """Every object in ``schema``, at any depth (data keywords included)."""
     pending = [schema]
     while pending:
         node = pending.pop()
         if isinstance(node, dict):
-            pattern = node.get("pattern")
-            if isinstance(pattern, str):
-                yield pattern
-            by_pattern = node.get("patternProperties")
-            if isinstance(by_pattern, dict):
-                yield from (str(key) for key in by_pattern)
+            yield node
             pending.extend(node.values())
         elif isinstance(node, list):
             pending.extend(node)
+
+
+def _patterns(schema: Any) -> Iterator[str]:
+    """Every ``pattern`` and ``patternProperties`` regex in ``schema``."""
+    for node in _objects(schema):
+        pattern = node.get("pattern")
+        if isinstance(pattern, str):
+            yield pattern
+        by_pattern = node.get("patternProperties")
+        if isinstance(by_pattern, dict):
+            yield from (str(key) for key in by_pattern)
 
 
 def _integer_multiples(schema: Any) -> bool:
-    """Whether every numeric ``multipleOf`` in ``schema`` is an integer (a walk as in
-    :func:`_patterns`)."""
-    pending = [schema]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, dict):
-            factor = node.get("multipleOf")
-            if isinstance(factor, int | float) and type(factor) is not int:
-                return False
-            pending.extend(node.values())
-        elif isinstance(node, list):
-            pending.extend(node)
+    """Whether every numeric ``multipleOf`` in ``schema`` is an integer."""
+    for node in _objects(schema):
+        factor = node.get("multipleOf")
+        if isinstance(factor, int | float) and type(factor) is not int:
+            return False
     return True
 
 
