@@ -333,7 +333,7 @@ class SqliteRecords:
         sql += " ORDER BY seq LIMIT ?"
         args.append(size + 1)
         rows = db.execute(sql, args).fetchall()
-        records = [r for r in (_decoded(row) for row in rows[:size]) if r is not None]
+        records = _decoded(rows[:size])
         last = rows[:size][-1][1] if rows else None
         next_cursor = encode_change_cursor(last) if last is not None else cursor
         return ChangePage(records=records, next_cursor=next_cursor, has_more=len(rows) > size)
@@ -373,22 +373,27 @@ class SqliteRecords:
             )
 
 
-def _decoded(row: tuple[object, ...]) -> StoredRecord | None:
+def _decoded(rows: Sequence[tuple[object, ...]]) -> list[StoredRecord]:
+    """The rows' records, leaving out any that no longer decode."""
     from tether.domain.synced_records import RecordAction, StoredRecord, encode_change_cursor
 
-    record_id, seq, action, payload_hash, first_seen, last_modified, payload = row
-    try:
-        body = json.loads(str(payload))
-        if not isinstance(body, dict):
-            return None
-        return StoredRecord(
-            id=str(record_id),
-            payload=body,
-            payload_hash=str(payload_hash),
-            action=RecordAction(str(action)),
-            first_seen_at=datetime.fromisoformat(str(first_seen)),
-            last_modified_at=datetime.fromisoformat(str(last_modified)),
-            cursor=encode_change_cursor(int(str(seq))),
-        )
-    except ValueError:
-        return None
+    records: list[StoredRecord] = []
+    for record_id, seq, action, payload_hash, first_seen, last_modified, payload in rows:
+        try:
+            body = json.loads(str(payload))
+            if not isinstance(body, dict):
+                continue
+            records.append(
+                StoredRecord(
+                    id=str(record_id),
+                    payload=body,
+                    payload_hash=str(payload_hash),
+                    action=RecordAction(str(action)),
+                    first_seen_at=datetime.fromisoformat(str(first_seen)),
+                    last_modified_at=datetime.fromisoformat(str(last_modified)),
+                    cursor=encode_change_cursor(int(str(seq))),
+                )
+            )
+        except ValueError:
+            continue
+    return records
