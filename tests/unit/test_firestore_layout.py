@@ -228,6 +228,8 @@ def _covered(
         ("sync_schedules", {"schedulable"}, ["next_run_at ASCENDING"], "COLLECTION_GROUP"),
         # list_runs, per connection and sync
         ("sync_runs", {"sync"}, ["created_at DESCENDING", "id DESCENDING"], "COLLECTION"),
+        # waiting_webhook_events: "status in [...]" (an equality for indexes), oldest first
+        ("webhook_events", {"status"}, ["received_at ASCENDING"], "COLLECTION"),
     ],
 )
 def test_indexes_file_covers_the_store_queries(

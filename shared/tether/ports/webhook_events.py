@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from tether.domain.models import WebhookEvent
@@ -42,4 +43,15 @@ class WebhookEventRepository(Protocol):
         the backend's choosing), at most ``limit``; events of no connection (unroutable) are
         never listed. A summary: ``body`` and ``headers`` come back empty, so a listing never
         reads payloads. A ``limit`` below 1 lists nothing."""
+        ...
+
+    def waiting_webhook_events(
+        self, received_before: datetime, *, limit: int = 500
+    ) -> list[WebhookEvent]:
+        """Events still waiting to be processed (status ``received`` or ``enqueued``) with
+        ``received_at`` strictly before ``received_before``, of every tenant and of none
+        (a system sweep, not a tenant's listing): oldest ``received_at`` first (ties: a fixed
+        order of the backend's choosing), at most ``limit``. Summaries like
+        :meth:`list_webhook_events`: ``body`` and ``headers`` come back empty. Unreadable
+        records are left out. A ``limit`` below 1 lists nothing."""
         ...

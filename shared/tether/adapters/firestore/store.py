@@ -39,7 +39,8 @@ Layout (paths relative to the database; ``<t>`` etc. are :func:`~.paths.doc_id` 
     oauth_states/<state hash>                 record + expires_at       (TTL)
     connect_sessions/<session id>             record + tenant_id, expires_at (TTL)
     webhook_events/<sha256(provider NUL key)> record + provider, expires_at (TTL),
-                                              tenant_id, connection_id, received_at, summary
+                                              tenant_id, connection_id, received_at, summary,
+                                              status
     leases/<name>                             name, owner, expires_at   (TTL)
     rate_buckets/<rate key>                   tokens, updated_at, expires_at (TTL)
 
@@ -109,6 +110,13 @@ Why this shape:
   before the field existed lack it, and are invisible to the sweep until their next
   :meth:`update_connection` writes every top-level field again.
 
+- ``waiting_webhook_events`` (the sweep for events whose ``process_webhook`` task was lost)
+  is a query over ``webhook_events``: ``status in [received, enqueued]`` and ``received_at <
+  before``, ordered by ``received_at`` then document name, served by the composite
+  ``COLLECTION`` index (status, received_at) of the indexes file and reading ``summary`` only.
+  Documents written before ``status`` was a top-level field lack it, and are invisible to
+  the sweep until their next :meth:`update_webhook_event` (or their expiry).
+
 - **Synced records** (:mod:`.records`) live under their connection's document, one
   collection per model, so a stream's queries (changes after a cursor: ``seq`` between the
   cursor and the stream's ``last_seq``; live records a full run did not see: ``live`` and
@@ -150,7 +158,11 @@ Firestore limits considered:
   deliveries, audit entries and keyed action runs per second over all tenants, before the
   same remedy. ``received_at``
   of webhook events is sequential too: it has no index of its own, only the composite one of
-  :meth:`list_webhook_events`, which starts with the tenant and connection ids.
+  :meth:`list_webhook_events`, which starts with the tenant and connection ids, and the one
+  of :meth:`waiting_webhook_events`, which starts with ``status``: a handful of values, so
+  every new event lands at the end of the "enqueued" range, the same ceiling of some 500
+  events/s as ``expires_at``'s (past it, shard that range: a small random number as a field
+  between ``status`` and ``received_at``, which the sweep queries once per value).
   A records stream's ``seq`` is sequential too, per stream collection: a ceiling of some
   500 changes a second per (connection, model). Its ``last_seq`` document takes one write
   per committed part of a page (up to 400 records): a run committing several a second goes

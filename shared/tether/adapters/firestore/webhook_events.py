@@ -3,6 +3,7 @@ NUL key)>``, deduplicated by ``create()``."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -21,6 +22,9 @@ from tether.adapters.firestore.paths import webhook_event_id
 from tether.domain.models import WebhookEvent
 
 __all__ = ["FirestoreWebhookEvents"]
+
+# The statuses of an event still waiting to be processed (waiting_webhook_events).
+_WAITING = ["received", "enqueued"]
 
 
 class FirestoreWebhookEvents:
@@ -44,6 +48,8 @@ class FirestoreWebhookEvents:
             "connection_id": event.connection_id,
             "received_at": aware(event.received_at),
             "summary": event.model_dump_json(exclude={"body", "headers"}),
+            # waiting_webhook_events: the waiting statuses, ordered by received_at
+            "status": event.status,
         }
 
     def create_webhook_event(self, event: WebhookEvent) -> bool:
@@ -90,6 +96,28 @@ class FirestoreWebhookEvents:
             .where(filter=FieldFilter("tenant_id", "==", tenant_id))
             .where(filter=FieldFilter("connection_id", "==", connection_id))
             .order_by("received_at", direction=DESC)
+            .select(["summary"])
+            .limit(limit)
+        )
+        with backend():
+            snapshots = list(query.stream())
+        return decoded(WebhookEvent, snapshots, "summary").items
+
+    def waiting_webhook_events(
+        self, received_before: datetime, *, limit: int = 500
+    ) -> list[WebhookEvent]:
+        """See :meth:`~tether.ports.WebhookEventRepository.waiting_webhook_events`: ``status``
+        one of the waiting ones and ``received_at`` before the bound, oldest first (ties by
+        document name), served by the composite index (status, received_at) of the indexes
+        file, reading the summaries only. Documents written before ``status`` was a field are
+        not found (they expire within the event TTL)."""
+        if limit < 1:
+            return []
+        query = (
+            self._database.client.collection(WEBHOOK_EVENTS)
+            .where(filter=FieldFilter("status", "in", _WAITING))
+            .where(filter=FieldFilter("received_at", "<", aware(received_before)))
+            .order_by("received_at")
             .select(["summary"])
             .limit(limit)
         )

@@ -314,6 +314,17 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE synced_records DROP COLUMN connection_id;
     ALTER TABLE synced_records DROP COLUMN model;
     """,
+    # 18: the status of webhook events, and the events still waiting to be processed by
+    # receipt time, for the sweep that finds those whose task was lost
+    # (waiting_webhook_events); partial, so it holds the few waiting events only. Existing
+    # records are backfilled from their JSON (a damaged one gets NULL: never waiting)
+    """
+    ALTER TABLE webhook_events ADD COLUMN status TEXT;
+    UPDATE webhook_events
+        SET status = CASE WHEN json_valid(doc) THEN json_extract(doc, '$.status') END;
+    CREATE INDEX webhook_events_waiting ON webhook_events (received_at, provider, dedupe_key)
+        WHERE status IN ('received', 'enqueued');
+    """,
 )
 
 

@@ -4,6 +4,7 @@ dedupe is its primary key ``(provider, dedupe_key)``."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 
 from tether.adapters.record_decoding import decode_many, decode_one
 from tether.adapters.sqlite.database import SqliteDatabase
@@ -21,6 +22,16 @@ _WEBHOOK_EVENTS_SQL = (
     "WHERE tenant_id = ? AND connection_id = ? ORDER BY received_at DESC LIMIT ?"
 )
 
+# Events still waiting to be processed, oldest first, across tenants: a range of the partial
+# index ``webhook_events_waiting`` (schema step 18), whose WHERE this query repeats word for
+# word (SQLite uses a partial index only for a query that implies its WHERE), in its order.
+_WAITING_SQL = (
+    "SELECT dedupe_key, CASE WHEN json_valid(doc) "
+    "THEN json_remove(doc, '$.body', '$.headers') END FROM webhook_events "
+    "WHERE status IN ('received', 'enqueued') AND received_at < ? "
+    "ORDER BY received_at, provider, dedupe_key LIMIT ?"
+)
+
 
 class SqliteWebhookEvents:
     def __init__(self, database: SqliteDatabase) -> None:
@@ -30,7 +41,7 @@ class SqliteWebhookEvents:
         try:
             self._database.insert(
                 "INSERT INTO webhook_events (provider, dedupe_key, expires_at, tenant_id, "
-                "connection_id, received_at, doc) VALUES (?,?,?,?,?,?,?)",
+                "connection_id, received_at, status, doc) VALUES (?,?,?,?,?,?,?,?)",
                 (
                     event.provider,
                     event.dedupe_key,
@@ -38,6 +49,7 @@ class SqliteWebhookEvents:
                     event.tenant_id,
                     event.connection_id,
                     format_time(event.received_at),
+                    event.status,
                     event.model_dump_json(),
                 ),
             )
@@ -60,13 +72,15 @@ class SqliteWebhookEvents:
         with self._database.write() as db:
             db.execute(
                 "UPDATE webhook_events SET doc = ?, expires_at = ?, tenant_id = ?, "
-                "connection_id = ?, received_at = ? WHERE provider = ? AND dedupe_key = ?",
+                "connection_id = ?, received_at = ?, status = ? "
+                "WHERE provider = ? AND dedupe_key = ?",
                 (
                     event.model_dump_json(),
                     format_time(event.expires_at),
                     event.tenant_id,
                     event.connection_id,
                     format_time(event.received_at),
+                    event.status,
                     event.provider,
                     event.dedupe_key,
                 ),
@@ -87,4 +101,14 @@ class SqliteWebhookEvents:
         if limit < 1:
             return []
         rows = self._database.db().execute(_WEBHOOK_EVENTS_SQL, (tenant_id, connection_id, limit))
+        return decode_many(WebhookEvent, ((r[0], r[1]) for r in rows.fetchall()))[0]
+
+    def waiting_webhook_events(
+        self, received_before: datetime, *, limit: int = 500
+    ) -> list[WebhookEvent]:
+        """See :meth:`~tether.ports.WebhookEventRepository.waiting_webhook_events`; served by
+        ``webhook_events_waiting`` (schema step 18), bodies left out in SQL."""
+        if limit < 1:
+            return []
+        rows = self._database.db().execute(_WAITING_SQL, (format_time(received_before), limit))
         return decode_many(WebhookEvent, ((r[0], r[1]) for r in rows.fetchall()))[0]
