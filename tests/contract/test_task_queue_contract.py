@@ -245,3 +245,36 @@ def test_a_permanent_failure_is_not_retried(queue_harness):
 def test_a_payload_that_is_not_json_is_refused(queue_harness):
     with pytest.raises(InvalidRequest):
         queue_harness.queue.enqueue("sync", {"when": object()})
+
+
+def test_enqueue_soon_runs_the_task_under_its_first_free_name(queue_harness):
+    """``enqueue_soon`` schedules as ``enqueue`` does, perhaps a moment later: under the first
+    name of ``names`` not used yet, and not at all when every one is."""
+    queue = queue_harness.queue
+    assert queue.enqueue("refresh", {"v": 0}, name="soon-a") is True
+
+    queue.enqueue_soon("refresh", {"v": 1}, names=("soon-a", "soon-b"))
+    queue.enqueue_soon("refresh", {"v": 2}, names=("soon-a", "soon-b"))  # both taken
+    queue.enqueue_soon("sync", {"v": 3}, names=("soon-c",))
+
+    assert queue_harness.wait_for(lambda: len(queue_harness.calls()) == 3, timeout=3.0)
+    queue_harness.settle()
+    assert sorted((call.kind, call.payload["v"]) for call in queue_harness.calls()) == [
+        ("refresh", 0),
+        ("refresh", 1),
+        ("sync", 3),
+    ]
+    assert queue.enqueue("refresh", {"v": 4}, name="soon-b") is False
+    assert queue.enqueue("sync", {"v": 5}, name="soon-c") is False
+
+
+@pytest.mark.parametrize(
+    ("payload", "names"),
+    [({"when": object()}, ("soon-x",)), ({"ok": True}, ())],
+    ids=["not-json", "no-name"],
+)
+def test_enqueue_soon_refuses_bad_input_at_the_call(queue_harness, payload, names):
+    with pytest.raises(InvalidRequest):
+        queue_harness.queue.enqueue_soon("sync", payload, names=names)
+    queue_harness.settle()
+    assert queue_harness.calls() == []

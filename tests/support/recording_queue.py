@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -65,6 +65,22 @@ class RecordingQueue:
                 self._names.add(name)
             self.tasks.append(task)
             return True
+
+    def enqueue_soon(self, kind: str, payload: Mapping[str, Any], *, names: Sequence[str]) -> None:
+        """Scheduled at once (a fake has no batch to wait for), under the first free name."""
+        if not names:
+            raise InvalidRequest("enqueue_soon needs at least one task name")
+        for name in names:
+            if self.enqueue(kind, payload, name=name):
+                return
+
+    def lose(self, kind: str) -> None:
+        """Drop the scheduled tasks of ``kind`` and free their names, as a queue that died
+        before writing them would have."""
+        with self._lock:
+            lost = [task for task in self.tasks if task.kind == kind]
+            self.tasks = [task for task in self.tasks if task.kind != kind]
+            self._names.difference_update(task.name for task in lost if task.name is not None)
 
     def of(self, kind: str) -> list[Scheduled]:
         with self._lock:

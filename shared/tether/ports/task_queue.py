@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,4 +33,18 @@ class TaskQueue(Protocol):
         ``payload`` that is not JSON is :class:`~tether.domain.errors.InvalidRequest`, with
         nothing scheduled. The handler runs at ``run_at`` or later, never before; a retryable
         failure (see :data:`TaskHandler`) runs it again, a permanent one does not."""
+        ...
+
+    def enqueue_soon(self, kind: str, payload: Mapping[str, Any], *, names: Sequence[str]) -> None:
+        """Schedule ``payload`` for ``kind`` now, under the first of ``names`` not used yet
+        (nothing when every one is), written by the queue shortly after this call returns
+        rather than before it: the embedded queue writes such tasks in batches a few
+        milliseconds later, one write for many callers; Cloud Tasks takes each at once.
+
+        A task not written yet is lost if the process dies, so this is only for work that a
+        durable record of the caller's brings back (the webhook intake's stored events, which
+        housekeeping queues again when their task went missing). ``names`` holds at least one
+        name. A payload that is not JSON is :class:`~tether.domain.errors.InvalidRequest`, a
+        queue that cannot take the task :class:`~tether.domain.errors.BackendUnavailable`,
+        both raised by this call with nothing scheduled."""
         ...

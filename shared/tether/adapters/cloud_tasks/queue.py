@@ -66,6 +66,15 @@ class CloudTasksQueue:
             predicate=if_transient_error, initial=0.1, maximum=1.0, multiplier=2.0, timeout=5.0
         )
 
+    def enqueue_soon(self, kind: str, payload: Mapping[str, Any], *, names: Sequence[str]) -> None:
+        """At once: a Cloud Tasks create is its own durable write, and a function's CPU may be
+        throttled once it has answered, so nothing waits for later here."""
+        if not names:
+            raise InvalidRequest("enqueue_soon needs at least one task name")
+        for name in names:
+            if self.enqueue(kind, payload, name=name):
+                return
+
     def queue_path(self, kind: str) -> str:
         return f"projects/{self._project}/locations/{self._location}/queues/{self._queue_for(kind)}"
 

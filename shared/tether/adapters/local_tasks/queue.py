@@ -12,6 +12,8 @@ Tasks behaviours services rely on:
 - retries with capped exponential backoff and jitter, then a dead letter after
   ``max_attempts``. A non-retryable :class:`~tether.domain.errors.TetherError` is recorded as
   failed and not retried (the cloud tasks function answers 2xx for it);
+- ``enqueue_soon``: tasks taken in memory and written in batches a few milliseconds later, one
+  statement for many request threads (:mod:`.batched_enqueues` says why and what it risks);
 - and, standing in for Cloud Scheduler, ``periodic`` tasks it enqueues by itself once per
   period under a name per period (:mod:`.schedule`), e.g. hourly housekeeping, which also
   purges the finished tasks of this file (:meth:`LocalTaskQueue.purge_finished`).
@@ -28,8 +30,8 @@ claiming); each statement is short and handlers run outside the lock. Claims run
 ``BEGIN IMMEDIATE``, so several queues (or processes) on one file never claim the same task.
 Times are stored as integer microseconds since the Unix epoch, UTC.
 
-Size: one durable queue: enqueue, claim, run, retry, dead-letter, periodic tasks and purge share
-one table and one lock.
+Size: one durable queue: enqueue (at once or in batches), claim, run, retry, dead-letter,
+periodic tasks and purge share one table and one lock.
 """
 
 from __future__ import annotations
@@ -42,11 +44,13 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
 
 from tether.adapters.local_tasks.backoff import backoff_delay
+from tether.adapters.local_tasks.batched_enqueues import BatchedEnqueues, SoonTask
 from tether.adapters.local_tasks.records import (
     TaskRecord,
     TaskStatus,
@@ -78,6 +82,12 @@ _MAX_ERROR_LENGTH = 1000
 _LEASE_LOST = "LEASE_EXPIRED: the worker stopped during the last attempt"
 # What json.dumps(payload, allow_nan=False, separators=(",", ":")) would build for every task.
 _PAYLOAD_JSON = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+_INSERT = (
+    "INSERT INTO tasks (id, name, kind, payload, status, attempts, max_attempts, "
+    "run_at, created_at, updated_at) VALUES "
+)
+_ROW = "(?, ?, ?, ?, ?, 0, ?, ?, ?, ?)"
+_BATCH_ROWS = 100  # rows per statement of a batch write: 900 values, far under SQLite's limit
 
 
 class _Claim(NamedTuple):
@@ -90,6 +100,19 @@ class _Claim(NamedTuple):
 
 class _ClosedError(RuntimeError):
     pass
+
+
+def _checked(kind: str, payload: Mapping[str, Any], names: Sequence[str]) -> str:
+    """The payload's JSON, once the kind, names and payload are known to be acceptable."""
+    if not kind:
+        raise InvalidRequest("a task needs a kind")
+    for name in names:
+        if not 0 < len(name) <= _MAX_NAME_LENGTH:
+            raise InvalidRequest(f"a task name has 1 to {_MAX_NAME_LENGTH} characters")
+    try:
+        return _PAYLOAD_JSON.encode(dict(payload))
+    except (TypeError, ValueError):
+        raise InvalidRequest("a task payload must be JSON-serialisable") from None
 
 
 def _describe(exc: Exception) -> str:
@@ -123,6 +146,8 @@ class LocalTaskQueue:
         jitter: bool = True,
         busy_timeout_seconds: float = 10.0,
         periodic: Sequence[Periodic] = (),
+        batch_window_seconds: float = 0.02,
+        batch_limit: int = 10_000,
     ) -> None:
         for schedule in periodic:
             schedule.check()
@@ -132,6 +157,8 @@ class LocalTaskQueue:
             raise ConfigurationError("backoff needs 0 <= min_backoff_seconds <= max_backoff")
         if poll_interval_seconds <= 0 or lease_seconds <= 0:
             raise ConfigurationError("poll_interval_seconds and lease_seconds must be positive")
+        if batch_window_seconds < 0:
+            raise ConfigurationError("batch_window_seconds must not be negative")
         self._handler = handler
         self._clock: Clock = clock or SystemClock()
         self._ids: IdGenerator = ids or RandomIds()
@@ -149,6 +176,13 @@ class LocalTaskQueue:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._db: sqlite3.Connection | None = self._open(str(path), busy_timeout_seconds)
+        self._soon = BatchedEnqueues(
+            self._write_batch,
+            self._wake.set,
+            window_seconds=batch_window_seconds,
+            retry_seconds=poll_interval_seconds,
+            limit=batch_limit,
+        )
 
     @staticmethod
     def _open(path: str, busy_timeout: float) -> sqlite3.Connection:
@@ -199,16 +233,9 @@ class LocalTaskQueue:
         name: str | None = None,
         run_at: datetime | None = None,
     ) -> bool:
-        if not kind:
-            raise InvalidRequest("a task needs a kind")
-        if name is not None and not 0 < len(name) <= _MAX_NAME_LENGTH:
-            raise InvalidRequest(f"a task name has 1 to {_MAX_NAME_LENGTH} characters")
+        body = _checked(kind, payload, () if name is None else (name,))
         if run_at is not None:
             require_aware(run_at, "run_at")
-        try:
-            body = _PAYLOAD_JSON.encode(dict(payload))
-        except (TypeError, ValueError):
-            raise InvalidRequest("a task payload must be JSON-serialisable") from None
         now = to_db(self._clock.now())
         # One INSERT: atomic by itself in autocommit, no explicit transaction needed.
         with self._session(write=False) as db:
@@ -233,10 +260,85 @@ class LocalTaskQueue:
             self._wake.set()
         return created
 
+    def enqueue_soon(self, kind: str, payload: Mapping[str, Any], *, names: Sequence[str]) -> None:
+        if not names:
+            raise InvalidRequest("enqueue_soon needs at least one task name")
+        body = _checked(kind, payload, names)
+        if self._db is None:
+            raise BackendUnavailable("the local task queue is closed")
+        self._soon.add(SoonTask(kind, body, tuple(names), to_db(self._clock.now())))
+
+    def flush(self) -> int:
+        """Write the tasks ``enqueue_soon`` took and not written yet (its thread does so
+        within ``batch_window_seconds``); returns how many were scheduled."""
+        return self._soon.flush()
+
+    def _write_batch(self, batch: Sequence[SoonTask]) -> int:
+        """One transaction giving each task, in order, what ``enqueue`` would have: its first
+        name neither in the table nor given to an earlier task of the batch (none when every
+        name is taken). A round tries the current name of every task that no earlier task may
+        still want (the usual batch, names all distinct, is one round); a name tried is taken
+        after the round either way. Returns how many tasks were scheduled."""
+        scheduled = 0
+        taken: set[str] = set()
+        waiting = [(position, task, 0) for position, task in enumerate(batch)]
+        with self._session(write=True) as db:
+            while waiting:
+                trying: list[tuple[int, SoonTask, int]] = []
+                later: list[tuple[int, SoonTask, int]] = []
+                wanted: set[str] = set()  # names an earlier task of this round may still get
+                for position, task, index in waiting:
+                    while index < len(task.names) and task.names[index] in taken:
+                        index += 1
+                    if index == len(task.names):
+                        continue  # every name taken: nothing scheduled
+                    if task.names[index] in wanted:
+                        later.append((position, task, index))
+                    else:
+                        trying.append((position, task, index))
+                    wanted.update(task.names[index:])
+                inserted = self._insert_rows(db, [(task, index) for _, task, index in trying])
+                for position, task, index in trying:
+                    taken.add(task.names[index])
+                    if task.names[index] in inserted:
+                        scheduled += 1
+                    else:
+                        later.append((position, task, index + 1))
+                waiting = sorted(later, key=lambda item: item[0])
+        return scheduled
+
+    def _insert_rows(
+        self, db: sqlite3.Connection, rows: Sequence[tuple[SoonTask, int]]
+    ) -> set[str]:
+        """Insert each ``(task, name index)``, a name in use skipped; the names inserted."""
+        inserted: set[str] = set()
+        pending = iter(rows)
+        while chunk := list(islice(pending, _BATCH_ROWS)):
+            values: list[object] = []
+            for task, index in chunk:
+                values += (
+                    self._ids.new("task"),
+                    task.names[index],
+                    task.kind,
+                    task.body,
+                    TaskStatus.PENDING,
+                    self._max_attempts,
+                    task.at,
+                    task.at,
+                    task.at,
+                )
+            statement = (
+                f"{_INSERT}{', '.join([_ROW] * len(chunk))} "
+                "ON CONFLICT (name) DO NOTHING RETURNING name"
+            )
+            inserted.update(name for (name,) in db.execute(statement, values))
+        return inserted
+
     # -- running tasks ----------------------------------------------------------------------
     def run_due(self, *, limit: int = 100) -> int:
         """Run up to ``limit`` due tasks in this thread (periodic ones enqueued first);
-        returns how many ran."""
+        returns how many ran. Tasks ``enqueue_soon`` took are written first."""
+        self.flush()
         self._schedule_periodic()
         ran = 0
         while ran < limit and self._run_next():
@@ -471,9 +573,11 @@ class LocalTaskQueue:
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self, *, timeout: float = 5.0) -> None:
-        """Stop the worker and close the database. Idempotent."""
+        """Stop the worker, write the tasks ``enqueue_soon`` took, close the database.
+        Idempotent."""
         self.stop(timeout=timeout)
         self._stopping.set()
+        self._soon.close(timeout)
         with self._lock:
             if self._db is not None:
                 self._db.close()
