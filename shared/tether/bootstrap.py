@@ -375,6 +375,7 @@ class Container(Infrastructure):
             retention=self.settings.retention,
             purge_finished_tasks=purge_finished_tasks,
             purge_secret_tombstones=purge_secret_tombstones,
+            requeue_waiting_webhooks=lambda: self.webhook_intake.requeue_waiting(),
         )
 
     @lazy

@@ -22,6 +22,7 @@ from tether.config import Settings
 from tether.domain.clock import FixedClock
 from tether.domain.errors import BackendUnavailable, InvalidRequest, NotFound
 from tether.domain.models import Delivery, WebhookEvent
+from tether.webhooks.intake import process_task_name
 
 
 def _auth(container: Container) -> dict[str, str]:
@@ -118,7 +119,8 @@ def test_housekeeping_purges_what_outlived_its_retention_and_keeps_the_rest(
 ) -> None:
     """``POST /housekeeping`` (Cloud Scheduler's target; the embedded queue runs the same task
     hourly by itself): finished tasks, deliveries, webhook events and OAuth states past their
-    retention go, pending tasks and younger records stay."""
+    retention go, pending tasks and younger records stay; a stored event whose task was lost
+    gets it again."""
     clock = FixedClock(datetime.now(UTC))
     container = Container(settings, clock=clock)
     reset_container(container)
@@ -164,6 +166,9 @@ def test_housekeeping_purges_what_outlived_its_retention_and_keeps_the_rest(
         assert [d.id for d in store.list_deliveries("acme")] == ["dlv_fresh"]
         assert store.get_webhook_event("stripe", "evt_old") is None
         assert store.get_webhook_event("stripe", "evt_fresh") is not None
+        # evt_fresh waits ("received") and has no task: housekeeping queued its task
+        assert queue.get(process_task_name("stripe", "evt_fresh")) is not None
+        assert queue.get(process_task_name("stripe", "evt_old")) is None
     finally:
         reset_container(None)
 

@@ -25,6 +25,7 @@ from twilio.request_validator import RequestValidator
 from tests.support.recording_queue import RecordingQueue, Scheduled
 from tether import wiring
 from tether.adapters.db_secrets import DbSecretStore, MemoryRetiredVersions
+from tether.adapters.local_tasks import LocalTaskQueue
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.adapters.sqlite.schema import MIGRATIONS, _utc_text, format_time
 from tether.adapters.sqlite.webhook_events import _WEBHOOK_EVENTS_SQL
@@ -394,6 +395,86 @@ def test_a_stalled_event_is_enqueued_again_by_the_next_retry(stack: Stack, secre
     assert stack.intake.receive_for_token(token, later).duplicate
     assert len(stack.queue.of(PROCESS_WEBHOOK_TASK)) == 1
     assert [e.status for e in stack.stored(connection.id)] == ["enqueued"]
+
+
+def test_housekeeping_queues_the_lost_task_of_a_waiting_event_once(
+    stack: Stack, secret: str
+) -> None:
+    """The process died after the record and before its task was written: nobody retries a
+    delivery that was answered 200, so the sweep housekeeping runs brings the task back, a
+    minute after the receipt at the earliest, once."""
+    connection, token = generic_connection(stack, secret)
+    accepted = stack.intake.receive_for_token(token, standard_request(secret, {"type": "a"}))
+    assert accepted.dedupe_key is not None
+    stack.queue.lose(PROCESS_WEBHOOK_TASK)  # the task died with the process
+    stack.app_secrets["stripe"] = [STRIPE_SECRET]  # a platform's endpoint: no account named
+    unroutable = stack.intake.receive_for_provider(
+        "stripe", stripe_request(STRIPE_SECRET, {"id": "evt_nobody", "type": "charge.updated"})
+    )
+    assert unroutable.status == "unroutable"
+
+    assert stack.intake.requeue_waiting() == 0  # too soon: its task may still be on its way
+    stack.clock.advance(61)
+    assert stack.intake.requeue_waiting() == 1
+    assert stack.intake.requeue_waiting() == 0  # the name is taken now: no second task
+    [task] = stack.queue.of(PROCESS_WEBHOOK_TASK)
+    assert task.name == process_task_name("webhook", accepted.dedupe_key)
+
+    stack.processing.process_webhook(task.payload)
+    assert [e.status for e in stack.stored(connection.id)] == ["processed"]
+    assert len(stack.queue.of(DELIVER_TASK)) == 1
+
+
+def test_a_waiting_event_whose_task_is_pending_gets_no_second_one(
+    stack: Stack, secret: str
+) -> None:
+    _, token = generic_connection(stack, secret)
+    stack.intake.receive_for_token(token, standard_request(secret, {"type": "a"}))
+    stack.clock.advance(3600)  # a backlog: the task waits, so does the event
+
+    assert stack.intake.requeue_waiting() == 0
+    assert len(stack.queue.of(PROCESS_WEBHOOK_TASK)) == 1
+
+
+def test_on_the_embedded_queue_acceptance_writes_the_task_after_the_answer(
+    stack: Stack, secret: str, tmp_path: Path
+) -> None:
+    """One durable write on the request path (the record); the embedded queue writes the task
+    in its next batch, and a task lost with the process comes back through housekeeping."""
+    processed: list[dict[str, Any]] = []
+
+    def run(kind: str, payload: dict[str, Any]) -> None:
+        assert kind == PROCESS_WEBHOOK_TASK
+        stack.processing.process_webhook(payload)
+        processed.append(payload)
+
+    dying = LocalTaskQueue(tmp_path / "tasks.db", run, clock=stack.clock, batch_window_seconds=3600)
+    intake = stack.build(tasks=lambda: dying)
+    connection, token = generic_connection(stack, secret)
+    first = intake.receive_for_token(token, standard_request(secret, {"type": "a"}))
+    sql: list[str] = []
+    stack.store.database.db().set_trace_callback(sql.append)
+    second = standard_request(secret, {"type": "b"}, msg_id="msg_2")
+    accepted = intake.receive_for_token(token, second)
+    stack.store.database.db().set_trace_callback(None)
+    # the connection and its secret are kept (the first delivery read them, audited): the
+    # record's INSERT is the one statement, and the task is not in the queue's file yet
+    assert accepted.status == "enqueued" and [q.split()[0] for q in sql] == ["INSERT"]
+    for done in (first, accepted):
+        assert dying.get(process_task_name("webhook", done.dedupe_key or "")) is None
+    dying._soon._tasks.clear()  # the process dies before the batch is written (its buffer)
+
+    queue = LocalTaskQueue(tmp_path / "tasks.db", run, clock=stack.clock)
+    try:
+        sweeping = stack.build(tasks=lambda: queue)
+        stack.clock.advance(61)
+        assert sweeping.requeue_waiting() == 2
+        assert queue.run_due() == 2
+        assert [e.status for e in stack.stored(connection.id)] == ["processed", "processed"]
+        assert len(processed) == 2 and len(stack.queue.of(DELIVER_TASK)) == 2
+    finally:
+        queue.close()
+        dying.close()
 
 
 def test_an_oversized_body_is_refused_before_anything_else(stack: Stack, secret: str) -> None:

@@ -31,10 +31,17 @@ Either way a delivery goes through the same steps, in this order:
    body's SHA-256, scoped by connection) and an atomic create of the event record: a
    duplicate answers 200 with no second task. The provider's own event id is kept on the
    record (``detail.source_event_id``) for the envelope the tenant receives;
-7. a ``process_webhook`` task (:mod:`tether.webhooks.processing`), named after the key. If it
-   cannot be enqueued the record is deleted again (so the provider's retry is not taken for a
-   duplicate) and the answer is a retryable 503. (The record is written as ``enqueued`` up
-   front, saving a write.)
+7. a ``process_webhook`` task (:mod:`tether.webhooks.processing`), named after the key, handed
+   to the queue's ``enqueue_soon``: Cloud Tasks creates it before the answer; the embedded queue
+   writes it a few milliseconds after, batched with other requests' tasks, so acceptance makes
+   one durable write, the record. If the queue refuses the task the record is deleted again (so
+   the provider's retry is not taken for a duplicate) and the answer is a retryable 503. (The
+   record is written as ``enqueued`` up front, saving a write.)
+
+A task that went missing all the same (the process died between the record and its task) is
+found by :meth:`WebhookIntake.requeue_waiting`, which housekeeping runs: a record still waiting a
+minute after its receipt gets its task again (the name keeps that single), and a provider's
+retry of it does the same at once (the duplicate path).
 
 A delivery carrying several events (the catalog's ``batch_path``: Xero, HubSpot) goes through
 steps 6 and 7 once per event, each routed by its own route value
@@ -456,7 +463,7 @@ class WebhookIntake:
             )
             return Accepted(provider=provider_key, status="unroutable", dedupe_key=key)
         try:
-            self._enqueue_process(event)
+            self._enqueue_process(event, soon=True)
         except Exception as exc:
             self._forget(event)
             raise BackendUnavailable(
@@ -466,15 +473,35 @@ class WebhookIntake:
             provider=provider_key, status="enqueued", dedupe_key=key, connection_id=connection_id
         )
 
-    def _enqueue_process(self, event: WebhookEvent) -> None:
+    def _enqueue_process(self, event: WebhookEvent, *, soon: bool = False) -> None:
         payload = {"provider": event.provider, "dedupe_key": event.dedupe_key}
         name = process_task_name(event.provider, event.dedupe_key)
+        if soon:
+            names = (name, f"{name}-{event.id}")  # the same two names as below, in order
+            self._tasks().enqueue_soon(PROCESS_WEBHOOK_TASK, payload, names=names)
+            return
         if not self._tasks().enqueue(PROCESS_WEBHOOK_TASK, payload, name=name):
             # The name is taken: by a task still pending (it will find this record), or by
             # one that ran for an earlier record under this key (deleted after a failed
             # enqueue, or expired), which will not run again. A task of this record's own
             # makes sure it is processed; processing is idempotent.
             self._tasks().enqueue(PROCESS_WEBHOOK_TASK, payload, name=f"{name}-{event.id}")
+
+    def requeue_waiting(self, *, limit: int = 1000) -> int:
+        """Queue the task of every stored event still waiting a minute after its receipt
+        whose task went missing (at most ``limit``, oldest first); returns how many were
+        queued. An event whose task exists (pending, running, or finished without processing
+        it) keeps it: only the task's own name is tried, so a backlog is never doubled."""
+        before = self._clock.now() - _STALLED_AFTER
+        queued = 0
+        for event in self._store.waiting_webhook_events(before, limit=limit):
+            payload = {"provider": event.provider, "dedupe_key": event.dedupe_key}
+            name = process_task_name(event.provider, event.dedupe_key)
+            if self._tasks().enqueue(PROCESS_WEBHOOK_TASK, payload, name=name):
+                queued += 1
+        if queued:
+            log.warning("%d stored webhook events had lost their task; queued again", queued)
+        return queued
 
     def _forget(self, event: WebhookEvent) -> None:
         """Delete a record whose task could not be enqueued, so that the provider's retry is
