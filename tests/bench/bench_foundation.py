@@ -30,7 +30,8 @@ target: cold start <= 1.6x, `tether dev` GET >= 0.9x, webhook acceptance >= 0.6x
 
 Run: ``make bench`` or ``python tests/bench/bench_foundation.py [--runs N] [--seconds S]
 [--concurrency C] [--json]``. Exit code 0 whatever the figures (a measurement, not a test);
-1 only if a measurement is invalid (more than 1% errors under load).
+1 only if a measurement is invalid (more than 1% errors under load, or any accepted webhook
+without its stored event and task).
 """
 
 from __future__ import annotations
@@ -500,6 +501,10 @@ def report(result: dict[str, Any]) -> None:
         f" {hook['tether_cpu_us']:.0f} us, ratio bare/tether {hook['cpu_ratio']:.2f}x"
     )
     print(f"   median of the rounds' own ratios (neighbours in time): {hook['paired_ratio']:.2f}x")
+    print(
+        f"   events accepted {hook['events_accepted']}, stored {hook['events_stored']}, their"
+        f" tasks written {hook['tasks_written']} (read from the files after the stop)"
+    )
     target("ratio tether/bare", hook["ratio"], f">= {WEBHOOKS_MIN}", ok["webhooks"])
     print(f"4. Crypto: seal+open of a {cr['payload_bytes']}-byte credential JSON")
     row("", "ops/s")
@@ -576,11 +581,18 @@ def main(argv: list[str] | None = None) -> int:
         for k in ("bare_get", "tether_get", "tether_create", "dev_get")
         if load[k]["error_rate"] > 0.01
     ]
+    # Acceptance writes each event's task after its answer: every accepted event must have one.
+    lost = hook["events_accepted"] - min(hook["events_stored"], hook["tasks_written"])
+    if lost or hook["tether_errors"]:
+        invalid.append("webhooks")
     result["invalid"] = invalid
     if not args.json:
         report(result)
         if invalid:
-            print(f"ERROR: more than 1% errors under load in {', '.join(invalid)}; figures invalid")
+            print(
+                f"ERROR: errors under load, or accepted webhooks without their stored event or "
+                f"task, in {', '.join(invalid)}; figures invalid"
+            )
     print(json.dumps(result, separators=(",", ":")))
     return 1 if invalid else 0
 

@@ -5,8 +5,10 @@ Both run under the same ``functions-framework`` CLI and server, side by side in 
 - bare: ``bare_function.py``, answering 200 to anything;
 - tether: the ``webhooks`` function on the embedded stack (SQLite store, task worker off, so
   only acceptance is measured): Stripe signature verified (HMAC-SHA256, 300 s tolerance), the
-  connection found by its token hash, the event stored with an atomic dedupe create, a
-  ``process_webhook`` task enqueued, 200 answered.
+  connection found by its token hash, the event stored with an atomic dedupe create, its
+  ``process_webhook`` task handed to the queue (written in the queue's next batch, a few
+  milliseconds after the answer), 200 answered. After the run the script reads the server's
+  files and prints how many events were accepted, stored, and given their task.
 
 C client threads each POST distinct, genuinely signed Stripe events (signed before the clock
 starts), for S seconds, R rounds (the order of the two alternating from round to round); each
@@ -23,12 +25,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +193,7 @@ def measure(seconds: float, concurrency: int, rounds: int) -> dict[str, Any]:
         try:
             # Enough distinct events that none repeats within a run (repeats are duplicates).
             events = signed_events(int(seconds * rounds * 3000) + 1000, "b")
-            drive(tether_url + path, events[:200], 1.0, concurrency)  # warm up
+            warm = drive(tether_url + path, events[:200], 1.0, concurrency)  # warm up
             drive(bare_url + "/", events[:200], 1.0, concurrency)
             samples: dict[str, list[dict[str, Any]]] = {"bare": [], "tether": []}
             offset = 200
@@ -213,6 +217,7 @@ def measure(seconds: float, concurrency: int, rounds: int) -> dict[str, Any]:
             for process in (tether, bare):
                 process.terminate()
                 process.wait(timeout=10)
+        stored, queued = _events_and_tasks(Path(data))
 
     def median(name: str, key: str) -> float:
         return float(statistics.median(r[key] for r in samples[name]))
@@ -228,6 +233,10 @@ def measure(seconds: float, concurrency: int, rounds: int) -> dict[str, Any]:
         "tether_errors": sum(r["errors"] for r in samples["tether"]),
         "bare_cpu_us": median("bare", "cpu_us"),
         "tether_cpu_us": median("tether", "cpu_us"),
+        # (the warm-up sends its 200 events over and over: the rest of its answers are duplicates)
+        "events_accepted": min(warm["ok"], 200) + sum(r["ok"] for r in samples["tether"]),
+        "events_stored": stored,
+        "tasks_written": queued,
     }
     summary["ratio"] = summary["tether_rps"] / summary["bare_rps"]
     summary["cpu_ratio"] = summary["bare_cpu_us"] / max(summary["tether_cpu_us"], 1e-9)
@@ -238,6 +247,19 @@ def measure(seconds: float, concurrency: int, rounds: int) -> dict[str, Any]:
         for b, t in zip(samples["bare"], samples["tether"], strict=True)
     )
     return summary
+
+
+def _events_and_tasks(data: Path) -> tuple[int, int]:
+    """Events the server stored and ``process_webhook`` tasks its queue wrote, read from its
+    files once it has stopped: the queue writes tasks in batches after the answer, so this is
+    the check that every accepted event got its task."""
+    with closing(sqlite3.connect(data / "tether.sqlite3")) as store:
+        (stored,) = store.execute("SELECT COUNT(*) FROM webhook_events").fetchone()
+    with closing(sqlite3.connect(data / "tasks.sqlite3")) as tasks:
+        (queued,) = tasks.execute(
+            "SELECT COUNT(*) FROM tasks WHERE kind = 'process_webhook'"
+        ).fetchone()
+    return int(stored), int(queued)
 
 
 def _cpu_per_request(pid: int, before: float | None, result: dict[str, Any]) -> dict[str, float]:
@@ -276,6 +298,10 @@ def main() -> int:
     )
     print(f"  median of the rounds' own ratios   {summary['paired_ratio']:8.2f}x")
     print(f"  tether errors                      {summary['tether_errors']}")
+    print(
+        f"  events accepted {summary['events_accepted']}, stored {summary['events_stored']}, "
+        f"their tasks written {summary['tasks_written']} (read from the files after the stop)"
+    )
     return 0
 
 
