@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from tether.domain.errors import BackendUnavailable, InvalidRequest, TetherError
 from tether.ports import TaskHandler
+from tether.ports.task_queue import enqueue_first_free
 
 __all__ = ["RecordingQueue", "Scheduled"]
 
@@ -68,11 +69,7 @@ class RecordingQueue:
 
     def enqueue_soon(self, kind: str, payload: Mapping[str, Any], *, names: Sequence[str]) -> None:
         """Scheduled at once (a fake has no batch to wait for), under the first free name."""
-        if not names:
-            raise InvalidRequest("enqueue_soon needs at least one task name")
-        for name in names:
-            if self.enqueue(kind, payload, name=name):
-                return
+        enqueue_first_free(self.enqueue, kind, payload, names)
 
     def lose(self, kind: str) -> None:
         """Drop the scheduled tasks of ``kind`` and free their names, as a queue that died

@@ -6,7 +6,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["TaskHandler", "TaskQueue"]
+from tether.domain.errors import InvalidRequest
+
+__all__ = ["TaskHandler", "TaskQueue", "enqueue_first_free"]
 
 TaskHandler = Callable[[str, dict[str, Any]], None]
 """``handler(kind, payload)``: returns on success; raises a retryable
@@ -48,3 +50,15 @@ class TaskQueue(Protocol):
         queue that cannot take the task :class:`~tether.domain.errors.BackendUnavailable`,
         both raised by this call with nothing scheduled."""
         ...
+
+
+def enqueue_first_free(
+    enqueue: Callable[..., bool], kind: str, payload: Mapping[str, Any], names: Sequence[str]
+) -> None:
+    """``enqueue_soon`` for a queue that writes each task at once: ``enqueue`` under each of
+    ``names`` in turn until one is free."""
+    if not names:
+        raise InvalidRequest("enqueue_soon needs at least one task name")
+    for name in names:
+        if enqueue(kind, payload, name=name):
+            return

@@ -26,6 +26,7 @@ from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_transient_error
 
 from tether.domain.errors import BackendUnavailable, InvalidRequest
+from tether.ports.task_queue import enqueue_first_free
 
 if TYPE_CHECKING:
     from google.cloud.tasks_v2 import CloudTasksClient
@@ -69,11 +70,7 @@ class CloudTasksQueue:
     def enqueue_soon(self, kind: str, payload: Mapping[str, Any], *, names: Sequence[str]) -> None:
         """At once: a Cloud Tasks create is its own durable write, and a function's CPU may be
         throttled once it has answered, so nothing waits for later here."""
-        if not names:
-            raise InvalidRequest("enqueue_soon needs at least one task name")
-        for name in names:
-            if self.enqueue(kind, payload, name=name):
-                return
+        enqueue_first_free(self.enqueue, kind, payload, names)
 
     def queue_path(self, kind: str) -> str:
         return f"projects/{self._project}/locations/{self._location}/queues/{self._queue_for(kind)}"
