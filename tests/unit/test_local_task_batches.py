@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tether.adapters.local_tasks import LocalTaskQueue
+from tether.adapters.local_tasks.batched_enqueues import BatchedEnqueues, SoonTask
 from tether.domain.errors import BackendUnavailable, InvalidRequest
 
 HOUR = 3600.0  # a batch window no test waits out: only flush, run_due or close write
@@ -205,3 +206,34 @@ def test_a_closed_queue_refuses(open_queue):
     queue.close()
     with pytest.raises(BackendUnavailable):
         queue.enqueue_soon("sync", {}, names=("late",))
+
+
+def test_the_batch_thread_survives_any_failure_and_backs_off(caplog):
+    """A write that raises anything (here a bug's RuntimeError) keeps the batch, in order; the
+    thread tries again after the retry interval, doubling, and writes it once it can."""
+    written: list[list[str]] = []
+    failures = [RuntimeError("boom"), RuntimeError("boom again")]
+    attempts: list[float] = []
+
+    def write(batch: Sequence[SoonTask]) -> int:
+        attempts.append(time.monotonic())
+        if failures:
+            raise failures.pop(0)
+        written.append([task.body for task in batch])
+        return len(batch)
+
+    buffer = BatchedEnqueues(write, lambda: None, window_seconds=0.0, retry_seconds=0.05)
+    try:
+        buffer.add(SoonTask("sync", "1", ("a",), 0))
+        buffer.add(SoonTask("sync", "2", ("b",), 0))
+        assert wait_until(lambda: bool(written))
+        buffer.add(SoonTask("sync", "3", ("c",), 0))
+        assert wait_until(lambda: len(written) == 2)
+    finally:
+        buffer.close(timeout=1.0)
+
+    assert [body for batch in written for body in batch] == ["1", "2", "3"]
+    assert len(attempts) >= 4
+    assert attempts[2] - attempts[1] >= 2 * 0.05 * 0.9  # the second wait doubled the first
+    logged = [r.getMessage() for r in caplog.records if "not be written yet" in r.getMessage()]
+    assert [message.rsplit("(", 1)[1] for message in logged] == ["attempt 1)", "attempt 2)"]

@@ -4,13 +4,15 @@ Every SQLite statement a request thread runs hands Python's GIL to another threa
 get it back; with many requests in flight that hand-off, not the write, is what a webhook's
 acceptance costs (measured by ``make bench-webhooks``). So the webhook intake stores its event
 (the durable record) and leaves the event's task here: a thread of this buffer wakes on the
-first task, waits ``window`` seconds for more, and writes all of them with one statement.
+first task, waits ``window`` seconds for more, and writes all of them in one transaction (a
+statement per hundred tasks).
 
 A task not written yet is lost if the process dies (the port says who may use this: callers
 whose own record brings it back). A write that fails puts its batch back, in order, for the next
-turn; a buffer that holds ``limit`` tasks refuses more (``BackendUnavailable``), so an
-unwritable file turns into retryable errors, not into memory. ``close`` writes what is left, and
-so does a process that exits normally without closing it (a server stopped by SIGTERM).
+turn (after the retry interval, doubling up to 30 s while the writes keep failing); a buffer
+that holds ``limit`` tasks refuses more (``BackendUnavailable``), so an unwritable file turns
+into retryable errors, not into memory. ``close`` writes what is left, and so does a process
+that exits normally without closing it (a server stopped by SIGTERM).
 
 Hand-written because it is a few lines around the queue's own table: no library batches
 inserts into a SQLite file for us.
@@ -31,6 +33,7 @@ from tether.domain.errors import BackendUnavailable
 __all__ = ["BatchedEnqueues", "SoonTask"]
 
 _log = logging.getLogger(__name__)
+_MAX_RETRY = 30.0  # seconds between two attempts to write a batch, at most
 
 
 class SoonTask(NamedTuple):
@@ -92,16 +95,25 @@ class BatchedEnqueues:
                 atexit.register(self._at_exit)
 
     def _run(self) -> None:
+        failures = 0
         while not self._closing.is_set():
             self._ready.wait()
             self._closing.wait(self._window)  # gather the batch (cut short by close)
             self._ready.clear()
             try:
                 self.flush()
-            except (BackendUnavailable, sqlite3.Error):
-                _log.exception("local task queue: a batch of tasks could not be written yet")
+            except Exception:  # noqa: BLE001 - the thread lives on: the batch is kept, retried
+                failures += 1
+                _log.exception(
+                    "local task queue: %d tasks could not be written yet (attempt %d)",
+                    len(self._tasks),
+                    failures,
+                )
                 self._ready.set()
-                self._closing.wait(self._retry)
+                # The retry interval, doubling while the file stays unwritable (at most 30 s).
+                self._closing.wait(min(self._retry * 2 ** min(failures - 1, 16), _MAX_RETRY))
+            else:
+                failures = 0
 
     def flush(self) -> int:
         """Write every task taken so far; returns how many were scheduled. On failure the
