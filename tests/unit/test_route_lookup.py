@@ -75,6 +75,8 @@ def test_xero_takes_the_chosen_organisation_only_when_the_grant_reaches_it() -> 
         "text",
         [{"tenantId": True}, {"tenantId": ""}, {"id": XERO_A}],
         {"tenantId": XERO_A},
+        # half a UTF-16 pair (legal JSON, "\ud800"): no text a connection could store
+        [{"tenantId": "fe79f7dd-\ud800"}],
     ],
 )
 def test_answers_listing_no_usable_account_choose_nothing(answer: Any) -> None:

@@ -211,7 +211,8 @@ def normalize_route(spec: WebhookSpec, value: object) -> str | None:
     """A route value as stored on a connection and as looked up: text, trimmed (integers as
     decimal text: HubSpot's portal id, GitHub's installation id); lower-case when the
     ``route_field`` is a header (Shopify's shop domain: a host name). ``None`` for anything
-    else, empty, or longer than 256 characters."""
+    else, empty, longer than 256 characters, or holding half a UTF-16 pair (no text a
+    connection can be stored with)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -221,4 +222,6 @@ def normalize_route(spec: WebhookSpec, value: object) -> str | None:
     text = value.strip()
     if spec.route_field is not None and spec.route_field.startswith("header:"):
         text = text.lower()
-    return text if 0 < len(text) <= _MAX_ROUTE_CHARS else None
+    if not 0 < len(text) <= _MAX_ROUTE_CHARS or holds_lone_surrogate(text):
+        return None
+    return text
