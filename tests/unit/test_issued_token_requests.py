@@ -224,6 +224,12 @@ def _two_step(**auth: Any) -> TwoStepAuth:
         ),
         ({"expires_at_path": "data.exp"}, {"data": {"token": "t", "exp": 1780318800}}, 3600),
         ({"expires_at_path": "data.exp"}, {"data": {"token": "t", "exp": "yesterday"}}, 60),
+        # epoch times no clock can hold: the entry's default, not a crash
+        ({"expires_at_path": "data.exp"}, {"data": {"token": "t", "exp": 1e300}}, 60),
+        ({"expires_at_path": "data.exp"}, {"data": {"token": "t", "exp": -1e300}}, 60),
+        ({"expires_at_path": "data.exp"}, {"data": {"token": "t", "exp": float("nan")}}, 60),
+        ({"expires_at_path": "data.exp"}, {"data": {"token": "t", "exp": 10**30}}, 60),
+        ({"expires_in_path": "data.ttl"}, {"data": {"token": "t", "ttl": float("nan")}}, 60),
     ],
 )
 def test_a_two_step_answer_names_its_lifetime(auth, answer, lifetime):
@@ -248,6 +254,21 @@ def test_a_refused_two_step_call_is_classified(status, body, error, retryable):
     with pytest.raises(TokenEndpointError) as raised:
         parse_token_answer(_two_step(), status, {}, body, now=NOW)
     assert (raised.value.error, raised.value.retryable) == (error, retryable)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"data": {"token": "ab\\ud800cd"}}', b'{"data": {"token": "ab\xed\xa0\x80cd"}}'],
+    ids=["escaped", "utf-8-bytes"],
+)
+def test_a_two_step_token_holding_half_a_utf16_pair_is_a_bad_response(body):
+    """Legal JSON, but no text a token can be stored or sent as a header as."""
+    auth = _two_step(token_path="data.token")
+    assert parse_token_answer(auth, 200, {}, b'{"data": {"token": "abcd"}}', now=NOW)
+    with pytest.raises(TokenEndpointError) as raised:
+        parse_token_answer(auth, 200, {}, body, now=NOW)
+    assert (raised.value.error, raised.value.retryable) == ("bad_response", False)
+    assert "\ud800" not in str(raised.value)
 
 
 # -- discovery (RFC 8414, OpenID Connect Discovery) -----------------------------------------

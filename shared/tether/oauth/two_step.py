@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 
 from tether.catalog.templates import render_template
 from tether.catalog.token_grants import TwoStepAuth
+from tether.domain.bounded_json import holds_lone_surrogate
 from tether.domain.errors import InvalidRequest
 from tether.http.url_check import check_http_url
 from tether.oauth.model import TokenEndpointError, TokenSet
@@ -138,7 +139,10 @@ def _expiry(auth: TwoStepAuth, payload: Any, now: datetime) -> datetime:
         value = _at(payload, auth.expires_at_path)
         at: datetime | None = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            at = datetime.fromtimestamp(value, UTC)
+            try:
+                at = datetime.fromtimestamp(value, UTC)
+            except (OverflowError, OSError, ValueError):  # no clock holds it (or NaN)
+                at = None
         elif isinstance(value, str):
             try:
                 at = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -175,7 +179,7 @@ def parse_token_answer(
     except ValueError:
         payload = None
     token = _at(payload, auth.token_path)
-    if not isinstance(token, str) or not token:
+    if not isinstance(token, str) or not token or holds_lone_surrogate(token, raw=body):
         raise TokenEndpointError(
             f"the token request answered HTTP {status} without a token at {auth.token_path}",
             error="bad_response",
