@@ -1,0 +1,193 @@
+"""Catalog facts of the providers neither open registry knows, confirmed against the vendor's
+own documentation (or its own repository): provider -> field -> (value as confirmed, source).
+
+Fields are read from the entry by :func:`tests.support.vendor_readings.read`. Only facts a
+vendor page stated are recorded: an entry or a field missing here was not confirmed (the
+providers' own sources stay in the YAML comments). A later edit of the catalog that
+contradicts a recorded fact fails ``tests/unit/test_vendor_confirmations.py``: change the
+record only with a vendor source that says otherwise.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CONFIRMED"]
+
+Fact = tuple[str, str]
+
+BREATHE = "https://developer.breathehr.com/documentation/request_and_response"
+CAPSULE = "https://developer.capsulecrm.com/v2/overview/authentication"
+CLOUDINARY = "https://cloudinary.com/documentation/admin_api"
+EPOS_NOW = "https://developer.eposnowhq.com/Docs/Authentication"
+FASTMAIL = "https://www.fastmail.com/developer/integrating-with-fastmail/"
+KIT = "https://developers.kit.com/api-reference/accounts/get-current-account"
+LEMON_SQUEEZY = "https://docs.lemonsqueezy.com/api/users/retrieve-user"
+OMNISEND = "https://api-docs.omnisend.com/docs/migrate-from-v5-to-v2026-03-15"
+PAYSTACK = "https://paystack.com/docs/api/pagination/"
+PCLOUD_AUTHORIZE = "https://docs.pcloud.com/methods/oauth_2.0/authorize.html"
+PRESTASHOP = "https://devdocs.prestashop-project.org/8/webservice/tutorials/testing-access/"
+REAMAZE = "https://www.reamaze.com/api/get_conversations"
+REMOTE = "https://developer.remote.com/docs/authorization-for-customers"
+SALLA = "https://docs.salla.dev/doc-421118"
+SAVVYCAL = "https://savvycal.com/docs/api/authentication/"
+SENDCLOUD = "https://sendcloud.dev/api/v2/users/retrieve-your-user-data"
+SEVEN_SHIFTS = (
+    "https://kb.7shifts.com/hc/en-us/articles/8150346086163-How-to-generate-an-Access-Token"
+)
+SPARKPOST = "https://developers.sparkpost.com/api/"
+STATUSPAGE = "https://developer.statuspage.io/"
+TRENGO = "https://developers.trengo.com/docs/rate-limiting"
+XENDIT = "https://docs.xendit.co/apidocs/quick-setup"
+ZETTLE = "https://github.com/iZettle/api-documentation/blob/master/authorization.md"
+
+CONFIRMED: dict[str, dict[str, Fact]] = {
+    "bexio": {
+        "api_base_url": ("https://api.bexio.com", "https://docs.bexio.com/"),
+        "credential": ("header Authorization: Bearer {access_token}", "https://docs.bexio.com/"),
+    },
+    "breathe": {
+        "api_base_url": ("https://api.breathehr.com/v1", BREATHE),
+        "credential": ("header X-API-KEY: {api_key}", BREATHE),
+    },
+    "capsule": {
+        "api_base_url": ("https://api.capsulecrm.com/api/v2", CAPSULE),
+        "credential": ("header Authorization: Bearer {access_token}", CAPSULE),
+    },
+    "cloudinary": {
+        "api_base_url": ("https://api.cloudinary.com/v1_1/{cloud_name}", CLOUDINARY),
+        "credential": ("basic {api_key}:{api_secret}", CLOUDINARY),
+        "test": ("GET /resources/image?max_results=3", CLOUDINARY),
+    },
+    "codat": {
+        "credential": (
+            "header Authorization: Basic {encoded_api_key}",
+            "https://github.com/codatio/client-sdk-python",
+        ),
+    },
+    "epos_now": {
+        "credential": ("basic {api_key}:{api_secret}", EPOS_NOW),
+    },
+    "fastmail": {
+        "api_base_url": ("https://api.fastmail.com/jmap", FASTMAIL),
+        "credential": ("header Authorization: Bearer {api_token}", FASTMAIL),
+        "test": ("GET /session", FASTMAIL),
+    },
+    "flutterwave": {
+        "credential": (
+            "header Authorization: Bearer {secret_key}",
+            "https://developer.flutterwave.com/docs/authentication",
+        ),
+    },
+    "kit": {
+        "api_base_url": ("https://api.kit.com/v4", KIT),
+        "credential": ("header X-Kit-Api-Key: {api_key}", KIT),
+        "test": ("GET /account", KIT),
+    },
+    "lemon_squeezy": {
+        "api_base_url": ("https://api.lemonsqueezy.com/v1", LEMON_SQUEEZY),
+        "credential": ("header Authorization: Bearer {api_key}", LEMON_SQUEEZY),
+        "header:Accept": ("application/vnd.api+json", LEMON_SQUEEZY),
+        "test": ("GET /users/me", LEMON_SQUEEZY),
+    },
+    "lightspeed_r_series": {
+        "authorization_url": (
+            "https://cloud.lightspeedapp.com/auth/oauth/authorize",
+            "https://developers.lightspeedhq.com/retail/authentication/authentication-overview/",
+        ),
+    },
+    "omnisend": {
+        "api_base_url": ("https://api.omnisend.com/v5", OMNISEND),
+        "credential": ("header X-API-KEY: {api_key}", OMNISEND),
+        "test": ("GET /contacts?limit=3", OMNISEND),
+    },
+    "paystack": {
+        "api_base_url": ("https://api.paystack.co", PAYSTACK),
+        "credential": ("header Authorization: Bearer {secret_key}", PAYSTACK),
+        "test": ("GET /transaction?perPage=3", PAYSTACK),
+    },
+    "pcloud": {
+        "authorization_url": ("https://my.pcloud.com/oauth2/authorize", PCLOUD_AUTHORIZE),
+        # The token endpoint is on the API host the authorize redirect names (hostname).
+        "token_url": (
+            "https://{api_host}/oauth2_token",
+            "https://docs.pcloud.com/methods/oauth_2.0/oauth2_token.html",
+        ),
+    },
+    "postmark": {
+        "credential": (
+            "header X-Postmark-Server-Token: {server_token}",
+            "https://postmarkapp.com/developer/user-guide/managing-your-account",
+        ),
+    },
+    "prestashop": {
+        "api_base_url": ("{shop_url}/api", PRESTASHOP),
+        "credential": ("basic {webservice_key}:", PRESTASHOP),
+    },
+    "reamaze": {
+        "api_base_url": ("https://{brand}.reamaze.io/api/v1", REAMAZE),
+        "credential": ("basic {email}:{api_token}", REAMAZE),
+        "header:Accept": ("application/json", REAMAZE),
+        "test": ("GET /conversations", REAMAZE),
+    },
+    "remote": {
+        "api_base_url": ("https://gateway.remote.com/v1", REMOTE),
+        "credential": ("header Authorization: Bearer {api_token}", REMOTE),
+    },
+    "salla": {
+        "authorization_url": ("https://accounts.salla.sa/oauth2/auth", SALLA),
+        "token_url": ("https://accounts.salla.sa/oauth2/token", SALLA),
+        "credential": ("header Authorization: Bearer {access_token}", SALLA),
+    },
+    "savvycal": {
+        "api_base_url": ("https://api.savvycal.com/v1", SAVVYCAL),
+        "credential": ("header Authorization: Bearer {access_token}", SAVVYCAL),
+        "test": ("GET /me", SAVVYCAL),
+    },
+    "sendcloud": {
+        "api_base_url": ("https://panel.sendcloud.sc/api/v2", SENDCLOUD),
+        "credential": (
+            "basic {public_key}:{secret_key}",
+            "https://sendcloud.dev/docs/authentication",
+        ),
+        "test": ("GET /user", SENDCLOUD),
+    },
+    "sevdesk": {
+        "credential": (
+            "header Authorization: {api_key}",
+            "https://landing.sevdesk.de/service-support-center-technik-api-faq",
+        ),
+    },
+    "seven_shifts": {
+        "api_base_url": ("https://api.7shifts.com/v2", SEVEN_SHIFTS),
+        "credential": ("header Authorization: Bearer {access_token}", SEVEN_SHIFTS),
+        "test": ("GET /whoami", SEVEN_SHIFTS),
+    },
+    "sparkpost": {
+        "api_base_url": ("https://{api_host}/api/v1", SPARKPOST),
+        "hosts:api_host": ("api.sparkpost.com api.eu.sparkpost.com", SPARKPOST),
+        "credential": ("header Authorization: {api_key}", SPARKPOST),
+    },
+    "statuspage": {
+        "api_base_url": ("https://api.statuspage.io/v1", STATUSPAGE),
+        "credential": ("header Authorization: OAuth {api_key}", STATUSPAGE),
+    },
+    "trengo": {
+        "api_base_url": ("https://app.trengo.com/api/v2", TRENGO),
+        "credential": ("header Authorization: Bearer {api_token}", TRENGO),
+    },
+    "visma_eaccounting": {
+        "api_base_url": (
+            "https://eaccountingapi.vismaonline.com/v2",
+            "https://community.visma.com/t5/Knowledge-base-in-Visma/Authentication-and-endpoint-request/ta-p/241050",
+        ),
+    },
+    "xendit": {
+        "credential": ("basic {secret_key}:", XENDIT),
+    },
+    "zettle": {
+        "authorization_url": ("https://oauth.zettle.com/authorize", ZETTLE),
+        "token_url": ("https://oauth.zettle.com/token", ZETTLE),
+        "token_auth_method": ("client_secret_post", ZETTLE),
+        "credential": ("header Authorization: Bearer {access_token}", ZETTLE),
+        "test": ("GET https://oauth.zettle.com/users/self", ZETTLE),
+    },
+}
