@@ -17,10 +17,19 @@ Fact = tuple[str, str]
 BREATHE = "https://developer.breathehr.com/documentation/request_and_response"
 CAPSULE = "https://developer.capsulecrm.com/v2/overview/authentication"
 CLOUDINARY = "https://cloudinary.com/documentation/admin_api"
+CODAT = "https://github.com/codatio/oas/blob/main/json/Codat-Common.json"
+CRONOFY_AUTHORIZE = "https://docs.cronofy.com/developers/api/authorization/request-authorization"
+CRONOFY_TOKEN = "https://docs.cronofy.com/developers/api/authorization/request-token"
 EPOS_NOW = "https://developer.eposnowhq.com/Docs/Authentication"
 FASTMAIL = "https://www.fastmail.com/developer/integrating-with-fastmail/"
+FLUTTERWAVE = "https://developer.flutterwave.com/reference/endpoints/transactions"
+GOCARDLESS = "https://developer.gocardless.com/getting-started/go-live-checklist/custom-pages/"
 KIT = "https://developers.kit.com/api-reference/accounts/get-current-account"
 LEMON_SQUEEZY = "https://docs.lemonsqueezy.com/api/users/retrieve-user"
+MAILERLITE = "https://developers.mailerlite.com/docs/index.html"
+MERCADO_PAGO = (
+    "https://www.mercadopago.com.mx/developers/en/reference/test_user/_test_user_id_password/put"
+)
 OMNISEND = "https://api-docs.omnisend.com/docs/migrate-from-v5-to-v2026-03-15"
 PAYSTACK = "https://paystack.com/docs/api/pagination/"
 PCLOUD_AUTHORIZE = "https://docs.pcloud.com/methods/oauth_2.0/authorize.html"
@@ -34,9 +43,11 @@ SEVEN_SHIFTS = (
     "https://kb.7shifts.com/hc/en-us/articles/8150346086163-How-to-generate-an-Access-Token"
 )
 SPARKPOST = "https://developers.sparkpost.com/api/"
+SUMUP = "https://developer.sumup.com/docs/online-payments/introduction/authorization/"
 STATUSPAGE = "https://developer.statuspage.io/"
 TRENGO = "https://developers.trengo.com/docs/rate-limiting"
 XENDIT = "https://docs.xendit.co/apidocs/quick-setup"
+XENDIT_BALANCE = "https://docs.xendit.co/apidocs/get-balance"
 ZETTLE = "https://github.com/iZettle/api-documentation/blob/master/authorization.md"
 
 CONFIRMED: dict[str, dict[str, Fact]] = {
@@ -57,11 +68,26 @@ CONFIRMED: dict[str, dict[str, Fact]] = {
         "credential": ("basic {api_key}:{api_secret}", CLOUDINARY),
         "test": ("GET /resources/image?max_results=3", CLOUDINARY),
     },
+    "aftership": {
+        "credential": (
+            "header as-api-key: {api_key}",
+            "https://www.aftership.com/docs/tracking/quickstart/api-quick-start",
+        ),
+    },
     "codat": {
+        "api_base_url": ("https://api.codat.io", CODAT),
         "credential": (
             "header Authorization: Basic {encoded_api_key}",
             "https://github.com/codatio/client-sdk-python",
         ),
+        "test": ("GET /companies?page=1&pageSize=3", CODAT),
+    },
+    "cronofy": {
+        "authorization_url": ("https://app.cronofy.com/oauth/authorize", CRONOFY_AUTHORIZE),
+        "scope_separator": ("' '", CRONOFY_AUTHORIZE),
+        "token_url": ("https://api.cronofy.com/oauth/token", CRONOFY_TOKEN),
+        "token_auth_method": ("client_secret_post", CRONOFY_TOKEN),
+        "token_request_format": ("json", CRONOFY_TOKEN),
     },
     "epos_now": {
         "credential": ("basic {api_key}:{api_secret}", EPOS_NOW),
@@ -72,10 +98,11 @@ CONFIRMED: dict[str, dict[str, Fact]] = {
         "test": ("GET /session", FASTMAIL),
     },
     "flutterwave": {
-        "credential": (
-            "header Authorization: Bearer {secret_key}",
-            "https://developer.flutterwave.com/docs/authentication",
-        ),
+        "api_base_url": ("https://api.flutterwave.com/v3", FLUTTERWAVE),
+        "credential": ("header Authorization: Bearer {secret_key}", FLUTTERWAVE),
+    },
+    "gocardless": {
+        "hosts:api_host": ("api.gocardless.com api-sandbox.gocardless.com", GOCARDLESS),
     },
     "kit": {
         "api_base_url": ("https://api.kit.com/v4", KIT),
@@ -87,12 +114,27 @@ CONFIRMED: dict[str, dict[str, Fact]] = {
         "credential": ("header Authorization: Bearer {api_key}", LEMON_SQUEEZY),
         "header:Accept": ("application/vnd.api+json", LEMON_SQUEEZY),
         "test": ("GET /users/me", LEMON_SQUEEZY),
+        # X-Signature: the HMAC hex digest of the payload (the scheme's default SHA-256, hex).
+        "webhook": (
+            "hmac header=X-Signature",
+            "https://docs.lemonsqueezy.com/help/webhooks/signing-requests",
+        ),
     },
     "lightspeed_r_series": {
         "authorization_url": (
             "https://cloud.lightspeedapp.com/auth/oauth/authorize",
             "https://developers.lightspeedhq.com/retail/authentication/authentication-overview/",
         ),
+    },
+    "mailerlite": {
+        "api_base_url": ("https://connect.mailerlite.com/api", MAILERLITE),
+        "credential": ("header Authorization: Bearer {api_key}", MAILERLITE),
+    },
+    "mercado_pago": {
+        "api_base_url": ("https://api.mercadopago.com", MERCADO_PAGO),
+        "credential": ("header Authorization: Bearer {access_token}", MERCADO_PAGO),
+        # Access token types: APP_USR (an application for a user) and TEST (sandbox).
+        "key_pattern": ("^(APP_USR|TEST)-[A-Za-z0-9-]+$", MERCADO_PAGO),
     },
     "omnisend": {
         "api_base_url": ("https://api.omnisend.com/v5", OMNISEND),
@@ -111,6 +153,7 @@ CONFIRMED: dict[str, dict[str, Fact]] = {
             "https://{api_host}/oauth2_token",
             "https://docs.pcloud.com/methods/oauth_2.0/oauth2_token.html",
         ),
+        "test": ("GET /userinfo", "https://docs.pcloud.com/methods/general/userinfo.html"),
     },
     "postmark": {
         "credential": (
@@ -136,6 +179,7 @@ CONFIRMED: dict[str, dict[str, Fact]] = {
         "authorization_url": ("https://accounts.salla.sa/oauth2/auth", SALLA),
         "token_url": ("https://accounts.salla.sa/oauth2/token", SALLA),
         "credential": ("header Authorization: Bearer {access_token}", SALLA),
+        "test": ("GET /store/info", "https://docs.salla.dev/doc-421412/doc-422988/api-5394261"),
     },
     "savvycal": {
         "api_base_url": ("https://api.savvycal.com/v1", SAVVYCAL),
@@ -170,6 +214,11 @@ CONFIRMED: dict[str, dict[str, Fact]] = {
         "api_base_url": ("https://api.statuspage.io/v1", STATUSPAGE),
         "credential": ("header Authorization: OAuth {api_key}", STATUSPAGE),
     },
+    "sumup": {
+        "api_base_url": ("https://api.sumup.com", SUMUP),
+        "credential": ("header Authorization: Bearer {api_key}", SUMUP),
+        "test": ("GET /v0.1/me", SUMUP),
+    },
     "trengo": {
         "api_base_url": ("https://app.trengo.com/api/v2", TRENGO),
         "credential": ("header Authorization: Bearer {api_token}", TRENGO),
@@ -182,6 +231,7 @@ CONFIRMED: dict[str, dict[str, Fact]] = {
     },
     "xendit": {
         "credential": ("basic {secret_key}:", XENDIT),
+        "test": ("GET /balance", XENDIT_BALANCE),
     },
     "zettle": {
         "authorization_url": ("https://oauth.zettle.com/authorize", ZETTLE),
