@@ -69,6 +69,11 @@ CONFIRMED: dict[str, dict[str, Fact]] = {
         "test": ("GET /resources/image?max_results=3", CLOUDINARY),
     },
     "aftership": {
+        # The version the vendor's own SDK speaks; 2024-04 was served until 2025-10-08.
+        "api_base_url": (
+            "https://api.aftership.com/tracking/2026-07",
+            "https://www.npmjs.com/package/@aftership/tracking-sdk",
+        ),
         "credential": (
             "header as-api-key: {api_key}",
             "https://www.aftership.com/docs/tracking/quickstart/api-quick-start",

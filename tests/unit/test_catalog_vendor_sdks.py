@@ -175,7 +175,8 @@ FACTS = [
             "dist/lib/request.js", r'DEFAULT_DOMAIN = "{}"'),
     SdkFact("aftership", "auth header", _auth("name"), "@aftership/tracking-sdk",
             "dist/lib/request.js", r'"{}": this\.options\.api_key'),
-    # The SDK speaks a later API version than ours; the resource path is the same.
+    SdkFact("aftership", "API version", lambda p: _base_path(p).split("/")[2],
+            "@aftership/tracking-sdk", "dist/api/Tracking.js", r"`/tracking/{}/trackings`"),
     SdkFact("aftership", "test resource", _test_path, "@aftership/tracking-sdk",
             "dist/api/Tracking.js", r"/tracking/\d{4}-\d{2}{}`"),
 ]  # fmt: skip
