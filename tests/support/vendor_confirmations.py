@@ -14,6 +14,14 @@ __all__ = ["CONFIRMED"]
 
 Fact = tuple[str, str]
 
+# The vendors' own SDKs, read at the versions tests/vendor_sdks pins.
+SDK_CRONOFY = "https://www.npmjs.com/package/cronofy"
+SDK_FILES_COM = "https://www.npmjs.com/package/files.com"
+SDK_GOCARDLESS = "https://www.npmjs.com/package/gocardless-nodejs"
+SDK_POSTMARK = "https://www.npmjs.com/package/postmark"
+SDK_RECURLY = "https://www.npmjs.com/package/recurly"
+SDK_XENDIT = "https://www.npmjs.com/package/xendit-node"
+
 BREATHE = "https://developer.breathehr.com/documentation/request_and_response"
 CAPSULE = "https://developer.capsulecrm.com/v2/overview/authentication"
 CLOUDINARY = "https://cloudinary.com/documentation/admin_api"
@@ -93,6 +101,8 @@ CONFIRMED: dict[str, dict[str, Fact]] = {
         "token_url": ("https://api.cronofy.com/oauth/token", CRONOFY_TOKEN),
         "token_auth_method": ("client_secret_post", CRONOFY_TOKEN),
         "token_request_format": ("json", CRONOFY_TOKEN),
+        "api_base_url": ("https://api.cronofy.com/v1", SDK_CRONOFY),
+        "test": ("GET /calendars", SDK_CRONOFY),
     },
     "epos_now": {
         "credential": ("basic {api_key}:{api_secret}", EPOS_NOW),
@@ -102,12 +112,17 @@ CONFIRMED: dict[str, dict[str, Fact]] = {
         "credential": ("header Authorization: Bearer {api_token}", FASTMAIL),
         "test": ("GET /session", FASTMAIL),
     },
+    "files_com": {
+        "api_base_url": ("https://app.files.com/api/rest/v1", SDK_FILES_COM),
+        "credential": ("header X-FilesAPI-Key: {api_key}", SDK_FILES_COM),
+    },
     "flutterwave": {
         "api_base_url": ("https://api.flutterwave.com/v3", FLUTTERWAVE),
         "credential": ("header Authorization: Bearer {secret_key}", FLUTTERWAVE),
     },
     "gocardless": {
         "hosts:api_host": ("api.gocardless.com api-sandbox.gocardless.com", GOCARDLESS),
+        "header:GoCardless-Version": ("2015-07-06", SDK_GOCARDLESS),
     },
     "kit": {
         "api_base_url": ("https://api.kit.com/v4", KIT),
@@ -161,6 +176,8 @@ CONFIRMED: dict[str, dict[str, Fact]] = {
         "test": ("GET /userinfo", "https://docs.pcloud.com/methods/general/userinfo.html"),
     },
     "postmark": {
+        "api_base_url": ("https://api.postmarkapp.com", SDK_POSTMARK),
+        "test": ("GET /server", SDK_POSTMARK),
         "credential": (
             "header X-Postmark-Server-Token: {server_token}",
             "https://postmarkapp.com/developer/user-guide/managing-your-account",
@@ -175,6 +192,10 @@ CONFIRMED: dict[str, dict[str, Fact]] = {
         "credential": ("basic {email}:{api_token}", REAMAZE),
         "header:Accept": ("application/json", REAMAZE),
         "test": ("GET /conversations", REAMAZE),
+    },
+    "recurly": {
+        "hosts:api_host": ("v3.recurly.com v3.eu.recurly.com", SDK_RECURLY),
+        "credential": ("basic {api_key}:", SDK_RECURLY),
     },
     "remote": {
         "api_base_url": ("https://gateway.remote.com/v1", REMOTE),
@@ -235,6 +256,7 @@ CONFIRMED: dict[str, dict[str, Fact]] = {
         ),
     },
     "xendit": {
+        "api_base_url": ("https://api.xendit.co", SDK_XENDIT),
         "credential": ("basic {secret_key}:", XENDIT),
         "test": ("GET /balance", XENDIT_BALANCE),
     },
