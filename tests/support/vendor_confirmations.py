@@ -41,6 +41,7 @@ MERCADO_PAGO = (
 OMNISEND = "https://api-docs.omnisend.com/docs/migrate-from-v5-to-v2026-03-15"
 PAYSTACK = "https://paystack.com/docs/api/pagination/"
 PCLOUD_AUTHORIZE = "https://docs.pcloud.com/methods/oauth_2.0/authorize.html"
+PRINTIFY = "https://developers.printify.com/postman/printify_postman_collection.json"
 PRESTASHOP = "https://devdocs.prestashop-project.org/8/webservice/tutorials/testing-access/"
 REAMAZE = "https://www.reamaze.com/api/get_conversations"
 REMOTE = "https://developer.remote.com/docs/authorization-for-customers"
@@ -187,6 +188,11 @@ CONFIRMED: dict[str, dict[str, Fact]] = {
         "api_base_url": ("{shop_url}/api", PRESTASHOP),
         "credential": ("basic {webservice_key}:", PRESTASHOP),
     },
+    "printify": {
+        "api_base_url": ("https://api.printify.com/v1", PRINTIFY),
+        "credential": ("header Authorization: Bearer {personal_access_token}", PRINTIFY),
+        "test": ("GET /shops.json", PRINTIFY),
+    },
     "reamaze": {
         "api_base_url": ("https://{brand}.reamaze.io/api/v1", REAMAZE),
         "credential": ("basic {email}:{api_token}", REAMAZE),
@@ -261,6 +267,10 @@ CONFIRMED: dict[str, dict[str, Fact]] = {
         "test": ("GET /balance", XENDIT_BALANCE),
     },
     "zettle": {
+        "api_base_url": (
+            "https://purchase.izettle.com",
+            "https://github.com/iZettle/api-documentation/blob/master/purchase.adoc",
+        ),
         "authorization_url": ("https://oauth.zettle.com/authorize", ZETTLE),
         "token_url": ("https://oauth.zettle.com/token", ZETTLE),
         "token_auth_method": ("client_secret_post", ZETTLE),
