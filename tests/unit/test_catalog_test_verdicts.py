@@ -44,18 +44,22 @@ PCLOUD = {"api_host": "eapi.pcloud.com"}
 
 
 @pytest.mark.parametrize(
-    ("body", "connected"),
+    ("body", "verdict"),
     [
-        ({"result": 0, "userid": 1234, "email": "a@example.com", "quota": 10}, True),
-        ({"result": 2000, "error": "Log in failed."}, False),
-        ({"result": 1000, "error": "Log in required."}, False),
-        ({"result": 4000, "error": "Too many login tries from this IP address."}, False),
+        ({"result": 0, "userid": 1234, "email": "a@example.com", "quota": 10}, OutcomeCode.OK),
+        ({"result": 2000, "error": "Log in failed."}, OutcomeCode.INVALID_CREDENTIALS),
+        ({"result": 1000, "error": "Log in required."}, OutcomeCode.INVALID_CREDENTIALS),
+        (
+            {"result": 4000, "error": "Too many login tries from this IP address."},
+            OutcomeCode.RATE_LIMITED,
+        ),
     ],
 )
 def test_pcloud_is_connected_only_when_userinfo_names_the_user(
-    catalog: Catalog, body: dict[str, Any], connected: bool
+    catalog: Catalog, body: dict[str, Any], verdict: OutcomeCode
 ) -> None:
-    verdict = _verdict(catalog, "pcloud", PCLOUD, 200, body)
-    assert (verdict == OutcomeCode.OK) is connected
+    """Connected only with the user named; a refused login says the credentials are wrong
+    (reconnect), too many tries says to wait: not a provider error to retry blindly."""
+    assert _verdict(catalog, "pcloud", PCLOUD, 200, body) == verdict
     probe = http_probe_for(catalog.get("pcloud"), PCLOUD)
     assert probe is not None and probe.url == "https://eapi.pcloud.com/userinfo"

@@ -219,7 +219,8 @@ _CREDENTIAL_TEXT = re.compile(
     r"unauthori[sz]ed|unauthenticated|not[ _]authed|authenticat|invalid[ _]auth"
     r"|(invalid|bad|wrong)[ _-]?(api[ _-]?)?(key|token|credential|password)"
     r"|(key|token|credentials?|password) (is )?(not valid|invalid|expired|revoked)"
-    r"|token[ _](revoked|expired)|expired[ _]token|account[ _]inactive",
+    r"|token[ _](revoked|expired)|expired[ _]token|account[ _]inactive"
+    r"|log[ _-]?in (failed|required)|not logged in",
     re.IGNORECASE,
 )
 _PERMISSION_TEXT = re.compile(
@@ -227,7 +228,9 @@ _PERMISSION_TEXT = re.compile(
     r"|not[ _]allowed",
     re.IGNORECASE,
 )
-_RATE_TEXT = re.compile(r"rate[ _-]?limit|too many requests|throttl", re.IGNORECASE)
+_RATE_TEXT = re.compile(
+    r"rate[ _-]?limit|too many (\w+ )?(requests|tries|attempts)|throttl", re.IGNORECASE
+)
 _NOT_FOUND_TEXT = re.compile(r"not[ _]found|does not exist|no such", re.IGNORECASE)
 
 
