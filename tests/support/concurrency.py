@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -19,3 +20,14 @@ def together(calls: list[Callable[[], Any]]) -> list[Future[Any]]:
 
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:  # waits for all on exit
         return [pool.submit(run, call) for call in calls]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
+    """Poll ``predicate`` every 10 ms until it holds (``True``) or ``timeout`` seconds pass
+    (``False``): for what another thread does in its own time."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

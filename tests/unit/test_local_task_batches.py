@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.concurrency import wait_until
 from tether.adapters.local_tasks import LocalTaskQueue
 from tether.adapters.local_tasks.batched_enqueues import BatchedEnqueues, SoonTask
 from tether.domain.errors import BackendUnavailable, InvalidRequest
@@ -49,15 +50,6 @@ def open_queue(db_path: Path) -> Iterator[Callable[..., LocalTaskQueue]]:
         queue.close()
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def statements_of(queue: LocalTaskQueue, action: Callable[[], object]) -> list[str]:
     """The SQL the queue's connection ran during ``action``."""
     seen: list[str] = []
@@ -75,7 +67,7 @@ def test_the_queue_thread_writes_a_task_within_its_window(open_queue):
     queue = open_queue(batch_window_seconds=0.01)
     queue.enqueue_soon("deliver", {"n": 1}, names=("soon-1",))
 
-    assert wait_until(lambda: queue.get("soon-1") is not None)
+    assert wait_until(lambda: queue.get("soon-1") is not None, timeout=3.0)
     record = queue.get("soon-1")
     assert record is not None and (record.kind, record.status) == ("deliver", "pending")
     assert record.payload == {"n": 1}
@@ -163,7 +155,7 @@ def test_a_batch_that_cannot_be_written_is_kept_and_written_on_the_next_turn(
         blocker.execute("ROLLBACK")
 
     assert queue_short.flush() == 1
-    assert wait_until(lambda: queue.get("blocked-2") is not None)
+    assert wait_until(lambda: queue.get("blocked-2") is not None, timeout=3.0)
     assert queue.get("blocked-1") is not None
     # the thread's failed turns were logged, without the payload
     failures = [r for r in caplog.records if "could not be written yet" in r.getMessage()]
@@ -226,9 +218,9 @@ def test_the_batch_thread_survives_any_failure_and_backs_off(caplog):
     try:
         buffer.add(SoonTask("sync", "1", ("a",), 0))
         buffer.add(SoonTask("sync", "2", ("b",), 0))
-        assert wait_until(lambda: bool(written))
+        assert wait_until(lambda: bool(written), timeout=3.0)
         buffer.add(SoonTask("sync", "3", ("c",), 0))
-        assert wait_until(lambda: len(written) == 2)
+        assert wait_until(lambda: len(written) == 2, timeout=3.0)
     finally:
         buffer.close(timeout=1.0)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.concurrency import wait_until
 from tether.adapters.local_tasks import LocalTaskQueue, Periodic, TaskStatus, backoff_delay
 from tether.domain.clock import FixedClock, SystemClock
 from tether.domain.errors import (
@@ -84,15 +85,6 @@ def open_queue(db_path, clock):
 
 def seeded(seed: int) -> random.Random:
     return random.Random(seed)  # noqa: S311 - reproducible jitter, not a secret
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 # -- backoff policy ---------------------------------------------------------------------------
