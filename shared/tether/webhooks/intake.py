@@ -40,8 +40,8 @@ Either way a delivery goes through the same steps, in this order:
 
 A task that went missing all the same (the process died between the record and its task) is
 found by :meth:`WebhookIntake.requeue_waiting`, which housekeeping runs: a record still waiting a
-minute after its receipt gets its task again (the name keeps that single), and a provider's
-retry of it does the same at once (the duplicate path).
+minute after its receipt gets its task again (the name keeps that single), and so does a
+provider's retry of it arriving after that minute (the duplicate path).
 
 A delivery carrying several events (the catalog's ``batch_path``: Xero, HubSpot) goes through
 steps 6 and 7 once per event, each routed by its own route value
