@@ -22,8 +22,9 @@ surrogates; the one rule for them in a provider's JSON is here:
 - :func:`holds_lone_surrogate` tells a value that must be text (an action's output, which is
   stored, audited and answered; a page cursor; a webhook's event id, type or route), which is
   then refused alone with a code or taken as absent, never echoed;
-- :func:`escape_lone_surrogates` keeps data passed on as JSON text (a synced record's
-  canonical JSON, a webhook batch item): the escape ``\\ud800``, valid UTF-8, same value.
+- :func:`utf8_of_json` (through :func:`escape_lone_surrogates`) keeps data passed on as JSON
+  text (a synced record's canonical JSON, a webhook batch item): the escape ``\\ud800``, valid
+  UTF-8, same value.
   Answers are encoded ASCII-only (``json.dumps``), which writes the same escape;
 - :func:`replace_lone_surrogates` makes a copy that must be valid Unicode (a webhook event's
   data, sent through pydantic, which cannot encode them) where the original is kept as sent.
@@ -49,6 +50,7 @@ __all__ = [
     "loads_bounded",
     "loads_finite",
     "replace_lone_surrogates",
+    "utf8_of_json",
 ]
 
 MAX_DEPTH = 32
@@ -199,6 +201,17 @@ def escape_lone_surrogates(text: str) -> str:
     with each lone surrogate written as its escape (``\\ud800``): valid UTF-8 that decodes to
     the same value. Text without one is returned as it is."""
     return LONE_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+def utf8_of_json(text: str) -> tuple[str, bytes]:
+    """JSON ``text`` (encoded with ``ensure_ascii=False``) and its UTF-8, a lone surrogate in it
+    written as its escape first (:func:`escape_lone_surrogates`): what is stored and hashed of
+    data passed on as JSON text."""
+    try:
+        return text, text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the provider's JSON): kept
+        text = escape_lone_surrogates(text)
+        return text, text.encode("utf-8")
 
 
 def replace_lone_surrogates(value: Any) -> Any:

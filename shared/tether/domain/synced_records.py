@@ -27,7 +27,7 @@ from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from tether.domain.bounded_json import escape_lone_surrogates
+from tether.domain.bounded_json import utf8_of_json
 from tether.domain.errors import InvalidRequest
 
 __all__ = [
@@ -235,11 +235,7 @@ def prepare_record(index: int, record: IncomingRecord) -> PreparedRecord | Recor
         return RecordRejection(
             index, record_id, INVALID_PAYLOAD, "the record's payload is not valid JSON"
         )
-    try:
-        encoded = text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the provider's JSON): kept
-        text = escape_lone_surrogates(text)
-        encoded = text.encode("utf-8")
+    text, encoded = utf8_of_json(text)  # a lone surrogate kept as its escape
     if len(encoded) > MAX_RECORD_BYTES:
         return RecordRejection(
             index,

@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from tether.catalog.schema import WebhookSpec
-from tether.domain.bounded_json import escape_lone_surrogates, holds_lone_surrogate
+from tether.domain.bounded_json import holds_lone_surrogate, utf8_of_json
 from tether.webhooks.routing import field_text, field_value
 
 __all__ = ["MAX_BATCH_ITEMS", "batch_items", "handshake_answer", "item_body"]
@@ -40,11 +40,7 @@ def batch_items(spec: WebhookSpec, payload: Any) -> list[Any] | None:
 def item_body(item: Any) -> bytes:
     """One item as stored: compact JSON, keys in the order the provider sent them; a lone
     UTF-16 surrogate in it kept as its escape (``\\ud800``), as the provider sent it."""
-    text = json.dumps(item, separators=(",", ":"), ensure_ascii=False)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return escape_lone_surrogates(text).encode("utf-8")
+    return utf8_of_json(json.dumps(item, separators=(",", ":"), ensure_ascii=False))[1]
 
 
 def handshake_answer(spec: WebhookSpec, payload: Any) -> str | None:
