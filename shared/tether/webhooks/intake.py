@@ -171,6 +171,14 @@ def process_task_name(provider: str, key: str) -> str:
     return f"wh-{provider}-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}"
 
 
+def _process_task(event: WebhookEvent) -> tuple[dict[str, str], str]:
+    """The payload of a stored event's ``process_webhook`` task, and the task's own name."""
+    return (
+        {"provider": event.provider, "dedupe_key": event.dedupe_key},
+        process_task_name(event.provider, event.dedupe_key),
+    )
+
+
 def _body_text(body: bytes) -> tuple[str, bool]:
     """The body as stored (``WebhookEvent.body`` is text): UTF-8 as is, anything else as
     base64 (``True``)."""
@@ -474,18 +482,19 @@ class WebhookIntake:
         )
 
     def _enqueue_process(self, event: WebhookEvent, *, soon: bool = False) -> None:
-        payload = {"provider": event.provider, "dedupe_key": event.dedupe_key}
-        name = process_task_name(event.provider, event.dedupe_key)
+        """The record's task, at once or ``soon`` (after the answer, on the embedded queue).
+        Under the key's name, else under one of this record's own: the key's name may be taken
+        by a task still pending (it will find this record) or by one that ran for an earlier
+        record under this key (deleted after a failed enqueue, or expired), which will not run
+        again. Processing is idempotent."""
+        payload, name = _process_task(event)
+        names = (name, f"{name}-{event.id}")
         if soon:
-            names = (name, f"{name}-{event.id}")  # the same two names as below, in order
             self._tasks().enqueue_soon(PROCESS_WEBHOOK_TASK, payload, names=names)
-            return
-        if not self._tasks().enqueue(PROCESS_WEBHOOK_TASK, payload, name=name):
-            # The name is taken: by a task still pending (it will find this record), or by
-            # one that ran for an earlier record under this key (deleted after a failed
-            # enqueue, or expired), which will not run again. A task of this record's own
-            # makes sure it is processed; processing is idempotent.
-            self._tasks().enqueue(PROCESS_WEBHOOK_TASK, payload, name=f"{name}-{event.id}")
+        else:  # a stalled record's retry: rare, so its import is paid only then
+            from tether.ports.task_queue import enqueue_first_free
+
+            enqueue_first_free(self._tasks().enqueue, PROCESS_WEBHOOK_TASK, payload, names)
 
     def requeue_waiting(self, *, limit: int = 1000) -> int:
         """Queue the task of every stored event still waiting a minute after its receipt
@@ -495,8 +504,7 @@ class WebhookIntake:
         before = self._clock.now() - _STALLED_AFTER
         queued = 0
         for event in self._store.waiting_webhook_events(before, limit=limit):
-            payload = {"provider": event.provider, "dedupe_key": event.dedupe_key}
-            name = process_task_name(event.provider, event.dedupe_key)
+            payload, name = _process_task(event)
             if self._tasks().enqueue(PROCESS_WEBHOOK_TASK, payload, name=name):
                 queued += 1
         if queued:
