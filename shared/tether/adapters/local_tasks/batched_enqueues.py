@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import atexit
 import logging
+import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from tether.domain.errors import BackendUnavailable
+from tether.domain.errors import BackendUnavailable, TetherError
 
 __all__ = ["BatchedEnqueues", "SoonTask"]
 
@@ -101,11 +102,12 @@ class BatchedEnqueues:
             self._ready.clear()
             try:
                 self.flush()
-            except Exception:  # noqa: BLE001 - the thread lives on: the batch is kept, retried
+            except Exception as exc:  # noqa: BLE001 - the thread lives on: the batch is kept
                 failures += 1
-                _log.exception(
-                    "local task queue: %d tasks could not be written yet (attempt %d)",
+                _log.error(
+                    "local task queue: %d tasks could not be written yet, %s (attempt %d)",
                     len(self._tasks),
+                    _described(exc),
                     failures,
                 )
                 self._ready.set()
@@ -143,8 +145,23 @@ class BatchedEnqueues:
             thread.join(timeout)
         try:
             self.flush()
-        except Exception:  # noqa: BLE001 - closing never raises; the tasks' records remain
-            _log.exception("local task queue closed with %d tasks unwritten", len(self._tasks))
+        except Exception as exc:  # noqa: BLE001 - closing never raises; the records remain
+            _log.error(
+                "local task queue closed with %d tasks unwritten, %s",
+                len(self._tasks),
+                _described(exc),
+            )
 
     def _at_exit(self) -> None:
         self.close(timeout=1.0)
+
+
+def _described(exc: Exception) -> str:
+    """What a log line may say of a failed write: a TetherError's code and message and
+    SQLite's own text (neither quotes a value), only the type name of anything else, whose
+    text may quote a task's payload."""
+    if isinstance(exc, TetherError):
+        return f"{exc.code}: {exc.message}"
+    if isinstance(exc, sqlite3.Error):
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__
