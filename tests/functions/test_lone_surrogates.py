@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from functions_framework import create_app
+from werkzeug.test import TestResponse
 
 from tests.conftest import bearer
 from tests.functions.conftest import SOURCE
@@ -38,17 +39,22 @@ def _connect(stack: Stack, api: SampleApi) -> str:
     return stack.connect(api)  # type: ignore[arg-type]
 
 
+def _fetch_odd(connection_id: str, *, pagination: dict[str, Any] | None) -> TestResponse:
+    """``POST /fetch/<id>`` of the injected ``/odd`` answer's ``items``."""
+    fetch = create_app("fetch", SOURCE).test_client()
+    return fetch.post(
+        f"/{connection_id}",
+        json={"path": "/odd", "records_path": "items", "pagination": pagination},
+        headers=ACME,
+    )
+
+
 def test_fetch_passes_a_lone_surrogate_in_a_record_on_as_its_escape(
     stack: Stack, api: SampleApi
 ) -> None:
     connection_id = _connect(stack, api)
     api.inject("/odd", status=200, body='{"items":[{"id":"a","name":' + LONE + "}]}")
-    fetch = create_app("fetch", SOURCE).test_client()
-    answer = fetch.post(
-        f"/{connection_id}",
-        json={"path": "/odd", "records_path": "items", "pagination": None},
-        headers=ACME,
-    )
+    answer = _fetch_odd(connection_id, pagination=None)
     assert answer.status_code == 200, answer.get_data()
     assert b'"name":"\\ud800"' in answer.get_data()
     assert answer.get_json()["records"] == [{"id": "a", "name": "\ud800"}]
@@ -57,15 +63,9 @@ def test_fetch_passes_a_lone_surrogate_in_a_record_on_as_its_escape(
 def test_fetch_refuses_a_next_page_cursor_that_is_not_text(stack: Stack, api: SampleApi) -> None:
     connection_id = _connect(stack, api)
     api.inject("/odd", status=200, body='{"items":[{"id":"a"}],"next":' + LONE + "}")
-    fetch = create_app("fetch", SOURCE).test_client()
-    answer = fetch.post(
-        f"/{connection_id}",
-        json={
-            "path": "/odd",
-            "records_path": "items",
-            "pagination": {"type": "cursor", "cursor_path": "next", "cursor_param": "cursor"},
-        },
-        headers=ACME,
+    answer = _fetch_odd(
+        connection_id,
+        pagination={"type": "cursor", "cursor_path": "next", "cursor_param": "cursor"},
     )
     assert answer.status_code == 502, answer.get_data()
     error = answer.get_json()["error"]
