@@ -2,12 +2,12 @@
 
 :func:`render_request` turns an :class:`~tether.catalog.action_definition.HttpMapping` into a
 :class:`RenderedRequest`: the path's placeholders percent-encoded as one segment each
-(:func:`tether.catalog.templates.render_template`), query parameters and headers whose input is
-absent left out, and the body template filled in. In a body, a string ``"{name}"`` is the input
-value itself (any JSON type); an object key whose value is absent is left out, a list item that
-names an absent input anywhere inside is left out whole (``parents: ["{parent_id}"]``, an
-association to a contact that was not given: the list stays, empty), and an object left
-empty drops too.
+(:func:`path_segment`, which refuses a value it cannot send as one, as the input it is),
+query parameters and headers whose input is absent left out, and the body template filled
+in. In a body, a string ``"{name}"`` is the input value itself (any JSON type); an object
+key whose value is absent is left out, a list item that names an absent input anywhere
+inside is left out whole (``parents: ["{parent_id}"]``, an association to a contact that was
+not given: the list stays, empty), and an object left empty drops too.
 
 :func:`form_encode` writes a body the way Stripe and Rails read forms: nested objects as
 ``metadata[plan]=pro``, lists as ``items[0][price]=…``, booleans as ``true``/``false``.
@@ -21,17 +21,26 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from tether.catalog.action_definition import HttpMapping
-from tether.catalog.templates import render_template
+from tether.catalog.templates import PLACEHOLDER
 from tether.domain.errors import InvalidRequest
 
-__all__ = ["CONDITION", "MISSING", "RenderedRequest", "dig", "form_encode", "render_request"]
+__all__ = [
+    "CONDITION",
+    "MISSING",
+    "RenderedRequest",
+    "dig",
+    "form_encode",
+    "path_segment",
+    "render_request",
+]
 
 # In a body template, an object with ``$if: <input>`` is there only when that input is given.
 CONDITION = "$if"
 _VALUE = re.compile(r"^\{((?:config\.)?[a-z_][a-z0-9_]*)\}$")
+_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
 
 
 class _Missing:
@@ -95,11 +104,34 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _bad_input(field: str, problem: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"input field '{field}' {problem}", code="INVALID_INPUT", details={"field": field}
+    )
+
+
+def path_segment(value: Any, field: str) -> str:
+    """Input ``value`` as one path segment: percent-encoded with no safe characters (RFC 3986
+    §2.1), so a ``/``, ``?`` or ``#`` of its own stays inside it. A value that is not a
+    non-empty string or integer, or holds whitespace or a control character, is refused as
+    the input ``field`` it is (400 ``INVALID_INPUT``), never echoed."""
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise _bad_input(field, "must be a non-empty string or integer in this request's path")
+    text = str(value)
+    if _FORBIDDEN.search(text):
+        raise _bad_input(field, "must not contain spaces or control characters")
+    return quote(text, safe="")
+
+
+def _render_path(template: str, values: Mapping[str, Any]) -> str:
+    return PLACEHOLDER.sub(lambda m: path_segment(values.get(m.group(1)), m.group(1)), template)
+
+
 def render_request(
     mapping: HttpMapping, values: Mapping[str, Any], config: Mapping[str, Any]
 ) -> RenderedRequest:
     """The request ``mapping`` describes for input ``values`` (defaults already applied)."""
-    path = render_template(mapping.path, values)
+    path = _render_path(mapping.path, values)
     params = {}
     for name, template in mapping.query.items():
         value = _fill(template, values, config)

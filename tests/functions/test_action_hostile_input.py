@@ -1,0 +1,49 @@
+"""Hostile action input through the `actions` function: values that would move a request to
+another path, or add a header to a message or an upload part, are refused with 400
+``INVALID_INPUT`` naming the field, and nothing reaches the provider simulators."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.provider_world import ACME, World, running_world
+from tether.config import Settings
+
+EVENT = {"summary": "s", "start": "2026-05-01T10:00:00Z", "end": "2026-05-01T11:00:00Z"}
+
+
+@pytest.fixture
+def world(settings: Settings) -> Iterator[World]:
+    yield from running_world(settings)
+
+
+def _refused(world: World, answer: Any, field: str) -> None:
+    assert answer.status_code == 400, answer.get_json()
+    error = answer.get_json()["error"]
+    assert (error["code"], error["details"]["field"]) == ("INVALID_INPUT", field)
+    assert f"'{field}'" in error["message"]
+    assert world.apis.calls == []
+
+
+def test_a_path_input_with_a_line_break_is_invalid_input(world: World) -> None:
+    """An input, not a configuration value: the error says so, with the input's code."""
+    drive = world.connect("google_drive", ACME)
+    world.apis.calls.clear()
+    answer = world.run(drive, "delete_file", {"file_id": "a\r\nb"}, ACME)
+    _refused(world, answer, "file_id")
+    assert "Configuration" not in answer.get_json()["error"]["message"]
+
+
+def test_other_path_characters_stay_inside_their_segment(world: World) -> None:
+    drive = world.connect("google_drive", ACME)
+    world.apis.calls.clear()
+    for file_id in ["a?b", "a#b", "a%2fb", "..%2f..", "ü", ".a", "..."]:
+        world.run(drive, "delete_file", {"file_id": file_id}, ACME)
+        world.run(drive, "download_file", {"file_id": file_id}, ACME)
+    assert {(c.method, c.operation) for c in world.apis.calls} == {
+        ("DELETE", "drive.files.delete"),
+        ("GET", "drive.files.get"),
+    }
