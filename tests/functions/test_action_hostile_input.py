@@ -28,6 +28,26 @@ def _refused(world: World, answer: Any, field: str) -> None:
     assert world.apis.calls == []
 
 
+@pytest.mark.parametrize("segment", ["..", "."])
+def test_a_dot_segment_in_a_path_input_never_moves_the_request(world: World, segment: str) -> None:
+    """``..`` percent-encodes to itself, and the URL parser removes dot segments (RFC 3986
+    §5.2.4): ``DELETE /files/..`` would go to ``/drive/v3``, a download of ``.`` would list
+    the files."""
+    drive = world.connect("google_drive", ACME)
+    calendar = world.connect("google_calendar", ACME)
+    gmail = world.connect("gmail", ACME)
+    cases = [
+        (drive, "delete_file", {"file_id": segment}, "file_id"),
+        (drive, "download_file", {"file_id": segment}, "file_id"),
+        (calendar, "update_event", {"event_id": segment, "summary": "s"}, "event_id"),
+        (calendar, "create_event", {**EVENT, "calendar_id": segment}, "calendar_id"),
+        (gmail, "get_email", {"message_id": segment}, "message_id"),
+    ]
+    world.apis.calls.clear()
+    for connection, action, body, field in cases:
+        _refused(world, world.run(connection, action, body, ACME), field)
+
+
 def test_a_path_input_with_a_line_break_is_invalid_input(world: World) -> None:
     """An input, not a configuration value: the error says so, with the input's code."""
     drive = world.connect("google_drive", ACME)

@@ -41,6 +41,7 @@ __all__ = [
 CONDITION = "$if"
 _VALUE = re.compile(r"^\{((?:config\.)?[a-z_][a-z0-9_]*)\}$")
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
+_DOT_SEGMENTS = frozenset({".", ".."})
 
 
 class _Missing:
@@ -114,12 +115,16 @@ def path_segment(value: Any, field: str) -> str:
     """Input ``value`` as one path segment: percent-encoded with no safe characters (RFC 3986
     §2.1), so a ``/``, ``?`` or ``#`` of its own stays inside it. A value that is not a
     non-empty string or integer, or holds whitespace or a control character, is refused as
-    the input ``field`` it is (400 ``INVALID_INPUT``), never echoed."""
+    the input ``field`` it is (400 ``INVALID_INPUT``), never echoed. So are ``.`` and ``..``:
+    they are unreserved, so encoding leaves them as they are, and the URL parser removes
+    them as dot segments (RFC 3986 §5.2.4): ``/files/..`` would be sent to the API's root."""
     if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
         raise _bad_input(field, "must be a non-empty string or integer in this request's path")
     text = str(value)
     if _FORBIDDEN.search(text):
         raise _bad_input(field, "must not contain spaces or control characters")
+    if text in _DOT_SEGMENTS:
+        raise _bad_input(field, "must not be '.' or '..' (it would change the request's path)")
     return quote(text, safe="")
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tether.actions.mapping import path_segment
 from tether.actions.provider_call import ProviderCall
 from tether.domain.errors import InvalidRequest
 
@@ -49,13 +50,11 @@ def event_body(values: Mapping[str, Any], request_id: str) -> dict[str, Any]:
 
 
 def create_event(values: Mapping[str, Any], call: ProviderCall) -> dict[str, Any]:
-    from urllib.parse import quote
-
     request_id = call.idempotency_key or call.ids()
     params = {"conferenceDataVersion": "1"} if values.get("meet") else {}
     if values.get("send_updates"):
         params["sendUpdates"] = values["send_updates"]
-    calendar = quote(str(values.get("calendar_id") or "primary"), safe="")
+    calendar = path_segment(values.get("calendar_id") or "primary", "calendar_id")
     answer = call.json(
         "POST", f"/calendars/{calendar}/events", params=params, json=event_body(values, request_id)
     )

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from tether.actions.mapping import path_segment
 from tether.actions.provider_call import ProviderCall
 from tether.domain.errors import InvalidRequest
 
@@ -87,9 +88,8 @@ def upload_file(values: Mapping[str, Any], call: ProviderCall) -> dict[str, Any]
 
 def download_file(values: Mapping[str, Any], call: ProviderCall) -> dict[str, Any]:
     file_id = str(values["file_id"])
-    from urllib.parse import quote
-
-    response = call.request("GET", f"/files/{quote(file_id, safe='')}", params={"alt": "media"})
+    segment = path_segment(file_id, "file_id")
+    response = call.request("GET", f"/files/{segment}", params={"alt": "media"})
     if len(response.content) > MAX_DOWNLOAD_BYTES:
         raise InvalidRequest(
             f"the file is larger than {MAX_DOWNLOAD_BYTES // (1024 * 1024)} MB; "
