@@ -67,3 +67,42 @@ def test_other_path_characters_stay_inside_their_segment(world: World) -> None:
         ("DELETE", "drive.files.delete"),
         ("GET", "drive.files.get"),
     }
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("to", ["ann@example.com\r\nBcc: eve@example.com"]),
+        ("to", ["ann@example.com, eve@example.com"]),
+        ("to", ["ann@example.com;eve@example.com"]),
+        ("to", ["team: ann@example.com, eve@example.com;"]),
+        ("cc", ["bob@example.com\nBcc: eve@example.com"]),
+        ("bcc", ["bob@example.com, eve@example.com"]),
+        ("reply_to", "ann@example.com\r\nBcc: eve@example.com"),
+        ("reply_to", "ann@example.com, eve@example.com"),
+        ("subject", "Hello\r\nBcc: eve@example.com"),
+        ("subject", "Hello\nX-Extra: 1"),
+    ],
+)
+def test_gmail_header_inputs_hold_one_line_and_one_address(
+    world: World, field: str, value: Any
+) -> None:
+    """Each item of ``to``/``cc``/``bcc`` and ``reply_to`` is one address, ``subject`` one
+    line: a line break (a header of the caller's own) or a second address (a recipient the
+    schema's item does not say) is refused, not sent and not a 500."""
+    gmail = world.connect("gmail", ACME)
+    world.apis.calls.clear()
+    body = {"to": ["ann@example.com"], "subject": "Hello", "text": "Hi", field: value}
+    named = f"{field}.0" if isinstance(value, list) else field  # as the schema's errors do
+    _refused(world, world.run(gmail, "send_email", body, ACME), named)
+    assert world.apis.state.messages == {}
+
+
+def test_gmail_addresses_with_a_display_name_still_send(world: World) -> None:
+    gmail = world.connect("gmail", ACME)
+    body = {"to": ["Ann Lee <ann@example.com>", '"Lee, Bob" <bob@example.com>'], "subject": "Hi"}
+    sent = world.run(gmail, "send_email", {**body, "text": "Hi"}, ACME)
+    assert sent.status_code == 200, sent.get_json()
+    stored = world.apis.state.messages[sent.get_json()["output"]["id"]]
+    headers = {h["name"]: h["value"] for h in stored["payload"]["headers"]}
+    assert headers["To"] == 'Ann Lee <ann@example.com>, "Lee, Bob" <bob@example.com>'

@@ -12,22 +12,54 @@ from email.policy import SMTP
 from typing import Any
 
 from tether.actions.provider_call import ProviderCall
+from tether.domain.errors import InvalidRequest
 
 __all__ = ["rfc5322_message", "send_email"]
 
 
+def _refused(field: str, problem: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"input field '{field}' {problem}", code="INVALID_INPUT", details={"field": field}
+    )
+
+
+def _one_line(value: str, field: str) -> str:
+    """``value`` as a header's text: a line break would end the header and start one of
+    the caller's own (RFC 5322 §2.2), which the message must not carry."""
+    if "\r" in value or "\n" in value:
+        raise _refused(field, "must not contain a line break")
+    return value
+
+
+def _one_address(value: str, field: str) -> str:
+    """``value`` when it is exactly one address (``ann@example.com`` or ``Ann
+    <ann@example.com>``), read as the header's own parser reads it: an item holding a comma
+    list or a group would add recipients the input does not show as items."""
+    header = SMTP.header_factory("To", _one_line(value, field))
+    if len(header.addresses) != 1 or header.defects:
+        raise _refused(field, "must be one email address")
+    return value
+
+
+def _address_list(values: Mapping[str, Any], field: str) -> str:
+    return ", ".join(
+        _one_address(value, f"{field}.{index}") for index, value in enumerate(values[field])
+    )
+
+
 def rfc5322_message(values: Mapping[str, Any]) -> bytes:
     """The message ``values`` describe (``to``, ``cc``, ``bcc``, ``subject``, ``text``,
-    ``html``, ``reply_to``). Gmail sets ``From`` to the connected account itself."""
+    ``html``, ``reply_to``). Gmail sets ``From`` to the connected account itself. A header
+    input that would add a header or a recipient is refused (400 ``INVALID_INPUT``)."""
     message = EmailMessage(policy=SMTP)
-    message["To"] = ", ".join(values["to"])
+    message["To"] = _address_list(values, "to")
     if values.get("cc"):
-        message["Cc"] = ", ".join(values["cc"])
+        message["Cc"] = _address_list(values, "cc")
     if values.get("bcc"):
-        message["Bcc"] = ", ".join(values["bcc"])
+        message["Bcc"] = _address_list(values, "bcc")
     if values.get("reply_to"):
-        message["Reply-To"] = values["reply_to"]
-    message["Subject"] = values["subject"]
+        message["Reply-To"] = _one_address(values["reply_to"], "reply_to")
+    message["Subject"] = _one_line(values["subject"], "subject")
     text, html = values.get("text"), values.get("html")
     if text is not None:
         message.set_content(text)
