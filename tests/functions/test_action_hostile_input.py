@@ -106,3 +106,15 @@ def test_gmail_addresses_with_a_display_name_still_send(world: World) -> None:
     stored = world.apis.state.messages[sent.get_json()["output"]["id"]]
     headers = {h["name"]: h["value"] for h in stored["payload"]["headers"]}
     assert headers["To"] == 'Ann Lee <ann@example.com>, "Lee, Bob" <bob@example.com>'
+
+
+def test_a_drive_mime_type_ending_in_a_line_feed_is_refused(world: World) -> None:
+    """The schema's pattern ends in ``$``, which Python's ``re`` (the reference validator's)
+    also matches before a final line feed: the MIME type is a header of the upload's media
+    part, where a line feed would end it."""
+    drive = world.connect("google_drive", ACME)
+    world.apis.calls.clear()
+    for mime_type in ["text/plain\n", "text/plain\r\n"]:
+        body = {"name": "note.txt", "text": "hi", "mime_type": mime_type}
+        _refused(world, world.run(drive, "upload_file", body, ACME), "mime_type")
+    assert world.apis.state.files == {}

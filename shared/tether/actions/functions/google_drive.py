@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -26,6 +27,9 @@ __all__ = ["MAX_DOWNLOAD_BYTES", "download_file", "multipart_related", "upload_f
 
 MAX_DOWNLOAD_BYTES = 5 * 1024 * 1024
 _FIELDS = "id, name, mimeType, parents"
+# type/subtype (RFC 6838 §4.2), matched whole: it is a header line of the media part, and the
+# schema's ``pattern`` ends in ``$``, which Python's ``re`` also matches before a final "\n".
+_MIME_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+")
 
 
 def multipart_related(
@@ -72,6 +76,12 @@ def upload_file(values: Mapping[str, Any], call: ProviderCall) -> dict[str, Any]
                 details={"field": "content_base64"},
             ) from None
     mime_type = str(values.get("mime_type") or "application/octet-stream")
+    if not _MIME_TYPE.fullmatch(mime_type):
+        raise InvalidRequest(
+            "input field 'mime_type' must be a MIME type such as text/plain",
+            code="INVALID_INPUT",
+            details={"field": "mime_type"},
+        )
     metadata: dict[str, Any] = {"name": values["name"], "mimeType": mime_type}
     if values.get("parent_id"):
         metadata["parents"] = [values["parent_id"]]
