@@ -139,3 +139,18 @@ class ProviderCall:
                 provider_status=response.status,
             )
         return answer
+
+    def json_object(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        """:meth:`json` for a call whose answer is a JSON object (``{}`` for an empty body,
+        which the output schema then judges); any other JSON is the provider's error, as a
+        declarative action's non-object output is, not one made into an object."""
+        answer = self.json(method, path, **options)
+        if answer is None:
+            return {}
+        if not isinstance(answer, dict):
+            raise ActionFailed.of(
+                OutcomeCode.PROVIDER_ERROR,
+                "The provider's answer is not a JSON object.",
+                auth_kind=self.auth_kind,
+            )
+        return answer

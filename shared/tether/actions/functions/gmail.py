@@ -75,5 +75,4 @@ def send_email(values: Mapping[str, Any], call: ProviderCall) -> dict[str, Any]:
     body: dict[str, Any] = {"raw": raw}
     if values.get("thread_id"):
         body["threadId"] = values["thread_id"]
-    answer = call.json("POST", "/users/me/messages/send", json=body)
-    return dict(answer or {})
+    return call.json_object("POST", "/users/me/messages/send", json=body)

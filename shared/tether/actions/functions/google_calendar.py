@@ -55,10 +55,9 @@ def create_event(values: Mapping[str, Any], call: ProviderCall) -> dict[str, Any
     if values.get("send_updates"):
         params["sendUpdates"] = values["send_updates"]
     calendar = path_segment(values.get("calendar_id") or "primary", "calendar_id")
-    answer = call.json(
+    return call.json_object(
         "POST", f"/calendars/{calendar}/events", params=params, json=event_body(values, request_id)
     )
-    return dict(answer or {})
 
 
 def _parse(value: str, field: str) -> datetime:

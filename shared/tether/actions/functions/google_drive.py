@@ -86,14 +86,13 @@ def upload_file(values: Mapping[str, Any], call: ProviderCall) -> dict[str, Any]
     if values.get("parent_id"):
         metadata["parents"] = [values["parent_id"]]
     content_type, body = multipart_related(metadata, content, mime_type)
-    answer = call.json(
+    return call.json_object(
         "POST",
         _upload_path(call),
         params={"uploadType": "multipart", "fields": _FIELDS},
         content=body,
         headers={"Content-Type": content_type},
     )
-    return dict(answer or {})
 
 
 def download_file(values: Mapping[str, Any], call: ProviderCall) -> dict[str, Any]:
