@@ -47,3 +47,39 @@ def test_a_function_whose_answer_is_not_an_object_is_a_provider_error(
         retried = world.run(connection, action, body, ACME, key=f"{action}-1")
         assert retried.status_code == 200, retried.get_json()
         assert "Idempotent-Replayed" not in retried.headers
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[1]",
+        b'{"calendars": []}',
+        b'{"calendars": {"primary": []}}',
+        b'{"calendars": {"primary": {"busy": {}}}}',
+        b'{"calendars": {"primary": {"busy": [{}]}}}',
+        b'{"calendars": {"primary": {"busy": ["x"]}}}',
+        b'{"calendars": {"primary": {"busy": [{"start": 1, "end": 2}]}}}',
+        b'{"calendars": {"primary": {"busy": [{"start": "soon", "end": "later"}]}}}',
+        b'{"calendars": {"primary": {"busy": [{"start": "2026-05-01T08:00:00",'
+        b' "end": "2026-05-01T09:00:00Z"}]}}}',
+    ],
+)
+def test_a_free_busy_answer_of_another_shape_is_a_provider_error(world: World, raw: bytes) -> None:
+    """The busy intervals are the provider's, not the caller's input: a missing or unreadable
+    one is not a 400 ``INVALID_INPUT`` about a field the caller never sent, nor a 500; and
+    an answer without them is not an empty calendar with every slot free."""
+    calendar = world.connect("google_calendar", ACME)
+    world.apis.answer_next(raw)
+    _provider_error(world.run(calendar, "find_availability", RANGE, ACME))
+
+
+def test_a_calendar_free_busy_reports_for_is_still_read(world: World) -> None:
+    """A calendar Google could not read answers ``errors`` and no ``busy``: nothing busy."""
+    calendar = world.connect("google_calendar", ACME)
+    world.apis.answer_next(
+        b'{"kind": "calendar#freeBusy", "calendars": {"primary": {"errors": '
+        b'[{"domain": "global", "reason": "notFound"}], "busy": []}}}'
+    )
+    answer = world.run(calendar, "find_availability", RANGE, ACME)
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["output"]["busy"] == []

@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tether.actions.mapping import path_segment
-from tether.actions.provider_call import ProviderCall
+from tether.actions.provider_call import ActionFailed, ProviderCall
 from tether.domain.errors import InvalidRequest
+from tether.fetch.outcomes import OutcomeCode
 
 __all__ = ["create_event", "event_body", "find_availability", "free_slots"]
 
@@ -95,6 +96,46 @@ def free_slots(
     return [(a, b) for a, b in free if b - a >= minimum]
 
 
+def _not_free_busy(call: ProviderCall) -> ActionFailed:
+    return ActionFailed.of(
+        OutcomeCode.PROVIDER_ERROR,
+        "The provider's answer does not have the shape of a free/busy answer.",
+        auth_kind=call.auth_kind,
+    )
+
+
+def _instant(interval: Any, end: str, call: ProviderCall) -> datetime:
+    value = interval.get(end) if isinstance(interval, dict) else None
+    if not isinstance(value, str):
+        raise _not_free_busy(call)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _not_free_busy(call) from None
+    if parsed.tzinfo is None:
+        raise _not_free_busy(call)
+    return parsed
+
+
+def _busy_intervals(
+    answer: Mapping[str, Any], call: ProviderCall
+) -> list[tuple[datetime, datetime]]:
+    """The busy intervals of a ``freebusy.query`` answer (``calendars`` → id → ``busy``, a
+    list of ``{start, end}``). They are the provider's, not the caller's input: an answer of
+    another shape is its error (502 ``PROVIDER_ERROR``), and one without its calendars is
+    not read as a calendar with every slot free."""
+    calendars = answer.get("calendars")
+    if not isinstance(calendars, dict):
+        raise _not_free_busy(call)
+    busy: list[tuple[datetime, datetime]] = []
+    for calendar in calendars.values():
+        intervals = calendar.get("busy", []) if isinstance(calendar, dict) else None
+        if not isinstance(intervals, list):
+            raise _not_free_busy(call)
+        busy.extend((_instant(i, "start", call), _instant(i, "end", call)) for i in intervals)
+    return busy
+
+
 def find_availability(values: Mapping[str, Any], call: ProviderCall) -> dict[str, Any]:
     start = _parse(values["time_min"], "time_min")
     end = _parse(values["time_max"], "time_max")
@@ -110,11 +151,7 @@ def find_availability(values: Mapping[str, Any], call: ProviderCall) -> dict[str
     }
     if values.get("time_zone"):
         body["timeZone"] = values["time_zone"]
-    answer = call.json("POST", "/freeBusy", json=body) or {}
-    busy: list[tuple[datetime, datetime]] = []
-    for calendar in (answer.get("calendars") or {}).values():
-        for interval in calendar.get("busy") or []:
-            busy.append((_parse(interval["start"], "busy"), _parse(interval["end"], "busy")))
+    busy = _busy_intervals(call.json_object("POST", "/freeBusy", json=body), call)
     minimum = timedelta(minutes=int(values.get("duration_minutes") or 30))
     merged = free_slots(start, end, busy, minimum)
     return {
