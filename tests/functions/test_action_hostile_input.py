@@ -118,3 +118,14 @@ def test_a_drive_mime_type_ending_in_a_line_feed_is_refused(world: World) -> Non
         body = {"name": "note.txt", "text": "hi", "mime_type": mime_type}
         _refused(world, world.run(drive, "upload_file", body, ACME), "mime_type")
     assert world.apis.state.files == {}
+
+
+@pytest.mark.parametrize("key", ["plan][tier", "plan[x]", "]", ""])
+def test_a_stripe_metadata_key_cannot_add_form_structure(world: World, key: str) -> None:
+    """The form body writes metadata as ``metadata[<key>]=…``: a bracket in the key would
+    nest or split it on Stripe's side (``metadata[plan][tier]``), which its keys may not
+    hold (https://docs.stripe.com/api/metadata)."""
+    stripe = world.connect("stripe", ACME)
+    world.apis.calls.clear()
+    body = {"email": "ann@example.com", "metadata": {key: "pro"}}
+    _refused(world, world.run(stripe, "create_customer", body, ACME), "metadata")

@@ -128,3 +128,10 @@ def test_the_checker_refuses_what_the_description_does_not_allow() -> None:
     assert not_multipart.problems == [
         "an upload's body is multipart/related (metadata, then media)"
     ]
+
+
+def test_a_bracket_in_a_form_key_reads_as_nesting() -> None:
+    """Why a form body's free-form keys must not hold brackets (Stripe's metadata, whose
+    input schema refuses them): the two bodies below are one form."""
+    flat = form_encode({"metadata": {"plan][tier": "pro"}})
+    assert flat == form_encode({"metadata": {"plan": {"tier": "pro"}}})
