@@ -82,6 +82,10 @@ def test_other_path_characters_stay_inside_their_segment(world: World) -> None:
         ("reply_to", "ann@example.com, eve@example.com"),
         ("subject", "Hello\r\nBcc: eve@example.com"),
         ("subject", "Hello\nX-Extra: 1"),
+        ("subject", "Hello\u2028Bcc: eve@example.com"),
+        ("subject", "Hello\x85X-Extra: 1"),
+        ("subject", "Hello\x0bX-Extra: 1"),
+        ("to", ["ann@example.com\u2029"]),
     ],
 )
 def test_gmail_header_inputs_hold_one_line_and_one_address(

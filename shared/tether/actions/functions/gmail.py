@@ -6,6 +6,7 @@ ends, folded headers, a ``multipart/alternative`` body when there are both text 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -16,6 +17,9 @@ from tether.domain.errors import InvalidRequest
 
 __all__ = ["rfc5322_message", "send_email"]
 
+# C0 controls but the tab, DEL, and the line breaks str.splitlines adds to them.
+_NOT_IN_A_LINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+
 
 def _refused(field: str, problem: str) -> InvalidRequest:
     return InvalidRequest(
@@ -25,9 +29,11 @@ def _refused(field: str, problem: str) -> InvalidRequest:
 
 def _one_line(value: str, field: str) -> str:
     """``value`` as a header's text: a line break would end the header and start one of
-    the caller's own (RFC 5322 §2.2), which the message must not carry."""
-    if "\r" in value or "\n" in value:
-        raise _refused(field, "must not contain a line break")
+    the caller's own (RFC 5322 §2.2), which the message must not carry. The email package
+    breaks lines where ``str.splitlines`` does (U+2028, U+0085, a vertical tab...), so each
+    of those is refused, as is any other control character a header cannot hold."""
+    if _NOT_IN_A_LINE.search(value):
+        raise _refused(field, "must not contain a line break or control character")
     return value
 
 
