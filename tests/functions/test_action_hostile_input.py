@@ -133,3 +133,20 @@ def test_a_stripe_metadata_key_cannot_add_form_structure(world: World, key: str)
     world.apis.calls.clear()
     body = {"email": "ann@example.com", "metadata": {key: "pro"}}
     _refused(world, world.run(stripe, "create_customer", body, ACME), "metadata")
+
+
+def test_an_idempotency_key_ending_in_a_line_feed_is_refused(world: World) -> None:
+    """A WSGI server may hand a header value on as it came: a key ending in a line feed is
+    not 1 to 255 visible characters (a regex ``$`` also matches before a final line feed),
+    and Stripe's create would carry it on in its own Idempotency-Key header."""
+    stripe = world.connect("stripe", ACME)
+    world.apis.calls.clear()
+    answer = world.actions.post(
+        f"/{stripe}/create_customer",
+        json={"email": "ann@example.com"},
+        headers=ACME,
+        environ_overrides={"HTTP_IDEMPOTENCY_KEY": "create-ann\n"},
+    )
+    assert answer.status_code == 400, answer.get_json()
+    assert answer.get_json()["error"]["code"] == "INVALID_IDEMPOTENCY_KEY"
+    assert world.apis.calls == []

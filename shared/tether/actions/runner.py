@@ -69,7 +69,8 @@ INTERNAL = "INTERNAL"
 IDEMPOTENCY_TTL = timedelta(hours=24)
 # A claimed key whose run never ended (the instance died) is free again after this.
 PENDING_TTL = timedelta(minutes=5)
-_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+# Matched whole (fullmatch): a "$" would also match before a final line feed.
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,7 @@ class ActionRunner:
     ) -> IdempotencyRecord | ActionResult | None:
         if key is None:
             return None
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):
             raise InvalidRequest(
                 "Idempotency-Key must be 1 to 255 visible ASCII characters",
                 code="INVALID_IDEMPOTENCY_KEY",
