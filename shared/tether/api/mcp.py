@@ -10,7 +10,10 @@ server is built for that caller and answers one JSON-RPC message per POST, throu
 (``isError: true``) whose text and structured content carry the code, the message and the
 suggestion, never a transport error; the tools' input is checked by Tether (400-style
 ``INVALID_INPUT`` naming the field) rather than by the SDK, so the error says the same as the
-``actions`` function's.
+``actions`` function's. The body is held to the API's JSON limits
+(:func:`~tether.domain.bounded_json.loads_bounded`: depth, sizes, no NaN or lone surrogate)
+before the SDK reads it, as every other JSON body is: past them it is a 400, not a server
+error or a tool input the REST routes would refuse.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from flask import Request, Response
 from tether.api.endpoint import Call, Wiring, serve
 from tether.api.request_body import read_body
 from tether.api.routing import Router
+from tether.domain.bounded_json import loads_bounded
 from tether.domain.errors import TetherError
 
 if TYPE_CHECKING:
@@ -109,6 +113,7 @@ def endpoint(call: Call[Services]) -> Response:
     from tether.api.asgi_call import call_asgi
 
     body = read_body(call.request, max_bytes=call.services.max_body_bytes)
+    loads_bounded(body)  # the SDK parses it again, unbounded: only checked here
     server = build_server(call.services.tools(), call.principal)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:

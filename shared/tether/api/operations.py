@@ -263,10 +263,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "/mcp/",
         "Model Context Protocol (Streamable HTTP, stateless, JSON answers)",
         {},
-        (401, 413),
+        (400, 401, 413),
         description="One JSON-RPC 2.0 message per POST, answered as MCP's Streamable HTTP "
         "transport answers it, JSON-RPC errors included (a request without Accept: "
-        "application/json, text/event-stream is 406). Tools: "
+        "application/json, text/event-stream is 406); a body past the JSON limits is 400 "
+        "JSON_TOO_DEEP, JSON_TOO_LARGE or INVALID_JSON. Tools: "
         "tether__connections (the caller's connections and their status), "
         "<connection key>__<action> for every action an active connection's scopes allow, "
         "<connection key>__fetch for generic REST and GraphQL connections. A failed call is "

@@ -1,0 +1,63 @@
+"""The `mcp` function against hostile or broken input, on loopback through the dev server's app
+(every function under /<function>, as `tether dev` serves it): bodies past the API's JSON
+limits, an unexpected failure inside a tool, and browser requests from an origin Tether does
+not serve. HubSpot is connected through the real OAuth flow and its API simulated."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from mcp import ClientSession
+
+from tests.support.mcp_client import mcp_session, serving_functions
+from tests.support.provider_world import ACME, World, running_world
+from tether.config import Settings
+
+MCP = {**ACME, "Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+SECRET = "sk_live_not_for_callers"
+
+
+@pytest.fixture
+def world(settings: Settings) -> Iterator[World]:
+    yield from running_world(settings)
+
+
+@pytest.fixture
+def dev_url(world: World) -> Iterator[str]:
+    with serving_functions() as url:
+        yield url
+
+
+def _post(url: str, body: bytes, headers: dict[str, str] = MCP) -> httpx.Response:
+    return httpx.post(f"{url}/mcp/", content=body, headers=headers, timeout=30)
+
+
+def _create_contact(arguments: bytes) -> bytes:
+    return (
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":'
+        b'{"name":"hubspot__create_contact","arguments":' + arguments + b"}}"
+    )
+
+
+def test_a_body_past_the_json_limits_is_a_400_and_reaches_no_tool(
+    world: World, dev_url: str
+) -> None:
+    """The API's JSON limits hold for MCP messages too: nesting past the interpreter's reach is
+    a 400, not a failed server; a lone surrogate in a tool's input is refused as the
+    ``actions`` function refuses it, and the provider is never called."""
+    world.connect("hubspot", ACME)
+    deep = _post(dev_url, b'{"jsonrpc":"2.0","id":1,"method":"ping","params":' + b"[" * 50_000)
+    assert (deep.status_code, deep.json()["error"]["code"]) == (400, "JSON_TOO_DEEP")
+    lone = _post(dev_url, _create_contact(b'{"email":"ann@example.com","first_name":"\\ud800"}'))
+    assert (lone.status_code, lone.json()["error"]["code"]) == (400, "INVALID_JSON")
+    nan = _post(dev_url, _create_contact(b'{"email":"ann@example.com","first_name":NaN}'))
+    assert (nan.status_code, nan.json()["error"]["code"]) == (400, "INVALID_JSON")
+    assert world.apis.count("post-/crm/v3/objects/contacts_create") == 0
+    # Within the limits, the same call runs.
+    fine = _post(dev_url, _create_contact(b'{"email":"ann@example.com","first_name":"Ann"}'))
+    assert fine.status_code == 200 and not fine.json()["result"]["isError"]
+    assert world.apis.count("post-/crm/v3/objects/contacts_create") == 1
