@@ -61,3 +61,50 @@ def test_a_body_past_the_json_limits_is_a_400_and_reaches_no_tool(
     fine = _post(dev_url, _create_contact(b'{"email":"ann@example.com","first_name":"Ann"}'))
     assert fine.status_code == 200 and not fine.json()["result"]["isError"]
     assert world.apis.count("post-/crm/v3/objects/contacts_create") == 1
+
+
+def test_an_unexpected_failure_in_a_tool_is_an_internal_tool_error_without_its_text(
+    world: World, dev_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A library error whose text quotes a credential (an upstream URL with its key) during a
+    tool's provider call: the caller gets the tool error ``INTERNAL`` with a suggestion, never
+    the text, as the REST routes answer a 500 ``INTERNAL``; the failure is logged."""
+    from tether.actions.provider_call import ProviderCall
+
+    world.connect("hubspot", ACME)
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError(f"connect failed: https://api.hubapi.example/x?hapikey={SECRET}")
+
+    monkeypatch.setattr(ProviderCall, "json", broken)
+
+    async def steps(session: ClientSession) -> Any:
+        return await session.call_tool("hubspot__create_contact", {"email": "ann@example.com"})
+
+    result = mcp_session(dev_url, ACME, steps)
+    assert result.isError
+    assert SECRET not in str(result.content) and SECRET not in json.dumps(result.structuredContent)
+    error = result.structuredContent["error"]
+    assert error["code"] == "INTERNAL" and error["suggestion"]
+    assert any(r.levelname == "ERROR" and r.exc_info for r in caplog.records)
+
+
+def test_an_unexpected_failure_listing_the_tools_is_an_error_without_its_text(
+    world: World, dev_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for the listing behind ``tools/list`` and every ``tools/call``: a JSON-RPC
+    error (or tool error) saying ``internal error``, not the exception's text."""
+    from tether.connections.service import ConnectionService
+
+    world.connect("hubspot", ACME)
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError(f"store unreachable at https://db.example/?password={SECRET}")
+
+    monkeypatch.setattr(ConnectionService, "list_connections", broken)
+    listed = _post(dev_url, b'{"jsonrpc":"2.0","id":1,"method":"tools/list"}')
+    assert SECRET not in listed.text
+    assert listed.json()["error"]["message"] == "internal error"
+    called = _post(dev_url, _create_contact(b'{"email":"ann@example.com"}'))
+    assert SECRET not in called.text
+    assert called.json()["result"]["isError"]

@@ -14,11 +14,17 @@ suggestion, never a transport error; the tools' input is checked by Tether (400-
 (:func:`~tether.domain.bounded_json.loads_bounded`: depth, sizes, no NaN or lone surrogate)
 before the SDK reads it, as every other JSON body is: past them it is a 400, not a server
 error or a tool input the REST routes would refuse.
+
+Anything else that fails inside a handler (a bug, an unexpected library error) is logged and
+answered as ``INTERNAL``, as the frame answers it on the REST routes: the SDK would otherwise
+send the exception's text, which may quote anything, a credential or an upstream URL with its
+key included.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -39,6 +45,8 @@ if TYPE_CHECKING:
     from tether.domain.models import Principal
 
 __all__ = ["Services", "handle", "router"]
+
+log = logging.getLogger("tether.mcp")
 
 INSTRUCTIONS = (
     "Tools act through the caller's connected accounts; each is named "
@@ -72,6 +80,27 @@ def tool_error(error: TetherError) -> mcp_types.CallToolResult:
     )
 
 
+def unexpected(doing: str) -> TetherError:
+    """The error that stands for an unexpected exception (being handled) while ``doing``,
+    logged with its traceback (the log's redaction masks credentials in it)."""
+    log.exception("unhandled error in mcp while %s", doing)
+    return TetherError(
+        "internal error",
+        code="INTERNAL",
+        details={"suggestion": "Try again later; the failure has been logged."},
+    )
+
+
+def rpc_error(error: TetherError) -> Exception:
+    """``error`` as the JSON-RPC error of a request that is not a tool call."""
+    import mcp.types as types
+    from mcp.shared.exceptions import McpError
+
+    return McpError(
+        types.ErrorData(code=types.INTERNAL_ERROR, message=error.message, data={"code": error.code})
+    )
+
+
 def build_server(tools: McpTools, principal: Principal) -> Server[Any, Any]:
     """The MCP server of one caller (its tool set listed once per request)."""
     import mcp.types as types
@@ -82,11 +111,20 @@ def build_server(tools: McpTools, principal: Principal) -> Server[Any, Any]:
 
     def tool_set() -> ToolSet:
         if not listed:
-            listed.append(tools.tool_set(principal))
+            try:
+                listed.append(tools.tool_set(principal))
+            except TetherError:
+                raise
+            except Exception:  # noqa: BLE001 - logged, answered without its text
+                raise unexpected("listing tools") from None
         return listed[0]
 
     @server.list_tools()  # type: ignore[no-untyped-call, untyped-decorator]
     async def list_tools() -> list[types.Tool]:
+        try:
+            current = tool_set()
+        except TetherError as error:
+            raise rpc_error(error) from None
         return [
             types.Tool(
                 name=spec.name,
@@ -94,7 +132,7 @@ def build_server(tools: McpTools, principal: Principal) -> Server[Any, Any]:
                 inputSchema=spec.input_schema,
                 outputSchema=spec.output_schema,
             )
-            for spec in tool_set().tools
+            for spec in current.tools
         ]
 
     @server.call_tool(validate_input=False)  # type: ignore[untyped-decorator]
@@ -103,6 +141,8 @@ def build_server(tools: McpTools, principal: Principal) -> Server[Any, Any]:
             return tools.call(principal, name, dict(arguments or {}), tools=tool_set())
         except TetherError as error:
             return tool_error(error)
+        except Exception:  # noqa: BLE001 - logged, answered without its text
+            return tool_error(unexpected(f"calling tool {name[:80]!r}"))
 
     return server
 
