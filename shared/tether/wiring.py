@@ -209,7 +209,11 @@ def mcp() -> Wired[mcp_api.Services]:
     c = get_container()
     return Wired(
         _frame(c),
-        Services(tools=lambda: c.mcp_tools, max_body_bytes=c.settings.max_body_bytes),
+        Services(
+            tools=lambda: c.mcp_tools,
+            max_body_bytes=c.settings.max_body_bytes,
+            origins=c.settings.cors_origins,
+        ),
     )
 
 

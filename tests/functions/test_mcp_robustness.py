@@ -108,3 +108,29 @@ def test_an_unexpected_failure_listing_the_tools_is_an_error_without_its_text(
     called = _post(dev_url, _create_contact(b'{"email":"ann@example.com"}'))
     assert SECRET not in called.text
     assert called.json()["result"]["isError"]
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [
+        (None, 200),  # not a browser
+        ("https://app.example.com", 200),  # the configured frontend (TETHER_FRONTEND_URL)
+        ("https://evil.example", 403),  # a page that rebound its DNS name to Tether's address
+        ("null", 403),  # a sandboxed frame or a file: page
+        ("https://app.example.com.evil.example", 403),
+    ],
+)
+def test_a_request_from_an_origin_tether_does_not_serve_is_403(
+    world: World, dev_url: str, origin: str | None, status: int
+) -> None:
+    """The Streamable HTTP transport's DNS-rebinding rule: a server validates ``Origin`` and
+    answers 403 to one that is present and not allowed; allowed are the origins CORS allows."""
+    world.connect("hubspot", ACME)
+    headers = MCP if origin is None else {**MCP, "Origin": origin}
+    answer = _post(dev_url, _create_contact(b'{"email":"ann@example.com"}'), headers)
+    assert answer.status_code == status, answer.text
+    if status == 403:
+        assert answer.json()["error"]["code"] == "ORIGIN_NOT_ALLOWED"
+        assert world.apis.count("post-/crm/v3/objects/contacts_create") == 0
+    else:
+        assert not answer.json()["result"]["isError"]

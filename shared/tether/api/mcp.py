@@ -15,6 +15,11 @@ suggestion, never a transport error; the tools' input is checked by Tether (400-
 before the SDK reads it, as every other JSON body is: past them it is a 400, not a server
 error or a tool input the REST routes would refuse.
 
+A request that carries an ``Origin`` other than one CORS allows (``TETHER_FRONTEND_URL``) is
+refused with 403 ``ORIGIN_NOT_ALLOWED`` before the SDK sees it: the Streamable HTTP
+transport's rule against DNS rebinding (a page whose name was rebound to Tether's address
+sends its own origin); clients that are not browsers send none.
+
 Anything else that fails inside a handler (a bug, an unexpected library error) is logged and
 answered as ``INTERNAL``, as the frame answers it on the REST routes: the SDK would otherwise
 send the exception's text, which may quote anything, a credential or an upstream URL with its
@@ -35,7 +40,7 @@ from tether.api.endpoint import Call, Wiring, serve
 from tether.api.request_body import read_body
 from tether.api.routing import Router
 from tether.domain.bounded_json import loads_bounded
-from tether.domain.errors import TetherError
+from tether.domain.errors import Forbidden, TetherError
 
 if TYPE_CHECKING:
     import mcp.types as mcp_types
@@ -58,10 +63,12 @@ INSTRUCTIONS = (
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """What these routes use: the tools of a caller, built on first use."""
+    """What these routes use: the tools of a caller, built on first use; the origins a
+    browser may call from (those CORS allows)."""
 
     tools: Callable[[], McpTools]
     max_body_bytes: int
+    origins: frozenset[str]
 
 
 def tool_error(error: TetherError) -> mcp_types.CallToolResult:
@@ -147,11 +154,27 @@ def build_server(tools: McpTools, principal: Principal) -> Server[Any, Any]:
     return server
 
 
+def check_origin(request: Request, origins: frozenset[str]) -> None:
+    """Refuse a browser's request from an origin that is not allowed (absent: not a
+    browser, or a same-origin GET, which this endpoint does not serve)."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.rstrip("/") not in origins:
+        raise Forbidden(
+            "requests from this origin are not allowed",
+            code="ORIGIN_NOT_ALLOWED",
+            details={
+                "suggestion": "Call the MCP endpoint from a server, or from the frontend "
+                "origin configured as TETHER_FRONTEND_URL."
+            },
+        )
+
+
 def endpoint(call: Call[Services]) -> Response:
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
     from tether.api.asgi_call import call_asgi
 
+    check_origin(call.request, call.services.origins)
     body = read_body(call.request, max_bytes=call.services.max_body_bytes)
     loads_bounded(body)  # the SDK parses it again, unbounded: only checked here
     server = build_server(call.services.tools(), call.principal)

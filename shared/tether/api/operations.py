@@ -263,11 +263,12 @@ OPERATIONS: tuple[Operation, ...] = (
         "/mcp/",
         "Model Context Protocol (Streamable HTTP, stateless, JSON answers)",
         {},
-        (400, 401, 413),
+        (400, 401, 403, 413),
         description="One JSON-RPC 2.0 message per POST, answered as MCP's Streamable HTTP "
         "transport answers it, JSON-RPC errors included (a request without Accept: "
         "application/json, text/event-stream is 406); a body past the JSON limits is 400 "
-        "JSON_TOO_DEEP, JSON_TOO_LARGE or INVALID_JSON. Tools: "
+        "JSON_TOO_DEEP, JSON_TOO_LARGE or INVALID_JSON; a request whose Origin is not one "
+        "CORS allows is 403 ORIGIN_NOT_ALLOWED (DNS-rebinding protection). Tools: "
         "tether__connections (the caller's connections and their status), "
         "<connection key>__<action> for every action an active connection's scopes allow, "
         "<connection key>__fetch for generic REST and GraphQL connections. A failed call is "
