@@ -134,3 +134,22 @@ def test_a_request_from_an_origin_tether_does_not_serve_is_403(
         assert world.apis.count("post-/crm/v3/objects/contacts_create") == 0
     else:
         assert not answer.json()["result"]["isError"]
+
+
+def test_mcp_answers_carry_the_apis_security_headers_and_no_html(
+    world: World, dev_url: str
+) -> None:
+    """A tool's answer holds the provider's data: like every other answer of the API it must
+    not be stored by a cache (``no-store``) nor sniffed (``nosniff``); the SDK's plain-text
+    refusals are not labelled HTML."""
+    world.connect("hubspot", ACME)
+    called = _post(dev_url, _create_contact(b'{"email":"ann@example.com"}'))
+    assert called.status_code == 200 and not called.json()["result"]["isError"]
+    plain = _post(
+        dev_url, b'{"jsonrpc":"2.0","id":1,"method":"ping"}', {**MCP, "Content-Type": "text/plain"}
+    )
+    assert plain.status_code == 400
+    assert plain.headers["Content-Type"].startswith("text/plain")
+    for answer in (called, plain):
+        assert answer.headers["Cache-Control"] == "no-store"
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"

@@ -5,7 +5,8 @@ The MCP SDK's Streamable HTTP transport is an ASGI application; Tether's functio
 answers, so one request is one complete ASGI call: :func:`call_asgi` builds the ASGI scope from
 the Flask request (RFC-style lower-case header names, the body already read and bounded),
 runs the application to its end on a fresh event loop (``asyncio.run``) and collects the
-status, headers and body it sends. Written here because that is all the bridge needs: a
+status, headers and body it sends (a body sent without a ``Content-Type`` is text, never
+Flask's default HTML). Written here because that is all the bridge needs: a
 general WSGI-to-ASGI adapter would add its own loop thread and streaming for nothing.
 """
 
@@ -69,4 +70,8 @@ def call_asgi(app: AsgiApp, request: Request, body: bytes, *, root_path: str = "
             chunks.append(bytes(message.get("body", b"")))
 
     asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
-    return Response(b"".join(chunks), status=status, headers=headers)
+    response = Response(b"".join(chunks), status=status, headers=headers)
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        # Flask would label it text/html; an application that sends no type sends text.
+        response.headers["Content-Type"] = "text/plain; charset=utf-8"
+    return response

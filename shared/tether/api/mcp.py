@@ -38,6 +38,7 @@ from flask import Request, Response
 
 from tether.api.endpoint import Call, Wiring, serve
 from tether.api.request_body import read_body
+from tether.api.responses import secured
 from tether.api.routing import Router
 from tether.domain.bounded_json import loads_bounded
 from tether.domain.errors import Forbidden, TetherError
@@ -184,7 +185,7 @@ def endpoint(call: Call[Services]) -> Response:
         async with manager.run():
             await manager.handle_request(scope, receive, send)
 
-    return call_asgi(app, call.request, body)
+    return secured(call_asgi(app, call.request, body))
 
 
 router: Router[Services] = Router()

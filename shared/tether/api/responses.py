@@ -19,6 +19,7 @@ __all__ = [
     "error_response",
     "json_response",
     "no_content",
+    "secured",
 ]
 
 _SECURITY_HEADERS = {
@@ -68,6 +69,13 @@ def body_response(
 ) -> Response:
     """A response model as JSON, as ``/openapi.json`` documents it."""
     return encoded_response(encoded_body(body), status, headers=headers)
+
+
+def secured(response: Response) -> Response:
+    """``response`` (built elsewhere, as the MCP transport's) with the headers every answer of
+    the API carries: not stored by caches, not sniffed."""
+    response.headers.update(_SECURITY_HEADERS)
+    return response
 
 
 def no_content(*, headers: dict[str, str] | None = None) -> Response:
