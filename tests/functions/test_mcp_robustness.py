@@ -153,3 +153,42 @@ def test_mcp_answers_carry_the_apis_security_headers_and_no_html(
     for answer in (called, plain):
         assert answer.headers["Cache-Control"] == "no-store"
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_every_tool_error_carries_a_code_and_a_suggestion(world: World, dev_url: str) -> None:
+    """What the tool errors promise (code, message, suggestion), for the refusals the MCP
+    layer itself makes: an unknown tool, input that fails its schema (naming the field), and
+    a provider the connect session does not offer."""
+    world.connect("hubspot", ACME)
+    opened = httpx.post(
+        f"{dev_url}/connect_sessions/", json={"end_user": {"id": "user-a"}}, headers=ACME
+    )
+    assert opened.status_code == 201, opened.text
+    ada = {"Authorization": f"Bearer {opened.json()['token']}"}
+    world.connect("google_calendar", ada)
+    narrow = httpx.post(
+        f"{dev_url}/connect_sessions/",
+        json={"end_user": {"id": "user-a"}, "allowed_providers": ["hubspot"]},
+        headers=ACME,
+    ).json()["token"]
+
+    async def tenant(session: ClientSession) -> list[Any]:
+        return [
+            await session.call_tool("nobody__create_contact", {}),
+            await session.call_tool("hubspot__create_contact", {"email": 3}),
+        ]
+
+    async def narrowed(session: ClientSession) -> list[Any]:
+        return [await session.call_tool("google_calendar__list_events", {})]
+
+    results = mcp_session(dev_url, ACME, tenant)
+    results += mcp_session(dev_url, {"Authorization": f"Bearer {narrow}"}, narrowed)
+    codes = []
+    for result in results:
+        assert result.isError
+        error = result.structuredContent["error"]
+        assert error["message"] and error["suggestion"], error
+        assert error == json.loads(result.content[0].text)["error"]
+        codes.append(error["code"])
+    assert codes == ["TOOL_NOT_FOUND", "INVALID_INPUT", "PROVIDER_NOT_ALLOWED"]
+    assert results[1].structuredContent["error"]["field"] == "email"

@@ -72,13 +72,40 @@ class Services:
     origins: frozenset[str]
 
 
+_SUGGESTIONS = {
+    "TOOL_NOT_FOUND": "List the tools again (tools/list); tether__connections says which "
+    "connections offer none, and why.",
+    "INVALID_INPUT": "Correct the field named in 'field' to match the tool's inputSchema and "
+    "call it again.",
+    "PROVIDER_NOT_ALLOWED": "This connect session does not offer the connection's provider: "
+    "use a session that offers it, or the tenant's token.",
+    "CONNECTION_NOT_FOUND": "The connection is gone: list the tools again (tools/list).",
+}
+
+
+def suggestion_for(error: TetherError) -> str:
+    """What to do about ``error``: its own suggestion, else one for its code (the refusals
+    the MCP layer meets that carry none), else one for its kind."""
+    own = error.details.get("suggestion")
+    if isinstance(own, str) and own:
+        return own
+    if error.code in _SUGGESTIONS:
+        return _SUGGESTIONS[error.code]
+    if error.http_status >= 500:
+        return "The call failed upstream or in Tether: check its input, then try again later."
+    return "Call tether__connections to check the connection's status, then correct the call."
+
+
 def tool_error(error: TetherError) -> mcp_types.CallToolResult:
+    """``error`` as a tool error: its code, message and a suggestion (always one), and the
+    field it names, in the text and the structured content alike."""
     import mcp.types as types
 
-    body: dict[str, Any] = {"code": error.code, "message": error.message}
-    suggestion = error.details.get("suggestion")
-    if suggestion:
-        body["suggestion"] = suggestion
+    body: dict[str, Any] = {
+        "code": error.code,
+        "message": error.message,
+        "suggestion": suggestion_for(error),
+    }
     if "field" in error.details:
         body["field"] = error.details["field"]
     return types.CallToolResult(
