@@ -27,6 +27,8 @@ __all__ = ["ActionFailed", "ProviderCall", "Sender"]
 Sender = Callable[..., OutboundResponse]
 """``send(method, url, *, params, json, content, headers)`` of one connection."""
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 # How each outcome of a refused call answers the caller of the action.
 _STATUS_OF: dict[OutcomeCode, int] = {
     OutcomeCode.NOT_FOUND: 404,
@@ -76,6 +78,9 @@ class ProviderCall:
     idempotency_key: str | None = None
     ids: Callable[[], str] = field(default=lambda: "")
     calls: int = 0
+    # Requests of a method that is not safe (RFC 9110 §9.2.1) answered with a 2xx: the
+    # provider may have changed something, which a retry would change again.
+    acted: int = 0
 
     def url(self, path: str) -> str:
         """``path`` under the base URL; an absolute path (``//``-less, from the origin's root)
@@ -113,6 +118,8 @@ class ProviderCall:
                 auth_kind=self.auth_kind,
                 provider_status=response.status,
             )
+        if method.upper() not in _SAFE_METHODS:
+            self.acted += 1
         return response
 
     def json(self, method: str, path: str, **options: Any) -> Any:

@@ -9,8 +9,9 @@ scopes, or a connection that records none, as an API key's, needs none). :meth:`
 2. the input is checked against the action's input schema (400 ``INVALID_INPUT`` naming the
    field) and its top-level defaults filled in;
 3. with an ``Idempotency-Key``, the key (hashed, per tenant) is claimed: a key whose run is
-   done answers that run's output again (``replayed``) for 24 h, one still running answers
-   409 ``IDEMPOTENCY_IN_PROGRESS``, one used for another request 422 ``IDEMPOTENCY_KEY_REUSED``;
+   done answers that run's output (or kept failure) again (``replayed``) for 24 h, one
+   still running answers 409 ``IDEMPOTENCY_IN_PROGRESS``, one used for another request 422
+   ``IDEMPOTENCY_KEY_REUSED``;
 4. the request goes through the connection's sender (:class:`~tether.fetch.calls.ConnectionCalls`:
    auth with one refresh after a 401, rate limit, SSRF guard, destination binding); a refusal
    is :class:`~tether.actions.provider_call.ActionFailed` with a connection test's code and
@@ -20,9 +21,15 @@ scopes, or a connection that records none, as an API key's, needs none). :meth:`
    written however the run ends: a refusal records its code, anything else (a bug, an
    unexpected library error) ``INTERNAL``, never the exception's text.
 
-A run that fails frees its idempotency key, so the caller's retry runs again; a run whose
-provider call succeeded but whose key could not be marked done keeps the key claimed until it
-lapses, so a retry then does not act twice.
+A run that fails frees its idempotency key, so the caller's retry runs again, unless the
+provider has acted: a request of the run that may change something (not a GET) answered
+with a 2xx, the run failing after it (an answer that is not what the action promises, a
+bug). Then the failure is kept as the key's answer
+and replayed, as Stripe keeps a failed request's result: freeing the key would let the retry
+create a second contact or send a second email (an action that sends the key on to its
+provider, Stripe's, is deduplicated there, and frees it). A run whose provider call succeeded
+but whose key could not be marked done keeps the key claimed until it lapses, so a retry then
+does not act twice either.
 
 The ``action.run`` entry is the only record of the run's use of the credentials (an API key
 is read without a ``credentials.read`` entry beside it:
@@ -187,8 +194,9 @@ class ActionRunner:
         if isinstance(claim, ActionResult):
             self._record(principal, connection, name, values, ok=True, replayed=True)
             return claim
+        calls: list[ProviderCall] = []
         try:
-            output = self._execute(principal, connection, action, filled, idempotency_key)
+            output = self._execute(principal, connection, action, filled, idempotency_key, calls)
         except TetherError as error:
             self._failed(
                 principal,
@@ -196,14 +204,16 @@ class ActionRunner:
                 name,
                 values,
                 claim,
-                code=error.code,
-                provider_status=error.details.get("provider_status"),
+                error,
+                acted=_provider_acted(action, calls),
             )
             raise
         except BaseException:
             # A bug or an unexpected library error: the run is recorded all the same, by its
             # code only (the exception's text may quote anything, a credential included).
-            self._failed(principal, connection, name, values, claim, code=INTERNAL)
+            internal = TetherError("the action failed inside Tether", code=INTERNAL)
+            acted = _provider_acted(action, calls)
+            self._failed(principal, connection, name, values, claim, internal, acted=acted)
             raise
         if claim is not None:
             try:
@@ -293,6 +303,8 @@ class ActionRunner:
                 code="IDEMPOTENCY_IN_PROGRESS",
                 retryable=True,
             )
+        if "error" in held.answer:
+            raise _replayed_error(held.answer["error"])
         return ActionResult(dict(held.answer.get("output") or {}), replayed=True)
 
     def _execute(
@@ -302,7 +314,10 @@ class ActionRunner:
         action: ActionDefinition,
         values: dict[str, Any],
         idempotency_key: str | None,
+        calls: list[ProviderCall],
     ) -> dict[str, Any]:
+        """The action's output; ``calls`` gets the run's :class:`ProviderCall` as soon as it
+        exists (what the provider answered tells a failure's caller whether it acted)."""
         # The run's one audit entry (action.run) records this use of the credentials.
         sender = self._calls().sender(
             principal, connection.id, purpose="action", connection=connection, audit_read=False
@@ -316,6 +331,7 @@ class ActionRunner:
             idempotency_key=idempotency_key,
             ids=lambda: self._ids.new("req"),
         )
+        calls.append(call)
         if action.http is not None:
             request = render_request(action.http, values, connection.config)
             headers = dict(request.headers)
@@ -348,14 +364,26 @@ class ActionRunner:
         name: str,
         values: Mapping[str, Any],
         claim: IdempotencyRecord | None,
+        error: TetherError,
         *,
-        code: str,
-        provider_status: int | None = None,
+        acted: bool,
     ) -> None:
-        """End a failed run: free its idempotency key (the caller's retry runs again) and
-        write its audit entry, the entry even when freeing the key fails."""
+        """End a failed run and write its audit entry (even when ending the key fails).
+
+        Its idempotency key is freed, so the caller's retry runs again, unless the provider
+        has ``acted`` (answered a request of the run with a 2xx, and does not itself know the
+        key): then the failure is the key's answer for 24 h, replayed to a retry instead of
+        acting twice, as a run that succeeded is; a new key runs the action again."""
         try:
-            if claim is not None:
+            if claim is not None and acted:
+                self._keys().complete_idempotency_key(
+                    principal.tenant_id,
+                    claim.key,
+                    owner=claim.owner,
+                    answer={"error": _kept_error(error)},
+                    expires_at=self._clock.now() + IDEMPOTENCY_TTL,
+                )
+            elif claim is not None:
                 self._keys().release_idempotency_key(
                     principal.tenant_id, claim.key, owner=claim.owner
                 )
@@ -366,8 +394,8 @@ class ActionRunner:
                 name,
                 values,
                 ok=False,
-                code=code,
-                provider_status=provider_status,
+                code=error.code,
+                provider_status=error.details.get("provider_status"),
             )
 
     def _record(
@@ -396,3 +424,36 @@ class ActionRunner:
         self._audit.append_audit(
             audit_entry(self._ids, self._clock, principal, connection.id, ACTION_RUN, **detail)
         )
+
+
+def _provider_acted(action: ActionDefinition, calls: list[ProviderCall]) -> bool:
+    """Whether the provider acted on the run (answered a request of an unsafe method with a
+    2xx: a read is safe to run again), without deduplicating by the run's key itself: an
+    action that sends the key in its idempotency header (Stripe's) is answered by the
+    provider's own replay when retried."""
+    sent_key = action.http is not None and action.http.idempotency_header is not None
+    return not sent_key and any(call.acted for call in calls)
+
+
+def _kept_error(error: TetherError) -> dict[str, Any]:
+    """What a failed run's key keeps of its error: the answer the caller got (code, message,
+    status, details: never a provider's body or a credential)."""
+    return {
+        "code": error.code,
+        "message": error.message,
+        "http_status": error.http_status,
+        "details": dict(error.details),
+    }
+
+
+def _replayed_error(kept: Mapping[str, Any]) -> TetherError:
+    """The kept failure, answered again (not retryable: the same key answers it again)."""
+    details = dict(kept.get("details") or {})
+    details["replayed"] = True
+    return TetherError(
+        str(kept.get("message") or "the action failed"),
+        code=str(kept.get("code") or INTERNAL),
+        http_status=int(kept.get("http_status") or 500),
+        retryable=False,
+        details=details,
+    )

@@ -254,8 +254,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "write: for 24 h a retry with the same key and input answers the first run's output "
         "(Idempotent-Replayed: true) without running again; the same key with another input "
         "is 422 IDEMPOTENCY_KEY_REUSED, while the first run is still going 409 "
-        "IDEMPOTENCY_IN_PROGRESS. A provider's refusal has a connection test's code and, in "
-        "details, its suggestion and provider_status.",
+        "IDEMPOTENCY_IN_PROGRESS. A failed run frees its key, unless the provider had acted "
+        "(a 2xx answer to a write the run then refused): the retry then gets that error "
+        "again, with details.replayed, and only a new key runs the action again. A "
+        "provider's refusal "
+        "has a connection test's code and, in details, its suggestion and provider_status.",
         raw_body="the action's input, a JSON object (may be empty)",
     ),
     Operation(
