@@ -134,6 +134,10 @@ def test_the_path_goes_on_as_the_caller_encoded_it(clients, api):
         "a%2F..%2F..%2Fme",  # the whole escape inside one encoded segment
         "a/%252e%252e/me",  # double-encoded, for a server that decodes twice
         "a/..%5Cme",  # an encoded backslash, which some servers split on
+        "a/..;/me",  # a dot segment with a ;parameter, which servlet containers drop
+        "a/..;x=1/me",
+        "a/%2e%2e%3b/me",
+        ".;/me",
     ],
 )
 def test_an_encoded_path_cannot_climb_out_of_the_api(clients, api, path):

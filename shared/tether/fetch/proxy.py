@@ -1,18 +1,18 @@
 """The proxy: a caller's request passed to a connection's API with its credentials attached,
 for the endpoints no action covers.
 
-:meth:`ConnectionProxy.forward` sends the method, the path as the caller encoded it (an
-encoded ``/`` stays ``%2F``; under the connection's API base URL: no ``.``/``..`` segment,
-however it is spelled — encoded, double-encoded, or next to an encoded ``/`` or backslash a server
-may split on — and no other origin), the query as written and the body through the
-connection's sender, so the request gets the connection's auth (one refresh after a 401), its
-rate limit, the SSRF guard, the destination binding and the outbound client's retries (of
-idempotent methods). What the caller sends is filtered first: hop-by-hop headers (RFC 9110
+:meth:`ConnectionProxy.forward` sends the method, the path as the caller encoded it (an encoded
+``/`` stays ``%2F``; under the connection's API base URL: no ``.``/``..`` segment, however it
+is spelled — encoded, double-encoded, with ``;parameters``, or next to an encoded ``/`` or
+backslash a server may split on — and no other origin), the query as written and the body
+through the connection's sender, so the request gets the connection's auth (one refresh after a
+401), its rate limit, the SSRF guard, the destination binding and the outbound client's retries
+(of idempotent methods). What the caller sends is filtered first: hop-by-hop headers (RFC 9110
 §7.6.1, and any header the ``Connection`` header names), ``Host`` and ``Content-Length``, and
-every header that carries credentials (``Authorization``, cookies, the header the
-connection's own auth uses) are never forwarded. The answer comes back as the provider sent it
-(any status), less hop-by-hop headers and ``Set-Cookie``, with every credential value of the
-connection masked in its body and headers.
+every header that carries credentials (``Authorization``, cookies, the header the connection's
+own auth uses) are never forwarded. The answer comes back as the provider sent it (any status),
+less hop-by-hop headers and ``Set-Cookie``, with every credential value of the connection
+masked in its body and headers.
 """
 
 from __future__ import annotations
@@ -118,12 +118,19 @@ def _fully_decoded(path: str) -> str:
     return path
 
 
+def _is_dot_segment(segment: str) -> bool:
+    """Whether ``segment`` is ``.`` or ``..``, ``;parameters`` (RFC 2396 §3.3) aside: servlet
+    containers (Tomcat, Jetty) drop a segment's parameters before they resolve dot segments,
+    so ``..;x`` climbs one level there."""
+    return segment.split(";", 1)[0] in (".", "..")
+
+
 def _target(base_url: str, path: str, query: str) -> str:
     if _UNSAFE.search(path) or "\\" in path:
         raise InvalidRequest(
             "the path must not contain spaces or control characters", code="INVALID_PATH"
         )
-    if any(segment in (".", "..") for segment in _SEPARATORS.split(_fully_decoded(path))):
+    if any(_is_dot_segment(segment) for segment in _SEPARATORS.split(_fully_decoded(path))):
         raise InvalidRequest("the path must not contain . or .. segments", code="INVALID_PATH")
     url = join_url(base_url, "/" + path.lstrip("/")) if path else base_url
     base, target = urlsplit(base_url), urlsplit(url)
