@@ -10,9 +10,10 @@ through the connection's sender, so the request gets the connection's auth (one 
 (of idempotent methods). What the caller sends is filtered first: hop-by-hop headers (RFC 9110
 §7.6.1, and any header the ``Connection`` header names), ``Host`` and ``Content-Length``, and
 every header that carries credentials (``Authorization``, cookies, the header the connection's
-own auth uses) are never forwarded. The answer comes back as the provider sent it (any status),
-less hop-by-hop headers and ``Set-Cookie``, with every credential value of the connection
-masked in its body and headers.
+own auth uses) are never forwarded, nor ``Accept-Encoding`` (the outbound client asks for the
+codings it decodes). The answer comes back as the provider sent it (any status), less
+hop-by-hop headers and ``Set-Cookie``, with every credential value of the connection masked in
+its body and headers; one still in a content coding (which could not be masked) is refused.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tether.catalog.templates import join_url
 from tether.domain.errors import InvalidRequest
 from tether.domain.models import Principal
 from tether.fetch.calls import ConnectionCalls, ConnectionSender
+from tether.http.model import OutboundError, OutboundResponse
 from tether.http.redact import encoded_forms
 
 __all__ = ["ConnectionProxy", "ProxyAnswer", "ProxyRequest", "forwarded_headers"]
@@ -58,9 +60,14 @@ _NEVER_FORWARDED = frozenset(
         "x-forwarded-proto",
         "x-api-key",
         "x-tether-connection",
+        # The outbound client asks for the codings it decodes: an answer in another one
+        # could not be masked (see ConnectionProxy.forward).
+        "accept-encoding",
     }
 )
 _NEVER_RETURNED = frozenset({"set-cookie", "content-length", "content-encoding"})
+# What the outbound client decodes (httpx's decoders without the optional brotli and zstd).
+_READABLE_CODINGS = frozenset({"identity", "gzip", "deflate"})
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 _SEPARATORS = re.compile(r"[/\\]")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -161,6 +168,7 @@ class ConnectionProxy:
             headers=headers,
             content=request.body if request.body else None,
         )
+        _check_readable(response, url)
         secrets = self._secrets(sender)
         return ProxyAnswer(
             status=response.status,
@@ -177,6 +185,19 @@ class ConnectionProxy:
         values = [*sender.credential_values, *(sender.auth.secrets() if sender.auth else ())]
         forms = {form for value in values if len(value) >= 4 for form in encoded_forms(value)}
         return sorted(forms, key=len, reverse=True)
+
+
+def _check_readable(response: OutboundResponse, url: str) -> None:
+    """Refuse an answer still in a content coding (one the outbound client left as it came,
+    such as ``br`` or ``x-gzip``): its body could not be masked, so a credential in it would
+    reach the caller."""
+    codings = response.headers.get("content-encoding", "").lower().split(",")
+    if {coding.strip() for coding in codings if coding.strip()} - _READABLE_CODINGS:
+        raise OutboundError(
+            f"{urlsplit(url).hostname} answered in a content coding the proxy cannot read",
+            failure="protocol",
+            retryable=False,
+        )
 
 
 def _mask(content: bytes, secrets: Sequence[str]) -> bytes:

@@ -1,0 +1,133 @@
+"""The `proxy` function against a provider on loopback whose answers each test scripts: what
+comes back (in a content coding, compressed many times over, echoing the credential the way
+JSON encoders write it) reaches the caller bounded and with the connection's credential
+masked, and the caller cannot choose how the provider encodes its answer."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from flask.testing import FlaskClient
+from functions_framework import create_app
+
+from tests.conftest import bearer
+from tests.functions.conftest import SOURCE
+from tests.support.loopback_http import LoopbackHTTP, QuietHandler
+from tether.bootstrap import Container, reset_container
+from tether.config import Settings
+
+ACME = bearer("acme")
+# With the characters JSON encoders escape ("/" for PHP, "+" for .NET).
+KEY = "pk/live+Key=0123456789abcdef"
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+@dataclass
+class Provider:
+    """Answers each path with what the test scripted (200 and an empty JSON object
+    otherwise) and records the headers of every request."""
+
+    answers: dict[str, Answer] = field(default_factory=dict)
+    seen: list[dict[str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handler(self) -> type[QuietHandler]:
+        provider = self
+
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+                with provider.lock:
+                    provider.seen.append({k.lower(): v for k, v in self.headers.items()})
+                    answer = provider.answers.get(self.path.split("?", 1)[0])
+                status, headers, content = answer or (200, {}, b"{}")
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+        return Handler
+
+
+@dataclass
+class World:
+    provider: Provider
+    proxy: FlaskClient
+    connection: str
+
+
+@pytest.fixture
+def world(settings: Settings) -> Iterator[World]:
+    provider = Provider()
+    server = LoopbackHTTP(provider.handler(), None)
+    configured = settings.model_copy(
+        update={
+            "egress_allowlist": f"127.0.0.1:{server.port}",
+            "rate_limit_per_minute": 6000,
+            "rate_limit_burst": 50,
+        }
+    )
+    container = Container(configured)
+    reset_container(container)
+    created = (
+        create_app("connections", SOURCE)
+        .test_client()
+        .post(
+            "/",
+            json={
+                "provider": "rest_api",
+                "config": {
+                    "base_url": f"http://127.0.0.1:{server.port}/v1",
+                    "auth_method": "bearer",
+                    "test_path": "/me",
+                },
+                "credentials": {"token": KEY},
+            },
+            headers=ACME,
+        )
+    )
+    assert created.status_code == 201, created.get_json()
+    try:
+        yield World(provider, create_app("proxy", SOURCE).test_client(), created.get_json()["id"])
+    finally:
+        reset_container(None)
+        container.close()
+        server.close()
+
+
+def _gunzipped(content: bytes) -> bytes:
+    try:
+        return gzip.decompress(content)
+    except (OSError, EOFError):
+        return content
+
+
+def test_an_answer_in_a_coding_the_proxy_cannot_read_is_refused(world: World) -> None:
+    """The credential could hide in a coding the outbound client does not decode (here
+    ``x-gzip``, which it leaves as is): such an answer is refused, not passed on unmasked."""
+    echoed = json.dumps({"error": f"invalid token {KEY}"}).encode()
+    world.provider.answers["/v1/whoami"] = (
+        401,
+        {"Content-Encoding": "x-gzip"},
+        gzip.compress(echoed),
+    )
+    answer = world.proxy.get(f"/{world.connection}/whoami", headers=ACME)
+    assert KEY.encode() not in _gunzipped(answer.get_data())
+    assert (answer.status_code, answer.get_json()["error"]["code"]) == (502, "OUTBOUND_PROTOCOL")
+
+
+def test_the_caller_cannot_choose_the_coding_of_the_answer(world: World) -> None:
+    """The proxy answers decoded bodies; the caller's ``Accept-Encoding`` (``br``, which the
+    outbound client cannot decode) does not reach the provider, the client's own does."""
+    answer = world.proxy.get(
+        f"/{world.connection}/me", headers={**ACME, "Accept-Encoding": "br;q=1, zstd"}
+    )
+    assert answer.status_code == 200
+    assert world.provider.seen[-1]["accept-encoding"] == "gzip, deflate"
