@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import tracemalloc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -131,3 +132,22 @@ def test_the_caller_cannot_choose_the_coding_of_the_answer(world: World) -> None
     )
     assert answer.status_code == 200
     assert world.provider.seen[-1]["accept-encoding"] == "gzip, deflate"
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_a_compressed_answer_is_bounded_while_it_is_decoded(world: World, layers: int) -> None:
+    """A few hundred bytes that inflate to 256 MiB are refused at the size cap (10 MiB) with
+    memory to match: decoding stops at the cap instead of inflating a whole read at once."""
+    bomb = b"\0" * (256 * 1024 * 1024)
+    for _ in range(layers):
+        bomb = gzip.compress(bomb)
+    coding = ", ".join(["gzip"] * layers)
+    world.provider.answers["/v1/bomb"] = (200, {"Content-Encoding": coding}, bomb)
+    tracemalloc.start()
+    try:
+        answer = world.proxy.get(f"/{world.connection}/bomb", headers=ACME)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (answer.status_code, answer.get_json()["error"]["code"]) == (502, "OUTBOUND_TOO_LARGE")
+    assert peak < 48 * 1024 * 1024

@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -403,6 +404,35 @@ def test_a_body_at_the_cap_is_fine(serve, clients):
     server = serve([Reply(200, body=b"y" * 1000, declare_length=False)])
     got = clients(server, max_response_bytes=1000).request("GET", server.url())
     assert got.content == b"y" * 1000
+
+
+def _deflated(data: bytes, *, raw: bool) -> bytes:
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize(
+    ("coding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", lambda data: _deflated(data, raw=False)),
+        ("deflate", lambda data: _deflated(data, raw=True)),  # as some servers send it
+        ("gzip, gzip", lambda data: gzip.compress(gzip.compress(data))),
+        ("deflate, gzip", lambda data: gzip.compress(_deflated(data, raw=False))),
+        ("identity", lambda data: data),
+    ],
+)
+def test_content_codings_are_undone(serve, clients, coding, encode):
+    body = bytes(range(256)) * 4000  # more than one piece of the decoder
+    server = serve([Reply(200, {"Content-Encoding": coding}, encode(body))])
+    assert clients(server).request("GET", server.url()).content == body
+
+
+def test_a_body_that_is_not_its_coding_is_a_protocol_failure(serve, clients):
+    server = serve([Reply(200, {"Content-Encoding": "gzip"}, b"not gzip at all")])
+    with pytest.raises(OutboundError) as caught:
+        clients(server).request("GET", server.url())
+    assert caught.value.failure == "protocol"
 
 
 # -- redirects -----------------------------------------------------------------------------

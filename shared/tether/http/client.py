@@ -12,7 +12,9 @@ What it adds to httpx, and why each piece lives here rather than in callers:
   no cookie jar shared between tenants, no proxy or ``.netrc`` from the environment, and no
   httpx INFO log line carrying a full URL with an API key in its query.
 * **Time and size bounds.** Per-attempt connect/read timeouts, a total deadline across
-  retries, redirects and rate-limit waits, and a cap on the (decoded) response body.
+  retries, redirects and rate-limit waits, and a cap on the (decoded) response body, decoded
+  a bounded piece at a time (:mod:`tether.http.content_decoding`) so a compression bomb stops
+  at the cap.
 * **Retries** (:mod:`tether.http.retry_policy`) on network failures, 429 and 502/503/504;
   ``Retry-After`` and provider rate-limit headers (:mod:`tether.http.provider_limits`) are
   honoured. After the retries a 429/5xx is *returned*: it is an answer.
@@ -40,6 +42,7 @@ import httpx
 
 from tether.domain.decimal_digits import parse_decimal
 from tether.http.attempt_failure import AttemptFailed, classify
+from tether.http.content_decoding import decoded_body
 from tether.http.credential_binding import (
     attempt_headers_and_params,
     check_binding,
@@ -331,7 +334,8 @@ class OutboundClient:
         chunks: list[bytes] = []
         size = 0
         try:
-            for chunk in response.iter_bytes(_CHUNK):
+            encoding = response.headers.get("content-encoding", "")
+            for chunk in decoded_body(response.iter_raw(_CHUNK), encoding, piece=_CHUNK):
                 size += len(chunk)
                 if size > self._max_bytes:
                     raise self._too_large(target)
