@@ -28,6 +28,7 @@ from tether.catalog.templates import join_url
 from tether.domain.errors import InvalidRequest
 from tether.domain.models import Principal
 from tether.fetch.calls import ConnectionCalls, ConnectionSender
+from tether.http.content_decoding import DECODED_CODINGS
 from tether.http.model import OutboundError, OutboundResponse
 from tether.http.redact import encoded_forms
 
@@ -66,8 +67,6 @@ _NEVER_FORWARDED = frozenset(
     }
 )
 _NEVER_RETURNED = frozenset({"set-cookie", "content-length", "content-encoding"})
-# What the outbound client decodes (httpx's decoders without the optional brotli and zstd).
-_READABLE_CODINGS = frozenset({"identity", "gzip", "deflate"})
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 _SEPARATORS = re.compile(r"[/\\]")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -192,7 +191,7 @@ def _check_readable(response: OutboundResponse, url: str) -> None:
     such as ``br`` or ``x-gzip``): its body could not be masked, so a credential in it would
     reach the caller."""
     codings = response.headers.get("content-encoding", "").lower().split(",")
-    if {coding.strip() for coding in codings if coding.strip()} - _READABLE_CODINGS:
+    if {coding.strip() for coding in codings if coding.strip()} - DECODED_CODINGS:
         raise OutboundError(
             f"{urlsplit(url).hostname} answered in a content coding the proxy cannot read",
             failure="protocol",
