@@ -151,3 +151,21 @@ def test_a_compressed_answer_is_bounded_while_it_is_decoded(world: World, layers
         tracemalloc.stop()
     assert (answer.status_code, answer.get_json()["error"]["code"]) == (502, "OUTBOUND_TOO_LARGE")
     assert peak < 48 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        KEY.replace("/", "\\/"),  # PHP's json_encode
+        KEY.replace("+", "\\u002B"),  # .NET's System.Text.Json
+        KEY.replace("/", "\\u002f").replace("+", "\\u002b"),  # every escape JSON allows
+    ],
+)
+def test_a_credential_echoed_in_escaped_json_is_masked(world: World, written: str) -> None:
+    """A JSON encoder may escape characters of the echoed credential; the caller reading the
+    JSON would get the credential all the same."""
+    body = ('{"error": "invalid token ' + written + '"}').encode()
+    world.provider.answers["/v1/whoami"] = (401, {}, body)
+    answer = world.proxy.get(f"/{world.connection}/whoami", headers=ACME)
+    assert answer.status_code == 401
+    assert answer.get_json() == {"error": "invalid token [REDACTED]"}

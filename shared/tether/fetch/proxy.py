@@ -67,6 +67,17 @@ _NEVER_FORWARDED = frozenset(
     }
 )
 _NEVER_RETURNED = frozenset({"set-cookie", "content-length", "content-encoding"})
+# JSON's two-character escapes (RFC 8259 §7).
+_SHORT_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "/": "\\/",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 _SEPARATORS = re.compile(r"[/\\]")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -202,7 +213,35 @@ def _check_readable(response: OutboundResponse, url: str) -> None:
 def _mask(content: bytes, secrets: Sequence[str]) -> bytes:
     for secret in secrets:
         content = content.replace(secret.encode("utf-8"), REDACTED)
+    if b"\\" in content:  # a JSON escape, perhaps inside an echoed credential
+        escaped = _json_escaped(secrets)
+        if escaped is not None:
+            content = escaped.sub(REDACTED, content)
     return content
+
+
+def _json_escaped(secrets: Sequence[str]) -> re.Pattern[bytes] | None:
+    """Every secret as a JSON encoder may write it in a string, one escape or more in it: PHP
+    writes ``/`` as ``\\/``, Go ``<>&`` and .NET ``+`` as ``\\u003c``…, and any encoder may
+    escape any character so. ``None`` when no secret has a character but letters and digits."""
+    written = [
+        "".join(_json_char(char) for char in secret)
+        for secret in secrets
+        if not all(char.isascii() and char.isalnum() for char in secret)
+    ]
+    return re.compile("|".join(written).encode("utf-8")) if written else None
+
+
+def _json_char(char: str) -> str:
+    """A pattern of ``char`` in a JSON string: as itself or escaped (hex digits in any case)."""
+    if char.isascii() and char.isalnum():
+        return char
+    units = char.encode("utf-16-be")
+    escape = "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+    options = [re.escape(char), f"(?i:{re.escape(escape)})"]
+    if char in _SHORT_ESCAPES:
+        options.append(re.escape(_SHORT_ESCAPES[char]))
+    return "(?:" + "|".join(options) + ")"
 
 
 def _mask_text(value: str, secrets: Sequence[str]) -> str:
