@@ -157,3 +157,15 @@ def test_a_path_with_a_line_feed_is_not_found_and_not_forwarded(clients, api, pa
     refused = clients.proxy.get(f"/{connection}/{path}", headers=ACME)
     assert refused.status_code == 404
     assert len(api.requests) == before
+
+
+def test_a_url_too_long_to_send_is_refused_before_anything_is_sent(clients, api):
+    """The deployed server takes a request line of any length; one the outbound client could
+    not build is the caller's to shorten, not an internal error."""
+    connection = clients.connect(api)
+    before = len(api.requests)
+    refused = clients.proxy.get(
+        f"/{connection}/echo", query_string={"ids": "x" * 70_000}, headers=ACME
+    )
+    assert (refused.status_code, refused.get_json()["error"]["code"]) == (414, "URL_TOO_LONG")
+    assert len(api.requests) == before

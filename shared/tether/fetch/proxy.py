@@ -4,16 +4,17 @@ for the endpoints no action covers.
 :meth:`ConnectionProxy.forward` sends the method, the path as the caller encoded it (an encoded
 ``/`` stays ``%2F``; under the connection's API base URL: no ``.``/``..`` segment, however it
 is spelled — encoded, double-encoded, with ``;parameters``, or next to an encoded ``/`` or
-backslash a server may split on — and no other origin), the query as written and the body
-through the connection's sender, so the request gets the connection's auth (one refresh after a
-401), its rate limit, the SSRF guard, the destination binding and the outbound client's retries
-(of idempotent methods). What the caller sends is filtered first: hop-by-hop headers (RFC 9110
-§7.6.1, and any header the ``Connection`` header names), ``Host`` and ``Content-Length``, and
-every header that carries credentials (``Authorization``, cookies, the header the connection's
-own auth uses) are never forwarded, nor ``Accept-Encoding`` (the outbound client asks for the
-codings it decodes). The answer comes back as the provider sent it (any status), less
-hop-by-hop headers and ``Set-Cookie``, with every credential value of the connection masked in
-its body and headers; one still in a content coding (which could not be masked) is refused.
+backslash a server may split on — and no other origin; with the query, :data:`MAX_URL_CHARS` at
+most), the query as written and the body through the connection's sender, so the request gets
+the connection's auth (one refresh after a 401), its rate limit, the SSRF guard, the
+destination binding and the outbound client's retries (of idempotent methods). What the caller
+sends is filtered first: hop-by-hop headers (RFC 9110 §7.6.1, and any header the ``Connection``
+header names), ``Host`` and ``Content-Length``, and every header that carries credentials
+(``Authorization``, cookies, the header the connection's own auth uses) are never forwarded,
+nor ``Accept-Encoding`` (the outbound client asks for the codings it decodes). The answer comes
+back as the provider sent it (any status), less hop-by-hop headers and ``Set-Cookie``, with
+every credential value of the connection masked in its body and headers; one still in a content
+coding (which could not be masked) is refused.
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ _SHORT_ESCAPES = {
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 _SEPARATORS = re.compile(r"[/\\]")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+# The longest URL the proxy sends: the deployed server takes request lines of any length, the
+# outbound client builds none over 64 KiB (httpx's limit, the credential's query included),
+# and providers' servers refuse far shorter ones (8 to 16 KiB) themselves.
+MAX_URL_CHARS = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,14 @@ def _target(base_url: str, path: str, query: str) -> str:
     base, target = urlsplit(base_url), urlsplit(url)
     if (base.scheme, base.netloc) != (target.scheme, target.netloc):
         raise InvalidRequest("the path leaves the API's host", code="INVALID_PATH")
-    return f"{url}?{query}" if query else url
+    whole = f"{url}?{query}" if query else url
+    if len(whole) > MAX_URL_CHARS:
+        raise InvalidRequest(
+            f"the path and query are longer than {MAX_URL_CHARS} characters in all",
+            code="URL_TOO_LONG",
+            http_status=414,
+        )
+    return whole
 
 
 class ConnectionProxy:
