@@ -435,6 +435,14 @@ def test_a_body_that_is_not_its_coding_is_a_protocol_failure(serve, clients):
     assert caught.value.failure == "protocol"
 
 
+def test_a_url_httpx_cannot_build_is_an_invalid_url_failure(serve, clients):
+    server = serve([Reply(200)])
+    with pytest.raises(OutboundError) as caught:
+        clients(server).request("GET", server.url("/x?ids=" + "x" * 70_000))
+    assert (caught.value.failure, caught.value.retryable) == ("invalid_url", False)
+    assert server.seen == []
+
+
 # -- redirects -----------------------------------------------------------------------------
 
 

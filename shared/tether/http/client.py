@@ -301,7 +301,7 @@ class OutboundClient:
             request = httpx.Request(
                 call.method, url, headers=headers, extensions=extensions, **call.body
             )
-        except (httpx.HTTPError, ValueError, TypeError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError, TypeError) as exc:
             raise AttemptFailed(
                 f"request to {target.host} could not be built ({type(exc).__name__})",
                 "invalid_url",
