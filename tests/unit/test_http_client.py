@@ -550,6 +550,21 @@ def test_credentials_stay_on_their_origin_across_redirects(serve, clients):
     assert "authorization" not in bearer_target.seen[0].headers
 
 
+@pytest.mark.parametrize("written", ["{key}", "{quoted}"])
+def test_a_secret_a_location_echoes_raw_does_not_follow_to_another_origin(serve, clients, written):
+    """A provider's open redirect may copy the key into the next URL as it decoded it, with
+    a "+" a query reader takes for a space: it is still the key."""
+    key = "query+secret/0123="
+    echoed = written.format(key=key, quoted=quote(key, safe=""))
+    other = serve([Reply(200)])
+    other_origin = f"localhost:{other.port}"
+    origin = serve([Reply(302, {"Location": f"http://{other_origin}/next?k={echoed}&page=2"})])
+    clients(origin, other_origin).request(
+        "GET", origin.url("/start"), auth=QueryApiKey("api_key", key)
+    )
+    assert other.seen[0].query == {"page": ["2"]}
+
+
 def test_bound_credentials_are_never_sent_to_another_origin(serve, clients):
     home = serve([Reply(200)])
     stranger = serve([Reply(200)])

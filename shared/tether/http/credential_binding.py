@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 
 import httpx
 
@@ -80,11 +80,23 @@ def strip_credentials_from_query(call: OutboundCall, url: str) -> str:
     parts = urlsplit(url)
     if not parts.query:
         return url
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    kept = [(k, v) for k, v in pairs if k not in call.auth_params and not call.redactor.contains(v)]
-    if len(kept) == len(pairs):
+    pieces = parts.query.split("&")
+    kept = [piece for piece in pieces if not _carries_credential(call, piece)]
+    if len(kept) == len(pieces):
         return url
-    return urlunsplit(parts._replace(query=urlencode(kept)))
+    return urlunsplit(parts._replace(query="&".join(kept)))
+
+
+def _carries_credential(call: OutboundCall, piece: str) -> bool:
+    """Whether one ``name=value`` of a query is an auth parameter or holds a secret, read
+    as a form decodes it and as written (a secret echoed raw may hold a ``+`` that a form
+    decoder takes for a space)."""
+    name, _, value = piece.partition("=")
+    if unquote_plus(name) in call.auth_params:
+        return True
+    return any(
+        call.redactor.contains(text) for text in (value, unquote(value), unquote_plus(value))
+    )
 
 
 def display_url(call: OutboundCall, target: Target, wire_url: httpx.URL) -> str:
