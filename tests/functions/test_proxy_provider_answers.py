@@ -169,3 +169,17 @@ def test_a_credential_echoed_in_escaped_json_is_masked(world: World, written: st
     answer = world.proxy.get(f"/{world.connection}/whoami", headers=ACME)
     assert answer.status_code == 401
     assert answer.get_json() == {"error": "invalid token [REDACTED]"}
+
+
+def test_headers_the_answers_connection_header_names_are_not_passed_on(world: World) -> None:
+    """They are for the hop between Tether and the provider (RFC 9110 §7.6.1), as the
+    request's are for the hop from the caller."""
+    world.provider.answers["/v1/hop"] = (
+        200,
+        {"Connection": "X-Upstream-Node, keep-alive", "X-Upstream-Node": "10.1.2.3", "X-Kept": "1"},
+        b"{}",
+    )
+    answer = world.proxy.get(f"/{world.connection}/hop", headers=ACME)
+    assert answer.status_code == 200
+    assert answer.headers.get("X-Kept") == "1"
+    assert "X-Upstream-Node" not in answer.headers

@@ -12,15 +12,15 @@ sends is filtered first: hop-by-hop headers (RFC 9110 §7.6.1, and any header th
 header names), ``Host`` and ``Content-Length``, and every header that carries credentials
 (``Authorization``, cookies, the header the connection's own auth uses) are never forwarded,
 nor ``Accept-Encoding`` (the outbound client asks for the codings it decodes). The answer comes
-back as the provider sent it (any status), less hop-by-hop headers and ``Set-Cookie``, with
-every credential value of the connection masked in its body and headers; one still in a content
-coding (which could not be masked) is refused.
+back as the provider sent it (any status), less hop-by-hop headers (those its ``Connection``
+header names too) and ``Set-Cookie``, with every credential value of the connection masked in
+its body and headers; one still in a content coding (which could not be masked) is refused.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -108,14 +108,18 @@ def forwarded_headers(
     headers: Sequence[tuple[str, str]], *, also_drop: frozenset[str] = frozenset()
 ) -> dict[str, str]:
     """The caller's headers that may go on to the provider."""
-    named_by_connection = {
+    dropped = _HOP_BY_HOP | _NEVER_FORWARDED | _named_by_connection(headers) | also_drop
+    return {name: value for name, value in headers if name.lower() not in dropped}
+
+
+def _named_by_connection(headers: Iterable[tuple[str, str]]) -> frozenset[str]:
+    """The headers the ``Connection`` header names: for this hop only (RFC 9110 §7.6.1)."""
+    return frozenset(
         token.strip().lower()
         for name, value in headers
         if name.lower() == "connection"
         for token in value.split(",")
-    }
-    dropped = _HOP_BY_HOP | _NEVER_FORWARDED | named_by_connection | also_drop
-    return {name: value for name, value in headers if name.lower() not in dropped}
+    )
 
 
 def _auth_header(sender: ConnectionSender) -> frozenset[str]:
@@ -192,12 +196,13 @@ class ConnectionProxy:
         )
         _check_readable(response, url)
         secrets = self._secrets(sender)
+        dropped = _HOP_BY_HOP | _NEVER_RETURNED | _named_by_connection(response.headers.items())
         return ProxyAnswer(
             status=response.status,
             headers=[
                 (name, _mask_text(value, secrets))
                 for name, value in response.headers.items()
-                if name.lower() not in _HOP_BY_HOP | _NEVER_RETURNED
+                if name.lower() not in dropped
             ],
             content=_mask(response.content, secrets),
         )
