@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import threading
 import tracemalloc
 from collections.abc import Iterator
@@ -47,6 +48,10 @@ class Provider:
                     provider.seen.append({k.lower(): v for k, v in self.headers.items()})
                     answer = provider.answers.get(self.path.split("?", 1)[0])
                 status, headers, content = answer or (200, {}, b"{}")
+                wanted = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
+                if wanted and status == 200:  # one range, as static servers and CDNs answer
+                    first, last = int(wanted[1]), int(wanted[2])
+                    status, content = 206, content[first : last + 1]
                 self.send_response(status)
                 for name, value in {"Content-Type": "application/json", **headers}.items():
                     self.send_header(name, value)
@@ -183,3 +188,17 @@ def test_headers_the_answers_connection_header_names_are_not_passed_on(world: Wo
     assert answer.status_code == 200
     assert answer.headers.get("X-Kept") == "1"
     assert "X-Upstream-Node" not in answer.headers
+
+
+def test_the_caller_cannot_take_the_answer_in_slices(world: World) -> None:
+    """Masking works on a whole body: ranges that cut an echoed credential in two would
+    each pass unmasked, and read together give the credential."""
+    account = json.dumps({"id": "acct_1", "key": KEY}).encode()
+    world.provider.answers["/v1/account"] = (200, {}, account)
+    cut = account.index(KEY.encode()) + 5
+    pieces = [
+        world.proxy.get(f"/{world.connection}/account", headers={**ACME, "Range": wanted})
+        for wanted in (f"bytes=0-{cut - 1}", f"bytes={cut}-{len(account) - 1}")
+    ]
+    assert KEY.encode() not in b"".join(piece.get_data() for piece in pieces)
+    assert all("range" not in seen for seen in world.provider.seen)

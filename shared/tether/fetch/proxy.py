@@ -11,10 +11,11 @@ destination binding and the outbound client's retries (of idempotent methods). W
 sends is filtered first: hop-by-hop headers (RFC 9110 §7.6.1, and any header the ``Connection``
 header names), ``Host`` and ``Content-Length``, and every header that carries credentials
 (``Authorization``, cookies, the header the connection's own auth uses) are never forwarded,
-nor ``Accept-Encoding`` (the outbound client asks for the codings it decodes). The answer comes
-back as the provider sent it (any status), less hop-by-hop headers (those its ``Connection``
-header names too) and ``Set-Cookie``, with every credential value of the connection masked in
-its body and headers; one still in a content coding (which could not be masked) is refused.
+nor ``Accept-Encoding`` (the outbound client asks for the codings it decodes) or ``Range`` (the
+answer is masked whole). The answer comes back as the provider sent it (any status), less
+hop-by-hop headers (those its ``Connection`` header names too) and ``Set-Cookie``, with every
+credential value of the connection masked in its body and headers; one still in a content
+coding (which could not be masked) is refused.
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ _NEVER_FORWARDED = frozenset(
         # The outbound client asks for the codings it decodes: an answer in another one
         # could not be masked (see ConnectionProxy.forward).
         "accept-encoding",
+        # Masking works on a whole body: ranges could cut a credential into pieces that each
+        # pass unmasked.
+        "range",
+        "if-range",
     }
 )
 _NEVER_RETURNED = frozenset({"set-cookie", "content-length", "content-encoding"})
