@@ -202,3 +202,29 @@ def test_the_caller_cannot_take_the_answer_in_slices(world: World) -> None:
     ]
     assert KEY.encode() not in b"".join(piece.get_data() for piece in pieces)
     assert all("range" not in seen for seen in world.provider.seen)
+
+
+def test_the_providers_cors_headers_do_not_open_the_answer_to_other_origins(
+    world: World,
+) -> None:
+    """Which web origins may read Tether's answers is Tether's CORS policy (the configured
+    frontend only), not the provider's."""
+    world.provider.answers["/v1/open"] = (
+        200,
+        {
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Allow-Credentials": "true",
+            "Access-Control-Expose-Headers": "*",
+        },
+        b"{}",
+    )
+
+    def cors_of(origin: str) -> dict[str, str]:
+        answer = world.proxy.get(f"/{world.connection}/open", headers={**ACME, "Origin": origin})
+        assert answer.status_code == 200
+        return {k.lower(): v for k, v in answer.headers.items() if k.lower().startswith("access-")}
+
+    assert cors_of("https://elsewhere.example") == {}
+    frontend = cors_of("https://app.example.com")
+    assert frontend["access-control-allow-origin"] == "https://app.example.com"
+    assert "access-control-allow-credentials" not in frontend

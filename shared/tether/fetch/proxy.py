@@ -13,9 +13,9 @@ header names), ``Host`` and ``Content-Length``, and every header that carries cr
 (``Authorization``, cookies, the header the connection's own auth uses) are never forwarded,
 nor ``Accept-Encoding`` (the outbound client asks for the codings it decodes) or ``Range`` (the
 answer is masked whole). The answer comes back as the provider sent it (any status), less
-hop-by-hop headers (those its ``Connection`` header names too) and ``Set-Cookie``, with every
-credential value of the connection masked in its body and headers; one still in a content
-coding (which could not be masked) is refused.
+hop-by-hop headers (those its ``Connection`` header names too), ``Set-Cookie`` and CORS
+headers, with every credential value of the connection masked in its body and headers; one
+still in a content coding (which could not be masked) is refused.
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ _NEVER_FORWARDED = frozenset(
     }
 )
 _NEVER_RETURNED = frozenset({"set-cookie", "content-length", "content-encoding"})
+# Which web origins may read Tether's answers is Tether's CORS policy, not the provider's.
+_CORS_PREFIX = "access-control-"
 # JSON's two-character escapes (RFC 8259 §7).
 _SHORT_ESCAPES = {
     '"': '\\"',
@@ -207,7 +209,7 @@ class ConnectionProxy:
             headers=[
                 (name, _mask_text(value, secrets))
                 for name, value in response.headers.items()
-                if name.lower() not in dropped
+                if name.lower() not in dropped and not name.lower().startswith(_CORS_PREFIX)
             ],
             content=_mask(response.content, secrets),
         )
