@@ -451,3 +451,31 @@ def test_an_answer_holding_a_lone_surrogate_in_its_output_is_a_provider_error(
     retried = world.run(stripe, "create_customer", {"email": "ann@example.com"}, ACME, key="bob")
     assert retried.status_code == 200, retried.get_json()
     assert "Idempotent-Replayed" not in retried.headers
+
+
+def test_a_browser_on_the_frontend_may_send_an_idempotency_key_and_read_the_replay(
+    world: World,
+) -> None:
+    """The CORS preflight allows the headers the actions and MCP routes read, and the answer
+    exposes the replay mark, so a frontend's script can retry a create safely."""
+    frontend = {"Origin": "https://app.example.com"}
+    preflight = world.actions.options(
+        "/con_x/create_contact",
+        headers={
+            **frontend,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type, idempotency-key",
+        },
+    )
+    assert preflight.status_code == 204
+    allowed = {
+        h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")
+    }
+    assert {"idempotency-key", "mcp-protocol-version", "mcp-session-id"} <= allowed
+    hubspot = world.connect("hubspot", ACME)
+    body = {"email": "ann@example.com"}
+    world.run(hubspot, "create_contact", body, {**ACME, **frontend}, key="k-1")
+    again = world.run(hubspot, "create_contact", body, {**ACME, **frontend}, key="k-1")
+    assert again.headers["Idempotent-Replayed"] == "true"
+    exposed = {h.strip().lower() for h in again.headers["Access-Control-Expose-Headers"].split(",")}
+    assert "idempotent-replayed" in exposed

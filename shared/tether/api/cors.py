@@ -13,8 +13,14 @@ from flask import Request, Response
 
 __all__ = ["apply_cors", "is_preflight", "preflight_response"]
 
-_ALLOWED_HEADERS = "Authorization, Content-Type, If-Match"
-_EXPOSED_HEADERS = "ETag, Location"
+# What a browser may send: besides auth and JSON, If-Match (settings), Idempotency-Key
+# (actions), and the two headers MCP's Streamable HTTP clients send after initialize.
+_ALLOWED_HEADERS = (
+    "Authorization, Content-Type, If-Match, Idempotency-Key, Mcp-Protocol-Version, Mcp-Session-Id"
+)
+# What its script may read: besides ETag and Location, a replayed action's mark, an MCP
+# session's id and how long a refused (429, 503) request should wait.
+_EXPOSED_HEADERS = "ETag, Location, Idempotent-Replayed, Mcp-Session-Id, Retry-After"
 _ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
