@@ -5,12 +5,19 @@ Redaction happens in the formatter, on the finished line, three ways: values of 
 shape, and any exact value registered with :func:`register_secret` during the current request
 or task (credential values pass through it as they enter or leave the secret store), so even a
 stray ``repr`` in a traceback comes out masked.
+
+The MCP SDK's own lines keep where and what (module, function, level, an exception's type)
+and lose their text: it logs a message it cannot validate whole, and pydantic's account of
+it, which quote a tool's arguments, whatever the caller sent in them.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import logging
+import os
 import re
 import sys
 import traceback
@@ -95,11 +102,36 @@ _STANDARD_ATTRS = frozenset(
 )
 
 
+@functools.cache
+def _mcp_sdk_folder() -> str | None:
+    """The installed MCP SDK's package folder (found, not imported), ending in a separator."""
+    spec = importlib.util.find_spec("mcp")
+    folders = list(spec.submodule_search_locations or ()) if spec is not None else []
+    return os.path.join(folders[0], "") if folders else None
+
+
+def _from_mcp_sdk(record: logging.LogRecord) -> bool:
+    """A line of the MCP SDK: its loggers, or the root logger called from its code."""
+    if record.name == "mcp" or record.name.startswith("mcp."):
+        return True
+    folder = _mcp_sdk_folder() if record.name == "root" else None
+    return folder is not None and record.pathname.startswith(folder)
+
+
+def _sdk_entry(record: logging.LogRecord) -> str:
+    """What a line of the MCP SDK may say: where it was logged, and an exception's type."""
+    said = f"the MCP SDK logged in {record.module}.{record.funcName} (its text is not kept)"
+    if record.exc_info and record.exc_info[0] is not None:
+        said += f": {record.exc_info[0].__name__}"
+    return said
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        sdk = _from_mcp_sdk(record)
         entry: dict[str, Any] = {
             "severity": record.levelname,
-            "message": redact(record.getMessage()),
+            "message": _sdk_entry(record) if sdk else redact(record.getMessage()),
             "time": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
             "logger": record.name,
             "logging.googleapis.com/sourceLocation": {
@@ -112,7 +144,7 @@ class JsonFormatter(logging.Formatter):
             if key in _STANDARD_ATTRS or key.startswith("_") or value is None:
                 continue
             entry["httpRequest" if key == "http_request" else key] = _scrub(value, key)
-        if record.exc_info:
+        if record.exc_info and not sdk:
             entry["stack_trace"] = redact("".join(traceback.format_exception(*record.exc_info)))
         return json.dumps(entry, default=str)
 
@@ -132,3 +164,5 @@ def configure_logging(level: str | None = None) -> None:
     # API keys in their query. Tether logs its own outbound calls, redacted.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # The MCP SDK logs every request it handles at INFO; Tether logs its own requests.
+    logging.getLogger("mcp").setLevel(logging.WARNING)

@@ -6,6 +6,7 @@ not serve. HubSpot is connected through the real OAuth flow and its API simulate
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -192,3 +193,26 @@ def test_every_tool_error_carries_a_code_and_a_suggestion(world: World, dev_url:
         codes.append(error["code"])
     assert codes == ["TOOL_NOT_FOUND", "INVALID_INPUT", "PROVIDER_NOT_ALLOWED"]
     assert results[1].structuredContent["error"]["field"] == "email"
+
+
+def test_the_sdks_log_lines_do_not_quote_the_callers_message(
+    world: World, dev_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The MCP SDK logs a message it cannot validate with pydantic's account of it, which
+    quotes the message's values (a tool's arguments: whatever the caller sent, a key
+    included): Tether's log lines of the SDK keep where and what, not that text."""
+    from tether.logs import JsonFormatter
+
+    caplog.set_level(logging.DEBUG)
+    quoted = "caller-value-7f3a9c"
+    odd = _post(
+        dev_url,
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":5,"arguments":'
+        b'{"note":"' + quoted.encode() + b'"}}}',
+    )
+    assert odd.status_code in (200, 400), odd.text
+    sdk = [r for r in caplog.records if "/mcp/" in r.pathname.replace("\\", "/")]
+    assert sdk, "the SDK logged nothing: the test no longer reaches its logging"
+    rendered = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    assert quoted not in rendered
+    assert "MCP SDK" in rendered
