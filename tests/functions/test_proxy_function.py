@@ -169,3 +169,26 @@ def test_a_url_too_long_to_send_is_refused_before_anything_is_sent(clients, api)
     )
     assert (refused.status_code, refused.get_json()["error"]["code"]) == (414, "URL_TOO_LONG")
     assert len(api.requests) == before
+
+
+def test_headers_that_rewrite_paths_or_claim_client_addresses_are_not_forwarded(clients, api):
+    """Some servers take the path from ``X-Original-URL``/``X-Rewrite-URL`` (IIS, Symfony)
+    or trust an address header: neither is the caller's to set on the connection's API. And
+    the answer, served from Tether's origin, is never sniffed or run as a page."""
+    connection = clients.connect(api)
+    spoofed = {
+        "X-Original-URL": "/admin",
+        "X-Rewrite-URL": "/admin",
+        "X-Real-IP": "10.0.0.1",
+        "X-Client-IP": "10.0.0.1",
+        "True-Client-IP": "10.0.0.1",
+        "X-Forwarded-Port": "443",
+        "X-Forwarded-Prefix": "/admin",
+        "X-Forwarded-Server": "internal",
+    }
+    answer = clients.proxy.get(f"/{connection}/echo", headers={**ACME, **spoofed})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    sent = answer.get_json()["headers"]
+    assert not {name.lower() for name in spoofed} & set(sent)
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["Content-Security-Policy"] == "sandbox"

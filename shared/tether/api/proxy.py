@@ -57,6 +57,10 @@ def forward(call: Call[Services]) -> Response:
     if not any(name.lower() == "content-type" for name, _ in answer.headers):
         del response.headers["Content-Type"]
     response.headers["Cache-Control"] = "no-store"
+    # The provider's answer, served from Tether's origin: never sniffed into another type,
+    # never run as a page (scripts, forms, plugins) should a browser be sent to it.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "sandbox"
     return response
 
 

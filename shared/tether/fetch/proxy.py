@@ -61,6 +61,17 @@ _NEVER_FORWARDED = frozenset(
         "x-forwarded-for",
         "x-forwarded-host",
         "x-forwarded-proto",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "x-forwarded-server",
+        # A path other than the one checked, for servers that take it from a header (IIS's
+        # URL rewrite, Symfony): the request could leave the API's base path.
+        "x-original-url",
+        "x-rewrite-url",
+        # Client addresses some servers trust (allowlists, rate limits): not the caller's.
+        "x-real-ip",
+        "x-client-ip",
+        "true-client-ip",
         "x-api-key",
         "x-tether-connection",
         # The outbound client asks for the codings it decodes: an answer in another one
