@@ -14,6 +14,7 @@ end against the simulators (``tests/functions/test_actions_function.py``).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -187,3 +188,34 @@ actions:
         parse_actions(
             text.replace('    http: {method: GET, path: "/things/{thing_id}"}\n', ""), source="x"
         )
+
+
+def _string_limits(schema: Any, path: str = "input") -> Iterator[tuple[str, int]]:
+    """Every ``maxLength`` of a schema, with where it is."""
+    if isinstance(schema, dict):
+        if isinstance(schema.get("maxLength"), int):
+            yield path, schema["maxLength"]
+        for key, value in schema.items():
+            yield from _string_limits(value, f"{path}.{key}")
+    elif isinstance(schema, list):
+        for index, value in enumerate(schema):
+            yield from _string_limits(value, f"{path}.{index}")
+
+
+def test_every_input_an_action_promises_fits_through_the_api() -> None:
+    """An input schema may not promise strings the request body's own limits refuse (a
+    Drive upload once promised 5,000,000 characters where a body's strings stop at
+    ``MAX_STRING_CHARS``), nor a body larger than the default body limit."""
+    from tether.config import Settings
+    from tether.domain.bounded_json import MAX_STRING_CHARS
+
+    body_limit = Settings.model_fields["max_body_bytes"].default
+    assert body_limit > MAX_STRING_CHARS
+    too_long = [
+        f"{provider}.{name}: {path} = {limit}"
+        for provider, actions in load_actions().items()
+        for name, action in actions.items()
+        for path, limit in _string_limits(action.input)
+        if limit > MAX_STRING_CHARS
+    ]
+    assert too_long == []
