@@ -150,3 +150,17 @@ def test_an_idempotency_key_ending_in_a_line_feed_is_refused(world: World) -> No
     assert answer.status_code == 400, answer.get_json()
     assert answer.get_json()["error"]["code"] == "INVALID_IDEMPOTENCY_KEY"
     assert world.apis.calls == []
+
+
+def test_an_unknown_input_name_is_named_in_the_error_only_in_part(world: World) -> None:
+    """The field an error names is the caller's own key: a 100,000-character one is shown
+    cut short, not echoed whole into the answer (or an MCP tool error)."""
+    hubspot = world.connect("hubspot", ACME)
+    name = "x" * 100_000
+    answer = world.run(hubspot, "create_contact", {"email": "a@example.com", name: 1}, ACME)
+    assert answer.status_code == 400
+    error = answer.get_json()["error"]
+    assert error["code"] == "INVALID_INPUT"
+    assert error["details"]["field"].startswith("xxx")
+    assert len(error["details"]["field"]) <= 100
+    assert len(answer.get_data()) < 2_000

@@ -76,6 +76,8 @@ INTERNAL = "INTERNAL"
 IDEMPOTENCY_TTL = timedelta(hours=24)
 # A claimed key whose run never ended (the instance died) is free again after this.
 PENDING_TTL = timedelta(minutes=5)
+# The longest field name an input error shows.
+_FIELD_CHARS = 100
 # Matched whole (fullmatch): a "$" would also match before a final line feed.
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
@@ -110,7 +112,9 @@ def _field_of(error: Any) -> str:
         allowed = set(error.schema.get("properties") or {})
         extra = sorted(name for name in instance if name not in allowed)
         path.append(extra[0] if extra else "")
-    return ".".join(p for p in path if p) or "input"
+    field = ".".join(p for p in path if p) or "input"
+    # The caller's own key names: shown cut short, not echoed whole.
+    return field if len(field) <= _FIELD_CHARS else field[: _FIELD_CHARS - 1] + "…"
 
 
 def check_input(action: ActionDefinition, values: Mapping[str, Any]) -> dict[str, Any]:
