@@ -2,12 +2,18 @@
 
 Each active connection of the caller offers the actions its granted scopes allow, as tools
 named ``<connection key>__<action>``: the key is the connection's display name in lowercase
-letters, digits and ``_`` (its provider's key when that leaves nothing), numbered ``_2``,
-``_3``… in creation order when two connections would share one. A generic REST or GraphQL
-connection (``rest_api``, ``graphql_api``) offers ``<key>__fetch``: a fetch with pagination
-(:class:`~tether.fetch.service.FetchRequest`). ``tether__connections`` lists the caller's
-connections with their status, and says which need reconnecting: a connection in
-``needs_reauth`` (or otherwise not active) offers no tools.
+letters, digits and ``_`` (its provider's key when that leaves nothing). When two of the
+caller's connections would share a key, neither gets it: each takes a suffix made from its
+own id (``hubspot_3fa9c1``), which stays its key (it is always accepted, listed or not). So
+a name never moves to another account: deleting or renaming one of two HubSpot connections
+does not hand ``hubspot__create_contact`` from one account to the other, as numbering them
+in creation order would; a name that no longer exists is ``TOOL_NOT_FOUND``.
+
+A generic REST or GraphQL connection (``rest_api``, ``graphql_api``) offers ``<key>__fetch``:
+a fetch with pagination (:class:`~tether.fetch.service.FetchRequest`).
+``tether__connections`` lists the caller's connections with their status, and says which
+need reconnecting: a connection in ``needs_reauth`` (or otherwise not active) offers no
+tools.
 
 A connect session's bearer (one end user, :mod:`tether.domain.connect_scope`) lists only that
 end user's connections, as ``GET /connections`` does, so another end user's tools are unknown
@@ -22,7 +28,9 @@ its code and suggestion.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +44,7 @@ from tether.domain.models import Connection, Principal
 from tether.domain.status import ConnectionStatus
 from tether.fetch.calls import ConnectionCalls
 
-__all__ = ["CONNECTIONS_TOOL", "McpTools", "ToolSpec", "connection_keys"]
+__all__ = ["CONNECTIONS_TOOL", "McpTools", "ToolSpec", "connection_keys", "own_key"]
 
 CONNECTIONS_TOOL = "tether__connections"
 FETCH = "fetch"
@@ -67,6 +75,8 @@ class ToolSet:
     tools: list[ToolSpec] = field(default_factory=list)
     targets: dict[str, _Target] = field(default_factory=dict)
     connections: list[dict[str, Any]] = field(default_factory=list)
+    # A connection's own (id-suffixed) key → the key it is listed under, where they differ.
+    aliases: dict[str, str] = field(default_factory=dict)
 
 
 def _slug(connection: Connection) -> str:
@@ -74,17 +84,35 @@ def _slug(connection: Connection) -> str:
     return slug.strip("_") or connection.provider[:_KEY_LENGTH]
 
 
+def own_key(connection: Connection, length: int = 6) -> str:
+    """The connection's key with a suffix made from its id: the same for as long as the
+    connection lives, and (in practice) no other's."""
+    digest = hashlib.sha256(connection.id.encode()).hexdigest()
+    return f"{_slug(connection)}_{digest[:length]}"
+
+
 def connection_keys(connections: list[Connection]) -> dict[str, str]:
-    """Connection id → its tool key, unique among ``connections`` (oldest first keeps the
-    bare key)."""
+    """Connection id → the key its tools are listed under, unique among ``connections``: its
+    bare key when no other connection (nor Tether's own tools) would have it, else its own
+    id-suffixed key (:func:`own_key`, longer in the unlikely case two suffixes meet)."""
+    reserved = CONNECTIONS_TOOL.split("__", 1)[0]
+    shared = Counter(_slug(connection) for connection in connections)
     keys: dict[str, str] = {}
-    taken: set[str] = {CONNECTIONS_TOOL.split("__", 1)[0]}
-    for connection in sorted(connections, key=lambda c: (c.created_at, c.id)):
-        base = _slug(connection)
-        key, n = base, 1
+    taken: set[str] = {reserved}
+    ordered = sorted(connections, key=lambda c: (c.created_at, c.id))
+    for connection in ordered:  # bare keys first: a suffixed key never takes one
+        slug = _slug(connection)
+        if shared[slug] == 1 and slug != reserved:
+            keys[connection.id] = slug
+            taken.add(slug)
+    for connection in ordered:
+        if connection.id in keys:
+            continue
+        length = 6
+        key = own_key(connection, length)
         while key in taken:
-            n += 1
-            key = f"{base}_{n}"
+            length += 4
+            key = own_key(connection, length)
         taken.add(key)
         keys[connection.id] = key
     return keys
@@ -142,6 +170,7 @@ class McpTools:
     def tool_set(self, principal: Principal) -> ToolSet:
         owned = self._owned(principal)
         keys = connection_keys(owned)
+        listed_keys = set(keys.values())
         tools = ToolSet()
         for connection in sorted(owned, key=lambda c: keys[c.id]):
             key = keys[connection.id]
@@ -188,6 +217,9 @@ class McpTools:
             elif connection.status != ConnectionStatus.ACTIVE:
                 entry["note"] = f"is {connection.status.value}: no tools until it is active"
             tools.connections.append(entry)
+            own = own_key(connection)
+            if own != key and own not in listed_keys:
+                tools.aliases[own] = key
         tools.tools.insert(
             0,
             ToolSpec(
@@ -228,6 +260,9 @@ class McpTools:
         tools = tools or self.tool_set(principal)
         if name == CONNECTIONS_TOOL:
             return {"connections": tools.connections}
+        key, marker, action = name.partition("__")
+        if marker and key in tools.aliases:
+            name = f"{tools.aliases[key]}__{action}"
         target = tools.targets.get(name)
         if target is None:
             known = next((c for c in tools.connections if name.startswith(f"{c['key']}__")), None)
