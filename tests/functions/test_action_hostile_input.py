@@ -164,3 +164,12 @@ def test_an_unknown_input_name_is_named_in_the_error_only_in_part(world: World) 
     assert error["details"]["field"].startswith("xxx")
     assert len(error["details"]["field"]) <= 100
     assert len(answer.get_data()) < 2_000
+
+
+def test_a_pattern_anchored_at_the_end_refuses_a_final_line_feed(world: World) -> None:
+    """JSON Schema reads patterns as ECMA-262 does: ``^[0-9]+$`` does not match
+    ``"1500\\n"`` (Python's own ``$`` would, before a final line feed)."""
+    hubspot = world.connect("hubspot", ACME)
+    world.apis.calls.clear()
+    body = {"name": "Deal", "amount": "1500.00\n"}
+    _refused(world, world.run(hubspot, "create_deal", body, ACME), "amount")

@@ -428,3 +428,19 @@ def test_a_change_whose_audit_entry_fails_is_not_committed(settings: Settings) -
         assert [e["action"] for e in trail] == ["connection.created"]
     finally:
         reset_container(None)
+
+
+def test_a_key_with_a_line_feed_after_it_does_not_fit_its_pattern(
+    connections_client: FlaskClient,
+) -> None:
+    """A pasted key often ends with a line feed; ``^sk_…$`` read as JSON Schema reads it
+    (ECMA-262) refuses it, where Python's ``$`` let it be stored and sent in a header."""
+    response = connections_client.post(
+        "/",
+        json={"provider": "stripe", "credentials": {"api_key": SECRET + "\n"}},
+        headers=ACME,
+    )
+    assert response.status_code == 400, response.get_json()
+    error = response.get_json()["error"]
+    assert SECRET not in response.get_data(as_text=True)
+    assert "api_key" in str(error)

@@ -4,17 +4,19 @@ the error; the answer is always the reference's."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
 
 from tether.catalog.action_catalog import load_actions
 from tether.catalog.schema_check import (
     MAX_FAST_DEPTH,
     SchemaCheck,
+    ecma_end_anchors,
     is_plain_json,
     portable_pattern,
+    reference_validator,
 )
 
 CONTACT = {
@@ -38,7 +40,7 @@ CONTACT = {
         {"id": "12", "tags": ["a", "abc"], "score": 10, "ratio": 0.5},
         {"id": "12", "tags": [], "email": "not an address"},  # formats are annotations
         {"id": "12", "tags": [], "score": 10.0},  # a whole float is an integer
-        {"id": "12\n", "tags": []},  # Python's $ matches before a final newline
+        {"id": "12\n", "tags": []},  # ECMA-262's $ does not match before a final newline
         {"id": "x1", "tags": []},
         {"id": "12", "tags": ["abcd"]},
         {"id": "12", "tags": [], "score": True},  # a boolean is no integer
@@ -54,7 +56,7 @@ CONTACT = {
 def test_the_answer_is_the_references(instance: Any) -> None:
     check = SchemaCheck(CONTACT)
     assert check.fast is not None
-    reference = Draft202012Validator(CONTACT)
+    reference = reference_validator(CONTACT)
     error = check.first_error(instance)
     assert (error is None) == reference.is_valid(instance)
     if error is not None:
@@ -139,3 +141,27 @@ def test_every_packaged_action_schema_is_checked_fast() -> None:
         for name, action in actions.items():
             for label, check in (("input", action.input_check), ("output", action.output_check)):
                 assert check.fast is not None, f"{provider}.{name} {label}"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "matches"),
+    [
+        ("^[a-z]+$", "abc", True),
+        ("^[a-z]+$", "abc\n", False),  # Python's own "$" matches here; ECMA-262's does not
+        ("^[a-z]+$\n?", "abc\n", False),
+        ("^a\\$$", "a$", True),  # an escaped "$" is a dollar sign
+        ("^[$]+$", "$$", True),  # so is one in a class
+        ("^[]$]+$", "]$", True),  # "]" first in a class is a literal (Python)
+        ("^[^]$]+$", "ab", True),
+        ("^[^]$]+$", "a$", False),
+        ("^a\\\\$", "a\\", True),  # an escaped backslash, then the anchor
+        ("^a\\\\$", "a\\\n", False),
+        ("b$|^a$", "a\n", False),
+    ],
+)
+def test_a_patterns_end_anchor_is_read_as_ecma_262_reads_it(
+    pattern: str, text: str, matches: bool
+) -> None:
+    assert bool(re.search(ecma_end_anchors(pattern), text)) is matches
+    check = SchemaCheck({"type": "string", "pattern": pattern})
+    assert (check.first_error(text) is None) is matches

@@ -245,6 +245,6 @@ def _auth_secret_fields(provider: Provider) -> list[str]:
 
 
 def _valid(schema: dict[str, Any], value: Any) -> bool:
-    from jsonschema import Draft202012Validator
+    from tether.catalog.schema_check import ecma_validator_class
 
-    return bool(Draft202012Validator(schema).is_valid(value))
+    return bool(ecma_validator_class()(schema).is_valid(value))

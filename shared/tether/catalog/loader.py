@@ -158,7 +158,7 @@ class Catalog:
         (a deployment's own values, such as the address of ``tether dev``'s demo provider).
         Each value must be valid for its property; anything else is a
         :class:`ConfigurationError`, at start-up."""
-        from jsonschema import Draft202012Validator
+        from tether.catalog.schema_check import ecma_validator_class
 
         changed: dict[str, Provider] = {}
         for key, values in defaults.items():
@@ -172,7 +172,7 @@ class Catalog:
                 )
             schema = copy.deepcopy(provider.config_schema)
             for name, value in values.items():
-                if not Draft202012Validator(properties[name]).is_valid(value):
+                if not ecma_validator_class()(properties[name]).is_valid(value):
                     raise ConfigurationError(
                         f"the config default of {key}.{name} does not fit its schema",
                         code="CATALOG_INVALID",

@@ -26,7 +26,10 @@ goes to the reference alone:
   is any escape, group syntax or class shape whose meaning is not the same in both;
 - ``$``: Python's also matches before a final line feed, ECMA-262's only at the very end, so
   for a schema with ``$`` in a pattern an instance holding a string (or key) that ends with a
-  line feed goes to the reference.
+  line feed goes to the reference. The reference reads a ``pattern``'s ``$`` as ECMA-262
+  does (:func:`ecma_end_anchors`: ``"text/plain\n"`` does not match ``^…$``), as JSON Schema
+  says patterns are read; a ``patternProperties`` key keeps Python's reading (no shipped
+  schema has one).
 
 Anything the fast check raises, and a schema it cannot compile, goes to the reference too.
 The pattern scan is written here: no library says which syntax two regex dialects read
@@ -49,7 +52,15 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
     from jsonschema_rs import Validator
 
-__all__ = ["MAX_FAST_DEPTH", "SchemaCheck", "is_plain_json", "portable_pattern"]
+__all__ = [
+    "MAX_FAST_DEPTH",
+    "SchemaCheck",
+    "ecma_end_anchors",
+    "ecma_validator_class",
+    "is_plain_json",
+    "portable_pattern",
+    "reference_validator",
+]
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +153,48 @@ def portable_pattern(pattern: str) -> bool:
     except re.error:
         return False
     return True
+
+
+def ecma_end_anchors(pattern: str) -> str:
+    """``pattern`` with each ``$`` anchor (not escaped, not in a class) written ``\\Z``: the
+    very end of the text, as ECMA-262 reads ``$`` without the ``m`` flag, where Python's
+    ``$`` also matches before a final line feed."""
+    out: list[str] = []
+    index, in_class = 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if in_class:
+            # A "]" first in the class (or after "^") is a literal for Python.
+            if char == "]" and pattern[index - 1] != "[" and pattern[index - 2 : index] != "[^":
+                in_class = False
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            out.append("\\Z")
+            index += 1
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=512)
+def _ecma_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(ecma_end_anchors(pattern))
+
+
+def _ecma_pattern(
+    validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    """The ``pattern`` keyword, its ``$`` read as ECMA-262 reads it."""
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not _ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 def _objects(schema: Any) -> Iterator[dict[str, Any]]:
@@ -263,9 +316,7 @@ class SchemaCheck:
 
     @functools.cached_property
     def reference(self) -> Draft202012Validator:
-        from jsonschema import Draft202012Validator
-
-        return Draft202012Validator(self.schema)
+        return reference_validator(self.schema)
 
     def _fast_accepts(self, instance: Any) -> bool:
         """Whether the fast check may be asked about ``instance`` and accepts it."""
@@ -286,3 +337,21 @@ class SchemaCheck:
 
         error: ValidationError | None = best_match(self.reference.iter_errors(instance))
         return error
+
+
+def reference_validator(schema: Mapping[str, Any]) -> Draft202012Validator:
+    """The reference's validator of ``schema``: jsonschema's draft 2020-12, ``pattern`` read
+    as ECMA-262 reads it (:func:`ecma_end_anchors`)."""
+    return ecma_validator_class()(schema)
+
+
+@functools.cache
+def ecma_validator_class() -> type[Draft202012Validator]:
+    """jsonschema's draft 2020-12 validator with the ``pattern`` keyword read as ECMA-262
+    (what every caller-facing schema of Tether is checked with)."""
+    from jsonschema import Draft202012Validator, validators
+
+    extended: type[Draft202012Validator] = validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator, {"pattern": _ecma_pattern}
+    )
+    return extended

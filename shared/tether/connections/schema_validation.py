@@ -14,6 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from tether.catalog.schema_check import ecma_validator_class
 from tether.domain.errors import InvalidRequest
 
 __all__ = ["validate_against_schema"]
@@ -45,7 +46,9 @@ def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:
     entry = _VALIDATORS.get(id(schema))
     if entry is not None and entry[0] is schema:
         return entry[1]
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    # Patterns read as JSON Schema says (ECMA-262): "$" is the very end, so a key pattern
+    # such as ^sk_[a-z]+$ refuses a value with a line feed after it.
+    validator = ecma_validator_class()(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     if len(_VALIDATORS) >= _MAX_VALIDATORS:
         _VALIDATORS.clear()
     _VALIDATORS[id(schema)] = (schema, validator)
