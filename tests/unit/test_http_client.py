@@ -26,6 +26,7 @@ import pytest
 from tests.support.certificates import certificate_files
 from tests.support.concurrency import together
 from tests.support.loopback_http import LoopbackHTTP, QuietHandler
+from tether.fetch.outcomes import OutcomeCode, describe_failure
 from tether.http.auth import BearerAuth, CallbackBearerAuth, HeaderApiKey, QueryApiKey
 from tether.http.client import OutboundClient
 from tether.http.guard import EgressGuard, Target
@@ -441,6 +442,20 @@ def test_a_url_httpx_cannot_build_is_an_invalid_url_failure(serve, clients):
         clients(server).request("GET", server.url("/x?ids=" + "x" * 70_000))
     assert (caught.value.failure, caught.value.retryable) == ("invalid_url", False)
     assert server.seen == []
+
+
+def test_a_header_http_cannot_carry_is_an_invalid_request_not_the_providers_fault(serve, clients):
+    """A header value with a line break is refused on our side before a byte is sent: the
+    provider did nothing wrong, so it is not a protocol error of its answer."""
+    server = serve([Reply(200)])
+    with pytest.raises(OutboundError) as caught:
+        clients(server).request("GET", server.url("/x"), headers={"X-Note": "a\nb"})
+    assert (caught.value.failure, caught.value.retryable) == ("invalid_request", False)
+    assert "answer" not in str(caught.value)
+    assert server.seen == []
+    code, message = describe_failure("invalid_request", "api.example.com")
+    assert code == OutcomeCode.INVALID_CONFIG
+    assert "was not sent" in message and "answer" not in message
 
 
 # -- redirects -----------------------------------------------------------------------------

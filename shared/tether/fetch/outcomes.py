@@ -183,6 +183,7 @@ _FAILURE_CODES: dict[str, OutcomeCode] = {
     "timeout": OutcomeCode.TIMEOUT,
     "connect": OutcomeCode.CONNECTION_FAILED,
     "protocol": OutcomeCode.CONNECTION_FAILED,
+    "invalid_request": OutcomeCode.INVALID_CONFIG,
     "too_many_redirects": OutcomeCode.CONNECTION_FAILED,
     "tls": OutcomeCode.TLS_ERROR,
     "rate_limited": OutcomeCode.RATE_LIMITED,
@@ -196,6 +197,8 @@ _FAILURE_MESSAGES: dict[str, str] = {
     "timeout": "{host} did not answer in time.",
     "connect": "Could not connect to {host}.",
     "protocol": "{host} sent an answer that is not valid HTTP.",
+    "invalid_request": "The request to {host} was not sent: one of its header values is not "
+    "valid HTTP (a line break or control character).",
     "too_many_redirects": "{host} redirected too many times.",
     "tls": "The secure (TLS) connection to {host} failed.",
     "rate_limited": "Requests to {host} are being rate limited.",

@@ -69,6 +69,14 @@ def classify(exc: httpx.HTTPError, host: str, *, sent: bool = False) -> AttemptF
         return AttemptFailed(
             f"{host} broke the HTTP protocol", "protocol", retryable=False, sent=True
         )
+    if isinstance(exc, httpx.LocalProtocolError):
+        # h11 refuses our own request (a header value with a line break) before sending it.
+        return AttemptFailed(
+            f"the request to {host} is not valid HTTP",
+            "invalid_request",
+            retryable=False,
+            sent=False,
+        )
     if isinstance(exc, httpx.ReadError | httpx.WriteError | httpx.CloseError):
         return AttemptFailed(
             f"connection to {host} failed mid-request", "connect", retryable=True, sent=True

@@ -26,6 +26,7 @@ OutboundFailure = Literal[
     "too_many_redirects",
     "rate_limited",  # gave up waiting for the local rate limit, or 429 after the retries
     "protocol",  # malformed HTTP
+    "invalid_request",  # ours: a header or body HTTP cannot carry, refused before sending
 ]
 
 
