@@ -28,6 +28,10 @@ CLOUDINARY = "https://cloudinary.com/documentation/admin_api"
 CODAT = "https://github.com/codatio/oas/blob/main/json/Codat-Common.json"
 CRONOFY_AUTHORIZE = "https://docs.cronofy.com/developers/api/authorization/request-authorization"
 CRONOFY_TOKEN = "https://docs.cronofy.com/developers/api/authorization/request-token"
+CRONOFY_DATA_CENTERS = "https://docs.cronofy.com/developers/api/scheduling/available-periods/upsert"
+# The vendor's Ruby SDK: lib/cronofy.rb names https://app-<dc>.cronofy.com (authorization)
+# and https://api-<dc>.cronofy.com beside the US hosts.
+SDK_CRONOFY_RUBY = "https://github.com/cronofy/cronofy-ruby"
 EPOS_NOW = "https://developer.eposnowhq.com/Docs/Authentication"
 FASTMAIL = "https://www.fastmail.com/developer/integrating-with-fastmail/"
 FLUTTERWAVE = "https://developer.flutterwave.com/reference/endpoints/transactions"
@@ -104,6 +108,26 @@ CONFIRMED: dict[str, dict[str, Fact]] = {
         "token_request_format": ("json", CRONOFY_TOKEN),
         "api_base_url": ("https://api.cronofy.com/v1", SDK_CRONOFY),
         "test": ("GET /calendars", SDK_CRONOFY),
+    },
+    "cronofy_au": {
+        "authorization_url": ("https://app-au.cronofy.com/oauth/authorize", SDK_CRONOFY_RUBY),
+        "api_base_url": ("https://api-au.cronofy.com/v1", CRONOFY_DATA_CENTERS),
+    },
+    "cronofy_ca": {
+        "authorization_url": ("https://app-ca.cronofy.com/oauth/authorize", SDK_CRONOFY_RUBY),
+        "api_base_url": ("https://api-ca.cronofy.com/v1", CRONOFY_DATA_CENTERS),
+    },
+    "cronofy_de": {
+        "authorization_url": ("https://app-de.cronofy.com/oauth/authorize", SDK_CRONOFY_RUBY),
+        "api_base_url": ("https://api-de.cronofy.com/v1", CRONOFY_DATA_CENTERS),
+    },
+    "cronofy_sg": {
+        "authorization_url": ("https://app-sg.cronofy.com/oauth/authorize", SDK_CRONOFY_RUBY),
+        "api_base_url": ("https://api-sg.cronofy.com/v1", CRONOFY_DATA_CENTERS),
+    },
+    "cronofy_uk": {
+        "authorization_url": ("https://app-uk.cronofy.com/oauth/authorize", SDK_CRONOFY_RUBY),
+        "api_base_url": ("https://api-uk.cronofy.com/v1", CRONOFY_DATA_CENTERS),
     },
     "epos_now": {
         "credential": ("basic {api_key}:{api_secret}", EPOS_NOW),

@@ -91,7 +91,9 @@ Category = Literal[
     "storage",
     "support",
 ]
-Region = Literal["global", "us", "ca", "uk", "eu", "za", "ng", "gh", "ke", "au", "nz", "in", "jp"]
+Region = Literal[
+    "global", "us", "ca", "uk", "eu", "za", "ng", "gh", "ke", "au", "nz", "in", "jp", "sg"
+]
 AuthMode = Literal[
     "oauth2",
     "oauth2_client_credentials",
