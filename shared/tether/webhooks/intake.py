@@ -66,7 +66,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tether.domain.clock import iso_utc
-from tether.domain.errors import BackendUnavailable, NotFound, PayloadTooLarge, TetherError
+from tether.domain.errors import (
+    BackendUnavailable,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    TetherError,
+)
 from tether.domain.models import Connection, Principal, WebhookEvent
 from tether.logs import register_secret
 from tether.webhooks.batches import MAX_BATCH_ITEMS, batch_items, handshake_answer, item_body
@@ -192,6 +198,15 @@ def _short(value: str | None) -> str | None:
     return None if value is None else value[:_MAX_DETAIL_TEXT]
 
 
+def _read_payload(request: InboundRequest) -> tuple[Any, InvalidRequest | None]:
+    """The parsed payload, or ``None`` with the refusal of a JSON body no event could carry
+    on: the caller raises it only once the signature checks out (unsigned is 401 first)."""
+    try:
+        return parse_payload(request.body, request.header("content-type")), None
+    except InvalidRequest as refused:
+        return None, refused
+
+
 def _answered(provider: str, challenge: str) -> Accepted:
     return Accepted(provider=provider, status="challenge", events=0, challenge=challenge)
 
@@ -269,9 +284,11 @@ class WebhookIntake:
             raise _unknown_webhook()
         provider = kept.provider
         spec = self._webhook_spec(provider)
-        payload = parse_payload(request.body, request.header("content-type"))
+        payload, refused = _read_payload(request)
         items = self._items(spec, payload)
         found = self._verified_for_token(token_hash, kept, spec, request)
+        if refused is not None:
+            raise refused
         if (challenge := handshake_answer(spec, payload)) is not None:
             return _answered(provider, challenge)
         if items is not None:
@@ -302,7 +319,10 @@ class WebhookIntake:
         ``route_field`` (each event of a batch by its own)."""
         self._check_size(request)
         spec = self._webhook_spec(provider_key)
-        payload = parse_payload(request.body, request.header("content-type"))
+        payload, refused = _read_payload(request)
+        if refused is not None:  # nothing to route by: the app's secrets must verify it
+            self._verification.verify_for_provider(provider_key, spec, request, None)
+            raise refused
         items = self._items(spec, payload)
         if items is not None:
             return self._receive_batch(provider_key, spec, request, payload, items)

@@ -27,18 +27,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl
 
 from tether.catalog.schema import WebhookSpec
 from tether.domain.bounded_json import holds_lone_surrogate
 from tether.domain.decimal_digits import parse_decimal
+from tether.domain.errors import InvalidRequest
 
 __all__ = [
     "MAX_EVENT_ID_LENGTH",
+    "MAX_PAYLOAD_DEPTH",
     "dedupe_key",
     "field_text",
     "field_value",
@@ -50,6 +53,10 @@ __all__ = [
 ]
 
 _HEADER = "header:"
+# Nested arrays and objects a JSON body may hold (the outermost counting as 1). The event
+# carrying it sits a few levels deeper in a task's payload and a stored delivery, and pydantic
+# neither writes nor reads JSON much past 200 levels: a deeper body could never be sent on.
+MAX_PAYLOAD_DEPTH = 64
 _FORM = "application/x-www-form-urlencoded"
 # A provider event id longer than this is kept as its digest (ids are short in practice).
 MAX_EVENT_ID_LENGTH = 200
@@ -80,7 +87,9 @@ _MAX_HEADER_VALUE = 1024
 
 def parse_payload(body: bytes, content_type: str | None) -> Any:
     """The JSON value of ``body``; for a form content type, its fields (the first value of a
-    repeated field); ``None`` when the body is neither (or empty)."""
+    repeated field); ``None`` when the body is neither (or empty). JSON that no event could
+    carry on is refused (:class:`InvalidRequest`, 400): ``NaN``, ``Infinity`` or a number out
+    of range (``INVALID_JSON``), or nesting past :data:`MAX_PAYLOAD_DEPTH` (``JSON_TOO_DEEP``)."""
     mimetype = (content_type or "").split(";", 1)[0].strip().lower()
     if mimetype == _FORM:
         try:
@@ -94,9 +103,55 @@ def parse_payload(body: bytes, content_type: str | None) -> Any:
     if not body.strip():
         return None
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        value = json.loads(body, parse_float=_finite, parse_constant=_not_finite)
+    except _NotFinite:
+        raise InvalidRequest(
+            "the body holds NaN, Infinity or a number out of range, which is not JSON",
+            code="INVALID_JSON",
+        ) from None
+    except RecursionError:
+        raise _too_deep() from None
+    except (ValueError, UnicodeDecodeError):
         return None
+    if _deeper_than(value, MAX_PAYLOAD_DEPTH):
+        raise _too_deep()
+    return value
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses as inf
+        raise _NotFinite
+    return value
+
+
+def _not_finite(_name: str) -> NoReturn:
+    raise _NotFinite
+
+
+def _too_deep() -> InvalidRequest:
+    return InvalidRequest(
+        f"the body nests deeper than {MAX_PAYLOAD_DEPTH} arrays or objects",
+        code="JSON_TOO_DEEP",
+    )
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests more than ``limit`` arrays or objects (walked with a stack)."""
+    if not isinstance(value, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def field_value(path: str, headers: Mapping[str, str], payload: Any) -> Any:
