@@ -242,3 +242,48 @@ def test_an_item_holding_a_lone_surrogate_is_stored_as_its_escape() -> None:
     stored = item_body(item)
     assert stored == '{"id":"\\ud800","n":"é"}'.encode()
     assert json.loads(stored) == item
+
+
+def test_an_unsigned_batch_costs_no_route_lookup(tmp_path: Path) -> None:
+    """A batch naming many accounts is checked against the app's secrets before any of its
+    route values is looked up: only a batch naming one account may need that account's
+    connection to choose the secret, so a forged 1,000-item body costs one lookup at most,
+    not one store read per account it names."""
+    store = SqliteConnectionStore(tmp_path / "store.sqlite3")
+    catalog = _batching_catalog()
+    looked_up: list[str] = []
+
+    def find_by_route(provider: str, value: str) -> Connection | None:
+        looked_up.append(value)
+        return store.find_connection_by_route(provider, value)
+
+    intake = WebhookIntake(
+        store=store,
+        connections=ConnectionService(
+            store=store,
+            secrets=DbSecretStore(
+                Sealer(Keyring.generate("ktest")), retired=MemoryRetiredVersions()
+            ),
+            catalog=lambda: catalog,
+            clock=FixedClock(T0),
+            ids=RandomIds(),
+        ),
+        catalog=lambda: catalog,
+        tasks=lambda: RecordingQueue(),
+        clock=FixedClock(T0),
+        ids=RandomIds(),
+        app_secrets=lambda key: [APP_SECRET],
+        find_by_route=find_by_route,
+    )
+    forged = [{"id": f"e{n}", "account": f"acct-{n}"} for n in range(MAX_BATCH_ITEMS)]
+    with pytest.raises(SignatureError):
+        intake.receive_for_provider("batcher", _signed(forged, "not-the-secret-0123456789"))
+    assert looked_up == []
+    one = [{"id": "e1", "account": "acct-1"}, {"id": "e2", "account": "acct-1"}]
+    with pytest.raises(SignatureError):
+        intake.receive_for_provider("batcher", _signed(one, "not-the-secret-0123456789"))
+    assert looked_up == ["acct-1"]
+    accepted = intake.receive_for_provider("batcher", _signed(forged[:3], APP_SECRET))
+    assert (accepted.status, accepted.unroutable) == ("unroutable", 3)
+    assert sorted(looked_up) == ["acct-0", "acct-1", "acct-1", "acct-2"]
+    store.close()

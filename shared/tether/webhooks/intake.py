@@ -345,18 +345,26 @@ class WebhookIntake:
     ) -> Accepted:
         """Route each item by its own route value (one lookup per distinct value). A
         connection's own secret may verify the delivery only when every item names that one
-        connection: otherwise one tenant's sender could sign events into another's."""
+        connection: otherwise one tenant's sender could sign events into another's. So only
+        a batch naming a single route value is routed before verification (its connection's
+        secret may be the one to try); any other is verified with the app's secrets first,
+        and a forged body naming a thousand accounts costs no lookup."""
+        routes = [
+            normalize_route(spec, field_text(spec.route_field, request.headers, item))
+            for item in items
+        ]
         found: dict[str | None, Connection | None] = {}
+        if spec.secret_field is not None and len(set(routes)) == 1:
+            only = self._route(provider_key, routes[0])
+            found[routes[0]] = only
+        else:
+            only = None
+        self._verification.verify_for_provider(provider_key, spec, request, only)
         routed: list[tuple[Any, str | None, Connection | None]] = []
-        for item in items:
-            route = normalize_route(spec, field_text(spec.route_field, request.headers, item))
+        for item, route in zip(items, routes, strict=True):
             if route not in found:
                 found[route] = self._route(provider_key, route)
             routed.append((item, route, found[route]))
-        named = {c.id: c for _, _, c in routed if c is not None}
-        everyone_named = all(c is not None for _, _, c in routed)
-        only = next(iter(named.values())) if len(named) == 1 and everyone_named else None
-        self._verification.verify_for_provider(provider_key, spec, request, only)
         if (challenge := handshake_answer(spec, payload)) is not None:
             return _answered(provider_key, challenge)
         return self._accept_batch(provider_key, spec, request, routed)
