@@ -125,7 +125,9 @@ def _optional_text(value: object) -> str | None:
 class DeliveryService:
     """See the module documentation. ``retry_delay(attempt)`` (optional) is the queue's
     backoff in seconds after failed attempt ``attempt``, used only to show ``next_attempt_at``;
-    ``timeout`` bounds one attempt (connect, send, response) in seconds."""
+    ``timeout`` bounds one attempt (connect, send, response) in seconds;
+    ``connection_notify_url(tenant_id, connection_id)`` (optional) is a connection's own
+    notify URL, which a replay of its events goes to (the record keeps only its host)."""
 
     def __init__(
         self,
@@ -137,6 +139,7 @@ class DeliveryService:
         *,
         timeout: float = 15.0,
         retry_delay: Callable[[int], float] | None = None,
+        connection_notify_url: Callable[[str, str], str | None] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -147,6 +150,7 @@ class DeliveryService:
         self._max_attempts = max_attempts
         self._timeout = timeout
         self._retry_delay = retry_delay
+        self._connection_notify_url = connection_notify_url
 
     # -- the task handler -------------------------------------------------------------------
     def deliver(self, payload: Mapping[str, Any]) -> None:
@@ -193,8 +197,9 @@ class DeliveryService:
         2xx. On any failure the delivery is left ``failed`` with the reason (no queue retry
         follows: replay again, or enqueue a ``deliver`` task).
 
-        The stored envelope is sent to ``notify_url`` when given (the caller's per-connection
-        override, which records keep only the host of), else to the tenant's notify URL.
+        The stored envelope is sent to ``notify_url`` when given, else to the notify URL of
+        the delivery's connection when it has one of its own (as the queued attempts were:
+        records keep only its host), else to the tenant's notify URL.
         :class:`NotFound` for an unknown id (or another tenant's); :class:`Conflict`
         (``DELIVERY_IN_PROGRESS``) while the queue still owns it (``pending``)."""
         delivery = self._store.get_delivery(tenant_id, delivery_id)
@@ -208,11 +213,17 @@ class DeliveryService:
         delivery.status = DeliveryStatus.PENDING
         delivery.attempts = 0
         delivery.next_attempt_at = None
-        outcome = self._attempt(delivery, notify_url)
+        outcome = self._attempt(delivery, notify_url or self._own_notify_url(delivery))
         if outcome is None:
             return delivery.status is DeliveryStatus.DELIVERED
         self._settle(delivery, DeliveryStatus.FAILED)
         return False
+
+    def _own_notify_url(self, delivery: Delivery) -> str | None:
+        """The notify URL of the delivery's connection, if it has one of its own."""
+        if self._connection_notify_url is None or delivery.connection_id is None:
+            return None
+        return self._connection_notify_url(delivery.tenant_id, delivery.connection_id)
 
     # -- one attempt ------------------------------------------------------------------------
     def _new_delivery(self, event: TetherEvent) -> Delivery:
