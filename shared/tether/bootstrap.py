@@ -312,13 +312,8 @@ class Container(Infrastructure):
             self.delivery_client,
             self.clock,
             max_attempts=self.settings.task_max_attempts,
-            connection_notify_url=self._connection_notify_url,
+            connection_of=self.store.get_connection,
         )
-
-    def _connection_notify_url(self, tenant_id: str, connection_id: str) -> str | None:
-        """A live connection's own notify URL (a replay of its events goes there)."""
-        connection = self.store.get_connection(tenant_id, connection_id)
-        return None if connection is None else connection.notify_url
 
     @lazy
     def webhook_provisioning(self) -> WebhookProvisioning:

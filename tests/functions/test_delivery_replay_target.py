@@ -1,5 +1,5 @@
-"""A replayed delivery goes where the event was being delivered: an event of a connection
-that has its own ``notify_url`` is replayed to that URL, not to the tenant's."""
+"""Where a connection's events go: to its own ``notify_url`` as it is at each attempt (a
+retry after a change goes to the new URL), and a replay there too, not to the tenant's."""
 
 from __future__ import annotations
 
@@ -26,12 +26,17 @@ WHSEC = "whsec_stripe0replay0secret0123456789"
 
 
 @pytest.fixture
-def stack(settings: Settings, receiver: Receiver) -> Iterator[dict[str, Any]]:
+def max_attempts() -> int:
+    return 1
+
+
+@pytest.fixture
+def stack(settings: Settings, receiver: Receiver, max_attempts: int) -> Iterator[dict[str, Any]]:
     configured = settings.model_copy(
         update={
             "public_url": "http://127.0.0.1:8080",
             "egress_allowlist": f"127.0.0.1:{urlsplit(receiver.url).port}",
-            "task_max_attempts": 1,
+            "task_max_attempts": max_attempts,
         }
     )
     container = Container(configured)
@@ -100,3 +105,38 @@ def test_a_connections_dead_delivery_is_replayed_to_the_connections_url(
     )
     assert replay.get_json() == {"ok": True}
     assert [r.path for r in receiver.received] == ["/hooks/connection", "/hooks/connection"]
+
+
+@pytest.mark.parametrize("max_attempts", [3])
+def test_a_retry_follows_a_change_of_the_connections_notify_url(
+    stack: dict[str, Any], receiver: Receiver
+) -> None:
+    """The URL a connection's events go to is read at each attempt, as the tenant's is: a
+    retry after the connection's notify_url changed goes to the new one, never the old."""
+    old_url = receiver.url.replace("/hooks/tether", "/hooks/old")
+    new_url = receiver.url.replace("/hooks/tether", "/hooks/new")
+    created = stack["connections"].post(
+        "/",
+        json={
+            "provider": "stripe",
+            "credentials": {"api_key": "sk_test_replay0000", "webhook_secret": WHSEC},
+            "notify_url": old_url,
+        },
+        headers=ACME,
+    )
+    assert created.status_code == 201, created.get_json()
+    connection_id = created.get_json()["id"]
+    receiver.fail_next = [500]
+    _run(stack["container"])  # connection.created: the first attempt fails
+    assert [r.path for r in receiver.received] == ["/hooks/old"]
+
+    changed = stack["connections"].patch(
+        f"/{connection_id}", json={"notify_url": new_url}, headers=ACME
+    )
+    assert changed.status_code == 200, changed.get_json()
+    deadline = time.monotonic() + 30
+    while len(receiver.received) < 2 and time.monotonic() < deadline:
+        stack["container"].tasks.run_due()
+        time.sleep(0.05)
+    _run(stack["container"])
+    assert [r.path for r in receiver.received] == ["/hooks/old", "/hooks/new"]

@@ -4,7 +4,8 @@
 ``{"event": <TetherEvent.as_dict()>, "notify_url": <optional per-connection override>}``).
 One run is one attempt:
 
-- The URL is the override, else the tenant's notify URL. None at all: the delivery is
+- The URL is the connection's own notify URL as it is at this attempt (the task's copy once
+  the connection is gone), else the tenant's notify URL. None at all: the delivery is
   recorded ``failed`` (``NO_NOTIFY_URL``) and the task ends normally (nothing to retry). A URL
   the rules refuse (not https, a private or internal target) is ``failed`` the same way.
 - The body is the envelope as compact JSON. It is signed with every signing secret of the
@@ -46,7 +47,7 @@ from tether.delivery.settings import NotifySettingsService
 from tether.domain.clock import Clock
 from tether.domain.errors import Conflict, InvalidRequest, NotFound, TetherError
 from tether.domain.events import TetherEvent
-from tether.domain.models import Delivery, DeliveryStatus
+from tether.domain.models import Connection, Delivery, DeliveryStatus
 from tether.http.model import OutboundError, OutboundResponse
 from tether.ports import DeliveryRepository
 
@@ -126,8 +127,9 @@ class DeliveryService:
     """See the module documentation. ``retry_delay(attempt)`` (optional) is the queue's
     backoff in seconds after failed attempt ``attempt``, used only to show ``next_attempt_at``;
     ``timeout`` bounds one attempt (connect, send, response) in seconds;
-    ``connection_notify_url(tenant_id, connection_id)`` (optional) is a connection's own
-    notify URL, which a replay of its events goes to (the record keeps only its host)."""
+    ``connection_of(tenant_id, connection_id)`` (optional) reads the live connection of a
+    delivery: its own ``notify_url`` as it is now is where its events go (the task's copy is
+    used only once the connection is gone), on each attempt and on a replay."""
 
     def __init__(
         self,
@@ -139,7 +141,7 @@ class DeliveryService:
         *,
         timeout: float = 15.0,
         retry_delay: Callable[[int], float] | None = None,
-        connection_notify_url: Callable[[str, str], str | None] | None = None,
+        connection_of: Callable[[str, str], Connection | None] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -150,7 +152,7 @@ class DeliveryService:
         self._max_attempts = max_attempts
         self._timeout = timeout
         self._retry_delay = retry_delay
-        self._connection_notify_url = connection_notify_url
+        self._connection_of = connection_of
 
     # -- the task handler -------------------------------------------------------------------
     def deliver(self, payload: Mapping[str, Any]) -> None:
@@ -167,7 +169,7 @@ class DeliveryService:
             return
         delivery = existing or self._new_delivery(event)
         delivery.event = event.as_dict()
-        outcome = self._attempt(delivery, override)
+        outcome = self._attempt(delivery, self._own_notify_url(delivery, override))
         if outcome is None:
             return
         if delivery.attempts >= self._max_attempts:
@@ -198,8 +200,8 @@ class DeliveryService:
         follows: replay again, or enqueue a ``deliver`` task).
 
         The stored envelope is sent to ``notify_url`` when given, else to the notify URL of
-        the delivery's connection when it has one of its own (as the queued attempts were:
-        records keep only its host), else to the tenant's notify URL.
+        the delivery's connection when it has one of its own (records keep only its host),
+        else to the tenant's notify URL.
         :class:`NotFound` for an unknown id (or another tenant's); :class:`Conflict`
         (``DELIVERY_IN_PROGRESS``) while the queue still owns it (``pending``)."""
         delivery = self._store.get_delivery(tenant_id, delivery_id)
@@ -213,17 +215,21 @@ class DeliveryService:
         delivery.status = DeliveryStatus.PENDING
         delivery.attempts = 0
         delivery.next_attempt_at = None
-        outcome = self._attempt(delivery, notify_url or self._own_notify_url(delivery))
+        outcome = self._attempt(delivery, notify_url or self._own_notify_url(delivery, None))
         if outcome is None:
             return delivery.status is DeliveryStatus.DELIVERED
         self._settle(delivery, DeliveryStatus.FAILED)
         return False
 
-    def _own_notify_url(self, delivery: Delivery) -> str | None:
-        """The notify URL of the delivery's connection, if it has one of its own."""
-        if self._connection_notify_url is None or delivery.connection_id is None:
-            return None
-        return self._connection_notify_url(delivery.tenant_id, delivery.connection_id)
+    def _own_notify_url(self, delivery: Delivery, queued: str | None) -> str | None:
+        """The notify URL of the delivery's connection as it is now (``None``: it has none of
+        its own, so the tenant's); ``queued``, the copy the task carries, once the connection
+        is gone (its ``connection.deleted`` event) or when connections cannot be read. A
+        retry after the connection's URL changed must not go to the URL it left."""
+        if self._connection_of is None or delivery.connection_id is None:
+            return queued
+        connection = self._connection_of(delivery.tenant_id, delivery.connection_id)
+        return queued if connection is None else connection.notify_url
 
     # -- one attempt ------------------------------------------------------------------------
     def _new_delivery(self, event: TetherEvent) -> Delivery:
