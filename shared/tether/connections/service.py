@@ -227,7 +227,7 @@ class ConnectionService:
             created_at=now,
             updated_at=now,
             created_by=principal.user_id,
-            notify_url=self._notify_url(request.notify_url),
+            notify_url=self._notify_url(principal, request.notify_url),
             webhook=webhook,
         )
         if request.credentials:
@@ -309,7 +309,7 @@ class ConnectionService:
         if request.metadata is not None:
             changed.metadata = dict(request.metadata)
         if request.notify_url is not None:
-            changed.notify_url = self._notify_url(request.notify_url)
+            changed.notify_url = self._notify_url(principal, request.notify_url)
         if request.config is not None:
             validate_against_schema(request.config, provider.config_schema, section="config")
             check_config_urls(provider, request.config)
@@ -499,7 +499,15 @@ class ConnectionService:
         self._secrets.delete(tenant_id=tenant_id, connection_id=connection_id, ref=None)
 
     # -- internals --------------------------------------------------------------------------
-    def _notify_url(self, url: str | None) -> str | None:
+    def _notify_url(self, principal: Principal, url: str | None) -> str | None:
+        """The connection's checked notify URL. Only the tenant may set one: a connect
+        session's bearer (an end user's browser) pointing it elsewhere would divert the
+        tenant's signed events about that connection away from the tenant."""
+        if principal.session is not None and url is not None:
+            raise Forbidden(
+                "a connect session cannot set where the connection's events are delivered",
+                code="NOTIFY_URL_NOT_ALLOWED",
+            )
         if not url:
             return None
         if self._check_notify_url is not None:
