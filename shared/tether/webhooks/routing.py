@@ -113,7 +113,9 @@ def parse_payload(body: bytes, content_type: str | None) -> Any:
         raise _too_deep() from None
     except (ValueError, UnicodeDecodeError):
         return None
-    if _deeper_than(value, MAX_PAYLOAD_DEPTH):
+    # Nesting needs an opening bracket a level: a body with fewer is not walked (the hot path).
+    shallow = body.count(b"{") + body.count(b"[") <= MAX_PAYLOAD_DEPTH
+    if not shallow and _deeper_than(value, MAX_PAYLOAD_DEPTH):
         raise _too_deep()
     return value
 
