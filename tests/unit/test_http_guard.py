@@ -213,6 +213,8 @@ def test_parse_allowlist():
         "http://example.com/\r\nX-Injected: 1",
         "http://example.com\\@127.0.0.1/",
         "http://exa%6dple.com/",
+        "https://example.com:0/",  # not a port to connect to (it used to mean 443)
+        "https://example.com:00/",
     ],
 )
 def test_malformed_urls_are_invalid(url):

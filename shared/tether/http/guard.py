@@ -281,9 +281,12 @@ class EgressGuard:
         if not host:
             raise _blocked("", "is refused: a host is required")
         try:
-            port = parts.port or _DEFAULT_PORTS[scheme]
+            written = parts.port
         except ValueError:
             raise _invalid(f"bad port for {host}") from None
+        if written == 0:  # no service listens there; "or" would have read it as the default
+            raise _invalid(f"bad port for {host}")
+        port = written or _DEFAULT_PORTS[scheme]
         path = parts.path or "/"
         path_and_query = f"{path}?{parts.query}" if parts.query else path
 
