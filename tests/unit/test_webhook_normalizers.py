@@ -76,6 +76,22 @@ def test_slack_takes_the_inner_event() -> None:
     assert normalize(_raw("slack", {"type": "url_verification"})).type == "url_verification"
 
 
+def test_slack_envelopes_sent_on_whole_leave_out_the_apps_verification_token() -> None:
+    """Slack's envelopes carry the app's verification token (deprecated, still a credential
+    of the app, the same in every workspace's events): no tenant receives it."""
+    payload = {
+        "token": "Jhj5dZrVaK7ZwHHjRyZWjbDl",
+        "type": "app_rate_limited",
+        "team_id": "T123ABC456",
+        "minute_rate_limited": 1518467820,
+        "api_app_id": "A123ABC456",
+    }
+    result = normalize(_raw("slack", payload))
+    assert result.type == "app_rate_limited"
+    assert "token" not in result.data
+    assert result.data["team_id"] == "T123ABC456"
+
+
 def test_generic_webhooks_take_type_and_keep_the_whole_payload() -> None:
     payload = {"type": "order.created", "timestamp": "2026-01-01T00:00:00Z", "data": {"id": 1}}
     assert normalize(_raw("webhook", payload)) == Normalized(type="order.created", data=payload)

@@ -157,13 +157,17 @@ def _shopify(raw: RawEvent) -> Normalized:
 
 @register("slack")
 def _slack(raw: RawEvent) -> Normalized:
-    """Events API: ``event.type`` (``message``), data = ``event``; other envelopes (a
-    ``url_verification``) by their top-level ``type``."""
+    """Events API: ``event.type`` (``message``), data = ``event``; other envelopes (an
+    ``app_rate_limited``) by their top-level ``type``, whole but for ``token``: the app's
+    verification token, the same in every workspace's events, is not the tenant's."""
     event = _get(raw.payload, "event")
     kind = _text(_get(event, "type")) or _text(_get(raw.payload, "type")) or DEFAULT_TYPE
+    envelope = raw.payload
+    if isinstance(envelope, Mapping) and "token" in envelope:
+        envelope = {name: value for name, value in envelope.items() if name != "token"}
     return Normalized(
         type=kind,
-        data=_as_data(event if isinstance(event, Mapping) else raw.payload),
+        data=_as_data(event if isinstance(event, Mapping) else envelope),
         occurred_at=_epoch(_get(raw.payload, "event_time")),
     )
 
