@@ -10,6 +10,7 @@ import re
 from flask.testing import FlaskClient
 from functions_framework import create_app
 
+from tests.conftest import bearer
 from tests.functions.conftest import SOURCE
 from tether.bootstrap import Container
 from tether.connect.commands import CreateConnectSession, EndUser
@@ -60,6 +61,24 @@ def test_only_a_live_sessions_origins_may_frame_it(container: Container) -> None
     assert _csp(client.get("/?session=not an id"))["frame-ancestors"] == "'none'"
     sessions.revoke(TENANT, issued.session.id)
     assert _csp(client.get(f"/?session={issued.session.id}"))["frame-ancestors"] == "'none'"
+
+
+def test_an_allowed_origin_cannot_widen_who_may_frame_the_page(container: Container) -> None:
+    """An ``allowed_origins`` entry goes into the page's ``frame-ancestors``: one that is not
+    a single origin (a space, a quote, a comma) is refused, never written into the policy."""
+    sessions = create_app("connect_sessions", SOURCE).test_client()
+    for hostile in (
+        "https://app.example evil.example",
+        "https://app.example 'unsafe-inline'",
+        "https://app.example;sandbox",
+    ):
+        response = sessions.post(
+            "/",
+            json={"end_user": {"id": "user-a"}, "allowed_origins": [hostile]},
+            headers=bearer("acme"),
+        )
+        assert response.status_code == 400, (hostile, response.get_json())
+        assert response.get_json()["error"]["code"] == "VALIDATION_FAILED"
 
 
 def test_the_files_are_gzipped_cached_and_within_budget(container: Container) -> None:

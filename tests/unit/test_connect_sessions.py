@@ -109,6 +109,15 @@ def test_a_session_cannot_open_or_end_another(sessions: ConnectSessions) -> None
         {"allowed_origins": ["https://*.example"]},
         {"allowed_origins": ["javascript:alert(1)"]},
         {"allowed_origins": ["https://user@app.example"]},
+        # Not a host: would add sources or keywords to the page's frame-ancestors.
+        {"allowed_origins": ["https://app.example evil.example"]},
+        {"allowed_origins": ["https://app.example 'unsafe-inline'"]},
+        {"allowed_origins": ["https://app.example,evil.example"]},
+        {"allowed_origins": ["https://app.example;sandbox"]},
+        {"allowed_origins": ["https://app.example%20evil.example"]},
+        # A browser reports an IDN origin in its ASCII (punycode) form.
+        {"allowed_origins": ["https://例え.jp"]},
+        {"allowed_origins": ["https://app.example:0"]},
         {"allowed_providers": []},
         {"end_user": {"id": ""}},
         {"end_user": {"id": "a b"}},

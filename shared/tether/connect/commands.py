@@ -3,6 +3,7 @@ are origins, a lifetime of at most 30 minutes."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -13,6 +14,15 @@ __all__ = ["DEFAULT_TTL_SECONDS", "MAX_TTL_SECONDS", "CreateConnectSession", "En
 
 MAX_TTL_SECONDS = 30 * 60
 DEFAULT_TTL_SECONDS = 15 * 60
+
+# A host as a browser reports it in an origin: an ASCII DNS name (an IDN in its ``xn--``
+# form) or an IPv4 address, or an IPv6 address (bracketed when written back). Anything else
+# (a space, a quote, ``;`` or ``,``) would be written into the page's ``frame-ancestors``
+# as further sources or keywords.
+_DNS_HOST = re.compile(
+    r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+_IPV6_HOST = re.compile(r"[0-9a-f:.]{2,45}")
 
 
 class EndUser(InputModel):
@@ -63,6 +73,13 @@ class CreateConnectSession(InputModel):
             ):
                 raise ValueError(f"{raw[:100]!r} is not an origin (scheme://host[:port])")
             host = parts.hostname.lower()
+            if not (_DNS_HOST.fullmatch(host) or (":" in host and _IPV6_HOST.fullmatch(host))):
+                raise ValueError(
+                    f"{raw[:100]!r} is not an origin: its host must be a DNS name (an IDN in "
+                    "its xn-- form) or an IP address"
+                )
+            if port == 0:
+                raise ValueError(f"{raw[:100]!r} is not an origin: port 0")
             if ":" in host:
                 host = f"[{host}]"
             origins.append(f"{parts.scheme}://{host}" + (f":{port}" if port else ""))
