@@ -103,6 +103,32 @@ def test_return_to_outside_the_allowlist_is_refused(flow):
         assert response.get_json()["error"]["code"] == "RETURN_TO_NOT_ALLOWED"
 
 
+def test_return_to_may_not_leave_the_allowed_path(flow):
+    """The allowed prefix ``https://app.example.com/integrations`` names a path: a sibling
+    that merely starts with the same letters, or a dot segment a browser resolves out of it
+    (written plainly, percent-encoded or with backslashes), is not under it."""
+    for bad in (
+        "https://app.example.com/integrations-evil/done",
+        "https://app.example.com/integrationsx",
+        "https://app.example.com/integrations/../logout?next=https://evil.example.com",
+        "https://app.example.com/integrations/%2e%2e/account",
+        "https://app.example.com/integrations/.%2E/account",
+        "https://app.example.com/integrations\\..\\account",
+        "https://app.example.com/integrations/./../account",
+    ):
+        response = flow.start.post("/", json=flow.custom_body(return_to=bad), headers=ACME)
+        assert response.status_code == 400, bad
+        assert response.get_json()["error"]["code"] == "RETURN_TO_NOT_ALLOWED"
+    for good in (
+        "https://app.example.com/integrations",
+        "https://app.example.com/integrations/",
+        "https://app.example.com/integrations/done?tab=apps#list",
+        "https://app.example.com/integrations/v1.2/done..now",
+    ):
+        response = flow.start.post("/", json=flow.custom_body(return_to=good), headers=ACME)
+        assert response.status_code == 201, (good, response.get_json())
+
+
 def test_another_tenants_connection_cannot_be_reconnected(flow):
     started = flow.authorize(flow.custom_body())
     connection_id = flow.finish(flow.browser(started["authorization_url"]))[1]["connection_id"]

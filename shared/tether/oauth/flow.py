@@ -155,22 +155,33 @@ class _Abort(Exception):
 
 
 def return_url_allowed(url: str, prefixes: tuple[str, ...]) -> bool:
-    """Exact scheme, host and port of an allowed prefix; the path must start with its path."""
+    """Exact scheme, host and port of an allowed prefix; the path must be its path or lie
+    under it, segment by segment, with no dot segment a browser would resolve out of it."""
     try:
         target = urlsplit(url)
     except ValueError:
         return False
     if target.scheme not in ("http", "https") or not target.netloc or "@" in target.netloc:
         return False
+    # Browsers read ``\`` as ``/`` in http(s) paths, and ``%2e`` as ``.`` in dot segments.
+    path = target.path.replace("\\", "/")
+    if any(segment.lower().replace("%2e", ".") in (".", "..") for segment in path.split("/")):
+        return False
     for prefix in prefixes:
         allowed = urlsplit(prefix)
         if (
             allowed.scheme == target.scheme
             and allowed.netloc.lower() == target.netloc.lower()
-            and target.path.startswith(allowed.path or "/")
+            and _under(path, allowed.path or "/")
         ):
             return True
     return False
+
+
+def _under(path: str, base: str) -> bool:
+    """Whether ``path`` is ``base`` or below it: ``/integrations/done`` is under
+    ``/integrations``, ``/integrations-evil`` is not."""
+    return path == base or path.startswith(base if base.endswith("/") else base + "/")
 
 
 def _with_query(url: str, params: Mapping[str, str]) -> str:
