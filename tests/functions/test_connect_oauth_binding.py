@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from http.cookies import SimpleCookie
 
+from functions_framework import create_app
+
+from tests.functions.conftest import SOURCE
 from tests.functions.oauth_harness import ACME, RETURN_TO, Flow, clock, flow
 from tether.connect.commands import CreateConnectSession, EndUser
+from tether.domain.clock import FixedClock
 from tether.domain.models import Principal
 
 __all__ = ["clock", "flow"]  # fixtures of the OAuth harness used here
@@ -78,3 +82,45 @@ def test_a_tenant_started_flow_needs_no_cookie(flow: Flow) -> None:
     assert not cookie.keys()
     status, outcome, _ = flow.finish(flow.browser(started["authorization_url"]))
     assert status == 302 and outcome["status"] == "active"
+
+
+def _session(flow: Flow, ttl_seconds: int | None = None) -> tuple[str, dict[str, str]]:
+    issued = flow.container.connect_sessions.create(
+        Principal(tenant_id="acme", user_id="backend"),
+        CreateConnectSession(end_user=EndUser(id="user-a"), ttl_seconds=ttl_seconds),
+    )
+    return issued.session.id, {"Authorization": f"Bearer {issued.token}"}
+
+
+def _complete_in_the_same_browser(flow: Flow, started: dict[str, str], cookie: SimpleCookie) -> str:
+    (name,) = cookie.keys()
+    returned = flow.browser(started["authorization_url"])
+    flow.callback.set_cookie(name, cookie[name].value)  # the function answers at its root here
+    response = flow.callback.get("/", query_string=returned)
+    assert response.status_code == 302
+    location = str(response.headers["Location"])
+    assert location.startswith(RETURN_TO)
+    return location
+
+
+def test_a_flow_whose_session_was_ended_completes_nothing(flow: Flow) -> None:
+    """The tenant ending a session stops what its bearer started too: the sign-in that was
+    under way when the session was revoked creates no connection for its end user."""
+    session_id, headers = _session(flow)
+    started, cookie = _start(flow, headers)
+    sessions = create_app("connect_sessions", SOURCE).test_client()
+    assert sessions.delete(f"/{session_id}", headers=ACME).status_code == 204
+
+    location = _complete_in_the_same_browser(flow, started, cookie)
+    assert "error=session_ended" in location, location
+    assert flow.connection_count() == 0
+
+
+def test_a_flow_that_outlives_its_session_completes_nothing(flow: Flow, clock: FixedClock) -> None:
+    _, headers = _session(flow, ttl_seconds=60)
+    started, cookie = _start(flow, headers)
+    clock.advance(120)  # the session has expired; the flow's state (10 minutes) has not
+
+    location = _complete_in_the_same_browser(flow, started, cookie)
+    assert "error=session_ended" in location, location
+    assert flow.connection_count() == 0

@@ -74,7 +74,13 @@ from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
 from tether.oauth.pkce import new_verifier, s256_challenge
 from tether.oauth.route_lookup import POST_CONNECT
 from tether.oauth.token_storage import TokenStorage
-from tether.ports import AuditLog, ConnectionRepository, OAuthStateRepository, SecretStore
+from tether.ports import (
+    AuditLog,
+    ConnectionRepository,
+    ConnectSessionRepository,
+    OAuthStateRepository,
+    SecretStore,
+)
 
 if TYPE_CHECKING:
     from tether.catalog import Catalog, Provider
@@ -84,8 +90,11 @@ if TYPE_CHECKING:
 __all__ = ["OAuthCallbackResult", "OAuthFlowService", "StartedOAuth"]
 
 
-class FlowRecords(ConnectionRepository, AuditLog, OAuthStateRepository, Protocol):
-    """The record ports the flow uses: connections, their audit trail, pending states."""
+class FlowRecords(
+    ConnectionRepository, AuditLog, OAuthStateRepository, ConnectSessionRepository, Protocol
+):
+    """The record ports the flow uses: connections, their audit trail, pending states, and
+    the connect sessions whose flows must end with them."""
 
 
 log = logging.getLogger("tether.oauth")
@@ -328,6 +337,9 @@ class OAuthFlowService:
                     "end_user_id": end_user_of(principal)
                     or (existing.end_user_id if existing is not None else None),
                     "binding": None if binder is None else browser_binding.binder_hash(binder),
+                    "session_id": None
+                    if principal.session is None
+                    else principal.session.session_id,
                     "webhook": None if prepared is None else prepared.info.model_dump(),
                 },
             )
@@ -428,6 +440,7 @@ class OAuthFlowService:
             raise _Abort("state_used", "this authorization was already completed")
         if state.expires_at <= now:
             raise _Abort("state_expired", "the authorization took too long; start again")
+        self._check_session(state, now)
         # RFC 9207 §2.4: error responses name their issuer too; check it first.
         _check_issuer(
             state.data.get("issuer"),
@@ -549,6 +562,22 @@ class OAuthFlowService:
                 # The proactive refresh is a convenience; on-demand refresh and the sweep remain.
                 log.warning("could not schedule the proactive refresh: %s", exc.code)
         return connection
+
+    def _check_session(self, state: OAuthState, now: datetime) -> None:
+        """A flow a connect session started completes only while that session lives: once
+        the tenant ended it (or it expired, and with it the bearer's reach), nothing more is
+        written for its end user."""
+        session_id = state.data.get("session_id")
+        if not session_id:
+            return
+        session = self._store.get_connect_session(str(session_id))
+        if (
+            session is None
+            or session.tenant_id != state.tenant_id
+            or session.revoked_at is not None
+            or session.expires_at <= now
+        ):
+            raise _Abort("session_ended", "the connect session ended before the sign-in finished")
 
     def _create(
         self, state: OAuthState, principal: Principal, provider: Provider, grant: _Grant
