@@ -469,6 +469,69 @@ def test_a_concurrent_edit_after_the_answer_is_merged_not_lost(world):
     assert world.endpoint.calls == 1
 
 
+def test_a_reconnect_during_a_refresh_is_not_undone_by_it(world):
+    """The user reconnects (a new grant: perhaps another account, or fewer scopes) while a
+    refresh of the old grant is at the provider: that answer belongs to the replaced grant
+    and is not written over the new one; the reader gets the new grant's token."""
+    world.endpoint.rotate = True
+    connection = world.connection(expires_in=-1, issued_ago=3600)
+
+    def reconnect() -> None:
+        current = world.record()
+        world.tokens.store_tokens(
+            current,
+            access_token="access-token-reconnected",
+            expires_at=world.clock.now() + timedelta(hours=1),
+            refresh_token="refresh-token-reconnected",
+        )
+
+    world.endpoint.on_answer = reconnect
+    token = world.refresher().access_token(connection)
+    record = world.record()
+    assert world.tokens.access_token(record) == "access-token-reconnected"
+    assert world.refresh_token() == "refresh-token-reconnected"
+    assert token == "access-token-reconnected"
+    assert world.endpoint.calls == 1
+    assert world.audit(AuditAction.TOKEN_REFRESHED) == []
+
+
+def test_a_token_dropped_during_a_refresh_stays_dropped(world):
+    """A change that drops the stored token while a refresh is at the provider (its
+    destination moved, so the grant waits for a reconnect) is not undone by the refresh:
+    the old grant's tokens are not put back on the record."""
+    connection = world.connection(expires_in=-1, issued_ago=3600)
+
+    def move() -> None:
+        current = world.record()
+        ref = world.secrets.inner.put(
+            tenant_id=TENANT, connection_id=current.id, provider="acme", payload={}
+        )
+        world.store.inner.update_connection(
+            current.model_copy(
+                update={
+                    "status": ConnectionStatus.PENDING,
+                    "credential_ref": ref,
+                    "sealed_access_token": None,
+                    "token_expires_at": None,
+                    "token_refreshed_at": None,
+                }
+            ),
+            expected_version=current.version,
+        )
+
+    world.endpoint.on_answer = move
+    with pytest.raises(TetherError):
+        world.refresher().access_token(connection)
+    record = world.record()
+    assert record.status == ConnectionStatus.PENDING
+    assert record.sealed_access_token is None
+    assert record.credential_ref is not None
+    assert (
+        world.secrets.get(tenant_id=TENANT, connection_id=record.id, ref=record.credential_ref)
+        == {}
+    )
+
+
 def test_a_store_that_stays_down_fails_retryably_after_bounded_attempts(world):
     connection = world.connection(expires_in=-1, issued_ago=3600)
     world.endpoint.on_answer = lambda: world.store.fail_updates.extend(

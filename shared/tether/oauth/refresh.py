@@ -57,7 +57,7 @@ from tether.domain.ids import IdGenerator
 from tether.domain.models import Connection
 from tether.domain.status import ConnectionStatus
 from tether.oauth.model import OAuthClient, TokenEndpointError, TokenSet
-from tether.oauth.refresh_commit import RefreshCommit
+from tether.oauth.refresh_commit import GrantReplaced, RefreshCommit
 from tether.oauth.refresh_failures import (
     REFRESH_FAILED_CODE,
     ReauthRequired,
@@ -350,9 +350,15 @@ class TokenRefresh:
         }
         if issued:
             detail["grant"] = current.auth_mode
-        stored = self._commit.commit(
-            current, tokens, payload, renew=renew, actor=actor, detail=detail
-        )
+        try:
+            stored = self._commit.commit(
+                current, tokens, payload, renew=renew, actor=actor, detail=detail
+            )
+        except GrantReplaced as replaced:
+            # Reconnected, moved or given new credentials meanwhile: what is stored now wins.
+            log.info("the grant of %s changed during its refresh; answer dropped", current.id)
+            self._check_refreshable(replaced.record)
+            return replaced.record
         self._failures.announce_recovered(stored, previous)
         if not issued:  # an issued token is issued again when read; nothing to keep alive
             self._schedule_quietly(stored)

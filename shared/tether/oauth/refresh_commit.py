@@ -13,6 +13,11 @@ must reach durable storage before anything else happens. The design:
   called twice for one lease, and the merge uses the re-read credential payload. When
   every attempt fails the caller gets a retryable ``OAUTH_REFRESH_NOT_SAVED`` and the
   token set is dropped: the same outcome as a crash, below.
+* An answer the record has moved past is dropped, not merged: when, by the re-read, the
+  stored refresh token is no longer the one the refresh presented (a reconnect stored a
+  new grant) or the stored access token was dropped (the destination moved, the
+  credentials a token was issued from changed), writing it would put the replaced grant
+  back over the new one; :class:`GrantReplaced` carries the re-read record instead.
 * A process that dies inside that window (milliseconds: one or two writes) loses a
   rotated refresh token: the record still names the old one. There is no recovery from
   that through the current ports (finding an unreferenced newer secret version would need
@@ -30,7 +35,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from tether.connections.credential_reads import payload_of
+from tether.connections.credential_reads import REFRESH_TOKEN_FIELD, payload_of
 from tether.domain.audit import audit_entry
 from tether.domain.clock import Clock
 from tether.domain.errors import BackendUnavailable, NotFound, TetherError, VersionConflict
@@ -41,12 +46,21 @@ from tether.oauth.refresh_failures import RefreshFailures
 from tether.oauth.token_storage import TokenStorage
 from tether.ports import ConnectionRepository, SecretStore
 
-__all__ = ["RefreshCommit"]
+__all__ = ["GrantReplaced", "RefreshCommit"]
 
 log = logging.getLogger("tether.tokens")
 
 _WRITE_ATTEMPTS = 5
 _MAX_WRITE_BACKOFF_SECONDS = 1.0
+
+
+class GrantReplaced(Exception):
+    """The token set answers a grant the connection no longer holds; ``record`` is the
+    connection as it is now (nothing was written)."""
+
+    def __init__(self, record: Connection) -> None:
+        super().__init__("the connection's grant was replaced during the refresh")
+        self.record = record
 
 
 class RefreshCommit:
@@ -141,8 +155,13 @@ class RefreshCommit:
                 "the connection was deleted while its token was refreshed",
                 code="CONNECTION_NOT_FOUND",
             )
+        if current.sealed_access_token is not None and fresh.sealed_access_token is None:
+            raise GrantReplaced(fresh)
         if fresh.credential_ref == current.credential_ref:
             return fresh, payload
-        # The credentials changed meanwhile (a new client secret…): merge into those.
-        payload, fresh = payload_of(self._secrets, self._store, fresh)
-        return fresh, payload
+        # The credentials changed meanwhile (a new client secret…): merge into those, unless
+        # they hold another grant than the one just refreshed.
+        latest, fresh = payload_of(self._secrets, self._store, fresh)
+        if latest.get(REFRESH_TOKEN_FIELD) != payload.get(REFRESH_TOKEN_FIELD):
+            raise GrantReplaced(fresh)
+        return fresh, latest
