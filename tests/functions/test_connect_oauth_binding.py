@@ -124,3 +124,36 @@ def test_a_flow_that_outlives_its_session_completes_nothing(flow: Flow, clock: F
     location = _complete_in_the_same_browser(flow, started, cookie)
     assert "error=session_ended" in location, location
     assert flow.connection_count() == 0
+
+
+def test_a_session_cannot_reconnect_a_provider_it_does_not_offer(flow: Flow) -> None:
+    """A session the tenant opened for Stripe only cannot give the end user's existing
+    connection of another provider a new grant or new credentials: that is connecting it,
+    which the session does not offer. Reading and removing it stay the end user's."""
+    started, cookie = _start(flow, _session_headers(flow))
+    location = _complete_in_the_same_browser(flow, started, cookie)
+    connection_id = location.split("connection_id=")[1].split("&")[0]
+    narrow = flow.container.connect_sessions.create(
+        Principal(tenant_id="acme", user_id="backend"),
+        CreateConnectSession(end_user=EndUser(id="user-a"), allowed_providers=["stripe"]),
+    )
+    headers = {"Authorization": f"Bearer {narrow.token}"}
+
+    reconnect = flow.start.post(
+        "/", json={"connection_id": connection_id, "return_to": RETURN_TO}, headers=headers
+    )
+    assert reconnect.status_code == 403, reconnect.get_json()
+    assert reconnect.get_json()["error"]["code"] == "PROVIDER_NOT_ALLOWED"
+    assert not reconnect.headers.getlist("Set-Cookie")
+
+    patched = flow.connections.patch(
+        f"/{connection_id}", json={"credentials": {"client_secret": "other"}}, headers=headers
+    )
+    assert patched.status_code == 403, patched.get_json()
+    assert patched.get_json()["error"]["code"] == "PROVIDER_NOT_ALLOWED"
+
+    assert flow.connections.get(f"/{connection_id}", headers=headers).status_code == 200
+    renamed = flow.connections.patch(
+        f"/{connection_id}", json={"display_name": "Old one"}, headers=headers
+    )
+    assert renamed.status_code == 200, renamed.get_json()

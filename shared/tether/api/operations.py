@@ -130,7 +130,7 @@ OPERATIONS: tuple[Operation, ...] = (
         _CONN,
         "Change display name, config, metadata or credentials",
         {200: s.ConnectionView},
-        (400, 401, 404, 409, 412, 413),
+        (400, 401, 403, 404, 409, 412, 413),
         description=_PATCH,
         request=UpdateConnection,
         sessions=True,

@@ -301,6 +301,9 @@ class ConnectionService:
             raise PreconditionFailed(
                 "the connection has changed since you read it", code="VERSION_MISMATCH"
             )
+        if request.credentials is not None or request.config is not None:
+            # New credentials or settings connect it anew: only a provider the session offers.
+            check_provider(principal, current.provider)
         provider = self._catalog().get(current.provider)
         changed = current.model_copy(deep=True)
         changed.updated_at = self._clock.now()

@@ -261,6 +261,8 @@ class OAuthFlowService:
             if existing is None:
                 raise NotFound("no such connection", code="CONNECTION_NOT_FOUND")
             check_reach(principal, existing.end_user_id)
+            # Reconnecting is connecting: a session only for the providers it offers.
+            check_provider(principal, existing.provider)
             provider = self._catalog().get(existing.provider)
             config = dict(existing.config)
             credentials = payload_of(self._secrets, self._store, existing)[0]
