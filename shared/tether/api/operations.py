@@ -181,7 +181,8 @@ OPERATIONS: tuple[Operation, ...] = (
         (400, 401, 403, 404, 409),
         description="Started with a connect session's token, the flow is bound to the browser "
         "that started it: the answer sets a cookie on the callback's path, and the callback "
-        "refuses the flow (error=browser_mismatch) in a browser without it.",
+        "refuses the flow (error=browser_mismatch) in a browser without it, and once the "
+        "session was ended or has expired (error=session_ended).",
         request=StartOAuth,
         sessions=True,
     ),
