@@ -4,12 +4,26 @@ consumed, always a redirect to `return_to` carrying the error (never a 500)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
 
-from tests.functions.oauth_harness import ACME, RETURN_TO, clock, connect, flow
+from tests.functions.oauth_harness import (
+    ACME,
+    RETURN_TO,
+    Flow,
+    clock,
+    connect,
+    flow,
+    running_flow,
+)
+from tests.support.loopback_http import LoopbackHTTP, QuietHandler
+from tether.config import Settings
+from tether.domain.clock import FixedClock
 from tether.oauth.model import OAuthClient, TokenSet
+from tether_emulators.oauth_provider import OAuthProvider
 
 __all__ = ["clock", "flow"]  # fixtures
 
@@ -86,3 +100,58 @@ def test_an_unexpected_failure_after_the_state_is_consumed_redirects_with_an_err
     assert flow.connection_count() == 0
     audit = flow.container.store.list_audit("acme")
     assert [e.detail.get("error") for e in audit if e.action == "oauth.failed"] == ["server_error"]
+
+
+class _TokenAnswer(QuietHandler):
+    """A token endpoint that answers 200 with the access token the test sets."""
+
+    access_token = ""
+
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = json.dumps(
+            {"access_token": self.access_token, "token_type": "Bearer", "expires_in": 3600}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def token_server() -> Iterator[LoopbackHTTP]:
+    server = LoopbackHTTP(_TokenAnswer, None)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def odd_flow(
+    settings: Settings,
+    oauth_provider: OAuthProvider,
+    clock: FixedClock,
+    token_server: LoopbackHTTP,
+) -> Iterator[Flow]:
+    allowed = f"127.0.0.1:{oauth_provider.port},127.0.0.1:{token_server.port}"
+    yield from running_flow(settings, oauth_provider, clock, egress_allowlist=allowed)
+
+
+@pytest.mark.parametrize(
+    "access_token", ["at\r\nX-Injected: 1", "at\x00", "tok\u00e9n", "t" * 16385]
+)
+def test_an_access_token_no_request_could_carry_makes_no_connection(
+    odd_flow: Flow, token_server: LoopbackHTTP, access_token: str
+) -> None:
+    """A token endpoint answering an access token that is not VSCHARs (RFC 6749 A.12), or
+    is absurdly long, ends the flow with an error: no connection is left `active` with a
+    token that every call would fail to send."""
+    _TokenAnswer.access_token = access_token
+    body = odd_flow.custom_body()
+    body["config"]["token_url"] = f"http://127.0.0.1:{token_server.port}/token"
+    started = odd_flow.authorize(body)
+    status, outcome, _ = odd_flow.finish(odd_flow.browser(started["authorization_url"]))
+    assert (status, outcome.get("error")) == (302, "token_exchange_failed"), outcome
+    assert "bad_response" in outcome["message"]
+    assert access_token[:10] not in outcome["message"]
+    assert odd_flow.connection_count() == 0

@@ -270,6 +270,12 @@ def test_now_must_be_timezone_aware_and_the_default_positive() -> None:
         (b'{"access_token": "\\ud800"}', JSON),
         (b'{"access_token": "at", "refresh_token": "rt\\udc00"}', JSON),
         (b'{"access_token": "at", "team": {"name": "\\ud800"}}', {}),
+        # An access token no Authorization header can carry (RFC 6749 A.12: VSCHARs).
+        (b'{"access_token": "at\\r\\nX-Injected: 1"}', JSON),
+        (b'{"access_token": "at\\u0000"}', JSON),
+        ('{"access_token": "tok\u00e9n"}'.encode(), JSON),
+        (b"access_token=at%0D%0AX-Injected%3A+1", FORM),
+        (json.dumps({"access_token": "t" * 16385}).encode(), JSON),
     ],
 )
 def test_unusable_2xx_is_a_non_retryable_bad_response(body: bytes, headers: dict[str, str]) -> None:

@@ -20,7 +20,9 @@ any other code (any status, even 200)
 408 without an ``error`` field              ``timeout``                yes
 any other non-2xx without an ``error``      ``bad_response``           no
 2xx that is not an object with an           ``bad_response``           no
-``access_token`` (HTML, garbage, ``{}``)
+``access_token`` (HTML, garbage, ``{}``),
+or whose ``access_token`` is not 1 to 16384
+printable ASCII characters (RFC 6749 A.12)
 ==========================================  =========================  =========
 
 JSON holding a lone UTF-16 surrogate (``"\\ud800"``) counts as a body that cannot be parsed:
@@ -62,6 +64,8 @@ _REDACTED = "[redacted]"
 _MIN_REDACT_LEN = 4
 
 _ERROR_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+# RFC 6749 A.12: an access token is VSCHARs; bounded so that a header can carry it.
+_ACCESS_TOKEN = re.compile(r"[\x20-\x7e]{1,16384}")
 _SECONDS = re.compile(r"[0-9]{1,10}")
 _NUMBER = re.compile(r"\s*[0-9]{1,15}(?:\.[0-9]{1,9})?\s*")
 _SCOPE_SPLIT = re.compile(r"[\s,]+")
@@ -195,6 +199,15 @@ def _token_set(status: int, payload: Any, *, now: datetime, default_lifetime: in
     if not isinstance(access_token, str) or not access_token:
         raise TokenEndpointError(
             f"token endpoint answered HTTP {status} without an access_token",
+            error="bad_response",
+            retryable=False,
+            provider_status=status,
+        )
+    if not _ACCESS_TOKEN.fullmatch(access_token):
+        # Stored, it would make an `active` connection whose every request fails to send.
+        raise TokenEndpointError(
+            f"token endpoint answered HTTP {status} with an access_token that is not 1 to "
+            "16384 printable ASCII characters",
             error="bad_response",
             retryable=False,
             provider_status=status,
