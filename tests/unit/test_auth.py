@@ -168,6 +168,18 @@ def test_jwks_rejects_hs256_signed_with_the_public_key(jwks: _Jwks) -> None:
         verifier.verify(token)
 
 
+def test_jwks_a_token_naming_a_key_of_another_type_is_refused(jwks: _Jwks) -> None:
+    """ES256 and RS256 are both allowed, but a token whose ``kid`` names the RSA key while
+    its header says ES256 is an invalid token (401), not an error inside the verifier."""
+    verifier = JwksTokenVerifier(jwks_url=jwks.url, issuer="https://idp.example", audience="tether")
+    for alg, kid in (("ES256", "rsa1"), ("RS256", "ec1")):
+        key = jwks.ec if alg == "ES256" else jwks.rsa
+        token = jwt.encode(_claims(tenant_id="acme"), key, algorithm=alg, headers={"kid": kid})
+        with pytest.raises(Unauthenticated) as info:
+            verifier.verify(token)
+        assert info.value.code == "INVALID_TOKEN"
+
+
 def test_jwks_unreachable_fails_closed() -> None:
     verifier = JwksTokenVerifier(
         jwks_url="http://127.0.0.1:9/none.json", issuer="https://idp.example", audience="tether"

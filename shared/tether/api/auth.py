@@ -159,7 +159,10 @@ class JwksTokenVerifier:
 
     def verify(self, token: str) -> Principal:
         try:
-            key = self._client.get_signing_key_from_jwt(token).key
+            # The JWK itself, not its raw key: PyJWT then verifies with the key's own
+            # algorithm and refuses a header naming another (an ES256 token naming an RSA
+            # key's kid is an invalid token, not a TypeError inside the library).
+            key = self._client.get_signing_key_from_jwt(token)
         except jwt.PyJWKClientConnectionError:
             raise Unauthenticated(
                 "the token's signing keys could not be fetched", code="JWKS_UNAVAILABLE"
