@@ -242,7 +242,17 @@ def test_limits_of_a_changes_page(records: RecordStore) -> None:
 
 
 @pytest.mark.parametrize(
-    "cursor", ["", "nope", "c1.", "c1.!!", "c1.LTE", "c1.MDE", "c1." + "MQ" * 40]
+    "cursor",
+    [
+        "",
+        "nope",
+        "c1.",
+        "c1.!!",
+        "c1.LTE",
+        "c1.MDE",
+        "c1." + "MQ" * 40,
+        "c1.OTIyMzM3MjAzNjg1NDc3NTgwOA",
+    ],
 )
 def test_cursors_not_handed_out_are_refused(records: RecordStore, cursor: str) -> None:
     with pytest.raises(InvalidRequest) as refused:

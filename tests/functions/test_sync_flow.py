@@ -22,6 +22,7 @@ from tests.support.sync_scenario import DEFINITION, TOTAL, Ticking
 from tether.bootstrap import Container, reset_container
 from tether.config import Settings
 from tether.domain.clock import FixedClock
+from tether.domain.synced_records import IncomingRecord, encode_change_cursor
 from tether_emulators.dataset_api import DatasetApi
 
 ACME = bearer("acme")
@@ -278,3 +279,26 @@ def test_a_run_that_died_resumes_from_its_checkpoint_with_exact_counts(
     finally:
         reset_container(None)
         container.close()
+
+
+def test_a_cursor_past_any_change_number_is_a_400_not_a_server_error(
+    stack: Stack, api: DatasetApi
+) -> None:
+    connection_id = stack.connect(api)
+    stack.container.sync_records.write_records(
+        "acme", connection_id, "Invoice", [IncomingRecord("1", {"id": 1})], now=datetime.now(UTC)
+    )
+    # Shaped like a cursor the API hands out, naming a change number no store can hold.
+    for number in (2**63, 10**40):
+        tampered = encode_change_cursor(number)
+        page = stack.records.get(
+            f"/{connection_id}/Invoice", query_string={"cursor": tampered}, headers=ACME
+        )
+        assert page.status_code == 400, page.get_data(as_text=True)
+        assert page.get_json()["error"]["code"] == "INVALID_CURSOR"
+    largest = stack.records.get(
+        f"/{connection_id}/Invoice",
+        query_string={"cursor": encode_change_cursor(2**63 - 1)},
+        headers=ACME,
+    )
+    assert largest.status_code == 200 and largest.get_json()["records"] == []

@@ -75,6 +75,7 @@ INVALID_PAYLOAD = "INVALID_PAYLOAD"
 # Printable text: no control characters (C0, DEL, C1) and no lone surrogates.
 _BAD_ID_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _CURSOR_PREFIX = "c1."
+_MAX_SEQUENCE = 2**63 - 1
 
 
 class RecordAction(StrEnum):
@@ -335,4 +336,8 @@ def decode_change_cursor(cursor: str | None) -> int:
         raise invalid from None
     if not value.isdigit() or (len(value) > 1 and value.startswith("0")):
         raise invalid
-    return int(value)
+    sequence = int(value)
+    # Past a signed 64-bit integer no store holds a change number (and SQLite cannot bind it).
+    if sequence > _MAX_SEQUENCE:
+        raise invalid
+    return sequence
