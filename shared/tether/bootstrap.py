@@ -180,6 +180,7 @@ class Container(Infrastructure):
                 slice_seconds=s.sync_slice_seconds,
                 checkpoint_pages=s.sync_checkpoint_pages,
                 max_attempts=s.task_max_attempts,
+                max_pages=s.sync_max_pages,
             ),
         )
 

@@ -186,6 +186,8 @@ class Settings(BaseModel):
     sync_slice_seconds: float = Field(default=240.0, gt=0, le=3600)
     # Pages between two checkpoints of a run (a crash walks at most these again).
     sync_checkpoint_pages: int = Field(default=5, ge=1, le=1000)
+    # The most pages a sync run walks: a provider whose pages never end fails the run there.
+    sync_max_pages: int = Field(default=100_000, ge=1, le=10_000_000)
     # How often the embedded stack's queue starts due syncs by itself (in the cloud, Cloud
     # Scheduler calls the `tasks` function's /sync_due).
     sync_due_interval_seconds: int = Field(default=60, ge=1, le=3600)

@@ -5,6 +5,8 @@ budget (a ``deadline`` on the monotonic clock) ran out first, its progress saved
 * :meth:`RunPhases.walk`: the provider's pages, each written (at most
   ``MAX_WRITE_BATCH`` records a write), a checkpoint every ``checkpoint_pages`` pages; the
   records not stored (no usable id, or refused by the store) counted, the first few noted;
+  a provider whose pages go on past ``max_pages`` (an offset it ignores, a cursor new on
+  every page: no loop to detect) fails the run with ``SYNC_TOO_MANY_PAGES``;
 * :meth:`RunPhases.delete_unseen`: a full refresh's deletions, a chunk a write;
 * :meth:`RunPhases.tally`: the run's changes counted from the store.
 """
@@ -17,6 +19,7 @@ from typing import Any
 
 from tether.catalog.sync_definition import SyncDefinition
 from tether.domain.clock import Clock
+from tether.domain.errors import TetherError
 from tether.domain.sync_runs import MISSING_RECORD_ID
 from tether.domain.synced_records import (
     INVALID_RECORD_ID,
@@ -29,10 +32,19 @@ from tether.sync.extraction import SyncedRecord
 from tether.sync.held_run import HeldRun
 from tether.sync.walker import PageWalker, WalkState
 
-__all__ = ["RunPhases"]
+__all__ = ["RunPhases", "TooManyPages"]
 
 _DELETE_CHUNK = 500
 _TALLY_PAGE = 1000
+
+
+class TooManyPages(TetherError):
+    """The provider's pages went on past the most a run walks: not retried (the same pages
+    would come back)."""
+
+    default_code = "SYNC_TOO_MANY_PAGES"
+    default_status = 422
+    default_retryable = False
 
 
 def _payload(record: SyncedRecord) -> Mapping[str, Any]:
@@ -51,12 +63,14 @@ class RunPhases:
         monotonic: Callable[[], float],
         checkpoint_pages: int,
         lease: timedelta,
+        max_pages: int,
     ) -> None:
         self._records = records
         self._clock = clock
         self._monotonic = monotonic
         self._checkpoint_pages = checkpoint_pages
         self._lease = lease
+        self._max_pages = max_pages
 
     def walk(
         self,
@@ -82,6 +96,11 @@ class RunPhases:
             checkpoint.walk = None if page.next is None else page.next.to_json()
             if page.next is None:
                 return True
+            if checkpoint.pages >= self._max_pages:
+                raise TooManyPages(
+                    f"the provider's pages went on past {self._max_pages}, the most a run "
+                    "walks; the run stopped there"
+                )
             since_checkpoint += 1
             out_of_time = self._monotonic() >= deadline
             if since_checkpoint >= self._checkpoint_pages or out_of_time:

@@ -102,11 +102,12 @@ class SyncTask(BaseModel):
 class RunLimits:
     """``slice_seconds``: a task's time budget; ``checkpoint_pages``: pages between two
     checkpoints; ``max_attempts``: the queue's attempts of one task (the last failure ends
-    the run)."""
+    the run); ``max_pages``: the most pages a run walks (past them it fails)."""
 
     slice_seconds: float = 240.0
     checkpoint_pages: int = 5
     max_attempts: int = 8
+    max_pages: int = 100_000
 
     @property
     def lease(self) -> timedelta:
@@ -292,6 +293,7 @@ class SyncRunner:
             monotonic=self._monotonic,
             checkpoint_pages=self._limits.checkpoint_pages,
             lease=self._limits.lease,
+            max_pages=self._limits.max_pages,
         )
         if checkpoint.phase == "walk":
             walker = self._walker(principal, connection, named.definition)
