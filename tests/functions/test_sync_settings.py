@@ -17,6 +17,7 @@ from tether.bootstrap import Container, reset_container
 from tether.config import Settings
 from tether.connections.events import ConnectionEvent
 from tether.domain.clock import FixedClock
+from tether.domain.sync_runs import MAX_SYNCS
 from tether_emulators.dataset_api import DatasetApi
 
 STRIPE_KEY = "sk_test_51TetherSyncSettings0123456789abcdef"
@@ -211,3 +212,24 @@ def test_a_run_whose_task_was_lost_goes_on_when_asked_again(
     stack.run_tasks()
     [run] = _runs(stack, connection_id)
     assert (run["id"], run["status"], run["added"]) == (lost.id, "succeeded", TOTAL)
+
+
+def test_a_connection_holds_at_most_as_many_syncs_as_it_lists(
+    stack: Stack, api: DatasetApi
+) -> None:
+    connection_id = stack.connect(api)
+    quiet = {**DEFINITION, "enabled": False}
+    for number in range(MAX_SYNCS):
+        put = stack.syncs.put(f"/{connection_id}/s{number:03d}", json=quiet, headers=ACME)
+        assert put.status_code == 200, put.get_json()
+
+    one_more = stack.syncs.put(f"/{connection_id}/zzz", json=DEFINITION, headers=ACME)
+
+    assert one_more.status_code == 409, one_more.get_json()
+    assert one_more.get_json()["error"]["code"] == "TOO_MANY_SYNCS"
+    assert stack.syncs.get(f"/{connection_id}/zzz", headers=ACME).status_code == 404
+    listed = stack.syncs.get(f"/{connection_id}", headers=ACME).get_json()["syncs"]
+    assert len(listed) == MAX_SYNCS
+    # A sync the connection holds is still changed.
+    again = stack.syncs.put(f"/{connection_id}/s499", json={"frequency": "1d"}, headers=ACME)
+    assert again.status_code == 200 and again.get_json()["frequency"] == "1d"

@@ -422,7 +422,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "records_path, id_path, updated_at_path, pagination (as fetch takes it), incremental "
         "{param, format, param_in}, deletes (none, full_refresh or {tombstone_path}), "
         "frequency, hooks (on rest_api and graphql_api connections only: elsewhere 400 "
-        "CUSTOM_SYNC_NOT_SUPPORTED). 400 INVALID_SYNC lists every wrong field in details.errors.",
+        "CUSTOM_SYNC_NOT_SUPPORTED). 400 INVALID_SYNC lists every wrong field in details.errors. "
+        "409 TOO_MANY_SYNCS for a new sync on a connection that holds 500 already.",
         request=PutSync,
     ),
     Operation(

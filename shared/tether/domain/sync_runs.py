@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "ACTIVE_RUN_STATUSES",
     "MAX_REJECTION_SAMPLES",
+    "MAX_SYNCS",
     "MISSING_RECORD_ID",
     "RejectedRecord",
     "RunStatus",
@@ -55,6 +56,10 @@ ACTIVE_RUN_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
 
 MAX_REJECTION_SAMPLES = 5
 """Rejected records a run keeps as samples (its ``rejected`` counts them all)."""
+
+MAX_SYNCS = 500
+"""Syncs one connection holds (the catalog's it has set and the tenant's own): a listing
+shows them all, and a new one past them is refused."""
 
 MISSING_RECORD_ID = "MISSING_RECORD_ID"
 """A record with no usable id at the sync's ``id_path`` (missing, empty, an object, a

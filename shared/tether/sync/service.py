@@ -23,7 +23,7 @@ from tether.connections.service import ConnectionService
 from tether.domain.clock import Clock
 from tether.domain.errors import Conflict, InvalidRequest
 from tether.domain.models import Connection, Principal
-from tether.domain.sync_runs import SyncRun, SyncSchedule
+from tether.domain.sync_runs import MAX_SYNCS, SyncRun, SyncSchedule
 from tether.domain.synced_records import ChangePage
 from tether.ports import RecordStore, SyncStateStore
 from tether.sync.connection_syncs import NamedSync, connection_syncs, sync_named
@@ -35,12 +35,14 @@ __all__ = [
     "CUSTOM_SYNC_NOT_SUPPORTED",
     "CUSTOM_SYNC_PROVIDERS",
     "SYNC_RUN_ACTIVE",
+    "TOO_MANY_SYNCS",
     "SyncChange",
     "SyncService",
     "SyncState",
 ]
 
 SYNC_RUN_ACTIVE = "SYNC_RUN_ACTIVE"
+TOO_MANY_SYNCS = "TOO_MANY_SYNCS"
 CUSTOM_SYNC_NOT_SUPPORTED = "CUSTOM_SYNC_NOT_SUPPORTED"
 # The catalog entries whose connections take a tenant's own sync definitions.
 CUSTOM_SYNC_PROVIDERS = frozenset({"rest_api", "graphql_api"})
@@ -161,6 +163,8 @@ class SyncService:
                 raise _field_error("frequency", str(exc)) from None
         now = self._clock.now()
         existing = self._state.get_sync(connection.tenant_id, connection.id, name)
+        if existing is None:
+            self._check_room(connection)
         # A new sync of the tenant's own runs; a catalog sync waits until it is enabled.
         enabled = change.enabled
         if enabled is None and existing is None:
@@ -180,6 +184,16 @@ class SyncService:
 
         change_schedule(self._state, connection.tenant_id, connection.id, name, apply, now=now)
         return self._state_of(connection, self._sync(connection, name))
+
+    def _check_room(self, connection: Connection) -> None:
+        """``TOO_MANY_SYNCS`` (409) when the connection holds ``MAX_SYNCS`` already: a listing
+        shows that many, and a sync past them would run unseen."""
+        if len(self._state.list_syncs(connection.tenant_id, connection.id)) >= MAX_SYNCS:
+            raise Conflict(
+                f"this connection holds {MAX_SYNCS} syncs, the most it may: change one of "
+                "them instead",
+                code=TOO_MANY_SYNCS,
+            )
 
     def start_run(
         self, principal: Principal, connection_id: str, name: str, *, full: bool

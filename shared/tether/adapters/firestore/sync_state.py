@@ -41,12 +41,10 @@ from tether.adapters.firestore.documents import (
 from tether.adapters.firestore.paths import doc_id
 from tether.adapters.record_decoding import decode_one
 from tether.domain.errors import Conflict, InvalidRequest, NotFound, VersionConflict
-from tether.domain.sync_runs import StartedRun, SyncRun, SyncSchedule
+from tether.domain.sync_runs import MAX_SYNCS, StartedRun, SyncRun, SyncSchedule
 from tether.ttl_cache import TtlCache
 
 __all__ = ["FirestoreSyncState"]
-
-_MAX_SYNCS = 500
 
 
 def _check_limit(limit: int) -> None:
@@ -105,7 +103,7 @@ class FirestoreSyncState:
         query = (
             self._collection(tenant_id, connection_id, SYNC_SCHEDULES)
             .select(["record"])
-            .limit(_MAX_SYNCS)
+            .limit(MAX_SYNCS)
         )
         with backend():
             snapshots = list(query.stream())

@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SqliteSyncState"]
 
-_MAX_SYNCS = 500
-
 
 def _due_at(sync: SyncSchedule) -> str | None:
     return format_time(sync.next_run_at) if sync.schedulable and sync.next_run_at else None
@@ -54,14 +52,14 @@ class SqliteSyncState:
         return None if row is None else decode_one(SyncSchedule, row[0], record_id=name)
 
     def list_syncs(self, tenant_id: str, connection_id: str) -> list[SyncSchedule]:
-        from tether.domain.sync_runs import SyncSchedule
+        from tether.domain.sync_runs import MAX_SYNCS, SyncSchedule
 
         rows = (
             self._database.db()
             .execute(
                 "SELECT name, doc FROM sync_schedules WHERE tenant_id = ? AND connection_id = ? "
                 "ORDER BY name LIMIT ?",
-                (tenant_id, connection_id, _MAX_SYNCS),
+                (tenant_id, connection_id, MAX_SYNCS),
             )
             .fetchall()
         )
