@@ -5,6 +5,7 @@ exactly where the walk stopped."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +13,13 @@ import httpx
 import pytest
 
 from tests.support.fetch_over_httpx import httpx_send, record_id
-from tether.fetch.service import FetchRequest, FetchResult, FetchService, ProviderError
+from tether.fetch.service import (
+    MAX_WALK_BYTES,
+    FetchRequest,
+    FetchResult,
+    FetchService,
+    ProviderError,
+)
 from tether.http.pagination import PaginationLoop
 from tether_emulators.sample_api import AuthRequirement, SampleApi
 
@@ -205,3 +212,22 @@ def test_absolute_path_on_the_same_host(api, client):
         FetchRequest(path=f"{api.url}/cursor/items?limit=5", records_path="data", pagination=None)
     )
     assert ids(result) == [1, 2, 3, 4, 5]
+
+
+def test_a_walk_stops_once_it_has_read_its_bytes_and_continues_from_there(api, client):
+    # Pages of about a third of what one fetch reads: the walk stops after the page that
+    # reaches the limit, with a cursor to the next, however many pages the caller allowed.
+    pad = "x" * (MAX_WALK_BYTES // 3 + 1)
+    for number in range(1, 5):
+        following = f"p{number + 1}" if number < 4 else None
+        page = {"data": [{"id": number, "pad": pad}], "meta": {"next_cursor": following}}
+        api.inject("/cursor/items", status=200, body=json.dumps(page))
+    request = {**STYLES["cursor"], "max_pages": 1000}
+    fetcher = service(api, client)
+
+    first = fetcher.fetch(FetchRequest(**request))
+
+    assert ids(first) == [1, 2, 3] and first.pages == 3 and first.truncated
+    rest = fetcher.fetch(FetchRequest(**request, cursor=first.next_cursor))
+    assert ids(rest) == [4] and not rest.truncated and rest.next_cursor is None
+    assert len(api.requests_to("/cursor/items")) == 4

@@ -7,11 +7,14 @@ redaction are bound in by the caller), the API's base URL and a default paginati
 A :class:`FetchRequest` names a path under the base URL (an absolute URL only on the same
 scheme, host and port), parameters, a JSON body (POST), where the records are
 (``records_path``), how to page (``pagination``; omitted: the service default, ``null``: one
-request) and limits. The walk stops at the last page, at ``max_pages`` requests or at
-``max_records`` records; when a limit stopped it, :class:`FetchResult` is ``truncated`` and
-``next_cursor`` continues exactly where it stopped: pass it back as ``cursor`` with the same
-request. The cursor is base64url JSON of the next request (URL, parameters, body, and how
-many records of that page were already returned); it is checked again when it comes back.
+request) and limits. The walk stops at the last page, at ``max_pages`` requests, at
+``max_records`` records or once it has read :data:`MAX_WALK_BYTES` of the provider's answers
+(the records are held and answered whole: a walk of many large pages must not grow past
+what one function instance can hold or send); when a limit stopped it, :class:`FetchResult`
+is ``truncated`` and ``next_cursor`` continues exactly where it stopped: pass it back as
+``cursor`` with the same request. The cursor is base64url JSON of the next request (URL,
+parameters, body, and how many records of that page were already returned); it is checked
+again when it comes back.
 
 Every URL the walk requests is on the base URL's origin: a ``Link`` to another host stops the
 walk (``PAGINATION_OFF_HOST``) rather than send the connection's credentials there. A non-2xx
@@ -61,6 +64,7 @@ from tether.http.pagination import (
 )
 
 __all__ = [
+    "MAX_WALK_BYTES",
     "FetchRequest",
     "FetchResult",
     "FetchService",
@@ -70,6 +74,9 @@ __all__ = [
 
 MAX_PAGES = 1000
 MAX_RECORDS = 100_000
+# The provider's bytes one walk reads (a page may pass it by at most the outbound client's
+# response cap): well within a fetch instance's memory and an HTTP answer's 32 MiB.
+MAX_WALK_BYTES = 16 * 1024 * 1024
 # A cursor holds the next request (URL, parameters, body): its cap covers the largest ones.
 _MAX_BODY_BYTES = 32 * 1024
 _MAX_PARAMS_BYTES = 16 * 1024
@@ -271,9 +278,11 @@ class FetchService:
 
         records: list[Any] = []
         pages = 0
+        read = 0
         while True:
-            body, headers = self.call_page(request.method, current, spec)
+            body, headers, size = self._call(request.method, current, spec)
             pages += 1
+            read += size
             if body is None:
                 found: list[Any] = []
             else:
@@ -293,7 +302,11 @@ class FetchService:
             if following is None:
                 return FetchResult(records=records, pages=pages)
             self.check_next(following)
-            if len(records) >= request.max_records or pages >= request.max_pages:
+            if (
+                len(records) >= request.max_records
+                or pages >= request.max_pages
+                or read >= MAX_WALK_BYTES
+            ):
                 cursor = self._encode_cursor(following, request.method, spec, 0)
                 return FetchResult(records=records, pages=pages, next_cursor=cursor, truncated=True)
             current, skip = following, 0
@@ -361,6 +374,18 @@ class FetchService:
         """Send one page's request (``headers`` added to the service's) and return its JSON
         body (``None`` when empty) and headers; :class:`ProviderError` for a non-2xx answer,
         a body that is not JSON, or a GraphQL answer with errors."""
+        body, answer_headers, _ = self._call(method, request, spec, headers=headers)
+        return body, answer_headers
+
+    def _call(
+        self,
+        method: str,
+        request: PageRequest,
+        spec: PaginationSpec | None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[Any, Mapping[str, str], int]:
+        """:meth:`call_page`, and the size of the answer's body in bytes."""
         url, params = _on_the_wire(request)
         response = self._send(
             method,
@@ -381,8 +406,9 @@ class FetchService:
             raise ProviderError(
                 f"the provider answered HTTP {status}", provider_status=status, details=details
             )
+        size = len(response.content)
         if not response.content.strip():
-            return None, response.headers
+            return None, response.headers, size
         try:
             body = response.json()
         except (ValueError, UnicodeDecodeError):
@@ -400,7 +426,7 @@ class FetchService:
                     code="PROVIDER_GRAPHQL_ERROR",
                     details={"errors": len(errors)},
                 )
-        return body, response.headers
+        return body, response.headers, size
 
     # -- cursors ------------------------------------------------------------------------------
 
