@@ -15,6 +15,7 @@ import pytest
 from tests.support.fetch_over_httpx import httpx_send, record_id
 from tether.fetch.service import (
     MAX_WALK_BYTES,
+    MAX_WALK_SECONDS,
     FetchRequest,
     FetchResult,
     FetchService,
@@ -231,3 +232,27 @@ def test_a_walk_stops_once_it_has_read_its_bytes_and_continues_from_there(api, c
     rest = fetcher.fetch(FetchRequest(**request, cursor=first.next_cursor))
     assert ids(rest) == [4] and not rest.truncated and rest.next_cursor is None
     assert len(api.requests_to("/cursor/items")) == 4
+
+
+class SlowPages:
+    """A monotonic clock on which every page takes ``seconds``: the provider is slow."""
+
+    def __init__(self, api: SampleApi, seconds: float) -> None:
+        self._api = api
+        self._seconds = seconds
+
+    def __call__(self) -> float:
+        return len(self._api.requests) * self._seconds
+
+
+def test_a_walk_stops_once_its_time_is_spent_and_continues_from_there(api, client):
+    request = {**STYLES["cursor"], "max_pages": 1000, "max_records": 100_000}
+    per_page = MAX_WALK_SECONDS / 2.5
+    fetcher = FetchService(httpx_send(client, TOKEN), api.url, monotonic=SlowPages(api, per_page))
+
+    first = fetcher.fetch(FetchRequest(**request))
+
+    # The third page ends past the walk's time: it stops there, whatever max_pages allows.
+    assert ids(first) == list(range(1, 151)) and first.pages == 3 and first.truncated
+    rest = fetcher.fetch(FetchRequest(**request, cursor=first.next_cursor))
+    assert ids(rest) == list(range(151, 301)) and rest.pages == 3

@@ -8,9 +8,11 @@ A :class:`FetchRequest` names a path under the base URL (an absolute URL only on
 scheme, host and port), parameters, a JSON body (POST), where the records are
 (``records_path``), how to page (``pagination``; omitted: the service default, ``null``: one
 request) and limits. The walk stops at the last page, at ``max_pages`` requests, at
-``max_records`` records or once it has read :data:`MAX_WALK_BYTES` of the provider's answers
+``max_records`` records, once it has read :data:`MAX_WALK_BYTES` of the provider's answers
 (the records are held and answered whole: a walk of many large pages must not grow past
-what one function instance can hold or send); when a limit stopped it, :class:`FetchResult`
+what one function instance can hold or send) or once it has taken :data:`MAX_WALK_SECONDS`
+(a slow provider's pages must not run a fetch past its function's time limit, which would
+lose the pages read); when a limit stopped it, :class:`FetchResult`
 is ``truncated`` and ``next_cursor`` continues exactly where it stopped: pass it back as
 ``cursor`` with the same request. The cursor is base64url JSON of the next request (URL,
 parameters, body, and how many records of that page were already returned); it is checked
@@ -34,6 +36,7 @@ import base64
 import binascii
 import json
 import re
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal, Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -65,6 +68,7 @@ from tether.http.pagination import (
 
 __all__ = [
     "MAX_WALK_BYTES",
+    "MAX_WALK_SECONDS",
     "FetchRequest",
     "FetchResult",
     "FetchService",
@@ -77,6 +81,9 @@ MAX_RECORDS = 100_000
 # The provider's bytes one walk reads (a page may pass it by at most the outbound client's
 # response cap): well within a fetch instance's memory and an HTTP answer's 32 MiB.
 MAX_WALK_BYTES = 16 * 1024 * 1024
+# The time one walk takes before it stops at the next page: with that page (the outbound
+# client's 30 s at most) well within the time limit of the functions that fetch (fetch, mcp).
+MAX_WALK_SECONDS = 60.0
 # A cursor holds the next request (URL, parameters, body): its cap covers the largest ones.
 _MAX_BODY_BYTES = 32 * 1024
 _MAX_PARAMS_BYTES = 16 * 1024
@@ -228,7 +235,8 @@ def _invalid_cursor(reason: str) -> InvalidRequest:
 
 class FetchService:
     """Fetches records through ``send`` from the API at ``base_url``; ``pagination`` (a spec
-    or its JSON form) is the default of requests that do not name one."""
+    or its JSON form) is the default of requests that do not name one. ``monotonic`` times a
+    walk (injectable, so a slow provider can be played)."""
 
     def __init__(
         self,
@@ -238,6 +246,7 @@ class FetchService:
         *,
         headers: Mapping[str, str] | None = None,
         redact: Callable[[Any], Any] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         origin = _origin(base_url)
         if origin is None:
@@ -252,6 +261,7 @@ class FetchService:
         )
         self._headers = {"Accept": "application/json", **(headers or {})}
         self._redact = redact
+        self._monotonic = monotonic
 
     @property
     def base_url(self) -> str:
@@ -279,6 +289,7 @@ class FetchService:
         records: list[Any] = []
         pages = 0
         read = 0
+        started = self._monotonic()
         while True:
             body, headers, size = self._call(request.method, current, spec)
             pages += 1
@@ -306,6 +317,7 @@ class FetchService:
                 len(records) >= request.max_records
                 or pages >= request.max_pages
                 or read >= MAX_WALK_BYTES
+                or self._monotonic() - started >= MAX_WALK_SECONDS
             ):
                 cursor = self._encode_cursor(following, request.method, spec, 0)
                 return FetchResult(records=records, pages=pages, next_cursor=cursor, truncated=True)
