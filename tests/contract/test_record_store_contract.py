@@ -18,6 +18,7 @@ from tether.domain.synced_records import (
     INVALID_PAYLOAD,
     INVALID_RECORD_ID,
     MAX_CHANGES_PAGE,
+    MAX_CHANGES_PAGE_BYTES,
     MAX_RECORD_BYTES,
     MAX_RECORD_ID_CHARS,
     MAX_WRITE_BATCH,
@@ -239,6 +240,30 @@ def test_limits_of_a_changes_page(records: RecordStore) -> None:
         records.write_records(*STREAM, [_rec(f"r{i}") for i in range(start, end)], now=T0)
     page = records.read_changes(*STREAM, limit=MAX_CHANGES_PAGE * 5)
     assert len(page.records) == MAX_CHANGES_PAGE and page.has_more
+
+
+def test_a_changes_page_holds_at_most_its_bytes_of_payloads(records: RecordStore) -> None:
+    # Records near the largest a record may be: a page of the largest limit would be about a
+    # gigabyte, past what a reader's instance holds or an HTTP answer carries.
+    pad = "x" * (MAX_RECORD_BYTES - 100)
+    total = 2 * MAX_CHANGES_PAGE_BYTES // MAX_RECORD_BYTES + 3
+    for number in range(total):
+        records.write_records(*STREAM, [_rec(f"big{number:02d}", pad=pad)], now=T0)
+
+    first = records.read_changes(*STREAM, limit=MAX_CHANGES_PAGE)
+
+    assert first.has_more and 1 <= len(first.records) < total
+    assert len(first.records) * (MAX_RECORD_BYTES - 100) <= MAX_CHANGES_PAGE_BYTES
+    seen = [r.id for r in first.records]
+    cursor = first.next_cursor
+    while True:
+        page = records.read_changes(*STREAM, cursor=cursor, limit=MAX_CHANGES_PAGE)
+        assert len(page.records) * (MAX_RECORD_BYTES - 100) <= MAX_CHANGES_PAGE_BYTES
+        seen += [r.id for r in page.records]
+        cursor = page.next_cursor
+        if not page.has_more:
+            break
+    assert seen == [f"big{number:02d}" for number in range(total)]
 
 
 @pytest.mark.parametrize(

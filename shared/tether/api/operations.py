@@ -453,7 +453,8 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Each record is its payload plus _tether {id, action, cursor, "
         "first_seen_at, last_modified_at}. Reading from next_cursor returns exactly the "
         "changes after it, none twice, none lost while a run writes; modified_after keeps "
-        "records last modified after it.",
+        "records last modified after it. A page ends before limit when its records reach "
+        "8 MiB (has_more says so).",
         query=RecordsQuery,
     ),
     Operation(

@@ -34,6 +34,7 @@ __all__ = [
     "INVALID_PAYLOAD",
     "INVALID_RECORD_ID",
     "MAX_CHANGES_PAGE",
+    "MAX_CHANGES_PAGE_BYTES",
     "MAX_RECORD_BYTES",
     "MAX_RECORD_ID_CHARS",
     "MAX_WRITE_BATCH",
@@ -50,6 +51,7 @@ __all__ = [
     "check_chunk_limit",
     "decode_change_cursor",
     "encode_change_cursor",
+    "payload_bytes",
     "prepare_batch",
     "prepare_record",
 ]
@@ -67,6 +69,10 @@ MAX_WRITE_BATCH = 1000
 MAX_CHANGES_PAGE = 1000
 """Changes of one :meth:`~tether.ports.RecordStore.read_changes` page (a larger limit is
 capped to this)."""
+
+MAX_CHANGES_PAGE_BYTES = 8 * 1024 * 1024
+"""Payload bytes of one :meth:`~tether.ports.RecordStore.read_changes` page: a page ends
+before the record that would pass them (it holds one record at least), whatever its limit."""
 
 RECORD_TOO_LARGE = "RECORD_TOO_LARGE"
 INVALID_RECORD_ID = "INVALID_RECORD_ID"
@@ -312,6 +318,14 @@ def check_chunk_limit(limit: int) -> int:
     if limit < 1:
         raise InvalidRequest("limit must be at least 1")
     return min(limit, MAX_WRITE_BATCH)
+
+
+def payload_bytes(text: object) -> int:
+    """The UTF-8 size of a stored payload's text (what :data:`MAX_CHANGES_PAGE_BYTES`
+    counts); 0 for anything that is not text."""
+    if not isinstance(text, str):
+        return 0
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def encode_change_cursor(sequence: int) -> str:

@@ -43,6 +43,7 @@ from tether.adapters.firestore.documents import (
 from tether.adapters.firestore.paths import doc_id
 from tether.domain.retention import Retention
 from tether.domain.synced_records import (
+    MAX_CHANGES_PAGE_BYTES,
     MAX_WRITE_BATCH,
     ChangePage,
     IncomingRecord,
@@ -54,6 +55,7 @@ from tether.domain.synced_records import (
     check_chunk_limit,
     decode_change_cursor,
     encode_change_cursor,
+    payload_bytes,
     prepare_batch,
 )
 
@@ -304,6 +306,7 @@ class FirestoreRecords:
         records = stream.collection(RECORDS)
         found: list[StoredRecord] = []
         scanned = 0
+        weight = 0
         has_more = False
         with backend():
             counter = stream.get(field_paths=["last_seq"])
@@ -318,9 +321,19 @@ class FirestoreRecords:
                     .select(_READ_FIELDS)
                     .limit(size + 1)
                 )
-                snapshots = list(query.stream())
+                # Read a record at a time: the page ends at its limit or before the record
+                # whose payload would pass its bytes (one record at least).
+                snapshots = iter(query.stream())
+                fetched = 0
                 full = False
-                for index, snapshot in enumerate(snapshots[:size]):
+                for snapshot in snapshots:
+                    fetched += 1
+                    if fetched > size:
+                        break
+                    payload_weight = _payload_weight(snapshot)
+                    if found and weight + payload_weight > MAX_CHANGES_PAGE_BYTES:
+                        full = has_more = True
+                        break
                     position = int(snapshot.get("seq"))
                     scanned += 1
                     record = _decoded(snapshot)
@@ -328,12 +341,11 @@ class FirestoreRecords:
                         modified_after is None or record.last_modified_at > modified_after
                     ):
                         found.append(record)
+                        weight += payload_weight
                     if len(found) == size:
-                        full, has_more = True, index + 1 < len(snapshots)
+                        full, has_more = True, next(snapshots, None) is not None
                         break
-                if full:
-                    break
-                if len(snapshots) <= size:
+                if full or fetched <= size:
                     break
                 if scanned >= _SCAN_CAP:
                     has_more = True
@@ -376,6 +388,14 @@ def _decide(record: PreparedRecord, current: Snapshot | None) -> RecordAction | 
     if current is None or action == RecordAction.DELETED:
         return RecordAction.ADDED
     return None if current.get("payload_hash") == record.payload_hash else RecordAction.UPDATED
+
+
+def _payload_weight(snapshot: Snapshot) -> int:
+    """The bytes of the stored payload's text (0 when it has none: it will not decode)."""
+    try:
+        return payload_bytes(snapshot.get("payload"))
+    except KeyError:
+        return 0
 
 
 def _decoded(snapshot: Snapshot) -> StoredRecord | None:

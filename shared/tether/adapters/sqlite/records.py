@@ -310,10 +310,12 @@ class SqliteRecords:
         limit: int = 100,
     ) -> ChangePage:
         from tether.domain.synced_records import (
+            MAX_CHANGES_PAGE_BYTES,
             ChangePage,
             check_changes_limit,
             decode_change_cursor,
             encode_change_cursor,
+            payload_bytes,
         )
 
         size = check_changes_limit(limit)
@@ -332,11 +334,22 @@ class SqliteRecords:
             args.append(format_time(modified_after))
         sql += " ORDER BY seq LIMIT ?"
         args.append(size + 1)
-        rows = db.execute(sql, args).fetchall()
-        records = _decoded(rows[:size])
-        last = rows[:size][-1][1] if rows else None
-        next_cursor = encode_change_cursor(last) if last is not None else cursor
-        return ChangePage(records=records, next_cursor=next_cursor, has_more=len(rows) > size)
+        # Read a row at a time: the page ends at its limit or before the row whose payload
+        # would pass its bytes (one row at least), and no further row is read.
+        page: list[tuple[object, ...]] = []
+        weight = 0
+        has_more = False
+        for row in db.execute(sql, args):
+            row_weight = payload_bytes(row[6])
+            if len(page) == size or (page and weight + row_weight > MAX_CHANGES_PAGE_BYTES):
+                has_more = True
+                break
+            page.append(row)
+            weight += row_weight
+        records = _decoded(page)
+        last = page[-1][1] if page else None
+        next_cursor = encode_change_cursor(int(str(last))) if last is not None else cursor
+        return ChangePage(records=records, next_cursor=next_cursor, has_more=has_more)
 
     def delete_connection_records(
         self, tenant_id: str, connection_id: str, *, limit: int = 500
