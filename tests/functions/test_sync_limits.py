@@ -1,10 +1,13 @@
-"""A sync run is bounded: a provider whose pages never end (an offset it ignores, a cursor
-that is new on every page) fails the run with ``SYNC_TOO_MANY_PAGES`` once it has walked
-``sync_max_pages`` pages, instead of running task after task for ever."""
+"""A sync run is bounded by what a provider answers: pages that never end (an offset it
+ignores, a cursor new on every page) fail the run with ``SYNC_TOO_MANY_PAGES`` once it has
+walked ``sync_max_pages`` pages, instead of running task after task for ever; an updated-at
+in the future does not carry the next incremental run past the moment the run began."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -67,3 +70,42 @@ def test_a_run_whose_pages_never_end_fails_at_the_page_limit(stack: Stack, api: 
     listed = stack.syncs.get(f"/{connection_id}", headers=ACME).get_json()["syncs"]
     [sync] = [s for s in listed if s["name"] == "items"]
     assert sync["last_run"]["status"] == "failed"
+
+
+# A record whose updated-at is far in the future (a placeholder date, a provider's bad clock),
+# one at the last moment a datetime holds, west of UTC (past the year 9999 in UTC).
+FUTURE_PAGE = {
+    "items": [
+        {"id": "a", "updated_at": "2999-01-01T00:00:00Z"},
+        {"id": "b", "updated_at": "9999-12-31T23:59:59-14:00"},
+        {"id": "c", "updated_at": "2026-01-01T00:00:00Z"},
+    ]
+}
+INCREMENTAL: dict[str, Any] = {
+    "model": "Item",
+    "request": {"path": "/changes"},
+    "records_path": "items",
+    "id_path": "id",
+    "updated_at_path": "updated_at",
+    "incremental": {"param": "updated_since", "format": "iso8601"},
+    "frequency": "1h",
+    "enabled": False,
+}
+
+
+def test_a_future_updated_at_does_not_move_the_next_run_past_now(
+    stack: Stack, api: SampleApi
+) -> None:
+    api.inject("/changes", status=200, body=json.dumps(FUTURE_PAGE), times=2)
+    connection_id = stack.connect(api)  # type: ignore[arg-type]
+    put = stack.syncs.put(f"/{connection_id}/invoices", json=INCREMENTAL, headers=ACME)
+    assert put.status_code == 200, put.get_json()
+
+    first = stack.run(connection_id)
+    assert (first["status"], first["added"]) == ("succeeded", 3), first
+    second = stack.run(connection_id)
+
+    assert second["status"] == "succeeded" and second["full"] is False, second
+    [asked] = [r.query["updated_since"] for r in api.requests_to("/changes")[1:]]
+    since = datetime.fromisoformat(asked)
+    assert since <= datetime.now(UTC)  # a change made meanwhile is asked for

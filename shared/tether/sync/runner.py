@@ -342,8 +342,14 @@ class SyncRunner:
         now = self._clock.now()
         definition = named.definition
         since = checkpoint.high_water or checkpoint.since
+        began = held.run.started_at or held.run.created_at
         if definition.incremental is not None and definition.updated_at_path is None:
-            since = held.run.started_at or held.run.created_at
+            since = began
+        elif since is not None and since > began:
+            # An updated-at past the run's start (a placeholder date, a provider's clock ahead)
+            # would ask every later run for changes after it: none, or a moment no format can
+            # write. From the run's start, a later run misses nothing.
+            since = began
         run = held.run
         cursor = self._records.last_cursor(run.tenant_id, run.connection_id, definition.model)
         counts = checkpoint.tally if checkpoint.recount else checkpoint.written
