@@ -229,3 +229,25 @@ def test_a_records_path_with_odd_digits_is_not_a_crash(clients, api, odd):
     body = clients.rest_api(api, test_path="/cursor/items", records_path=f"data.{odd}")
     outcome = clients.outcome(body)
     assert outcome["ok"] is True and outcome["code"] == "OK"
+
+
+def test_a_default_pagination_fetch_cannot_use_is_a_400_not_a_crash(clients, api):
+    # The connection schema asks only for the pagination's type: a default missing the fields
+    # its type needs is saved, and every fetch that relies on it meets it.
+    connection_id = _stored(clients, api, pagination={"type": "cursor"})
+
+    response = clients.fetch.post(
+        f"/{connection_id}", json={"path": "/cursor/items", "records_path": "data"}, headers=ACME
+    )
+
+    assert response.status_code == 400, response.get_data(as_text=True)
+    error = response.get_json()["error"]
+    assert error["code"] == "INVALID_PAGINATION"
+    assert "cursor_path" in error["message"]
+    # A request that names its own pagination does not need the default.
+    own = clients.fetch.post(
+        f"/{connection_id}",
+        json={**STYLES["cursor"], "max_pages": 1},
+        headers=ACME,
+    )
+    assert own.status_code == 200, own.get_json()

@@ -46,6 +46,7 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -229,6 +230,30 @@ def _on_the_wire(request: PageRequest) -> tuple[str, dict[str, str] | None]:
     return url, {**query, **request.params}
 
 
+def _default_spec(
+    pagination: PaginationSpec | Mapping[str, Any] | None,
+) -> tuple[PaginationSpec | None, PaginationError | None]:
+    """The default pagination, or the error a request relying on it meets: a connection's
+    ``config.pagination`` is saved with its ``type`` checked only, and one missing the fields
+    its type needs is the caller's to fix (400), not a crash of every fetch."""
+    if not isinstance(pagination, Mapping):
+        return pagination, None
+    try:
+        return _SPEC.validate_python(pagination), None
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+        # pydantic names the union branch it chose ("cursor.cursor_path"): the caller wrote
+        # only the field.
+        loc = [str(part) for part in first["loc"]]
+        field = ".".join(["pagination", *loc[1:]] if len(loc) > 1 else ["pagination", *loc])
+        problem = first["msg"].removeprefix("Value error, ")
+        return None, PaginationError(
+            f"the connection's default pagination (config.pagination) is not usable: "
+            f"{field}: {problem}",
+            details={"field": f"config.{field}"},
+        )
+
+
 def _invalid_cursor(reason: str) -> InvalidRequest:
     return InvalidRequest(f"the cursor is not usable: {reason}", code="INVALID_CURSOR")
 
@@ -256,9 +281,7 @@ class FetchService:
         self._send = send
         self._base_url = base_url
         self._origin = origin
-        self._default_pagination: PaginationSpec | None = (
-            _SPEC.validate_python(pagination) if isinstance(pagination, Mapping) else pagination
-        )
+        self._default_pagination, self._default_problem = _default_spec(pagination)
         self._headers = {"Accept": "application/json", **(headers or {})}
         self._redact = redact
         self._monotonic = monotonic
@@ -275,6 +298,8 @@ class FetchService:
 
     def _walk(self, request: FetchRequest) -> FetchResult:
         explicit = "pagination" in request.model_fields_set
+        if not explicit and self._default_problem is not None:
+            raise self._default_problem
         spec = request.pagination if explicit else self._default_pagination
         check_spec(
             spec, method=request.method, body=request.body, records_path=request.records_path
