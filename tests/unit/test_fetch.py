@@ -170,6 +170,9 @@ def test_explicit_params_win_over_the_paths_query_and_are_text():
         "ftp://api.example.com/v1",
         "/users with space",
         "/users\r\nX-Injected: 1",
+        # user info: credentials of the caller's own (the connection's are the only ones sent)
+        "https://robot:hunter22@api.example.com/v1/users",
+        "https://evil.test@api.example.com/v1/users",
     ],
 )
 def test_other_hosts_and_unsafe_paths_are_refused(path):
@@ -511,6 +514,11 @@ def truncated_cursor() -> str:
         encode({"v": 1, "m": "GET", "t": "cursor", "u": "https://evil.test/x", "p": {}, "s": 0}),
         encode({"v": 1, "m": "GET", "t": "offset", "u": BASE, "p": {}, "s": 0}),
         encode({"v": 1, "m": "POST", "t": "cursor", "u": BASE, "p": {}, "s": 0}),
+        encode({"v": 1, "m": "GET", "t": "cursor", "u": f"{BASE}/x\r\nX: 1", "p": {}, "s": 0}),
+        encode(
+            {"v": 1, "m": "GET", "t": "cursor", "u": "https://u:p@api.example.com/v1", "p": {}}
+            | {"s": 0}
+        ),
     ],
 )
 def test_bad_cursors_are_refused(cursor):

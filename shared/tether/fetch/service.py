@@ -202,6 +202,12 @@ def _origin(url: str) -> tuple[str, str, int] | None:
     return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
 
 
+def _has_user_info(url: str) -> bool:
+    """Whether ``url`` names a user (``user:password@host``): credentials of the caller's
+    own, which the outbound client refuses to send (a 502 that was the caller's input)."""
+    return "@" in urlsplit(url).netloc
+
+
 def _param_text(value: ParamValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -374,6 +380,11 @@ class FetchService:
             url = join_url(self._base_url, path)
             if _origin(url) != self._origin:
                 raise InvalidRequest("the path leaves the API's host", code="INVALID_PATH")
+        if _has_user_info(url):
+            raise InvalidRequest(
+                "the path must not carry user info: the connection's credentials are the ones sent",
+                code="INVALID_PATH",
+            )
         url = url.split("#", 1)[0]
         url, query = _split_query(url)
         params = {**query, **{name: _param_text(v) for name, v in request.params.items()}}
@@ -509,4 +520,6 @@ class FetchService:
             raise _invalid_cursor("it belongs to a fetch with another method or pagination")
         if _origin(url) != self._origin:
             raise _invalid_cursor("it points at another host")
+        if _UNSAFE_RE.search(url) or _has_user_info(url):
+            raise _invalid_cursor("unknown format")
         return PageRequest(url=url, params=params, body=state.get("b")), skip
