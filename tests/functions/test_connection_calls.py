@@ -3,6 +3,7 @@ loopback (allowlisted), and the SSRF guard without the allowlist."""
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -251,3 +252,19 @@ def test_a_default_pagination_fetch_cannot_use_is_a_400_not_a_crash(clients, api
         headers=ACME,
     )
     assert own.status_code == 200, own.get_json()
+
+
+def test_an_api_description_nested_too_deep_is_passed_over_not_a_crash(clients, api):
+    connection_id = _stored(clients, api)
+    api.inject("/openapi.json", status=200, body="[" * 200_000 + "]" * 200_000)
+    document = {"openapi": "3.0.0", "paths": {"/items": {"get": {"summary": "Items"}}}}
+    api.inject("/swagger.json", status=200, body=json.dumps(document))
+
+    response = clients.fetch.get(f"/{connection_id}/endpoints", headers=ACME)
+
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    body = response.get_json()
+    assert body["spec_url"].endswith("/swagger.json")
+    assert {"method": "GET", "path": "/items", "summary": "Items", "source": "openapi"} in (
+        body["endpoints"]
+    )

@@ -10,7 +10,6 @@ are cached per connection for an hour, in a bounded per-instance cache.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -132,7 +131,9 @@ class EndpointDiscovery:
             if response.status != 200:
                 continue
             try:
-                document = json.loads(response.content)
+                # not json.loads: a document nested past the recursion limit is not JSON
+                # to read either, not a crash
+                document = response.json()
             except ValueError:
                 continue
             operations = read_spec(document)
