@@ -3,6 +3,8 @@ extraction with dotted paths, the Link header parser, and loop detection."""
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
@@ -392,3 +394,27 @@ def test_offset_and_page_walks_never_loop():
         for _ in range(50):
             current = paginator.next(current, body={}, headers={}, records=2)
             assert current is not None
+
+
+def test_a_walk_keeps_no_copy_of_the_pages_it_has_seen():
+    # A provider's cursor may be as large as its answer (a GraphQL endCursor goes in the body,
+    # where no URL length stops it): the walk remembers each page it made, not its request.
+    paginator = Paginator(GraphQLPagination(), records_path="data.items.edges")
+    current = paginator.start(PageRequest(URL, body={"query": QUERY}))
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for page in range(60):
+            cursor = f"{page:04d}" + "c" * 1_000_000
+            current = paginator.next(
+                current, body=graphql_body(True, cursor), headers={}, records=1
+            )
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # The current request (its cursor) and the walk's memory of 60 pages: not 60 cursors.
+    assert held - before < 8_000_000
+    with pytest.raises(PaginationLoop):
+        paginator.next(
+            current, body=graphql_body(True, "0000" + "c" * 1_000_000), headers={}, records=1
+        )

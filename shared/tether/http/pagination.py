@@ -26,6 +26,7 @@ cursor codec.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -519,7 +520,9 @@ class Paginator:
     def __init__(self, spec: PaginationSpec | None, *, records_path: str | None = None) -> None:
         self.spec = spec
         self.records_path = records_path
-        self._seen: set[str] = set()
+        # A digest of each request made: a provider's cursor may be as large as its answer,
+        # and a walk of many pages must not hold a copy of every one.
+        self._seen: set[bytes] = set()
 
     def start(self, request: PageRequest) -> PageRequest:
         """The first request of a new walk."""
@@ -551,7 +554,7 @@ class Paginator:
         return None if found is None else self._visit(found)
 
     def _visit(self, request: PageRequest) -> PageRequest:
-        key = request.key()
+        key = hashlib.sha256(request.key().encode("utf-8", "surrogatepass")).digest()
         if key in self._seen:
             kind = self.spec.type if self.spec is not None else "none"
             what = {"link": "next link", "offset": "offset", "page": "page"}.get(kind, "cursor")
