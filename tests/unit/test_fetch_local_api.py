@@ -256,3 +256,25 @@ def test_a_walk_stops_once_its_time_is_spent_and_continues_from_there(api, clien
     assert ids(first) == list(range(1, 151)) and first.pages == 3 and first.truncated
     rest = fetcher.fetch(FetchRequest(**request, cursor=first.next_cursor))
     assert ids(rest) == list(range(151, 301)) and rest.pages == 3
+
+
+def test_a_cursor_too_large_to_pass_back_is_never_handed_out(api, client):
+    # A GraphQL endCursor goes in the body, where no URL length stops it; a next_cursor
+    # carrying it would be one the next fetch refuses (its cursor has a length limit).
+    end_cursor = "e" * 120_000
+    page = {
+        "data": {
+            "items": {
+                "edges": [{"node": {"id": 1}}],
+                "pageInfo": {"hasNextPage": True, "endCursor": end_cursor},
+            }
+        }
+    }
+    api.inject("/graphql", status=200, body=json.dumps(page))
+    request = {**STYLES["graphql"], "max_pages": 1}
+
+    with pytest.raises(ProviderError) as caught:
+        service(api, client).fetch(FetchRequest(**request))
+
+    assert caught.value.code == "PROVIDER_INVALID_RESPONSE" and not caught.value.retryable
+    assert end_cursor not in caught.value.message

@@ -494,7 +494,16 @@ class FetchService:
         if self._redact is not None:
             state = self._redact(state)
         raw = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+        cursor = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+        if len(cursor) > _MAX_CURSOR:
+            # The provider's cursor or link made it: a next_cursor no fetch would take back.
+            raise ProviderError(
+                "the provider's next page (its cursor or link) is too large to continue from",
+                provider_status=200,
+                code="PROVIDER_INVALID_RESPONSE",
+                retryable=False,
+            )
+        return cursor
 
     def _decode_cursor(
         self, cursor: str, method: str, spec: PaginationSpec | None
