@@ -1,7 +1,8 @@
 """A sync run is bounded by what a provider answers: pages that never end (an offset it
 ignores, a cursor new on every page) fail the run with ``SYNC_TOO_MANY_PAGES`` once it has
 walked ``sync_max_pages`` pages, instead of running task after task for ever; an updated-at
-in the future does not carry the next incremental run past the moment the run began."""
+in the future does not carry the next incremental run past the moment the run began; a next
+page too large for the run's checkpoint fails the run instead of leaving it held."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.functions.test_sync_flow import ACME, Stack, stack_reaching
+from tether.bootstrap import Container, reset_container
 from tether.config import Settings
 from tether_emulators.sample_api import SampleApi
 
@@ -109,3 +111,67 @@ def test_a_future_updated_at_does_not_move_the_next_run_past_now(
     [asked] = [r.query["updated_since"] for r in api.requests_to("/changes")[1:]]
     since = datetime.fromisoformat(asked)
     assert since <= datetime.now(UTC)  # a change made meanwhile is asked for
+
+
+GRAPHQL: dict[str, Any] = {
+    "model": "Item",
+    "request": {
+        "path": "/graphql",
+        "method": "POST",
+        "body": {
+            "query": "query($after: String) { items(after: $after) { edges { node { id } } } }"
+        },
+    },
+    "records_path": "data.items.edges",
+    "id_path": "node.id",
+    "pagination": {"type": "graphql"},
+    "frequency": "1h",
+    "enabled": False,
+}
+
+
+@pytest.fixture
+def firestore_stack(settings: Settings, api: SampleApi, firestore_client: Any) -> Iterator[Stack]:
+    from tether.adapters.firestore import FirestoreConnectionStore
+
+    update = {"egress_allowlist": f"127.0.0.1:{api.port}", "sync_checkpoint_pages": 1}
+    container = Container(
+        settings.model_copy(update=update), store=FirestoreConnectionStore(firestore_client)
+    )
+    reset_container(container)
+    try:
+        yield Stack(container)
+    finally:
+        reset_container(None)
+        container.close()
+
+
+def test_a_next_page_too_large_for_the_checkpoint_fails_the_run(
+    firestore_stack: Stack, api: SampleApi
+) -> None:
+    # A GraphQL endCursor goes in the body: one past what a run's checkpoint (one Firestore
+    # document) holds cannot be saved to go on from.
+    page = {
+        "data": {
+            "items": {
+                "edges": [{"node": {"id": "a"}}],
+                "pageInfo": {"hasNextPage": True, "endCursor": "e" * 1_100_000},
+            }
+        }
+    }
+    api.inject("/graphql", status=200, body=json.dumps(page), times=20)
+    stack = firestore_stack
+    connection_id = stack.connect(api)  # type: ignore[arg-type]
+    put = stack.syncs.put(f"/{connection_id}/invoices", json=GRAPHQL, headers=ACME)
+    assert put.status_code == 200, put.get_json()
+    started = stack.syncs.post(f"/{connection_id}/invoices/run", headers=ACME)
+    assert started.status_code == 202, started.get_json()
+
+    queue: Any = stack.container.tasks
+    for _ in range(20):
+        if not queue.run_due():
+            break
+
+    [run] = stack.syncs.get(f"/{connection_id}/invoices/runs", headers=ACME).get_json()["runs"]
+    assert run["status"] == "failed", run
+    assert run["error"]["code"] == "PROVIDER_INVALID_RESPONSE"

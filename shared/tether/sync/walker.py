@@ -25,6 +25,7 @@ on with the next page.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,7 +34,7 @@ from typing import Any, ClassVar
 from tether.catalog.sync_definition import SyncDefinition
 from tether.catalog.templates import render_template
 from tether.domain.errors import InvalidRequest, TetherError
-from tether.fetch.service import FetchRequest, FetchService
+from tether.fetch.service import FetchRequest, FetchService, ProviderError
 from tether.http.pagination import (
     CursorPagination,
     PageRequest,
@@ -46,9 +47,12 @@ from tether.sync.hooks import NEXT_CURSOR_HOOKS, REQUEST_HOOKS
 from tether.sync.outgoing import OutgoingRequest, with_modified_since
 from tether.sync.timestamps import format_since
 
-__all__ = ["PageWalker", "SyncDefinitionError", "WalkPage", "WalkState"]
+__all__ = ["MAX_STATE_BYTES", "PageWalker", "SyncDefinitionError", "WalkPage", "WalkState"]
 
 _STATE_VERSION = 1
+# The JSON of a walk's state: saved in the run's checkpoint (one Firestore document, 1 MiB,
+# beside the run's other fields). A provider's cursor or link past it cannot be gone on from.
+MAX_STATE_BYTES = 512 * 1024
 
 
 class SyncDefinitionError(TetherError):
@@ -120,6 +124,21 @@ class WalkPage:
     @property
     def skipped(self) -> int:
         return len(self.skipped_at)
+
+
+def _checked(state: WalkState) -> WalkState:
+    """``state``, or ``PROVIDER_INVALID_RESPONSE`` (not retried: the same answer would come
+    back) when it is too large for a checkpoint to hold: the run ends failed instead of
+    failing to save where it is, task after task."""
+    size = len(json.dumps(state.to_json(), default=str).encode("utf-8", "surrogatepass"))
+    if size > MAX_STATE_BYTES:
+        raise ProviderError(
+            "the provider's next page (its cursor or link) is too large to go on from",
+            provider_status=200,
+            code="PROVIDER_INVALID_RESPONSE",
+            retryable=False,
+        )
+    return state
 
 
 class PageWalker:
@@ -197,7 +216,7 @@ class PageWalker:
             )
             following = self._next(paginator, current, body, answer_headers, raw)
             extracted = self._reader.read(self._fetch.redacted(raw))
-            state = None if following is None else WalkState(following, headers, pages)
+            state = None if following is None else _checked(WalkState(following, headers, pages))
             yield WalkPage(extracted.records, extracted.skipped_at, pages, state)
             if following is None:
                 return
