@@ -6,6 +6,7 @@ that needs reauthorization pauses its syncs and a reconnect resumes them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -233,3 +234,24 @@ def test_a_connection_holds_at_most_as_many_syncs_as_it_lists(
     # A sync the connection holds is still changed.
     again = stack.syncs.put(f"/{connection_id}/s499", json={"frequency": "1d"}, headers=ACME)
     assert again.status_code == 200 and again.get_json()["frequency"] == "1d"
+
+
+def test_a_definitions_request_is_bounded_as_a_fetch_is(stack: Stack, api: DatasetApi) -> None:
+    connection_id = stack.connect(api)
+    post = {
+        **DEFINITION,
+        "request": {"path": "/invoices/cursor", "method": "POST", "body": {"q": "x" * 40_000}},
+    }
+    too_large = stack.syncs.put(f"/{connection_id}/big_body", json=post, headers=ACME)
+    assert too_large.status_code == 400, too_large.get_json()
+    error = too_large.get_json()["error"]
+    assert error["code"] == "INVALID_SYNC"
+    assert error["details"]["errors"][0]["field"] == "request.body"
+    assert "x" * 100 not in json.dumps(error)
+
+    params = {f"p{number}": "y" * 100 for number in range(200)}
+    many = {**DEFINITION, "request": {"path": "/invoices/cursor", "params": params}}
+    refused = stack.syncs.put(f"/{connection_id}/big_params", json=many, headers=ACME)
+    assert refused.status_code == 400, refused.get_json()
+    assert refused.get_json()["error"]["details"]["errors"][0]["field"] == "request.params"
+    assert stack.syncs.get(f"/{connection_id}/big_body", headers=ACME).status_code == 404
