@@ -302,3 +302,20 @@ def test_a_cursor_past_any_change_number_is_a_400_not_a_server_error(
         headers=ACME,
     )
     assert largest.status_code == 200 and largest.get_json()["records"] == []
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_a_modified_after_past_the_ends_of_time_is_a_400_not_a_server_error(
+    stack: Stack, api: DatasetApi, moment: str
+) -> None:
+    connection_id = stack.connect(api)
+    stack.container.sync_records.write_records(
+        "acme", connection_id, "Invoice", [IncomingRecord("1", {"id": 1})], now=datetime.now(UTC)
+    )
+    page = stack.records.get(
+        f"/{connection_id}/Invoice", query_string={"modified_after": moment}, headers=ACME
+    )
+    assert page.status_code == 400, page.get_data(as_text=True)
+    error = page.get_json()["error"]
+    assert error["code"] == "VALIDATION_FAILED"
+    assert error["details"]["problems"][0]["field"] == "modified_after"

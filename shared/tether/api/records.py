@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import Request, Response
@@ -69,18 +69,37 @@ def _record(stored: StoredRecord) -> dict[str, Any]:
     return {**stored.payload, "_tether": meta.model_dump(mode="json")}
 
 
+def _modified_after_problem(message: str, problem: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"modified_after: {message}",
+        code="VALIDATION_FAILED",
+        details={"problems": [{"field": "modified_after", "problem": problem}]},
+    )
+
+
+def _check_modified_after(moment: datetime) -> None:
+    """A moment the stores can compare: with a time zone, and within years 1 to 9999 in UTC
+    (``9999-12-31T23:59:59-14:00`` is past it, and stores compare in UTC)."""
+    if moment.tzinfo is None:
+        raise _modified_after_problem(
+            "a date-time with a time zone (Z or an offset)", "needs a time zone"
+        )
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise _modified_after_problem(
+            "a date-time within the years 1 to 9999 in UTC", "out of range"
+        ) from None
+
+
 def read(call: Call[Services]) -> Response:
     connection_id = call.params["id"]
     if not is_well_formed(connection_id):
         raise NotFound("no such connection", code="CONNECTION_NOT_FOUND")
     query = parse_query(call.request.args, RecordsQuery)
     modified_after = query.modified_after
-    if modified_after is not None and modified_after.tzinfo is None:
-        raise InvalidRequest(
-            "modified_after: a date-time with a time zone (Z or an offset)",
-            code="VALIDATION_FAILED",
-            details={"problems": [{"field": "modified_after", "problem": "needs a time zone"}]},
-        )
+    if modified_after is not None:
+        _check_modified_after(modified_after)
     page = call.services.syncs().read_records(
         call.principal,
         connection_id,
