@@ -255,3 +255,31 @@ def test_a_definitions_request_is_bounded_as_a_fetch_is(stack: Stack, api: Datas
     assert refused.status_code == 400, refused.get_json()
     assert refused.get_json()["error"]["details"]["errors"][0]["field"] == "request.params"
     assert stack.syncs.get(f"/{connection_id}/big_body", headers=ACME).status_code == 404
+
+
+def test_a_stored_definition_that_no_longer_reads_leaves_the_due_syncs(
+    stack: Stack, api: DatasetApi, clock: FixedClock
+) -> None:
+    # A definition stored before a rule it breaks (a larger body, a hook since removed): the
+    # scheduler cannot start it, and must not find it due on every tick (the first hundred
+    # due would then hold every other tenant's syncs back).
+    connection_id = stack.connect(api)
+    put = stack.syncs.put(f"/{connection_id}/invoices", json=DEFINITION, headers=ACME)
+    assert put.status_code == 200, put.get_json()
+    state = stack.container.sync_state
+    stored = state.get_sync("acme", connection_id, "invoices")
+    assert stored is not None and stored.definition is not None
+    unreadable = {**stored.definition, "hooks": {"request": "no_such_hook"}}
+    state.put_sync(
+        stored.model_copy(update={"definition": unreadable}), expected_version=stored.version
+    )
+
+    stack.container.dispatch_task("sync_due", {})
+    stack.run_tasks()
+
+    assert state.list_runs("acme", connection_id, "invoices") == []
+    assert state.list_due_syncs(now=clock.now()) == []
+    # Written again, it is due again.
+    again = stack.syncs.put(f"/{connection_id}/invoices", json=DEFINITION, headers=ACME)
+    assert again.status_code == 200 and again.get_json()["next_run_at"] is not None
+    assert [s.name for s in state.list_due_syncs(now=clock.now())] == ["invoices"]

@@ -19,7 +19,7 @@ from tether.catalog import Catalog
 from tether.catalog.sync_definition import parse_frequency
 from tether.connections.service import ConnectionService
 from tether.domain.clock import Clock
-from tether.domain.errors import NotFound, TetherError
+from tether.domain.errors import InvalidRequest, NotFound, TetherError
 from tether.domain.models import Principal
 from tether.domain.status import ConnectionStatus
 from tether.domain.sync_runs import SyncSchedule
@@ -81,7 +81,14 @@ class SyncScheduler:
         try:
             connection = self._connections.get(principal, connection_id)
             named = sync_named(self._catalog().get(connection.provider), schedule.name, schedule)
-        except NotFound:
+        except (NotFound, InvalidRequest) as error:
+            # Gone, or a stored definition that no longer reads (a hook since removed, a rule
+            # it breaks): not due again until it is written again, or it would be found due on
+            # every tick, ahead of every sync due after it.
+            if isinstance(error, InvalidRequest):
+                log.warning(
+                    "sync %s of %s not started: %s", schedule.name, connection_id, error.code
+                )
 
             def stop(stored: SyncSchedule) -> None:
                 stored.next_run_at = None
