@@ -283,3 +283,24 @@ def test_a_stored_definition_that_no_longer_reads_leaves_the_due_syncs(
     again = stack.syncs.put(f"/{connection_id}/invoices", json=DEFINITION, headers=ACME)
     assert again.status_code == 200 and again.get_json()["next_run_at"] is not None
     assert [s.name for s in state.list_due_syncs(now=clock.now())] == ["invoices"]
+
+
+def test_a_run_whose_definition_no_longer_reads_ends_failed(stack: Stack, api: DatasetApi) -> None:
+    connection_id = stack.connect(api)
+    put = stack.syncs.put(f"/{connection_id}/invoices", json=DEFINITION, headers=ACME)
+    assert put.status_code == 200, put.get_json()
+    started = stack.syncs.post(f"/{connection_id}/invoices/run", headers=ACME)
+    assert started.status_code == 202, started.get_json()
+    state = stack.container.sync_state
+    stored = state.get_sync("acme", connection_id, "invoices")
+    assert stored is not None and stored.definition is not None
+    unreadable = {**stored.definition, "hooks": {"request": "no_such_hook"}}
+    state.put_sync(
+        stored.model_copy(update={"definition": unreadable}), expected_version=stored.version
+    )
+
+    stack.run_tasks()
+
+    [run] = state.list_runs("acme", connection_id, "invoices")
+    assert (run.status, run.error_code) == ("failed", "INVALID_SYNC")
+    assert state.active_run("acme", connection_id, "invoices") is None

@@ -244,6 +244,10 @@ class SyncRunner:
         except NotFound as error:
             self._end_failed(held, None, None, error)
             return
+        except InvalidRequest as error:
+            # a stored definition that no longer reads: no retry reads it either
+            self._end_failed(held, connection, None, error)
+            return
         if connection.status == ConnectionStatus.NEEDS_REAUTH:
             self._pause(held, connection)
             return
