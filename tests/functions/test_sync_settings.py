@@ -304,3 +304,33 @@ def test_a_run_whose_definition_no_longer_reads_ends_failed(stack: Stack, api: D
     [run] = state.list_runs("acme", connection_id, "invoices")
     assert (run.status, run.error_code) == ("failed", "INVALID_SYNC")
     assert state.active_run("acme", connection_id, "invoices") is None
+
+
+def test_a_stored_definition_that_no_longer_reads_does_not_hide_the_others(
+    stack: Stack, api: DatasetApi
+) -> None:
+    connection_id = stack.connect(api)
+    for name in ("invoices", "payments"):
+        put = stack.syncs.put(f"/{connection_id}/{name}", json=DEFINITION, headers=ACME)
+        assert put.status_code == 200, put.get_json()
+    state = stack.container.sync_state
+    stored = state.get_sync("acme", connection_id, "payments")
+    assert stored is not None and stored.definition is not None
+    unreadable = {**stored.definition, "hooks": {"request": "no_such_hook"}}
+    state.put_sync(
+        stored.model_copy(update={"definition": unreadable}), expected_version=stored.version
+    )
+
+    listed = stack.syncs.get(f"/{connection_id}", headers=ACME)
+
+    assert listed.status_code == 200, listed.get_json()
+    assert [s["name"] for s in listed.get_json()["syncs"]] == ["invoices"]
+    # Asked for by name, it says what is wrong with it; written again, it is listed again.
+    one = stack.syncs.get(f"/{connection_id}/payments", headers=ACME)
+    assert one.status_code == 400 and one.get_json()["error"]["code"] == "INVALID_SYNC"
+    assert (
+        stack.syncs.put(f"/{connection_id}/payments", json=DEFINITION, headers=ACME).status_code
+        == 200
+    )
+    listed = stack.syncs.get(f"/{connection_id}", headers=ACME).get_json()["syncs"]
+    assert [s["name"] for s in listed] == ["invoices", "payments"]

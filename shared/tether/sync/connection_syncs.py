@@ -1,19 +1,24 @@
 """Which syncs a connection has: its provider's catalog syncs, and the tenant's own (a stored
 :class:`~tether.domain.sync_runs.SyncSchedule` carrying a definition). A tenant's own sync
-cannot take a catalog sync's name."""
+cannot take a catalog sync's name. A stored definition that no longer reads (a hook since
+removed, a rule it breaks) is left out of the list, which it would otherwise refuse whole;
+asked for by name, it says what is wrong with it."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tether.catalog import Provider
 from tether.catalog.sync_definition import SyncDefinition
-from tether.domain.errors import NotFound
+from tether.domain.errors import InvalidRequest, NotFound
 from tether.domain.sync_runs import SyncSchedule
 from tether.sync.definitions import parse_definition
 
 __all__ = ["NamedSync", "connection_syncs", "sync_named"]
+
+log = logging.getLogger("tether.sync")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +47,11 @@ def connection_syncs(provider: Provider, schedules: Iterable[SyncSchedule]) -> l
     }
     for name, schedule in stored.items():
         if name not in found:
-            definition = _custom(schedule)
+            try:
+                definition = _custom(schedule)
+            except InvalidRequest as error:
+                log.warning("sync %s of %s left out: %s", name, schedule.connection_id, error.code)
+                continue
             if definition is not None:
                 found[name] = NamedSync(name, definition, True, schedule)
     return [found[name] for name in sorted(found)]
