@@ -154,6 +154,7 @@ def test_the_generic_jwt_bearer_entry_sends_scope_and_client_id(catalog, rsa_key
         json.dumps({"private_key": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"}),
         json.dumps([1, 2]),
         None,
+        "[" * 16_000,  # within the size limit, nested past the parser's recursion limit
     ],
 )
 def test_an_unusable_key_is_invalid_key_without_its_content(value):
@@ -254,6 +255,13 @@ def test_a_refused_two_step_call_is_classified(status, body, error, retryable):
     with pytest.raises(TokenEndpointError) as raised:
         parse_token_answer(_two_step(), status, {}, body, now=NOW)
     assert (raised.value.error, raised.value.retryable) == (error, retryable)
+
+
+def test_a_two_step_answer_nested_too_deep_to_parse_is_a_bad_response():
+    auth = _two_step(token_path="data.token")
+    with pytest.raises(TokenEndpointError) as raised:
+        parse_token_answer(auth, 200, {}, b"[" * 20_000, now=NOW)
+    assert (raised.value.error, raised.value.retryable) == ("bad_response", False)
 
 
 @pytest.mark.parametrize(
@@ -488,6 +496,19 @@ def test_metadata_is_cached_per_issuer_for_its_lifetime():
     now[0] = 61
     discovery.metadata(ISSUER)
     assert len(server.requested) == 4
+
+
+def test_a_metadata_document_nested_too_deep_to_parse_is_not_a_document():
+    class DeepServer(MetadataServer):
+        def send(
+            self, method: str, url: str, *, content: Any, headers: Any, sent: Any
+        ) -> tuple[int, httpx.Headers, bytes]:
+            self.requested.append(url)
+            return 200, httpx.Headers(), b"[" * 20_000
+
+    with pytest.raises(TetherError) as raised:
+        MetadataDiscovery(lambda: DeepServer({})).metadata(ISSUER)
+    assert raised.value.code == "OAUTH_METADATA_INVALID"  # as any body that is not JSON
 
 
 def test_a_failed_discovery_is_not_cached_and_says_whether_to_retry():

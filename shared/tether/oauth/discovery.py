@@ -165,7 +165,7 @@ class MetadataDiscovery:
             if status == 200:
                 try:
                     document = json.loads(body)
-                except ValueError:
+                except (ValueError, RecursionError):  # nested past the parser: no document
                     document = None
                 return parse_metadata(document, expected_issuer=issuer)
             retryable = retryable or status >= 500 or status == 429

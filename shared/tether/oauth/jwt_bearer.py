@@ -61,7 +61,7 @@ def parse_key(value: Any) -> ServiceAccountKey:
         register_secret(value)
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise _unusable("is not JSON") from None
     if not isinstance(value, Mapping):
         raise _unusable("is not a JSON object")

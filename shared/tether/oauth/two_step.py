@@ -176,7 +176,7 @@ def parse_token_answer(
         raise parse_error_response(status, headers, body, now=now, redact=redact)
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the parser: no token to find
         payload = None
     token = _at(payload, auth.token_path)
     if not isinstance(token, str) or not token or holds_lone_surrogate(token, raw=body):
