@@ -177,6 +177,31 @@ def test_waiting_webhook_events_with_one_receipt_time_come_in_a_fixed_order(
     assert _waiting_ids(webhook_events, minutes=2, limit=2) == first[:2]
 
 
+def test_pages_after_an_event_walk_every_waiting_event_once_ties_included(
+    webhook_events: WebhookEventRepository,
+) -> None:
+    """Five events share one receipt time, so pages of two split the tie: each page starts
+    right after the last event of the one before, in the same order, and none is seen twice
+    or skipped."""
+    for key in ("t3", "t1", "t4", "t0", "t2"):
+        _stored(webhook_events, key, minutes=1, status="enqueued")
+    _stored(webhook_events, "first", minutes=0, status="received")
+    _stored(webhook_events, "last", minutes=2, status="enqueued")
+    _stored(webhook_events, "not_waiting", minutes=1, status="processed")
+    before = T0 + timedelta(minutes=9)
+    whole = [e.id for e in webhook_events.waiting_webhook_events(before)]
+    walked: list[str] = []
+    after = None
+    for _ in range(10):
+        page = webhook_events.waiting_webhook_events(before, limit=2, after=after)
+        if not page:
+            break
+        walked.extend(e.id for e in page)
+        after = page[-1]
+    assert walked == whole
+    assert len(walked) == 7 and walked[0] == "whe_first" and walked[-1] == "whe_last"
+
+
 def test_an_event_stops_waiting_once_processed_or_deleted(
     webhook_events: WebhookEventRepository,
 ) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tether.adapters.sqlite import SqliteConnectionStore
 from tether.adapters.sqlite.schema import MIGRATIONS, _utc_text, format_time
-from tether.adapters.sqlite.webhook_events import _WAITING_SQL
+from tether.adapters.sqlite.webhook_events import _WAITING_AFTER_SQL, _WAITING_SQL
 from tether.domain.models import WebhookEvent
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -27,11 +27,17 @@ def test_the_waiting_events_query_reads_a_range_of_their_partial_index(tmp_path:
     with closing(sqlite3.connect(path)) as db:
         plan = db.execute("EXPLAIN QUERY PLAN " + _WAITING_SQL, [format_time(T0), 500])
         details = [row[3] for row in plan.fetchall()]
+        # a page after an event reads on from it in the same index
+        after = [format_time(T0), format_time(T0), "webhook", "k", 500]
+        paged = db.execute("EXPLAIN QUERY PLAN " + _WAITING_AFTER_SQL, after)
+        paged_details = [row[3] for row in paged.fetchall()]
         (index_sql,) = db.execute(
             "SELECT sql FROM sqlite_master WHERE name = 'webhook_events_waiting'"
         ).fetchone()
     assert len(details) == 1, details
     assert details[0] == "SEARCH webhook_events USING INDEX webhook_events_waiting (received_at<?)"
+    assert len(paged_details) == 1, paged_details
+    assert paged_details[0].startswith("SEARCH webhook_events USING INDEX webhook_events_waiting")
     assert "WHERE status IN ('received', 'enqueued')" in index_sql
 
 

@@ -425,6 +425,31 @@ def test_housekeeping_queues_the_lost_task_of_a_waiting_event_once(
     assert len(stack.queue.of(DELIVER_TASK)) == 1
 
 
+def test_events_stuck_with_their_tasks_do_not_hide_the_newer_lost_ones(
+    stack: Stack, secret: str
+) -> None:
+    """Three old events keep waiting with tasks of their own (a backlog, or tasks that gave
+    up): a sweep that looked at the oldest page only would find nothing to do there on every
+    run, and never reach the two newer events whose tasks were lost."""
+    _, token = generic_connection(stack, secret)
+    for n in range(3):
+        old = standard_request(secret, {"type": "a"}, at=stack.clock.now(), msg_id=f"msg_old{n}")
+        assert not stack.intake.receive_for_token(token, old).duplicate
+    stack.clock.advance(1)
+    kept = list(stack.queue.of(PROCESS_WEBHOOK_TASK))
+    for n in range(2):
+        new = standard_request(secret, {"type": "a"}, at=stack.clock.now(), msg_id=f"msg_new{n}")
+        assert not stack.intake.receive_for_token(token, new).duplicate
+    stack.queue.lose(PROCESS_WEBHOOK_TASK)  # the newer two died with the process...
+    for task in kept:  # ...the three older ones still have theirs
+        assert stack.queue.enqueue(task.kind, task.payload, name=task.name)
+    stack.clock.advance(61)
+
+    assert stack.intake.requeue_waiting(limit=2) == 2
+    assert len(stack.queue.of(PROCESS_WEBHOOK_TASK)) == 5
+    assert stack.intake.requeue_waiting(limit=2) == 0
+
+
 def test_a_waiting_event_whose_task_is_pending_gets_no_second_one(
     stack: Stack, secret: str
 ) -> None:

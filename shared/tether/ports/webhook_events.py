@@ -46,12 +46,18 @@ class WebhookEventRepository(Protocol):
         ...
 
     def waiting_webhook_events(
-        self, received_before: datetime, *, limit: int = 500
+        self,
+        received_before: datetime,
+        *,
+        limit: int = 500,
+        after: WebhookEvent | None = None,
     ) -> list[WebhookEvent]:
         """Events still waiting to be processed (status ``received`` or ``enqueued``) with
         ``received_at`` strictly before ``received_before``, of every tenant and of none
         (a system sweep, not a tenant's listing): oldest ``received_at`` first (ties: a fixed
-        order of the backend's choosing), at most ``limit``. Summaries like
-        :meth:`list_webhook_events`: ``body`` and ``headers`` come back empty. Unreadable
-        records are left out. A ``limit`` below 1 lists nothing."""
+        order of the backend's choosing), at most ``limit``; with ``after`` (the last event
+        of a page this method returned), the ones that come after it in that order, so pages
+        walk every waiting event once. Summaries like :meth:`list_webhook_events`: ``body``
+        and ``headers`` come back empty. Unreadable records are left out. A ``limit`` below
+        1 lists nothing."""
         ...

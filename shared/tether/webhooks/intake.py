@@ -524,17 +524,39 @@ class WebhookIntake:
 
             enqueue_first_free(self._tasks().enqueue, PROCESS_WEBHOOK_TASK, payload, names)
 
-    def requeue_waiting(self, *, limit: int = 1000) -> int:
+    def requeue_waiting(
+        self,
+        *,
+        limit: int = 1000,
+        max_events: int = 20_000,
+        budget: timedelta = timedelta(seconds=60),
+    ) -> int:
         """Queue the task of every stored event still waiting a minute after its receipt
-        whose task went missing (at most ``limit``, oldest first); returns how many were
-        queued. An event whose task exists (pending, running, or finished without processing
-        it) keeps it: only the task's own name is tried, so a backlog is never doubled."""
-        before = self._clock.now() - _STALLED_AFTER
-        queued = 0
-        for event in self._store.waiting_webhook_events(before, limit=limit):
-            payload, name = _process_task(event)
-            if self._tasks().enqueue(PROCESS_WEBHOOK_TASK, payload, name=name):
-                queued += 1
+        whose task went missing; returns how many were queued. An event whose task exists
+        (pending, running, or finished without processing it) keeps it: only the task's own
+        name is tried, so a backlog is never doubled.
+
+        The waiting events are walked oldest first, ``limit`` a page, each page after the
+        last event of the one before: events stuck waiting with a task of theirs (a backlog,
+        or tasks that gave up during an outage) never hide the newer ones behind them. A run
+        looks at ``max_events`` at most and starts no page after ``budget``; the next run
+        starts from the oldest again."""
+        now = self._clock.now()
+        before = now - _STALLED_AFTER
+        queued = seen = 0
+        after: WebhookEvent | None = None
+        while seen < max_events:
+            page = self._store.waiting_webhook_events(
+                before, limit=min(limit, max_events - seen), after=after
+            )
+            for event in page:
+                payload, name = _process_task(event)
+                if self._tasks().enqueue(PROCESS_WEBHOOK_TASK, payload, name=name):
+                    queued += 1
+            seen += len(page)
+            if len(page) < limit or self._clock.now() - now >= budget:
+                break
+            after = page[-1]
         if queued:
             log.warning("%d stored webhook events had lost their task; queued again", queued)
         return queued

@@ -104,7 +104,11 @@ class FirestoreWebhookEvents:
         return decoded(WebhookEvent, snapshots, "summary").items
 
     def waiting_webhook_events(
-        self, received_before: datetime, *, limit: int = 500
+        self,
+        received_before: datetime,
+        *,
+        limit: int = 500,
+        after: WebhookEvent | None = None,
     ) -> list[WebhookEvent]:
         """See :meth:`~tether.ports.WebhookEventRepository.waiting_webhook_events`: ``status``
         one of the waiting ones and ``received_at`` before the bound, oldest first (ties by
@@ -118,9 +122,17 @@ class FirestoreWebhookEvents:
             .where(filter=FieldFilter("status", "in", _WAITING))
             .where(filter=FieldFilter("received_at", "<", aware(received_before)))
             .order_by("received_at")
+            .order_by("__name__")  # the tie order, named so a page can start after an event
             .select(["summary"])
             .limit(limit)
         )
+        if after is not None:
+            query = query.start_after(
+                {
+                    "received_at": aware(after.received_at),
+                    "__name__": webhook_event_id(after.provider, after.dedupe_key),
+                }
+            )
         with backend():
             snapshots = list(query.stream())
         return decoded(WebhookEvent, snapshots, "summary").items

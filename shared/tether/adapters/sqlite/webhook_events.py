@@ -31,6 +31,10 @@ _WAITING_SQL = (
     "WHERE status IN ('received', 'enqueued') AND received_at < ? "
     "ORDER BY received_at, provider, dedupe_key LIMIT ?"
 )
+# The page after an event: the index's own order, compared as one row value.
+_WAITING_AFTER_SQL = _WAITING_SQL.replace(
+    "ORDER BY", "AND (received_at, provider, dedupe_key) > (?, ?, ?) ORDER BY"
+)
 
 
 class SqliteWebhookEvents:
@@ -104,11 +108,19 @@ class SqliteWebhookEvents:
         return decode_many(WebhookEvent, ((r[0], r[1]) for r in rows.fetchall()))[0]
 
     def waiting_webhook_events(
-        self, received_before: datetime, *, limit: int = 500
+        self,
+        received_before: datetime,
+        *,
+        limit: int = 500,
+        after: WebhookEvent | None = None,
     ) -> list[WebhookEvent]:
         """See :meth:`~tether.ports.WebhookEventRepository.waiting_webhook_events`; served by
         ``webhook_events_waiting`` (schema step 18), bodies left out in SQL."""
         if limit < 1:
             return []
-        rows = self._database.db().execute(_WAITING_SQL, (format_time(received_before), limit))
+        args: tuple[object, ...] = (format_time(received_before),)
+        if after is not None:
+            args += (format_time(after.received_at), after.provider, after.dedupe_key)
+        sql = _WAITING_SQL if after is None else _WAITING_AFTER_SQL
+        rows = self._database.db().execute(sql, (*args, limit))
         return decode_many(WebhookEvent, ((r[0], r[1]) for r in rows.fetchall()))[0]
