@@ -59,6 +59,19 @@ def test_a_replayed_state_is_refused_and_makes_nothing_new(flow):
     assert flow.connection_count() == 1
 
 
+def test_a_head_request_completes_nothing_and_spends_no_state(flow):
+    """HEAD is safe (RFC 9110 §9.2.1): a client or scanner that asks for the callback's
+    headers must not redeem the code and spend the state the browser's GET then needs."""
+    started = flow.authorize(flow.custom_body())
+    returned = flow.browser(started["authorization_url"])
+    head = flow.callback.head("/", query_string=returned)
+    assert head.status_code == 200 and "Location" not in head.headers
+    assert head.headers["Cache-Control"] == "no-store"
+    assert flow.connection_count() == 0
+    status, outcome, _ = flow.finish(returned)
+    assert (status, outcome["status"]) == (302, "active")
+
+
 def test_an_expired_state_is_refused(flow, clock):
     started = flow.authorize(flow.custom_body())
     returned = flow.browser(started["authorization_url"])

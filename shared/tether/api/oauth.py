@@ -82,6 +82,11 @@ def start(call: Call[Services]) -> Response:
 
 
 def callback(call: Call[Services]) -> Response:
+    if call.request.method == "HEAD":
+        # Safe (RFC 9110 §9.2.1): only the browser's GET redeems the code and spends the state.
+        response = Response(status=200)
+        response.headers.update(_CALLBACK_HEADERS)
+        return response
     result = call.services.flow().callback(
         call.request.args.to_dict(), cookies=call.request.cookies.to_dict()
     )
