@@ -24,10 +24,10 @@ scopes, or a connection that records none, as an API key's, needs none). :meth:`
 A run that fails frees its idempotency key, so the caller's retry runs again, unless the
 provider has acted: a request of the run that may change something (not a GET) answered
 with a 2xx, the run failing after it (an answer that is not what the action promises, a
-bug). Then the failure is kept as the key's answer
-and replayed, as Stripe keeps a failed request's result: freeing the key would let the retry
-create a second contact or send a second email (an action that sends the key on to its
-provider, Stripe's, is deduplicated there, and frees it). A run whose provider call succeeded
+bug). Then the failure is kept as the key's answer and replayed, as Stripe keeps a failed
+request's result: freeing the key would let the retry create a second contact or send a
+second email (an action that sends the key on to its provider, Stripe's, is deduplicated
+there, and frees it). A run whose provider call succeeded
 but whose key could not be marked done keeps the key claimed until it lapses, so a retry then
 does not act twice either.
 
@@ -375,9 +375,10 @@ class ActionRunner:
         """End a failed run and write its audit entry (even when ending the key fails).
 
         Its idempotency key is freed, so the caller's retry runs again, unless the provider
-        has ``acted`` (answered a request of the run with a 2xx, and does not itself know the
-        key): then the failure is the key's answer for 24 h, replayed to a retry instead of
-        acting twice, as a run that succeeded is; a new key runs the action again."""
+        has ``acted`` (answered a request of the run that is not a read with a 2xx, and does
+        not itself know the key): then the failure is the key's answer for 24 h, replayed to
+        a retry instead of acting twice, as a run that succeeded is; a new key runs the
+        action again."""
         try:
             if claim is not None and acted:
                 self._keys().complete_idempotency_key(
