@@ -45,6 +45,8 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_ITEMS",
     "MAX_STRING_CHARS",
+    "JsonTooDeep",
+    "NotFiniteJson",
     "escape_lone_surrogates",
     "holds_lone_surrogate",
     "loads_bounded",
@@ -72,19 +74,23 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _NOT_FINITE = "NaN, Infinity and numbers out of range are not JSON"
 
 
-class _NotFinite(ValueError):
-    pass
+class NotFiniteJson(ValueError):
+    """:func:`loads_finite`'s refusal of NaN, Infinity or a number out of range."""
+
+
+class JsonTooDeep(ValueError):
+    """:func:`loads_finite`'s refusal of nesting past the interpreter's recursion limit."""
 
 
 def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise _NotFinite(_NOT_FINITE)
+        raise NotFiniteJson(_NOT_FINITE)
     return value
 
 
 def _no_constant(_name: str) -> NoReturn:
-    raise _NotFinite(_NOT_FINITE)
+    raise NotFiniteJson(_NOT_FINITE)
 
 
 def _invalid(message: str) -> InvalidRequest:
@@ -156,13 +162,13 @@ def _check(value: Any, *, surrogates: bool) -> None:
 
 
 def loads_finite(raw: bytes | str) -> Any:
-    """``raw`` decoded, refusing NaN, Infinity, out-of-range numbers and nesting past the
-    interpreter's recursion limit with ``ValueError`` (as :func:`json.loads` refuses anything
-    else that is not JSON)."""
+    """``raw`` decoded, refusing NaN, Infinity, out-of-range numbers (:class:`NotFiniteJson`)
+    and nesting past the interpreter's recursion limit (:class:`JsonTooDeep`), both
+    ``ValueError`` as :func:`json.loads` refuses anything else that is not JSON."""
     try:
         return json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
     except RecursionError:
-        raise ValueError("the JSON nests too deep") from None
+        raise JsonTooDeep("the JSON nests too deep") from None
 
 
 # An escape that may decode to a surrogate, or a surrogate's own UTF-8 bytes (ED A0..BF):
@@ -244,7 +250,7 @@ def loads_bounded(raw: bytes | str) -> Any:
         text = raw
     try:
         value = json.loads(text, parse_constant=_no_constant)
-    except _NotFinite:
+    except NotFiniteJson:
         raise _invalid(_NOT_FINITE) from None
     except RecursionError:
         raise _too_deep() from None

@@ -26,16 +26,19 @@ connection, logged, and never forwarded; so is an event of a batch, without bein
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import parse_qsl
 
 from tether.catalog.schema import WebhookSpec
-from tether.domain.bounded_json import holds_lone_surrogate
+from tether.domain.bounded_json import (
+    JsonTooDeep,
+    NotFiniteJson,
+    holds_lone_surrogate,
+    loads_finite,
+)
 from tether.domain.decimal_digits import parse_decimal
 from tether.domain.errors import InvalidRequest
 
@@ -103,36 +106,21 @@ def parse_payload(body: bytes, content_type: str | None) -> Any:
     if not body.strip():
         return None
     try:
-        value = json.loads(body, parse_float=_finite, parse_constant=_not_finite)
-    except _NotFinite:
+        value = loads_finite(body)
+    except NotFiniteJson:
         raise InvalidRequest(
             "the body holds NaN, Infinity or a number out of range, which is not JSON",
             code="INVALID_JSON",
         ) from None
-    except RecursionError:
+    except JsonTooDeep:
         raise _too_deep() from None
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:  # UnicodeDecodeError is one
         return None
     # Nesting needs an opening bracket a level: a body with fewer is not walked (the hot path).
     shallow = body.count(b"{") + body.count(b"[") <= MAX_PAYLOAD_DEPTH
     if not shallow and _deeper_than(value, MAX_PAYLOAD_DEPTH):
         raise _too_deep()
     return value
-
-
-class _NotFinite(ValueError):
-    pass
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e400 parses as inf
-        raise _NotFinite
-    return value
-
-
-def _not_finite(_name: str) -> NoReturn:
-    raise _NotFinite
 
 
 def _too_deep() -> InvalidRequest:
