@@ -33,6 +33,7 @@ __all__ = [
     "RenderedRequest",
     "dig",
     "form_encode",
+    "input_error",
     "path_segment",
     "render_request",
 ]
@@ -105,7 +106,9 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _bad_input(field: str, problem: str) -> InvalidRequest:
+def input_error(field: str, problem: str) -> InvalidRequest:
+    """The 400 ``INVALID_INPUT`` of an input ``field`` (``problem`` says what is wrong with
+    it, never its value): what every action's own check answers."""
     return InvalidRequest(
         f"input field '{field}' {problem}", code="INVALID_INPUT", details={"field": field}
     )
@@ -119,12 +122,12 @@ def path_segment(value: Any, field: str) -> str:
     they are unreserved, so encoding leaves them as they are, and the URL parser removes
     them as dot segments (RFC 3986 §5.2.4): ``/files/..`` would be sent to the API's root."""
     if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
-        raise _bad_input(field, "must be a non-empty string or integer in this request's path")
+        raise input_error(field, "must be a non-empty string or integer in this request's path")
     text = str(value)
     if _FORBIDDEN.search(text):
-        raise _bad_input(field, "must not contain spaces or control characters")
+        raise input_error(field, "must not contain spaces or control characters")
     if text in _DOT_SEGMENTS:
-        raise _bad_input(field, "must not be '.' or '..' (it would change the request's path)")
+        raise input_error(field, "must not be '.' or '..' (it would change the request's path)")
     return quote(text, safe="")
 
 

@@ -12,19 +12,13 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
 
+from tether.actions.mapping import input_error
 from tether.actions.provider_call import ProviderCall
-from tether.domain.errors import InvalidRequest
 
 __all__ = ["rfc5322_message", "send_email"]
 
 # C0 controls but the tab, DEL, and the line breaks str.splitlines adds to them.
 _NOT_IN_A_LINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
-
-
-def _refused(field: str, problem: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"input field '{field}' {problem}", code="INVALID_INPUT", details={"field": field}
-    )
 
 
 def _one_line(value: str, field: str) -> str:
@@ -33,7 +27,7 @@ def _one_line(value: str, field: str) -> str:
     breaks lines where ``str.splitlines`` does (U+2028, U+0085, a vertical tab...), so each
     of those is refused, as is any other control character a header cannot hold."""
     if _NOT_IN_A_LINE.search(value):
-        raise _refused(field, "must not contain a line break or control character")
+        raise input_error(field, "must not contain a line break or control character")
     return value
 
 
@@ -43,7 +37,7 @@ def _one_address(value: str, field: str) -> str:
     list or a group would add recipients the input does not show as items."""
     header = SMTP.header_factory("To", _one_line(value, field))
     if len(header.addresses) != 1 or header.defects:
-        raise _refused(field, "must be one email address")
+        raise input_error(field, "must be one email address")
     return value
 
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from tether.actions.mapping import path_segment
+from tether.actions.mapping import input_error, path_segment
 from tether.actions.provider_call import ProviderCall
 from tether.domain.errors import InvalidRequest
 
@@ -77,11 +77,7 @@ def upload_file(values: Mapping[str, Any], call: ProviderCall) -> dict[str, Any]
             ) from None
     mime_type = str(values.get("mime_type") or "application/octet-stream")
     if not _MIME_TYPE.fullmatch(mime_type):
-        raise InvalidRequest(
-            "input field 'mime_type' must be a MIME type such as text/plain",
-            code="INVALID_INPUT",
-            details={"field": "mime_type"},
-        )
+        raise input_error("mime_type", "must be a MIME type such as text/plain")
     metadata: dict[str, Any] = {"name": values["name"], "mimeType": mime_type}
     if values.get("parent_id"):
         metadata["parents"] = [values["parent_id"]]
