@@ -31,7 +31,6 @@ catalog's schema validates them; the ``sync`` capability re-exports them.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import timedelta
@@ -57,6 +56,7 @@ from tether.http.pagination import (
     PaginationSpec,
     check_spec,
 )
+from tether.http.request_size import check_body_size, check_params_size
 
 __all__ = [
     "DELETE_MODES",
@@ -84,10 +84,6 @@ _QUERY_PARAM = re.compile(r"^[A-Za-z0-9_.$@\[\]-]{1,100}$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")  # RFC 9110 §5.6.2 token
 _BODY_PATH = re.compile(DOTTED_PATH)
 _MAX_PATH_CHARS = 200
-# A request's parameters and body (their JSON), as fetch bounds a request: each page's request
-# carries them, and a run's checkpoint holds the next one.
-_MAX_PARAMS_BYTES = 16 * 1024
-_MAX_BODY_BYTES = 32 * 1024
 
 MIN_FREQUENCY = timedelta(minutes=1)
 MAX_FREQUENCY = timedelta(days=366)
@@ -158,15 +154,14 @@ class SyncRequest(_Model):
         for name in value:
             if _QUERY_PARAM.match(name) is None:
                 raise ValueError(f"'{name[:100]}' is not a query parameter name")
-        if len(json.dumps(value)) > _MAX_PARAMS_BYTES:
-            raise ValueError(f"the parameters are larger than {_MAX_PARAMS_BYTES // 1024} KiB")
+        check_params_size(value)
         return value
 
     @field_validator("body")
     @classmethod
     def _body_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(json.dumps(value, default=str)) > _MAX_BODY_BYTES:
-            raise ValueError(f"the body is larger than {_MAX_BODY_BYTES // 1024} KiB")
+        if value is not None:
+            check_body_size(value)
         return value
 
     @model_validator(mode="after")

@@ -66,6 +66,7 @@ from tether.http.pagination import (
     check_spec,
     extract_records,
 )
+from tether.http.request_size import check_body_size, check_params_size
 
 __all__ = [
     "MAX_WALK_BYTES",
@@ -85,9 +86,8 @@ MAX_WALK_BYTES = 16 * 1024 * 1024
 # The time one walk takes before it stops at the next page: with that page (the outbound
 # client's 30 s at most) well within the time limit of the functions that fetch (fetch, mcp).
 MAX_WALK_SECONDS = 60.0
-# A cursor holds the next request (URL, parameters, body): its cap covers the largest ones.
-_MAX_BODY_BYTES = 32 * 1024
-_MAX_PARAMS_BYTES = 16 * 1024
+# A cursor holds the next request (URL, parameters, body within http.request_size's limits):
+# its cap covers the largest ones.
 _MAX_CURSOR = 128 * 1024
 _CURSOR_VERSION = 1
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -165,8 +165,7 @@ class FetchRequest(BaseModel):
         for name in value:
             if not name or len(name) > 200 or _UNSAFE_RE.search(name):
                 raise ValueError("parameter names are 1 to 200 visible characters")
-        if len(json.dumps(value)) > _MAX_PARAMS_BYTES:
-            raise ValueError(f"the parameters are larger than {_MAX_PARAMS_BYTES // 1024} KiB")
+        check_params_size(value)
         return value
 
     @model_validator(mode="after")
@@ -174,8 +173,7 @@ class FetchRequest(BaseModel):
         if self.body is not None:
             if self.method != "POST":
                 raise ValueError("a body needs method POST")
-            if len(json.dumps(self.body, default=str)) > _MAX_BODY_BYTES:
-                raise ValueError(f"the body is larger than {_MAX_BODY_BYTES // 1024} KiB")
+            check_body_size(self.body)
         return self
 
 
