@@ -96,16 +96,12 @@ def connection_keys(connections: list[Connection]) -> dict[str, str]:
     bare key when no other connection (nor Tether's own tools) would have it, else its own
     id-suffixed key (:func:`own_key`, longer in the unlikely case two suffixes meet)."""
     reserved = CONNECTIONS_TOOL.split("__", 1)[0]
-    shared = Counter(_slug(connection) for connection in connections)
-    keys: dict[str, str] = {}
-    taken: set[str] = {reserved}
-    ordered = sorted(connections, key=lambda c: (c.created_at, c.id))
-    for connection in ordered:  # bare keys first: a suffixed key never takes one
-        slug = _slug(connection)
-        if shared[slug] == 1 and slug != reserved:
-            keys[connection.id] = slug
-            taken.add(slug)
-    for connection in ordered:
+    slugs = {connection.id: _slug(connection) for connection in connections}
+    shared = Counter(slugs.values())
+    # Bare keys first: a suffixed key never takes one.
+    keys = {id_: slug for id_, slug in slugs.items() if shared[slug] == 1 and slug != reserved}
+    taken = {reserved, *keys.values()}
+    for connection in sorted(connections, key=lambda c: (c.created_at, c.id)):
         if connection.id in keys:
             continue
         length = 6
