@@ -5,22 +5,15 @@ the suggestion a connection test gives, as a declarative action's does; never a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.support.provider_world import ACME, World, running_world
-from tether.config import Settings
+from tests.support.provider_world import ACME, World
 
 MAIL = {"to": ["ann@example.com"], "subject": "Hello", "text": "Hi"}
 EVENT = {"summary": "s", "start": "2026-05-01T10:00:00Z", "end": "2026-05-01T11:00:00Z"}
 RANGE = {"time_min": "2026-05-01T07:00:00Z", "time_max": "2026-05-01T10:00:00Z"}
-
-
-@pytest.fixture
-def world(settings: Settings) -> Iterator[World]:
-    yield from running_world(settings)
 
 
 def _provider_error(answer: Any) -> None:

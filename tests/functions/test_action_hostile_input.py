@@ -4,20 +4,13 @@ another path, or add a header to a message or an upload part, are refused with 4
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.support.provider_world import ACME, World, running_world
-from tether.config import Settings
+from tests.support.provider_world import ACME, World
 
 EVENT = {"summary": "s", "start": "2026-05-01T10:00:00Z", "end": "2026-05-01T11:00:00Z"}
-
-
-@pytest.fixture
-def world(settings: Settings) -> Iterator[World]:
-    yield from running_world(settings)
 
 
 def _refused(world: World, answer: Any, field: str) -> None:

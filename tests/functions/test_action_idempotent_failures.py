@@ -9,20 +9,11 @@ key is freed as before, and a failure the provider did not act on (a 5xx) always
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.support.provider_world import ACME, World, running_world
-from tether.config import Settings
+from tests.support.provider_world import ACME, World
 
 CREATE_CONTACT = "post-/crm/v3/objects/contacts_create"
-
-
-@pytest.fixture
-def world(settings: Settings) -> Iterator[World]:
-    yield from running_world(settings)
 
 
 def _error(answer: Any) -> dict[str, Any]:

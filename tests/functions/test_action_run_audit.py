@@ -9,25 +9,19 @@ action runner.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from tests.support.provider_world import ACME, STRIPE_KEY, World, running_world
+from tests.support.provider_world import ACME, STRIPE_KEY, World
 from tether.actions.provider_call import ProviderCall
 from tether.actions.runner import ActionRunner
 from tether.catalog.action_catalog import load_actions
-from tether.config import Settings
 from tether.domain.errors import NotFound
 from tether.domain.models import AuditEvent, Principal
 
 BUG_TEXT = "the bug's own words"
-
-
-@pytest.fixture
-def world(settings: Settings) -> Iterator[World]:
-    yield from running_world(settings)
 
 
 def _list_invoices_then(failure: BaseException) -> Any:

@@ -5,20 +5,11 @@ provider's published description does not allow."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.support.provider_world import ACME, GLOBEX, XERO_TENANT, World, running_world
-from tether.config import Settings
+from tests.support.provider_world import ACME, GLOBEX, XERO_TENANT, World
 from tether.domain.models import Principal
 from tether.domain.status import ConnectionStatus
-
-
-@pytest.fixture
-def world(settings: Settings) -> Iterator[World]:
-    yield from running_world(settings)
 
 
 def _ok(response: Any) -> dict[str, Any]:

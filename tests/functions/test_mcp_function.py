@@ -5,33 +5,19 @@ Google Calendar and HubSpot connected through the real OAuth flow and their APIs
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from mcp import ClientSession
 from werkzeug.serving import make_server
 
-from tests.support.mcp_client import mcp_session, serving_functions
+from tests.support.mcp_client import mcp_session
 from tests.support.provider_world import ACME, GLOBEX, SOURCE, World, running_world
 from tether.api.openapi import openapi_document
-from tether.config import Settings
 from tether.devserver import build_app, load_functions
 from tether.domain.models import Principal
 from tether.domain.status import ConnectionStatus
-
-
-@pytest.fixture
-def world(settings: Settings) -> Iterator[World]:
-    yield from running_world(settings)
-
-
-@pytest.fixture
-def dev_url(world: World) -> Iterator[str]:
-    with serving_functions() as url:
-        yield url
 
 
 def _run(url: str, headers: dict[str, str], steps: Any) -> Any:

@@ -7,30 +7,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from mcp import ClientSession
 
-from tests.support.mcp_client import mcp_session, serving_functions
-from tests.support.provider_world import ACME, World, running_world
-from tether.config import Settings
+from tests.support.mcp_client import mcp_session
+from tests.support.provider_world import ACME, World
 
 MCP = {**ACME, "Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 SECRET = "sk_live_not_for_callers"
-
-
-@pytest.fixture
-def world(settings: Settings) -> Iterator[World]:
-    yield from running_world(settings)
-
-
-@pytest.fixture
-def dev_url(world: World) -> Iterator[str]:
-    with serving_functions() as url:
-        yield url
 
 
 def _post(url: str, body: bytes, headers: dict[str, str] = MCP) -> httpx.Response:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from mcp import ClientSession
 
-from tests.support.mcp_client import mcp_session, serving_functions
+from tests.support.mcp_client import mcp_session
 from tests.support.provider_world import ACME, World, running_world
 from tether.config import Settings
 from tether.domain.clock import FixedClock
@@ -32,12 +32,6 @@ def clock() -> FixedClock:
 @pytest.fixture
 def world(settings: Settings, clock: FixedClock) -> Iterator[World]:
     yield from running_world(settings, clock=clock)
-
-
-@pytest.fixture
-def dev_url(world: World) -> Iterator[str]:
-    with serving_functions() as url:
-        yield url
 
 
 def _mcp(url: str, headers: dict[str, str], steps: Any) -> Any:

@@ -5,28 +5,14 @@ own id, and deleting one never hands a name to the other account."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from mcp import ClientSession
 
-from tests.support.mcp_client import mcp_session, serving_functions
-from tests.support.provider_world import ACME, World, running_world
+from tests.support.mcp_client import mcp_session
+from tests.support.provider_world import ACME, World
 from tether.actions.mcp_tools import own_key
-from tether.config import Settings
 from tether.domain.models import Principal
-
-
-@pytest.fixture
-def world(settings: Settings) -> Iterator[World]:
-    yield from running_world(settings)
-
-
-@pytest.fixture
-def dev_url(world: World) -> Iterator[str]:
-    with serving_functions() as url:
-        yield url
 
 
 def _key(world: World, connection_id: str) -> str:
